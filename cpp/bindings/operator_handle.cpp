@@ -1,0 +1,156 @@
+#include "operator_handle.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "rankwise/error.hpp"
+#include "rankwise/operators.hpp"
+
+namespace rankwise::bindings {
+
+const CpuBackend& cpu() {
+    static const CpuBackend backend;
+    return backend;
+}
+
+namespace {
+
+template <class T>
+bool is_dtype(const py::array& a) {
+    return a.dtype().is(py::dtype::of<T>());
+}
+
+// Column-major view of A (transposed = false) or of A^T (transposed = true), no copy.
+template <class T>
+std::shared_ptr<LinearOp<T>> dense_op(const py::array& a) {
+    const index_t m = a.shape(0), n = a.shape(1);
+    const index_t s0 = a.strides(0), s1 = a.strides(1), item = sizeof(T);
+    const T* p = static_cast<const T*>(a.data());
+    if (s0 == item && s1 % item == 0 && s1 / item >= std::max<index_t>(m, 1)) {
+        return std::make_shared<DenseOp<CpuBackend, T>>(cpu(), ConstMatView<T>{p, m, n, s1 / item},
+                                                        false);
+    }
+    if (s1 == item && s0 % item == 0 && s0 / item >= std::max<index_t>(n, 1)) {
+        return std::make_shared<DenseOp<CpuBackend, T>>(cpu(), ConstMatView<T>{p, n, m, s0 / item},
+                                                        true);
+    }
+    throw Error("dense operator needs unit stride along one axis; copy the array first");
+}
+
+template <class I>
+void check_csr_structure(const I* indptr, const I* indices, index_t rows, index_t cols,
+                         index_t nnz_stored) {
+    require(indptr[0] == 0) << "sparse matrix: indptr[0] must be 0, got " << indptr[0];
+    for (index_t i = 0; i < rows; ++i) {
+        require(indptr[i] <= indptr[i + 1]) << "sparse matrix: indptr must be non-decreasing";
+    }
+    const index_t nnz = indptr[rows];
+    require(nnz <= nnz_stored) << "sparse matrix: indptr[-1] = " << nnz << " exceeds the "
+                               << nnz_stored << " stored entries";
+    bool ok = true;
+#pragma omp parallel for schedule(static) reduction(&& : ok)
+    for (index_t p = 0; p < nnz; ++p) ok = ok && indices[p] >= 0 && indices[p] < cols;
+    require(ok) << "sparse matrix: column index out of range [0, " << cols << ")";
+}
+
+template <class T, class I>
+std::shared_ptr<LinearOp<T>> sparse_op(const py::array& data, const py::array& indices,
+                                       const py::array& indptr, index_t rows, index_t cols,
+                                       bool transposed) {
+    const I* ip = static_cast<const I*>(indptr.data());
+    const I* ix = static_cast<const I*>(indices.data());
+    check_csr_structure(ip, ix, rows, cols, std::min<index_t>(data.size(), indices.size()));
+    const CsrView<T, I> v{static_cast<const T*>(data.data()), ix, ip, rows, cols};
+    return std::make_shared<SparseOp<CpuBackend, T, I>>(cpu(), v, transposed);
+}
+
+// Calls back into Python for every product; copies the blocks in and out.
+template <class T>
+class CallbackOp final : public LinearOp<T> {
+   public:
+    CallbackOp(index_t rows, index_t cols, py::function matmat, py::function rmatmat)
+        : rows_(rows), cols_(cols), matmat_(std::move(matmat)), rmatmat_(std::move(rmatmat)) {}
+    ~CallbackOp() override {
+        py::gil_scoped_acquire gil;
+        matmat_ = py::function();
+        rmatmat_ = py::function();
+    }
+    index_t rows() const override { return rows_; }
+    index_t cols() const override { return cols_; }
+    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
+        py::gil_scoped_acquire gil;
+        py::array_t<T, py::array::f_style> x({X.rows, X.cols});
+        for (index_t j = 0; j < X.cols; ++j)
+            std::memcpy(x.mutable_data(0, j), X.col(j), sizeof(T) * X.rows);
+        py::object r = (t == Trans::No ? matmat_ : rmatmat_)(x);
+        auto y = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(r);
+        if (!y) throw py::error_already_set();
+        require(y.ndim() == 2 && y.shape(0) == Y.rows && y.shape(1) == Y.cols)
+            << (t == Trans::No ? "matmat" : "rmatmat") << " returned an array of the wrong shape"
+            << " (expected " << Y.rows << " x " << Y.cols << ")";
+        for (index_t j = 0; j < Y.cols; ++j)
+            std::memcpy(Y.col(j), y.data(0, j), sizeof(T) * Y.rows);
+    }
+
+   private:
+    index_t rows_, cols_;
+    py::function matmat_, rmatmat_;
+};
+
+}  // namespace
+
+OperatorHandle OperatorHandle::dense(py::array a) {
+    require(a.ndim() == 2) << "dense operator needs a 2-D array";
+    OperatorHandle h;
+    if (is_dtype<float>(a)) {
+        h.f32_ = dense_op<float>(a);
+    } else if (is_dtype<double>(a)) {
+        h.f64_ = dense_op<double>(a);
+    } else {
+        throw Error("dense operator needs float32 or float64 data");
+    }
+    h.keepalive_ = a;
+    return h;
+}
+
+OperatorHandle OperatorHandle::sparse(py::array data, py::array indices, py::array indptr,
+                                      index_t rows, index_t cols, bool transposed) {
+    require(rows >= 0 && cols >= 0) << "negative sparse shape";
+    require(data.ndim() == 1 && indices.ndim() == 1 && indptr.ndim() == 1 &&
+            (data.flags() & py::array::c_style) && (indices.flags() & py::array::c_style) &&
+            (indptr.flags() & py::array::c_style))
+        << "sparse arrays must be contiguous 1-D arrays";
+    require(indptr.size() == rows + 1) << "sparse matrix: indptr has " << indptr.size()
+                                       << " entries, expected " << rows + 1;
+    require(indices.dtype().is(indptr.dtype())) << "indices and indptr must share a dtype";
+    OperatorHandle h;
+    const bool i32 = is_dtype<std::int32_t>(indptr), i64 = is_dtype<std::int64_t>(indptr);
+    require(i32 || i64) << "sparse index arrays must be int32 or int64";
+    if (is_dtype<float>(data)) {
+        h.f32_ = i32 ? sparse_op<float, std::int32_t>(data, indices, indptr, rows, cols, transposed)
+                     : sparse_op<float, std::int64_t>(data, indices, indptr, rows, cols, transposed);
+    } else if (is_dtype<double>(data)) {
+        h.f64_ = i32 ? sparse_op<double, std::int32_t>(data, indices, indptr, rows, cols, transposed)
+                     : sparse_op<double, std::int64_t>(data, indices, indptr, rows, cols, transposed);
+    } else {
+        throw Error("sparse operator needs float32 or float64 data");
+    }
+    h.keepalive_ = py::make_tuple(data, indices, indptr);
+    return h;
+}
+
+OperatorHandle OperatorHandle::callback(index_t rows, index_t cols, const std::string& dtype,
+                                        py::function matmat, py::function rmatmat) {
+    require(rows >= 1 && cols >= 1) << "operator shape must be positive";
+    OperatorHandle h;
+    if (dtype == "float32") {
+        h.f32_ = std::make_shared<CallbackOp<float>>(rows, cols, matmat, rmatmat);
+    } else if (dtype == "float64") {
+        h.f64_ = std::make_shared<CallbackOp<double>>(rows, cols, matmat, rmatmat);
+    } else {
+        throw Error("operator dtype must be float32 or float64, got " + dtype);
+    }
+    return h;
+}
+
+}  // namespace rankwise::bindings

@@ -1,0 +1,46 @@
+// Python-facing operator objects: they validate and hold the numpy arrays of one matrix and
+// expose it to the algorithms as a LinearOp<float> or LinearOp<double>.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+#include <string>
+
+#include "rankwise/cpu_backend.hpp"
+#include "rankwise/linear_op.hpp"
+
+namespace rankwise::bindings {
+
+namespace py = pybind11;
+
+const CpuBackend& cpu();
+
+class OperatorHandle {
+   public:
+    // Dense: a 2-D float32/float64 array whose storage one BLAS view can describe
+    // (unit stride along one axis), else ValueError.
+    static OperatorHandle dense(py::array a);
+    // CSR (transposed = false) or CSC given as CSR of the transpose (transposed = true).
+    // indptr/indices must share an integer dtype (int32 or int64); checked in O(nnz).
+    static OperatorHandle sparse(py::array data, py::array indices, py::array indptr,
+                                 index_t rows, index_t cols, bool transposed);
+    // A user operator: matmat(X) -> A @ X and rmatmat(X) -> A.T @ X, called with the GIL.
+    static OperatorHandle callback(index_t rows, index_t cols, const std::string& dtype,
+                                   py::function matmat, py::function rmatmat);
+
+    bool is_single() const { return f32_ != nullptr; }
+    const LinearOp<float>& f32() const { return *f32_; }
+    const LinearOp<double>& f64() const { return *f64_; }
+    index_t rows() const { return is_single() ? f32_->rows() : f64_->rows(); }
+    index_t cols() const { return is_single() ? f32_->cols() : f64_->cols(); }
+    std::string dtype() const { return is_single() ? "float32" : "float64"; }
+
+   private:
+    py::object keepalive_;  // the arrays the views point into
+    std::shared_ptr<LinearOp<float>> f32_;
+    std::shared_ptr<LinearOp<double>> f64_;
+};
+
+}  // namespace rankwise::bindings

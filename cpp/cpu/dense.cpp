@@ -1,0 +1,246 @@
+// CPU backend, dense primitives: products, orthonormalization, small SVD, reductions.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <new>
+#include <vector>
+
+#include "dims.hpp"
+#include "rankwise/cpu_backend.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/lapack.hpp"
+
+namespace rankwise {
+
+using cpu::blas_int;
+using cpu::ld_of;
+
+template <class T>
+HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols) {
+    require(rows >= 0 && cols >= 0) << "negative matrix size " << rows << " x " << cols;
+    const index_t n = std::max<index_t>(rows * cols, 1);
+    buf_.reset(new (std::nothrow) T[static_cast<std::size_t>(n)]);
+    if (!buf_) {
+        throw std::bad_alloc();
+    }
+}
+
+template <class T>
+void CpuBackend::gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B, T beta,
+                      MatView<T> C) const {
+    const index_t k = ta == Trans::No ? A.cols : A.rows;
+    require(k == (tb == Trans::No ? B.rows : B.cols)) << "gemm: inner dimensions differ";
+    if (C.rows == 0 || C.cols == 0) return;
+    lapack::gemm<T>(ta == Trans::No ? 'N' : 'T', tb == Trans::No ? 'N' : 'T',
+                    blas_int(C.rows, "rows"), blas_int(C.cols, "columns"),
+                    blas_int(k, "inner dimension"), alpha, A.data, ld_of(A.ld), B.data,
+                    ld_of(B.ld), beta, C.data, ld_of(C.ld));
+}
+
+namespace {
+
+template <class T>
+void householder_qr(MatView<T> Y) {
+    const int m = blas_int(Y.rows, "rows"), l = blas_int(Y.cols, "columns"), ld = ld_of(Y.ld);
+    std::vector<T> tau(std::max(l, 1));
+    T query{};
+    int info = lapack::geqrf<T>(m, l, Y.data, ld, tau.data(), &query, -1);
+    T query2{};
+    info |= lapack::orgqr<T>(m, l, l, Y.data, ld, tau.data(), &query2, -1);
+    std::vector<T> work(static_cast<std::size_t>(std::max({T(1), query, query2})));
+    const int lwork = static_cast<int>(work.size());
+    info = lapack::geqrf<T>(m, l, Y.data, ld, tau.data(), work.data(), lwork);
+    if (info != 0) throw LapackError("geqrf failed, info = " + std::to_string(info));
+    info = lapack::orgqr<T>(m, l, l, Y.data, ld, tau.data(), work.data(), lwork);
+    if (info != 0) throw LapackError("orgqr failed, info = " + std::to_string(info));
+}
+
+// One Cholesky QR step: G = Y^T Y + shift I, G = R^T R, Y <- Y R^-1.  Returns false (and
+// leaves Y unchanged) when the Cholesky factor is too ill-conditioned for the step to keep
+// orthogonality (diagonal ratio below `min_ratio`); `max_dev` > 0 additionally requires
+// |r_ii - 1| <= max_dev, which certifies that Y was already close to orthonormal.
+template <class T>
+bool cholesky_qr_step(MatView<T> Y, std::vector<T>& G, double shift, double min_ratio,
+                      double max_dev) {
+    const int m = blas_int(Y.rows, "rows"), l = blas_int(Y.cols, "columns"), ld = ld_of(Y.ld);
+    G.assign(static_cast<std::size_t>(l) * l, T(0));
+    lapack::syrk<T>('U', 'T', l, m, T(1), Y.data, ld, T(0), G.data(), l);
+    for (int j = 0; j < l; ++j) G[j + j * l] += static_cast<T>(shift);
+    if (lapack::potrf<T>('U', l, G.data(), l) != 0) return false;
+    double dmin = std::numeric_limits<double>::infinity(), dmax = 0, dev = 0;
+    for (int j = 0; j < l; ++j) {
+        const double d = std::abs(static_cast<double>(G[j + j * l]));
+        dmin = std::min(dmin, d);
+        dmax = std::max(dmax, d);
+        dev = std::max(dev, std::abs(d - 1.0));
+    }
+    if (!(dmin > min_ratio * dmax) || !std::isfinite(dmax)) return false;
+    if (max_dev > 0 && dev > max_dev) return false;
+    lapack::trsm<T>('R', 'U', 'N', 'N', m, l, T(1), G.data(), l, Y.data, ld);
+    return true;
+}
+
+// CholeskyQR2 (Fukaya et al. 2014), shifted CholeskyQR3 (Fukaya, Kannan, Nakatsukasa,
+// Yamamoto, Yanagisawa, SISC 2020) when plain CholeskyQR would lose orthogonality, and
+// Householder QR when even that fails (e.g. Y numerically rank deficient).  Orthonormal to
+// O(eps) in every branch; GEMM-rate (syrk + trsm) in the first two.
+template <class T>
+void cholesky_qr(MatView<T> Y) {
+    constexpr double eps = std::numeric_limits<T>::epsilon();
+    const double safe_ratio = 1e2 * std::sqrt(eps);  // cond(Y) well below eps^-1/2
+    std::vector<T> G;
+    bool ok = cholesky_qr_step(Y, G, 0.0, safe_ratio, 0.0);
+    if (!ok) {
+        // Shift s = 11 (m l + l (l + 1)) u ||Y||_2^2, with ||Y||_F^2 >= ||Y||_2^2 (SISC 2020, eq. 3.4).
+        double fro2 = 0;
+        for (index_t j = 0; j < Y.cols; ++j)
+            for (index_t i = 0; i < Y.rows; ++i) fro2 += double(Y(i, j)) * double(Y(i, j));
+        const double m = double(Y.rows), l = double(Y.cols);
+        const double shift = 11.0 * (m * l + l * (l + 1)) * (eps / 2) * fro2;
+        ok = fro2 > 0 && cholesky_qr_step(Y, G, shift, 0.0, 0.0) &&
+             cholesky_qr_step(Y, G, 0.0, safe_ratio, 0.0);
+    }
+    // The final pass must find Y already orthonormal to working accuracy.
+    ok = ok && cholesky_qr_step(Y, G, 0.0, safe_ratio, 0.1);
+    if (!ok) householder_qr(Y);
+}
+
+// Y <- P L where Y = P L U (partial pivoting): the power-step normalizer of scikit-learn.
+template <class T>
+void lu_basis(MatView<T> Y) {
+    const int m = blas_int(Y.rows, "rows"), l = blas_int(Y.cols, "columns"), ld = ld_of(Y.ld);
+    std::vector<int> ipiv(std::max(l, 1));
+    const int info = lapack::getrf<T>(m, l, Y.data, ld, ipiv.data());
+    if (info < 0) throw LapackError("getrf failed, info = " + std::to_string(info));
+    for (index_t j = 0; j < Y.cols; ++j) {
+        for (index_t i = 0; i < j; ++i) Y(i, j) = T(0);
+        Y(j, j) = T(1);
+    }
+    lapack::laswp<T>(l, Y.data, ld, 1, l, ipiv.data(), -1);  // undo the swaps, last first
+}
+
+}  // namespace
+
+template <class T>
+void CpuBackend::orthonormalize(MatView<T> Y, Ortho how) const {
+    require(Y.cols <= Y.rows) << "orthonormalize: " << Y.cols << " columns exceed " << Y.rows
+                              << " rows";
+    if (Y.cols == 0) return;
+    switch (how) {
+        case Ortho::Householder: householder_qr(Y); break;
+        case Ortho::CholQR2: cholesky_qr(Y); break;
+        case Ortho::LU: lu_basis(Y); break;
+        case Ortho::None: break;
+    }
+}
+
+template <class T>
+void CpuBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver driver) const {
+    const int m = blas_int(W.rows, "rows"), n = blas_int(W.cols, "columns");
+    require(m >= n && U.rows == W.rows && U.cols == W.cols && Vt.rows == n && Vt.cols == n)
+        << "svd: shapes do not match a thin SVD of a tall matrix";
+    if (n == 0) return;
+    const int lda = ld_of(W.ld), ldu = ld_of(U.ld), ldvt = ld_of(Vt.ld);
+    // gesdd destroys W even when it fails, so keep a copy for the gesvd fallback.
+    std::vector<T> backup;
+    int info = 0;
+    if (driver == SvdDriver::Gesdd) {
+        backup.resize(static_cast<std::size_t>(W.rows) * W.cols);
+        for (index_t j = 0; j < W.cols; ++j) std::copy_n(W.col(j), W.rows, &backup[j * W.rows]);
+        std::vector<int> iwork(8 * static_cast<std::size_t>(n));
+        T query{};
+        lapack::gesdd<T>('S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt, &query, -1,
+                         iwork.data());
+        std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
+        info = lapack::gesdd<T>('S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt,
+                                work.data(), static_cast<int>(work.size()), iwork.data());
+        if (info == 0) return;
+        for (index_t j = 0; j < W.cols; ++j) std::copy_n(&backup[j * W.rows], W.rows, W.col(j));
+    }
+    T query{};
+    lapack::gesvd<T>('S', 'S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt, &query, -1);
+    std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
+    info = lapack::gesvd<T>('S', 'S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt,
+                            work.data(), static_cast<int>(work.size()));
+    if (info != 0) throw LapackError("SVD did not converge (gesvd info = " + std::to_string(info) + ")");
+}
+
+template <class T>
+void CpuBackend::copy(ConstMatView<T> X, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "copy: shapes differ";
+#pragma omp parallel for schedule(static)
+    for (index_t j = 0; j < X.cols; ++j) std::copy_n(X.col(j), X.rows, Y.col(j));
+}
+
+template <class T>
+void CpuBackend::scale_columns(ConstMatView<T> X, const T* scale, MatView<T> Y) const {
+#pragma omp parallel for schedule(static)
+    for (index_t j = 0; j < X.cols; ++j) {
+        const T* x = X.col(j);
+        T* y = Y.col(j);
+        for (index_t i = 0; i < X.rows; ++i) y[i] = x[i] * scale[j];
+    }
+}
+
+template <class T>
+void CpuBackend::add_scaled(ConstMatView<T> X, T alpha, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "add_scaled: shapes differ";
+#pragma omp parallel for schedule(static)
+    for (index_t j = 0; j < X.cols; ++j) {
+        const T* x = X.col(j);
+        T* y = Y.col(j);
+        for (index_t i = 0; i < X.rows; ++i) y[i] += alpha * x[i];
+    }
+}
+
+template <class T>
+void CpuBackend::column_norms(ConstMatView<T> X, double* out) const {
+#pragma omp parallel for schedule(static)
+    for (index_t j = 0; j < X.cols; ++j) {
+        const T* x = X.col(j);
+        // Scaled accumulation, so that 1e-300 and 1e300 entries neither vanish nor overflow.
+        double scale = 0;
+        for (index_t i = 0; i < X.rows; ++i) scale = std::max(scale, std::abs(double(x[i])));
+        double sum = 0;
+        if (scale > 0) {
+            for (index_t i = 0; i < X.rows; ++i) {
+                const double v = double(x[i]) / scale;
+                sum += v * v;
+            }
+        }
+        out[j] = scale * std::sqrt(sum);
+    }
+}
+
+template <class T>
+double CpuBackend::sum_squares(ConstMatView<T> X) const {
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (index_t j = 0; j < X.cols; ++j) {
+        const T* x = X.col(j);
+        double s = 0;
+        for (index_t i = 0; i < X.rows; ++i) s += double(x[i]) * double(x[i]);
+        total += s;
+    }
+    return total;
+}
+
+#define RANKWISE_INSTANTIATE_DENSE(T)                                                         \
+    template class HostMatrix<T>;                                                             \
+    template void CpuBackend::gemm<T>(Trans, Trans, T, ConstMatView<T>, ConstMatView<T>, T,   \
+                                      MatView<T>) const;                                      \
+    template void CpuBackend::orthonormalize<T>(MatView<T>, Ortho) const;                     \
+    template void CpuBackend::svd<T>(MatView<T>, MatView<T>, T*, MatView<T>, SvdDriver) const; \
+    template void CpuBackend::copy<T>(ConstMatView<T>, MatView<T>) const;                     \
+    template void CpuBackend::scale_columns<T>(ConstMatView<T>, const T*, MatView<T>) const;  \
+    template void CpuBackend::add_scaled<T>(ConstMatView<T>, T, MatView<T>) const;            \
+    template void CpuBackend::column_norms<T>(ConstMatView<T>, double*) const;                \
+    template double CpuBackend::sum_squares<T>(ConstMatView<T>) const;
+
+RANKWISE_INSTANTIATE_DENSE(float)
+RANKWISE_INSTANTIATE_DENSE(double)
+#undef RANKWISE_INSTANTIATE_DENSE
+
+}  // namespace rankwise

@@ -1,0 +1,70 @@
+// What the SVD drivers return, and the step they all end with: from an orthonormal basis Q
+// of (approximately) the range of A to the SVD of Q Q^T A.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "rankwise/linear_op.hpp"
+#include "rankwise/types.hpp"
+
+namespace rankwise {
+
+template <class Backend, class T>
+struct SvdFactors {
+    using Matrix = typename Backend::template Matrix<T>;
+    Matrix U;          // m x r, orthonormal columns
+    std::vector<T> s;  // r singular values, descending (host memory)
+    Matrix V;          // n x r, orthonormal columns (its storage is V^T in row-major order)
+    index_t passes = 0;  // products with A or A^T, each with a block of vectors
+    // Fixed-precision and iterative drivers: relative error reached and whether the
+    // requested accuracy was met.
+    double relative_error = std::numeric_limits<double>::quiet_NaN();
+    bool converged = true;
+    index_t iterations = 0;
+};
+
+// Rayleigh-Ritz on the left subspace: with W = A^T Q (so B = Q^T A = W^T) and the thin SVD
+// W = Uw diag(s) Vwt, the SVD of Q Q^T A is (Q Vwt^T) diag(s) Uw^T (Halko, Martinsson,
+// Tropp 2011, Algorithm 5.1).  Q is m x L with L <= n; the leading r triplets are kept.
+template <class Backend, class T>
+SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
+                                      ConstMatView<T> Q, index_t r, SvdDriver driver) {
+    const index_t n = A.cols(), L = Q.cols;
+    auto W = be.template matrix<T>(n, L);
+    A.apply(Trans::Yes, Q, W.view());  // one pass: W = A^T Q
+    SvdFactors<Backend, T> out;
+    out.V = be.template matrix<T>(n, L);
+    auto Vwt = be.template matrix<T>(L, L);
+    std::vector<T> s(static_cast<std::size_t>(L));
+    be.svd(W.view(), out.V.view(), s.data(), Vwt.view(), driver);
+    out.V.truncate_cols(r);
+    out.U = be.template matrix<T>(Q.rows, r);
+    // U = Q Vwt(0:r, :)^T
+    be.gemm(Trans::No, Trans::Yes, T(1), Q, ConstMatView<T>(Vwt.view().rows_range(0, r)), T(0),
+            out.U.view());
+    s.resize(static_cast<std::size_t>(r));
+    out.s = std::move(s);
+    out.passes = 1;
+    return out;
+}
+
+// Y <- Y - Q (Q^T Y) twice (block classical Gram-Schmidt with reorthogonalization), each
+// followed by orthonormalization: Y ends orthonormal and orthogonal to range(Q) even when
+// Y was (nearly) inside range(Q), e.g. for exactly low-rank A.
+template <class Backend, class T>
+void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how) {
+    if (Q.cols == 0) {
+        be.orthonormalize(Y, how);
+        return;
+    }
+    auto C = be.template matrix<T>(Q.cols, Y.cols);
+    for (int pass = 0; pass < 2; ++pass) {
+        be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
+        be.gemm(Trans::No, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
+        be.orthonormalize(Y, how);
+    }
+}
+
+}  // namespace rankwise

@@ -1,0 +1,50 @@
+// The package's exceptions and the `require(cond) << "message"` idiom (after RandLAPACK).
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace rankwise {
+
+// Bad arguments or a state the algorithm cannot continue from; mapped to ValueError.
+class Error : public std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// A LAPACK routine reported failure (info != 0) where no fallback exists.
+class LapackError : public Error {
+    using Error::Error;
+};
+
+// A backend primitive that this build does not have (e.g. CUDA without nvcc).
+class NotCompiled : public Error {
+    using Error::Error;
+};
+
+namespace detail {
+// Collects a message with operator<< and throws Error when destroyed with a false condition.
+class Requirement {
+   public:
+    explicit Requirement(bool ok) : ok_(ok) {}
+    Requirement(const Requirement&) = delete;
+    Requirement& operator=(const Requirement&) = delete;
+    template <class V>
+    Requirement& operator<<(const V& v) {
+        if (!ok_) msg_ << v;
+        return *this;
+    }
+    ~Requirement() noexcept(false) {
+        if (!ok_) throw Error(msg_.str());
+    }
+
+   private:
+    bool ok_;
+    std::ostringstream msg_;
+};
+}  // namespace detail
+
+// Usage: require(n > 0) << "n must be positive, got " << n;
+inline detail::Requirement require(bool cond) { return detail::Requirement(cond); }
+
+}  // namespace rankwise

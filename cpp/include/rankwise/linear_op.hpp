@@ -1,0 +1,28 @@
+// The one thing every algorithm needs from a matrix: products with blocks of vectors.
+//
+// Dense, sparse and user-supplied operators implement this interface; the algorithms in
+// algo/ see nothing else of A, so a new input type is a new LinearOp, not a new algorithm.
+#pragma once
+
+#include <limits>
+
+#include "rankwise/types.hpp"
+
+namespace rankwise {
+
+template <class T>
+class LinearOp {
+   public:
+    virtual ~LinearOp() = default;
+    virtual index_t rows() const = 0;
+    virtual index_t cols() const = 0;
+
+    // Y = op(A) X with op(A) = A (Trans::No, X: cols x l, Y: rows x l)
+    // or op(A) = A^T (Trans::Yes, X: rows x l, Y: cols x l).  Y is overwritten.
+    virtual void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const = 0;
+
+    // ||A||_F^2 where it is cheap to know exactly; NaN where it is not (user operators).
+    virtual double fro_norm2() const { return std::numeric_limits<double>::quiet_NaN(); }
+};
+
+}  // namespace rankwise

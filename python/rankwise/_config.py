@@ -1,0 +1,63 @@
+"""rankwise.show_config: what the core runs on (BLAS, threads, backends)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _core
+
+
+def config() -> dict[str, Any]:
+    """The build and run-time configuration as a dict (see :func:`show_config`)."""
+    info: dict[str, Any] = {
+        "backends": ["cpu"],
+        "blas": "resolved from scipy.linalg.cython_blas / cython_lapack",
+        "openmp_max_threads": _core.openmp_max_threads(),
+    }
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        info["threadpools"] = "install threadpoolctl to list the BLAS and OpenMP pools"
+    else:
+        info["threadpools"] = [
+            {
+                key: pool.get(key)
+                for key in (
+                    "user_api",
+                    "internal_api",
+                    "version",
+                    "architecture",
+                    "num_threads",
+                    "filepath",
+                )
+            }
+            for pool in threadpool_info()
+        ]
+    return info
+
+
+def show_config() -> None:
+    """Print which backends are built, which BLAS the CPU backend calls and how many threads.
+
+    Examples
+    --------
+    >>> import rankwise
+    >>> rankwise.show_config()  # doctest: +ELLIPSIS
+    rankwise ...
+    """
+    from . import __version__
+
+    info = config()
+    print(f"rankwise {__version__}")
+    print(f"  backends: {', '.join(info['backends'])}")
+    print(f"  BLAS/LAPACK: {info['blas']}")
+    print(f"  OpenMP threads (core loops): {info['openmp_max_threads']}")
+    pools = info["threadpools"]
+    if isinstance(pools, str):
+        print(f"  thread pools: {pools}")
+        return
+    for pool in pools:
+        print(
+            f"  {pool['user_api']}: {pool['internal_api']} {pool['version'] or ''} "
+            f"{pool['architecture'] or ''} threads={pool['num_threads']} ({pool['filepath']})"
+        )

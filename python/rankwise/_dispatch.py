@@ -1,0 +1,29 @@
+"""Which backend runs a call: chosen from the type of the input array."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _module_of(obj: Any) -> str:
+    return type(obj).__module__.split(".", 1)[0]
+
+
+def require_cpu_input(A: Any, name: str = "A") -> None:
+    """Raise a clear error for array types whose backend is not available in this build.
+
+    CuPy arrays need the CUDA backend; dask arrays need the dask layer.  Neither is part of
+    this build yet, and silently copying device or distributed data to host memory would
+    hide a large cost, so both are refused with an explanation.
+    """
+    root = _module_of(A)
+    if root in ("cupy", "cupyx"):
+        raise TypeError(
+            f"{name} is a CuPy array, but this rankwise build has no CUDA backend; "
+            f"pass {name}.get() to compute on the CPU"
+        )
+    if root == "dask":
+        raise TypeError(
+            f"{name} is a dask array, which this rankwise build does not support yet; "
+            f"pass {name}.compute() to compute in memory"
+        )

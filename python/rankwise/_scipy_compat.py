@@ -1,0 +1,181 @@
+"""rankwise.svds: SciPy's ``svds`` signature, with rankwise's solver as the default."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from . import _core
+from ._random import philox_key
+from ._validate import as_matrix, check_int
+
+_SCIPY_SOLVERS = ("arpack", "lobpcg", "propack")
+_SOLVERS = ("rankwise", *_SCIPY_SOLVERS)
+_DEFAULT_MAXITER = 1000
+
+
+def _rng_to_random_state(rng: Any) -> Any:
+    """SciPy's ``rng`` conventions: int, Generator, RandomState or None (all accepted)."""
+    if rng is None or isinstance(rng, np.random.Generator | np.random.RandomState):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return int(rng)
+    raise ValueError(
+        f"'{rng}' is neither a NumPy Generator nor an integer seed to instantiate one."
+    )
+
+
+def svds(
+    A: Any,
+    k: int = 6,
+    ncv: int | None = None,
+    tol: float = 0,
+    which: Literal["LM", "SM"] = "LM",
+    v0: Any = None,
+    maxiter: int | None = None,
+    return_singular_vectors: bool | Literal["u", "vh"] = True,
+    solver: Literal["rankwise", "arpack", "lobpcg", "propack"] = "rankwise",
+    rng: Any = None,
+    options: dict | None = None,
+    *,
+    random_state: Any = None,
+) -> Any:
+    """Partial SVD with SciPy's ``svds`` signature and return convention.
+
+    The default ``solver="rankwise"`` is block subspace iteration with Rayleigh-Ritz in the
+    native core (products with A and A^T on blocks of ``ncv`` vectors, multithreaded for
+    sparse A), iterated until every wanted triplet has a residual
+    ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
+    accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
+    other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
+    cannot target), are SciPy's own ``svds``.
+
+    Parameters
+    ----------
+    A : ndarray, sparse matrix or LinearOperator, shape (M, N)
+        Real matrix for the rankwise solver (complex input: use ``solver="arpack"``).
+    k : int, default 6
+        Number of singular triplets, ``0 < k <= min(M, N)``.
+    ncv : int, optional
+        Block size of the rankwise solver, ``k <= ncv <= min(M, N)``; default
+        ``min(min(M, N), max(2k, k + 16))``.  More vectors converge faster per iteration.
+    tol : float, default 0
+        Relative residual tolerance (0: working precision).
+    which : {"LM", "SM"}, default "LM"
+        Largest or smallest singular values ("SM" uses SciPy's arpack).
+    v0 : ndarray, shape (min(M, N),), optional
+        Starting vector (the first column of the starting block).
+    maxiter : int, optional
+        Maximum iterations (each is two passes over A); default 1000.
+    return_singular_vectors : {True, False, "u", "vh"}, default True
+        As SciPy: False returns only ``s``; "u" returns ``(u, s, None)``; "vh"
+        ``(None, s, vh)``.
+    solver : {"rankwise", "arpack", "lobpcg", "propack"}, default "rankwise"
+    rng : None, int, numpy.random.Generator or RandomState
+        Seed of the starting block.
+    options : dict, optional
+        Passed to SciPy's solvers; the rankwise solver takes none.
+
+    Returns
+    -------
+    u : ndarray, shape (M, k)
+    s : ndarray, shape (k,)
+        Singular values in ascending order (SciPy's convention).
+    vh : ndarray, shape (k, N)
+
+    Raises
+    ------
+    scipy.sparse.linalg.ArpackNoConvergence
+        When the rankwise solver does not reach ``tol`` within ``maxiter`` iterations (as
+        SciPy's arpack solver does); the partial results are attached.
+
+    See Also
+    --------
+    scipy.sparse.linalg.svds : the original.
+    svd : fixed-pass randomized SVD, faster when a fixed accuracy budget is enough.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import rankwise
+    >>> A = sp.random(2000, 500, density=0.01, random_state=0, format="csr")
+    >>> u, s, vh = rankwise.svds(A, k=5, rng=0)
+    >>> s_ref = np.linalg.svd(A.toarray(), compute_uv=False)[:5][::-1]
+    >>> bool(np.allclose(s, s_ref, rtol=1e-10))
+    True
+    """
+    solver_name = str(solver).lower()
+    if solver_name not in _SOLVERS:
+        raise ValueError(f"solver must be one of {set(_SOLVERS)}.")
+    which_name = str(which).upper()
+    if solver_name in _SCIPY_SOLVERS or which_name == "SM":
+        extra = {"random_state": random_state} if random_state is not None else {"rng": rng}
+        return spla.svds(
+            A,
+            k=k,
+            ncv=ncv,
+            tol=tol,
+            which=which,
+            v0=v0,
+            maxiter=maxiter,
+            return_singular_vectors=return_singular_vectors,
+            solver="arpack" if solver_name == "rankwise" else solver_name,
+            options=options,
+            **extra,
+        )
+    if which_name != "LM":
+        raise ValueError("`which` must be in {'LM', 'SM'}.")
+    if random_state is not None:
+        rng = random_state
+    key = philox_key(_rng_to_random_state(rng), "rng")
+
+    if not (sp.issparse(A) or hasattr(A, "T")):
+        A = np.asarray(A)
+    transposed = len(A.shape) == 2 and A.shape[0] < A.shape[1]
+    mat = as_matrix(A.T if transposed else A)  # work on the tall side, as SciPy does
+    k = check_int(k, "k", low=1, high=mat.min_dim)
+    l = (
+        min(mat.min_dim, max(2 * k, k + 16))
+        if ncv is None
+        else check_int(ncv, "ncv", low=k, high=mat.min_dim)
+    )
+    valid_tol = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
+    if not valid_tol or not np.isfinite(tol) or tol < 0:
+        raise ValueError("`tol` must be a non-negative floating point value.")
+    if maxiter is None:
+        maxiter = _DEFAULT_MAXITER
+    maxiter = check_int(maxiter, "maxiter", low=1)
+    if return_singular_vectors not in (True, False, "u", "vh"):
+        raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
+    start = None
+    if v0 is not None:
+        start = np.atleast_1d(np.asarray(v0))
+        if start.dtype.kind not in "fc":
+            raise ValueError("`v0` must be of floating or complex floating data type.")
+        if start.shape != (mat.min_dim,):
+            raise ValueError(f"`v0` must have shape {(mat.min_dim,)}.")
+        start = start.real.astype(mat.dtype)
+
+    U, s, Vt, info = _core.subspace_iteration(mat.op, k, l, float(tol), maxiter, start, *key)
+    if not info["converged"]:
+        raise spla.ArpackNoConvergence(
+            f"rankwise svds did not converge in {info['iterations']} iterations "
+            f"(relative residual {info['relative_error']:.3g}, tol {tol})",
+            s[::-1],
+            Vt[::-1].T,
+        )
+    if transposed:
+        U, Vt = Vt.T, U.T
+    u, s, vh = U[:, ::-1], s[::-1], Vt[::-1]
+    if return_singular_vectors is False:
+        return s
+    if return_singular_vectors == "u":
+        return u, s, None
+    if return_singular_vectors == "vh":
+        return None, s, vh
+    return u, s, vh

@@ -1,0 +1,235 @@
+"""rankwise.svd and rankwise.estimate_error: randomized truncated SVD, fixed rank or fixed
+precision, on dense, sparse and operator inputs."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+from . import _core
+from ._errors import AccuracyWarning
+from ._random import RandomStateLike, philox_key
+from ._validate import as_matrix, check_choice, check_int, check_n_iter
+
+_METHODS = ("subspace", "block_krylov")
+_DEFAULT_BLOCK = 32  # rank growth per step in fixed-precision mode
+
+
+def auto_power_iterations(k: int, min_dim: int) -> int:
+    """scikit-learn's rule: 7 power iterations when k < 0.1 min(m, n), else 4."""
+    return 7 if k < 0.1 * min_dim else 4
+
+
+def flip_signs(U: np.ndarray, Vt: np.ndarray) -> None:
+    """Make the largest-magnitude entry of each column of U positive (in place), as
+    scikit-learn's ``svd_flip(u_based_decision=True)``: results become unique, so they can be
+    compared across seeds, backends and libraries."""
+    if U.shape[1] == 0:
+        return
+    rows = np.argmax(np.abs(U), axis=0)
+    signs = np.sign(U[rows, np.arange(U.shape[1])])
+    signs[signs == 0] = 1
+    U *= signs
+    Vt *= signs[:, np.newaxis]
+
+
+def svd(
+    A: Any,
+    k: int | None = None,
+    *,
+    oversample: int = 10,
+    n_iter: int | Literal["auto"] = "auto",
+    method: Literal["subspace", "block_krylov"] = "subspace",
+    tol: float | None = None,
+    max_rank: int | None = None,
+    random_state: RandomStateLike = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Randomized truncated SVD: ``A ~ U @ diag(s) @ Vt`` of rank ``k`` or to tolerance ``tol``.
+
+    Parameters
+    ----------
+    A : ndarray, scipy.sparse matrix or array, or LinearOperator, shape (m, n)
+        Real matrix.  float32 and float64 are computed in their own precision; bools and
+        integers in float64.  Dense arrays in C or Fortran order (or any view with unit
+        stride along one axis) are used in place; CSR and CSC matrices are used as they are
+        (other sparse formats are converted to CSR); a ``LinearOperator`` is used through
+        ``matmat`` and ``rmatmat``.  A is never modified.
+    k : int, optional
+        Rank, ``1 <= k <= min(m, n)``.  Required unless ``tol`` is given; with ``tol`` it is
+        the block size by which the rank grows (default 32).
+    oversample : int, default 10
+        Extra sketch columns ``p``: the sketch has ``l = min(k + p, min(m, n))`` columns.
+    n_iter : int or "auto", default "auto"
+        Power iterations ``q``.  Fixed rank: each adds two passes over A, the method makes
+        ``2q + 2`` in all; "auto" is scikit-learn's rule (7 if ``k < 0.1 min(m, n)``, else 4).
+        With ``tol``: power iterations per block ("auto": 1).
+    method : {"subspace", "block_krylov"}, default "subspace"
+        "subspace": randomized subspace iteration (Halko, Martinsson & Tropp 2011) with the
+        basis re-orthonormalized after every pass by CholeskyQR2 (GEMM speed; shifted
+        CholeskyQR3 or Householder QR take over when the block is ill-conditioned, so the
+        basis is orthonormal to working precision in every case).  "block_krylov":
+        randomized block Krylov iteration (Musco & Musco 2015) on the space
+        ``[A W, (A A^T) A W, ..., (A A^T)^q A W]`` of ``l (q + 1)`` columns (``q`` is reduced so
+        that it fits in ``min(m, n)``): for slowly decaying spectra it reaches a given
+        accuracy in fewer passes than subspace iteration.
+    tol : float, optional
+        Fixed-precision mode, ``0 < tol < 1``: the rank ``r`` is found adaptively (randQB_EI,
+        Yu, Gu & Li 2018) as the smallest for which
+        ``||A - U diag(s) Vt||_F <= tol ||A||_F``, up to ``max_rank``.  The error indicator is
+        exact but suffers cancellation, so tolerances below about ``sqrt(eps)`` of the dtype
+        cannot be certified.  Needs ``||A||_F``, so it is not available for LinearOperator
+        input.  If ``max_rank`` is reached first, an :class:`AccuracyWarning` is issued.
+    max_rank : int, optional
+        Upper bound on the rank in fixed-precision mode (default ``min(m, n)``).
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        Seed of the Gaussian sketch (Philox4x64-10 in the core); the same int seed gives
+        the same result.
+
+    Returns
+    -------
+    U : ndarray, shape (m, r)
+        Left singular vectors (orthonormal columns).
+    s : ndarray, shape (r,)
+        Singular values, descending.
+    Vt : ndarray, shape (r, n)
+        Right singular vectors (orthonormal rows).  The sign of each triplet is fixed so that
+        the largest-magnitude entry of each column of U is positive.
+
+    See Also
+    --------
+    randomized_svd : scikit-learn's signature.
+    svds : SciPy's signature, iterating to a requested accuracy.
+    estimate_error : a-posteriori error estimate of the result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankwise
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.standard_normal((300, 20)) @ rng.standard_normal((20, 200))
+    >>> U, s, Vt = rankwise.svd(A, 20, random_state=0)
+    >>> U.shape, s.shape, Vt.shape
+    ((300, 20), (20,), (20, 200))
+    >>> bool(np.allclose(U * s @ Vt, A))
+    True
+    >>> U, s, Vt = rankwise.svd(A, tol=1e-6, random_state=0)  # rank found adaptively
+    >>> len(s)
+    20
+    """
+    mat = as_matrix(A)
+    method = check_choice(method, "method", _METHODS)
+    q = check_n_iter(n_iter)
+    key = philox_key(random_state)
+    if tol is None:
+        if k is None:
+            raise ValueError("k is required unless tol is given")
+        k = check_int(k, "k", low=1, high=mat.min_dim)
+        p = check_int(oversample, "oversample", low=0)
+        q = auto_power_iterations(k, mat.min_dim) if q is None else q
+        l = min(k + p, mat.min_dim)
+        if method == "block_krylov":
+            q = max(0, min(q, mat.min_dim // l - 1))
+        U, s, Vt, _ = _core.rsvd(mat.op, k, l, q, method, "cholqr2", "cholqr2", "gesdd", *key)
+    else:
+        U, s, Vt = _fixed_precision(A, mat, k, tol, max_rank, q, key)
+    flip_signs(U, Vt)
+    return U, s, Vt
+
+
+def _fixed_precision(
+    A: Any, mat: Any, k: int | None, tol: Any, max_rank: Any, q: int | None, key: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < 1:
+        raise ValueError(f"tol must be a number in (0, 1); got {tol!r}")
+    if mat.kind == "operator":
+        raise ValueError(
+            "tol= needs ||A||_F, which a LinearOperator does not provide; "
+            "pass k (fixed rank) instead"
+        )
+    if mat.kind == "sparse" and A.format in ("csr", "csc", "coo") and not A.has_canonical_format:
+        # ||A||_F from the stored values is only right once duplicates are summed: do that
+        # on a copy (A itself is never modified).
+        A = A.tocsr(copy=True)
+        A.sum_duplicates()
+        mat = as_matrix(A)
+    max_rank = mat.min_dim if max_rank is None else max_rank
+    max_rank = check_int(max_rank, "max_rank", low=1, high=mat.min_dim)
+    block = _DEFAULT_BLOCK if k is None else check_int(k, "k", low=1, high=mat.min_dim)
+    block = min(block, max_rank)
+    q = 1 if q is None else q
+    U, s, Vt, info = _core.rsvd_fixed_precision(mat.op, float(tol), block, max_rank, q, *key)
+    if not info["converged"]:
+        warnings.warn(
+            f"tol={tol} not reached with max_rank={max_rank}: relative error "
+            f"{info['relative_error']:.3g}",
+            AccuracyWarning,
+            stacklevel=3,
+        )
+    return U, s, Vt
+
+
+def estimate_error(
+    A: Any,
+    U: Any,
+    s: Any,
+    Vt: Any,
+    *,
+    norm: Literal["fro", "2"] = "fro",
+    n_probes: int = 10,
+    random_state: RandomStateLike = None,
+) -> float:
+    """Estimate ``||A - U @ diag(s) @ Vt||`` from one pass over A with Gaussian probes.
+
+    With ``E = A - U diag(s) Vt`` and independent Gaussian vectors ``w_i``:
+
+    * ``norm="fro"``: ``sqrt(mean_i ||E w_i||^2)``, whose square is an unbiased estimate of
+      ``||E||_F^2`` (relative spread about ``sqrt(2 / n_probes)``);
+    * ``norm="2"``: ``10 sqrt(2/pi) max_i ||E w_i||``, an upper bound on ``||E||_2`` that holds
+      with probability at least ``1 - 10**-n_probes`` (Halko, Martinsson & Tropp 2011, eq. 4.3).
+
+    Costs one product of A with ``n_probes`` vectors; works for dense, sparse and
+    LinearOperator A, so it checks a factorization without forming it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rankwise
+    >>> rng = np.random.default_rng(1)
+    >>> A = rng.standard_normal((200, 10)) @ rng.standard_normal((10, 150))
+    >>> A += 1e-3 * rng.standard_normal(A.shape)
+    >>> U, s, Vt = rankwise.svd(A, 10, random_state=0)
+    >>> err = rankwise.estimate_error(A, U, s, Vt, n_probes=20, random_state=0)
+    >>> truth = np.linalg.norm(A - U * s @ Vt)
+    >>> bool(0.5 < err / truth < 2)
+    True
+    """
+    mat = as_matrix(A)
+    check_choice(norm, "norm", ("fro", "2"))
+    n_probes = check_int(n_probes, "n_probes", low=1)
+    U, s, Vt = (np.asarray(x) for x in (U, s, Vt))
+    m, n = mat.shape
+    if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:
+        raise ValueError("U, s and Vt must be 2-D, 1-D and 2-D arrays")
+    r = s.shape[0]
+    if U.shape != (m, r) or Vt.shape != (r, n):
+        raise ValueError(
+            f"U {U.shape}, s {s.shape} and Vt {Vt.shape} do not factor a {m} x {n} matrix"
+        )
+    key = philox_key(random_state)
+    norms = np.asarray(
+        _core.probe_residual_norms(
+            mat.op,
+            U.astype(mat.dtype, copy=False),
+            s.astype(mat.dtype, copy=False),
+            Vt.astype(mat.dtype, copy=False),
+            n_probes,
+            *key,
+        )
+    )
+    if norm == "fro":
+        return float(np.sqrt(np.mean(norms**2)))
+    return float(10.0 * math.sqrt(2.0 / math.pi) * norms.max())

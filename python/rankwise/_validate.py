@@ -1,0 +1,166 @@
+"""Input validation shared by every entry point: one place that turns what a user passes
+into an operator the native core can use, or raises an exception naming the argument."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+from . import _core
+from ._dispatch import require_cpu_input
+
+_FINITE_CHECK_BLOCK = 1 << 22  # entries checked per step, to bound the temporary mask
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A validated matrix: the core operator plus what Python code needs to know of it."""
+
+    op: Any  # rankwise._core.Operator
+    shape: tuple[int, int]
+    dtype: np.dtype
+    kind: str  # "dense", "sparse" or "operator"
+
+    @property
+    def min_dim(self) -> int:
+        return min(self.shape)
+
+
+def work_dtype(dtype: np.dtype, name: str) -> np.dtype:
+    """float32/float64 stay as they are; bools and integers compute in float64."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    if dtype.kind == "c":
+        raise TypeError(
+            f"{name} is complex ({dtype}); rankwise's randomized SVD supports real float32 "
+            "and float64 input only"
+        )
+    if dtype.kind == "f":
+        raise TypeError(f"{name} has dtype {dtype}; convert it to float32 or float64")
+    raise TypeError(f"{name} must have a numeric dtype; got {dtype}")
+
+
+def _check_finite_dense(a: np.ndarray, name: str) -> None:
+    rows_per_step = max(1, _FINITE_CHECK_BLOCK // max(a.shape[1], 1))
+    for i in range(0, a.shape[0], rows_per_step):
+        if not np.isfinite(a[i : i + rows_per_step]).all():
+            raise ValueError(f"{name} contains NaN or Inf")
+
+
+def _blas_viewable(a: np.ndarray) -> bool:
+    """True when one BLAS leading dimension describes the array (no copy needed)."""
+    item = a.itemsize
+    m, n = a.shape
+    s0, s1 = a.strides
+    col_major = s0 == item and s1 % item == 0 and s1 // item >= max(m, 1)
+    row_major = s1 == item and s0 % item == 0 and s0 // item >= max(n, 1)
+    return col_major or row_major
+
+
+def _check_shape(shape: tuple[int, ...], name: str) -> tuple[int, int]:
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D; got an array of shape {tuple(shape)}")
+    m, n = int(shape[0]), int(shape[1])
+    if m == 0 or n == 0:
+        raise ValueError(f"{name} must not be empty; got shape {(m, n)}")
+    return m, n
+
+
+def _dense(A: Any, name: str) -> Matrix:
+    a = np.asarray(A)
+    shape = _check_shape(a.shape, name)
+    dtype = work_dtype(a.dtype, name)
+    if a.dtype != dtype:
+        a = a.astype(dtype)
+    elif not _blas_viewable(a):
+        a = np.asfortranarray(a)  # no unit stride: one copy so that BLAS can read it
+    _check_finite_dense(a, name)
+    return Matrix(_core.Operator.dense(a), shape, dtype, "dense")
+
+
+def _sparse(A: Any, name: str) -> Matrix:
+    shape = _check_shape(A.shape, name)
+    dtype = work_dtype(A.dtype, name)
+    if A.format not in ("csr", "csc"):
+        A = A.tocsr()
+    data = A.data if A.data.dtype == dtype else A.data.astype(dtype)
+    if not np.isfinite(data).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    index_dtype = np.promote_types(A.indices.dtype, A.indptr.dtype)
+    if index_dtype not in (np.int32, np.int64):
+        index_dtype = np.dtype(np.int64)
+    indices = np.ascontiguousarray(A.indices, dtype=index_dtype)
+    indptr = np.ascontiguousarray(A.indptr, dtype=index_dtype)
+    data = np.ascontiguousarray(data)
+    if A.format == "csr":
+        op = _core.Operator.sparse(data, indices, indptr, shape[0], shape[1], transposed=False)
+    else:  # CSC of A is CSR of A^T
+        op = _core.Operator.sparse(data, indices, indptr, shape[1], shape[0], transposed=True)
+    return Matrix(op, shape, dtype, "sparse")
+
+
+def _linear_operator(A: Any, name: str) -> Matrix:
+    lo = aslinearoperator(A)
+    shape = _check_shape(lo.shape, name)
+    dtype = work_dtype(lo.dtype if lo.dtype is not None else np.float64, name)
+
+    def checked(product: Any, what: str) -> Any:
+        def call(x: np.ndarray) -> np.ndarray:
+            y = np.asarray(product(x))
+            if y.dtype.kind == "c":
+                raise TypeError(f"{name}.{what} returned complex values")
+            if not np.isfinite(y).all():
+                raise ValueError(f"{name}.{what} returned NaN or Inf")
+            return y
+
+        return call
+
+    matmat, rmatmat = checked(lo.matmat, "matmat"), checked(lo.rmatmat, "rmatmat")
+    op = _core.Operator.callback(shape[0], shape[1], dtype.name, matmat, rmatmat)
+    return Matrix(op, shape, dtype, "operator")
+
+
+def as_matrix(A: Any, name: str = "A") -> Matrix:
+    """Validate `A` (dense array, scipy.sparse matrix/array, or LinearOperator)."""
+    require_cpu_input(A, name)
+    if sp.issparse(A):
+        return _sparse(A, name)
+    if isinstance(A, LinearOperator):
+        return _linear_operator(A, name)
+    if isinstance(A, np.ndarray) or not (hasattr(A, "shape") and hasattr(A, "matvec")):
+        return _dense(A, name)
+    return _linear_operator(A, name)
+
+
+def check_int(value: Any, name: str, *, low: int, high: int | None = None) -> int:
+    """An integer in [low, high] (high inclusive), or TypeError / ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    v = int(value)
+    if v < low or (high is not None and v > high):
+        bound = f"{low} <= {name}" + (f" <= {high}" if high is not None else "")
+        raise ValueError(f"{name} must satisfy {bound}; got {v}")
+    return v
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def check_n_iter(n_iter: Any, name: str = "n_iter") -> int | None:
+    """None for "auto", else a non-negative int."""
+    if isinstance(n_iter, str) and n_iter == "auto":
+        return None
+    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 0:
+        raise ValueError(f"{name} must be 'auto' or a non-negative integer; got {n_iter!r}")
+    return int(n_iter)

@@ -204,20 +204,21 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "subspace_iteration",
-        [](const OperatorHandle& op, index_t k, index_t l, double tol, index_t max_iter,
-           std::optional<py::array> v0, std::uint64_t key0, std::uint64_t key1) {
+        [](const OperatorHandle& op, index_t k, index_t l, index_t depth, double tol,
+           index_t max_iter, std::optional<py::array> v0, std::uint64_t key0, std::uint64_t key1) {
             SubspaceIterationOptions o;
             o.k = k;
             o.l = l;
+            o.depth = depth;
             o.tol = tol;
             o.max_iter = max_iter;
             o.key = make_key(key0, key1);
             return op.is_single() ? run_subspace_iteration(op.f32(), o, v0)
                                   : run_subspace_iteration(op.f64(), o, v0);
         },
-        py::arg("op"), py::arg("k"), py::arg("l"), py::arg("tol"), py::arg("max_iter"),
-        py::arg("v0"), py::arg("key0"), py::arg("key1"),
-        "Subspace iteration with Rayleigh-Ritz to a residual tolerance; returns (U, s, Vt, info).");
+        py::arg("op"), py::arg("k"), py::arg("l"), py::arg("depth"), py::arg("tol"),
+        py::arg("max_iter"), py::arg("v0"), py::arg("key0"), py::arg("key1"),
+        "Restarted block Krylov iteration to a residual tolerance; returns (U, s, Vt, info).");
 
     m.def(
         "probe_residual_norms",

@@ -1,11 +1,14 @@
 // CPU backend, sparse primitives: CSR times a block of vectors, multithreaded.
 //
-// The block is transposed into row-major scratch so that the inner loop runs over the l
-// contiguous entries of one row (vectorizable, one cache line per nonzero for small l);
-// scratch is O((m + n) l), never O(nnz).
-//   Y = A X:    rows of A split among threads, no conflicts.
-//   Y = A^T X:  a scatter; each thread accumulates into its own n x l buffer, then the
-//               buffers are summed (O(threads * n * l) scratch, no atomics).
+// Dense blocks are column-major; the kernels read and accumulate l-vectors (one row of a
+// block) contiguously, so that the inner loop runs over l entries.  Scratch is O(n l) for
+// the side that is accessed at random (never O(nnz), never the long side when it can be
+// avoided, since fresh pages of large buffers cost page faults on every pass):
+//   Y = A X:    X is copied to row-major once (random rows j are read); each thread
+//               accumulates one output row in a small buffer and writes it to Y.
+//   Y = A^T X:  rows x_i of X are gathered in order (cache friendly); the scatter into
+//               Y^T goes to a row-major buffer per thread (O(threads n l), no atomics),
+//               summed and transposed into Y at the end.
 #include <omp.h>
 
 #include <algorithm>
@@ -27,58 +30,57 @@ std::vector<T> to_row_major(ConstMatView<T> X) {
     return R;
 }
 
-template <class T>
-void from_row_major(const T* R, MatView<T> Y) {
-    const index_t l = Y.cols;
-#pragma omp parallel for schedule(static)
-    for (index_t i = 0; i < Y.rows; ++i)
-        for (index_t j = 0; j < l; ++j) Y(i, j) = R[i * l + j];
-}
-
-// Yr (m x l, row-major) = A Xr (n x l, row-major)
+// Y = A X with Xr the row-major copy of X
 template <class T, class I>
-void csr_times_rows(const CsrView<T, I>& A, const T* Xr, index_t l, T* Yr) {
-#pragma omp parallel for schedule(dynamic, 256)
-    for (index_t i = 0; i < A.rows; ++i) {
-        T* y = Yr + i * l;
-        std::fill(y, y + l, T(0));
-        for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
-            const T a = A.data[p];
-            const T* x = Xr + static_cast<index_t>(A.indices[p]) * l;
+void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
+    const index_t l = Y.cols;
+#pragma omp parallel
+    {
+        std::vector<T> acc(static_cast<std::size_t>(l));
+#pragma omp for schedule(dynamic, 512)
+        for (index_t i = 0; i < A.rows; ++i) {
+            std::fill(acc.begin(), acc.end(), T(0));
+            T* y = acc.data();
+            for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
+                const T a = A.data[p];
+                const T* x = Xr + static_cast<index_t>(A.indices[p]) * l;
 #pragma omp simd
-            for (index_t j = 0; j < l; ++j) y[j] += a * x[j];
+                for (index_t j = 0; j < l; ++j) y[j] += a * x[j];
+            }
+            for (index_t j = 0; j < l; ++j) Y(i, j) = y[j];
         }
     }
 }
 
-// Yr (n x l, row-major) = A^T Xr (m x l, row-major)
+// Y = A^T X
 template <class T, class I>
-void csr_transpose_times_rows(const CsrView<T, I>& A, const T* Xr, index_t l, T* Yr) {
-    const index_t n = A.cols;
+void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) {
+    const index_t n = A.cols, l = X.cols;
     const int threads = omp_get_max_threads();
-    // Thread 0 accumulates straight into Yr; the others into private buffers.
+    std::vector<T> Yr(static_cast<std::size_t>(n) * l, T(0));  // thread 0's accumulator
     std::vector<std::vector<T>> priv(static_cast<std::size_t>(std::max(threads - 1, 0)));
 #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
-        T* acc = Yr;
+        T* acc = Yr.data();
         if (t > 0) {
             priv[t - 1].assign(static_cast<std::size_t>(n) * l, T(0));
             acc = priv[t - 1].data();
-        } else {
-            std::fill(Yr, Yr + n * l, T(0));
         }
         // Contiguous row ranges balanced by nonzeros.
         const index_t nnz = A.indptr[A.rows];
-        const index_t lo_target = nnz * t / nt, hi_target = nnz * (t + 1) / nt;
         const I* begin = A.indptr;
         const I* end = A.indptr + A.rows;
-        const index_t r0 = std::lower_bound(begin, end, static_cast<I>(lo_target)) - begin;
-        const index_t r1 =
-            t == nt - 1 ? A.rows : std::lower_bound(begin, end, static_cast<I>(hi_target)) - begin;
+        const auto first_row = [&](int part) -> index_t {
+            if (part >= nt) return A.rows;
+            return std::lower_bound(begin, end, static_cast<I>(nnz * part / nt)) - begin;
+        };
+        const index_t r0 = first_row(t), r1 = first_row(t + 1);
+        std::vector<T> x(static_cast<std::size_t>(l));
         for (index_t i = r0; i < r1; ++i) {
-            const T* x = Xr + i * l;
+            if (A.indptr[i] == A.indptr[i + 1]) continue;
+            for (index_t j = 0; j < l; ++j) x[j] = X(i, j);
             for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
                 const T a = A.data[p];
                 T* y = acc + static_cast<index_t>(A.indices[p]) * l;
@@ -88,11 +90,13 @@ void csr_transpose_times_rows(const CsrView<T, I>& A, const T* Xr, index_t l, T*
         }
 #pragma omp barrier
 #pragma omp for schedule(static)
-        for (index_t e = 0; e < n * l; ++e) {
-            T s = Yr[e];
-            for (const auto& b : priv)
-                if (!b.empty()) s += b[e];
-            Yr[e] = s;
+        for (index_t r = 0; r < n; ++r) {
+            for (index_t j = 0; j < l; ++j) {
+                T s = Yr[r * l + j];
+                for (const auto& b : priv)
+                    if (!b.empty()) s += b[r * l + j];
+                Y(r, j) = s;
+            }
         }
     }
 }
@@ -105,16 +109,13 @@ void CpuBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatV
     const index_t out_rows = t == Trans::No ? A.rows : A.cols;
     require(X.rows == in_rows && Y.rows == out_rows && X.cols == Y.cols)
         << "csr_mm: block shapes do not match the sparse matrix";
-    const index_t l = X.cols;
-    if (l == 0 || out_rows == 0) return;
-    const std::vector<T> Xr = to_row_major(X);
-    std::vector<T> Yr(static_cast<std::size_t>(out_rows) * l);
+    if (X.cols == 0 || out_rows == 0) return;
     if (t == Trans::No) {
-        csr_times_rows(A, Xr.data(), l, Yr.data());
+        const std::vector<T> Xr = to_row_major(X);
+        csr_times(A, Xr.data(), Y);
     } else {
-        csr_transpose_times_rows(A, Xr.data(), l, Yr.data());
+        csr_transpose_times(A, X, Y);
     }
-    from_row_major(Yr.data(), Y);
 }
 
 template <class T, class I>

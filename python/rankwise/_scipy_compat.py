@@ -16,6 +16,7 @@ from ._validate import as_matrix, check_int
 _SCIPY_SOLVERS = ("arpack", "lobpcg", "propack")
 _SOLVERS = ("rankwise", *_SCIPY_SOLVERS)
 _DEFAULT_MAXITER = 1000
+_KRYLOV_DEPTH = 4  # blocks per restart cycle of the rankwise solver
 
 
 def _rng_to_random_state(rng: Any) -> Any:
@@ -46,9 +47,11 @@ def svds(
 ) -> Any:
     """Partial SVD with SciPy's ``svds`` signature and return convention.
 
-    The default ``solver="rankwise"`` is block subspace iteration with Rayleigh-Ritz in the
-    native core (products with A and A^T on blocks of ``ncv`` vectors, multithreaded for
-    sparse A), iterated until every wanted triplet has a residual
+    The default ``solver="rankwise"`` is a restarted block Krylov method in the native core:
+    each cycle builds a Krylov space of 4 blocks of ``ncv`` vectors (fewer where A is
+    small), takes the Rayleigh-Ritz approximation and restarts from its leading vectors
+    (products with A and A^T on blocks, multithreaded for sparse A), until every wanted
+    triplet has a residual
     ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
     accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
     other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
@@ -70,7 +73,7 @@ def svds(
     v0 : ndarray, shape (min(M, N),), optional
         Starting vector (the first column of the starting block).
     maxiter : int, optional
-        Maximum iterations (each is two passes over A); default 1000.
+        Maximum restart cycles (each is 8 block passes over A); default 1000.
     return_singular_vectors : {True, False, "u", "vh"}, default True
         As SciPy: False returns only ``s``; "u" returns ``(u, s, None)``; "vh"
         ``(None, s, vh)``.
@@ -161,7 +164,10 @@ def svds(
             raise ValueError(f"`v0` must have shape {(mat.min_dim,)}.")
         start = start.real.astype(mat.dtype)
 
-    U, s, Vt, info = _core.subspace_iteration(mat.op, k, l, float(tol), maxiter, start, *key)
+    depth = max(1, min(_KRYLOV_DEPTH, mat.min_dim // l))
+    U, s, Vt, info = _core.subspace_iteration(
+        mat.op, k, l, depth, float(tol), maxiter, start, *key
+    )
     if not info["converged"]:
         raise spla.ArpackNoConvergence(
             f"rankwise svds did not converge in {info['iterations']} iterations "

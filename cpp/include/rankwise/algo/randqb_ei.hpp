@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "rankwise/algo/factors.hpp"
@@ -41,6 +42,9 @@ SvdFactors<Backend, T> rsvd_fixed_precision(const Backend& be, const LinearOp<T>
     const double fro2 = A.fro_norm2();
     require(std::isfinite(fro2)) << "fixed-precision mode needs ||A||_F (not known for this operator)";
     const double threshold = o.tol * o.tol * fro2;
+    // Below this the indicator is rounding noise (its cancellation), so growing further
+    // cannot certify anything: stop there and report the accuracy reached.
+    const double floor2 = 10 * std::numeric_limits<T>::epsilon() * fro2;
 
     auto Q = be.template matrix<T>(m, o.max_rank);  // basis, grown block by block
     auto W = be.template matrix<T>(n, o.max_rank);  // W = B^T = A^T Q
@@ -83,7 +87,7 @@ SvdFactors<Backend, T> rsvd_fixed_precision(const Backend& be, const LinearOp<T>
         passes += 2;
         residual2 -= be.sum_squares(ConstMatView<T>(Wi));
         K += b;
-        if (residual2 <= threshold) break;
+        if (residual2 <= std::max(threshold, floor2)) break;
     }
     residual2 = std::max(residual2, 0.0);
 

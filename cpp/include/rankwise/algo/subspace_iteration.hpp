@@ -1,12 +1,16 @@
-// Leading singular triplets to a requested accuracy: block subspace iteration with
+// Leading singular triplets to a requested accuracy: restarted block Krylov iteration with
 // Rayleigh-Ritz, run until the residuals are small (the solver behind rankwise.svds).
 //
-// Each iteration: Q = orth(A V), W = A^T Q, W = Uw diag(s) Vwt, U = Q Vwt^T, V = Uw.  The
-// left residuals A^T u_i - s_i v_i vanish by construction (Rayleigh-Ritz on range(Q)), so
-// convergence is judged on r_i = ||A v_i - s_i u_i||, computed from the product A V that
-// the next iteration needs anyway.  Convergence of triplet i is linear with ratio
-// (s_{l+1} / s_i)^2 per iteration (Saad, "Numerical Methods for Large Eigenvalue Problems",
-// 2011, Thm 5.2, on A^T A); singular values are accurate to about r_i^2 / gap.
+// Each cycle grows the block Krylov space K = [A V, (A A^T) A V, ..., (A A^T)^(d-1) A V]
+// (d blocks of l vectors, each orthonormalized against the previous ones), takes the
+// Rayleigh-Ritz approximation on range(K) (svd_from_range), and restarts from its leading l
+// right Ritz vectors V.  With d = 1 this is block subspace iteration.  The left residuals
+// A^T u_i - s_i v_i vanish by construction, so convergence is judged on
+// r_i = ||A v_i - s_i u_i||, from the product A V that starts the next cycle anyway.
+// A Krylov space of depth d captures a polynomial of degree 2d - 1 in A^T A, which is why it
+// converges much faster than subspace iteration on clustered spectra (Musco & Musco 2015;
+// Saad, "Numerical Methods for Large Eigenvalue Problems", 2011, ch. 6); singular values end
+// accurate to about r_i^2 / gap, vectors to r_i / gap.
 #pragma once
 
 #include <algorithm>
@@ -23,9 +27,10 @@ namespace rankwise {
 
 struct SubspaceIterationOptions {
     index_t k = 1;
-    index_t l = 1;           // block size, k <= l <= min(m, n)
+    index_t l = 1;           // block size, k <= l
+    index_t depth = 1;       // Krylov blocks per cycle, l * depth <= min(m, n)
     double tol = 0;          // stop when max_i r_i <= tol * s_1; 0: to working accuracy
-    index_t max_iter = 1000;
+    index_t max_iter = 1000; // cycles
     philox::Key key{0, 0};
 };
 
@@ -33,9 +38,10 @@ template <class Backend, class T>
 SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& A,
                                           const SubspaceIterationOptions& o,
                                           const T* start_vector = nullptr) {
-    const index_t m = A.rows(), n = A.cols(), k = o.k, l = o.l;
-    require(k >= 1 && k <= l && l <= std::min(m, n))
-        << "need 1 <= k <= l <= min(m, n); got k = " << k << ", l = " << l;
+    const index_t m = A.rows(), n = A.cols(), k = o.k, l = o.l, L = o.l * o.depth;
+    require(k >= 1 && k <= l && o.depth >= 1 && L <= std::min(m, n))
+        << "need 1 <= k <= l and l * depth <= min(m, n); got k = " << k << ", l = " << l
+        << ", depth = " << o.depth;
     require(o.max_iter >= 1) << "max_iter must be >= 1";
     constexpr double eps = std::numeric_limits<T>::epsilon();
     // "Working accuracy": the residual of a product computed in floating point is about
@@ -43,65 +49,65 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
     const double floor_tol = 8 * eps * std::sqrt(double(std::max(m, n)));
     const double tol = o.tol > 0 ? std::max(o.tol, floor_tol) : floor_tol;
 
-    auto V = be.template matrix<T>(n, l);
-    be.fill_normal(V.view(), o.key, 0);
+    auto K = be.template matrix<T>(m, L);
+    auto Z = be.template matrix<T>(n, l);
+    auto block = [&](index_t j) { return K.view().cols_range(j * l, l); };
+    be.fill_normal(Z.view(), o.key, 0);
     if (start_vector != nullptr) {
-        be.copy(ConstMatView<T>{start_vector, n, 1, n}, V.view().cols_range(0, 1));
+        be.copy(ConstMatView<T>{start_vector, n, 1, n}, Z.view().cols_range(0, 1));
     }
-    be.orthonormalize(V.view(), Ortho::CholQR2);
-    auto Y = be.template matrix<T>(m, l);
-    auto Q = be.template matrix<T>(m, l);
-    auto U = be.template matrix<T>(m, l);
-    auto W = be.template matrix<T>(n, l);
-    auto Vwt = be.template matrix<T>(l, l);
+    A.apply(Trans::No, Z.view(), block(0));  // K_0 = A V
+
     auto R = be.template matrix<T>(m, k);
-    std::vector<T> s(static_cast<std::size_t>(l));
     std::vector<double> res(static_cast<std::size_t>(k));
-    std::deque<double> recent;  // the last few max residuals, for stagnation
-    A.apply(Trans::No, V.view(), Y.view());
-
+    std::deque<double> recent;  // the last few residuals, to detect stagnation
     SvdFactors<Backend, T> out;
-    out.passes = 1;
-    out.converged = false;
-    for (index_t it = 1; it <= o.max_iter; ++it) {
+    index_t passes = 1;
+    bool converged = false;
+    double worst = std::numeric_limits<double>::infinity();
+    index_t it = 0;
+    while (it < o.max_iter) {
+        ++it;
         be.check_interrupt();
-        be.copy(ConstMatView<T>(Y.view()), Q.view());
-        be.orthonormalize(Q.view(), Ortho::CholQR2);
-        A.apply(Trans::Yes, Q.view(), W.view());
-        be.svd(W.view(), V.view(), s.data(), Vwt.view(), SvdDriver::Gesdd);
-        be.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(Q.view()),
-                ConstMatView<T>(Vwt.view()), T(0), U.view());
-        A.apply(Trans::No, V.view(), Y.view());
-        out.passes += 2;
-        out.iterations = it;
+        be.orthonormalize(block(0), Ortho::CholQR2);
+        for (index_t j = 1; j < o.depth; ++j) {
+            A.apply(Trans::Yes, block(j - 1), Z.view());  // Z = A^T K_{j-1}
+            be.orthonormalize(Z.view(), Ortho::CholQR2);
+            A.apply(Trans::No, Z.view(), block(j));  // K_j = A Z
+            orthonormalize_against(be, ConstMatView<T>(K.view().cols_range(0, j * l)), block(j),
+                                   Ortho::CholQR2);
+        }
+        out = svd_from_range(be, A, ConstMatView<T>(K.view()), l, SvdDriver::Gesdd);
+        A.apply(Trans::No, out.V.view(), block(0));  // A V: residuals now, K_0 next cycle
+        passes += 2 * o.depth;
 
-        // R = A v_i - s_i u_i for the k wanted triplets
-        be.scale_columns(ConstMatView<T>(U.view().cols_range(0, k)), s.data(), R.view());
-        be.add_scaled(ConstMatView<T>(Y.view().cols_range(0, k)), T(-1), R.view());
+        // R = s_i u_i - A v_i for the k wanted triplets
+        be.scale_columns(ConstMatView<T>(out.U.view().cols_range(0, k)), out.s.data(), R.view());
+        be.add_scaled(ConstMatView<T>(block(0).cols_range(0, k)), T(-1), R.view());
         be.column_norms(ConstMatView<T>(R.view()), res.data());
-        const double scale = std::max(double(s[0]), std::numeric_limits<double>::min());
-        const double worst = *std::max_element(res.begin(), res.end()) / scale;
-        out.relative_error = worst;
+        const double scale = std::max(double(out.s[0]), std::numeric_limits<double>::min());
+        worst = *std::max_element(res.begin(), res.end()) / scale;
         if (!std::isfinite(worst)) break;
         if (worst <= tol) {
-            out.converged = true;
+            converged = true;
             break;
         }
-        // At working accuracy (tol = 0): stop once the residual no longer halves in 5 steps.
+        // At working accuracy (tol = 0): stop once the residual no longer halves in 5 cycles.
         if (o.tol == 0 && worst <= std::sqrt(eps) && recent.size() == 5 &&
             worst > 0.5 * *std::min_element(recent.begin(), recent.end())) {
-            out.converged = true;
+            converged = true;
             break;
         }
         recent.push_back(worst);
         if (recent.size() > 5) recent.pop_front();
     }
-    U.truncate_cols(k);
-    V.truncate_cols(k);
-    s.resize(static_cast<std::size_t>(k));
-    out.U = std::move(U);
-    out.V = std::move(V);
-    out.s = std::move(s);
+    out.U.truncate_cols(k);
+    out.V.truncate_cols(k);
+    out.s.resize(static_cast<std::size_t>(k));
+    out.passes = passes;
+    out.iterations = it;
+    out.converged = converged;
+    out.relative_error = worst;
     return out;
 }
 

@@ -11,7 +11,7 @@ import scipy.sparse.linalg as spla
 
 from . import _core
 from ._random import philox_key
-from ._validate import as_matrix, check_int
+from ._validate import as_matrix
 
 _SCIPY_SOLVERS = ("arpack", "lobpcg", "propack")
 _SOLVERS = ("rankwise", *_SCIPY_SOLVERS)
@@ -28,6 +28,15 @@ def _rng_to_random_state(rng: Any) -> Any:
     raise ValueError(
         f"'{rng}' is neither a NumPy Generator nor an integer seed to instantiate one."
     )
+
+
+def _scipy_int(value: Any, message: str) -> int:
+    """SciPy's integer check: anything equal to its int() is accepted; ``int()`` raises
+    for what it cannot convert (TypeError for ``[]``, ValueError for ``"hi"``), as in SciPy."""
+    as_int = int(value)
+    if as_int != value:
+        raise ValueError(message)
+    return as_int
 
 
 def svds(
@@ -55,12 +64,12 @@ def svds(
     ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
     accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
     other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
-    cannot target), are SciPy's own ``svds``.
+    cannot target) and complex input, are SciPy's own ``svds`` (arpack by default).
 
     Parameters
     ----------
     A : ndarray, sparse matrix or LinearOperator, shape (M, N)
-        Real matrix for the rankwise solver (complex input: use ``solver="arpack"``).
+        Real input runs the rankwise solver; complex input goes to SciPy's arpack.
     k : int, default 6
         Number of singular triplets, ``0 < k <= min(M, N)``.
     ncv : int, optional
@@ -116,7 +125,11 @@ def svds(
     if solver_name not in _SOLVERS:
         raise ValueError(f"solver must be one of {set(_SOLVERS)}.")
     which_name = str(which).upper()
-    if solver_name in _SCIPY_SOLVERS or which_name == "SM":
+    dtype = getattr(A, "dtype", None)
+    if dtype is not None and not np.issubdtype(dtype, np.number):
+        raise ValueError("`A` must be of numeric data type.")
+    complex_input = dtype is not None and np.issubdtype(dtype, np.complexfloating)
+    if solver_name in _SCIPY_SOLVERS or which_name == "SM" or complex_input:
         extra = {"random_state": random_state} if random_state is not None else {"rng": rng}
         return spla.svds(
             A,
@@ -141,18 +154,23 @@ def svds(
         A = np.asarray(A)
     transposed = len(A.shape) == 2 and A.shape[0] < A.shape[1]
     mat = as_matrix(A.T if transposed else A)  # work on the tall side, as SciPy does
-    k = check_int(k, "k", low=1, high=mat.min_dim)
-    l = (
-        min(mat.min_dim, max(2 * k, k + 16))
-        if ncv is None
-        else check_int(ncv, "ncv", low=k, high=mat.min_dim)
-    )
+    k = _scipy_int(k, "`k` must be an integer satisfying `0 < k <= min(A.shape)`.")
+    if not 0 < k <= mat.min_dim:
+        raise ValueError("`k` must be an integer satisfying `0 < k <= min(A.shape)`.")
+    if ncv is None:
+        l = min(mat.min_dim, max(2 * k, k + 16))
+    else:
+        l = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+        if not k <= l <= mat.min_dim:
+            raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
     valid_tol = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
     if not valid_tol or not np.isfinite(tol) or tol < 0:
         raise ValueError("`tol` must be a non-negative floating point value.")
     if maxiter is None:
         maxiter = _DEFAULT_MAXITER
-    maxiter = check_int(maxiter, "maxiter", low=1)
+    maxiter = _scipy_int(maxiter, "`maxiter` must be a positive integer.")
+    if maxiter <= 0:
+        raise ValueError("`maxiter` must be a positive integer.")
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
     start = None

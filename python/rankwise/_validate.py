@@ -60,6 +60,8 @@ def _blas_viewable(a: np.ndarray) -> bool:
     item = a.itemsize
     m, n = a.shape
     s0, s1 = a.strides
+    if s0 <= 0 or s1 <= 0:
+        return False
     col_major = s0 == item and s1 % item == 0 and s1 // item >= max(m, 1)
     row_major = s1 == item and s0 % item == 0 and s0 // item >= max(n, 1)
     return col_major or row_major
@@ -81,7 +83,9 @@ def _dense(A: Any, name: str) -> Matrix:
     if a.dtype != dtype:
         a = a.astype(dtype)
     elif not _blas_viewable(a):
-        a = np.asfortranarray(a)  # no unit stride: one copy so that BLAS can read it
+        # No unit stride: one copy so that BLAS can read it (np.asfortranarray would keep
+        # the strides of arrays numpy calls contiguous, such as 1 x 1 views).
+        a = np.array(a, order="F", copy=True)
     _check_finite_dense(a, name)
     return Matrix(_core.Operator.dense(a), shape, dtype, "dense")
 

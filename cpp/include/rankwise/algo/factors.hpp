@@ -2,6 +2,7 @@
 // of (approximately) the range of A to the SVD of Q Q^T A.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -50,18 +51,27 @@ SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
     return out;
 }
 
-// Y <- Y - Q (Q^T Y) twice (block classical Gram-Schmidt with reorthogonalization), each
-// followed by orthonormalization: Y ends orthonormal and orthogonal to range(Q) even when
-// Y was (nearly) inside range(Q), e.g. for exactly low-rank A.
+// Y <- Y - Q (Q^T Y), then orthonormalize, repeated until Q^T Y is at rounding level (block
+// classical Gram-Schmidt with reorthogonalization, "twice is enough" in the usual case).
+// When Y lies (numerically) inside range(Q), e.g. Krylov blocks of an exactly low-rank A,
+// each orthonormalization amplifies rounding noise that again has components along Q, so
+// the loop runs until those components are gone; Y ends orthonormal and orthogonal to Q.
 template <class Backend, class T>
 void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how) {
     if (Q.cols == 0) {
         be.orthonormalize(Y, how);
         return;
     }
+    const double tiny = 4 * std::numeric_limits<T>::epsilon() * std::sqrt(double(Q.rows));
     auto C = be.template matrix<T>(Q.cols, Y.cols);
-    for (int pass = 0; pass < 2; ++pass) {
+    for (int pass = 0; pass < 6; ++pass) {
         be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
+        if (pass >= 2) {  // Y orthonormal here: stop once it is orthogonal to Q as well
+            const auto c = be.to_host(C.data(), Q.cols * Y.cols);
+            double worst = 0;
+            for (const T v : c) worst = std::max(worst, std::abs(double(v)));
+            if (worst <= tiny) return;
+        }
         be.gemm(Trans::No, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
         be.orthonormalize(Y, how);
     }

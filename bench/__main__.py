@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from . import FAMILIES, load, machine, results
+from . import FAMILIES, contention, load, machine, results
 from .case import Case
 from .plot import plot
 from .report import RunInfo, case_text, legend_lines, machine_lines, markdown, write_csv
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the selected families, print the tables, write the requested files."""
     args = _parse(argv)
     start = time.perf_counter()
+    before = contention.snapshot()
     families = args.family or list(FAMILIES)
     modules = {name: load(name) for name in families}
     cases: dict[str, list[Case]] = {name: m.cases(args.mode) for name, m in modules.items()}
@@ -104,12 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         date=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         repeat=repeat,
         wall_s=time.perf_counter() - start,
-        load_end=os.getloadavg()[0],
+        others=contention.others_share(before),
     )
     print("Targets:")
     for check in (v for group in verdicts.values() for v in group):
         print(f"  {check.status:4}  {check.case}: {check.target}: {check.value}")
-    print(f"Total wall time: {info.wall_s:.0f} s; load average at the end {info.load_end:.1f}")
+    print(f"Total wall time: {info.wall_s:.0f} s; {contention.describe(info.others)}")
 
     flat = [r for group in done.values() for r in group]
     for path in (args.plot, args.csv, args.markdown):

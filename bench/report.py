@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import contention
 from .case import Case
 from .machine import Limits, describe_threadpool
 from .runner import CaseResult, Measurement
@@ -23,7 +24,7 @@ class RunInfo:
     date: str
     repeat: int
     wall_s: float
-    load_end: float
+    others: float | None
 
 
 def _pct(fraction: float) -> str:
@@ -38,7 +39,8 @@ def machine_lines(limits: Limits) -> list[str]:
     """The machine, its software and its measured limits, one fact a line."""
     versions = ", ".join(f"{k} {v}" for k, v in limits.versions.items())
     lines = [
-        f"CPU: {limits.cpu}, {limits.cores} cores; load average (1 min) {limits.load:.1f}",
+        f"CPU: {limits.cpu}, {limits.cores} cores; load average (1 min) before the run "
+        f"{limits.load:.1f}",
         f"Packages: {versions}",
         *(f"Thread pool {describe_threadpool(p)}" for p in limits.threadpools),
         f"Memory bandwidth (STREAM add, best run): {limits.bandwidth / _GIGA:.1f} GB/s"
@@ -48,11 +50,6 @@ def machine_lines(limits: Limits) -> list[str]:
         each = ", ".join(f"{lib} {rate / _GIGA:.1f}" for lib, rate in rates.items())
         best = limits.gemm_rate(shape) / _GIGA
         lines.append(f"GEMM rate {shape} and A^T @ C: {best:.1f} GFLOP/s ({each})")
-    if limits.load >= limits.cores:
-        lines.append(
-            f"WARNING: load average {limits.load:.1f} on {limits.cores} cores at start: "
-            "other work competes for the cores, timings are unreliable"
-        )
     return lines
 
 
@@ -148,7 +145,7 @@ def render_markdown(header: list[str], rows: list[list[str]], numeric: bool = Tr
 def _case_lines(result: CaseResult) -> list[str]:
     case = result.case
     return [
-        f"{case.params}; data setup {result.setup_s:.1f} s",
+        f"{case.params}; data setup {result.setup_s:.1f} s; {contention.describe(result.others)}",
         f"floor ({case.limit}): {result.floor_text}",
     ]
 
@@ -172,8 +169,8 @@ def markdown(
     """Full Markdown report of one run (machine, legend, cases, targets)."""
     parts = [
         f"Command: `{info.command}` ({info.mode} mode, {info.repeat} timed calls per "
-        f"contender at most), run on {info.date}, total wall time {info.wall_s:.0f} s, "
-        f"load average (1 min) at the end {info.load_end:.1f}.",
+        f"contender at most), run on {info.date}, total wall time {info.wall_s:.0f} s; "
+        f"during the run {contention.describe(info.others)}.",
         "\n".join(f"- {line}" for line in machine_lines(limits)),
         "Columns:\n\n"
         + "\n".join(f"- {line}" for line in legend_lines([r.case for r in results])),

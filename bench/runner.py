@@ -14,6 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
+from . import contention
 from .case import Assessment, Case, Contender, Skip, Workload
 from .machine import Limits
 from .memory import PeakMemory
@@ -66,6 +67,7 @@ class CaseResult:
     probes: int
     block_bytes: int
     setup_s: float
+    others: float | None
 
     @property
     def floor_s(self) -> float:
@@ -76,10 +78,11 @@ class CaseResult:
     def floor_text(self) -> str:
         """How the floor is computed, in words."""
         unit = "FLOP" if self.case.limit == "GEMM" else "B"
+        probes = f"{self.probes} probe{'' if self.probes == 1 else 's'}"
         return (
             f"{self.work_text} = {self.work / 1e9:.3g} G{unit} at {self.rate / 1e9:.1f} "
-            f"G{unit}/s (best of the start-up measurement and {self.probes} probes "
-            f"during the case) = {self.floor_s:.3g} s"
+            f"G{unit}/s (best of the start-up measurement and {probes} during the case) "
+            f"= {self.floor_s:.3g} s"
         )
 
     def find(self, name: str) -> Measurement | None:
@@ -152,6 +155,7 @@ class Runner:
 
     def run(self, case: Case) -> CaseResult:
         """Prepare the case's data and time its contenders round-robin."""
+        before = contention.snapshot()
         start = time.perf_counter()
         work = case.prepare(self.limits)
         setup_s = time.perf_counter() - start
@@ -182,4 +186,5 @@ class Runner:
             probes=len(rates) - 1,
             block_bytes=work.block_bytes,
             setup_s=setup_s,
+            others=contention.others_share(before),
         )

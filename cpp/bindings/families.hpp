@@ -1,0 +1,11 @@
+// One registration function per family of algorithms; module.cpp calls each of them.
+// A new family adds its <family>_bindings.cpp, a line here and a call in module.cpp.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace rankwise::bindings {
+
+void register_svd(pybind11::module_& m);
+
+}  // namespace rankwise::bindings

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dims.hpp"
+#include "parallel.hpp"
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/lapack.hpp"
@@ -170,13 +171,13 @@ void CpuBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver 
 template <class T>
 void CpuBackend::copy(ConstMatView<T> X, MatView<T> Y) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "copy: shapes differ";
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) std::copy_n(X.col(j), X.rows, Y.col(j));
 }
 
 template <class T>
 void CpuBackend::scale_columns(ConstMatView<T> X, const T* scale, MatView<T> Y) const {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
         const T* x = X.col(j);
         T* y = Y.col(j);
@@ -187,7 +188,7 @@ void CpuBackend::scale_columns(ConstMatView<T> X, const T* scale, MatView<T> Y) 
 template <class T>
 void CpuBackend::add_scaled(ConstMatView<T> X, T alpha, MatView<T> Y) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "add_scaled: shapes differ";
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
         const T* x = X.col(j);
         T* y = Y.col(j);
@@ -197,7 +198,7 @@ void CpuBackend::add_scaled(ConstMatView<T> X, T alpha, MatView<T> Y) const {
 
 template <class T>
 void CpuBackend::column_norms(ConstMatView<T> X, double* out) const {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
         const T* x = X.col(j);
         // Scaled accumulation, so that 1e-300 and 1e300 entries neither vanish nor overflow.
@@ -217,7 +218,8 @@ void CpuBackend::column_norms(ConstMatView<T> X, double* out) const {
 template <class T>
 double CpuBackend::sum_squares(ConstMatView<T> X) const {
     double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
+#pragma omp parallel for schedule(static) reduction(+ : total) \
+    if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
         const T* x = X.col(j);
         double s = 0;

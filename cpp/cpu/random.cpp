@@ -1,6 +1,7 @@
 // CPU backend: Gaussian sketches from the Philox counter-based generator.
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/philox.hpp"
+#include "parallel.hpp"
 
 namespace rankwise {
 
@@ -8,7 +9,8 @@ template <class T>
 void CpuBackend::fill_normal(MatView<T> X, philox::Key key, std::uint64_t stream) const {
     const index_t total = X.rows * X.cols;
     const index_t blocks = (total + 3) / 4;
-#pragma omp parallel for schedule(static)
+    // A normal deviate (Philox + Box-Muller) costs about as much as streaming 16 elements.
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(16 * total))
     for (index_t b = 0; b < blocks; ++b) {
         const philox::Counter ctr{static_cast<std::uint64_t>(b), stream, 0, 0};
         double z[4];

@@ -16,6 +16,7 @@
 
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
+#include "parallel.hpp"
 
 namespace rankwise {
 namespace {
@@ -24,7 +25,7 @@ template <class T>
 std::vector<T> to_row_major(ConstMatView<T> X) {
     std::vector<T> R(static_cast<std::size_t>(X.rows) * X.cols);
     const index_t l = X.cols;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * l))
     for (index_t i = 0; i < X.rows; ++i)
         for (index_t j = 0; j < l; ++j) R[i * l + j] = X(i, j);
     return R;
@@ -34,7 +35,7 @@ std::vector<T> to_row_major(ConstMatView<T> X) {
 template <class T, class I>
 void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
     const index_t l = Y.cols;
-#pragma omp parallel
+#pragma omp parallel if (cpu::worth_parallel(A.indptr[A.rows] * l + A.rows * l))
     {
         std::vector<T> acc(static_cast<std::size_t>(l));
 #pragma omp for schedule(dynamic, 512)
@@ -52,24 +53,22 @@ void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
     }
 }
 
-// Y = A^T X
+// Y = A^T X.  Each thread takes a contiguous range of rows with an equal share of the
+// nonzeros and scatters into its own row-major n x l accumulator; the accumulators are
+// summed at the end.  The partition depends only on the thread count, so results are
+// bitwise reproducible (a dynamic schedule would change the order of the sums per run).
 template <class T, class I>
 void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) {
     const index_t n = A.cols, l = X.cols;
-    const int threads = omp_get_max_threads();
-    std::vector<T> Yr(static_cast<std::size_t>(n) * l, T(0));  // thread 0's accumulator
-    std::vector<std::vector<T>> priv(static_cast<std::size_t>(std::max(threads - 1, 0)));
+    const index_t nnz = A.indptr[A.rows];
+    const int threads = cpu::worth_parallel(nnz * l + n * l) ? omp_get_max_threads() : 1;
+    std::vector<std::vector<T>> acc(static_cast<std::size_t>(threads));
 #pragma omp parallel num_threads(threads)
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
-        T* acc = Yr.data();
-        if (t > 0) {
-            priv[t - 1].assign(static_cast<std::size_t>(n) * l, T(0));
-            acc = priv[t - 1].data();
-        }
-        // Contiguous row ranges balanced by nonzeros.
-        const index_t nnz = A.indptr[A.rows];
+        acc[t].assign(static_cast<std::size_t>(n) * l, T(0));
+        T* mine = acc[t].data();
         const I* begin = A.indptr;
         const I* end = A.indptr + A.rows;
         const auto first_row = [&](int part) -> index_t {
@@ -83,17 +82,17 @@ void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y
             for (index_t j = 0; j < l; ++j) x[j] = X(i, j);
             for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
                 const T a = A.data[p];
-                T* y = acc + static_cast<index_t>(A.indices[p]) * l;
+                T* y = mine + static_cast<index_t>(A.indices[p]) * l;
 #pragma omp simd
                 for (index_t j = 0; j < l; ++j) y[j] += a * x[j];
             }
         }
 #pragma omp barrier
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1024)
         for (index_t r = 0; r < n; ++r) {
             for (index_t j = 0; j < l; ++j) {
-                T s = Yr[r * l + j];
-                for (const auto& b : priv)
+                T s = T(0);
+                for (const auto& b : acc)
                     if (!b.empty()) s += b[r * l + j];
                 Y(r, j) = s;
             }
@@ -123,7 +122,7 @@ double CpuBackend::sum_squares(const CsrView<T, I>& A) const {
     const index_t nnz = A.indptr[A.rows] - A.indptr[0];
     const T* d = A.data + A.indptr[0];
     double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
+#pragma omp parallel for schedule(static) reduction(+ : total) if (cpu::worth_parallel(nnz))
     for (index_t p = 0; p < nnz; ++p) total += double(d[p]) * double(d[p]);
     return total;
 }

@@ -377,6 +377,7 @@ BAD_SVDS = [
     ({"k": 0}, "k=0"),
     ({"k": -1}, "k=-1"),
     ({"k": 11}, "k>min"),
+    ({"k": 10}, "k=min"),
     ({"k": 1.5}, "k=1.5"),
     ({"k": "1"}, "k='1'"),
     ({"k": []}, "k=[]"),
@@ -387,6 +388,8 @@ BAD_SVDS = [
     ({"tol": -1}, "tol=-1"),
     ({"tol": np.inf}, "tol=inf"),
     ({"maxiter": 0}, "maxiter=0"),
+    ({"tol": []}, "tol=[]"),
+    ({"tol": "hi"}, "tol='hi'"),
 ]
 
 
@@ -401,8 +404,14 @@ def test_svds_validation_like_scipy(kwargs) -> None:
 
 @pytest.mark.parametrize(
     "A",
-    [np.ones((0, 4)), np.ones((2, 3, 4)), np.array([["a", "b"], ["c", "d"]], dtype=object)],
-    ids=["empty", "3d", "object"],
+    [
+        np.ones((0, 4)),
+        np.asarray([[]]),
+        np.ones((2, 3, 4)),
+        np.array([["a", "b"], ["c", "d"]], dtype=object),
+        "hi",
+    ],
+    ids=["empty", "empty_row", "3d", "object", "string"],
 )
 def test_svds_bad_A_like_scipy(A) -> None:
     with pytest.raises(Exception) as theirs:  # noqa: PT011 - compare the type scipy raises
@@ -422,3 +431,36 @@ def test_svds_input_not_modified() -> None:
     assert_array_equal(S.data, d)
     assert_array_equal(S.indices, i)
     assert_array_equal(S.indptr, p)
+
+
+def test_svds_v0_takes_precedence_over_rng() -> None:
+    A = np.random.default_rng(0).random((100, 100))
+    v0a, v0b = np.random.default_rng(1).random((2, 100))
+    first = rankwise.svds(A, 1, v0=v0a, rng=0)
+    for a, b in zip(first, rankwise.svds(A, 1, v0=v0a, rng=1), strict=True):
+        assert_array_equal(a, b)
+    other = rankwise.svds(A, 1, v0=v0b, rng=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+    assert_allclose(first[1], np.linalg.svd(A, compute_uv=False)[:1], rtol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 4), (4, 2)])
+@pytest.mark.parametrize("kind", ["dense", "csc", "linop"])
+@pytest.mark.parametrize("which", ["LM", "SM"])
+def test_svds_small_complex_matches_lapack(shape, kind, which) -> None:
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    k = min(shape) - 1
+    u, s, vh = rankwise.svds(_svds_inputs(A, kind), k=k, which=which, rng=0)
+    exact = np.linalg.svd(A, compute_uv=False)
+    expected = np.sort(exact[:k] if which == "LM" else exact[-k:])
+    assert_allclose(np.sort(s), expected, rtol=1e-12)
+    assert_allclose(u.conj().T @ A @ vh.conj().T, np.diag(s), atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (4, 4), (4, 2)])
+def test_svds_complex_zero_matrix(shape) -> None:
+    u, s, vh = rankwise.svds(np.zeros(shape, dtype=complex), k=1, rng=0)
+    assert_array_equal(s, 0)
+    assert_allclose(np.abs(u.conj().T @ u), np.eye(1), atol=1e-14)
+    assert_allclose(np.abs(vh @ vh.conj().T), np.eye(1), atol=1e-14)

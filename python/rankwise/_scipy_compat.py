@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import numbers
 from typing import Any, Literal
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -17,6 +20,7 @@ _SCIPY_SOLVERS = ("arpack", "lobpcg", "propack")
 _SOLVERS = ("rankwise", *_SCIPY_SOLVERS)
 _DEFAULT_MAXITER = 1000
 _KRYLOV_DEPTH = 4  # blocks per restart cycle of the rankwise solver
+_DENSE_COMPLEX_MAX = 200  # complex input up to this min(A.shape) is solved by dense LAPACK
 
 
 def _rng_to_random_state(rng: Any) -> Any:
@@ -39,6 +43,56 @@ def _scipy_int(value: Any, message: str) -> int:
     return as_int
 
 
+def _check_operand(A: Any) -> np.dtype:
+    """SciPy's checks on ``A``, with its exception types and messages; returns its dtype."""
+    op = spla.aslinearoperator(A)  # TypeError "type not understood" for non-matrices
+    if not np.issubdtype(op.dtype, np.number):
+        raise ValueError("`A` must be of numeric data type.")
+    if math.prod(op.shape) == 0:
+        raise ValueError("`A` must not be empty.")
+    return np.dtype(op.dtype)
+
+
+def _check_k(k: Any, min_dim: int) -> int:
+    """``0 < k < min(A.shape)``: SciPy's rule for every solver but PROPACK."""
+    message = "`k` must be an integer satisfying `0 < k < min(A.shape)`."
+    k_int = _scipy_int(k, message)
+    if not 0 < k_int < min_dim:
+        raise ValueError(message)
+    return k_int
+
+
+def _seed_from(v0: np.ndarray) -> int:
+    """A 64-bit seed that is a function of the bytes of ``v0``."""
+    digest = hashlib.blake2b(np.ascontiguousarray(v0).tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def _dense_svds(A: Any, k: int, which: str, return_singular_vectors: Any) -> Any:
+    """Complex input that is small (or asks for nearly all triplets): LAPACK on the dense
+    matrix, which is faster than an iterative solver there and has no ARPACK failure modes
+    (zero matrices, ``k >= min(A.shape) - 1``)."""
+    if sp.issparse(A):
+        dense = A.toarray()
+    elif isinstance(A, spla.LinearOperator):
+        dense = A @ np.eye(A.shape[1], dtype=A.dtype)
+    else:
+        dense = np.asarray(A)
+    if not np.all(np.isfinite(dense)):
+        raise ValueError("A contains NaN or Inf")
+    u, s, vh = scipy.linalg.svd(dense, full_matrices=False)
+    order = np.argsort(s)
+    chosen = order[-k:] if which == "LM" else order[:k]
+    u, s, vh = u[:, chosen], s[chosen], vh[chosen]
+    if return_singular_vectors is False:
+        return s
+    if return_singular_vectors == "u":
+        return u, s, None
+    if return_singular_vectors == "vh":
+        return None, s, vh
+    return u, s, vh
+
+
 def svds(
     A: Any,
     k: int = 6,
@@ -56,81 +110,86 @@ def svds(
 ) -> Any:
     """Partial SVD with SciPy's ``svds`` signature and return convention.
 
-    The default ``solver="rankwise"`` is a restarted block Krylov method in the native core:
-    each cycle builds a Krylov space of 4 blocks of ``ncv`` vectors (fewer where A is
-    small), takes the Rayleigh-Ritz approximation and restarts from its leading vectors
-    (products with A and A^T on blocks, multithreaded for sparse A), until every wanted
-    triplet has a residual
-    ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
-    accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
-    other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
-    cannot target) and complex input, are SciPy's own ``svds`` (arpack by default).
+        The default ``solver="rankwise"`` is a restarted block Krylov method in the native core:
+        each cycle builds a Krylov space of 4 blocks of ``ncv`` vectors (fewer where A is
+        small), takes the Rayleigh-Ritz approximation and restarts from its leading vectors
+        (products with A and A^T on blocks, multithreaded for sparse A), until every wanted
+        triplet has a residual
+        ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
+        accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
+        other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
+        cannot target) and complex input, are SciPy's own ``svds`` (arpack by default).
 
-    Parameters
-    ----------
-    A : ndarray, sparse matrix or LinearOperator, shape (M, N)
-        Real input runs the rankwise solver; complex input goes to SciPy's arpack.
-    k : int, default 6
-        Number of singular triplets, ``0 < k <= min(M, N)``.
-    ncv : int, optional
-        Block size of the rankwise solver, ``k <= ncv <= min(M, N)``; default
-        ``min(min(M, N), max(2k, k + 16))``.  More vectors converge faster per iteration.
-    tol : float, default 0
-        Relative residual tolerance (0: working precision).
-    which : {"LM", "SM"}, default "LM"
-        Largest or smallest singular values ("SM" uses SciPy's arpack).
-    v0 : ndarray, shape (min(M, N),), optional
-        Starting vector (the first column of the starting block).
-    maxiter : int, optional
-        Maximum restart cycles (each is 8 block passes over A); default 1000.
-    return_singular_vectors : {True, False, "u", "vh"}, default True
-        As SciPy: False returns only ``s``; "u" returns ``(u, s, None)``; "vh"
-        ``(None, s, vh)``.
-    solver : {"rankwise", "arpack", "lobpcg", "propack"}, default "rankwise"
-    rng : None, int, numpy.random.Generator or RandomState
-        Seed of the starting block.
-    options : dict, optional
-        Passed to SciPy's solvers; the rankwise solver takes none.
+        Parameters
+        ----------
+        A : ndarray, sparse matrix or LinearOperator, shape (M, N)
+            Real input runs the rankwise solver.  Complex input is solved by dense LAPACK when
+            ``min(M, N) <= 200`` or ``k >= min(M, N) - 1``, else by SciPy's arpack.
+        k : int, default 6
+            Number of singular triplets, ``0 < k < min(M, N)`` (SciPy's rule; its PROPACK
+            solver also accepts ``k = min(M, N)``).
+        ncv : int, optional
+            Block size of the rankwise solver, ``k <= ncv <= min(M, N)``; default
+            ``min(min(M, N), max(2k, k + 16))``.  More vectors converge faster per iteration.
+        tol : float, default 0
+            Relative residual tolerance (0: working precision).
+        which : {"LM", "SM"}, default "LM"
+            Largest or smallest singular values ("SM" uses SciPy's arpack).
+        v0 : ndarray, shape (min(M, N),), optional
+            Starting vector (the first column of the starting block).  As in SciPy it takes
+            precedence over ``rng``: the rest of the block is seeded from ``v0``.
+        maxiter : int, optional
+            Maximum restart cycles (each is 8 block passes over A); default 1000.
+        return_singular_vectors : {True, False, "u", "vh"}, default True
+            As SciPy: False returns only ``s``; "u" returns ``(u, s, None)``; "vh"
+            ``(None, s, vh)``.
+        solver : {"rankwise", "arpack", "lobpcg", "propack"}, default "rankwise"
+        rng : None, int, numpy.random.Generator or RandomState
+            Seed of the starting block.
+        options : dict, optional
+            Passed to SciPy's solvers; the rankwise solver takes none.
 
-    Returns
-    -------
-    u : ndarray, shape (M, k)
-    s : ndarray, shape (k,)
-        Singular values in ascending order (SciPy's convention).
-    vh : ndarray, shape (k, N)
+        Returns
+        -------
+        u : ndarray, shape (M, k)
+        s : ndarray, shape (k,)
+            Singular values in ascending order (SciPy's convention).
+        vh : ndarray, shape (k, N)
 
-    Raises
-    ------
-    scipy.sparse.linalg.ArpackNoConvergence
-        When the rankwise solver does not reach ``tol`` within ``maxiter`` iterations (as
-        SciPy's arpack solver does); the partial results are attached.
+        Raises
+        ------
+        scipy.sparse.linalg.ArpackNoConvergence
+            When the rankwise solver does not reach ``tol`` within ``maxiter`` iterations (as
+            SciPy's arpack solver does); the partial results are attached.
 
-    See Also
-    --------
-    scipy.sparse.linalg.svds : the original.
-    svd : fixed-pass randomized SVD, faster when a fixed accuracy budget is enough.
+        See Also
+        --------
+        scipy.sparse.linalg.svds : the original.
+        svd : fixed-pass randomized SVD, faster when a fixed accuracy budget is enough.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import scipy.sparse as sp
-    >>> import rankwise
-    >>> A = sp.random(2000, 500, density=0.01, random_state=0, format="csr")
-    >>> u, s, vh = rankwise.svds(A, k=5, rng=0)
-    >>> s_ref = np.linalg.svd(A.toarray(), compute_uv=False)[:5][::-1]
-    >>> bool(np.allclose(s, s_ref, rtol=1e-10))
-    True
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.linalg
+    import scipy.sparse as sp
+        >>> import rankwise
+        >>> A = sp.random(2000, 500, density=0.01, random_state=0, format="csr")
+        >>> u, s, vh = rankwise.svds(A, k=5, rng=0)
+        >>> s_ref = np.linalg.svd(A.toarray(), compute_uv=False)[:5][::-1]
+        >>> bool(np.allclose(s, s_ref, rtol=1e-10))
+        True
     """
     solver_name = str(solver).lower()
     if solver_name not in _SOLVERS:
         raise ValueError(f"solver must be one of {set(_SOLVERS)}.")
     which_name = str(which).upper()
-    dtype = getattr(A, "dtype", None)
-    if dtype is not None and not np.issubdtype(dtype, np.number):
-        raise ValueError("`A` must be of numeric data type.")
-    complex_input = dtype is not None and np.issubdtype(dtype, np.complexfloating)
+    complex_input = np.issubdtype(_check_operand(A), np.complexfloating)
     if solver_name in _SCIPY_SOLVERS or which_name == "SM" or complex_input:
         extra = {"random_state": random_state} if random_state is not None else {"rng": rng}
+        if solver_name == "rankwise" and complex_input and which_name in ("LM", "SM"):
+            k_checked = _check_k(k, min(A.shape))
+            if min(A.shape) <= _DENSE_COMPLEX_MAX or k_checked >= min(A.shape) - 1:
+                return _dense_svds(A, k_checked, which_name, return_singular_vectors)
         return spla.svds(
             A,
             k=k,
@@ -154,17 +213,15 @@ def svds(
         A = np.asarray(A)
     transposed = len(A.shape) == 2 and A.shape[0] < A.shape[1]
     mat = as_matrix(A.T if transposed else A)  # work on the tall side, as SciPy does
-    k = _scipy_int(k, "`k` must be an integer satisfying `0 < k <= min(A.shape)`.")
-    if not 0 < k <= mat.min_dim:
-        raise ValueError("`k` must be an integer satisfying `0 < k <= min(A.shape)`.")
+    k = _check_k(k, mat.min_dim)
     if ncv is None:
         l = min(mat.min_dim, max(2 * k, k + 16))
     else:
         l = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
         if not k <= l <= mat.min_dim:
             raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
-    valid_tol = isinstance(tol, numbers.Real) and not isinstance(tol, bool)
-    if not valid_tol or not np.isfinite(tol) or tol < 0:
+    # SciPy's test: comparing a list or a string with 0 raises TypeError, as there.
+    if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
         raise ValueError("`tol` must be a non-negative floating point value.")
     if maxiter is None:
         maxiter = _DEFAULT_MAXITER
@@ -181,6 +238,9 @@ def svds(
         if start.shape != (mat.min_dim,):
             raise ValueError(f"`v0` must have shape {(mat.min_dim,)}.")
         start = start.real.astype(mat.dtype)
+        # As in SciPy, v0 takes precedence over rng: the rest of the starting block is
+        # seeded from v0 itself, so the same v0 gives the same result whatever rng is.
+        key = philox_key(_seed_from(start), "v0")
 
     depth = max(1, min(_KRYLOV_DEPTH, mat.min_dim // l))
     U, s, Vt, info = _core.subspace_iteration(

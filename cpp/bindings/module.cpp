@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <dlfcn.h>
 #include <omp.h>
 
 #include <array>
@@ -44,6 +45,33 @@ void register_scipy_lapack() {
     }
 }
 
+// The BLAS library behind scipy.linalg.cython_blas (the one that defines the dgemm it
+// calls), and in it the per-thread thread-count setter, if it has one.
+void register_local_blas_threads() {
+    const auto path =
+        py::module_::import("scipy.linalg.cython_blas").attr("__file__").cast<std::string>();
+    void* module = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+    if (module == nullptr) return;
+    for (const char* gemm : {"scipy_dgemm_", "dgemm_", "scipy_dgemm_64_", "dgemm_64_"}) {
+        void* fn = dlsym(module, gemm);
+        Dl_info where{};
+        if (fn == nullptr || dladdr(fn, &where) == 0 || where.dli_fname == nullptr) continue;
+        void* blas = dlopen(where.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+        if (blas == nullptr) continue;
+        for (const char* setter : {"openblas_set_num_threads_local",
+                                   "scipy_openblas_set_num_threads_local",
+                                   "mkl_set_num_threads_local"}) {
+            if (void* set = dlsym(blas, setter)) {
+                lapack::register_local_threads_setter(reinterpret_cast<int (*)(int)>(set));
+                break;
+            }
+        }
+        dlclose(blas);
+        break;
+    }
+    dlclose(module);
+}
+
 void check_signals() {
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -54,6 +82,7 @@ void check_signals() {
 PYBIND11_MODULE(_core, m) {
     m.doc() = "rankwise native core (CPU backend)";
     register_scipy_lapack();
+    register_local_blas_threads();
     set_interrupt_checker(&check_signals);
 
     py::register_exception<Error>(m, "CoreError", PyExc_ValueError);
@@ -85,6 +114,9 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("key"), py::arg("counter"), py::arg("n_blocks"),
         "Raw Philox4x64-10 output for counters counter, counter + 1, ... (4 words each).");
+
+    m.def("blas_chunked_tall_skinny", &lapack::local_threads_setter_registered,
+          "Whether tall-skinny products run as single-threaded BLAS calls on the core's threads.");
 
     m.def("openmp_max_threads", [] { return omp_get_max_threads(); },
           "Threads the core's own OpenMP loops use (OMP_NUM_THREADS, threadpoolctl).");

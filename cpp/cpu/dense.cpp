@@ -9,6 +9,7 @@
 
 #include "dims.hpp"
 #include "parallel.hpp"
+#include "tall_skinny.hpp"
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/lapack.hpp"
@@ -34,10 +35,23 @@ void CpuBackend::gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatVi
     const index_t k = ta == Trans::No ? A.cols : A.rows;
     require(k == (tb == Trans::No ? B.rows : B.cols)) << "gemm: inner dimensions differ";
     if (C.rows == 0 || C.cols == 0) return;
-    lapack::gemm<T>(ta == Trans::No ? 'N' : 'T', tb == Trans::No ? 'N' : 'T',
-                    blas_int(C.rows, "rows"), blas_int(C.cols, "columns"),
-                    blas_int(k, "inner dimension"), alpha, A.data, ld_of(A.ld), B.data,
-                    ld_of(B.ld), beta, C.data, ld_of(C.ld));
+    // Tall-skinny shapes (a block times a small matrix, or the small product of two blocks)
+    // run in row chunks; everything else is the BLAS's, threads included.
+    const bool tall_output = C.rows >= k && C.rows >= C.cols;
+    const bool tall_inner = k > C.rows && k >= C.cols;
+    const cpu::Plan how = tall_output ? cpu::plan(C.rows, C.cols, k)
+                          : tall_inner ? cpu::plan(k, C.rows, C.cols)
+                                       : cpu::Plan::Whole;
+    if (how == cpu::Plan::Chunked && tall_output) {
+        cpu::gemm_tall_output(ta, tb, alpha, A, B, beta, C, k);
+    } else if (how == cpu::Plan::Chunked) {
+        cpu::gemm_tall_inner(ta, tb, alpha, A, B, beta, C, k);
+    } else if (how == cpu::Plan::Serial) {
+        const cpu::SerialBlas serial;
+        cpu::blas_gemm(ta, tb, alpha, A, B, beta, C, k);
+    } else {
+        cpu::blas_gemm(ta, tb, alpha, A, B, beta, C, k);
+    }
 }
 
 namespace {
@@ -65,9 +79,9 @@ void householder_qr(MatView<T> Y) {
 template <class T>
 bool cholesky_qr_step(MatView<T> Y, std::vector<T>& G, double shift, double min_ratio,
                       double max_dev) {
-    const int m = blas_int(Y.rows, "rows"), l = blas_int(Y.cols, "columns"), ld = ld_of(Y.ld);
+    const int l = blas_int(Y.cols, "columns");
     G.assign(static_cast<std::size_t>(l) * l, T(0));
-    lapack::syrk<T>('U', 'T', l, m, T(1), Y.data, ld, T(0), G.data(), l);
+    cpu::gram_upper<T>(Y, G.data());
     for (int j = 0; j < l; ++j) G[j + j * l] += static_cast<T>(shift);
     if (lapack::potrf<T>('U', l, G.data(), l) != 0) return false;
     double dmin = std::numeric_limits<double>::infinity(), dmax = 0, dev = 0;
@@ -79,7 +93,7 @@ bool cholesky_qr_step(MatView<T> Y, std::vector<T>& G, double shift, double min_
     }
     if (!(dmin > min_ratio * dmax) || !std::isfinite(dmax)) return false;
     if (max_dev > 0 && dev > max_dev) return false;
-    lapack::trsm<T>('R', 'U', 'N', 'N', m, l, T(1), G.data(), l, Y.data, ld);
+    cpu::solve_upper_right<T>(G.data(), Y);
     return true;
 }
 

@@ -13,6 +13,9 @@ def config() -> dict[str, Any]:
         "backends": ["cpu"],
         "blas": "resolved from scipy.linalg.cython_blas / cython_lapack",
         "openmp_max_threads": _core.openmp_max_threads(),
+        # Tall-skinny products (blocks of k + p <= 256 columns) as single-threaded BLAS calls
+        # on the core's OpenMP threads; needs the BLAS's per-thread thread-count setter.
+        "blas_chunked_tall_skinny": _core.blas_chunked_tall_skinny(),
     }
     try:
         from threadpoolctl import threadpool_info
@@ -52,6 +55,8 @@ def show_config() -> None:
     print(f"  backends: {', '.join(info['backends'])}")
     print(f"  BLAS/LAPACK: {info['blas']}")
     print(f"  OpenMP threads (core loops): {info['openmp_max_threads']}")
+    chunked = "yes" if info["blas_chunked_tall_skinny"] else "no (BLAS has no per-thread setter)"
+    print(f"  tall-skinny products in row chunks on the core's threads: {chunked}")
     pools = info["threadpools"]
     if isinstance(pools, str):
         print(f"  thread pools: {pools}")

@@ -1,0 +1,160 @@
+// Tall-skinny BLAS-3 products split into row chunks over the project's OpenMP threads, each
+// chunk a single-threaded BLAS call (see blas_threads.hpp for why).
+//
+// The chunking depends only on the long dimension and the thread count, and partial results
+// are summed in chunk order, so results are reproducible whatever thread runs which chunk;
+// chunks are handed out dynamically, so a descheduled thread delays only its own chunk.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "blas_threads.hpp"
+#include "dims.hpp"
+#include "rankwise/lapack.hpp"
+#include "rankwise/types.hpp"
+
+namespace rankwise::cpu {
+
+// Blocks of at most this many columns (l = k + p) count as skinny.
+inline constexpr index_t kSkinnyMaxCols = 256;
+// Rows per chunk, at least: large enough that a chunk is a BLAS-3 call worth making.
+inline constexpr index_t kChunkMinRows = 2048;
+
+struct RowChunks {
+    index_t count = 1;
+    index_t rows = 0;
+    index_t begin(index_t c) const { return rows * c / count; }
+    index_t size(index_t c) const { return begin(c + 1) - begin(c); }
+};
+
+inline RowChunks row_chunks(index_t rows) {
+    const index_t threads = omp_get_max_threads();
+    const index_t wanted = std::min<index_t>(rows / kChunkMinRows, 4 * threads);
+    return RowChunks{std::max<index_t>(wanted, 1), rows};
+}
+
+// body(c) for every chunk, on the OpenMP team, with the BLAS single-threaded in each call.
+template <class Body>
+void for_each_chunk(const RowChunks& chunks, Body&& body) {
+#pragma omp parallel for schedule(dynamic, 1) if (chunks.count > 1)
+    for (index_t c = 0; c < chunks.count; ++c) {
+        const SerialBlas serial;
+        body(c);
+    }
+}
+
+// How to run a product whose one long dimension is `tall` and whose other two are short1
+// and short2: whole (the BLAS's own threads: not skinny, or no per-thread control), on the
+// calling thread (too small for threads to pay), or in row chunks.
+enum class Plan { Whole, Serial, Chunked };
+
+inline Plan plan(index_t tall, index_t short1, index_t short2) {
+    if (!serial_blas_available() || short1 > kSkinnyMaxCols || short2 > kSkinnyMaxCols) {
+        return Plan::Whole;
+    }
+    return tall >= 2 * kChunkMinRows ? Plan::Chunked : Plan::Serial;
+}
+
+// Rows [r0, r0 + n) of op(X): rows of X, or columns of X when transposed.
+template <class T>
+ConstMatView<T> op_rows(ConstMatView<T> X, Trans t, index_t r0, index_t n) {
+    return t == Trans::No ? X.rows_range(r0, n) : X.cols_range(r0, n);
+}
+// Columns [c0, c0 + n) of op(X).
+template <class T>
+ConstMatView<T> op_cols(ConstMatView<T> X, Trans t, index_t c0, index_t n) {
+    return t == Trans::No ? X.cols_range(c0, n) : X.rows_range(c0, n);
+}
+
+template <class T>
+void blas_gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B, T beta,
+               MatView<T> C, index_t k) {
+    lapack::gemm<T>(ta == Trans::No ? 'N' : 'T', tb == Trans::No ? 'N' : 'T',
+                    blas_int(C.rows, "rows"), blas_int(C.cols, "columns"),
+                    blas_int(k, "inner dimension"), alpha, A.data, ld_of(A.ld), B.data,
+                    ld_of(B.ld), beta, C.data, ld_of(C.ld));
+}
+
+// C = alpha op(A) op(B) + beta C with C tall (m long; n, k skinny): rows of C are independent.
+template <class T>
+void gemm_tall_output(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B,
+                      T beta, MatView<T> C, index_t k) {
+    const RowChunks chunks = row_chunks(C.rows);
+    for_each_chunk(chunks, [&](index_t c) {
+        const index_t r0 = chunks.begin(c), n = chunks.size(c);
+        blas_gemm(ta, tb, alpha, op_rows(A, ta, r0, n), B, beta, C.rows_range(r0, n), k);
+    });
+}
+
+// C = alpha op(A) op(B) + beta C with the inner dimension k long (m, n skinny): one partial
+// product per chunk of k, summed in chunk order.
+template <class T>
+void gemm_tall_inner(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B,
+                     T beta, MatView<T> C, index_t k) {
+    const RowChunks chunks = row_chunks(k);
+    const index_t m = C.rows, n = C.cols;
+    std::vector<T> partial(static_cast<std::size_t>(chunks.count * m * n));
+    for_each_chunk(chunks, [&](index_t c) {
+        const index_t p0 = chunks.begin(c), len = chunks.size(c);
+        MatView<T> P{partial.data() + c * m * n, m, n, std::max<index_t>(m, 1)};
+        blas_gemm(ta, tb, T(1), op_cols(A, ta, p0, len), op_rows(B, tb, p0, len), T(0), P,
+                  len);
+    });
+    for (index_t j = 0; j < n; ++j) {
+        for (index_t i = 0; i < m; ++i) {
+            T sum = T(0);
+            for (index_t c = 0; c < chunks.count; ++c) sum += partial[c * m * n + i + j * m];
+            C(i, j) = beta == T(0) ? alpha * sum : alpha * sum + beta * C(i, j);
+        }
+    }
+}
+
+// Upper triangle of G (l x l, ld l) = Y^T Y.
+template <class T>
+void gram_upper(ConstMatView<T> Y, T* G) {
+    const index_t l = Y.cols;
+    const int li = blas_int(l, "columns");
+    const auto syrk = [&](ConstMatView<T> part, T* out) {
+        lapack::syrk<T>('U', 'T', li, blas_int(part.rows, "rows"), T(1), part.data,
+                        ld_of(part.ld), T(0), out, li);
+    };
+    const Plan how = plan(Y.rows, l, l);
+    if (how != Plan::Chunked) {
+        const RowChunks one{1, Y.rows};
+        if (how == Plan::Serial) for_each_chunk(one, [&](index_t) { syrk(Y, G); });
+        if (how == Plan::Whole) syrk(Y, G);
+        return;
+    }
+    const RowChunks chunks = row_chunks(Y.rows);
+    std::vector<T> partial(static_cast<std::size_t>(chunks.count * l * l));
+    for_each_chunk(chunks, [&](index_t c) {
+        syrk(Y.rows_range(chunks.begin(c), chunks.size(c)), partial.data() + c * l * l);
+    });
+    for (index_t j = 0; j < l; ++j) {
+        for (index_t i = 0; i <= j; ++i) {
+            T sum = T(0);
+            for (index_t c = 0; c < chunks.count; ++c) sum += partial[c * l * l + i + j * l];
+            G[i + j * l] = sum;
+        }
+    }
+}
+
+// Y <- Y R^-1 with R (l x l, ld l) upper triangular: rows of Y are independent.
+template <class T>
+void solve_upper_right(const T* R, MatView<T> Y) {
+    const int l = blas_int(Y.cols, "columns");
+    const auto trsm = [&](MatView<T> part) {
+        lapack::trsm<T>('R', 'U', 'N', 'N', blas_int(part.rows, "rows"), l, T(1), R, l,
+                        part.data, ld_of(part.ld));
+    };
+    const Plan how = plan(Y.rows, Y.cols, Y.cols);
+    if (how == Plan::Whole) return trsm(Y);
+    const RowChunks chunks = how == Plan::Chunked ? row_chunks(Y.rows) : RowChunks{1, Y.rows};
+    for_each_chunk(chunks,
+                   [&](index_t c) { trsm(Y.rows_range(chunks.begin(c), chunks.size(c))); });
+}
+
+}  // namespace rankwise::cpu

@@ -339,3 +339,24 @@ def test_estimate_error_float32() -> None:
     est_2 = rankwise.estimate_error(A, U, s, Vt, norm="2", n_probes=10, random_state=0)
     assert 0.3 * fro <= est_f <= 3.0 * fro
     assert est_2 >= two
+
+
+# Blocks of >= 4096 rows and <= 256 columns run in row chunks on the core's threads, each a
+# single-threaded BLAS call, with partial Gram matrices and inner products summed in chunk
+# order (cpp/cpu/tall_skinny.hpp); these shapes take that path on every product.
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape", [(9000, 300), (300, 9000)], ids=["tall", "wide"])
+def test_chunked_tall_skinny_products(dtype, shape) -> None:
+    prob = make_problem("exp", *shape, np.dtype(dtype).name)
+    U, s, Vt = _run(with_layout(prob.A, "C"), prob, "subspace", dtype, 3, k=20, oversample=10)
+    again = rankwise.svd(prob.A, 20, oversample=10, n_iter=3, random_state=SEED)
+    for a, b in zip((U, s, Vt), again, strict=True):
+        np.testing.assert_array_equal(a, b)  # chunk-ordered sums: bitwise reproducible
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_chunked_sparse_tall(fmt) -> None:
+    prob = make_sparse_problem(12000, 400, density=0.01)
+    A = to_sparse(prob.A, fmt)
+    U, s, Vt = rankwise.svd(A, 10, n_iter=4, random_state=SEED)
+    check_against_theory(prob, U, s, Vt, k=10, l=20, q=4, dtype=np.float64)

@@ -1,36 +1,38 @@
-// Per-thread control of the BLAS's own threading.
+// The BLAS's own threading, switched off around tall-skinny products.
 //
 // Tall-skinny products (m x l blocks with l small) gain little from a multithreaded BLAS:
 // each call is a few milliseconds of memory-bound work, and OpenBLAS's threads synchronise
 // by spinning, so on a machine whose cores are shared with other work one descheduled BLAS
 // thread stalls the call (measured here: a sparse randomized SVD spent 37% of its time in
 // OpenBLAS's inner_thread waiting loops and ran 5-10x slower under load).  The CPU backend
-// therefore splits such products into row chunks over its own OpenMP threads and has each
-// thread call the BLAS single-threaded, through the thread-local setter that OpenBLAS
-// (>= 0.3.27, openblas_set_num_threads_local) and MKL (mkl_set_num_threads_local) export.
-// Where the BLAS has no such setter, products are left whole to the BLAS.
+// therefore splits such products into row chunks over its own OpenMP threads, each chunk a
+// single-threaded BLAS call.
+//
+// The switch is the thread-count setter the BLAS exports next to its dgemm
+// (openblas_set_num_threads_local, mkl_set_num_threads_local).  In OpenBLAS's pthreads
+// builds (SciPy's wheels) that count is process-wide, not per thread: so it is set once, by
+// the thread that opens the first SerialBlas scope, and restored when the last scope in the
+// process closes; BLAS calls that other threads of the process make meanwhile also run on
+// one thread.  Where the BLAS has no setter, products are left whole to the BLAS.
 #pragma once
 
 namespace rankwise::cpu {
 
-using LocalThreadsSetter = int (*)(int);
+using ThreadsSetter = int (*)(int);
 
-// `setter(n)` sets the calling thread's BLAS thread count and returns the previous one.
-void register_local_blas_threads(LocalThreadsSetter setter);
+// `setter(n)` sets the BLAS thread count and returns the previous one.
+void register_blas_threads_setter(ThreadsSetter setter);
 
 // True when a setter was registered.
 bool serial_blas_available();
 
-// While alive, BLAS calls from this thread run on this thread only.
+// While any scope is alive, the BLAS runs single-threaded.
 class SerialBlas {
    public:
     SerialBlas();
     ~SerialBlas();
     SerialBlas(const SerialBlas&) = delete;
     SerialBlas& operator=(const SerialBlas&) = delete;
-
-   private:
-    int previous_ = 0;
 };
 
 }  // namespace rankwise::cpu

@@ -39,11 +39,9 @@ inline RowChunks row_chunks(index_t rows) {
 // body(c) for every chunk, on the OpenMP team, with the BLAS single-threaded in each call.
 template <class Body>
 void for_each_chunk(const RowChunks& chunks, Body&& body) {
+    const SerialBlas serial;
 #pragma omp parallel for schedule(dynamic, 1) if (chunks.count > 1)
-    for (index_t c = 0; c < chunks.count; ++c) {
-        const SerialBlas serial;
-        body(c);
-    }
+    for (index_t c = 0; c < chunks.count; ++c) body(c);
 }
 
 // How to run a product whose one long dimension is `tall` and whose other two are short1

@@ -21,10 +21,10 @@ void register_routine(const std::string& name, void* fn);
 // True once every required routine has been registered.
 bool ready();
 
-// Optional: the BLAS's per-thread thread-count setter (OpenBLAS's
-// openblas_set_num_threads_local, MKL's mkl_set_num_threads_local), which sets the calling
-// thread's count and returns the previous one.  With it, the CPU backend runs tall-skinny
-// products as single-threaded BLAS calls on its own threads (cpp/cpu/blas_threads.hpp).
+// Optional: the BLAS's thread-count setter that returns the previous count (OpenBLAS's
+// openblas_set_num_threads_local, MKL's mkl_set_num_threads_local).  With it, the CPU
+// backend runs tall-skinny products as single-threaded BLAS calls on its own threads
+// (cpp/cpu/blas_threads.hpp says how, and what other threads see meanwhile).
 void register_local_threads_setter(int (*setter)(int));
 bool local_threads_setter_registered();
 

@@ -1,0 +1,74 @@
+"""Threads: the BLAS thread count is the user's before and after every call, results do not
+depend on how many Python threads call rankwise at once, and OpenMP limits are honoured."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import rankwise
+from conftest import make_problem
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+# 12000 x 200 with k + p = 30: every product with the sketch is tall-skinny, so the core
+# switches the BLAS to one thread around its chunked products (cpp/cpu/blas_threads.hpp).
+SHAPE = (12000, 200)
+
+
+def _blas_threads() -> list[int]:
+    return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+
+def _svd(A: np.ndarray) -> tuple[np.ndarray, ...]:
+    return rankwise.svd(A, 20, oversample=10, n_iter=3, random_state=0)
+
+
+def test_blas_thread_count_restored() -> None:
+    A = np.array(make_problem("exp", *SHAPE).A)
+    before = _blas_threads()
+    _svd(A)
+    assert _blas_threads() == before
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        limited = _blas_threads()
+        _svd(A)
+        assert _blas_threads() == limited
+    assert _blas_threads() == before
+
+
+def test_concurrent_callers_get_serial_results() -> None:
+    A = np.array(make_problem("exp", *SHAPE).A)
+    expected = _svd(A)
+    before = _blas_threads()
+    results: list[tuple[np.ndarray, ...]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(3):
+                results.append(_svd(A))
+        except BaseException as exc:  # re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 9
+    for got in results:
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert _blas_threads() == before
+
+
+def test_openmp_limit_honoured_and_result_valid() -> None:
+    prob = make_problem("exp", *SHAPE)
+    A = np.array(prob.A)
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert rankwise.config()["openmp_max_threads"] == 1
+        U, s, _Vt = _svd(A)
+    np.testing.assert_allclose(s, prob.s[:20], rtol=1e-6)
+    np.testing.assert_allclose(U.T @ U, np.eye(20), atol=1e-12)

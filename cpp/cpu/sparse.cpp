@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "rankwise/cpu_backend.hpp"
@@ -31,24 +32,82 @@ std::vector<T> to_row_major(ConstMatView<T> X) {
     return R;
 }
 
-// Y = A X with Xr the row-major copy of X
+// The inner loops, compiled twice on x86-64 (AVX2/FMA and the baseline) and picked at load
+// time by the dynamic linker (GCC/Clang target_clones): these loops are the sparse
+// products' whole cost, and wheels are built for the baseline ISA.  Function templates
+// cannot be cloned, hence one small non-template entry point per (T, I) below.
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define RANKWISE_ISA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RANKWISE_ISA_CLONES
+#endif
+
+// Rows [r0, r1) of Y = A X, Xr the row-major copy of X, acc an l-vector of scratch.
+template <class T, class I>
+inline __attribute__((always_inline)) void rows_times_body(const CsrView<T, I>& A,
+                                                           const T* Xr, MatView<T> Y,
+                                                           index_t r0, index_t r1, T* acc) {
+    const index_t l = Y.cols;
+    for (index_t i = r0; i < r1; ++i) {
+        std::fill(acc, acc + l, T(0));
+        for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
+            const T a = A.data[p];
+            const T* x = Xr + static_cast<index_t>(A.indices[p]) * l;
+#pragma omp simd
+            for (index_t j = 0; j < l; ++j) acc[j] += a * x[j];
+        }
+        for (index_t j = 0; j < l; ++j) Y(i, j) = acc[j];
+    }
+}
+
+// acc (n x l, row-major) += rows [r0, r1) of A^T X; x an l-vector of scratch.
+template <class T, class I>
+inline __attribute__((always_inline)) void rows_scatter_body(const CsrView<T, I>& A,
+                                                             ConstMatView<T> X, index_t r0,
+                                                             index_t r1, T* acc, T* x) {
+    const index_t l = X.cols;
+    for (index_t i = r0; i < r1; ++i) {
+        if (A.indptr[i] == A.indptr[i + 1]) continue;
+        for (index_t j = 0; j < l; ++j) x[j] = X(i, j);
+        for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
+            const T a = A.data[p];
+            T* y = acc + static_cast<index_t>(A.indices[p]) * l;
+#pragma omp simd
+            for (index_t j = 0; j < l; ++j) y[j] += a * x[j];
+        }
+    }
+}
+
+#define RANKWISE_SPARSE_KERNELS(T, I)                                                       \
+    RANKWISE_ISA_CLONES void rows_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y,  \
+                                        index_t r0, index_t r1, T* acc) {                   \
+        rows_times_body(A, Xr, Y, r0, r1, acc);                                             \
+    }                                                                                       \
+    RANKWISE_ISA_CLONES void rows_scatter(const CsrView<T, I>& A, ConstMatView<T> X,        \
+                                          index_t r0, index_t r1, T* acc, T* x) {           \
+        rows_scatter_body(A, X, r0, r1, acc, x);                                            \
+    }
+RANKWISE_SPARSE_KERNELS(float, std::int32_t)
+RANKWISE_SPARSE_KERNELS(float, std::int64_t)
+RANKWISE_SPARSE_KERNELS(double, std::int32_t)
+RANKWISE_SPARSE_KERNELS(double, std::int64_t)
+#undef RANKWISE_SPARSE_KERNELS
+#undef RANKWISE_ISA_CLONES
+
+// Y = A X with Xr the row-major copy of X: chunks of rows handed out dynamically (each
+// output row is one thread's whole sum, so the schedule does not change the result).
 template <class T, class I>
 void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
     const index_t l = Y.cols;
+    constexpr index_t rows_per_chunk = 512;
+    const index_t chunks = (A.rows + rows_per_chunk - 1) / rows_per_chunk;
 #pragma omp parallel if (cpu::worth_parallel(A.indptr[A.rows] * l + A.rows * l))
     {
         std::vector<T> acc(static_cast<std::size_t>(l));
-#pragma omp for schedule(dynamic, 512)
-        for (index_t i = 0; i < A.rows; ++i) {
-            std::fill(acc.begin(), acc.end(), T(0));
-            T* y = acc.data();
-            for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
-                const T a = A.data[p];
-                const T* x = Xr + static_cast<index_t>(A.indices[p]) * l;
-#pragma omp simd
-                for (index_t j = 0; j < l; ++j) y[j] += a * x[j];
-            }
-            for (index_t j = 0; j < l; ++j) Y(i, j) = y[j];
+#pragma omp for schedule(dynamic, 1)
+        for (index_t c = 0; c < chunks; ++c) {
+            const index_t r0 = c * rows_per_chunk;
+            rows_times(A, Xr, Y, r0, std::min(A.rows, r0 + rows_per_chunk), acc.data());
         }
     }
 }
@@ -77,16 +136,7 @@ void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y
         };
         const index_t r0 = first_row(t), r1 = first_row(t + 1);
         std::vector<T> x(static_cast<std::size_t>(l));
-        for (index_t i = r0; i < r1; ++i) {
-            if (A.indptr[i] == A.indptr[i + 1]) continue;
-            for (index_t j = 0; j < l; ++j) x[j] = X(i, j);
-            for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
-                const T a = A.data[p];
-                T* y = mine + static_cast<index_t>(A.indices[p]) * l;
-#pragma omp simd
-                for (index_t j = 0; j < l; ++j) y[j] += a * x[j];
-            }
-        }
+        rows_scatter(A, X, r0, r1, mine, x.data());
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1024)
         for (index_t r = 0; r < n; ++r) {

@@ -1,6 +1,7 @@
 // The package's exceptions and the `require(cond) << "message"` idiom (after RandLAPACK).
 #pragma once
 
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -24,23 +25,26 @@ class NotCompiled : public Error {
 
 namespace detail {
 // Collects a message with operator<< and throws Error when destroyed with a false condition.
+// The stream exists only when the condition failed: checks in O(n) validation loops cost a
+// comparison, not a stream construction.
 class Requirement {
    public:
-    explicit Requirement(bool ok) : ok_(ok) {}
+    explicit Requirement(bool ok) {
+        if (!ok) msg_.emplace();
+    }
     Requirement(const Requirement&) = delete;
     Requirement& operator=(const Requirement&) = delete;
     template <class V>
     Requirement& operator<<(const V& v) {
-        if (!ok_) msg_ << v;
+        if (msg_) *msg_ << v;
         return *this;
     }
     ~Requirement() noexcept(false) {
-        if (!ok_) throw Error(msg_.str());
+        if (msg_) throw Error(msg_->str());
     }
 
    private:
-    bool ok_;
-    std::ostringstream msg_;
+    std::optional<std::ostringstream> msg_;
 };
 }  // namespace detail
 

@@ -101,6 +101,34 @@ class CpuBackend {
 
     // Gives the host program a chance to raise KeyboardInterrupt between passes.
     void check_interrupt() const;
+
+    // --- cg primitives (algo/cg.hpp); rows are split statically over the threads, the same
+    // way in every kernel, so each thread keeps touching the same part of the vectors.
+    // Per-column scalars (alpha, beta, active, outputs) are host arrays of X.cols entries.
+
+    // out[j] = X[:, j] . Y[:, j], accumulated in double
+    template <class T>
+    void column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;
+
+    // Y[i, j] = d[i] X[i, j]
+    template <class T>
+    void scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const;
+
+    // For active columns: P[:, j] = z + beta[j] P[:, j], z = d .* Z[:, j] (d given) or Z[:, j]
+    template <class T>
+    void cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
+                     const std::uint8_t* active) const;
+
+    // For active columns: X[:, j] += alpha[j] P[:, j], R[:, j] -= alpha[j] Q[:, j],
+    // rr[j] = ||R[:, j]||^2 and, if d is given, rz[j] = R[:, j] . (d .* R[:, j]) (in double)
+    template <class T>
+    void cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
+                      MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
+                      double* rz) const;
+
+    // y = A x for one vector (csr_mm's one-column case), rows split statically
+    template <class T, class I>
+    void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

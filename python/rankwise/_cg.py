@@ -107,8 +107,9 @@ def _work_dtype(a_dtype: Any, b_dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32 if both_single else np.float64)
 
 
-class _CastOperator(LinearOperator):
-    """A LinearOperator seen in another dtype (its products are cast by the core)."""
+class _UserOperator(LinearOperator):
+    """A user's LinearOperator in the work dtype (its products are cast by the core), called
+    with 1-D vectors for one right-hand side, as SciPy's cg calls it."""
 
     def __init__(self, op: LinearOperator, dtype: np.dtype) -> None:
         super().__init__(dtype=dtype, shape=op.shape)
@@ -118,6 +119,8 @@ class _CastOperator(LinearOperator):
         return self._op.matvec(x)
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[1] == 1:
+            return np.asarray(self._op.matvec(X[:, 0])).reshape(-1, 1)
         return self._op.matmat(X)
 
     def _rmatvec(self, x: np.ndarray) -> np.ndarray:
@@ -130,8 +133,7 @@ def _as_work(A: Any, dtype: np.dtype, name: str) -> Matrix:
         if A.dtype != dtype:
             A = A.astype(dtype)
     elif isinstance(A, LinearOperator):
-        if A.dtype != dtype:
-            A = _CastOperator(A, dtype)
+        A = _UserOperator(A, dtype)
     else:
         A = np.asarray(A)
         if A.dtype != dtype:
@@ -194,6 +196,14 @@ def _check_atol(atol: Any) -> float:
     return float(atol)
 
 
+def _column_norms(B: np.ndarray) -> np.ndarray:
+    """2-norms of the columns without overflow or underflow (entries up to the float max)."""
+    B64 = B.astype(np.float64, copy=False)
+    scale = np.abs(B64).max(axis=0, initial=0.0)
+    safe = np.where(scale > 0, scale, 1.0)
+    return scale * np.linalg.norm(B64 / safe, axis=0)
+
+
 def _prepare(A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any) -> _System:
     require_cpu_input(A, "A")
     require_cpu_input(b, "b")
@@ -212,7 +222,7 @@ def _prepare(A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any
     if b.dtype.char not in "fd":
         b = b.astype(np.float64)
     dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
-    vector = b.ndim == 1
+    vector = b.ndim == 1 or b.shape[1] == 1  # SciPy: (n, 1) is a vector
     B = np.asfortranarray(b.reshape(n, -1), dtype=dtype)
     if not np.isfinite(B).all():
         raise ValueError("b contains NaN or Inf")
@@ -223,7 +233,7 @@ def _prepare(A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any
     atol_f = _check_atol(atol)
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
         raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
-    bnorm = np.linalg.norm(B.astype(np.float64, copy=False), axis=0)
+    bnorm = _column_norms(B)
     tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
 
     if maxiter is None:

@@ -8,12 +8,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "families.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/cg.hpp"
 #include "rankwise/algo/precond.hpp"
+#include "rankwise/algo/spectrum_bounds.hpp"
 #include "rankwise/error.hpp"
 
 namespace rankwise::bindings {
@@ -26,6 +28,7 @@ struct PrecondHandle {
     std::shared_ptr<Preconditioner<double>> f64;
     py::object keepalive;
     std::string kind;
+    py::dict info;  // what the construction chose (ic0 shift, Chebyshev bounds, ...)
 
     bool is_single() const { return f32 != nullptr; }
     index_t size() const { return is_single() ? f32->size() : f64->size(); }
@@ -59,6 +62,71 @@ const char* stop_name(CgStop s) {
         case CgStop::NonFinite: return "nonfinite";
     }
     return "unknown";
+}
+
+// Canonical CSR view (sorted, unique column indices in range), checked in O(nnz).
+template <class T, class I>
+CsrView<T, I> canonical_csr(const py::array& data, const py::array& indices,
+                            const py::array& indptr, index_t n) {
+    require(data.ndim() == 1 && indices.ndim() == 1 && indptr.ndim() == 1 &&
+            (data.flags() & py::array::c_style) && (indices.flags() & py::array::c_style) &&
+            (indptr.flags() & py::array::c_style) && indptr.size() == n + 1)
+        << "CSR arrays must be contiguous 1-D arrays with n + 1 row pointers";
+    const I* ip = static_cast<const I*>(indptr.data());
+    const I* ix = static_cast<const I*>(indices.data());
+    require(ip[0] == 0 && ip[n] <= std::min<index_t>(data.size(), indices.size()))
+        << "CSR row pointers out of range";
+    for (index_t i = 0; i < n; ++i) {
+        require(ip[i] <= ip[i + 1]) << "CSR row pointers must be non-decreasing";
+        for (index_t p = ip[i]; p < ip[i + 1]; ++p) {
+            require(ix[p] >= 0 && ix[p] < n && (p == ip[i] || ix[p - 1] < ix[p]))
+                << "CSR column indices must be in range, sorted and unique in each row";
+        }
+    }
+    return CsrView<T, I>{static_cast<const T*>(data.data()), ix, ip, n, n};
+}
+
+// Calls make<T, I>(view) with the dtypes of the arrays; returns the handle.
+template <class Make>
+PrecondHandle with_csr(const py::array& data, const py::array& indices, const py::array& indptr,
+                       index_t n, Make&& make) {
+    require(indices.dtype().is(indptr.dtype())) << "indices and indptr must share a dtype";
+    const bool i32 = is_dtype<std::int32_t>(indptr);
+    require(i32 || is_dtype<std::int64_t>(indptr)) << "CSR index arrays must be int32 or int64";
+    PrecondHandle h;
+    if (is_dtype<float>(data)) {
+        h.f32 = i32 ? make(canonical_csr<float, std::int32_t>(data, indices, indptr, n), h)
+                    : make(canonical_csr<float, std::int64_t>(data, indices, indptr, n), h);
+    } else if (is_dtype<double>(data)) {
+        h.f64 = i32 ? make(canonical_csr<double, std::int32_t>(data, indices, indptr, n), h)
+                    : make(canonical_csr<double, std::int64_t>(data, indices, indptr, n), h);
+    } else {
+        throw Error("CSR data must be float32 or float64");
+    }
+    h.keepalive = py::make_tuple(data, indices, indptr);
+    return h;
+}
+
+template <class T>
+std::shared_ptr<Preconditioner<T>> make_chebyshev(const LinearOp<T>& A, int degree, int steps,
+                                                  philox::Key key, std::optional<double> lmin,
+                                                  std::optional<double> lmax, py::dict& info) {
+    double lo = lmin.value_or(0), hi = lmax.value_or(0);
+    if (!lmin || !lmax) {
+        SpectrumBounds b;
+        {
+            py::gil_scoped_release nogil;
+            b = lanczos_bounds(cpu(), A, steps, key);
+        }
+        require(b.lmin > 0) << "chebyshev: A is not positive definite (Lanczos found the "
+                            << "eigenvalue estimate " << b.lmin << " <= 0)";
+        if (!lmin) lo = b.lmin;
+        if (!lmax) hi = b.lmax;
+        info["lanczos_steps"] = b.steps;
+    }
+    info["lmin"] = lo;
+    info["lmax"] = hi;
+    return std::make_shared<ChebyshevPrecond<CpuBackend, T>>(cpu(), A, degree, lo, hi);
 }
 
 template <class T>
@@ -114,7 +182,8 @@ void register_cg(py::module_& m) {
     py::class_<PrecondHandle>(m, "Preconditioner")
         .def_property_readonly("size", &PrecondHandle::size)
         .def_property_readonly("dtype", &PrecondHandle::dtype)
-        .def_readonly("kind", &PrecondHandle::kind);
+        .def_readonly("kind", &PrecondHandle::kind)
+        .def_readonly("info", &PrecondHandle::info);
 
     m.def(
         "precond_jacobi",
@@ -136,6 +205,65 @@ void register_cg(py::module_& m) {
             return h;
         },
         py::arg("diag"), "Jacobi preconditioner M = diag(d)^-1 (d checked positive).");
+
+    m.def(
+        "precond_ssor",
+        [](py::array data, py::array indices, py::array indptr, index_t n, double omega) {
+            PrecondHandle h = with_csr(
+                data, indices, indptr, n, [&](auto A, PrecondHandle&) {
+                    using T = std::remove_const_t<std::remove_pointer_t<decltype(A.data)>>;
+                    using I = std::remove_const_t<std::remove_pointer_t<decltype(A.indices)>>;
+                    return std::shared_ptr<Preconditioner<T>>(std::make_shared<SsorPrecond<CpuBackend, T, I>>(
+                        cpu(), A, static_cast<T>(omega)));
+                });
+            h.kind = "ssor";
+            h.info["omega"] = omega;
+            return h;
+        },
+        py::arg("data"), py::arg("indices"), py::arg("indptr"), py::arg("n"), py::arg("omega"),
+        "SSOR preconditioner of a canonical CSR matrix.");
+
+    m.def(
+        "precond_ic0",
+        [](py::array data, py::array indices, py::array indptr, index_t n, double first_shift) {
+            PrecondHandle h = with_csr(
+                data, indices, indptr, n, [&](auto A, PrecondHandle& hh) {
+                    using T = std::remove_const_t<std::remove_pointer_t<decltype(A.data)>>;
+                    using I = std::remove_const_t<std::remove_pointer_t<decltype(A.indices)>>;
+                    std::shared_ptr<Ic0Precond<CpuBackend, T, I>> p;
+                    {
+                        py::gil_scoped_release nogil;
+                        p = std::make_shared<Ic0Precond<CpuBackend, T, I>>(cpu(), A, first_shift);
+                    }
+                    hh.info["shift"] = p->shift();
+                    return std::shared_ptr<Preconditioner<T>>(p);
+                });
+            h.kind = "ic0";
+            return h;
+        },
+        py::arg("data"), py::arg("indices"), py::arg("indptr"), py::arg("n"),
+        py::arg("first_shift"), "IC(0) preconditioner of a canonical CSR matrix.");
+
+    m.def(
+        "precond_chebyshev",
+        [](py::object op_obj, int degree, int steps, std::uint64_t key0, std::uint64_t key1,
+           std::optional<double> lmin, std::optional<double> lmax) {
+            const auto& op = op_obj.cast<const OperatorHandle&>();
+            PrecondHandle h;
+            h.kind = "chebyshev";
+            h.keepalive = op_obj;
+            h.info["degree"] = degree;
+            const philox::Key key{key0, key1};
+            if (op.is_single()) {
+                h.f32 = make_chebyshev(op.f32(), degree, steps, key, lmin, lmax, h.info);
+            } else {
+                h.f64 = make_chebyshev(op.f64(), degree, steps, key, lmin, lmax, h.info);
+            }
+            return h;
+        },
+        py::arg("op"), py::arg("degree"), py::arg("lanczos_steps"), py::arg("key0"),
+        py::arg("key1"), py::arg("lmin").none(true), py::arg("lmax").none(true),
+        "Chebyshev polynomial preconditioner; spectrum bounds by Lanczos unless given.");
 
     m.def(
         "precond_operator",

@@ -18,11 +18,16 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _core
 from ._dispatch import require_cpu_input
 from ._validate import Matrix, as_matrix
-from .precond import Preconditioner, jacobi
+from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
 __all__ = ["CGBreakdownError", "CGResult", "cg", "solve_cg"]
 
-_PRECONDITIONERS: dict[str, Callable[[Any], Preconditioner]] = {"jacobi": jacobi}
+_PRECONDITIONERS: dict[str, Callable[[Any], Preconditioner]] = {
+    "jacobi": jacobi,
+    "ssor": ssor,
+    "ic0": ic0,
+    "chebyshev": chebyshev,
+}
 
 _BREAKDOWN_TEXT = {
     "A_not_spd": "A is not positive definite (p.Ap <= 0 for a search direction p)",
@@ -156,7 +161,7 @@ def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
         factory = _PRECONDITIONERS.get(M)
         if factory is None:
             raise ValueError(f"M must be one of {sorted(_PRECONDITIONERS)} as a string; got {M!r}")
-        if A.kind == "operator" and not hasattr(A_in, "diagonal"):
+        if A.kind == "operator" and M != "chebyshev" and not hasattr(A_in, "diagonal"):
             raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
         M = factory(A_in)
         if M.dtype != dtype:

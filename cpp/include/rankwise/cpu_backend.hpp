@@ -129,6 +129,24 @@ class CpuBackend {
     // y = A x for one vector (csr_mm's one-column case), rows split statically
     template <class T, class I>
     void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;
+
+    // Preconditioner kernels.  The CSR matrices here have sorted column indices and no
+    // duplicates in each row (canonical form); L arrays have one entry per stored entry of
+    // A (same structure), of which those with column <= row are used.  Triangular sweeps
+    // are sequential on the CPU.
+
+    // Z = omega (2 - omega) (D + omega U)^-1 D (D + omega L)^-1 R, A = L + D + U, d = diag(A)
+    template <class T, class I>
+    void ssor_apply(const CsrView<T, I>& A, const T* d, T omega, ConstMatView<T> R,
+                    MatView<T> Z) const;
+
+    // Zero-fill incomplete Cholesky of A + shift diag(A) into L; false if a pivot is <= 0
+    template <class T, class I>
+    bool ic0_factor(const CsrView<T, I>& A, double shift, T* L) const;
+
+    // Z = (L L^T)^-1 R with L from ic0_factor
+    template <class T, class I>
+    void ic0_apply(const CsrView<T, I>& A, const T* L, ConstMatView<T> R, MatView<T> Z) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cmath>
+#include <vector>
 
 #include "rankwise/error.hpp"
 #include "rankwise/linear_op.hpp"
@@ -63,6 +64,138 @@ class OperatorPrecond final : public Preconditioner<T> {
 
    private:
     const LinearOp<T>& op_;
+};
+
+}  // namespace rankwise
+
+namespace rankwise {
+
+// Diagonal of a canonical CSR matrix (sorted columns); every entry must be positive.
+template <class T, class I>
+std::vector<T> positive_diagonal(const CsrView<T, I>& A, const char* who) {
+    std::vector<T> d(static_cast<std::size_t>(A.rows), T(0));
+    for (index_t i = 0; i < A.rows; ++i) {
+        for (index_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+            if (A.indices[p] == i) d[i] = A.data[p];
+        require(d[i] > T(0) && std::isfinite(d[i]))
+            << who << ": diagonal entry " << i << " is " << d[i]
+            << "; an SPD matrix has a positive diagonal";
+    }
+    return d;
+}
+
+// Symmetric SOR: M^-1 = omega (2 - omega) (D + omega U)^-1 D (D + omega L)^-1 for
+// A = L + D + U (Saad, 2nd ed., sec. 10.2.1); SPD for SPD A and 0 < omega < 2.
+// `A` must outlive this object.
+template <class Backend, class T, class I>
+class SsorPrecond final : public Preconditioner<T> {
+   public:
+    SsorPrecond(const Backend& be, const CsrView<T, I>& A, T omega)
+        : be_(be), a_(A), d_(positive_diagonal(A, "ssor")), omega_(omega) {
+        require(A.rows == A.cols) << "ssor: A must be square";
+        require(omega > T(0) && omega < T(2)) << "ssor: omega must be in (0, 2), got " << omega;
+    }
+    index_t size() const override { return a_.rows; }
+    void apply(ConstMatView<T> R, MatView<T> Z) const override {
+        be_.ssor_apply(a_, d_.data(), omega_, R, Z);
+    }
+
+   private:
+    const Backend& be_;
+    CsrView<T, I> a_;
+    std::vector<T> d_;
+    T omega_;
+};
+
+// Zero-fill incomplete Cholesky L L^T ~ A + shift diag(A) on the pattern of A (Meijerink &
+// van der Vorst 1977).  Where a pivot is not positive (possible for SPD A that is not an
+// M-matrix) the factorization is redone with the diagonal shift of Manteuffel (1980),
+// shift = 1e-3, 2e-3, 4e-3, ... until it succeeds; shift() says which was used.
+// `A` must outlive this object.
+template <class Backend, class T, class I>
+class Ic0Precond final : public Preconditioner<T> {
+   public:
+    Ic0Precond(const Backend& be, const CsrView<T, I>& A, double first_shift = 1e-3)
+        : be_(be), a_(A), l_(be.template matrix<T>(A.indptr[A.rows], 1)) {
+        require(A.rows == A.cols) << "ic0: A must be square";
+        positive_diagonal(A, "ic0");
+        double shift = 0.0;
+        for (int attempt = 0; !be.ic0_factor(A, shift, l_.data()); ++attempt) {
+            require(attempt < 40) << "ic0: no diagonal shift up to " << shift
+                                  << " gives a positive factorization";
+            shift = attempt == 0 ? first_shift : 2 * shift;
+        }
+        shift_ = shift;
+    }
+    index_t size() const override { return a_.rows; }
+    void apply(ConstMatView<T> R, MatView<T> Z) const override {
+        be_.ic0_apply(a_, l_.view().data, R, Z);
+    }
+    double shift() const { return shift_; }
+
+   private:
+    const Backend& be_;
+    CsrView<T, I> a_;
+    typename Backend::template Matrix<T> l_;
+    double shift_ = 0.0;
+};
+
+// Polynomial preconditioner M = p(A), p of degree `degree` the Chebyshev approximation of 1/x
+// on [lmin, lmax]: z = p(A) r is `degree` + 1 steps of the Chebyshev iteration for A z = r
+// from z = 0 (Saad, 2nd ed., Algorithm 12.1), one product with A per step after the first.
+// p > 0 on (0, lmax], so M is SPD when the spectrum of A lies there.  `A` must outlive this
+// object; apply() uses workspace held here, so one object must not be applied concurrently.
+template <class Backend, class T>
+class ChebyshevPrecond final : public Preconditioner<T> {
+   public:
+    ChebyshevPrecond(const Backend& be, const LinearOp<T>& A, int degree, double lmin,
+                     double lmax)
+        : be_(be), a_(A), degree_(degree), lmin_(lmin), lmax_(lmax) {
+        require(A.rows() == A.cols()) << "chebyshev: A must be square";
+        require(degree >= 0) << "chebyshev: degree must be >= 0, got " << degree;
+        require(0 < lmin && lmin < lmax && std::isfinite(lmax))
+            << "chebyshev: need 0 < lmin < lmax, got [" << lmin << ", " << lmax << "]";
+    }
+    index_t size() const override { return a_.rows(); }
+    double lmin() const { return lmin_; }
+    double lmax() const { return lmax_; }
+
+    void apply(ConstMatView<T> R, MatView<T> Z) const override {
+        const index_t n = R.rows, s = R.cols;
+        if (res_.cols() != s) {
+            res_ = be_.template matrix<T>(n, s);
+            dir_ = be_.template matrix<T>(n, s);
+            ad_ = be_.template matrix<T>(n, s);
+        }
+        const double theta = (lmax_ + lmin_) / 2, delta = (lmax_ - lmin_) / 2;
+        const double sigma = theta / delta;
+        double rho = 1 / sigma;
+        std::vector<T> coef(static_cast<std::size_t>(s));
+        // d = r / theta, z = d, res = r
+        coef.assign(coef.size(), static_cast<T>(1 / theta));
+        be_.scale_columns(R, coef.data(), dir_.view());
+        be_.copy(ConstMatView<T>(dir_.view()), Z);
+        be_.copy(R, res_.view());
+        for (int k = 0; k < degree_; ++k) {
+            // res -= A d; d = rho' rho d + (2 rho' / delta) res; z += d
+            a_.apply(Trans::No, ConstMatView<T>(dir_.view()), ad_.view());
+            be_.add_scaled(ConstMatView<T>(ad_.view()), T(-1), res_.view());
+            const double rho_next = 1 / (2 * sigma - rho);
+            coef.assign(coef.size(), static_cast<T>(rho_next * rho));
+            be_.scale_columns(ConstMatView<T>(dir_.view()), coef.data(), dir_.view());
+            be_.add_scaled(ConstMatView<T>(res_.view()), static_cast<T>(2 * rho_next / delta),
+                           dir_.view());
+            be_.add_scaled(ConstMatView<T>(dir_.view()), T(1), Z);
+            rho = rho_next;
+        }
+    }
+
+   private:
+    const Backend& be_;
+    const LinearOp<T>& a_;
+    int degree_;
+    double lmin_, lmax_;
+    mutable typename Backend::template Matrix<T> res_, dir_, ad_;
 };
 
 }  // namespace rankwise

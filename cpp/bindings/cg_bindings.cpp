@@ -245,6 +245,25 @@ void register_cg(py::module_& m) {
         py::arg("first_shift"), "IC(0) preconditioner of a canonical CSR matrix.");
 
     m.def(
+        "precond_block_jacobi",
+        [](py::array data, py::array indices, py::array indptr, index_t n, index_t bs) {
+            require(bs >= 1 && bs <= std::max<index_t>(n, 1))
+                << "block size must be in [1, n], got " << bs;
+            PrecondHandle h = with_csr(
+                data, indices, indptr, n, [&](auto A, PrecondHandle&) {
+                    using T = std::remove_const_t<std::remove_pointer_t<decltype(A.data)>>;
+                    py::gil_scoped_release nogil;
+                    return std::shared_ptr<Preconditioner<T>>(
+                        std::make_shared<BlockJacobiPrecond<CpuBackend, T>>(cpu(), A, bs));
+                });
+            h.kind = "block_jacobi";
+            h.info["block_size"] = bs;
+            return h;
+        },
+        py::arg("data"), py::arg("indices"), py::arg("indptr"), py::arg("n"),
+        py::arg("block_size"), "Block Jacobi preconditioner of a canonical CSR matrix.");
+
+    m.def(
         "precond_chebyshev",
         [](py::object op_obj, int degree, int steps, std::uint64_t key0, std::uint64_t key1,
            std::optional<double> lmin, std::optional<double> lmax) {

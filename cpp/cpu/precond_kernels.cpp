@@ -1,4 +1,5 @@
-// CPU backend, preconditioner kernels: SSOR sweeps and zero-fill incomplete Cholesky.
+// CPU backend, preconditioner kernels: SSOR sweeps, zero-fill incomplete Cholesky and the
+// dense diagonal blocks of block Jacobi.
 //
 // Triangular sweeps are sequential in the row order (a level-scheduled or multicoloured
 // version would change the preconditioner or need an analysis phase); the columns of a block
@@ -6,6 +7,7 @@
 // indices, no duplicates, the diagonal stored (checked by the caller).
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -109,17 +111,85 @@ void CpuBackend::ic0_apply(const CsrView<T, I>& A, const T* L, ConstMatView<T> R
     }
 }
 
+template <class T, class I>
+index_t CpuBackend::block_jacobi_factor(const CsrView<T, I>& A, index_t bs, T* F) const {
+    const index_t n = A.rows, nb = (n + bs - 1) / bs;
+    index_t failed = -1;
+#pragma omp parallel for schedule(dynamic, 16)
+    for (index_t b = 0; b < nb; ++b) {
+        const index_t i0 = b * bs, m = std::min(bs, n - i0);
+        T* f = F + b * bs * bs;
+        std::fill(f, f + bs * bs, T(0));
+        for (index_t i = i0; i < i0 + m; ++i)
+            for (index_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+                const index_t c = A.indices[p];
+                if (c >= i0 && c < i0 + m) f[(i - i0) + (c - i0) * bs] = A.data[p];
+            }
+        // Cholesky (lower, left-looking), sums in double
+        for (index_t j = 0; j < m; ++j) {
+            double s = f[j + j * bs];
+            for (index_t k = 0; k < j; ++k) s -= double(f[j + k * bs]) * double(f[j + k * bs]);
+            if (!(s > 0.0) || !std::isfinite(s)) {
+#pragma omp critical
+                failed = failed < 0 ? b : std::min(failed, b);
+                break;
+            }
+            const double d = std::sqrt(s);
+            f[j + j * bs] = static_cast<T>(d);
+            for (index_t i = j + 1; i < m; ++i) {
+                double t = f[i + j * bs];
+                for (index_t k = 0; k < j; ++k) t -= double(f[i + k * bs]) * double(f[j + k * bs]);
+                f[i + j * bs] = static_cast<T>(t / d);
+            }
+        }
+    }
+    return failed;
+}
+
+template <class T>
+void CpuBackend::block_jacobi_apply(index_t bs, const T* F, ConstMatView<T> R,
+                                    MatView<T> Z) const {
+    require(R.rows == Z.rows && R.cols == Z.cols) << "block_jacobi_apply: shapes differ";
+    const index_t n = R.rows, nb = (n + bs - 1) / bs;
+#pragma omp parallel for schedule(static) if (n * R.cols >= 8192)
+    for (index_t b = 0; b < nb; ++b) {
+        const index_t i0 = b * bs, m = std::min(bs, n - i0);
+        const T* f = F + b * bs * bs;
+        for (index_t j = 0; j < R.cols; ++j) {
+            const T* r = R.col(j) + i0;
+            T* z = Z.col(j) + i0;
+            for (index_t i = 0; i < m; ++i) {  // L y = r
+                T s = r[i];
+                for (index_t k = 0; k < i; ++k) s -= f[i + k * bs] * z[k];
+                z[i] = s / f[i + i * bs];
+            }
+            for (index_t i = m - 1; i >= 0; --i) {  // L^T z = y
+                T s = z[i];
+                for (index_t k = i + 1; k < m; ++k) s -= f[k + i * bs] * z[k];
+                z[i] = s / f[i + i * bs];
+            }
+        }
+    }
+}
+
 #define RANKWISE_INSTANTIATE_PRECOND(T, I)                                                  \
     template void CpuBackend::ssor_apply<T, I>(const CsrView<T, I>&, const T*, T,            \
                                                ConstMatView<T>, MatView<T>) const;          \
     template bool CpuBackend::ic0_factor<T, I>(const CsrView<T, I>&, double, T*) const;     \
     template void CpuBackend::ic0_apply<T, I>(const CsrView<T, I>&, const T*,                \
-                                              ConstMatView<T>, MatView<T>) const;
+                                              ConstMatView<T>, MatView<T>) const;           \
+    template index_t CpuBackend::block_jacobi_factor<T, I>(const CsrView<T, I>&, index_t, T*) \
+        const;
 
 RANKWISE_INSTANTIATE_PRECOND(float, std::int32_t)
 RANKWISE_INSTANTIATE_PRECOND(float, std::int64_t)
 RANKWISE_INSTANTIATE_PRECOND(double, std::int32_t)
 RANKWISE_INSTANTIATE_PRECOND(double, std::int64_t)
 #undef RANKWISE_INSTANTIATE_PRECOND
+
+template void CpuBackend::block_jacobi_apply<float>(index_t, const float*, ConstMatView<float>,
+                                                    MatView<float>) const;
+template void CpuBackend::block_jacobi_apply<double>(index_t, const double*,
+                                                     ConstMatView<double>, MatView<double>) const;
 
 }  // namespace rankwise

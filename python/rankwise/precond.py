@@ -6,6 +6,7 @@ It is also a :class:`scipy.sparse.linalg.LinearOperator`, so SciPy's solvers acc
 (through the slower Python path).
 
 jacobi      M = diag(A)^-1: cheap, helps when the diagonal varies (scaling, coefficients)
+block_jacobi  dense diagonal blocks of consecutive unknowns (nodes, grid lines), parallel
 ssor        symmetric SOR sweeps (parameter omega): cheap, robust for PDE matrices
 ic0         zero-fill incomplete Cholesky, with a diagonal-shift fallback
 chebyshev   a polynomial in A (degree products with A), bounds from a few Lanczos steps
@@ -30,7 +31,7 @@ from ._dispatch import require_cpu_input
 from ._random import philox_key
 from ._validate import as_matrix, work_dtype
 
-__all__ = ["Preconditioner", "chebyshev", "ic0", "jacobi", "ssor"]
+__all__ = ["Preconditioner", "block_jacobi", "chebyshev", "ic0", "jacobi", "ssor"]
 
 
 class Preconditioner(LinearOperator):
@@ -252,6 +253,74 @@ def ic0(A: Any, shift: float = 1e-3) -> Preconditioner:
     C = _canonical_csr(A)
     h = _core.precond_ic0(C.data, C.indices, C.indptr, C.shape[0], float(shift))
     return Preconditioner(h, "ic0", C.shape[0], C.dtype)
+
+
+def _block_diagonal_part(a: np.ndarray, bs: int) -> sp.csr_array:
+    """The entries of dense ``a`` inside its diagonal bs x bs blocks, as CSR (O(n bs))."""
+    n = a.shape[0]
+    i = np.arange(n)
+    start = i // bs * bs
+    width = np.minimum(bs, n - start)
+    rows = np.repeat(i, width)
+    offset = np.arange(rows.size) - np.repeat(np.cumsum(width) - width, width)  # 0..width-1
+    cols = np.repeat(start, width) + offset
+    return sp.csr_array((a[rows, cols], (rows, cols)), shape=a.shape)
+
+
+def block_jacobi(A: Any, block_size: int) -> Preconditioner:
+    """Block Jacobi preconditioner: the inverse of the block diagonal of A.
+
+    The unknowns are grouped into consecutive blocks of ``block_size`` (the last may be
+    smaller); each dense diagonal block is Cholesky-factored once, and each application
+    solves with all of them in parallel.  Choose blocks that hold strongly coupled unknowns:
+    the components at a node (e.g. 2 or 3 for elasticity with interleaved components), or a
+    grid line (anisotropic problems).  ``block_size=1`` is point Jacobi; ``block_size=n``
+    is an exact (dense) solve.
+
+    Parameters
+    ----------
+    A : ndarray or sparse matrix, shape (n, n)
+        SPD; only the diagonal blocks are read (dense input: without converting the rest).
+    block_size : int
+        1 <= block_size <= n.
+
+    Returns
+    -------
+    Preconditioner
+
+    Raises
+    ------
+    ValueError
+        If a diagonal block is not positive definite (then A is not SPD).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import rankwise
+    >>> T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(30, 30))
+    >>> A = sp.kronsum(T, T, format="csr")
+    >>> M = rankwise.precond.block_jacobi(A, 30)  # one grid line per block
+    >>> b = np.ones(900)
+    >>> rankwise.solve_cg(A, b, M=M).iterations < rankwise.solve_cg(A, b).iterations
+    True
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral):
+        raise ValueError(f"block_size must be a positive integer; got {block_size!r}")
+    bs = int(block_size)
+    require_cpu_input(A, "A")
+    if not sp.issparse(A) and not isinstance(A, LinearOperator):
+        a = np.asarray(A)
+        if a.ndim != 2 or a.shape[0] != a.shape[1]:
+            raise ValueError(f"A must be square; got shape {a.shape}")
+        if 1 <= bs <= a.shape[0]:
+            A = _block_diagonal_part(a.astype(work_dtype(a.dtype, "A"), copy=False), bs)
+    C = _canonical_csr(A)
+    n = C.shape[0]
+    if not 1 <= bs <= n:
+        raise ValueError(f"block_size must satisfy 1 <= block_size <= {n}; got {bs}")
+    h = _core.precond_block_jacobi(C.data, C.indices, C.indptr, n, bs)
+    return Preconditioner(h, "block_jacobi", n, C.dtype)
 
 
 def chebyshev(

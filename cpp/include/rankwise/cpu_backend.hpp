@@ -147,6 +147,16 @@ class CpuBackend {
     // Z = (L L^T)^-1 R with L from ic0_factor
     template <class T, class I>
     void ic0_apply(const CsrView<T, I>& A, const T* L, ConstMatView<T> R, MatView<T> Z) const;
+
+    // Cholesky factors of the diagonal blocks A[b bs : (b + 1) bs, same] (the last one may be
+    // smaller) into F, bs x bs column-major lower triangles one after the other; returns -1,
+    // or the first block that is not positive definite.
+    template <class T, class I>
+    index_t block_jacobi_factor(const CsrView<T, I>& A, index_t bs, T* F) const;
+
+    // Z = blockdiag(A)^-1 R with F from block_jacobi_factor
+    template <class T>
+    void block_jacobi_apply(index_t bs, const T* F, ConstMatView<T> R, MatView<T> Z) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

@@ -76,13 +76,15 @@ CsrView<T, I> canonical_csr(const py::array& data, const py::array& indices,
     const I* ix = static_cast<const I*>(indices.data());
     require(ip[0] == 0 && ip[n] <= std::min<index_t>(data.size(), indices.size()))
         << "CSR row pointers out of range";
-    for (index_t i = 0; i < n; ++i) {
-        require(ip[i] <= ip[i + 1]) << "CSR row pointers must be non-decreasing";
-        for (index_t p = ip[i]; p < ip[i + 1]; ++p) {
-            require(ix[p] >= 0 && ix[p] < n && (p == ip[i] || ix[p - 1] < ix[p]))
-                << "CSR column indices must be in range, sorted and unique in each row";
-        }
+    // plain branches in the O(nnz) loop: require() builds a message stream per call
+    bool rows_ok = true, cols_ok = true;
+    for (index_t i = 0; i < n; ++i) rows_ok = rows_ok && ip[i] <= ip[i + 1];
+    require(rows_ok) << "CSR row pointers must be non-decreasing";
+    for (index_t i = 0; i < n && cols_ok; ++i) {
+        for (index_t p = ip[i]; p < ip[i + 1]; ++p)
+            cols_ok = cols_ok && ix[p] >= 0 && ix[p] < n && (p == ip[i] || ix[p - 1] < ix[p]);
     }
+    require(cols_ok) << "CSR column indices must be in range, sorted and unique in each row";
     return CsrView<T, I>{static_cast<const T*>(data.data()), ix, ip, n, n};
 }
 

@@ -2,8 +2,8 @@
 //
 // Every kernel gives thread t the same static share of rows, so a thread streams the same
 // slice of x, r, p, q on every pass (it stays in that core's cache when it fits).  Reductions
-// go to one partial sum per thread and column, summed in thread order: the result does not
-// depend on scheduling, only on the number of threads.
+// go to one partial sum per fixed row chunk and column, summed in chunk order: the result
+// depends neither on scheduling nor on the number of threads.
 #include <omp.h>
 
 #include <algorithm>
@@ -18,45 +18,54 @@ namespace {
 
 // Below this many entries per pass a parallel region costs more than it saves.
 constexpr index_t kParallelMin = 8192;
+// Reductions: partial sums over this many fixed row chunks, added in chunk order, so that
+// a result does not depend on how many threads ran (the CG loop may change that count).
+constexpr index_t kChunks = 64;
 
-// Runs f(i0, i1, t) on every thread t of a parallel region, [i0, i1) its share of n rows.
+// Runs f(i0, i1, c) for every chunk c of [0, n): chunks in order, split statically over
+// the threads (thread t always gets the same rows for the same n and thread count).
 template <class F>
-void for_rows(index_t n, index_t work, F&& f) {
-#pragma omp parallel if (work >= kParallelMin)
-    {
-        const index_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-        f(n * t / nt, n * (t + 1) / nt, t);
-    }
+void for_chunks(index_t n, index_t work, F&& f) {
+    const index_t chunks = std::min(kChunks, std::max<index_t>(n, 1));
+#pragma omp parallel for schedule(static) if (work >= kParallelMin)
+    for (index_t c = 0; c < chunks; ++c) f(n * c / chunks, n * (c + 1) / chunks, c);
 }
 
-// out[j] = sum over threads of part[t * s + j]
+// out[j] = sum over chunks c, in order, of part[c * s + j]
 void sum_parts(const std::vector<double>& part, index_t s, double* out) {
     for (index_t j = 0; j < s; ++j) {
         double total = 0;
-        for (std::size_t t = 0; t * s < part.size(); ++t) total += part[t * s + j];
+        for (std::size_t c = 0; c * s < part.size(); ++c) total += part[c * s + j];
         out[j] = total;
     }
 }
 
-std::vector<double> thread_parts(index_t s) {
-    return std::vector<double>(static_cast<std::size_t>(omp_get_max_threads()) * s, 0.0);
+std::vector<double> chunk_parts(index_t s) {
+    return std::vector<double>(static_cast<std::size_t>(kChunks * s), 0.0);
 }
 
 }  // namespace
+
+int CpuBackend::max_threads() const { return omp_get_max_threads(); }
+
+void CpuBackend::set_threads(int k) const {
+    static const int default_threads = omp_get_max_threads();
+    omp_set_num_threads(k > 0 ? k : default_threads);
+}
 
 template <class T>
 void CpuBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "column_dots: shapes differ";
     const index_t n = X.rows, s = X.cols;
-    std::vector<double> part = thread_parts(s);
-    for_rows(n, n * s, [&](index_t i0, index_t i1, index_t t) {
+    std::vector<double> part = chunk_parts(s);
+    for_chunks(n, n * s, [&](index_t i0, index_t i1, index_t c) {
         for (index_t j = 0; j < s; ++j) {
             const T* x = X.col(j);
             const T* y = Y.col(j);
             double acc = 0;
 #pragma omp simd reduction(+ : acc)
             for (index_t i = i0; i < i1; ++i) acc += double(x[i]) * double(y[i]);
-            part[t * s + j] = acc;
+            part[c * s + j] = acc;
         }
     });
     sum_parts(part, s, out);
@@ -65,7 +74,7 @@ void CpuBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) 
 template <class T>
 void CpuBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "scale_rows: shapes differ";
-    for_rows(X.rows, X.rows * X.cols, [&](index_t i0, index_t i1, index_t) {
+    for_chunks(X.rows, X.rows * X.cols, [&](index_t i0, index_t i1, index_t) {
         for (index_t j = 0; j < X.cols; ++j) {
             const T* x = X.col(j);
             T* y = Y.col(j);
@@ -79,7 +88,7 @@ template <class T>
 void CpuBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
                              const std::uint8_t* active) const {
     require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
-    for_rows(P.rows, P.rows * P.cols, [&](index_t i0, index_t i1, index_t) {
+    for_chunks(P.rows, P.rows * P.cols, [&](index_t i0, index_t i1, index_t) {
         for (index_t j = 0; j < P.cols; ++j) {
             if (!active[j]) continue;
             const T b = beta[j];
@@ -104,8 +113,8 @@ void CpuBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T>
             Q.cols == X.cols && R.cols == X.cols)
         << "cg_update_xr: shapes differ";
     const index_t s = X.cols;
-    std::vector<double> part_rr = thread_parts(s), part_rz = thread_parts(s);
-    for_rows(X.rows, X.rows * s, [&](index_t i0, index_t i1, index_t t) {
+    std::vector<double> part_rr = chunk_parts(s), part_rz = chunk_parts(s);
+    for_chunks(X.rows, X.rows * s, [&](index_t i0, index_t i1, index_t c) {
         for (index_t j = 0; j < s; ++j) {
             if (!active[j]) continue;
             const T a = alpha[j];
@@ -133,8 +142,8 @@ void CpuBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T>
                     acc_rr += double(ri) * double(ri);
                 }
             }
-            part_rr[t * s + j] = acc_rr;
-            part_rz[t * s + j] = acc_rz;
+            part_rr[c * s + j] = acc_rr;
+            part_rz[c * s + j] = acc_rz;
         }
     });
     std::vector<double> sum_rr(static_cast<std::size_t>(s)), sum_rz(static_cast<std::size_t>(s));

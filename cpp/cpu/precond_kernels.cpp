@@ -51,8 +51,8 @@ bool CpuBackend::ic0_factor(const CsrView<T, I>& A, double shift, T* L) const {
     for (index_t i = 0; i < n; ++i) {
         index_t p = A.indptr[i];
         while (p < A.indptr[i + 1] && A.indices[p] < i) ++p;
-        require(p < A.indptr[i + 1] && A.indices[p] == i)
-            << "ic0: row " << i << " has no stored diagonal entry";
+        if (!(p < A.indptr[i + 1] && A.indices[p] == i))
+            require(false) << "ic0: row " << i << " has no stored diagonal entry";
         diag[i] = p;
     }
     for (index_t i = 0; i < n; ++i) {

@@ -105,6 +105,13 @@ class CpuBackend {
     // --- cg primitives (algo/cg.hpp); rows are split statically over the threads, the same
     // way in every kernel, so each thread keeps touching the same part of the vectors.
     // Per-column scalars (alpha, beta, active, outputs) are host arrays of X.cols entries.
+    // Reductions sum fixed row chunks in a fixed order: results do not depend on the
+    // number of threads.
+
+    // Threads the backend's own loops use when called from this thread; set_threads(k)
+    // changes that for this calling thread only (k <= 0: back to the default).
+    int max_threads() const;
+    void set_threads(int k) const;
 
     // out[j] = X[:, j] . Y[:, j], accumulated in double
     template <class T>

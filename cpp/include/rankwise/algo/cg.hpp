@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "rankwise/algo/precond.hpp"
+#include "rankwise/algo/thread_tuner.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/linear_op.hpp"
 
@@ -138,6 +139,7 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
 
     using clock = std::chrono::steady_clock;
     auto last_check = clock::now();
+    ThreadTuner<Backend> tuner(be);  // one thread or all, whichever is faster now
     for (index_t k = 0; k < o.maxiter; ++k) {
         if (check() == 0) return res;
         if (std::chrono::duration<double>(clock::now() - last_check).count() >=
@@ -207,6 +209,7 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
         ++res.steps;
         for (index_t j = 0; j < s; ++j) res.iterations[j] += active[j];
         if (callback) callback(res.steps);
+        tuner.step();
     }
     // maxiter reached: a column whose last step met the tolerance has converged
     for (index_t j = 0; j < s; ++j) {

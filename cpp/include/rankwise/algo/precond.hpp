@@ -35,9 +35,11 @@ class JacobiPrecond final : public Preconditioner<T> {
     JacobiPrecond(const Backend& be, const T* diag, index_t n) : be_(be), inv_(n, 1) {
         T* inv = inv_.data();
         for (index_t i = 0; i < n; ++i) {
-            require(diag[i] > T(0) && std::isfinite(diag[i]))
-                << "Jacobi preconditioner: diagonal entry " << i << " is " << diag[i]
-                << "; an SPD matrix has a positive diagonal";
+            // (require() only in the failing branch: it builds a message stream)
+            if (!(diag[i] > T(0) && std::isfinite(diag[i]))) {
+                require(false) << "Jacobi preconditioner: diagonal entry " << i << " is "
+                               << diag[i] << "; an SPD matrix has a positive diagonal";
+            }
             inv[i] = T(1) / diag[i];
         }
     }
@@ -78,9 +80,10 @@ std::vector<T> positive_diagonal(const CsrView<T, I>& A, const char* who) {
     for (index_t i = 0; i < A.rows; ++i) {
         for (index_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
             if (A.indices[p] == i) d[i] = A.data[p];
-        require(d[i] > T(0) && std::isfinite(d[i]))
-            << who << ": diagonal entry " << i << " is " << d[i]
-            << "; an SPD matrix has a positive diagonal";
+        if (!(d[i] > T(0) && std::isfinite(d[i]))) {
+            require(false) << who << ": diagonal entry " << i << " is " << d[i]
+                           << "; an SPD matrix has a positive diagonal";
+        }
     }
     return d;
 }

@@ -534,3 +534,14 @@ def test_ctrl_c_interrupts_long_solve() -> None:
     finally:
         timer.cancel()
     assert time.perf_counter() - t0 < 10.0
+
+
+def test_result_independent_of_thread_count() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    A = poisson2d(120)  # large enough for the parallel kernels
+    B = np.random.default_rng(21).standard_normal((A.shape[0], 2))
+    ref = rankwise.solve_cg(A, B, rtol=1e-8, M="jacobi")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        one = rankwise.solve_cg(A, B, rtol=1e-8, M="jacobi")
+    np.testing.assert_array_equal(one.x, ref.x)
+    np.testing.assert_array_equal(one.residual_norms, ref.residual_norms)

@@ -72,6 +72,24 @@ void CpuBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) 
 }
 
 template <class T>
+void CpuBackend::axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "axpby: shapes differ";
+    for_chunks(X.rows, X.rows * X.cols, [&](index_t i0, index_t i1, index_t) {
+        for (index_t j = 0; j < X.cols; ++j) {
+            const T* x = X.col(j);
+            T* y = Y.col(j);
+            if (beta == T(0)) {
+#pragma omp simd
+                for (index_t i = i0; i < i1; ++i) y[i] = alpha * x[i];
+            } else {
+#pragma omp simd
+                for (index_t i = i0; i < i1; ++i) y[i] = alpha * x[i] + beta * y[i];
+            }
+        }
+    });
+}
+
+template <class T>
 void CpuBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "scale_rows: shapes differ";
     for_chunks(X.rows, X.rows * X.cols, [&](index_t i0, index_t i1, index_t) {
@@ -179,6 +197,7 @@ void CpuBackend::csr_mv(const CsrView<T, I>& A, const T* x, T* y) const {
 }
 
 #define RANKWISE_INSTANTIATE_CG(T)                                                            \
+    template void CpuBackend::axpby<T>(T, ConstMatView<T>, T, MatView<T>) const;              \
     template void CpuBackend::column_dots<T>(ConstMatView<T>, ConstMatView<T>, double*) const; \
     template void CpuBackend::scale_rows<T>(const T*, ConstMatView<T>, MatView<T>) const;     \
     template void CpuBackend::cg_update_p<T>(const T*, const T*, ConstMatView<T>, MatView<T>, \

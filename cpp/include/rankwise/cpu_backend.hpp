@@ -113,6 +113,11 @@ class CpuBackend {
     int max_threads() const;
     void set_threads(int k) const;
 
+    // Y = alpha X + beta Y (beta = 0: Y is not read); X may be Y.  Unlike copy / add_scaled,
+    // small blocks stay on the calling thread (no parallel region to wait for).
+    template <class T>
+    void axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const;
+
     // out[j] = X[:, j] . Y[:, j], accumulated in double
     template <class T>
     void column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;

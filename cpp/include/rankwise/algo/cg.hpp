@@ -95,11 +95,9 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
     // r = b - A x0, or r = b when x0 = 0 (as SciPy: no product then)
     if (o.x0_nonzero) {
         A.apply(Trans::No, ConstMatView<T>(X), R.view());
-        const std::vector<T> minus_one(static_cast<std::size_t>(s), T(-1));
-        be.scale_columns(ConstMatView<T>(R.view()), minus_one.data(), R.view());
-        be.add_scaled(B, T(1), R.view());
+        be.axpby(T(1), B, T(-1), R.view());
     } else {
-        be.copy(B, R.view());
+        be.axpby(T(1), B, T(0), R.view());
     }
 
     const std::size_t ss = static_cast<std::size_t>(s);
@@ -172,8 +170,9 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
 
         // p = z (first iteration), else p = z + beta p with beta = rho / rho_prev
         if (k == 0) {
-            be.copy(fused && d == nullptr ? ConstMatView<T>(R.view()) : ConstMatView<T>(Z.view()),
-                    P.view());
+            be.axpby(T(1),
+                     fused && d == nullptr ? ConstMatView<T>(R.view()) : ConstMatView<T>(Z.view()),
+                     T(0), P.view());
         } else {
             for (index_t j = 0; j < s; ++j)
                 beta[j] = active[j] ? static_cast<T>(rz[j] / rho_prev[j]) : T(0);

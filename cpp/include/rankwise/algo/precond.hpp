@@ -203,22 +203,18 @@ class ChebyshevPrecond final : public Preconditioner<T> {
         const double theta = (lmax_ + lmin_) / 2, delta = (lmax_ - lmin_) / 2;
         const double sigma = theta / delta;
         double rho = 1 / sigma;
-        std::vector<T> coef(static_cast<std::size_t>(s));
         // d = r / theta, z = d, res = r
-        coef.assign(coef.size(), static_cast<T>(1 / theta));
-        be_.scale_columns(R, coef.data(), dir_.view());
-        be_.copy(ConstMatView<T>(dir_.view()), Z);
-        be_.copy(R, res_.view());
+        be_.axpby(static_cast<T>(1 / theta), R, T(0), dir_.view());
+        be_.axpby(T(1), ConstMatView<T>(dir_.view()), T(0), Z);
+        be_.axpby(T(1), R, T(0), res_.view());
         for (int k = 0; k < degree_; ++k) {
             // res -= A d; d = rho' rho d + (2 rho' / delta) res; z += d
             a_.apply(Trans::No, ConstMatView<T>(dir_.view()), ad_.view());
-            be_.add_scaled(ConstMatView<T>(ad_.view()), T(-1), res_.view());
+            be_.axpby(T(-1), ConstMatView<T>(ad_.view()), T(1), res_.view());
             const double rho_next = 1 / (2 * sigma - rho);
-            coef.assign(coef.size(), static_cast<T>(rho_next * rho));
-            be_.scale_columns(ConstMatView<T>(dir_.view()), coef.data(), dir_.view());
-            be_.add_scaled(ConstMatView<T>(res_.view()), static_cast<T>(2 * rho_next / delta),
-                           dir_.view());
-            be_.add_scaled(ConstMatView<T>(dir_.view()), T(1), Z);
+            be_.axpby(static_cast<T>(2 * rho_next / delta), ConstMatView<T>(res_.view()),
+                      static_cast<T>(rho_next * rho), dir_.view());
+            be_.axpby(T(1), ConstMatView<T>(dir_.view()), T(1), Z);
             rho = rho_next;
         }
     }

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <vector>
 
+#include "rankwise/algo/thread_tuner.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/linear_op.hpp"
 #include "rankwise/philox.hpp"
@@ -69,29 +70,34 @@ SpectrumBounds lanczos_bounds(const Backend& be, const LinearOp<T>& A, int steps
     auto v = be.template matrix<T>(n, 1), v_prev = be.template matrix<T>(n, 1),
          w = be.template matrix<T>(n, 1);
     be.fill_normal(v.view(), key, 0);
-    double nrm = 0;
-    be.column_norms(ConstMatView<T>(v.view()), &nrm);
-    T inv = static_cast<T>(1 / nrm);
-    be.scale_columns(ConstMatView<T>(v.view()), &inv, v.view());
+    auto norm = [&](ConstMatView<T> x) {
+        double sq = 0;
+        be.column_dots(x, x, &sq);
+        return std::sqrt(sq);
+    };
+    be.axpby(static_cast<T>(1 / norm(ConstMatView<T>(v.view()))), ConstMatView<T>(v.view()),
+             T(0), v.view());
     std::vector<double> alpha, beta;
     double beta_prev = 0;
-    for (int j = 0; j < steps; ++j) {
+    ThreadTuner<Backend> tuner(be);  // short synchronizing steps, as in CG
+    for (int j = 0; j < steps; ++j, tuner.step()) {
         // w = A v - alpha v - beta_prev v_prev
         A.apply(Trans::No, ConstMatView<T>(v.view()), w.view());
         double a = 0;
         be.column_dots(ConstMatView<T>(v.view()), ConstMatView<T>(w.view()), &a);
         require(std::isfinite(a)) << "lanczos: A produced NaN or Inf";
         alpha.push_back(a);
-        be.add_scaled(ConstMatView<T>(v.view()), static_cast<T>(-a), w.view());
-        if (j > 0) be.add_scaled(ConstMatView<T>(v_prev.view()), static_cast<T>(-beta_prev), w.view());
-        double b = 0;
-        be.column_norms(ConstMatView<T>(w.view()), &b);
+        be.axpby(static_cast<T>(-a), ConstMatView<T>(v.view()), T(1), w.view());
+        if (j > 0) {
+            be.axpby(static_cast<T>(-beta_prev), ConstMatView<T>(v_prev.view()), T(1),
+                     w.view());
+        }
+        const double b = norm(ConstMatView<T>(w.view()));
         if (j + 1 == steps || !(b > 1e-12 * std::abs(a))) break;  // done, or invariant subspace
         beta.push_back(b);
         beta_prev = b;
-        be.copy(ConstMatView<T>(v.view()), v_prev.view());
-        inv = static_cast<T>(1 / b);
-        be.scale_columns(ConstMatView<T>(w.view()), &inv, v.view());
+        be.axpby(T(1), ConstMatView<T>(v.view()), T(0), v_prev.view());
+        be.axpby(static_cast<T>(1 / b), ConstMatView<T>(w.view()), T(0), v.view());
     }
     beta.resize(alpha.size() - 1);
     SpectrumBounds out;

@@ -8,8 +8,8 @@
 // development machine: 30 ms against 0.1 ms per iteration).  Neither case can be told in
 // advance, so the loop measures: a window of iterations on one thread, then a window on all
 // threads, abandoned as soon as it has cost more than the one-thread window; the faster
-// count is kept for an interval that doubles each time the same count wins again (0.25 s up
-// to 8 s).  The decision is shared by all solves of the process, so a sequence of short
+// count is kept for an interval that doubles each time the same count wins again (1 s up
+// to 16 s).  The decision is shared by all solves of the process, so a sequence of short
 // solves does not pay for a measurement each.  The backend's reductions do not depend on
 // the number of threads, so this changes the time of a solve, never its result.
 #pragma once
@@ -25,7 +25,7 @@ struct ThreadChoice {
     std::mutex lock;
     int threads = 1;  // the count last chosen
     std::chrono::steady_clock::time_point until{};  // kept until then
-    double keep_seconds = 0.25;
+    double keep_seconds = 1.0;
 };
 inline ThreadChoice& thread_choice() {
     static ThreadChoice choice;
@@ -96,7 +96,7 @@ class ThreadTuner {
         auto& c = detail::thread_choice();
         {
             std::lock_guard<std::mutex> g(c.lock);
-            c.keep_seconds = threads == c.threads ? std::min(2 * c.keep_seconds, 8.0) : 0.25;
+            c.keep_seconds = threads == c.threads ? std::min(2 * c.keep_seconds, 16.0) : 1.0;
             c.threads = threads;
             c.until = clock::now() + std::chrono::duration_cast<clock::duration>(
                                          std::chrono::duration<double>(c.keep_seconds));

@@ -287,3 +287,20 @@ def test_block_jacobi_float32_and_bad_input() -> None:
     B = np.diag([1.0, 1.0, -1.0, 1.0])
     with pytest.raises(ValueError, match="block 1"):
         rankwise.precond.block_jacobi(B, 2)
+
+
+def test_shared_preconditioner_in_concurrent_solves() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    A = poisson2d(60)
+    rng = np.random.default_rng(9)
+    bs = [rng.standard_normal(A.shape[0]) for _ in range(4)]
+    for name in ("chebyshev", "ic0", "jacobi"):
+        M = getattr(rankwise.precond, name)(A)
+        serial = [rankwise.solve_cg(A, b, rtol=1e-10, M=M).x for b in bs]
+        with ThreadPoolExecutor(4) as pool:
+            parallel = list(
+                pool.map(lambda b, M=M: rankwise.solve_cg(A, b, rtol=1e-10, M=M).x, bs)
+            )
+        for s, p in zip(serial, parallel, strict=True):
+            np.testing.assert_array_equal(s, p)

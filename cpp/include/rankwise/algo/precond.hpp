@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <vector>
 
 #include "rankwise/error.hpp"
@@ -177,7 +178,8 @@ class BlockJacobiPrecond final : public Preconditioner<T> {
 // on [lmin, lmax]: z = p(A) r is `degree` + 1 steps of the Chebyshev iteration for A z = r
 // from z = 0 (Saad, 2nd ed., Algorithm 12.1), one product with A per step after the first.
 // p > 0 on (0, lmax], so M is SPD when the spectrum of A lies there.  `A` must outlive this
-// object; apply() uses workspace held here, so one object must not be applied concurrently.
+// object; apply() uses workspace held here, under a lock (concurrent solves sharing one
+// object take turns in apply).
 template <class Backend, class T>
 class ChebyshevPrecond final : public Preconditioner<T> {
    public:
@@ -194,6 +196,7 @@ class ChebyshevPrecond final : public Preconditioner<T> {
     double lmax() const { return lmax_; }
 
     void apply(ConstMatView<T> R, MatView<T> Z) const override {
+        std::lock_guard<std::mutex> guard(lock_);  // one workspace: concurrent solves queue
         const index_t n = R.rows, s = R.cols;
         if (res_.cols() != s) {
             res_ = be_.template matrix<T>(n, s);
@@ -224,6 +227,7 @@ class ChebyshevPrecond final : public Preconditioner<T> {
     const LinearOp<T>& a_;
     int degree_;
     double lmin_, lmax_;
+    mutable std::mutex lock_;
     mutable typename Backend::template Matrix<T> res_, dir_, ad_;
 };
 

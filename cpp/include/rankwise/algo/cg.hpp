@@ -16,7 +16,7 @@
 // Memory traffic per iteration and column (n-vectors of T), with M diagonal or absent, where
 // the preconditioner is fused into the updates: the product q = A p (matrix, p, q), p.q
 // (2 reads), x/r update with ||r||^2 and r.Mr (reads x p r q d, writes x r) and the p update
-// (reads d r p, writes p): 14 vectors beside the matrix.  A general M adds z = M r and r.z.
+// (reads d r p, writes p): 15 vectors beside the matrix.  A general M adds z = M r and r.z.
 //
 // Breakdowns are reported per column, never turned into NaNs: p.Ap <= 0 (A not positive
 // definite along p), r.Mr <= 0 with r != 0 (M not positive definite), non-finite values.

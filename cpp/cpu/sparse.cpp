@@ -159,7 +159,9 @@ void CpuBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatV
     require(X.rows == in_rows && Y.rows == out_rows && X.cols == Y.cols)
         << "csr_mm: block shapes do not match the sparse matrix";
     if (X.cols == 0 || out_rows == 0) return;
-    if (t == Trans::No) {
+    if (t == Trans::No && X.cols == 1) {
+        csr_mv(A, X.data, Y.data);  // one column: no row-major copy, no per-row scratch
+    } else if (t == Trans::No) {
         const std::vector<T> Xr = to_row_major(X);
         csr_times(A, Xr.data(), Y);
     } else {

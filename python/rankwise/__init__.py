@@ -8,8 +8,15 @@ Randomized truncated SVD
     randomized_svd  scikit-learn's ``sklearn.utils.extmath.randomized_svd`` signature
     svds            SciPy's ``scipy.sparse.linalg.svds`` signature, rankwise solver by default
     estimate_error  a-posteriori error estimate of a low-rank approximation
+
+Preconditioned conjugate gradient
+    cg              SciPy's ``scipy.sparse.linalg.cg`` signature; blocks of right-hand sides
+    solve_cg        the same solver returning a CGResult (history, reason, iteration counts)
+    precond         native preconditioners (jacobi)
 """
 
+from . import precond
+from ._cg import CGBreakdownError, CGResult, cg, solve_cg
 from ._config import config, show_config
 from ._errors import AccuracyWarning
 from ._scipy_compat import svds
@@ -20,10 +27,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccuracyWarning",
+    "CGBreakdownError",
+    "CGResult",
+    "cg",
     "config",
     "estimate_error",
+    "precond",
     "randomized_svd",
     "show_config",
+    "solve_cg",
     "svd",
     "svds",
 ]

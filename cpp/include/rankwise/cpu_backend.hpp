@@ -101,6 +101,74 @@ class CpuBackend {
 
     // Gives the host program a chance to raise KeyboardInterrupt between passes.
     void check_interrupt() const;
+
+    // --- cg primitives (algo/cg.hpp); rows are split statically over the threads, the same
+    // way in every kernel, so each thread keeps touching the same part of the vectors.
+    // Per-column scalars (alpha, beta, active, outputs) are host arrays of X.cols entries.
+    // Reductions sum fixed row chunks in a fixed order: results do not depend on the
+    // number of threads.
+
+    // Threads the backend's own loops use when called from this thread; set_threads(k)
+    // changes that for this calling thread only (k <= 0: back to the default).
+    int max_threads() const;
+    void set_threads(int k) const;
+
+    // Y = alpha X + beta Y (beta = 0: Y is not read); X may be Y.  Unlike copy / add_scaled,
+    // small blocks stay on the calling thread (no parallel region to wait for).
+    template <class T>
+    void axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const;
+
+    // out[j] = X[:, j] . Y[:, j], accumulated in double
+    template <class T>
+    void column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;
+
+    // Y[i, j] = d[i] X[i, j]
+    template <class T>
+    void scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const;
+
+    // For active columns: P[:, j] = z + beta[j] P[:, j], z = d .* Z[:, j] (d given) or Z[:, j]
+    template <class T>
+    void cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
+                     const std::uint8_t* active) const;
+
+    // For active columns: X[:, j] += alpha[j] P[:, j], R[:, j] -= alpha[j] Q[:, j],
+    // rr[j] = ||R[:, j]||^2 and, if d is given, rz[j] = R[:, j] . (d .* R[:, j]) (in double)
+    template <class T>
+    void cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
+                      MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
+                      double* rz) const;
+
+    // y = A x for one vector (csr_mm's one-column case), rows split statically
+    template <class T, class I>
+    void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;
+
+    // Preconditioner kernels.  The CSR matrices here have sorted column indices and no
+    // duplicates in each row (canonical form); L arrays have one entry per stored entry of
+    // A (same structure), of which those with column <= row are used.  Triangular sweeps
+    // are sequential on the CPU.
+
+    // Z = omega (2 - omega) (D + omega U)^-1 D (D + omega L)^-1 R, A = L + D + U, d = diag(A)
+    template <class T, class I>
+    void ssor_apply(const CsrView<T, I>& A, const T* d, T omega, ConstMatView<T> R,
+                    MatView<T> Z) const;
+
+    // Zero-fill incomplete Cholesky of A + shift diag(A) into L; false if a pivot is <= 0
+    template <class T, class I>
+    bool ic0_factor(const CsrView<T, I>& A, double shift, T* L) const;
+
+    // Z = (L L^T)^-1 R with L from ic0_factor
+    template <class T, class I>
+    void ic0_apply(const CsrView<T, I>& A, const T* L, ConstMatView<T> R, MatView<T> Z) const;
+
+    // Cholesky factors of the diagonal blocks A[b bs : (b + 1) bs, same] (the last one may be
+    // smaller) into F, bs x bs column-major lower triangles one after the other; returns -1,
+    // or the first block that is not positive definite.
+    template <class T, class I>
+    index_t block_jacobi_factor(const CsrView<T, I>& A, index_t bs, T* F) const;
+
+    // Z = blockdiag(A)^-1 R with F from block_jacobi_factor
+    template <class T>
+    void block_jacobi_apply(index_t bs, const T* F, ConstMatView<T> R, MatView<T> Z) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

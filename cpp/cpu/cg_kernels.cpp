@@ -1,0 +1,217 @@
+// CPU backend, the fused vector steps of CG (algo/cg.hpp) and the one-vector CSR product.
+//
+// Every kernel gives thread t the same static share of rows, so a thread streams the same
+// slice of x, r, p, q on every pass (it stays in that core's cache when it fits).  Reductions
+// go to one partial sum per fixed row chunk and column, summed in chunk order: the result
+// depends neither on scheduling nor on the number of threads.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "rankwise/cpu_backend.hpp"
+#include "rankwise/error.hpp"
+
+namespace rankwise {
+namespace {
+
+// Below this many entries per pass a parallel region costs more than it saves.
+constexpr index_t kParallelMin = 8192;
+// Reductions: partial sums over this many fixed row chunks, added in chunk order, so that
+// a result does not depend on how many threads ran (the CG loop may change that count).
+constexpr index_t kChunks = 64;
+
+// Runs f(i0, i1, c) for every chunk c of [0, n): chunks in order, split statically over
+// the threads (thread t always gets the same rows for the same n and thread count).
+template <class F>
+void for_chunks(index_t n, index_t work, F&& f) {
+    const index_t chunks = std::min(kChunks, std::max<index_t>(n, 1));
+#pragma omp parallel for schedule(static) if (work >= kParallelMin)
+    for (index_t c = 0; c < chunks; ++c) f(n * c / chunks, n * (c + 1) / chunks, c);
+}
+
+// out[j] = sum over chunks c, in order, of part[c * s + j]
+void sum_parts(const std::vector<double>& part, index_t s, double* out) {
+    for (index_t j = 0; j < s; ++j) {
+        double total = 0;
+        for (std::size_t c = 0; c * s < part.size(); ++c) total += part[c * s + j];
+        out[j] = total;
+    }
+}
+
+std::vector<double> chunk_parts(index_t s) {
+    return std::vector<double>(static_cast<std::size_t>(kChunks * s), 0.0);
+}
+
+}  // namespace
+
+int CpuBackend::max_threads() const { return omp_get_max_threads(); }
+
+void CpuBackend::set_threads(int k) const {
+    static const int default_threads = omp_get_max_threads();
+    omp_set_num_threads(k > 0 ? k : default_threads);
+}
+
+template <class T>
+void CpuBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "column_dots: shapes differ";
+    const index_t n = X.rows, s = X.cols;
+    std::vector<double> part = chunk_parts(s);
+    for_chunks(n, n * s, [&](index_t i0, index_t i1, index_t c) {
+        for (index_t j = 0; j < s; ++j) {
+            const T* x = X.col(j);
+            const T* y = Y.col(j);
+            double acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (index_t i = i0; i < i1; ++i) acc += double(x[i]) * double(y[i]);
+            part[c * s + j] = acc;
+        }
+    });
+    sum_parts(part, s, out);
+}
+
+template <class T>
+void CpuBackend::axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "axpby: shapes differ";
+    for_chunks(X.rows, X.rows * X.cols, [&](index_t i0, index_t i1, index_t) {
+        for (index_t j = 0; j < X.cols; ++j) {
+            const T* x = X.col(j);
+            T* y = Y.col(j);
+            if (beta == T(0)) {
+#pragma omp simd
+                for (index_t i = i0; i < i1; ++i) y[i] = alpha * x[i];
+            } else {
+#pragma omp simd
+                for (index_t i = i0; i < i1; ++i) y[i] = alpha * x[i] + beta * y[i];
+            }
+        }
+    });
+}
+
+template <class T>
+void CpuBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "scale_rows: shapes differ";
+    for_chunks(X.rows, X.rows * X.cols, [&](index_t i0, index_t i1, index_t) {
+        for (index_t j = 0; j < X.cols; ++j) {
+            const T* x = X.col(j);
+            T* y = Y.col(j);
+#pragma omp simd
+            for (index_t i = i0; i < i1; ++i) y[i] = d[i] * x[i];
+        }
+    });
+}
+
+template <class T>
+void CpuBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
+                             const std::uint8_t* active) const {
+    require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
+    for_chunks(P.rows, P.rows * P.cols, [&](index_t i0, index_t i1, index_t) {
+        for (index_t j = 0; j < P.cols; ++j) {
+            if (!active[j]) continue;
+            const T b = beta[j];
+            const T* z = Z.col(j);
+            T* p = P.col(j);
+            if (d != nullptr) {
+#pragma omp simd
+                for (index_t i = i0; i < i1; ++i) p[i] = d[i] * z[i] + b * p[i];
+            } else {
+#pragma omp simd
+                for (index_t i = i0; i < i1; ++i) p[i] = z[i] + b * p[i];
+            }
+        }
+    });
+}
+
+template <class T>
+void CpuBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q,
+                              MatView<T> X, MatView<T> R, const T* d,
+                              const std::uint8_t* active, double* rr, double* rz) const {
+    require(P.rows == X.rows && Q.rows == X.rows && R.rows == X.rows && P.cols == X.cols &&
+            Q.cols == X.cols && R.cols == X.cols)
+        << "cg_update_xr: shapes differ";
+    const index_t s = X.cols;
+    std::vector<double> part_rr = chunk_parts(s), part_rz = chunk_parts(s);
+    for_chunks(X.rows, X.rows * s, [&](index_t i0, index_t i1, index_t c) {
+        for (index_t j = 0; j < s; ++j) {
+            if (!active[j]) continue;
+            const T a = alpha[j];
+            const T* p = P.col(j);
+            const T* q = Q.col(j);
+            T* x = X.col(j);
+            T* r = R.col(j);
+            double acc_rr = 0, acc_rz = 0;
+            if (d != nullptr) {
+#pragma omp simd reduction(+ : acc_rr, acc_rz)
+                for (index_t i = i0; i < i1; ++i) {
+                    x[i] += a * p[i];
+                    const T ri = r[i] - a * q[i];
+                    r[i] = ri;
+                    const double rd = ri;
+                    acc_rr += rd * rd;
+                    acc_rz += rd * rd * double(d[i]);
+                }
+            } else {
+#pragma omp simd reduction(+ : acc_rr)
+                for (index_t i = i0; i < i1; ++i) {
+                    x[i] += a * p[i];
+                    const T ri = r[i] - a * q[i];
+                    r[i] = ri;
+                    acc_rr += double(ri) * double(ri);
+                }
+            }
+            part_rr[c * s + j] = acc_rr;
+            part_rz[c * s + j] = acc_rz;
+        }
+    });
+    std::vector<double> sum_rr(static_cast<std::size_t>(s)), sum_rz(static_cast<std::size_t>(s));
+    sum_parts(part_rr, s, sum_rr.data());
+    sum_parts(part_rz, s, sum_rz.data());
+    for (index_t j = 0; j < s; ++j) {
+        if (!active[j]) continue;
+        rr[j] = sum_rr[j];
+        if (d != nullptr) rz[j] = sum_rz[j];
+    }
+}
+
+template <class T, class I>
+void CpuBackend::csr_mv(const CsrView<T, I>& A, const T* x, T* y) const {
+    const index_t nnz = A.indptr[A.rows];
+#pragma omp parallel if (nnz >= kParallelMin)
+    {
+        // Contiguous row ranges balanced by nonzeros.
+        const index_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const auto first_row = [&](index_t part) -> index_t {
+            if (part >= nt) return A.rows;
+            return std::lower_bound(A.indptr, A.indptr + A.rows, static_cast<I>(nnz * part / nt)) -
+                   A.indptr;
+        };
+        const index_t r0 = first_row(t), r1 = first_row(t + 1);
+        for (index_t i = r0; i < r1; ++i) {
+            T acc = T(0);
+            const index_t p1 = A.indptr[i + 1];
+            for (index_t p = A.indptr[i]; p < p1; ++p) acc += A.data[p] * x[A.indices[p]];
+            y[i] = acc;
+        }
+    }
+}
+
+#define RANKWISE_INSTANTIATE_CG(T)                                                            \
+    template void CpuBackend::axpby<T>(T, ConstMatView<T>, T, MatView<T>) const;              \
+    template void CpuBackend::column_dots<T>(ConstMatView<T>, ConstMatView<T>, double*) const; \
+    template void CpuBackend::scale_rows<T>(const T*, ConstMatView<T>, MatView<T>) const;     \
+    template void CpuBackend::cg_update_p<T>(const T*, const T*, ConstMatView<T>, MatView<T>, \
+                                             const std::uint8_t*) const;                      \
+    template void CpuBackend::cg_update_xr<T>(const T*, ConstMatView<T>, ConstMatView<T>,     \
+                                              MatView<T>, MatView<T>, const T*,               \
+                                              const std::uint8_t*, double*, double*) const;   \
+    template void CpuBackend::csr_mv<T, std::int32_t>(const CsrView<T, std::int32_t>&,        \
+                                                      const T*, T*) const;                    \
+    template void CpuBackend::csr_mv<T, std::int64_t>(const CsrView<T, std::int64_t>&,        \
+                                                      const T*, T*) const;
+
+RANKWISE_INSTANTIATE_CG(float)
+RANKWISE_INSTANTIATE_CG(double)
+#undef RANKWISE_INSTANTIATE_CG
+
+}  // namespace rankwise

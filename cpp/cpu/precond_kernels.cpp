@@ -1,0 +1,195 @@
+// CPU backend, preconditioner kernels: SSOR sweeps, zero-fill incomplete Cholesky and the
+// dense diagonal blocks of block Jacobi.
+//
+// Triangular sweeps are sequential in the row order (a level-scheduled or multicoloured
+// version would change the preconditioner or need an analysis phase); the columns of a block
+// of right-hand sides are swept in parallel.  Matrices are canonical CSR: sorted column
+// indices, no duplicates, the diagonal stored (checked by the caller).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "rankwise/cpu_backend.hpp"
+#include "rankwise/error.hpp"
+
+namespace rankwise {
+
+template <class T, class I>
+void CpuBackend::ssor_apply(const CsrView<T, I>& A, const T* d, T omega, ConstMatView<T> R,
+                            MatView<T> Z) const {
+    const index_t n = A.rows;
+    require(R.rows == n && Z.rows == n && R.cols == Z.cols) << "ssor_apply: shapes differ";
+    const T scale = omega * (T(2) - omega);
+#pragma omp parallel for schedule(static) if (R.cols > 1)
+    for (index_t j = 0; j < R.cols; ++j) {
+        const T* r = R.col(j);
+        T* z = Z.col(j);
+        // y = (D + omega L)^-1 (omega (2 - omega) r)  (the scale applied first: all linear)
+        for (index_t i = 0; i < n; ++i) {
+            T s = scale * r[i];
+            for (index_t p = A.indptr[i]; p < A.indptr[i + 1] && A.indices[p] < i; ++p)
+                s -= omega * A.data[p] * z[A.indices[p]];
+            z[i] = s / d[i];
+        }
+        // z = (D + omega U)^-1 (D y), in place from the last row up
+        for (index_t i = n - 1; i >= 0; --i) {
+            T s = d[i] * z[i];
+            for (index_t p = A.indptr[i + 1] - 1; p >= A.indptr[i] && A.indices[p] > i; --p)
+                s -= omega * A.data[p] * z[A.indices[p]];
+            z[i] = s / d[i];
+        }
+    }
+}
+
+template <class T, class I>
+bool CpuBackend::ic0_factor(const CsrView<T, I>& A, double shift, T* L) const {
+    const index_t n = A.rows;
+    std::vector<index_t> diag(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) {
+        index_t p = A.indptr[i];
+        while (p < A.indptr[i + 1] && A.indices[p] < i) ++p;
+        if (!(p < A.indptr[i + 1] && A.indices[p] == i))
+            require(false) << "ic0: row " << i << " has no stored diagonal entry";
+        diag[i] = p;
+    }
+    for (index_t i = 0; i < n; ++i) {
+        const index_t row0 = A.indptr[i];
+        // L_ik = (a_ik - sum_{j < k} L_ij L_kj) / L_kk over the pattern of A (IKJ order)
+        for (index_t p = row0; p < diag[i]; ++p) {
+            const index_t k = A.indices[p];
+            double s = A.data[p];
+            index_t a = row0, b = A.indptr[k];
+            while (a < p && b < diag[k]) {
+                const index_t ca = A.indices[a], cb = A.indices[b];
+                if (ca == cb) {
+                    s -= double(L[a]) * double(L[b]);
+                    ++a;
+                    ++b;
+                } else if (ca < cb) {
+                    ++a;
+                } else {
+                    ++b;
+                }
+            }
+            L[p] = static_cast<T>(s / double(L[diag[k]]));
+        }
+        double s = double(A.data[diag[i]]) * (1.0 + shift);
+        for (index_t p = row0; p < diag[i]; ++p) s -= double(L[p]) * double(L[p]);
+        if (!(s > 0.0) || !std::isfinite(s)) return false;
+        L[diag[i]] = static_cast<T>(std::sqrt(s));
+    }
+    return true;
+}
+
+template <class T, class I>
+void CpuBackend::ic0_apply(const CsrView<T, I>& A, const T* L, ConstMatView<T> R,
+                           MatView<T> Z) const {
+    const index_t n = A.rows;
+    require(R.rows == n && Z.rows == n && R.cols == Z.cols) << "ic0_apply: shapes differ";
+#pragma omp parallel for schedule(static) if (R.cols > 1)
+    for (index_t j = 0; j < R.cols; ++j) {
+        const T* r = R.col(j);
+        T* z = Z.col(j);
+        // L y = r
+        for (index_t i = 0; i < n; ++i) {
+            T s = r[i];
+            index_t p = A.indptr[i];
+            for (; A.indices[p] < i; ++p) s -= L[p] * z[A.indices[p]];
+            z[i] = s / L[p];  // p is the diagonal
+        }
+        // L^T z = y, column-oriented over the rows of L
+        for (index_t i = n - 1; i >= 0; --i) {
+            index_t p = A.indptr[i];
+            while (A.indices[p] < i) ++p;
+            const T zi = z[i] / L[p];
+            z[i] = zi;
+            for (index_t q = A.indptr[i]; q < p; ++q) z[A.indices[q]] -= L[q] * zi;
+        }
+    }
+}
+
+template <class T, class I>
+index_t CpuBackend::block_jacobi_factor(const CsrView<T, I>& A, index_t bs, T* F) const {
+    const index_t n = A.rows, nb = (n + bs - 1) / bs;
+    index_t failed = -1;
+#pragma omp parallel for schedule(dynamic, 16)
+    for (index_t b = 0; b < nb; ++b) {
+        const index_t i0 = b * bs, m = std::min(bs, n - i0);
+        T* f = F + b * bs * bs;
+        std::fill(f, f + bs * bs, T(0));
+        for (index_t i = i0; i < i0 + m; ++i)
+            for (index_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p) {
+                const index_t c = A.indices[p];
+                if (c >= i0 && c < i0 + m) f[(i - i0) + (c - i0) * bs] = A.data[p];
+            }
+        // Cholesky (lower, left-looking), sums in double
+        for (index_t j = 0; j < m; ++j) {
+            double s = f[j + j * bs];
+            for (index_t k = 0; k < j; ++k) s -= double(f[j + k * bs]) * double(f[j + k * bs]);
+            if (!(s > 0.0) || !std::isfinite(s)) {
+#pragma omp critical
+                failed = failed < 0 ? b : std::min(failed, b);
+                break;
+            }
+            const double d = std::sqrt(s);
+            f[j + j * bs] = static_cast<T>(d);
+            for (index_t i = j + 1; i < m; ++i) {
+                double t = f[i + j * bs];
+                for (index_t k = 0; k < j; ++k) t -= double(f[i + k * bs]) * double(f[j + k * bs]);
+                f[i + j * bs] = static_cast<T>(t / d);
+            }
+        }
+    }
+    return failed;
+}
+
+template <class T>
+void CpuBackend::block_jacobi_apply(index_t bs, const T* F, ConstMatView<T> R,
+                                    MatView<T> Z) const {
+    require(R.rows == Z.rows && R.cols == Z.cols) << "block_jacobi_apply: shapes differ";
+    const index_t n = R.rows, nb = (n + bs - 1) / bs;
+#pragma omp parallel for schedule(static) if (n * R.cols >= 8192)
+    for (index_t b = 0; b < nb; ++b) {
+        const index_t i0 = b * bs, m = std::min(bs, n - i0);
+        const T* f = F + b * bs * bs;
+        for (index_t j = 0; j < R.cols; ++j) {
+            const T* r = R.col(j) + i0;
+            T* z = Z.col(j) + i0;
+            for (index_t i = 0; i < m; ++i) {  // L y = r
+                T s = r[i];
+                for (index_t k = 0; k < i; ++k) s -= f[i + k * bs] * z[k];
+                z[i] = s / f[i + i * bs];
+            }
+            for (index_t i = m - 1; i >= 0; --i) {  // L^T z = y
+                T s = z[i];
+                for (index_t k = i + 1; k < m; ++k) s -= f[k + i * bs] * z[k];
+                z[i] = s / f[i + i * bs];
+            }
+        }
+    }
+}
+
+#define RANKWISE_INSTANTIATE_PRECOND(T, I)                                                  \
+    template void CpuBackend::ssor_apply<T, I>(const CsrView<T, I>&, const T*, T,            \
+                                               ConstMatView<T>, MatView<T>) const;          \
+    template bool CpuBackend::ic0_factor<T, I>(const CsrView<T, I>&, double, T*) const;     \
+    template void CpuBackend::ic0_apply<T, I>(const CsrView<T, I>&, const T*,                \
+                                              ConstMatView<T>, MatView<T>) const;           \
+    template index_t CpuBackend::block_jacobi_factor<T, I>(const CsrView<T, I>&, index_t, T*) \
+        const;
+
+RANKWISE_INSTANTIATE_PRECOND(float, std::int32_t)
+RANKWISE_INSTANTIATE_PRECOND(float, std::int64_t)
+RANKWISE_INSTANTIATE_PRECOND(double, std::int32_t)
+RANKWISE_INSTANTIATE_PRECOND(double, std::int64_t)
+#undef RANKWISE_INSTANTIATE_PRECOND
+
+template void CpuBackend::block_jacobi_apply<float>(index_t, const float*, ConstMatView<float>,
+                                                    MatView<float>) const;
+template void CpuBackend::block_jacobi_apply<double>(index_t, const double*,
+                                                     ConstMatView<double>, MatView<double>) const;
+
+}  // namespace rankwise

@@ -1,0 +1,232 @@
+// Preconditioned conjugate gradient, batched over the columns of a block of right-hand sides.
+//
+// Problem: A X = B with A (n x n) symmetric positive definite, B (n x s), M ~ A^-1 SPD.
+// Each column runs its own CG recurrence (Hestenes & Stiefel 1952; Saad, "Iterative Methods
+// for Sparse Linear Systems", 2nd ed., Algorithm 9.1), so its iterates are exactly those of a
+// single-vector solve; the columns share one product A P per iteration, so the matrix is
+// streamed once for all s columns.  (Block CG, O'Leary 1980, would share the Krylov spaces
+// and can take fewer iterations, but needs rank-revealing care when columns become
+// dependent; it is not this routine.)
+//
+// The recurrence is SciPy's cg (scipy/sparse/linalg/_isolve/iterative.py) step for step, so
+// iteration counts agree with it: at the top of iteration k the column stops if
+// ||r|| < atol_j; then z = M r, rho = r.z, p = z + (rho / rho_prev) p, q = A p,
+// alpha = rho / p.q, x += alpha p, r -= alpha q.  The residual is the recursively updated one.
+//
+// Memory traffic per iteration and column (n-vectors of T), with M diagonal or absent, where
+// the preconditioner is fused into the updates: the product q = A p (matrix, p, q), p.q
+// (2 reads), x/r update with ||r||^2 and r.Mr (reads x p r q d, writes x r) and the p update
+// (reads d r p, writes p): 15 vectors beside the matrix.  A general M adds z = M r and r.z.
+//
+// Breakdowns are reported per column, never turned into NaNs: p.Ap <= 0 (A not positive
+// definite along p), r.Mr <= 0 with r != 0 (M not positive definite), non-finite values.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "rankwise/algo/precond.hpp"
+#include "rankwise/algo/thread_tuner.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/linear_op.hpp"
+
+namespace rankwise {
+
+// Why a column stopped.
+enum class CgStop : int {
+    Converged = 0,  // ||r|| < atol (or r == 0 exactly)
+    MaxIter = 1,    // maxiter iterations without reaching atol
+    NotSpdA = 2,    // p.Ap <= 0: A is not positive definite
+    NotSpdM = 3,    // r.Mr <= 0 with r != 0: M is not positive definite
+    NonFinite = 4,  // NaN or Inf appeared in the recurrence
+};
+
+struct CgOptions {
+    index_t maxiter = 0;
+    std::vector<double> atol;  // per column: stop when ||r_j|| < atol[j]
+    bool x0_nonzero = false;   // X holds a starting guess (else X = 0 and r = b, no product)
+    double interrupt_seconds = 0.1;  // how often Ctrl-C is checked
+};
+
+struct CgResult {
+    index_t steps = 0;                 // iterations of the batch (max over columns)
+    std::vector<index_t> iterations;   // per column
+    std::vector<CgStop> stop;          // per column
+    // ||r_j|| at the top of each iteration and at exit: (steps + 1) rows of s entries,
+    // row-major; NaN once column j has stopped.
+    std::vector<double> history;
+};
+
+inline bool any_active(const std::vector<std::uint8_t>& active) {
+    for (auto a : active)
+        if (a) return true;
+    return false;
+}
+
+// Called after every iteration with the number of iterations done (X holds the iterates).
+using CgCallback = std::function<void(index_t)>;
+
+// Solves A X = B; X holds the starting guess on entry (ignored unless o.x0_nonzero) and the
+// iterates on exit.  M == nullptr: no preconditioner.
+template <class Backend, class T>
+CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<T>* M,
+                  ConstMatView<T> B, MatView<T> X, const CgOptions& o,
+                  const CgCallback& callback = nullptr) {
+    const index_t n = A.rows(), s = B.cols;
+    require(A.cols() == n) << "cg: A must be square, got " << n << " x " << A.cols();
+    require(B.rows == n && X.rows == n && X.cols == s) << "cg: B and X must be " << n << " x s";
+    require(M == nullptr || M->size() == n) << "cg: preconditioner size differs from A";
+    require(static_cast<index_t>(o.atol.size()) == s) << "cg: one atol per column";
+    require(o.maxiter >= 0) << "cg: maxiter must be >= 0";
+
+    // Fused path: M absent (z = r) or diagonal (z = d .* r), no Z is stored after the start.
+    const T* d = M != nullptr ? M->diagonal() : nullptr;
+    const bool fused = M == nullptr || d != nullptr;
+
+    auto R = be.template matrix<T>(n, s);
+    auto P = be.template matrix<T>(n, s);
+    auto Q = be.template matrix<T>(n, s);
+    auto Z = be.template matrix<T>(fused && d == nullptr ? 0 : n, fused && d == nullptr ? 0 : s);
+
+    // r = b - A x0, or r = b when x0 = 0 (as SciPy: no product then)
+    if (o.x0_nonzero) {
+        A.apply(Trans::No, ConstMatView<T>(X), R.view());
+        be.axpby(T(1), B, T(-1), R.view());
+    } else {
+        be.axpby(T(1), B, T(0), R.view());
+    }
+
+    const std::size_t ss = static_cast<std::size_t>(s);
+    std::vector<double> rr(ss), rz(ss), pq(ss), rho_prev(ss, 1.0);
+    std::vector<T> alpha(ss), beta(ss);
+    std::vector<std::uint8_t> active(ss, 1);
+    CgResult res;
+    res.iterations.assign(ss, 0);
+    res.stop.assign(ss, CgStop::MaxIter);
+    be.column_dots(ConstMatView<T>(R.view()), ConstMatView<T>(R.view()), rr.data());
+
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto stop = [&](index_t j, CgStop why) {
+        active[j] = 0;
+        res.stop[j] = why;
+    };
+    // The convergence test at the top of an iteration; returns the number still running.
+    auto check = [&]() {
+        index_t running = 0;
+        for (index_t j = 0; j < s; ++j) {
+            if (!active[j]) {
+                res.history.push_back(nan);
+                continue;
+            }
+            const double rn = std::sqrt(rr[j]);
+            res.history.push_back(rn);
+            if (!std::isfinite(rn)) {
+                stop(j, CgStop::NonFinite);
+            } else if (rn < o.atol[j] || rn == 0.0) {
+                stop(j, CgStop::Converged);
+            } else {
+                ++running;
+            }
+        }
+        return running;
+    };
+
+    using clock = std::chrono::steady_clock;
+    auto last_check = clock::now();
+    ThreadTuner<Backend> tuner(be);  // one thread or all, whichever is faster now
+    for (index_t k = 0; k < o.maxiter; ++k) {
+        if (check() == 0) return res;
+        if (std::chrono::duration<double>(clock::now() - last_check).count() >=
+            o.interrupt_seconds) {
+            be.check_interrupt();
+            last_check = clock::now();
+        }
+
+        // z = M r, rho = r.z  (fused path: rho came out of the previous x/r update)
+        if (!fused) {
+            M->apply(ConstMatView<T>(R.view()), Z.view());
+            be.column_dots(ConstMatView<T>(R.view()), ConstMatView<T>(Z.view()), rz.data());
+        } else if (k == 0) {
+            if (d != nullptr) {
+                be.scale_rows(d, ConstMatView<T>(R.view()), Z.view());
+                be.column_dots(ConstMatView<T>(R.view()), ConstMatView<T>(Z.view()), rz.data());
+            } else {
+                rz = rr;
+            }
+        }
+        for (index_t j = 0; j < s; ++j) {
+            if (!active[j]) continue;
+            if (!std::isfinite(rz[j])) {
+                stop(j, CgStop::NonFinite);
+            } else if (rz[j] <= 0.0) {
+                stop(j, CgStop::NotSpdM);  // r != 0 here, so M is not positive definite
+            }
+        }
+        if (!any_active(active)) return res;
+
+        // p = z (first iteration), else p = z + beta p with beta = rho / rho_prev
+        if (k == 0) {
+            be.axpby(T(1),
+                     fused && d == nullptr ? ConstMatView<T>(R.view()) : ConstMatView<T>(Z.view()),
+                     T(0), P.view());
+        } else {
+            for (index_t j = 0; j < s; ++j)
+                beta[j] = active[j] ? static_cast<T>(rz[j] / rho_prev[j]) : T(0);
+            if (fused) {
+                be.cg_update_p(beta.data(), d, ConstMatView<T>(R.view()), P.view(), active.data());
+            } else {
+                be.cg_update_p(beta.data(), static_cast<const T*>(nullptr),
+                               ConstMatView<T>(Z.view()), P.view(), active.data());
+            }
+        }
+
+        // q = A p, alpha = rho / p.q
+        A.apply(Trans::No, ConstMatView<T>(P.view()), Q.view());
+        be.column_dots(ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), pq.data());
+        for (index_t j = 0; j < s; ++j) {
+            alpha[j] = T(0);
+            if (!active[j]) continue;
+            if (!std::isfinite(pq[j])) {
+                stop(j, CgStop::NonFinite);
+            } else if (pq[j] <= 0.0) {
+                stop(j, CgStop::NotSpdA);
+            } else {
+                alpha[j] = static_cast<T>(rz[j] / pq[j]);
+                rho_prev[j] = rz[j];
+            }
+        }
+        if (!any_active(active)) return res;
+
+        // x += alpha p, r -= alpha q; ||r||^2 and (fused) the next rho = r.(M r)
+        be.cg_update_xr(alpha.data(), ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X,
+                        R.view(), d, active.data(), rr.data(), rz.data());
+        if (fused && d == nullptr) rz = rr;
+        ++res.steps;
+        for (index_t j = 0; j < s; ++j) res.iterations[j] += active[j];
+        if (callback) callback(res.steps);
+        tuner.step();
+    }
+    // maxiter reached: a column whose last step met the tolerance has converged
+    for (index_t j = 0; j < s; ++j) {
+        const double rn = std::sqrt(rr[j]);
+        if (!active[j]) {
+            res.history.push_back(nan);
+            continue;
+        }
+        res.history.push_back(rn);
+        if (!std::isfinite(rn)) {
+            stop(j, CgStop::NonFinite);
+        } else if (rn < o.atol[j] || rn == 0.0) {
+            stop(j, CgStop::Converged);
+        } else {
+            stop(j, CgStop::MaxIter);
+        }
+    }
+    return res;
+}
+
+}  // namespace rankwise

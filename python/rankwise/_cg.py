@@ -1,0 +1,464 @@
+"""rankwise.cg (SciPy's ``cg`` signature) and rankwise.solve_cg (a result object).
+
+Both validate here and run the native batched PCG loop (cpp/include/rankwise/algo/cg.hpp).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+from . import _core
+from ._dispatch import require_cpu_input
+from ._validate import Matrix, as_matrix
+from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
+
+__all__ = ["CGBreakdownError", "CGResult", "cg", "solve_cg"]
+
+_PRECONDITIONERS: dict[str, Callable[[Any], Preconditioner]] = {
+    "jacobi": jacobi,
+    "ssor": ssor,
+    "ic0": ic0,
+    "chebyshev": chebyshev,
+}
+
+_BREAKDOWN_TEXT = {
+    "A_not_spd": "A is not positive definite (p.Ap <= 0 for a search direction p)",
+    "M_not_spd": "the preconditioner M is not positive definite (r.Mr <= 0 for r != 0)",
+    "nonfinite": "NaN or Inf appeared in the iteration (overflow, or A / M produced them)",
+}
+
+
+class CGBreakdownError(np.linalg.LinAlgError):
+    """CG cannot continue: A or M is not SPD, or the iteration produced NaN/Inf.
+
+    Raised by :func:`rankwise.cg` (SciPy's ``cg`` would go on with NaNs or a wrong answer);
+    :func:`rankwise.solve_cg` reports the same in ``result.reason`` instead.  The attribute
+    ``result`` holds the :class:`CGResult` with the last finite iterate.
+    """
+
+    def __init__(self, message: str, result: CGResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class CGResult:
+    """What :func:`rankwise.solve_cg` returns.
+
+    Attributes
+    ----------
+    x : ndarray
+        The solution, shaped like ``b``.
+    converged : bool
+        Every column reached ``||r|| < max(rtol ||b||, atol)``.
+    reason : str
+        "converged", "maxiter", "A_not_spd", "M_not_spd" or "nonfinite" (for a block: the
+        first column's that did not converge, else "converged").
+    iterations : int
+        CG iterations (for a block: of the column that took most).
+    residual_norms : ndarray
+        ``||r_k||`` (recursively updated residual) at the start of each iteration and at
+        exit: shape (iterations + 1,), or (iterations + 1, s) for a block, NaN after a column
+        stopped.
+    column_iterations, column_reasons :
+        Per column of a block (one entry for a single vector).
+    info : int
+        SciPy's convention: 0 converged, maxiter if not, -1 breakdown.
+    """
+
+    x: np.ndarray
+    converged: bool
+    reason: str
+    iterations: int
+    residual_norms: np.ndarray
+    column_iterations: np.ndarray
+    column_reasons: tuple[str, ...]
+    info: int
+
+
+@dataclass
+class _System:
+    A: Matrix
+    M: Any  # _core.Preconditioner or None
+    B: np.ndarray  # (n, s), Fortran order, work dtype
+    X: np.ndarray  # (n, s), Fortran order, work dtype: the start and then the iterates
+    atol: list[float]
+    maxiter: int
+    x0_nonzero: bool
+    vector: bool  # b was 1-D
+
+
+def _dtype_char(dtype: Any) -> str:
+    return np.dtype(dtype).char if dtype is not None else "d"
+
+
+def _is_complex(obj: Any) -> bool:
+    dt = getattr(obj, "dtype", None)
+    return dt is not None and np.dtype(dt).kind == "c"
+
+
+def _work_dtype(a_dtype: Any, b_dtype: np.dtype) -> np.dtype:
+    """SciPy's make_system coercion for real types: float32 only if A and b both are."""
+    a = _dtype_char(a_dtype)
+    both_single = a == "f" and b_dtype.char == "f"
+    return np.dtype(np.float32 if both_single else np.float64)
+
+
+class _UserOperator(LinearOperator):
+    """A user's LinearOperator in the work dtype (its products are cast by the core), called
+    with 1-D vectors for one right-hand side, as SciPy's cg calls it."""
+
+    def __init__(self, op: LinearOperator, dtype: np.dtype) -> None:
+        super().__init__(dtype=dtype, shape=op.shape)
+        self._op = op
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._op.matvec(x)
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        if X.shape[1] == 1:
+            return np.asarray(self._op.matvec(X[:, 0])).reshape(-1, 1)
+        return self._op.matmat(X)
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        return self._op.rmatvec(x)
+
+
+def _as_work(A: Any, dtype: np.dtype, name: str) -> Matrix:
+    """as_matrix of A in the work dtype (one conversion where A's dtype differs)."""
+    if sp.issparse(A):
+        if A.dtype != dtype:
+            A = A.astype(dtype)
+    elif isinstance(A, LinearOperator):
+        A = _UserOperator(A, dtype)
+    else:
+        A = np.asarray(A)
+        if A.dtype != dtype:
+            A = A.astype(dtype)
+    mat = as_matrix(A, name)
+    if mat.shape[0] != mat.shape[1]:
+        raise ValueError(f"{name} must be square; got shape {mat.shape}")
+    return mat
+
+
+def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
+    """M as a native handle (None: no preconditioner)."""
+    n = A.shape[0]
+    if M is None:
+        psolve = getattr(A_in, "psolve", None)
+        if psolve is None:
+            return None
+        M = LinearOperator((n, n), matvec=psolve, dtype=dtype)  # SciPy's A.psolve convention
+    if isinstance(M, str):
+        factory = _PRECONDITIONERS.get(M)
+        if factory is None:
+            raise ValueError(f"M must be one of {sorted(_PRECONDITIONERS)} as a string; got {M!r}")
+        if A.kind == "operator" and M != "chebyshev" and not hasattr(A_in, "diagonal"):
+            raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
+        M = factory(A_in)
+        if M.dtype != dtype:
+            M = factory(A_in.astype(dtype) if hasattr(A_in, "astype") else A_in)
+    if isinstance(M, Preconditioner):
+        if M.shape != (n, n):
+            raise ValueError("matrix and preconditioner have different shapes")
+        if M.dtype != dtype:
+            raise ValueError(
+                f"M was built for {M.dtype} but the system is solved in {dtype}; "
+                "build it from A in the same dtype"
+            )
+        return M.handle
+    require_cpu_input(M, "M")
+    if callable(M) and not isinstance(M, LinearOperator) and not hasattr(M, "shape"):
+        M = LinearOperator((n, n), matvec=M, dtype=dtype)
+    elif not (sp.issparse(M) or isinstance(M, LinearOperator | np.ndarray)):
+        M = aslinearoperator(M)
+    mat = _as_work(M, dtype, "M")
+    if mat.shape != A.shape:
+        raise ValueError("matrix and preconditioner have different shapes")
+    return _core.precond_operator(mat.op)
+
+
+def _apply_M(M: Any, B: np.ndarray) -> np.ndarray:
+    if M is None:
+        return B.copy(order="F")
+    return _core.precond_apply(M, B)
+
+
+def _check_atol(atol: Any) -> float:
+    if isinstance(atol, str) or atol is None or not isinstance(atol, numbers.Real) or atol < 0:
+        raise ValueError(
+            f"'rankwise.cg' called with invalid `atol`={atol!r}; if set, `atol` must be a "
+            "real, non-negative number."
+        )
+    return float(atol)
+
+
+def _column_norms(B: np.ndarray) -> np.ndarray:
+    """2-norms of the columns without overflow or underflow (entries up to the float max)."""
+    B64 = B.astype(np.float64, copy=False)
+    scale = np.abs(B64).max(axis=0, initial=0.0)
+    safe = np.where(scale > 0, scale, 1.0)
+    return scale * np.linalg.norm(B64 / safe, axis=0)
+
+
+def _prepare(A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any) -> _System:
+    require_cpu_input(A, "A")
+    require_cpu_input(b, "b")
+    A_in = A
+    if not (sp.issparse(A) or isinstance(A, LinearOperator | np.ndarray)):
+        A = aslinearoperator(A) if hasattr(A, "matvec") else np.asarray(A)
+    shape = A.shape
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(f"expected square matrix, but got shape={(shape,)}")
+    n = int(shape[0])
+    b = np.asanyarray(b)
+    if b.dtype.kind not in "biuf":
+        raise TypeError(f"b must be a real numeric array; got dtype {b.dtype}")
+    if b.ndim not in (1, 2) or b.shape[0] != n or (b.ndim == 2 and b.shape[1] < 1):
+        raise ValueError(f"shapes of A {shape} and b {b.shape} are incompatible")
+    if b.dtype.char not in "fd":
+        b = b.astype(np.float64)
+    dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
+    vector = b.ndim == 1 or b.shape[1] == 1  # SciPy: (n, 1) is a vector
+    B = np.asfortranarray(b.reshape(n, -1), dtype=dtype)
+    if not np.isfinite(B).all():
+        raise ValueError("b contains NaN or Inf")
+    s = B.shape[1]
+    mat = _as_work(A, dtype, "A")
+    handle = _preconditioner(M, A_in, mat, dtype)
+
+    atol_f = _check_atol(atol)
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
+        raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
+    bnorm = _column_norms(B)
+    tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
+
+    if maxiter is None:
+        maxiter = 10 * n
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer; got {maxiter!r}")
+
+    if x0 is None:
+        X = np.zeros((n, s), dtype=dtype, order="F")
+    elif isinstance(x0, str):
+        if x0 != "Mb":
+            raise ValueError(f"x0 must be an array, None or 'Mb'; got {x0!r}")
+        X = np.asfortranarray(_apply_M(handle, B))
+    else:
+        x = np.array(x0, dtype=dtype)
+        if x.size != n * s or x.shape[0] != n or x.ndim > 2:
+            raise ValueError(f"shapes of A {shape} and x0 {x.shape} are incompatible")
+        X = np.array(x.reshape(n, s), dtype=dtype, order="F")
+    if not np.isfinite(X).all():
+        raise ValueError("x0 contains NaN or Inf")
+    X[:, bnorm == 0] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
+    return _System(mat, handle, B, X, tol, int(maxiter), bool(X.any()), vector)
+
+
+def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResult:
+    X = sys_.X
+    x_out = X[:, 0] if sys_.vector else X
+    out = _core.cg(
+        sys_.A.op,
+        sys_.M,
+        sys_.B,
+        X,
+        sys_.atol,
+        sys_.maxiter,
+        sys_.x0_nonzero,
+        callback,
+        x_out if callback is not None else None,
+    )
+    reasons = tuple(out["stop"])
+    bad = [r for r in reasons if r != "converged"]
+    reason = bad[0] if bad else "converged"
+    history = out["history"]
+    if sys_.vector:
+        history = history[:, 0]
+    if not bad:
+        info = 0
+    elif any(r in _BREAKDOWN_TEXT for r in reasons):
+        info = -1
+    else:
+        info = sys_.maxiter
+    col_iters = np.asarray(out["iterations"])
+    return CGResult(
+        x=x_out,
+        converged=not bad,
+        reason=reason,
+        iterations=int(col_iters.max(initial=0)),
+        residual_norms=history,
+        column_iterations=col_iters,
+        column_reasons=reasons,
+        info=info,
+    )
+
+
+def solve_cg(
+    A: Any,
+    b: Any,
+    x0: Any = None,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    maxiter: int | None = None,
+    M: Any = None,
+    callback: Callable[[np.ndarray], Any] | None = None,
+) -> CGResult:
+    """Preconditioned conjugate gradient with a result object (history, reason, counts).
+
+    The same solver as :func:`rankwise.cg` (see there for the arguments), but breakdowns
+    are reported in the result rather than raised, and ``b`` may be a block.
+
+    Parameters
+    ----------
+    A : ndarray, sparse matrix (CSR/CSC native), or LinearOperator, shape (n, n)
+        Symmetric positive definite.
+    b : ndarray, shape (n,) or (n, s)
+        One right-hand side, or s of them solved together (batched CG: every column runs
+        its own recurrence, as a separate solve would, and they share each product with A).
+    x0 : ndarray shaped like b, "Mb" or None
+    rtol, atol : float
+        Column j stops when ``||r_j|| < max(rtol ||b_j||, atol)``.
+    maxiter : int, optional
+        Default 10 n.
+    M : Preconditioner, "jacobi", ndarray, sparse matrix, LinearOperator or callable
+        ``rankwise.precond`` objects run natively; matrices are multiplied natively;
+        LinearOperators and callables are called from the native loop (with the GIL).
+    callback : callable, optional
+        ``callback(xk)`` after each iteration (xk has b's shape).
+
+    Returns
+    -------
+    CGResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import rankwise
+    >>> n = 100
+    >>> A = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+    >>> res = rankwise.solve_cg(A, np.ones(n), rtol=1e-10, M="jacobi")
+    >>> res.converged, res.reason, res.iterations
+    (True, 'converged', 50)
+    >>> bool(np.linalg.norm(A @ res.x - 1) <= 1e-10 * np.sqrt(n))
+    True
+    """
+    sys_ = _prepare(A, b, x0, rtol, atol, maxiter, M)
+    res = _run(sys_, callback)
+    b_arr = np.asanyarray(b)
+    if b_arr.ndim == 2 and b_arr.shape[1] == 1:
+        res = _replace_x(res, res.x.reshape(-1, 1))
+    return res
+
+
+def _replace_x(res: CGResult, x: np.ndarray) -> CGResult:
+    return CGResult(
+        x,
+        res.converged,
+        res.reason,
+        res.iterations,
+        res.residual_norms,
+        res.column_iterations,
+        res.column_reasons,
+        res.info,
+    )
+
+
+def cg(
+    A: Any,
+    b: Any,
+    x0: Any = None,
+    *,
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+    maxiter: int | None = None,
+    M: Any = None,
+    callback: Callable[[np.ndarray], Any] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Solve ``A x = b`` by conjugate gradient, with SciPy's ``cg`` signature and returns.
+
+    The iteration is SciPy's, step for step (same iterates and counts up to rounding), run
+    by the native core: fused, multithreaded vector updates, native CSR/CSC and dense
+    products, native preconditioners (:mod:`rankwise.precond`).  A user's LinearOperator or
+    callable ``M`` is called from the native loop (the slower Python path).
+
+    Parameters
+    ----------
+    A : ndarray, sparse matrix, or LinearOperator, shape (n, n)
+        Symmetric positive definite.  float32 A and b compute in float32, anything else
+        real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.
+    b : ndarray, shape (n,), (n, 1) or (n, s)
+        Right-hand side(s); a block of s columns is solved by batched CG (see
+        :func:`solve_cg`) and returns x of shape (n, s).
+    x0 : ndarray, "Mb" or None
+        Starting guess (not modified); "Mb" starts from ``M @ b``; None from 0.
+    rtol, atol : float
+        Stop when ``norm(b - A @ x) < max(rtol * norm(b), atol)`` (the recursively updated
+        residual, as SciPy).
+    maxiter : int, optional
+        Maximum iterations, default ``10 * n``.
+    M : Preconditioner, "jacobi", ndarray, sparse matrix, LinearOperator or callable
+        Approximate inverse of A, SPD.  If None and ``A`` has a ``psolve`` method, that is
+        used (SciPy's convention).
+    callback : callable, optional
+        ``callback(xk)`` after each iteration, with the current iterate.
+
+    Returns
+    -------
+    x : ndarray
+        The solution (float32 for float32 A and b).
+    info : int
+        0: converged; > 0: not converged after ``info = maxiter`` iterations.
+
+    Raises
+    ------
+    CGBreakdownError
+        If A or M is found not to be positive definite, or NaN/Inf appear mid-iteration
+        (SciPy's cg would return NaNs or a wrong answer).  ``exc.result`` has the details.
+    ValueError
+        On shape mismatches, NaN/Inf in A, b or x0, or an invalid ``atol``.
+    KeyboardInterrupt
+        Ctrl-C is honoured during long solves.
+
+    See Also
+    --------
+    scipy.sparse.linalg.cg : the original.
+    solve_cg : the same solver with a result object (history, reason, counts).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.sparse import csc_array
+    >>> import rankwise
+    >>> P = np.array([[4, 0, 1, 0],
+    ...               [0, 5, 0, 0],
+    ...               [1, 0, 3, 2],
+    ...               [0, 0, 2, 4]])
+    >>> A = csc_array(P)
+    >>> b = np.array([-1, -0.5, -1, 2])
+    >>> x, exit_code = rankwise.cg(A, b, atol=1e-5)
+    >>> print(exit_code)
+    0
+    >>> bool(np.allclose(A.dot(x), b))
+    True
+    """
+    if _is_complex(A) or _is_complex(b) or _is_complex(M):
+        return spla.cg(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback)
+    sys_ = _prepare(A, b, x0, rtol, atol, maxiter, M)
+    res = _run(sys_, callback)
+    if res.info < 0:
+        raise CGBreakdownError(
+            f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",
+            res,
+        )
+    return res.x, res.info

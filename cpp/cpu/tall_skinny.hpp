@@ -20,8 +20,16 @@ namespace rankwise::cpu {
 
 // Blocks of at most this many columns (l = k + p) count as skinny.
 inline constexpr index_t kSkinnyMaxCols = 256;
-// Rows per chunk, at least: large enough that a chunk is a BLAS-3 call worth making.
+// Rows per chunk, at least: enough that a chunk is a BLAS-3 call worth making.  Products
+// with a long inner dimension (a dense A times a block) do more work per row.
 inline constexpr index_t kChunkMinRows = 2048;
+inline constexpr index_t kChunkMinRowsLongInner = 256;
+// Below this many multiply-adds a product runs on the calling thread.
+inline constexpr index_t kSerialMaxWork = index_t{1} << 22;
+
+inline index_t chunk_min_rows(index_t inner) {
+    return inner > kSkinnyMaxCols ? kChunkMinRowsLongInner : kChunkMinRows;
+}
 
 struct RowChunks {
     index_t count = 1;
@@ -30,10 +38,12 @@ struct RowChunks {
     index_t size(index_t c) const { return begin(c + 1) - begin(c); }
 };
 
-inline RowChunks row_chunks(index_t rows) {
+// A multiple of the thread count (so that chunks share out evenly), up to 4 per thread.
+inline RowChunks row_chunks(index_t rows, index_t min_rows = kChunkMinRows) {
     const index_t threads = omp_get_max_threads();
-    const index_t wanted = std::min<index_t>(rows / kChunkMinRows, 4 * threads);
-    return RowChunks{std::max<index_t>(wanted, 1), rows};
+    const index_t per_thread = std::clamp<index_t>(rows / (min_rows * threads), 1, 4);
+    return RowChunks{std::min(threads * per_thread, std::max<index_t>(rows / min_rows, 1)),
+                     rows};
 }
 
 // body(c) for every chunk, on the OpenMP team, with the BLAS single-threaded in each call.
@@ -44,16 +54,26 @@ void for_each_chunk(const RowChunks& chunks, Body&& body) {
     for (index_t c = 0; c < chunks.count; ++c) body(c);
 }
 
-// How to run a product whose one long dimension is `tall` and whose other two are short1
-// and short2: whole (the BLAS's own threads: not skinny, or no per-thread control), on the
-// calling thread (too small for threads to pay), or in row chunks.
+// How to run a product: whole (the BLAS's own threads: no thread control, or a shape that is
+// not a block of few columns), on the calling thread (too small for threads to pay), or in
+// row chunks.  A product with a tall output (m x n, n <= 256 columns, any inner dimension)
+// chunks the rows of the output: the chunks are independent BLAS calls, where the BLAS's
+// own threads would share packed panels and wait for each other at every block.  A small
+// output (both dimensions <= 256) from a long inner dimension chunks the inner dimension.
 enum class Plan { Whole, Serial, Chunked };
 
-inline Plan plan(index_t tall, index_t short1, index_t short2) {
-    if (!serial_blas_available() || short1 > kSkinnyMaxCols || short2 > kSkinnyMaxCols) {
+inline Plan plan_tall_output(index_t rows, index_t cols, index_t inner) {
+    if (!serial_blas_available() || cols > kSkinnyMaxCols) return Plan::Whole;
+    if (rows >= 2 * chunk_min_rows(inner)) return Plan::Chunked;
+    return rows * cols * inner <= kSerialMaxWork ? Plan::Serial : Plan::Whole;
+}
+
+inline Plan plan_tall_inner(index_t inner, index_t rows, index_t cols) {
+    if (!serial_blas_available() || rows > kSkinnyMaxCols || cols > kSkinnyMaxCols) {
         return Plan::Whole;
     }
-    return tall >= 2 * kChunkMinRows ? Plan::Chunked : Plan::Serial;
+    if (inner >= 2 * kChunkMinRows) return Plan::Chunked;
+    return rows * cols * inner <= kSerialMaxWork ? Plan::Serial : Plan::Whole;
 }
 
 // Rows [r0, r0 + n) of op(X): rows of X, or columns of X when transposed.
@@ -80,7 +100,7 @@ void blas_gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B
 template <class T>
 void gemm_tall_output(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B,
                       T beta, MatView<T> C, index_t k) {
-    const RowChunks chunks = row_chunks(C.rows);
+    const RowChunks chunks = row_chunks(C.rows, chunk_min_rows(k));
     for_each_chunk(chunks, [&](index_t c) {
         const index_t r0 = chunks.begin(c), n = chunks.size(c);
         blas_gemm(ta, tb, alpha, op_rows(A, ta, r0, n), B, beta, C.rows_range(r0, n), k);
@@ -119,7 +139,7 @@ void gram_upper(ConstMatView<T> Y, T* G) {
         lapack::syrk<T>('U', 'T', li, blas_int(part.rows, "rows"), T(1), part.data,
                         ld_of(part.ld), T(0), out, li);
     };
-    const Plan how = plan(Y.rows, l, l);
+    const Plan how = plan_tall_output(Y.rows, l, l);
     if (how != Plan::Chunked) {
         const RowChunks one{1, Y.rows};
         if (how == Plan::Serial) for_each_chunk(one, [&](index_t) { syrk(Y, G); });
@@ -148,7 +168,7 @@ void solve_upper_right(const T* R, MatView<T> Y) {
         lapack::trsm<T>('R', 'U', 'N', 'N', blas_int(part.rows, "rows"), l, T(1), R, l,
                         part.data, ld_of(part.ld));
     };
-    const Plan how = plan(Y.rows, Y.cols, Y.cols);
+    const Plan how = plan_tall_output(Y.rows, Y.cols, Y.cols);
     if (how == Plan::Whole) return trsm(Y);
     const RowChunks chunks = how == Plan::Chunked ? row_chunks(Y.rows) : RowChunks{1, Y.rows};
     for_each_chunk(chunks,

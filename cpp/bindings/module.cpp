@@ -69,6 +69,7 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("dtype", &OperatorHandle::dtype);
 
     bindings::register_svd(m);
+    bindings::register_cur(m);
 
     m.def(
         "philox4x64_raw",

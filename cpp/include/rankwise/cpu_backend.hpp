@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "rankwise/philox.hpp"
@@ -101,6 +102,33 @@ class CpuBackend {
 
     // Gives the host program a chance to raise KeyboardInterrupt between passes.
     void check_interrupt() const;
+
+    // --- cur primitives (row/column selection: DEIM, Q-DEIM, maxvol; cpp/cpu/selection.cpp)
+
+    // LU with partial pivoting of V (m x k, m >= k), in place: V = P L U.  On exit V holds
+    // the unit lower trapezoidal L (m x k, unit diagonal and zeros above it written out),
+    // with its rows in pivoted order: row r of L belongs to row perm[r] of the input.
+    // Returns perm (host memory, m entries); perm[0..k) are the pivot rows in order.
+    template <class T>
+    std::vector<index_t> lu_partial_pivoting(MatView<T> V) const;
+
+    // Column-pivoted QR (Businger-Golub, LAPACK geqp3) of W (k x n); W is destroyed.
+    // Returns the column order (host memory, n entries, 0-based).
+    template <class T>
+    std::vector<index_t> qr_column_pivots(MatView<T> W) const;
+
+    // Y = X^T (X: m x n, Y: n x m)
+    template <class T>
+    void transpose(ConstMatView<T> X, MatView<T> Y) const;
+
+    // B <- B L^{-1} with L (k x k) unit lower triangular (only its strict lower part is read)
+    template <class T>
+    void solve_right_unit_lower(ConstMatView<T> L, MatView<T> B) const;
+
+    // Position (i, j) of the entry of largest magnitude (the first one in column-major
+    // order on ties), and that entry.
+    template <class T>
+    std::pair<std::pair<index_t, index_t>, T> argmax_abs(ConstMatView<T> X) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

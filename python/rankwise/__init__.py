@@ -8,9 +8,14 @@ Randomized truncated SVD
     randomized_svd  scikit-learn's ``sklearn.utils.extmath.randomized_svd`` signature
     svds            SciPy's ``scipy.sparse.linalg.svds`` signature, rankwise solver by default
     estimate_error  a-posteriori error estimate of a low-rank approximation
+
+CUR decomposition (keep actual rows and columns)
+    cur              A ~ C U R by DEIM, Q-DEIM, maxvol, leverage, pivotal or uniform selection
+    leverage_scores  rank-k leverage scores of rows and columns (exact or sketched)
 """
 
 from ._config import config, show_config
+from ._cur import CURDecomposition, cur, leverage_scores
 from ._errors import AccuracyWarning
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
@@ -20,8 +25,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccuracyWarning",
+    "CURDecomposition",
     "config",
+    "cur",
     "estimate_error",
+    "leverage_scores",
     "randomized_svd",
     "show_config",
     "svd",

@@ -4,7 +4,7 @@ columns of A (dense, scipy.sparse or LinearOperator)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.linalg
@@ -39,6 +39,9 @@ class CURDecomposition:
     rows, cols : ndarray of int64
         Indices of the selected rows and columns of A, in selection order.
     """
+
+    # numpy defers ``x @ decomposition`` to __rmatmul__ instead of making an object array
+    __array_ufunc__: ClassVar[None] = None
 
     C: Any
     U: np.ndarray

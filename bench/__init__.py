@@ -12,6 +12,7 @@ from .case import Family
 
 FAMILIES: dict[str, str] = {
     "svd": "bench.svd",
+    "cur": "bench.cur",
 }
 """Family name -> module implementing it, imported only when selected."""
 

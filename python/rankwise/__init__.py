@@ -12,14 +12,18 @@ Randomized truncated SVD
 CUR decomposition (keep actual rows and columns)
     cur              A ~ C U R by DEIM, Q-DEIM, maxvol, leverage, pivotal or uniform selection
     leverage_scores  rank-k leverage scores of rows and columns (exact or sketched)
+    interpolative    scipy.linalg.interpolative's functions (interp_decomp, svd, ...)
+    interp_decomp    SciPy's ``scipy.linalg.interpolative.interp_decomp`` signature
 """
 
+from . import interpolative
 from ._config import config, show_config
 from ._cur import CURDecomposition, cur, leverage_scores
 from ._errors import AccuracyWarning
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
 from ._svd import estimate_error, svd
+from .interpolative import interp_decomp
 
 __version__ = "0.1.0"
 
@@ -29,6 +33,8 @@ __all__ = [
     "config",
     "cur",
     "estimate_error",
+    "interp_decomp",
+    "interpolative",
     "leverage_scores",
     "randomized_svd",
     "show_config",

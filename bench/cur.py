@@ -7,8 +7,8 @@ column is each contender's time over DEIM-CUR's):
 - accuracy cases: one matrix each with fast decay (sigma_j = exp(-j/5)), slow
   decay (sigma_j = 1/j) and coherent singular vectors (the top-k singular
   vectors concentrated on 2k rows and 2k columns, where uniform sampling fails),
-  every selection method with the pinv core, plus DEIM with the cross and
-  stabilized cores and with oversampled rows;
+  every selection method with the pinv core, plus DEIM with the stabilized
+  core; in full mode also the cross core and oversampled variants;
 - speed cases: DEIM-CUR (pinv and stabilized cores) against ``rankwise.svd``;
   the issue's target is DEIM-CUR of a dense 20000 x 5000 matrix at k = 100 in at
   most 1.3x the SVD's time, and a sparse 200000 x 30000 matrix (2M nonzeros)
@@ -16,6 +16,11 @@ column is each contender's time over DEIM-CUR's):
 
 The metric ``err/opt`` = ||A - approximation||_F / ||A - A_k||_F (1 is optimal),
 in float64, computed without an m x n temporary.
+
+Interpolative decomposition cases time ``rankwise.interpolative.interp_decomp``
+against ``scipy.linalg.interpolative.interp_decomp`` (rand=True, same eps or
+rank) on dense float64 and complex128 matrices with sigma_j = exp(-j/5); their
+metrics are the ID's err/opt at its own rank k and that rank.
 """
 
 import math
@@ -32,6 +37,13 @@ from .matrices import dense_known_spectrum, sparse_power_law
 from .svd import _sparse_reference
 
 PACKAGES = ("rankwise", "scipy")
+
+ID_BASELINE = "rankwise interp_decomp"
+ID_SCIPY = "scipy interp_decomp"
+ID_METRICS = (
+    Metric("err_opt", "err/opt", "||A - B P||_F / ||A - A_k||_F at the ID's rank k", ".3f"),
+    Metric("rank", "rank", "rank k of the ID", ".0f"),
+)
 
 SEED = 0
 P = 10
@@ -113,7 +125,7 @@ def _cur_call(rw: object, a: Matrix, k: int, method: str, core: str, over: objec
     )
 
 
-def _contenders(a: Matrix, k: int, accuracy: bool) -> list[Contender]:
+def _contenders(a: Matrix, k: int, accuracy: bool, extras: bool) -> list[Contender]:
     import rankwise as rw
 
     found = [
@@ -125,6 +137,8 @@ def _contenders(a: Matrix, k: int, accuracy: bool) -> list[Contender]:
         found += [
             Contender(f"cur {m} pinv", _cur_call(rw, a, k, m, "pinv", 0)) for m in SELECTIONS[1:]
         ]
+        found += []
+    if accuracy and extras:
         found += [
             Contender("cur deim cross", _cur_call(rw, a, k, "deim", "cross", 0)),
             Contender(
@@ -148,6 +162,7 @@ class Dense:
     n: int
     k: int
     accuracy: bool
+    extras: bool
 
     @property
     def shape(self) -> GemmShape:
@@ -158,7 +173,7 @@ class Dense:
         frob2 = float(np.sum(sigma**2))
         optimal2 = float(np.sum(sigma[self.k :] ** 2))
         return Workload(
-            contenders=_contenders(a, self.k, self.accuracy),
+            contenders=_contenders(a, self.k, self.accuracy, self.extras),
             skipped=[],
             assess=_assessor(a, frob2, optimal2),
             work=PASSES * 2.0 * self.m * self.n * (self.k + P),
@@ -183,7 +198,7 @@ class Sparse:
         csr = a.data.nbytes + a.indices.nbytes + a.indptr.nbytes
         block = (self.m + self.n) * (self.k + P) * 8
         return Workload(
-            contenders=_contenders(a, self.k, accuracy=False),
+            contenders=_contenders(a, self.k, accuracy=False, extras=False),
             skipped=[],
             assess=_assessor(a, frob2, frob2 - float(np.sum(sigma**2))),
             work=PASSES * float(csr + block),
@@ -194,14 +209,96 @@ class Sparse:
         )
 
 
+@lru_cache(maxsize=1)
+def id_matrix(n: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(A, sigma): n x n, A = U diag(exp(-j/5)) V^H with 300 terms, C order."""
+    rng = np.random.default_rng(SEED)
+    r = min(n, 300)
+    sigma = np.exp(-np.arange(r) / 5.0)
+    u, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    v, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    if dtype == "complex128":
+        u = u * np.exp(2j * np.pi * rng.random(r))
+        v = v * np.exp(2j * np.pi * rng.random(r))
+    return np.ascontiguousarray((u * sigma) @ v.conj().T), sigma
+
+
+def _id_assessor(a: np.ndarray, sigma: np.ndarray, fixed_k: int | None) -> Callable:
+    def assess(output: object) -> Assessment:
+        if fixed_k is None:
+            k, idx, proj = output  # type: ignore[misc]
+        else:
+            (idx, proj), k = output, fixed_k  # type: ignore[misc]
+        skel = a[:, idx[:k]]
+        err = np.linalg.norm(a[:, idx[k:]] - skel @ proj)
+        opt = math.sqrt(float(np.sum(sigma[k:] ** 2)))
+        return Assessment({"err_opt": float(err / opt) if opt > 0 else 0.0, "rank": float(k)})
+
+    return assess
+
+
+@dataclass(frozen=True)
+class Interp:
+    n: int
+    dtype: str
+    eps_or_k: float
+
+    @property
+    def shape(self) -> GemmShape:
+        k = int(self.eps_or_k) if self.eps_or_k >= 1 else 100
+        return GemmShape(self.n, self.n, k + P, self.dtype)
+
+    def prepare(self, limits: Limits) -> Workload:
+        import rankwise.interpolative as rli
+        import scipy.linalg.interpolative as sli
+
+        a, sigma = id_matrix(self.n, self.dtype)
+        e = self.eps_or_k
+        fixed = None if e < 1 else int(e)
+        return Workload(
+            contenders=[
+                Contender(ID_BASELINE, lambda: rli.interp_decomp(a, e, rand=True, rng=SEED)),
+                Contender(ID_SCIPY, lambda: sli.interp_decomp(a, e, rand=True, rng=SEED)),
+            ],
+            skipped=[],
+            assess=_id_assessor(a, sigma, fixed),
+            work=2.0 * self.n * self.n * self.shape.l,
+            work_text=f"one sketch, 2mn(k+p) flops of the dtype ({self.shape})",
+            rate=limits.gemm_rate(self.shape),
+            probe=gemm_probe(a, self.shape.l),
+            block_bytes=2 * self.n * self.shape.l * a.dtype.itemsize,
+        )
+
+
+def _id_case(n: int, dtype: str, eps_or_k: float, headline: bool) -> Case:
+    spec = Interp(n, dtype, eps_or_k)
+    what = f"eps={eps_or_k:g}" if eps_or_k < 1 else f"k={int(eps_or_k)}"
+    return Case(
+        family="cur",
+        name=f"interp_decomp {dtype} {n}x{n} {what}",
+        series=f"interp_decomp {dtype} {what}",
+        size=float(n * n),
+        size_label="m x n (entries)",
+        params=f"rand=True, {what}",
+        limit="GEMM",
+        gemm_shapes=(spec.shape,),
+        metrics=ID_METRICS,
+        targets=(SpeedupTarget(ID_SCIPY, 3.0, slack=2.0, tol=2.0),) if headline else (),
+        prepare=spec.prepare,
+        baseline=ID_BASELINE,
+    )
+
+
 def _targets(headline: bool) -> tuple[Target, ...]:
     """DEIM-CUR at most 1.3x the SVD's time (ratio >= 1/1.3), at an error within 2x
     of the SVD's (the issue's "within 2x of optimal at k")."""
     return (SpeedupTarget(SVD, 1 / 1.3, slack=2.0),) if headline else ()
 
 
-def _dense_case(kind: str, m: int, n: int, k: int, accuracy: bool, headline: bool) -> Case:
-    spec = Dense(kind, m, n, k, accuracy)
+def _dense_case(
+    kind: str, m: int, n: int, k: int, accuracy: bool, headline: bool, extras: bool = True
+) -> Case:
+    spec = Dense(kind, m, n, k, accuracy, extras)
     label = {"fast": "fast decay", "slow": "slow decay", "coherent": "coherent"}[kind]
     return Case(
         family="cur",
@@ -238,14 +335,15 @@ def _sparse_case(m: int, n: int, nnz: int, k: int) -> Case:
 
 
 def cases(mode: Mode) -> list[Case]:
-    """Quick: the three accuracy matrices at 800 x 400, k = 20, and DEIM-CUR vs SVD at
-    2000 x 1000.  Full: accuracy at 4000 x 2000, k = 50; the issue's speed cases."""
+    """Quick: every selection method with the pinv core on the coherent matrix at
+    800 x 400 and on the slow-decay matrix at 1000 x 500 (with the speed target), k = 20,
+    and interp_decomp at 1000 x 1000, complex128.  Full: accuracy at 4000 x 2000,
+    k = 50; the issue's speed cases (CUR, and interp_decomp at 4000 x 4000)."""
     if mode == "quick":
         return [
-            _dense_case("fast", 800, 400, 20, accuracy=True, headline=False),
-            _dense_case("slow", 800, 400, 20, accuracy=True, headline=False),
-            _dense_case("coherent", 800, 400, 20, accuracy=True, headline=False),
-            _dense_case("slow", 2000, 1000, 20, accuracy=False, headline=True),
+            _dense_case("coherent", 800, 400, 20, accuracy=True, headline=False, extras=False),
+            _dense_case("slow", 1000, 500, 20, accuracy=True, headline=True, extras=False),
+            _id_case(1000, "complex128", 50, headline=False),
         ]
     return [
         _dense_case("fast", 4000, 2000, 50, accuracy=True, headline=False),
@@ -253,4 +351,9 @@ def cases(mode: Mode) -> list[Case]:
         _dense_case("coherent", 4000, 2000, 50, accuracy=True, headline=False),
         _dense_case("slow", 20000, 5000, 100, accuracy=False, headline=True),
         _sparse_case(200_000, 30_000, 2_000_000, 50),
+        *(
+            _id_case(4000, dtype, e, headline=True)
+            for dtype in ("float64", "complex128")
+            for e in (1e-8, 100)
+        ),
     ]

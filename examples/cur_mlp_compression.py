@@ -17,13 +17,12 @@ import copy
 import warnings
 
 import numpy as np
+import rankwise
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
-
-import rankwise
 
 HIDDEN = (256, 256)
 RANKS = (8, 12, 16, 24, 32, 48)

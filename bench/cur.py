@@ -59,7 +59,7 @@ METRICS = (
     Metric("err_opt", "err/opt", "||A - approximation||_F / ||A - A_k||_F (1 is optimal)", ".3f"),
 )
 
-SELECTIONS = ("deim", "qdeim", "maxvol", "leverage", "pivotal", "uniform")
+SELECTIONS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
 
 Matrix = np.ndarray | sp.csr_matrix
 

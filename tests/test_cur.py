@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from conftest import eps, make_problem, random_orthonormal
 from scipy.sparse.linalg import aslinearoperator
 
-DETERMINISTIC = ("deim", "qdeim", "maxvol")
+DETERMINISTIC = ("deim", "qdeim", "rrqr", "maxvol")
 SAMPLED = ("leverage", "pivotal", "uniform")
 ALL_METHODS = DETERMINISTIC + SAMPLED
 CORES = ("pinv", "cross", "stabilized")
@@ -68,7 +68,7 @@ def test_sampled_with_oversampling_recovers_exact_rank(method: str) -> None:
 
 
 @pytest.mark.parametrize("spectrum", ["exp", "poly"])
-@pytest.mark.parametrize("method", ["deim", "qdeim", "maxvol"])
+@pytest.mark.parametrize("method", DETERMINISTIC)
 def test_deim_error_bound(spectrum: str, method: str) -> None:
     """Sorensen & Embree 2016, Theorem 4.1: with the core C^+ A R^+ and any indices p, q,
     ||A - C U R||_2 <= (eta_p + eta_q) sigma_{k+1}, eta_p = ||W_k[p]^{-1}||_2 for the exact

@@ -91,6 +91,37 @@ def test_maxvol_dominance_and_volume(n: int, k: int, dtype: type) -> None:
     assert eta(V, rows) <= math.sqrt(1 + (1 + tol + slack) ** 2 * k * (n - k))
 
 
+@pytest.mark.parametrize(("n", "k"), SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rrqr_coefficients_bounded_by_f(n: int, k: int, dtype: type) -> None:
+    V = random_orthonormal(np.random.default_rng(6), n, k).astype(dtype)
+    rows = _selection.rrqr(V, f=2.0)
+    assert_distinct_in_range(rows, n, k)
+    V64 = V.astype(np.float64)
+    slack = 1000 * eps(dtype) * k
+    # Gu & Eisenstat 1996: |R11^{-1} R12| <= f, i.e. |V V[p]^{-1}| <= f
+    assert np.abs(V64 @ np.linalg.inv(V64[rows])).max() <= 2.0 + slack
+    assert eta(V, rows) <= math.sqrt(1 + (2.0 + slack) ** 2 * k * (n - k))
+    # the exchanges start from Q-DEIM and only increase |det V[p]|
+    start = _selection.qdeim(V)
+    assert np.linalg.slogdet(V64[rows])[1] >= np.linalg.slogdet(V64[start])[1] - 1e-6
+
+
+def test_maxvol_from_start_rows_checked() -> None:
+    V = random_orthonormal(np.random.default_rng(0), 30, 3)
+    with pytest.raises(ValueError, match="singular"):
+        _core.maxvol_from(V, [1, 1, 2], 0.05, 10)
+    with pytest.raises(ValueError, match="out of range"):
+        _core.maxvol_from(V, [1, 2, 30], 0.05, 10)
+    with pytest.raises(ValueError, match="start rows"):
+        _core.maxvol_from(V, [1, 2], 0.05, 10)
+    rows, swaps, coef = _core.maxvol_from(V, [0, 1, 2], 0.0, 1000)
+    assert coef <= 1 + 1e-12
+    assert swaps >= 0
+    V64 = V[np.asarray(rows)]
+    assert np.abs(V @ np.linalg.inv(V64)).max() <= 1 + 1e-12
+
+
 def test_maxvol_converged_start_makes_no_swap() -> None:
     V = np.zeros((6, 2))
     V[0, 0] = V[1, 1] = 1.0  # identity block: every |B_ij| <= 1 already

@@ -2,6 +2,7 @@
 // deim_select, qdeim_select, maxvol_select.  Argument conversion and the GIL only.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <string>
@@ -68,6 +69,16 @@ void register_cur(py::module_& m) {
         },
         py::arg("V"), py::arg("tol"), py::arg("max_swaps"),
         "maxvol row indices of V from the DEIM start; returns (rows, swaps, max |B_ij|).");
+
+    m.def(
+        "maxvol_from",
+        [](const py::array& V, const std::vector<index_t>& start, double tol, index_t max_swaps) {
+            const auto r = with_basis(
+                V, [&](auto v) { return maxvol_from(cpu(), v, start, tol, max_swaps); });
+            return py::make_tuple(to_indices(r.rows), r.swaps, r.max_coefficient);
+        },
+        py::arg("V"), py::arg("start"), py::arg("tol"), py::arg("max_swaps"),
+        "maxvol row indices of V from the given start rows; returns (rows, swaps, max |B_ij|).");
 }
 
 }  // namespace rankwise::bindings

@@ -102,13 +102,37 @@ std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T>
     return {{at[bj], bj}, X(at[bj], bj)};
 }
 
+template <class T>
+void CpuBackend::gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
+    require(Y.cols == X.cols) << "gather_rows: column counts differ";
+    for (index_t r = 0; r < Y.rows; ++r)
+        require(rows[r] >= 0 && rows[r] < X.rows)
+            << "gather_rows: row " << rows[r] << " out of range [0, " << X.rows << ")";
+    for (index_t j = 0; j < X.cols; ++j)
+        for (index_t r = 0; r < Y.rows; ++r) Y(r, j) = X(rows[r], j);
+}
+
+template <class T>
+void CpuBackend::solve(MatView<T> A, MatView<T> B, const char* what) const {
+    require(A.rows == A.cols && B.rows == A.rows) << "solve: shapes do not match";
+    if (A.rows == 0 || B.cols == 0) return;
+    const int n = blas_int(A.rows, "rows");
+    std::vector<int> ipiv(static_cast<std::size_t>(n));
+    const int info = lapack::gesv<T>(n, blas_int(B.cols, "columns"), A.data, ld_of(A.ld),
+                                     ipiv.data(), B.data, ld_of(B.ld));
+    if (info < 0) throw LapackError("gesv failed, info = " + std::to_string(info));
+    require(info == 0) << what << " is singular";
+}
+
 #define RANKWISE_INSTANTIATE_SELECTION(T)                                                      \
     template std::vector<index_t> CpuBackend::lu_partial_pivoting<T>(MatView<T>) const;        \
     template std::vector<index_t> CpuBackend::qr_column_pivots<T>(MatView<T>) const;           \
     template void CpuBackend::transpose<T>(ConstMatView<T>, MatView<T>) const;                 \
     template void CpuBackend::solve_right_unit_lower<T>(ConstMatView<T>, MatView<T>) const;    \
     template std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs<T>(              \
-        ConstMatView<T>) const;
+        ConstMatView<T>) const;                                                                \
+    template void CpuBackend::gather_rows<T>(ConstMatView<T>, const index_t*, MatView<T>) const; \
+    template void CpuBackend::solve<T>(MatView<T>, MatView<T>, const char*) const;
 
 RANKWISE_INSTANTIATE_SELECTION(float)
 RANKWISE_INSTANTIATE_SELECTION(double)

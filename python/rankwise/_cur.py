@@ -16,11 +16,11 @@ from ._random import RandomStateLike, philox_key
 from ._svd import estimate_error, svd
 from ._validate import Matrix, as_matrix, check_choice, check_int
 
-_METHODS = ("deim", "qdeim", "maxvol", "leverage", "pivotal", "uniform")
+_METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
 _CORES = ("pinv", "cross", "stabilized")
 _SCORE_METHODS = ("exact", "sketch")
 
-Method = Literal["deim", "qdeim", "maxvol", "leverage", "pivotal", "uniform"]
+Method = Literal["deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform"]
 Core = Literal["pinv", "cross", "stabilized"]
 
 
@@ -288,7 +288,7 @@ def cur(
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
         Use these rows (columns) instead of selecting them; distinct, within range.
-    method : {"deim", "qdeim", "maxvol", "leverage", "pivotal", "uniform"}, default "deim"
+    method : {"deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform"}, default "deim"
         How rows and columns are chosen from the leading singular vectors (computed by
         :func:`rankwise.svd`):
 
@@ -296,6 +296,9 @@ def cur(
           deterministic, ``||A - CUR|| <= (eta_p + eta_q) sigma_{k+1}`` for the pinv core.
         * "qdeim": column-pivoted QR of U^T and V^T (Drmac & Gugercin 2016); a better
           worst-case bound than DEIM, similar in practice.
+        * "rrqr": strong rank-revealing QR of U^T and V^T (Gu & Eisenstat 1996, f = 2):
+          Q-DEIM's pivots, then exchanges until every interpolation coefficient is at most
+          2 in magnitude; guarantees ``eta <= sqrt(1 + 4 k (n - k))``.
         * "maxvol": DEIM start, then row exchanges that increase ``|det|`` of the selected
           block until ``|U U[p]^{-1}| <= 1.05`` (Goreinov et al. 2010).
         * "leverage": sampling without replacement with probability proportional to the

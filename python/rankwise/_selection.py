@@ -13,11 +13,13 @@ import numpy as np
 
 from . import _core
 
-DETERMINISTIC = ("deim", "qdeim", "maxvol")
+DETERMINISTIC = ("deim", "qdeim", "maxvol", "rrqr")
 SAMPLED = ("leverage", "pivotal", "uniform")
 
 MAXVOL_TOL = 0.05
 """maxvol stops once every |B_ij| <= 1 + tol (Goreinov et al. 2010 use 0.01 to 0.05)."""
+RRQR_F = 2.0
+"""Gu & Eisenstat's f: strong RRQR swaps while some |(R11^{-1} R12)_ij| > f."""
 
 
 def deim(V: np.ndarray) -> np.ndarray:
@@ -33,6 +35,14 @@ def qdeim(V: np.ndarray) -> np.ndarray:
 def maxvol(V: np.ndarray, tol: float = MAXVOL_TOL) -> np.ndarray:
     """maxvol indices (Goreinov et al. 2010) from the DEIM start: |V V[p]^{-1}| <= 1 + tol."""
     rows, _, _ = _core.maxvol_select(V, float(tol), 100 * V.shape[1])
+    return np.asarray(rows)
+
+
+def rrqr(V: np.ndarray, f: float = RRQR_F) -> np.ndarray:
+    """Strong rank-revealing QR of V^T (Gu & Eisenstat 1996) with parameter f: Q-DEIM's
+    pivots, then exchanges until |V V[p]^{-1}| <= f (for a k x n matrix of full row rank
+    this is maxvol with tol = f - 1); eta <= sqrt(1 + f^2 k (n - k))."""
+    rows, _, _ = _core.maxvol_from(V, qdeim(V).tolist(), float(f) - 1.0, 100 * V.shape[1])
     return np.asarray(rows)
 
 
@@ -142,6 +152,8 @@ def select(
         return qdeim(V)
     if method == "maxvol":
         return maxvol(V)
+    if method == "rrqr":
+        return rrqr(V)
     if method == "uniform":
         return np.sort(rng.choice(n, size=count, replace=False))
     s = leverage_from_basis(V) if scores is None else scores

@@ -129,6 +129,15 @@ class CpuBackend {
     // order on ties), and that entry.
     template <class T>
     std::pair<std::pair<index_t, index_t>, T> argmax_abs(ConstMatView<T> X) const;
+
+    // Y(r, :) = X(rows[r], :) for r < Y.rows (rows in host memory, each in [0, X.rows))
+    template <class T>
+    void gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
+
+    // B <- A^{-1} B for a square A (destroyed), LU with partial pivoting; throws Error
+    // naming `what` if A is exactly singular.
+    template <class T>
+    void solve(MatView<T> A, MatView<T> B, const char* what) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

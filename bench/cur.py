@@ -101,8 +101,10 @@ def _lowrank_factors(output: object) -> tuple[np.ndarray, object]:
         return np.asarray(u, np.float64) * np.asarray(s, np.float64), np.asarray(vt, np.float64)
     left = np.asarray(output.C @ output.U, dtype=np.float64)  # type: ignore[attr-defined]
     right = output.R  # type: ignore[attr-defined]
-    right = right.astype(np.float64) if sp.issparse(right) else np.asarray(right, np.float64)
-    return left, right
+    # dense (k x n is small): a sparse R would make A @ R^T a sparse matrix, which
+    # np.asarray wraps in an object array instead of converting
+    right = right.toarray() if sp.issparse(right) else right
+    return left, np.asarray(right, dtype=np.float64)
 
 
 def _assessor(a: Matrix, frob2: float, optimal2: float) -> Callable[[object], Assessment]:
@@ -112,7 +114,6 @@ def _assessor(a: Matrix, frob2: float, optimal2: float) -> Callable[[object], As
         left, right = _lowrank_factors(output)
         ar = np.asarray(a @ right.T)  # A R^T: m x r
         rr = right @ right.T
-        rr = rr.toarray() if sp.issparse(rr) else rr
         res2 = frob2 - 2 * float(np.sum(left * ar)) + float(np.sum((left.T @ left) * rr))
         return Assessment({"err_opt": math.sqrt(max(res2, 0.0) / optimal2)})
 
@@ -192,6 +193,8 @@ class Sparse:
     k: int
 
     def prepare(self, limits: Limits) -> Workload:
+        dense_matrix.cache_clear()  # release the large dense matrices of the cases before
+        dense_known_spectrum.cache_clear()
         a = sparse_power_law(self.m, self.n, self.nnz)
         sigma = _sparse_reference(self.m, self.n, self.nnz, self.k)
         frob2 = float(np.sum(a.data**2))

@@ -24,7 +24,7 @@ Method = Literal["deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "unif
 Core = Literal["pinv", "cross", "stabilized"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CURDecomposition:
     """``A ~ C @ U @ R`` with ``C = A[:, cols]`` and ``R = A[rows, :]``.
 

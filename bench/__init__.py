@@ -13,6 +13,7 @@ from .case import Family
 FAMILIES: dict[str, str] = {
     "svd": "bench.svd",
     "cg": "bench.cg",
+    "cur": "bench.cur",
 }
 """Family name -> module implementing it, imported only when selected."""
 

@@ -39,8 +39,15 @@ template <class T>
 using gesvd_t = void(const char*, const char*, const int*, const int*, T*, const int*, T*, T*,
                      const int*, T*, const int*, T*, const int*, int*);
 
-const std::array<const char*, 10> kBase = {"gemm",  "syrk",  "trsm",  "geqrf", "orgqr",
-                                           "potrf", "getrf", "laswp", "gesdd", "gesvd"};
+template <class T>
+using geqp3_t = void(const int*, const int*, T*, const int*, int*, T*, T*, const int*, int*);
+
+template <class T>
+using gesv_t = void(const int*, const int*, T*, const int*, int*, T*, const int*, int*);
+
+const std::array<const char*, 12> kBase = {"gemm",  "syrk",  "trsm",  "geqrf",
+                                           "orgqr", "potrf", "getrf", "laswp",
+                                           "gesdd", "gesvd", "geqp3", "gesv"};
 
 std::map<std::string, void*>& table() {
     static std::map<std::string, void*> t;
@@ -150,6 +157,20 @@ int gesvd(char jobu, char jobvt, int m, int n, T* a, int lda, T* s, T* u, int ld
     return info;
 }
 
+template <class T>
+int geqp3(int m, int n, T* a, int lda, int* jpvt, T* tau, T* work, int lwork) {
+    int info = 0;
+    lookup<geqp3_t<T>, T>("geqp3")(&m, &n, a, &lda, jpvt, tau, work, &lwork, &info);
+    return info;
+}
+
+template <class T>
+int gesv(int n, int nrhs, T* a, int lda, int* ipiv, T* b, int ldb) {
+    int info = 0;
+    lookup<gesv_t<T>, T>("gesv")(&n, &nrhs, a, &lda, ipiv, b, &ldb, &info);
+    return info;
+}
+
 #define RANKWISE_INSTANTIATE_LAPACK(T)                                                      \
     template void gemm<T>(char, char, int, int, int, T, const T*, int, const T*, int, T, T*, \
                           int);                                                             \
@@ -161,7 +182,9 @@ int gesvd(char jobu, char jobvt, int m, int n, T* a, int lda, T* s, T* u, int ld
     template int getrf<T>(int, int, T*, int, int*);                                         \
     template void laswp<T>(int, T*, int, int, int, const int*, int);                        \
     template int gesdd<T>(char, int, int, T*, int, T*, T*, int, T*, int, T*, int, int*);     \
-    template int gesvd<T>(char, char, int, int, T*, int, T*, T*, int, T*, int, T*, int);
+    template int gesvd<T>(char, char, int, int, T*, int, T*, T*, int, T*, int, T*, int);     \
+    template int geqp3<T>(int, int, T*, int, int*, T*, T*, int);                            \
+    template int gesv<T>(int, int, T*, int, int*, T*, int);
 
 RANKWISE_INSTANTIATE_LAPACK(float)
 RANKWISE_INSTANTIATE_LAPACK(double)

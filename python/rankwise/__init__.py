@@ -12,16 +12,24 @@ Randomized truncated SVD
 Preconditioned conjugate gradient
     cg              SciPy's ``scipy.sparse.linalg.cg`` signature; blocks of right-hand sides
     solve_cg        the same solver returning a CGResult (history, reason, iteration counts)
-    precond         native preconditioners (jacobi)
+    precond         native preconditioners (jacobi, ssor, ic0, block_jacobi, chebyshev)
+
+CUR decomposition (keep actual rows and columns)
+    cur              A ~ C U R by DEIM, Q-DEIM, maxvol, leverage, pivotal or uniform selection
+    leverage_scores  rank-k leverage scores of rows and columns (exact or sketched)
+    interpolative    scipy.linalg.interpolative's functions (interp_decomp, svd, ...)
+    interp_decomp    SciPy's ``scipy.linalg.interpolative.interp_decomp`` signature
 """
 
-from . import precond
+from . import interpolative, precond
 from ._cg import CGBreakdownError, CGResult, cg, solve_cg
 from ._config import config, show_config
+from ._cur import CURDecomposition, cur, leverage_scores
 from ._errors import AccuracyWarning
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
 from ._svd import estimate_error, svd
+from .interpolative import interp_decomp
 
 __version__ = "0.1.0"
 
@@ -29,9 +37,14 @@ __all__ = [
     "AccuracyWarning",
     "CGBreakdownError",
     "CGResult",
+    "CURDecomposition",
     "cg",
     "config",
+    "cur",
     "estimate_error",
+    "interp_decomp",
+    "interpolative",
+    "leverage_scores",
     "precond",
     "randomized_svd",
     "show_config",

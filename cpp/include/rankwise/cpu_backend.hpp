@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "rankwise/philox.hpp"
@@ -169,6 +170,41 @@ class CpuBackend {
     // Z = blockdiag(A)^-1 R with F from block_jacobi_factor
     template <class T>
     void block_jacobi_apply(index_t bs, const T* F, ConstMatView<T> R, MatView<T> Z) const;
+    // --- cur primitives (row/column selection: DEIM, Q-DEIM, maxvol; cpp/cpu/selection.cpp)
+
+    // LU with partial pivoting of V (m x k, m >= k), in place: V = P L U.  On exit V holds
+    // the unit lower trapezoidal L (m x k, unit diagonal and zeros above it written out),
+    // with its rows in pivoted order: row r of L belongs to row perm[r] of the input.
+    // Returns perm (host memory, m entries); perm[0..k) are the pivot rows in order.
+    template <class T>
+    std::vector<index_t> lu_partial_pivoting(MatView<T> V) const;
+
+    // Column-pivoted QR (Businger-Golub, LAPACK geqp3) of W (k x n); W is destroyed.
+    // Returns the column order (host memory, n entries, 0-based).
+    template <class T>
+    std::vector<index_t> qr_column_pivots(MatView<T> W) const;
+
+    // Y = X^T (X: m x n, Y: n x m)
+    template <class T>
+    void transpose(ConstMatView<T> X, MatView<T> Y) const;
+
+    // B <- B L^{-1} with L (k x k) unit lower triangular (only its strict lower part is read)
+    template <class T>
+    void solve_right_unit_lower(ConstMatView<T> L, MatView<T> B) const;
+
+    // Position (i, j) of the entry of largest magnitude (the first one in column-major
+    // order on ties), and that entry.
+    template <class T>
+    std::pair<std::pair<index_t, index_t>, T> argmax_abs(ConstMatView<T> X) const;
+
+    // Y(r, :) = X(rows[r], :) for r < Y.rows (rows in host memory, each in [0, X.rows))
+    template <class T>
+    void gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
+
+    // B <- A^{-1} B for a square A (destroyed), LU with partial pivoting; throws Error
+    // naming `what` if A is exactly singular.
+    template <class T>
+    void solve(MatView<T> A, MatView<T> B, const char* what) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

@@ -54,5 +54,11 @@ int gesdd(char jobz, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, in
 template <class T>
 int gesvd(char jobu, char jobvt, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt,
           int ldvt, T* work, int lwork);
+// Column-pivoted QR (cur family: Q-DEIM selection).  jpvt is 1-based, as in Fortran.
+template <class T>
+int geqp3(int m, int n, T* a, int lda, int* jpvt, T* tau, T* work, int lwork);
+// Solve A X = B by LU with partial pivoting (cur family: maxvol from a given start).
+template <class T>
+int gesv(int n, int nrhs, T* a, int lda, int* ipiv, T* b, int ldb);
 
 }  // namespace rankwise::lapack

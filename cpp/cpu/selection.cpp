@@ -1,0 +1,141 @@
+// CPU backend, the primitives of row/column selection (DEIM, Q-DEIM, maxvol): pivoted
+// factorizations from LAPACK, and the small loops around them.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "dims.hpp"
+#include "rankwise/cpu_backend.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/lapack.hpp"
+
+namespace rankwise {
+
+using cpu::blas_int;
+using cpu::ld_of;
+
+template <class T>
+std::vector<index_t> CpuBackend::lu_partial_pivoting(MatView<T> V) const {
+    const int m = blas_int(V.rows, "rows"), k = blas_int(V.cols, "columns");
+    require(m >= k) << "lu_partial_pivoting: " << k << " columns exceed " << m << " rows";
+    std::vector<int> ipiv(std::max(k, 1));
+    const int info = lapack::getrf<T>(m, k, V.data, ld_of(V.ld), ipiv.data());
+    // info > 0 (an exactly zero pivot) still leaves a valid P L U; the callers detect the
+    // degenerate selection themselves.
+    if (info < 0) throw LapackError("getrf failed, info = " + std::to_string(info));
+    // getrf swaps row r with row ipiv[r] - 1, in order; L's rows are already permuted.
+    std::vector<index_t> perm(static_cast<std::size_t>(m));
+    std::iota(perm.begin(), perm.end(), index_t(0));
+    for (int r = 0; r < k; ++r) std::swap(perm[r], perm[ipiv[r] - 1]);
+    for (index_t j = 0; j < V.cols; ++j) {
+        for (index_t i = 0; i < j; ++i) V(i, j) = T(0);
+        V(j, j) = T(1);
+    }
+    return perm;
+}
+
+template <class T>
+std::vector<index_t> CpuBackend::qr_column_pivots(MatView<T> W) const {
+    const int k = blas_int(W.rows, "rows"), n = blas_int(W.cols, "columns");
+    std::vector<int> jpvt(std::max(n, 1), 0);  // 0: every column is free to move
+    std::vector<T> tau(std::max(std::min(k, n), 1));
+    T query{};
+    int info = lapack::geqp3<T>(k, n, W.data, ld_of(W.ld), jpvt.data(), tau.data(), &query, -1);
+    std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
+    info = lapack::geqp3<T>(k, n, W.data, ld_of(W.ld), jpvt.data(), tau.data(), work.data(),
+                            static_cast<int>(work.size()));
+    if (info != 0) throw LapackError("geqp3 failed, info = " + std::to_string(info));
+    std::vector<index_t> order(static_cast<std::size_t>(n));
+    for (int j = 0; j < n; ++j) order[j] = jpvt[j] - 1;
+    return order;
+}
+
+template <class T>
+void CpuBackend::transpose(ConstMatView<T> X, MatView<T> Y) const {
+    require(Y.rows == X.cols && Y.cols == X.rows) << "transpose: shapes do not match";
+    constexpr index_t tile = 64;
+#pragma omp parallel for schedule(static)
+    for (index_t j0 = 0; j0 < X.cols; j0 += tile) {
+        for (index_t i0 = 0; i0 < X.rows; i0 += tile) {
+            const index_t j1 = std::min(j0 + tile, X.cols), i1 = std::min(i0 + tile, X.rows);
+            for (index_t i = i0; i < i1; ++i)
+                for (index_t j = j0; j < j1; ++j) Y(j, i) = X(i, j);
+        }
+    }
+}
+
+template <class T>
+void CpuBackend::solve_right_unit_lower(ConstMatView<T> L, MatView<T> B) const {
+    require(L.rows == L.cols && L.cols == B.cols) << "solve_right_unit_lower: shapes differ";
+    if (B.rows == 0 || B.cols == 0) return;
+    lapack::trsm<T>('R', 'L', 'N', 'U', blas_int(B.rows, "rows"), blas_int(B.cols, "columns"),
+                    T(1), L.data, ld_of(L.ld), B.data, ld_of(B.ld));
+}
+
+template <class T>
+std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T> X) const {
+    require(X.rows > 0 && X.cols > 0) << "argmax_abs of an empty matrix";
+    // Per column first (threads), then across columns in order: ties go to the first entry.
+    std::vector<index_t> at(static_cast<std::size_t>(X.cols));
+    std::vector<double> best(static_cast<std::size_t>(X.cols));
+#pragma omp parallel for schedule(static)
+    for (index_t j = 0; j < X.cols; ++j) {
+        const T* x = X.col(j);
+        index_t bi = 0;
+        double bv = -1;
+        for (index_t i = 0; i < X.rows; ++i) {
+            const double v = std::abs(double(x[i]));
+            if (v > bv) {
+                bv = v;
+                bi = i;
+            }
+        }
+        at[j] = bi;
+        best[j] = bv;
+    }
+    index_t bj = 0;
+    for (index_t j = 1; j < X.cols; ++j)
+        if (best[j] > best[bj]) bj = j;
+    return {{at[bj], bj}, X(at[bj], bj)};
+}
+
+template <class T>
+void CpuBackend::gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
+    require(Y.cols == X.cols) << "gather_rows: column counts differ";
+    for (index_t r = 0; r < Y.rows; ++r)
+        require(rows[r] >= 0 && rows[r] < X.rows)
+            << "gather_rows: row " << rows[r] << " out of range [0, " << X.rows << ")";
+    for (index_t j = 0; j < X.cols; ++j)
+        for (index_t r = 0; r < Y.rows; ++r) Y(r, j) = X(rows[r], j);
+}
+
+template <class T>
+void CpuBackend::solve(MatView<T> A, MatView<T> B, const char* what) const {
+    require(A.rows == A.cols && B.rows == A.rows) << "solve: shapes do not match";
+    if (A.rows == 0 || B.cols == 0) return;
+    const int n = blas_int(A.rows, "rows");
+    std::vector<int> ipiv(static_cast<std::size_t>(n));
+    const int info = lapack::gesv<T>(n, blas_int(B.cols, "columns"), A.data, ld_of(A.ld),
+                                     ipiv.data(), B.data, ld_of(B.ld));
+    if (info < 0) throw LapackError("gesv failed, info = " + std::to_string(info));
+    require(info == 0) << what << " is singular";
+}
+
+#define RANKWISE_INSTANTIATE_SELECTION(T)                                                      \
+    template std::vector<index_t> CpuBackend::lu_partial_pivoting<T>(MatView<T>) const;        \
+    template std::vector<index_t> CpuBackend::qr_column_pivots<T>(MatView<T>) const;           \
+    template void CpuBackend::transpose<T>(ConstMatView<T>, MatView<T>) const;                 \
+    template void CpuBackend::solve_right_unit_lower<T>(ConstMatView<T>, MatView<T>) const;    \
+    template std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs<T>(              \
+        ConstMatView<T>) const;                                                                \
+    template void CpuBackend::gather_rows<T>(ConstMatView<T>, const index_t*, MatView<T>) const; \
+    template void CpuBackend::solve<T>(MatView<T>, MatView<T>, const char*) const;
+
+RANKWISE_INSTANTIATE_SELECTION(float)
+RANKWISE_INSTANTIATE_SELECTION(double)
+#undef RANKWISE_INSTANTIATE_SELECTION
+
+}  // namespace rankwise

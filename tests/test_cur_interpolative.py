@@ -1,0 +1,178 @@
+"""rankwise.interpolative against scipy.linalg.interpolative: same conventions, accuracy at
+least as good (up to a small factor), bad input rejected as SciPy rejects it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.linalg.interpolative as sli
+from conftest import random_orthonormal
+from rankwise import interpolative as rli
+from scipy.sparse.linalg import aslinearoperator
+
+DTYPES = (np.float64, np.complex128)
+
+
+def decaying(m: int, n: int, dtype: type, rate: float = 4.0, seed: int = 0) -> np.ndarray:
+    """U diag(exp(-j / rate)) V^H with Haar U, V (complex Haar for complex dtype)."""
+    rng = np.random.default_rng(seed)
+    r = min(m, n)
+    s = np.exp(-np.arange(r) / rate)
+    U, V = random_orthonormal(rng, m, r), random_orthonormal(rng, n, r)
+    if np.dtype(dtype).kind == "c":
+        U = U * np.exp(2j * np.pi * rng.random(r))
+        V = V * np.exp(2j * np.pi * rng.random(r))
+    return ((U * s) @ V.conj().T).astype(dtype)
+
+
+def id_error(A: np.ndarray, k: int, idx: np.ndarray, proj: np.ndarray) -> float:
+    B = rli.reconstruct_matrix_from_id(A[:, idx[:k]], idx, proj)
+    return float(np.linalg.norm(A - B, 2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rand", [False, True])
+@pytest.mark.parametrize("k", [1, 10, 30])
+def test_fixed_rank_accuracy_like_scipy(dtype: type, rand: bool, k: int) -> None:
+    A = decaying(150, 120, dtype)
+    idx, proj = rli.interp_decomp(A, k, rand=rand, rng=0)
+    assert idx.shape == (120,)
+    assert sorted(idx.tolist()) == list(range(120))
+    assert proj.shape == (k, 120 - k)
+    assert proj.dtype == dtype
+    ours = id_error(A, k, idx, proj)
+    sidx, sproj = sli.interp_decomp(A, k, rand=rand, rng=0)
+    theirs = id_error(A, k, sidx, sproj)
+    sigma = scipy.linalg.svdvals(A)
+    # an ID is within a modest factor of sigma_{k+1} (Cheng et al. 2005: sqrt(1 + k(n - k))
+    # for a strong RRQR; pivoted QR and sketches are as good in practice)
+    assert ours <= np.sqrt(1 + k * (120 - k)) * sigma[k] * 10
+    assert ours <= 10 * theirs + 1e-13
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rand", [False, True])
+@pytest.mark.parametrize("eps", [1e-3, 1e-8, 1e-12])
+def test_fixed_precision(dtype: type, rand: bool, eps: float) -> None:
+    A = decaying(200, 160, dtype, rate=3.0)
+    k, idx, proj = rli.interp_decomp(A, eps, rand=rand, rng=1)
+    s = scipy.linalg.svdvals(A)
+    # rank close to the numerical rank at eps, error close to eps ||A||
+    assert k >= np.count_nonzero(s > eps * s[0]) - 2
+    assert k <= np.count_nonzero(s > eps * s[0] / 1e3) + 2
+    assert id_error(A, k, idx, proj) <= 100 * np.sqrt(160) * eps * s[0]
+    sk = sli.interp_decomp(A, eps, rand=rand, rng=1)[0]
+    assert abs(k - sk) <= 5
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_operator_input(dtype: type) -> None:
+    A = decaying(90, 70, dtype, rate=1.0)
+    L = aslinearoperator(A)
+    k, idx, proj = rli.interp_decomp(L, 1e-9, rng=0)
+    assert id_error(A, k, idx, proj) < 1e-7
+    U, S, V = rli.svd(L, 12, rng=0)
+    assert U.shape == (90, 12)
+    assert V.shape == (70, 12)
+    s = scipy.linalg.svdvals(A)
+    np.testing.assert_allclose(S, s[:12], rtol=0, atol=10 * s[12])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_svd_and_id_to_svd(dtype: type) -> None:
+    A = decaying(80, 60, dtype, rate=1.0)
+    for rand in (False, True):
+        U, S, V = rli.svd(A, 20, rand=rand, rng=0)
+        np.testing.assert_allclose(U.conj().T @ U, np.eye(20), atol=1e-12)
+        np.testing.assert_allclose(V.conj().T @ V, np.eye(20), atol=1e-12)
+        assert np.all(np.diff(S) <= 0)
+        assert np.linalg.norm(A - U * S @ V.conj().T, 2) < 1e-6
+    idx, proj = rli.interp_decomp(A, 20, rand=False)
+    U, S, V = rli.id_to_svd(A[:, idx[:20]], idx, proj)
+    P = rli.reconstruct_interp_matrix(idx, proj)
+    B = rli.reconstruct_skel_matrix(A, 20, idx)
+    np.testing.assert_allclose(U * S @ V.conj().T, B @ P, atol=1e-12)
+
+
+def test_reconstructions_match_scipy() -> None:
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((7, 9))
+    idx = rng.permutation(9)
+    proj = rng.standard_normal((4, 5))
+    np.testing.assert_array_equal(
+        rli.reconstruct_interp_matrix(idx, proj), sli.reconstruct_interp_matrix(idx, proj)
+    )
+    np.testing.assert_array_equal(
+        rli.reconstruct_skel_matrix(A, 4, idx), sli.reconstruct_skel_matrix(A, 4, idx)
+    )
+    B = A[:, idx[:4]]
+    np.testing.assert_allclose(
+        rli.reconstruct_matrix_from_id(B, idx, proj), sli.reconstruct_matrix_from_id(B, idx, proj)
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_spectral_norm_estimates(dtype: type) -> None:
+    A = decaying(60, 50, dtype, rate=1.0)
+    s = scipy.linalg.svdvals(A)
+    np.testing.assert_allclose(rli.estimate_spectral_norm(A, rng=0), s[0], rtol=1e-8)
+    B = A.copy()
+    B[:, 3] *= 1.5
+    d = scipy.linalg.svdvals(A - B)[0]
+    np.testing.assert_allclose(rli.estimate_spectral_norm_diff(A, B, rng=0), d, rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_estimate_rank(dtype: type) -> None:
+    A = decaying(300, 250, dtype, rate=3.0)
+    s = scipy.linalg.svdvals(A)
+    for eps in (1e-4, 1e-9):
+        exact = int(np.count_nonzero(s > eps * s[0]))
+        for X in (A, aslinearoperator(A)):
+            r = rli.estimate_rank(X, eps, rng=0)
+            assert exact <= r <= exact + 6
+
+
+def test_inputs_not_modified() -> None:
+    for dtype in DTYPES:
+        A = decaying(40, 30, dtype)
+        saved = A.copy()
+        rli.interp_decomp(A, 1e-6, rand=False)
+        rli.interp_decomp(A, 5, rng=0)
+        rli.svd(A, 5, rng=0)
+        rli.estimate_rank(A, 1e-6, rng=0)
+        np.testing.assert_array_equal(A, saved)
+
+
+def test_bad_input() -> None:
+    A = decaying(10, 8, np.float64)
+    with pytest.raises(ValueError, match="dtype"):
+        rli.interp_decomp(A.astype(np.float32), 1e-6)
+    with pytest.raises(ValueError, match="rank"):
+        rli.svd(A, 9)
+    with pytest.raises(ValueError, match="rank"):
+        rli.interp_decomp(A, 9)
+    B = A.copy()
+    B[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        rli.interp_decomp(B, 3)
+    with pytest.raises(TypeError, match="type"):
+        rli.interp_decomp([[1.0, 2.0]], 1)
+    with pytest.raises(ValueError, match="non-negative"):
+        rli.interp_decomp(A, -1.0)
+
+
+def test_zero_matrix_has_rank_zero() -> None:
+    k, _, proj = rli.interp_decomp(np.zeros((5, 4)), 1e-6, rand=False)
+    assert k == 0
+    assert proj.shape == (0, 4)
+    assert rli.estimate_rank(np.zeros((5, 4)), 1e-6) == 0
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    result = doctest.testmod(rli)
+    assert result.attempted > 0
+    assert result.failed == 0

@@ -16,6 +16,7 @@
 #include "rankwise/algo/randqb_ei.hpp"
 #include "rankwise/algo/rsvd.hpp"
 #include "rankwise/algo/subspace_iteration.hpp"
+#include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
 
 namespace rankwise::bindings {
@@ -55,12 +56,14 @@ py::tuple with_operator(const OperatorHandle& op, Fn&& fn) {
     if (op.is_single()) {
         auto f = [&] {
             py::gil_scoped_release nogil;
+            const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
             return fn(op.f32());
         }();
         return factors_to_python(std::move(f));
     }
     auto f = [&] {
         py::gil_scoped_release nogil;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
         return fn(op.f64());
     }();
     return factors_to_python(std::move(f));
@@ -78,6 +81,7 @@ py::tuple run_subspace_iteration(const LinearOp<T>& A, const SubspaceIterationOp
     SvdFactors<CpuBackend, T> f;
     {
         py::gil_scoped_release nogil;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
         f = subspace_iteration(cpu(), A, o, p);
     }
     return factors_to_python(std::move(f));
@@ -96,6 +100,7 @@ std::vector<double> probe_norms(const LinearOp<T>& A, const py::array& U, const 
     const ConstMatView<T> Uv{u.data(), u.shape(0), r, std::max<index_t>(u.shape(0), 1)};
     const ConstMatView<T> Vv{vt.data(), vt.shape(1), r, std::max<index_t>(vt.shape(1), 1)};
     py::gil_scoped_release nogil;
+    const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
     return probe_residual_norms(cpu(), A, Uv, sv.data(), Vv, probes, key);
 }
 

@@ -1,4 +1,4 @@
-#include "blas_threads.hpp"
+#include "rankwise/blas_threads.hpp"
 
 #include <atomic>
 #include <mutex>

@@ -35,21 +35,16 @@ void CpuBackend::gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatVi
     const index_t k = ta == Trans::No ? A.cols : A.rows;
     require(k == (tb == Trans::No ? B.rows : B.cols)) << "gemm: inner dimensions differ";
     if (C.rows == 0 || C.cols == 0) return;
-    // Blocks of few columns run in row chunks (cpu/tall_skinny.hpp); the rest is the BLAS's.
-    // A small output (both sides <= 256) from a long inner dimension chunks that dimension.
-    const bool small_output = C.rows <= cpu::kSkinnyMaxCols && C.cols <= cpu::kSkinnyMaxCols;
-    const bool tall_output = !(small_output && k > C.rows) && C.rows >= C.cols;
-    const cpu::Plan how = tall_output ? cpu::plan_tall_output(C.rows, C.cols, k)
-                                      : cpu::plan_tall_inner(k, C.rows, C.cols);
-    if (how == cpu::Plan::Chunked && tall_output) {
-        cpu::gemm_tall_output(ta, tb, alpha, A, B, beta, C, k);
-    } else if (how == cpu::Plan::Chunked) {
-        cpu::gemm_tall_inner(ta, tb, alpha, A, B, beta, C, k);
-    } else if (how == cpu::Plan::Serial) {
-        const cpu::SerialBlas serial;
-        cpu::blas_gemm(ta, tb, alpha, A, B, beta, C, k);
-    } else {
-        cpu::blas_gemm(ta, tb, alpha, A, B, beta, C, k);
+    switch (cpu::plan_product(C.rows, C.cols, k)) {
+        case cpu::Plan::Rows: cpu::gemm_tall_output(ta, tb, alpha, A, B, beta, C, k); break;
+        case cpu::Plan::Columns: cpu::gemm_wide_output(ta, tb, alpha, A, B, beta, C, k); break;
+        case cpu::Plan::Inner: cpu::gemm_tall_inner(ta, tb, alpha, A, B, beta, C, k); break;
+        case cpu::Plan::Serial: {
+            const cpu::SerialBlas serial;
+            cpu::blas_gemm(ta, tb, alpha, A, B, beta, C, k);
+            break;
+        }
+        case cpu::Plan::Whole: cpu::blas_gemm(ta, tb, alpha, A, B, beta, C, k); break;
     }
 }
 

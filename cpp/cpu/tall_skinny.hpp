@@ -1,5 +1,5 @@
-// Tall-skinny BLAS-3 products split into row chunks over the project's OpenMP threads, each
-// chunk a single-threaded BLAS call (see blas_threads.hpp for why).
+// BLAS-3 products split into chunks over the project's OpenMP threads, each chunk a
+// single-threaded BLAS call (rankwise/blas_threads.hpp says why).
 //
 // The chunking depends only on the long dimension and the thread count, and partial results
 // are summed in chunk order, so results are reproducible whatever thread runs which chunk;
@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "blas_threads.hpp"
+#include "rankwise/blas_threads.hpp"
 #include "dims.hpp"
 #include "rankwise/lapack.hpp"
 #include "rankwise/types.hpp"
@@ -54,26 +54,30 @@ void for_each_chunk(const RowChunks& chunks, Body&& body) {
     for (index_t c = 0; c < chunks.count; ++c) body(c);
 }
 
-// How to run a product: whole (the BLAS's own threads: no thread control, or a shape that is
-// not a block of few columns), on the calling thread (too small for threads to pay), or in
-// row chunks.  A product with a tall output (m x n, n <= 256 columns, any inner dimension)
-// chunks the rows of the output: the chunks are independent BLAS calls, where the BLAS's
-// own threads would share packed panels and wait for each other at every block.  A small
-// output (both dimensions <= 256) from a long inner dimension chunks the inner dimension.
-enum class Plan { Whole, Serial, Chunked };
+// How a product C = op(A) op(B) (C m x n, inner dimension k) runs: whole (the BLAS's own
+// threads, where there is no thread control), on the calling thread (too little work for
+// threads to pay), or in chunks of its longest dimension: rows or columns of C (independent
+// BLAS calls, where the BLAS's own threads would share packed panels and wait for each
+// other at every block), or the inner dimension when C is small (partial products summed in
+// chunk order).
+enum class Plan { Whole, Serial, Rows, Columns, Inner };
 
-inline Plan plan_tall_output(index_t rows, index_t cols, index_t inner) {
-    if (!serial_blas_available() || cols > kSkinnyMaxCols) return Plan::Whole;
-    if (rows >= 2 * chunk_min_rows(inner)) return Plan::Chunked;
-    return rows * cols * inner <= kSerialMaxWork ? Plan::Serial : Plan::Whole;
+inline Plan plan_product(index_t m, index_t n, index_t k) {
+    if (!serial_blas_available()) return Plan::Whole;
+    if (m * n * k <= kSerialMaxWork) return Plan::Serial;
+    const bool small_output = m <= 2 * kSkinnyMaxCols && n <= 2 * kSkinnyMaxCols;
+    if (small_output && k >= std::max(m, n)) {
+        return k >= 2 * kChunkMinRows ? Plan::Inner : Plan::Serial;
+    }
+    const index_t longest = std::max(m, n);
+    if (longest < 2 * chunk_min_rows(k)) return Plan::Serial;
+    return m >= n ? Plan::Rows : Plan::Columns;
 }
 
-inline Plan plan_tall_inner(index_t inner, index_t rows, index_t cols) {
-    if (!serial_blas_available() || rows > kSkinnyMaxCols || cols > kSkinnyMaxCols) {
-        return Plan::Whole;
-    }
-    if (inner >= 2 * kChunkMinRows) return Plan::Chunked;
-    return rows * cols * inner <= kSerialMaxWork ? Plan::Serial : Plan::Whole;
+// Rows of Y (m x l) for a Gram matrix or a triangular solve: chunked or on this thread.
+inline Plan plan_block(index_t rows, index_t cols) {
+    if (!serial_blas_available()) return Plan::Whole;
+    return rows >= 2 * chunk_min_rows(cols) ? Plan::Rows : Plan::Serial;
 }
 
 // Rows [r0, r0 + n) of op(X): rows of X, or columns of X when transposed.
@@ -96,7 +100,7 @@ void blas_gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B
                     ld_of(B.ld), beta, C.data, ld_of(C.ld));
 }
 
-// C = alpha op(A) op(B) + beta C with C tall (m long; n, k skinny): rows of C are independent.
+// C = alpha op(A) op(B) + beta C with C tall: rows of C are independent.
 template <class T>
 void gemm_tall_output(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B,
                       T beta, MatView<T> C, index_t k) {
@@ -104,6 +108,17 @@ void gemm_tall_output(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatVi
     for_each_chunk(chunks, [&](index_t c) {
         const index_t r0 = chunks.begin(c), n = chunks.size(c);
         blas_gemm(ta, tb, alpha, op_rows(A, ta, r0, n), B, beta, C.rows_range(r0, n), k);
+    });
+}
+
+// C = alpha op(A) op(B) + beta C with C wide: columns of C are independent.
+template <class T>
+void gemm_wide_output(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B,
+                      T beta, MatView<T> C, index_t k) {
+    const RowChunks chunks = row_chunks(C.cols, chunk_min_rows(k));
+    for_each_chunk(chunks, [&](index_t c) {
+        const index_t c0 = chunks.begin(c), n = chunks.size(c);
+        blas_gemm(ta, tb, alpha, A, op_cols(B, tb, c0, n), beta, C.cols_range(c0, n), k);
     });
 }
 
@@ -139,14 +154,16 @@ void gram_upper(ConstMatView<T> Y, T* G) {
         lapack::syrk<T>('U', 'T', li, blas_int(part.rows, "rows"), T(1), part.data,
                         ld_of(part.ld), T(0), out, li);
     };
-    const Plan how = plan_tall_output(Y.rows, l, l);
-    if (how != Plan::Chunked) {
+    const Plan how = plan_block(Y.rows, l);
+    if (how != Plan::Rows) {
         const RowChunks one{1, Y.rows};
         if (how == Plan::Serial) for_each_chunk(one, [&](index_t) { syrk(Y, G); });
         if (how == Plan::Whole) syrk(Y, G);
         return;
     }
-    const RowChunks chunks = row_chunks(Y.rows);
+    // One partial l x l Gram matrix per chunk: wide blocks get one chunk per thread.
+    RowChunks chunks = row_chunks(Y.rows);
+    if (l > kSkinnyMaxCols) chunks.count = std::min<index_t>(chunks.count, omp_get_max_threads());
     std::vector<T> partial(static_cast<std::size_t>(chunks.count * l * l));
     for_each_chunk(chunks, [&](index_t c) {
         syrk(Y.rows_range(chunks.begin(c), chunks.size(c)), partial.data() + c * l * l);
@@ -168,9 +185,9 @@ void solve_upper_right(const T* R, MatView<T> Y) {
         lapack::trsm<T>('R', 'U', 'N', 'N', blas_int(part.rows, "rows"), l, T(1), R, l,
                         part.data, ld_of(part.ld));
     };
-    const Plan how = plan_tall_output(Y.rows, Y.cols, Y.cols);
+    const Plan how = plan_block(Y.rows, Y.cols);
     if (how == Plan::Whole) return trsm(Y);
-    const RowChunks chunks = how == Plan::Chunked ? row_chunks(Y.rows) : RowChunks{1, Y.rows};
+    const RowChunks chunks = how == Plan::Rows ? row_chunks(Y.rows) : RowChunks{1, Y.rows};
     for_each_chunk(chunks,
                    [&](index_t c) { trsm(Y.rows_range(chunks.begin(c), chunks.size(c))); });
 }

@@ -24,7 +24,7 @@ bool ready();
 // Optional: the BLAS's thread-count setter that returns the previous count (OpenBLAS's
 // openblas_set_num_threads_local, MKL's mkl_set_num_threads_local).  With it, the CPU
 // backend runs tall-skinny products as single-threaded BLAS calls on its own threads
-// (cpp/cpu/blas_threads.hpp says how, and what other threads see meanwhile).
+// (rankwise/blas_threads.hpp says how, and what other threads see meanwhile).
 void register_local_threads_setter(int (*setter)(int));
 bool local_threads_setter_registered();
 

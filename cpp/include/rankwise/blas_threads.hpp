@@ -14,6 +14,13 @@
 // the thread that opens the first SerialBlas scope, and restored when the last scope in the
 // process closes; BLAS calls that other threads of the process make meanwhile also run on
 // one thread.  Where the BLAS has no setter, products are left whole to the BLAS.
+//
+// The entry points of the CPU algorithms (the bindings) hold one scope for the whole
+// computation: toggling the count around each product wakes the BLAS's threads, which then
+// spin on the cores that the backend's own threads need (measured: 27% of a small dense
+// SVD's time in OpenBLAS's blas_thread_server, 19% in libgomp's barrier).  Inside a scope
+// every product goes through the backend's chunking (cpu/tall_skinny.hpp), so none runs
+// on one thread by accident.
 #pragma once
 
 namespace rankwise::cpu {

@@ -5,8 +5,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <dlfcn.h>
 #include <omp.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <dlfcn.h>
+#define RANKWISE_HAVE_DLFCN 1
+#endif
 
 #include <array>
 #include <cstdint>
@@ -48,6 +51,7 @@ void register_scipy_lapack() {
 // The BLAS library behind scipy.linalg.cython_blas (the one that defines the dgemm it
 // calls), and in it the per-thread thread-count setter, if it has one.
 void register_local_blas_threads() {
+#ifdef RANKWISE_HAVE_DLFCN
     const auto path =
         py::module_::import("scipy.linalg.cython_blas").attr("__file__").cast<std::string>();
     void* module = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
@@ -70,6 +74,7 @@ void register_local_blas_threads() {
         break;
     }
     dlclose(module);
+#endif  // elsewhere products are left whole to the BLAS (rankwise/blas_threads.hpp)
 }
 
 void check_signals() {

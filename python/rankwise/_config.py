@@ -13,8 +13,9 @@ def config() -> dict[str, Any]:
         "backends": ["cpu"],
         "blas": "resolved from scipy.linalg.cython_blas / cython_lapack",
         "openmp_max_threads": _core.openmp_max_threads(),
-        # Tall-skinny products (blocks of k + p <= 256 columns) as single-threaded BLAS calls
-        # on the core's OpenMP threads; needs the BLAS's per-thread thread-count setter.
+        # Products split into chunks on the core's OpenMP threads, each a single-threaded BLAS
+        # call, the BLAS kept on one thread during an SVD call; needs the BLAS's thread-count
+        # setter (rankwise/blas_threads.hpp).
         "blas_chunked_tall_skinny": _core.blas_chunked_tall_skinny(),
     }
     try:
@@ -55,8 +56,8 @@ def show_config() -> None:
     print(f"  backends: {', '.join(info['backends'])}")
     print(f"  BLAS/LAPACK: {info['blas']}")
     print(f"  OpenMP threads (core loops): {info['openmp_max_threads']}")
-    chunked = "yes" if info["blas_chunked_tall_skinny"] else "no (BLAS has no per-thread setter)"
-    print(f"  tall-skinny products in row chunks on the core's threads: {chunked}")
+    chunked = "yes" if info["blas_chunked_tall_skinny"] else "no (the BLAS has no thread setter)"
+    print(f"  products in chunks on the core's threads, BLAS on one thread: {chunked}")
     pools = info["threadpools"]
     if isinstance(pools, str):
         print(f"  thread pools: {pools}")

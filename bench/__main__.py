@@ -35,6 +35,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--family", action="append", choices=sorted(FAMILIES), help="repeatable; default: all"
     )
     parser.add_argument(
+        "--case",
+        metavar="TEXT",
+        help="run only the cases whose name contains TEXT (not with --update-results)",
+    )
+    parser.add_argument(
         "--repeat", type=int, metavar="N", help="timed calls per contender (default 5)"
     )
     parser.add_argument(
@@ -54,6 +59,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.case and args.update_results:
+        parser.error("--case runs a subset; it cannot rewrite the sections of RESULTS.md")
     return args
 
 
@@ -81,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     # The runner collects garbage before every timed call; with scikit-learn and dask
     # imported a full collection costs ~0.1 s, so move what exists now out of its reach.
     gc.freeze()
-    cases: dict[str, list[Case]] = {name: m.cases(args.mode) for name, m in modules.items()}
+    cases: dict[str, list[Case]] = {
+        name: [c for c in m.cases(args.mode) if not args.case or args.case in c.name]
+        for name, m in modules.items()
+    }
     all_cases = [c for group in cases.values() for c in group]
     repeat = args.repeat or REPEAT[args.mode]
     command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])

@@ -22,7 +22,7 @@ namespace rankwise::cpu {
 inline constexpr index_t kSkinnyMaxCols = 256;
 // Rows per chunk, at least: enough that a chunk is a BLAS-3 call worth making.  Products
 // with a long inner dimension (a dense A times a block) do more work per row.
-inline constexpr index_t kChunkMinRows = 2048;
+inline constexpr index_t kChunkMinRows = 1024;
 inline constexpr index_t kChunkMinRowsLongInner = 256;
 // Below this many multiply-adds a product runs on the calling thread.
 inline constexpr index_t kSerialMaxWork = index_t{1} << 22;

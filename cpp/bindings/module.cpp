@@ -18,6 +18,7 @@
 
 #include "families.hpp"
 #include "operator_handle.hpp"
+#include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/lapack.hpp"
 #include "rankwise/philox.hpp"
@@ -66,7 +67,7 @@ void register_local_blas_threads() {
                                    "scipy_openblas_set_num_threads_local",
                                    "mkl_set_num_threads_local"}) {
             if (void* set = dlsym(blas, setter)) {
-                lapack::register_local_threads_setter(reinterpret_cast<int (*)(int)>(set));
+                cpu::register_blas_threads_setter(reinterpret_cast<cpu::ThreadsSetter>(set));
                 break;
             }
         }
@@ -122,7 +123,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("key"), py::arg("counter"), py::arg("n_blocks"),
         "Raw Philox4x64-10 output for counters counter, counter + 1, ... (4 words each).");
 
-    m.def("blas_chunked_tall_skinny", &lapack::local_threads_setter_registered,
+    m.def("blas_chunked_tall_skinny", &cpu::serial_blas_available,
           "Whether tall-skinny products run as single-threaded BLAS calls on the core's threads.");
 
     m.def("openmp_max_threads", [] { return omp_get_max_threads(); },

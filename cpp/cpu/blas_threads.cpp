@@ -3,8 +3,6 @@
 #include <atomic>
 #include <mutex>
 
-#include "rankwise/lapack.hpp"
-
 namespace rankwise::cpu {
 namespace {
 
@@ -47,9 +45,3 @@ SerialBlas::~SerialBlas() {
 
 }  // namespace rankwise::cpu
 
-namespace rankwise::lapack {
-void register_local_threads_setter(int (*setter)(int)) {
-    cpu::register_blas_threads_setter(setter);
-}
-bool local_threads_setter_registered() { return cpu::serial_blas_available(); }
-}  // namespace rankwise::lapack

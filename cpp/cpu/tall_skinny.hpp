@@ -155,11 +155,10 @@ void gram_upper(ConstMatView<T> Y, T* G) {
                         ld_of(part.ld), T(0), out, li);
     };
     const Plan how = plan_block(Y.rows, l);
-    if (how != Plan::Rows) {
-        const RowChunks one{1, Y.rows};
-        if (how == Plan::Serial) for_each_chunk(one, [&](index_t) { syrk(Y, G); });
-        if (how == Plan::Whole) syrk(Y, G);
-        return;
+    if (how == Plan::Whole) return syrk(Y, G);
+    if (how == Plan::Serial) {
+        const SerialBlas serial;
+        return syrk(Y, G);
     }
     // One partial l x l Gram matrix per chunk: wide blocks get one chunk per thread.
     RowChunks chunks = row_chunks(Y.rows);

@@ -21,13 +21,6 @@ void register_routine(const std::string& name, void* fn);
 // True once every required routine has been registered.
 bool ready();
 
-// Optional: the BLAS's thread-count setter that returns the previous count (OpenBLAS's
-// openblas_set_num_threads_local, MKL's mkl_set_num_threads_local).  With it, the CPU
-// backend runs tall-skinny products as single-threaded BLAS calls on its own threads
-// (rankwise/blas_threads.hpp says how, and what other threads see meanwhile).
-void register_local_threads_setter(int (*setter)(int));
-bool local_threads_setter_registered();
-
 // Typed entry points (Fortran calling convention: everything by pointer).
 template <class T>
 void gemm(char ta, char tb, int m, int n, int k, T alpha, const T* a, int lda, const T* b,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <new>
+#include <sstream>
 #include <vector>
 
 #include "dims.hpp"
@@ -22,10 +23,20 @@ using cpu::ld_of;
 template <class T>
 HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols) {
     require(rows >= 0 && cols >= 0) << "negative matrix size " << rows << " x " << cols;
-    const index_t n = std::max<index_t>(rows * cols, 1);
-    buf_.reset(new (std::nothrow) T[static_cast<std::size_t>(n)]);
+    // rows * cols * sizeof(T) must fit in size_t before it is computed.
+    const bool fits = cols == 0 || static_cast<std::size_t>(rows) <=
+                                       std::numeric_limits<std::size_t>::max() / sizeof(T) /
+                                           static_cast<std::size_t>(cols);
+    if (fits) {
+        const index_t n = std::max<index_t>(rows * cols, 1);
+        buf_.reset(new (std::nothrow) T[static_cast<std::size_t>(n)]);
+    }
     if (!buf_) {
-        throw std::bad_alloc();
+        std::ostringstream what;
+        what << "cannot allocate a " << rows << " x " << cols << " float" << 8 * sizeof(T)
+             << " work matrix (" << double(rows) * double(cols) * sizeof(T) / double(1 << 30)
+             << " GiB)";
+        throw AllocationError(what.str());
     }
 }
 
@@ -203,6 +214,12 @@ void CpuBackend::copy(ConstMatView<T> X, MatView<T> Y) const {
 }
 
 template <class T>
+void CpuBackend::fill(MatView<T> X, T value) const {
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
+    for (index_t j = 0; j < X.cols; ++j) std::fill_n(X.col(j), X.rows, value);
+}
+
+template <class T>
 void CpuBackend::scale_columns(ConstMatView<T> X, const T* scale, MatView<T> Y) const {
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
@@ -263,6 +280,7 @@ double CpuBackend::sum_squares(ConstMatView<T> X) const {
     template void CpuBackend::orthonormalize<T>(MatView<T>, Ortho) const;                     \
     template void CpuBackend::svd<T>(MatView<T>, MatView<T>, T*, MatView<T>, SvdDriver) const; \
     template void CpuBackend::copy<T>(ConstMatView<T>, MatView<T>) const;                     \
+    template void CpuBackend::fill<T>(MatView<T>, T) const;                                   \
     template void CpuBackend::scale_columns<T>(ConstMatView<T>, const T*, MatView<T>) const;  \
     template void CpuBackend::add_scaled<T>(ConstMatView<T>, T, MatView<T>) const;            \
     template void CpuBackend::column_norms<T>(ConstMatView<T>, double*) const;                \

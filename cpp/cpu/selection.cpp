@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <limits>
 #include <vector>
 
 #include "dims.hpp"
@@ -122,6 +123,17 @@ void CpuBackend::solve(MatView<T> A, MatView<T> B, const char* what) const {
                                      ipiv.data(), B.data, ld_of(B.ld));
     if (info < 0) throw LapackError("gesv failed, info = " + std::to_string(info));
     require(info == 0) << what << " is singular";
+    // Exact zeros are rare in floating point (dependent rows leave rounding-size pivots):
+    // judge the pivots against the largest one.
+    double umax = 0, umin = std::numeric_limits<double>::infinity();
+    for (index_t i = 0; i < A.rows; ++i) {
+        const double u = std::abs(double(A(i, i)));
+        umax = std::max(umax, u);
+        umin = std::min(umin, u);
+    }
+    require(umin > double(n) * std::numeric_limits<T>::epsilon() * umax)
+        << what << " is singular to working precision (smallest LU pivot " << umin
+        << ", largest " << umax << ")";
 }
 
 #define RANKWISE_INSTANTIATE_SELECTION(T)                                                      \

@@ -26,6 +26,7 @@ class HostMatrix {
     MatView<T> view() { return {buf_.get(), rows_, cols_, ld()}; }
     ConstMatView<T> view() const { return {buf_.get(), rows_, cols_, ld()}; }
     T* data() { return buf_.get(); }
+    const T* data() const { return buf_.get(); }
     // Keeps the first `cols` columns: they are a contiguous prefix of column-major storage.
     void truncate_cols(index_t cols) { cols_ = cols < cols_ ? cols : cols_; }
     index_t rows() const { return rows_; }
@@ -71,6 +72,10 @@ class CpuBackend {
     // Y = X (same shape)
     template <class T>
     void copy(ConstMatView<T> X, MatView<T> Y) const;
+
+    // every entry of X set to `value`
+    template <class T>
+    void fill(MatView<T> X, T value) const;
 
     // Y[:, j] = X[:, j] * scale[j] for every column (scale in host memory)
     template <class T>
@@ -202,7 +207,8 @@ class CpuBackend {
     void gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
 
     // B <- A^{-1} B for a square A (destroyed), LU with partial pivoting; throws Error
-    // naming `what` if A is exactly singular.
+    // naming `what` if A is singular to working precision (a pivot of U below
+    // n eps max |u_ii|: the solution would be rounding noise).
     template <class T>
     void solve(MatView<T> A, MatView<T> B, const char* what) const;
 };

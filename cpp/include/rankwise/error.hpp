@@ -1,6 +1,7 @@
 // The package's exceptions and the `require(cond) << "message"` idiom (after RandLAPACK).
 #pragma once
 
+#include <new>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -21,6 +22,17 @@ class LapackError : public Error {
 // A backend primitive that this build does not have (e.g. CUDA without nvcc).
 class NotCompiled : public Error {
     using Error::Error;
+};
+
+// An allocation that cannot be made, with the size asked for (mapped to MemoryError; a
+// std::bad_alloc so that code catching that still does).
+class AllocationError : public std::bad_alloc {
+   public:
+    explicit AllocationError(std::string what) : what_(std::move(what)) {}
+    const char* what() const noexcept override { return what_.c_str(); }
+
+   private:
+    std::string what_;
 };
 
 namespace detail {

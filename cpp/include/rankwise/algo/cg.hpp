@@ -70,7 +70,7 @@ inline bool any_active(const std::vector<std::uint8_t>& active) {
 // Called after every iteration with the number of iterations done (X holds the iterates).
 using CgCallback = std::function<void(index_t)>;
 
-// Solves A X = B; X holds the starting guess on entry (ignored unless o.x0_nonzero) and the
+// Solves A X = B; X holds the starting guess on entry (set to zero unless o.x0_nonzero) and the
 // iterates on exit.  M == nullptr: no preconditioner.
 template <class Backend, class T>
 CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<T>* M,
@@ -97,6 +97,7 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
         A.apply(Trans::No, ConstMatView<T>(X), R.view());
         be.axpby(T(1), B, T(-1), R.view());
     } else {
+        be.fill(X, T(0));
         be.axpby(T(1), B, T(0), R.view());
     }
 

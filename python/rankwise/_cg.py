@@ -228,7 +228,7 @@ def _prepare(A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any
         b = b.astype(np.float64)
     dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
     vector = b.ndim == 1 or b.shape[1] == 1  # SciPy: (n, 1) is a vector
-    B = np.asfortranarray(b.reshape(n, -1), dtype=dtype)
+    B = np.asfortranarray(b.reshape(n, 1 if b.ndim == 1 else b.shape[1]), dtype=dtype)
     if not np.isfinite(B).all():
         raise ValueError("b contains NaN or Inf")
     s = B.shape[1]
@@ -279,13 +279,15 @@ def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResul
     )
     reasons = tuple(out["stop"])
     bad = [r for r in reasons if r != "converged"]
-    reason = bad[0] if bad else "converged"
+    # A breakdown in any column outranks a column that merely ran out of iterations.
+    broken = [r for r in bad if r in _BREAKDOWN_TEXT]
+    reason = (broken or bad or ["converged"])[0]
     history = out["history"]
     if sys_.vector:
         history = history[:, 0]
     if not bad:
         info = 0
-    elif any(r in _BREAKDOWN_TEXT for r in reasons):
+    elif broken:
         info = -1
     else:
         info = sys_.maxiter

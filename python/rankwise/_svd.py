@@ -53,8 +53,8 @@ def svd(
     Parameters
     ----------
     A : ndarray, scipy.sparse matrix or array, or LinearOperator, shape (m, n)
-        Real matrix.  float32 and float64 are computed in their own precision; bools and
-        integers in float64.  Dense arrays in C or Fortran order (or any view with unit
+        Real matrix.  float32 and float64 are computed in their own precision; bools,
+        integers and float16 in float64.  Dense arrays in C or Fortran order (or any view with unit
         stride along one axis) are used in place; CSR and CSC matrices are used as they are
         (other sparse formats are converted to CSR); a ``LinearOperator`` is used through
         ``matmat`` and ``rmatmat``.  A is never modified.

@@ -32,11 +32,12 @@ class Matrix:
 
 
 def work_dtype(dtype: np.dtype, name: str) -> np.dtype:
-    """float32/float64 stay as they are; bools and integers compute in float64."""
+    """float32/float64 stay as they are; bools, integers and float16 compute in float64 (as
+    SciPy's svds and scikit-learn's randomized_svd do)."""
     dtype = np.dtype(dtype)
     if dtype in (np.float32, np.float64):
         return dtype
-    if dtype.kind in "biu":
+    if dtype.kind in "biu" or dtype == np.float16:
         return np.dtype(np.float64)
     if dtype.kind == "c":
         raise TypeError(
@@ -55,6 +56,10 @@ def _check_finite_dense(a: np.ndarray, name: str) -> None:
             raise ValueError(f"{name} contains NaN or Inf")
 
 
+BLAS_INT_MAX = 2**31 - 1
+"""SciPy's BLAS takes 32-bit leading dimensions: a view whose stride exceeds that is copied."""
+
+
 def _blas_viewable(a: np.ndarray) -> bool:
     """True when one BLAS leading dimension describes the array (no copy needed)."""
     item = a.itemsize
@@ -62,8 +67,8 @@ def _blas_viewable(a: np.ndarray) -> bool:
     s0, s1 = a.strides
     if s0 <= 0 or s1 <= 0:
         return False
-    col_major = s0 == item and s1 % item == 0 and s1 // item >= max(m, 1)
-    row_major = s1 == item and s0 % item == 0 and s0 // item >= max(n, 1)
+    col_major = s0 == item and s1 % item == 0 and max(m, 1) <= s1 // item <= BLAS_INT_MAX
+    row_major = s1 == item and s0 % item == 0 and max(n, 1) <= s0 // item <= BLAS_INT_MAX
     return col_major or row_major
 
 
@@ -83,8 +88,9 @@ def _dense(A: Any, name: str) -> Matrix:
     if a.dtype != dtype:
         a = a.astype(dtype)
     elif not _blas_viewable(a):
-        # No unit stride: one copy so that BLAS can read it (np.asfortranarray would keep
-        # the strides of arrays numpy calls contiguous, such as 1 x 1 views).
+        # No unit stride, or a stride beyond 32 bits: one copy so that BLAS can read it
+        # (np.asfortranarray would keep the strides of arrays numpy calls contiguous, such as
+        # 1 x 1 views).
         a = np.array(a, order="F", copy=True)
     _check_finite_dense(a, name)
     return Matrix(_core.Operator.dense(a), shape, dtype, "dense")

@@ -135,10 +135,22 @@ def _rank_from_r(R: np.ndarray, eps: float) -> int:
 
 
 def _id_from_r(R: np.ndarray, perm: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """idx = perm and proj = R11^{-1} R12 (k x (n - k)), with R11 = R[:k, :k]."""
+    """idx = perm and proj = R11^{-1} R12 (k x (n - k)), with R11 = R[:k, :k].
+
+    When A has rank below k, R11 is singular (pivoted QR puts the zero pivots last) and the
+    coefficients are not unique; the minimum-norm least-squares solution still reproduces
+    the other columns exactly, where SciPy returns NaN.
+    """
     if k == 0:
         return perm.astype(np.int64), np.zeros((0, perm.size), dtype=R.dtype)
-    proj = scipy.linalg.solve_triangular(R[:k, :k], R[:k, k:], check_finite=False)
+    R11, R12 = R[:k, :k], R[:k, k:]
+    d = np.abs(np.diagonal(R11))
+    if R12.shape[1] == 0:
+        proj = np.zeros((k, 0), dtype=R.dtype)
+    elif d.min() > k * np.finfo(R.dtype).eps * d.max():
+        proj = scipy.linalg.solve_triangular(R11, R12, check_finite=False)
+    else:
+        proj = scipy.linalg.lstsq(R11, R12, check_finite=False)[0]
     return perm.astype(np.int64), np.asarray(proj, order="F")
 
 

@@ -1,5 +1,6 @@
 """Threads: the BLAS thread count is the user's before and after every call, results do not
-depend on how many Python threads call rankwise at once, and OpenMP limits are honoured."""
+depend on how many Python threads call rankwise at once (same or different data, every
+family), and OpenMP limits are honoured."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 import rankwise
+import scipy.sparse as sp
 from conftest import make_problem
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -72,3 +74,41 @@ def test_openmp_limit_honoured_and_result_valid() -> None:
         U, s, _Vt = _svd(A)
     np.testing.assert_allclose(s, prob.s[:20], rtol=1e-6)
     np.testing.assert_allclose(U.T @ U, np.eye(20), atol=1e-12)
+
+
+def _mixed_calls(seed: int) -> list[np.ndarray]:
+    """One call of each family on data of its own (different per seed)."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((3000, 120)) * np.exp(-np.arange(120) / 10.0)
+    n = 2000
+    G = sp.random_array((n, n), density=2e-3, rng=rng, format="csr")
+    S = (G @ G.T + 5.0 * sp.eye_array(n)).tocsr()
+    b = rng.standard_normal(n)
+    U, s, Vt = rankwise.svd(A, 8, random_state=seed)
+    x, info = rankwise.cg(S, b, rtol=1e-8, M="jacobi")
+    assert info == 0
+    c = rankwise.cur(A, 6, method="deim")
+    return [U, s, Vt, x, c.rows, c.cols, c.U]
+
+
+def test_concurrent_calls_on_different_data_match_serial_calls() -> None:
+    seeds = [11, 12, 13, 14]
+    serial = {seed: _mixed_calls(seed) for seed in seeds}
+    results: dict[int, list[np.ndarray]] = {}
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            results[seed] = _mixed_calls(seed)
+        except BaseException as exc:  # re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in seeds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for seed in seeds:
+        for got, want in zip(results[seed], serial[seed], strict=True):
+            np.testing.assert_array_equal(got, want)

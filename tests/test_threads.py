@@ -94,6 +94,7 @@ def _mixed_calls(seed: int) -> list[np.ndarray]:
 def test_concurrent_calls_on_different_data_match_serial_calls() -> None:
     seeds = [11, 12, 13, 14]
     serial = {seed: _mixed_calls(seed) for seed in seeds}
+    openmp_before = rankwise.config()["openmp_max_threads"]
     results: dict[int, list[np.ndarray]] = {}
     errors: list[BaseException] = []
 
@@ -112,3 +113,16 @@ def test_concurrent_calls_on_different_data_match_serial_calls() -> None:
     for seed in seeds:
         for got, want in zip(results[seed], serial[seed], strict=True):
             np.testing.assert_array_equal(got, want)
+    # Each call's smaller team (rankwise/thread_share.hpp) was given back.
+    assert rankwise.config()["openmp_max_threads"] == openmp_before
+
+
+def test_dense_results_do_not_depend_on_the_openmp_team_size() -> None:
+    """Sums are chunked by size only (cpu/tall_skinny.hpp), so that a threadpoolctl limit,
+    or the smaller teams concurrent callers get, leaves every bit of the result."""
+    A = np.array(make_problem("exp", *SHAPE).A)
+    expected = _svd(A)
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        one = _svd(A)
+    for got, want in zip(one, expected, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "families.hpp"
+#include "native_call.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/cg.hpp"
 #include "rankwise/algo/precond.hpp"
@@ -117,7 +118,7 @@ std::shared_ptr<Preconditioner<T>> make_chebyshev(const LinearOp<T>& A, int degr
     if (!lmin || !lmax) {
         SpectrumBounds b;
         {
-            py::gil_scoped_release nogil;
+            const NativeCall native;
             b = lanczos_bounds(cpu(), A, steps, key);
         }
         require(b.lmin > 0) << "chebyshev: A is not positive definite (Lanczos found the "
@@ -146,7 +147,7 @@ py::dict run_cg(const LinearOp<T>& A, const Preconditioner<T>* M, const py::arra
     }
     CgResult r;
     {
-        py::gil_scoped_release nogil;
+        const NativeCall native;
         r = cg_solve(cpu(), A, M, B, X, o, hook);
     }
     const index_t s = B.cols;
@@ -172,7 +173,7 @@ py::array apply_precond(const Preconditioner<T>& M, const py::array& r) {
     py::array_t<T, py::array::f_style> z({R.rows, R.cols});
     const MatView<T> Z = column_major<T>(z, true, "z");
     {
-        py::gil_scoped_release nogil;
+        const NativeCall native;
         M.apply(R, Z);
     }
     return z;
@@ -234,7 +235,7 @@ void register_cg(py::module_& m) {
                     using I = std::remove_const_t<std::remove_pointer_t<decltype(A.indices)>>;
                     std::shared_ptr<Ic0Precond<CpuBackend, T, I>> p;
                     {
-                        py::gil_scoped_release nogil;
+                        const NativeCall native;
                         p = std::make_shared<Ic0Precond<CpuBackend, T, I>>(cpu(), A, first_shift);
                     }
                     hh.info["shift"] = p->shift();
@@ -254,7 +255,7 @@ void register_cg(py::module_& m) {
             PrecondHandle h = with_csr(
                 data, indices, indptr, n, [&](auto A, PrecondHandle&) {
                     using T = std::remove_const_t<std::remove_pointer_t<decltype(A.data)>>;
-                    py::gil_scoped_release nogil;
+                    const NativeCall native;
                     return std::shared_ptr<Preconditioner<T>>(
                         std::make_shared<BlockJacobiPrecond<CpuBackend, T>>(cpu(), A, bs));
                 });

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "families.hpp"
+#include "native_call.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/selection.hpp"
 #include "rankwise/error.hpp"
@@ -34,7 +35,7 @@ auto with_basis(const py::array& V, Fn&& fn) {
         require(bool(a)) << "the basis could not be read as a " << sizeof(T) * 8 << "-bit array";
         const index_t n = a.shape(0), k = a.shape(1);
         const ConstMatView<T> view{a.data(), n, k, std::max<index_t>(n, 1)};
-        py::gil_scoped_release nogil;
+        const NativeCall native;
         return fn(view);
     };
     if (V.dtype().is(py::dtype::of<float>())) return run(float{});

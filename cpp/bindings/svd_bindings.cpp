@@ -11,6 +11,7 @@
 
 #include "convert.hpp"
 #include "families.hpp"
+#include "native_call.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/error_estimate.hpp"
 #include "rankwise/algo/randqb_ei.hpp"
@@ -55,14 +56,14 @@ template <class Fn>
 py::tuple with_operator(const OperatorHandle& op, Fn&& fn) {
     if (op.is_single()) {
         auto f = [&] {
-            py::gil_scoped_release nogil;
+            const NativeCall native;
             const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
             return fn(op.f32());
         }();
         return factors_to_python(std::move(f));
     }
     auto f = [&] {
-        py::gil_scoped_release nogil;
+        const NativeCall native;
         const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
         return fn(op.f64());
     }();
@@ -80,7 +81,7 @@ py::tuple run_subspace_iteration(const LinearOp<T>& A, const SubspaceIterationOp
     const T* p = v0 ? start.data() : nullptr;
     SvdFactors<CpuBackend, T> f;
     {
-        py::gil_scoped_release nogil;
+        const NativeCall native;
         const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
         f = subspace_iteration(cpu(), A, o, p);
     }
@@ -99,7 +100,7 @@ std::vector<double> probe_norms(const LinearOp<T>& A, const py::array& U, const 
     require(u.shape(1) == r && vt.shape(0) == r) << "U, s, Vt ranks differ";
     const ConstMatView<T> Uv{u.data(), u.shape(0), r, std::max<index_t>(u.shape(0), 1)};
     const ConstMatView<T> Vv{vt.data(), vt.shape(1), r, std::max<index_t>(vt.shape(1), 1)};
-    py::gil_scoped_release nogil;
+    const NativeCall native;
     const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
     return probe_residual_norms(cpu(), A, Uv, sv.data(), Vv, probes, key);
 }

@@ -48,10 +48,7 @@ std::vector<double> chunk_parts(index_t s) {
 
 int CpuBackend::max_threads() const { return omp_get_max_threads(); }
 
-void CpuBackend::set_threads(int k) const {
-    static const int default_threads = omp_get_max_threads();
-    omp_set_num_threads(k > 0 ? k : default_threads);
-}
+void CpuBackend::set_threads(int k) const { omp_set_num_threads(k > 0 ? k : 1); }
 
 template <class T>
 void CpuBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const {

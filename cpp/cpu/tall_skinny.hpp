@@ -46,6 +46,15 @@ inline RowChunks row_chunks(index_t rows, index_t min_rows = kChunkMinRows) {
                      rows};
 }
 
+// Chunks of a dimension that is summed over (partial products added in chunk order).  Their
+// number depends on the dimension only, never on the thread count, so that the sums - and
+// every algorithm's results - are the same bit for bit whatever the size of the OpenMP team
+// (threadpoolctl limits, concurrent callers sharing the cores: rankwise/thread_share.hpp).
+inline constexpr index_t kMaxSummedChunks = 32;
+inline RowChunks summed_chunks(index_t rows, index_t min_rows = kChunkMinRows) {
+    return RowChunks{std::clamp<index_t>(rows / min_rows, 1, kMaxSummedChunks), rows};
+}
+
 // body(c) for every chunk, on the OpenMP team, with the BLAS single-threaded in each call.
 template <class Body>
 void for_each_chunk(const RowChunks& chunks, Body&& body) {
@@ -127,7 +136,7 @@ void gemm_wide_output(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatVi
 template <class T>
 void gemm_tall_inner(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B,
                      T beta, MatView<T> C, index_t k) {
-    const RowChunks chunks = row_chunks(k);
+    const RowChunks chunks = summed_chunks(k);
     const index_t m = C.rows, n = C.cols;
     std::vector<T> partial(static_cast<std::size_t>(chunks.count * m * n));
     for_each_chunk(chunks, [&](index_t c) {
@@ -160,9 +169,9 @@ void gram_upper(ConstMatView<T> Y, T* G) {
         const SerialBlas serial;
         return syrk(Y, G);
     }
-    // One partial l x l Gram matrix per chunk: wide blocks get one chunk per thread.
-    RowChunks chunks = row_chunks(Y.rows);
-    if (l > kSkinnyMaxCols) chunks.count = std::min<index_t>(chunks.count, omp_get_max_threads());
+    // One partial l x l Gram matrix per chunk (fewer for wide blocks: memory and summing).
+    RowChunks chunks = summed_chunks(Y.rows);
+    if (l > kSkinnyMaxCols) chunks.count = std::min<index_t>(chunks.count, 8);
     std::vector<T> partial(static_cast<std::size_t>(chunks.count * l * l));
     for_each_chunk(chunks, [&](index_t c) {
         syrk(Y.rows_range(chunks.begin(c), chunks.size(c)), partial.data() + c * l * l);

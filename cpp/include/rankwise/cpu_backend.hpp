@@ -115,7 +115,7 @@ class CpuBackend {
     // number of threads.
 
     // Threads the backend's own loops use when called from this thread; set_threads(k)
-    // changes that for this calling thread only (k <= 0: back to the default).
+    // changes that for this calling thread only (callers restore what max_threads() said).
     int max_threads() const;
     void set_threads(int k) const;
 

@@ -48,7 +48,7 @@ class ThreadTuner {
     }
     ThreadTuner(const ThreadTuner&) = delete;
     ThreadTuner& operator=(const ThreadTuner&) = delete;
-    ~ThreadTuner() { be_.set_threads(0); }  // the default again
+    ~ThreadTuner() { be_.set_threads(full_); }  // the caller's count again
 
     // Call once after every iteration.
     void step() {

@@ -38,7 +38,7 @@ struct PrecondHandle {
 
 template <class T>
 bool is_dtype(const py::array& a) {
-    return a.dtype().is(py::dtype::of<T>());
+    return py::array_t<T>::check_(a);  // equivalent dtype (an unpickled one is a new object)
 }
 
 // Column-major view of a 2-D array with unit stride down the columns.

@@ -38,8 +38,8 @@ auto with_basis(const py::array& V, Fn&& fn) {
         const NativeCall native;
         return fn(view);
     };
-    if (V.dtype().is(py::dtype::of<float>())) return run(float{});
-    require(V.dtype().is(py::dtype::of<double>()))
+    if (py::array_t<float>::check_(V)) return run(float{});
+    require(py::array_t<double>::check_(V))
         << "the basis must be float32 or float64; got " << std::string(py::str(V.dtype()));
     return run(double{});
 }

@@ -9,5 +9,7 @@ namespace rankwise::bindings {
 void register_svd(pybind11::module_& m);
 void register_cg(pybind11::module_& m);
 void register_cur(pybind11::module_& m);
+// Per-chunk kernels of the dask layer (python/rankwise/_dask.py).
+void register_chunk_kernels(pybind11::module_& m);
 
 }  // namespace rankwise::bindings

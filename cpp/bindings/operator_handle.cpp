@@ -17,7 +17,7 @@ namespace {
 
 template <class T>
 bool is_dtype(const py::array& a) {
-    return a.dtype().is(py::dtype::of<T>());
+    return py::array_t<T>::check_(a);  // equivalent dtype (an unpickled one is a new object)
 }
 
 // Column-major view of A (transposed = false) or of A^T (transposed = true), no copy.

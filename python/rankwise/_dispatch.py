@@ -12,9 +12,10 @@ def _module_of(obj: Any) -> str:
 def require_cpu_input(A: Any, name: str = "A") -> None:
     """Raise a clear error for array types whose backend is not available in this build.
 
-    CuPy arrays need the CUDA backend; dask arrays need the dask layer.  Neither is part of
-    this build yet, and silently copying device or distributed data to host memory would
-    hide a large cost, so both are refused with an explanation.
+    CuPy arrays need the CUDA backend, which is not part of this build yet; dask arrays are
+    taken by rankwise.svd (python/rankwise/_dask.py) and by no other function yet.  Silently
+    copying device or distributed data to host memory would hide a large cost, so both are
+    refused with an explanation.
     """
     root = _module_of(A)
     if root in ("cupy", "cupyx"):
@@ -24,6 +25,7 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
         )
     if root == "dask":
         raise TypeError(
-            f"{name} is a dask array, which this rankwise build does not support yet; "
+            f"{name} is a dask array; rankwise.svd takes dask arrays, this function does not "
+            "yet: "
             f"pass {name}.compute() to compute in memory"
         )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _core
+from . import _core, _dask
 from ._errors import AccuracyWarning
 from ._random import RandomStateLike, philox_key
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
@@ -124,6 +124,8 @@ def svd(
     >>> len(s)
     20
     """
+    if _dask.is_dask_array(A):
+        return _svd_dask(A, k, oversample, n_iter, method, tol, random_state)
     mat = as_matrix(A)
     method = check_choice(method, "method", _METHODS)
     q = check_n_iter(n_iter)
@@ -143,6 +145,39 @@ def svd(
         U, s, Vt = _fixed_precision(A, mat, k, tol, max_rank, q, key)
     flip_signs(U, Vt)
     return U, s, Vt
+
+
+def _svd_dask(
+    A: Any,
+    k: Any,
+    oversample: Any,
+    n_iter: Any,
+    method: Any,
+    tol: Any,
+    random_state: RandomStateLike,
+) -> tuple[Any, np.ndarray, Any]:
+    """rankwise.svd of a dask array (python/rankwise/_dask.py says how)."""
+    if A.ndim != 2:
+        raise ValueError(f"A must be 2-D; got a dask array of shape {A.shape}")
+    if any(math.isnan(d) for d in A.shape):
+        raise ValueError("A has unknown chunk sizes; call A.compute_chunk_sizes() first")
+    m, n = (int(d) for d in A.shape)
+    if m == 0 or n == 0:
+        raise ValueError(f"A must not be empty; got shape {(m, n)}")
+    if np.dtype(A.dtype).kind not in "biuf":
+        raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
+    if method != "subspace" or tol is not None:
+        raise ValueError(
+            "dask arrays support the fixed-rank subspace method (method='subspace', tol=None)"
+        )
+    if k is None:
+        raise ValueError("k is required")
+    min_dim = min(m, n)
+    k = check_int(k, "k", low=1, high=min_dim)
+    p = check_int(oversample, "oversample", low=0)
+    q = check_n_iter(n_iter)
+    q = auto_power_iterations(k, min_dim) if q is None else q
+    return _dask.svd(A, k, min(k + p, min_dim), q, philox_key(random_state))
 
 
 def _fixed_precision(

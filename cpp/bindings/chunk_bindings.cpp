@@ -1,0 +1,74 @@
+// Kernels that the distributed layer (python/rankwise/_dask.py) runs on each chunk of a dask
+// array: a product of one chunk with a block of vectors, and the Philox sketch, so that a
+// dask computation draws exactly the sketch of the in-memory one for the same seed.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+#include "convert.hpp"
+#include "families.hpp"
+#include "native_call.hpp"
+#include "operator_handle.hpp"
+#include "rankwise/blas_threads.hpp"
+#include "rankwise/error.hpp"
+
+namespace rankwise::bindings {
+
+namespace {
+
+template <class T>
+py::array apply_to_block(const LinearOp<T>& A, const py::array& X, bool transpose) {
+    auto x = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(X);
+    require(x && x.ndim() == 2) << "X must be a 2-D array";
+    const index_t in = transpose ? A.rows() : A.cols(), out = transpose ? A.cols() : A.rows();
+    require(x.shape(0) == in) << "X has " << x.shape(0) << " rows; the product needs " << in;
+    const index_t l = x.shape(1);
+    HostMatrix<T> Y(out, l);
+    {
+        const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
+        A.apply(transpose ? Trans::Yes : Trans::No,
+                ConstMatView<T>{x.data(), in, l, std::max<index_t>(in, 1)}, Y.view());
+    }
+    return to_numpy(std::move(Y), false);
+}
+
+template <class T>
+py::array standard_normal(index_t rows, index_t cols, philox::Key key, std::uint64_t stream) {
+    HostMatrix<T> X(rows, cols);
+    {
+        const NativeCall native;
+        cpu().fill_normal(X.view(), key, stream);
+    }
+    return to_numpy(std::move(X), false);
+}
+
+}  // namespace
+
+void register_chunk_kernels(py::module_& m) {
+    m.def(
+        "apply",
+        [](const OperatorHandle& op, const py::array& X, bool transpose) {
+            return op.is_single() ? apply_to_block(op.f32(), X, transpose)
+                                  : apply_to_block(op.f64(), X, transpose);
+        },
+        py::arg("op"), py::arg("X"), py::arg("transpose"),
+        "op(A) @ X with op(A) = A or A^T, X in the operator's dtype (Fortran order result).");
+    m.def(
+        "standard_normal",
+        [](index_t rows, index_t cols, std::uint64_t key0, std::uint64_t key1,
+           std::uint64_t stream, const std::string& dtype) {
+            require(rows >= 0 && cols >= 0) << "negative size " << rows << " x " << cols;
+            if (dtype == "float32") return standard_normal<float>(rows, cols, make_key(key0, key1), stream);
+            require(dtype == "float64") << "dtype must be float32 or float64, got " << dtype;
+            return standard_normal<double>(rows, cols, make_key(key0, key1), stream);
+        },
+        py::arg("rows"), py::arg("cols"), py::arg("key0"), py::arg("key1"), py::arg("stream"),
+        py::arg("dtype"),
+        "The Philox Gaussian block the algorithms draw for (key, stream): entry (i, j) depends "
+        "on (key, stream, i + j rows) only.");
+}
+
+}  // namespace rankwise::bindings

@@ -1,0 +1,102 @@
+"""rankwise.svd on dask arrays, on a real distributed.LocalCluster (two worker processes)
+started here: results equal the in-memory ones up to rounding (same seed, same sketch), the
+large factor stays a dask array, and a worker killed mid-run is recovered by dask."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+import rankwise
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _decaying(m: int, n: int, seed: int, dtype: type = np.float64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((m, n)) * np.exp(-np.arange(n) / 15.0)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tall_matrix_matches_the_in_memory_result(client, dtype) -> None:
+    A = _decaying(6000, 120, seed=1, dtype=dtype)
+    D = da.from_array(A, chunks=(1000, 60))  # chunked by columns too: rechunked to rows
+    U, s, Vt = rankwise.svd(D, 8, n_iter=2, random_state=5)
+    assert isinstance(U, da.Array)
+    assert isinstance(s, np.ndarray)
+    assert isinstance(Vt, np.ndarray)
+    assert U.dtype == s.dtype == Vt.dtype == dtype
+    U0, s0, Vt0 = rankwise.svd(A, 8, n_iter=2, random_state=5)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(s, s0, rtol=tol)
+    np.testing.assert_allclose(U.compute(), U0, atol=tol)
+    np.testing.assert_allclose(Vt, Vt0, atol=tol)
+
+
+def test_wide_matrix_returns_its_large_factor_as_dask(client) -> None:
+    A = _decaying(6000, 120, seed=2).T.copy()  # 120 x 6000
+    D = da.from_array(A, chunks=(120, 1500))
+    U, s, Vt = rankwise.svd(D, 6, n_iter=3, random_state=1)
+    assert isinstance(U, np.ndarray)
+    assert isinstance(Vt, da.Array)
+    Vt = Vt.compute()
+    # Computed through the tall A^T: the in-memory SVD of A^T, transposed, to rounding.
+    V0, s0, Ut0 = rankwise.svd(A.T, 6, n_iter=3, random_state=1)
+    signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(6)])
+    np.testing.assert_array_equal(signs, 1.0)  # sign convention: on the left factor
+    flip = np.sign(Ut0.T[np.argmax(np.abs(Ut0.T), axis=0), np.arange(6)])
+    np.testing.assert_allclose(s, s0, rtol=1e-10)
+    np.testing.assert_allclose(U, Ut0.T * flip, atol=1e-10)
+    np.testing.assert_allclose(Vt, (V0 * flip).T, atol=1e-10)
+
+
+def _slow(block: np.ndarray) -> np.ndarray:
+    time.sleep(0.1)
+    return block
+
+
+def test_a_worker_killed_mid_run_is_recovered(client) -> None:
+    A = _decaying(8000, 80, seed=3)
+    # 8 blocks of 0.1 s per pass, 6 passes on 2 workers: the kill at 0.7 s lands mid-run
+    D = da.from_array(A, chunks=(1000, 80)).map_blocks(_slow, dtype=A.dtype)
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    timer = threading.Timer(0.7, os.kill, args=(pid, signal.SIGKILL))  # the nanny restarts it
+    timer.start()
+    try:
+        U, s, Vt = rankwise.svd(D, 5, n_iter=2, random_state=7)
+        U = U.compute()
+    finally:
+        timer.cancel()
+    assert victim not in set(client.scheduler_info()["workers"])  # it did die
+    U0, s0, Vt0 = rankwise.svd(A, 5, n_iter=2, random_state=7)
+    np.testing.assert_allclose(s, s0, rtol=1e-10)
+    np.testing.assert_allclose(U, U0, atol=1e-10)
+    np.testing.assert_allclose(Vt, Vt0, atol=1e-10)
+
+
+def test_bad_input_gets_clear_errors(client) -> None:
+    A = _decaying(400, 30, seed=4)
+    A[123, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        rankwise.svd(da.from_array(A, chunks=(100, 30)), 3, random_state=0)
+    D = da.from_array(np.ones((40, 30)), chunks=(10, 30))
+    with pytest.raises(ValueError, match="subspace"):
+        rankwise.svd(D, 3, method="block_krylov")
+    with pytest.raises(ValueError, match="k must satisfy"):
+        rankwise.svd(D, 31)

@@ -8,19 +8,20 @@ Algorithm 4.4 + 5.1; ``rankwise.svd(method="subspace")``) with the same Philox s
 that the same seed gives the same factors up to rounding:
 
 * ``Y = A Omega``: one task per block, ``Y_i = A_i Omega`` (Omega is n x l, in every task);
-* orthonormalization of the tall Y by CholeskyQR2 over a reduction tree: the l x l Gram
-  matrices ``Y_i^T Y_i`` are summed pairwise (fan-in 8), the Cholesky factor R is computed
-  on the client and ``Y_i R^-1`` is again one task per block; no tall block is ever gathered
-  on one worker (Fukaya et al. 2014; shifted CholeskyQR3 when Y is ill-conditioned);
+* orthonormalization of the tall Y by shifted CholeskyQR3 over a reduction tree: the
+  l x l Gram matrices ``Y_i^T Y_i`` are summed FAN_IN at a time, the Cholesky factor R is a
+  task and ``Y_i R^-1`` is again one task per block; no tall block is ever gathered on one
+  worker (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020);
 * ``Z = A^T Y = sum_i A_i^T Y_i``: partial products summed over the same tree;
 * the final Rayleigh-Ritz step on the client: ``W = A^T Q`` (n x l) has the SVD
   ``Uw S Vw^T``, then ``U = Q Vw`` (one task per block) and ``V = Uw``.
 
-Passes over A: 2q + 2 for q power iterations (each reads every block once); the tall blocks
-Y and Q are persisted between passes (m x l in the cluster's memory), small ones (n x l,
-l x l) come to the client.  Communication per pass: each worker sends one n x l partial sum
-(or l x l Gram matrix) up the tree and receives Omega or Z (n x l): O(n l log_8 P) words for
-P blocks, independent of m.
+Passes over A: 2q + 2 for q power iterations (each reads every block once).  The whole
+computation is one graph, persisted once: small steps (Cholesky factors, the QR of the
+n x l block Z, the final SVD) are tasks, so nothing comes back to the client in between.
+Communication per pass: each block sends one n x l partial sum (or three l x l Gram
+matrices) up the tree and receives Omega or Z (n x l): O(n l log_8 P) words for P blocks,
+independent of m.
 
 dask does the scheduling, transport and fault handling: a worker lost mid-run has its tasks
 recomputed from the graph.
@@ -28,7 +29,6 @@ recomputed from the graph.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -75,14 +75,6 @@ def _times_small(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
     return Y @ M
 
 
-def _sum_squares(Y: np.ndarray) -> float:
-    return float(np.sum(Y.astype(np.float64) ** 2))
-
-
-def _add_floats(*parts: float) -> float:
-    return float(sum(parts))
-
-
 def _add(*parts: np.ndarray) -> np.ndarray:
     total = parts[0].copy()
     for p in parts[1:]:
@@ -108,7 +100,7 @@ def _pick_largest(*rows: np.ndarray) -> np.ndarray:
 
 
 def _tree(parts: list[Any], combine: Any) -> Any:
-    """Combine delayed values pairwise-ish (FAN_IN at a time) into one."""
+    """Combine delayed values FAN_IN at a time into one (a reduction tree in the graph)."""
     from dask import delayed
 
     while len(parts) > 1:
@@ -116,58 +108,58 @@ def _tree(parts: list[Any], combine: Any) -> Any:
     return parts[0]
 
 
-def _persist(blocks: list[Any]) -> list[Any]:
-    import dask
-
-    return list(dask.persist(*blocks))
-
-
-def _compute(value: Any) -> Any:
-    import dask
-
-    return dask.compute(value)[0]
-
-
-def _cholqr_step(blocks: list[Any], shift: float = 0.0) -> list[Any] | None:
-    """One CholeskyQR step over the blocks; None when the Gram matrix is too ill-conditioned
-    for the step to keep orthogonality."""
-    from dask import delayed
-
-    G = _compute(_tree([delayed(_gram)(b) for b in blocks], _add))
+def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
+    """Upper R with R^T R = G + shift I.  The shift of shifted CholeskyQR3 (Fukaya, Kannan,
+    Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020, eq. 3.4), s = 11 (m l + l (l + 1)) u
+    ||Y||_F^2 with ||Y||_F^2 = trace(G), makes the first step succeed for any Y with
+    cond(Y) < u^-1; the two plain steps after it restore orthogonality to O(u)."""
     l = G.shape[0]
-    G = G + shift * np.eye(l, dtype=G.dtype)
-    try:
-        R = scipy.linalg.cholesky(G, lower=False)
-    except np.linalg.LinAlgError:
-        return None
-    d = np.abs(np.diagonal(R))
     eps = float(np.finfo(G.dtype).eps)
-    if not np.all(np.isfinite(d)) or d.min() <= 1e2 * math.sqrt(eps) * d.max():
-        return None
-    return _persist([delayed(_solve_right)(b, R) for b in blocks])
+    shift = 11.0 * (rows * l + l * (l + 1)) * (eps / 2) * float(np.trace(G)) if shifted else 0.0
+    try:
+        return scipy.linalg.cholesky(G + shift * np.eye(l, dtype=G.dtype), lower=False)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError(
+            "the sketch of A is numerically rank deficient (Cholesky of its Gram matrix "
+            "failed); use a smaller k"
+        ) from None
 
 
-def _orthonormalize(blocks: list[Any], m: int, l: int, dtype: np.dtype) -> list[Any]:
-    """CholeskyQR2 of the tall matrix stacked from `blocks`; shifted CholeskyQR3 (Fukaya,
-    Kannan, Nakatsukasa, Yamamoto, Yanagisawa 2020) when it is too ill-conditioned."""
+def _orthonormalize(blocks: list[Any], m: int) -> list[Any]:
+    """Shifted CholeskyQR3 of the tall matrix stacked from `blocks`: three Gram reductions
+    over the tree, three triangular solves per block, all inside the graph."""
     from dask import delayed
 
-    first = _cholqr_step(blocks)
-    if first is None:
-        fro2 = float(_compute(_tree([delayed(_sum_squares)(b) for b in blocks], _add_floats)))
-        eps = float(np.finfo(dtype).eps)
-        shift = 11.0 * (m * l + l * (l + 1)) * (eps / 2) * fro2
-        first = _cholqr_step(blocks, shift) if fro2 > 0 else None
-        if first is not None:
-            first = _cholqr_step(first)
-        if first is None:
-            raise np.linalg.LinAlgError(
-                "the sketch of A is numerically rank deficient; use a smaller k"
-            )
-    second = _cholqr_step(first)
-    if second is None:
-        raise np.linalg.LinAlgError("CholeskyQR2 lost orthogonality on the sketch of A")
-    return second
+    for shifted in (True, False, False):
+        G = _tree([delayed(_gram)(b) for b in blocks], _add)
+        R = delayed(_cholesky_factor)(G, m, shifted)
+        blocks = [delayed(_solve_right)(b, R) for b in blocks]
+    return blocks
+
+
+def _orthonormal_columns(Z: np.ndarray) -> np.ndarray:
+    return np.linalg.qr(Z)[0].astype(Z.dtype, copy=False)
+
+
+def _rayleigh_ritz(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(s, Vw, V) from W = B^T Q = Uw S Vw^T: B ~ (Q Vw) S Uw^T (HMT 2011, Algorithm 5.1)."""
+    Uw, s, Vwt = scipy.linalg.svd(W, full_matrices=False, lapack_driver="gesdd")
+    dtype = W.dtype
+    return (
+        s[:k].astype(dtype),
+        np.ascontiguousarray(Vwt[:k].T).astype(dtype),
+        np.ascontiguousarray(Uw[:, :k]).astype(dtype),
+    )
+
+
+def _signs(top: np.ndarray) -> np.ndarray:
+    signs = np.sign(top[0])
+    signs[signs == 0] = 1
+    return signs
+
+
+def _scaled_columns(U: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    return U * signs.astype(U.dtype)
 
 
 def _row_blocks(A: Any) -> tuple[Any, bool]:
@@ -182,7 +174,13 @@ def _row_blocks(A: Any) -> tuple[Any, bool]:
 def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
     """Rank-k randomized SVD of the dask array A (checked by the caller: 2-D, k <= l <=
     min(m, n)).  Returns (U, s, Vt): the large factor (U for a tall A, Vt for a wide one) as
-    a dask array chunked like A, the others as numpy arrays."""
+    a dask array chunked like A, the others as numpy arrays.
+
+    The whole computation is one graph (the small steps - Cholesky factors, the QR of Z, the
+    final SVD - are tasks too), persisted once: the client waits for one round trip, not one
+    per step.
+    """
+    import dask
     import dask.array as da
     from dask import delayed
 
@@ -194,38 +192,36 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
 
     # The in-memory algorithm's sketch: Omega (n x l) from the key, stream 0.
     Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
-    Y = _persist([delayed(_times)(b, Omega) for b in blocks])
+    Y = [delayed(_times)(b, Omega) for b in blocks]
     for _ in range(n_iter):
-        Q = _orthonormalize(Y, m, l, dtype)
-        Z = _compute(_tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add))
-        Z = np.linalg.qr(Z)[0].astype(dtype, copy=False)
-        Y = _persist([delayed(_times)(b, Z) for b in blocks])
-    Q = _orthonormalize(Y, m, l, dtype)
+        Q = _orthonormalize(Y, m)
+        Z = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
+        Z = delayed(_orthonormal_columns)(Z)
+        Y = [delayed(_times)(b, Z) for b in blocks]
+    Q = _orthonormalize(Y, m)
 
-    # Rayleigh-Ritz: W = B^T Q = Uw S Vw^T, then U = Q Vw, V = Uw (HMT 2011, Algorithm 5.1).
-    W = _compute(_tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add))
-    Uw, s, Vwt = scipy.linalg.svd(W, full_matrices=False, lapack_driver="gesdd")
-    Vk = np.ascontiguousarray(Vwt[:k].T).astype(dtype, copy=False)
-    V = Uw[:, :k].astype(dtype, copy=False)
-    s = s[:k].astype(dtype, copy=False)
-    U_blocks = _persist([delayed(_times_small)(q, Vk) for q in Q])
+    W = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
+    s, Vw, V = delayed(_rayleigh_ritz, nout=3)(W, k)
+    U_blocks = [delayed(_times_small)(q, Vw) for q in Q]
+
+    # Sign convention of the in-memory result: the largest entry of each column of the left
+    # factor of A is positive (for a wide A that factor is V, which is small).
+    if transposed:
+        top = delayed(_largest_entries)(V)
+    else:
+        top = _tree([delayed(_largest_entries)(u) for u in U_blocks], _pick_largest)
+    signs = delayed(_signs)(top)
+    U_blocks = [delayed(_scaled_columns)(u, signs) for u in U_blocks]
+    V = delayed(_scaled_columns)(V, signs)
+
+    *U_blocks, s, V = dask.persist(*U_blocks, s, V)
+    s, V = dask.compute(s, V)
     U = da.concatenate(
         [
             da.from_delayed(u, shape=(r, k), dtype=dtype)
             for u, r in zip(U_blocks, rows, strict=True)
         ]
     )
-
-    # Sign convention of the in-memory result: the largest entry of each column of the left
-    # factor of A is positive (for a wide A that factor is V, on the client).
-    if transposed:
-        top = _largest_entries(V)
-    else:
-        top = _compute(_tree([delayed(_largest_entries)(u) for u in U_blocks], _pick_largest))
-    signs = np.sign(top[0]).astype(dtype)
-    signs[signs == 0] = 1
-    U = U * signs
-    V = V * signs
     if transposed:  # B = A^T = U S V^T, so A = V S U^T: the left factor is small here
         return V, s, U.T
     return U, s, V.T

@@ -14,6 +14,7 @@ FAMILIES: dict[str, str] = {
     "svd": "bench.svd",
     "cg": "bench.cg",
     "cur": "bench.cur",
+    "update": "bench.update",
 }
 """Family name -> module implementing it, imported only when selected."""
 

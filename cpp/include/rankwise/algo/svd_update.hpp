@@ -42,6 +42,28 @@ namespace rankwise {
 
 enum class UpdateMethod { ZhaSimon, VecharynskiSaad, Sparse };
 
+// One update runs a few dozen short kernels.  Where its work is small, each parallel region
+// costs more than it saves: on a machine whose cores are shared, a region waits for a
+// descheduled thread up to a scheduler time slice (cpu/parallel.hpp, thread_tuner.hpp;
+// measured on the shared 2-core machine: 8 ms per update of a 6000-node graph on 2 threads,
+// 2 ms on one).  So an update below kSmallUpdateFlops runs on one thread.  The choice
+// depends on the sizes only, so results are reproducible run to run.
+inline constexpr double kSmallUpdateFlops = 3e7;
+
+template <class Backend>
+class UpdateThreads {
+   public:
+    UpdateThreads(const Backend& be, double flops) : be_(be) {
+        if (flops < kSmallUpdateFlops) be_.set_threads(1);
+    }
+    ~UpdateThreads() { be_.set_threads(0); }  // the default again
+    UpdateThreads(const UpdateThreads&) = delete;
+    UpdateThreads& operator=(const UpdateThreads&) = delete;
+
+   private:
+    const Backend& be_;
+};
+
 struct UpdateOptions {
     UpdateMethod method = UpdateMethod::ZhaSimon;
     index_t rank = 0;     // l: residual directions kept (VS, sparse); 0 = all (exact)
@@ -110,6 +132,7 @@ class SvdUpdate {
         be_.check_interrupt();
         const index_t k = rank(), r = B.Dt->rows();
         require(C.Dt->rows() == r) << "B and C must have the same number of columns";
+        const UpdateThreads<Backend> threads(be_, flops(u_, B) + flops(v_, C));
         auto pu = project(u_, B, 2 * stats_.updates);
         auto pv = project(v_, C, 2 * stats_.updates + 1);
         // M = [[S, 0], [0, 0]] + Lc Rc^T with Lc^T = [B^T U, B^T Qb], Rc^T = [C^T V, C^T Qc]
@@ -158,6 +181,14 @@ class SvdUpdate {
     };
 
     bool sparse() const { return o_.method == UpdateMethod::Sparse; }
+
+    // Flops of projecting block D on side w and rotating it, roughly (for UpdateThreads).
+    double flops(const Side& w, SideBlock<T> D) const {
+        const double k = double(rank()), r = double(D.Dt->rows()), nJ = double(D.Dt->cols());
+        const double l = o_.rank > 0 ? std::min(double(o_.rank), r) : r;
+        if (!sparse()) return 2.0 * double(w.N) * (r * (k + l) + k * (k + l));
+        return 2.0 * (nJ + r + k) * k * (k + l) * (2.0 + o_.n_iter) + 4.0 * r * (k + l) * (k + l);
+    }
 
     Side make_side(ConstMatView<T> W) {
         Side w;
@@ -382,6 +413,7 @@ class SvdUpdate {
     void append(Side& grow, Side& other, SideBlock<T> D, bool columns) {
         be_.check_interrupt();
         const index_t k = rank(), r = D.Dt->rows();
+        const UpdateThreads<Backend> threads(be_, flops(other, D) + 2.0 * grow.N * k * k);
         auto pr = project(other, D, 2 * stats_.updates + (columns ? 1 : 0));
         // M = [[S, 0], [D^T W, D^T Q]]  ((k + r) x (k + p))
         auto M = be_.template matrix<T>(k + r, k + pr.p);

@@ -63,6 +63,8 @@ def _assessment(metrics: dict[str, float]) -> Assessment:
 
 
 Factors = tuple[np.ndarray, np.ndarray, np.ndarray]
+AfterBatch = Callable[[int, Callable[[], Factors] | None], None]
+"""Called after batch i with a function returning the current factors (bench.update_trace)."""
 
 
 @lru_cache(maxsize=1)
@@ -142,20 +144,20 @@ def accuracy(a: sp.csr_matrix, sigma: np.ndarray, out: Factors) -> dict[str, flo
 # -- contenders: each returns a function that runs every batch from the same start -----------
 def rankwise_run(
     stream: Stream, start: Factors, method: str, **kw: int
-) -> Callable[[Callable[[int, Factors | None], None] | None], Factors]:
+) -> Callable[[AfterBatch | None], Factors]:
     k = len(start[1])
 
-    def run(after_batch: Callable[[int, Factors | None], None] | None = None) -> Factors:
+    def run(after_batch: AfterBatch | None = None) -> Factors:
         up = rankwise.SVDUpdater(k, method=method, random_state=SEED, **kw)
         up.from_factors(*start)
         for i, e in enumerate(stream.rows):
             up.add_rows(e)
             if after_batch is not None:
-                after_batch(i, up.svd())
+                after_batch(i, up.svd)
         for j, f in enumerate(stream.cols):
             up.add_columns(f)
             if after_batch is not None:
-                after_batch(len(stream.rows) + j, up.svd())
+                after_batch(len(stream.rows) + j, up.svd)
         return up.svd()
 
     return run
@@ -164,12 +166,12 @@ def rankwise_run(
 def recompute_run(stream: Stream, start: Factors) -> Callable[..., Factors]:
     k = len(start[1])
 
-    def run(after_batch: Callable[[int, Factors | None], None] | None = None) -> Factors:
+    def run(after_batch: AfterBatch | None = None) -> Factors:
         out = start
         for i, a in enumerate(stream.after):
             out = rankwise.svd(a, k, random_state=SEED)
             if after_batch is not None:
-                after_batch(i, out)
+                after_batch(i, lambda out=out: out)
         return out
 
     return run
@@ -181,7 +183,7 @@ def incsvd_run(stream: Stream, start: Factors) -> Callable[..., Factors]:
     u0, s0, vt0 = start
     k = len(s0)
 
-    def run(after_batch: Callable[[int, Factors | None], None] | None = None) -> Factors:
+    def run(after_batch: AfterBatch | None = None) -> Factors:
         # EvolvingMatrix's constructor computes its own svds; start it from ours instead
         em = EvolvingMatrix.__new__(EvolvingMatrix)
         em._m, em._n = u0.shape[0], vt0.shape[1]
@@ -195,11 +197,11 @@ def incsvd_run(stream: Stream, start: Factors) -> Callable[..., Factors]:
             for i, e in enumerate(stream.rows):
                 em.add_row(e, l=L_PARAM, t=T_PARAM)
                 if after_batch is not None:
-                    after_batch(i, (em.Uk, em.Sigmak, em.Vk.T))
+                    after_batch(i, lambda: (em.Uk, em.Sigmak, em.Vk.T))
             for j, f in enumerate(stream.cols):
                 em.add_column(f, l=L_PARAM, t=T_PARAM)
                 if after_batch is not None:
-                    after_batch(len(stream.rows) + j, (em.Uk, em.Sigmak, em.Vk.T))
+                    after_batch(len(stream.rows) + j, lambda: (em.Uk, em.Sigmak, em.Vk.T))
         return em.Uk, em.Sigmak, em.Vk.T
 
     return run
@@ -214,13 +216,13 @@ def ipca_run(stream: Stream, start: Factors) -> Callable[..., Factors]:
 
     k = len(start[1])
 
-    def run(after_batch: Callable[[int, Factors | None], None] | None = None) -> Factors:
+    def run(after_batch: AfterBatch | None = None) -> Factors:
         ipca = IncrementalPCA(n_components=k)
         ipca.partial_fit(stream.initial.toarray())
         for i, e in enumerate(stream.rows):
             ipca.partial_fit(e.toarray())
             if after_batch is not None:
-                after_batch(i, None)
+                after_batch(i, None)  # IncrementalPCA: no SVD of the current matrix
         vt = ipca.components_
         # U S = A V for the final matrix (projection onto the components)
         a = stream.final

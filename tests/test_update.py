@@ -352,3 +352,41 @@ def test_docstring_examples_run():
     result = doctest.testmod(_update)
     assert result.attempted >= 2
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_larger_than_the_complement(method):
+    """20 new rows of a 10-column matrix at k = 4: the residual has rank <= n - k = 6 < 20
+    (Zha-Simon completes [V, Q] to a basis; the sparse method drops the null directions)."""
+    rng = np.random.default_rng(16)
+    A = low_rank(rng, 50, 10, 4)
+    kw = {} if method == "zha-simon" else {"rank": 20}
+    up = rankwise.SVDUpdater(4, method=method, random_state=0, **kw).fit(A[:30])
+    up.add_rows(A[30:])
+    check_factors(*up.svd(), A, 4, exact_tol(np.float64, method))
+
+
+def test_sparse_method_refreshes_ill_conditioned_factor():
+    """max_cond close to 1 forces the multiplied-out path (We <- We K) on every update: the
+    result is the same, and the counter says it happened."""
+    rng = np.random.default_rng(17)
+    A = low_rank(rng, 90, 70, 5)
+    ups = []
+    for max_cond in (1.0001, None):
+        up = rankwise.SVDUpdater(6, method="sparse", rank=10, max_cond=max_cond, random_state=0)
+        up.fit(A[:50, :40]).add_rows(A[50:, :40]).add_columns(sp.csc_array(A[:, 40:]))
+        check_factors(*up.svd(), A, 6, exact_tol(np.float64, "sparse"))
+        ups.append(up)
+    assert ups[0].stats["materializations"] >= 2
+    assert ups[1].stats["materializations"] == 0
+
+
+def test_all_zero_sparse_batch():
+    rng = np.random.default_rng(18)
+    A = low_rank(rng, 40, 30, 3)
+    for method in METHODS:
+        up = rankwise.SVDUpdater(3, method=method, random_state=0).fit(A)
+        up.add_rows(sp.csr_array((5, 30)))
+        U, s, Vt = up.svd()
+        A2 = np.vstack([A, np.zeros((5, 30))])
+        check_factors(U, s, Vt, A2, 3, exact_tol(np.float64, method))

@@ -306,8 +306,8 @@ class SVDUpdater:
         return self._resolved
 
     def orthogonality(self) -> float:
-        """``max(||U^T U - I||_F, ||V^T V - I||_F)``: from the tracked Gram matrices with
-        method "sparse" (O(k^3)), formed otherwise (O((m + n) k^2))."""
+        """``max(||U^T U - I||_F, ||V^T V - I||_F)`` of the current factors
+        (``O((m + n) k^2)``)."""
         self._require_started()
         if self._handle is None:
             U, _, Vt = self._factors  # type: ignore[misc]
@@ -448,11 +448,11 @@ class SVDUpdater:
         with :func:`rankwise.svd`; the method and its settings are kept."""
         self._require_started()
         A = self._matrix(A)
-        self.n_refreshes += 1
         dtype = self.dtype
-        U, s, Vt = svd(A, self.k, random_state=self._seed(self.n_refreshes))
+        U, s, Vt = svd(A, self.k, random_state=self._seed(self.n_refreshes + 1))
         if U.dtype != dtype:
             raise TypeError(f"A has dtype {U.dtype}; the factors {dtype}")
+        self.n_refreshes += 1
         return self._start(U, s, Vt)
 
 

@@ -105,18 +105,13 @@ class SvdUpdate {
     Matrix left() const { return materialize(u_); }
     Matrix right() const { return materialize(v_); }
 
-    // ||W^T W - I||_F of one side: from the tracked gram (sparse method) or formed.
+    // ||W^T W - I||_F of one side, W formed (O(N k^2)).  The tracked gram of the sparse
+    // method cannot tell: re-orthonormalization makes K^T gram K = I up to rounding.
     double orthogonality(bool left_side) const {
         const Side& w = left_side ? u_ : v_;
         const index_t k = rank();
-        auto G = be_.template matrix<T>(k, k);
-        if (sparse()) {
-            G = congruence(w.K.view(), w.gram.view());
-        } else {
-            auto W = materialize(w);
-            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(W.view()),
-                     ConstMatView<T>(W.view()), T(0), G.view());
-        }
+        auto W = materialize(w);
+        auto G = gram_of(ConstMatView<T>(W.view()));
         auto I = identity<Backend, T>(be_, k);
         be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
         return std::sqrt(be_.sum_squares(ConstMatView<T>(G.view())));

@@ -6,7 +6,9 @@ nodes. The initial rank-k SVD is taken of the top-left block of N/2 nodes (the
 same factors for every contender, from ``rankwise.svd``); the other nodes then
 arrive as new rows in 10 batches and new columns in 10 batches ("rows+cols"
 cases), or as new rows only ("rows" cases, where scikit-learn's
-``IncrementalPCA.partial_fit`` also fits the problem). Each contender call runs
+``IncrementalPCA.partial_fit`` also fits the problem), or, starting from the whole
+graph, 10 low-rank corrections A + B C^T that each add new edges (B, C sparse unit
+columns; IncSVD's ``update_weight``) ("A+BC^T" cases). Each contender call runs
 all batches, so the time is the total update time (per batch: divide by the
 batch count).
 
@@ -97,6 +99,24 @@ class Stream:
     cols: list[sp.csc_matrix]  # each m x r
     after: list[sp.csr_matrix]  # the matrix after each batch
     final: sp.csr_matrix
+    corrections: tuple[tuple[sp.csc_matrix, sp.csc_matrix], ...] = ()  # (B, C): A + B C^T
+
+
+def make_corrections(nodes: int, edges: int, per_batch: int) -> Stream:
+    """The whole graph, then BATCHES low-rank corrections A + B C^T, each adding
+    ``per_batch`` new edges (B = unit columns at the sources, C at the targets: sparse)."""
+    a = power_law_graph(nodes, edges)
+    rng = np.random.default_rng(SEED + 2)
+    corrections, after, cur = [], [], a.copy()
+    cols = np.arange(per_batch)
+    for _ in range(BATCHES):
+        src, dst = rng.integers(0, nodes, per_batch), rng.integers(0, nodes, per_batch)
+        b = sp.csc_matrix((np.ones(per_batch), (src, cols)), shape=(nodes, per_batch))
+        c = sp.csc_matrix((np.ones(per_batch), (dst, cols)), shape=(nodes, per_batch))
+        corrections.append((b, c))
+        cur = sp.csr_matrix(cur + b @ c.T)
+        after.append(cur)
+    return Stream(a, [], [], after, after[-1], tuple(corrections))
 
 
 def make_stream(nodes: int, edges: int, with_columns: bool) -> Stream:
@@ -158,6 +178,10 @@ def rankwise_run(
             up.add_columns(f)
             if after_batch is not None:
                 after_batch(len(stream.rows) + j, up.svd)
+        for j, (b, c) in enumerate(stream.corrections):
+            up.update(b, c)
+            if after_batch is not None:
+                after_batch(j, up.svd)
         return up.svd()
 
     return run
@@ -202,6 +226,10 @@ def incsvd_run(stream: Stream, start: Factors) -> Callable[..., Factors]:
                 em.add_column(f, l=L_PARAM, t=T_PARAM)
                 if after_batch is not None:
                     after_batch(len(stream.rows) + j, lambda: (em.Uk, em.Sigmak, em.Vk.T))
+            for j, (b, c) in enumerate(stream.corrections):
+                em.update_weight(b, c, l=L_PARAM, t=T_PARAM)
+                if after_batch is not None:
+                    after_batch(j, lambda: (em.Uk, em.Sigmak, em.Vk.T))
         return em.Uk, em.Sigmak, em.Vk.T
 
     return run
@@ -263,9 +291,13 @@ class Scenario:
     k: int
     rows_only: bool
     dense_peers: bool = True  # the methods that densify the residual (nodes/2 x batch)
+    corrections: int = 0  # > 0: low-rank corrections of this many new edges per batch
 
     def prepare(self, limits: Limits) -> Workload:
-        stream = make_stream(self.nodes, self.edges, not self.rows_only)
+        if self.corrections:
+            stream = make_corrections(self.nodes, self.edges, self.corrections)
+        else:
+            stream = make_stream(self.nodes, self.edges, not self.rows_only)
         start = initial_factors(stream, self.k)
         sigma = reference_sigma(stream.final, self.k)
         runs = _contender_runs(stream, start, self.rows_only, self.dense_peers)
@@ -277,7 +309,7 @@ class Scenario:
         if "IncSVD RPI l=10 t=3" not in runs:
             skipped.append(Skip("IncSVD", "not installed (pip install IncSVD)"))
         contenders = [Contender(name, run) for name, run in runs.items()]
-        batches = stream.rows + stream.cols
+        batches = stream.rows + stream.cols + [x for bc in stream.corrections for x in bc]
         data = sum(b.data.nbytes + b.indices.nbytes + b.indptr.nbytes for b in batches)
         m, n = stream.final.shape
         factors = (m + n) * self.k * 8
@@ -294,10 +326,20 @@ class Scenario:
 
 
 def _case(
-    nodes: int, edges: int, k: int, rows_only: bool, headline: bool, dense_peers: bool = True
+    nodes: int,
+    edges: int,
+    k: int,
+    rows_only: bool,
+    headline: bool,
+    dense_peers: bool = True,
+    corrections: int = 0,
 ) -> Case:
-    spec = Scenario(nodes, edges, k, rows_only, dense_peers)
+    spec = Scenario(nodes, edges, k, rows_only, dense_peers, corrections)
     what = "rows" if rows_only else "rows+cols"
+    batches = f"{BATCHES} batches of {nodes // 2 // BATCHES} nodes each way"
+    if corrections:
+        what = f"A+BC^T r={corrections}"
+        batches = f"{BATCHES} corrections of {corrections} new edges (rank {corrections})"
     targets = ()
     if headline:
         targets = (
@@ -311,7 +353,7 @@ def _case(
         series=f"graph k={k} {what}",
         size=float(edges),
         size_label="sampled edges",
-        params=f"k={k}, {BATCHES} batches of {nodes // 2 // BATCHES} nodes each way",
+        params=f"k={k}, {batches}",
         limit="bandwidth",
         gemm_shapes=(),
         metrics=METRICS,
@@ -322,16 +364,19 @@ def _case(
 
 
 def cases(mode: Mode) -> list[Case]:
-    """Quick: a 6000-node graph (k = 32), rows then columns, and a 2000-node one with rows
-    only (for IncrementalPCA, which works on dense batches). Full: the issue's sizes,
-    80000 nodes with 0.9M edges (Slashdot-like) at k = 64."""
+    """Quick: a 5000-node graph (k = 32), rows then columns; a 2000-node one with rows only
+    (for IncrementalPCA, which works on dense batches); low-rank corrections (new edges
+    as A + B C^T) of a 3000-node graph. Full: the issue's sizes, 80000 nodes with 0.9M
+    edges (Slashdot-like) at k = 64."""
     if mode == "quick":
         return [
-            _case(6000, 60_000, 32, rows_only=False, headline=True),
+            _case(5000, 50_000, 32, rows_only=False, headline=True),
             _case(2000, 20_000, 32, rows_only=True, headline=False),
+            _case(3000, 30_000, 32, rows_only=False, headline=False, corrections=30),
         ]
     return [
         _case(20_000, 300_000, 64, rows_only=False, headline=False),
         _case(80_000, 900_000, 64, rows_only=False, headline=True, dense_peers=False),
         _case(80_000, 900_000, 64, rows_only=True, headline=False, dense_peers=False),
+        _case(80_000, 900_000, 64, False, headline=False, dense_peers=False, corrections=400),
     ]

@@ -390,3 +390,16 @@ def test_all_zero_sparse_batch():
         U, s, Vt = up.svd()
         A2 = np.vstack([A, np.zeros((5, 30))])
         check_factors(U, s, Vt, A2, 3, exact_tol(np.float64, method))
+
+
+def test_float32_sparse_path_stays_float32():
+    rng = np.random.default_rng(19)
+    A = (low_rank(rng, 80, 60, 5) + 1e-3 * rng.standard_normal((80, 60))).astype(np.float32)
+    up = rankwise.SVDUpdater(5, method="auto", random_state=0).fit(A[:50])
+    up.add_rows(sp.csr_array(A[50:]))
+    assert up.resolved_method == "sparse"
+    U, s, Vt = up.svd()
+    assert U.dtype == s.dtype == Vt.dtype == np.float32
+    sv = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    assert np.abs(s - sv[:5]).max() <= 1e-3 * sv[0]
+    assert up.orthogonality() <= 1e-4

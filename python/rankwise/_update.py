@@ -41,7 +41,7 @@ def _block(Dt: Any, name: str, n_side: int, dtype: np.dtype) -> tuple[Any, np.nd
             csr = csr.copy()
             csr.sum_duplicates()
         J, inverse = np.unique(csr.indices, return_inverse=True)
-        index_dtype = np.int32 if len(J) < 2**31 else np.int64
+        index_dtype = np.int32 if max(len(J), csr.nnz) < 2**31 - 1 else np.int64
         if len(J) == 0:  # an all-zero block: one (empty) column keeps the shapes valid
             J = np.zeros(1, dtype=np.int64)
         compressed = sp.csr_array(

@@ -97,8 +97,8 @@ class SVDUpdater:
       ``||U^T U - I||`` by about ``eps max_cond^2`` whatever the number of updates
       (1e-14 to 1e-9 in float64 in the benchmarks); a factor whose ``K`` becomes
       ill-conditioned (``cond(K) > max_cond``) is multiplied out (``O(N k^2)``).
-      Directions of the residual below about ``sqrt(eps) ||E||_F`` are dropped (the residual norms come from
-      ``||E||^2 - ||V^T E^T||^2``).
+      Directions of the residual below about ``sqrt(eps) ||E||_F`` are dropped (the
+      residual norms come from ``||E||^2 - ||V^T E^T||^2``).
     * ``"auto"``: ``"sparse"`` if the first update is a scipy.sparse matrix, else
       ``"zha-simon"``.
 

@@ -403,3 +403,19 @@ def test_float32_sparse_path_stays_float32():
     sv = np.linalg.svd(A.astype(np.float64), compute_uv=False)
     assert np.abs(s - sv[:5]).max() <= 1e-3 * sv[0]
     assert up.orthogonality() <= 1e-4
+
+
+def test_thread_limit_of_the_caller_is_kept():
+    """Small updates run on one thread and then restore the caller's count, including a
+    threadpoolctl limit."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(20)
+    A = low_rank(rng, 60, 40, 4)
+    before = rankwise._core.openmp_max_threads()
+    up = rankwise.SVDUpdater(4, method="sparse").fit(A[:40])
+    up.add_rows(sp.csr_array(A[40:50]))
+    assert rankwise._core.openmp_max_threads() == before
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        up.add_rows(sp.csr_array(A[50:]))
+        assert rankwise._core.openmp_max_threads() == 1
+    assert rankwise._core.openmp_max_threads() == before

@@ -53,15 +53,21 @@ inline constexpr double kSmallUpdateFlops = 3e7;
 template <class Backend>
 class UpdateThreads {
    public:
-    UpdateThreads(const Backend& be, double flops) : be_(be) {
-        if (flops < kSmallUpdateFlops) be_.set_threads(1);
+    UpdateThreads(const Backend& be, double flops) : be_(be), before_(be.max_threads()) {
+        changed_ = flops < kSmallUpdateFlops && before_ > 1;
+        if (changed_) be_.set_threads(1);
     }
-    ~UpdateThreads() { be_.set_threads(0); }  // the default again
+    // the caller's count again (threadpoolctl / OMP_NUM_THREADS limits are kept)
+    ~UpdateThreads() {
+        if (changed_) be_.set_threads(before_);
+    }
     UpdateThreads(const UpdateThreads&) = delete;
     UpdateThreads& operator=(const UpdateThreads&) = delete;
 
    private:
     const Backend& be_;
+    int before_;
+    bool changed_ = false;
 };
 
 struct UpdateOptions {

@@ -15,6 +15,7 @@ FAMILIES: dict[str, str] = {
     "cg": "bench.cg",
     "cur": "bench.cur",
     "dask": "bench.dask_svd",
+    "update": "bench.update",
 }
 """Family name -> module implementing it, imported only when selected."""
 

@@ -107,6 +107,7 @@ PYBIND11_MODULE(_core, m) {
     bindings::register_cg(m);
     bindings::register_cur(m);
     bindings::register_chunk_kernels(m);
+    bindings::register_update(m);
 
     m.def(
         "philox4x64_raw",

@@ -48,7 +48,7 @@ void check_csr_structure(const I* indptr, const I* indices, index_t rows, index_
     require(nnz <= nnz_stored) << "sparse matrix: indptr[-1] = " << nnz << " exceeds the "
                                << nnz_stored << " stored entries";
     bool ok = true;
-#pragma omp parallel for schedule(static) reduction(&& : ok)
+#pragma omp parallel for schedule(static) reduction(&& : ok) if (nnz >= 65536)  // cpu/parallel.hpp
     for (index_t p = 0; p < nnz; ++p) ok = ok && indices[p] >= 0 && indices[p] < cols;
     require(ok) << "sparse matrix: column index out of range [0, " << cols << ")";
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dims.hpp"
+#include "parallel.hpp"
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/lapack.hpp"
@@ -58,7 +59,7 @@ template <class T>
 void CpuBackend::transpose(ConstMatView<T> X, MatView<T> Y) const {
     require(Y.rows == X.cols && Y.cols == X.rows) << "transpose: shapes do not match";
     constexpr index_t tile = 64;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j0 = 0; j0 < X.cols; j0 += tile) {
         for (index_t i0 = 0; i0 < X.rows; i0 += tile) {
             const index_t j1 = std::min(j0 + tile, X.cols), i1 = std::min(i0 + tile, X.rows);
@@ -82,7 +83,7 @@ std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T>
     // Per column first (threads), then across columns in order: ties go to the first entry.
     std::vector<index_t> at(static_cast<std::size_t>(X.cols));
     std::vector<double> best(static_cast<std::size_t>(X.cols));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
         const T* x = X.col(j);
         index_t bi = 0;

@@ -19,6 +19,10 @@ CUR decomposition (keep actual rows and columns)
     leverage_scores  rank-k leverage scores of rows and columns (exact or sketched)
     interpolative    scipy.linalg.interpolative's functions (interp_decomp, svd, ...)
     interp_decomp    SciPy's ``scipy.linalg.interpolative.interp_decomp`` signature
+
+Updating truncated SVD (rows, columns, low-rank corrections; no stored matrix)
+    SVDUpdater      zha-simon, vecharynski-saad, sparse (Deng et al. 2024); drift monitor
+    update_svd      one-off update of given factors
 """
 
 from . import interpolative, precond
@@ -29,6 +33,7 @@ from ._errors import AccuracyWarning
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
 from ._svd import estimate_error, svd
+from ._update import SVDUpdater, update_svd
 from .interpolative import interp_decomp
 
 __version__ = "0.1.0"
@@ -38,6 +43,7 @@ __all__ = [
     "CGBreakdownError",
     "CGResult",
     "CURDecomposition",
+    "SVDUpdater",
     "cg",
     "config",
     "cur",
@@ -51,4 +57,5 @@ __all__ = [
     "solve_cg",
     "svd",
     "svds",
+    "update_svd",
 ]

@@ -211,6 +211,19 @@ class CpuBackend {
     // n eps max |u_ii|: the solution would be rounding noise).
     template <class T>
     void solve(MatView<T> A, MatView<T> B, const char* what) const;
+
+    // --- update primitives (updating truncated SVD, algo/svd_update.hpp; cpp/cpu/update.cpp)
+
+    // Y(rows[r], :) += X(r, :) for r < X.rows (rows in host memory, distinct, each in
+    // [0, Y.rows)): the rows touched by a sparse update, and no others.
+    template <class T>
+    void scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
+
+    // (fill, in the dense block above, is used here too)
+
+    // Y = the Y.rows x Y.cols column-major values (host memory, leading dimension Y.rows)
+    template <class T>
+    void from_host(const T* values, MatView<T> Y) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

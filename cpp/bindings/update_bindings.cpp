@@ -1,0 +1,169 @@
+// Bindings of the updating truncated SVD (algo/svd_update.hpp): the state classes
+// SvdUpdate32 / SvdUpdate64.  Argument conversion and the GIL only; no algorithm logic.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "convert.hpp"
+#include "families.hpp"
+#include "native_call.hpp"
+#include "operator_handle.hpp"
+#include "rankwise/algo/svd_update.hpp"
+#include "rankwise/blas_threads.hpp"
+#include "rankwise/error.hpp"
+
+namespace rankwise::bindings {
+
+namespace {
+
+using Rows = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+UpdateMethod parse_method(const std::string& s) {
+    if (s == "zha-simon") return UpdateMethod::ZhaSimon;
+    if (s == "vecharynski-saad") return UpdateMethod::VecharynskiSaad;
+    if (s == "sparse") return UpdateMethod::Sparse;
+    throw Error("unknown update method '" + s + "'");
+}
+
+template <class T>
+const LinearOp<T>& op_of(const OperatorHandle& h);
+template <>
+const LinearOp<float>& op_of<float>(const OperatorHandle& h) {
+    require(h.is_single()) << "update has dtype float64, the factors float32";
+    return h.f32();
+}
+template <>
+const LinearOp<double>& op_of<double>(const OperatorHandle& h) {
+    require(!h.is_single()) << "update has dtype float32, the factors float64";
+    return h.f64();
+}
+
+// A block: the operator D(J, :)^T and its rows J of the side (None: all `n_side` rows).
+template <class T>
+SideBlock<T> block(const OperatorHandle& h, const std::optional<Rows>& J, index_t n_side) {
+    SideBlock<T> b;
+    b.Dt = &op_of<T>(h);
+    if (J) {
+        require(J->ndim() == 1 && J->shape(0) == b.Dt->cols())
+            << "row index array does not match the block";
+        const auto* j = reinterpret_cast<const index_t*>(J->data());
+        for (index_t i = 0; i < J->shape(0); ++i)
+            require(j[i] >= 0 && j[i] < n_side && (i == 0 || j[i] > j[i - 1]))
+                << "row indices must be ascending and in [0, " << n_side << ")";
+        b.J = j;
+    } else {
+        require(b.Dt->cols() == n_side)
+            << "block has " << b.Dt->cols() << " rows, the factor " << n_side;
+    }
+    return b;
+}
+
+template <class T>
+class Handle {
+   public:
+    Handle(const py::array& U, const py::array& s, const py::array& Vt, const std::string& method,
+           index_t rank, int n_iter, double max_cond, std::uint64_t key0, std::uint64_t key1) {
+        auto u = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(U);
+        auto sv = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(s);
+        auto vt = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(Vt);
+        require(u && sv && vt && u.ndim() == 2 && sv.ndim() == 1 && vt.ndim() == 2)
+            << "U, s, Vt must be 2-D, 1-D, 2-D arrays";
+        const index_t k = sv.shape(0);
+        require(u.shape(1) == k && vt.shape(0) == k) << "U, s, Vt ranks differ";
+        UpdateOptions o;
+        o.method = parse_method(method);
+        o.rank = rank;
+        o.n_iter = n_iter;
+        o.max_cond = max_cond;
+        o.key = make_key(key0, key1);
+        const ConstMatView<T> Uv{u.data(), u.shape(0), k, std::max<index_t>(u.shape(0), 1)};
+        const ConstMatView<T> Vv{vt.data(), vt.shape(1), k, std::max<index_t>(vt.shape(1), 1)};
+        const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
+        st_ = std::make_unique<SvdUpdate<CpuBackend, T>>(cpu(), Uv, sv.data(), Vv, o);
+    }
+
+    void add_rows(const OperatorHandle& E, const std::optional<Rows>& J) {
+        const auto b = block<T>(E, J, st_->cols());
+        run([&] { st_->add_rows(b); });
+    }
+    void add_columns(const OperatorHandle& F, const std::optional<Rows>& J) {
+        const auto b = block<T>(F, J, st_->rows());
+        run([&] { st_->add_columns(b); });
+    }
+    void update(const OperatorHandle& B, const std::optional<Rows>& JB, const OperatorHandle& C,
+                const std::optional<Rows>& JC) {
+        const auto bb = block<T>(B, JB, st_->rows());
+        const auto bc = block<T>(C, JC, st_->cols());
+        run([&] { st_->update(bb, bc); });
+    }
+
+    py::tuple factors() const {
+        HostMatrix<T> U, V;
+        {
+            const NativeCall native;
+            const cpu::SerialBlas blas_on_our_threads;
+            U = st_->left();
+            V = st_->right();
+        }
+        py::array_t<T> s(static_cast<py::ssize_t>(st_->rank()));
+        std::copy(st_->s().begin(), st_->s().end(), s.mutable_data());
+        return py::make_tuple(to_numpy(std::move(U), false), s, to_numpy(std::move(V), true));
+    }
+
+    double orthogonality(bool left) const {
+        const NativeCall native;
+        return st_->orthogonality(left);
+    }
+
+    py::dict stats() const {
+        const auto& s = st_->stats();
+        py::dict d;
+        d["updates"] = s.updates;
+        d["materializations"] = s.materializations;
+        d["discarded"] = s.discarded;
+        d["dropped"] = s.dropped;
+        return d;
+    }
+    py::tuple shape() const { return py::make_tuple(st_->rows(), st_->cols()); }
+
+   private:
+    template <class Fn>
+    void run(Fn&& fn) {
+        const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;
+        fn();
+    }
+    std::unique_ptr<SvdUpdate<CpuBackend, T>> st_;
+};
+
+template <class T>
+void register_handle(py::module_& m, const char* name) {
+    py::class_<Handle<T>>(m, name)
+        .def(py::init<const py::array&, const py::array&, const py::array&, const std::string&,
+                      index_t, int, double, std::uint64_t, std::uint64_t>(),
+             py::arg("U"), py::arg("s"), py::arg("Vt"), py::arg("method"), py::arg("rank"),
+             py::arg("n_iter"), py::arg("max_cond"), py::arg("key0"), py::arg("key1"))
+        .def("add_rows", &Handle<T>::add_rows, py::arg("E"), py::arg("J"))
+        .def("add_columns", &Handle<T>::add_columns, py::arg("F"), py::arg("J"))
+        .def("update", &Handle<T>::update, py::arg("B"), py::arg("JB"), py::arg("C"),
+             py::arg("JC"))
+        .def("factors", &Handle<T>::factors)
+        .def("orthogonality", &Handle<T>::orthogonality, py::arg("left"))
+        .def_property_readonly("stats", &Handle<T>::stats)
+        .def_property_readonly("shape", &Handle<T>::shape);
+}
+
+}  // namespace
+
+void register_update(py::module_& m) {
+    register_handle<float>(m, "SvdUpdate32");
+    register_handle<double>(m, "SvdUpdate64");
+}
+
+}  // namespace rankwise::bindings

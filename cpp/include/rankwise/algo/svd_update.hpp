@@ -1,0 +1,525 @@
+// Updating a truncated SVD: keep A ~ U diag(s) V^T (rank k) current as rows, columns or a
+// low-rank correction B C^T arrive, without the matrix A itself.
+//
+// Every update is a Rayleigh-Ritz step on an enlarged pair of subspaces (Zha & Simon 1999;
+// Brand, Linear Algebra Appl. 415, 2006, for A + B C^T):
+//   new rows E (r x n):   [A; E]  ~ [[U, 0], [0, I_r]] M [V, Q]^T,   M = [[S, 0], [E V, E Q]]
+//   new columns F (m x r): the same on A^T (the two sides swap roles)
+//   A + B C^T            ~ [U, Qb] M [V, Qc]^T,  M = [[S, 0], [0, 0]] + [U^T B; Rb][V^T C; Rc]^T
+// with Q, Qb, Qc residual bases from update_projection.hpp.  The SVD M = F diag(sigma) G^T of
+// the small matrix gives the new factors U' = [U, ...] F(:, :k), s' = sigma(:k),
+// V' = [V, Q] G(:, :k).
+//
+// Storage.  Each side W (N x k) is kept as W = We(0:N, :) K with a k x k factor K (the
+// "extended decomposition" of Deng et al., ICLR 2024).  The explicit methods (Zha-Simon,
+// Vecharynski-Saad) form W' = [W Q] G every time (K = I, O(N k (k + p)) flops).  The sparse
+// method writes W' = W (G1 - Cd X G2) + D X G2 (update_projection.hpp), so
+//   K' = K (G1 - Cd X G2),   We(J, :) += D(J, :) X G2 K'^-1,
+// and only the |J| rows that the update touches change; appended rows are F2 K'^-1.  When
+// cond(K') passes max_cond, that side is materialized (We <- We K', K <- I) instead.
+// The sparse method also tracks gram = We^T We (O(|J| k^2) per update), so that the loss of
+// orthogonality W^T W - I = K^T gram K - I is known in O(k^3).  After each update both sides
+// are re-orthonormalized in O(k^3): with W^T W = R^T R, W R^-1 is orthonormal and
+// U S V^T = (U Ru^-1) (Ru S Rv^T) (V Rv^-1)^T, whose middle factor is re-diagonalized by a
+// k x k SVD.  This bounds ||U^T U - I|| by the rounding in gram, not by the number of
+// updates.
+//
+// Exception safety: an update computes the new state aside and commits it at the end, so a
+// rejected or interrupted update (Ctrl-C) leaves the state as it was.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "rankwise/algo/update_projection.hpp"
+#include "rankwise/error.hpp"
+
+namespace rankwise {
+
+enum class UpdateMethod { ZhaSimon, VecharynskiSaad, Sparse };
+
+// One update runs a few dozen short kernels.  Where its work is small, each parallel region
+// costs more than it saves: on a machine whose cores are shared, a region waits for a
+// descheduled thread up to a scheduler time slice (cpu/parallel.hpp, thread_tuner.hpp;
+// measured on the shared 2-core machine: 8 ms per update of a 6000-node graph on 2 threads,
+// 2 ms on one).  So an update below kSmallUpdateFlops runs on one thread.  The choice
+// depends on the sizes only, so results are reproducible run to run.
+inline constexpr double kSmallUpdateFlops = 3e7;
+
+template <class Backend>
+class UpdateThreads {
+   public:
+    UpdateThreads(const Backend& be, double flops) : be_(be), before_(be.max_threads()) {
+        changed_ = flops < kSmallUpdateFlops && before_ > 1;
+        if (changed_) be_.set_threads(1);
+    }
+    // the caller's count again (threadpoolctl / OMP_NUM_THREADS limits are kept)
+    ~UpdateThreads() {
+        if (changed_) be_.set_threads(before_);
+    }
+    UpdateThreads(const UpdateThreads&) = delete;
+    UpdateThreads& operator=(const UpdateThreads&) = delete;
+
+   private:
+    const Backend& be_;
+    int before_;
+    bool changed_ = false;
+};
+
+struct UpdateOptions {
+    UpdateMethod method = UpdateMethod::ZhaSimon;
+    index_t rank = 0;     // l: residual directions kept (VS, sparse); 0 = all (exact)
+    int n_iter = 2;       // subspace iterations for a rank-l residual basis
+    double max_cond = 0;  // sparse: materialize a side when cond(K) passes it (0: eps^-1/4)
+    philox::Key key{0, 0};
+};
+
+struct UpdateStats {
+    index_t updates = 0;
+    index_t materializations = 0;  // sparse method: sides refreshed because cond(K) grew
+    double discarded = 0;          // sum of sigma_i^2, i > k, over all updates
+    double dropped = 0;            // residual energy outside [W Q] (rank-l bases, rounding)
+};
+
+template <class Backend, class T>
+class SvdUpdate {
+   public:
+    using Matrix = typename Backend::template Matrix<T>;
+
+    // U (m x k) and V (n x k) with orthonormal columns, s (k, host memory).
+    SvdUpdate(const Backend& be, ConstMatView<T> U, const T* s, ConstMatView<T> V,
+              const UpdateOptions& o)
+        : be_(be), o_(o), s_(s, s + U.cols) {
+        require(U.cols == V.cols && U.cols >= 1) << "U and V must have the same k >= 1 columns";
+        require(o.rank >= 0 && o.n_iter >= 0) << "rank and n_iter must be >= 0";
+        if (o_.max_cond <= 0) o_.max_cond = std::pow(std::numeric_limits<T>::epsilon(), -0.25);
+        u_ = make_side(U);
+        v_ = make_side(V);
+    }
+
+    index_t rows() const { return u_.N; }
+    index_t cols() const { return v_.N; }
+    index_t rank() const { return static_cast<index_t>(s_.size()); }
+    const std::vector<T>& s() const { return s_; }
+    const UpdateStats& stats() const { return stats_; }
+
+    // U = We K (m x k) and V (n x k)
+    Matrix left() const { return materialize(u_); }
+    Matrix right() const { return materialize(v_); }
+
+    // ||W^T W - I||_F of one side, W formed (O(N k^2)).  The tracked gram of the sparse
+    // method cannot tell: re-orthonormalization makes K^T gram K = I up to rounding.
+    double orthogonality(bool left_side) const {
+        const Side& w = left_side ? u_ : v_;
+        const index_t k = rank();
+        auto W = materialize(w);
+        auto G = gram_of(ConstMatView<T>(W.view()));
+        auto I = identity<Backend, T>(be_, k);
+        be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
+        return std::sqrt(be_.sum_squares(ConstMatView<T>(G.view())));
+    }
+
+    // A <- [A; E]: E^T restricted to its nonzero columns J of A is the V-side block.
+    void add_rows(SideBlock<T> E) { append(u_, v_, E, false); }
+    // A <- [A, F]: F(J, :)^T given; the U side gets the block, V gets new rows.
+    void add_columns(SideBlock<T> F) { append(v_, u_, F, true); }
+
+    // A <- A + B C^T, B (m x r) and C (n x r) given as B(Jb, :)^T and C(Jc, :)^T.
+    void update(SideBlock<T> B, SideBlock<T> C) {
+        be_.check_interrupt();
+        const index_t k = rank(), r = B.Dt->rows();
+        require(C.Dt->rows() == r) << "B and C must have the same number of columns";
+        const UpdateThreads<Backend> threads(be_, flops(u_, B) + flops(v_, C));
+        auto pu = project(u_, B, 2 * stats_.updates);
+        auto pv = project(v_, C, 2 * stats_.updates + 1);
+        // M = [[S, 0], [0, 0]] + Lc Rc^T with Lc^T = [B^T U, B^T Qb], Rc^T = [C^T V, C^T Qc]
+        auto LcT = hcat(pu), RcT = hcat(pv);
+        const index_t mu = k + pu.p, mv = k + pv.p;
+        // formed as M or as M^T, whichever is tall (the small SVD wants rows >= columns)
+        const bool tall = mu >= mv;
+        auto M = be_.template matrix<T>(tall ? mu : mv, tall ? mv : mu);
+        be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>((tall ? LcT : RcT).view()),
+                 ConstMatView<T>((tall ? RcT : LcT).view()), T(0), M.view());
+        auto S = diag(s_);
+        be_.add_scaled(ConstMatView<T>(S.view()), T(1), M.view().rows_range(0, k).cols_range(0, k));
+        Matrix F, G;  // (mu x k), (mv x k)
+        std::vector<T> sigma;
+        if (tall) {
+            small_svd(M.view(), F, sigma, G);
+        } else {
+            small_svd(M.view(), G, sigma, F);
+        }
+        Pending nu = rotate(u_, pu, B, F.view());
+        Pending nv = rotate(v_, pv, C, G.view());
+        finish(std::move(nu), std::move(nv), sigma, pu.dropped + pv.dropped);
+    }
+
+   private:
+    struct Side {
+        Matrix We;  // cap x k, rows [0, N) in use
+        index_t N = 0;
+        Matrix K;     // k x k
+        Matrix gram;  // k x k: We(0:N)^T We(0:N) (sparse method)
+        ConstMatView<T> used() const {
+            return ConstMatView<T>(We.view()).rows_range(0, N);
+        }
+    };
+    // A side's new state, committed by finish(): either a new We (materialized), or rows
+    // to add to the old one (Delta at rows J) and/or rows to append at N.
+    struct Pending {
+        bool replace = false;
+        Matrix We;            // replace: the new storage
+        Matrix Delta;         // |J| x k to add to We(J, :)
+        const index_t* J = nullptr;
+        bool delta_all = false;  // Delta covers all N rows (dense block)
+        index_t grow = 0;     // rows appended (already written to We or the new storage)
+        bool materialized = false;  // sparse method: K was ill-conditioned, We <- We K
+        Matrix K, gram;
+    };
+
+    bool sparse() const { return o_.method == UpdateMethod::Sparse; }
+
+    // Flops of projecting block D on side w and rotating it, roughly (for UpdateThreads).
+    double flops(const Side& w, SideBlock<T> D) const {
+        const double k = double(rank()), r = double(D.Dt->rows()), nJ = double(D.Dt->cols());
+        const double l = o_.rank > 0 ? std::min(double(o_.rank), r) : r;
+        if (!sparse()) return 2.0 * double(w.N) * (r * (k + l) + k * (k + l));
+        return 2.0 * (nJ + r + k) * k * (k + l) * (2.0 + o_.n_iter) + 4.0 * r * (k + l) * (k + l);
+    }
+
+    Side make_side(ConstMatView<T> W) {
+        Side w;
+        w.N = W.rows;
+        w.We = be_.template matrix<T>(W.rows, W.cols);
+        be_.copy(W, w.We.view());
+        w.K = identity<Backend, T>(be_, W.cols);
+        w.gram = be_.template matrix<T>(W.cols, W.cols);
+        be_.gemm(Trans::Yes, Trans::No, T(1), W, W, T(0), w.gram.view());
+        return w;
+    }
+
+    Matrix materialize(const Side& w) const {
+        auto W = be_.template matrix<T>(w.N, rank());
+        be_.gemm(Trans::No, Trans::No, T(1), w.used(), ConstMatView<T>(w.K.view()), T(0),
+                 W.view());
+        return W;
+    }
+
+    // K^T G K
+    Matrix congruence(ConstMatView<T> K, ConstMatView<T> G) const {
+        const index_t k = K.cols;
+        auto GK = be_.template matrix<T>(k, k), out = be_.template matrix<T>(k, k);
+        be_.gemm(Trans::No, Trans::No, T(1), G, K, T(0), GK.view());
+        be_.gemm(Trans::Yes, Trans::No, T(1), K, ConstMatView<T>(GK.view()), T(0), out.view());
+        return out;
+    }
+
+    Matrix diag(const std::vector<T>& d) const {
+        const index_t n = static_cast<index_t>(d.size());
+        std::vector<T> h(static_cast<std::size_t>(n * n), T(0));
+        for (index_t i = 0; i < n; ++i) h[i + i * n] = d[i];
+        auto D = be_.template matrix<T>(n, n);
+        be_.from_host(h.data(), D.view());
+        return D;
+    }
+
+    // [D^T W, D^T Q] (r x (k + p))
+    Matrix hcat(const Projection<Backend, T>& pr) const {
+        const index_t r = pr.CdT.rows(), k = rank();
+        auto out = be_.template matrix<T>(r, k + pr.p);
+        be_.copy(ConstMatView<T>(pr.CdT.view()), out.view().cols_range(0, k));
+        be_.copy(ConstMatView<T>(pr.RT.view()), out.view().cols_range(k, pr.p));
+        return out;
+    }
+
+    // Thin SVD of the small tall M (destroyed): left (rows x k), sigma (all), right (cols x k).
+    void small_svd(MatView<T> M, Matrix& left, std::vector<T>& sigma, Matrix& right) const {
+        const index_t k = rank();
+        auto F = be_.template matrix<T>(M.rows, M.cols), Gt = be_.template matrix<T>(M.cols, M.cols);
+        sigma.assign(static_cast<std::size_t>(M.cols), T(0));
+        be_.svd(M, F.view(), sigma.data(), Gt.view(), SvdDriver::Gesdd);
+        F.truncate_cols(k);
+        left = std::move(F);
+        right = small_transpose(be_, ConstMatView<T>(Gt.view().rows_range(0, k)));
+    }
+
+    Projection<Backend, T> project(const Side& w, SideBlock<T> D, std::uint64_t stream) const {
+        require(D.Dt->cols() <= w.N) << "update block has more rows than the factor";
+        switch (o_.method) {
+            case UpdateMethod::ZhaSimon:
+                return project_explicit(be_, w.used(), D, 0, 0, o_.key, stream);
+            case UpdateMethod::VecharynskiSaad:
+                return project_explicit(be_, w.used(), D, o_.rank, o_.n_iter, o_.key, stream);
+            case UpdateMethod::Sparse: break;
+        }
+        return project_implicit(be_, w.used(), ConstMatView<T>(w.K.view()), D, o_.rank,
+                                o_.n_iter, o_.key, stream);
+    }
+
+    // cond(K) <= max_cond (k x k SVD of a copy)
+    bool well_conditioned(ConstMatView<T> K) const {
+        const index_t k = K.cols;
+        auto C = be_.template matrix<T>(k, k), P = be_.template matrix<T>(k, k),
+             Pt = be_.template matrix<T>(k, k);
+        be_.copy(K, C.view());
+        std::vector<T> sv(static_cast<std::size_t>(k));
+        be_.svd(C.view(), P.view(), sv.data(), Pt.view(), SvdDriver::Gesdd);
+        const double lo = double(sv[k - 1]), hi = double(sv[0]);
+        return std::isfinite(hi) && lo > 0 && hi <= o_.max_cond * lo;
+    }
+
+    // Y (c x k) = B (c x k) K^-1, through the explicit inverse of the k x k K (its
+    // condition number is at most max_cond here, so the inverse is accurate to about
+    // cond(K) eps, and the c x k product is one GEMM)
+    Matrix right_solve(ConstMatView<T> B, ConstMatView<T> K) const {
+        const index_t k = K.cols;
+        auto Kc = be_.template matrix<T>(k, k);
+        be_.copy(K, Kc.view());
+        auto Kinv = identity<Backend, T>(be_, k);
+        be_.solve(Kc.view(), Kinv.view(), "the extended factor K");
+        auto Y = be_.template matrix<T>(B.rows, k);
+        be_.gemm(Trans::No, Trans::No, T(1), B, ConstMatView<T>(Kinv.view()), T(0), Y.view());
+        return Y;
+    }
+
+    Matrix gram_of(ConstMatView<T> W) const {
+        auto G = be_.template matrix<T>(W.cols, W.cols);
+        be_.gemm(Trans::Yes, Trans::No, T(1), W, W, T(0), G.view());
+        return G;
+    }
+
+    // New state of a side that received the block D, given its rotation Gw ((k + p) x k):
+    // W' = [W, Q] Gw.
+    Pending rotate(const Side& w, const Projection<Backend, T>& pr, SideBlock<T> D,
+                   ConstMatView<T> Gw) const {
+        const index_t k = rank(), p = pr.p;
+        const ConstMatView<T> G1 = Gw.rows_range(0, k), G2 = Gw.rows_range(k, p);
+        Pending out;
+        if (!sparse()) {  // W' = W G1 + Q G2, formed
+            out.replace = true;
+            out.We = be_.template matrix<T>(w.N, k);
+            be_.gemm(Trans::No, Trans::No, T(1), w.used(), G1, T(0), out.We.view());
+            if (p > 0)
+                be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(pr.Q.view()), G2, T(1),
+                         out.We.view());
+            out.K = identity<Backend, T>(be_, k);
+            return out;
+        }
+        // XG2 = X G2 (r x k);  Y = G1 - Cd XG2;  K' = K Y
+        const index_t r = pr.CdT.rows();
+        auto XG2 = be_.template matrix<T>(r, k);
+        if (p > 0) {
+            be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(pr.X.view()), G2, T(0),
+                     XG2.view());
+        } else {
+            be_.fill(XG2.view(), T(0));
+        }
+        auto Y = be_.template matrix<T>(k, k);
+        be_.copy(G1, Y.view());
+        be_.gemm(Trans::Yes, Trans::No, T(-1), ConstMatView<T>(pr.CdT.view()),
+                 ConstMatView<T>(XG2.view()), T(1), Y.view());
+        out.K = be_.template matrix<T>(k, k);
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(w.K.view()),
+                 ConstMatView<T>(Y.view()), T(0), out.K.view());
+        const index_t nJ = D.Dt->cols();
+        const bool all = D.J == nullptr;
+        if (well_conditioned(out.K.view())) {
+            // We(J, :) += D(J, :) X G2 K'^-1
+            auto coef = right_solve(ConstMatView<T>(XG2.view()), ConstMatView<T>(out.K.view()));
+            out.Delta = be_.template matrix<T>(nJ, k);
+            D.Dt->apply(Trans::Yes, coef.view(), out.Delta.view());
+            out.J = D.J;
+            out.delta_all = all;
+            // gram' = gram + WeJ^T Delta + Delta^T WeJ + Delta^T Delta
+            const ConstMatView<T> WeJ = all ? w.used() : ConstMatView<T>(pr.WeJ.view());
+            out.gram = be_.template matrix<T>(k, k);
+            be_.copy(ConstMatView<T>(w.gram.view()), out.gram.view());
+            auto C = be_.template matrix<T>(k, k);
+            be_.gemm(Trans::Yes, Trans::No, T(1), WeJ, ConstMatView<T>(out.Delta.view()), T(0),
+                     C.view());
+            be_.add_scaled(ConstMatView<T>(C.view()), T(1), out.gram.view());
+            auto Ct = be_.template matrix<T>(k, k);  // Delta^T WeJ = C^T
+            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(out.Delta.view()), WeJ, T(0),
+                     Ct.view());
+            be_.add_scaled(ConstMatView<T>(Ct.view()), T(1), out.gram.view());
+            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(out.Delta.view()),
+                     ConstMatView<T>(out.Delta.view()), T(1), out.gram.view());
+            return out;
+        }
+        // Materialize: We' = We K' + D X G2, K = I
+        out.replace = true;
+        out.materialized = true;
+        out.We = be_.template matrix<T>(w.N, k);
+        be_.gemm(Trans::No, Trans::No, T(1), w.used(), ConstMatView<T>(out.K.view()), T(0),
+                 out.We.view());
+        auto add = be_.template matrix<T>(nJ, k);
+        D.Dt->apply(Trans::Yes, XG2.view(), add.view());
+        if (all) {
+            be_.add_scaled(ConstMatView<T>(add.view()), T(1), out.We.view());
+        } else {
+            be_.scatter_add_rows(ConstMatView<T>(add.view()), D.J, out.We.view());
+        }
+        out.K = identity<Backend, T>(be_, k);
+        out.gram = gram_of(out.We.view());
+        return out;
+    }
+
+    // New state of the side that gets r rows appended: W' = [[W F1], [F2]].
+    Pending extend(Side& w, ConstMatView<T> F) {
+        const index_t k = rank(), r = F.rows - k;
+        const ConstMatView<T> F1 = F.rows_range(0, k), F2 = F.rows_range(k, r);
+        Pending out;
+        out.grow = r;
+        out.K = be_.template matrix<T>(k, k);
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(w.K.view()), F1, T(0),
+                 out.K.view());
+        if (sparse() && well_conditioned(out.K.view())) {
+            // new rows F2 K'^-1, written to spare capacity (unused rows: the state is intact)
+            auto rows = right_solve(F2, ConstMatView<T>(out.K.view()));
+            MatView<T> dest;
+            if (w.We.rows() >= w.N + r) {
+                dest = w.We.view().rows_range(w.N, r);
+            } else {
+                out.replace = true;  // grow by half: amortized O(k) per appended row
+                const index_t cap = std::max(w.N + r, w.N + w.N / 2);
+                out.We = be_.template matrix<T>(cap, k);
+                be_.copy(w.used(), out.We.view().rows_range(0, w.N));
+                dest = out.We.view().rows_range(w.N, r);
+            }
+            be_.copy(ConstMatView<T>(rows.view()), dest);
+            out.gram = be_.template matrix<T>(k, k);
+            be_.copy(ConstMatView<T>(w.gram.view()), out.gram.view());
+            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(rows.view()),
+                     ConstMatView<T>(rows.view()), T(1), out.gram.view());
+            return out;
+        }
+        out.replace = true;
+        out.materialized = sparse();
+        out.We = be_.template matrix<T>(w.N + r, k);
+        const ConstMatView<T> Kuse = sparse() ? ConstMatView<T>(out.K.view()) : F1;
+        be_.gemm(Trans::No, Trans::No, T(1), w.used(), Kuse, T(0),
+                 out.We.view().rows_range(0, w.N));
+        be_.copy(F2, out.We.view().rows_range(w.N, r));
+        out.K = identity<Backend, T>(be_, k);
+        if (sparse()) out.gram = gram_of(out.We.view());
+        return out;
+    }
+
+    // grow: the side that gets rows; other: the side that gets the block D.  For columns
+    // the roles swap, and M is the transpose of the row case: the same code.
+    void append(Side& grow, Side& other, SideBlock<T> D, bool columns) {
+        be_.check_interrupt();
+        const index_t k = rank(), r = D.Dt->rows();
+        const UpdateThreads<Backend> threads(be_, flops(other, D) + 2.0 * grow.N * k * k);
+        auto pr = project(other, D, 2 * stats_.updates + (columns ? 1 : 0));
+        // M = [[S, 0], [D^T W, D^T Q]]  ((k + r) x (k + p))
+        auto M = be_.template matrix<T>(k + r, k + pr.p);
+        be_.fill(M.view(), T(0));
+        auto S = diag(s_);
+        be_.copy(ConstMatView<T>(S.view()), M.view().rows_range(0, k).cols_range(0, k));
+        auto low = M.view().rows_range(k, r);
+        be_.copy(ConstMatView<T>(pr.CdT.view()), low.cols_range(0, k));
+        be_.copy(ConstMatView<T>(pr.RT.view()), low.cols_range(k, pr.p));
+        Matrix F, G;
+        std::vector<T> sigma;
+        small_svd(M.view(), F, sigma, G);
+        Pending ng = extend(grow, ConstMatView<T>(F.view()));
+        Pending no = rotate(other, pr, D, ConstMatView<T>(G.view()));
+        if (columns) {
+            finish(std::move(no), std::move(ng), sigma, pr.dropped);
+        } else {
+            finish(std::move(ng), std::move(no), sigma, pr.dropped);
+        }
+    }
+
+    // Re-orthonormalize (sparse method, O(k^3)), then commit both sides and s.
+    void finish(Pending nu, Pending nv, const std::vector<T>& sigma, double dropped) {
+        const index_t k = rank();
+        std::vector<T> s(sigma.begin(), sigma.begin() + k);
+        if (sparse()) reorthonormalize(nu, nv, s);
+        be_.check_interrupt();  // last point where the update may stop: nothing changed yet
+        double discarded = 0;
+        for (std::size_t i = static_cast<std::size_t>(k); i < sigma.size(); ++i)
+            discarded += double(sigma[i]) * double(sigma[i]);
+        stats_.materializations += index_t(nu.materialized) + index_t(nv.materialized);
+        commit(u_, std::move(nu));
+        commit(v_, std::move(nv));
+        s_ = std::move(s);
+        stats_.updates += 1;
+        stats_.discarded += discarded;
+        stats_.dropped += dropped;
+    }
+
+    // With W^T W = K^T gram K = P diag(lam) P^T: R^-1 = P lam^-1/2, R = lam^1/2 P^T.
+    // Returns (R, R^-1).
+    std::pair<Matrix, Matrix> gram_factor(const Pending& w, const Side& old) const {
+        const index_t k = rank();
+        const ConstMatView<T> gram = w.gram.rows() > 0 ? ConstMatView<T>(w.gram.view())
+                                                       : ConstMatView<T>(old.gram.view());
+        auto G = congruence(ConstMatView<T>(w.K.view()), gram);
+        auto P = be_.template matrix<T>(k, k), Pt = be_.template matrix<T>(k, k);
+        std::vector<T> lam(static_cast<std::size_t>(k));
+        be_.svd(G.view(), P.view(), lam.data(), Pt.view(), SvdDriver::Gesdd);
+        require(double(lam[k - 1]) > 0) << "the tracked factor lost rank; call refresh()";
+        std::vector<T> sq(static_cast<std::size_t>(k)), isq(static_cast<std::size_t>(k));
+        for (index_t i = 0; i < k; ++i) {
+            sq[i] = T(std::sqrt(double(lam[i])));
+            isq[i] = T(1) / sq[i];
+        }
+        auto Rinv = be_.template matrix<T>(k, k);
+        be_.scale_columns(ConstMatView<T>(P.view()), isq.data(), Rinv.view());
+        auto PS = be_.template matrix<T>(k, k);
+        be_.scale_columns(ConstMatView<T>(P.view()), sq.data(), PS.view());
+        auto R = small_transpose(be_, ConstMatView<T>(PS.view()));
+        return {std::move(R), std::move(Rinv)};
+    }
+
+    void reorthonormalize(Pending& nu, Pending& nv, std::vector<T>& s) const {
+        const index_t k = rank();
+        auto [Ru, Ru_inv] = gram_factor(nu, u_);
+        auto [Rv, Rv_inv] = gram_factor(nv, v_);
+        // Mid = Ru diag(s) Rv^T = P2 diag(sigma) Q2^T
+        auto RuS = be_.template matrix<T>(k, k), Mid = be_.template matrix<T>(k, k);
+        be_.scale_columns(ConstMatView<T>(Ru.view()), s.data(), RuS.view());
+        be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(RuS.view()),
+                 ConstMatView<T>(Rv.view()), T(0), Mid.view());
+        auto P2 = be_.template matrix<T>(k, k), Q2t = be_.template matrix<T>(k, k);
+        be_.svd(Mid.view(), P2.view(), s.data(), Q2t.view(), SvdDriver::Gesdd);
+        // K_u <- K_u Ru^-1 P2,  K_v <- K_v Rv^-1 Q2
+        auto turn = [&](Matrix& K, ConstMatView<T> Rinv, ConstMatView<T> Z, Trans tz) {
+            auto T1 = be_.template matrix<T>(k, k), out = be_.template matrix<T>(k, k);
+            be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(K.view()), Rinv, T(0), T1.view());
+            be_.gemm(Trans::No, tz, T(1), ConstMatView<T>(T1.view()), Z, T(0), out.view());
+            K = std::move(out);
+        };
+        turn(nu.K, Ru_inv.view(), P2.view(), Trans::No);
+        turn(nv.K, Rv_inv.view(), Q2t.view(), Trans::Yes);
+    }
+
+    void commit(Side& w, Pending&& p) {
+        if (p.replace) {
+            w.We = std::move(p.We);
+        } else if (p.Delta.rows() > 0) {
+            if (p.delta_all) {
+                be_.add_scaled(ConstMatView<T>(p.Delta.view()), T(1), w.We.view().rows_range(0, w.N));
+            } else {
+                be_.scatter_add_rows(ConstMatView<T>(p.Delta.view()), p.J, w.We.view());
+            }
+        }
+        w.N += p.grow;
+        w.K = std::move(p.K);
+        if (p.gram.rows() > 0) w.gram = std::move(p.gram);
+    }
+
+    const Backend& be_;
+    UpdateOptions o_;
+    std::vector<T> s_;
+    Side u_, v_;
+    UpdateStats stats_;
+};
+
+}  // namespace rankwise

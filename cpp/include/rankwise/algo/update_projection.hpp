@@ -1,0 +1,221 @@
+// The first half of every SVD update: split an update block D (N x r) of one side of the
+// factorization A ~ W_left diag(s) W_right^T into its part in range(W) and a residual basis,
+//     D = W Cd + Q R + (dropped),   Cd = W^T D,   Q orthonormal and orthogonal to W.
+//
+// Three ways, one per method:
+//  * explicit, exact (Zha & Simon, SIAM J. Sci. Comput. 21, 1999, sec. 3): Z = D - W Cd
+//    formed densely, Q an orthonormal basis of range(Z) (block Gram-Schmidt twice); nothing
+//    is dropped.  O(N r (k + r)) flops and N r memory.
+//  * explicit, rank l (Vecharynski & Saad, SIAM J. Sci. Comput. 36, 2014): Z formed
+//    densely, Q an l-column basis of its dominant range (they use l steps of Golub-Kahan-
+//    Lanczos; here randomized subspace iteration with n_iter passes, Halko et al. 2011).
+//    O(N r l (1 + 2 n_iter)) flops.
+//  * implicit (Deng et al., "Fast Updating Truncated SVD for Representation Learning with
+//    Sparse Matrices", ICLR 2024, sec. 4.1): Q = Z X is never formed.  With W orthonormal,
+//    Z^T Z = D^T D - Cd^T Cd =: H, so products with H cost two sparse products with D and
+//    O(r k) more, and Q^T Q = X^T H X, Q^T D = X^T H.  Only the |J| rows of W that D touches
+//    are read.  X spans the dominant eigenspace of H (all of it when l >= r, else
+//    subspace iteration), H-orthonormalized through the eigendecomposition of X^T H X, so
+//    that directions whose residual norm is at the rounding level of the cancellation in H
+//    (about sqrt(eps) ||D||_F) are dropped rather than amplified.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "rankwise/algo/factors.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/linear_op.hpp"
+#include "rankwise/philox.hpp"
+
+namespace rankwise {
+
+// D (N x r) given as Dt = D(J, :)^T, the r x |J| operator of its nonzero rows J (ascending,
+// distinct, host memory); J == nullptr means all N rows (|J| = N).
+template <class T>
+struct SideBlock {
+    const LinearOp<T>* Dt = nullptr;
+    const index_t* J = nullptr;
+};
+
+template <class Backend, class T>
+struct Projection {
+    using Matrix = typename Backend::template Matrix<T>;
+    Matrix CdT;      // r x k: D^T W
+    index_t p = 0;   // residual basis size
+    Matrix Q;        // explicit methods: N x p
+    Matrix X;        // implicit method: r x p, Q = (D - W Cd) X
+    Matrix RT;       // r x p: D^T Q
+    Matrix WeJ;      // implicit method: We(J, :), |J| x k (empty when J is all rows)
+    double dropped = 0;  // ||D - W Cd - Q Q^T D||_F^2: energy outside range([W Q])
+};
+
+template <class Backend, class T>
+typename Backend::template Matrix<T> identity(const Backend& be, index_t n) {
+    std::vector<T> h(static_cast<std::size_t>(n * n), T(0));
+    for (index_t i = 0; i < n; ++i) h[i + i * n] = T(1);
+    auto I = be.template matrix<T>(n, n);
+    be.from_host(h.data(), I.view());
+    return I;
+}
+
+// X^T for an X with few rows (k x c), as the product X^T I: small blocks stay in one BLAS
+// call, where a transpose kernel would open a parallel region (milliseconds on a busy
+// machine, parallel.hpp) for a few thousand entries.
+template <class Backend, class T>
+typename Backend::template Matrix<T> small_transpose(const Backend& be, ConstMatView<T> X) {
+    auto I = identity<Backend, T>(be, X.rows);
+    auto Y = be.template matrix<T>(X.cols, X.rows);
+    be.gemm(Trans::Yes, Trans::No, T(1), X, ConstMatView<T>(I.view()), T(0), Y.view());
+    return Y;
+}
+
+// D as a dense N x r matrix (explicit methods densify the update by design).
+template <class Backend, class T>
+typename Backend::template Matrix<T> densify(const Backend& be, SideBlock<T> D, index_t N) {
+    const index_t r = D.Dt->rows(), nJ = D.Dt->cols();
+    auto I = identity<Backend, T>(be, r);
+    auto Dc = be.template matrix<T>(nJ, r);
+    D.Dt->apply(Trans::Yes, I.view(), Dc.view());
+    if (D.J == nullptr) return Dc;
+    auto Dn = be.template matrix<T>(N, r);
+    be.fill(Dn.view(), T(0));
+    be.scatter_add_rows(ConstMatView<T>(Dc.view()), D.J, Dn.view());
+    return Dn;
+}
+
+// Explicit methods: W = We (N x k, orthonormal).  rank = 0: exact (Zha-Simon).
+template <class Backend, class T>
+Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> W, SideBlock<T> Db,
+                                        index_t rank, int n_iter, philox::Key key,
+                                        std::uint64_t stream) {
+    const index_t N = W.rows, k = W.cols, r = Db.Dt->rows();
+    Projection<Backend, T> pr;
+    auto D = densify(be, Db, N);
+    pr.CdT = be.template matrix<T>(r, k);
+    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(D.view()), W, T(0), pr.CdT.view());
+    // Z = D - W Cd
+    auto Z = be.template matrix<T>(N, r);
+    be.copy(ConstMatView<T>(D.view()), Z.view());
+    be.gemm(Trans::No, Trans::Yes, T(-1), W, ConstMatView<T>(pr.CdT.view()), T(1), Z.view());
+    const double z2 = be.sum_squares(ConstMatView<T>(Z.view()));
+    const index_t room = N - k;  // directions orthogonal to W
+    if (rank == 0) {
+        pr.p = std::min(r, room);
+        pr.Q = be.template matrix<T>(N, pr.p);
+        if (pr.p == r) {
+            be.copy(ConstMatView<T>(Z.view()), pr.Q.view());
+        } else {  // r > N - k: [W Q] spans everything; any basis of W's complement will do
+            be.fill_normal(pr.Q.view(), key, stream);
+        }
+    } else {
+        pr.p = std::min({rank, r, room});
+        pr.Q = be.template matrix<T>(N, pr.p);
+        auto Om = be.template matrix<T>(r, pr.p);
+        be.fill_normal(Om.view(), key, stream);
+        be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(Z.view()),
+                ConstMatView<T>(Om.view()), T(0), pr.Q.view());  // Y = Z Omega
+        for (int it = 0; it < n_iter && pr.p > 0; ++it) {
+            be.check_interrupt();
+            be.orthonormalize(pr.Q.view(), Ortho::CholQR2);
+            be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Z.view()),
+                    ConstMatView<T>(pr.Q.view()), T(0), Om.view());  // Z^T Y
+            be.orthonormalize(Om.view(), Ortho::CholQR2);
+            be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(Z.view()),
+                    ConstMatView<T>(Om.view()), T(0), pr.Q.view());  // Y = Z (Z^T Y)
+        }
+    }
+    if (pr.p > 0) orthonormalize_against(be, W, pr.Q.view(), Ortho::CholQR2);
+    pr.RT = be.template matrix<T>(r, pr.p);
+    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(D.view()), ConstMatView<T>(pr.Q.view()),
+            T(0), pr.RT.view());
+    pr.dropped = std::max(0.0, z2 - be.sum_squares(ConstMatView<T>(pr.RT.view())));
+    return pr;
+}
+
+// Implicit method: W = We(0:N) K with W^T W = I (the caller keeps it so).
+template <class Backend, class T>
+Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> We, ConstMatView<T> K,
+                                        SideBlock<T> Db, index_t rank, int n_iter,
+                                        philox::Key key, std::uint64_t stream) {
+    const LinearOp<T>& Dt = *Db.Dt;
+    const index_t r = Dt.rows(), nJ = Dt.cols(), k = K.cols;
+    Projection<Backend, T> pr;
+    ConstMatView<T> WeJ = We;
+    if (Db.J != nullptr) {
+        pr.WeJ = be.template matrix<T>(nJ, k);
+        be.gather_rows(We, Db.J, pr.WeJ.view());
+        WeJ = pr.WeJ.view();
+    }
+    auto WJ = be.template matrix<T>(nJ, k);
+    be.gemm(Trans::No, Trans::No, T(1), WeJ, K, T(0), WJ.view());  // W(J, :) = We(J, :) K
+    pr.CdT = be.template matrix<T>(r, k);
+    Dt.apply(Trans::No, WJ.view(), pr.CdT.view());  // D^T W = D(J,:)^T W(J,:)
+    const ConstMatView<T> CdT = pr.CdT.view();
+
+    // Y = H X = D^T (D X) - Cd^T (Cd X), X and Y r x c
+    auto apply_h = [&](ConstMatView<T> X, MatView<T> Y) {
+        auto DX = be.template matrix<T>(nJ, X.cols);
+        Dt.apply(Trans::Yes, X, DX.view());
+        Dt.apply(Trans::No, DX.view(), Y);
+        auto CX = be.template matrix<T>(k, X.cols);
+        be.gemm(Trans::Yes, Trans::No, T(1), CdT, X, T(0), CX.view());
+        be.gemm(Trans::No, Trans::No, T(-1), CdT, ConstMatView<T>(CX.view()), T(1), Y);
+    };
+
+    const index_t l = rank == 0 ? r : std::min(rank, r);
+    typename Backend::template Matrix<T> X;
+    if (l == r) {
+        X = identity<Backend, T>(be, r);  // the whole residual: exact
+    } else {
+        X = be.template matrix<T>(r, l);
+        be.fill_normal(X.view(), key, stream);
+        be.orthonormalize(X.view(), Ortho::CholQR2);
+        auto Y = be.template matrix<T>(r, l);
+        for (int it = 0; it < n_iter; ++it) {  // subspace iteration on H = Z^T Z
+            be.check_interrupt();
+            apply_h(X.view(), Y.view());
+            be.copy(ConstMatView<T>(Y.view()), X.view());
+            be.orthonormalize(X.view(), Ortho::CholQR2);
+        }
+    }
+    auto HX = be.template matrix<T>(r, l);
+    apply_h(X.view(), HX.view());
+    // X^T H X = P diag(lambda) P^T (symmetrized; its SVD is its eigendecomposition)
+    auto G = be.template matrix<T>(l, l);
+    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(X.view()), ConstMatView<T>(HX.view()),
+            T(0), G.view());
+    auto Gt = be.template matrix<T>(l, l);  // (HX)^T X = G^T
+    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(HX.view()), ConstMatView<T>(X.view()),
+            T(0), Gt.view());
+    be.axpby(T(0.5), ConstMatView<T>(Gt.view()), T(0.5), G.view());
+    auto P = be.template matrix<T>(l, l), Pt = be.template matrix<T>(l, l);
+    std::vector<T> lam(static_cast<std::size_t>(l));
+    be.svd(G.view(), P.view(), lam.data(), Pt.view(), SvdDriver::Gesdd);
+    // H is formed with cancellation: entries are exact to about eps ||D||_F^2.
+    const double d2 = Dt.fro_norm2();
+    const double c2 = be.sum_squares(CdT);
+    const double floor = 100.0 * std::numeric_limits<T>::epsilon() * d2;
+    index_t p = 0;
+    std::vector<T> inv_sqrt;
+    while (p < l && double(lam[p]) > floor) {
+        inv_sqrt.push_back(T(1.0 / std::sqrt(double(lam[p]))));
+        ++p;
+    }
+    pr.p = p;
+    auto Pp = be.template matrix<T>(l, p);
+    be.scale_columns(ConstMatView<T>(P.view().cols_range(0, p)), inv_sqrt.data(), Pp.view());
+    pr.X = be.template matrix<T>(r, p);
+    be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(X.view()), ConstMatView<T>(Pp.view()),
+            T(0), pr.X.view());
+    pr.RT = be.template matrix<T>(r, p);  // D^T Q = H X P Lambda^-1/2
+    be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(HX.view()), ConstMatView<T>(Pp.view()),
+            T(0), pr.RT.view());
+    pr.dropped = std::max(0.0, d2 - c2 - be.sum_squares(ConstMatView<T>(pr.RT.view())));
+    return pr;
+}
+
+}  // namespace rankwise

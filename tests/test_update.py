@@ -1,0 +1,421 @@
+"""Updating truncated SVD (rankwise.SVDUpdater, rankwise.update_svd): exactness where the
+theory gives it, accuracy on noisy low-rank data, sparse inputs, dtypes, determinism."""
+
+from __future__ import annotations
+
+import resource
+
+import numpy as np
+import pytest
+import rankwise
+import scipy.sparse as sp
+
+METHODS = ("zha-simon", "vecharynski-saad", "sparse")
+
+
+def low_rank(rng, m, n, r, dtype=np.float64, decay=1.0):
+    X = rng.standard_normal((m, r)) * np.logspace(0, -decay, r)
+    return (X @ rng.standard_normal((r, n))).astype(dtype)
+
+
+def top_sv(A, k):
+    return np.linalg.svd(np.asarray(A, dtype=np.float64), compute_uv=False)[:k]
+
+
+def exact_tol(dtype, method):
+    eps = np.finfo(dtype).eps
+    # the sparse method forms residual norms as ||E||^2 - ||V^T E^T||^2: sqrt(eps) accuracy
+    # in the directions the update adds, eps elsewhere
+    return 1e3 * eps if method != "sparse" else 10 * np.sqrt(eps)
+
+
+def check_factors(U, s, Vt, A, k, tol):
+    A = np.asarray(A, dtype=np.float64)
+    scale = top_sv(A, 1)[0]
+    assert np.abs(s - top_sv(A, k)).max() <= tol * scale
+    assert np.linalg.norm(U * s @ Vt - A) <= tol * np.linalg.norm(A) * 10
+    eye = np.eye(len(s))
+    assert np.abs(U.T @ U - eye).max() <= tol * 10
+    assert np.abs(Vt @ Vt.T - eye).max() <= tol * 10
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exact_rank_reproduces_svd(method, dtype):
+    """A matrix of rank <= k: every update is exact (Zha & Simon 1999), for any batch size
+    when the residual basis is complete (rank >= batch for the rank-l methods)."""
+    rng = np.random.default_rng(1)
+    k = 6
+    A = low_rank(rng, 120, 90, 5, dtype)
+    kw = {} if method == "zha-simon" else {"rank": 40}
+    up = rankwise.SVDUpdater(k, method=method, random_state=0, **kw)
+    up.fit(A[:60, :50])
+    up.add_rows(A[60:90, :50])
+    up.add_columns(A[:90, 50:])
+    up.add_rows(A[90:])
+    U, s, Vt = up.svd()
+    assert U.dtype == s.dtype == Vt.dtype == dtype
+    assert U.shape == (120, k)
+    assert Vt.shape == (k, 90)
+    check_factors(U, s, Vt, A, k, exact_tol(dtype, method))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_low_rank_correction_exact(method):
+    """Rank-3 A plus a rank-2 correction, k = 5: A + B C^T is reproduced exactly."""
+    rng = np.random.default_rng(2)
+    A = low_rank(rng, 70, 50, 3)
+    B, C = rng.standard_normal((70, 2)), rng.standard_normal((50, 2))
+    U0, s0, Vt0 = np.linalg.svd(A, full_matrices=False)
+    kw = {} if method == "zha-simon" else {"rank": 2}
+    up = rankwise.SVDUpdater(5, method=method, **kw).from_factors(U0[:, :5], s0[:5], Vt0[:5])
+    up.update(B, C)
+    check_factors(*up.svd(), A + B @ C.T, 5, exact_tol(np.float64, method))
+
+
+def test_update_order_does_not_matter():
+    """Rows then columns, or columns then rows, or both in one call: the same factors."""
+    rng = np.random.default_rng(3)
+    A = low_rank(rng, 80, 70, 4)
+    U0, s0, Vt0 = np.linalg.svd(A[:50, :40], full_matrices=False)
+    f0 = (U0[:, :4], s0[:4], Vt0[:4])
+    a = rankwise.SVDUpdater(4, method="zha-simon").from_factors(*f0)
+    a.add_rows(A[50:, :40]).add_columns(A[:, 40:])
+    b = rankwise.SVDUpdater(4, method="zha-simon").from_factors(*f0)
+    b.add_columns(A[:50, 40:]).add_rows(A[50:, :])
+    for up in (a, b):
+        U, s, Vt = up.svd()
+        np.testing.assert_allclose(U * s @ Vt, A, atol=1e-11 * s[0])
+    np.testing.assert_allclose(a.s, b.s, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(a.U.T @ b.U), np.eye(4), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_noisy_low_rank_accuracy(method, sparse_input):
+    """Low rank plus noise, rows and columns in batches: the residual stays within a few
+    percent of the best rank-k residual and the leading singular values close to exact."""
+    rng = np.random.default_rng(4)
+    m, n, k = 400, 300, 10
+    A = low_rank(rng, m, n, k, decay=1.0) + 1e-2 * rng.standard_normal((m, n))
+    up = rankwise.SVDUpdater(k, method=method, random_state=0).fit(A[:200, :150])
+    for i in range(200, m, 50):
+        E = A[i : i + 50, :150]
+        up.add_rows(sp.csr_array(E) if sparse_input else E)
+    for j in range(150, n, 50):
+        F = A[:, j : j + 50]
+        up.add_columns(sp.csc_array(F) if sparse_input else F)
+    U, s, Vt = up.svd()
+    sv = np.linalg.svd(A, compute_uv=False)
+    best = np.sqrt(np.sum(sv[k:] ** 2))
+    assert np.linalg.norm(A - U * s @ Vt) <= 1.05 * best
+    assert np.abs(s - sv[:k]).max() <= 0.02 * sv[0]
+    assert up.orthogonality() <= 1e-10
+
+
+def test_sparse_update_is_not_densified():
+    """A sparse batch of 400 rows on a 200 000-column matrix: densifying the update or its
+    residual would take 640 MB; the sparse method stays near O((m + n) k)."""
+    rng = np.random.default_rng(5)
+    n, k = 200_000, 4
+    V, _ = np.linalg.qr(rng.standard_normal((n, k)))
+    U, _ = np.linalg.qr(rng.standard_normal((50, k)))
+    up = rankwise.SVDUpdater(k, method="sparse", rank=4).from_factors(
+        U, np.array([4.0, 3.0, 2.0, 1.0]), V.T
+    )
+    nnz = 800
+    E = sp.csr_array(
+        (rng.standard_normal(nnz), (rng.integers(0, 400, nnz), rng.integers(0, n, nnz))),
+        shape=(400, n),
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    up.add_rows(E)
+    U2, _s2, Vt2 = up.svd()
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 150, grown_mib
+    assert U2.shape == (450, k)
+    assert Vt2.shape == (k, n)
+
+
+def test_sparse_and_dense_updates_agree():
+    rng = np.random.default_rng(7)
+    A = low_rank(rng, 100, 80, 8) + 1e-3 * rng.standard_normal((100, 80))
+    runs = []
+    for conv in (np.asarray, sp.csr_array, sp.csc_matrix):
+        up = rankwise.SVDUpdater(8, method="sparse", rank=8, random_state=0).fit(A[:60])
+        up.add_rows(conv(A[60:]))
+        runs.append(up.svd())
+    for U, s, Vt in runs[1:]:
+        np.testing.assert_allclose(s, runs[0][1], rtol=1e-8)
+        np.testing.assert_allclose(U * s @ Vt, runs[0][0] * runs[0][1] @ runs[0][2], atol=1e-8)
+
+
+def test_changed_entries_as_sparse_correction():
+    """Changed entries A[i, j] += d as B = e_i columns (sparse), C = d e_j."""
+    rng = np.random.default_rng(8)
+    A = low_rank(rng, 60, 50, 3)
+    U0, s0, Vt0 = np.linalg.svd(A, full_matrices=False)
+    rows, cols, d = np.array([3, 10]), np.array([7, 7]), np.array([0.5, -0.25])
+    B = sp.csc_array((np.ones(2), (rows, [0, 1])), shape=(60, 2))
+    C = sp.csc_array((d, (cols, [0, 1])), shape=(50, 2))
+    up = rankwise.SVDUpdater(5, method="sparse", rank=2).from_factors(U0[:, :5], s0[:5], Vt0[:5])
+    up.update(B, C)
+    A2 = A.copy()
+    A2[rows, cols] += d
+    check_factors(*up.svd(), A2, 5, exact_tol(np.float64, "sparse"))
+
+
+@pytest.mark.parametrize("method", ["vecharynski-saad", "sparse"])
+def test_deterministic_per_seed(method):
+    rng = np.random.default_rng(9)
+    A = low_rank(rng, 200, 120, 10) + 1e-2 * rng.standard_normal((200, 120))
+
+    def run(seed):
+        up = rankwise.SVDUpdater(6, method=method, rank=3, random_state=seed).fit(A[:100])
+        up.add_rows(A[100:150]).add_rows(sp.csr_array(A[150:]))
+        return up.svd()
+
+    a, b, c = run(1), run(1), run(2)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a[1], c[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved_and_mismatch_rejected(dtype):
+    rng = np.random.default_rng(10)
+    A = low_rank(rng, 50, 40, 4, dtype)
+    up = rankwise.SVDUpdater(4, random_state=0).fit(A[:30])
+    assert up.dtype == dtype
+    other = np.float64 if dtype == np.float32 else np.float32
+    with pytest.raises(TypeError, match="E has dtype"):
+        up.add_rows(A[30:].astype(other))
+    with pytest.raises(TypeError, match="E has dtype"):
+        up.add_rows(sp.csr_array(A[30:].astype(other)))
+    up.add_rows(A[30:])
+    assert all(x.dtype == dtype for x in up.svd())
+
+
+def snapshot(up):
+    return [x.copy() for x in up.svd()], up.shape
+
+
+def same(a, b):
+    (fa, sa), (fb, sb) = a, b
+    return sa == sb and all(np.array_equal(x, y) for x, y in zip(fa, fb, strict=True))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_bad_updates_leave_state_unchanged(method):
+    rng = np.random.default_rng(11)
+    A = low_rank(rng, 40, 30, 3)
+    up = rankwise.SVDUpdater(3, method=method, random_state=0).fit(A)
+    up.add_rows(rng.standard_normal((2, 30)))  # a first update fixes "auto" and the state
+    before = snapshot(up)
+    nan = rng.standard_normal((2, 30))
+    nan[1, 3] = np.nan
+    inf_sparse = sp.csr_array(np.where(nan == nan, 0.0, np.inf))
+    cases = [
+        (lambda: up.add_rows(rng.standard_normal((2, 29))), ValueError, "E must have n = 30"),
+        (lambda: up.add_rows(rng.standard_normal(30)), ValueError, "2-D"),
+        (lambda: up.add_rows(nan), ValueError, "NaN or Inf"),
+        (lambda: up.add_rows(inf_sparse), ValueError, "NaN or Inf"),
+        (lambda: up.add_columns(rng.standard_normal((41, 2))), ValueError, "m = 42"),
+        (lambda: up.add_rows(np.zeros((0, 30))), ValueError, "empty"),
+        (lambda: up.update(np.ones((42, 2)), np.ones((30, 3))), ValueError, "C must have"),
+        (lambda: up.update(np.ones((41, 1)), np.ones((30, 1))), ValueError, "B must have"),
+        (lambda: up.add_rows(np.ones((2, 30), dtype=np.int64)), TypeError, "dtype"),
+        (lambda: up.add_rows(np.ones((2, 30), dtype=np.complex128)), TypeError, "dtype"),
+    ]
+    for call, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            call()
+        assert same(before, snapshot(up)), msg
+
+
+def test_bad_construction():
+    rng = np.random.default_rng(12)
+    A = rng.standard_normal((20, 10))
+    with pytest.raises(ValueError, match="k = 11 exceeds"):
+        rankwise.SVDUpdater(11).fit(A)
+    with pytest.raises(ValueError, match="k must satisfy"):
+        rankwise.SVDUpdater(0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        rankwise.SVDUpdater(2, method="brand")
+    with pytest.raises(ValueError, match="rank is not a parameter"):
+        rankwise.SVDUpdater(2, method="zha-simon", rank=3)
+    with pytest.raises(ValueError, match="needs current="):
+        rankwise.SVDUpdater(2, refresh_threshold=0.1)
+    with pytest.raises(RuntimeError, match="fit"):
+        rankwise.SVDUpdater(2).add_rows(A)
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    with pytest.raises(ValueError, match="orthonormal"):
+        rankwise.SVDUpdater(3).from_factors(2 * U[:, :3], s[:3], Vt[:3])
+    with pytest.raises(ValueError, match="non-negative"):
+        rankwise.SVDUpdater(3).from_factors(U[:, :3], -s[:3], Vt[:3])
+    with pytest.raises(TypeError, match="Vt has dtype"):
+        rankwise.SVDUpdater(3).from_factors(U[:, :3], s[:3], Vt[:3].astype(np.float32))
+    with pytest.raises(ValueError, match="k = 3"):
+        rankwise.SVDUpdater(3).from_factors(U[:, :2], s[:2], Vt[:2])
+
+
+def test_inputs_not_modified():
+    rng = np.random.default_rng(13)
+    A = low_rank(rng, 60, 40, 5)
+    U, s, Vt = np.linalg.svd(A[:40], full_matrices=False)
+    U, s, Vt = U[:, :5].copy(), s[:5].copy(), Vt[:5].copy()
+    E = A[40:].copy()
+    Es = sp.csr_array(E)
+    keep = [x.copy() for x in (U, s, Vt, E)]
+    keep_sparse = (Es.data.copy(), Es.indices.copy(), Es.indptr.copy())
+    for method in METHODS:
+        rankwise.update_svd(U, s, Vt, rows=E, method=method)
+        rankwise.update_svd(U, s, Vt, rows=Es, method=method)
+    for x, y in zip((U, s, Vt, E), keep, strict=True):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip((Es.data, Es.indices, Es.indptr), keep_sparse, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_update_svd_functional_form():
+    rng = np.random.default_rng(14)
+    A = low_rank(rng, 70, 60, 4)
+    B, C = rng.standard_normal((80, 1)), rng.standard_normal((70, 1))
+    U, s, Vt = np.linalg.svd(A[:50, :40], full_matrices=False)
+    U2, s2, Vt2 = rankwise.update_svd(
+        U[:, :6],
+        s[:6],
+        Vt[:6],
+        rows=A[50:, :40],
+        cols=np.vstack([A[:, 40:], A[:10, 40:]])[:70],
+        method="zha-simon",
+    )
+    A2 = np.hstack([A[:, :40], np.vstack([A[:, 40:], A[:10, 40:]])[:70]])
+    check_factors(U2, s2, Vt2, A2, 6, 1e-11)
+    U3, s3, Vt3 = rankwise.update_svd(U[:50, :6], s[:6], Vt[:6], B=B[:50], C=C[:40], k=3)
+    assert U3.shape == (50, 3)
+    assert s3.shape == (3,)
+    assert Vt3.shape == (3, 40)
+    A3 = A[:50, :40] + B[:50] @ C[:40].T  # rank 5 <= 6 tracked, truncated to 3 on output
+    sv = np.linalg.svd(A3, compute_uv=False)
+    np.testing.assert_allclose(s3, sv[:3], rtol=1e-11)
+    np.testing.assert_allclose(np.linalg.norm(A3 - U3 * s3 @ Vt3), np.sqrt(np.sum(sv[3:] ** 2)))
+    with pytest.raises(ValueError, match="k must satisfy"):
+        rankwise.update_svd(U[:, :6], s[:6], Vt[:6], rows=A[50:, :40], k=7)
+    with pytest.raises(ValueError, match="together"):
+        rankwise.update_svd(U[:, :6], s[:6], Vt[:6], B=B)
+
+
+def test_drift_estimate_and_refresh():
+    """The drift estimate is ~0 right after a refresh, grows when a rank-1 residual basis
+    misses new directions, and an automatic refresh past a threshold brings it back."""
+    rng = np.random.default_rng(15)
+    m, n, k = 300, 120, 8
+    A = low_rank(rng, m, n, 30, decay=0.5) + 1e-3 * rng.standard_normal((m, n))
+    up = rankwise.SVDUpdater(k, method="vecharynski-saad", rank=1, n_iter=0, random_state=0)
+    up.fit(A[:60])
+    assert up.estimate_drift(A[:60]) < 0.02
+    for i in range(60, m, 40):
+        up.add_rows(A[i : i + 40])
+    drift = up.estimate_drift(A)
+    U, s, Vt = up.svd()
+    sv = np.linalg.svd(A, compute_uv=False)
+    true_excess = np.linalg.norm(A - U * s @ Vt) / np.sqrt(np.sum(sv[k:] ** 2)) - 1
+    assert 0.01 < drift <= true_excess + 1e-9
+    up.refresh(A)
+    assert up.estimate_drift(A) < 0.02
+    assert up.n_refreshes == 1
+
+    seen = {"A": A[:60]}
+    auto = rankwise.SVDUpdater(
+        k,
+        method="vecharynski-saad",
+        rank=1,
+        n_iter=0,
+        refresh_threshold=0.01,
+        current=lambda: seen["A"],
+        random_state=0,
+    ).fit(A[:60])
+    for i in range(60, m, 40):
+        seen["A"] = A[: i + 40]
+        auto.add_rows(A[i : i + 40])
+        assert auto.last_drift is not None
+    assert auto.n_refreshes >= 1
+    assert auto.estimate_drift() < 0.02
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from rankwise import _update
+
+    result = doctest.testmod(_update)
+    assert result.attempted >= 2
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_larger_than_the_complement(method):
+    """20 new rows of a 10-column matrix at k = 4: the residual has rank <= n - k = 6 < 20
+    (Zha-Simon completes [V, Q] to a basis; the sparse method drops the null directions)."""
+    rng = np.random.default_rng(16)
+    A = low_rank(rng, 50, 10, 4)
+    kw = {} if method == "zha-simon" else {"rank": 20}
+    up = rankwise.SVDUpdater(4, method=method, random_state=0, **kw).fit(A[:30])
+    up.add_rows(A[30:])
+    check_factors(*up.svd(), A, 4, exact_tol(np.float64, method))
+
+
+def test_sparse_method_refreshes_ill_conditioned_factor():
+    """max_cond close to 1 forces the multiplied-out path (We <- We K) on every update: the
+    result is the same, and the counter says it happened."""
+    rng = np.random.default_rng(17)
+    A = low_rank(rng, 90, 70, 5)
+    ups = []
+    for max_cond in (1.0001, None):
+        up = rankwise.SVDUpdater(6, method="sparse", rank=10, max_cond=max_cond, random_state=0)
+        up.fit(A[:50, :40]).add_rows(A[50:, :40]).add_columns(sp.csc_array(A[:, 40:]))
+        check_factors(*up.svd(), A, 6, exact_tol(np.float64, "sparse"))
+        ups.append(up)
+    assert ups[0].stats["materializations"] >= 2
+    assert ups[1].stats["materializations"] == 0
+
+
+def test_all_zero_sparse_batch():
+    rng = np.random.default_rng(18)
+    A = low_rank(rng, 40, 30, 3)
+    for method in METHODS:
+        up = rankwise.SVDUpdater(3, method=method, random_state=0).fit(A)
+        up.add_rows(sp.csr_array((5, 30)))
+        U, s, Vt = up.svd()
+        A2 = np.vstack([A, np.zeros((5, 30))])
+        check_factors(U, s, Vt, A2, 3, exact_tol(np.float64, method))
+
+
+def test_float32_sparse_path_stays_float32():
+    rng = np.random.default_rng(19)
+    A = (low_rank(rng, 80, 60, 5) + 1e-3 * rng.standard_normal((80, 60))).astype(np.float32)
+    up = rankwise.SVDUpdater(5, method="auto", random_state=0).fit(A[:50])
+    up.add_rows(sp.csr_array(A[50:]))
+    assert up.resolved_method == "sparse"
+    U, s, Vt = up.svd()
+    assert U.dtype == s.dtype == Vt.dtype == np.float32
+    sv = np.linalg.svd(A.astype(np.float64), compute_uv=False)
+    assert np.abs(s - sv[:5]).max() <= 1e-3 * sv[0]
+    assert up.orthogonality() <= 1e-4
+
+
+def test_thread_limit_of_the_caller_is_kept():
+    """Small updates run on one thread and then restore the caller's count, including a
+    threadpoolctl limit."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(20)
+    A = low_rank(rng, 60, 40, 4)
+    before = rankwise._core.openmp_max_threads()
+    up = rankwise.SVDUpdater(4, method="sparse").fit(A[:40])
+    up.add_rows(sp.csr_array(A[40:50]))
+    assert rankwise._core.openmp_max_threads() == before
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        up.add_rows(sp.csr_array(A[50:]))
+        assert rankwise._core.openmp_max_threads() == 1
+    assert rankwise._core.openmp_max_threads() == before

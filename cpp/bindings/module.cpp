@@ -78,9 +78,15 @@ void register_local_blas_threads() {
 #endif  // elsewhere products are left whole to the BLAS (rankwise/blas_threads.hpp)
 }
 
+// Ctrl-C in the main thread, or a cancelled worker of rankwise._interrupt.run_interruptibly
+// (signals reach the main thread only; the worker learns from the flag the main thread set).
 void check_signals() {
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    // Leaked on purpose: a py::object destroyed at exit would outlive the interpreter.
+    static auto* cancelled = new py::object(
+        py::module_::import("rankwise._interrupt").attr("raise_if_cancelled"));
+    (*cancelled)();
 }
 
 }  // namespace

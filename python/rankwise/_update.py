@@ -4,6 +4,7 @@ columns and low-rank corrections arrive, without the matrix itself."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ import scipy.sparse as sp
 
 from . import _core
 from ._dispatch import require_cpu_input
+from ._interrupt import run_interruptibly
 from ._random import RandomStateLike, philox_key
 from ._svd import flip_signs, svd
 from ._validate import as_matrix, check_choice, check_int
@@ -189,6 +191,9 @@ class SVDUpdater:
         self.random_state = random_state
         self._key = philox_key(random_state)
         self._handle: Any = None
+        # Held by a native update while it runs (also one abandoned on Ctrl-C, which
+        # finishes without committing): readers and the next update wait for it.
+        self._lock = threading.Lock()
         self._factors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._resolved: str | None = None
         self.n_updates = 0
@@ -268,7 +273,8 @@ class SVDUpdater:
         """Shape (m, n) of the matrix tracked now."""
         self._require_started()
         if self._handle is not None:
-            return tuple(self._handle.shape)
+            with self._lock:
+                return tuple(self._handle.shape)
         U, _, Vt = self._factors  # type: ignore[misc]
         return (U.shape[0], Vt.shape[1])
 
@@ -285,7 +291,8 @@ class SVDUpdater:
         if self._handle is None:
             U, s, Vt = (x.copy() for x in self._factors)  # type: ignore[union-attr]
         else:
-            U, s, Vt = self._handle.factors()
+            with self._lock:
+                U, s, Vt = self._handle.factors()
         flip_signs(U, Vt)
         return U, s, Vt
 
@@ -358,7 +365,7 @@ class SVDUpdater:
         E = _as_update(E, "E", self.dtype, check)
         self._prepare(E)
         op, J = _block(E, "E", n, self.dtype)
-        self._handle.add_rows(op, J)
+        run_interruptibly(self._handle.add_rows, op, J, lock=self._lock)
         return self._after_update()
 
     def add_columns(self, E: Any) -> SVDUpdater:
@@ -374,7 +381,7 @@ class SVDUpdater:
         E = _as_update(E, "E", self.dtype, check)
         self._prepare(E)
         op, J = _block(E.T, "E", m, self.dtype)
-        self._handle.add_columns(op, J)
+        run_interruptibly(self._handle.add_columns, op, J, lock=self._lock)
         return self._after_update()
 
     def update(self, B: Any, C: Any) -> SVDUpdater:
@@ -398,7 +405,7 @@ class SVDUpdater:
         self._prepare(B if sp.issparse(B) else C)
         op_b, jb = _block(B.T, "B", m, self.dtype)
         op_c, jc = _block(C.T, "C", n, self.dtype)
-        self._handle.update(op_b, jb, op_c, jc)
+        run_interruptibly(self._handle.update, op_b, jb, op_c, jc, lock=self._lock)
         return self._after_update()
 
     # -- accuracy monitor --------------------------------------------------------------

@@ -422,3 +422,40 @@ def test_preconditioners(system: tuple[Any, Any, bool], which: str) -> None:
     if spd:
         assert np.all(np.isfinite(z))
         assert float(np.ones(n) @ z) > 0
+
+
+@st.composite
+def row_updates(draw: Any) -> tuple[np.ndarray, Case, str]:
+    """(A, a batch E of new rows drawn like every other input, method)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    m, n = draw(st.integers(3, 12)), draw(st.integers(3, 12))
+    A = rng.standard_normal((m, n))
+    E = draw(matrices(max_dim=6))
+    method = draw(st.sampled_from(["zha-simon", "vecharynski-saad", "sparse"]))
+    return A, E, method
+
+
+@SETTINGS
+@given(update=row_updates(), k=st.integers(1, 3))
+def test_svd_updater_add_rows(update: tuple[np.ndarray, Case, str], k: int) -> None:
+    A, E, method = update
+    up = rankwise.SVDUpdater(k, method=method, random_state=0).fit(A)
+    before_state = up.svd()
+    before = snapshot(E.A)
+    out, err = call(up.add_rows, E.A)
+    assert_unchanged(E.A, before)
+    fits = E.shape[1] == A.shape[1] and E.shape[0] > 0 and E.work == np.float64
+    if err is not None or not (E.valid and fits):
+        if err is None:
+            pytest.fail(f"accepted an invalid batch (valid={E.valid}, shape={E.shape})")
+        for got, want in zip(up.svd(), before_state, strict=True):  # state unchanged
+            np.testing.assert_array_equal(got, want)
+        return
+    U, s, Vt = up.svd()
+    stacked = np.vstack([A, E.A64])
+    assert U.shape == (stacked.shape[0], k)
+    assert Vt.shape == (k, stacked.shape[1])
+    np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-8)
+    # The update is the SVD of diag(P, I) [A; E] with P a projector: s_i <= sigma_i([A; E]).
+    sigma = scipy.linalg.svdvals(stacked)
+    assert np.all(s <= sigma[:k] * (1 + 1e-10) + 1e-10)

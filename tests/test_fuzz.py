@@ -442,7 +442,7 @@ def test_svd_updater_add_rows(update: tuple[np.ndarray, Case, str], k: int) -> N
     up = rankwise.SVDUpdater(k, method=method, random_state=0).fit(A)
     before_state = up.svd()
     before = snapshot(E.A)
-    out, err = call(up.add_rows, E.A)
+    _, err = call(up.add_rows, E.A)
     assert_unchanged(E.A, before)
     fits = E.shape[1] == A.shape[1] and E.shape[0] > 0 and E.work == np.float64
     if err is not None or not (E.valid and fits):

@@ -50,29 +50,39 @@ def is_dask_array(A: Any) -> bool:
 # --------------------------------------------------------------------------- #
 
 
-def _times(block: Any, X: np.ndarray) -> np.ndarray:
-    """A_i @ X with rankwise's native dense or sparse kernel."""
+# A tall block travels with its Gram matrix, (Y_i, Y_i^T Y_i): the task that makes a block
+# also makes what the next reduction needs, so that each CholeskyQR step is one task per
+# block plus the tree (the graph's size, not the arithmetic, is what a small problem pays).
+Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _times_gram(block: Any, X: np.ndarray) -> Pair:
+    """(A_i @ X, its Gram matrix), the product by rankwise's native dense or sparse kernel."""
     mat = as_matrix(block, "a chunk of A")
-    return np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), False))
+    Y = np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), False))
+    return Y, Y.T @ Y
 
 
-def _rtimes(block: Any, Y: np.ndarray) -> np.ndarray:
+def _rtimes(block: Any, pair: Pair) -> np.ndarray:
     """A_i^T @ Y_i."""
     mat = as_matrix(block, "a chunk of A")
-    return np.asarray(_core.apply(mat.op, Y.astype(mat.dtype, copy=False), True))
+    return np.asarray(_core.apply(mat.op, pair[0].astype(mat.dtype, copy=False), True))
 
 
-def _gram(Y: np.ndarray) -> np.ndarray:
-    return Y.T @ Y
+def _solve_gram(pair: Pair, R: np.ndarray) -> Pair:
+    """(Y_i R^-1, its Gram matrix) for upper triangular R."""
+    Y = scipy.linalg.solve_triangular(R, pair[0].T, trans="T", lower=False).T
+    return Y, Y.T @ Y
 
 
-def _solve_right(Y: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """Y R^-1 for upper triangular R."""
-    return scipy.linalg.solve_triangular(R, Y.T, trans="T", lower=False).T
+def _sum_grams(*items: Pair | np.ndarray) -> np.ndarray:
+    """Sum of Gram matrices, given as blocks' pairs (first level) or partial sums."""
+    grams = [item[1] if isinstance(item, tuple) else item for item in items]
+    return _add(*grams)
 
 
-def _times_small(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
-    return Y @ M
+def _times_small(pair: Pair, M: np.ndarray) -> np.ndarray:
+    return pair[0] @ M
 
 
 def _add(*parts: np.ndarray) -> np.ndarray:
@@ -100,12 +110,14 @@ def _pick_largest(*rows: np.ndarray) -> np.ndarray:
 
 
 def _tree(parts: list[Any], combine: Any) -> Any:
-    """Combine delayed values FAN_IN at a time into one (a reduction tree in the graph)."""
+    """Combine delayed values FAN_IN at a time into one (a reduction tree in the graph; at
+    least one level, so that a single part is combined too)."""
     from dask import delayed
 
-    while len(parts) > 1:
+    while True:
         parts = [delayed(combine)(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
-    return parts[0]
+        if len(parts) == 1:
+            return parts[0]
 
 
 def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
@@ -125,16 +137,16 @@ def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
         ) from None
 
 
-def _orthonormalize(blocks: list[Any], m: int) -> list[Any]:
-    """Shifted CholeskyQR3 of the tall matrix stacked from `blocks`: three Gram reductions
-    over the tree, three triangular solves per block, all inside the graph."""
+def _orthonormalize(pairs: list[Any], m: int) -> list[Any]:
+    """Shifted CholeskyQR3 of the tall matrix stacked from the blocks of `pairs`: three Gram
+    reductions over the tree, three triangular solves per block, all inside the graph."""
     from dask import delayed
 
     for shifted in (True, False, False):
-        G = _tree([delayed(_gram)(b) for b in blocks], _add)
+        G = _tree(pairs, _sum_grams)
         R = delayed(_cholesky_factor)(G, m, shifted)
-        blocks = [delayed(_solve_right)(b, R) for b in blocks]
-    return blocks
+        pairs = [delayed(_solve_gram)(p, R) for p in pairs]
+    return pairs
 
 
 def _orthonormal_columns(Z: np.ndarray) -> np.ndarray:
@@ -192,12 +204,12 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
 
     # The in-memory algorithm's sketch: Omega (n x l) from the key, stream 0.
     Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
-    Y = [delayed(_times)(b, Omega) for b in blocks]
+    Y = [delayed(_times_gram)(b, Omega) for b in blocks]
     for _ in range(n_iter):
         Q = _orthonormalize(Y, m)
         Z = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
         Z = delayed(_orthonormal_columns)(Z)
-        Y = [delayed(_times)(b, Z) for b in blocks]
+        Y = [delayed(_times_gram)(b, Z) for b in blocks]
     Q = _orthonormalize(Y, m)
 
     W = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)

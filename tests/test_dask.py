@@ -100,3 +100,13 @@ def test_bad_input_gets_clear_errors(client) -> None:
         rankwise.svd(D, 3, method="block_krylov")
     with pytest.raises(ValueError, match="k must satisfy"):
         rankwise.svd(D, 31)
+
+
+def test_randomized_svd_dropin_takes_dask_arrays(client) -> None:
+    A = _decaying(4000, 90, seed=6)
+    U, s, Vt = rankwise.randomized_svd(da.from_array(A, chunks=(1000, 90)), 7, random_state=2)
+    assert isinstance(U, da.Array)
+    U0, s0, Vt0 = rankwise.svd(A, 7, random_state=2)
+    np.testing.assert_allclose(s, s0, rtol=1e-10)
+    np.testing.assert_allclose(U.compute(), U0, atol=1e-10)
+    np.testing.assert_allclose(Vt, Vt0, atol=1e-10)

@@ -8,9 +8,9 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core
+from . import _core, _dask
 from ._random import RandomStateLike, philox_key
-from ._svd import auto_power_iterations, flip_signs
+from ._svd import _svd_dask, auto_power_iterations, flip_signs
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
 
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
@@ -39,8 +39,10 @@ def randomized_svd(
 
     Parameters
     ----------
-    M : {ndarray, sparse matrix, LinearOperator} of shape (n_samples, n_features)
-        Matrix to decompose.
+    M : {ndarray, sparse matrix, LinearOperator, dask array} of shape (n_samples, n_features)
+        Matrix to decompose.  A dask array runs as a dask graph (see :func:`svd`); its large
+        factor comes back as a dask array, and ``flip_sign``, ``transpose`` and
+        ``power_iteration_normalizer`` do not apply (signs are always flipped).
     n_components : int
         Number of singular values and vectors to extract.
     n_oversamples : int, default 10
@@ -99,6 +101,12 @@ def randomized_svd(
     driver = check_choice(svd_lapack_driver, "svd_lapack_driver", ("gesdd", "gesvd"))
     if transpose != "auto" and not isinstance(transpose, bool | np.bool_):
         raise ValueError(f"transpose must be True, False or 'auto'; got {transpose!r}")
+    if _dask.is_dask_array(M):
+        # rankwise.svd's dask graph (python/rankwise/_dask.py): the same sketch and passes;
+        # CholeskyQR between passes, the orientation chosen by shape, signs always flipped.
+        dims = [int(d) for d in M.shape]
+        k = min(n_components, *dims) if len(dims) == 2 else n_components
+        return _svd_dask(M, k, n_oversamples, n_iter, "subspace", None, random_state)
     if not (sp.issparse(M) or hasattr(M, "T")):
         M = np.asarray(M)
     if transpose == "auto":

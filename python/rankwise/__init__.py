@@ -19,12 +19,17 @@ CUR decomposition (keep actual rows and columns)
     leverage_scores  rank-k leverage scores of rows and columns (exact or sketched)
     interpolative    scipy.linalg.interpolative's functions (interp_decomp, svd, ...)
     interp_decomp    SciPy's ``scipy.linalg.interpolative.interp_decomp`` signature
+
+Empirical interpolation (hyper-reduction, sensor placement)
+    deim, qdeim     interpolation points on a basis U and the interpolation operator
+    odeim           oversampled DEIM: more points than basis vectors, least squares
 """
 
 from . import interpolative, precond
 from ._cg import CGBreakdownError, CGResult, cg, solve_cg
 from ._config import config, show_config
 from ._cur import CURDecomposition, cur, leverage_scores
+from ._deim import PointInterpolant, PointSelection, deim, odeim, qdeim
 from ._errors import AccuracyWarning
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
@@ -38,14 +43,19 @@ __all__ = [
     "CGBreakdownError",
     "CGResult",
     "CURDecomposition",
+    "PointInterpolant",
+    "PointSelection",
     "cg",
     "config",
     "cur",
+    "deim",
     "estimate_error",
     "interp_decomp",
     "interpolative",
     "leverage_scores",
+    "odeim",
     "precond",
+    "qdeim",
     "randomized_svd",
     "show_config",
     "solve_cg",

@@ -9,5 +9,6 @@ namespace rankwise::bindings {
 void register_svd(pybind11::module_& m);
 void register_cg(pybind11::module_& m);
 void register_cur(pybind11::module_& m);
+void register_eim(pybind11::module_& m);
 
 }  // namespace rankwise::bindings

@@ -106,6 +106,7 @@ PYBIND11_MODULE(_core, m) {
     bindings::register_svd(m);
     bindings::register_cg(m);
     bindings::register_cur(m);
+    bindings::register_eim(m);
 
     m.def(
         "philox4x64_raw",

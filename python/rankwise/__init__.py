@@ -23,6 +23,7 @@ CUR decomposition (keep actual rows and columns)
 Empirical interpolation (hyper-reduction, sensor placement)
     deim, qdeim     interpolation points on a basis U and the interpolation operator
     odeim           oversampled DEIM: more points than basis vectors, least squares
+    eim             greedy EIM on snapshots (dense, sparse, callable), norms, cross form
 """
 
 from . import interpolative, precond
@@ -30,6 +31,7 @@ from ._cg import CGBreakdownError, CGResult, cg, solve_cg
 from ._config import config, show_config
 from ._cur import CURDecomposition, cur, leverage_scores
 from ._deim import PointInterpolant, PointSelection, deim, odeim, qdeim
+from ._eim import EmpiricalInterpolant, eim
 from ._errors import AccuracyWarning
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
@@ -43,12 +45,14 @@ __all__ = [
     "CGBreakdownError",
     "CGResult",
     "CURDecomposition",
+    "EmpiricalInterpolant",
     "PointInterpolant",
     "PointSelection",
     "cg",
     "config",
     "cur",
     "deim",
+    "eim",
     "estimate_error",
     "interp_decomp",
     "interpolative",

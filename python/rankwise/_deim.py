@@ -106,6 +106,15 @@ class PointInterpolant:
         -------
         ndarray, shape (m,) or (m, k)
         """
+        v = self._check_values(values)
+        if self.n_points == self.n_basis:
+            c = scipy.linalg.lu_solve(self._factor, v, check_finite=False)
+        else:
+            Q, R = self._factor
+            c = scipy.linalg.solve_triangular(R, Q.T @ v, check_finite=False)
+        return c.astype(self.dtype, copy=False)
+
+    def _check_values(self, values: Any) -> np.ndarray:
         v = np.asarray(values)
         if v.ndim not in (1, 2) or v.shape[0] != self.n_points:
             raise ValueError(
@@ -114,13 +123,7 @@ class PointInterpolant:
             )
         if not np.isfinite(v).all():
             raise ValueError("values contains NaN or Inf")
-        v = v.astype(self.dtype, copy=False)
-        if self.n_points == self.n_basis:
-            c = scipy.linalg.lu_solve(self._factor, v, check_finite=False)
-        else:
-            Q, R = self._factor
-            c = scipy.linalg.solve_triangular(R, Q.T @ v, check_finite=False)
-        return c.astype(self.dtype, copy=False)
+        return v.astype(self.dtype, copy=False)
 
     def __call__(self, values: Any) -> np.ndarray:
         """The reconstructed field(s) ``U @ coefficients(values)``, shape (n,) or (n, k)."""
@@ -143,6 +146,52 @@ class PointInterpolant:
         # ||U M||_2^2 = lambda_max(M^T G M)
         lam = np.linalg.eigvalsh(M.T @ G @ M)
         return float(np.sqrt(max(lam[-1], 0.0)))
+
+    @functools.cached_property
+    def lebesgue_constant_inf(self) -> float:
+        """``max_i sum_k |(U U[points]^+)_{ik}|``: the Lebesgue constant in the max norm, as
+        in the EIM literature (Maday, Nguyen, Patera & Pau 2009): ``||f - I f||_inf <= (1 +
+        lebesgue_constant_inf) * min_c ||f - U c||_inf``.  One pass over U."""
+        L = self.basis @ np.linalg.pinv(self.interpolation_matrix)
+        return float(np.abs(L).sum(axis=1).max())
+
+    def oversample(self, n_points: int) -> PointInterpolant:
+        """The rectangular extension: the same basis with ``n_points`` points (the current
+        ones first) and least-squares coefficients.
+
+        Points are added by the rule of :func:`odeim` (Peherstorfer, Drmac & Gugercin 2020)
+        applied to an orthonormal basis of span(U).  More points than basis vectors make
+        the reconstruction less sensitive to noise in the values and allow points to be
+        dropped later (:meth:`remove_points`) without rebuilding the basis (the rectangular
+        EIM of Casenave, Ern & Lelievre 2016, Section 4).
+        """
+        n = self.basis.shape[0]
+        k = check_int(n_points, "n_points", low=self.n_points)
+        if k > n:
+            raise ValueError(f"n_points ({k}) exceeds the number of rows of the basis ({n})")
+        Qb = np.linalg.qr(self.basis)[0]
+        return PointInterpolant(self.basis, odeim_extend(Qb, self.points, k))
+
+    def remove_points(self, points: Any) -> PointInterpolant:
+        """The interpolant without the given points (e.g. broken sensors): same basis,
+        least-squares coefficients on the remaining points; nothing is recomputed but the
+        small factorization of the remaining rows.  Needs at least as many remaining
+        points as basis vectors, and those rows of full rank."""
+        drop = np.atleast_1d(np.asarray(points))
+        if drop.dtype.kind not in "iu":
+            raise TypeError(f"points must be integers; got dtype {drop.dtype}")
+        unknown = np.setdiff1d(drop, self.points)
+        if unknown.size:
+            raise ValueError(f"points {unknown.tolist()} are not interpolation points")
+        keep = self.points[~np.isin(self.points, drop)]
+        if keep.size < self.n_basis:
+            raise ValueError(
+                f"removing {drop.size} point(s) leaves {keep.size}, fewer than the "
+                f"{self.n_basis} basis vectors"
+            )
+        result = PointInterpolant(self.basis, keep)
+        _check_selection_rank(result.interpolation_matrix, "the basis at the remaining points")
+        return result
 
     def __repr__(self) -> str:
         n, m = self.basis.shape

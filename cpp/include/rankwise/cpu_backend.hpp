@@ -205,6 +205,23 @@ class CpuBackend {
     // naming `what` if A is exactly singular.
     template <class T>
     void solve(MatView<T> A, MatView<T> B, const char* what) const;
+
+    // --- eim primitives (algo/eim.hpp; cpp/cpu/eim_kernels.cpp)
+
+    // One pass over the residual R (n x N), per column j (columns split over the threads):
+    // if q is given, R[:, j] -= c[0, j] q and, if Mq is given, G[:, j] -= c[0, j] Mq; then
+    // err[j] = the norm of R[:, j] (Linf: max |r|; L2: ||r||_2; Weighted: sqrt(sum w r^2);
+    // Matrix: sqrt(max(0, R[:, j] . G[:, j]))), sums accumulated in double.  q, Mq and w:
+    // n entries; err: host, N entries.
+    template <class T>
+    void eim_update_errors(MatView<T> R, MatView<T> G, const T* q, ConstMatView<T> c,
+                           const T* Mq, const T* w, EimNorm norm, double* err) const;
+
+    // The same with the snapshots stored as rows: Rt (N x n) = R^T and Gt = G^T (a C-order
+    // snapshot array seen column-major), so that no transposed copy is needed.
+    template <class T>
+    void eim_update_errors_rows(MatView<T> Rt, MatView<T> Gt, const T* q, ConstMatView<T> c,
+                                const T* Mq, const T* w, EimNorm norm, double* err) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

@@ -14,6 +14,7 @@ FAMILIES: dict[str, str] = {
     "svd": "bench.svd",
     "cg": "bench.cg",
     "cur": "bench.cur",
+    "eim": "bench.eim",
 }
 """Family name -> module implementing it, imported only when selected."""
 

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "rankwise/error.hpp"
+#include "rankwise/algo/thread_tuner.hpp"
 #include "rankwise/linear_op.hpp"
 #include "rankwise/types.hpp"
 
@@ -82,6 +83,9 @@ EimGreedyResult<Backend, T> eim_greedy(const Backend& be, MatView<T> R, MatView<
             be.template eim_update_errors<T>(R, G, q, c, mq, w, o.norm, err.data());
     };
 
+    // one thread or all, whichever is faster now: each term is one synchronizing pass, and
+    // on cores shared with other processes a descheduled thread stalls every pass
+    ThreadTuner<Backend> tuner(be);
     update(nullptr, ConstMatView<T>{}, nullptr);
     // Stop at rounding level too: once the residual is a few ulps of the snapshots, more
     // terms would interpolate noise (and a rank-r S is reproduced with r terms).
@@ -119,6 +123,7 @@ EimGreedyResult<Backend, T> eim_greedy(const Backend& be, MatView<T> R, MatView<
         out.points.push_back(i);
         out.snapshots.push_back(j);
         be.check_interrupt();
+        tuner.step();
     }
     out.Q.truncate_cols(static_cast<index_t>(out.points.size()));
     return out;

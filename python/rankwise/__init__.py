@@ -24,6 +24,7 @@ Empirical interpolation (hyper-reduction, sensor placement)
     deim, qdeim     interpolation points on a basis U and the interpolation operator
     odeim           oversampled DEIM: more points than basis vectors, least squares
     eim             greedy EIM on snapshots (dense, sparse, callable), norms, cross form
+    matrix_eim      A(mu) ~ sum_m beta_m(mu) A(mu_m) from the assembly routine only
 """
 
 from . import interpolative, precond
@@ -33,6 +34,7 @@ from ._cur import CURDecomposition, cur, leverage_scores
 from ._deim import PointInterpolant, PointSelection, deim, odeim, qdeim
 from ._eim import EmpiricalInterpolant, eim
 from ._errors import AccuracyWarning
+from ._matrix_eim import MatrixEIM, matrix_eim
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
 from ._svd import estimate_error, svd
@@ -46,6 +48,7 @@ __all__ = [
     "CGResult",
     "CURDecomposition",
     "EmpiricalInterpolant",
+    "MatrixEIM",
     "PointInterpolant",
     "PointSelection",
     "cg",
@@ -57,6 +60,7 @@ __all__ = [
     "interp_decomp",
     "interpolative",
     "leverage_scores",
+    "matrix_eim",
     "odeim",
     "precond",
     "qdeim",

@@ -13,6 +13,7 @@
 #include "convert.hpp"
 #include "families.hpp"
 #include "operator_handle.hpp"
+#include "rankwise/algo/deim_blocked.hpp"
 #include "rankwise/algo/eim.hpp"
 #include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
@@ -88,9 +89,38 @@ py::tuple run(py::array R, std::optional<py::array> G, std::optional<py::array> 
                           to_indices(res.snapshots), errors);
 }
 
+
+// Calls fn(ConstMatView<T>) on a 2-D float32/float64 Fortran-ordered array without a copy.
+template <class Fn>
+auto with_fortran_basis(const py::array& U, Fn&& fn) {
+    require(U.ndim() == 2 && (U.flags() & py::array::f_style))
+        << "U must be a 2-D Fortran-ordered array";
+    auto run = [&](auto tag) {
+        using T = decltype(tag);
+        const index_t n = U.shape(0), k = U.shape(1);
+        const ConstMatView<T> view{static_cast<const T*>(U.data()), n, k,
+                                   std::max<index_t>(n, 1)};
+        py::gil_scoped_release nogil;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
+        return fn(view);
+    };
+    if (U.dtype().is(py::dtype::of<float>())) return run(float{});
+    require(U.dtype().is(py::dtype::of<double>())) << "U must be float32 or float64";
+    return run(double{});
+}
+
 }  // namespace
 
 void register_eim(py::module_& m) {
+    m.def(
+        "deim_blocked",
+        [](const py::array& U, index_t block) {
+            return to_indices(
+                with_fortran_basis(U, [&](auto v) { return deim_select_blocked(cpu(), v, block); }));
+        },
+        py::arg("U"), py::arg("block"),
+        "DEIM points of the Fortran-ordered basis U by blocks of columns, U read in place.");
+
     m.def(
         "eim_greedy",
         [](py::array R, std::optional<py::array> G, std::optional<py::array> w,

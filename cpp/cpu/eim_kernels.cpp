@@ -153,13 +153,23 @@ void CpuBackend::eim_update_errors_rows(MatView<T> Rt, MatView<T> Gt, const T* q
     }
 }
 
+template <class T>
+void CpuBackend::zero_rows(MatView<T> X, const index_t* rows, index_t count) const {
+    for (index_t r = 0; r < count; ++r)
+        require(rows[r] >= 0 && rows[r] < X.rows)
+            << "zero_rows: row " << rows[r] << " out of range [0, " << X.rows << ")";
+    for (index_t j = 0; j < X.cols; ++j)
+        for (index_t r = 0; r < count; ++r) X(rows[r], j) = T(0);
+}
+
 #define RANKWISE_INSTANTIATE_EIM(T)                                                         \
     template void CpuBackend::eim_update_errors<T>(MatView<T>, MatView<T>, const T*,        \
                                                    ConstMatView<T>, const T*, const T*,     \
                                                    EimNorm, double*) const;  \
     template void CpuBackend::eim_update_errors_rows<T>(MatView<T>, MatView<T>, const T*,   \
                                                         ConstMatView<T>, const T*, const T*, \
-                                                        EimNorm, double*) const;
+                                                        EimNorm, double*) const;     \
+    template void CpuBackend::zero_rows<T>(MatView<T>, const index_t*, index_t) const;
 
 RANKWISE_INSTANTIATE_EIM(float)
 RANKWISE_INSTANTIATE_EIM(double)

@@ -217,6 +217,10 @@ class CpuBackend {
     void eim_update_errors(MatView<T> R, MatView<T> G, const T* q, ConstMatView<T> c,
                            const T* Mq, const T* w, EimNorm norm, double* err) const;
 
+    // X(rows[r], :) = 0 for r < count (rows in host memory, each in [0, X.rows))
+    template <class T>
+    void zero_rows(MatView<T> X, const index_t* rows, index_t count) const;
+
     // The same with the snapshots stored as rows: Rt (N x n) = R^T and Gt = G^T (a C-order
     // snapshot array seen column-major), so that no transposed copy is needed.
     template <class T>

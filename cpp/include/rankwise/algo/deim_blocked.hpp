@@ -1,0 +1,58 @@
+// DEIM points of a tall basis by blocks of columns, reading U in place (left-looking).
+//
+// Problem: the DEIM points of U (n x m, n >> m; Chaturantabut & Sorensen 2010), which are the
+// row pivots of LU with partial pivoting of U (Sorensen & Embree 2016, Section 3), without a
+// working copy of U: for n = 1e6, m = 100 that copy is 800 MB, whose first touch alone costs
+// more than the factorization on machines with slow page faults.
+//
+// For a block of columns J = [j0, j0 + b), with the points p chosen for the columns before it,
+//   W = U[:, J] - U[:, :j0] U[p, :j0]^{-1} U[p, J]      (one GEMM, n x b x j0)
+// is the interpolation residual of U[:, J] on the points so far, i.e. the columns J of the
+// Schur complement after j0 steps of Gaussian elimination, zero on the rows p (set exactly to
+// zero here, as elimination leaves them).  Partial pivoting continued on W picks the same
+// rows as partial pivoting of U would: the next b points are the pivots of LU of W (n x b).
+// Work: n m^2 flops as for LU of U; extra memory: n x b.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "rankwise/algo/selection.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/types.hpp"
+
+namespace rankwise {
+
+template <class Backend, class T>
+std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U, index_t block) {
+    detail::require_tall(U.rows, U.cols, "DEIM");
+    require(block >= 1) << "DEIM: block must be >= 1, got " << block;
+    const index_t n = U.rows, m = U.cols, b = std::min(block, m);
+    std::vector<index_t> points;
+    points.reserve(static_cast<std::size_t>(m));
+    auto Up = be.template matrix<T>(m, m);  // row r: U[points[r], :]
+    auto W = be.template matrix<T>(n, b);
+    for (index_t j0 = 0; j0 < m; j0 += b) {
+        const index_t bj = std::min(b, m - j0);
+        auto Wv = W.view().cols_range(0, bj);
+        be.copy(U.cols_range(j0, bj), Wv);
+        if (j0 > 0) {
+            // C = U[p, :j0]^{-1} U[p, J];  W -= U[:, :j0] C
+            auto A = be.template matrix<T>(j0, j0);
+            auto C = be.template matrix<T>(j0, bj);
+            be.copy(ConstMatView<T>(Up.view().rows_range(0, j0).cols_range(0, j0)), A.view());
+            be.copy(ConstMatView<T>(Up.view().rows_range(0, j0).cols_range(j0, bj)), C.view());
+            be.solve(A.view(), C.view(), "U[points, :]");
+            be.gemm(Trans::No, Trans::No, T(-1), U.cols_range(0, j0), ConstMatView<T>(C.view()),
+                    T(1), Wv);
+            be.zero_rows(Wv, points.data(), j0);
+        }
+        const auto perm = be.lu_partial_pivoting(Wv);
+        points.insert(points.end(), perm.begin(), perm.begin() + bj);
+        be.gather_rows(U, points.data() + j0, Up.view().rows_range(j0, bj));
+        be.check_interrupt();
+    }
+    return points;
+}
+
+}  // namespace rankwise

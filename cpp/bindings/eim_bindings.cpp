@@ -114,11 +114,14 @@ auto with_fortran_basis(const py::array& U, Fn&& fn) {
 void register_eim(py::module_& m) {
     m.def(
         "deim_blocked",
-        [](const py::array& U, index_t block) {
-            return to_indices(
-                with_fortran_basis(U, [&](auto v) { return deim_select_blocked(cpu(), v, block); }));
+        [](const py::array& U, const std::vector<index_t>& blocks) {
+            require(!blocks.empty()) << "blocks must not be empty";
+            return to_indices(with_fortran_basis(U, [&](auto v) {
+                return deim_select_blocked(cpu(), v, blocks.data(),
+                                           static_cast<index_t>(blocks.size()));
+            }));
         },
-        py::arg("U"), py::arg("block"),
+        py::arg("U"), py::arg("blocks"),
         "DEIM points of the Fortran-ordered basis U by blocks of columns, U read in place.");
 
     m.def(

@@ -162,6 +162,12 @@ void CpuBackend::zero_rows(MatView<T> X, const index_t* rows, index_t count) con
         for (index_t r = 0; r < count; ++r) X(rows[r], j) = T(0);
 }
 
+template <class T>
+void CpuBackend::set_entry(MatView<T> X, index_t i, index_t j, T value) const {
+    require(i >= 0 && i < X.rows && j >= 0 && j < X.cols) << "set_entry: out of range";
+    X(i, j) = value;
+}
+
 #define RANKWISE_INSTANTIATE_EIM(T)                                                         \
     template void CpuBackend::eim_update_errors<T>(MatView<T>, MatView<T>, const T*,        \
                                                    ConstMatView<T>, const T*, const T*,     \
@@ -169,7 +175,8 @@ void CpuBackend::zero_rows(MatView<T> X, const index_t* rows, index_t count) con
     template void CpuBackend::eim_update_errors_rows<T>(MatView<T>, MatView<T>, const T*,   \
                                                         ConstMatView<T>, const T*, const T*, \
                                                         EimNorm, double*) const;     \
-    template void CpuBackend::zero_rows<T>(MatView<T>, const index_t*, index_t) const;
+    template void CpuBackend::zero_rows<T>(MatView<T>, const index_t*, index_t) const;    \
+    template void CpuBackend::set_entry<T>(MatView<T>, index_t, index_t, T) const;
 
 RANKWISE_INSTANTIATE_EIM(float)
 RANKWISE_INSTANTIATE_EIM(double)

@@ -221,6 +221,10 @@ class CpuBackend {
     template <class T>
     void zero_rows(MatView<T> X, const index_t* rows, index_t count) const;
 
+    // X(i, j) = value (one entry written from the host)
+    template <class T>
+    void set_entry(MatView<T> X, index_t i, index_t j, T value) const;
+
     // The same with the snapshots stored as rows: Rt (N x n) = R^T and Gt = G^T (a C-order
     // snapshot array seen column-major), so that no transposed copy is needed.
     template <class T>

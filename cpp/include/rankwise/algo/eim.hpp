@@ -112,7 +112,7 @@ EimGreedyResult<Backend, T> eim_greedy(const Backend& be, MatView<T> R, MatView<
         else
             be.copy(snapshot(j), q);
         be.axpby(T(1) / pivot, ConstMatView<T>(q), T(0), q);
-        q(i, 0) = T(1);
+        be.set_entry(q, i, index_t(0), T(1));
         // c = R[i, :], the values of every residual at the new point
         if (snapshot_rows)
             be.transpose(ConstMatView<T>(R.cols_range(i, 1)), row.view());

@@ -210,3 +210,13 @@ def test_blocked_deim_equals_lu_pivots(blocks: list[int], dtype: type) -> None:
     np.testing.assert_array_equal(U, before)
     np.testing.assert_array_equal(rankwise.deim(U).points, got)
     np.testing.assert_array_equal(got, deim_reference(U))
+
+
+def test_blocked_deim_refuses_bad_blocks() -> None:
+    from rankwise import _core
+
+    U = np.asfortranarray(random_orthonormal(np.random.default_rng(13), 50, 5))
+    with pytest.raises(ValueError, match="block sizes must be >= 1"):
+        _core.deim_blocked(U, [4, 0])
+    with pytest.raises(ValueError, match="block"):
+        _core.deim_blocked(U, [])

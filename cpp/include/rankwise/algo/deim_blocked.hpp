@@ -19,6 +19,7 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "rankwise/algo/selection.hpp"
@@ -27,11 +28,21 @@
 
 namespace rankwise {
 
+namespace detail {
+// One thread for the backend's loops while alive (restores the default on exit): small
+// problems finish faster than a parallel region takes to gather a team on busy cores.
+template <class Backend>
+struct OneThread {
+    const Backend& be;
+    explicit OneThread(const Backend& b) : be(b) { be.set_threads(1); }
+    ~OneThread() { be.set_threads(0); }
+    OneThread(const OneThread&) = delete;
+    OneThread& operator=(const OneThread&) = delete;
+};
+
 template <class Backend, class T>
-std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U,
-                                         const index_t* blocks, index_t levels) {
-    detail::require_tall(U.rows, U.cols, "DEIM");
-    require(levels >= 1 && blocks[0] >= 1) << "DEIM: block sizes must be >= 1";
+std::vector<index_t> deim_blocked_level(const Backend& be, ConstMatView<T> U,
+                                        const index_t* blocks, index_t levels) {
     const index_t n = U.rows, m = U.cols, b = std::min(blocks[0], m);
     std::vector<index_t> points;
     points.reserve(static_cast<std::size_t>(m));
@@ -55,7 +66,7 @@ std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U,
         // the next bj points: the LU pivots of the panel W
         std::vector<index_t> next;
         if (levels > 1 && blocks[1] < bj) {
-            next = deim_select_blocked(be, ConstMatView<T>(Wv), blocks + 1, levels - 1);
+            next = deim_blocked_level(be, ConstMatView<T>(Wv), blocks + 1, levels - 1);
         } else {
             next = be.lu_partial_pivoting(Wv);
             next.resize(static_cast<std::size_t>(bj));
@@ -65,6 +76,20 @@ std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U,
         be.check_interrupt();
     }
     return points;
+}
+}  // namespace detail
+
+// DEIM points of U (n x m) with block sizes blocks[0] > blocks[1] > ... (levels entries).
+template <class Backend, class T>
+std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U,
+                                         const index_t* blocks, index_t levels) {
+    detail::require_tall(U.rows, U.cols, "DEIM");
+    require(levels >= 1) << "DEIM: no block sizes";
+    for (index_t l = 0; l < levels; ++l)
+        require(blocks[l] >= 1) << "DEIM: block sizes must be >= 1, got " << blocks[l];
+    std::optional<detail::OneThread<Backend>> serial;
+    if (U.rows * U.cols < (index_t{1} << 20)) serial.emplace(be);
+    return detail::deim_blocked_level(be, U, blocks, levels);
 }
 
 }  // namespace rankwise

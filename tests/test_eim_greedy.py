@@ -186,6 +186,8 @@ def test_bad_input() -> None:
         rankwise.eim(S, norm="l1")
     with pytest.raises(ValueError, match="positive"):
         rankwise.eim(S, norm=-np.ones(20))
+    with pytest.raises(ValueError, match="positive definite"):
+        rankwise.eim(S, norm=-np.eye(20))
     with pytest.raises(ValueError, match="20 x 20"):
         rankwise.eim(S, norm=np.eye(10))
     with pytest.raises(ValueError, match="max_terms"):

@@ -201,8 +201,9 @@ def eim(
         The norm that picks the worst snapshot (Casenave, Ern & Lelievre 2016, Section 3):
         max norm (the classical EIM), Euclidean, weighted ``sqrt(sum_i w_i r_i^2)`` for a
         1-D array of positive weights (e.g. quadrature weights), or ``sqrt(r^T M r)`` for an
-        SPD matrix M (e.g. a finite-element mass matrix; costs one product with M per term
-        and a second n x N buffer).  The points are always chosen in the max norm.
+        SPD matrix M (e.g. a finite-element mass matrix; s^T M s >= 0 is checked on the
+        snapshots; costs one product with M per term and a second n x N buffer).  The
+        points are always chosen in the max norm.
 
     Returns
     -------
@@ -251,6 +252,8 @@ def eim(
         M = as_matrix(Mv, "norm").op
         G = np.asarray(Mv @ R, dtype=R.dtype)
         G = np.ascontiguousarray(G) if R.flags.c_contiguous else np.asfortranarray(G)
+        if (np.einsum("ij,ij->j", R, G) < 0).any():
+            raise ValueError("norm matrix is not positive definite: s^T M s < 0 for a snapshot s")
     else:
         kind = "weighted"
         weights = np.ascontiguousarray(norm, dtype=R.dtype)

@@ -119,6 +119,7 @@ def test_symmetric_formulation_reproduces_rank_r(dtype: type, order: str) -> Non
     assert ei.basis.dtype == dtype
     I, J = ei.points, ei.snapshot_indices
     np.testing.assert_array_equal(ei.cross_matrix, A[np.ix_(I, J)])
+    np.testing.assert_array_equal(ei.selected_snapshots, A[:, J])
     cross = A[:, J] @ np.linalg.solve(A[np.ix_(I, J)], A[I, :])
     tol = 1e3 * eps(dtype) * np.abs(A).max()
     assert np.abs(cross - A).max() <= tol

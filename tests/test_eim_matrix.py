@@ -57,6 +57,8 @@ def test_entry_function_avoids_assembly() -> None:
 
     approx = rankwise.matrix_eim(assemble, TRAIN, entry_function=entries)
     n_offline = len(calls)
+    # offline: the pattern, one call per training parameter, one per selected parameter
+    assert n_offline == 1 + len(TRAIN) + 3
     mu = np.array([1.3, -0.4])
     got = approx.assemble(mu)
     assert len(calls) == n_offline  # online: no assembly

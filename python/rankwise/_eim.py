@@ -37,6 +37,9 @@ class EmpiricalInterpolant(PointInterpolant):
     errors : ndarray of float64, shape (M + 1,)
         ``errors[k]``: the largest error over the snapshots, in the greedy's norm, of the
         interpolant with k terms (``errors[0]`` is the largest snapshot norm).
+    selected_snapshots : ndarray, shape (n, M)
+        ``S[:, snapshot_indices]``: the snapshots the greedy selected (for a callable,
+        evaluated once more after the greedy: M calls).
     cross_matrix : ndarray, shape (M, M)
         ``S[points][:, snapshot_indices]``: the snapshots selected, at the points.
     norm : str
@@ -49,14 +52,15 @@ class EmpiricalInterpolant(PointInterpolant):
         points: np.ndarray,
         snapshot_indices: np.ndarray,
         errors: np.ndarray,
-        cross_matrix: np.ndarray,
+        selected_snapshots: np.ndarray,
         norm: str,
         parameters: list[Any] | None,
     ) -> None:
         super().__init__(basis, points)
         self.snapshot_indices = snapshot_indices
         self.errors = errors
-        self.cross_matrix = cross_matrix
+        self.selected_snapshots = selected_snapshots
+        self.cross_matrix = np.ascontiguousarray(selected_snapshots[self.points])
         self.norm = norm
         self.parameters = parameters
 
@@ -92,9 +96,9 @@ class EmpiricalInterpolant(PointInterpolant):
 
 def _snapshot_matrix(
     snapshots: Any, training_parameters: Sequence[Any] | None
-) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray], list[Any] | None]:
-    """The residual buffer R (a Fortran-ordered copy of the snapshots in the work dtype),
-    a function giving S[rows][:, cols] after R has been overwritten, and the parameters."""
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], list[Any] | None]:
+    """The residual buffer R (a copy of the snapshots in the work dtype), a function giving
+    the columns S[:, cols] after R has been overwritten, and the parameters."""
     if callable(snapshots) and not hasattr(snapshots, "shape"):
         if training_parameters is None:
             raise ValueError("training_parameters is required when snapshots is a callable")
@@ -121,10 +125,11 @@ def _snapshot_matrix(
             R[:, j] = v
         assert R is not None
 
-        def pick(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            if cols.size == 0:
-                return np.empty((rows.size, 0), dtype=R.dtype)
-            return np.stack([np.asarray(snapshots(params[c]))[rows] for c in cols], axis=1)
+        def pick(cols: np.ndarray) -> np.ndarray:
+            out = np.empty((R.shape[0], cols.size), dtype=R.dtype, order="F")
+            for k, c in enumerate(cols):
+                out[:, k] = np.asarray(snapshots(params[c]))
+            return out
 
         return R, pick, params
     if training_parameters is not None:
@@ -136,8 +141,8 @@ def _snapshot_matrix(
             raise ValueError("snapshots contains NaN or Inf")
         R = np.asfortranarray(S.toarray()).astype(dtype, order="F", copy=False)
 
-        def pick_sparse(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            return np.asarray(S[rows][:, cols].toarray(), dtype=dtype)
+        def pick_sparse(cols: np.ndarray) -> np.ndarray:
+            return np.asarray(S[:, cols].toarray(), dtype=dtype)
 
         _check_2d(R.shape)
         return R, pick_sparse, None
@@ -149,8 +154,8 @@ def _snapshot_matrix(
     if not np.isfinite(R).all():
         raise ValueError("snapshots contains NaN or Inf")
 
-    def pick_dense(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return a[np.ix_(rows, cols)].astype(dtype)
+    def pick_dense(cols: np.ndarray) -> np.ndarray:
+        return np.asarray(a[:, cols], dtype=dtype)
 
     return R, pick_dense, None
 
@@ -266,13 +271,12 @@ def eim(
     )
     if errors[0] == 0.0:
         raise ValueError("snapshots are all zero: there is nothing to interpolate")
-    cross = pick(points, cols)
     return EmpiricalInterpolant(
         Q,
         points,
         cols,
         errors,
-        cross,
+        pick(cols),
         kind,
         None if params is None else [params[int(c)] for c in cols],
     )

@@ -216,8 +216,5 @@ def matrix_eim(
         return pattern.values(assemble(mu), mu)
 
     interp = eim(values, params, tol=tol, max_terms=max_terms)
-    # the selected snapshots, assembled once more (M calls)
-    selected = np.stack(
-        [pattern.values(assemble(mu), mu) for mu in interp.parameters or []], axis=1
-    ).astype(interp.dtype, copy=False)
+    selected = interp.selected_snapshots  # the A(mu_m), assembled once more (M calls)
     return MatrixEIM(pattern, interp, selected, assemble, entry_function)

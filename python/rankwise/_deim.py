@@ -235,7 +235,10 @@ def deim(U: Any) -> PointSelection:
 
     The greedy rule: point j is where the interpolation residual of basis vector j on the
     points chosen so far is largest in magnitude.  These are exactly the row pivots of LU
-    with partial pivoting of U (Sorensen & Embree 2016, Section 3), computed so in the core.
+    with partial pivoting of U (Sorensen & Embree 2016, Section 3), computed so in the core:
+    for a Fortran-ordered U by blocks of 16 columns, reading U in place (one GEMM per block
+    forms its interpolation residual, whose LU gives the block's points); otherwise by LU
+    of a column-major copy.  The work is the LU's n m^2 flops either way.
 
     Parameters
     ----------

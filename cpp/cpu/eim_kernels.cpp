@@ -18,8 +18,9 @@ namespace {
 // more than the pass (and much more on a machine whose cores are busy).
 constexpr index_t kParallelMinEntries = index_t{1} << 16;
 
-// One column: r -= c q (when q is given) and the reduction of the updated entries, fused in
-// one vectorized loop, so that the column is read and written once.
+// One segment of a column: r -= c q (when q is given) and the reduction of the updated
+// entries (max |r|, or the sum of term(i, r_i)), fused in one vectorized loop, so that the
+// segment is read and written once.
 template <class T, class Term>
 double update_reduce(T* r, const T* q, T c, index_t n, bool max_reduction, Term term) {
     if (max_reduction) {
@@ -49,7 +50,7 @@ double update_reduce(T* r, const T* q, T c, index_t n, bool max_reduction, Term 
 #pragma omp simd reduction(+ : acc)
         for (index_t i = 0; i < n; ++i) acc += term(i, r[i]);
     }
-    return std::sqrt(std::max(acc, 0.0));
+    return acc;
 }
 
 }  // namespace
@@ -57,37 +58,59 @@ double update_reduce(T* r, const T* q, T c, index_t n, bool max_reduction, Term 
 template <class T>
 void CpuBackend::eim_update_errors(MatView<T> R, MatView<T> G, const T* q, ConstMatView<T> c,
                                    const T* Mq, const T* w, EimNorm norm, double* err) const {
+    // Tasks of (row chunk, block of columns): the chunk of q (and Mq, w) stays in cache
+    // while the block's columns stream through.  Each chunk reduces into its own partials,
+    // combined in chunk order: the result does not depend on the number of threads.
     const index_t n = R.rows, N = R.cols;
-#pragma omp parallel for schedule(dynamic, 4) if (n * N >= kParallelMinEntries)
-    for (index_t j = 0; j < N; ++j) {
-        T* r = R.col(j);
-        const T cj = q != nullptr ? c(0, j) : T(0);
-        switch (norm) {
-            case EimNorm::Linf:
-                err[j] = update_reduce(r, q, cj, n, true, [](index_t, T) { return 0.0; });
-                break;
-            case EimNorm::L2:
-                err[j] = update_reduce(r, q, cj, n, false,
-                                       [](index_t, T v) { return double(v) * double(v); });
-                break;
-            case EimNorm::Weighted:
-                err[j] = update_reduce(r, q, cj, n, false, [w](index_t i, T v) {
-                    return double(w[i]) * double(v) * double(v);
-                });
-                break;
-            case EimNorm::Matrix: {
-                // G = M R is updated first, then r . g accumulates with r's update
-                T* g = G.col(j);
-                if (Mq != nullptr && cj != T(0)) {
-#pragma omp simd
-                    for (index_t i = 0; i < n; ++i) g[i] -= cj * Mq[i];
+    constexpr index_t kRows = 8192, kCols = 64;
+    const index_t chunks = (n + kRows - 1) / kRows, blocks = (N + kCols - 1) / kCols;
+    std::vector<double> part(static_cast<std::size_t>(chunks * N));
+    const bool linf = norm == EimNorm::Linf;
+#pragma omp parallel for schedule(dynamic, 1) if (n * N >= kParallelMinEntries)
+    for (index_t task = 0; task < chunks * blocks; ++task) {
+        const index_t b = task / chunks, k = task % chunks;
+        const index_t i0 = k * kRows, len = std::min(kRows, n - i0);
+        const T* qk = q != nullptr ? q + i0 : nullptr;
+        for (index_t j = b * kCols; j < std::min(N, (b + 1) * kCols); ++j) {
+            T* r = R.col(j) + i0;
+            const T cj = q != nullptr ? c(0, j) : T(0);
+            double& out = part[k * N + j];
+            switch (norm) {
+                case EimNorm::Linf:
+                    out = update_reduce(r, qk, cj, len, true, [](index_t, T) { return 0.0; });
+                    break;
+                case EimNorm::L2:
+                    out = update_reduce(r, qk, cj, len, false,
+                                        [](index_t, T v) { return double(v) * double(v); });
+                    break;
+                case EimNorm::Weighted: {
+                    const T* wk = w + i0;
+                    out = update_reduce(r, qk, cj, len, false, [wk](index_t i, T v) {
+                        return double(wk[i]) * double(v) * double(v);
+                    });
+                    break;
                 }
-                err[j] = update_reduce(r, q, cj, n, false, [g](index_t i, T v) {
-                    return double(v) * double(g[i]);
-                });
-                break;
+                case EimNorm::Matrix: {
+                    // G = M R is updated first, then r . g accumulates with r's update
+                    T* g = G.col(j) + i0;
+                    if (Mq != nullptr && cj != T(0)) {
+                        const T* mk = Mq + i0;
+#pragma omp simd
+                        for (index_t i = 0; i < len; ++i) g[i] -= cj * mk[i];
+                    }
+                    out = update_reduce(r, qk, cj, len, false, [g](index_t i, T v) {
+                        return double(v) * double(g[i]);
+                    });
+                    break;
+                }
             }
         }
+    }
+    for (index_t j = 0; j < N; ++j) {
+        double v = 0;
+        for (index_t k = 0; k < chunks; ++k)
+            v = linf ? std::max(v, part[k * N + j]) : v + part[k * N + j];
+        err[j] = linf ? v : std::sqrt(std::max(v, 0.0));
     }
 }
 

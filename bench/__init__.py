@@ -16,6 +16,7 @@ FAMILIES: dict[str, str] = {
     "cur": "bench.cur",
     "dask": "bench.dask_svd",
     "update": "bench.update",
+    "eim": "bench.eim",
 }
 """Family name -> module implementing it, imported only when selected."""
 

@@ -12,5 +12,6 @@ void register_cur(pybind11::module_& m);
 // Per-chunk kernels of the dask layer (python/rankwise/_dask.py).
 void register_chunk_kernels(pybind11::module_& m);
 void register_update(pybind11::module_& m);
+void register_eim(pybind11::module_& m);
 
 }  // namespace rankwise::bindings

@@ -114,6 +114,7 @@ PYBIND11_MODULE(_core, m) {
     bindings::register_cur(m);
     bindings::register_chunk_kernels(m);
     bindings::register_update(m);
+    bindings::register_eim(m);
 
     m.def(
         "philox4x64_raw",

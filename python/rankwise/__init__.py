@@ -23,13 +23,21 @@ CUR decomposition (keep actual rows and columns)
 Updating truncated SVD (rows, columns, low-rank corrections; no stored matrix)
     SVDUpdater      zha-simon, vecharynski-saad, sparse (Deng et al. 2024); drift monitor
     update_svd      one-off update of given factors
+Empirical interpolation (hyper-reduction, sensor placement)
+    deim, qdeim     interpolation points on a basis U and the interpolation operator
+    odeim           oversampled DEIM: more points than basis vectors, least squares
+    eim             greedy EIM on snapshots (dense, sparse, callable), norms, cross form
+    matrix_eim      A(mu) ~ sum_m beta_m(mu) A(mu_m) from the assembly routine only
 """
 
 from . import interpolative, precond
 from ._cg import CGBreakdownError, CGResult, cg, solve_cg
 from ._config import config, show_config
 from ._cur import CURDecomposition, cur, leverage_scores
+from ._deim import PointInterpolant, PointSelection, deim, odeim, qdeim
+from ._eim import EmpiricalInterpolant, eim
 from ._errors import AccuracyWarning
+from ._matrix_eim import MatrixEIM, matrix_eim
 from ._scipy_compat import svds
 from ._sklearn_compat import randomized_svd
 from ._svd import estimate_error, svd
@@ -43,15 +51,24 @@ __all__ = [
     "CGBreakdownError",
     "CGResult",
     "CURDecomposition",
+    "EmpiricalInterpolant",
+    "MatrixEIM",
+    "PointInterpolant",
+    "PointSelection",
     "SVDUpdater",
     "cg",
     "config",
     "cur",
+    "deim",
+    "eim",
     "estimate_error",
     "interp_decomp",
     "interpolative",
     "leverage_scores",
+    "matrix_eim",
+    "odeim",
     "precond",
+    "qdeim",
     "randomized_svd",
     "show_config",
     "solve_cg",

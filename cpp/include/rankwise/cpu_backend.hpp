@@ -224,6 +224,30 @@ class CpuBackend {
     // Y = the Y.rows x Y.cols column-major values (host memory, leading dimension Y.rows)
     template <class T>
     void from_host(const T* values, MatView<T> Y) const;
+    // --- eim primitives (algo/eim.hpp; cpp/cpu/eim_kernels.cpp)
+
+    // One pass over the residual R (n x N), per column j (columns split over the threads):
+    // if q is given, R[:, j] -= c[0, j] q and, if Mq is given, G[:, j] -= c[0, j] Mq; then
+    // err[j] = the norm of R[:, j] (Linf: max |r|; L2: ||r||_2; Weighted: sqrt(sum w r^2);
+    // Matrix: sqrt(max(0, R[:, j] . G[:, j]))), sums accumulated in double.  q, Mq and w:
+    // n entries; err: host, N entries.
+    template <class T>
+    void eim_update_errors(MatView<T> R, MatView<T> G, const T* q, ConstMatView<T> c,
+                           const T* Mq, const T* w, EimNorm norm, double* err) const;
+
+    // X(rows[r], :) = 0 for r < count (rows in host memory, each in [0, X.rows))
+    template <class T>
+    void zero_rows(MatView<T> X, const index_t* rows, index_t count) const;
+
+    // X(i, j) = value (one entry written from the host)
+    template <class T>
+    void set_entry(MatView<T> X, index_t i, index_t j, T value) const;
+
+    // The same with the snapshots stored as rows: Rt (N x n) = R^T and Gt = G^T (a C-order
+    // snapshot array seen column-major), so that no transposed copy is needed.
+    template <class T>
+    void eim_update_errors_rows(MatView<T> Rt, MatView<T> Gt, const T* q, ConstMatView<T> c,
+                                const T* Mq, const T* w, EimNorm norm, double* err) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

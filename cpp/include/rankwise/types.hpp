@@ -24,6 +24,10 @@ enum class Ortho {
 
 enum class SvdDriver { Gesdd, Gesvd };
 
+// The norm in which the EIM greedy measures residuals (algo/eim.hpp): max |r_i|, ||r||_2,
+// sqrt(sum_i w_i r_i^2), or sqrt(r^T M r) for an SPD matrix M.
+enum class EimNorm { Linf, L2, Weighted, Matrix };
+
 inline Trans flip(Trans t) { return t == Trans::No ? Trans::Yes : Trans::No; }
 
 // Column-major dense matrix view; `T` may be const-qualified for read-only views.

@@ -1,0 +1,97 @@
+// DEIM points of a tall basis by blocks of columns, reading U in place (left-looking).
+//
+// Problem: the DEIM points of U (n x m, n >> m; Chaturantabut & Sorensen 2010), which are the
+// row pivots of LU with partial pivoting of U (Sorensen & Embree 2016, Section 3), without a
+// working copy of U: for n = 1e6, m = 100 that copy is 800 MB, whose first touch alone costs
+// more than the factorization on machines with slow page faults.
+//
+// For a block of columns J = [j0, j0 + b), with the points p chosen for the columns before it,
+//   W = U[:, J] - U[:, :j0] U[p, :j0]^{-1} U[p, J]      (one GEMM, n x b x j0)
+// is the interpolation residual of U[:, J] on the points so far, i.e. the columns J of the
+// Schur complement after j0 steps of Gaussian elimination, zero on the rows p (set exactly to
+// zero here, as elimination leaves them).  Partial pivoting continued on W picks the same
+// rows as partial pivoting of U would: the next b points are the pivots of LU of W (n x b).
+// The LU of the panel W is itself a DEIM problem (its points are W's LU pivots), so it can
+// be solved the same way with the next, smaller block size; the last level is LU with
+// partial pivoting (on the 2-core development machine one level of 16 was fastest at
+// 1e6 x 100: the extra copies of a second level cost more than they save).
+// Work: n m^2 flops as for LU of U; extra memory: n x (sum of the block sizes).
+#pragma once
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "rankwise/algo/selection.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/types.hpp"
+
+namespace rankwise {
+
+namespace detail {
+// One thread for the backend's loops while alive (the caller's count again on exit, so
+// threadpoolctl limits are kept): small problems finish faster than a parallel region takes
+// to gather a team on busy cores.
+template <class Backend>
+struct OneThread {
+    const Backend& be;
+    int before;
+    explicit OneThread(const Backend& b) : be(b), before(b.max_threads()) { be.set_threads(1); }
+    ~OneThread() { be.set_threads(before); }
+    OneThread(const OneThread&) = delete;
+    OneThread& operator=(const OneThread&) = delete;
+};
+
+template <class Backend, class T>
+std::vector<index_t> deim_blocked_level(const Backend& be, ConstMatView<T> U,
+                                        const index_t* blocks, index_t levels) {
+    const index_t n = U.rows, m = U.cols, b = std::min(blocks[0], m);
+    std::vector<index_t> points;
+    points.reserve(static_cast<std::size_t>(m));
+    auto Up = be.template matrix<T>(m, m);  // row r: U[points[r], :]
+    auto W = be.template matrix<T>(n, b);
+    for (index_t j0 = 0; j0 < m; j0 += b) {
+        const index_t bj = std::min(b, m - j0);
+        auto Wv = W.view().cols_range(0, bj);
+        be.copy(U.cols_range(j0, bj), Wv);
+        if (j0 > 0) {
+            // C = U[p, :j0]^{-1} U[p, J];  W -= U[:, :j0] C
+            auto A = be.template matrix<T>(j0, j0);
+            auto C = be.template matrix<T>(j0, bj);
+            be.copy(ConstMatView<T>(Up.view().rows_range(0, j0).cols_range(0, j0)), A.view());
+            be.copy(ConstMatView<T>(Up.view().rows_range(0, j0).cols_range(j0, bj)), C.view());
+            be.solve(A.view(), C.view(), "U[points, :]");
+            be.gemm(Trans::No, Trans::No, T(-1), U.cols_range(0, j0), ConstMatView<T>(C.view()),
+                    T(1), Wv);
+            be.zero_rows(Wv, points.data(), j0);
+        }
+        // the next bj points: the LU pivots of the panel W
+        std::vector<index_t> next;
+        if (levels > 1 && blocks[1] < bj) {
+            next = deim_blocked_level(be, ConstMatView<T>(Wv), blocks + 1, levels - 1);
+        } else {
+            next = be.lu_partial_pivoting(Wv);
+            next.resize(static_cast<std::size_t>(bj));
+        }
+        points.insert(points.end(), next.begin(), next.end());
+        be.gather_rows(U, points.data() + j0, Up.view().rows_range(j0, bj));
+        be.check_interrupt();
+    }
+    return points;
+}
+}  // namespace detail
+
+// DEIM points of U (n x m) with block sizes blocks[0] > blocks[1] > ... (levels entries).
+template <class Backend, class T>
+std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U,
+                                         const index_t* blocks, index_t levels) {
+    detail::require_tall(U.rows, U.cols, "DEIM");
+    require(levels >= 1) << "DEIM: no block sizes";
+    for (index_t l = 0; l < levels; ++l)
+        require(blocks[l] >= 1) << "DEIM: block sizes must be >= 1, got " << blocks[l];
+    std::optional<detail::OneThread<Backend>> serial;
+    if (U.rows * U.cols < (index_t{1} << 20)) serial.emplace(be);
+    return detail::deim_blocked_level(be, U, blocks, levels);
+}
+
+}  // namespace rankwise

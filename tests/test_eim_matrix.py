@@ -1,0 +1,109 @@
+"""rankwise.matrix_eim: an affinely parametrized matrix is reproduced exactly with as many
+terms as it has affine terms, a non-affine one to the greedy's tolerance; online values come
+from a handful of entries; a changing sparsity pattern or shape is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rankwise
+import scipy.sparse as sp
+
+N = 60
+LAPLACE = sp.diags([-np.ones(N - 1), 2 * np.ones(N), -np.ones(N - 1)], [-1, 0, 1]).tocsr()
+MASS = sp.diags([np.ones(N - 1), 4 * np.ones(N), np.ones(N - 1)], [-1, 0, 1]).tocsr() / 6
+ADVECT = sp.diags([-np.ones(N - 1), np.ones(N - 1)], [-1, 1]).tocsr()
+TRAIN = [np.array([a, b]) for a in np.linspace(0.1, 2, 6) for b in np.linspace(-1, 1, 5)]
+
+
+def affine(mu: np.ndarray) -> sp.csr_matrix:
+    return (LAPLACE + mu[0] * MASS + np.sin(mu[1]) * ADVECT).tocsr()
+
+
+def test_affine_matrix_reproduced_exactly_with_three_terms() -> None:
+    approx = rankwise.matrix_eim(affine, TRAIN)
+    assert approx.n_terms == 3
+    assert len(approx.matrices) == 3
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        mu = np.array([rng.uniform(0, 3), rng.uniform(-2, 2)])  # also outside the training set
+        exact = affine(mu)
+        got = approx.assemble(mu)
+        assert sp.issparse(got)
+        assert abs(got - exact).max() <= 1e-12 * abs(exact).max()
+        x = rng.standard_normal(N)
+        np.testing.assert_allclose(approx.matvec(mu, x), exact @ x, atol=1e-12)
+    # the expansion in the selected matrices
+    mu = np.array([0.7, 0.3])
+    beta = approx.beta(mu)
+    total = sum(b * A for b, A in zip(beta, approx.matrices, strict=True))
+    assert abs(total - affine(mu)).max() <= 1e-12
+    # reduced matrices
+    V = np.linalg.qr(rng.standard_normal((N, 5)))[0]
+    red = approx.project(V)
+    assert red.shape == (3, 5, 5)
+    np.testing.assert_allclose(np.tensordot(beta, red, 1), V.T @ (affine(mu) @ V), atol=1e-12)
+
+
+def test_entry_function_avoids_assembly() -> None:
+    calls = []
+
+    def assemble(mu: np.ndarray) -> sp.csr_matrix:
+        calls.append(mu)
+        return affine(mu)
+
+    def entries(mu: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.asarray(affine(mu)[rows, cols]).ravel()
+
+    approx = rankwise.matrix_eim(assemble, TRAIN, entry_function=entries)
+    n_offline = len(calls)
+    # offline: the pattern, one call per training parameter, one per selected parameter
+    assert n_offline == 1 + len(TRAIN) + 3
+    mu = np.array([1.3, -0.4])
+    got = approx.assemble(mu)
+    assert len(calls) == n_offline  # online: no assembly
+    assert abs(got - affine(mu)).max() <= 1e-12
+    rows, cols = approx.entries
+    assert rows.shape == (3,)
+    assert cols.shape == (3,)
+
+
+def test_non_affine_dense_to_tolerance() -> None:
+    x = np.linspace(0, 1, 30)
+
+    def A(mu: float) -> np.ndarray:
+        return np.exp(-mu * np.abs(x[:, None] - x[None, :]))
+
+    train = np.linspace(1, 5, 40)
+    approx = rankwise.matrix_eim(A, train, tol=1e-8)
+    assert approx.interpolant.errors[-1] <= 1e-8
+    assert approx.n_terms < 20
+    for mu in (1.37, 2.9, 4.41):
+        assert np.abs(approx.assemble(mu) - A(mu)).max() <= 1e-6
+
+
+def test_bad_input() -> None:
+    def changing(mu: float) -> sp.csr_matrix:
+        A = LAPLACE.copy() if mu < 1 else (LAPLACE + sp.eye(N, k=3)).tocsr()
+        return A * mu
+
+    with pytest.raises(ValueError, match="sparsity pattern"):
+        rankwise.matrix_eim(changing, [0.5, 1.5])
+    with pytest.raises(ValueError, match="shape"):
+        rankwise.matrix_eim(lambda mu: np.ones((3, 3 + int(mu))), [0, 1])
+    with pytest.raises(ValueError, match="dense"):
+        rankwise.matrix_eim(lambda mu: LAPLACE if mu else LAPLACE.toarray(), [1, 0])
+    with pytest.raises(ValueError, match="empty"):
+        rankwise.matrix_eim(affine, [])
+    with pytest.raises(ValueError, match="NaN"):
+        rankwise.matrix_eim(lambda mu: np.full((2, 2), np.nan), [0, 1])
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from rankwise import _matrix_eim
+
+    result = doctest.testmod(_matrix_eim)
+    assert result.attempted > 0
+    assert result.failed == 0

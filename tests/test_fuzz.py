@@ -27,7 +27,7 @@ import pytest
 import rankwise
 import scipy.linalg
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
@@ -459,3 +459,94 @@ def test_svd_updater_add_rows(update: tuple[np.ndarray, Case, str], k: int) -> N
     # The update is the SVD of diag(P, I) [A; E] with P a projector: s_i <= sigma_i([A; E]).
     sigma = scipy.linalg.svdvals(stacked)
     assert np.all(s <= sigma[:k] * (1 + 1e-10) + 1e-10)
+
+
+@st.composite
+def bases(draw: Any) -> Case:
+    """Mostly tall, mostly valid bases (orthonormal or not), and every adversarial input of
+    :func:`matrices` a quarter of the time."""
+    if draw(st.integers(0, 3)) == 0:
+        return draw(matrices(sparse=False))
+    n = draw(st.integers(1, 40))
+    m = draw(st.integers(1, min(n, 8)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    U = rng.standard_normal((n, m)) * 10.0 ** draw(st.sampled_from([0, -150, 150]))
+    if draw(st.booleans()):
+        U = np.linalg.qr(U)[0]
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    layout = draw(st.sampled_from(["C", "F", "strided", "readonly"]))
+    with np.errstate(over="ignore", under="ignore"):
+        A = dense_input(U, dtype, layout)
+        A64 = np.asarray(A, dtype=np.float64)
+    return Case(A, A64, bool(np.all(np.isfinite(A64))), np.dtype(dtype))
+
+
+@SETTINGS
+@given(
+    case=bases(),
+    method=st.sampled_from(["deim", "qdeim", "odeim"]),
+    extra=st.integers(-1, 3),
+)
+def test_point_selection(case: Case, method: str, extra: int) -> None:
+    """deim/qdeim/odeim on any basis: a clear error, or distinct points at which the
+    interpolant of a field in span(U) reproduces the field."""
+    before = snapshot(case.A)
+    n_points = case.shape[1] + extra
+    fn = getattr(rankwise, method)
+    args = (case.A, n_points) if method == "odeim" else (case.A,)
+    out, err = call(fn, *args)
+    assert_unchanged(case.A, before)
+    event("refused" if err is not None else "accepted")
+    if err is not None:
+        return  # refused with a message (rank-deficient, too many points, NaN, dtype...)
+    n, m = case.shape
+    assert case.valid, "accepted an invalid basis"
+    assert m >= 1, "accepted an empty basis"
+    points = np.asarray(out.points)
+    expected = n_points if method == "odeim" else m
+    assert points.shape == (expected,)
+    assert len(set(points.tolist())) == expected
+    assert points.min() >= 0
+    assert points.max() < n
+    # A field in span(U) is reproduced from its values at the points (to rounding amplified
+    # by the conditioning of U[points]).
+    U = case.A64
+    f = U @ np.linspace(1.0, 2.0, m)
+    scale = float(np.abs(f).max(initial=0.0)) or 1.0
+    eps = float(np.finfo(np.asarray(out.basis).dtype).eps)
+    cond = (
+        float(np.linalg.cond(U[points]))
+        if expected == m
+        else 1
+        / max(
+            float(scipy.linalg.svdvals(U[points])[-1]) / max(float(np.abs(U).max()), 1e-300),
+            1e-300,
+        )
+    )
+    err_f = float(np.abs(np.asarray(out(f[points]), dtype=np.float64) - f).max())
+    assert err_f <= 100 * eps * cond * scale * math.sqrt(n * m) + 1e-300
+
+
+@SETTINGS
+@given(case=matrices(), max_terms=st.integers(1, 6), norm=st.sampled_from(["linf", "l2"]))
+def test_eim_greedy(case: Case, max_terms: int, norm: str) -> None:
+    """eim on any snapshot matrix: a clear error, or an interpolant that reproduces the
+    snapshots at its points."""
+    before = snapshot(case.A)
+    out, err = call(rankwise.eim, case.A, max_terms=max_terms, norm=norm)
+    assert_unchanged(case.A, before)
+    event("refused" if err is not None else "accepted")
+    if err is not None:
+        return
+    assert case.valid, "accepted invalid snapshots"
+    points = np.asarray(out.points)
+    M = points.size
+    assert 0 <= M <= max_terms
+    assert len(set(points.tolist())) == M
+    if M == 0:
+        return
+    S = case.A64
+    scale = float(np.abs(S).max(initial=0.0)) or 1.0
+    recon = np.asarray(out(S[points, :]), dtype=np.float64)
+    eps = float(np.finfo(case.work).eps)
+    np.testing.assert_allclose(recon[points], S[points, :], atol=1e3 * eps * scale * M, rtol=0)

@@ -42,3 +42,18 @@ def test_ctrl_c_during_a_long_update_returns_at_once_and_leaves_the_updater_unch
     up.add_rows(small)
     fresh = rankwise.SVDUpdater(32, method="zha-simon", random_state=0).fit(A).add_rows(small)
     np.testing.assert_allclose(up.s, fresh.s, rtol=1e-12)
+
+
+def test_ctrl_c_during_a_long_eim_greedy_returns_at_once() -> None:
+    rng = np.random.default_rng(1)
+    S = rng.standard_normal((40_000, 300))  # every term streams the 96 MB residual
+    timer = _interrupt_after(0.3)
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            rankwise.eim(S, max_terms=300, tol=0.0)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 1.3  # 0.3 s until Ctrl-C, then at most one term
+    small = rankwise.eim(S[:2000, :50], max_terms=5)  # the module still works
+    assert small.points.size == 5

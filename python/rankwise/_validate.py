@@ -41,7 +41,7 @@ def work_dtype(dtype: np.dtype, name: str) -> np.dtype:
         return np.dtype(np.float64)
     if dtype.kind == "c":
         raise TypeError(
-            f"{name} is complex ({dtype}); rankwise's randomized SVD supports real float32 "
+            f"{name} is complex ({dtype}); this rankwise function supports real float32 "
             "and float64 input only"
         )
     if dtype.kind == "f":

@@ -83,6 +83,23 @@ RANKWISE_CLASS = textwrap.dedent(
 
         def setup_method(self):
             self.solver = 'rankwise'
+
+        def test_svds_parameter_tol(self):
+            # SciPy's version reads per-solver accuracies from a table that has no
+            # 'rankwise' row; the same problem, with rankwise's promise as the row:
+            # singular values at least as accurate (relative) as tol asks.
+            n, k = 100, 3
+            rng = np.random.default_rng(0)
+            A = rng.random((n, n))
+            A[A > .1] = 0
+            A = A @ A.T
+            _, s, _ = svd(A)
+            A = csc_array(A)
+            for tol in [1e-4, 1e-2, 1e0]:
+                _, s2, _ = svds(A, k=k, v0=np.ones(n), maxiter=1000,
+                                solver=self.solver, tol=tol, rng=0)
+                error = np.linalg.norm((s2 - s[k-1::-1]) / s[k-1::-1])
+                assert error < tol
     """
 )
 

@@ -110,3 +110,17 @@ def test_randomized_svd_dropin_takes_dask_arrays(client) -> None:
     np.testing.assert_allclose(s, s0, rtol=1e-10)
     np.testing.assert_allclose(U.compute(), U0, atol=1e-10)
     np.testing.assert_allclose(Vt, Vt0, atol=1e-10)
+
+
+@pytest.mark.parametrize("core", ["pinv", "cross", "stabilized"])
+def test_cur_selects_the_in_memory_rows_and_columns(client, core) -> None:
+    A = _decaying(5000, 60, seed=8)
+    D = da.from_array(A, chunks=(700, 60))
+    res = rankwise.cur(D, 6, core=core, random_state=4)
+    ref = rankwise.cur(A, 6, core=core, random_state=4)
+    assert isinstance(res.C, da.Array)
+    np.testing.assert_array_equal(res.rows, ref.rows)  # distributed DEIM = LU pivots
+    np.testing.assert_array_equal(res.cols, ref.cols)
+    np.testing.assert_array_equal(res.C.compute(), ref.C)
+    np.testing.assert_array_equal(res.R, ref.R)
+    np.testing.assert_allclose(res.U, ref.U, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())

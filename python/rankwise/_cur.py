@@ -3,6 +3,7 @@ columns of A (dense, scipy.sparse or LinearOperator)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -11,9 +12,9 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from . import _selection
+from . import _dask, _selection
 from ._random import RandomStateLike, philox_key
-from ._svd import estimate_error, svd
+from ._svd import _svd_dask, estimate_error, svd
 from ._validate import Matrix, as_matrix, check_choice, check_int
 
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
@@ -353,6 +354,8 @@ def cur(
     >>> bool(np.allclose(d @ x, A @ x))
     True
     """
+    if _dask.is_dask_array(A):
+        return _cur_dask(A, k, rows, cols, method, core, oversample, weights, random_state)
     mat = as_matrix(A)
     m, n = mat.shape
     method = check_choice(method, "method", _METHODS)
@@ -379,6 +382,53 @@ def cur(
     R = _rows(A, mat, I)
     U = _core_matrix(core, A, mat, C, R, J).astype(mat.dtype, copy=False)
     return CURDecomposition(C=C, U=U, R=R, rows=I, cols=J)
+
+
+def _cur_dask(
+    A: Any,
+    k: Any,
+    rows: Any,
+    cols: Any,
+    method: Any,
+    core: Any,
+    oversample: Any,
+    weights: Any,
+    random_state: RandomStateLike,
+) -> CURDecomposition:
+    """rankwise.cur of a tall dask array: the in-memory algorithm (DEIM on the singular
+    vectors of rankwise.svd with the same seed, so the same rows and columns), with the rows'
+    DEIM as distributed Gaussian elimination over the row blocks (_dask.deim_rows) and C
+    returned as a dask array."""
+    if A.ndim != 2 or any(math.isnan(d) for d in A.shape):
+        raise ValueError("A must be a 2-D dask array with known chunk sizes")
+    m, n = (int(d) for d in A.shape)
+    if m < n:
+        raise ValueError(
+            "rankwise.cur takes tall dask arrays (m >= n) for now; for a wide one, pass A.T "
+            "and swap C and R (and rows and cols) of the result"
+        )
+    core = check_choice(core, "core", _CORES)
+    if method != "deim" or rows is not None or cols is not None or weights is not None:
+        raise ValueError(
+            "dask arrays support method='deim' without given rows, cols or weights for now"
+        )
+    if _check_oversample(oversample) != (0, 0):
+        raise ValueError("dask arrays support oversample=0 for now")
+    k = check_int(k, "k", low=1, high=n)
+    gen = _generator(random_state)
+    U, _, Vt = _svd_dask(A, k, 10, "auto", "subspace", None, gen)
+    J = _selection.deim(np.ascontiguousarray(Vt[:k].T))
+    I = _dask.deim_rows(U[:, :k])
+    C = A[:, J]
+    R = np.asarray(A[I].compute())
+    dtype = R.dtype
+    if core == "pinv":
+        Ucore = _dask.cur_pinv_core(A, J, R)
+    elif core == "cross":
+        Ucore = _cross_core(R[:, J])
+    else:
+        Ucore = _stabilized_core(R[:, J])
+    return CURDecomposition(C=C, U=Ucore.astype(dtype, copy=False), R=R, rows=I, cols=J)
 
 
 def _select(

@@ -56,10 +56,15 @@ def is_dask_array(A: Any) -> bool:
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def _times_gram(block: Any, X: np.ndarray) -> Pair:
-    """(A_i @ X, its Gram matrix), the product by rankwise's native dense or sparse kernel."""
+def _times(block: Any, X: np.ndarray) -> np.ndarray:
+    """A_i @ X by rankwise's native dense or sparse kernel."""
     mat = as_matrix(block, "a chunk of A")
-    Y = np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), False))
+    return np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), False))
+
+
+def _times_gram(block: Any, X: np.ndarray) -> Pair:
+    """(A_i @ X, its Gram matrix)."""
+    Y = _times(block, X)
     return Y, Y.T @ Y
 
 
@@ -237,3 +242,86 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
     if transposed:  # B = A^T = U S V^T, so A = V S U^T: the left factor is small here
         return V, s, U.T
     return U, s, V.T
+
+
+# --------------------------------------------------------------------------- #
+# CUR of a tall dask array (rankwise.cur with method="deim")
+# --------------------------------------------------------------------------- #
+
+
+def _deim_candidate(W: np.ndarray, j: int, offset: int) -> tuple[float, int, np.ndarray]:
+    """This block's candidate for DEIM point j: (|w_ij|, global row, residual row i)."""
+    i = int(np.argmax(np.abs(W[:, j])))
+    return float(abs(W[i, j])), offset + i, W[i].copy()
+
+
+def _pick_pivot(*candidates: tuple[float, int, np.ndarray]) -> tuple[float, int, np.ndarray]:
+    """The largest candidate; on ties the first row, as LU's partial pivoting takes it."""
+    return max(candidates, key=lambda c: (c[0], -c[1]))
+
+
+def _eliminate(W: np.ndarray, j: int, pivot: tuple[float, int, np.ndarray]) -> np.ndarray:
+    """One step of Gaussian elimination on the block's rows: W -= W[:, j] row / row[j] (the
+    pivot row itself becomes exactly zero, so it is never chosen again)."""
+    row = pivot[2]
+    W = W.copy()
+    W[:, j:] -= np.outer(W[:, j] / row[j], row[j:])
+    return W
+
+
+def deim_rows(U: Any) -> np.ndarray:
+    """DEIM points of the tall dask array U (m x k): the greedy of Chaturantabut & Sorensen
+    (2010), i.e. the pivots of LU with partial pivoting, as k steps of distributed Gaussian
+    elimination: each step takes the largest entry of column j over all blocks (a reduction
+    tree of (value, row, residual row) candidates) and eliminates with it in every block.
+    Reads and writes each block k times (m k^2 flops in all); one graph, computed once."""
+    import dask
+    from dask import delayed
+
+    blocks = list(U.to_delayed().ravel())
+    offsets = np.concatenate([[0], np.cumsum(U.chunks[0])[:-1]]).astype(int).tolist()
+    k = int(U.shape[1])
+    pivots = []
+    for j in range(k):
+        candidates = [
+            delayed(_deim_candidate)(b, j, off) for b, off in zip(blocks, offsets, strict=True)
+        ]
+        pivot = _tree(candidates, _pick_pivot)
+        pivots.append(pivot)
+        blocks = [delayed(_eliminate)(b, j, pivot) for b in blocks]
+    chosen = dask.compute(*pivots)
+    return np.array([p[1] for p in chosen], dtype=np.int64)
+
+
+def _pair(C: np.ndarray) -> Pair:
+    C = np.asarray(C)
+    return C, C.T @ C
+
+
+def _qt_times(pair: Pair, X: np.ndarray) -> np.ndarray:
+    """Q_i^T X_i for a block pair and a block of the same rows."""
+    return pair[0].T @ np.asarray(X)
+
+
+def _qt_a_qr(pair: Pair, block: Any, Qr: np.ndarray) -> np.ndarray:
+    """Q_i^T (A_i Qr) with the native product."""
+    return pair[0].T @ _times(block, Qr)
+
+
+def cur_pinv_core(A: Any, cols: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """U = C^+ A R^+ for C = A[:, cols] (tall, dask) and R (small, numpy): with C = Qc Tc
+    (shifted CholeskyQR3 over the blocks) and R^T = Qr Tr, U = Tc^+ (Qc^T A Qr) Tr^{+T}."""
+    import dask
+    from dask import delayed
+
+    B = A.rechunk({1: -1}) if len(A.chunks[1]) > 1 else A  # tall: row blocks
+    m = int(B.shape[0])
+    C = B[:, cols]
+    c_blocks = list(C.to_delayed().ravel())
+    a_blocks = list(B.to_delayed().ravel())
+    Qc = _orthonormalize([delayed(_pair)(c) for c in c_blocks], m)
+    Qr, Tr = scipy.linalg.qr(R.T, mode="economic")
+    Tc = _tree([delayed(_qt_times)(q, c) for q, c in zip(Qc, c_blocks, strict=True)], _add)
+    middle = _tree([delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(Qc, a_blocks, strict=True)], _add)
+    Tc, middle = dask.compute(Tc, middle)
+    return np.linalg.pinv(Tc) @ middle @ np.linalg.pinv(Tr).T

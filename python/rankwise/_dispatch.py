@@ -13,7 +13,7 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
     """Raise a clear error for array types whose backend is not available in this build.
 
     CuPy arrays need the CUDA backend, which is not part of this build yet; dask arrays are
-    taken by rankwise.svd (python/rankwise/_dask.py) and by no other function yet.  Silently
+    taken by rankwise.svd, randomized_svd and cur (python/rankwise/_dask.py) only so far.  Silently
     copying device or distributed data to host memory would hide a large cost, so both are
     refused with an explanation.
     """
@@ -25,7 +25,7 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
         )
     if root == "dask":
         raise TypeError(
-            f"{name} is a dask array; rankwise.svd takes dask arrays, this function does not "
-            "yet: "
+            f"{name} is a dask array; rankwise.svd, randomized_svd and cur take dask arrays, "
+            "this function does not yet: "
             f"pass {name}.compute() to compute in memory"
         )

@@ -35,6 +35,29 @@ py::array apply_to_block(const LinearOp<T>& A, const py::array& X, bool transpos
     return to_numpy(std::move(Y), false);
 }
 
+// (Z = Y M, Z^T Z) for a tall block Y and a small M, by the backend's products (the BLAS
+// single-threaded in row chunks on the core's threads: numpy's multithreaded BLAS on such
+// skinny products stalls whenever a core is busy elsewhere).
+template <class T>
+py::tuple times_and_gram(const py::array& Y, const py::array& M) {
+    auto y = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(Y);
+    auto mm = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(M);
+    require(y && mm && y.ndim() == 2 && mm.ndim() == 2 && y.shape(1) == mm.shape(0))
+        << "Y (r x l) and M (l x c) must be 2-D with matching inner dimensions";
+    const index_t r = y.shape(0), l = y.shape(1), c = mm.shape(1);
+    HostMatrix<T> Z(r, c), G(c, c);
+    {
+        const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
+        const ConstMatView<T> Yv{y.data(), r, l, std::max<index_t>(r, 1)};
+        const ConstMatView<T> Mv{mm.data(), l, c, std::max<index_t>(l, 1)};
+        cpu().gemm(Trans::No, Trans::No, T(1), Yv, Mv, T(0), Z.view());
+        cpu().gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Z.view()),
+                   ConstMatView<T>(Z.view()), T(0), G.view());
+    }
+    return py::make_tuple(to_numpy(std::move(Z), false), to_numpy(std::move(G), false));
+}
+
 template <class T>
 py::array standard_normal(index_t rows, index_t cols, philox::Key key, std::uint64_t stream) {
     HostMatrix<T> X(rows, cols);
@@ -56,6 +79,13 @@ void register_chunk_kernels(py::module_& m) {
         },
         py::arg("op"), py::arg("X"), py::arg("transpose"),
         "op(A) @ X with op(A) = A or A^T, X in the operator's dtype (Fortran order result).");
+    m.def(
+        "times_and_gram",
+        [](const py::array& Y, const py::array& M) {
+            return py::array_t<float>::check_(Y) ? times_and_gram<float>(Y, M)
+                                                 : times_and_gram<double>(Y, M);
+        },
+        py::arg("Y"), py::arg("M"), "(Y @ M, (Y @ M)^T (Y @ M)) by the core's products.");
     m.def(
         "standard_normal",
         [](index_t rows, index_t cols, std::uint64_t key0, std::uint64_t key1,

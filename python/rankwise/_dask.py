@@ -63,9 +63,16 @@ def _times(block: Any, X: np.ndarray) -> np.ndarray:
 
 
 def _times_gram(block: Any, X: np.ndarray) -> Pair:
-    """(A_i @ X, its Gram matrix)."""
+    """(A_i @ X, its Gram matrix).  Every product of a task goes through the core, none
+    through numpy: numpy's multithreaded BLAS on skinny products stalls whenever a core is
+    busy elsewhere (measured: 0.35 s to 12 s for the same graph), and alternating it with the
+    core's OpenMP loops wakes two spinning thread pools in turn."""
     Y = _times(block, X)
-    return Y, Y.T @ Y
+    return Y, _gram(Y)
+
+
+def _gram(Y: np.ndarray) -> np.ndarray:
+    return np.asarray(_core.times_and_gram(Y, np.eye(Y.shape[1], dtype=Y.dtype))[1])
 
 
 def _rtimes(block: Any, pair: Pair) -> np.ndarray:
@@ -74,10 +81,11 @@ def _rtimes(block: Any, pair: Pair) -> np.ndarray:
     return np.asarray(_core.apply(mat.op, pair[0].astype(mat.dtype, copy=False), True))
 
 
-def _solve_gram(pair: Pair, R: np.ndarray) -> Pair:
-    """(Y_i R^-1, its Gram matrix) for upper triangular R."""
-    Y = scipy.linalg.solve_triangular(R, pair[0].T, trans="T", lower=False).T
-    return Y, Y.T @ Y
+def _solve_gram(pair: Pair, R_inv: np.ndarray) -> Pair:
+    """(Y_i R^-1, its Gram matrix), with R^-1 formed once on the small side (the CholeskyQR
+    step after it restores the orthogonality that an explicit inverse may cost)."""
+    Z, G = _core.times_and_gram(pair[0], R_inv)
+    return np.asarray(Z), np.asarray(G)
 
 
 def _sum_grams(*items: Pair | np.ndarray) -> np.ndarray:
@@ -87,7 +95,7 @@ def _sum_grams(*items: Pair | np.ndarray) -> np.ndarray:
 
 
 def _times_small(pair: Pair, M: np.ndarray) -> np.ndarray:
-    return pair[0] @ M
+    return np.asarray(_core.times_and_gram(pair[0], M)[0])
 
 
 def _add(*parts: np.ndarray) -> np.ndarray:
@@ -126,15 +134,17 @@ def _tree(parts: list[Any], combine: Any) -> Any:
 
 
 def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
-    """Upper R with R^T R = G + shift I.  The shift of shifted CholeskyQR3 (Fukaya, Kannan,
-    Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020, eq. 3.4), s = 11 (m l + l (l + 1)) u
+    """R^-1 for the upper R with R^T R = G + shift I.  The shift of shifted CholeskyQR3
+    (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020, eq. 3.4), s = 11 (m l +
+    l (l + 1)) u
     ||Y||_F^2 with ||Y||_F^2 = trace(G), makes the first step succeed for any Y with
     cond(Y) < u^-1; the two plain steps after it restore orthogonality to O(u)."""
     l = G.shape[0]
     eps = float(np.finfo(G.dtype).eps)
     shift = 11.0 * (rows * l + l * (l + 1)) * (eps / 2) * float(np.trace(G)) if shifted else 0.0
     try:
-        return scipy.linalg.cholesky(G + shift * np.eye(l, dtype=G.dtype), lower=False)
+        R = scipy.linalg.cholesky(G + shift * np.eye(l, dtype=G.dtype), lower=False)
+        return scipy.linalg.solve_triangular(R, np.eye(l, dtype=G.dtype))  # R^-1
     except np.linalg.LinAlgError:
         raise np.linalg.LinAlgError(
             "the sketch of A is numerically rank deficient (Cholesky of its Gram matrix "
@@ -149,8 +159,8 @@ def _orthonormalize(pairs: list[Any], m: int) -> list[Any]:
 
     for shifted in (True, False, False):
         G = _tree(pairs, _sum_grams)
-        R = delayed(_cholesky_factor)(G, m, shifted)
-        pairs = [delayed(_solve_gram)(p, R) for p in pairs]
+        R_inv = delayed(_cholesky_factor)(G, m, shifted)
+        pairs = [delayed(_solve_gram)(p, R_inv) for p in pairs]
     return pairs
 
 
@@ -294,8 +304,8 @@ def deim_rows(U: Any) -> np.ndarray:
 
 
 def _pair(C: np.ndarray) -> Pair:
-    C = np.asarray(C)
-    return C, C.T @ C
+    C = np.ascontiguousarray(C)
+    return C, _gram(C)
 
 
 def _qt_times(pair: Pair, X: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ namespace rankwise {
 
 template <class Backend, class T>
 struct EimGreedyResult {
-    typename Backend::template Matrix<T> Q;  // n x M basis, Q[points[l], k] = (l == k)
+    typename Backend::template Matrix<T> Q;  // n x M basis, Q[points[l], k] = (l == k), l <= k
     std::vector<index_t> points;             // the magic points i_1..i_M
     std::vector<index_t> snapshots;          // the selected snapshot columns j_1..j_M
     std::vector<double> errors;              // errors[k] = max_j ||R_k[:, j]||, M + 1 entries

@@ -288,6 +288,36 @@ void register_cg(py::module_& m) {
         "Chebyshev polynomial preconditioner; spectrum bounds by Lanczos unless given.");
 
     m.def(
+        "precond_nystrom",
+        [](py::array U, py::array lam, double mu) {
+            require(lam.ndim() == 1 && (lam.flags() & py::array::c_style))
+                << "lam must be a contiguous 1-D array";
+            PrecondHandle h;
+            h.kind = "nystrom";
+            h.info["mu"] = mu;
+            h.info["rank"] = lam.shape(0);
+            const auto make = [&](auto tag) {
+                using T = decltype(tag);
+                const MatView<T> u = column_major<T>(U, false, "U");
+                require(is_dtype<T>(lam) && lam.shape(0) == u.cols && u.ld == u.rows)
+                    << "lam must have U's dtype and one entry per column of U (U contiguous)";
+                const NativeCall native;
+                return std::make_shared<NystromPrecond<CpuBackend, T>>(
+                    cpu(), u.data, static_cast<const T*>(lam.data()), u.rows, u.cols, mu);
+            };
+            if (is_dtype<float>(U)) {
+                h.f32 = make(float{});
+            } else if (is_dtype<double>(U)) {
+                h.f64 = make(double{});
+            } else {
+                throw Error("U must be float32 or float64");
+            }
+            return h;
+        },
+        py::arg("U"), py::arg("lam"), py::arg("mu"),
+        "Nystrom preconditioner for A + mu I from A ~ U diag(lam) U^T (U: n x l, Fortran).");
+
+    m.def(
         "precond_operator",
         [](py::object op_obj) {
             const auto& op = op_obj.cast<const OperatorHandle&>();

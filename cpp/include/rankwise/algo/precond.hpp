@@ -232,3 +232,57 @@ class ChebyshevPrecond final : public Preconditioner<T> {
 };
 
 }  // namespace rankwise
+
+namespace rankwise {
+
+// Randomized Nystrom preconditioner for A + mu I (Frangella, Tropp & Udell 2023, eq. (5.3)):
+//   P^-1 = (lam_l + mu) U (Lam + mu I)^-1 U^T + (I - U U^T),
+// with A_nys = U diag(lam) U^T the rank-l Nystrom approximation of A (U: n x l orthonormal,
+// lam descending, lam_l the smallest).  Applied as Z = R + U diag(c) U^T R with
+// c_i = (lam_l + mu) / (lam_i + mu) - 1: two products with U (4 n l s flops), no sweeps.
+// SPD for mu > 0 (its eigenvalues are (lam_l + mu) / (lam_i + mu) > 0 and 1).  U and lam are
+// copied; apply() uses workspace held here, under a lock like ChebyshevPrecond.
+template <class Backend, class T>
+class NystromPrecond final : public Preconditioner<T> {
+   public:
+    // U: n x l column-major (leading dimension n) in host memory; lam: l values, descending.
+    NystromPrecond(const Backend& be, const T* U, const T* lam, index_t n, index_t l, double mu)
+        : be_(be), u_(be.template matrix<T>(n, l)), c_(be.template matrix<T>(l, 1)) {
+        require(l >= 1 && l <= n) << "nystrom: rank must be in [1, n], got " << l;
+        require(mu >= 0 && std::isfinite(mu)) << "nystrom: mu must be >= 0, got " << mu;
+        const double last = static_cast<double>(lam[l - 1]) + mu;
+        require(last > 0) << "nystrom: lam_l + mu must be positive (give mu > 0 when A has "
+                          << "rank below l), got " << last;
+        std::vector<T> c(static_cast<std::size_t>(l));
+        for (index_t i = 0; i < l; ++i) {
+            const double li = static_cast<double>(lam[i]);
+            if (!(li >= 0 && std::isfinite(li))) {
+                require(false) << "nystrom: eigenvalue " << i << " is " << li
+                               << "; A must be positive semidefinite";
+            }
+            c[i] = static_cast<T>(last / (li + mu) - 1);
+        }
+        be.from_host(U, u_.view());
+        be.from_host(c.data(), c_.view());
+    }
+    index_t size() const override { return u_.rows(); }
+
+    void apply(ConstMatView<T> R, MatView<T> Z) const override {
+        std::lock_guard<std::mutex> guard(lock_);  // one workspace: concurrent solves queue
+        const index_t l = u_.cols(), s = R.cols;
+        if (w_.cols() != s) w_ = be_.template matrix<T>(l, s);
+        const ConstMatView<T> U(u_.view());
+        be_.gemm(Trans::Yes, Trans::No, T(1), U, R, T(0), w_.view());  // W = U^T R
+        be_.scale_rows(c_.view().data, ConstMatView<T>(w_.view()), w_.view());
+        be_.axpby(T(1), R, T(0), Z);                                      // Z = R
+        be_.gemm(Trans::No, Trans::No, T(1), U, ConstMatView<T>(w_.view()), T(1), Z);
+    }
+
+   private:
+    const Backend& be_;
+    typename Backend::template Matrix<T> u_, c_;
+    mutable std::mutex lock_;
+    mutable typename Backend::template Matrix<T> w_;
+};
+
+}  // namespace rankwise

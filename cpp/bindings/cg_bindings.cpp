@@ -15,6 +15,7 @@
 #include "native_call.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/cg.hpp"
+#include "rankwise/algo/nystrom.hpp"
 #include "rankwise/algo/precond.hpp"
 #include "rankwise/algo/spectrum_bounds.hpp"
 #include "rankwise/error.hpp"
@@ -130,6 +131,28 @@ std::shared_ptr<Preconditioner<T>> make_chebyshev(const LinearOp<T>& A, int degr
     info["lmin"] = lo;
     info["lmax"] = hi;
     return std::make_shared<ChebyshevPrecond<CpuBackend, T>>(cpu(), A, degree, lo, hi);
+}
+
+template <class T>
+std::shared_ptr<Preconditioner<T>> make_nystrom(const LinearOp<T>& A, index_t rank,
+                                                index_t sketch, philox::Key key, double mu,
+                                                py::dict& info) {
+    std::shared_ptr<NystromPrecond<CpuBackend, T>> p;
+    NystromApprox<CpuBackend, T> approx;
+    {
+        const NativeCall native;
+        approx = nystrom_approx(cpu(), A, rank, sketch, key);
+    }
+    info["shift"] = approx.shift;
+    py::array_t<T> lam(static_cast<py::ssize_t>(approx.lam.size()));
+    std::copy(approx.lam.begin(), approx.lam.end(), lam.mutable_data());
+    info["eigenvalues"] = lam;
+    // below the shift an eigenvalue is rounding noise: with mu = 0, P^-1 would be singular
+    require(mu > 0 || approx.lam.back() > approx.shift)
+        << "the rank-" << rank << " Nystrom approximation of A is singular; give mu > 0 or a "
+        << "smaller rank";
+    return std::make_shared<NystromPrecond<CpuBackend, T>>(cpu(), std::move(approx.U),
+                                                           approx.lam, mu);
 }
 
 template <class T>
@@ -289,33 +312,24 @@ void register_cg(py::module_& m) {
 
     m.def(
         "precond_nystrom",
-        [](py::array U, py::array lam, double mu) {
-            require(lam.ndim() == 1 && (lam.flags() & py::array::c_style))
-                << "lam must be a contiguous 1-D array";
+        [](py::object op_obj, index_t rank, index_t sketch, std::uint64_t key0,
+           std::uint64_t key1, double mu) {
+            const auto& op = op_obj.cast<const OperatorHandle&>();
             PrecondHandle h;
             h.kind = "nystrom";
             h.info["mu"] = mu;
-            h.info["rank"] = lam.shape(0);
-            const auto make = [&](auto tag) {
-                using T = decltype(tag);
-                const MatView<T> u = column_major<T>(U, false, "U");
-                require(is_dtype<T>(lam) && lam.shape(0) == u.cols && u.ld == u.rows)
-                    << "lam must have U's dtype and one entry per column of U (U contiguous)";
-                const NativeCall native;
-                return std::make_shared<NystromPrecond<CpuBackend, T>>(
-                    cpu(), u.data, static_cast<const T*>(lam.data()), u.rows, u.cols, mu);
-            };
-            if (is_dtype<float>(U)) {
-                h.f32 = make(float{});
-            } else if (is_dtype<double>(U)) {
-                h.f64 = make(double{});
+            h.info["rank"] = rank;
+            h.info["sketch_size"] = sketch;
+            const philox::Key key{key0, key1};
+            if (op.is_single()) {
+                h.f32 = make_nystrom(op.f32(), rank, sketch, key, mu, h.info);
             } else {
-                throw Error("U must be float32 or float64");
+                h.f64 = make_nystrom(op.f64(), rank, sketch, key, mu, h.info);
             }
             return h;
         },
-        py::arg("U"), py::arg("lam"), py::arg("mu"),
-        "Nystrom preconditioner for A + mu I from A ~ U diag(lam) U^T (U: n x l, Fortran).");
+        py::arg("op"), py::arg("rank"), py::arg("sketch"), py::arg("key0"), py::arg("key1"),
+        py::arg("mu"), "Randomized Nystrom preconditioner for A + mu I (A: the operator).");
 
     m.def(
         "precond_operator",

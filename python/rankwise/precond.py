@@ -26,7 +26,6 @@ import numbers
 from typing import Any
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
@@ -412,8 +411,9 @@ def nystrom(
     Gram matrices of regularized least squares), a rank-l Nystrom approximation
     A_nys = U diag(lam) U^T is built from one product of A with an n x l Gaussian sketch
     (rankwise's Philox stream), with the shifted, numerically stable algorithm of their
-    Algorithm 2.1: shift nu = eps(||Y||_2) sqrt(n), Cholesky of Omega^T (Y + nu Omega),
-    thin SVD of the triangular solve, then the shift removed.  The preconditioner is their
+    Algorithm 2.1 (cpp/include/rankwise/algo/nystrom.hpp): shift nu = eps(||Y||_F) sqrt(n),
+    Cholesky of Omega^T (Y + nu Omega), thin SVD of the triangular solve, then the shift
+    removed; all native (no Python, no NumPy LAPACK).  The preconditioner is their
     eq. (5.3),
 
         P^-1 = (lam_l + mu) U (diag(lam) + mu I)^-1 U^T + (I - U U^T),
@@ -484,35 +484,6 @@ def nystrom(
     n = mat.shape[0]
     r = check_int(rank, "rank", low=1, high=n)
     sketch = min(n, r + int(oversample))
-    dtype = np.dtype(mat.dtype)
     key = philox_key(random_state, "random_state")
-    # Algorithm 2.1 of Frangella, Tropp & Udell: orthonormal Gaussian test matrix
-    omega = np.asarray(_core.standard_normal(n, sketch, key[0], key[1], 0, dtype.name))
-    omega = np.asfortranarray(np.linalg.qr(omega)[0], dtype=dtype)
-    Y = np.asarray(_core.apply(mat.op, omega, False))
-    if not np.isfinite(Y).all():
-        raise ValueError("A @ X returned NaN or Inf")
-    nu = float(np.sqrt(n) * np.spacing(np.linalg.norm(Y, 2).astype(dtype)))
-    Y += dtype.type(nu) * omega  # Y_nu = Y + nu Omega (Y is our own array)
-    G = omega.T @ Y
-    G = (G + G.T) / 2
-    try:
-        L = np.linalg.cholesky(G)  # G = L L^T, C = L^T
-    except np.linalg.LinAlgError:
-        raise ValueError(
-            "A is not positive semidefinite: the Cholesky factorization of the sketched "
-            "matrix Omega^T (A + nu I) Omega failed"
-        ) from None
-    Bt = sla.solve_triangular(L, Y.T, lower=True, check_finite=False)  # B^T = C^-T Y_nu^T
-    U, sigma, _ = np.linalg.svd(Bt.T, full_matrices=False)
-    lam = np.maximum(sigma[:r].astype(np.float64) ** 2 - nu, 0.0)
-    if mu == 0 and not lam[-1] > nu:  # below the shift: rounding noise, A_nys singular
-        raise ValueError(
-            f"the rank-{r} Nystrom approximation of A is singular; give mu > 0 or a smaller rank"
-        )
-    U = np.asfortranarray(U[:, :r], dtype=dtype)
-    h = _core.precond_nystrom(U, np.ascontiguousarray(lam, dtype=dtype), float(mu))
-    h.info["sketch_size"] = sketch
-    h.info["shift"] = nu
-    h.info["eigenvalues"] = lam.astype(dtype)
-    return Preconditioner(h, "nystrom", n, dtype)
+    h = _core.precond_nystrom(mat.op, r, sketch, *key, float(mu))
+    return Preconditioner(h, "nystrom", n, mat.dtype)

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "rankwise/error.hpp"
@@ -240,29 +241,30 @@ namespace rankwise {
 // with A_nys = U diag(lam) U^T the rank-l Nystrom approximation of A (U: n x l orthonormal,
 // lam descending, lam_l the smallest).  Applied as Z = R + U diag(c) U^T R with
 // c_i = (lam_l + mu) / (lam_i + mu) - 1: two products with U (4 n l s flops), no sweeps.
-// SPD for mu > 0 (its eigenvalues are (lam_l + mu) / (lam_i + mu) > 0 and 1).  U and lam are
-// copied; apply() uses workspace held here, under a lock like ChebyshevPrecond.
+// SPD for mu > 0 (its eigenvalues are (lam_l + mu) / (lam_i + mu) > 0 and 1).  U and the
+// coefficients c are held here; apply() uses workspace, under a lock like ChebyshevPrecond.
 template <class Backend, class T>
 class NystromPrecond final : public Preconditioner<T> {
    public:
-    // U: n x l column-major (leading dimension n) in host memory; lam: l values, descending.
-    NystromPrecond(const Backend& be, const T* U, const T* lam, index_t n, index_t l, double mu)
-        : be_(be), u_(be.template matrix<T>(n, l)), c_(be.template matrix<T>(l, 1)) {
-        require(l >= 1 && l <= n) << "nystrom: rank must be in [1, n], got " << l;
+    // U: n x l with orthonormal columns (taken over); lam: l values, descending, >= 0.
+    NystromPrecond(const Backend& be, typename Backend::template Matrix<T> U,
+                   const std::vector<double>& lam, double mu)
+        : be_(be), u_(std::move(U)), c_(be.template matrix<T>(u_.cols(), 1)) {
+        const index_t l = u_.cols();
+        require(l >= 1 && l <= u_.rows() && static_cast<index_t>(lam.size()) == l)
+            << "nystrom: rank must be in [1, n] with one eigenvalue per column, got " << l;
         require(mu >= 0 && std::isfinite(mu)) << "nystrom: mu must be >= 0, got " << mu;
-        const double last = static_cast<double>(lam[l - 1]) + mu;
+        const double last = lam[l - 1] + mu;
         require(last > 0) << "nystrom: lam_l + mu must be positive (give mu > 0 when A has "
                           << "rank below l), got " << last;
         std::vector<T> c(static_cast<std::size_t>(l));
         for (index_t i = 0; i < l; ++i) {
-            const double li = static_cast<double>(lam[i]);
-            if (!(li >= 0 && std::isfinite(li))) {
-                require(false) << "nystrom: eigenvalue " << i << " is " << li
+            if (!(lam[i] >= 0 && std::isfinite(lam[i]))) {
+                require(false) << "nystrom: eigenvalue " << i << " is " << lam[i]
                                << "; A must be positive semidefinite";
             }
-            c[i] = static_cast<T>(last / (li + mu) - 1);
+            c[i] = static_cast<T>(last / (lam[i] + mu) - 1);
         }
-        be.from_host(U, u_.view());
         be.from_host(c.data(), c_.view());
     }
     index_t size() const override { return u_.rows(); }

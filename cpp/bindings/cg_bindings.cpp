@@ -18,6 +18,7 @@
 #include "rankwise/algo/nystrom.hpp"
 #include "rankwise/algo/precond.hpp"
 #include "rankwise/algo/spectrum_bounds.hpp"
+#include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
 
 namespace rankwise::bindings {
@@ -141,6 +142,7 @@ std::shared_ptr<Preconditioner<T>> make_nystrom(const LinearOp<T>& A, index_t ra
     NystromApprox<CpuBackend, T> approx;
     {
         const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;  // products chunked over our threads
         approx = nystrom_approx(cpu(), A, rank, sketch, key);
     }
     info["shift"] = approx.shift;

@@ -15,6 +15,7 @@
 #include "native_call.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/cg.hpp"
+#include "rankwise/algo/deflation.hpp"
 #include "rankwise/algo/nystrom.hpp"
 #include "rankwise/algo/precond.hpp"
 #include "rankwise/algo/spectrum_bounds.hpp"
@@ -332,6 +333,40 @@ void register_cg(py::module_& m) {
         },
         py::arg("op"), py::arg("rank"), py::arg("sketch"), py::arg("key0"), py::arg("key1"),
         py::arg("mu"), "Randomized Nystrom preconditioner for A + mu I (A: the operator).");
+
+    m.def(
+        "precond_deflated",
+        [](std::optional<py::object> inner_obj, py::array G, py::array F) {
+            const PrecondHandle* inner =
+                inner_obj ? &inner_obj->cast<const PrecondHandle&>() : nullptr;
+            PrecondHandle h;
+            h.kind = "deflated";
+            if (inner_obj) h.keepalive = *inner_obj;
+            const auto make = [&](auto tag, auto inner_ptr) {
+                using T = decltype(tag);
+                const MatView<T> g = column_major<T>(G, false, "G");
+                const MatView<T> f = column_major<T>(F, false, "F");
+                require(g.rows == f.rows && g.cols == f.cols && g.ld == g.rows && f.ld == f.rows)
+                    << "G and F must be contiguous n x d arrays of one shape";
+                HostMatrix<T> gm(g.rows, g.cols), fm(f.rows, f.cols);
+                cpu().from_host(g.data, gm.view());
+                cpu().from_host(f.data, fm.view());
+                return std::make_shared<DeflatedPrecond<CpuBackend, T>>(
+                    cpu(), inner_ptr, std::move(gm), std::move(fm));
+            };
+            if (is_dtype<float>(G)) {
+                require(!inner || inner->is_single()) << "preconditioner dtype differs from W's";
+                h.f32 = make(float{}, inner ? inner->f32 : nullptr);
+            } else if (is_dtype<double>(G)) {
+                require(!inner || !inner->is_single()) << "preconditioner dtype differs from W's";
+                h.f64 = make(double{}, inner ? inner->f64 : nullptr);
+            } else {
+                throw Error("G must be float32 or float64");
+            }
+            return h;
+        },
+        py::arg("inner").none(true), py::arg("G"), py::arg("F"),
+        "Deflated preconditioner z = M r - G F^T M r (G = W C^-1, F = A W C^-1, C^T C = W^T A W).");
 
     m.def(
         "precond_operator",

@@ -35,9 +35,9 @@ def dense_of(M: rankwise.precond.Preconditioner) -> np.ndarray:
     return M @ np.eye(M.shape[0], dtype=M.dtype)
 
 
-def reference_pinv(A: np.ndarray, rank: int, mu: float, seed: int) -> np.ndarray:
-    """P^-1 of eq. (5.3) from the Nystrom approximation Y (Omega^T Y)^+ Y^T computed
-    directly in float64 (no shift) on the same orthonormalized Philox sketch."""
+def reference_nystrom(A: np.ndarray, rank: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(U, lam) of the Nystrom approximation Y (Omega^T Y)^+ Y^T computed directly in
+    float64 (no shift) on the same orthonormalized Philox sketch."""
     n = A.shape[0]
     key = philox_key(seed)
     gaussian = np.asarray(_core.standard_normal(n, rank, key[0], key[1], 0, "float64"))
@@ -46,9 +46,14 @@ def reference_pinv(A: np.ndarray, rank: int, mu: float, seed: int) -> np.ndarray
     core = omega.T @ Y
     A_nys = Y @ np.linalg.pinv((core + core.T) / 2, hermitian=True) @ Y.T
     lam, V = np.linalg.eigh((A_nys + A_nys.T) / 2)
-    lam, U = lam[::-1][:rank], V[:, ::-1][:, :rank]
+    return V[:, ::-1][:, :rank], lam[::-1][:rank]
+
+
+def reference_pinv(A: np.ndarray, rank: int, mu: float, seed: int) -> np.ndarray:
+    """P^-1 of eq. (5.3) from reference_nystrom."""
+    U, lam = reference_nystrom(A, rank, seed)
     c = (lam[-1] + mu) / (lam + mu)
-    return (U * c) @ U.T + np.eye(n) - U @ U.T
+    return (U * c) @ U.T + np.eye(A.shape[0]) - U @ U.T
 
 
 def test_matches_dense_reference_of_the_formula() -> None:
@@ -91,25 +96,43 @@ def test_spd_with_the_eigenvalues_of_eq_5_3(mu: float) -> None:
     assert ev[0] > 0
 
 
-def test_theorem_5_1_condition_number_bound() -> None:
-    """l >= 2 ceil(1.5 d_eff(mu)) + 1 gives E[kappa(P^-1/2 (A + mu I) P^-1/2)] < 28."""
-    n, mu = 300, 1e-3
-    A = gaussian_kernel(n, seed=4, width=0.3)
+def exponential_kernel(n: int, seed: int, width: float = 1.0) -> np.ndarray:
+    """exp(-|x - y| / width) on uniform points in [0, 1]: eigenvalues decay like 1/k^2, slowly
+    enough that the rank matters."""
+    x = np.random.default_rng(seed).uniform(size=n)
+    return np.exp(-np.abs(x[:, None] - x[None, :]) / width)
+
+
+def preconditioned_kappa(Amu: np.ndarray, M: rankwise.precond.Preconditioner) -> float:
+    """kappa(P^-1/2 (A + mu I) P^-1/2): generalized eigenvalues of (A + mu I, P)."""
+    P = np.linalg.inv(dense_of(M).astype(np.float64))
+    ev = sla.eigh(Amu, (P + P.T) / 2, eigvals_only=True)
+    return float(ev[-1] / ev[0])
+
+
+def test_theorem_5_1_and_proposition_5_3_bounds() -> None:
+    """Theorem 5.1: l >= 2 ceil(1.5 d_eff(mu)) + 1 gives E[kappa] < 28.  Proposition 5.3
+    (deterministic, any l): kappa <= (lam_l + mu + ||A - A_nys||_2) / mu."""
+    n, mu = 300, 0.1
+    A = exponential_kernel(n, seed=4)
     ev_A = np.linalg.eigvalsh(A)
     d_eff = float(np.sum(ev_A / (ev_A + mu)))
     rank = 2 * math.ceil(1.5 * d_eff) + 1
     assert rank < n / 2  # the bound is a statement about a low rank
     Amu = A + mu * np.eye(n)
-    kappas = []
-    for seed in range(3):
-        P_inv = dense_of(rankwise.precond.nystrom(A, rank, mu=mu, random_state=seed))
-        # spectrum of P^-1 (A + mu I) = generalized eigenvalues of (A + mu I, P)
-        P = np.linalg.inv(P_inv)
-        ev = sla.eigh(Amu, (P + P.T) / 2, eigvals_only=True)
-        kappas.append(ev[-1] / ev[0])
     kappa_plain = (ev_A[-1] + mu) / (ev_A[0] + mu)
     assert kappa_plain > 1e3
-    assert np.mean(kappas) < 28
+    for l in (rank, rank // 6):
+        kappas = []
+        for seed in range(3):
+            M = rankwise.precond.nystrom(A, l, mu=mu, random_state=seed)
+            kappa = preconditioned_kappa(Amu, M)
+            U, lam = reference_nystrom(A, l, seed)
+            E_norm = np.abs(np.linalg.eigvalsh(A - (U * lam) @ U.T)).max()  # E is PSD
+            assert kappa <= (lam[-1] + mu + E_norm) / mu * (1 + 1e-6)
+            kappas.append(kappa)
+        if l == rank:
+            assert np.mean(kappas) < 28
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -131,12 +154,6 @@ def test_iterations_drop_sharply_on_kernel_ridge(dtype: type) -> None:
     res = np.linalg.norm(Amu.astype(np.float64) @ nys.x - b) / np.linalg.norm(b)
     # float32: the true residual stalls near eps * kappa(A + mu I) for every M (~1e-2 here)
     assert res < (10 * rtol if dtype == np.float64 else 5e-2)
-
-
-def preconditioned_kappa(Amu: np.ndarray, M: rankwise.precond.Preconditioner) -> float:
-    P = np.linalg.inv(dense_of(M).astype(np.float64))
-    ev = sla.eigh(Amu, (P + P.T) / 2, eigvals_only=True)
-    return float(ev[-1] / ev[0])
 
 
 def test_float32_close_to_float64_preconditioner() -> None:

@@ -356,14 +356,15 @@ def _solve_targets() -> tuple[Target, ...]:
 
 
 def cases(mode: Mode) -> list[Case]:
-    """Quick: 2-D Poisson at 1e4 and 1e5 unknowns per iteration, 1e4 to solution (under
-    25 s). Full: the issue's sizes
+    """Quick: 2-D Poisson at 1e4 and 1e5 unknowns per iteration, 1e4 to solution, kernel
+    ridge with Nystrom at n = 1500 (under 25 s + 8 s). Full: the issue's sizes
     (1e4 to 1e6) and problems."""
     if mode == "quick":
         return [
             _case("poisson2d", 100, "float64", ITERS, _iters_targets()),
             _case("poisson2d", 316, "float64", ITERS, _iters_targets()),
             _case("poisson2d", 100, "float64", None, _solve_targets()),
+            _nystrom_case(1500, 200),  # about 8 s
         ]
     out = []
     for m in (100, 316, 1000):
@@ -378,4 +379,91 @@ def cases(mode: Mode) -> list[Case]:
             out.append(_case("elasticity2d", m, "float64", None, _solve_targets()))
     out.append(_case("kernel_ridge", 4000, "float64", ITERS, _iters_targets()))
     out.append(_case("kernel_ridge", 4000, "float64", None, _solve_targets()))
+    out += [_nystrom_case(n, 200) for n in (1500, 8000)]
     return out
+
+
+# --------------------------------------------------------------------------- #
+# kernel ridge regression: the Nystrom preconditioner
+# --------------------------------------------------------------------------- #
+
+KRR_MU = 1e-2
+"""Ridge parameter of the Nystrom cases: (K + mu I) alpha = y with the Gaussian kernel K of
+``kernel_ridge`` (3-D points, bandwidth 1); its effective dimension trace(K (K + mu I)^-1) at
+n = 2000 is about 240."""
+KRR_BASELINE = "rankwise.cg nystrom"
+
+
+@dataclass(frozen=True)
+class NystromProblem:
+    """Time to ``RTOL`` on K + mu I: CG with the Nystrom preconditioner (built on K, rank
+    ``rank``, setup timed), with Jacobi, and with none."""
+
+    size: int
+    rank: int
+
+    def prepare(self, limits: Limits) -> Workload:
+        rw = _MODULES["rankwise"]
+        n, mu = self.size, KRR_MU
+        A = kernel_ridge(n, mu)  # K + mu I
+        K = A.copy()
+        K[np.diag_indices(n)] -= mu
+        b = np.random.default_rng(SEED).standard_normal(n)
+        kw: dict[str, object] = {"rtol": RTOL, "maxiter": 100 * n}
+        skipped: list[Skip] = []
+        contenders: list[Contender] = []
+        iters = 0
+        if isinstance(rw, str):
+            skipped.append(Skip(KRR_BASELINE, rw))
+        else:
+
+            def solver(make: Callable[[], object]) -> Callable[[], tuple[np.ndarray, int]]:
+                def call() -> tuple[np.ndarray, int]:
+                    res = rw.solve_cg(A, b, M=make(), **kw)
+                    return res.x, res.iterations
+
+                return call
+
+            def nystrom() -> object:
+                return rw.precond.nystrom(K, self.rank, mu=mu, random_state=SEED)
+
+            contenders = [
+                Contender(KRR_BASELINE, solver(nystrom), f"rank {self.rank}, setup included"),
+                Contender("rankwise.cg jacobi", solver(lambda: rw.precond.jacobi(A))),
+                Contender("rankwise.cg none", solver(lambda: None)),
+            ]
+            iters = int(solver(nystrom)()[1])
+        per_iter = iteration_bytes(A) + 2 * n * self.rank * A.dtype.itemsize  # + U twice
+        ws = working_set(A) + n * self.rank * A.dtype.itemsize
+        probe = stream_probe(limits.cores, ws)
+        return Workload(
+            contenders=contenders,
+            skipped=skipped,
+            assess=_assessor(A, b),
+            work=float(iters * per_iter),
+            work_text=(
+                f"{iters} iterations of the baseline x {per_iter / 1e6:.3g} MB (matrix, U "
+                f"twice and {VECTOR_PASSES} vectors; setup not counted); stream rate at the "
+                f"{ws / 2**20:.3g} MiB working set"
+            ),
+            rate=probe(),
+            probe=probe,
+            block_bytes=n * A.dtype.itemsize,
+        )
+
+
+def _nystrom_case(size: int, rank: int) -> Case:
+    return Case(
+        family="cg",
+        name=f"kernel_ridge n={size:,} mu={KRR_MU:g} float64 nystrom",
+        series="kernel_ridge float64 nystrom",
+        size=float(size),
+        size_label="unknowns n",
+        params=f"Gaussian kernel + {KRR_MU:g} I, nystrom rank {rank}, to rtol {RTOL:g}",
+        limit="bandwidth",
+        gemm_shapes=(),
+        metrics=METRICS,
+        targets=(SpeedupTarget("rankwise.cg jacobi", 3.0, slack=10.0, tol=RTOL),),
+        prepare=NystromProblem(size, rank).prepare,
+        baseline=KRR_BASELINE,
+    )

@@ -15,8 +15,11 @@
 #include "native_call.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/cg.hpp"
+#include "rankwise/algo/deflation.hpp"
+#include "rankwise/algo/nystrom.hpp"
 #include "rankwise/algo/precond.hpp"
 #include "rankwise/algo/spectrum_bounds.hpp"
+#include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
 
 namespace rankwise::bindings {
@@ -130,6 +133,29 @@ std::shared_ptr<Preconditioner<T>> make_chebyshev(const LinearOp<T>& A, int degr
     info["lmin"] = lo;
     info["lmax"] = hi;
     return std::make_shared<ChebyshevPrecond<CpuBackend, T>>(cpu(), A, degree, lo, hi);
+}
+
+template <class T>
+std::shared_ptr<Preconditioner<T>> make_nystrom(const LinearOp<T>& A, index_t rank,
+                                                index_t sketch, philox::Key key, double mu,
+                                                py::dict& info) {
+    std::shared_ptr<NystromPrecond<CpuBackend, T>> p;
+    NystromApprox<CpuBackend, T> approx;
+    {
+        const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;  // products chunked over our threads
+        approx = nystrom_approx(cpu(), A, rank, sketch, key);
+    }
+    info["shift"] = approx.shift;
+    py::array_t<T> lam(static_cast<py::ssize_t>(approx.lam.size()));
+    std::copy(approx.lam.begin(), approx.lam.end(), lam.mutable_data());
+    info["eigenvalues"] = lam;
+    // below the shift an eigenvalue is rounding noise: with mu = 0, P^-1 would be singular
+    require(mu > 0 || approx.lam.back() > approx.shift)
+        << "the rank-" << rank << " Nystrom approximation of A is singular; give mu > 0 or a "
+        << "smaller rank";
+    return std::make_shared<NystromPrecond<CpuBackend, T>>(cpu(), std::move(approx.U),
+                                                           approx.lam, mu);
 }
 
 template <class T>
@@ -286,6 +312,61 @@ void register_cg(py::module_& m) {
         py::arg("op"), py::arg("degree"), py::arg("lanczos_steps"), py::arg("key0"),
         py::arg("key1"), py::arg("lmin").none(true), py::arg("lmax").none(true),
         "Chebyshev polynomial preconditioner; spectrum bounds by Lanczos unless given.");
+
+    m.def(
+        "precond_nystrom",
+        [](py::object op_obj, index_t rank, index_t sketch, std::uint64_t key0,
+           std::uint64_t key1, double mu) {
+            const auto& op = op_obj.cast<const OperatorHandle&>();
+            PrecondHandle h;
+            h.kind = "nystrom";
+            h.info["mu"] = mu;
+            h.info["rank"] = rank;
+            h.info["sketch_size"] = sketch;
+            const philox::Key key{key0, key1};
+            if (op.is_single()) {
+                h.f32 = make_nystrom(op.f32(), rank, sketch, key, mu, h.info);
+            } else {
+                h.f64 = make_nystrom(op.f64(), rank, sketch, key, mu, h.info);
+            }
+            return h;
+        },
+        py::arg("op"), py::arg("rank"), py::arg("sketch"), py::arg("key0"), py::arg("key1"),
+        py::arg("mu"), "Randomized Nystrom preconditioner for A + mu I (A: the operator).");
+
+    m.def(
+        "precond_deflated",
+        [](std::optional<py::object> inner_obj, py::array G, py::array F) {
+            const PrecondHandle* inner =
+                inner_obj ? &inner_obj->cast<const PrecondHandle&>() : nullptr;
+            PrecondHandle h;
+            h.kind = "deflated";
+            if (inner_obj) h.keepalive = *inner_obj;
+            const auto make = [&](auto tag, auto inner_ptr) {
+                using T = decltype(tag);
+                const MatView<T> g = column_major<T>(G, false, "G");
+                const MatView<T> f = column_major<T>(F, false, "F");
+                require(g.rows == f.rows && g.cols == f.cols && g.ld == g.rows && f.ld == f.rows)
+                    << "G and F must be contiguous n x d arrays of one shape";
+                HostMatrix<T> gm(g.rows, g.cols), fm(f.rows, f.cols);
+                cpu().from_host(g.data, gm.view());
+                cpu().from_host(f.data, fm.view());
+                return std::make_shared<DeflatedPrecond<CpuBackend, T>>(
+                    cpu(), inner_ptr, std::move(gm), std::move(fm));
+            };
+            if (is_dtype<float>(G)) {
+                require(!inner || inner->is_single()) << "preconditioner dtype differs from W's";
+                h.f32 = make(float{}, inner ? inner->f32 : nullptr);
+            } else if (is_dtype<double>(G)) {
+                require(!inner || !inner->is_single()) << "preconditioner dtype differs from W's";
+                h.f64 = make(double{}, inner ? inner->f64 : nullptr);
+            } else {
+                throw Error("G must be float32 or float64");
+            }
+            return h;
+        },
+        py::arg("inner").none(true), py::arg("G"), py::arg("F"),
+        "Deflated preconditioner z = M r - G F^T M r (G = W C^-1, F = A W C^-1, C^T C = W^T A W).");
 
     m.def(
         "precond_operator",

@@ -14,6 +14,7 @@
 
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
+#include "rankwise/lapack.hpp"
 
 namespace rankwise {
 
@@ -191,5 +192,18 @@ template void CpuBackend::block_jacobi_apply<float>(index_t, const float*, Const
                                                     MatView<float>) const;
 template void CpuBackend::block_jacobi_apply<double>(index_t, const double*,
                                                      ConstMatView<double>, MatView<double>) const;
+
+template <class T>
+bool CpuBackend::solve_right_cholesky(MatView<T> G, MatView<T> B) const {
+    require(G.rows == G.cols && B.cols == G.rows) << "solve_right_cholesky: shapes differ";
+    const int l = static_cast<int>(G.rows);
+    if (l == 0) return true;
+    if (lapack::potrf<T>('U', l, G.data, static_cast<int>(G.ld)) != 0) return false;
+    lapack::trsm<T>('R', 'U', 'N', 'N', static_cast<int>(B.rows), l, T(1), G.data,
+                    static_cast<int>(G.ld), B.data, static_cast<int>(B.ld));
+    return true;
+}
+template bool CpuBackend::solve_right_cholesky<float>(MatView<float>, MatView<float>) const;
+template bool CpuBackend::solve_right_cholesky<double>(MatView<double>, MatView<double>) const;
 
 }  // namespace rankwise

@@ -12,7 +12,7 @@ Randomized truncated SVD
 Preconditioned conjugate gradient
     cg              SciPy's ``scipy.sparse.linalg.cg`` signature; blocks of right-hand sides
     solve_cg        the same solver returning a CGResult (history, reason, iteration counts)
-    precond         native preconditioners (jacobi, ssor, ic0, block_jacobi, chebyshev)
+    precond         native preconditioners (jacobi, ssor, ic0, block_jacobi, chebyshev, nystrom)
 
 CUR decomposition (keep actual rows and columns)
     cur              A ~ C U R by DEIM, Q-DEIM, maxvol, leverage, pivotal or uniform selection

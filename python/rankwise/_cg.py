@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
@@ -209,7 +210,9 @@ def _column_norms(B: np.ndarray) -> np.ndarray:
     return scale * np.linalg.norm(B64 / safe, axis=0)
 
 
-def _prepare(A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any) -> _System:
+def _prepare(
+    A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any, deflation: Any = None
+) -> _System:
     require_cpu_input(A, "A")
     require_cpu_input(b, "b")
     A_in = A
@@ -260,7 +263,49 @@ def _prepare(A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any
     if not np.isfinite(X).all():
         raise ValueError("x0 contains NaN or Inf")
     X[:, bnorm == 0] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
+    if deflation is not None:
+        handle, X = _deflate(mat, handle, B, X, deflation, dtype)
     return _System(mat, handle, B, X, tol, int(maxiter), bool(X.any()), vector)
+
+
+def _deflate(
+    A: Matrix, handle: Any, B: np.ndarray, X: np.ndarray, deflation: Any, dtype: np.dtype
+) -> tuple[Any, np.ndarray]:
+    """Deflated CG (Saad, Yeung, Erhel & Guyomarc'h 2000): the native preconditioner
+    z = (I - W E^-1 (AW)^T) M (I - AW E^-1 W^T) r with E = W^T A W factored once, and the
+    start corrected to x0 + W E^-1 W^T (b - A x0) so that the residuals stay orthogonal to
+    W (cpp/include/rankwise/algo/deflation.hpp)."""
+    n = A.shape[0]
+    require_cpu_input(deflation, "deflation")
+    W = np.asarray(deflation)
+    if W.ndim == 1:
+        W = W.reshape(-1, 1)
+    if W.ndim != 2 or W.shape[0] != n or not 1 <= W.shape[1] <= n:
+        raise ValueError(
+            f"deflation must be an (n, d) array with n = {n}, 1 <= d <= n; got {W.shape}"
+        )
+    if W.dtype.kind not in "biuf":
+        raise TypeError(f"deflation must be a real array; got dtype {W.dtype}")
+    W = np.asfortranarray(W, dtype=dtype)
+    if not np.isfinite(W).all():
+        raise ValueError("deflation contains NaN or Inf")
+    AW = np.asarray(_core.apply(A.op, W, False))
+    E = W.T @ AW
+    try:
+        L = np.linalg.cholesky((E + E.T) / 2)  # E = L L^T, C = L^T
+    except np.linalg.LinAlgError:
+        L = None
+    d = np.diag(L) if L is not None else np.zeros(1)
+    if L is None or not d.min() > np.sqrt(np.finfo(dtype).eps) * d.max():
+        raise ValueError(
+            "deflation: W^T A W is not (numerically) positive definite; W must have full "
+            "column rank and A be SPD"
+        )
+    G = np.asfortranarray(sla.solve_triangular(L, W.T, lower=True).T, dtype=dtype)
+    F = np.asfortranarray(sla.solve_triangular(L, AW.T, lower=True).T, dtype=dtype)
+    R0 = B - np.asarray(_core.apply(A.op, X, False))
+    X = np.asfortranarray(X + G @ (G.T @ R0), dtype=dtype)
+    return _core.precond_deflated(handle, G, F), X
 
 
 def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResult:
@@ -314,6 +359,7 @@ def solve_cg(
     maxiter: int | None = None,
     M: Any = None,
     callback: Callable[[np.ndarray], Any] | None = None,
+    deflation: Any = None,
 ) -> CGResult:
     """Preconditioned conjugate gradient with a result object (history, reason, counts).
 
@@ -337,6 +383,12 @@ def solve_cg(
         LinearOperators and callables are called from the native loop (with the GIL).
     callback : callable, optional
         ``callback(xk)`` after each iteration (xk has b's shape).
+    deflation : ndarray, shape (n, d), optional
+        A subspace W to deflate (deflated CG of Saad, Yeung, Erhel & Guyomarc'h 2000):
+        W^T A W is factored once, x0 is corrected so that W^T r0 = 0, and each
+        preconditioned residual is A-orthogonalized against W (two products with n x d
+        matrices per iteration).  Columns spanning eigenvectors of the smallest eigenvalues
+        of (M) A remove them from the convergence rate.
 
     Returns
     -------
@@ -355,7 +407,7 @@ def solve_cg(
     >>> bool(np.linalg.norm(A @ res.x - 1) <= 1e-10 * np.sqrt(n))
     True
     """
-    sys_ = _prepare(A, b, x0, rtol, atol, maxiter, M)
+    sys_ = _prepare(A, b, x0, rtol, atol, maxiter, M, deflation)
     res = _run(sys_, callback)
     b_arr = np.asanyarray(b)
     if b_arr.ndim == 2 and b_arr.shape[1] == 1:

@@ -10,11 +10,14 @@ block_jacobi  dense diagonal blocks of consecutive unknowns (nodes, grid lines),
 ssor        symmetric SOR sweeps (parameter omega): cheap, robust for PDE matrices
 ic0         zero-fill incomplete Cholesky, with a diagonal-shift fallback
 chebyshev   a polynomial in A (degree products with A), bounds from a few Lanczos steps
+nystrom     randomized low-rank (Nystrom) preconditioner for A + mu I, A positive semidefinite
 
 Which to pick (iteration counts on the 2-D Poisson matrix in the tests and bench/RESULTS.md):
 ic0 and ssor for sparse PDE-type matrices (ic0 fewest iterations; both apply sequential
 triangular sweeps), jacobi for badly scaled rows/columns, chebyshev where only products with
 A are available (LinearOperator, dense kernel matrices) or where sweeps are too sequential.
+nystrom for dense kernel matrices with a ridge term (kernel ridge regression, Gaussian
+processes, regularized least squares): A + mu I whose spectrum decays fast.
 """
 
 from __future__ import annotations
@@ -29,9 +32,17 @@ from scipy.sparse.linalg import LinearOperator
 from . import _core
 from ._dispatch import require_cpu_input
 from ._random import philox_key
-from ._validate import as_matrix, work_dtype
+from ._validate import as_matrix, check_int, work_dtype
 
-__all__ = ["Preconditioner", "block_jacobi", "chebyshev", "ic0", "jacobi", "ssor"]
+__all__ = [
+    "Preconditioner",
+    "block_jacobi",
+    "chebyshev",
+    "ic0",
+    "jacobi",
+    "nystrom",
+    "ssor",
+]
 
 
 class Preconditioner(LinearOperator):
@@ -55,7 +66,8 @@ class Preconditioner(LinearOperator):
     @property
     def info(self) -> dict[str, Any]:
         """What the construction chose: ``omega`` (ssor), ``shift`` (ic0), ``lmin``,
-        ``lmax``, ``degree`` and ``lanczos_steps`` (chebyshev)."""
+        ``lmax``, ``degree`` and ``lanczos_steps`` (chebyshev), ``mu``, ``rank``,
+        ``sketch_size``, ``shift`` and ``eigenvalues`` (nystrom)."""
         return dict(self._handle.info)
 
     @property
@@ -383,3 +395,95 @@ def chebyshev(
     key = philox_key(random_state, "random_state")
     h = _core.precond_chebyshev(mat.op, int(degree), int(steps), *key, lmin, lmax)
     return Preconditioner(h, "chebyshev", mat.shape[0], mat.dtype)
+
+
+def nystrom(
+    A: Any,
+    rank: int,
+    *,
+    mu: float = 0.0,
+    oversample: int = 0,
+    random_state: Any = None,
+) -> Preconditioner:
+    """Randomized Nystrom preconditioner for A + mu I (Frangella, Tropp & Udell, 2023).
+
+    For A symmetric positive semidefinite whose spectrum decays fast (kernel matrices,
+    Gram matrices of regularized least squares), a rank-l Nystrom approximation
+    A_nys = U diag(lam) U^T is built from one product of A with an n x l Gaussian sketch
+    (rankwise's Philox stream), with the shifted, numerically stable algorithm of their
+    Algorithm 2.1 (cpp/include/rankwise/algo/nystrom.hpp): shift nu = eps(||Y||_F) sqrt(n),
+    Cholesky of Omega^T (Y + nu Omega), thin SVD of the triangular solve, then the shift
+    removed; all native (no Python, no NumPy LAPACK).  The preconditioner is their
+    eq. (5.3),
+
+        P^-1 = (lam_l + mu) U (diag(lam) + mu I)^-1 U^T + (I - U U^T),
+
+    SPD for mu > 0, applied natively (two products with the n x l matrix U).  Their Theorem
+    5.1: with l >= 2 ceil(1.5 d_eff(mu)) + 1, d_eff(mu) = trace(A (A + mu I)^-1), the
+    preconditioned condition number is below 28 in expectation, so CG needs a number of
+    iterations independent of mu and n.
+
+    The preconditioner is for the system A + mu I, which the solver must be given: pass
+    ``A + mu * np.eye(n)`` (dense; one copy, native products) or ``A + mu * sp.eye(n)``
+    (sparse), or a ``LinearOperator`` of A + mu I (slower: Python per iteration).
+
+    Parameters
+    ----------
+    A : ndarray, sparse matrix or LinearOperator, shape (n, n)
+        Symmetric positive semidefinite (without the ridge term).  float32 stays float32;
+        integers become float64.  Only products A @ X are used (one block of l columns).
+    rank : int
+        Rank l of the approximation, 1 <= rank <= n.  A few times d_eff(mu) is enough.
+    mu : float, default 0.0
+        Ridge parameter, mu >= 0.  With mu = 0 the approximation must have full rank l.
+    oversample : int, default 0
+        Extra sketch columns: the sketch has min(n, rank + oversample) columns and the
+        approximation is truncated to the leading ``rank`` eigenpairs (more accurate, one
+        larger product).  0 is the algorithm of the paper.
+    random_state : None, int, Generator or RandomState
+        Seed of the Gaussian sketch; the same seed gives the same preconditioner.
+
+    Returns
+    -------
+    Preconditioner
+        ``M.info`` holds ``mu``, ``rank``, ``sketch_size``, ``shift`` (nu) and
+        ``eigenvalues`` (lam, descending).
+
+    Raises
+    ------
+    ValueError
+        If A is not square, contains NaN/Inf, rank is out of range, mu < 0, or A is found
+        not to be positive semidefinite (the Cholesky of the sketched core fails).
+
+    Examples
+    --------
+    Kernel ridge regression: solve (K + mu I) alpha = y for a Gaussian kernel K.
+
+    >>> import numpy as np
+    >>> import rankwise
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(1000, 2))
+    >>> K = np.exp(-((X[:, None, :] - X[None, :, :]) ** 2).sum(-1) / 0.5)
+    >>> y, mu = rng.standard_normal(1000), 1e-4
+    >>> M = rankwise.precond.nystrom(K, 60, mu=mu, random_state=0)
+    >>> Kmu = K + mu * np.eye(1000)
+    >>> plain = rankwise.solve_cg(Kmu, y, rtol=1e-8, maxiter=5000).iterations
+    >>> with_nys = rankwise.solve_cg(Kmu, y, rtol=1e-8, M=M).iterations
+    >>> with_nys < plain / 10
+    True
+    """
+    if isinstance(mu, bool) or not isinstance(mu, numbers.Real) or not 0 <= mu < np.inf:
+        raise ValueError(f"mu must be a finite real number >= 0; got {mu!r}")
+    if isinstance(oversample, bool) or not isinstance(oversample, numbers.Integral):
+        raise TypeError(f"oversample must be an integer; got {oversample!r}")
+    if oversample < 0:
+        raise ValueError(f"oversample must be >= 0; got {oversample}")
+    mat = as_matrix(A, "A")
+    if mat.shape[0] != mat.shape[1]:
+        raise ValueError(f"A must be square; got shape {mat.shape}")
+    n = mat.shape[0]
+    r = check_int(rank, "rank", low=1, high=n)
+    sketch = min(n, r + int(oversample))
+    key = philox_key(random_state, "random_state")
+    h = _core.precond_nystrom(mat.op, r, sketch, *key, float(mu))
+    return Preconditioner(h, "nystrom", n, mat.dtype)

@@ -248,6 +248,13 @@ class CpuBackend {
     template <class T>
     void eim_update_errors_rows(MatView<T> Rt, MatView<T> Gt, const T* q, ConstMatView<T> c,
                                 const T* Mq, const T* w, EimNorm norm, double* err) const;
+
+    // --- nystrom primitives (algo/nystrom.hpp; cpp/cpu/precond_kernels.cpp)
+
+    // G (l x l, symmetric; its upper triangle is read, G destroyed) = C^T C (Cholesky), then
+    // B (m x l) <- B C^-1.  Returns false (B unchanged) if G is not positive definite.
+    template <class T>
+    bool solve_right_cholesky(MatView<T> G, MatView<T> B) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

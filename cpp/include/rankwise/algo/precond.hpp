@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "rankwise/error.hpp"
@@ -229,6 +230,61 @@ class ChebyshevPrecond final : public Preconditioner<T> {
     double lmin_, lmax_;
     mutable std::mutex lock_;
     mutable typename Backend::template Matrix<T> res_, dir_, ad_;
+};
+
+}  // namespace rankwise
+
+namespace rankwise {
+
+// Randomized Nystrom preconditioner for A + mu I (Frangella, Tropp & Udell 2023, eq. (5.3)):
+//   P^-1 = (lam_l + mu) U (Lam + mu I)^-1 U^T + (I - U U^T),
+// with A_nys = U diag(lam) U^T the rank-l Nystrom approximation of A (U: n x l orthonormal,
+// lam descending, lam_l the smallest).  Applied as Z = R + U diag(c) U^T R with
+// c_i = (lam_l + mu) / (lam_i + mu) - 1: two products with U (4 n l s flops), no sweeps.
+// SPD for mu > 0 (its eigenvalues are (lam_l + mu) / (lam_i + mu) > 0 and 1).  U and the
+// coefficients c are held here; apply() uses workspace, under a lock like ChebyshevPrecond.
+template <class Backend, class T>
+class NystromPrecond final : public Preconditioner<T> {
+   public:
+    // U: n x l with orthonormal columns (taken over); lam: l values, descending, >= 0.
+    NystromPrecond(const Backend& be, typename Backend::template Matrix<T> U,
+                   const std::vector<double>& lam, double mu)
+        : be_(be), u_(std::move(U)), c_(be.template matrix<T>(u_.cols(), 1)) {
+        const index_t l = u_.cols();
+        require(l >= 1 && l <= u_.rows() && static_cast<index_t>(lam.size()) == l)
+            << "nystrom: rank must be in [1, n] with one eigenvalue per column, got " << l;
+        require(mu >= 0 && std::isfinite(mu)) << "nystrom: mu must be >= 0, got " << mu;
+        const double last = lam[l - 1] + mu;
+        require(last > 0) << "nystrom: lam_l + mu must be positive (give mu > 0 when A has "
+                          << "rank below l), got " << last;
+        std::vector<T> c(static_cast<std::size_t>(l));
+        for (index_t i = 0; i < l; ++i) {
+            if (!(lam[i] >= 0 && std::isfinite(lam[i]))) {
+                require(false) << "nystrom: eigenvalue " << i << " is " << lam[i]
+                               << "; A must be positive semidefinite";
+            }
+            c[i] = static_cast<T>(last / (lam[i] + mu) - 1);
+        }
+        be.from_host(c.data(), c_.view());
+    }
+    index_t size() const override { return u_.rows(); }
+
+    void apply(ConstMatView<T> R, MatView<T> Z) const override {
+        std::lock_guard<std::mutex> guard(lock_);  // one workspace: concurrent solves queue
+        const index_t l = u_.cols(), s = R.cols;
+        if (w_.cols() != s) w_ = be_.template matrix<T>(l, s);
+        const ConstMatView<T> U(u_.view());
+        be_.gemm(Trans::Yes, Trans::No, T(1), U, R, T(0), w_.view());  // W = U^T R
+        be_.scale_rows(c_.view().data, ConstMatView<T>(w_.view()), w_.view());
+        be_.axpby(T(1), R, T(0), Z);                                      // Z = R
+        be_.gemm(Trans::No, Trans::No, T(1), U, ConstMatView<T>(w_.view()), T(1), Z);
+    }
+
+   private:
+    const Backend& be_;
+    typename Backend::template Matrix<T> u_, c_;
+    mutable std::mutex lock_;
+    mutable typename Backend::template Matrix<T> w_;
 };
 
 }  // namespace rankwise

@@ -96,7 +96,9 @@ CsrView<T, I> canonical_csr(const py::array& data, const py::array& indices,
 template <class Make>
 PrecondHandle with_csr(const py::array& data, const py::array& indices, const py::array& indptr,
                        index_t n, Make&& make) {
-    require(indices.dtype().is(indptr.dtype())) << "indices and indptr must share a dtype";
+    require(indices.dtype().num() == indptr.dtype().num() &&
+            indices.dtype().itemsize() == indptr.dtype().itemsize())
+        << "indices and indptr must share a dtype";
     const bool i32 = is_dtype<std::int32_t>(indptr);
     require(i32 || is_dtype<std::int64_t>(indptr)) << "CSR index arrays must be int32 or int64";
     PrecondHandle h;

@@ -122,7 +122,9 @@ OperatorHandle OperatorHandle::sparse(py::array data, py::array indices, py::arr
         << "sparse arrays must be contiguous 1-D arrays";
     require(indptr.size() == rows + 1) << "sparse matrix: indptr has " << indptr.size()
                                        << " entries, expected " << rows + 1;
-    require(indices.dtype().is(indptr.dtype())) << "indices and indptr must share a dtype";
+    require(indices.dtype().num() == indptr.dtype().num() &&
+            indices.dtype().itemsize() == indptr.dtype().itemsize())
+        << "indices and indptr must share a dtype";
     OperatorHandle h;
     const bool i32 = is_dtype<std::int32_t>(indptr), i64 = is_dtype<std::int64_t>(indptr);
     require(i32 || i64) << "sparse index arrays must be int32 or int64";

@@ -56,10 +56,14 @@ def is_dask_array(A: Any) -> bool:
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def _times(block: Any, X: np.ndarray) -> np.ndarray:
-    """A_i @ X by rankwise's native dense or sparse kernel."""
+def _apply(block: Any, X: np.ndarray, transpose: bool) -> np.ndarray:
+    """A_i @ X (or A_i^T @ X) by rankwise's native dense or sparse kernel."""
     mat = as_matrix(block, "a chunk of A")
-    return np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), False))
+    return np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), transpose))
+
+
+def _times(block: Any, X: np.ndarray) -> np.ndarray:
+    return _apply(block, X, False)
 
 
 def _times_gram(block: Any, X: np.ndarray) -> Pair:
@@ -77,8 +81,7 @@ def _gram(Y: np.ndarray) -> np.ndarray:
 
 def _rtimes(block: Any, pair: Pair) -> np.ndarray:
     """A_i^T @ Y_i."""
-    mat = as_matrix(block, "a chunk of A")
-    return np.asarray(_core.apply(mat.op, pair[0].astype(mat.dtype, copy=False), True))
+    return _apply(block, pair[0], True)
 
 
 def _solve_gram(pair: Pair, R_inv: np.ndarray) -> Pair:

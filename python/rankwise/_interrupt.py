@@ -12,6 +12,7 @@ worker, so an object interrupted this way is usable again (and unchanged).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,10 +36,9 @@ def run_interruptibly(fn: Callable[..., R], *args: Any, lock: threading.Lock | N
 
     Off the main thread (where Python delivers no signals) it is a plain call.
     """
+    guard = lock if lock is not None else contextlib.nullcontext()
     if threading.current_thread() is not threading.main_thread():
-        if lock is None:
-            return fn(*args)
-        with lock:
+        with guard:
             return fn(*args)
     outcome: dict[str, Any] = {}
     cancel = threading.Event()  # one per call: nothing is left behind for other threads
@@ -46,11 +46,8 @@ def run_interruptibly(fn: Callable[..., R], *args: Any, lock: threading.Lock | N
     def work() -> None:
         _worker.cancel = cancel
         try:
-            if lock is None:
+            with guard:
                 outcome["value"] = fn(*args)
-            else:
-                with lock:
-                    outcome["value"] = fn(*args)
         except BaseException as exc:  # handed to the caller below
             outcome["error"] = exc
 

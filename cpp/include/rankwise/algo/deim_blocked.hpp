@@ -19,29 +19,16 @@
 #pragma once
 
 #include <algorithm>
-#include <optional>
 #include <vector>
 
 #include "rankwise/algo/selection.hpp"
+#include "rankwise/algo/thread_tuner.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/types.hpp"
 
 namespace rankwise {
 
 namespace detail {
-// One thread for the backend's loops while alive (the caller's count again on exit, so
-// threadpoolctl limits are kept): small problems finish faster than a parallel region takes
-// to gather a team on busy cores.
-template <class Backend>
-struct OneThread {
-    const Backend& be;
-    int before;
-    explicit OneThread(const Backend& b) : be(b), before(b.max_threads()) { be.set_threads(1); }
-    ~OneThread() { be.set_threads(before); }
-    OneThread(const OneThread&) = delete;
-    OneThread& operator=(const OneThread&) = delete;
-};
-
 template <class Backend, class T>
 std::vector<index_t> deim_blocked_level(const Backend& be, ConstMatView<T> U,
                                         const index_t* blocks, index_t levels) {
@@ -89,8 +76,8 @@ std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U,
     require(levels >= 1) << "DEIM: no block sizes";
     for (index_t l = 0; l < levels; ++l)
         require(blocks[l] >= 1) << "DEIM: block sizes must be >= 1, got " << blocks[l];
-    std::optional<detail::OneThread<Backend>> serial;
-    if (U.rows * U.cols < (index_t{1} << 20)) serial.emplace(be);
+    // small problems finish faster than a parallel region takes to gather a team
+    const OneThreadIf<Backend> serial(be, U.rows * U.cols < (index_t{1} << 20));
     return detail::deim_blocked_level(be, U, blocks, levels);
 }
 

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "rankwise/algo/thread_tuner.hpp"
 #include "rankwise/algo/update_projection.hpp"
 #include "rankwise/error.hpp"
 
@@ -49,26 +50,6 @@ enum class UpdateMethod { ZhaSimon, VecharynskiSaad, Sparse };
 // 2 ms on one).  So an update below kSmallUpdateFlops runs on one thread.  The choice
 // depends on the sizes only, so results are reproducible run to run.
 inline constexpr double kSmallUpdateFlops = 3e7;
-
-template <class Backend>
-class UpdateThreads {
-   public:
-    UpdateThreads(const Backend& be, double flops) : be_(be), before_(be.max_threads()) {
-        changed_ = flops < kSmallUpdateFlops && before_ > 1;
-        if (changed_) be_.set_threads(1);
-    }
-    // the caller's count again (threadpoolctl / OMP_NUM_THREADS limits are kept)
-    ~UpdateThreads() {
-        if (changed_) be_.set_threads(before_);
-    }
-    UpdateThreads(const UpdateThreads&) = delete;
-    UpdateThreads& operator=(const UpdateThreads&) = delete;
-
-   private:
-    const Backend& be_;
-    int before_;
-    bool changed_ = false;
-};
 
 struct UpdateOptions {
     UpdateMethod method = UpdateMethod::ZhaSimon;
@@ -133,7 +114,8 @@ class SvdUpdate {
         be_.check_interrupt();
         const index_t k = rank(), r = B.Dt->rows();
         require(C.Dt->rows() == r) << "B and C must have the same number of columns";
-        const UpdateThreads<Backend> threads(be_, flops(u_, B) + flops(v_, C));
+        const OneThreadIf<Backend> threads(be_,
+                                           flops(u_, B) + flops(v_, C) < kSmallUpdateFlops);
         auto pu = project(u_, B, 2 * stats_.updates);
         auto pv = project(v_, C, 2 * stats_.updates + 1);
         // M = [[S, 0], [0, 0]] + Lc Rc^T with Lc^T = [B^T U, B^T Qb], Rc^T = [C^T V, C^T Qc]
@@ -183,7 +165,7 @@ class SvdUpdate {
 
     bool sparse() const { return o_.method == UpdateMethod::Sparse; }
 
-    // Flops of projecting block D on side w and rotating it, roughly (for UpdateThreads).
+    // Flops of projecting block D on side w and rotating it, roughly (for kSmallUpdateFlops).
     double flops(const Side& w, SideBlock<T> D) const {
         const double k = double(rank()), r = double(D.Dt->rows()), nJ = double(D.Dt->cols());
         const double l = o_.rank > 0 ? std::min(double(o_.rank), r) : r;
@@ -414,7 +396,8 @@ class SvdUpdate {
     void append(Side& grow, Side& other, SideBlock<T> D, bool columns) {
         be_.check_interrupt();
         const index_t k = rank(), r = D.Dt->rows();
-        const UpdateThreads<Backend> threads(be_, flops(other, D) + 2.0 * grow.N * k * k);
+        const OneThreadIf<Backend> threads(
+            be_, flops(other, D) + 2.0 * grow.N * k * k < kSmallUpdateFlops);
         auto pr = project(other, D, 2 * stats_.updates + (columns ? 1 : 0));
         // M = [[S, 0], [D^T W, D^T Q]]  ((k + r) x (k + p))
         auto M = be_.template matrix<T>(k + r, k + pr.p);

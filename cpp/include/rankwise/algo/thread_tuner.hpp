@@ -20,6 +20,29 @@
 
 namespace rankwise {
 
+// The backend's loops on one thread while alive, if `one` (small work, where a parallel
+// region on busy cores costs more than it saves); the caller's count again at the end, so
+// threadpoolctl / OMP_NUM_THREADS limits are kept.  Used where the choice follows from the
+// sizes alone (updates, small DEIMs); ThreadTuner below measures instead.
+template <class Backend>
+class OneThreadIf {
+   public:
+    OneThreadIf(const Backend& be, bool one)
+        : be_(be), before_(be.max_threads()), changed_(one && before_ > 1) {
+        if (changed_) be_.set_threads(1);
+    }
+    ~OneThreadIf() {
+        if (changed_) be_.set_threads(before_);
+    }
+    OneThreadIf(const OneThreadIf&) = delete;
+    OneThreadIf& operator=(const OneThreadIf&) = delete;
+
+   private:
+    const Backend& be_;
+    int before_;
+    bool changed_;
+};
+
 namespace detail {
 struct ThreadChoice {
     std::mutex lock;

@@ -512,12 +512,12 @@ def test_positional_rtol_rejected() -> None:
         rankwise.cg(poisson2d(4), np.ones(16), None, 1e-5)  # type: ignore[misc]
 
 
-def test_cupy_like_input_refused() -> None:
+def test_cupy_matrix_with_host_vector_refused() -> None:
     class FakeCupy:
         __module__ = "cupy._core"
         shape = (4, 4)
 
-    with pytest.raises(TypeError, match="CuPy"):
+    with pytest.raises(TypeError, match="both be CuPy"):
         rankwise.cg(FakeCupy(), np.ones(4))
 
 

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from . import _core
+from . import _core, _gpu
 from ._dispatch import require_cpu_input
 from ._validate import Matrix, as_matrix
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
@@ -322,20 +322,25 @@ def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResul
         callback,
         x_out if callback is not None else None,
     )
+    return _result(out, x_out, sys_.vector, sys_.maxiter)
+
+
+def _result(out: dict[str, Any], x_out: Any, vector: bool, maxiter: int) -> CGResult:
+    """CGResult from what the native solver returned (either backend)."""
     reasons = tuple(out["stop"])
     bad = [r for r in reasons if r != "converged"]
     # A breakdown in any column outranks a column that merely ran out of iterations.
     broken = [r for r in bad if r in _BREAKDOWN_TEXT]
     reason = (broken or bad or ["converged"])[0]
     history = out["history"]
-    if sys_.vector:
+    if vector:
         history = history[:, 0]
     if not bad:
         info = 0
     elif broken:
         info = -1
     else:
-        info = sys_.maxiter
+        info = maxiter
     col_iters = np.asarray(out["iterations"])
     return CGResult(
         x=x_out,
@@ -407,10 +412,14 @@ def solve_cg(
     >>> bool(np.linalg.norm(A @ res.x - 1) <= 1e-10 * np.sqrt(n))
     True
     """
-    sys_ = _prepare(A, b, x0, rtol, atol, maxiter, M, deflation)
-    res = _run(sys_, callback)
-    b_arr = np.asanyarray(b)
-    if b_arr.ndim == 2 and b_arr.shape[1] == 1:
+    if _gpu.is_device_array(A) or _gpu.is_device_array(b):
+        from ._cg_gpu import solve_cg_gpu
+
+        res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, deflation)
+    else:
+        res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M, deflation), callback)
+    b_shape = np.shape(b)
+    if len(b_shape) == 2 and b_shape[1] == 1:
         res = _replace_x(res, res.x.reshape(-1, 1))
     return res
 
@@ -508,8 +517,12 @@ def cg(
     """
     if _is_complex(A) or _is_complex(b) or _is_complex(M):
         return spla.cg(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback)
-    sys_ = _prepare(A, b, x0, rtol, atol, maxiter, M)
-    res = _run(sys_, callback)
+    if _gpu.is_device_array(A) or _gpu.is_device_array(b):
+        from ._cg_gpu import solve_cg_gpu
+
+        res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, None)
+    else:
+        res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M), callback)
     if res.info < 0:
         raise CGBreakdownError(
             f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",

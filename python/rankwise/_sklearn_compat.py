@@ -8,9 +8,9 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core, _dask
+from . import _core, _dask, _gpu
 from ._random import RandomStateLike, philox_key
-from ._svd import _svd_dask, auto_power_iterations, flip_signs
+from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, flip_signs
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
 
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
@@ -107,6 +107,12 @@ def randomized_svd(
         dims = [int(d) for d in M.shape]
         k = min(n_components, *dims) if len(dims) == 2 else n_components
         return _svd_dask(M, k, n_oversamples, n_iter, "subspace", None, random_state)
+    if _gpu.is_device_array(M):
+        # rankwise.svd on the CUDA backend: the same sketch and passes; CholeskyQR2 between
+        # passes whatever the normalizer, signs always flipped.
+        dims = [int(d) for d in M.shape]
+        k = min(n_components, *dims) if len(dims) == 2 else n_components
+        return _svd_gpu(M, k, n_oversamples, n_iter, "subspace", None, None, random_state)
     if not (sp.issparse(M) or hasattr(M, "T")):
         M = np.asarray(M)
     if transpose == "auto":

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _core, _dask
+from . import _core, _dask, _gpu
 from ._errors import AccuracyWarning
 from ._random import RandomStateLike, philox_key
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
@@ -24,14 +24,17 @@ def auto_power_iterations(k: int, min_dim: int) -> int:
     return 7 if k < 0.1 * min_dim else 4
 
 
-def flip_signs(U: np.ndarray, Vt: np.ndarray) -> None:
+def flip_signs(U: Any, Vt: Any) -> None:
     """Make the largest-magnitude entry of each column of U positive (in place), as
     scikit-learn's ``svd_flip(u_based_decision=True)``: results become unique, so they can be
-    compared across seeds, backends and libraries."""
+    compared across seeds, backends and libraries.  NumPy or CuPy arrays."""
     if U.shape[1] == 0:
         return
-    rows = np.argmax(np.abs(U), axis=0)
-    signs = np.sign(U[rows, np.arange(U.shape[1])])
+    xp = np
+    if _gpu.is_device_array(U):
+        import cupy as xp
+    rows = xp.argmax(xp.abs(U), axis=0)
+    signs = xp.sign(U[rows, xp.arange(U.shape[1])])
     signs[signs == 0] = 1
     U *= signs
     Vt *= signs[:, np.newaxis]
@@ -126,6 +129,8 @@ def svd(
     """
     if _dask.is_dask_array(A):
         return _svd_dask(A, k, oversample, n_iter, method, tol, random_state)
+    if _gpu.is_device_array(A):
+        return _svd_gpu(A, k, oversample, n_iter, method, tol, max_rank, random_state)
     mat = as_matrix(A)
     method = check_choice(method, "method", _METHODS)
     q = check_n_iter(n_iter)
@@ -133,18 +138,66 @@ def svd(
     if tol is None:
         if k is None:
             raise ValueError("k is required unless tol is given")
-        k = check_int(k, "k", low=1, high=mat.min_dim)
-        p = check_int(oversample, "oversample", low=0)
-        q = auto_power_iterations(k, mat.min_dim) if q is None else q
-        l = min(k + p, mat.min_dim)
-        if method == "block_krylov":
-            q = max(0, min(q, mat.min_dim // l - 1))
+        k, l, q = _fixed_rank_args(k, oversample, q, method, mat.min_dim)
         power_ortho = "lu" if method == "subspace" else "cholqr2"  # Krylov blocks: orthonormal
         U, s, Vt, _ = _core.rsvd(mat.op, k, l, q, method, power_ortho, "cholqr2", "gesdd", *key)
     else:
         U, s, Vt = _fixed_precision(A, mat, k, tol, max_rank, q, key)
     flip_signs(U, Vt)
     return U, s, Vt
+
+
+def _fixed_rank_args(
+    k: Any, oversample: Any, q: int | None, method: str, min_dim: int
+) -> tuple[int, int, int]:
+    """Checked (k, l, q) of a fixed-rank call."""
+    k = check_int(k, "k", low=1, high=min_dim)
+    p = check_int(oversample, "oversample", low=0)
+    q = auto_power_iterations(k, min_dim) if q is None else q
+    l = min(k + p, min_dim)
+    if method == "block_krylov":
+        q = max(0, min(q, min_dim // l - 1))
+    return k, l, q
+
+
+def _svd_gpu(
+    A: Any,
+    k: Any,
+    oversample: Any,
+    n_iter: Any,
+    method: Any,
+    tol: Any,
+    max_rank: Any,
+    random_state: RandomStateLike,
+) -> tuple[Any, Any, Any]:
+    """rankwise.svd of a CuPy array or cupyx sparse matrix: the same algorithm on the CUDA
+    backend (python/rankwise/_gpu.py), the same sketch for the same seed; CuPy out."""
+    cuda = _gpu.cuda_module()
+    import cupy
+
+    mat = _gpu.as_device_matrix(A)
+    if 0 in mat.shape:
+        raise ValueError(f"A must not be empty; got shape {mat.shape}")
+    method = check_choice(method, "method", _METHODS)
+    q = check_n_iter(n_iter)
+    key = philox_key(random_state)
+    stream = _gpu.current_stream()
+    if tol is None:
+        if k is None:
+            raise ValueError("k is required unless tol is given")
+        k, l, q = _fixed_rank_args(k, oversample, q, method, mat.min_dim)
+        # "lu" as on the CPU; the CUDA backend normalizes power steps by CholeskyQR2.
+        power_ortho = "lu" if method == "subspace" else "cholqr2"
+        out = cuda.rsvd(mat.operand, k, l, q, method, power_ortho, *key, stream)
+    else:
+        block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)
+        out = cuda.rsvd_fixed_precision(mat.operand, float(tol), block, max_rank, q, *key, stream)
+        _warn_unless_converged(out[3], tol, max_rank, mat.dtype)
+    U_buf, s, V_buf, _, (u_shape, vt_shape) = out
+    U = _gpu.wrap(U_buf, u_shape, mat.dtype, "F")
+    Vt = _gpu.wrap(V_buf, vt_shape, mat.dtype, "C")
+    flip_signs(U, Vt)
+    return U, cupy.asarray(s), Vt
 
 
 def _svd_dask(
@@ -196,20 +249,32 @@ def _fixed_precision(
         A = A.tocsr(copy=True)
         A.sum_duplicates()
         mat = as_matrix(A)
+    block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)
+    U, s, Vt, info = _core.rsvd_fixed_precision(mat.op, float(tol), block, max_rank, q, *key)
+    _warn_unless_converged(info, tol, max_rank, mat.dtype)
+    return U, s, Vt
+
+
+def _fixed_precision_args(
+    mat: Any, k: int | None, tol: Any, max_rank: Any, q: int | None
+) -> tuple[int, int, int]:
+    """Checked (block, max_rank, q) of a fixed-precision call."""
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < 1:
+        raise ValueError(f"tol must be a number in (0, 1); got {tol!r}")
     max_rank = mat.min_dim if max_rank is None else max_rank
     max_rank = check_int(max_rank, "max_rank", low=1, high=mat.min_dim)
     block = _DEFAULT_BLOCK if k is None else check_int(k, "k", low=1, high=mat.min_dim)
-    block = min(block, max_rank)
-    q = 1 if q is None else q
-    U, s, Vt, info = _core.rsvd_fixed_precision(mat.op, float(tol), block, max_rank, q, *key)
+    return min(block, max_rank), max_rank, 1 if q is None else q
+
+
+def _warn_unless_converged(info: dict[str, Any], tol: float, max_rank: int, dtype: Any) -> None:
     if not info["converged"]:
         warnings.warn(
             f"tol={tol} not reached (max_rank={max_rank}, or tol below the attainable "
-            f"~sqrt(eps) of {mat.dtype}): relative error {info['relative_error']:.3g}",
+            f"~sqrt(eps) of {dtype}): relative error {info['relative_error']:.3g}",
             AccuracyWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    return U, s, Vt
 
 
 def estimate_error(

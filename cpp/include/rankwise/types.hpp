@@ -38,18 +38,19 @@ struct MatView {
     index_t cols = 0;
     index_t ld = 0;  // leading dimension, >= max(1, rows)
 
-    T* col(index_t j) const { return data + j * ld; }
-    T& operator()(index_t i, index_t j) const { return data[i + j * ld]; }
+    // constexpr, so that CUDA kernels can call them too (nvcc --expt-relaxed-constexpr)
+    constexpr T* col(index_t j) const { return data + j * ld; }
+    constexpr T& operator()(index_t i, index_t j) const { return data[i + j * ld]; }
 
     // Columns [j0, j0 + ncols) as a view of the same storage.
-    MatView cols_range(index_t j0, index_t ncols) const {
+    constexpr MatView cols_range(index_t j0, index_t ncols) const {
         return MatView{data + j0 * ld, rows, ncols, ld};
     }
     // Rows [i0, i0 + nrows) as a view of the same storage.
-    MatView rows_range(index_t i0, index_t nrows) const {
+    constexpr MatView rows_range(index_t i0, index_t nrows) const {
         return MatView{data + i0, nrows, cols, ld};
     }
-    operator MatView<const T>() const { return MatView<const T>{data, rows, cols, ld}; }
+    constexpr operator MatView<const T>() const { return MatView<const T>{data, rows, cols, ld}; }
 };
 
 template <class T>
@@ -64,6 +65,9 @@ struct CsrView {
     const I* indptr = nullptr;  // rows + 1 entries
     index_t rows = 0;
     index_t cols = 0;
+    // Stored entries, indptr[rows], where the caller knows it without reading indptr (a
+    // device backend would need a transfer); -1: not given.
+    index_t nnz = -1;
 };
 
 }  // namespace rankwise

@@ -34,8 +34,10 @@ class Preconditioner {
 template <class Backend, class T>
 class JacobiPrecond final : public Preconditioner<T> {
    public:
-    JacobiPrecond(const Backend& be, const T* diag, index_t n) : be_(be), inv_(n, 1) {
-        T* inv = inv_.data();
+    // diag: n values in host memory; 1 / diag is stored on the backend.
+    JacobiPrecond(const Backend& be, const T* diag, index_t n)
+        : be_(be), inv_(be.template matrix<T>(n, 1)) {
+        std::vector<T> inv(static_cast<std::size_t>(n));
         for (index_t i = 0; i < n; ++i) {
             // (require() only in the failing branch: it builds a message stream)
             if (!(diag[i] > T(0) && std::isfinite(diag[i]))) {
@@ -44,6 +46,7 @@ class JacobiPrecond final : public Preconditioner<T> {
             }
             inv[i] = T(1) / diag[i];
         }
+        be.from_host(inv.data(), inv_.view());
     }
     index_t size() const override { return inv_.rows(); }
     void apply(ConstMatView<T> R, MatView<T> Z) const override {

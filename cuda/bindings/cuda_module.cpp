@@ -1,0 +1,315 @@
+// rankwise._cuda: the CUDA backend's Python module.  Device arrays arrive as raw pointers
+// taken from __cuda_array_interface__ by python/rankwise/_gpu.py (which keeps the CuPy arrays
+// alive for the call), results leave as DeviceBuffer objects that CuPy wraps without a copy.
+// Argument conversion, the GIL and error mapping only; the algorithms are the same templates
+// as on the CPU (cpp/include/rankwise/algo/).
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rankwise/algo/cg.hpp"
+#include "rankwise/algo/precond.hpp"
+#include "rankwise/algo/randqb_ei.hpp"
+#include "rankwise/algo/rsvd.hpp"
+#include "rankwise/cuda_backend.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/operators.hpp"
+
+namespace py = pybind11;
+using namespace rankwise;
+
+namespace {
+
+// Device memory handed to Python; CuPy keeps this object alive as the owner of its array.
+class DeviceBuffer {
+   public:
+    DeviceBuffer(void* ptr, std::size_t bytes) : ptr_(ptr), bytes_(bytes) {}
+    ~DeviceBuffer() {
+        if (ptr_ != nullptr) cudaFree(ptr_);  // synchronizes: no queued work still uses it
+    }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    std::uintptr_t ptr() const { return reinterpret_cast<std::uintptr_t>(ptr_); }
+    std::size_t nbytes() const { return bytes_; }
+
+   private:
+    void* ptr_;
+    std::size_t bytes_;
+};
+
+template <class T>
+py::object to_python(DeviceMatrix<T>&& M) {
+    const auto bytes = sizeof(T) * static_cast<std::size_t>(M.rows() * M.cols());
+    return py::cast(std::make_unique<DeviceBuffer>(M.release(), bytes));
+}
+
+// One matrix on the device, as _gpu.py describes it: dense (column-major storage of A, or of
+// A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix).
+struct DeviceOperand {
+    std::string kind;   // "dense" or "csr"
+    std::string dtype;  // "float32" or "float64"
+    std::uintptr_t data = 0;
+    index_t rows = 0, cols = 0;  // of the stored matrix
+    index_t ld = 0;              // dense
+    bool transposed = false;
+    std::uintptr_t indices = 0, indptr = 0;  // csr
+    index_t nnz = 0;
+    int index_bytes = 4;
+
+    bool is_single() const { return dtype == "float32"; }
+
+    // Calls fn(const LinearOp<T>&) with the operator built over `be`.
+    template <class T, class Fn>
+    auto visit(const CudaBackend& be, Fn&& fn) const {
+        if (kind == "dense") {
+            const ConstMatView<T> a{reinterpret_cast<const T*>(data), rows, cols, ld};
+            const DenseOp<CudaBackend, T> op(be, a, transposed);
+            return fn(static_cast<const LinearOp<T>&>(op));
+        }
+        require(kind == "csr") << "unknown device operand kind '" << kind << "'";
+        if (index_bytes == 8) {
+            const CsrView<T, std::int64_t> a{reinterpret_cast<const T*>(data),
+                                             reinterpret_cast<const std::int64_t*>(indices),
+                                             reinterpret_cast<const std::int64_t*>(indptr), rows,
+                                             cols, nnz};
+            const SparseOp<CudaBackend, T, std::int64_t> op(be, a, transposed);
+            return fn(static_cast<const LinearOp<T>&>(op));
+        }
+        const CsrView<T, std::int32_t> a{reinterpret_cast<const T*>(data),
+                                         reinterpret_cast<const std::int32_t*>(indices),
+                                         reinterpret_cast<const std::int32_t*>(indptr), rows, cols,
+                                         nnz};
+        const SparseOp<CudaBackend, T, std::int32_t> op(be, a, transposed);
+        return fn(static_cast<const LinearOp<T>&>(op));
+    }
+};
+
+cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
+
+Ortho parse_ortho(const std::string& s) {
+    if (s == "householder") return Ortho::Householder;
+    if (s == "cholqr2") return Ortho::CholQR2;
+    if (s == "lu") return Ortho::LU;
+    if (s == "none") return Ortho::None;
+    throw Error("unknown orthonormalization '" + s + "'");
+}
+
+template <class T>
+py::tuple factors_to_python(SvdFactors<CudaBackend, T>&& f) {
+    py::array_t<T> s(static_cast<py::ssize_t>(f.s.size()));
+    std::copy(f.s.begin(), f.s.end(), s.mutable_data());
+    py::dict info;
+    info["passes"] = f.passes;
+    info["relative_error"] = f.relative_error;
+    info["converged"] = f.converged;
+    info["iterations"] = f.iterations;
+    const index_t r = static_cast<index_t>(f.s.size());
+    py::tuple shapes = py::make_tuple(py::make_tuple(f.U.rows(), r), py::make_tuple(r, f.V.rows()));
+    return py::make_tuple(to_python(std::move(f.U)), s, to_python(std::move(f.V)), info, shapes);
+}
+
+template <class Fn>
+py::tuple svd_call(const DeviceOperand& A, std::uintptr_t stream, Fn&& fn) {
+    const CudaBackend be(as_stream(stream));
+    if (A.is_single()) {
+        auto f = [&] {
+            const py::gil_scoped_release nogil;
+            return A.visit<float>(be, [&](const LinearOp<float>& op) { return fn(be, op); });
+        }();
+        return factors_to_python(std::move(f));
+    }
+    auto f = [&] {
+        const py::gil_scoped_release nogil;
+        return A.visit<double>(be, [&](const LinearOp<double>& op) { return fn(be, op); });
+    }();
+    return factors_to_python(std::move(f));
+}
+
+const char* stop_name(CgStop s) {
+    switch (s) {
+        case CgStop::Converged: return "converged";
+        case CgStop::MaxIter: return "maxiter";
+        case CgStop::NotSpdA: return "A_not_spd";
+        case CgStop::NotSpdM: return "M_not_spd";
+        case CgStop::NonFinite: return "nonfinite";
+    }
+    return "unknown";
+}
+
+template <class T>
+py::dict run_cg(const DeviceOperand& A, const std::optional<py::array>& jacobi_diag,
+                std::uintptr_t b, std::uintptr_t x, index_t n, index_t s,
+                const std::vector<double>& atol, index_t maxiter, bool x0_nonzero,
+                const std::optional<py::function>& callback, std::uintptr_t stream) {
+    const CudaBackend be(as_stream(stream));
+    std::unique_ptr<JacobiPrecond<CudaBackend, T>> M;
+    if (jacobi_diag) {
+        auto d = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(*jacobi_diag);
+        require(d && d.ndim() == 1 && d.shape(0) == n) << "the diagonal must have " << n
+                                                       << " entries";
+        M = std::make_unique<JacobiPrecond<CudaBackend, T>>(be, d.data(), n);
+    }
+    const ConstMatView<T> B{reinterpret_cast<const T*>(b), n, s, n > 0 ? n : 1};
+    const MatView<T> X{reinterpret_cast<T*>(x), n, s, n > 0 ? n : 1};
+    CgOptions o;
+    o.maxiter = maxiter;
+    o.atol = atol;
+    o.x0_nonzero = x0_nonzero;
+    CgCallback cb;
+    if (callback) {
+        // X is the caller's CuPy array, updated on the same stream: the callback sees the iterate.
+        cb = [&](index_t) {
+            const py::gil_scoped_acquire gil;
+            (*callback)();
+        };
+    }
+    CgResult res;
+    {
+        const py::gil_scoped_release nogil;
+        res = A.visit<T>(be, [&](const LinearOp<T>& op) {
+            return cg_solve(be, op, M.get(), B, X, o, cb);
+        });
+    }
+    py::dict out;
+    out["steps"] = res.steps;
+    out["iterations"] = res.iterations;
+    py::list reasons;
+    for (const auto r : res.stop) reasons.append(stop_name(r));
+    out["stop"] = reasons;
+    const auto rows = static_cast<py::ssize_t>(res.history.size() / std::max<index_t>(s, 1));
+    py::array_t<double> hist({rows, static_cast<py::ssize_t>(s)});
+    std::copy(res.history.begin(), res.history.end(), hist.mutable_data());
+    out["history"] = hist;
+    return out;
+}
+
+// Ctrl-C in the main thread raises KeyboardInterrupt out of the native loop.
+void check_signals() {
+    const py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cuda, m) {
+    m.doc() = "rankwise native core (CUDA backend)";
+    cuda::set_interrupt_checker(&check_signals);
+    py::register_exception<Error>(m, "CoreError", PyExc_ValueError);
+    py::register_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
+
+    m.def("device_count", &cuda::device_count,
+          "Number of CUDA devices visible to this process (0 without a driver or a GPU).");
+
+    py::class_<DeviceBuffer>(m, "DeviceBuffer")
+        .def_property_readonly("ptr", &DeviceBuffer::ptr)
+        .def_property_readonly("nbytes", &DeviceBuffer::nbytes);
+
+    py::class_<DeviceOperand>(m, "DeviceOperand")
+        .def_static(
+            "dense",
+            [](const std::string& dtype, std::uintptr_t data, index_t rows, index_t cols,
+               index_t ld, bool transposed) {
+                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
+                require(rows >= 0 && cols >= 0 && ld >= std::max<index_t>(rows, 1))
+                    << "invalid dense operand " << rows << " x " << cols << ", ld " << ld;
+                DeviceOperand o;
+                o.kind = "dense";
+                o.dtype = dtype;
+                o.data = data;
+                o.rows = rows;
+                o.cols = cols;
+                o.ld = ld;
+                o.transposed = transposed;
+                return o;
+            },
+            py::arg("dtype"), py::arg("data"), py::arg("rows"), py::arg("cols"), py::arg("ld"),
+            py::arg("transposed"))
+        .def_static(
+            "csr",
+            [](const std::string& dtype, std::uintptr_t data, std::uintptr_t indices,
+               std::uintptr_t indptr, index_t rows, index_t cols, index_t nnz, int index_bytes,
+               bool transposed) {
+                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
+                require(index_bytes == 4 || index_bytes == 8) << "indices must be int32 or int64";
+                require(rows >= 0 && cols >= 0 && nnz >= 0) << "invalid CSR operand";
+                DeviceOperand o;
+                o.kind = "csr";
+                o.dtype = dtype;
+                o.data = data;
+                o.indices = indices;
+                o.indptr = indptr;
+                o.rows = rows;
+                o.cols = cols;
+                o.nnz = nnz;
+                o.index_bytes = index_bytes;
+                o.transposed = transposed;
+                return o;
+            },
+            py::arg("dtype"), py::arg("data"), py::arg("indices"), py::arg("indptr"),
+            py::arg("rows"), py::arg("cols"), py::arg("nnz"), py::arg("index_bytes"),
+            py::arg("transposed"));
+
+    m.def(
+        "rsvd",
+        [](const DeviceOperand& A, index_t k, index_t l, int n_iter, const std::string& method,
+           const std::string& power_ortho, std::uint64_t key0, std::uint64_t key1,
+           std::uintptr_t stream) {
+            RsvdOptions o;
+            o.k = k;
+            o.l = l;
+            o.n_iter = n_iter;
+            o.power_ortho = parse_ortho(power_ortho);
+            o.final_ortho = Ortho::CholQR2;
+            o.key = philox::Key{key0, key1};
+            require(method == "subspace" || method == "block_krylov")
+                << "unknown method '" << method << "'";
+            const bool krylov = method == "block_krylov";
+            return svd_call(A, stream, [&](const CudaBackend& be, const auto& op) {
+                return krylov ? rsvd_block_krylov(be, op, o) : rsvd_subspace(be, op, o);
+            });
+        },
+        py::arg("A"), py::arg("k"), py::arg("l"), py::arg("n_iter"), py::arg("method"),
+        py::arg("power_ortho"), py::arg("key0"), py::arg("key1"), py::arg("stream"),
+        "Fixed-rank randomized SVD; returns (U, s, V, info, shapes) with U and V DeviceBuffers.");
+
+    m.def(
+        "rsvd_fixed_precision",
+        [](const DeviceOperand& A, double tol, index_t block, index_t max_rank, int n_iter,
+           std::uint64_t key0, std::uint64_t key1, std::uintptr_t stream) {
+            FixedPrecisionOptions o;
+            o.tol = tol;
+            o.block = block;
+            o.max_rank = max_rank;
+            o.n_iter = n_iter;
+            o.key = philox::Key{key0, key1};
+            return svd_call(A, stream, [&](const CudaBackend& be, const auto& op) {
+                return rsvd_fixed_precision(be, op, o);
+            });
+        },
+        py::arg("A"), py::arg("tol"), py::arg("block"), py::arg("max_rank"), py::arg("n_iter"),
+        py::arg("key0"), py::arg("key1"), py::arg("stream"),
+        "Fixed-precision randomized SVD (randQB_EI) on the device.");
+
+    m.def(
+        "cg",
+        [](const DeviceOperand& A, const std::optional<py::array>& jacobi_diag, std::uintptr_t b,
+           std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
+           index_t maxiter, bool x0_nonzero, const std::optional<py::function>& callback,
+           std::uintptr_t stream) {
+            if (A.is_single())
+                return run_cg<float>(A, jacobi_diag, b, x, n, s, atol, maxiter, x0_nonzero,
+                                     callback, stream);
+            return run_cg<double>(A, jacobi_diag, b, x, n, s, atol, maxiter, x0_nonzero,
+                                  callback, stream);
+        },
+        py::arg("A"), py::arg("jacobi_diag"), py::arg("b"), py::arg("x"), py::arg("n"),
+        py::arg("s"), py::arg("atol"), py::arg("maxiter"), py::arg("x0_nonzero"),
+        py::arg("callback"), py::arg("stream"),
+        "Batched PCG on the device; X (n x s, Fortran order) holds x0 and the solution.");
+}

@@ -1,0 +1,170 @@
+// The CUDA backend: the same primitives as CpuBackend (cpu_backend.hpp), on one CUDA stream.
+//
+// Every algorithm in algo/ is a template over a backend; instantiated with CudaBackend it
+// runs on the GPU unchanged.  Matrices live in device memory (stream-ordered allocations on
+// the caller's stream); per-column scalars that the algorithms test (norms, dots, CG's
+// alpha and beta, singular values) travel through host memory, as the contract of each
+// primitive says, and nothing else does.  Products go to cuBLAS (no TF32: the math mode is
+// CUBLAS_DEFAULT_MATH), factorizations to cuSOLVER, sparse products to cuSPARSE; the
+// element-wise steps and reductions are the project's own kernels (cuda/src/*.cu).
+//
+// Reductions sum fixed row blocks, then the blocks in a fixed order on the host: results do
+// not depend on timing, and a rerun gives the same bits.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cusolverDn.h>
+#include <cusparse.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "rankwise/error.hpp"
+#include "rankwise/philox.hpp"
+#include "rankwise/types.hpp"
+
+namespace rankwise {
+
+namespace cuda {
+
+// A CUDA runtime or library call failed (mapped to RuntimeError in Python).
+class DeviceError : public Error {
+    using Error::Error;
+};
+
+void check(cudaError_t status, const char* what);
+void check(cublasStatus_t status, const char* what);
+void check(cusolverStatus_t status, const char* what);
+void check(cusparseStatus_t status, const char* what);
+
+// cuBLAS, cuSOLVER and cuSPARSE handles of the calling thread for the current device,
+// created on first use (creation costs milliseconds) and bound to `stream` on every call.
+struct Libraries {
+    cublasHandle_t blas = nullptr;
+    cusolverDnHandle_t solver = nullptr;
+    cusparseHandle_t sparse = nullptr;
+};
+const Libraries& libraries(cudaStream_t stream);
+
+// Stream-ordered device memory; throws AllocationError naming the size when it fails.
+void* allocate(std::size_t bytes, cudaStream_t stream, const char* what);
+void free_async(void* p, cudaStream_t stream) noexcept;
+
+// Installed by the bindings: throws if the user pressed Ctrl-C.
+void set_interrupt_checker(void (*checker)());
+
+// Number of CUDA devices visible (0 where there is no driver or no GPU).
+int device_count();
+
+}  // namespace cuda
+
+// Owning column-major matrix in device memory, freed on the stream it was allocated on.
+template <class T>
+class DeviceMatrix {
+   public:
+    DeviceMatrix() = default;
+    DeviceMatrix(index_t rows, index_t cols, cudaStream_t stream);
+    MatView<T> view() { return {buf_.get(), rows_, cols_, ld()}; }
+    ConstMatView<T> view() const { return {buf_.get(), rows_, cols_, ld()}; }
+    T* data() { return buf_.get(); }
+    const T* data() const { return buf_.get(); }
+    void truncate_cols(index_t cols) { cols_ = cols < cols_ ? cols : cols_; }
+    index_t rows() const { return rows_; }
+    index_t cols() const { return cols_; }
+    // Hands the storage to a new owner, which frees it with cudaFree.
+    T* release() { return buf_.release(); }
+
+   private:
+    struct Free {
+        cudaStream_t stream = nullptr;
+        void operator()(T* p) const noexcept { cuda::free_async(p, stream); }
+    };
+    index_t ld() const { return rows_ > 0 ? rows_ : 1; }
+    std::unique_ptr<T, Free> buf_{nullptr, Free{}};
+    index_t rows_ = 0, cols_ = 0;
+};
+
+class CudaBackend {
+   public:
+    template <class T>
+    using Matrix = DeviceMatrix<T>;
+
+    // All work of this backend object is queued on `stream` (the caller's CuPy stream).
+    explicit CudaBackend(cudaStream_t stream) : stream_(stream) {}
+    cudaStream_t stream() const { return stream_; }
+
+    template <class T>
+    Matrix<T> matrix(index_t rows, index_t cols) const {
+        return Matrix<T>(rows, cols, stream_);
+    }
+
+    // --- the SVD family's primitives (contracts as in CpuBackend)
+    template <class T>
+    void gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B, T beta,
+              MatView<T> C) const;
+    // Householder: geqrf + orgqr.  CholQR2: CholeskyQR2, shifted CholeskyQR3 and then
+    // Householder when Y is too ill-conditioned, as on the CPU.  LU: on the GPU the power-step
+    // normalizer is CholQR2 as well (an orthonormal basis is the best-scaled basis of the
+    // span, and it runs at GEMM speed here, where a tall getrf does not).
+    template <class T>
+    void orthonormalize(MatView<T> Y, Ortho how) const;
+    // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (cuSOLVER gesvd on the small R), U = Q Ur.
+    template <class T>
+    void svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver driver) const;
+    template <class T>
+    void fill_normal(MatView<T> X, philox::Key key, std::uint64_t stream) const;
+    template <class T>
+    void copy(ConstMatView<T> X, MatView<T> Y) const;
+    template <class T>
+    void fill(MatView<T> X, T value) const;
+    template <class T>
+    void scale_columns(ConstMatView<T> X, const T* scale, MatView<T> Y) const;
+    template <class T>
+    void add_scaled(ConstMatView<T> X, T alpha, MatView<T> Y) const;
+    template <class T>
+    void column_norms(ConstMatView<T> X, double* out) const;
+    template <class T>
+    double sum_squares(ConstMatView<T> X) const;
+    template <class T, class I>
+    double sum_squares(const CsrView<T, I>& A) const;
+    template <class T, class I>
+    void csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatView<T> Y) const;
+    template <class T>
+    std::vector<T> to_host(const T* values, index_t n) const;
+    template <class T>
+    void from_host(const T* values, MatView<T> Y) const;
+    void check_interrupt() const;
+
+    // --- the CG family's primitives.  One "thread" as far as the algorithms' thread tuning
+    // is concerned: the GPU's parallelism is not the host's.
+    int max_threads() const { return 1; }
+    void set_threads(int) const {}
+    template <class T>
+    void axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const;
+    template <class T>
+    void column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;
+    // d in device memory (the preconditioner's diagonal lives on the device)
+    template <class T>
+    void scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const;
+    template <class T>
+    void cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
+                     const std::uint8_t* active) const;
+    template <class T>
+    void cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
+                      MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
+                      double* rz) const;
+    template <class T, class I>
+    void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;
+
+    // Waits until the queued work is done (used before results are handed back).
+    void synchronize() const;
+
+   private:
+    cudaStream_t stream_;
+};
+
+}  // namespace rankwise

@@ -1,0 +1,97 @@
+// CUDA backend, CG primitives (algo/cg.hpp): fused vector updates and column reductions.
+// Per-column scalars arrive in host memory (the contract of the CPU backend) and are copied
+// to the device with each call; the reductions come back to the host.
+#include "kernels.cuh"
+#include "rankwise/cuda_backend.hpp"
+
+namespace rankwise {
+
+template <class T>
+void CudaBackend::axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "axpby: shapes differ";
+    if (beta == T(0)) {
+        cuda::for_each_entry(stream_, X.rows, X.cols,
+                             [=] __device__(index_t i, index_t j) { Y(i, j) = alpha * X(i, j); });
+    } else {
+        cuda::for_each_entry(stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+            Y(i, j) = alpha * X(i, j) + beta * Y(i, j);
+        });
+    }
+}
+
+template <class T>
+void CudaBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "column_dots: shapes differ";
+    const auto dots = cuda::reduce_columns<cuda::SumOp>(
+        stream_, X.rows, X.cols,
+        [=] __device__(index_t i, index_t j) { return double(X(i, j)) * double(Y(i, j)); });
+    for (index_t j = 0; j < X.cols; ++j) out[j] = dots[j];
+}
+
+template <class T>
+void CudaBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const {
+    cuda::for_each_entry(stream_, X.rows, X.cols,
+                         [=] __device__(index_t i, index_t j) { Y(i, j) = d[i] * X(i, j); });
+}
+
+template <class T>
+void CudaBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
+                              const std::uint8_t* active) const {
+    const cuda::DeviceCopy<T> b(beta, P.cols, stream_);
+    const cuda::DeviceCopy<std::uint8_t> on(active, P.cols, stream_);
+    const T* bd = b.get();
+    const std::uint8_t* act = on.get();
+    cuda::for_each_entry(stream_, P.rows, P.cols, [=] __device__(index_t i, index_t j) {
+        if (!act[j]) return;
+        const T z = d != nullptr ? d[i] * Z(i, j) : Z(i, j);
+        P(i, j) = z + bd[j] * P(i, j);
+    });
+}
+
+template <class T>
+void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
+                               MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
+                               double* rz) const {
+    const index_t n = R.rows, s = R.cols;
+    const cuda::DeviceCopy<T> a(alpha, s, stream_);
+    const cuda::DeviceCopy<std::uint8_t> on(active, s, stream_);
+    const T* al = a.get();
+    const std::uint8_t* act = on.get();
+    // One pass updates x and r and reduces ||r||^2; with a diagonal M, a second reduction
+    // over the fresh r gives r.(d .* r) (two reads of r instead of a second kernel per sum).
+    const auto rr_sums = cuda::reduce_columns<cuda::SumOp>(
+        stream_, n, s, [=] __device__(index_t i, index_t j) {
+            if (!act[j]) return 0.0;
+            X(i, j) += al[j] * P(i, j);
+            const T r = R(i, j) - al[j] * Q(i, j);
+            R(i, j) = r;
+            return double(r) * double(r);
+        });
+    for (index_t j = 0; j < s; ++j)
+        if (active[j]) rr[j] = rr_sums[j];
+    if (d == nullptr) return;
+    const auto rz_sums = cuda::reduce_columns<cuda::SumOp>(
+        stream_, n, s, [=] __device__(index_t i, index_t j) {
+            if (!act[j]) return 0.0;
+            const double r = R(i, j);
+            return r * double(d[i]) * r;
+        });
+    for (index_t j = 0; j < s; ++j)
+        if (active[j]) rz[j] = rz_sums[j];
+}
+
+#define RANKWISE_INSTANTIATE_CG(T)                                                             \
+    template void CudaBackend::axpby<T>(T, ConstMatView<T>, T, MatView<T>) const;              \
+    template void CudaBackend::column_dots<T>(ConstMatView<T>, ConstMatView<T>, double*) const; \
+    template void CudaBackend::scale_rows<T>(const T*, ConstMatView<T>, MatView<T>) const;     \
+    template void CudaBackend::cg_update_p<T>(const T*, const T*, ConstMatView<T>, MatView<T>, \
+                                              const std::uint8_t*) const;                      \
+    template void CudaBackend::cg_update_xr<T>(const T*, ConstMatView<T>, ConstMatView<T>,     \
+                                               MatView<T>, MatView<T>, const T*,               \
+                                               const std::uint8_t*, double*, double*) const;
+
+RANKWISE_INSTANTIATE_CG(float)
+RANKWISE_INSTANTIATE_CG(double)
+#undef RANKWISE_INSTANTIATE_CG
+
+}  // namespace rankwise

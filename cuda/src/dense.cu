@@ -1,0 +1,373 @@
+// CUDA backend, dense primitives: products (cuBLAS), orthonormalization and the small SVD
+// (cuSOLVER), element-wise steps and reductions (kernels.cuh).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels.cuh"
+#include "rankwise/cuda_backend.hpp"
+
+namespace rankwise {
+
+using cuda::check;
+
+namespace {
+
+cublasOperation_t op(Trans t) { return t == Trans::No ? CUBLAS_OP_N : CUBLAS_OP_T; }
+
+// cuSOLVER's dense routines take int sizes.
+int solver_int(index_t v, const char* what) {
+    require(v <= std::numeric_limits<int>::max())
+        << "the CUDA backend factorizes blocks of at most 2^31 - 1 " << what << "; got " << v;
+    return static_cast<int>(v);
+}
+
+// --- typed entry points of cuBLAS and cuSOLVER (float / double)
+
+cublasStatus_t gemm64(cublasHandle_t h, cublasOperation_t a, cublasOperation_t b, int64_t m,
+                      int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, const float* beta, float* C, int64_t ldc) {
+    return cublasSgemm_64(h, a, b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+cublasStatus_t gemm64(cublasHandle_t h, cublasOperation_t a, cublasOperation_t b, int64_t m,
+                      int64_t n, int64_t k, const double* alpha, const double* A, int64_t lda,
+                      const double* B, int64_t ldb, const double* beta, double* C, int64_t ldc) {
+    return cublasDgemm_64(h, a, b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+cublasStatus_t syrk64(cublasHandle_t h, int64_t n, int64_t k, const float* A, int64_t lda,
+                      float* C, int64_t ldc) {
+    const float one = 1, zero = 0;
+    return cublasSsyrk_64(h, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, n, k, &one, A, lda, &zero, C,
+                          ldc);
+}
+cublasStatus_t syrk64(cublasHandle_t h, int64_t n, int64_t k, const double* A, int64_t lda,
+                      double* C, int64_t ldc) {
+    const double one = 1, zero = 0;
+    return cublasDsyrk_64(h, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, n, k, &one, A, lda, &zero, C,
+                          ldc);
+}
+// B <- B R^-1, R upper triangular
+cublasStatus_t trsm_right_upper(cublasHandle_t h, int64_t m, int64_t n, const float* R,
+                                int64_t ldr, float* B, int64_t ldb) {
+    const float one = 1;
+    return cublasStrsm_64(h, CUBLAS_SIDE_RIGHT, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N,
+                          CUBLAS_DIAG_NON_UNIT, m, n, &one, R, ldr, B, ldb);
+}
+cublasStatus_t trsm_right_upper(cublasHandle_t h, int64_t m, int64_t n, const double* R,
+                                int64_t ldr, double* B, int64_t ldb) {
+    const double one = 1;
+    return cublasDtrsm_64(h, CUBLAS_SIDE_RIGHT, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N,
+                          CUBLAS_DIAG_NON_UNIT, m, n, &one, R, ldr, B, ldb);
+}
+
+cusolverStatus_t potrf_size(cusolverDnHandle_t h, int n, float* A, int lda, int* lwork) {
+    return cusolverDnSpotrf_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, A, lda, lwork);
+}
+cusolverStatus_t potrf_size(cusolverDnHandle_t h, int n, double* A, int lda, int* lwork) {
+    return cusolverDnDpotrf_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, A, lda, lwork);
+}
+cusolverStatus_t potrf(cusolverDnHandle_t h, int n, float* A, int lda, float* w, int lw, int* info) {
+    return cusolverDnSpotrf(h, CUBLAS_FILL_MODE_UPPER, n, A, lda, w, lw, info);
+}
+cusolverStatus_t potrf(cusolverDnHandle_t h, int n, double* A, int lda, double* w, int lw,
+                       int* info) {
+    return cusolverDnDpotrf(h, CUBLAS_FILL_MODE_UPPER, n, A, lda, w, lw, info);
+}
+cusolverStatus_t geqrf_size(cusolverDnHandle_t h, int m, int n, float* A, int lda, int* lwork) {
+    return cusolverDnSgeqrf_bufferSize(h, m, n, A, lda, lwork);
+}
+cusolverStatus_t geqrf_size(cusolverDnHandle_t h, int m, int n, double* A, int lda, int* lwork) {
+    return cusolverDnDgeqrf_bufferSize(h, m, n, A, lda, lwork);
+}
+cusolverStatus_t geqrf(cusolverDnHandle_t h, int m, int n, float* A, int lda, float* tau,
+                       float* w, int lw, int* info) {
+    return cusolverDnSgeqrf(h, m, n, A, lda, tau, w, lw, info);
+}
+cusolverStatus_t geqrf(cusolverDnHandle_t h, int m, int n, double* A, int lda, double* tau,
+                       double* w, int lw, int* info) {
+    return cusolverDnDgeqrf(h, m, n, A, lda, tau, w, lw, info);
+}
+cusolverStatus_t orgqr_size(cusolverDnHandle_t h, int m, int n, const float* A, int lda,
+                            const float* tau, int* lwork) {
+    return cusolverDnSorgqr_bufferSize(h, m, n, n, A, lda, tau, lwork);
+}
+cusolverStatus_t orgqr_size(cusolverDnHandle_t h, int m, int n, const double* A, int lda,
+                            const double* tau, int* lwork) {
+    return cusolverDnDorgqr_bufferSize(h, m, n, n, A, lda, tau, lwork);
+}
+cusolverStatus_t orgqr(cusolverDnHandle_t h, int m, int n, float* A, int lda, const float* tau,
+                       float* w, int lw, int* info) {
+    return cusolverDnSorgqr(h, m, n, n, A, lda, tau, w, lw, info);
+}
+cusolverStatus_t orgqr(cusolverDnHandle_t h, int m, int n, double* A, int lda, const double* tau,
+                       double* w, int lw, int* info) {
+    return cusolverDnDorgqr(h, m, n, n, A, lda, tau, w, lw, info);
+}
+cusolverStatus_t gesvd_size(cusolverDnHandle_t h, int m, int n, float*, int* lwork) {
+    return cusolverDnSgesvd_bufferSize(h, m, n, lwork);
+}
+cusolverStatus_t gesvd_size(cusolverDnHandle_t h, int m, int n, double*, int* lwork) {
+    return cusolverDnDgesvd_bufferSize(h, m, n, lwork);
+}
+cusolverStatus_t gesvd(cusolverDnHandle_t h, int m, int n, float* A, int lda, float* s, float* U,
+                       int ldu, float* Vt, int ldvt, float* w, int lw, int* info) {
+    return cusolverDnSgesvd(h, 'S', 'S', m, n, A, lda, s, U, ldu, Vt, ldvt, w, lw, nullptr, info);
+}
+cusolverStatus_t gesvd(cusolverDnHandle_t h, int m, int n, double* A, int lda, double* s,
+                       double* U, int ldu, double* Vt, int ldvt, double* w, int lw, int* info) {
+    return cusolverDnDgesvd(h, 'S', 'S', m, n, A, lda, s, U, ldu, Vt, ldvt, w, lw, nullptr, info);
+}
+
+// cuSOLVER's devInfo, read back on the host (synchronizes).
+int read_info(const DeviceMatrix<int>& info, cudaStream_t stream) {
+    int value = 0;
+    check(cudaMemcpyAsync(&value, info.data(), sizeof(int), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync (devInfo)");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    return value;
+}
+
+template <class T>
+void householder_qr(const CudaBackend& be, MatView<T> Y) {
+    const int m = solver_int(Y.rows, "rows"), l = solver_int(Y.cols, "columns");
+    const int ld = solver_int(Y.ld, "rows (leading dimension)");
+    const auto& lib = cuda::libraries(be.stream());
+    auto tau = be.matrix<T>(l, 1);
+    int lw1 = 0, lw2 = 0;
+    check(geqrf_size(lib.solver, m, l, Y.data, ld, &lw1), "geqrf_bufferSize");
+    check(orgqr_size(lib.solver, m, l, Y.data, ld, tau.data(), &lw2), "orgqr_bufferSize");
+    auto work = be.matrix<T>(std::max({lw1, lw2, 1}), 1);
+    auto info = be.matrix<int>(1, 1);
+    const int lw = static_cast<int>(work.rows());
+    check(geqrf(lib.solver, m, l, Y.data, ld, tau.data(), work.data(), lw, info.data()), "geqrf");
+    check(orgqr(lib.solver, m, l, Y.data, ld, tau.data(), work.data(), lw, info.data()), "orgqr");
+    const int status = read_info(info, be.stream());
+    if (status != 0) throw LapackError("orgqr failed on the device, info = " + std::to_string(status));
+}
+
+// One Cholesky QR step, as in cpu/dense.cpp: G = Y^T Y + shift I = R^T R, Y <- Y R^-1;
+// false (Y unchanged) when R is too ill-conditioned (diagonal ratio below min_ratio) or,
+// with max_dev > 0, when some |r_ii - 1| > max_dev.
+template <class T>
+bool cholesky_qr_step(const CudaBackend& be, MatView<T> Y, DeviceMatrix<T>& G, double shift,
+                      double min_ratio, double max_dev) {
+    const index_t l = Y.cols;
+    const int li = solver_int(l, "columns");
+    const auto& lib = cuda::libraries(be.stream());
+    check(syrk64(lib.blas, l, Y.rows, Y.data, Y.ld, G.data(), l), "syrk");
+    T* g = G.data();
+    if (shift > 0) {
+        const T sh = static_cast<T>(shift);
+        cuda::for_each_entry(be.stream(), l, 1, [=] __device__(index_t i, index_t) {
+            g[i + i * l] += sh;
+        });
+    }
+    int lw = 0;
+    check(potrf_size(lib.solver, li, g, li, &lw), "potrf_bufferSize");
+    auto work = be.matrix<T>(std::max(lw, 1), 1);
+    auto info = be.matrix<int>(1, 1);
+    check(potrf(lib.solver, li, g, li, work.data(), lw, info.data()), "potrf");
+    std::vector<T> diag(static_cast<std::size_t>(l));
+    check(cudaMemcpy2DAsync(diag.data(), sizeof(T), g, sizeof(T) * (l + 1), sizeof(T), l,
+                            cudaMemcpyDeviceToHost, be.stream()),
+          "cudaMemcpy2DAsync (Cholesky diagonal)");
+    if (read_info(info, be.stream()) != 0) return false;
+    double dmin = std::numeric_limits<double>::infinity(), dmax = 0, dev = 0;
+    for (const T v : diag) {
+        const double d = std::abs(static_cast<double>(v));
+        dmin = std::min(dmin, d);
+        dmax = std::max(dmax, d);
+        dev = std::max(dev, std::abs(d - 1.0));
+    }
+    if (!(dmin > min_ratio * dmax) || !std::isfinite(dmax)) return false;
+    if (max_dev > 0 && dev > max_dev) return false;
+    check(trsm_right_upper(lib.blas, Y.rows, l, g, l, Y.data, Y.ld), "trsm");
+    return true;
+}
+
+// CholeskyQR2, shifted CholeskyQR3, Householder: the CPU's cholesky_qr (cpu/dense.cpp).
+template <class T>
+void cholesky_qr(const CudaBackend& be, MatView<T> Y) {
+    constexpr double eps = std::numeric_limits<T>::epsilon();
+    const double safe_ratio = 1e2 * std::sqrt(eps);
+    auto G = be.matrix<T>(Y.cols, Y.cols);
+    bool ok = cholesky_qr_step(be, Y, G, 0.0, safe_ratio, 0.0);
+    if (!ok) {
+        // Shift s = 11 (m l + l (l + 1)) u ||Y||_F^2 (Fukaya et al., SISC 2020, eq. 3.4).
+        const double fro2 = be.sum_squares(ConstMatView<T>(Y));
+        const double m = double(Y.rows), l = double(Y.cols);
+        const double shift = 11.0 * (m * l + l * (l + 1)) * (eps / 2) * fro2;
+        ok = fro2 > 0 && std::isfinite(fro2) && cholesky_qr_step(be, Y, G, shift, 0.0, 0.0) &&
+             cholesky_qr_step(be, Y, G, 0.0, safe_ratio, 0.0);
+    }
+    ok = ok && cholesky_qr_step(be, Y, G, 0.0, safe_ratio, 0.1);
+    if (!ok) householder_qr(be, Y);
+}
+
+}  // namespace
+
+template <class T>
+void CudaBackend::gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B, T beta,
+                       MatView<T> C) const {
+    const index_t k = ta == Trans::No ? A.cols : A.rows;
+    require(k == (tb == Trans::No ? B.rows : B.cols)) << "gemm: inner dimensions differ";
+    if (C.rows == 0 || C.cols == 0) return;
+    if (k == 0) {  // C = beta C (cuBLAS would too; said here so that A and B are not read)
+        if (beta == T(0)) {
+            fill(C, T(0));
+        } else {
+            cuda::for_each_entry(stream_, C.rows, C.cols,
+                                 [=] __device__(index_t i, index_t j) { C(i, j) *= beta; });
+        }
+        return;
+    }
+    const auto& lib = cuda::libraries(stream_);
+    check(gemm64(lib.blas, op(ta), op(tb), C.rows, C.cols, k, &alpha, A.data, A.ld, B.data, B.ld,
+                 &beta, C.data, C.ld),
+          "gemm");
+}
+
+template <class T>
+void CudaBackend::orthonormalize(MatView<T> Y, Ortho how) const {
+    require(Y.cols <= Y.rows) << "orthonormalize: " << Y.cols << " columns exceed " << Y.rows
+                              << " rows";
+    if (Y.cols == 0) return;
+    switch (how) {
+        case Ortho::Householder: householder_qr(*this, Y); break;
+        case Ortho::CholQR2:
+        case Ortho::LU: cholesky_qr(*this, Y); break;
+        case Ortho::None: break;
+    }
+}
+
+template <class T>
+void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver) const {
+    require(W.rows >= W.cols && U.rows == W.rows && U.cols == W.cols && Vt.rows == W.cols &&
+            Vt.cols == W.cols)
+        << "svd: shapes do not match a thin SVD of a tall matrix";
+    const index_t n = W.cols;
+    if (n == 0) return;
+    // W = Q R with R = Q^T W0 formed from a copy, so it is exact for the Q computed even
+    // where CholeskyQR fell back to Householder; then the n x n SVD on the device.
+    auto W0 = matrix<T>(W.rows, n);
+    copy(ConstMatView<T>(W), W0.view());
+    orthonormalize(W, Ortho::CholQR2);
+    auto R = matrix<T>(n, n), Ur = matrix<T>(n, n);
+    gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(W0.view()), T(0),
+         R.view());
+    const int ni = solver_int(n, "columns"), ldvt = solver_int(Vt.ld, "rows of Vt");
+    const auto& lib = cuda::libraries(stream_);
+    int lw = 0;
+    check(gesvd_size(lib.solver, ni, ni, R.data(), &lw), "gesvd_bufferSize");
+    auto work = matrix<T>(std::max(lw, 1), 1);
+    auto sd = matrix<T>(n, 1);
+    auto info = matrix<int>(1, 1);
+    check(gesvd(lib.solver, ni, ni, R.data(), ni, sd.data(), Ur.data(), ni, Vt.data, ldvt,
+                work.data(), lw, info.data()),
+          "gesvd");
+    const int status = read_info(info, stream_);
+    if (status != 0)
+        throw LapackError("SVD did not converge on the device (gesvd info = " +
+                          std::to_string(status) + ")");
+    const auto sv = to_host(sd.data(), n);
+    std::copy(sv.begin(), sv.end(), s);
+    gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(Ur.view()), T(0), U);
+}
+
+template <class T>
+void CudaBackend::copy(ConstMatView<T> X, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "copy: shapes differ";
+    if (X.rows == 0 || X.cols == 0) return;
+    check(cudaMemcpy2DAsync(Y.data, sizeof(T) * Y.ld, X.data, sizeof(T) * X.ld,
+                            sizeof(T) * X.rows, X.cols, cudaMemcpyDeviceToDevice, stream_),
+          "cudaMemcpy2DAsync (device to device)");
+}
+
+template <class T>
+void CudaBackend::fill(MatView<T> X, T value) const {
+    if (X.rows == 0 || X.cols == 0) return;
+    if (value == T(0)) {
+        check(cudaMemset2DAsync(X.data, sizeof(T) * X.ld, 0, sizeof(T) * X.rows, X.cols, stream_),
+              "cudaMemset2DAsync");
+        return;
+    }
+    cuda::for_each_entry(stream_, X.rows, X.cols,
+                         [=] __device__(index_t i, index_t j) { X(i, j) = value; });
+}
+
+template <class T>
+void CudaBackend::scale_columns(ConstMatView<T> X, const T* scale, MatView<T> Y) const {
+    const cuda::DeviceCopy<T> d(scale, X.cols, stream_);
+    const T* sc = d.get();
+    cuda::for_each_entry(stream_, X.rows, X.cols,
+                         [=] __device__(index_t i, index_t j) { Y(i, j) = X(i, j) * sc[j]; });
+}
+
+template <class T>
+void CudaBackend::add_scaled(ConstMatView<T> X, T alpha, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "add_scaled: shapes differ";
+    cuda::for_each_entry(stream_, X.rows, X.cols,
+                         [=] __device__(index_t i, index_t j) { Y(i, j) += alpha * X(i, j); });
+}
+
+template <class T>
+void CudaBackend::column_norms(ConstMatView<T> X, double* out) const {
+    if (std::is_same<T, float>::value) {
+        // Squares of floats cannot overflow or underflow in double.
+        const auto sums = cuda::reduce_columns<cuda::SumOp>(
+            stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+                const double v = X(i, j);
+                return v * v;
+            });
+        for (index_t j = 0; j < X.cols; ++j) out[j] = std::sqrt(sums[j]);
+        return;
+    }
+    // Scaled by the largest magnitude, so that 1e-300 and 1e300 entries neither vanish
+    // nor overflow (as on the CPU).
+    const auto scale = cuda::reduce_columns<cuda::MaxOp>(
+        stream_, X.rows, X.cols,
+        [=] __device__(index_t i, index_t j) { return fabs(double(X(i, j))); });
+    std::vector<double> inv(scale.size());
+    for (std::size_t j = 0; j < scale.size(); ++j) inv[j] = scale[j] > 0 ? 1.0 / scale[j] : 0.0;
+    const cuda::DeviceCopy<double> d(inv.data(), X.cols, stream_);
+    const double* w = d.get();
+    const auto sums = cuda::reduce_columns<cuda::SumOp>(
+        stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+            const double v = double(X(i, j)) * w[j];
+            return v * v;
+        });
+    for (index_t j = 0; j < X.cols; ++j) out[j] = scale[j] * std::sqrt(sums[j]);
+}
+
+template <class T>
+double CudaBackend::sum_squares(ConstMatView<T> X) const {
+    const auto sums = cuda::reduce_columns<cuda::SumOp>(
+        stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+            const double v = X(i, j);
+            return v * v;
+        });
+    double total = 0;
+    for (const double v : sums) total += v;
+    return total;
+}
+
+#define RANKWISE_INSTANTIATE_DENSE(T)                                                          \
+    template void CudaBackend::gemm<T>(Trans, Trans, T, ConstMatView<T>, ConstMatView<T>, T,   \
+                                       MatView<T>) const;                                      \
+    template void CudaBackend::orthonormalize<T>(MatView<T>, Ortho) const;                     \
+    template void CudaBackend::svd<T>(MatView<T>, MatView<T>, T*, MatView<T>, SvdDriver) const; \
+    template void CudaBackend::copy<T>(ConstMatView<T>, MatView<T>) const;                     \
+    template void CudaBackend::fill<T>(MatView<T>, T) const;                                   \
+    template void CudaBackend::scale_columns<T>(ConstMatView<T>, const T*, MatView<T>) const;  \
+    template void CudaBackend::add_scaled<T>(ConstMatView<T>, T, MatView<T>) const;            \
+    template void CudaBackend::column_norms<T>(ConstMatView<T>, double*) const;                \
+    template double CudaBackend::sum_squares<T>(ConstMatView<T>) const;
+
+RANKWISE_INSTANTIATE_DENSE(float)
+RANKWISE_INSTANTIATE_DENSE(double)
+#undef RANKWISE_INSTANTIATE_DENSE
+
+}  // namespace rankwise

@@ -1,0 +1,131 @@
+// Launch helpers shared by the CUDA backend's own kernels: an element-wise map over a
+// column-major view, and column reductions in double with a fixed summation order.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "rankwise/cuda_backend.hpp"
+
+namespace rankwise::cuda {
+
+constexpr int kThreads = 256;
+constexpr index_t kMaxGridY = 65535;
+
+// f(i, j) for every entry; rows over x (grid-stride), columns over y (grid-stride).
+template <class F>
+__global__ void for_each_entry_kernel(index_t rows, index_t cols, F f) {
+    for (index_t j = blockIdx.y; j < cols; j += gridDim.y) {
+        for (index_t i = blockIdx.x * index_t(blockDim.x) + threadIdx.x; i < rows;
+             i += index_t(gridDim.x) * blockDim.x) {
+            f(i, j);
+        }
+    }
+}
+
+template <class F>
+void for_each_entry(cudaStream_t stream, index_t rows, index_t cols, F f) {
+    if (rows == 0 || cols == 0) return;
+    const index_t xblocks = std::min<index_t>((rows + kThreads - 1) / kThreads, 4096);
+    const dim3 grid(static_cast<unsigned>(xblocks),
+                    static_cast<unsigned>(std::min<index_t>(cols, kMaxGridY)));
+    for_each_entry_kernel<<<grid, kThreads, 0, stream>>>(rows, cols, f);
+    check(cudaGetLastError(), "kernel launch");
+}
+
+struct SumOp {
+    static constexpr double identity = 0.0;
+    __device__ static double combine(double a, double b) { return a + b; }
+    static double combine_host(double a, double b) { return a + b; }
+};
+
+struct MaxOp {
+    static constexpr double identity = 0.0;  // used for magnitudes only
+    __device__ static double combine(double a, double b) { return a > b ? a : b; }
+    static double combine_host(double a, double b) { return a > b ? a : b; }
+};
+
+// Row blocks per column of a reduction: enough blocks to fill the GPU on one tall column,
+// few enough that the partials are cheap to bring to the host.
+inline index_t reduction_row_blocks(index_t rows) {
+    const index_t per_block = 4 * index_t(kThreads);
+    return std::clamp<index_t>((rows + per_block - 1) / per_block, 1, 512);
+}
+
+// partial[b + j * nb] = Op over rows of row block b of column j of f(i, j); a fixed tree
+// inside the block, so the value does not depend on timing.
+template <class Op, class F>
+__global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F f,
+                                       double* partial) {
+    __shared__ double acc[kThreads];
+    const index_t per_block = (rows + nb - 1) / nb;
+    const index_t b = blockIdx.x;
+    const index_t begin = b * per_block;
+    const index_t end = begin + per_block < rows ? begin + per_block : rows;
+    for (index_t j = blockIdx.y; j < cols; j += gridDim.y) {
+        double v = Op::identity;
+        for (index_t i = begin + threadIdx.x; i < end; i += blockDim.x) v = Op::combine(v, f(i, j));
+        acc[threadIdx.x] = v;
+        __syncthreads();
+        for (int width = kThreads / 2; width > 0; width /= 2) {
+            if (int(threadIdx.x) < width)
+                acc[threadIdx.x] = Op::combine(acc[threadIdx.x], acc[threadIdx.x + width]);
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) partial[b + j * nb] = acc[0];
+        __syncthreads();
+    }
+}
+
+// out[j] = Op over i of f(i, j), for j < cols: partials on the device, the last step on the
+// host in block order (the caller needs the values on the host anyway).  Synchronizes.
+template <class Op, class F>
+std::vector<double> reduce_columns(cudaStream_t stream, index_t rows, index_t cols, F f) {
+    std::vector<double> out(static_cast<std::size_t>(cols), Op::identity);
+    if (rows == 0 || cols == 0) return out;
+    const index_t nb = reduction_row_blocks(rows);
+    void* raw = allocate(sizeof(double) * static_cast<std::size_t>(nb * cols), stream,
+                         "reduction partials");
+    double* partial = static_cast<double*>(raw);
+    const dim3 grid(static_cast<unsigned>(nb),
+                    static_cast<unsigned>(std::min<index_t>(cols, kMaxGridY)));
+    column_partials_kernel<Op><<<grid, kThreads, 0, stream>>>(rows, cols, nb, f, partial);
+    cudaError_t status = cudaGetLastError();
+    std::vector<double> host(static_cast<std::size_t>(nb * cols));
+    if (status == cudaSuccess)
+        status = cudaMemcpyAsync(host.data(), partial, sizeof(double) * host.size(),
+                                 cudaMemcpyDeviceToHost, stream);
+    free_async(raw, stream);
+    check(status, "column reduction");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    for (index_t j = 0; j < cols; ++j) {
+        double v = Op::identity;
+        for (index_t b = 0; b < nb; ++b) v = Op::combine_host(v, host[b + j * nb]);
+        out[j] = v;
+    }
+    return out;
+}
+
+// A small host array copied into a stream-ordered device buffer, freed at scope end.
+template <class T>
+class DeviceCopy {
+   public:
+    DeviceCopy(const T* values, index_t n, cudaStream_t stream) : stream_(stream) {
+        if (values == nullptr || n == 0) return;
+        const std::size_t bytes = sizeof(T) * static_cast<std::size_t>(n);
+        p_ = static_cast<T*>(allocate(bytes, stream, "per-column scalars"));
+        check(cudaMemcpyAsync(p_, values, bytes, cudaMemcpyHostToDevice, stream),
+              "cudaMemcpyAsync (host to device)");
+    }
+    ~DeviceCopy() { free_async(p_, stream_); }
+    DeviceCopy(const DeviceCopy&) = delete;
+    DeviceCopy& operator=(const DeviceCopy&) = delete;
+    const T* get() const { return p_; }
+
+   private:
+    T* p_ = nullptr;
+    cudaStream_t stream_;
+};
+
+}  // namespace rankwise::cuda

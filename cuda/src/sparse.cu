@@ -1,0 +1,110 @@
+// CUDA backend, sparse primitives: CSR products through cuSPARSE's generic SpMM.
+#include <type_traits>
+
+#include "kernels.cuh"
+#include "rankwise/cuda_backend.hpp"
+
+namespace rankwise {
+
+using cuda::check;
+
+namespace {
+
+template <class T>
+constexpr cudaDataType value_type() {
+    return std::is_same<T, float>::value ? CUDA_R_32F : CUDA_R_64F;
+}
+
+template <class I>
+constexpr cusparseIndexType_t index_type() {
+    return sizeof(I) == 4 ? CUSPARSE_INDEX_32I : CUSPARSE_INDEX_64I;
+}
+
+// Stored entries: indptr[rows], read from the device unless the view carries it.
+template <class T, class I>
+index_t stored_entries(const CsrView<T, I>& A, cudaStream_t stream) {
+    if (A.nnz >= 0) return A.nnz;
+    I last = 0;
+    check(cudaMemcpyAsync(&last, A.indptr + A.rows, sizeof(I), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync (indptr)");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    return static_cast<index_t>(last);
+}
+
+// cuSPARSE descriptors, destroyed at scope end.
+struct SparseDescr {
+    cusparseSpMatDescr_t a = nullptr;
+    cusparseDnMatDescr_t x = nullptr, y = nullptr;
+    ~SparseDescr() {
+        if (a) cusparseDestroySpMat(a);
+        if (x) cusparseDestroyDnMat(x);
+        if (y) cusparseDestroyDnMat(y);
+    }
+};
+
+}  // namespace
+
+template <class T, class I>
+void CudaBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatView<T> Y) const {
+    const index_t out_rows = t == Trans::No ? A.rows : A.cols;
+    const index_t in_rows = t == Trans::No ? A.cols : A.rows;
+    require(X.rows == in_rows && Y.rows == out_rows && X.cols == Y.cols)
+        << "csr_mm: shapes do not match";
+    if (Y.rows == 0 || Y.cols == 0) return;
+    const index_t nnz = stored_entries(A, stream_);
+    if (nnz == 0 || X.rows == 0) {
+        fill(Y, T(0));
+        return;
+    }
+    const auto& lib = cuda::libraries(stream_);
+    SparseDescr d;
+    check(cusparseCreateCsr(&d.a, A.rows, A.cols, nnz, const_cast<I*>(A.indptr),
+                            const_cast<I*>(A.indices), const_cast<T*>(A.data), index_type<I>(),
+                            index_type<I>(), CUSPARSE_INDEX_BASE_ZERO, value_type<T>()),
+          "cusparseCreateCsr");
+    check(cusparseCreateDnMat(&d.x, X.rows, X.cols, X.ld, const_cast<T*>(X.data), value_type<T>(),
+                              CUSPARSE_ORDER_COL),
+          "cusparseCreateDnMat");
+    check(cusparseCreateDnMat(&d.y, Y.rows, Y.cols, Y.ld, Y.data, value_type<T>(),
+                              CUSPARSE_ORDER_COL),
+          "cusparseCreateDnMat");
+    const T one = 1, zero = 0;
+    const auto opa =
+        t == Trans::No ? CUSPARSE_OPERATION_NON_TRANSPOSE : CUSPARSE_OPERATION_TRANSPOSE;
+    std::size_t bytes = 0;
+    check(cusparseSpMM_bufferSize(lib.sparse, opa, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, d.a,
+                                  d.x, &zero, d.y, value_type<T>(), CUSPARSE_SPMM_ALG_DEFAULT,
+                                  &bytes),
+          "cusparseSpMM_bufferSize");
+    auto buffer = matrix<char>(static_cast<index_t>(bytes), 1);
+    check(cusparseSpMM(lib.sparse, opa, CUSPARSE_OPERATION_NON_TRANSPOSE, &one, d.a, d.x, &zero,
+                       d.y, value_type<T>(), CUSPARSE_SPMM_ALG_DEFAULT, buffer.data()),
+          "cusparseSpMM");
+}
+
+template <class T, class I>
+void CudaBackend::csr_mv(const CsrView<T, I>& A, const T* x, T* y) const {
+    csr_mm(A, Trans::No, ConstMatView<T>{x, A.cols, 1, A.cols > 0 ? A.cols : 1},
+           MatView<T>{y, A.rows, 1, A.rows > 0 ? A.rows : 1});
+}
+
+template <class T, class I>
+double CudaBackend::sum_squares(const CsrView<T, I>& A) const {
+    // Canonical CSR (the Python layer sums duplicates first): the stored values are the entries.
+    const index_t nnz = stored_entries(A, stream_);
+    return sum_squares(ConstMatView<T>{A.data, nnz, 1, nnz > 0 ? nnz : 1});
+}
+
+#define RANKWISE_INSTANTIATE_SPARSE(T, I)                                                      \
+    template void CudaBackend::csr_mm<T, I>(const CsrView<T, I>&, Trans, ConstMatView<T>,      \
+                                            MatView<T>) const;                                 \
+    template void CudaBackend::csr_mv<T, I>(const CsrView<T, I>&, const T*, T*) const;         \
+    template double CudaBackend::sum_squares<T, I>(const CsrView<T, I>&) const;
+
+RANKWISE_INSTANTIATE_SPARSE(float, std::int32_t)
+RANKWISE_INSTANTIATE_SPARSE(float, std::int64_t)
+RANKWISE_INSTANTIATE_SPARSE(double, std::int32_t)
+RANKWISE_INSTANTIATE_SPARSE(double, std::int64_t)
+#undef RANKWISE_INSTANTIATE_SPARSE
+
+}  // namespace rankwise

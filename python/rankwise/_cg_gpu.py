@@ -1,0 +1,124 @@
+"""rankwise.cg and rankwise.solve_cg on CuPy input: the same batched PCG loop
+(cpp/include/rankwise/algo/cg.hpp) on the CUDA backend, with the same stopping rule, result
+and breakdown reporting as on the CPU (python/rankwise/_cg.py)."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _gpu
+from ._cg import CGResult, _check_atol, _result
+
+
+def _column_norms(B: Any) -> np.ndarray:
+    """2-norms of the columns of a CuPy array without overflow, on the host."""
+    import cupy as cp
+
+    B64 = B.astype(cp.float64, copy=False)
+    scale = cp.abs(B64).max(axis=0)
+    safe = cp.where(scale > 0, scale, 1.0)
+    return (scale * cp.linalg.norm(B64 / safe, axis=0)).get()
+
+
+def _jacobi_diagonal(A: Any, dtype: np.dtype) -> np.ndarray:
+    """diag(A) on the host (n values, once per solve); JacobiPrecond checks it is positive."""
+    import cupy as cp
+
+    d = A.diagonal() if not isinstance(A, cp.ndarray) else cp.diagonal(A)
+    return np.ascontiguousarray(d.get(), dtype=dtype)
+
+
+def solve_cg_gpu(
+    A: Any,
+    b: Any,
+    x0: Any,
+    rtol: Any,
+    atol: Any,
+    maxiter: Any,
+    M: Any,
+    callback: Callable[[Any], Any] | None,
+    deflation: Any,
+) -> CGResult:
+    """The body of rankwise.solve_cg for CuPy A and b (result.x is a CuPy array)."""
+    if not (_gpu.is_device_array(A) and _gpu.is_device_array(b)):
+        raise TypeError(
+            "A and b must both be CuPy (GPU) arrays or both host arrays; got "
+            f"{type(A).__name__} and {type(b).__name__}"
+        )
+    if deflation is not None:
+        raise TypeError("deflation= is not available on the GPU yet; pass host arrays for it")
+    cuda = _gpu.cuda_module()
+    import cupy as cp
+    if len(A.shape) != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"expected square matrix, but got shape={(A.shape,)}")
+    n = int(A.shape[0])
+    if np.dtype(b.dtype).kind not in "biuf":
+        raise TypeError(f"b must be a real numeric array; got dtype {b.dtype}")
+    if b.ndim not in (1, 2) or b.shape[0] != n or (b.ndim == 2 and b.shape[1] < 1):
+        raise ValueError(f"shapes of A {A.shape} and b {b.shape} are incompatible")
+    a_single = np.dtype(A.dtype).char == "f"
+    dtype = np.dtype(np.float32 if a_single and b.dtype.char == "f" else np.float64)
+    mat = _gpu.as_device_matrix(A if A.dtype == dtype else A.astype(dtype), "A")
+    vector = b.ndim == 1 or b.shape[1] == 1
+    s = 1 if b.ndim == 1 else int(b.shape[1])
+    B = cp.asfortranarray(b.reshape(n, s), dtype=dtype)
+    if not bool(cp.isfinite(B).all()):
+        raise ValueError("b contains NaN or Inf")
+
+    atol_f = _check_atol(atol)
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
+        raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
+    bnorm = _column_norms(B)
+    tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
+    if maxiter is None:
+        maxiter = 10 * n
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer; got {maxiter!r}")
+
+    if M is None:
+        diag = None
+    elif isinstance(M, str) and M == "jacobi":
+        diag = _jacobi_diagonal(A, dtype)
+    else:
+        raise TypeError(
+            f"M={M!r}: on the GPU, M may be None or 'jacobi' (point Jacobi, fused into the "
+            "vector updates) in this version"
+        )
+
+    if x0 is None:
+        X = cp.zeros((n, s), dtype=dtype, order="F")
+    elif isinstance(x0, str):
+        if x0 != "Mb":
+            raise ValueError(f"x0 must be an array, None or 'Mb'; got {x0!r}")
+        X = B.copy(order="F")
+        if diag is not None:
+            X /= cp.asarray(diag)[:, None]
+    else:
+        x = cp.asarray(x0, dtype=dtype)
+        if x.size != n * s or x.shape[0] != n or x.ndim > 2:
+            raise ValueError(f"shapes of A {A.shape} and x0 {x.shape} are incompatible")
+        X = cp.array(x.reshape(n, s), dtype=dtype, order="F")
+    if not bool(cp.isfinite(X).all()):
+        raise ValueError("x0 contains NaN or Inf")
+    X[:, cp.asarray(bnorm == 0)] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
+    x_out = X[:, 0] if vector else X
+
+    each_iteration = None if callback is None else (lambda: callback(x_out))
+    out = cuda.cg(
+        mat.operand,
+        diag,
+        int(B.data.ptr),
+        int(X.data.ptr),
+        n,
+        s,
+        tol,
+        int(maxiter),
+        bool(X.any()),
+        each_iteration,
+        _gpu.current_stream(),
+    )
+    return _result(out, x_out, vector, int(maxiter))

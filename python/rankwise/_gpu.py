@@ -1,0 +1,157 @@
+"""CuPy arrays in, CuPy arrays out: the seam between the Python API and rankwise._cuda.
+
+Device arrays are handed to the CUDA backend as raw pointers read from
+``__cuda_array_interface__`` (no copy where the layout allows one BLAS view, as on the CPU);
+the backend queues its work on the caller's current CuPy stream, and its results come back
+as device buffers that CuPy wraps without a copy.  Nothing here moves a matrix to the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_ROOTS = ("cupy", "cupyx")
+
+
+def is_device_array(obj: Any) -> bool:
+    """True for CuPy arrays and cupyx.scipy.sparse matrices."""
+    return type(obj).__module__.split(".", 1)[0] in _ROOTS
+
+
+def cuda_module() -> Any:
+    """rankwise._cuda, or a clear error saying why the GPU cannot be used."""
+    try:
+        from . import _cuda  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise TypeError(
+            "a CuPy array was passed, but this rankwise build has no CUDA backend (it was "
+            "built where no CUDA toolkit was found, or with RANKWISE_CUDA=OFF); rebuild with "
+            "the CUDA toolkit installed, or pass the array's .get() to compute on the CPU"
+            f" ({exc})"
+        ) from None
+    if _cuda.device_count() == 0:
+        raise RuntimeError(
+            "a CuPy array was passed, but no CUDA device is visible to this process"
+        )
+    return _cuda
+
+
+def _cupy() -> Any:
+    import cupy
+
+    return cupy
+
+
+def current_stream() -> int:
+    """The caller's current CuPy stream, on which all native work is queued."""
+    return int(_cupy().cuda.get_current_stream().ptr)
+
+
+def _work_dtype(dtype: Any, name: str) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt.kind == "c":
+        raise TypeError(f"{name} is complex; rankwise's GPU routines take real matrices")
+    if dt.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric array; got dtype {dt}")
+    return dt if dt.char in "fd" else np.dtype(np.float64)
+
+
+@dataclass
+class DeviceMatrix:
+    """A matrix described to rankwise._cuda, with the arrays its pointers point into."""
+
+    operand: Any  # rankwise._cuda.DeviceOperand
+    shape: tuple[int, int]
+    dtype: np.dtype
+    kind: str  # "dense" or "sparse"
+    keepalive: tuple[Any, ...]
+
+    @property
+    def min_dim(self) -> int:
+        return min(self.shape)
+
+
+def _check_finite(values: Any, name: str) -> None:
+    if values.size and not bool(_cupy().isfinite(values).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def _dense(A: Any, name: str) -> DeviceMatrix:
+    cp = _cupy()
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D; got {A.ndim} dimensions")
+    dtype = _work_dtype(A.dtype, name)
+    if A.dtype != dtype:
+        A = A.astype(dtype)
+    _check_finite(A, name)
+    m, n = (int(d) for d in A.shape)
+    item = A.itemsize
+    s0, s1 = A.strides
+    if (m <= 1 or s0 == item) and s1 % item == 0 and (n <= 1 or s1 // item >= max(m, 1)):
+        ld = s1 // item if n > 1 else max(m, 1)
+        stored, transposed = (m, n), False
+    elif (n <= 1 or s1 == item) and s0 % item == 0 and (m <= 1 or s0 // item >= max(n, 1)):
+        ld = s0 // item if m > 1 else max(n, 1)
+        stored, transposed = (n, m), True
+    else:  # no single BLAS view describes it: one copy in Fortran order
+        A = cp.asfortranarray(A)
+        ld, stored, transposed = max(m, 1), (m, n), False
+    op = cuda_module().DeviceOperand.dense(
+        dtype.name, int(A.data.ptr), stored[0], stored[1], int(ld), transposed
+    )
+    return DeviceMatrix(op, (m, n), dtype, "dense", (A,))
+
+
+def _sparse(A: Any, name: str) -> DeviceMatrix:
+    if A.format not in ("csr", "csc"):
+        A = A.tocsr()
+    dtype = _work_dtype(A.dtype, name)
+    if A.dtype != dtype:
+        A = A.astype(dtype)
+    if not A.has_canonical_format:  # sorted, no duplicates: what cuSPARSE and the norm need
+        A = A.copy()
+        A.sum_duplicates()
+    _check_finite(A.data, name)
+    if A.indices.dtype != A.indptr.dtype:
+        A = A.copy()
+        A.indices = A.indices.astype(A.indptr.dtype)
+    m, n = (int(d) for d in A.shape)
+    csc = A.format == "csc"
+    rows, cols = (n, m) if csc else (m, n)
+    op = cuda_module().DeviceOperand.csr(
+        dtype.name,
+        int(A.data.data.ptr),
+        int(A.indices.data.ptr),
+        int(A.indptr.data.ptr),
+        rows,
+        cols,
+        int(A.nnz),
+        int(A.indptr.dtype.itemsize),
+        csc,
+    )
+    return DeviceMatrix(op, (m, n), dtype, "sparse", (A,))
+
+
+def as_device_matrix(A: Any, name: str = "A") -> DeviceMatrix:
+    """A CuPy ndarray or cupyx.scipy.sparse matrix as a DeviceMatrix (float32 stays float32,
+    other real types compute in float64; NaN/Inf refused; A is never modified)."""
+    import cupyx.scipy.sparse as csp
+
+    if csp.issparse(A):
+        return _sparse(A, name)
+    if isinstance(A, _cupy().ndarray):
+        return _dense(A, name)
+    raise TypeError(
+        f"{name}: this rankwise function takes CuPy ndarrays and cupyx.scipy.sparse matrices "
+        f"on the GPU; got {type(A).__module__}.{type(A).__name__}"
+    )
+
+
+def wrap(buffer: Any, shape: tuple[int, int], dtype: np.dtype, order: str) -> Any:
+    """A rankwise._cuda.DeviceBuffer as a CuPy array (no copy; the array owns the buffer)."""
+    cp = _cupy()
+    memory = cp.cuda.UnownedMemory(buffer.ptr, buffer.nbytes, buffer)
+    return cp.ndarray(shape, dtype=dtype, memptr=cp.cuda.MemoryPointer(memory, 0), order=order)

@@ -1,0 +1,276 @@
+"""The CUDA backend: built wherever the toolkit is, CuPy in and CuPy out where a GPU is.
+
+Without a GPU (the development and CI machines) only the build and the dispatch errors are
+checked; with one, the GPU results are compared with the CPU backend's for the same seed
+(the same Gaussian sketch) and with float64 references.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rankwise
+import scipy.sparse as sp
+
+
+def _toolkit_present() -> bool:
+    return shutil.which("nvcc") is not None or Path("/usr/local/cuda/bin/nvcc").exists()
+
+
+def _cuda_module() -> Any:
+    try:
+        return importlib.import_module("rankwise._cuda")
+    except ImportError:
+        return None
+
+
+def _gpu_present() -> bool:
+    mod = _cuda_module()
+    if mod is None or mod.device_count() == 0:
+        return False
+    try:
+        importlib.import_module("cupy")
+    except ImportError:
+        return False
+    return True
+
+
+needs_gpu = pytest.mark.skipif(not _gpu_present(), reason="needs a CUDA GPU and CuPy")
+
+
+@pytest.mark.skipif(
+    not _toolkit_present() or os.environ.get("RANKWISE_CUDA", "AUTO").upper() == "OFF",
+    reason="no CUDA toolkit here",
+)
+def test_cuda_module_is_built_and_loads_where_the_toolkit_is() -> None:
+    # A CUDA compile or link error, or a missing symbol, fails here (CI has the toolkit).
+    mod = _cuda_module()
+    assert mod is not None, "the CUDA toolkit is installed but rankwise._cuda was not built"
+    count = mod.device_count()
+    assert isinstance(count, int)
+    assert count >= 0
+
+
+class _FakeCupyArray:
+    """Stands in for a CuPy array on machines without CuPy: only its module name counts."""
+
+    __module__ = "cupy._core.core"
+    shape = (6, 6)
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+
+@pytest.mark.skipif(_gpu_present(), reason="a GPU is present")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda A: rankwise.svd(A, 2),
+        lambda A: rankwise.randomized_svd(A, 2),
+        lambda A: rankwise.cg(A, _FakeCupyArray()),
+        lambda A: rankwise.solve_cg(A, _FakeCupyArray()),
+    ],
+    ids=["svd", "randomized_svd", "cg", "solve_cg"],
+)
+def test_cupy_input_without_a_gpu_is_a_clear_error(call: Any) -> None:
+    if _cuda_module() is None:
+        with pytest.raises(TypeError, match="no CUDA backend"):
+            call(_FakeCupyArray())
+    else:
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            call(_FakeCupyArray())
+
+
+# --- on a GPU -----------------------------------------------------------------------------
+
+
+def _decaying(m: int, n: int, dtype: Any, seed: int, rate: float = 0.15) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    r = min(m, n)
+    Q1, _ = np.linalg.qr(rng.standard_normal((m, r)))
+    Q2, _ = np.linalg.qr(rng.standard_normal((n, r)))
+    s = np.exp(-rate * np.arange(r))
+    return ((Q1 * s) @ Q2.T).astype(dtype)
+
+
+def _tol(dtype: Any) -> float:
+    return 1e-4 if np.dtype(dtype) == np.float32 else 1e-10
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("method", ["subspace", "block_krylov"])
+def test_dense_svd_matches_the_cpu_backend(dtype: Any, order: str, method: str) -> None:
+    import cupy as cp
+
+    A = np.asarray(_decaying(300, 200, dtype, 1), order=order)
+    A_gpu = cp.asarray(A, order=order)
+    before = A_gpu.copy()
+    U, s, Vt = rankwise.svd(A_gpu, 10, method=method, random_state=7)
+    assert isinstance(U, cp.ndarray)
+    assert isinstance(s, cp.ndarray)
+    assert isinstance(Vt, cp.ndarray)
+    assert U.dtype == dtype
+    assert s.dtype == dtype
+    assert Vt.dtype == dtype
+    assert U.shape == (300, 10)
+    assert s.shape == (10,)
+    assert Vt.shape == (10, 200)
+    assert bool((A_gpu == before).all())
+    Uc, sc, Vtc = rankwise.svd(A, 10, method=method, random_state=7)
+    exact = np.linalg.svd(A.astype(np.float64), compute_uv=False)[:10]
+    tol = _tol(dtype)
+    np.testing.assert_allclose(cp.asnumpy(s), exact, rtol=tol * 10)
+    np.testing.assert_allclose(cp.asnumpy(s), sc, rtol=tol * 10)
+    # signs fixed the same way on both backends: the vectors agree, not only their spans
+    np.testing.assert_allclose(cp.asnumpy(U), Uc, atol=tol * 100)
+    np.testing.assert_allclose(cp.asnumpy(Vt), Vtc, atol=tol * 100)
+    eye = np.eye(10)
+    np.testing.assert_allclose(cp.asnumpy(U.T @ U), eye, atol=tol)
+    np.testing.assert_allclose(cp.asnumpy(Vt @ Vt.T), eye, atol=tol)
+
+
+@needs_gpu
+def test_the_same_seed_gives_the_same_sketch_as_the_cpu() -> None:
+    import cupy as cp
+
+    # With A = I, one pass and no oversampling, U diag(s) Vt is the orthogonal projector on
+    # the span of the Gaussian sketch itself: equal projectors mean equal sketches.
+    n, k = 64, 5
+    A = np.eye(n)
+    U, s, Vt = rankwise.svd(cp.asarray(A), k, oversample=0, n_iter=0, random_state=3)
+    Uc, sc, Vtc = rankwise.svd(A, k, oversample=0, n_iter=0, random_state=3)
+    P_gpu = cp.asnumpy((U * s) @ Vt)
+    np.testing.assert_allclose(P_gpu, (Uc * sc) @ Vtc, atol=1e-12)
+    U2, s2, Vt2 = rankwise.svd(cp.asarray(A), k, oversample=0, n_iter=0, random_state=4)
+    assert np.abs(cp.asnumpy((U2 * s2) @ Vt2) - P_gpu).max() > 0.1
+
+
+@needs_gpu
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_svd_matches_the_cpu_backend(fmt: str, index_dtype: Any, dtype: Any) -> None:
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    A = sp.random(2000, 500, density=0.02, format=fmt, random_state=5, dtype=dtype)
+    A.indices = A.indices.astype(index_dtype)
+    A.indptr = A.indptr.astype(index_dtype)
+    A_gpu = (csp.csr_matrix if fmt == "csr" else csp.csc_matrix)(A)
+    U, s, _Vt = rankwise.svd(A_gpu, 8, n_iter=6, random_state=1)
+    assert isinstance(U, cp.ndarray)
+    assert U.dtype == dtype
+    _, sc, _ = rankwise.svd(A, 8, n_iter=6, random_state=1)
+    np.testing.assert_allclose(cp.asnumpy(s), sc, rtol=_tol(dtype) * 10)
+    exact = np.linalg.svd(A.toarray().astype(np.float64), compute_uv=False)[:8]
+    np.testing.assert_allclose(cp.asnumpy(s), exact, rtol=0.05)
+
+
+@needs_gpu
+def test_fixed_precision_svd_on_the_gpu() -> None:
+    import cupy as cp
+
+    A = _decaying(400, 300, np.float64, 2, rate=0.3)
+    U, s, Vt = rankwise.svd(cp.asarray(A), tol=1e-6, random_state=0)
+    err = np.linalg.norm(A - cp.asnumpy((U * s) @ Vt)) / np.linalg.norm(A)
+    assert err <= 1e-6
+    _, sc, _ = rankwise.svd(A, tol=1e-6, random_state=0)
+    assert len(s) == len(sc)
+
+
+@needs_gpu
+def test_randomized_svd_signature_on_the_gpu() -> None:
+    import cupy as cp
+
+    A = _decaying(200, 300, np.float64, 3)
+    U, s, Vt = rankwise.randomized_svd(cp.asarray(A), 6, random_state=0)
+    assert U.shape == (200, 6)
+    assert Vt.shape == (6, 300)
+    exact = np.linalg.svd(A, compute_uv=False)[:6]
+    np.testing.assert_allclose(cp.asnumpy(s), exact, rtol=1e-8)
+
+
+@needs_gpu
+def test_gpu_svd_bad_input() -> None:
+    import cupy as cp
+
+    A = cp.asarray(_decaying(50, 40, np.float64, 4))
+    with pytest.raises(ValueError, match="k"):
+        rankwise.svd(A, 41)
+    B = A.copy()
+    B[3, 4] = cp.nan
+    with pytest.raises(ValueError, match="NaN"):
+        rankwise.svd(B, 3)
+    with pytest.raises(TypeError, match="complex"):
+        rankwise.svd(A.astype(cp.complex128), 3)
+
+
+def _poisson2d(m: int) -> sp.csr_array:
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m))
+    return sp.csr_array(sp.kron(sp.eye(m), T) + sp.kron(T, sp.eye(m)))
+
+
+@needs_gpu
+@pytest.mark.parametrize("M", [None, "jacobi"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cg_matches_the_cpu_backend(M: Any, dtype: Any) -> None:
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    A = _poisson2d(30).astype(dtype)
+    b = np.random.default_rng(0).standard_normal(A.shape[0]).astype(dtype)
+    A_gpu, b_gpu = csp.csr_matrix(sp.csr_matrix(A)), cp.asarray(b)
+    res = rankwise.solve_cg(A_gpu, b_gpu, rtol=1e-6, M=M)
+    ref = rankwise.solve_cg(A, b, rtol=1e-6, M=M)
+    assert res.converged
+    assert isinstance(res.x, cp.ndarray)
+    assert res.x.dtype == dtype
+    assert abs(res.iterations - ref.iterations) <= 1
+    r = np.linalg.norm(b - A @ cp.asnumpy(res.x))
+    assert r <= 1e-6 * np.linalg.norm(b) * 1.01
+    x, info = rankwise.cg(A_gpu, b_gpu, rtol=1e-6, M=M)
+    assert info == 0
+    assert isinstance(x, cp.ndarray)
+
+
+@needs_gpu
+def test_cg_block_dense_x0_and_callback_on_the_gpu() -> None:
+    import cupy as cp
+
+    A = _poisson2d(12).toarray()
+    B = np.random.default_rng(1).standard_normal((A.shape[0], 3))
+    seen: list[int] = []
+    res = rankwise.solve_cg(
+        cp.asarray(A),
+        cp.asarray(B),
+        x0=cp.ones_like(cp.asarray(B)),
+        rtol=1e-8,
+        callback=lambda xk: seen.append(int(xk.shape[1])),
+    )
+    assert res.converged
+    assert res.x.shape == B.shape
+    np.testing.assert_allclose(A @ cp.asnumpy(res.x), B, atol=1e-6)
+    assert len(seen) == res.iterations
+    assert set(seen) == {3}
+
+
+@needs_gpu
+def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
+    import cupy as cp
+
+    A = -np.eye(5)
+    with pytest.raises(rankwise.CGBreakdownError):
+        rankwise.cg(cp.asarray(A), cp.ones(5))
+    with pytest.raises(ValueError, match="NaN"):
+        rankwise.cg(cp.eye(5), cp.full(5, cp.nan))
+    with pytest.raises(ValueError, match="positive"):
+        rankwise.cg(cp.asarray(A), cp.ones(5), M="jacobi")
+    _x, info = rankwise.cg(cp.asarray(_poisson2d(20).toarray()), cp.ones(400), maxiter=3)
+    assert info == 3

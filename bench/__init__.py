@@ -17,6 +17,7 @@ FAMILIES: dict[str, str] = {
     "dask": "bench.dask_svd",
     "update": "bench.update",
     "eim": "bench.eim",
+    "gpu": "bench.gpu",
 }
 """Family name -> module implementing it, imported only when selected."""
 

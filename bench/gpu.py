@@ -1,0 +1,409 @@
+"""gpu family: rankwise's CUDA backend against what a GPU user would otherwise call.
+
+Runs only where CuPy sees a GPU and rankwise was built with its CUDA backend; elsewhere it
+has no cases (and says why).  Every contender synchronizes the device before it returns, so
+the runner's wall-clock times are device times.  The floors are measured on the device in
+the same run: the GEMM rate of the two products of a pass ((m x n)(n x l) and its
+transpose, cuBLAS through CuPy, TF32 off) and the device-to-device copy bandwidth.
+
+Cases (the issue's sizes in full mode; a quarter of each in quick mode):
+- dense m x n with a decaying spectrum, k + p = 74 and 266, two power iterations, float32
+  and float64: rankwise.svd against torch.svd_lowrank (same q, niter) and the same algorithm
+  written in plain CuPy.  Accuracy: ||A - U U^T A||_F / ||A||_F (lower is better).
+- sparse CSR float32, k + p = 74, two power iterations: against torch.svd_lowrank.
+- CG with Jacobi on 2-D Poisson (float64), a fixed number of iterations: against
+  cupyx.scipy.sparse.linalg.cg; time per iteration against the bandwidth floor.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .case import (
+    Assessment,
+    Case,
+    Contender,
+    FloorTarget,
+    Metric,
+    Mode,
+    Skip,
+    SpeedupTarget,
+    Workload,
+)
+from .machine import Limits
+
+PACKAGES = ("rankwise", "cupy", "torch")
+BASELINE = "rankwise.svd (cuda)"
+CG_BASELINE = "rankwise.cg (cuda)"
+Q = 2
+CG_ITERS = 200
+SEED = 0
+RESIDUAL = (
+    Metric("rel_res", "rel res", "||A - U U^T A||_F / ||A||_F of the rank-k factors", ".4e"),
+)
+CG_METRICS = (Metric("rel_res", "rel res", "||b - A x|| / ||b|| after the iterations", ".2e"),)
+
+
+def unavailable() -> str | None:
+    """Why the family cannot run here, or None."""
+    try:
+        import cupy
+        import rankwise._cuda as native
+    except ImportError as exc:
+        return f"needs CuPy and rankwise's CUDA backend ({exc})"
+    if native.device_count() == 0 or cupy.cuda.runtime.getDeviceCount() == 0:
+        return "no CUDA device"
+    return None
+
+
+def _sync() -> None:
+    import cupy
+
+    cupy.cuda.get_current_stream().synchronize()
+
+
+def _timed(fn: Callable[[], Any]) -> Callable[[], Any]:
+    def call() -> Any:
+        out = fn()
+        _sync()
+        return out
+
+    return call
+
+
+def _median_seconds(fn: Callable[[], Any], repeats: int = 5) -> float:
+    import time
+
+    fn()
+    _sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _gemm_probe(A: Any, l: int) -> Callable[[], float]:
+    """Rate (flop/s) of A @ B plus A^T @ C on the device, B and C of l columns."""
+    import cupy as cp
+
+    m, n = A.shape
+    B = cp.random.standard_normal((n, l), dtype=cp.float32).astype(A.dtype)
+    C = cp.random.standard_normal((m, l), dtype=cp.float32).astype(A.dtype)
+
+    def probe() -> float:
+        return 4.0 * m * n * l / _median_seconds(lambda: (A @ B, A.T @ C), 3)
+
+    return probe
+
+
+def _copy_probe(n: int) -> Callable[[], float]:
+    """Device-to-device copy bandwidth (bytes/s, read + write) on n float64."""
+    import cupy as cp
+
+    x = cp.ones(n)
+    y = cp.empty_like(x)
+
+    def probe() -> float:
+        return 2.0 * 8 * n / _median_seconds(lambda: cp.copyto(y, x), 5)
+
+    return probe
+
+
+def _residual_assessor(A: Any) -> Callable[[object], Assessment]:
+    """||A - U U^T A||_F / ||A||_F = sqrt(1 - ||U^T A||_F^2 / ||A||_F^2), U orthonormal."""
+    import cupy as cp
+
+    a2 = float(cp.linalg.norm(A.astype(cp.float64) if not hasattr(A, "tocsr") else A.data) ** 2)
+
+    def assess(output: object) -> Assessment:
+        U = output[0]  # type: ignore[index]
+        U = cp.asarray(U)
+        UA = (A.T @ U.astype(A.dtype)).T if hasattr(A, "tocsr") else U.T.astype(A.dtype) @ A
+        p2 = float(cp.linalg.norm(UA.astype(cp.float64)) ** 2)
+        return Assessment({"rel_res": math.sqrt(max(1.0 - p2 / a2, 0.0))})
+
+    return assess
+
+
+def _cupy_rsvd(A: Any, k: int, l: int, q: int) -> tuple[Any, Any, Any]:
+    """The textbook algorithm in plain CuPy (Halko et al. 2011, Alg. 4.4 + 5.1, QR between
+    passes): what a CuPy user writes today."""
+    import cupy as cp
+
+    n = A.shape[1]
+    Y = A @ cp.random.standard_normal((n, l), dtype=cp.float32).astype(A.dtype)
+    Q_, _ = cp.linalg.qr(Y)
+    for _ in range(q):
+        Z, _ = cp.linalg.qr(A.T @ Q_)
+        Q_, _ = cp.linalg.qr(A @ Z)
+    B = (A.T @ Q_).T
+    Ub, s, Vt = cp.linalg.svd(B, full_matrices=False)
+    return (Q_ @ Ub)[:, :k], s[:k], Vt[:k]
+
+
+def _torch_operand(A: Any) -> Any:
+    import torch
+
+    if hasattr(A, "tocsr"):
+        C = A.tocoo()
+        idx = torch.stack(
+            [torch.from_dlpack(C.row.astype("int64")), torch.from_dlpack(C.col.astype("int64"))]
+        )
+        return torch.sparse_coo_tensor(idx, torch.from_dlpack(C.data), C.shape).coalesce()
+    return torch.from_dlpack(A)
+
+
+@dataclass(frozen=True)
+class DenseSvd:
+    m: int
+    n: int
+    k: int
+    p: int
+    dtype: str
+
+    def prepare(self, limits: Limits) -> Workload:
+        import cupy as cp
+        import rankwise
+
+        rng = cp.random.default_rng(SEED)
+        r = min(self.m, self.n, 2048)
+        dt = np.dtype(self.dtype)
+        # A = G1 diag(sigma) G2^T, Gaussian G1, G2 scaled to near-orthonormal columns:
+        # singular values close to sigma_j = j^-1.
+        G1 = rng.standard_normal((self.m, r), dtype=cp.float32) / math.sqrt(self.m)
+        G2 = rng.standard_normal((self.n, r), dtype=cp.float32) / math.sqrt(self.n)
+        sigma = 1.0 / cp.arange(1, r + 1, dtype=cp.float32)
+        A = cp.asarray((G1 * sigma) @ G2.T, dtype=dt, order="C")
+        del G1, G2
+        k, l = self.k, self.k + self.p
+        contenders = [
+            Contender(
+                BASELINE,
+                _timed(lambda: rankwise.svd(A, k, oversample=self.p, n_iter=Q, random_state=0)),
+            ),
+            Contender(
+                "rankwise.svd block_krylov (cuda)",
+                _timed(
+                    lambda: rankwise.svd(
+                        A, k, oversample=self.p, n_iter=1, method="block_krylov", random_state=0
+                    )
+                ),
+                "q=1: 4 passes, 2l-column Krylov space",
+            ),
+            Contender("cupy rsvd (QR)", _timed(lambda: _cupy_rsvd(A, k, l, Q))),
+        ]
+        skipped: list[Skip] = []
+        try:
+            import torch
+
+            At = _torch_operand(A)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            contenders.append(
+                Contender(
+                    "torch.svd_lowrank",
+                    _timed(lambda: torch.svd_lowrank(At, q=l, niter=Q)),
+                    "q=k+p, niter=2; TF32 off",
+                )
+            )
+        except ImportError:
+            skipped.append(Skip("torch.svd_lowrank", "torch not installed"))
+        probe = _gemm_probe(A, l)
+        passes = 2 * Q + 2
+        return Workload(
+            contenders=contenders,
+            skipped=skipped,
+            assess=_residual_assessor(A),
+            work=passes * 2.0 * self.m * self.n * l,
+            work_text=f"{passes} passes x 2mn(k+p) flops ({self.dtype} {self.m}x{self.n} @ l={l})",
+            rate=probe(),
+            probe=probe,
+            block_bytes=(self.m + self.n) * l * dt.itemsize,
+        )
+
+
+@dataclass(frozen=True)
+class SparseSvd:
+    m: int
+    n: int
+    nnz: int
+    k: int
+    p: int
+
+    def prepare(self, limits: Limits) -> Workload:
+        import cupy as cp
+        import cupyx.scipy.sparse as csp
+        import rankwise
+
+        A = csp.random(
+            self.m,
+            self.n,
+            density=self.nnz / (self.m * self.n),
+            format="csr",
+            dtype=cp.float32,
+            random_state=SEED,
+        )
+        k, l = self.k, self.k + self.p
+        contenders = [
+            Contender(
+                BASELINE,
+                _timed(lambda: rankwise.svd(A, k, oversample=self.p, n_iter=Q, random_state=0)),
+            )
+        ]
+        skipped: list[Skip] = []
+        try:
+            import torch
+
+            At = _torch_operand(A)
+            contenders.append(
+                Contender("torch.svd_lowrank", _timed(lambda: torch.svd_lowrank(At, q=l, niter=Q)))
+            )
+        except ImportError:
+            skipped.append(Skip("torch.svd_lowrank", "torch not installed"))
+        copy = _copy_probe(1 << 26)
+        passes = 2 * Q + 2
+        csr_bytes = A.nnz * 8 + (self.m + 1) * 4
+        block_bytes = (self.m + self.n) * l * 4
+        return Workload(
+            contenders=contenders,
+            skipped=skipped,
+            assess=_residual_assessor(A),
+            work=passes * (csr_bytes + block_bytes),
+            work_text=f"{passes} passes x (CSR + blocks) bytes",
+            rate=copy(),
+            probe=copy,
+            block_bytes=block_bytes,
+        )
+
+
+def _poisson2d_gpu(side: int) -> Any:
+    import cupyx.scipy.sparse as csp
+
+    T = csp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(side, side), format="csr")
+    eye = csp.identity(side, format="csr")
+    return (csp.kron(eye, T) + csp.kron(T, eye)).tocsr()
+
+
+@dataclass(frozen=True)
+class PoissonCg:
+    side: int
+
+    def prepare(self, limits: Limits) -> Workload:
+        import cupy as cp
+        import cupyx.scipy.sparse.linalg as csla
+        import rankwise
+
+        A = _poisson2d_gpu(self.side)
+        n = A.shape[0]
+        b = cp.ones(n)
+        d = A.diagonal()
+        M = csla.LinearOperator(A.shape, matvec=lambda x: x / d, dtype=A.dtype)
+
+        def ours() -> Any:
+            return rankwise.cg(A, b, rtol=1e-30, maxiter=CG_ITERS, M="jacobi")[0]
+
+        # CuPy renamed cg's tol to rtol (as SciPy did); use whichever this version has.
+        rtol_name = "rtol" if "rtol" in inspect.signature(csla.cg).parameters else "tol"
+
+        def peer() -> Any:
+            return csla.cg(A, b, maxiter=CG_ITERS, M=M, **{rtol_name: 1e-30})[0]
+
+        def assess(x: object) -> Assessment:
+            r = b - A @ cp.asarray(x)
+            return Assessment({"rel_res": float(cp.linalg.norm(r) / cp.linalg.norm(b))})
+
+        copy = _copy_probe(n)
+        # Per iteration: the CSR matrix once (values 8, indices 4, row pointers 4) and, with
+        # Jacobi fused, 15 n-vectors of float64 (algo/cg.hpp's count).
+        per_iter = A.nnz * 12 + (n + 1) * 4 + 15 * n * 8
+        return Workload(
+            contenders=[Contender(CG_BASELINE, _timed(ours)), Contender("cupyx cg", _timed(peer))],
+            skipped=[],
+            assess=assess,
+            work=CG_ITERS * per_iter,
+            work_text=f"{CG_ITERS} iterations x (CSR + 15 vectors) bytes",
+            rate=copy(),
+            probe=copy,
+            block_bytes=n * 8,
+        )
+
+
+def _dense_case(m: int, n: int, k: int, dtype: str) -> Case:
+    spec = DenseSvd(m, n, k, 10, dtype)
+    return Case(
+        family="gpu",
+        name=f"dense {dtype} {m}x{n} k={k}",
+        series=f"dense {dtype} k={k}",
+        size=float(m * n),
+        size_label="m x n (entries)",
+        params=f"k={k}, p=10, q={Q} ({2 * Q + 2} passes)",
+        limit="GEMM",
+        gemm_shapes=(),
+        metrics=RESIDUAL,
+        targets=(SpeedupTarget("torch.svd_lowrank", 1.5, slack=1.01), FloorTarget(0.85)),
+        prepare=spec.prepare,
+        baseline=BASELINE,
+    )
+
+
+def _sparse_case(m: int, n: int, nnz: int) -> Case:
+    spec = SparseSvd(m, n, nnz, 64, 10)
+    return Case(
+        family="gpu",
+        name=f"sparse CSR float32 {m}x{n} nnz={nnz:.0e} k=64",
+        series="sparse float32 k=64",
+        size=float(nnz),
+        size_label="nnz",
+        params=f"k=64, p=10, q={Q}",
+        limit="bandwidth",
+        gemm_shapes=(),
+        metrics=RESIDUAL,
+        targets=(SpeedupTarget("torch.svd_lowrank", 3.0, slack=1.01),),
+        prepare=spec.prepare,
+        baseline=BASELINE,
+    )
+
+
+def _cg_case(side: int) -> Case:
+    spec = PoissonCg(side)
+    return Case(
+        family="gpu",
+        name=f"cg poisson2d n={side * side:,} float64 jacobi",
+        series="cg poisson2d",
+        size=float(side * side),
+        size_label="unknowns",
+        params=f"{CG_ITERS} iterations, Jacobi",
+        limit="bandwidth",
+        gemm_shapes=(),
+        metrics=CG_METRICS,
+        targets=(SpeedupTarget("cupyx cg", 2.0, slack=1.5, tol=1e-12), FloorTarget(0.85)),
+        prepare=spec.prepare,
+        baseline=CG_BASELINE,
+    )
+
+
+def cases(mode: Mode) -> list[Case]:
+    """Empty without a GPU; quick: a quarter of the issue's sizes; full: the issue's."""
+    why = unavailable()
+    if why is not None:
+        print(f"gpu family skipped: {why}")
+        return []
+    if mode == "quick":
+        return [
+            _dense_case(16384, 8192, 64, "float32"),
+            _sparse_case(250_000, 25_000, 2_500_000),
+            _cg_case(1000),
+        ]
+    return [
+        *(_dense_case(32768, 16384, k, dt) for dt in ("float32", "float64") for k in (64, 256)),
+        _sparse_case(1_000_000, 100_000, 10_000_000),
+        _cg_case(3163),
+    ]

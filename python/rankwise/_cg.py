@@ -374,7 +374,7 @@ def solve_cg(
     Parameters
     ----------
     A : ndarray, sparse matrix (CSR/CSC native), or LinearOperator, shape (n, n)
-        Symmetric positive definite.
+        Symmetric positive definite.  CuPy input solves on the GPU (see :func:`cg`).
     b : ndarray, shape (n,) or (n, s)
         One right-hand side, or s of them solved together (batched CG: every column runs
         its own recurrence, as a separate solve would, and they share each product with A).
@@ -459,7 +459,9 @@ def cg(
     ----------
     A : ndarray, sparse matrix, or LinearOperator, shape (n, n)
         Symmetric positive definite.  float32 A and b compute in float32, anything else
-        real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.
+        real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.  CuPy A and
+        b (dense, or ``cupyx.scipy.sparse`` CSR/CSC) solve on the GPU, with ``M`` None or
+        "jacobi", and x comes back as a CuPy array.
     b : ndarray, shape (n,), (n, 1) or (n, s)
         Right-hand side(s); a block of s columns is solved by batched CG (see
         :func:`solve_cg`) and returns x of shape (n, s).

@@ -53,6 +53,7 @@ def solve_cg_gpu(
         raise TypeError("deflation= is not available on the GPU yet; pass host arrays for it")
     cuda = _gpu.cuda_module()
     import cupy as cp
+
     if len(A.shape) != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"expected square matrix, but got shape={(A.shape,)}")
     n = int(A.shape[0])

@@ -7,10 +7,19 @@ from typing import Any
 from . import _core
 
 
+def _cuda_backend() -> list[str]:
+    """["cuda (N devices)"] where rankwise._cuda was built, else []."""
+    try:
+        from . import _cuda  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    return [f"cuda ({_cuda.device_count()} devices visible)"]
+
+
 def config() -> dict[str, Any]:
     """The build and run-time configuration as a dict (see :func:`show_config`)."""
     info: dict[str, Any] = {
-        "backends": ["cpu"],
+        "backends": ["cpu", *_cuda_backend()],
         "blas": "resolved from scipy.linalg.cython_blas / cython_lapack",
         "openmp_max_threads": _core.openmp_max_threads(),
         # Products split into chunks on the core's OpenMP threads, each a single-threaded BLAS

@@ -60,7 +60,8 @@ def svd(
         integers and float16 in float64.  Dense arrays in C or Fortran order (or any view with unit
         stride along one axis) are used in place; CSR and CSC matrices are used as they are
         (other sparse formats are converted to CSR); a ``LinearOperator`` is used through
-        ``matmat`` and ``rmatmat``.  A is never modified.
+        ``matmat`` and ``rmatmat``.  A CuPy array or ``cupyx.scipy.sparse`` CSR/CSC matrix
+        runs on the GPU (CUDA backend) and gives CuPy results.  A is never modified.
     k : int, optional
         Rank, ``1 <= k <= min(m, n)``.  Required unless ``tol`` is given; with ``tol`` it is
         the block size by which the rank grows (default 32).

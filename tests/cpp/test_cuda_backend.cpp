@@ -1,0 +1,283 @@
+// The CUDA backend's primitives and the algorithm templates over it, against the CPU
+// backend on the same data.  Compiled wherever the CUDA toolkit is (CI); every test skips
+// itself where no GPU is visible.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "rankwise/algo/cg.hpp"
+#include "rankwise/algo/rsvd.hpp"
+#include "rankwise/cuda_backend.hpp"
+#include "rankwise/operators.hpp"
+#include "test_support.hpp"
+
+namespace rankwise::test {
+namespace {
+
+const CpuBackend cpu_be;
+
+template <class T>
+class CudaBackendTest : public ::testing::Test {
+   protected:
+    void SetUp() override {
+        if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+    }
+    const CudaBackend gpu{nullptr};  // the legacy default stream
+
+    DeviceMatrix<T> upload(const HostMatrix<T>& A) const {
+        auto D = gpu.matrix<T>(A.rows(), A.cols());
+        gpu.from_host(A.data(), D.view());
+        return D;
+    }
+    HostMatrix<T> download(ConstMatView<T> D) const {
+        HostMatrix<T> A(D.rows, D.cols);
+        for (index_t j = 0; j < D.cols; ++j) {
+            const auto col = gpu.to_host(D.col(j), D.rows);
+            for (index_t i = 0; i < D.rows; ++i) A.view()(i, j) = col[i];
+        }
+        return A;
+    }
+    static double tol() { return std::is_same_v<T, float> ? 1e-5 : 1e-13; }
+};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(CudaBackendTest, Precisions);
+
+template <class T>
+double max_diff(ConstMatView<T> X, ConstMatView<T> Y) {
+    double d = 0, scale = 1;
+    for (index_t j = 0; j < X.cols; ++j)
+        for (index_t i = 0; i < X.rows; ++i) {
+            d = std::max(d, std::abs(double(X(i, j)) - double(Y(i, j))));
+            scale = std::max(scale, std::abs(double(Y(i, j))));
+        }
+    return d / scale;
+}
+
+TYPED_TEST(CudaBackendTest, GemmMatchesTheCpuInEveryTransposition) {
+    using T = TypeParam;
+    for (const Trans ta : {Trans::No, Trans::Yes})
+        for (const Trans tb : {Trans::No, Trans::Yes})
+            for (const index_t k : {0, 1, 37}) {
+                const index_t m = 23, n = 9;
+                auto A = ta == Trans::No ? random_matrix<T>(m, k, 1) : random_matrix<T>(k, m, 1);
+                auto B = tb == Trans::No ? random_matrix<T>(k, n, 2) : random_matrix<T>(n, k, 2);
+                auto C = random_matrix<T>(m, n, 3);
+                auto dA = this->upload(A), dB = this->upload(B), dC = this->upload(C);
+                this->gpu.gemm(ta, tb, T(2), ConstMatView<T>(dA.view()),
+                               ConstMatView<T>(dB.view()), T(0.5), dC.view());
+                cpu_be.gemm(ta, tb, T(2), ConstMatView<T>(A.view()), ConstMatView<T>(B.view()),
+                            T(0.5), C.view());
+                const auto got = this->download(dC.view());
+                EXPECT_LE(max_diff<T>(got.view(), C.view()), 50 * this->tol()) << "k = " << k;
+            }
+}
+
+TYPED_TEST(CudaBackendTest, OrthonormalizeKeepsTheSpanInEveryMode) {
+    using T = TypeParam;
+    const index_t m = 300, l = 12;
+    std::vector<double> sigma(l);
+    for (index_t j = 0; j < l; ++j) sigma[j] = std::pow(10.0, -double(j) / 2);  // cond 3e5
+    const auto Y = matrix_with_spectrum<T>(cpu_be, m, l, sigma, 5);
+    for (const Ortho how : {Ortho::CholQR2, Ortho::Householder, Ortho::LU}) {
+        auto dY = this->upload(Y);
+        this->gpu.orthonormalize(dY.view(), how);
+        const auto Q = this->download(dY.view());
+        EXPECT_LE(orthonormality_error<T>(Q.view()), 100 * this->tol());
+        // span: Y - Q Q^T Y = 0
+        HostMatrix<T> C(l, l), R = random_matrix<T>(m, l, 0);
+        cpu_be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Q.view()),
+                    ConstMatView<T>(Y.view()), T(0), C.view());
+        cpu_be.copy(ConstMatView<T>(Y.view()), R.view());
+        cpu_be.gemm(Trans::No, Trans::No, T(-1), ConstMatView<T>(Q.view()),
+                    ConstMatView<T>(C.view()), T(1), R.view());
+        std::vector<double> norms(l);
+        cpu_be.column_norms(ConstMatView<T>(R.view()), norms.data());
+        for (const double r : norms) EXPECT_LE(r, 1e3 * this->tol());
+    }
+}
+
+TYPED_TEST(CudaBackendTest, SvdOfATallBlockMatchesTheCpu) {
+    using T = TypeParam;
+    const index_t m = 200, n = 15;
+    std::vector<double> sigma(n);
+    for (index_t j = 0; j < n; ++j) sigma[j] = 1.0 / (1 + j);
+    const auto W = matrix_with_spectrum<T>(cpu_be, m, n, sigma, 8);
+    auto dW = this->upload(W);
+    auto dU = this->gpu.template matrix<T>(m, n), dVt = this->gpu.template matrix<T>(n, n);
+    std::vector<T> s(n);
+    this->gpu.svd(dW.view(), dU.view(), s.data(), dVt.view(), SvdDriver::Gesdd);
+    for (index_t j = 0; j < n; ++j) EXPECT_NEAR(s[j], sigma[j], 100 * this->tol());
+    const auto U = this->download(dU.view()), Vt = this->download(dVt.view());
+    EXPECT_LE(orthonormality_error<T>(U.view()), 100 * this->tol());
+    HostMatrix<T> US(m, n), back(m, n);
+    cpu_be.scale_columns(ConstMatView<T>(U.view()), s.data(), US.view());
+    cpu_be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(US.view()),
+                ConstMatView<T>(Vt.view()), T(0), back.view());
+    EXPECT_LE(max_diff<T>(back.view(), W.view()), 100 * this->tol());
+}
+
+TYPED_TEST(CudaBackendTest, SketchEqualsTheCpuSketch) {
+    using T = TypeParam;
+    for (const index_t rows : {1, 7, 64}) {
+        HostMatrix<T> X(rows, 5);
+        auto dX = this->gpu.template matrix<T>(rows, 5);
+        cpu_be.fill_normal(X.view(), philox::Key{11, 12}, 3);
+        this->gpu.fill_normal(dX.view(), philox::Key{11, 12}, 3);
+        EXPECT_LE(max_diff<T>(this->download(dX.view()).view(), X.view()), 4 * this->tol());
+    }
+}
+
+TYPED_TEST(CudaBackendTest, ElementwisePrimitivesAndReductionsMatchTheCpu) {
+    using T = TypeParam;
+    const index_t m = 5000, n = 3;
+    auto X = random_matrix<T>(m, n, 21), Y = random_matrix<T>(m, n, 22);
+    auto dX = this->upload(X), dY = this->upload(Y);
+    const T scale[3] = {T(2), T(-1), T(0.5)};
+    this->gpu.scale_columns(ConstMatView<T>(dX.view()), scale, dY.view());
+    cpu_be.scale_columns(ConstMatView<T>(X.view()), scale, Y.view());
+    EXPECT_LE(max_diff<T>(this->download(dY.view()).view(), Y.view()), this->tol());
+    this->gpu.add_scaled(ConstMatView<T>(dX.view()), T(3), dY.view());
+    cpu_be.add_scaled(ConstMatView<T>(X.view()), T(3), Y.view());
+    EXPECT_LE(max_diff<T>(this->download(dY.view()).view(), Y.view()), this->tol());
+    double g[3], c[3];
+    this->gpu.column_norms(ConstMatView<T>(dY.view()), g);
+    cpu_be.column_norms(ConstMatView<T>(Y.view()), c);
+    for (int j = 0; j < 3; ++j) EXPECT_NEAR(g[j], c[j], 10 * this->tol() * c[j]);
+    this->gpu.column_dots(ConstMatView<T>(dX.view()), ConstMatView<T>(dY.view()), g);
+    cpu_be.column_dots(ConstMatView<T>(X.view()), ConstMatView<T>(Y.view()), c);
+    for (int j = 0; j < 3; ++j) EXPECT_NEAR(g[j], c[j], 1e-3 * std::abs(c[j]) + 1e-6);
+    EXPECT_NEAR(this->gpu.sum_squares(ConstMatView<T>(dY.view())),
+                cpu_be.sum_squares(ConstMatView<T>(Y.view())),
+                1e-6 * cpu_be.sum_squares(ConstMatView<T>(Y.view())));
+    this->gpu.fill(dY.view(), T(0));
+    EXPECT_EQ(this->gpu.sum_squares(ConstMatView<T>(dY.view())), 0.0);
+    this->gpu.fill(dY.view(), T(2));
+    EXPECT_EQ(this->gpu.sum_squares(ConstMatView<T>(dY.view())), 4.0 * m * n);
+    if constexpr (std::is_same_v<T, double>) {  // no overflow for huge entries
+        this->gpu.fill(dY.view(), T(1e300));
+        this->gpu.column_norms(ConstMatView<T>(dY.view()), g);
+        EXPECT_NEAR(g[0], 1e300 * std::sqrt(double(m)), 1e288);
+    }
+}
+
+TYPED_TEST(CudaBackendTest, SparseProductsMatchTheCpu) {
+    using T = TypeParam;
+    // 40 x 30 CSR with 3 entries per row
+    const index_t rows = 40, cols = 30;
+    std::vector<std::int32_t> indptr{0}, indices;
+    std::vector<T> values;
+    for (index_t i = 0; i < rows; ++i) {
+        for (index_t e = 0; e < 3; ++e) {
+            indices.push_back(static_cast<std::int32_t>((7 * i + 11 * e) % cols));
+            values.push_back(T(1) / T(1 + i + e));
+        }
+        std::sort(indices.end() - 3, indices.end());
+        indptr.push_back(static_cast<std::int32_t>(indices.size()));
+    }
+    const index_t nnz = static_cast<index_t>(values.size());
+    auto d_values = this->gpu.template matrix<T>(nnz, 1);
+    auto d_indices = this->gpu.template matrix<int>(nnz, 1);
+    auto d_indptr = this->gpu.template matrix<int>(rows + 1, 1);
+    this->gpu.from_host(values.data(), d_values.view());
+    this->gpu.from_host(indices.data(), d_indices.view());
+    this->gpu.from_host(indptr.data(), d_indptr.view());
+    const CsrView<T, std::int32_t> host{values.data(), indices.data(), indptr.data(), rows, cols};
+    const CsrView<T, std::int32_t> dev{d_values.data(), d_indices.data(), d_indptr.data(), rows,
+                                       cols, nnz};
+    for (const Trans t : {Trans::No, Trans::Yes}) {
+        const index_t in = t == Trans::No ? cols : rows, out = t == Trans::No ? rows : cols;
+        auto X = random_matrix<T>(in, 4, 31);
+        HostMatrix<T> Y(out, 4);
+        auto dX = this->upload(X);
+        auto dY = this->gpu.template matrix<T>(out, 4);
+        cpu_be.csr_mm(host, t, ConstMatView<T>(X.view()), Y.view());
+        this->gpu.csr_mm(dev, t, ConstMatView<T>(dX.view()), dY.view());
+        EXPECT_LE(max_diff<T>(this->download(dY.view()).view(), Y.view()), 10 * this->tol());
+    }
+    EXPECT_NEAR(this->gpu.sum_squares(dev), cpu_be.sum_squares(host),
+                1e-6 * cpu_be.sum_squares(host));
+}
+
+TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
+    using T = TypeParam;
+    const index_t n = 3000, s = 3;
+    auto Z = random_matrix<T>(n, s, 41), P = random_matrix<T>(n, s, 42);
+    auto Q = random_matrix<T>(n, s, 43), X = random_matrix<T>(n, s, 44);
+    auto R = random_matrix<T>(n, s, 45), D = random_matrix<T>(n, 1, 46);
+    for (index_t i = 0; i < n; ++i) D.data()[i] = std::abs(D.data()[i]) + T(0.5);
+    auto dZ = this->upload(Z), dP = this->upload(P), dQ = this->upload(Q), dX = this->upload(X),
+         dR = this->upload(R), dD = this->upload(D);
+    const T beta[3] = {T(0.5), T(2), T(-1)}, alpha[3] = {T(0.25), T(-0.5), T(1)};
+    const std::uint8_t active[3] = {1, 0, 1};
+    cpu_be.cg_update_p(beta, D.data(), ConstMatView<T>(Z.view()), P.view(), active);
+    this->gpu.cg_update_p(beta, dD.data(), ConstMatView<T>(dZ.view()), dP.view(), active);
+    EXPECT_LE(max_diff<T>(this->download(dP.view()).view(), P.view()), 10 * this->tol());
+    double rr_c[3] = {-1, -1, -1}, rz_c[3] = {-1, -1, -1}, rr_g[3] = {-1, -1, -1},
+           rz_g[3] = {-1, -1, -1};
+    cpu_be.cg_update_xr(alpha, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
+                        R.view(), D.data(), active, rr_c, rz_c);
+    this->gpu.cg_update_xr(alpha, ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
+                           dX.view(), dR.view(), dD.data(), active, rr_g, rz_g);
+    EXPECT_LE(max_diff<T>(this->download(dX.view()).view(), X.view()), 10 * this->tol());
+    EXPECT_LE(max_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
+    for (int j = 0; j < 3; ++j) {
+        if (!active[j]) continue;
+        EXPECT_NEAR(rr_g[j], rr_c[j], 1e-4 * rr_c[j]);
+        EXPECT_NEAR(rz_g[j], rz_c[j], 1e-4 * rz_c[j]);
+    }
+}
+
+TYPED_TEST(CudaBackendTest, RandomizedSvdTemplateMatchesTheCpu) {
+    using T = TypeParam;
+    const index_t m = 400, n = 250;
+    std::vector<double> sigma(n);
+    for (index_t j = 0; j < n; ++j) sigma[j] = std::exp(-0.2 * double(j));
+    const auto A = matrix_with_spectrum<T>(cpu_be, m, n, sigma, 51);
+    auto dA = this->upload(A);
+    RsvdOptions o;
+    o.k = 10;
+    o.l = 20;
+    o.n_iter = 3;
+    o.key = philox::Key{5, 6};
+    const DenseOp<CpuBackend, T> cpu_op(cpu_be, A.view(), false);
+    const DenseOp<CudaBackend, T> gpu_op(this->gpu, ConstMatView<T>(dA.view()), false);
+    const auto c = rsvd_subspace(cpu_be, cpu_op, o);
+    const auto g = rsvd_subspace(this->gpu, gpu_op, o);
+    for (index_t j = 0; j < o.k; ++j) {
+        EXPECT_NEAR(g.s[j], c.s[j], 100 * this->tol() * c.s[0]);
+        EXPECT_NEAR(g.s[j], sigma[j], 1e3 * this->tol() + 1e-6);
+    }
+}
+
+TYPED_TEST(CudaBackendTest, CgTemplateTakesTheCpuIterationCount) {
+    using T = TypeParam;
+    const index_t n = 80;
+    auto G = random_matrix<T>(n, n, 61);
+    HostMatrix<T> A(n, n);
+    cpu_be.gemm(Trans::No, Trans::Yes, T(1) / T(n), ConstMatView<T>(G.view()),
+                ConstMatView<T>(G.view()), T(0), A.view());
+    for (index_t i = 0; i < n; ++i) A.view()(i, i) += T(1);
+    const auto B = random_matrix<T>(n, 2, 62);
+    auto dA = this->upload(A), dB = this->upload(B);
+    HostMatrix<T> X(n, 2);
+    auto dX = this->gpu.template matrix<T>(n, 2);
+    CgOptions o;
+    o.maxiter = 300;
+    o.atol = {std::is_same_v<T, float> ? 1e-4 : 1e-10, std::is_same_v<T, float> ? 1e-4 : 1e-10};
+    const DenseOp<CpuBackend, T> cpu_op(cpu_be, A.view(), false);
+    const DenseOp<CudaBackend, T> gpu_op(this->gpu, ConstMatView<T>(dA.view()), false);
+    const auto c = cg_solve<CpuBackend, T>(cpu_be, cpu_op, nullptr, B.view(), X.view(), o);
+    const auto g = cg_solve<CudaBackend, T>(this->gpu, gpu_op, nullptr,
+                                            ConstMatView<T>(dB.view()), dX.view(), o);
+    for (int j = 0; j < 2; ++j) {
+        EXPECT_EQ(g.stop[j], CgStop::Converged);
+        EXPECT_LE(std::abs(g.iterations[j] - c.iterations[j]), 1);
+    }
+    EXPECT_LE(max_diff<T>(this->download(dX.view()).view(), X.view()), 1e3 * this->tol());
+}
+
+}  // namespace
+}  // namespace rankwise::test

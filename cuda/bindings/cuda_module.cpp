@@ -27,12 +27,13 @@ using namespace rankwise;
 namespace {
 
 // Device memory handed to Python; CuPy keeps this object alive as the owner of its array.
+// Freed stream-ordered on the stream it was allocated on (as CuPy's own async memory is), so
+// work still queued there that reads it completes first.
 class DeviceBuffer {
    public:
-    DeviceBuffer(void* ptr, std::size_t bytes) : ptr_(ptr), bytes_(bytes) {}
-    ~DeviceBuffer() {
-        if (ptr_ != nullptr) cudaFree(ptr_);  // synchronizes: no queued work still uses it
-    }
+    DeviceBuffer(void* ptr, std::size_t bytes, cudaStream_t stream)
+        : ptr_(ptr), bytes_(bytes), stream_(stream) {}
+    ~DeviceBuffer() { cuda::free_async(ptr_, stream_); }
     DeviceBuffer(const DeviceBuffer&) = delete;
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;
     std::uintptr_t ptr() const { return reinterpret_cast<std::uintptr_t>(ptr_); }
@@ -41,16 +42,37 @@ class DeviceBuffer {
    private:
     void* ptr_;
     std::size_t bytes_;
+    cudaStream_t stream_;
 };
 
 template <class T>
 py::object to_python(DeviceMatrix<T>&& M) {
     const auto bytes = sizeof(T) * static_cast<std::size_t>(M.rows() * M.cols());
-    return py::cast(std::make_unique<DeviceBuffer>(M.release(), bytes));
+    const cudaStream_t stream = M.stream();
+    return py::cast(std::make_unique<DeviceBuffer>(M.release(), bytes, stream));
 }
 
+// A CSR matrix with its transpose also stored as CSR: both products are non-transposed
+// SpMMs (cuSPARSE's transposed SpMM is slower and not bitwise reproducible).
+template <class T, class I>
+class CsrPairOp final : public LinearOp<T> {
+   public:
+    CsrPairOp(const CudaBackend& be, CsrView<T, I> a, CsrView<T, I> at) : be_(be), a_(a), at_(at) {}
+    index_t rows() const override { return a_.rows; }
+    index_t cols() const override { return a_.cols; }
+    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
+        be_.csr_mm(t == Trans::No ? a_ : at_, Trans::No, X, Y);
+    }
+    double fro_norm2() const override { return be_.sum_squares(a_); }
+
+   private:
+    const CudaBackend& be_;
+    CsrView<T, I> a_, at_;
+};
+
 // One matrix on the device, as _gpu.py describes it: dense (column-major storage of A, or of
-// A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix).
+// A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix), optionally with the CSR
+// of the other one (then every product is non-transposed).
 struct DeviceOperand {
     std::string kind;   // "dense" or "csr"
     std::string dtype;  // "float32" or "float64"
@@ -61,6 +83,28 @@ struct DeviceOperand {
     std::uintptr_t indices = 0, indptr = 0;  // csr
     index_t nnz = 0;
     int index_bytes = 4;
+    std::uintptr_t t_data = 0, t_indices = 0, t_indptr = 0;  // CSR of the other one, or 0
+
+    template <class T, class I>
+    CsrView<T, I> csr(bool other) const {
+        const auto v = reinterpret_cast<const T*>(other ? t_data : data);
+        const auto ix = reinterpret_cast<const I*>(other ? t_indices : indices);
+        const auto ip = reinterpret_cast<const I*>(other ? t_indptr : indptr);
+        return other ? CsrView<T, I>{v, ix, ip, cols, rows, nnz}
+                     : CsrView<T, I>{v, ix, ip, rows, cols, nnz};
+    }
+
+    template <class T, class I, class Fn>
+    auto visit_csr(const CudaBackend& be, Fn&& fn) const {
+        if (t_data != 0) {
+            // stored = A (or A^T when transposed): the pair in A's orientation
+            const auto a = csr<T, I>(transposed), at = csr<T, I>(!transposed);
+            const CsrPairOp<T, I> op(be, a, at);
+            return fn(static_cast<const LinearOp<T>&>(op));
+        }
+        const SparseOp<CudaBackend, T, I> op(be, csr<T, I>(false), transposed);
+        return fn(static_cast<const LinearOp<T>&>(op));
+    }
 
     bool is_single() const { return dtype == "float32"; }
 
@@ -73,20 +117,8 @@ struct DeviceOperand {
             return fn(static_cast<const LinearOp<T>&>(op));
         }
         require(kind == "csr") << "unknown device operand kind '" << kind << "'";
-        if (index_bytes == 8) {
-            const CsrView<T, std::int64_t> a{reinterpret_cast<const T*>(data),
-                                             reinterpret_cast<const std::int64_t*>(indices),
-                                             reinterpret_cast<const std::int64_t*>(indptr), rows,
-                                             cols, nnz};
-            const SparseOp<CudaBackend, T, std::int64_t> op(be, a, transposed);
-            return fn(static_cast<const LinearOp<T>&>(op));
-        }
-        const CsrView<T, std::int32_t> a{reinterpret_cast<const T*>(data),
-                                         reinterpret_cast<const std::int32_t*>(indices),
-                                         reinterpret_cast<const std::int32_t*>(indptr), rows, cols,
-                                         nnz};
-        const SparseOp<CudaBackend, T, std::int32_t> op(be, a, transposed);
-        return fn(static_cast<const LinearOp<T>&>(op));
+        if (index_bytes == 8) return visit_csr<T, std::int64_t>(be, fn);
+        return visit_csr<T, std::int32_t>(be, fn);
     }
 };
 
@@ -200,8 +232,9 @@ void check_signals() {
 PYBIND11_MODULE(_cuda, m) {
     m.doc() = "rankwise native core (CUDA backend)";
     cuda::set_interrupt_checker(&check_signals);
-    py::register_exception<Error>(m, "CoreError", PyExc_ValueError);
-    py::register_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
+    // Local translators: _core registers its own for the same C++ types.
+    py::register_local_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
+    py::register_local_exception<Error>(m, "CoreError", PyExc_ValueError);
 
     m.def("device_count", &cuda::device_count,
           "Number of CUDA devices visible to this process (0 without a driver or a GPU).");
@@ -234,7 +267,8 @@ PYBIND11_MODULE(_cuda, m) {
             "csr",
             [](const std::string& dtype, std::uintptr_t data, std::uintptr_t indices,
                std::uintptr_t indptr, index_t rows, index_t cols, index_t nnz, int index_bytes,
-               bool transposed) {
+               bool transposed, std::uintptr_t t_data, std::uintptr_t t_indices,
+               std::uintptr_t t_indptr) {
                 require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
                 require(index_bytes == 4 || index_bytes == 8) << "indices must be int32 or int64";
                 require(rows >= 0 && cols >= 0 && nnz >= 0) << "invalid CSR operand";
@@ -249,11 +283,16 @@ PYBIND11_MODULE(_cuda, m) {
                 o.nnz = nnz;
                 o.index_bytes = index_bytes;
                 o.transposed = transposed;
+                o.t_data = t_data;
+                o.t_indices = t_indices;
+                o.t_indptr = t_indptr;
                 return o;
             },
             py::arg("dtype"), py::arg("data"), py::arg("indices"), py::arg("indptr"),
             py::arg("rows"), py::arg("cols"), py::arg("nnz"), py::arg("index_bytes"),
-            py::arg("transposed"));
+            py::arg("transposed"), py::arg("t_data") = 0, py::arg("t_indices") = 0,
+            py::arg("t_indptr") = 0,
+            "CSR (of A, or of A^T if transposed) with, optionally, the CSR of the other one.");
 
     m.def(
         "rsvd",

@@ -30,6 +30,7 @@ void CudaBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out)
 
 template <class T>
 void CudaBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "scale_rows: shapes differ";
     cuda::for_each_entry(stream_, X.rows, X.cols,
                          [=] __device__(index_t i, index_t j) { Y(i, j) = d[i] * X(i, j); });
 }
@@ -37,6 +38,7 @@ void CudaBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const 
 template <class T>
 void CudaBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
                               const std::uint8_t* active) const {
+    require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
     const cuda::DeviceCopy<T> b(beta, P.cols, stream_);
     const cuda::DeviceCopy<std::uint8_t> on(active, P.cols, stream_);
     const T* bd = b.get();
@@ -53,6 +55,9 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
                                MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
                                double* rz) const {
     const index_t n = R.rows, s = R.cols;
+    require(P.rows == n && Q.rows == n && X.rows == n && P.cols == s && Q.cols == s &&
+            X.cols == s)
+        << "cg_update_xr: shapes differ";
     const cuda::DeviceCopy<T> a(alpha, s, stream_);
     const cuda::DeviceCopy<std::uint8_t> on(active, s, stream_);
     const T* al = a.get();
@@ -74,7 +79,7 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
         stream_, n, s, [=] __device__(index_t i, index_t j) {
             if (!act[j]) return 0.0;
             const double r = R(i, j);
-            return r * double(d[i]) * r;
+            return r * r * double(d[i]);  // the CPU's order of operations
         });
     for (index_t j = 0; j < s; ++j)
         if (active[j]) rz[j] = rz_sums[j];

@@ -62,6 +62,10 @@ const Libraries& libraries(cudaStream_t stream) {
         check(cublasSetMathMode(lib.blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
         check(cusolverDnCreate(&lib.solver), "cusolverDnCreate");
         check(cusparseCreate(&lib.sparse), "cusparseCreate");
+        int pools = 0;
+        check(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device),
+              "cudaDeviceGetAttribute");
+        lib.memory_pools = pools != 0;
         found = mine.by_device.emplace(device, lib).first;
     }
     const Libraries& lib = found->second;
@@ -74,7 +78,8 @@ const Libraries& libraries(cudaStream_t stream) {
 void* allocate(std::size_t bytes, cudaStream_t stream, const char* what) {
     if (bytes == 0) return nullptr;
     void* p = nullptr;
-    const cudaError_t status = cudaMallocAsync(&p, bytes, stream);
+    const cudaError_t status = libraries(stream).memory_pools ? cudaMallocAsync(&p, bytes, stream)
+                                                              : cudaMalloc(&p, bytes);
     if (status == cudaErrorMemoryAllocation) {
         cudaGetLastError();  // reset the thread's last error, so no later check reports it
         std::ostringstream msg;
@@ -87,7 +92,18 @@ void* allocate(std::size_t bytes, cudaStream_t stream, const char* what) {
 }
 
 void free_async(void* p, cudaStream_t stream) noexcept {
-    if (p != nullptr) cudaFreeAsync(p, stream);
+    if (p == nullptr) return;
+    bool pools = false;
+    try {
+        pools = libraries(stream).memory_pools;
+    } catch (...) {
+        // no handles can be made now: the plain free below still returns the memory
+    }
+    if (pools) {
+        cudaFreeAsync(p, stream);
+    } else {
+        cudaFree(p);  // synchronizes the device: no queued work still uses p
+    }
 }
 
 void set_interrupt_checker(void (*checker)()) { interrupt_checker = checker; }
@@ -138,6 +154,13 @@ template <class T>
 void CudaBackend::from_host(const T* values, MatView<T> Y) const {
     if (Y.rows == 0 || Y.cols == 0) return;
     // Pageable source: the call returns once the values are staged, so `values` may go.
+    if (Y.ld == Y.rows || Y.cols == 1) {  // contiguous: no pitch limit (2^31 bytes)
+        cuda::check(cudaMemcpyAsync(Y.data, values,
+                                    sizeof(T) * static_cast<std::size_t>(Y.rows * Y.cols),
+                                    cudaMemcpyHostToDevice, stream_),
+                    "cudaMemcpyAsync (host to device)");
+        return;
+    }
     cuda::check(cudaMemcpy2DAsync(Y.data, sizeof(T) * static_cast<std::size_t>(Y.ld), values,
                                   sizeof(T) * static_cast<std::size_t>(Y.rows),
                                   sizeof(T) * static_cast<std::size_t>(Y.rows),

@@ -140,12 +140,15 @@ void householder_qr(const CudaBackend& be, MatView<T> Y) {
     check(geqrf_size(lib.solver, m, l, Y.data, ld, &lw1), "geqrf_bufferSize");
     check(orgqr_size(lib.solver, m, l, Y.data, ld, tau.data(), &lw2), "orgqr_bufferSize");
     auto work = be.matrix<T>(std::max({lw1, lw2, 1}), 1);
-    auto info = be.matrix<int>(1, 1);
+    auto info = be.matrix<int>(2, 1);
     const int lw = static_cast<int>(work.rows());
     check(geqrf(lib.solver, m, l, Y.data, ld, tau.data(), work.data(), lw, info.data()), "geqrf");
-    check(orgqr(lib.solver, m, l, Y.data, ld, tau.data(), work.data(), lw, info.data()), "orgqr");
-    const int status = read_info(info, be.stream());
-    if (status != 0) throw LapackError("orgqr failed on the device, info = " + std::to_string(status));
+    check(orgqr(lib.solver, m, l, Y.data, ld, tau.data(), work.data(), lw, info.data() + 1),
+          "orgqr");
+    const auto status = be.to_host(info.data(), 2);
+    if (status[0] != 0 || status[1] != 0)
+        throw LapackError("Householder QR failed on the device, info = " +
+                          std::to_string(status[0]) + ", " + std::to_string(status[1]));
 }
 
 // One Cholesky QR step, as in cpu/dense.cpp: G = Y^T Y + shift I = R^T R, Y <- Y R^-1;
@@ -281,6 +284,19 @@ template <class T>
 void CudaBackend::copy(ConstMatView<T> X, MatView<T> Y) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "copy: shapes differ";
     if (X.rows == 0 || X.cols == 0) return;
+    if ((X.ld == X.rows && Y.ld == Y.rows) || X.cols == 1) {  // no pitch limit (2^31 bytes)
+        check(cudaMemcpyAsync(Y.data, X.data, sizeof(T) * static_cast<std::size_t>(X.rows * X.cols),
+                              cudaMemcpyDeviceToDevice, stream_),
+              "cudaMemcpyAsync (device to device)");
+        return;
+    }
+    if (sizeof(T) * std::max(X.ld, Y.ld) > 0x7fffffff) {  // past the pitch limit: by column
+        for (index_t j = 0; j < X.cols; ++j)
+            check(cudaMemcpyAsync(Y.col(j), X.col(j), sizeof(T) * static_cast<std::size_t>(X.rows),
+                                  cudaMemcpyDeviceToDevice, stream_),
+                  "cudaMemcpyAsync (device to device)");
+        return;
+    }
     check(cudaMemcpy2DAsync(Y.data, sizeof(T) * Y.ld, X.data, sizeof(T) * X.ld,
                             sizeof(T) * X.rows, X.cols, cudaMemcpyDeviceToDevice, stream_),
           "cudaMemcpy2DAsync (device to device)");
@@ -289,7 +305,13 @@ void CudaBackend::copy(ConstMatView<T> X, MatView<T> Y) const {
 template <class T>
 void CudaBackend::fill(MatView<T> X, T value) const {
     if (X.rows == 0 || X.cols == 0) return;
-    if (value == T(0)) {
+    if (value == T(0) && (X.ld == X.rows || X.cols == 1)) {  // contiguous: no pitch limit
+        check(cudaMemsetAsync(X.data, 0, sizeof(T) * static_cast<std::size_t>(X.rows * X.cols),
+                              stream_),
+              "cudaMemsetAsync");
+        return;
+    }
+    if (value == T(0) && sizeof(T) * X.ld <= 0x7fffffff) {
         check(cudaMemset2DAsync(X.data, sizeof(T) * X.ld, 0, sizeof(T) * X.rows, X.cols, stream_),
               "cudaMemset2DAsync");
         return;

@@ -63,7 +63,7 @@ def solve_cg_gpu(
         raise ValueError(f"shapes of A {A.shape} and b {b.shape} are incompatible")
     a_single = np.dtype(A.dtype).char == "f"
     dtype = np.dtype(np.float32 if a_single and b.dtype.char == "f" else np.float64)
-    mat = _gpu.as_device_matrix(A if A.dtype == dtype else A.astype(dtype), "A")
+    mat = _gpu.as_device_matrix(A if A.dtype == dtype else A.astype(dtype), "A", both_ways=False)
     vector = b.ndim == 1 or b.shape[1] == 1
     s = 1 if b.ndim == 1 else int(b.shape[1])
     B = cp.asfortranarray(b.reshape(n, s), dtype=dtype)
@@ -73,7 +73,7 @@ def solve_cg_gpu(
     atol_f = _check_atol(atol)
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
         raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
-    bnorm = _column_norms(B)
+    bnorm = _column_norms(B) if n > 0 else np.zeros(s)
     tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
     if maxiter is None:
         maxiter = 10 * n

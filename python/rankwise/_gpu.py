@@ -105,8 +105,8 @@ def _dense(A: Any, name: str) -> DeviceMatrix:
     return DeviceMatrix(op, (m, n), dtype, "dense", (A,))
 
 
-def _sparse(A: Any, name: str) -> DeviceMatrix:
-    if A.format not in ("csr", "csc"):
+def _sparse(A: Any, name: str, both_ways: bool) -> DeviceMatrix:
+    if A.format not in ("csr", "csc") or (A.format == "csc" and not both_ways):
         A = A.tocsr()
     dtype = _work_dtype(A.dtype, name)
     if A.dtype != dtype:
@@ -121,6 +121,12 @@ def _sparse(A: Any, name: str) -> DeviceMatrix:
     m, n = (int(d) for d in A.shape)
     csc = A.format == "csc"
     rows, cols = (n, m) if csc else (m, n)
+    # The CSR of the other orientation too (one conversion, nnz more memory): every product is
+    # then a non-transposed SpMM, faster than cuSPARSE's transposed one and reproducible.
+    other = (A.tocsr() if csc else A.T.tocsr()) if both_ways else None
+    if other is not None and other.indptr.dtype != A.indptr.dtype:
+        other.indices = other.indices.astype(A.indptr.dtype)
+        other.indptr = other.indptr.astype(A.indptr.dtype)
     op = cuda_module().DeviceOperand.csr(
         dtype.name,
         int(A.data.data.ptr),
@@ -131,17 +137,23 @@ def _sparse(A: Any, name: str) -> DeviceMatrix:
         int(A.nnz),
         int(A.indptr.dtype.itemsize),
         csc,
+        *(
+            (int(other.data.data.ptr), int(other.indices.data.ptr), int(other.indptr.data.ptr))
+            if other is not None
+            else (0, 0, 0)
+        ),
     )
-    return DeviceMatrix(op, (m, n), dtype, "sparse", (A,))
+    return DeviceMatrix(op, (m, n), dtype, "sparse", (A, other))
 
 
-def as_device_matrix(A: Any, name: str = "A") -> DeviceMatrix:
+def as_device_matrix(A: Any, name: str = "A", *, both_ways: bool = True) -> DeviceMatrix:
     """A CuPy ndarray or cupyx.scipy.sparse matrix as a DeviceMatrix (float32 stays float32,
-    other real types compute in float64; NaN/Inf refused; A is never modified)."""
+    other real types compute in float64; NaN/Inf refused; A is never modified).  A sparse
+    matrix is kept as CSR, with (``both_ways``, for products with A^T too) its transpose."""
     import cupyx.scipy.sparse as csp
 
     if csp.issparse(A):
-        return _sparse(A, name)
+        return _sparse(A, name, both_ways)
     if isinstance(A, _cupy().ndarray):
         return _dense(A, name)
     raise TypeError(

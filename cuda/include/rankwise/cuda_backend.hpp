@@ -9,7 +9,9 @@
 // element-wise steps and reductions are the project's own kernels (cuda/src/*.cu).
 //
 // Reductions sum fixed row blocks, then the blocks in a fixed order on the host: results do
-// not depend on timing, and a rerun gives the same bits.
+// not depend on timing.  Dense products and non-transposed sparse products rerun to the same
+// bits; cuSPARSE's transposed SpMM does not promise that, so the bindings hand sparse
+// matrices over with their transpose and only non-transposed products run.
 #pragma once
 
 #include <cublas_v2.h>
@@ -47,11 +49,14 @@ struct Libraries {
     cublasHandle_t blas = nullptr;
     cusolverDnHandle_t solver = nullptr;
     cusparseHandle_t sparse = nullptr;
+    bool memory_pools = false;  // cudaMallocAsync supported on this device
 };
 const Libraries& libraries(cudaStream_t stream);
 
-// Stream-ordered device memory; throws AllocationError naming the size when it fails.
+// Stream-ordered device memory (cudaMallocAsync; plain cudaMalloc where the device has no
+// memory pools); throws AllocationError naming the size when it fails.
 void* allocate(std::size_t bytes, cudaStream_t stream, const char* what);
+// Frees what allocate returned, after the work queued on `stream` so far.
 void free_async(void* p, cudaStream_t stream) noexcept;
 
 // Installed by the bindings: throws if the user pressed Ctrl-C.
@@ -75,8 +80,9 @@ class DeviceMatrix {
     void truncate_cols(index_t cols) { cols_ = cols < cols_ ? cols : cols_; }
     index_t rows() const { return rows_; }
     index_t cols() const { return cols_; }
-    // Hands the storage to a new owner, which frees it with cudaFree.
+    // Hands the storage to a new owner, which frees it with cuda::free_async on stream().
     T* release() { return buf_.release(); }
+    cudaStream_t stream() const { return buf_.get_deleter().stream; }
 
    private:
     struct Free {

@@ -50,9 +50,11 @@ def is_dask_array(A: Any) -> bool:
 # --------------------------------------------------------------------------- #
 
 
-# A tall block travels with its Gram matrix, (Y_i, Y_i^T Y_i): the task that makes a block
-# also makes what the next reduction needs, so that each CholeskyQR step is one task per
-# block plus the tree (the graph's size, not the arithmetic, is what a small problem pays).
+# A tall block is made together with its Gram matrix, (Y_i, Y_i^T Y_i): the task that makes
+# a block also makes what the next reduction needs (the graph's size, not the arithmetic, is
+# what a small problem pays).  The two are separate outputs (delayed(..., nout=2)), so the
+# reduction trees receive the l x l Gram matrices only and the tall blocks never leave the
+# worker that holds their rows of A.
 Pair = tuple[np.ndarray, np.ndarray]
 
 
@@ -79,26 +81,20 @@ def _gram(Y: np.ndarray) -> np.ndarray:
     return np.asarray(_core.times_and_gram(Y, np.eye(Y.shape[1], dtype=Y.dtype))[1])
 
 
-def _rtimes(block: Any, pair: Pair) -> np.ndarray:
+def _rtimes(block: Any, Y: np.ndarray) -> np.ndarray:
     """A_i^T @ Y_i."""
-    return _apply(block, pair[0], True)
+    return _apply(block, Y, True)
 
 
-def _solve_gram(pair: Pair, R_inv: np.ndarray) -> Pair:
+def _solve_gram(Y: np.ndarray, R_inv: np.ndarray) -> Pair:
     """(Y_i R^-1, its Gram matrix), with R^-1 formed once on the small side (the CholeskyQR
     step after it restores the orthogonality that an explicit inverse may cost)."""
-    Z, G = _core.times_and_gram(pair[0], R_inv)
+    Z, G = _core.times_and_gram(Y, R_inv)
     return np.asarray(Z), np.asarray(G)
 
 
-def _sum_grams(*items: Pair | np.ndarray) -> np.ndarray:
-    """Sum of Gram matrices, given as blocks' pairs (first level) or partial sums."""
-    grams = [item[1] if isinstance(item, tuple) else item for item in items]
-    return _add(*grams)
-
-
-def _times_small(pair: Pair, M: np.ndarray) -> np.ndarray:
-    return np.asarray(_core.times_and_gram(pair[0], M)[0])
+def _times_small(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
+    return np.asarray(_core.times_and_gram(Y, M)[0])
 
 
 def _add(*parts: np.ndarray) -> np.ndarray:
@@ -156,15 +152,16 @@ def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
 
 
 def _orthonormalize(pairs: list[Any], m: int) -> list[Any]:
-    """Shifted CholeskyQR3 of the tall matrix stacked from the blocks of `pairs`: three Gram
-    reductions over the tree, three triangular solves per block, all inside the graph."""
+    """Shifted CholeskyQR3 of the tall matrix stacked from the blocks Y_i of `pairs` (each
+    (Y_i, Y_i^T Y_i) as two delayed values): three Gram reductions over the tree, three
+    triangular solves per block, all inside the graph.  Returns the blocks of Q."""
     from dask import delayed
 
     for shifted in (True, False, False):
-        G = _tree(pairs, _sum_grams)
+        G = _tree([g for _, g in pairs], _add)
         R_inv = delayed(_cholesky_factor)(G, m, shifted)
-        pairs = [delayed(_solve_gram)(p, R_inv) for p in pairs]
-    return pairs
+        pairs = [delayed(_solve_gram, nout=2)(y, R_inv) for y, _ in pairs]
+    return [y for y, _ in pairs]
 
 
 def _orthonormal_columns(Z: np.ndarray) -> np.ndarray:
@@ -222,12 +219,12 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
 
     # The in-memory algorithm's sketch: Omega (n x l) from the key, stream 0.
     Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
-    Y = [delayed(_times_gram)(b, Omega) for b in blocks]
+    Y = [delayed(_times_gram, nout=2)(b, Omega) for b in blocks]
     for _ in range(n_iter):
         Q = _orthonormalize(Y, m)
         Z = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
         Z = delayed(_orthonormal_columns)(Z)
-        Y = [delayed(_times_gram)(b, Z) for b in blocks]
+        Y = [delayed(_times_gram, nout=2)(b, Z) for b in blocks]
     Q = _orthonormalize(Y, m)
 
     W = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
@@ -311,14 +308,14 @@ def _pair(C: np.ndarray) -> Pair:
     return C, _gram(C)
 
 
-def _qt_times(pair: Pair, X: np.ndarray) -> np.ndarray:
-    """Q_i^T X_i for a block pair and a block of the same rows."""
-    return pair[0].T @ np.asarray(X)
+def _qt_times(Q: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Q_i^T X_i for blocks of the same rows."""
+    return Q.T @ np.asarray(X)
 
 
-def _qt_a_qr(pair: Pair, block: Any, Qr: np.ndarray) -> np.ndarray:
+def _qt_a_qr(Q: np.ndarray, block: Any, Qr: np.ndarray) -> np.ndarray:
     """Q_i^T (A_i Qr) with the native product."""
-    return pair[0].T @ _times(block, Qr)
+    return Q.T @ _times(block, Qr)
 
 
 def cur_pinv_core(A: Any, cols: np.ndarray, R: np.ndarray) -> np.ndarray:
@@ -332,7 +329,7 @@ def cur_pinv_core(A: Any, cols: np.ndarray, R: np.ndarray) -> np.ndarray:
     C = B[:, cols]
     c_blocks = list(C.to_delayed().ravel())
     a_blocks = list(B.to_delayed().ravel())
-    Qc = _orthonormalize([delayed(_pair)(c) for c in c_blocks], m)
+    Qc = _orthonormalize([delayed(_pair, nout=2)(c) for c in c_blocks], m)
     Qr, Tr = scipy.linalg.qr(R.T, mode="economic")
     Tc = _tree([delayed(_qt_times)(q, c) for q, c in zip(Qc, c_blocks, strict=True)], _add)
     middle = _tree([delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(Qc, a_blocks, strict=True)], _add)

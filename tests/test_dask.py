@@ -124,3 +124,66 @@ def test_cur_selects_the_in_memory_rows_and_columns(client, core) -> None:
     np.testing.assert_array_equal(res.C.compute(), ref.C)
     np.testing.assert_array_equal(res.R, ref.R)
     np.testing.assert_allclose(res.U, ref.U, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())
+
+
+def test_single_pass_recovers_a_low_rank_matrix_exactly(client) -> None:
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((5000, 6)) @ rng.standard_normal((6, 80))
+    D = da.from_array(A, chunks=(700, 80))
+    U, s, Vt = rankwise.svd(D, 6, oversample=4, method="single_pass", random_state=1)
+    assert isinstance(U, da.Array)
+    U = U.compute()
+    np.testing.assert_allclose((U * s) @ Vt, A, atol=1e-9 * np.abs(A).max())
+    np.testing.assert_allclose(U.T @ U, np.eye(6), atol=1e-12)
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:6], rtol=1e-10)
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_single_pass_error_is_near_optimal_on_a_decaying_spectrum(client, wide) -> None:
+    A = _decaying(4000, 150, seed=4)
+    if wide:
+        A = np.ascontiguousarray(A.T)
+    D = da.from_array(A, chunks=(500, 150) if not wide else (150, 500))
+    k = 10
+    U, s, Vt = rankwise.svd(D, k, oversample=10, method="single_pass", random_state=2)
+    U, Vt = np.asarray(U), np.asarray(Vt)
+    sigma = np.linalg.svd(A, compute_uv=False)
+    err = np.linalg.norm(A - (U * s) @ Vt)
+    optimal = np.sqrt(np.sum(sigma[k:] ** 2))
+    # Tropp et al. 2017, Theorem 5.1 with l = 2k, l2 = 2l + 1: E err^2 <= (1 + k/(l - k - 1))
+    # (1 + l/(l2 - l - 1)) tau_{k+1}^2 ~ 4 tau^2 for the fixed-rank part; allow that factor.
+    assert err <= 2.0 * optimal
+    assert err >= optimal * (1 - 1e-12)
+
+
+def test_single_pass_reads_every_block_once(monkeypatch) -> None:
+    """Counts the tasks that take a block of A: one per block for the single-pass method
+    (so a block can be dropped, or a stream consumed, after it), 2q + 2 per block for the
+    power method."""
+    import dask
+    from rankwise import _dask
+
+    reads: list[int] = []
+    for name in ("_one_pass_block", "_times_gram", "_rtimes"):
+        original = getattr(_dask, name)
+
+        def counted(block, *args, _original=original):
+            reads.append(int(block[0, 0] * 0) + 1)
+            return _original(block, *args)
+
+        monkeypatch.setattr(_dask, name, counted)
+    D = da.from_array(_decaying(3000, 60, seed=5), chunks=(500, 60))
+    with dask.config.set(scheduler="sync"):
+        rankwise.svd(D, 5, method="single_pass", random_state=0)
+        assert len(reads) == 6
+        reads.clear()
+        rankwise.svd(D, 5, n_iter=1, random_state=0)
+        assert len(reads) == 4 * 6
+
+
+def test_single_pass_bad_input(client) -> None:
+    D = da.from_array(_decaying(600, 40, seed=6), chunks=(200, 40))
+    with pytest.raises(ValueError, match="n_iter"):
+        rankwise.svd(D, 3, n_iter=2, method="single_pass")
+    with pytest.raises(ValueError, match="dask arrays"):
+        rankwise.svd(_decaying(60, 40, seed=6), 3, method="single_pass")

@@ -117,6 +117,39 @@ def _pick_largest(*rows: np.ndarray) -> np.ndarray:
     return stacked[which, np.arange(stacked.shape[1])][np.newaxis, :]
 
 
+def _co_range_sketch(rows: int, l2: int, key: tuple[int, int], block: int, dtype: Any) -> Any:
+    """Psi_i^T (rows x l2): block i's columns of the co-range test matrix Psi (l2 x m), from
+    its own Philox stream (stream 1 + i; stream 0 is Omega's), so it can be made again."""
+    return np.asarray(_core.standard_normal(rows, l2, key[0], key[1], 1 + block, dtype.name))
+
+
+def _one_pass_block(block: Any, Omega: np.ndarray, key: tuple[int, int], index: int, l2: int):
+    """Everything the single-pass method needs from block i, from one read of it:
+    (Y_i = A_i Omega, Y_i^T Y_i, (Psi_i A_i)^T = A_i^T Psi_i^T)."""
+    Y = _times(block, Omega)
+    Psi_t = _co_range_sketch(Y.shape[0], l2, key, index, Y.dtype)
+    return Y, _gram(Y), _apply(block, Psi_t, True)
+
+
+def _psi_times(Q: np.ndarray, key: tuple[int, int], index: int, l2: int) -> np.ndarray:
+    """Psi_i Q_i (l2 x l), Psi_i made again from its stream."""
+    return _apply(_co_range_sketch(Q.shape[0], l2, key, index, Q.dtype), Q, True)
+
+
+def _one_pass_core(PsiQ: np.ndarray, Wt: np.ndarray, k: int):
+    """(s, Ux, V) from X = (Psi Q)^+ W, the least-squares core of the single-pass method
+    (Tropp, Yurtsever, Udell & Cevher 2017, Algorithm 7 with truncation): X = Ux S Vx^T."""
+    Qp, Rp = np.linalg.qr(PsiQ.astype(np.float64))
+    X = scipy.linalg.solve_triangular(Rp, Qp.T @ Wt.T.astype(np.float64))
+    Ux, s, Vxt = scipy.linalg.svd(X, full_matrices=False, lapack_driver="gesdd")
+    dtype = Wt.dtype
+    return (
+        s[:k].astype(dtype),
+        np.ascontiguousarray(Ux[:, :k]).astype(dtype),
+        np.ascontiguousarray(Vxt[:k].T).astype(dtype),
+    )
+
+
 # --------------------------------------------------------------------------- #
 # Graph helpers (run on the client)
 # --------------------------------------------------------------------------- #
@@ -213,8 +246,6 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
     final SVD - are tasks too), persisted once: the client waits for one round trip, not one
     per step.
     """
-    import dask
-    import dask.array as da
     from dask import delayed
 
     B, transposed = _row_blocks(A)
@@ -235,6 +266,42 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
 
     W = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
     s, Vw, V = delayed(_rayleigh_ritz, nout=3)(W, k)
+    return _finish(Q, s, Vw, V, rows, k, dtype, transposed)
+
+
+def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
+    """Rank-k SVD of the dask array A from ONE read of every block (for data that can be
+    read only once): the range sketch Y = A Omega (n x l) and the co-range sketch
+    W = Psi A (l2 x n, l2 = 2 l + 1) come from the same task per block; then
+    A ~ Q X with Q = orth(Y) and X = (Psi Q)^+ W (Tropp, Yurtsever, Udell & Cevher, SIAM J.
+    Matrix Anal. Appl. 2017, Algorithm 7 with the truncation of section 6), and the SVD of
+    the small X.  Less accurate than ``svd`` with power iterations, which reads A 2q + 2
+    times; Psi depends on the row chunking (each block has its own stream)."""
+    from dask import delayed
+
+    B, transposed = _row_blocks(A)
+    m, n = (int(d) for d in B.shape)
+    dtype = np.dtype(np.float32) if B.dtype == np.float32 else np.dtype(np.float64)
+    blocks = list(B.to_delayed().ravel())
+    rows = [int(c) for c in B.chunks[0]]
+    l2 = min(2 * l + 1, m)
+    Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
+    parts = [delayed(_one_pass_block, nout=3)(b, Omega, key, i, l2) for i, b in enumerate(blocks)]
+    Wt = _tree([w for _, _, w in parts], _add)  # (Psi A)^T, n x l2
+    Q = _orthonormalize([(y, g) for y, g, _ in parts], m)
+    PsiQ = _tree([delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)], _add)
+    s, Ux, V = delayed(_one_pass_core, nout=3)(PsiQ, Wt, k)
+    return _finish(Q, s, Ux, V, rows, k, dtype, transposed)
+
+
+def _finish(
+    Q: list[Any], s: Any, Vw: Any, V: Any, rows: list[int], k: int, dtype: Any, transposed: bool
+) -> tuple[Any, Any, Any]:
+    """U = Q Vw per block, the sign convention, one persist; (U, s, Vt) as svd returns."""
+    import dask
+    import dask.array as da
+    from dask import delayed
+
     U_blocks = [delayed(_times_small)(q, Vw) for q in Q]
 
     # Sign convention of the in-memory result: the largest entry of each column of the left

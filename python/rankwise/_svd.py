@@ -46,7 +46,7 @@ def svd(
     *,
     oversample: int = 10,
     n_iter: int | Literal["auto"] = "auto",
-    method: Literal["subspace", "block_krylov"] = "subspace",
+    method: Literal["subspace", "block_krylov", "single_pass"] = "subspace",
     tol: float | None = None,
     max_rank: int | None = None,
     random_state: RandomStateLike = None,
@@ -82,7 +82,11 @@ def svd(
         randomized block Krylov iteration (Musco & Musco 2015) on the space
         ``[A W, (A A^T) A W, ..., (A A^T)^q A W]`` of ``l (q + 1)`` columns (``q`` is reduced so
         that it fits in ``min(m, n)``): for slowly decaying spectra it reaches a given
-        accuracy in fewer passes than subspace iteration.
+        accuracy in fewer passes than subspace iteration.  "single_pass" (dask arrays only,
+        for data that can be read only once): every block of A is read once, for a range
+        sketch ``A Omega`` and a co-range sketch ``Psi A`` (``2l + 1`` rows) together, and
+        ``A ~ Q (Psi Q)^+ Psi A`` (Tropp, Yurtsever, Udell & Cevher 2017); less accurate
+        than power iterations, which read A ``2q + 2`` times.
     tol : float, optional
         Fixed-precision mode, ``0 < tol < 1``: the rank ``r`` is found adaptively (randQB_EI,
         Yu, Gu & Li 2018) as the smallest for which
@@ -132,6 +136,11 @@ def svd(
         return _svd_dask(A, k, oversample, n_iter, method, tol, random_state)
     if _gpu.is_device_array(A):
         return _svd_gpu(A, k, oversample, n_iter, method, tol, max_rank, random_state)
+    if method == "single_pass":
+        raise ValueError(
+            "method='single_pass' is for dask arrays (data read once); in memory, use "
+            "'subspace' (or wrap the data as a dask array)"
+        )
     mat = as_matrix(A)
     method = check_choice(method, "method", _METHODS)
     q = check_n_iter(n_iter)
@@ -220,9 +229,9 @@ def _svd_dask(
         raise ValueError(f"A must not be empty; got shape {(m, n)}")
     if np.dtype(A.dtype).kind not in "biuf":
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
-    if method != "subspace" or tol is not None:
+    if method not in ("subspace", "single_pass") or tol is not None:
         raise ValueError(
-            "dask arrays support the fixed-rank subspace method (method='subspace', tol=None)"
+            "dask arrays support the fixed-rank methods 'subspace' and 'single_pass' (tol=None)"
         )
     if k is None:
         raise ValueError("k is required")
@@ -230,6 +239,10 @@ def _svd_dask(
     k = check_int(k, "k", low=1, high=min_dim)
     p = check_int(oversample, "oversample", low=0)
     q = check_n_iter(n_iter)
+    if method == "single_pass":
+        if q not in (None, 0):
+            raise ValueError("method='single_pass' reads A once: n_iter must be 0 or 'auto'")
+        return _dask.svd_single_pass(A, k, min(k + p, min_dim), philox_key(random_state))
     q = auto_power_iterations(k, min_dim) if q is None else q
     return _dask.svd(A, k, min(k + p, min_dim), q, philox_key(random_state))
 

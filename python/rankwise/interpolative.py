@@ -43,11 +43,11 @@ k + max(10, k) rows: with k + 10 the interpolation coefficients from the sketch 
 error ~3x larger than with 2k (measured: err / optimal ~9 against ~3.3 at k = 100)."""
 _FIRST_BLOCK = 32
 """Sketch rows of the first step in fixed-precision mode (see :func:`_next_rows`)."""
-_MARGIN = 10
+_MARGIN = 16
 """Rows added to the predicted rank + _OVERSAMPLE when the sketch grows (fixed precision).
 The rank needs only _OVERSAMPLE spare rows, but the coefficients are more accurate with
 more (4000 x 4000, sigma_j = exp(-j/5), eps = 1e-8, rank 91-94: ||A - B P||_F is ~1.9e-7
-with 9-13 spare rows, ~1.1e-7 with 16-20, ~8e-8 with 23-27; SciPy's is 1.4e-7)."""
+with 9-13 spare rows, ~1.1e-7 with 16-20, ~8e-8 with 23-27; SciPy's is ~1.4e-7)."""
 
 
 def _dtype_of(A: Any) -> np.dtype:
@@ -180,7 +180,7 @@ def _next_rows(d: np.ndarray, l: int, k: int, eps: float) -> int:
     of a short sketch fall faster than A's, so they are left out), is extrapolated to where
     it crosses eps d_0; the sketch grows to that rank + _OVERSAMPLE + _MARGIN rows, at least
     1.25 l and at most 4 l.  On exponential decay this lands in one step where doubling
-    needs two and overshoots (4000 x 4000, sigma_j = exp(-j/5), eps = 1e-8: 32 -> ~105 rows
+    needs two and overshoots (4000 x 4000, sigma_j = exp(-j/5), eps = 1e-8: 32 -> ~113 rows
     instead of 32 -> 64 -> 128); on slower decay it underestimates and takes more, smaller
     steps.  The new rows are appended to the sketch, so no product with A is repeated.
     """

@@ -345,7 +345,8 @@ def cur(
         * "uniform": uniform sampling, the baseline; it fails on coherent matrices.
     core : {"stabilized", "pinv", "cross"}, default "stabilized"
         * "pinv": ``U = C^+ A R^+``, the best core for the chosen C and R (one more product
-          with A); the most accurate, for any selection.
+          with A; for sparse A only with ``A[S, T]``, S the nonzero rows of C and T the
+          nonzero columns of R); the most accurate, for any selection.
         * "cross": ``U = A[rows, cols]^{-1}``: needs only the intersection; square and
           nonsingular, else ValueError.  Accurate for well-chosen (DEIM, maxvol) indices
           at modest precision, but rounding is amplified by ``cond(A[rows, cols])``.

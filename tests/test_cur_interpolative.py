@@ -76,6 +76,19 @@ def test_sketch_growth_follows_the_decay() -> None:
     assert rli._next_rows(np.exp(-np.arange(64) / 0.5), 64, 50, 1e-8) == 80  # >= 1.25 l
 
 
+@pytest.mark.parametrize("eps", [1e-4, 3e-5, 1e-5])
+def test_fixed_precision_rank_near_n(eps: float) -> None:
+    # tall A with few columns and a rank within _OVERSAMPLE of n: the sketch outgrows n
+    # (its pivoted QR has only n pivots) before A itself is factored
+    rng = np.random.default_rng(0)
+    m, n = 300, 40
+    s = np.exp(-np.arange(n) / 3.0)
+    A = (random_orthonormal(rng, m, n) * s) @ random_orthonormal(rng, n, n).T
+    k, idx, proj = rli.interp_decomp(A, eps, rng=0)
+    assert k >= np.count_nonzero(s > eps * s[0]) - 2
+    assert id_error(A, k, idx, proj) <= 100 * np.sqrt(n) * eps * s[0]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fixed_precision_algebraic_decay(dtype: type) -> None:
     # sigma_j = (1 + j)^-3: the extrapolation from the first steps underestimates the rank,

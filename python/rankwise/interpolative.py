@@ -184,7 +184,7 @@ def _next_rows(d: np.ndarray, l: int, k: int, eps: float) -> int:
     instead of 32 -> 64 -> 128); on slower decay it underestimates and takes more, smaller
     steps.  The new rows are appended to the sketch, so no product with A is repeated.
     """
-    lo, hi = l // 4, l - _OVERSAMPLE
+    lo, hi = l // 4, min(l, d.size) - _OVERSAMPLE  # d.size = min(l, n)
     predicted = math.inf
     if hi - lo >= 4 and d[0] > 0 and (d[lo:hi] > 0).all():
         slope, intercept = np.polyfit(np.arange(lo, hi), np.log(d[lo:hi]), 1)

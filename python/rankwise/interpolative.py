@@ -446,9 +446,10 @@ def estimate_spectral_norm_diff(A: Any, B: Any, its: int = 20, rng: Any = None) 
 
 def estimate_rank(A: Any, eps: float, rng: Any = None) -> int:
     """Numerical rank of A at relative precision eps: the number of singular values above
-    ``eps ||A||_2``, from sketches ``Omega @ A`` of 32, 64, ... rows (exact SVD once the
-    sketch would be as large as A).  Counted at eps / 4 on the sketch, so that the sketch's
-    distortion of the small singular values errs on the side of a larger rank.
+    ``eps ||A||_2``, from a sketch ``Omega @ A`` of 32 rows, grown to 64, 128, ... rows by
+    appending new ones (exact SVD once the sketch would be as large as A).  Counted at
+    eps / 4 on the sketch, so that the sketch's distortion of the small singular values
+    errs on the side of a larger rank.
 
     Drop-in for :func:`scipy.linalg.interpolative.estimate_rank`.
 
@@ -463,8 +464,12 @@ def estimate_rank(A: Any, eps: float, rng: Any = None) -> int:
     m, n = A.shape
     rng = np.random.default_rng(rng)
     l = _FIRST_BLOCK
+    rows: list[np.ndarray] = []
+    have = 0
     while l + _OVERSAMPLE < min(m, n):
-        Y = _sketch(A, is_op, l, rng, dtype)
+        rows.append(_sketch(A, is_op, l - have, rng, dtype))  # appended: no product repeated
+        have = l
+        Y = rows[0] if len(rows) == 1 else np.vstack(rows)
         s = scipy.linalg.svdvals(Y, check_finite=False)
         r = int(np.count_nonzero(s > 0.25 * eps * s[0])) if s[0] > 0 else 0
         if r + _OVERSAMPLE <= l:

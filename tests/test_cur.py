@@ -136,6 +136,29 @@ def test_sparse_in_sparse_out(fmt: str, container: str) -> None:
     assert 0.5 < rel < 2
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("density", [0.002, 0.05])
+def test_sparse_pinv_core_equals_dense_formula(fmt: str, dtype: type, density: float) -> None:
+    # the sparse path works on the nonzero rows of C and columns of R only; it must equal
+    # C^+ A R^+ of the dense matrices (at density 0.002 C has fewer nonzero rows than
+    # columns and some selected columns are empty)
+    rng = np.random.default_rng(1)
+    S = sp.random_array((500, 300), density=density, format=fmt, rng=rng, dtype=dtype)
+    rows, cols = rng.choice(500, 12, replace=False), rng.choice(300, 15, replace=False)
+    d = rankwise.cur(S, 12, rows=rows, cols=cols, core="pinv")
+    A = S.toarray().astype(np.float64)
+    best = np.linalg.pinv(A[:, cols]) @ A @ np.linalg.pinv(A[rows, :])
+    assert d.U.dtype == dtype
+    np.testing.assert_allclose(d.U, best, rtol=0, atol=100 * eps(dtype) * np.abs(best).max())
+
+
+def test_sparse_pinv_core_of_zero_selection() -> None:
+    S = sp.csr_array((np.ones(3), ([0, 1, 2], [0, 1, 2])), shape=(50, 40))
+    d = rankwise.cur(S, 2, rows=[10, 11], cols=[20, 21], core="pinv")
+    np.testing.assert_array_equal(d.U, np.zeros((2, 2)))
+
+
 def test_linear_operator_input() -> None:
     prob = make_problem("exp", 150, 100)
     op = aslinearoperator(prob.A)

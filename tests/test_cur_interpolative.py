@@ -66,6 +66,43 @@ def test_fixed_precision(dtype: type, rand: bool, eps: float) -> None:
     assert abs(k - sk) <= 5
 
 
+def test_sketch_growth_follows_the_decay() -> None:
+    # exp(-j / 5) crosses 1e-8 at j = 92.1: the 32-row step predicts it and asks for
+    # 92 + _OVERSAMPLE + _MARGIN rows; growth is kept within [1.25 l, 4 l]
+    d = np.exp(-np.arange(32) / 5.0)
+    assert rli._next_rows(d, 32, 32, 1e-8) == 92 + rli._OVERSAMPLE + rli._MARGIN
+    assert rli._next_rows(d, 32, 32, 1e-30) == 4 * 32
+    assert rli._next_rows(np.ones(32), 32, 32, 1e-8) == 4 * 32  # no decay seen: the cap
+    assert rli._next_rows(np.exp(-np.arange(64) / 0.5), 64, 50, 1e-8) == 80  # >= 1.25 l
+
+
+@pytest.mark.parametrize("eps", [1e-4, 3e-5, 1e-5])
+def test_fixed_precision_rank_near_n(eps: float) -> None:
+    # tall A with few columns and a rank within _OVERSAMPLE of n: the sketch outgrows n
+    # (its pivoted QR has only n pivots) before A itself is factored
+    rng = np.random.default_rng(0)
+    m, n = 300, 40
+    s = np.exp(-np.arange(n) / 3.0)
+    A = (random_orthonormal(rng, m, n) * s) @ random_orthonormal(rng, n, n).T
+    k, idx, proj = rli.interp_decomp(A, eps, rng=0)
+    assert k >= np.count_nonzero(s > eps * s[0]) - 2
+    assert id_error(A, k, idx, proj) <= 100 * np.sqrt(n) * eps * s[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fixed_precision_algebraic_decay(dtype: type) -> None:
+    # sigma_j = (1 + j)^-3: the extrapolation from the first steps underestimates the rank,
+    # so the sketch grows several times; the result must still reach eps
+    rng = np.random.default_rng(3)
+    m, n, eps = 400, 300, 1e-6
+    s = (1.0 + np.arange(n)) ** -3.0
+    U, V = random_orthonormal(rng, m, n), random_orthonormal(rng, n, n)
+    A = ((U * s) @ V.T).astype(dtype)
+    k, idx, proj = rli.interp_decomp(A, eps, rng=0)
+    assert k >= np.count_nonzero(s > eps * s[0]) - 2
+    assert id_error(A, k, idx, proj) <= 100 * np.sqrt(n) * eps * s[0]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_operator_input(dtype: type) -> None:
     A = decaying(90, 70, dtype, rate=1.0)

@@ -14,6 +14,7 @@
 #include "families.hpp"
 #include "native_call.hpp"
 #include "operator_handle.hpp"
+#include "results.hpp"
 #include "rankwise/algo/cg.hpp"
 #include "rankwise/algo/deflation.hpp"
 #include "rankwise/algo/nystrom.hpp"
@@ -55,17 +56,6 @@ MatView<T> column_major(const py::array& a, bool writable, const char* name) {
         << name << " must be column-major (Fortran order)";
     require(!writable || a.writeable()) << name << " must be writeable";
     return MatView<T>{static_cast<T*>(const_cast<void*>(a.data())), rows, cols, ld};
-}
-
-const char* stop_name(CgStop s) {
-    switch (s) {
-        case CgStop::Converged: return "converged";
-        case CgStop::MaxIter: return "maxiter";
-        case CgStop::NotSpdA: return "A_not_spd";
-        case CgStop::NotSpdM: return "M_not_spd";
-        case CgStop::NonFinite: return "nonfinite";
-    }
-    return "unknown";
 }
 
 // Canonical CSR view (sorted, unique column indices in range), checked in O(nnz).
@@ -178,20 +168,7 @@ py::dict run_cg(const LinearOp<T>& A, const Preconditioner<T>* M, const py::arra
         const NativeCall native;
         r = cg_solve(cpu(), A, M, B, X, o, hook);
     }
-    const index_t s = B.cols;
-    py::array_t<index_t> iterations(static_cast<py::ssize_t>(s));
-    std::copy(r.iterations.begin(), r.iterations.end(), iterations.mutable_data());
-    py::list stop;
-    for (auto why : r.stop) stop.append(stop_name(why));
-    const py::ssize_t rows = static_cast<py::ssize_t>(r.history.size()) / std::max<index_t>(s, 1);
-    py::array_t<double> history({rows, static_cast<py::ssize_t>(s)});
-    std::copy(r.history.begin(), r.history.end(), history.mutable_data());
-    py::dict out;
-    out["steps"] = r.steps;
-    out["iterations"] = iterations;
-    out["stop"] = stop;
-    out["history"] = history;
-    return out;
+    return cg_result_dict(r, B.cols);
 }
 
 template <class T>

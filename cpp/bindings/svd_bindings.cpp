@@ -13,6 +13,7 @@
 #include "families.hpp"
 #include "native_call.hpp"
 #include "operator_handle.hpp"
+#include "results.hpp"
 #include "rankwise/algo/error_estimate.hpp"
 #include "rankwise/algo/randqb_ei.hpp"
 #include "rankwise/algo/rsvd.hpp"
@@ -24,29 +25,11 @@ namespace rankwise::bindings {
 
 namespace {
 
-Ortho parse_ortho(const std::string& s) {
-    if (s == "householder") return Ortho::Householder;
-    if (s == "cholqr2") return Ortho::CholQR2;
-    if (s == "lu") return Ortho::LU;
-    if (s == "none") return Ortho::None;
-    throw Error("unknown orthonormalization '" + s + "'");
-}
-
-SvdDriver parse_driver(const std::string& s) {
-    if (s == "gesdd") return SvdDriver::Gesdd;
-    if (s == "gesvd") return SvdDriver::Gesvd;
-    throw Error("unknown SVD driver '" + s + "'");
-}
-
 template <class T>
 py::tuple factors_to_python(SvdFactors<CpuBackend, T>&& f) {
     py::array_t<T> s(static_cast<py::ssize_t>(f.s.size()));
     std::copy(f.s.begin(), f.s.end(), s.mutable_data());
-    py::dict info;
-    info["passes"] = f.passes;
-    info["relative_error"] = f.relative_error;
-    info["converged"] = f.converged;
-    info["iterations"] = f.iterations;
+    py::dict info = factors_info(f);
     return py::make_tuple(to_numpy(std::move(f.U), false), s, to_numpy(std::move(f.V), true),
                           info);
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "results.hpp"  // cpp/bindings: option names and result dicts shared with _core
 #include "rankwise/algo/cg.hpp"
 #include "rankwise/algo/precond.hpp"
 #include "rankwise/algo/randqb_ei.hpp"
@@ -124,23 +125,11 @@ struct DeviceOperand {
 
 cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
 
-Ortho parse_ortho(const std::string& s) {
-    if (s == "householder") return Ortho::Householder;
-    if (s == "cholqr2") return Ortho::CholQR2;
-    if (s == "lu") return Ortho::LU;
-    if (s == "none") return Ortho::None;
-    throw Error("unknown orthonormalization '" + s + "'");
-}
-
 template <class T>
 py::tuple factors_to_python(SvdFactors<CudaBackend, T>&& f) {
     py::array_t<T> s(static_cast<py::ssize_t>(f.s.size()));
     std::copy(f.s.begin(), f.s.end(), s.mutable_data());
-    py::dict info;
-    info["passes"] = f.passes;
-    info["relative_error"] = f.relative_error;
-    info["converged"] = f.converged;
-    info["iterations"] = f.iterations;
+    py::dict info = bindings::factors_info(f);
     const index_t r = static_cast<index_t>(f.s.size());
     py::tuple shapes = py::make_tuple(py::make_tuple(f.U.rows(), r), py::make_tuple(r, f.V.rows()));
     return py::make_tuple(to_python(std::move(f.U)), s, to_python(std::move(f.V)), info, shapes);
@@ -161,17 +150,6 @@ py::tuple svd_call(const DeviceOperand& A, std::uintptr_t stream, Fn&& fn) {
         return A.visit<double>(be, [&](const LinearOp<double>& op) { return fn(be, op); });
     }();
     return factors_to_python(std::move(f));
-}
-
-const char* stop_name(CgStop s) {
-    switch (s) {
-        case CgStop::Converged: return "converged";
-        case CgStop::MaxIter: return "maxiter";
-        case CgStop::NotSpdA: return "A_not_spd";
-        case CgStop::NotSpdM: return "M_not_spd";
-        case CgStop::NonFinite: return "nonfinite";
-    }
-    return "unknown";
 }
 
 template <class T>
@@ -208,17 +186,7 @@ py::dict run_cg(const DeviceOperand& A, const std::optional<py::array>& jacobi_d
             return cg_solve(be, op, M.get(), B, X, o, cb);
         });
     }
-    py::dict out;
-    out["steps"] = res.steps;
-    out["iterations"] = res.iterations;
-    py::list reasons;
-    for (const auto r : res.stop) reasons.append(stop_name(r));
-    out["stop"] = reasons;
-    const auto rows = static_cast<py::ssize_t>(res.history.size() / std::max<index_t>(s, 1));
-    py::array_t<double> hist({rows, static_cast<py::ssize_t>(s)});
-    std::copy(res.history.begin(), res.history.end(), hist.mutable_data());
-    out["history"] = hist;
-    return out;
+    return bindings::cg_result_dict(res, s);
 }
 
 // Ctrl-C in the main thread raises KeyboardInterrupt out of the native loop.
@@ -303,7 +271,7 @@ PYBIND11_MODULE(_cuda, m) {
             o.k = k;
             o.l = l;
             o.n_iter = n_iter;
-            o.power_ortho = parse_ortho(power_ortho);
+            o.power_ortho = bindings::parse_ortho(power_ortho);
             o.final_ortho = Ortho::CholQR2;
             o.key = philox::Key{key0, key1};
             require(method == "subspace" || method == "block_krylov")

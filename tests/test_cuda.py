@@ -280,3 +280,13 @@ def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
         rankwise.cg(cp.asarray(A), cp.ones(5), M="jacobi")
     _x, info = rankwise.cg(cp.asarray(_poisson2d(20).toarray()), cp.ones(400), maxiter=3)
     assert info == 3
+
+
+@pytest.mark.parametrize(
+    "call",
+    [lambda A: rankwise.svds(A, 2), lambda A: rankwise.cur(A, 2), lambda A: rankwise.deim(A)],
+    ids=["svds", "cur", "deim"],
+)
+def test_functions_without_a_gpu_path_refuse_cupy_clearly(call: Any) -> None:
+    with pytest.raises(TypeError, match=r"CuPy array.*\.get\(\)"):
+        call(_FakeCupyArray())

@@ -15,6 +15,7 @@ import numpy as np
 import scipy.linalg
 
 from . import _core, _selection
+from ._dispatch import require_cpu_input
 from ._validate import check_int, work_dtype
 
 DEIM_BLOCKS = (16,)
@@ -27,6 +28,7 @@ reads the panel about 16 times.  Measured on 1e6 x 100 (shared 2-core machine): 
 def as_basis(U: Any, name: str = "U") -> np.ndarray:
     """A validated basis: 2-D float32/float64 array (integers -> float64), n >= m >= 1,
     finite.  Returned as given when no conversion is needed (never modified)."""
+    require_cpu_input(U, name)
     u = np.asarray(U)
     if u.ndim != 2:
         raise ValueError(

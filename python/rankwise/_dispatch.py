@@ -10,18 +10,18 @@ def _module_of(obj: Any) -> str:
 
 
 def require_cpu_input(A: Any, name: str = "A") -> None:
-    """Raise a clear error for array types whose backend is not available in this build.
+    """Raise a clear error for array types that this function does not take.
 
-    CuPy arrays need the CUDA backend, which is not part of this build yet; dask arrays are
-    taken by rankwise.svd, randomized_svd and cur (python/rankwise/_dask.py) only so far.  Silently
-    copying device or distributed data to host memory would hide a large cost, so both are
-    refused with an explanation.
+    CuPy arrays are taken by rankwise.svd, randomized_svd, cg and solve_cg (the CUDA
+    backend, python/rankwise/_gpu.py), dask arrays by rankwise.svd, randomized_svd and cur
+    (python/rankwise/_dask.py).  Elsewhere both are refused with an explanation: silently
+    copying device or distributed data to host memory would hide a large cost.
     """
     root = _module_of(A)
     if root in ("cupy", "cupyx"):
         raise TypeError(
-            f"{name} is a CuPy array, but this rankwise build has no CUDA backend; "
-            f"pass {name}.get() to compute on the CPU"
+            f"{name} is a CuPy array; rankwise.svd, randomized_svd, cg and solve_cg run on the "
+            f"GPU, this function does not yet: pass {name}.get() to compute on the CPU"
         )
     if root == "dask":
         raise TypeError(

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from . import _core
+from ._dispatch import require_cpu_input
 from ._random import philox_key
 from ._validate import as_matrix
 
@@ -45,6 +46,7 @@ def _scipy_int(value: Any, message: str) -> int:
 
 def _check_operand(A: Any) -> np.dtype:
     """SciPy's checks on ``A``, with its exception types and messages; returns its dtype."""
+    require_cpu_input(A)
     op = spla.aslinearoperator(A)  # TypeError "type not understood" for non-matrices
     if not np.issubdtype(op.dtype, np.number):
         raise ValueError("`A` must be of numeric data type.")

@@ -187,3 +187,46 @@ def test_single_pass_bad_input(client) -> None:
         rankwise.svd(D, 3, n_iter=2, method="single_pass")
     with pytest.raises(ValueError, match="dask arrays"):
         rankwise.svd(_decaying(60, 40, seed=6), 3, method="single_pass")
+
+
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize("method", ["subspace", "single_pass"])
+def test_two_dimensional_chunks_are_used_in_place(monkeypatch, wide, method) -> None:
+    """A chunked by rows and columns: every task that reads A gets one original chunk (no
+    rechunk moves A), and the result equals the in-memory one (subspace) or is near-optimal
+    (single pass)."""
+    import dask
+    from rankwise import _dask
+
+    A = _decaying(2400, 180, seed=7)
+    chunks = (600, 60)
+    if wide:
+        A, chunks = np.ascontiguousarray(A.T), (60, 600)
+    shapes: set[tuple[int, int]] = set()
+    for name in ("_one_pass_block", "_times", "_rtimes", "_times_gram"):
+        original = getattr(_dask, name)
+
+        def seen(block, *args, _original=original):
+            shapes.add(tuple(np.shape(block)))
+            return _original(block, *args)
+
+        monkeypatch.setattr(_dask, name, seen)
+    D = da.from_array(A, chunks=chunks)
+    with dask.config.set(scheduler="sync"):
+        U, s, Vt = rankwise.svd(
+            D, 6, n_iter=2 if method == "subspace" else 0, method=method, random_state=3
+        )
+    block_shapes = {sh for sh in shapes if sh in ((600, 60), (60, 600))}
+    assert block_shapes == {(600, 60)}  # B = A (or A^T) in its own chunks; nothing larger
+    assert not any(sh[1] == 180 and sh[0] >= 600 for sh in shapes)  # no full-row panels
+    U, Vt = np.asarray(U), np.asarray(Vt)
+    if method == "subspace":
+        # the in-memory run on the tall side uses the same sketch (a wide A is worked on
+        # through A^T, whose sketch has A's row count)
+        U0, s0, Vt0 = rankwise.svd(A.T if wide else A, 6, n_iter=2, random_state=3)
+        np.testing.assert_allclose(s, s0, rtol=1e-10)
+        approx = (U0 * s0) @ Vt0
+        np.testing.assert_allclose((U * s) @ Vt, approx.T if wide else approx, atol=1e-9)
+    else:
+        sigma = np.linalg.svd(A, compute_uv=False)
+        assert np.linalg.norm(A - (U * s) @ Vt) <= 2.0 * np.sqrt(np.sum(sigma[6:] ** 2))

@@ -1,19 +1,21 @@
 """Randomized SVD of dask arrays: a dask graph whose tasks run rankwise's native kernels on
 each chunk.
 
-The matrix is split into row blocks A_i (a tall-and-skinny layout: every chunk spans all
-columns; a matrix chunked by columns too is rechunked, a wide one is handled through its
-transpose).  The algorithm is the in-memory one (Halko, Martinsson & Tropp 2011,
-Algorithm 4.4 + 5.1; ``rankwise.svd(method="subspace")``) with the same Philox sketch, so
-that the same seed gives the same factors up to rounding:
+The matrix is used in its own chunks A_ij (a wide one through its transpose): products with
+A sum the blocks' products over j for every row block i, products with A^T over i for every
+column block j, so A is never rechunked or moved; the tall factors live in row blocks.
+The algorithm is the in-memory one (Halko, Martinsson & Tropp 2011, Algorithm 4.4 + 5.1;
+``rankwise.svd(method="subspace")``) with the same Philox sketch, so that the same seed
+gives the same factors up to rounding:
 
-* ``Y = A Omega``: one task per block, ``Y_i = A_i Omega`` (Omega is n x l, in every task);
+* ``Y = A Omega``: one task per block, ``Y_i = sum_j A_ij Omega_j`` (a tree over j when A
+  has several column blocks);
 * orthonormalization of the tall Y by shifted CholeskyQR3 over a reduction tree: the
   l x l Gram matrices ``Y_i^T Y_i`` are summed FAN_IN at a time, the Cholesky factor R is a
   task and ``Y_i R^-1`` is again one task per block; no tall block is ever gathered on one
   worker (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020).  Between power
   iterations the shifted step alone (a well-conditioned basis is enough there);
-* ``Z = A^T Y = sum_i A_i^T Y_i``: partial products summed over the same tree;
+* ``Z = A^T Y``: ``Z_j = sum_i A_ij^T Y_i``, partial products summed over a tree;
 * the final Rayleigh-Ritz step on the client: ``W = A^T Q`` (n x l) has the SVD
   ``Uw S Vw^T``, then ``U = Q Vw`` (one task per block) and ``V = Uw``.
 
@@ -30,6 +32,7 @@ recomputed from the graph.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -123,12 +126,14 @@ def _co_range_sketch(rows: int, l2: int, key: tuple[int, int], block: int, dtype
     return np.asarray(_core.standard_normal(rows, l2, key[0], key[1], 1 + block, dtype.name))
 
 
-def _one_pass_block(block: Any, Omega: np.ndarray, key: tuple[int, int], index: int, l2: int):
-    """Everything the single-pass method needs from block i, from one read of it:
-    (Y_i = A_i Omega, Y_i^T Y_i, (Psi_i A_i)^T = A_i^T Psi_i^T)."""
+def _one_pass_block(
+    block: Any, Omega: np.ndarray, key: tuple[int, int], index: int, l2: int
+) -> Pair:
+    """Everything the single-pass method needs from block (i, j), from one read of it:
+    (A_ij Omega_j, (Psi_i A_ij)^T = A_ij^T Psi_i^T)."""
     Y = _times(block, Omega)
     Psi_t = _co_range_sketch(Y.shape[0], l2, key, index, Y.dtype)
-    return Y, _gram(Y), _apply(block, Psi_t, True)
+    return Y, _apply(block, Psi_t, True)
 
 
 def _psi_times(Q: np.ndarray, key: tuple[int, int], index: int, l2: int) -> np.ndarray:
@@ -228,13 +233,67 @@ def _scaled_columns(U: np.ndarray, signs: np.ndarray) -> np.ndarray:
     return U * signs.astype(U.dtype)
 
 
-def _row_blocks(A: Any) -> tuple[Any, bool]:
-    """A (or A^T when A is wide) as a dask array whose chunks span all columns."""
-    transposed = A.shape[1] > A.shape[0]
-    B = A.T if transposed else A
-    if len(B.chunks[1]) > 1:
-        B = B.rechunk({1: -1})
-    return B, transposed
+class _Grid:
+    """The blocks A_ij of B = A (or A^T when A is wide) as delayed values, P row blocks by
+    R column blocks, used where they are: products with B and B^T are sums over the grid
+    (over j for B X, over i for B^T Y), never a rechunk that would move A between workers."""
+
+    def __init__(self, A: Any) -> None:
+        self.transposed = A.shape[1] > A.shape[0]
+        B = A.T if self.transposed else A
+        self.shape = (int(B.shape[0]), int(B.shape[1]))
+        self.dtype = np.dtype(np.float32) if B.dtype == np.float32 else np.dtype(np.float64)
+        self.blocks = B.to_delayed()  # P x R object array
+        self.rows = [int(c) for c in B.chunks[0]]
+        bounds = np.cumsum([0, *(int(c) for c in B.chunks[1])])
+        self.col_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+    def split(self, X: Any) -> list[Any]:
+        """X (n x c, numpy or delayed) as the row slices matching the column blocks."""
+        from dask import delayed
+
+        if len(self.col_slices) == 1:
+            return [X]
+        if isinstance(X, np.ndarray):
+            return [np.ascontiguousarray(X[sl]) for sl in self.col_slices]
+        return [delayed(_row_slice)(X, sl.start, sl.stop) for sl in self.col_slices]
+
+    def times_gram(self, X: Any) -> list[Any]:
+        """[(Y_i, Y_i^T Y_i)] for Y = B X: one task per block, summed over j per row block."""
+        from dask import delayed
+
+        parts = self.split(X)
+        if len(parts) == 1:
+            return [delayed(_times_gram, nout=2)(row[0], parts[0]) for row in self.blocks]
+        out = []
+        for row in self.blocks:
+            Y = _tree([delayed(_times)(a, x) for a, x in zip(row, parts, strict=True)], _add)
+            out.append(delayed(_with_gram, nout=2)(Y))
+        return out
+
+    def rtimes(self, Q: list[Any]) -> Any:
+        """B^T Q (n x c) for Q given by row blocks: per column block a tree over i, stacked."""
+        from dask import delayed
+
+        columns = [
+            _tree(
+                [delayed(_rtimes)(row[j], q) for row, q in zip(self.blocks, Q, strict=True)], _add
+            )
+            for j in range(len(self.col_slices))
+        ]
+        return columns[0] if len(columns) == 1 else delayed(_stack)(*columns)
+
+
+def _row_slice(X: np.ndarray, start: int, stop: int) -> np.ndarray:
+    return np.ascontiguousarray(X[start:stop])
+
+
+def _stack(*parts: np.ndarray) -> np.ndarray:
+    return np.vstack(parts)
+
+
+def _with_gram(Y: np.ndarray) -> Pair:
+    return Y, _gram(Y)
 
 
 def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
@@ -248,25 +307,21 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
     """
     from dask import delayed
 
-    B, transposed = _row_blocks(A)
-    m, n = (int(d) for d in B.shape)
-    dtype = np.dtype(np.float32) if B.dtype == np.float32 else np.dtype(np.float64)
-    blocks = list(B.to_delayed().ravel())
-    rows = [int(c) for c in B.chunks[0]]
+    grid = _Grid(A)
+    m, n = grid.shape
+    dtype = grid.dtype
 
     # The in-memory algorithm's sketch: Omega (n x l) from the key, stream 0.
     Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
-    Y = [delayed(_times_gram, nout=2)(b, Omega) for b in blocks]
+    Y = grid.times_gram(Omega)
     for _ in range(n_iter):
         Q = _orthonormalize(Y, m, power_step=True)
-        Z = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
-        Z = delayed(_orthonormal_columns)(Z)
-        Y = [delayed(_times_gram, nout=2)(b, Z) for b in blocks]
+        Z = delayed(_orthonormal_columns)(grid.rtimes(Q))
+        Y = grid.times_gram(Z)
     Q = _orthonormalize(Y, m)
 
-    W = _tree([delayed(_rtimes)(b, q) for b, q in zip(blocks, Q, strict=True)], _add)
-    s, Vw, V = delayed(_rayleigh_ritz, nout=3)(W, k)
-    return _finish(Q, s, Vw, V, rows, k, dtype, transposed)
+    s, Vw, V = delayed(_rayleigh_ritz, nout=3)(grid.rtimes(Q), k)
+    return _finish(Q, s, Vw, V, grid.rows, k, dtype, grid.transposed)
 
 
 def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
@@ -279,19 +334,24 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
     times; Psi depends on the row chunking (each block has its own stream)."""
     from dask import delayed
 
-    B, transposed = _row_blocks(A)
-    m, n = (int(d) for d in B.shape)
-    dtype = np.dtype(np.float32) if B.dtype == np.float32 else np.dtype(np.float64)
-    blocks = list(B.to_delayed().ravel())
-    rows = [int(c) for c in B.chunks[0]]
+    grid = _Grid(A)
+    m, n = grid.shape
+    dtype = grid.dtype
     l2 = min(2 * l + 1, m)
-    Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
-    parts = [delayed(_one_pass_block, nout=3)(b, Omega, key, i, l2) for i, b in enumerate(blocks)]
-    Wt = _tree([w for _, _, w in parts], _add)  # (Psi A)^T, n x l2
-    Q = _orthonormalize([(y, g) for y, g, _ in parts], m)
+    Omega = grid.split(np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name)))
+    # one task per block: (A_ij Omega_j, (Psi_i A_ij)^T)
+    one_pass = delayed(_one_pass_block, nout=2)
+    parts = [
+        [one_pass(a, x, key, i, l2) for a, x in zip(row, Omega, strict=True)]
+        for i, row in enumerate(grid.blocks)
+    ]
+    Y = [delayed(_with_gram, nout=2)(_tree([y for y, _ in row], _add)) for row in parts]
+    columns = [_tree([row[j][1] for row in parts], _add) for j in range(len(Omega))]
+    Wt = columns[0] if len(columns) == 1 else delayed(_stack)(*columns)  # (Psi A)^T, n x l2
+    Q = _orthonormalize(Y, m)
     PsiQ = _tree([delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)], _add)
     s, Ux, V = delayed(_one_pass_core, nout=3)(PsiQ, Wt, k)
-    return _finish(Q, s, Ux, V, rows, k, dtype, transposed)
+    return _finish(Q, s, Ux, V, grid.rows, k, dtype, grid.transposed)
 
 
 def _finish(

@@ -184,6 +184,10 @@ py::dict run_cg(const LinearOp<T>& A, const Preconditioner<T>* M, const py::arra
     CgResult r;
     {
         const NativeCall native;
+        // one scope for the whole solve (rankwise/blas_threads.hpp): the deflation and dense
+        // products chunk over the core's threads, and OpenBLAS's threads, woken per product,
+        // do not spin on the cores the loop's OpenMP kernels need
+        const cpu::SerialBlas blas_on_our_threads;
         r = cg_solve(cpu(), A, M, B, X, o, hook, record);
     }
     const index_t s = B.cols;
@@ -211,6 +215,7 @@ py::array apply_precond(const Preconditioner<T>& M, const py::array& r) {
     const MatView<T> Z = column_major<T>(z, true, "z");
     {
         const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
         M.apply(R, Z);
     }
     return z;

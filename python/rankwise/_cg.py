@@ -322,15 +322,22 @@ def _deflate(
     AW = np.asarray(_core.apply(A.op, W, False))
     G, F = _deflation_factors(W, AW, dtype)
     R0 = B - np.asarray(_core.apply(A.op, X, False))
-    X = np.asfortranarray(X + G @ (G.T @ R0), dtype=dtype)
+    X = np.asfortranarray(X + _product(G, _product(G, R0, True)), dtype=dtype)
     return _core.precond_deflated(handle, G, F), X
+
+
+def _product(X: np.ndarray, Y: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """X @ Y (or X^T @ Y) for a tall X by the core's products (in X's dtype): numpy's
+    multithreaded BLAS on tall-skinny products stalls when a core is busy elsewhere, and
+    between native solves (rankwise/blas_threads.hpp)."""
+    return np.asarray(_core.apply(_core.Operator.dense(np.asfortranarray(X)), Y, transpose))
 
 
 def _deflation_factors(
     W: np.ndarray, AW: np.ndarray, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray]:
     """G = W C^-1, F = A W C^-1 with C^T C = W^T A W (Cholesky), or ValueError."""
-    E = W.T @ AW
+    E = _product(W, AW, True).astype(np.float64)
     try:
         L = np.linalg.cholesky((E + E.T) / 2)  # E = L L^T, C = L^T
     except np.linalg.LinAlgError:
@@ -341,9 +348,9 @@ def _deflation_factors(
             "deflation: W^T A W is not (numerically) positive definite; W must have full "
             "column rank and A be SPD"
         )
-    G = np.asfortranarray(sla.solve_triangular(L, W.T, lower=True).T, dtype=dtype)
-    F = np.asfortranarray(sla.solve_triangular(L, AW.T, lower=True).T, dtype=dtype)
-    return G, F
+    # G = W L^-T, F = A W L^-T (L is d x d: its inverse is cheap and accurate enough)
+    Linv_T = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True).T
+    return _product(W, Linv_T), _product(AW, Linv_T)
 
 
 def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResult:

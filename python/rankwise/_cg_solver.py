@@ -33,6 +33,7 @@ from ._cg import (
     _as_work,
     _check_rhs,
     _deflation_factors,
+    _product,
     _replace_x,
     _result,
     _rhs_block,
@@ -383,7 +384,8 @@ class CGSolver:
                     self._G, self._F = _deflation_factors(self._W, self._AW, self._dtype)
                 self._deflated = (M, _core.precond_deflated(handle, self._G, self._F))
             R0 = B - np.asarray(_core.apply(self._mat.op, X, False)) if sys_.x0_nonzero else B
-            X[...] = X + self._G @ (self._G.T @ R0)  # W^T r0 = 0 (Saad et al. 2000, eq. 2.4)
+            # W^T r0 = 0 (Saad et al. 2000, eq. 2.4)
+            X[...] = X + _product(self._G, _product(self._G, R0, True))
             handle = self._deflated[1]
         m = self._m if self._r else 0
         P = np.zeros((self._n, m), self._dtype, order="F")
@@ -425,14 +427,14 @@ class CGSolver:
         """
         Z = P if self._W is None else np.hstack([self._W, P])
         AZ = Q if self._AW is None else np.hstack([self._AW, Q])
-        Z64, AZ64 = Z.astype(np.float64), AZ.astype(np.float64)
-        ZAZ = Z64.T @ AZ64
+        Z, AZ = np.asfortranarray(Z), np.asfortranarray(AZ)
+        ZAZ = _product(Z, AZ, True)  # the small Gram matrices by the core's products
         if M is None or M.kind == "jacobi":
-            MinvZ = Z64 if M is None else Z64 * self._diagonal()[:, None]
-            G1, G2 = Z64.T @ MinvZ, ZAZ
+            MinvZ = Z if M is None else Z * self._diagonal()[:, None]
+            G1, G2 = _product(Z, MinvZ, True), ZAZ
         else:
-            MAZ = np.asarray(_core.precond_apply(M.handle, np.asfortranarray(AZ)), np.float64)
-            G1, G2 = ZAZ, AZ64.T @ MAZ
+            G1, G2 = ZAZ, _product(AZ, _core.precond_apply(M.handle, AZ), True)
+        G1, G2 = G1.astype(np.float64), G2.astype(np.float64)
         G1, G2 = (G1 + G1.T) / 2, (G2 + G2.T) / 2
         d, V = np.linalg.eigh(G1)
         keep = d > np.sqrt(np.finfo(self._dtype).eps) * max(d.max(), 0.0)
@@ -442,15 +444,14 @@ class CGSolver:
         theta, Y = np.linalg.eigh(T.T @ G2 @ T)
         r = min(self._r, Y.shape[1])
         C = T @ Y[:, :r]
-        self._W = np.asfortranarray(Z64 @ C, dtype=self._dtype)
-        self._AW = np.asfortranarray(AZ64 @ C, dtype=self._dtype)
+        self._W, self._AW = _product(Z, C), _product(AZ, C)
         self._ritz = theta[:r]
         self._deflated = self._G = self._F = None
 
     def _diagonal(self) -> np.ndarray:
         A = self._A
         d = A.diagonal() if hasattr(A, "diagonal") else np.diagonal(A)
-        return np.asarray(d, dtype=np.float64)
+        return np.asarray(d, dtype=self._dtype)
 
     def __repr__(self) -> str:
         name = self._M if isinstance(self._M, str) else type(self._M).__name__

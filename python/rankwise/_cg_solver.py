@@ -209,6 +209,7 @@ class CGSolver:
         self._W: np.ndarray | None = None  # n x r recycled subspace
         self._AW: np.ndarray | None = None  # A W for the current A
         self._ritz: np.ndarray | None = None
+        self._MAW: tuple[Any, np.ndarray] | None = None  # (M, M A W), reused by the harvest
         self._deflated: Any = None  # (M, native deflated preconditioner) for (A, M, W)
         self._G: np.ndarray | None = None  # deflation factors of (A, W), see _cg._deflate
         self._F: np.ndarray | None = None
@@ -278,6 +279,7 @@ class CGSolver:
         self._deflated = self._G = self._F = None
         if self._W is not None:
             self._AW = np.asfortranarray(_core.apply(self._mat.op, self._W, False))
+        self._MAW = None
 
     # --- what it keeps -----------------------------------------------------------------
     @property
@@ -420,7 +422,8 @@ class CGSolver:
         pencil (A, M^-1) solve Z^T A Z y = theta Z^T M^-1 Z y (Saad et al. 2000, section 3)
         where M^-1 is at hand: no preconditioner (M^-1 = I) or Jacobi (M^-1 = diag(A)).
         Otherwise M A is self-adjoint in the A-inner product and the Ritz pairs solve
-        (AZ)^T M (AZ) y = theta Z^T A Z y: one application of M to AZ, but less accurate for
+        (AZ)^T M (AZ) y = theta Z^T A Z y: M applied to the new columns Q (M A W is kept from
+        the last harvest while M is unchanged, M A W = M AZ C), but less accurate for
         the smallest eigenvalues (an error e in a Ritz vector perturbs theta by about
         lambda_max^2 |e|^2 / lambda_min instead of lambda_max |e|^2).  The Gram matrix is
         made definite by dropping its numerically null directions.  A W = AZ Y follows.
@@ -429,11 +432,22 @@ class CGSolver:
         AZ = Q if self._AW is None else np.hstack([self._AW, Q])
         Z, AZ = np.asfortranarray(Z), np.asfortranarray(AZ)
         ZAZ = _product(Z, AZ, True)  # the small Gram matrices by the core's products
+        MAZ = None
         if M is None or M.kind == "jacobi":
             MinvZ = Z if M is None else Z * self._diagonal()[:, None]
             G1, G2 = _product(Z, MinvZ, True), ZAZ
         else:
-            G1, G2 = ZAZ, _product(AZ, _core.precond_apply(M.handle, AZ), True)
+            # M A W is kept from the last harvest while M is the same: only M Q is new
+            MQ = _core.precond_apply(M.handle, np.asfortranarray(Q))
+            known = self._MAW is not None and self._MAW[0] is M and self._W is not None
+            if self._W is None:
+                MAZ = MQ
+            elif known:
+                MAZ = np.hstack([self._MAW[1], MQ])
+            else:
+                MAZ = np.hstack([_core.precond_apply(M.handle, self._AW), MQ])
+            MAZ = np.asfortranarray(MAZ)
+            G1, G2 = ZAZ, _product(AZ, MAZ, True)
         G1, G2 = G1.astype(np.float64), G2.astype(np.float64)
         G1, G2 = (G1 + G1.T) / 2, (G2 + G2.T) / 2
         d, V = np.linalg.eigh(G1)
@@ -445,6 +459,7 @@ class CGSolver:
         r = min(self._r, Y.shape[1])
         C = T @ Y[:, :r]
         self._W, self._AW = _product(Z, C), _product(AZ, C)
+        self._MAW = (M, _product(MAZ, C)) if MAZ is not None else None
         self._ritz = theta[:r]
         self._deflated = self._G = self._F = None
 

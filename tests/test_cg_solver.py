@@ -109,6 +109,26 @@ def test_recycling_reduces_iterations_and_stays_correct() -> None:
     np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(W.T @ A @ W)), np.sort(ritz), rtol=1e-6)
 
 
+def test_float32_recycling_on_an_ill_conditioned_matrix_still_solves() -> None:
+    # kappa = 1e5 in float32: the deflated iteration may lose definiteness; then the solve
+    # is redone without W (counted), never returned unconverged or raised
+    n, d = 300, 5
+    A64, _ = spd_with_small_eigenvalues(n, d, seed=5)
+    A = A64.astype(np.float32)
+    B = np.random.default_rng(2).standard_normal((n, 10)).astype(np.float32)
+    rec = rankwise.CGSolver(A, rtol=1e-5, recycle=d, maxiter=2000)
+    for j in range(B.shape[1]):
+        res = rec.solve(B[:, j])
+        assert res.converged
+        assert res.x.dtype == np.float32
+        x_ref = np.linalg.solve(A64, B[:, j].astype(np.float64))
+        assert np.linalg.norm(res.x - x_ref) <= 0.05 * np.linalg.norm(x_ref)
+    assert rec.solves == B.shape[1]
+    assert rec.recycling_resets <= 2
+    assert rec.recycle in (0, d)
+    assert (rec.recycle == 0) == (rec.recycling_resets == 2)
+
+
 @pytest.mark.parametrize("M", ["jacobi", "ic0"])
 def test_recycling_with_a_preconditioner_on_poisson(M: str) -> None:
     m = 24

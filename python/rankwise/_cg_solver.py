@@ -98,6 +98,11 @@ class CGSolver:
         How many preconditioners were constructed so far.
     solves : int
         Completed calls of ``solve``.
+    recycling_resets : int
+        Solves whose deflated iteration broke down or did not converge (rounding, e.g.
+        float32 with an ill-conditioned A) and were redone without W, which was then
+        dropped (and harvested again from the next solves; after the second reset,
+        recycling is switched off for good: ``recycle`` becomes 0).
 
     Examples
     --------
@@ -216,6 +221,7 @@ class CGSolver:
         self._cache: dict[Any, Preconditioner] = {}  # parameter value -> preconditioner
         self._bounds: tuple[float, float] | None = None  # Chebyshev spectrum bounds of A
         self.preconditioner_builds = 0
+        self.recycling_resets = 0
         self.solves = 0
         self.parameter: Any = None
 
@@ -289,6 +295,11 @@ class CGSolver:
     @property
     def dtype(self) -> np.dtype:
         return self._dtype
+
+    @property
+    def recycle(self) -> int:
+        """The number of deflation vectors kept (0: recycling off)."""
+        return self._r
 
     @property
     def grid(self) -> tuple[Any, ...]:
@@ -374,6 +385,40 @@ class CGSolver:
             arm = self._bandit.choose()
             value = self._bandit.arms[arm]
         M = self._precond(value)
+        res, recorded, P, Q = self._run(B, vector, x0, M)
+        spent = res.iterations
+        if not res.converged and res.reason != "A_not_spd" and self._W is not None:
+            # Deflation broke down or stagnated (in low precision P^T M P can lose
+            # definiteness once the residual is nearly in range(A W)): drop W and solve
+            # again without it, so that recycling never costs a solution.
+            self._reset_recycling()
+            self.recycling_resets += 1
+            if self.recycling_resets >= 2:
+                self._r = 0  # it keeps failing on this sequence: stop recycling
+            res, recorded, P, Q = self._run(B, vector, x0, M)
+            spent += res.iterations
+        if len(b_shape) == 2 and b_shape[1] == 1:
+            res = _replace_x(res, res.x.reshape(-1, 1))
+        if self._bandit is not None:
+            per_iteration = 1 + (int(value) if self._learned == "degree" else 0)
+            cost = spent * per_iteration if res.info >= 0 else np.inf
+            self._bandit.observe(arm, float(cost))
+            self.parameter = value
+        if res.info < 0:
+            raise CGBreakdownError(
+                f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",
+                res,
+            )
+        if recorded > 0:
+            self._harvest(P[:, :recorded], Q[:, :recorded], M)
+        self.solves += 1
+        return res
+
+    def _run(
+        self, B: np.ndarray, vector: bool, x0: Any, M: Preconditioner | None
+    ) -> tuple[CGResult, int, np.ndarray, np.ndarray]:
+        """One native solve (deflated when W is kept), recording search directions when
+        recycling; returns the result, how many directions were recorded, and P, Q."""
         handle = M.handle if M is not None else None
         sys_ = _start(
             self._mat, handle, B, vector, x0, self._rtol, self._atol, self._maxiter, None,
@@ -397,23 +442,11 @@ class CGSolver:
             self._mat.op, handle, B, X, sys_.atol, sys_.maxiter, bool(X.any()), None, None,
             P if m else None, Q if m else None,
         )  # fmt: skip
-        res = _result(out, x_out, vector, sys_.maxiter)
-        if len(b_shape) == 2 and b_shape[1] == 1:
-            res = _replace_x(res, res.x.reshape(-1, 1))
-        if self._bandit is not None:
-            per_iteration = 1 + (int(value) if self._learned == "degree" else 0)
-            cost = res.iterations * per_iteration if res.info >= 0 else np.inf
-            self._bandit.observe(arm, float(cost))
-            self.parameter = value
-        if res.info < 0:
-            raise CGBreakdownError(
-                f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",
-                res,
-            )
-        if m and out["recorded"] > 0:
-            self._harvest(P[:, : out["recorded"]], Q[:, : out["recorded"]], M)
-        self.solves += 1
-        return res
+        return _result(out, x_out, vector, sys_.maxiter), int(out["recorded"]), P, Q
+
+    def _reset_recycling(self) -> None:
+        self._W = self._AW = self._ritz = self._MAW = None
+        self._deflated = self._G = self._F = None
 
     def _harvest(self, P: np.ndarray, Q: np.ndarray, M: Preconditioner | None) -> None:
         """New W: Rayleigh-Ritz for the r smallest eigenpairs of M A on span(W, P).

@@ -104,6 +104,22 @@ class CGSolver:
         dropped (and harvested again from the next solves; after the second reset,
         recycling is switched off for good: ``recycle`` becomes 0).
 
+    Notes
+    -----
+    Cost of recycling: each deflated iteration adds four products with n x r matrices
+    (cpp/include/rankwise/algo/deflation.hpp), and each solve a Rayleigh-Ritz step on
+    r + ``harvest`` vectors (M applied to ``harvest`` of them, except for Jacobi or no M).
+    It pays in time when a product with A or an application of M costs more than that
+    (wide stencils, 3-D problems, dense or matrix-free A); on a 5-point stencil with IC(0)
+    it saves 40% of the iterations but not time (bench/RESULTS.md, "Sequences of
+    systems").  In float32 with an ill-conditioned A the deflated iteration can stagnate;
+    such a solve is redone without W (``recycling_resets``).
+
+    The bandit for a learned parameter is 1/2-Tsallis-INF (rankwise/_bandit.py): its
+    expected total cost exceeds that of the best fixed grid value by O(sqrt(K T)) for T
+    solves and K grid values, whatever the sequence, so it needs a long sequence (hundreds
+    of systems) to get close to the best value; on short ones it mainly avoids bad values.
+
     Examples
     --------
     >>> import numpy as np
@@ -270,6 +286,21 @@ class CGSolver:
         A : matrix like the constructor's, same shape
         M : Preconditioner, optional
             A replacement for a Preconditioner object given at construction.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import scipy.sparse as sp
+        >>> import rankwise
+        >>> T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(30, 30))
+        >>> A = sp.csr_array(sp.kronsum(T, T, format="csr"))
+        >>> solver = rankwise.CGSolver(A, M="ic0", rtol=1e-8, recycle=4)
+        >>> b = np.ones(900)
+        >>> for t in range(3):  # a slowly changing matrix
+        ...     solver.update(A + 0.01 * t * sp.eye(900, format="csr"))
+        ...     x = solver.solve(b).x
+        >>> solver.preconditioner_builds, solver.deflation_space.shape
+        (3, (900, 4))
         """
         if M is not None:
             if not isinstance(M, Preconditioner):

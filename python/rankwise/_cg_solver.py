@@ -98,6 +98,9 @@ class CGSolver:
         How many preconditioners were constructed so far.
     solves : int
         Completed calls of ``solve``.
+    harvests : int
+        Solves after which W was refreshed (while iteration counts fall, or when they rise
+        by more than 10% above the best since the last refresh).
     recycling_resets : int
         Solves whose deflated iteration broke down or did not converge (rounding, e.g.
         float32 with an ill-conditioned A) and were redone without W, which was then
@@ -238,6 +241,9 @@ class CGSolver:
         self._bounds: tuple[float, float] | None = None  # Chebyshev spectrum bounds of A
         self.preconditioner_builds = 0
         self.recycling_resets = 0
+        self.harvests = 0
+        self._prev_its: int | None = None  # iterations of the last solve (for _worth_harvesting)
+        self._best_its: int | None = None  # the fewest since W was last refreshed
         self.solves = 0
         self.parameter: Any = None
 
@@ -440,10 +446,24 @@ class CGSolver:
                 f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",
                 res,
             )
-        if recorded > 0:
+        if recorded > 0 and self._worth_harvesting(res.iterations):
             self._harvest(P[:, :recorded], Q[:, :recorded], M)
+            self.harvests += 1
         self.solves += 1
         return res
+
+    def _worth_harvesting(self, its: int) -> bool:
+        """Refresh W while it keeps paying: when there is none, while the iteration counts
+        still fall (by more than 5% from the previous solve), or when they rose by more than
+        10% above the best since W was last refreshed (A drifted away from W).  A harvest
+        costs about ``harvest`` applications of M, comparable to a solve once W is good."""
+        prev, best = self._prev_its, self._best_its
+        self._prev_its = its
+        self._best_its = its if best is None else min(best, its)
+        if self._W is None or prev is None or its < 0.95 * prev or its > 1.1 * best:
+            self._best_its = its
+            return True
+        return False
 
     def _run(
         self, B: np.ndarray, vector: bool, x0: Any, M: Preconditioner | None
@@ -476,6 +496,7 @@ class CGSolver:
         return _result(out, x_out, vector, sys_.maxiter), int(out["recorded"]), P, Q
 
     def _reset_recycling(self) -> None:
+        self._prev_its = self._best_its = None
         self._W = self._AW = self._ritz = self._MAW = None
         self._deflated = self._G = self._F = None
 

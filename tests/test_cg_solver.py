@@ -195,6 +195,39 @@ def test_update_keeps_the_subspace_and_rebuilds_the_preconditioner() -> None:
         rec.update(mats[0], M=M1)
 
 
+def test_harvests_stop_once_the_subspace_stops_paying() -> None:
+    A = poisson(20)
+    B = np.random.default_rng(6).standard_normal((400, 12))
+    rec = rankwise.CGSolver(A, M="ic0", rtol=1e-10, recycle=6)
+    its = [rec.solve(B[:, j]).iterations for j in range(12)]
+    assert rec.harvests < rec.solves == 12
+    assert its[-1] < its[0]
+
+
+def test_recycling_with_a_block_x0_and_a_learned_omega() -> None:
+    A = poisson(16)
+    rng = np.random.default_rng(7)
+    solver = rankwise.CGSolver(
+        A, M="ssor", omega="learn", grid=(1.2, 1.6), rtol=1e-10, recycle=4, random_state=3
+    )
+    for _ in range(4):
+        B = rng.standard_normal((256, 3))
+        X0 = rng.standard_normal((256, 3))
+        X0_copy = X0.copy()
+        res = solver.solve(B, x0=X0)
+        np.testing.assert_array_equal(X0, X0_copy)
+        assert res.converged
+        assert res.x.shape == (256, 3)
+        for j in range(3):
+            assert true_residual(A, res.x[:, j], B[:, j]) <= 1e-8
+        assert solver.parameter in (1.2, 1.6)
+    assert solver.deflation_space is not None
+    # "Mb" start and a b of shape (n, 1) keep SciPy's conventions
+    res = solver.solve(np.ones((256, 1)), x0="Mb")
+    assert res.x.shape == (256, 1)
+    assert true_residual(A, res.x[:, 0], np.ones(256)) <= 1e-8
+
+
 def test_bandit_finds_the_clearly_best_arm() -> None:
     # arm 3 costs 10, every other arm 30 (deterministic costs): it must dominate soon
     bandit = TsallisInf(list(range(6)), seed=0)

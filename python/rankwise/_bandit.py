@@ -11,8 +11,9 @@ importance-weighted loss estimates and eta_t = 2 / sqrt(t).
 
 Why this bandit: its expected regret against the best fixed arm is at most 4 sqrt(K T) + 1
 for any sequence of losses in [0, 1] (adversarial regime: the matrices may drift in any
-way), and O(sum_i log T / gap_i) when the losses are i.i.d. (their Theorems 1 and 3), with
-no parameter to tune; EXP3 has the first bound only, UCB the second only.  Iteration counts
+way), and O(sum_i log T / gap_i) when the losses are i.i.d. (the adversarial and the
+stochastic bounds of Zimmert & Seldin; check the constants there), with no parameter to
+tune; EXP3 has the first bound only, UCB the second only.  Iteration counts
 of a slowly changing sequence are neither i.i.d. nor adversarial, so the best-of-both
 guarantee is the one to want.
 

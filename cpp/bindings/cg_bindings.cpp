@@ -153,9 +153,17 @@ std::shared_ptr<Preconditioner<T>> make_nystrom(const LinearOp<T>& A, index_t ra
 template <class T>
 py::dict run_cg(const LinearOp<T>& A, const Preconditioner<T>* M, const py::array& b,
                 const py::array& x, const CgOptions& o, const std::optional<py::function>& cb,
-                const py::object& x_for_callback) {
+                const py::object& x_for_callback, const std::optional<py::array>& record_p,
+                const std::optional<py::array>& record_q) {
     const ConstMatView<T> B = column_major<T>(b, false, "b");
     const MatView<T> X = column_major<T>(x, true, "x");
+    CgRecord<T> record;
+    require(record_p.has_value() == record_q.has_value())
+        << "record_p and record_q go together";
+    if (record_p) {
+        record.P = column_major<T>(*record_p, true, "record_p");
+        record.Q = column_major<T>(*record_q, true, "record_q");
+    }
     CgCallback hook;
     if (cb) {
         hook = [&](index_t) {
@@ -166,9 +174,15 @@ py::dict run_cg(const LinearOp<T>& A, const Preconditioner<T>* M, const py::arra
     CgResult r;
     {
         const NativeCall native;
-        r = cg_solve(cpu(), A, M, B, X, o, hook);
+        // one scope for the whole solve (rankwise/blas_threads.hpp): the deflation and dense
+        // products chunk over the core's threads, and OpenBLAS's threads, woken per product,
+        // do not spin on the cores the loop's OpenMP kernels need
+        const cpu::SerialBlas blas_on_our_threads;
+        r = cg_solve(cpu(), A, M, B, X, o, hook, record);
     }
-    return cg_result_dict(r, B.cols);
+    py::dict out = cg_result_dict(r, B.cols);
+    out["recorded"] = r.recorded;
+    return out;
 }
 
 template <class T>
@@ -179,6 +193,7 @@ py::array apply_precond(const Preconditioner<T>& M, const py::array& r) {
     const MatView<T> Z = column_major<T>(z, true, "z");
     {
         const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
         M.apply(R, Z);
     }
     return z;
@@ -374,7 +389,8 @@ void register_cg(py::module_& m) {
         "cg",
         [](const OperatorHandle& op, const PrecondHandle* M, py::array b, py::array x,
            std::vector<double> atol, index_t maxiter, bool x0_nonzero,
-           std::optional<py::function> callback, py::object x_for_callback) {
+           std::optional<py::function> callback, py::object x_for_callback,
+           std::optional<py::array> record_p, std::optional<py::array> record_q) {
             if (M != nullptr) {
                 require(M->is_single() == op.is_single())
                     << "preconditioner dtype " << M->dtype() << " differs from A's " << op.dtype();
@@ -385,16 +401,19 @@ void register_cg(py::module_& m) {
             o.x0_nonzero = x0_nonzero;
             if (op.is_single()) {
                 return run_cg<float>(op.f32(), M ? M->f32.get() : nullptr, b, x, o, callback,
-                                     x_for_callback);
+                                     x_for_callback, record_p, record_q);
             }
             return run_cg<double>(op.f64(), M ? M->f64.get() : nullptr, b, x, o, callback,
-                                  x_for_callback);
+                                  x_for_callback, record_p, record_q);
         },
         py::arg("op"), py::arg("M").none(true), py::arg("b"), py::arg("x"), py::arg("atol"),
         py::arg("maxiter"), py::arg("x0_nonzero"), py::arg("callback").none(true),
-        py::arg("x_for_callback").none(true),
+        py::arg("x_for_callback").none(true), py::arg("record_p").none(true) = py::none(),
+        py::arg("record_q").none(true) = py::none(),
         "Batched PCG on the columns of b (n x s, Fortran order); x (same) is the starting "
-        "guess and receives the iterates.  Returns dict(steps, iterations, stop, history).");
+        "guess and receives the iterates; record_p / record_q (n x m, Fortran order, "
+        "optional) receive the first m search directions p and A p of column 0.  Returns "
+        "dict(steps, recorded, iterations, stop, history).");
 }
 
 }  // namespace rankwise::bindings

@@ -12,6 +12,7 @@ Randomized truncated SVD
 Preconditioned conjugate gradient
     cg              SciPy's ``scipy.sparse.linalg.cg`` signature; blocks of right-hand sides
     solve_cg        the same solver returning a CGResult (history, reason, iteration counts)
+    CGSolver        a sequence of systems: keeps M, recycles a deflation space, learns omega
     precond         native preconditioners (jacobi, ssor, ic0, block_jacobi, chebyshev, nystrom)
 
 CUR decomposition (keep actual rows and columns)
@@ -32,6 +33,7 @@ Empirical interpolation (hyper-reduction, sensor placement)
 
 from . import interpolative, precond
 from ._cg import CGBreakdownError, CGResult, cg, solve_cg
+from ._cg_solver import CGSolver
 from ._config import config, show_config
 from ._cur import CURDecomposition, cur, leverage_scores
 from ._deim import PointInterpolant, PointSelection, deim, odeim, qdeim
@@ -50,6 +52,7 @@ __all__ = [
     "AccuracyWarning",
     "CGBreakdownError",
     "CGResult",
+    "CGSolver",
     "CURDecomposition",
     "EmpiricalInterpolant",
     "MatrixEIM",

@@ -221,23 +221,53 @@ def _prepare(
     shape = A.shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"expected square matrix, but got shape={(shape,)}")
+    b = _check_rhs(b, shape)
+    dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
+    B, vector = _rhs_block(b, dtype)
+    mat = _as_work(A, dtype, "A")
+    handle = _preconditioner(M, A_in, mat, dtype)
+    return _start(mat, handle, B, vector, x0, rtol, atol, maxiter, deflation, dtype)
+
+
+def _check_rhs(b: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """b as a real float array of shape (n,) or (n, s) (NaN/Inf checked in _rhs_block)."""
     n = int(shape[0])
     b = np.asanyarray(b)
     if b.dtype.kind not in "biuf":
         raise TypeError(f"b must be a real numeric array; got dtype {b.dtype}")
     if b.ndim not in (1, 2) or b.shape[0] != n or (b.ndim == 2 and b.shape[1] < 1):
-        raise ValueError(f"shapes of A {shape} and b {b.shape} are incompatible")
+        raise ValueError(f"shapes of A {tuple(shape)} and b {b.shape} are incompatible")
     if b.dtype.char not in "fd":
         b = b.astype(np.float64)
-    dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
+    return b
+
+
+def _rhs_block(b: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, bool]:
+    """(B, vector): b as an (n, s) Fortran block of the work dtype (a copy), and whether it
+    is one vector."""
+    n = b.shape[0]
     vector = b.ndim == 1 or b.shape[1] == 1  # SciPy: (n, 1) is a vector
     B = np.asfortranarray(b.reshape(n, 1 if b.ndim == 1 else b.shape[1]), dtype=dtype)
     if not np.isfinite(B).all():
         raise ValueError("b contains NaN or Inf")
-    s = B.shape[1]
-    mat = _as_work(A, dtype, "A")
-    handle = _preconditioner(M, A_in, mat, dtype)
+    return B, vector
 
+
+def _start(
+    mat: Matrix,
+    handle: Any,
+    B: np.ndarray,
+    vector: bool,
+    x0: Any,
+    rtol: Any,
+    atol: Any,
+    maxiter: Any,
+    deflation: Any,
+    dtype: np.dtype,
+) -> _System:
+    """The tolerances, maxiter and start of a system whose A, M and B are prepared."""
+    n, s = B.shape
+    shape = mat.shape
     atol_f = _check_atol(atol)
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
         raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
@@ -290,7 +320,24 @@ def _deflate(
     if not np.isfinite(W).all():
         raise ValueError("deflation contains NaN or Inf")
     AW = np.asarray(_core.apply(A.op, W, False))
-    E = W.T @ AW
+    G, F = _deflation_factors(W, AW, dtype)
+    R0 = B - np.asarray(_core.apply(A.op, X, False))
+    X = np.asfortranarray(X + _product(G, _product(G, R0, True)), dtype=dtype)
+    return _core.precond_deflated(handle, G, F), X
+
+
+def _product(X: np.ndarray, Y: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """X @ Y (or X^T @ Y) for a tall X by the core's products (in X's dtype): numpy's
+    multithreaded BLAS on tall-skinny products stalls when a core is busy elsewhere, and
+    between native solves (rankwise/blas_threads.hpp)."""
+    return np.asarray(_core.apply(_core.Operator.dense(np.asfortranarray(X)), Y, transpose))
+
+
+def _deflation_factors(
+    W: np.ndarray, AW: np.ndarray, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray]:
+    """G = W C^-1, F = A W C^-1 with C^T C = W^T A W (Cholesky), or ValueError."""
+    E = _product(W, AW, True).astype(np.float64)
     try:
         L = np.linalg.cholesky((E + E.T) / 2)  # E = L L^T, C = L^T
     except np.linalg.LinAlgError:
@@ -301,11 +348,9 @@ def _deflate(
             "deflation: W^T A W is not (numerically) positive definite; W must have full "
             "column rank and A be SPD"
         )
-    G = np.asfortranarray(sla.solve_triangular(L, W.T, lower=True).T, dtype=dtype)
-    F = np.asfortranarray(sla.solve_triangular(L, AW.T, lower=True).T, dtype=dtype)
-    R0 = B - np.asarray(_core.apply(A.op, X, False))
-    X = np.asfortranarray(X + G @ (G.T @ R0), dtype=dtype)
-    return _core.precond_deflated(handle, G, F), X
+    # G = W L^-T, F = A W L^-T (L is d x d: its inverse is cheap and accurate enough)
+    Linv_T = sla.solve_triangular(L, np.eye(L.shape[0]), lower=True).T
+    return _product(W, Linv_T), _product(AW, Linv_T)
 
 
 def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResult:

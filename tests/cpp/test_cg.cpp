@@ -131,5 +131,51 @@ TYPED_TEST(CgAlgorithm, MaxiterIsHonouredAndShapesAreChecked) {
     EXPECT_THROW(bad_shape(), Error);
 }
 
+TYPED_TEST(CgAlgorithm, RecordsTheFirstSearchDirectionsAndTheirProducts) {
+    using T = TypeParam;
+    const index_t n = 50, m = 6;
+    const auto A = spd_matrix<T>(n, 47);
+    const DenseOp<CpuBackend, T> op(be, A.view(), false);
+    const auto B = random_matrix<T>(n, 2, 48);
+    HostMatrix<T> X(n, 2), X0(n, 2), P(n, m), Q(n, m);
+    const auto o = options<T>(2, std::is_same_v<T, float> ? 1e-4 : 1e-10, 200);
+    const auto plain = cg_solve<CpuBackend, T>(be, op, nullptr, B.view(), X0.view(), o);
+    const auto res = cg_solve<CpuBackend, T>(be, op, nullptr, B.view(), X.view(), o, nullptr,
+                                             CgRecord<T>{P.view(), Q.view()});
+    ASSERT_EQ(res.recorded, m);
+    EXPECT_EQ(res.iterations, plain.iterations);  // recording does not change the solve
+    for (index_t i = 0; i < 2 * n; ++i) EXPECT_EQ(X.data()[i], X0.data()[i]);
+    // q_k = A p_k, p_0 = b (x0 = 0, no preconditioner), and the p_k are A-conjugate
+    const auto AP = reference_product<T>(Trans::No, Trans::No, A.view(), P.view());
+    const double tol = 100 * eps<T>();
+    for (index_t i = 0; i < n; ++i) {
+        EXPECT_EQ(P.view()(i, 0), B.view()(i, 0));
+        for (index_t k = 0; k < m; ++k)
+            EXPECT_NEAR(Q.view()(i, k), AP[i + k * n], tol * (1 + std::abs(AP[i + k * n])));
+    }
+    for (index_t k = 0; k < m; ++k) {
+        for (index_t l = 0; l < k; ++l) {
+            double pq = 0, pp = 0, qq = 0;
+            for (index_t i = 0; i < n; ++i) {
+                pq += double(P.view()(i, l)) * Q.view()(i, k);
+                pp += double(P.view()(i, l)) * Q.view()(i, l);
+                qq += double(P.view()(i, k)) * Q.view()(i, k);
+            }
+            EXPECT_LE(std::abs(pq), 1e3 * tol * std::sqrt(pp * qq));
+        }
+    }
+    // more room than iterations: only the iterations taken are recorded
+    HostMatrix<T> Pbig(n, 3 * n), Qbig(n, 3 * n), X2(n, 2);
+    const auto all = cg_solve<CpuBackend, T>(be, op, nullptr, B.view(), X2.view(), o, nullptr,
+                                             CgRecord<T>{Pbig.view(), Qbig.view()});
+    EXPECT_EQ(all.recorded, all.iterations[0]);
+    HostMatrix<T> Qshort(n, m - 1), X3(n, 2);
+    const auto bad = [&] {
+        cg_solve<CpuBackend, T>(be, op, nullptr, B.view(), X3.view(), o, nullptr,
+                                CgRecord<T>{P.view(), Qshort.view()});
+    };
+    EXPECT_THROW(bad(), Error);
+}
+
 }  // namespace
 }  // namespace rankwise::test

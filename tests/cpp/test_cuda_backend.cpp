@@ -277,6 +277,22 @@ TYPED_TEST(CudaBackendTest, CgTemplateTakesTheCpuIterationCount) {
         EXPECT_LE(std::abs(g.iterations[j] - c.iterations[j]), 1);
     }
     EXPECT_LE(max_diff<T>(this->download(dX.view()).view(), X.view()), 1e3 * this->tol());
+
+    // the recorded search directions (CgRecord, for recycling) agree as well
+    const index_t m = 5;
+    HostMatrix<T> P(n, m), Q(n, m), X2(n, 2);
+    auto dP = this->gpu.template matrix<T>(n, m);
+    auto dQ = this->gpu.template matrix<T>(n, m);
+    auto dX2 = this->gpu.template matrix<T>(n, 2);
+    const auto cr = cg_solve<CpuBackend, T>(cpu_be, cpu_op, nullptr, B.view(), X2.view(), o,
+                                            nullptr, CgRecord<T>{P.view(), Q.view()});
+    const auto gr = cg_solve<CudaBackend, T>(this->gpu, gpu_op, nullptr,
+                                             ConstMatView<T>(dB.view()), dX2.view(), o, nullptr,
+                                             CgRecord<T>{dP.view(), dQ.view()});
+    EXPECT_EQ(cr.recorded, m);
+    EXPECT_EQ(gr.recorded, m);
+    EXPECT_LE(max_diff<T>(this->download(dP.view()).view(), P.view()), 1e3 * this->tol());
+    EXPECT_LE(max_diff<T>(this->download(dQ.view()).view(), Q.view()), 1e3 * this->tol());
 }
 
 }  // namespace

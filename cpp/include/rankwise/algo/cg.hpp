@@ -54,6 +54,7 @@ struct CgOptions {
 
 struct CgResult {
     index_t steps = 0;                 // iterations of the batch (max over columns)
+    index_t recorded = 0;              // columns of CgRecord filled
     std::vector<index_t> iterations;   // per column
     std::vector<CgStop> stop;          // per column
     // ||r_j|| at the top of each iteration and at exit: (steps + 1) rows of s entries,
@@ -70,18 +71,32 @@ inline bool any_active(const std::vector<std::uint8_t>& active) {
 // Called after every iteration with the number of iterations done (X holds the iterates).
 using CgCallback = std::function<void(index_t)>;
 
+// Optional output for recycling a deflation subspace across solves (Saad, Yeung, Erhel &
+// Guyomarc'h 2000, section 3; Parks et al. 2006): copies of the first P.cols search
+// directions p_k of column 0 of the block, and of q_k = A p_k, as computed by the loop (no
+// extra products).  P and Q are n x m backend views (m = 0: nothing is recorded); column k
+// holds iteration k's vectors, and CgResult::recorded says how many were filled.
+template <class T>
+struct CgRecord {
+    MatView<T> P;
+    MatView<T> Q;
+};
+
 // Solves A X = B; X holds the starting guess on entry (set to zero unless o.x0_nonzero) and the
 // iterates on exit.  M == nullptr: no preconditioner.
 template <class Backend, class T>
 CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<T>* M,
                   ConstMatView<T> B, MatView<T> X, const CgOptions& o,
-                  const CgCallback& callback = nullptr) {
+                  const CgCallback& callback = nullptr, const CgRecord<T>& record = {}) {
     const index_t n = A.rows(), s = B.cols;
     require(A.cols() == n) << "cg: A must be square, got " << n << " x " << A.cols();
     require(B.rows == n && X.rows == n && X.cols == s) << "cg: B and X must be " << n << " x s";
     require(M == nullptr || M->size() == n) << "cg: preconditioner size differs from A";
     require(static_cast<index_t>(o.atol.size()) == s) << "cg: one atol per column";
     require(o.maxiter >= 0) << "cg: maxiter must be >= 0";
+    require(record.P.cols == record.Q.cols && (record.P.cols == 0 ||
+                                               (record.P.rows == n && record.Q.rows == n)))
+        << "cg: the record views must both be n x m";
 
     // Fused path: M absent (z = r) or diagonal (z = d .* r), no Z is stored after the start.
     const T* d = M != nullptr ? M->diagonal() : nullptr;
@@ -188,6 +203,14 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
         // q = A p, alpha = rho / p.q
         A.apply(Trans::No, ConstMatView<T>(P.view()), Q.view());
         be.column_dots(ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), pq.data());
+        if (active[0] && res.recorded < record.P.cols && std::isfinite(pq[0]) && pq[0] > 0) {
+            // keep p_k, q_k of column 0 (two n-vector copies, the first m iterations only)
+            be.copy(ConstMatView<T>(P.view().cols_range(0, 1)),
+                    record.P.cols_range(res.recorded, 1));
+            be.copy(ConstMatView<T>(Q.view().cols_range(0, 1)),
+                    record.Q.cols_range(res.recorded, 1));
+            ++res.recorded;
+        }
         for (index_t j = 0; j < s; ++j) {
             alpha[j] = T(0);
             if (!active[j]) continue;

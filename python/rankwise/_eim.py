@@ -80,17 +80,25 @@ class EmpiricalInterpolant(PointInterpolant):
         ``f(x, mu) ~ sum_m beta_m(mu) f(x, mu_m)``, a cross approximation
         ``S ~ S[:, J] S[I, J]^{-1} S[I, :]`` of the snapshot matrix.  Same span and same
         interpolant as ``coefficients`` (in the basis of the selected snapshots instead
-        of Q).
+        of Q).  After :meth:`stabilize`, the stabilized coefficients in that basis.
         """
         v = self._check_values(values)
+        if self._prior is not None:
+            # S[:, J] = Q T with T = P^{-1} S[I, J]: beta = T^{-1} c = S[I, J]^{-1} P c
+            v = self.interpolation_matrix @ self.coefficients(v)
         return scipy.linalg.lu_solve(self._cross_factor, v, check_finite=False).astype(
             self.dtype, copy=False
         )
 
+    def _prior_snapshots(self) -> np.ndarray:
+        return self.selected_snapshots
+
     def __repr__(self) -> str:
         return (
             f"EmpiricalInterpolant(n={self.basis.shape[0]}, n_terms={self.n_terms}, "
-            f"norm={self.norm!r}, error={self.errors[-1]:.3g}, dtype={self.dtype})"
+            f"norm={self.norm!r}, error={self.errors[-1]:.3g}, dtype={self.dtype}"
+            + ("" if self.noise is None else f", noise={self.noise:.3g}")
+            + ")"
         )
 
 

@@ -90,6 +90,23 @@ class EmpiricalInterpolant(PointInterpolant):
             self.dtype, copy=False
         )
 
+    def truncate(self, n_terms: int) -> EmpiricalInterpolant:
+        """The interpolant of the first ``n_terms`` terms: the greedy is nested, so this is
+        what ``eim`` with ``max_terms=n_terms`` returns (same points, basis, snapshots and
+        error history), without running it again.  A stabilization is not kept."""
+        k = check_int(n_terms, "n_terms", low=1)
+        if k > self.n_terms:
+            raise ValueError(f"n_terms ({k}) exceeds the number of terms ({self.n_terms})")
+        return EmpiricalInterpolant(
+            self.basis[:, :k],
+            self.points[:k],
+            self.snapshot_indices[:k],
+            self.errors[: k + 1],
+            self.selected_snapshots[:, :k],
+            self.norm,
+            None if self.parameters is None else self.parameters[:k],
+        )
+
     def _prior_snapshots(self) -> np.ndarray:
         return self.selected_snapshots
 

@@ -180,7 +180,9 @@ def test_bad_parameters() -> None:
     for bad in (-1.0, np.nan, np.inf):
         with pytest.raises(ValueError, match="noise"):
             sel.stabilize(bad, S)
-    for bad in ("0.1", True, None, [0.1]):
+    with pytest.raises(ValueError, match="estimate"):
+        sel.stabilize("gcv", S)
+    for bad in (True, None, [0.1]):
         with pytest.raises(TypeError, match="noise"):
             sel.stabilize(bad, S)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="shape"):
@@ -199,3 +201,31 @@ def test_bad_parameters() -> None:
         stable(np.ones(5))
     with pytest.raises(ValueError, match="NaN"):
         stable(np.full(6, np.nan))
+
+
+@pytest.mark.parametrize("sigma", [1e-3, 1e-1])
+def test_estimated_noise(sigma: float) -> None:
+    """sigma^2 estimate from the least-squares residual: (n_points - m) k degrees of
+    freedom, so the ratio to sigma^2 is chi^2_dof / dof: within 5 sqrt(2 / dof) of 1."""
+    plain = build("odeim", 16)  # 24 points, 16 basis vectors
+    U = plain.basis
+    F = U @ (U.T @ S_CS)
+    values = F[plain.points] + sigma * np.random.default_rng(6).standard_normal((24, 51))
+    est = plain.estimate_noise(values)
+    dof = (24 - 16) * 51
+    assert abs(est**2 / sigma**2 - 1) <= 5 * np.sqrt(2 / dof)
+    stable = plain.stabilize("estimate", S_CS)
+    assert stable.noise == "estimate"
+    assert "noise='estimate'" in repr(stable)
+    np.testing.assert_allclose(
+        stable.coefficients(values), plain.stabilize(est, S_CS).coefficients(values), rtol=1e-12
+    )
+    assert stable.noise_amplification == plain.lebesgue_constant
+    # noise-free fields in span(U): the estimate is at rounding level, the result plain
+    np.testing.assert_allclose(stable(F[plain.points]), F, atol=1e-10 * np.abs(F).max())
+    # the estimate needs a residual: refused on a square interpolant, before and after
+    with pytest.raises(ValueError, match="more points than basis vectors"):
+        build("deim", 16).stabilize("estimate", S_CS)
+    square = stable.remove_points(plain.points[16:])
+    with pytest.raises(ValueError, match="more points than basis vectors"):
+        square(values[:16])

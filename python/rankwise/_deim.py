@@ -91,7 +91,7 @@ class PointInterpolant:
         self.basis = basis
         self.points = np.asarray(points, dtype=np.int64)
         self.interpolation_matrix = np.ascontiguousarray(basis[self.points, :])
-        self.noise: float | None = None
+        self.noise: float | str | None = None
         self._prior: np.ndarray | None = None  # L with E[c c^T] = L L^T (m x m), if stabilized
 
     @property
@@ -127,13 +127,40 @@ class PointInterpolant:
         """
         v = self._check_values(values)
         if self._prior is not None:
+            if self.noise == "estimate":
+                return self._operator(self._noise_estimate(v)) @ v
             return self._stabilized_operator @ v
+        return self._plain_coefficients(v)
+
+    def _plain_coefficients(self, v: np.ndarray) -> np.ndarray:
         if self.n_points == self.n_basis:
             c = scipy.linalg.lu_solve(self._factor, v, check_finite=False)
         else:
             Q, R = self._factor
             c = scipy.linalg.solve_triangular(R, Q.T @ v, check_finite=False)
         return c.astype(self.dtype, copy=False)
+
+    def estimate_noise(self, values: Any) -> float:
+        """Estimate of the standard deviation of independent noise in the values, from the
+        residual of the least-squares fit on more points than basis vectors:
+        ``sqrt(||values - P c_ls||_F^2 / ((n_points - m) k))`` for k fields (one per
+        column, assumed to carry the same noise level), unbiased for the variance when the
+        fields lie in span(U) (the residual of the least-squares projection has
+        ``n_points - m`` degrees of freedom); the part of a field outside span(U) counts as
+        noise.  This is what ``stabilize("estimate")`` uses, per call."""
+        return self._noise_estimate(self._check_values(values))
+
+    def _noise_estimate(self, v: np.ndarray) -> float:
+        dof = self.n_points - self.n_basis
+        if dof <= 0:
+            raise ValueError(
+                "estimating the noise needs more points than basis vectors (the residual of "
+                f"an interpolation is zero); this interpolant has {self.n_points} points for "
+                f"{self.n_basis} basis vectors: use oversample first"
+            )
+        r = v - self.interpolation_matrix @ self._plain_coefficients(v)
+        cols = 1 if v.ndim == 1 else v.shape[1]
+        return float(np.sqrt(np.sum(r.astype(np.float64) ** 2) / (dof * cols)))
 
     def _check_values(self, values: Any) -> np.ndarray:
         v = np.asarray(values)
@@ -176,7 +203,7 @@ class PointInterpolant:
         L = self.basis @ np.linalg.pinv(self.interpolation_matrix)
         return float(np.abs(L).sum(axis=1).max())
 
-    def stabilize(self, noise: float, snapshots: Any = None) -> PointInterpolant:
+    def stabilize(self, noise: float | str, snapshots: Any = None) -> PointInterpolant:
         """The same interpolant with coefficients that do not amplify noise in the values.
 
         Plain interpolation turns noise ``e`` in the values into a reconstruction error up
@@ -211,9 +238,12 @@ class PointInterpolant:
 
         Parameters
         ----------
-        noise : float
+        noise : float or "estimate"
             Standard deviation of the independent noise in each value (same units as the
-            values), >= 0.
+            values), >= 0; or ``"estimate"``: estimated at every call of
+            :meth:`coefficients` from the values themselves by :meth:`estimate_noise`
+            (needs more points than basis vectors; the coefficients are then no longer a
+            linear function of the values).
         snapshots : array_like, shape (n, N), optional
             Fields representative of those to be reconstructed (e.g. the training
             snapshots), whose coefficients in U must span all m directions.  Default for
@@ -244,6 +274,11 @@ class PointInterpolant:
         True
         """
         sigma = _check_noise(noise)
+        if sigma == "estimate" and self.n_points <= self.n_basis:
+            raise ValueError(
+                "noise='estimate' needs more points than basis vectors (the residual of an "
+                "interpolation is zero): use oversample first, or give the noise level"
+            )
         if snapshots is None:
             snapshots = self._prior_snapshots()
             if snapshots is None:
@@ -253,8 +288,8 @@ class PointInterpolant:
                 )
         L = _prior_factor(self.basis, snapshots)
         result = copy.copy(self)
-        result.__dict__.pop("_stabilized_operator", None)
-        result.__dict__.pop("noise_amplification", None)
+        for cached in ("_stabilized_operator", "_whitened_svd", "noise_amplification"):
+            result.__dict__.pop(cached, None)
         result.noise, result._prior = sigma, L
         return result
 
@@ -262,11 +297,9 @@ class PointInterpolant:
         return None
 
     @functools.cached_property
-    def _stabilized_operator(self) -> np.ndarray:
-        """K (m x n_points) with c = K values: L Z diag(s / (s^2 + noise^2)) W^T for the SVD
-        P L = W diag(s) Z^T (float64 for these small matrices, then the work dtype)."""
+    def _whitened_svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(L Z, s, W^T) for the SVD P L = W diag(s) Z^T (float64: small matrices)."""
         assert self._prior is not None
-        assert self.noise is not None
         L = self._prior
         A = self.interpolation_matrix.astype(np.float64) @ L
         W, s, Zt = np.linalg.svd(A, full_matrices=False)
@@ -275,16 +308,28 @@ class PointInterpolant:
                 "the basis at the points is numerically rank-deficient; stabilization "
                 "needs U[points] of full column rank"
             )
-        f = s / (s * s + self.noise**2)
-        return ((L @ Zt.T) * f @ W.T).astype(self.dtype)
+        return L @ Zt.T, s, W.T
+
+    def _operator(self, sigma: float) -> np.ndarray:
+        """K (m x n_points) with c = K values: L Z diag(s / (s^2 + sigma^2)) W^T, in the
+        work dtype."""
+        LZ, s, Wt = self._whitened_svd
+        return ((LZ * (s / (s * s + sigma * sigma))) @ Wt).astype(self.dtype)
+
+    @functools.cached_property
+    def _stabilized_operator(self) -> np.ndarray:
+        assert isinstance(self.noise, float)
+        return self._operator(self.noise)
 
     @functools.cached_property
     def noise_amplification(self) -> float:
         """``||U K||_2`` for the linear map K from values to coefficients: the reconstruction
         error caused by noise ``e`` in the values is at most this times ``||e||_2``.  The
         :attr:`lebesgue_constant` for the plain interpolant; at most
-        ``min(lebesgue_constant, ||U L||_2 / (2 noise))`` after :meth:`stabilize`."""
-        if self._prior is None:
+        ``min(lebesgue_constant, ||U L||_2 / (2 noise))`` after :meth:`stabilize`; with
+        ``noise="estimate"`` the map depends on the values and the bound
+        ``lebesgue_constant``, valid for every estimate, is returned."""
+        if self._prior is None or self.noise == "estimate":
             return self.lebesgue_constant
         K = self._stabilized_operator.astype(np.float64)
         U = self.basis.astype(np.float64, copy=False)
@@ -337,16 +382,26 @@ class PointInterpolant:
 
     def __repr__(self) -> str:
         n, m = self.basis.shape
-        stable = "" if self.noise is None else f", noise={self.noise:.3g}"
+        stable = "" if self.noise is None else f", noise={_noise_text(self.noise)}"
         return (
             f"{type(self).__name__}(n={n}, n_basis={m}, n_points={self.n_points}, "
             f"dtype={self.dtype}{stable})"
         )
 
 
-def _check_noise(noise: Any) -> float:
+def _noise_text(noise: float | str) -> str:
+    return repr(noise) if isinstance(noise, str) else f"{noise:.3g}"
+
+
+def _check_noise(noise: Any) -> float | str:
+    if isinstance(noise, str):
+        if noise != "estimate":
+            raise ValueError(f"noise must be a standard deviation or 'estimate'; got {noise!r}")
+        return noise
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
-        raise TypeError(f"noise must be a real number (a standard deviation); got {noise!r}")
+        raise TypeError(
+            f"noise must be a real number (a standard deviation) or 'estimate'; got {noise!r}"
+        )
     sigma = float(noise)
     if not np.isfinite(sigma) or sigma < 0:
         raise ValueError(f"noise must be finite and >= 0; got {sigma}")

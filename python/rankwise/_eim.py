@@ -14,7 +14,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from . import _core
-from ._deim import PointInterpolant
+from ._deim import PointInterpolant, _noise_text
 from ._validate import as_matrix, check_int, work_dtype
 
 _NORMS = ("linf", "l2")
@@ -114,7 +114,7 @@ class EmpiricalInterpolant(PointInterpolant):
         return (
             f"EmpiricalInterpolant(n={self.basis.shape[0]}, n_terms={self.n_terms}, "
             f"norm={self.norm!r}, error={self.errors[-1]:.3g}, dtype={self.dtype}"
-            + ("" if self.noise is None else f", noise={self.noise:.3g}")
+            + ("" if self.noise is None else f", noise={_noise_text(self.noise)}")
             + ")"
         )
 

@@ -229,3 +229,15 @@ def test_estimated_noise(sigma: float) -> None:
     square = stable.remove_points(plain.points[16:])
     with pytest.raises(ValueError, match="more points than basis vectors"):
         square(values[:16])
+
+
+def test_sparse_snapshots_and_integer_noise() -> None:
+    import scipy.sparse as sp
+
+    sel = build("deim", 8)
+    V = np.random.default_rng(7).standard_normal((8, 2))
+    dense = sel.stabilize(1, S_CS)
+    assert dense.noise == 1.0
+    np.testing.assert_allclose(
+        sel.stabilize(1, sp.csr_matrix(S_CS))(V), dense(V), rtol=1e-12, atol=1e-14
+    )

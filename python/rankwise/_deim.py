@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 
 from . import _core, _selection
 from ._dispatch import require_cpu_input
@@ -220,12 +221,13 @@ class PointInterpolant:
         a Tikhonov-regularised least-squares problem whose regularisation is the spread of
         the snapshots (the a-priori knowledge of the solution manifold used to stabilize
         (G)EIM by Argaud, Bouriquet, Gong, Maday & Mula 2017, here as a quadratic
-        penalty instead of their box constraints, so that the estimate stays linear).  Among
-        all linear maps from values to coefficients it minimises the mean-square error over
-        the snapshots and the noise (Gauss-Markov / Wiener), so that mean error is never
-        larger than the plain interpolant's ``noise^2 tr(U^T U (P^T P)^{-1})`` and never
-        larger than the snapshots' own spread ``tr(U^T U M)``; the error covariance is
-        ``(M^{-1} + P^T P / noise^2)^{-1}``.  The noise amplification
+        penalty instead of their box constraints, so that the estimate stays linear).  For
+        fields ``U c`` with c drawn from the snapshots' coefficients and values
+        ``P c + e``, it is among all linear maps from values to coefficients the one of least
+        mean-square error (the Wiener / kriging estimator; the posterior mean when c and e
+        are Gaussian): its mean squared error ``tr(U^T U (M^{-1} + P^T P / noise^2)^{-1})``
+        is never larger than the plain interpolant's ``noise^2 tr(U^T U (P^T P)^{-1})``
+        nor than the snapshots' own spread ``tr(U^T U M)``.  The noise amplification
         (:attr:`noise_amplification`, ``||U K||_2`` for the map K from values to
         coefficients) is at most ``min(lebesgue_constant, ||U L||_2 / (2 noise))`` with
         ``M = L L^T``: bounded whatever the conditioning of ``U[points]``.  With
@@ -244,7 +246,7 @@ class PointInterpolant:
             :meth:`coefficients` from the values themselves by :meth:`estimate_noise`
             (needs more points than basis vectors; the coefficients are then no longer a
             linear function of the values).
-        snapshots : array_like, shape (n, N), optional
+        snapshots : array_like or sparse matrix, shape (n, N), optional
             Fields representative of those to be reconstructed (e.g. the training
             snapshots), whose coefficients in U must span all m directions.  Default for
             :class:`EmpiricalInterpolant`: its ``selected_snapshots``; required otherwise.
@@ -412,7 +414,7 @@ def _prior_factor(U: np.ndarray, snapshots: Any) -> np.ndarray:
     """L (m x m, float64) with L L^T = B B^T / N, B = U^+ S the least-squares coefficients
     of the N snapshots (QR of U in the work dtype, then R of the QR of B^T)."""
     n, m = U.shape
-    S = np.asarray(snapshots)
+    S = snapshots.toarray() if sp.issparse(snapshots) else np.asarray(snapshots)
     if S.ndim == 1:
         S = S[:, None]
     if S.ndim != 2 or S.shape[0] != n or S.shape[1] == 0:
@@ -607,7 +609,7 @@ def odeim(U: Any, n_points: int) -> PointSelection:
 
     See Also
     --------
-    qdeim, deim
+    qdeim, deim, PointInterpolant.stabilize
     """
     u = as_basis(U)
     n, m = u.shape

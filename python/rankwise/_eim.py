@@ -261,7 +261,7 @@ def eim(
 
     See Also
     --------
-    deim, qdeim, odeim, matrix_eim
+    deim, qdeim, odeim, matrix_eim, PointInterpolant.stabilize
     """
     R, pick, params = _snapshot_matrix(snapshots, training_parameters)
     n, N = R.shape

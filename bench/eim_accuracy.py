@@ -13,7 +13,9 @@ Second table, noisy values: m = 20 terms, the values at the points carry indepen
 Gaussian noise of standard deviation sigma (max |s| is about 2); mean ||s - reconstruction||_2
 over the 100 fresh parameters x 20 noise draws, for the plain interpolants (DEIM, ODEIM with
 40 points, greedy EIM) and the same after ``stabilize(sigma, snapshots)`` (the 51 training
-snapshots as the prior).
+snapshots as the prior), and for ODEIM also with the noise level estimated from the values
+(``stabilize("estimate", snapshots)``: least-squares residual, pooled over the 2000 fields
+of the call).
 """
 
 import argparse
@@ -76,7 +78,10 @@ def noise_curves() -> dict[str, np.ndarray]:
         for name, plain in interpolants.items():
             noise = np.random.default_rng(1).standard_normal((plain.n_points, fresh.shape[1]))
             values = fresh[plain.points] + sigma * noise
-            for label, interp in (("", plain), (" stabilized", plain.stabilize(sigma, S))):
+            variants = [("", plain), (" stabilized", plain.stabilize(sigma, S))]
+            if plain.n_points > plain.n_basis:  # the noise level estimated from the values
+                variants.append((" stabilized, estimated sigma", plain.stabilize("estimate", S)))
+            for label, interp in variants:
                 err = np.linalg.norm(interp(values) - fresh, axis=0).mean()
                 out.setdefault(name + label, []).append(float(err))
     return {k: np.asarray(v) for k, v in out.items()}

@@ -13,9 +13,10 @@ Second table, noisy values: m = 20 terms, the values at the points carry indepen
 Gaussian noise of standard deviation sigma (max |s| is about 2); mean ||s - reconstruction||_2
 over the 100 fresh parameters x 20 noise draws, for the plain interpolants (DEIM, ODEIM with
 40 points, greedy EIM) and the same after ``stabilize(sigma, snapshots)`` (the 51 training
-snapshots as the prior), and for ODEIM also with the noise level estimated from the values
-(``stabilize("estimate", snapshots)``: least-squares residual, pooled over the 2000 fields
-of the call).
+snapshots as the prior), and also with the noise level estimated from the values, pooled
+over the 2000 fields of the call: for ODEIM from the least-squares residual
+(``stabilize("estimate", snapshots)``), for DEIM and EIM (square: no residual) by maximum
+marginal likelihood under the snapshots' prior (``stabilize("ml", snapshots)``).
 """
 
 import argparse
@@ -81,6 +82,8 @@ def noise_curves() -> dict[str, np.ndarray]:
             variants = [("", plain), (" stabilized", plain.stabilize(sigma, S))]
             if plain.n_points > plain.n_basis:  # the noise level estimated from the values
                 variants.append((" stabilized, estimated sigma", plain.stabilize("estimate", S)))
+            else:  # by maximum marginal likelihood (no residual to estimate it from)
+                variants.append((" stabilized, ML sigma", plain.stabilize("ml", S)))
             for label, interp in variants:
                 err = np.linalg.norm(interp(values) - fresh, axis=0).mean()
                 out.setdefault(name + label, []).append(float(err))

@@ -241,3 +241,34 @@ def test_sparse_snapshots_and_integer_noise() -> None:
     np.testing.assert_allclose(
         sel.stabilize(1, sp.csr_matrix(S_CS))(V), dense(V), rtol=1e-12, atol=1e-14
     )
+
+
+@pytest.mark.parametrize("kind", ["deim", "eim", "odeim"])
+@pytest.mark.parametrize("sigma", [1e-4, 1e-2, 1.0])
+def test_marginal_likelihood_noise(kind: str, sigma: float) -> None:
+    """noise='ml': the estimate of sigma^2 is within 5 / sqrt(Fisher information) of the
+    truth, I = (k/2) sum_i (s_i^2 + sigma^2)^-2 + k (n_points - m) / (2 sigma^4) for k
+    fields (s_i the singular values of P L), also for square interpolants."""
+    plain = build(kind, 16)
+    stable = plain.stabilize("ml", S_CS)
+    assert stable.noise == "ml"
+    U = plain.basis.astype(np.float64)
+    F = U @ np.linalg.lstsq(U, S_CS, rcond=None)[0]
+    k = F.shape[1]
+    values = F[plain.points] + sigma * np.random.default_rng(8).standard_normal(
+        (plain.n_points, k)
+    )
+    est = stable.estimate_noise(values, method="ml")
+    s = stable._whitened_svd[1]
+    info = 0.5 * k * np.sum((s**2 + sigma**2) ** -2.0)
+    info += 0.5 * k * (plain.n_points - 16) / sigma**4
+    assert abs(est**2 - sigma**2) <= 5 / np.sqrt(info)
+    np.testing.assert_allclose(
+        stable.coefficients(values), plain.stabilize(est, S_CS).coefficients(values), rtol=1e-12
+    )
+    # noise-free values: no evidence of noise, the plain interpolant
+    np.testing.assert_allclose(stable(F[plain.points]), F, atol=1e-8 * np.abs(F).max())
+    with pytest.raises(ValueError, match="needs the prior"):
+        plain.estimate_noise(values, method="ml")
+    with pytest.raises(ValueError, match="method"):
+        stable.estimate_noise(values, method="gcv")

@@ -130,6 +130,8 @@ class PointInterpolant:
         if self._prior is not None:
             if self.noise == "estimate":
                 return self._operator(self._noise_estimate(v)) @ v
+            if self.noise == "ml":
+                return self._operator(self._ml_noise(v)) @ v
             return self._stabilized_operator @ v
         return self._plain_coefficients(v)
 
@@ -141,15 +143,29 @@ class PointInterpolant:
             c = scipy.linalg.solve_triangular(R, Q.T @ v, check_finite=False)
         return c.astype(self.dtype, copy=False)
 
-    def estimate_noise(self, values: Any) -> float:
-        """Estimate of the standard deviation of independent noise in the values, from the
-        residual of the least-squares fit on more points than basis vectors:
+    def estimate_noise(self, values: Any, method: str = "residual") -> float:
+        """Estimate of the standard deviation of independent noise in the values.
+
+        ``method="ml"`` (after :meth:`stabilize`, any number of points): the maximum
+        marginal likelihood (empirical Bayes) estimate under the prior of the snapshots,
+        what ``stabilize("ml")`` uses; it tells noise from signal by comparing the values'
+        components along the singular vectors of ``P L`` with the prior's spread ``s_i``.
+
+        ``method="residual"`` (more points than basis vectors): from the
+        residual of the least-squares fit,
         ``sqrt(||values - P c_ls||_F^2 / ((n_points - m) k))`` for k fields (one per
         column, assumed to carry the same noise level), unbiased for the variance when the
         fields lie in span(U) (the residual of the least-squares projection has
         ``n_points - m`` degrees of freedom); the part of a field outside span(U) counts as
         noise.  This is what ``stabilize("estimate")`` uses, per call."""
-        return self._noise_estimate(self._check_values(values))
+        v = self._check_values(values)
+        if method == "ml":
+            if self._prior is None:
+                raise ValueError("method='ml' needs the prior of stabilize(noise, snapshots)")
+            return self._ml_noise(v)
+        if method != "residual":
+            raise ValueError(f"method must be 'residual' or 'ml'; got {method!r}")
+        return self._noise_estimate(v)
 
     def _noise_estimate(self, v: np.ndarray) -> float:
         dof = self.n_points - self.n_basis
@@ -162,6 +178,43 @@ class PointInterpolant:
         r = v - self.interpolation_matrix @ self._plain_coefficients(v)
         cols = 1 if v.ndim == 1 else v.shape[1]
         return float(np.sqrt(np.sum(r.astype(np.float64) ** 2) / (dof * cols)))
+
+    def _ml_noise(self, v: np.ndarray) -> float:
+        """Maximum marginal likelihood (empirical Bayes) noise level under the prior of
+        :meth:`stabilize`: with ``P L = W diag(s) Z^T``, the components ``b = W^T values``
+        are independent with variances ``s_i^2 + sigma^2`` and the residual outside
+        range(P L) has variance sigma^2 per degree of freedom; sigma^2 minimises
+
+            sum_cols sum_i [log(s_i^2 + sigma^2) + b_i^2 / (s_i^2 + sigma^2)]
+            + (n_points - m) k log sigma^2 + ||residual||^2 / sigma^2,
+
+        found on a logarithmic grid, then refined (Brent) between the grid's neighbours."""
+        import scipy.optimize
+
+        _, s, Wt = self._whitened_svd
+        V = v.reshape(v.shape[0], -1).astype(np.float64)
+        B = Wt @ V
+        cols = V.shape[1]
+        b2 = np.sum(B * B, axis=1)
+        total = float(np.sum(V * V))
+        dof = (self.n_points - self.n_basis) * cols
+        resid = max(total - float(b2.sum()), 0.0) if dof else 0.0
+        s2 = s * s
+
+        def nll(t: float) -> float:
+            d = s2 + np.exp(t)
+            extra = dof * t + resid * np.exp(-t) if dof else 0.0
+            return float(cols * np.sum(np.log(d)) + np.sum(b2 / d) + extra)
+
+        low = np.log((np.finfo(np.float64).eps * s[0]) ** 2)
+        high = np.log(10.0 * max(s2[0], total / (v.shape[0] * cols)))
+        grid = np.linspace(low, high, 400)
+        i = int(np.argmin([nll(t) for t in grid]))
+        if i == 0:
+            return 0.0  # no evidence of noise: the plain coefficients
+        hi = grid[min(i + 1, grid.size - 1)]
+        t = scipy.optimize.minimize_scalar(nll, bounds=(grid[i - 1], hi), method="bounded").x
+        return float(np.exp(t / 2))
 
     def _check_values(self, values: Any) -> np.ndarray:
         v = np.asarray(values)
@@ -240,12 +293,14 @@ class PointInterpolant:
 
         Parameters
         ----------
-        noise : float or "estimate"
+        noise : float, "ml" or "estimate"
             Standard deviation of the independent noise in each value (same units as the
-            values), >= 0; or ``"estimate"``: estimated at every call of
-            :meth:`coefficients` from the values themselves by :meth:`estimate_noise`
-            (needs more points than basis vectors; the coefficients are then no longer a
-            linear function of the values).
+            values), >= 0; or estimated at every call of :meth:`coefficients` from the
+            values themselves (pooled over the fields of the call) by
+            :meth:`estimate_noise`: ``"ml"`` by maximum marginal likelihood under the
+            snapshots' prior (any number of points), ``"estimate"`` from the least-squares
+            residual (more points than basis vectors).  With an estimate the coefficients
+            are no longer a linear function of the values.
         snapshots : array_like or sparse matrix, shape (n, N), optional
             Fields representative of those to be reconstructed (e.g. the training
             snapshots), whose coefficients in U must span all m directions.  Default for
@@ -329,9 +384,9 @@ class PointInterpolant:
         error caused by noise ``e`` in the values is at most this times ``||e||_2``.  The
         :attr:`lebesgue_constant` for the plain interpolant; at most
         ``min(lebesgue_constant, ||U L||_2 / (2 noise))`` after :meth:`stabilize`; with
-        ``noise="estimate"`` the map depends on the values and the bound
+        an estimated noise level the map depends on the values and the bound
         ``lebesgue_constant``, valid for every estimate, is returned."""
-        if self._prior is None or self.noise == "estimate":
+        if self._prior is None or isinstance(self.noise, str):
             return self.lebesgue_constant
         K = self._stabilized_operator.astype(np.float64)
         U = self.basis.astype(np.float64, copy=False)
@@ -397,12 +452,15 @@ def _noise_text(noise: float | str) -> str:
 
 def _check_noise(noise: Any) -> float | str:
     if isinstance(noise, str):
-        if noise != "estimate":
-            raise ValueError(f"noise must be a standard deviation or 'estimate'; got {noise!r}")
+        if noise not in ("estimate", "ml"):
+            raise ValueError(
+                f"noise must be a standard deviation, 'ml' or 'estimate'; got {noise!r}"
+            )
         return noise
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real):
         raise TypeError(
-            f"noise must be a real number (a standard deviation) or 'estimate'; got {noise!r}"
+            f"noise must be a real number (a standard deviation), 'ml' or 'estimate'; got "
+            f"{noise!r}"
         )
     sigma = float(noise)
     if not np.isfinite(sigma) or sigma < 0:

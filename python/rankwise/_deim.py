@@ -198,7 +198,7 @@ class PointInterpolant:
         b2 = np.sum(B * B, axis=1)
         total = float(np.sum(V * V))
         dof = (self.n_points - self.n_basis) * cols
-        resid = max(total - float(b2.sum()), 0.0) if dof else 0.0
+        resid = float(np.sum((V - Wt.T @ B) ** 2)) if dof else 0.0  # outside range(P L)
         s2 = s * s
 
         def nll(t: float) -> float:

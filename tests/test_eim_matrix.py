@@ -107,3 +107,28 @@ def test_docstring_examples_run() -> None:
     result = doctest.testmod(_matrix_eim)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_truncate_equals_a_shorter_greedy() -> None:
+    def bump(mu: np.ndarray) -> sp.csr_matrix:
+        x = np.linspace(0, 1, N)
+        k = 1 + mu[0] * np.exp(-((x - 0.5 * (mu[1] + 1)) ** 2) / 0.02)
+        return (LAPLACE + sp.diags(k)).tocsr()
+
+    full = rankwise.matrix_eim(bump, TRAIN, max_terms=5)  # 6 terms reach rounding level
+    assert full.n_terms == 5
+    for k in (1, 3, 5):
+        short = full.truncate(k)
+        ref = rankwise.matrix_eim(bump, TRAIN, max_terms=k)
+        assert short.n_terms == k
+        assert short.parameters == ref.parameters
+        np.testing.assert_array_equal(short.entries[0], ref.entries[0])
+        np.testing.assert_array_equal(short.entries[1], ref.entries[1])
+        np.testing.assert_array_equal(short.interpolant.errors, ref.interpolant.errors)
+        mu = np.array([1.3, 0.2])
+        np.testing.assert_allclose(short.beta(mu), ref.beta(mu), rtol=1e-10)
+        assert abs(short.assemble(mu) - ref.assemble(mu)).max() <= 1e-12 * abs(bump(mu)).max()
+    with pytest.raises(ValueError, match="exceeds"):
+        full.truncate(6)
+    with pytest.raises(ValueError, match="n_terms"):
+        full.interpolant.truncate(0)

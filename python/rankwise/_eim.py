@@ -14,7 +14,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from . import _core
-from ._deim import PointInterpolant
+from ._deim import PointInterpolant, _noise_text
 from ._validate import as_matrix, check_int, work_dtype
 
 _NORMS = ("linf", "l2")
@@ -80,17 +80,42 @@ class EmpiricalInterpolant(PointInterpolant):
         ``f(x, mu) ~ sum_m beta_m(mu) f(x, mu_m)``, a cross approximation
         ``S ~ S[:, J] S[I, J]^{-1} S[I, :]`` of the snapshot matrix.  Same span and same
         interpolant as ``coefficients`` (in the basis of the selected snapshots instead
-        of Q).
+        of Q).  After :meth:`stabilize`, the stabilized coefficients in that basis.
         """
         v = self._check_values(values)
+        if self._prior is not None:
+            # S[:, J] = Q T with T = P^{-1} S[I, J]: beta = T^{-1} c = S[I, J]^{-1} P c
+            v = self.interpolation_matrix @ self.coefficients(v)
         return scipy.linalg.lu_solve(self._cross_factor, v, check_finite=False).astype(
             self.dtype, copy=False
         )
 
+    def truncate(self, n_terms: int) -> EmpiricalInterpolant:
+        """The interpolant of the first ``n_terms`` terms: the greedy is nested, so this is
+        what ``eim`` with ``max_terms=n_terms`` returns (same points, basis, snapshots and
+        error history), without running it again.  A stabilization is not kept."""
+        k = check_int(n_terms, "n_terms", low=1)
+        if k > self.n_terms:
+            raise ValueError(f"n_terms ({k}) exceeds the number of terms ({self.n_terms})")
+        return EmpiricalInterpolant(
+            self.basis[:, :k],
+            self.points[:k],
+            self.snapshot_indices[:k],
+            self.errors[: k + 1],
+            self.selected_snapshots[:, :k],
+            self.norm,
+            None if self.parameters is None else self.parameters[:k],
+        )
+
+    def _prior_snapshots(self) -> np.ndarray:
+        return self.selected_snapshots
+
     def __repr__(self) -> str:
         return (
             f"EmpiricalInterpolant(n={self.basis.shape[0]}, n_terms={self.n_terms}, "
-            f"norm={self.norm!r}, error={self.errors[-1]:.3g}, dtype={self.dtype})"
+            f"norm={self.norm!r}, error={self.errors[-1]:.3g}, dtype={self.dtype}"
+            + ("" if self.noise is None else f", noise={_noise_text(self.noise)}")
+            + ")"
         )
 
 
@@ -236,7 +261,7 @@ def eim(
 
     See Also
     --------
-    deim, qdeim, odeim, matrix_eim
+    deim, qdeim, odeim, matrix_eim, PointInterpolant.stabilize
     """
     R, pick, params = _snapshot_matrix(snapshots, training_parameters)
     n, N = R.shape

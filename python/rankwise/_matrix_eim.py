@@ -141,6 +141,19 @@ class MatrixEIM:
             raise ValueError(f"W must have {self.shape[0]} rows; got shape {W.shape}")
         return np.stack([W.T @ np.asarray(A @ V) for A in self.matrices])
 
+    def truncate(self, n_terms: int) -> MatrixEIM:
+        """The expansion of the first ``n_terms`` terms (what ``matrix_eim`` with
+        ``max_terms=n_terms`` returns, the greedy being nested), without assembling
+        anything: e.g. to trade accuracy for online time."""
+        interp = self.interpolant.truncate(n_terms)
+        return MatrixEIM(
+            self._pattern,
+            interp,
+            self._values[:, : interp.n_terms],
+            self._assemble,
+            self._entry_function,
+        )
+
     def __repr__(self) -> str:
         return (
             f"MatrixEIM(shape={self.shape}, n_terms={self.n_terms}, "

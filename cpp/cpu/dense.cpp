@@ -132,11 +132,11 @@ void cholesky_qr(MatView<T> Y) {
 // A block long enough to chunk is factored by the recursive LU, whose GEMMs run on all
 // threads; otherwise getrf (on the BLAS's threads, or on this one for a small block).
 template <class T>
-void lu_basis(const CpuBackend& be, MatView<T> Y) {
+void lu_basis(MatView<T> Y) {
     const int m = blas_int(Y.rows, "rows"), l = blas_int(Y.cols, "columns"), ld = ld_of(Y.ld);
     std::vector<int> ipiv(std::max(l, 1));
     if (cpu::plan_block(Y.rows, Y.cols) == cpu::Plan::Rows) {
-        cpu::recursive_lu(be, Y, ipiv.data());
+        cpu::recursive_lu(Y, ipiv.data());
     } else {
         const int info = lapack::getrf<T>(m, l, Y.data, ld, ipiv.data());
         if (info < 0) throw LapackError("getrf failed, info = " + std::to_string(info));
@@ -158,7 +158,7 @@ void CpuBackend::orthonormalize(MatView<T> Y, Ortho how) const {
     switch (how) {
         case Ortho::Householder: householder_qr(Y); break;
         case Ortho::CholQR2: cholesky_qr(Y); break;
-        case Ortho::LU: lu_basis(*this, Y); break;
+        case Ortho::LU: lu_basis(Y); break;
         case Ortho::None: break;
     }
 }

@@ -88,7 +88,7 @@ TYPED_TEST(RecursiveLu, MatchesGetrfOnRandomBlocks) {
             auto F = copy_of<T>(Y.view());
             auto G = copy_of<T>(Y.view());
             std::vector<int> ipiv(l), ref(l);
-            EXPECT_EQ(cpu::recursive_lu(be, F.view(), ipiv.data(), leaf), 0);
+            EXPECT_EQ(cpu::recursive_lu(F.view(), ipiv.data(), leaf), 0);
             ASSERT_EQ(lapack::getrf<T>(int(m), int(l), G.data(), int(m), ref.data()), 0);
             EXPECT_EQ(ipiv, ref) << m << " x " << l << ", leaf " << leaf;
             // Same factors up to the rounding of differently ordered updates.
@@ -118,7 +118,7 @@ TYPED_TEST(RecursiveLu, StaysBackwardStableOnIllConditionedAndRankDeficientBlock
             for (const HostMatrix<T>* Y : std::vector<const HostMatrix<T>*>{&ill, &low, &dup}) {
                 auto F = copy_of<T>(Y->view());
                 std::vector<int> ipiv(l);
-                const int info = cpu::recursive_lu(be, F.view(), ipiv.data(), 8);
+                const int info = cpu::recursive_lu(F.view(), ipiv.data(), 8);
                 EXPECT_GE(info, 0);
                 expect_partial_pivoting_lu<T>(Y->view(), F.view(), ipiv, 20 * eps<T>() * l);
             }
@@ -133,7 +133,7 @@ TYPED_TEST(RecursiveLu, ReportsTheFirstZeroPivotAsGetrfDoes) {
         std::fill_n(Y.view().col(zero_col), 40, T(0));
         auto G = copy_of<T>(Y.view());
         std::vector<int> ipiv(12), ref(12);
-        const int info = cpu::recursive_lu(be, Y.view(), ipiv.data(), 2);
+        const int info = cpu::recursive_lu(Y.view(), ipiv.data(), 2);
         EXPECT_EQ(info, lapack::getrf<T>(40, 12, G.data(), 40, ref.data()));
         EXPECT_EQ(info, zero_col + 1);
     }
@@ -143,7 +143,7 @@ TYPED_TEST(RecursiveLu, RejectsWideBlocks) {
     using T = TypeParam;
     auto Y = random_matrix<T>(3, 4, 1);
     std::vector<int> ipiv(4);
-    EXPECT_THROW(cpu::recursive_lu(be, Y.view(), ipiv.data()), Error);
+    EXPECT_THROW(cpu::recursive_lu(Y.view(), ipiv.data()), Error);
 }
 
 TYPED_TEST(RecursiveLu, LuNormalizerGivesPLOnBothPaths) {

@@ -19,6 +19,9 @@ REPEAT = {"quick": 5, "full": 5}
 """Timed calls per contender (after the warm-up call)."""
 BUDGET_S = {"quick": 2.0, "full": 60.0}
 """Seconds of timed calls per contender and case; slower ones run fewer times."""
+SETTLE_S = {"quick": 0.0, "full": 0.2}
+"""Pause after each round's GEMM probe (bench/runner.py); none in quick mode, whose
+whole run must stay under two minutes."""
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n".join([*machine_lines(limits), *legend_lines(all_cases)]) + "\n", flush=True)
 
-    runner = Runner(limits, repeat, args.budget or BUDGET_S[args.mode])
+    runner = Runner(limits, repeat, args.budget or BUDGET_S[args.mode], SETTLE_S[args.mode])
     done: dict[str, list[CaseResult]] = {}
     verdicts: dict[str, list[Verdict]] = {}
     for family, group in cases.items():

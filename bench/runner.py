@@ -6,6 +6,12 @@ one call each per round, so that a slow phase of the shared machine hits them
 all alike. A contender whose warm-up took long gets fewer timed calls, so that
 it spends about ``budget_s`` seconds; every contender gets at least one
 (a warm-up call longer than the budget counts as the only timed call).
+
+Each round starts with a probe of the machine's GEMM rate on numpy's BLAS, whose
+worker threads then spin for about 0.1 s (OpenBLAS's thread timeout) on the
+cores the round's first contender needs. With ``settle_s`` > 0 the runner waits
+that long after the probe, so that the harness's own work does not slow the
+contender that follows it; the contenders still follow each other directly.
 """
 
 import gc
@@ -116,10 +122,13 @@ def _error_text(exc: BaseException) -> str:
 class Runner:
     """Runs cases with a fixed repeat count and per-contender time budget."""
 
-    def __init__(self, limits: Limits, repeat: int, budget_s: float) -> None:
+    def __init__(
+        self, limits: Limits, repeat: int, budget_s: float, settle_s: float = 0.0
+    ) -> None:
         self.limits = limits
         self.repeat = repeat
         self.budget_s = budget_s
+        self.settle_s = settle_s
         self.memory = PeakMemory()
 
     def _call(self, contender: Contender) -> tuple[float, int | None, object]:
@@ -164,6 +173,7 @@ class Runner:
         for round_ in range(self.repeat):
             if any(round_ < runs for _, _, runs in plan):
                 rates.append(work.probe())
+                time.sleep(self.settle_s)
             for contender, m, runs in plan:
                 if round_ >= runs or m.error is not None:
                     continue

@@ -10,6 +10,7 @@
 
 #include "dims.hpp"
 #include "parallel.hpp"
+#include "recursive_lu.hpp"
 #include "tall_skinny.hpp"
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
@@ -128,12 +129,18 @@ void cholesky_qr(MatView<T> Y) {
 }
 
 // Y <- P L where Y = P L U (partial pivoting): the power-step normalizer of scikit-learn.
+// A block long enough to chunk is factored by the recursive LU, whose GEMMs run on all
+// threads; otherwise getrf (on the BLAS's threads, or on this one for a small block).
 template <class T>
 void lu_basis(MatView<T> Y) {
     const int m = blas_int(Y.rows, "rows"), l = blas_int(Y.cols, "columns"), ld = ld_of(Y.ld);
     std::vector<int> ipiv(std::max(l, 1));
-    const int info = lapack::getrf<T>(m, l, Y.data, ld, ipiv.data());
-    if (info < 0) throw LapackError("getrf failed, info = " + std::to_string(info));
+    if (cpu::plan_block(Y.rows, Y.cols) == cpu::Plan::Rows) {
+        cpu::recursive_lu(Y, ipiv.data());
+    } else {
+        const int info = lapack::getrf<T>(m, l, Y.data, ld, ipiv.data());
+        if (info < 0) throw LapackError("getrf failed, info = " + std::to_string(info));
+    }
     for (index_t j = 0; j < Y.cols; ++j) {
         for (index_t i = 0; i < j; ++i) Y(i, j) = T(0);
         Y(j, j) = T(1);

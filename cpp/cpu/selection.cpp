@@ -10,6 +10,7 @@
 
 #include "dims.hpp"
 #include "parallel.hpp"
+#include "recursive_lu.hpp"
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/lapack.hpp"
@@ -24,10 +25,16 @@ std::vector<index_t> CpuBackend::lu_partial_pivoting(MatView<T> V) const {
     const int m = blas_int(V.rows, "rows"), k = blas_int(V.cols, "columns");
     require(m >= k) << "lu_partial_pivoting: " << k << " columns exceed " << m << " rows";
     std::vector<int> ipiv(std::max(k, 1));
-    const int info = lapack::getrf<T>(m, k, V.data, ld_of(V.ld), ipiv.data());
+    // A block long enough to chunk: the recursive LU, whose GEMMs run on all threads (the
+    // BLAS may be single-threaded here, rankwise/blas_threads.hpp); else getrf.
     // info > 0 (an exactly zero pivot) still leaves a valid P L U; the callers detect the
     // degenerate selection themselves.
-    if (info < 0) throw LapackError("getrf failed, info = " + std::to_string(info));
+    if (cpu::plan_block(V.rows, V.cols) == cpu::Plan::Rows) {
+        cpu::recursive_lu(V, ipiv.data());
+    } else {
+        const int info = lapack::getrf<T>(m, k, V.data, ld_of(V.ld), ipiv.data());
+        if (info < 0) throw LapackError("getrf failed, info = " + std::to_string(info));
+    }
     // getrf swaps row r with row ipiv[r] - 1, in order; L's rows are already permuted.
     std::vector<index_t> perm(static_cast<std::size_t>(m));
     std::iota(perm.begin(), perm.end(), index_t(0));

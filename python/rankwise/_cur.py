@@ -418,6 +418,8 @@ def cur(
             raise ValueError(
                 f"k + oversample ({side}) = {k + p} exceeds min(m, n) = {mat.min_dim}"
             )
+    if not isinstance(refine, bool | np.bool_):
+        raise TypeError(f"refine must be True or False; got {refine!r}")
     rw, cw = _check_weights(weights, mat.shape, mat.dtype)
     I = None if rows is None else _check_indices(rows, m, "rows")
     J = None if cols is None else _check_indices(cols, n, "cols")

@@ -222,14 +222,22 @@ def _swap_gains(
     Bc = np.take(B, cand, axis=1)
     E = Bc - Q @ (Q.T @ Bc)
     d = np.einsum("ij,ij->j", E, E)
+    # residuals at rounding level (||E_i|| <= r eps ||B_i||: B_i lies in span(B_J)) are 0;
+    # left as they are, their noise, amplified by ||W_j|| in p_ji, would pass for a gain
+    norms = np.einsum("ij,ij->j", Bc, Bc)
+    in_span = d <= (B.shape[0] * np.finfo(B.dtype).eps) ** 2 * norms
+    E[:, in_span] = 0
+    d[in_span] = 0
     sE = s2[:, None] * E
     si = np.einsum("ij,ij->j", sE, E)
     a = (W @ Bc) / w[:, None]
     p = (W @ sE) / w[:, None]
     den = d[None, :] + a * a
     num = si[None, :] + 2 * a * p + a * a * gain[:, None]
-    tiny = np.finfo(B.dtype).tiny
-    removed = np.where(den > tiny, num / np.maximum(den, tiny), 0)
+    # a candidate whose part outside the other selected columns is at rounding level
+    # (||e'_i||^2 <= r eps ||B_i||^2) adds nothing but an ill-conditioned C: gain 0
+    live = den > B.shape[0] * np.finfo(B.dtype).eps * np.maximum(norms, np.finfo(B.dtype).tiny)
+    removed = np.where(live, num / np.where(live, den, 1), 0)
     return f, gain[:, None] - removed
 
 
@@ -251,13 +259,16 @@ def swap_refine(
     search of Anari, Gharan & Rezaei 2016 and Deshpande & Rademacher 2010, to lower the
     projection error directly): repeatedly make the exchange (selected j, unselected i)
     that lowers f most, as given in closed form by :func:`_swap_gains`, until none
-    lowers it by more than ``SWAP_RTOL f`` or ``max_swaps`` (default ``2 len(start)``)
-    were made.  f never increases.  To keep each step cheap, exchanges are searched among
-    a shortlist of the ``shortlist`` (default ``4 len(start)``) candidates with the best
-    exchange found in a full search over all n rows; the full search is repeated when the
-    shortlist has no improving exchange left, and the search stops only when the full one
-    has none.  Cost: O(r k n) per full search, O(r k shortlist) per step, on the r x n
-    surrogate only (A is not touched).
+    lowers it by more than ``SWAP_RTOL f`` (and than the rounding level
+    ``r eps ||B||_F^2``, below which f is rounding noise) or ``max_swaps`` (default
+    ``2 len(start)``) were made.  f never increases.
+
+    To keep each step cheap, exchanges are searched among a shortlist of the
+    ``shortlist`` (default ``4 len(start)``) candidates with the best exchange found in
+    a full search over all n rows; the full search is repeated when the shortlist has no
+    improving exchange left, and the search stops only when the full one has none.
+    Cost: O(r k n) per full search, O(r k shortlist) per step, on the r x n surrogate
+    only (A is not touched).
 
     Returns ``(rows, swaps)``: the refined rows (the positions of ``start`` that were not
     exchanged keep their place) and the number of exchanges made.  A start with
@@ -272,6 +283,10 @@ def swap_refine(
     max_swaps = 2 * k if max_swaps is None else max_swaps
     shortlist = 4 * k if shortlist is None else shortlist
     rtol = max(SWAP_RTOL, 100 * float(np.finfo(B.dtype).eps))
+    # f and the gains are differences of terms up to ||B||_F^2, so they carry rounding
+    # errors of order eps ||B||_F^2: smaller changes are noise (on a matrix of rank k, f of
+    # the start is of that order) and never justify a swap
+    floor = B.shape[0] * float(np.finfo(B.dtype).eps) * float(np.sum(s2))
     everything = np.arange(n)
     short: np.ndarray | None = None
     swaps = 0
@@ -286,7 +301,7 @@ def swap_refine(
             continue
         f, delta = found
         j, c = np.unravel_index(int(np.argmin(delta)), delta.shape)
-        if not delta[j, c] < -rtol * f:
+        if not delta[j, c] < -(rtol * f + floor):
             if short is None:
                 break  # no improving exchange anywhere: a local optimum
             short = None

@@ -1,0 +1,178 @@
+"""rankwise.cur(..., refine=True): the exchange refinement of the selected rows and columns
+(rankwise._selection.swap_refine) against brute force, its objective, the 2x target on a
+fast-decay matrix, and the usual input cases."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+import rankwise
+import scipy.sparse as sp
+from conftest import eps, random_orthonormal
+from rankwise import _selection
+
+DETERMINISTIC = ("deim", "qdeim", "rrqr", "maxvol")
+
+
+def surrogate(n: int, r: int, seed: int, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """(V, s): n x r orthonormal V and decaying s, as rankwise.svd would give."""
+    rng = np.random.default_rng(seed)
+    return random_orthonormal(rng, n, r).astype(dtype), np.exp(-np.arange(r) / 4.0).astype(dtype)
+
+
+def fast_decay(m: int, n: int, k: int, seed: int) -> tuple[np.ndarray, float]:
+    """A = U diag(exp(-j/5)) V^T with 4k terms and its optimal rank-k error."""
+    rng = np.random.default_rng(seed)
+    s = np.exp(-np.arange(4 * k) / 5.0)
+    A = (random_orthonormal(rng, m, 4 * k) * s) @ random_orthonormal(rng, n, 4 * k).T
+    return A, float(np.sqrt(np.sum(s[k:] ** 2)))
+
+
+def test_swap_gains_equal_brute_force() -> None:
+    """delta[j, c] from the closed form equals f(J with J[j] := cand[c]) - f(J)."""
+    V, s = surrogate(40, 10, seed=1)
+    B = np.ascontiguousarray(V.T * s[:, None])
+    J = np.array([3, 17, 25, 8, 31])
+    cand = np.setdiff1d(np.arange(40), J)
+    f, delta = _selection._swap_gains(B, s**2, J, cand)
+    base = _selection.swap_objective(V, s, J)
+    assert f == pytest.approx(base, rel=1e-10)
+    for j, c in itertools.product(range(J.size), range(cand.size)):
+        J2 = J.copy()
+        J2[j] = cand[c]
+        assert delta[j, c] == pytest.approx(_selection.swap_objective(V, s, J2) - base, abs=1e-10)
+
+
+@pytest.mark.parametrize("start", ["qdeim", "deim", "random"])
+@pytest.mark.parametrize("shortlist", [None, 3])
+def test_refined_never_worse_and_a_local_optimum(start: str, shortlist: int | None) -> None:
+    n, r, k = 60, 12, 6
+    V, s = surrogate(n, r, seed=2)
+    if start == "random":
+        J0 = np.random.default_rng(3).choice(n, k, replace=False)
+    else:
+        J0 = getattr(_selection, start)(np.ascontiguousarray(V[:, :k]))
+    J, swaps = _selection.swap_refine(V, s, J0, shortlist=shortlist, max_swaps=1000)
+    assert np.unique(J).size == k
+    assert J.min() >= 0
+    assert J.max() < n
+    f0, f = _selection.swap_objective(V, s, J0), _selection.swap_objective(V, s, J)
+    assert f <= f0
+    assert (swaps == 0) == (f == f0)
+    # no single exchange lowers the objective by more than the acceptance threshold
+    for j, i in itertools.product(range(k), np.setdiff1d(np.arange(n), J)):
+        J2 = J.copy()
+        J2[j] = i
+        assert _selection.swap_objective(V, s, J2) >= f * (1 - 1e-8)
+
+
+def test_swap_cap_and_degenerate_start() -> None:
+    V, s = surrogate(50, 10, seed=4)
+    J0 = np.arange(5)
+    J, swaps = _selection.swap_refine(V, s, J0, max_swaps=0)
+    np.testing.assert_array_equal(J, J0)
+    assert swaps == 0
+    J, swaps = _selection.swap_refine(V, s, J0, max_swaps=2)
+    assert swaps <= 2
+    assert (J != J0).sum() <= 2
+    # columns of B that are linearly dependent (B[:, J] rank deficient): returned as given
+    Vd = V.copy()
+    Vd[1] = 2 * Vd[0]
+    J, swaps = _selection.swap_refine(Vd, s, J0)
+    np.testing.assert_array_equal(J, J0)
+    assert swaps == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_decay_within_twice_optimal(seed: int) -> None:
+    """sigma_j = exp(-j/5), k = 40: Q-DEIM is 2.3-2.4x the optimal rank-k error here, the
+    refined selection within the issue's 2x."""
+    k = 40
+    A, opt = fast_decay(800, 400, k, seed)
+    plain = rankwise.cur(A, k, method="qdeim", core="pinv", random_state=0)
+    d = rankwise.cur(A, k, method="qdeim", core="pinv", refine=True, random_state=0)
+    err, err_plain = np.linalg.norm(A - d.to_dense()), np.linalg.norm(A - plain.to_dense())
+    assert err / opt <= 2.0
+    assert err < err_plain
+
+
+@pytest.mark.parametrize("method", [*DETERMINISTIC, "leverage", "uniform"])
+def test_indices_distinct_in_range_and_deterministic(method: str) -> None:
+    A, _ = fast_decay(150, 100, 8, seed=5)
+    d = rankwise.cur(A, 8, method=method, oversample=(2, 0), refine=True, random_state=7)
+    for idx, length, count in ((d.rows, 150, 10), (d.cols, 100, 8)):
+        assert idx.dtype == np.int64
+        assert idx.shape == (count,)
+        assert np.unique(idx).size == count
+        assert idx.min() >= 0
+        assert idx.max() < length
+    np.testing.assert_array_equal(d.C, A[:, d.cols])
+    again = rankwise.cur(A, 8, method=method, oversample=(2, 0), refine=True, random_state=7)
+    np.testing.assert_array_equal(again.rows, d.rows)
+    np.testing.assert_array_equal(again.cols, d.cols)
+
+
+@pytest.mark.parametrize("method", DETERMINISTIC)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_recovery_of_exact_rank(method: str, dtype: type) -> None:
+    rng = np.random.default_rng(6)
+    k = 8
+    s = np.geomspace(1.0, 1e-2, k)
+    A = ((random_orthonormal(rng, 120, k) * s) @ random_orthonormal(rng, 90, k).T).astype(dtype)
+    d = rankwise.cur(A, k, method=method, core="pinv", refine=True, random_state=0)
+    assert d.U.dtype == dtype
+    assert np.linalg.norm(A - d.to_dense()) / np.linalg.norm(A) < 1e4 * eps(dtype)
+
+
+def test_float32_stays_float32_and_close_to_float64() -> None:
+    A, opt = fast_decay(300, 200, 15, seed=8)
+    d32 = rankwise.cur(A.astype(np.float32), 15, method="qdeim", core="pinv", refine=True)
+    assert d32.C.dtype == d32.U.dtype == d32.R.dtype == np.float32
+    assert np.linalg.norm(A - d32.to_dense()) / opt <= 2.0
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input(fmt: str) -> None:
+    A = sp.random_array((300, 200), density=0.05, format=fmt, random_state=9)
+    k = 10
+    plain = rankwise.cur(A, k, method="qdeim", core="pinv", random_state=0)
+    d = rankwise.cur(A, k, method="qdeim", core="pinv", refine=True, random_state=0)
+    assert sp.issparse(d.C)
+    assert sp.issparse(d.R)
+    assert np.unique(d.cols).size == k
+    assert np.unique(d.rows).size == k
+    dense = A.toarray()
+    err = np.linalg.norm(dense - d.to_dense())
+    # a sparse random matrix has a flat spectrum: the refinement must not make things worse
+    # by more than the surrogate's slack
+    assert err <= 1.05 * np.linalg.norm(dense - plain.to_dense())
+
+
+def test_input_not_modified() -> None:
+    A, _ = fast_decay(100, 80, 5, seed=10)
+    copy = A.copy()
+    rankwise.cur(A, 5, refine=True, random_state=0)
+    np.testing.assert_array_equal(A, copy)
+
+
+def test_bad_input() -> None:
+    A, _ = fast_decay(60, 40, 5, seed=11)
+    with pytest.raises(TypeError, match="refine"):
+        rankwise.cur(A, 5, refine="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="k"):
+        rankwise.cur(A, 41, refine=True)
+    bad = A.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN|Inf|finite"):
+        rankwise.cur(bad, 5, refine=True)
+
+
+def test_refine_at_full_rank_is_a_no_op() -> None:
+    """k = min(m, n): every column is selected, nothing to exchange."""
+    A, _ = fast_decay(30, 20, 5, seed=12)
+    d = rankwise.cur(A, 20, method="qdeim", core="pinv", refine=True, random_state=0)
+    assert np.array_equal(np.sort(d.cols), np.arange(20))
+    np.testing.assert_allclose(d.to_dense(), A, atol=1e3 * eps(np.float64))

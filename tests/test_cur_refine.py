@@ -10,11 +10,117 @@ from typing import Any
 import numpy as np
 import pytest
 import rankwise
+import scipy.linalg
 import scipy.sparse as sp
 from conftest import eps, random_orthonormal
 from rankwise import _selection
 
 DETERMINISTIC = ("deim", "qdeim", "rrqr", "maxvol")
+
+
+def swap_objective(V: np.ndarray, s: np.ndarray, idx: np.ndarray) -> float:
+    """``||B - B_J B_J^+ B||_F^2`` for ``B = diag(s) V^T`` and ``B_J = B[:, idx]``: the
+    squared error of projecting the rank-r surrogate ``U diag(s) V^T`` (any orthonormal U)
+    on its columns ``idx`` (rows ``idx``, with V the left singular vectors)."""
+    B = np.asarray(V, dtype=np.float64).T * np.asarray(s, dtype=np.float64)[:, None]
+    Q = scipy.linalg.orth(B[:, np.asarray(idx)])
+    return float(np.sum(B**2) - np.sum((Q.T @ B) ** 2))
+
+
+def swap_gains(
+    B: np.ndarray, s2: np.ndarray, J: np.ndarray, cand: np.ndarray
+) -> tuple[float, np.ndarray] | None:
+    """(f, delta) with f = ||B - P_J B||_F^2 and delta[j, c] the change of f when the j-th
+    selected column of B (r x n, B B^T = diag(s2)) is replaced by column cand[c]; None if
+    B[:, J] is numerically rank deficient.
+
+    With B_J = Q T (thin QR), E = B - Q Q^T B (the residual) and W = T^{-1} Q^T = B_J^+:
+    dropping column j adds ||q_j^T B||^2 = ||W_j B||^2 / ||W_j||^2 =: g_j, with q_j the unit
+    vector of span(B_J) orthogonal to the other selected columns (q_j = W_j^T / ||W_j||);
+    the residual becomes E + q_j a_j^T, a_j = B^T W_j^T / ||W_j||.  Adding column i then
+    removes ||E'^T e'_i||^2 / ||e'_i||^2 with e'_i = E_i + q_j a_ji (q_j is orthogonal to
+    E), i.e. (s_i + 2 a_ji p_ji + a_ji^2 g_j) / (d_i + a_ji^2) with d_i = ||E_i||^2,
+    s_i = ||E^T E_i||^2 = ||diag(s) E_i||^2 and p_ji = a_j^T E^T E_i = W_j diag(s2) E_i /
+    ||W_j|| (E^T E = B^T (I - QQ^T) B and B B^T = diag(s2)): every term comes from B_J and
+    the candidate columns alone, O(r k |cand|) flops in three products.
+    """
+    Q, T = np.linalg.qr(B[:, J])
+    diag = np.abs(np.diag(T))
+    if diag.size == 0 or not diag.min() > diag.max() * np.finfo(B.dtype).eps * B.shape[0]:
+        return None
+    W = scipy.linalg.solve_triangular(T, Q.T, check_finite=False)  # B_J^+ (k x r)
+    w = np.sqrt(np.einsum("ij,ij->i", W, W))
+    gain = np.einsum("ij,ij->i", W * s2, W) / w**2  # g_j = ||W_j diag(s)||^2 / ||W_j||^2
+    f = float(np.sum(s2, dtype=np.float64) - np.sum((Q.T * np.sqrt(s2)) ** 2, dtype=np.float64))
+    Bc = np.take(B, cand, axis=1)
+    E = Bc - Q @ (Q.T @ Bc)
+    d = np.einsum("ij,ij->j", E, E)
+    # residuals at rounding level (||E_i|| <= r eps ||B_i||: B_i lies in span(B_J)) are 0;
+    # left as they are, their noise, amplified by ||W_j|| in p_ji, would pass for a gain
+    norms = np.einsum("ij,ij->j", Bc, Bc)
+    in_span = d <= (B.shape[0] * np.finfo(B.dtype).eps) ** 2 * norms
+    E[:, in_span] = 0
+    d[in_span] = 0
+    sE = s2[:, None] * E
+    si = np.einsum("ij,ij->j", sE, E)
+    a = (W @ Bc) / w[:, None]
+    p = (W @ sE) / w[:, None]
+    den = d[None, :] + a * a
+    num = si[None, :] + 2 * a * p + a * a * gain[:, None]
+    # a candidate whose part outside the other selected columns is at rounding level
+    # (||e'_i||^2 <= r eps ||B_i||^2) adds nothing but an ill-conditioned C: gain 0
+    live = den > B.shape[0] * np.finfo(B.dtype).eps * np.maximum(norms, np.finfo(B.dtype).tiny)
+    removed = np.where(live, num / np.where(live, den, 1), 0)
+    return f, gain[:, None] - removed
+
+
+def reference_swap_refine(
+    V: np.ndarray,
+    s: np.ndarray,
+    start: np.ndarray,
+    *,
+    shortlist: int | None = None,
+    max_swaps: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """The numpy reference of rankwise._selection.swap_refine (the same search, in
+    numpy, double-checked by swap_gains against brute force)."""
+    V = np.asarray(V)
+    B = np.ascontiguousarray(V.T * np.asarray(s, dtype=V.dtype)[:, None])
+    s2 = np.einsum("ij,ij->i", B, B)
+    n = B.shape[1]
+    J = np.array(start, dtype=np.int64)
+    k = J.size
+    max_swaps = 2 * k if max_swaps is None else max_swaps
+    shortlist = 4 * k if shortlist is None else shortlist
+    rtol = max(_selection.SWAP_RTOL, 100 * float(np.finfo(B.dtype).eps))
+    # f and the gains are differences of terms up to ||B||_F^2, so they carry rounding
+    # errors of order eps ||B||_F^2: smaller changes are noise (on a matrix of rank k, f of
+    # the start is of that order) and never justify a swap
+    floor = B.shape[0] * float(np.finfo(B.dtype).eps) * float(np.sum(s2))
+    everything = np.arange(n)
+    short: np.ndarray | None = None
+    swaps = 0
+    while swaps < max_swaps and k < n:
+        pool = everything if short is None else short
+        cand = pool[~np.isin(pool, J)]
+        found = swap_gains(B, s2, J, cand) if cand.size else None
+        if found is None:
+            if short is None:
+                break
+            short = None
+            continue
+        f, delta = found
+        j, c = np.unravel_index(int(np.argmin(delta)), delta.shape)
+        if not delta[j, c] < -(rtol * f + floor):
+            if short is None:
+                break  # no improving exchange anywhere: a local optimum
+            short = None
+            continue
+        if short is None and shortlist < cand.size:
+            short = np.sort(cand[np.argsort(delta.min(axis=0), kind="stable")[:shortlist]])
+        J[j] = cand[c]
+        swaps += 1
+    return J, swaps
 
 
 def surrogate(n: int, r: int, seed: int, dtype: Any = np.float64) -> tuple[np.ndarray, np.ndarray]:
@@ -37,13 +143,26 @@ def test_swap_gains_equal_brute_force() -> None:
     B = np.ascontiguousarray(V.T * s[:, None])
     J = np.array([3, 17, 25, 8, 31])
     cand = np.setdiff1d(np.arange(40), J)
-    f, delta = _selection._swap_gains(B, s**2, J, cand)
-    base = _selection.swap_objective(V, s, J)
+    f, delta = swap_gains(B, s**2, J, cand)
+    base = swap_objective(V, s, J)
     assert f == pytest.approx(base, rel=1e-10)
     for j, c in itertools.product(range(J.size), range(cand.size)):
         J2 = J.copy()
         J2[j] = cand[c]
-        assert delta[j, c] == pytest.approx(_selection.swap_objective(V, s, J2) - base, abs=1e-10)
+        assert delta[j, c] == pytest.approx(swap_objective(V, s, J2) - base, abs=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("shortlist", [None, 3, 1000])
+def test_core_equals_numpy_reference(seed: int, shortlist: int | None) -> None:
+    """The core's search (algo/swap_refine.hpp) makes the same swaps as the reference."""
+    n, r, k = 120, 16, 8
+    V, s = surrogate(n, r, seed=seed)
+    J0 = _selection.qdeim(np.ascontiguousarray(V[:, :k]))
+    J, swaps = _selection.swap_refine(V, s, J0, shortlist=shortlist)
+    J_ref, swaps_ref = reference_swap_refine(V, s, J0, shortlist=shortlist)
+    np.testing.assert_array_equal(J, J_ref)
+    assert swaps == swaps_ref
 
 
 @pytest.mark.parametrize("start", ["qdeim", "deim", "random"])
@@ -59,14 +178,14 @@ def test_refined_never_worse_and_a_local_optimum(start: str, shortlist: int | No
     assert np.unique(J).size == k
     assert J.min() >= 0
     assert J.max() < n
-    f0, f = _selection.swap_objective(V, s, J0), _selection.swap_objective(V, s, J)
+    f0, f = swap_objective(V, s, J0), swap_objective(V, s, J)
     assert f <= f0
     assert (swaps == 0) == (f == f0)
     # no single exchange lowers the objective by more than the acceptance threshold
     for j, i in itertools.product(range(k), np.setdiff1d(np.arange(n), J)):
         J2 = J.copy()
         J2[j] = i
-        assert _selection.swap_objective(V, s, J2) >= f * (1 - 1e-8)
+        assert swap_objective(V, s, J2) >= f * (1 - 1e-8)
 
 
 def test_swap_cap_and_degenerate_start() -> None:
@@ -176,3 +295,13 @@ def test_refine_at_full_rank_is_a_no_op() -> None:
     d = rankwise.cur(A, 20, method="qdeim", core="pinv", refine=True, random_state=0)
     assert np.array_equal(np.sort(d.cols), np.arange(20))
     np.testing.assert_allclose(d.to_dense(), A, atol=1e3 * eps(np.float64))
+
+
+def test_core_rejects_bad_start() -> None:
+    V, s = surrogate(30, 6, seed=13)
+    with pytest.raises(ValueError, match="out of range"):
+        _selection.swap_refine(V, s, np.array([0, 30, 2]))
+    with pytest.raises(ValueError, match="repeated"):
+        _selection.swap_refine(V, s, np.array([0, 2, 2]))
+    with pytest.raises(ValueError, match="k <= r"):
+        _selection.swap_refine(V, s, np.arange(7))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from . import _core
 
@@ -185,62 +184,6 @@ SWAP_RTOL = 1e-10
 (in float32: ``max(SWAP_RTOL, 100 eps)``), so rounding cannot make it cycle."""
 
 
-def swap_objective(V: np.ndarray, s: np.ndarray, idx: np.ndarray) -> float:
-    """``||B - B_J B_J^+ B||_F^2`` for ``B = diag(s) V^T`` and ``B_J = B[:, idx]``: the
-    squared error of projecting the rank-r surrogate ``U diag(s) V^T`` (any orthonormal U)
-    on its columns ``idx`` (rows ``idx``, with V the left singular vectors)."""
-    B = np.asarray(V, dtype=np.float64).T * np.asarray(s, dtype=np.float64)[:, None]
-    Q = scipy.linalg.orth(B[:, np.asarray(idx)])
-    return float(np.sum(B**2) - np.sum((Q.T @ B) ** 2))
-
-
-def _swap_gains(
-    B: np.ndarray, s2: np.ndarray, J: np.ndarray, cand: np.ndarray
-) -> tuple[float, np.ndarray] | None:
-    """(f, delta) with f = ||B - P_J B||_F^2 and delta[j, c] the change of f when the j-th
-    selected column of B (r x n, B B^T = diag(s2)) is replaced by column cand[c]; None if
-    B[:, J] is numerically rank deficient.
-
-    With B_J = Q T (thin QR), E = B - Q Q^T B (the residual) and W = T^{-1} Q^T = B_J^+:
-    dropping column j adds ||q_j^T B||^2 = ||W_j B||^2 / ||W_j||^2 =: g_j, with q_j the unit
-    vector of span(B_J) orthogonal to the other selected columns (q_j = W_j^T / ||W_j||);
-    the residual becomes E + q_j a_j^T, a_j = B^T W_j^T / ||W_j||.  Adding column i then
-    removes ||E'^T e'_i||^2 / ||e'_i||^2 with e'_i = E_i + q_j a_ji (q_j is orthogonal to
-    E), i.e. (s_i + 2 a_ji p_ji + a_ji^2 g_j) / (d_i + a_ji^2) with d_i = ||E_i||^2,
-    s_i = ||E^T E_i||^2 = ||diag(s) E_i||^2 and p_ji = a_j^T E^T E_i = W_j diag(s2) E_i /
-    ||W_j|| (E^T E = B^T (I - QQ^T) B and B B^T = diag(s2)): every term comes from B_J and
-    the candidate columns alone, O(r k |cand|) flops in three products.
-    """
-    Q, T = np.linalg.qr(B[:, J])
-    diag = np.abs(np.diag(T))
-    if diag.size == 0 or not diag.min() > diag.max() * np.finfo(B.dtype).eps * B.shape[0]:
-        return None
-    W = scipy.linalg.solve_triangular(T, Q.T, check_finite=False)  # B_J^+ (k x r)
-    w = np.sqrt(np.einsum("ij,ij->i", W, W))
-    gain = np.einsum("ij,ij->i", W * s2, W) / w**2  # g_j = ||W_j diag(s)||^2 / ||W_j||^2
-    f = float(np.sum(s2, dtype=np.float64) - np.sum((Q.T * np.sqrt(s2)) ** 2, dtype=np.float64))
-    Bc = np.take(B, cand, axis=1)
-    E = Bc - Q @ (Q.T @ Bc)
-    d = np.einsum("ij,ij->j", E, E)
-    # residuals at rounding level (||E_i|| <= r eps ||B_i||: B_i lies in span(B_J)) are 0;
-    # left as they are, their noise, amplified by ||W_j|| in p_ji, would pass for a gain
-    norms = np.einsum("ij,ij->j", Bc, Bc)
-    in_span = d <= (B.shape[0] * np.finfo(B.dtype).eps) ** 2 * norms
-    E[:, in_span] = 0
-    d[in_span] = 0
-    sE = s2[:, None] * E
-    si = np.einsum("ij,ij->j", sE, E)
-    a = (W @ Bc) / w[:, None]
-    p = (W @ sE) / w[:, None]
-    den = d[None, :] + a * a
-    num = si[None, :] + 2 * a * p + a * a * gain[:, None]
-    # a candidate whose part outside the other selected columns is at rounding level
-    # (||e'_i||^2 <= r eps ||B_i||^2) adds nothing but an ill-conditioned C: gain 0
-    live = den > B.shape[0] * np.finfo(B.dtype).eps * np.maximum(norms, np.finfo(B.dtype).tiny)
-    removed = np.where(live, num / np.where(live, den, 1), 0)
-    return f, gain[:, None] - removed
-
-
 def swap_refine(
     V: np.ndarray,
     s: np.ndarray,
@@ -249,7 +192,8 @@ def swap_refine(
     shortlist: int | None = None,
     max_swaps: int | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Improve the rows ``start`` of V (n x r, orthonormal columns) by single exchanges.
+    """Improve the rows ``start`` of V (n x r, orthonormal columns) by single exchanges
+    (core: cpp/include/rankwise/algo/swap_refine.hpp).
 
     Objective: ``f(J) = ||B - B_J B_J^+ B||_F^2`` with ``B = diag(s) V^T`` (r x n), the
     error of a column subset of the rank-r surrogate ``U diag(s) V^T`` of A (with r = 2k
@@ -258,10 +202,20 @@ def swap_refine(
     selection: Gu & Eisenstat 1996 swap to raise a determinant, here, as in the local
     search of Anari, Gharan & Rezaei 2016 and Deshpande & Rademacher 2010, to lower the
     projection error directly): repeatedly make the exchange (selected j, unselected i)
-    that lowers f most, as given in closed form by :func:`_swap_gains`, until none
-    lowers it by more than ``SWAP_RTOL f`` (and than the rounding level
-    ``r eps ||B||_F^2``, below which f is rounding noise) or ``max_swaps`` (default
-    ``2 len(start)``) were made.  f never increases.
+    that lowers f most, its gain in closed form, until none lowers it by more than
+    ``SWAP_RTOL f`` (and than the rounding level ``r eps ||B||_F^2``, below which f is
+    rounding noise) or ``max_swaps`` (default ``2 len(start)``) were made.  f never
+    increases.
+
+    Gain of replacing selected column j by column i: with B_J = Q T (thin QR),
+    W = T^{-1} Q^T = B_J^+ and w_j = ||W_j||, dropping column j adds
+    g_j = ||W_j diag(s)||^2 / w_j^2 (the part of B along q_j = W_j^T / w_j, the unit
+    vector of span(B_J) orthogonal to the other selected columns) and leaves the residual
+    E + q_j a_j^T (E = B - Q Q^T B, a_j = B^T W_j^T / w_j); adding column i then removes
+    ||E'^T e'_i||^2 / ||e'_i||^2 with e'_i = E_i + q_j a_ji, i.e.
+    (s_i + 2 a_ji p_ji + a_ji^2 g_j) / (d_i + a_ji^2) with d_i = ||E_i||^2,
+    s_i = ||diag(s) E_i||^2 and p_ji = W_j diag(s^2) E_i / w_j (because B B^T = diag(s^2)).
+    Only B_J and the candidate columns enter: O(r k L) flops for L candidates.
 
     To keep each step cheap, exchanges are searched among a shortlist of the
     ``shortlist`` (default ``4 len(start)``) candidates with the best exchange found in
@@ -275,39 +229,14 @@ def swap_refine(
     ``B[:, start]`` numerically rank deficient is returned as it is.
     """
     V = np.asarray(V)
-    B = np.ascontiguousarray(V.T * np.asarray(s, dtype=V.dtype)[:, None])
-    s2 = np.einsum("ij,ij->i", B, B)
-    n = B.shape[1]
-    J = np.array(start, dtype=np.int64)
-    k = J.size
-    max_swaps = 2 * k if max_swaps is None else max_swaps
-    shortlist = 4 * k if shortlist is None else shortlist
-    rtol = max(SWAP_RTOL, 100 * float(np.finfo(B.dtype).eps))
-    # f and the gains are differences of terms up to ||B||_F^2, so they carry rounding
-    # errors of order eps ||B||_F^2: smaller changes are noise (on a matrix of rank k, f of
-    # the start is of that order) and never justify a swap
-    floor = B.shape[0] * float(np.finfo(B.dtype).eps) * float(np.sum(s2))
-    everything = np.arange(n)
-    short: np.ndarray | None = None
-    swaps = 0
-    while swaps < max_swaps and k < n:
-        pool = everything if short is None else short
-        cand = pool[~np.isin(pool, J)]
-        found = _swap_gains(B, s2, J, cand) if cand.size else None
-        if found is None:
-            if short is None:
-                break
-            short = None
-            continue
-        f, delta = found
-        j, c = np.unravel_index(int(np.argmin(delta)), delta.shape)
-        if not delta[j, c] < -(rtol * f + floor):
-            if short is None:
-                break  # no improving exchange anywhere: a local optimum
-            short = None
-            continue
-        if short is None and shortlist < cand.size:
-            short = np.sort(cand[np.argsort(delta.min(axis=0), kind="stable")[:shortlist]])
-        J[j] = cand[c]
-        swaps += 1
-    return J, swaps
+    k = len(start)
+    rtol = max(SWAP_RTOL, 100 * float(np.finfo(V.dtype).eps))
+    rows, swaps, _ = _core.swap_refine(
+        V,
+        np.asarray(s, dtype=np.float64).tolist(),
+        np.asarray(start, dtype=np.int64).tolist(),
+        4 * k if shortlist is None else shortlist,
+        2 * k if max_swaps is None else max_swaps,
+        rtol,
+    )
+    return np.asarray(rows), int(swaps)

@@ -305,3 +305,17 @@ def test_core_rejects_bad_start() -> None:
         _selection.swap_refine(V, s, np.array([0, 2, 2]))
     with pytest.raises(ValueError, match="k <= r"):
         _selection.swap_refine(V, s, np.arange(7))
+
+
+def test_linear_operator_and_weights() -> None:
+    from scipy.sparse.linalg import aslinearoperator
+
+    A, opt = fast_decay(400, 200, 20, seed=14)
+    d = rankwise.cur(aslinearoperator(A), 20, method="qdeim", core="pinv", refine=True)
+    assert np.linalg.norm(A - d.to_dense()) / opt <= 2.0
+    # weights: the selection runs on diag(rw) A; unit weights select as without weights
+    ones = np.ones(400)
+    w = rankwise.cur(A, 20, method="qdeim", refine=True, weights=(ones, None), random_state=1)
+    plain = rankwise.cur(A, 20, method="qdeim", refine=True, random_state=1)
+    np.testing.assert_array_equal(w.rows, plain.rows)
+    np.testing.assert_array_equal(w.cols, plain.cols)

@@ -43,6 +43,9 @@ struct SwapRefineResult {
 
 namespace detail {
 
+// Candidates scored per block in best_swap (rows of the candidate workspaces).
+constexpr index_t swap_block = 1024;
+
 // The best swap among the candidates `cand` (rows of Bt = V diag(s), n x r) for the
 // selection J; false if B_J is numerically rank deficient.  best_per_cand: L entries.
 template <class Backend, class T>
@@ -93,30 +96,41 @@ bool best_swap(const Backend& be, ConstMatView<T> Bt, const std::vector<T>& s2,
         for (index_t j = 0; j < k; ++j) kept += double(Qh[t + j * r]) * Qh[t + j * r] * s2[t];
     }
     f = total - kept;
-    // candidates: Bc = Bt[cand, :] (L x r), G = Bc Q, Et = Bc - G Q^T, At = Bc W^T,
-    // sEt = Et diag(s^2), Pt = sEt W^T
-    auto Bc = be.template matrix<T>(L, r);
-    be.gather_rows(Bt, cand.data(), Bc.view());
-    auto G = be.template matrix<T>(L, k);
-    be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(Bc.view()), ConstMatView<T>(Q.view()),
-            T(0), G.view());
-    auto Et = be.template matrix<T>(L, r);
-    be.copy(ConstMatView<T>(Bc.view()), Et.view());
-    be.gemm(Trans::No, Trans::Yes, T(-1), ConstMatView<T>(G.view()), ConstMatView<T>(Q.view()),
-            T(1), Et.view());
-    auto At = std::move(G);  // reuse: At = Bc W^T
-    be.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(Bc.view()), ConstMatView<T>(W.view()),
-            T(0), At.view());
-    auto sEt = be.template matrix<T>(L, r);
-    be.scale_columns(ConstMatView<T>(Et.view()), s2.data(), sEt.view());
-    auto Pt = be.template matrix<T>(L, k);
-    be.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(sEt.view()), ConstMatView<T>(W.view()),
-            T(0), Pt.view());
+    // candidates in blocks of at most swap_block rows (the workspace stays
+    // O(swap_block r) however tall B is): Bc = Bt[cand, :] (l x r), G = Bc Q,
+    // Et = Bc - G Q^T, At = Bc W^T, sEt = Et diag(s^2), Pt = sEt W^T
+    const index_t lb = std::min(L, swap_block);
+    auto Bc = be.template matrix<T>(lb, r);
+    auto Et = be.template matrix<T>(lb, r);
+    auto sEt = be.template matrix<T>(lb, r);
+    auto G = be.template matrix<T>(lb, k);
+    auto Pt = be.template matrix<T>(lb, k);
     best_per_cand.assign(static_cast<std::size_t>(L), 0.0);
-    best = be.swap_search(ConstMatView<T>(Bc.view()), ConstMatView<T>(Et.view()),
-                          ConstMatView<T>(sEt.view()), ConstMatView<T>(At.view()),
-                          ConstMatView<T>(Pt.view()), w.data(), gain.data(),
-                          best_per_cand.data());
+    best = SwapBest{0, 0, std::numeric_limits<double>::infinity()};
+    for (index_t c0 = 0; c0 < L; c0 += lb) {
+        const index_t l = std::min(lb, L - c0);
+        auto bc = Bc.view().rows_range(0, l), et = Et.view().rows_range(0, l),
+             set = sEt.view().rows_range(0, l), g = G.view().rows_range(0, l),
+             pt = Pt.view().rows_range(0, l);
+        be.gather_rows(Bt, cand.data() + c0, bc);
+        be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(bc), ConstMatView<T>(Q.view()), T(0),
+                g);
+        be.copy(ConstMatView<T>(bc), et);
+        be.gemm(Trans::No, Trans::Yes, T(-1), ConstMatView<T>(g), ConstMatView<T>(Q.view()), T(1),
+                et);
+        be.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(bc), ConstMatView<T>(W.view()), T(0),
+                g);  // g now holds At = Bc W^T
+        be.scale_columns(ConstMatView<T>(et), s2.data(), set);
+        be.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(set), ConstMatView<T>(W.view()),
+                T(0), pt);
+        const SwapBest b = be.swap_search(ConstMatView<T>(bc), ConstMatView<T>(et),
+                                          ConstMatView<T>(set), ConstMatView<T>(g),
+                                          ConstMatView<T>(pt), w.data(), gain.data(),
+                                          best_per_cand.data() + c0);
+        // ties as within a block: smallest position, then the earlier candidate
+        if (b.delta < best.delta || (b.delta == best.delta && b.position < best.position))
+            best = SwapBest{b.position, c0 + b.candidate, b.delta};
+    }
     return true;
 }
 

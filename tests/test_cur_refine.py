@@ -321,3 +321,10 @@ def test_linear_operator_and_weights() -> None:
     plain = rankwise.cur(A, 20, method="qdeim", refine=True, random_state=1)
     np.testing.assert_array_equal(w.rows, plain.rows)
     np.testing.assert_array_equal(w.cols, plain.cols)
+
+
+def test_dask_refuses_refine() -> None:
+    da = pytest.importorskip("dask.array")
+    A, _ = fast_decay(200, 50, 5, seed=15)
+    with pytest.raises(ValueError, match="refine"):
+        rankwise.cur(da.from_array(A, chunks=(50, 50)), 5, refine=True)

@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "families.hpp"
 #include "native_call.hpp"
 #include "operator_handle.hpp"
 #include "rankwise/algo/selection.hpp"
+#include "rankwise/algo/swap_refine.hpp"
 #include "rankwise/error.hpp"
 
 namespace rankwise::bindings {
@@ -80,6 +82,22 @@ void register_cur(py::module_& m) {
         },
         py::arg("V"), py::arg("start"), py::arg("tol"), py::arg("max_swaps"),
         "maxvol row indices of V from the given start rows; returns (rows, swaps, max |B_ij|).");
+
+    m.def(
+        "swap_refine",
+        [](const py::array& V, const std::vector<double>& s, const std::vector<index_t>& start,
+           index_t shortlist, index_t max_swaps, double rtol) {
+            const auto r = with_basis(V, [&](auto v) {
+                using T = std::remove_const_t<std::remove_pointer_t<decltype(v.data)>>;
+                const std::vector<T> st(s.begin(), s.end());
+                return swap_refine(cpu(), v, st, start, shortlist, max_swaps, rtol);
+            });
+            return py::make_tuple(to_indices(r.rows), r.swaps, r.full_searches);
+        },
+        py::arg("V"), py::arg("s"), py::arg("start"), py::arg("shortlist"), py::arg("max_swaps"),
+        py::arg("rtol"),
+        "Exchange refinement of the rows `start` of V for the surrogate diag(s) V^T; returns "
+        "(rows, swaps, full searches).");
 }
 
 }  // namespace rankwise::bindings

@@ -144,6 +144,56 @@ void CpuBackend::solve(MatView<T> A, MatView<T> B, const char* what) const {
         << ", largest " << umax << ")";
 }
 
+template <class T>
+SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMatView<T> sEt,
+                                 ConstMatView<T> At, ConstMatView<T> Pt, const T* w,
+                                 const T* gain, double* best_per_cand) const {
+    const index_t L = Bc.rows, r = Bc.cols, k = At.cols;
+    require(Et.rows == L && sEt.rows == L && At.rows == L && Pt.rows == L && Et.cols == r &&
+            sEt.cols == r && Pt.cols == k)
+        << "swap_search: shapes do not match";
+    const double eps = std::numeric_limits<T>::epsilon();
+    const double span_tol = (double(r) * eps) * (double(r) * eps), den_tol = double(r) * eps;
+    // per candidate: its best position and delta; combined in index order afterwards
+    std::vector<index_t> best_j(static_cast<std::size_t>(L), 0);
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(L * (r + k)))
+    for (index_t i = 0; i < L; ++i) {
+        double d = 0, si = 0, nb = 0;
+        for (index_t t = 0; t < r; ++t) {
+            const double e = Et(i, t), b = Bc(i, t);
+            d += e * e;
+            si += double(sEt(i, t)) * e;
+            nb += b * b;
+        }
+        const bool in_span = d <= span_tol * nb;
+        if (in_span) d = si = 0;
+        double bv = std::numeric_limits<double>::infinity();
+        index_t bj = 0;
+        for (index_t j = 0; j < k; ++j) {
+            const double a = double(At(i, j)) / double(w[j]);
+            const double p = in_span ? 0.0 : double(Pt(i, j)) / double(w[j]);
+            const double g = gain[j], den = d + a * a;
+            const double removed = den > den_tol * nb ? (si + 2 * a * p + a * a * g) / den : 0.0;
+            const double delta = g - removed;
+            if (delta < bv) {
+                bv = delta;
+                bj = j;
+            }
+        }
+        best_per_cand[i] = bv;
+        best_j[i] = bj;
+    }
+    // smallest delta; ties to the smallest position j, then the smallest candidate i
+    SwapBest best{0, 0, std::numeric_limits<double>::infinity()};
+    for (index_t i = 0; i < L; ++i) {
+        const double v = best_per_cand[i];
+        if (v < best.delta || (v == best.delta && best_j[i] < best.position)) {
+            best = SwapBest{best_j[i], i, v};
+        }
+    }
+    return best;
+}
+
 #define RANKWISE_INSTANTIATE_SELECTION(T)                                                      \
     template std::vector<index_t> CpuBackend::lu_partial_pivoting<T>(MatView<T>) const;        \
     template std::vector<index_t> CpuBackend::qr_column_pivots<T>(MatView<T>) const;           \
@@ -152,7 +202,11 @@ void CpuBackend::solve(MatView<T> A, MatView<T> B, const char* what) const {
     template std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs<T>(              \
         ConstMatView<T>) const;                                                                \
     template void CpuBackend::gather_rows<T>(ConstMatView<T>, const index_t*, MatView<T>) const; \
-    template void CpuBackend::solve<T>(MatView<T>, MatView<T>, const char*) const;
+    template void CpuBackend::solve<T>(MatView<T>, MatView<T>, const char*) const;             \
+    template SwapBest CpuBackend::swap_search<T>(ConstMatView<T>, ConstMatView<T>,              \
+                                                 ConstMatView<T>, ConstMatView<T>,              \
+                                                 ConstMatView<T>, const T*, const T*, double*) \
+        const;
 
 RANKWISE_INSTANTIATE_SELECTION(float)
 RANKWISE_INSTANTIATE_SELECTION(double)

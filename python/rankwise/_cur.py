@@ -21,6 +21,14 @@ _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
 _CORES = ("pinv", "cross", "stabilized")
 _SCORE_METHODS = ("exact", "sketch")
 
+REFINE_N_ITER = 2
+"""Power iterations of the rank-2(k + p) SVD behind refine=True.  Its sketch has about
+twice the columns of the rank-k one, and the surrogate it gives needs no more: with 2
+iterations (6 passes over A instead of the 16 of rankwise.svd's default at rank k) the
+refined errors on the bench's 4000 x 2000 matrices at k = 50 equal those with 7 to 3
+digits (fast decay 1.553 and 1.553, slow decay 1.614 and 1.612, coherent 1.054 and 1.054;
+1 iteration: 1.553, 1.626, 1.054), at about half the time."""
+
 Method = Literal["deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform"]
 Core = Literal["pinv", "cross", "stabilized"]
 
@@ -310,6 +318,7 @@ def cur(
     core: Core = "stabilized",
     oversample: int | tuple[int, int] = 0,
     weights: tuple[Any, Any] | None = None,
+    refine: bool = False,
     random_state: RandomStateLike = None,
 ) -> CURDecomposition:
     """CUR decomposition ``A ~ C @ U @ R`` with ``C = A[:, cols]`` and ``R = A[rows, :]``.
@@ -362,6 +371,19 @@ def cur(
         Non-negative weights (either may be None): the selection runs on
         ``diag(row_weights) A diag(col_weights)`` (e.g. activation norms of a layer's inputs,
         as in "CURing Large Models", 2025), while C, U and R are factors of A itself.
+    refine : bool, default False
+        Improve the rows and columns ``method`` selected by single exchanges (local search):
+        repeatedly swap one selected column (row) for the unselected one that most lowers
+        ``||B - C_B C_B^+ B||_F`` on the rank-2k surrogate ``B = U_2k S_2k V_2k^T`` of A
+        (from :func:`rankwise.svd` at rank ``2 (k + oversample)`` with 2 power iterations
+        instead of rank ``k + oversample`` with 7), until no swap helps or
+        ``2 (k + oversample)`` swaps were made per side; the objective never increases.
+        This is what brings the ``pinv`` core within 2x of the optimal rank-k error where
+        DEIM and Q-DEIM are not (fast spectral decay: 4000 x 2000, ``sigma_j = exp(-j/5)``,
+        k = 50: Q-DEIM 2.26x, refined 1.55x).  Cost: that SVD (a sketch twice as wide,
+        6 passes over A instead of 16: about 0.7x the rank-k one) plus O(k^2 (m + n))
+        flops per full candidate search on the surrogate only (A is not touched).
+        Starts from any method's indices.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Seed of the SVD sketch and of the sampling methods.
 
@@ -392,6 +414,8 @@ def cur(
     True
     """
     if _dask.is_dask_array(A):
+        if refine:
+            raise ValueError("refine=True is not supported for dask arrays yet")
         return _cur_dask(A, k, rows, cols, method, core, oversample, weights, random_state)
     mat = as_matrix(A)
     m, n = mat.shape
@@ -404,6 +428,8 @@ def cur(
             raise ValueError(
                 f"k + oversample ({side}) = {k + p} exceeds min(m, n) = {mat.min_dim}"
             )
+    if not isinstance(refine, bool | np.bool_):
+        raise TypeError(f"refine must be True or False; got {refine!r}")
     rw, cw = _check_weights(weights, mat.shape, mat.dtype)
     I = None if rows is None else _check_indices(rows, m, "rows")
     J = None if cols is None else _check_indices(cols, n, "cols")
@@ -411,7 +437,7 @@ def cur(
 
     if I is None or J is None:
         S = _scaled(A, mat, rw, cw)
-        I_new, J_new = _select(S, method, k, p_rows, p_cols, mat, gen)
+        I_new, J_new = _select(S, method, k, p_rows, p_cols, mat, gen, bool(refine))
         I = I_new if I is None else I
         J = J_new if J is None else J
 
@@ -476,27 +502,37 @@ def _select(
     p_cols: int,
     mat: Matrix,
     gen: np.random.Generator,
+    refine: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of S (A, or its weighted version) by ``method``."""
+    """Row and column indices of S (A, or its weighted version) by ``method``; with
+    ``refine``, improved by :func:`_selection.swap_refine` on a rank-2(k + p) SVD of S."""
     n_rows, n_cols = k + p_rows, k + p_cols
+    r = max(n_rows, n_cols)
+    factors = None
     if method == "uniform":
         m, n = mat.shape
-        return (
-            np.sort(gen.choice(m, size=n_rows, replace=False)),
-            np.sort(gen.choice(n, size=n_cols, replace=False)),
-        )
-    if method in _selection.DETERMINISTIC:
-        r = max(n_rows, n_cols)
-        U, _, Vt = svd(S, r, random_state=gen)
-        return (
-            _selection.select(method, U[:, :n_rows], n_rows, gen),
-            _selection.select(method, Vt[:n_cols].T, n_cols, gen),
-        )
-    row_scores, col_scores = _scores(S, k, "exact", gen)
-    return (
-        _selection.select(method, None, n_rows, gen, scores=row_scores),
-        _selection.select(method, None, n_cols, gen, scores=col_scores),
-    )
+        rows = np.sort(gen.choice(m, size=n_rows, replace=False))
+        cols = np.sort(gen.choice(n, size=n_cols, replace=False))
+    elif method in _selection.DETERMINISTIC:
+        if refine:
+            factors = svd(S, min(2 * r, mat.min_dim), n_iter=REFINE_N_ITER, random_state=gen)
+        else:
+            factors = svd(S, r, random_state=gen)
+        U, _, Vt = factors
+        rows = _selection.select(method, U[:, :n_rows], n_rows, gen)
+        cols = _selection.select(method, Vt[:n_cols].T, n_cols, gen)
+    else:
+        row_scores, col_scores = _scores(S, k, "exact", gen)
+        rows = _selection.select(method, None, n_rows, gen, scores=row_scores)
+        cols = _selection.select(method, None, n_cols, gen, scores=col_scores)
+    if not refine:
+        return rows, cols
+    if factors is None:
+        factors = svd(S, min(2 * r, mat.min_dim), n_iter=REFINE_N_ITER, random_state=gen)
+    U, s, Vt = factors
+    rows, _ = _selection.swap_refine(U, s, rows)
+    cols, _ = _selection.swap_refine(Vt.T, s, cols)
+    return rows, cols
 
 
 def _scores(

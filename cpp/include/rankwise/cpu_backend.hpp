@@ -255,6 +255,23 @@ class CpuBackend {
     // B (m x l) <- B C^-1.  Returns false (B unchanged) if G is not positive definite.
     template <class T>
     bool solve_right_cholesky(MatView<T> G, MatView<T> B) const;
+
+    // --- cur refine primitives (exchange refinement, algo/swap_refine.hpp;
+    // cpp/cpu/selection.cpp)
+
+    // Gains of all single exchanges: for candidates i < L (rows of Bc, Et, sEt: L x r, and
+    // of At, Pt: L x k) and selected positions j < k, with d_i = ||Et_i||^2,
+    // s_i = sEt_i . Et_i and nb_i = ||Bc_i||^2 (in double): if d_i <= (r eps)^2 nb_i, the
+    // candidate is taken to lie in the selected span (d_i = s_i = 0 and p = 0); a =
+    // At(i, j) / w[j], p = Pt(i, j) / w[j], den = d_i + a^2, delta(j, i) = gain[j] -
+    // (s_i + 2 a p + a^2 gain[j]) / den if den > r eps nb_i, else gain[j].
+    // best_per_cand[i] = min_j delta(j, i) (host, L entries); returns the smallest delta
+    // (ties: smallest j, then smallest i; independent of the thread count).  w, gain:
+    // host, k entries.
+    template <class T>
+    SwapBest swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMatView<T> sEt,
+                         ConstMatView<T> At, ConstMatView<T> Pt, const T* w, const T* gain,
+                         double* best_per_cand) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

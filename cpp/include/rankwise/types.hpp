@@ -70,4 +70,12 @@ struct CsrView {
     index_t nnz = -1;
 };
 
+// The best single exchange found by swap_search (algo/swap_refine.hpp): replace the
+// selected position `position` by candidate `candidate`; the objective changes by delta.
+struct SwapBest {
+    index_t position = 0;
+    index_t candidate = 0;
+    double delta = 0;
+};
+
 }  // namespace rankwise

@@ -350,7 +350,10 @@ def cur(
         * "leverage": sampling without replacement with probability proportional to the
           rank-k leverage scores (Mahoney & Drineas 2009).
         * "pivotal": pivotal (dependent) sampling with inclusion probabilities from the
-          leverage scores (Shimizu, Cheng, Musco & Weare 2024), items in index order.
+          leverage scores, the duels run bottom-up over a binary tree of the rows of the
+          singular vectors split at the median along their principal direction (Shimizu,
+          Cheng, Musco & Weare 2024), so that the sample is spread over the row space
+          (in index order where only scores are known: sketched scores or weights).
         * "uniform": uniform sampling, the baseline; it fails on coherent matrices.
     core : {"stabilized", "pinv", "cross"}, default "stabilized"
         * "pinv": ``U = C^+ A R^+``, the best core for the chosen C and R (one more product

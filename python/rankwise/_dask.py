@@ -62,22 +62,24 @@ def is_dask_array(A: Any) -> bool:
 Pair = tuple[np.ndarray, np.ndarray]
 
 
-def _apply(block: Any, X: np.ndarray, transpose: bool) -> np.ndarray:
-    """A_i @ X (or A_i^T @ X) by rankwise's native dense or sparse kernel."""
-    mat = as_matrix(block, "a chunk of A")
+def _apply(block: Any, X: np.ndarray, transpose: bool, check: bool = True) -> np.ndarray:
+    """A_i @ X (or A_i^T @ X) by rankwise's native dense or sparse kernel.  ``check``: scan the
+    block for NaN/Inf, done by the first task that reads it only (the scan of a 50000 x 200
+    block costs a third of its product, and a run reads each block 2q + 2 times)."""
+    mat = as_matrix(block, "a chunk of A", check_finite=check)
     return np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), transpose))
 
 
-def _times(block: Any, X: np.ndarray) -> np.ndarray:
-    return _apply(block, X, False)
+def _times(block: Any, X: np.ndarray, check: bool = True) -> np.ndarray:
+    return _apply(block, X, False, check)
 
 
-def _times_gram(block: Any, X: np.ndarray) -> Pair:
+def _times_gram(block: Any, X: np.ndarray, check: bool = True) -> Pair:
     """(A_i @ X, its Gram matrix).  Every product of a task goes through the core, none
     through numpy: numpy's multithreaded BLAS on skinny products stalls whenever a core is
     busy elsewhere (measured: 0.35 s to 12 s for the same graph), and alternating it with the
     core's OpenMP loops wakes two spinning thread pools in turn."""
-    Y = _times(block, X)
+    Y = _times(block, X, check)
     return Y, _gram(Y)
 
 
@@ -86,8 +88,8 @@ def _gram(Y: np.ndarray) -> np.ndarray:
 
 
 def _rtimes(block: Any, Y: np.ndarray) -> np.ndarray:
-    """A_i^T @ Y_i."""
-    return _apply(block, Y, True)
+    """A_i^T @ Y_i (Y_i comes from a product with A_i, which scanned the block)."""
+    return _apply(block, Y, True, False)
 
 
 def _solve_gram(Y: np.ndarray, R_inv: np.ndarray) -> Pair:
@@ -133,7 +135,7 @@ def _one_pass_block(
     (A_ij Omega_j, (Psi_i A_ij)^T = A_ij^T Psi_i^T)."""
     Y = _times(block, Omega)
     Psi_t = _co_range_sketch(Y.shape[0], l2, key, index, Y.dtype)
-    return Y, _apply(block, Psi_t, True)
+    return Y, _apply(block, Psi_t, True, False)
 
 
 def _psi_times(Q: np.ndarray, key: tuple[int, int], index: int, l2: int) -> np.ndarray:
@@ -258,16 +260,19 @@ class _Grid:
             return [np.ascontiguousarray(X[sl]) for sl in self.col_slices]
         return [delayed(_row_slice)(X, sl.start, sl.stop) for sl in self.col_slices]
 
-    def times_gram(self, X: Any) -> list[Any]:
-        """[(Y_i, Y_i^T Y_i)] for Y = B X: one task per block, summed over j per row block."""
+    def times_gram(self, X: Any, first: bool) -> list[Any]:
+        """[(Y_i, Y_i^T Y_i)] for Y = B X: one task per block, summed over j per row block.
+        ``first``: the first pass over B, whose tasks scan the blocks for NaN/Inf."""
         from dask import delayed
 
         parts = self.split(X)
         if len(parts) == 1:
-            return [delayed(_times_gram, nout=2)(row[0], parts[0]) for row in self.blocks]
+            return [delayed(_times_gram, nout=2)(row[0], parts[0], first) for row in self.blocks]
         out = []
         for row in self.blocks:
-            Y = _tree([delayed(_times)(a, x) for a, x in zip(row, parts, strict=True)], _add)
+            Y = _tree(
+                [delayed(_times)(a, x, first) for a, x in zip(row, parts, strict=True)], _add
+            )
             out.append(delayed(_with_gram, nout=2)(Y))
         return out
 
@@ -313,11 +318,11 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
 
     # The in-memory algorithm's sketch: Omega (n x l) from the key, stream 0.
     Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
-    Y = grid.times_gram(Omega)
+    Y = grid.times_gram(Omega, first=True)
     for _ in range(n_iter):
         Q = _orthonormalize(Y, m, power_step=True)
         Z = delayed(_orthonormal_columns)(grid.rtimes(Q))
-        Y = grid.times_gram(Z)
+        Y = grid.times_gram(Z, first=False)
     Q = _orthonormalize(Y, m)
 
     s, Vw, V = delayed(_rayleigh_ritz, nout=3)(grid.rtimes(Q), k)

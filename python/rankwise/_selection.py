@@ -90,46 +90,106 @@ def sample_proportional(scores: np.ndarray, count: int, rng: np.random.Generator
     return np.sort(np.concatenate([positive, extra]))
 
 
+Item = tuple[int, float]  # an undecided item and the probability mass it carries
+_DECIDED = 1e-12
+
+
+def _duel(a: Item, b: Item, rng: np.random.Generator, chosen: list[int]) -> Item | None:
+    """One step of the pivotal method (Deville & Tille 1998): of two undecided items, one
+    drops out or is selected, the other carries the remaining mass; the inclusion
+    probabilities of both are kept.  Returns the item still undecided, if any."""
+    (i, pa), (j, pb) = a, b
+    u = rng.random()
+    if pa + pb < 1.0:  # one of the two drops out, the other carries pa + pb
+        carry = (j, pa + pb) if u < pb / (pa + pb) else (i, pa + pb)
+    elif u < (1.0 - pb) / (2.0 - pa - pb):  # one is selected, the other carries pa + pb - 1
+        chosen.append(i)
+        carry = (j, pa + pb - 1.0)
+    else:
+        chosen.append(j)
+        carry = (i, pa + pb - 1.0)
+    if carry[1] >= 1.0 - _DECIDED:
+        chosen.append(carry[0])
+        return None
+    return None if carry[1] <= _DECIDED else carry
+
+
+def _sequential(
+    items: np.ndarray, pi: np.ndarray, rng: np.random.Generator, chosen: list[int]
+) -> Item | None:
+    """Ordered pivotal method over ``items`` in the given order; the item left undecided."""
+    current: Item | None = None
+    for i in items:
+        p = float(pi[i])
+        if p >= 1.0 - _DECIDED:
+            chosen.append(int(i))
+        elif p > _DECIDED:
+            current = (int(i), p) if current is None else _duel(current, (int(i), p), rng, chosen)
+    return current
+
+
+def _finish_pivotal(last: Item | None, rng: np.random.Generator, chosen: list[int]) -> np.ndarray:
+    if last is not None and rng.random() < last[1]:
+        chosen.append(last[0])
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
 def pivotal_sample(pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Ordered pivotal sampling (Deville & Tille 1998) with inclusion probabilities ``pi``
     (summing to an integer): items are visited in order, two candidates at a time, and the
     one that loses a duel passes its probability to the other, so that neighbouring items
-    are rarely selected together (Shimizu, Cheng, Musco & Weare 2024 use this dependence
-    for leverage-score sampling).  Returns the selected indices, sorted."""
-    pi = np.asarray(pi, dtype=np.float64).copy()
+    are rarely selected together.  Returns the selected indices, sorted."""
+    pi = np.asarray(pi, dtype=np.float64)
     chosen: list[int] = []
-    current = -1  # index holding the undecided probability mass
-    for i in range(pi.shape[0]):
-        if pi[i] >= 1.0 - 1e-12:
-            chosen.append(i)
-            continue
-        if pi[i] <= 1e-12:
-            continue
-        if current < 0:
-            current = i
-            continue
-        a, b = pi[current], pi[i]
-        u = rng.random()
-        if a + b < 1.0:  # one of the two drops out, the other carries a + b
-            if u < b / (a + b):
-                current, pi[i] = i, a + b
-            else:
-                pi[current] = a + b
-        else:  # one of the two is selected, the other carries a + b - 1
-            if u < (1.0 - b) / (2.0 - a - b):
-                chosen.append(current)
-                current, pi[i] = i, a + b - 1.0
-            else:
-                chosen.append(i)
-                pi[current] = a + b - 1.0
-        if current >= 0 and pi[current] >= 1.0 - 1e-12:
-            chosen.append(current)
-            current = -1
-        elif current >= 0 and pi[current] <= 1e-12:
-            current = -1
-    if current >= 0 and rng.random() < pi[current]:
-        chosen.append(current)
-    return np.sort(np.asarray(chosen, dtype=np.int64))
+    last = _sequential(np.arange(pi.shape[0]), pi, rng, chosen)
+    return _finish_pivotal(last, rng, chosen)
+
+
+TREE_LEAF = 64
+"""Items per leaf of the binary tree of tree_pivotal_sample (visited in order there)."""
+
+
+def _principal_halves(X: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``idx`` split at the median of its rows' projections on their principal direction
+    (a few power iterations from the row farthest from the mean), each half in the order
+    of the projection."""
+    Y = X[idx] - X[idx].mean(axis=0)
+    v = Y[int(np.argmax(np.einsum("ij,ij->i", Y, Y)))].astype(np.float64)
+    for _ in range(4):
+        v = Y.T @ (Y @ v)
+        norm = float(np.linalg.norm(v))
+        if norm == 0.0:
+            break
+        v /= norm
+    order = idx[np.argsort(Y @ v, kind="stable")]
+    half = idx.shape[0] // 2
+    return order[:half], order[half:]
+
+
+def tree_pivotal_sample(pi: np.ndarray, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Binary-tree pivotal sampling (Shimizu, Cheng, Musco & Weare, "Improved active
+    learning via dependent leverage score sampling", ICLR 2024): the items (rows of X,
+    here the rows of the leading singular vectors, where leverage lives) are split
+    recursively at the median along their principal direction, and the pivotal duels run
+    bottom-up over that tree: first within leaves (in projection order), then between the
+    undecided items of sibling subtrees.  Items close in X therefore compete, and are rarely
+    selected together: the sample is spread over the row space, which is what lowers the
+    error of leverage-score sampling in that paper.  Inclusion probabilities are ``pi``
+    exactly.  Returns the selected indices, sorted."""
+    pi = np.asarray(pi, dtype=np.float64)
+    X = np.asarray(X)
+    chosen: list[int] = []
+
+    def run(idx: np.ndarray) -> Item | None:
+        if idx.shape[0] <= TREE_LEAF:
+            return _sequential(idx, pi, rng, chosen)
+        left, right = _principal_halves(X, idx)
+        a, b = run(left), run(right)
+        if a is None or b is None:
+            return a if b is None else b
+        return _duel(a, b, rng, chosen)
+
+    return _finish_pivotal(run(np.arange(pi.shape[0])), rng, chosen)
 
 
 def select(
@@ -160,15 +220,18 @@ def select(
     if method == "leverage":
         return sample_proportional(s, count, rng)
     if method == "pivotal":
-        return _pivotal_exact_count(s, count, rng)
+        return _pivotal_exact_count(s, count, rng, V)
     raise ValueError(f"unknown selection method {method!r}")
 
 
-def _pivotal_exact_count(scores: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """Pivotal sampling selects exactly sum(pi) items up to rounding of the last duel;
-    repair the rare off-by-one by dropping or adding proportionally."""
+def _pivotal_exact_count(
+    scores: np.ndarray, count: int, rng: np.random.Generator, V: Any = None
+) -> np.ndarray:
+    """Pivotal sampling (over the binary tree of the rows of V when V is given, else in
+    index order) selects exactly sum(pi) items up to rounding of the last duel; repair the
+    rare off-by-one by dropping or adding proportionally."""
     pi = inclusion_probabilities(scores, count)
-    idx = pivotal_sample(pi, rng)
+    idx = pivotal_sample(pi, rng) if V is None else tree_pivotal_sample(pi, V, rng)
     if idx.size > count:
         idx = np.sort(rng.choice(idx, size=count, replace=False))
     elif idx.size < count:

@@ -81,7 +81,7 @@ def _check_shape(shape: tuple[int, ...], name: str) -> tuple[int, int]:
     return m, n
 
 
-def _dense(A: Any, name: str) -> Matrix:
+def _dense(A: Any, name: str, check_finite: bool = True) -> Matrix:
     a = np.asarray(A)
     shape = _check_shape(a.shape, name)
     dtype = work_dtype(a.dtype, name)
@@ -92,17 +92,18 @@ def _dense(A: Any, name: str) -> Matrix:
         # (np.asfortranarray would keep the strides of arrays numpy calls contiguous, such as
         # 1 x 1 views).
         a = np.array(a, order="F", copy=True)
-    _check_finite_dense(a, name)
+    if check_finite:
+        _check_finite_dense(a, name)
     return Matrix(_core.Operator.dense(a), shape, dtype, "dense")
 
 
-def _sparse(A: Any, name: str) -> Matrix:
+def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     shape = _check_shape(A.shape, name)
     dtype = work_dtype(A.dtype, name)
     if A.format not in ("csr", "csc"):
         A = A.tocsr()
     data = A.data if A.data.dtype == dtype else A.data.astype(dtype)
-    if not np.isfinite(data).all():
+    if check_finite and not np.isfinite(data).all():
         raise ValueError(f"{name} contains NaN or Inf")
     index_dtype = np.promote_types(A.indices.dtype, A.indptr.dtype)
     if index_dtype not in (np.int32, np.int64):
@@ -138,15 +139,17 @@ def _linear_operator(A: Any, name: str) -> Matrix:
     return Matrix(op, shape, dtype, "operator")
 
 
-def as_matrix(A: Any, name: str = "A") -> Matrix:
-    """Validate `A` (dense array, scipy.sparse matrix/array, or LinearOperator)."""
+def as_matrix(A: Any, name: str = "A", *, check_finite: bool = True) -> Matrix:
+    """Validate `A` (dense array, scipy.sparse matrix/array, or LinearOperator).
+    ``check_finite=False`` skips the O(size) NaN/Inf scan, for data already scanned (a dask
+    block read again in a later pass)."""
     require_cpu_input(A, name)
     if sp.issparse(A):
-        return _sparse(A, name)
+        return _sparse(A, name, check_finite)
     if isinstance(A, LinearOperator):
         return _linear_operator(A, name)
     if isinstance(A, np.ndarray) or not (hasattr(A, "shape") and hasattr(A, "matvec")):
-        return _dense(A, name)
+        return _dense(A, name, check_finite)
     return _linear_operator(A, name)
 
 

@@ -62,10 +62,6 @@ const Libraries& libraries(cudaStream_t stream) {
         check(cublasSetMathMode(lib.blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
         check(cusolverDnCreate(&lib.solver), "cusolverDnCreate");
         check(cusparseCreate(&lib.sparse), "cusparseCreate");
-        int pools = 0;
-        check(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device),
-              "cudaDeviceGetAttribute");
-        lib.memory_pools = pools != 0;
         found = mine.by_device.emplace(device, lib).first;
     }
     const Libraries& lib = found->second;
@@ -75,11 +71,31 @@ const Libraries& libraries(cudaStream_t stream) {
     return lib;
 }
 
+namespace {
+
+// Whether the current device has stream-ordered memory pools (cudaMallocAsync), asked once
+// per device and thread (allocations are frequent; the handles need no touching for this).
+bool memory_pools_supported() {
+    thread_local std::unordered_map<int, bool> known;
+    int device = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    auto found = known.find(device);
+    if (found == known.end()) {
+        int pools = 0;
+        check(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device),
+              "cudaDeviceGetAttribute");
+        found = known.emplace(device, pools != 0).first;
+    }
+    return found->second;
+}
+
+}  // namespace
+
 void* allocate(std::size_t bytes, cudaStream_t stream, const char* what) {
     if (bytes == 0) return nullptr;
     void* p = nullptr;
-    const cudaError_t status = libraries(stream).memory_pools ? cudaMallocAsync(&p, bytes, stream)
-                                                              : cudaMalloc(&p, bytes);
+    const cudaError_t status = memory_pools_supported() ? cudaMallocAsync(&p, bytes, stream)
+                                                        : cudaMalloc(&p, bytes);
     if (status == cudaErrorMemoryAllocation) {
         cudaGetLastError();  // reset the thread's last error, so no later check reports it
         std::ostringstream msg;
@@ -95,9 +111,9 @@ void free_async(void* p, cudaStream_t stream) noexcept {
     if (p == nullptr) return;
     bool pools = false;
     try {
-        pools = libraries(stream).memory_pools;
+        pools = memory_pools_supported();
     } catch (...) {
-        // no handles can be made now: the plain free below still returns the memory
+        // the device cannot be asked now: the plain free below still returns the memory
     }
     if (pools) {
         cudaFreeAsync(p, stream);

@@ -202,6 +202,22 @@ def _check_atol(atol: Any) -> float:
     return float(atol)
 
 
+def _stopping_rule(
+    bnorm: np.ndarray, rtol: Any, atol: Any, maxiter: Any, n: int
+) -> tuple[list[float], int]:
+    """SciPy's rule, checked: column j stops when ||r_j|| < max(atol, rtol ||b_j||);
+    maxiter defaults to 10 n.  Returns (per-column tolerances, maxiter)."""
+    atol_f = _check_atol(atol)
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
+        raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
+    tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
+    if maxiter is None:
+        maxiter = 10 * n
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+        raise ValueError(f"maxiter must be a non-negative integer; got {maxiter!r}")
+    return tol, int(maxiter)
+
+
 def _column_norms(B: np.ndarray) -> np.ndarray:
     """2-norms of the columns without overflow or underflow (entries up to the float max)."""
     B64 = B.astype(np.float64, copy=False)
@@ -268,16 +284,8 @@ def _start(
     """The tolerances, maxiter and start of a system whose A, M and B are prepared."""
     n, s = B.shape
     shape = mat.shape
-    atol_f = _check_atol(atol)
-    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
-        raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
     bnorm = _column_norms(B)
-    tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
-
-    if maxiter is None:
-        maxiter = 10 * n
-    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer; got {maxiter!r}")
+    tol, maxiter = _stopping_rule(bnorm, rtol, atol, maxiter, n)
 
     if x0 is None:
         X = np.zeros((n, s), dtype=dtype, order="F")
@@ -295,7 +303,7 @@ def _start(
     X[:, bnorm == 0] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
     if deflation is not None:
         handle, X = _deflate(mat, handle, B, X, deflation, dtype)
-    return _System(mat, handle, B, X, tol, int(maxiter), bool(X.any()), vector)
+    return _System(mat, handle, B, X, tol, maxiter, bool(X.any()), vector)
 
 
 def _deflate(

@@ -4,14 +4,13 @@ and breakdown reporting as on the CPU (python/rankwise/_cg.py)."""
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import _gpu
-from ._cg import CGResult, _check_atol, _result
+from ._cg import CGResult, _result, _stopping_rule
 
 
 def _column_norms(B: Any) -> np.ndarray:
@@ -70,15 +69,8 @@ def solve_cg_gpu(
     if not bool(cp.isfinite(B).all()):
         raise ValueError("b contains NaN or Inf")
 
-    atol_f = _check_atol(atol)
-    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
-        raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
     bnorm = _column_norms(B) if n > 0 else np.zeros(s)
-    tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
-    if maxiter is None:
-        maxiter = 10 * n
-    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
-        raise ValueError(f"maxiter must be a non-negative integer; got {maxiter!r}")
+    tol, maxiter = _stopping_rule(bnorm, rtol, atol, maxiter, n)
 
     if M is None:
         diag = None
@@ -117,9 +109,9 @@ def solve_cg_gpu(
         n,
         s,
         tol,
-        int(maxiter),
+        maxiter,
         bool(X.any()),
         each_iteration,
         _gpu.current_stream(),
     )
-    return _result(out, x_out, vector, int(maxiter))
+    return _result(out, x_out, vector, maxiter)

@@ -79,8 +79,7 @@ def _times_gram(block: Any, X: np.ndarray, check: bool = True) -> Pair:
     through numpy: numpy's multithreaded BLAS on skinny products stalls whenever a core is
     busy elsewhere (measured: 0.35 s to 12 s for the same graph), and alternating it with the
     core's OpenMP loops wakes two spinning thread pools in turn."""
-    Y = _times(block, X, check)
-    return Y, _gram(Y)
+    return _with_gram(_times(block, X, check))
 
 
 def _gram(Y: np.ndarray) -> np.ndarray:
@@ -280,13 +279,15 @@ class _Grid:
         """B^T Q (n x c) for Q given by row blocks: per column block a tree over i, stacked."""
         from dask import delayed
 
-        columns = [
-            _tree(
-                [delayed(_rtimes)(row[j], q) for row, q in zip(self.blocks, Q, strict=True)], _add
-            )
-            for j in range(len(self.col_slices))
-        ]
-        return columns[0] if len(columns) == 1 else delayed(_stack)(*columns)
+        return _stacked(
+            [
+                _tree(
+                    [delayed(_rtimes)(row[j], q) for row, q in zip(self.blocks, Q, strict=True)],
+                    _add,
+                )
+                for j in range(len(self.col_slices))
+            ]
+        )
 
 
 def _row_slice(X: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -295,6 +296,13 @@ def _row_slice(X: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 def _stack(*parts: np.ndarray) -> np.ndarray:
     return np.vstack(parts)
+
+
+def _stacked(column_blocks: list[Any]) -> Any:
+    """The delayed n x c matrix stacked from the row ranges of its column blocks."""
+    from dask import delayed
+
+    return column_blocks[0] if len(column_blocks) == 1 else delayed(_stack)(*column_blocks)
 
 
 def _with_gram(Y: np.ndarray) -> Pair:
@@ -351,8 +359,8 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
         for i, row in enumerate(grid.blocks)
     ]
     Y = [delayed(_with_gram, nout=2)(_tree([y for y, _ in row], _add)) for row in parts]
-    columns = [_tree([row[j][1] for row in parts], _add) for j in range(len(Omega))]
-    Wt = columns[0] if len(columns) == 1 else delayed(_stack)(*columns)  # (Psi A)^T, n x l2
+    # (Psi A)^T, n x l2
+    Wt = _stacked([_tree([row[j][1] for row in parts], _add) for j in range(len(Omega))])
     Q = _orthonormalize(Y, m)
     PsiQ = _tree([delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)], _add)
     s, Ux, V = delayed(_one_pass_core, nout=3)(PsiQ, Wt, k)

@@ -49,7 +49,6 @@ struct Libraries {
     cublasHandle_t blas = nullptr;
     cusolverDnHandle_t solver = nullptr;
     cusparseHandle_t sparse = nullptr;
-    bool memory_pools = false;  // cudaMallocAsync supported on this device
 };
 const Libraries& libraries(cudaStream_t stream);
 

@@ -101,8 +101,9 @@ def _lowrank_factors(output: object) -> tuple[np.ndarray, object]:
     if isinstance(output, tuple):
         u, s, vt = output
         return np.asarray(u, np.float64) * np.asarray(s, np.float64), np.asarray(vt, np.float64)
-    left = np.asarray(output.C @ output.U, dtype=np.float64)  # type: ignore[attr-defined]
-    right = output.R  # type: ignore[attr-defined]
+    product = output.product  # type: ignore[attr-defined]  # C U R in its stable form
+    left = np.asarray(product.left @ product.middle, dtype=np.float64)
+    right = product.right
     # dense (k x n is small): a sparse R would make A @ R^T a sparse matrix, which
     # np.asarray wraps in an object array instead of converting
     right = right.toarray() if sp.issparse(right) else right

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "rankwise/algo/swap_refine.hpp"
@@ -76,6 +77,14 @@ std::vector<T> decaying_values(index_t r) {
     return s;
 }
 
+// An orthonormal V (n x r) and decaying singular values s: the inputs of swap_refine.
+template <class T>
+std::pair<HostMatrix<T>, std::vector<T>> random_basis(index_t n, index_t r, std::uint64_t seed) {
+    auto V = random_matrix<T>(n, r, seed);
+    be.orthonormalize(V.view(), Ortho::Householder);
+    return {std::move(V), decaying_values<T>(r)};
+}
+
 template <class T>
 double tolerance(const Surrogate& S) {
     return 1e2 * double(S.r) * std::numeric_limits<T>::epsilon() * S.total;
@@ -84,9 +93,7 @@ double tolerance(const Surrogate& S) {
 TYPED_TEST(SwapRefine, GainsOfEverySwapEqualTheErrorComputedFromScratch) {
     using T = TypeParam;
     const index_t n = 40, r = 8;
-    auto V = random_matrix<T>(n, r, 71);
-    be.orthonormalize(V.view(), Ortho::Householder);
-    const auto s = decaying_values<T>(r);
+    const auto [V, s] = random_basis<T>(n, r, 71);
     const auto S = surrogate_of<T>(V.view(), s);
     const std::vector<index_t> J{3, 17, 25, 38, 9};
     const index_t k = static_cast<index_t>(J.size());
@@ -126,9 +133,7 @@ TYPED_TEST(SwapRefine, GainsOfEverySwapEqualTheErrorComputedFromScratch) {
 TYPED_TEST(SwapRefine, NeverIncreasesTheErrorAndEndsAtALocalOptimum) {
     using T = TypeParam;
     const index_t n = 60, r = 10;
-    auto V = random_matrix<T>(n, r, 72);
-    be.orthonormalize(V.view(), Ortho::Householder);
-    const auto s = decaying_values<T>(r);
+    const auto [V, s] = random_basis<T>(n, r, 72);
     const auto S = surrogate_of<T>(V.view(), s);
     const std::vector<index_t> start{0, 1, 2, 3, 4};  // an arbitrary (poor) start
     const auto out = swap_refine(be, ConstMatView<T>(V.view()), s, start, 8, 100, 1e-12);
@@ -154,20 +159,15 @@ TYPED_TEST(SwapRefine, NeverIncreasesTheErrorAndEndsAtALocalOptimum) {
 
 TYPED_TEST(SwapRefine, MaxSwapsZeroKeepsTheStartAndAFullSelectionHasNoCandidates) {
     using T = TypeParam;
-    const index_t n = 12, r = 6;
-    auto V = random_matrix<T>(n, r, 73);
-    be.orthonormalize(V.view(), Ortho::Householder);
-    const auto s = decaying_values<T>(r);
+    const auto [V, s] = random_basis<T>(12, 6, 73);
     const std::vector<index_t> start{5, 2, 9};
     const auto none = swap_refine(be, ConstMatView<T>(V.view()), s, start, 4, 0, 0.0);
     EXPECT_EQ(none.rows, start);
     EXPECT_EQ(none.swaps, 0);
     // k = r = n: every row selected, nothing to exchange
-    auto W = random_matrix<T>(4, 4, 74);
-    be.orthonormalize(W.view(), Ortho::Householder);
+    const auto [W, w] = random_basis<T>(4, 4, 74);
     const std::vector<index_t> all{3, 0, 2, 1};
-    const auto full = swap_refine(be, ConstMatView<T>(W.view()), decaying_values<T>(4), all, 2,
-                                  10, 0.0);
+    const auto full = swap_refine(be, ConstMatView<T>(W.view()), w, all, 2, 10, 0.0);
     EXPECT_EQ(full.rows, all);
     EXPECT_EQ(full.swaps, 0);
 }

@@ -80,11 +80,12 @@ def test_products_equal_c_u_r_when_well_conditioned(
     assert 0.5 * true < est < 2 * true
 
 
-def test_dask_stabilized_uses_the_stable_product() -> None:
+@pytest.mark.parametrize("core", ["pinv", "stabilized"])
+def test_dask_cur_uses_the_stable_product(core: str) -> None:
     da = pytest.importorskip("dask.array")
     A, s = decaying(600, 120, 2.0, np.float64)
     k = 80  # sigma_80 = 4e-18
-    d = rankwise.cur(da.from_array(A, chunks=(150, 120)), k, core="stabilized", random_state=0)
+    d = rankwise.cur(da.from_array(A, chunks=(150, 120)), k, core=core, random_state=0)
     # no oversampling (the dask path has none yet): weaker than oversampled, still stable
     assert relative_to_attainable(A, s, k, np.asarray(d.to_dense())) < 1e3
     assert relative_to_attainable(A, s, k, np.asarray(explicit_dask(d))) > 1e8

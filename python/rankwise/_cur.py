@@ -438,8 +438,10 @@ def _cur_dask(
     R = np.asarray(A[I].compute())
     dtype = R.dtype
     if core == "pinv":
+        Ucore, Qc, middle, Qr = _dask.cur_pinv_core(A, J, R)
+        product = CoreProduct(Qc, middle.astype(dtype, copy=False), Qr.T)
         return CURDecomposition(
-            C=C, U=_dask.cur_pinv_core(A, J, R).astype(dtype, copy=False), R=R, rows=I, cols=J
+            C=C, U=Ucore.astype(dtype, copy=False), R=R, rows=I, cols=J, product=product
         )
     # as many rows as columns: cross_core orthogonalizes R^T (small, in memory), and the stable
     # product C (Q[J, :]^T)^+ Q^T keeps the dask array C as its left factor

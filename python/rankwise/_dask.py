@@ -464,20 +464,53 @@ def _qt_a_qr(Q: np.ndarray, block: Any, Qr: np.ndarray) -> np.ndarray:
     return Q.T @ _times(block, Qr)
 
 
-def cur_pinv_core(A: Any, cols: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """U = C^+ A R^+ for C = A[:, cols] (tall, dask) and R (small, numpy): with C = Qc Tc
-    (shifted CholeskyQR3 over the blocks) and R^T = Qr Tr, U = Tc^+ (Qc^T A Qr) Tr^{+T}."""
+def cur_pinv_core(
+    A: Any, cols: np.ndarray, R: np.ndarray
+) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
+    """(U, Qc, middle, Qr) for C = A[:, cols] (tall, dask) and R (small, numpy): with C = Qc Tc
+    (Qc a dask array) and R^T = Qr Tr, middle = Qc^T A Qr and U = C^+ A R^+ =
+    Tc^+ middle Tr^{+T}; C U R = Qc middle Qr^T is its stable evaluation.
+
+    Qc from shifted CholeskyQR3 over the blocks (Gram reductions only); where C is
+    numerically rank deficient (its Cholesky fails: singular values of A below working
+    precision within the rank) from dask's Householder TSQR instead."""
     import dask
+    import dask.array as da
     from dask import delayed
 
     B = A.rechunk({1: -1}) if len(A.chunks[1]) > 1 else A  # tall: row blocks
-    m = int(B.shape[0])
     C = B[:, cols]
-    c_blocks = list(C.to_delayed().ravel())
-    a_blocks = list(B.to_delayed().ravel())
-    Qc = _orthonormalize([delayed(_pair, nout=2)(c) for c in c_blocks], m)
     Qr, Tr = scipy.linalg.qr(R.T, mode="economic")
-    Tc = _tree([delayed(_qt_times)(q, c) for q, c in zip(Qc, c_blocks, strict=True)], _add)
-    middle = _tree([delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(Qc, a_blocks, strict=True)], _add)
+    try:
+        Qc, Tc = _cholesky_qr_blocks(C)
+    except np.linalg.LinAlgError:
+        Qc, Tc = da.linalg.tsqr(C)
+    (Qc,) = dask.persist(Qc)
+    q_blocks, a_blocks = Qc.to_delayed().ravel(), B.to_delayed().ravel()
+    middle = _tree(
+        [delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(q_blocks, a_blocks, strict=True)], _add
+    )
     Tc, middle = dask.compute(Tc, middle)
-    return np.linalg.pinv(Tc) @ middle @ np.linalg.pinv(Tr).T
+    U = np.linalg.pinv(Tc) @ middle @ np.linalg.pinv(Tr).T
+    return U, Qc, middle, Qr
+
+
+def _cholesky_qr_blocks(C: Any) -> tuple[Any, np.ndarray]:
+    """(Q, T) of the tall dask array C = Q T by shifted CholeskyQR3; Q persisted, T computed.
+    LinAlgError if C is numerically rank deficient."""
+    import dask
+    import dask.array as da
+    from dask import delayed
+
+    c_blocks = list(C.to_delayed().ravel())
+    Q_blocks = _orthonormalize([delayed(_pair, nout=2)(c) for c in c_blocks], int(C.shape[0]))
+    T = _tree([delayed(_qt_times)(q, c) for q, c in zip(Q_blocks, c_blocks, strict=True)], _add)
+    *Q_blocks, T = dask.persist(*Q_blocks, T)
+    T = dask.compute(T)[0]
+    Q = da.concatenate(
+        [
+            da.from_delayed(q, shape=(rows, C.shape[1]), dtype=C.dtype)
+            for q, rows in zip(Q_blocks, C.chunks[0], strict=True)
+        ]
+    )
+    return Q, T

@@ -388,3 +388,19 @@ def test_custom_linear_operator_matches_dense(method) -> None:
     assert_svd_output(U, s, Vt, A.shape, 10, np.float64)
     q = effective_q(method, 3, 20, 120, 90)
     check_against_theory(prob, U, s, Vt, k=10, l=20, q=q, dtype=np.float64)
+
+
+def test_operator_without_adjoint_gets_a_clear_error() -> None:
+    A = np.random.default_rng(0).standard_normal((30, 20))
+    op = LinearOperator((30, 20), matvec=lambda x: A @ x, dtype=np.float64)
+    for call in (lambda: rankwise.svd(op, 5), lambda: rankwise.cur(op, 5, random_state=0)):
+        with pytest.raises(TypeError, match="without rmatvec or rmatmat"):
+            call()
+
+    # a user's own TypeError inside rmatvec is not relabelled
+    def bad_rmatvec(y: np.ndarray) -> np.ndarray:
+        raise TypeError("user bug")
+
+    op2 = LinearOperator((30, 20), matvec=lambda x: A @ x, rmatvec=bad_rmatvec, dtype=float)
+    with pytest.raises(TypeError, match="user bug"):
+        rankwise.svd(op2, 5)

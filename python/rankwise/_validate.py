@@ -118,6 +118,15 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     return Matrix(op, shape, dtype, "sparse")
 
 
+def _has_adjoint(lo: Any) -> bool:
+    """False for a LinearOperator built from a matvec alone (SciPy's _CustomLinearOperator
+    keeps None for the missing products and fails with "'NoneType' object is not callable")."""
+    if type(lo).__name__ != "_CustomLinearOperator":
+        return True  # a subclass: its own error, if any, is the clearest
+    impls = ("_CustomLinearOperator__rmatvec_impl", "_CustomLinearOperator__rmatmat_impl")
+    return any(getattr(lo, attr, True) is not None for attr in impls)
+
+
 def _linear_operator(A: Any, name: str) -> Matrix:
     lo = aslinearoperator(A)
     shape = _check_shape(lo.shape, name)
@@ -125,7 +134,15 @@ def _linear_operator(A: Any, name: str) -> Matrix:
 
     def checked(product: Any, what: str) -> Any:
         def call(x: np.ndarray) -> np.ndarray:
-            y = np.asarray(product(x))
+            try:
+                y = np.asarray(product(x))
+            except (NotImplementedError, TypeError) as exc:
+                if what == "rmatmat" and not _has_adjoint(lo):
+                    raise TypeError(
+                        f"{name} is a LinearOperator without rmatvec or rmatmat, and this "
+                        f"function needs products with {name}^T: define rmatvec (or rmatmat)"
+                    ) from exc
+                raise
             if y.dtype.kind == "c":
                 raise TypeError(f"{name}.{what} returned complex values")
             if not np.isfinite(y).all():

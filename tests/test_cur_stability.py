@@ -93,3 +93,15 @@ def test_dask_cur_uses_the_stable_product(core: str) -> None:
 
 def explicit_dask(d: rankwise.CURDecomposition) -> np.ndarray:
     return np.asarray(d.C.compute()) @ d.U @ d.R
+
+
+@pytest.mark.parametrize("core", ["pinv", "cross", "stabilized"])
+def test_core_that_would_overflow_is_refused(core: str) -> None:
+    # U scales like 1 / |A|: representable down to |A| ~ 1e-300, not for subnormal entries
+    A, s = decaying(60, 40, 8.0, np.float64)
+    k = 5
+    d = rankwise.cur(A * 1e-300, k, core=core, random_state=0)
+    assert np.isfinite(d.U).all()
+    assert relative_to_attainable(A, s, k, d.to_dense() * 1e300) < 20
+    with pytest.raises(ValueError, match="core matrix U overflows"):
+        rankwise.cur(A * 1e-310, k, core=core, random_state=0)

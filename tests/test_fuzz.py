@@ -384,8 +384,10 @@ def test_cg(system: tuple[Any, Any, bool], rtol: float) -> None:
     assert_unchanged(A, before_A)
     assert_unchanged(b, before_b)
     n = A.shape[0]
-    # (n = 0: SciPy returns an empty x, rankwise refuses the empty matrix; both are fine)
-    well_posed = 0 < n == b.shape[0] and bool(np.all(np.isfinite(b))) and rtol >= 0
+    # (n = 0 or b of shape (n, 0): SciPy returns an empty x or refuses, rankwise refuses;
+    # both are fine)
+    well_posed = 0 < n == b.shape[0] and b.size > 0 and bool(np.all(np.isfinite(b)))
+    well_posed = well_posed and rtol >= 0
     if err is not None:
         assert not (spd and well_posed and rtol > 0), f"valid system refused: {err!r}"
         return

@@ -89,3 +89,100 @@ def test_interp_decomp_entries_near_the_float_maximum(eps_or_k: float, rand: boo
     scaled = np.ldexp(A, -1000)  # the check in a range where products do not overflow
     B = scaled[:, idx[:k]]
     np.testing.assert_allclose(B @ proj, scaled[:, idx[k:]], atol=1e-12 * np.abs(scaled).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cg_right_hand_side_at_the_float_maximum(dtype: Any) -> None:
+    """A column of b holding the largest finite float: its scale 2^1024 (2^128) overflowed
+    to Inf; a float32 column of subnormals: its scale underflowed to 0."""
+    top, tiny = float(np.finfo(dtype).max), float(np.finfo(dtype).smallest_subnormal)
+    b = np.array([[top, 1.0], [0.0, 2.0], [0.0, 3.0]], dtype=dtype)
+    b_tiny = np.array([[tiny * 3, 1.0], [tiny, 2.0], [0.0, 3.0]], dtype=dtype)
+    A = np.diag([4.0, 2.0, 1.0]).astype(dtype)
+    for rhs in (b, b_tiny):
+        x, info = rankwise.cg(A, rhs, rtol=1e-6)
+        assert info == 0
+        assert np.all(np.isfinite(x))
+        expected = rhs.astype(np.float64) / np.diag(A).astype(np.float64)[:, None]
+        np.testing.assert_allclose(x, expected.astype(dtype), rtol=1e-5)
+
+
+def test_cg_solution_beyond_the_float_range_is_reported() -> None:
+    """A ~ 1e-300 and b ~ 3e307: x ~ 1e607 came back as Inf with info = 0."""
+    A = np.diag([2e-300, 2e-300, 1.8e-300])
+    b = np.array([3.3e307, 1.0, 0.5])
+    with pytest.raises(rankwise.CGBreakdownError, match="NaN or Inf"):
+        rankwise.cg(A, b, rtol=1e-8)
+    res = rankwise.solve_cg(A, np.c_[b, np.ones(3)], rtol=1e-8)
+    assert res.column_reasons == ("nonfinite", "converged")
+    np.testing.assert_allclose(res.x[:, 1], 1 / np.diag(A), rtol=1e-8)
+
+
+def _broken(kind: str, fmt: str) -> Any:
+    """A 7 x 6 CSR/CSC built from raw arrays with one defect (SciPy checks only lengths)."""
+    rng = np.random.default_rng(3)
+    M = rng.standard_normal((7, 6))
+    C = sp.csr_array(M) if fmt == "csr" else sp.csc_array(M)
+    data, indices, indptr = C.data.copy(), C.indices.copy(), C.indptr.copy()
+    if kind == "negative index":
+        indices[1] = -1
+    elif kind == "index too large":
+        indices[3] = 7 if fmt == "csc" else 6
+    else:  # indptr decreasing
+        indptr[2] = indptr[-1]
+    ctor = sp.csr_array if fmt == "csr" else sp.csc_array
+    return ctor((data, indices, indptr), shape=M.shape)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda A: rankwise.eim(A, max_terms=2),
+        lambda A: rankwise.svd(A, 2, random_state=0),
+        lambda A: rankwise.svds(A, 2, random_state=0),
+        lambda A: rankwise.cur(A, 2),
+        lambda A: rankwise.SVDUpdater(2, method="sparse").fit(np.ones((4, 6))).add_rows(A),
+        lambda A: rankwise.precond.ic0(A),
+    ],
+    ids=["eim", "svd", "svds", "cur", "update", "ic0"],
+)
+@pytest.mark.parametrize("kind", ["negative index", "index too large", "indptr decreasing"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_broken_compressed_structure_is_refused(call: Any, kind: str, fmt: str) -> None:
+    """rankwise.eim on a CSC whose indices held -1 handed it to SciPy's toarray, which wrote
+    out of bounds ("free(): invalid next size", a crash): every entry point now refuses a
+    broken structure with a ValueError saying what is wrong, before anything reads it."""
+    A = _broken(kind, fmt)
+    with pytest.raises(ValueError, match=f"is a broken {fmt} matrix"):
+        call(A)
+
+
+@pytest.mark.parametrize("method", ["zha-simon", "vecharynski-saad", "sparse"])
+def test_svd_update_with_rows_at_the_float_maximum(method: str) -> None:
+    """Rows holding 1.8e308: the update's norms overflowed and LAPACK never returned (the
+    worker thread hung in add_rows).  Refused now, the updater unchanged; rows of 1e306
+    still update."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((3, 3))
+    up = rankwise.SVDUpdater(1, method=method, random_state=0).fit(A)
+    state = up.svd()
+    top = float(np.finfo(np.float64).max)
+    E = np.array([[2.7e303, 0.0, 1.1e308], [4.0e307, top, top]])
+    with pytest.raises(ValueError, match="too large to update with"):
+        up.add_rows(E)
+    for got, want in zip(up.svd(), state, strict=True):
+        np.testing.assert_array_equal(got, want)
+    up.add_rows(E / 100)
+    s = up.svd()[1]
+    assert np.all(np.isfinite(s))
+    sigma = np.linalg.svd(np.vstack([A, E / 100]) / 1e306, compute_uv=False)[0] * 1e306
+    assert 0 < s[0] <= sigma * (1 + 1e-10)  # s_1 <= sigma_1([A; E]): see test_fuzz.py
+
+
+def test_interp_decomp_of_subnormal_entries() -> None:
+    """The same scaling for a matrix of subnormals: 2^1073 overflowed (OverflowError)."""
+    A = np.array([[5e-324, 0.0], [1e-310, 3e-320], [0.0, 1e-309]])
+    k, idx, proj = rankwise.interp_decomp(A, 1e-3, False)
+    assert k == 2
+    assert sorted(idx.tolist()) == [0, 1]
+    assert proj.shape == (2, 0)

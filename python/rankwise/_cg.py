@@ -241,7 +241,7 @@ def _rhs_scale(B: np.ndarray) -> np.ndarray | None:
     if not need.any():
         return None
     scale = np.ones(B.shape[1])
-    scale[need] = np.exp2(np.round(np.log2(big[need])))
+    scale[need] = np.ldexp(1.0, np.frexp(big[need])[1] - 1)  # max |b_j| / c_j in [1, 2)
     return scale
 
 
@@ -321,9 +321,9 @@ def _start(
         raise ValueError("x0 contains NaN or Inf")
     X[:, bnorm == 0] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
     scale = _rhs_scale(B)
-    if scale is not None:  # solve A (X / c) = B / c column by column
-        B = np.asfortranarray(B / scale.astype(dtype))
-        X = np.asfortranarray(X / scale.astype(dtype))
+    if scale is not None:  # solve A (X / c) = B / c column by column (in float64: exact)
+        B = np.asfortranarray(B.astype(np.float64) / scale, dtype=dtype)
+        X = np.asfortranarray(X.astype(np.float64) / scale, dtype=dtype)
         tol = [t / c for t, c in zip(tol, scale, strict=True)]
     if deflation is not None:
         handle, X = _deflate(mat, handle, B, X, deflation, dtype)
@@ -333,8 +333,13 @@ def _start(
 def _unscale(sys_: _System, out: dict[str, Any]) -> dict[str, Any]:
     """Undo _rhs_scale on the iterates (in place: x_out is a view of X) and the history."""
     if sys_.scale is not None:
-        sys_.X *= sys_.scale.astype(sys_.X.dtype)
+        with np.errstate(over="ignore"):
+            sys_.X[...] = sys_.X.astype(np.float64) * sys_.scale
         out = dict(out, history=np.asarray(out["history"]) * sys_.scale)
+        # A solution beyond the float range (A ~ 1e-300, b ~ 1e300) is reported, not
+        # returned as Inf
+        overflow = ~np.isfinite(sys_.X).all(axis=0)
+        out["stop"] = ["nonfinite" if o else r for r, o in zip(out["stop"], overflow, strict=True)]
     return out
 
 
@@ -344,9 +349,8 @@ def _scaled_callback(
     """The user's callback, shown the unscaled iterate."""
     if callback is None or sys_.scale is None:
         return callback
-    c = sys_.scale.astype(sys_.X.dtype)
-    factor = c[0] if sys_.vector else c
-    return lambda xk: callback(xk * factor)
+    factor = sys_.scale[0] if sys_.vector else sys_.scale
+    return lambda xk: callback((xk * factor).astype(xk.dtype))
 
 
 def _deflate(

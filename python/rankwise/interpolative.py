@@ -133,7 +133,8 @@ def _qrcp(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     invariant under that scaling."""
     big = float(np.abs(Y).max(initial=0.0))
     if big > 0 and not 2.0**-400 < big < 2.0**400:
-        Y = Y * math.ldexp(1.0, -math.frexp(big)[1])
+        e = math.frexp(big)[1]  # in two factors: 2^-e alone overflows for subnormal big
+        Y = Y * math.ldexp(1.0, -(e // 2)) * math.ldexp(1.0, e // 2 - e)
     R, perm = scipy.linalg.qr(Y, mode="r", pivoting=True, check_finite=False)
     return R, perm
 

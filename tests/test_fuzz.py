@@ -284,7 +284,7 @@ def test_svds_dropin(case: Case, k: Any) -> None:
     if finite and valid_rank(k, min(case.shape) - 1):  # svds takes complex input too
         assert err is None, f"valid complex input refused: {err!r}"
         sigma = scipy.linalg.svdvals(np.asarray(case.A))
-        atol = 1e-10 * float(sigma[0])
+        atol = (1e-10 if dtype == np.complex128 else 1e-5) * float(sigma[0])  # complex64: 1e-5
         np.testing.assert_allclose(np.sort(out[1])[::-1], sigma[: int(k)], atol=atol, rtol=0)
         return
     # SciPy's svds takes integer and floating dtypes but refuses bool; so does the drop-in.
@@ -337,7 +337,7 @@ def test_interp_decomp(case: Case, k: Any, rand: bool) -> None:
     if not (case.valid and ok_k and np.asarray(case.A).dtype == np.float64):
         return  # refused or answered like scipy.linalg.interpolative; either is fine
     assert err is None, f"valid input refused: {err!r}"
-    idx, proj = out
+    idx, proj = out[-2:]  # (k, idx, proj) for a precision eps_or_k < 1
     n = case.shape[1]
     assert sorted(idx.tolist()) == list(range(n))
     r = proj.shape[0]
@@ -522,6 +522,8 @@ def test_point_selection(case: Case, method: str, extra: int) -> None:
     # by the conditioning of U[points]).
     U = case.A64
     f = U @ np.linspace(1.0, 2.0, m)
+    if not np.isfinite(f).all():
+        return  # entries near the float maximum: the test field itself overflows
     scale = float(np.abs(f).max(initial=0.0)) or 1.0
     eps = float(np.finfo(np.asarray(out.basis).dtype).eps)
     cond = (

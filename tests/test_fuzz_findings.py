@@ -186,3 +186,27 @@ def test_interp_decomp_of_subnormal_entries() -> None:
     assert k == 2
     assert sorted(idx.tolist()) == [0, 1]
     assert proj.shape == (2, 0)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda A: rankwise.svd(A, 5, random_state=0),
+        lambda A: rankwise.svd(sp.csr_array(A), 5, random_state=0),
+        lambda A: rankwise.randomized_svd(A, 5, random_state=0),
+        lambda A: rankwise.svds(A, 5, random_state=0),
+    ],
+)
+def test_svd_of_entries_near_the_float_maximum_is_explained(call: Any) -> None:
+    """One entry of 1.07e308: the Gaussian sketch overflowed and the error said "SVD did not
+    converge (gesvd info = 10)"; it now says why and what to do.  (Open: scaling A.)"""
+    A = np.zeros((11, 11))
+    A[3, 8] = 1.0680412154181992e308
+    try:
+        s = call(A)[1]
+    except ValueError as e:
+        message = str(e)
+    else:  # a sketch that happened not to overflow: then the answer must be right
+        np.testing.assert_allclose(np.max(s), A[3, 8], rtol=1e-14)
+        return
+    assert "within a factor 1000 of the float64 maximum" in message

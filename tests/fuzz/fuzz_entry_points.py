@@ -287,8 +287,8 @@ def system(fdp: atheris.FuzzedDataProvider) -> tuple[Any, Any, bool] | None:
 
 def _near_overflow(case: Case | None) -> bool:
     """Open (README): entries within ~10x of the float maximum overflow the Gaussian sketch
-    of the SVD drivers (svd, randomized_svd, svds, and cur's selection), reported as "SVD
-    did not converge" (a ValueError, but misleading)."""
+    of the SVD drivers (svd, randomized_svd, svds: a ValueError that says so; cur's
+    selection: "SVD did not converge")."""
     return case is not None and float(np.abs(case.A64).max(initial=0.0)) > 1e307
 
 

@@ -230,6 +230,9 @@ def check_svd_factors(case: Case, U: Any, s: Any, Vt: Any, k: int) -> None:
     A64 = case.A64 / scale
     sigma = scipy.linalg.svdvals(A64)
     tol = slack(case, float(sigma[0]) if sigma.size else 0.0)
+    # subnormal entries (sparse or operator input is used unscaled): products of them keep
+    # only the digits above the subnormal spacing
+    tol += 1e3 * (m + n) * float(np.finfo(case.work).smallest_subnormal) / scale
     u64, s64, vt64 = (np.asarray(X, dtype=np.float64) for X in (U, s, Vt))
     s64 = s64 / scale
     orth = 100 * float(np.finfo(case.work).eps) * math.sqrt(max(m, n))
@@ -263,7 +266,7 @@ def test_randomized_svd_dropin(case: Case, k: Any) -> None:
     out, err = call(rankwise.randomized_svd, case.A, k, random_state=0)
     assert_unchanged(case.A, before)
     # scikit-learn's convention: n_components above min(m, n) gives min(m, n) components
-    if case.valid and valid_rank(k, 2**62) and min(case.shape) > 0:
+    if case.valid and valid_rank(k, 2**63 - 1) and min(case.shape) > 0:
         assert err is None, f"valid input refused: {err!r}"
         check_svd_factors(case, *out, min(int(k), min(case.shape)))
     elif err is None:
@@ -281,7 +284,7 @@ def test_svds_dropin(case: Case, k: Any) -> None:
     if finite and valid_rank(k, min(case.shape) - 1):  # svds takes complex input too
         assert err is None, f"valid complex input refused: {err!r}"
         sigma = scipy.linalg.svdvals(np.asarray(case.A))
-        atol = 1e-10 * float(sigma[0])
+        atol = (1e-10 if dtype == np.complex128 else 1e-5) * float(sigma[0])  # complex64: 1e-5
         np.testing.assert_allclose(np.sort(out[1])[::-1], sigma[: int(k)], atol=atol, rtol=0)
         return
     # SciPy's svds takes integer and floating dtypes but refuses bool; so does the drop-in.
@@ -334,7 +337,7 @@ def test_interp_decomp(case: Case, k: Any, rand: bool) -> None:
     if not (case.valid and ok_k and np.asarray(case.A).dtype == np.float64):
         return  # refused or answered like scipy.linalg.interpolative; either is fine
     assert err is None, f"valid input refused: {err!r}"
-    idx, proj = out
+    idx, proj = out[-2:]  # (k, idx, proj) for a precision eps_or_k < 1
     n = case.shape[1]
     assert sorted(idx.tolist()) == list(range(n))
     r = proj.shape[0]
@@ -384,8 +387,10 @@ def test_cg(system: tuple[Any, Any, bool], rtol: float) -> None:
     assert_unchanged(A, before_A)
     assert_unchanged(b, before_b)
     n = A.shape[0]
-    # (n = 0: SciPy returns an empty x, rankwise refuses the empty matrix; both are fine)
-    well_posed = 0 < n == b.shape[0] and bool(np.all(np.isfinite(b))) and rtol >= 0
+    # (n = 0 or b of shape (n, 0): SciPy returns an empty x or refuses, rankwise refuses;
+    # both are fine)
+    well_posed = 0 < n == b.shape[0] and b.size > 0 and bool(np.all(np.isfinite(b)))
+    well_posed = well_posed and rtol >= 0
     if err is not None:
         assert not (spd and well_posed and rtol > 0), f"valid system refused: {err!r}"
         return
@@ -396,10 +401,13 @@ def test_cg(system: tuple[Any, Any, bool], rtol: float) -> None:
     if info == 0 and well_posed:
         A64 = A.toarray() if sp.issparse(A) else np.asarray(A)
         x64 = x.astype(np.float64).reshape(b.shape)
-        r = b.astype(np.float64) - A64.astype(np.float64) @ x64
         eps = float(np.finfo(b.dtype).eps)
-        bound = rtol * np.linalg.norm(b) * 10 + 100 * eps * (np.linalg.norm(b) + 1) * n
-        assert np.linalg.norm(r) <= bound, "info == 0 but the residual is not small"
+        # in units of max |b_i| (entries up to 1e308 do not overflow the residual)
+        unit = float(np.abs(b).max()) or 1.0
+        r = b.astype(np.float64) / unit - A64.astype(np.float64) @ (x64 / unit)
+        bnorm, rnorm = np.linalg.norm(b / unit), np.linalg.norm(r)
+        bound = rtol * bnorm * 10 + 100 * eps * (bnorm + 1 / unit) * n
+        assert rnorm <= bound, "info == 0 but the residual is not small"
     assert spd or info != 0 or well_posed
 
 
@@ -458,7 +466,9 @@ def test_svd_updater_add_rows(update: tuple[np.ndarray, Case, str], k: int) -> N
     np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-8)
     # The update is the SVD of diag(P, I) [A; E] with P a projector: s_i <= sigma_i([A; E]).
     sigma = scipy.linalg.svdvals(stacked)
-    assert np.all(s <= sigma[:k] * (1 + 1e-10) + 1e-10)
+    # (to rounding relative to sigma_1: the update is backward stable, not relatively
+    # accurate in the small values when the batch dominates)
+    assert np.all(s <= sigma[:k] * (1 + 1e-10) + 1e-10 * max(float(sigma[0]), 1.0))
 
 
 @st.composite
@@ -512,6 +522,8 @@ def test_point_selection(case: Case, method: str, extra: int) -> None:
     # by the conditioning of U[points]).
     U = case.A64
     f = U @ np.linspace(1.0, 2.0, m)
+    if not np.isfinite(f).all():
+        return  # entries near the float maximum: the test field itself overflows
     scale = float(np.abs(f).max(initial=0.0)) or 1.0
     eps = float(np.finfo(np.asarray(out.basis).dtype).eps)
     cond = (

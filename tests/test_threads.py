@@ -126,3 +126,46 @@ def test_dense_results_do_not_depend_on_the_openmp_team_size() -> None:
         one = _svd(A)
     for got, want in zip(one, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_calls_from_a_thread_pool_share_the_openmp_threads() -> None:
+    """Nested parallelism: N calls running at once from a ThreadPoolExecutor get teams of
+    max(1, threads // k) for the k-th call to start (rankwise/thread_share.hpp), not N full
+    teams; each worker's OpenMP setting is its own again after the call.  The team size is
+    read inside each call, from its LinearOperator's first product, while all N are
+    inside (a barrier holds them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rankwise import _core
+    from scipy.sparse.linalg import LinearOperator
+
+    n_calls = 4
+    barrier = threading.Barrier(n_calls)
+    inside: dict[int, int] = {}
+
+    def operator(seed: int) -> LinearOperator:
+        A = np.random.default_rng(seed).standard_normal((200, 40))
+        first = [True]
+
+        def matmat(X: np.ndarray) -> np.ndarray:
+            if first[0]:
+                first[0] = False
+                inside[seed] = _core.openmp_max_threads()
+                barrier.wait(timeout=60)
+            return A @ X
+
+        return LinearOperator(
+            A.shape, matvec=lambda x: A @ x, matmat=matmat, rmatmat=lambda X: A.T @ X
+        )
+
+    def call(seed: int) -> tuple[int, int]:
+        before = _core.openmp_max_threads()
+        rankwise.svd(operator(seed), 5, random_state=0)
+        return before, _core.openmp_max_threads()
+
+    with ThreadPoolExecutor(n_calls) as pool:
+        settings = list(pool.map(call, range(n_calls)))
+    threads = settings[0][0]
+    assert all(before == after == threads for before, after in settings)
+    expected = sorted(max(1, threads // k) for k in range(1, n_calls + 1))
+    assert sorted(inside.values()) == expected

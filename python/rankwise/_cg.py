@@ -95,6 +95,8 @@ class _System:
     maxiter: int
     x0_nonzero: bool
     vector: bool  # b was 1-D
+    # Per-column powers of two the system was divided by (None: not scaled), see _rhs_scale
+    scale: np.ndarray | None = None
 
 
 def _dtype_char(dtype: Any) -> str:
@@ -226,6 +228,23 @@ def _column_norms(B: np.ndarray) -> np.ndarray:
     return scale * np.linalg.norm(B64 / safe, axis=0)
 
 
+def _rhs_scale(B: np.ndarray) -> np.ndarray | None:
+    """Per-column powers of two c_j bringing max |b_j| near 1, for columns whose squared
+    norms would underflow or overflow in the recurrence (max |b_j| beyond 2^(+-e), e a
+    quarter of the exponent range: 2^256 in float64, 2^32 in float32).  Without it r.r
+    underflows to 0 for |b| ~ 1e-160 and CG reported x = 0 as converged, and overflows for
+    |b| ~ 1e160 (a breakdown).  None when no column needs it: the usual case, in which the
+    iteration is SciPy's bit for bit.  Powers of two scale without rounding."""
+    big = np.abs(B).max(axis=0, initial=0.0).astype(np.float64)
+    e = np.finfo(B.dtype).maxexp // 4
+    need = (big > 0) & ((big > 2.0**e) | (big < 2.0**-e))
+    if not need.any():
+        return None
+    scale = np.ones(B.shape[1])
+    scale[need] = np.ldexp(1.0, np.frexp(big[need])[1] - 1)  # max |b_j| / c_j in [1, 2)
+    return scale
+
+
 def _prepare(
     A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any, deflation: Any = None
 ) -> _System:
@@ -301,9 +320,37 @@ def _start(
     if not np.isfinite(X).all():
         raise ValueError("x0 contains NaN or Inf")
     X[:, bnorm == 0] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
+    scale = _rhs_scale(B)
+    if scale is not None:  # solve A (X / c) = B / c column by column (in float64: exact)
+        B = np.asfortranarray(B.astype(np.float64) / scale, dtype=dtype)
+        X = np.asfortranarray(X.astype(np.float64) / scale, dtype=dtype)
+        tol = [t / c for t, c in zip(tol, scale, strict=True)]
     if deflation is not None:
         handle, X = _deflate(mat, handle, B, X, deflation, dtype)
-    return _System(mat, handle, B, X, tol, maxiter, bool(X.any()), vector)
+    return _System(mat, handle, B, X, tol, maxiter, bool(X.any()), vector, scale)
+
+
+def _unscale(sys_: _System, out: dict[str, Any]) -> dict[str, Any]:
+    """Undo _rhs_scale on the iterates (in place: x_out is a view of X) and the history."""
+    if sys_.scale is not None:
+        with np.errstate(over="ignore"):
+            sys_.X[...] = sys_.X.astype(np.float64) * sys_.scale
+        out = dict(out, history=np.asarray(out["history"]) * sys_.scale)
+        # A solution beyond the float range (A ~ 1e-300, b ~ 1e300) is reported, not
+        # returned as Inf
+        overflow = ~np.isfinite(sys_.X).all(axis=0)
+        out["stop"] = ["nonfinite" if o else r for r, o in zip(out["stop"], overflow, strict=True)]
+    return out
+
+
+def _scaled_callback(
+    sys_: _System, callback: Callable[[np.ndarray], Any] | None
+) -> Callable[[np.ndarray], Any] | None:
+    """The user's callback, shown the unscaled iterate."""
+    if callback is None or sys_.scale is None:
+        return callback
+    factor = sys_.scale[0] if sys_.vector else sys_.scale
+    return lambda xk: callback((xk * factor).astype(xk.dtype))
 
 
 def _deflate(
@@ -364,6 +411,7 @@ def _deflation_factors(
 def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResult:
     X = sys_.X
     x_out = X[:, 0] if sys_.vector else X
+    callback = _scaled_callback(sys_, callback)
     out = _core.cg(
         sys_.A.op,
         sys_.M,
@@ -375,7 +423,7 @@ def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResul
         callback,
         x_out if callback is not None else None,
     )
-    return _result(out, x_out, sys_.vector, sys_.maxiter)
+    return _result(_unscale(sys_, out), x_out, sys_.vector, sys_.maxiter)
 
 
 def _result(out: dict[str, Any], x_out: Any, vector: bool, maxiter: int) -> CGResult:

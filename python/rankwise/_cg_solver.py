@@ -38,6 +38,7 @@ from ._cg import (
     _result,
     _rhs_block,
     _start,
+    _unscale,
 )
 from ._dispatch import require_cpu_input
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
@@ -475,7 +476,7 @@ class CGSolver:
             self._mat, handle, B, vector, x0, self._rtol, self._atol, self._maxiter, None,
             self._dtype,
         )  # fmt: skip
-        X = sys_.X
+        X, B = sys_.X, sys_.B  # (B / c, X / c where the right-hand side needed scaling)
         if self._W is not None:
             if self._deflated is None or self._deflated[0] is not M:
                 if self._G is None:
@@ -493,7 +494,8 @@ class CGSolver:
             self._mat.op, handle, B, X, sys_.atol, sys_.maxiter, bool(X.any()), None, None,
             P if m else None, Q if m else None,
         )  # fmt: skip
-        return _result(out, x_out, vector, sys_.maxiter), int(out["recorded"]), P, Q
+        res = _result(_unscale(sys_, out), x_out, vector, sys_.maxiter)
+        return res, int(out["recorded"]), P, Q
 
     def _reset_recycling(self) -> None:
         self._prev_its = self._best_its = None

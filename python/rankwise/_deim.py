@@ -18,7 +18,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from . import _core, _selection
-from ._dispatch import require_cpu_input
+from ._dispatch import check_compressed, require_cpu_input
 from ._validate import check_int, work_dtype
 
 DEIM_BLOCKS = (16,)
@@ -472,6 +472,7 @@ def _prior_factor(U: np.ndarray, snapshots: Any) -> np.ndarray:
     """L (m x m, float64) with L L^T = B B^T / N, B = U^+ S the least-squares coefficients
     of the N snapshots (QR of U in the work dtype, then R of the QR of B^T)."""
     n, m = U.shape
+    check_compressed(snapshots, "snapshots")
     S = snapshots.toarray() if sp.issparse(snapshots) else np.asarray(snapshots)
     if S.ndim == 1:
         S = S[:, None]

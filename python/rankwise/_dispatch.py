@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 
 def _module_of(obj: Any) -> str:
     return type(obj).__module__.split(".", 1)[0]
@@ -16,7 +18,11 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
     backend, python/rankwise/_gpu.py), dask arrays by rankwise.svd, randomized_svd and cur
     (python/rankwise/_dask.py).  Elsewhere both are refused with an explanation: silently
     copying device or distributed data to host memory would hide a large cost.
+
+    CSR/CSC matrices built from raw arrays (SciPy checks only their lengths) are checked for
+    a broken structure (:func:`check_compressed`) before SciPy or the core read them.
     """
+    check_compressed(A, name)
     root = _module_of(A)
     if root in ("cupy", "cupyx"):
         raise TypeError(
@@ -28,4 +34,39 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
             f"{name} is a dask array; rankwise.svd, randomized_svd and cur take dask arrays, "
             "this function does not yet: "
             f"pass {name}.compute() to compute in memory"
+        )
+
+
+def check_compressed(A: Any, name: str = "A") -> None:
+    """ValueError naming the problem when a CSR/CSC matrix has indptr not starting at 0 or
+    decreasing, indptr[-1] past the stored entries, or an index out of range.  SciPy does
+    not check these when the matrix is built from (data, indices, indptr), and its own
+    routines (toarray, slicing) then read and write out of bounds (found by fuzzing: a
+    CSC with a row index of -1 corrupted the heap in rankwise.eim).  Unsorted and
+    duplicate indices are valid and pass."""
+    fmt = getattr(A, "format", None)
+    if fmt not in ("csr", "csc") or len(getattr(A, "shape", ())) != 2:
+        return
+    major, minor = A.shape if fmt == "csr" else A.shape[::-1]
+    what = "column" if fmt == "csr" else "row"
+    indptr, indices = np.asarray(A.indptr), np.asarray(A.indices)
+    if indptr.ndim != 1 or indptr.size != major + 1:
+        raise ValueError(
+            f"{name} is a broken {fmt} matrix: indptr has {indptr.size} entries, expected "
+            f"{major + 1}"
+        )
+    if indptr[0] != 0 or (np.diff(indptr) < 0).any():
+        raise ValueError(
+            f"{name} is a broken {fmt} matrix: indptr must start at 0 and be non-decreasing"
+        )
+    nnz = int(indptr[-1])
+    stored = min(indices.size, np.asarray(A.data).size)
+    if nnz > stored:
+        raise ValueError(
+            f"{name} is a broken {fmt} matrix: indptr[-1] = {nnz} exceeds the {stored} "
+            "stored entries"
+        )
+    if nnz and not (indices[:nnz].min() >= 0 and indices[:nnz].max() < minor):
+        raise ValueError(
+            f"{name} is a broken {fmt} matrix: a {what} index is out of range [0, {minor})"
         )

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from . import _core
 from ._deim import PointInterpolant, _noise_text
+from ._dispatch import check_compressed, require_cpu_input
 from ._validate import as_matrix, check_int, work_dtype
 
 _NORMS = ("linf", "l2")
@@ -160,6 +161,7 @@ def _snapshot_matrix(
     if training_parameters is not None:
         raise ValueError("training_parameters is only used when snapshots is a callable")
     if sp.issparse(snapshots):
+        require_cpu_input(snapshots, "snapshots")
         S = snapshots.tocsc()
         dtype = work_dtype(S.dtype, "snapshots")
         if not np.isfinite(S.data).all():
@@ -278,6 +280,7 @@ def eim(
         kind = "matrix"
         if norm.shape != (n, n):
             raise ValueError(f"norm matrix must be {n} x {n}; got shape {norm.shape}")
+        check_compressed(norm, "norm")
         Mv = norm.astype(R.dtype) if norm.dtype != R.dtype else norm
         M = as_matrix(Mv, "norm").op
         G = np.asarray(Mv @ R, dtype=R.dtype)

@@ -15,6 +15,7 @@ import scipy.sparse.linalg as spla
 from . import _core
 from ._dispatch import require_cpu_input
 from ._random import philox_key
+from ._svd import checked_core
 from ._validate import as_matrix
 
 _SCIPY_SOLVERS = ("arpack", "lobpcg", "propack")
@@ -245,8 +246,8 @@ def svds(
         key = philox_key(_seed_from(start), "v0")
 
     depth = max(1, min(_KRYLOV_DEPTH, mat.min_dim // l))
-    U, s, Vt, info = _core.subspace_iteration(
-        mat.op, k, l, depth, float(tol), maxiter, start, *key
+    U, s, Vt, info = checked_core(
+        _core.subspace_iteration, A, mat, k, l, depth, float(tol), maxiter, start, *key
     )
     if not info["converged"]:
         raise spla.ArpackNoConvergence(

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from . import _core, _dask, _gpu
 from ._random import RandomStateLike, philox_key
-from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, flip_signs
+from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, checked_core, flip_signs
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
 
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
@@ -127,7 +127,9 @@ def randomized_svd(
         normalizer = "none" if q <= 2 else "lu"
     k = min(n_components, mat.min_dim)
     l = min(n_components + n_oversamples, mat.min_dim)
-    U, s, Vt, _ = _core.rsvd(mat.op, k, l, q, "subspace", normalizer, "cholqr2", driver, *key)
+    U, s, Vt, _ = checked_core(
+        _core.rsvd, M, mat, k, l, q, "subspace", normalizer, "cholqr2", driver, *key
+    )
     if transpose:
         U, Vt = Vt.T, U.T
     if flip_sign:

@@ -150,11 +150,35 @@ def svd(
             raise ValueError("k is required unless tol is given")
         k, l, q = _fixed_rank_args(k, oversample, q, method, mat.min_dim)
         power_ortho = "lu" if method == "subspace" else "cholqr2"  # Krylov blocks: orthonormal
-        U, s, Vt, _ = _core.rsvd(mat.op, k, l, q, method, power_ortho, "cholqr2", "gesdd", *key)
+        U, s, Vt, _ = checked_core(
+            _core.rsvd, A, mat, k, l, q, method, power_ortho, "cholqr2", "gesdd", *key
+        )
     else:
         U, s, Vt = _fixed_precision(A, mat, k, tol, max_rank, q, key)
     flip_signs(U, Vt)
     return U, s, Vt
+
+
+def checked_core(fn: Any, A: Any, mat: Any, *args: Any) -> Any:
+    """fn(mat.op, *args) (a _core SVD driver), with the failure of a matrix whose entries are
+    within a factor 1000 of the float maximum explained: the Gaussian sketch A Omega
+    overflows and LAPACK reports "SVD did not converge" on the NaNs that follow (found by
+    fuzzing)."""
+    try:
+        return fn(mat.op, *args)
+    except _core.CoreError as exc:
+        data = getattr(A, "data", A) if mat.kind == "sparse" else A
+        if mat.kind == "operator" or "did not converge" not in str(exc):
+            raise
+        big = float(np.abs(np.asarray(data)).max(initial=0.0))
+        limit = float(np.finfo(mat.dtype).max) / 1000
+        if not big > limit:
+            raise
+        raise ValueError(
+            f"A has entries up to {big:.3g}, within a factor 1000 of the {mat.dtype.name} "
+            "maximum: the random sketch overflows; scale A (e.g. by 2.0**-20) and the "
+            "singular values back"
+        ) from exc
 
 
 def _fixed_rank_args(

@@ -66,7 +66,25 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple]
         raise ValueError(f"{name} contains NaN or Inf")
     if sp.issparse(x) and not np.isfinite(x.data).all():
         raise ValueError(f"{name} contains NaN or Inf")
+    _check_magnitude(x.data if sp.issparse(x) else x, name, dtype)
     return x
+
+
+def _check_magnitude(values: np.ndarray, name: str, dtype: np.dtype) -> None:
+    """ValueError when the Frobenius norm of the batch is beyond the float range: the
+    norms inside the update overflow, and LAPACK then loops forever (found by fuzzing:
+    rows holding 1.8e308 hung ``add_rows``)."""
+    big = float(np.abs(values).max(initial=0.0))
+    if big == 0.0:
+        return
+    norm = big * float(np.linalg.norm((values / big).ravel()))
+    limit = float(np.finfo(dtype).max) / 16
+    if not norm <= limit:
+        raise ValueError(
+            f"{name} is too large to update with: its norm exceeds {limit:.3g} (the "
+            f"{np.dtype(dtype).name} maximum / 16), and the update's norms would overflow; "
+            "scale the data"
+        )
 
 
 class SVDUpdater:

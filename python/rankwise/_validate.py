@@ -32,9 +32,11 @@ class Matrix:
 
 
 def work_dtype(dtype: np.dtype, name: str) -> np.dtype:
-    """float32/float64 stay as they are; bools, integers and float16 compute in float64 (as
-    SciPy's svds and scikit-learn's randomized_svd do)."""
+    """float32/float64 stay as they are (in native byte order); bools, integers and float16
+    compute in float64 (as SciPy's svds and scikit-learn's randomized_svd do)."""
     dtype = np.dtype(dtype)
+    if not dtype.isnative:  # byte-swapped (e.g. '>f8' read from a file): work natively
+        dtype = dtype.newbyteorder("=")
     if dtype in (np.float32, np.float64):
         return dtype
     if dtype.kind in "biu" or dtype == np.float16:

@@ -146,7 +146,17 @@ def _dense_of(A: Any, is_op: bool, dtype: np.dtype) -> np.ndarray:
 
 
 def _qrcp(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(R, perm) of the column-pivoted QR of Y (a copy; Y is not modified)."""
+    """(R, perm) of the column-pivoted QR of Y (a copy; Y is not modified).
+
+    R is that of Y scaled by a power of two when max |y_ij| is beyond 2^(+-400): LAPACK's
+    column norms overflow for entries near the float maximum (dgeqp3 then loops forever
+    after "DLASCL parameter 4 had an illegal value"; found by fuzzing) and lose digits in
+    the subnormal range.  Every use of R (the rank from |R_kk| / |R_00|, R11^-1 R12) is
+    invariant under that scaling."""
+    big = float(np.abs(Y).max(initial=0.0))
+    if big > 0 and not 2.0**-400 < big < 2.0**400:
+        e = math.frexp(big)[1]  # in two factors: 2^-e alone overflows for subnormal big
+        Y = Y * math.ldexp(1.0, -(e // 2)) * math.ldexp(1.0, e // 2 - e)
     R, perm = scipy.linalg.qr(Y, mode="r", pivoting=True, check_finite=False)
     return R, perm
 

@@ -5,7 +5,7 @@ Two kinds of case:
 - per iteration ("iters"): rankwise and SciPy run the same Jacobi-preconditioned CG for a
   fixed number of iterations (``rtol = atol = 0``, so neither stops early), so the time
   ratio is the per-iteration ratio.  The floor is the bytes those iterations must stream
-  (CSR arrays, and the 14 vector passes of rankwise's fused loop, see
+  (CSR arrays, and the 13 vector passes of rankwise's fused loop, see
   cpp/include/rankwise/algo/cg.hpp) at the rate at which all cores stream a STREAM
   "add" (the traffic of a triad) over a working set of the same size, measured at that
   size: most of these problems live in cache, where DRAM bandwidth is the wrong yardstick.
@@ -60,10 +60,13 @@ ITERS = 100
 """Iterations of the per-iteration cases."""
 RTOL = 1e-8
 """Tolerance of the time-to-solution cases."""
-VECTOR_PASSES = 15
-"""n-vectors of traffic per iteration of rankwise's fused Jacobi loop: SpMV reads p and
-writes q (2), p.q (2), x/r update (reads x p r q d, writes x r: 7), p update (reads d r p,
-writes p: 4).  The unavoidable minimum with p.q fused into the product is 13."""
+VECTOR_PASSES = 13
+"""n-vectors of traffic per iteration of rankwise's fused Jacobi loop on a CSR matrix: the
+product with p.q fused into it reads p and writes q (2), the x/r update with both
+reductions reads x p r q d and writes x r (7), the p update reads d r p and writes p (4).
+That is the minimum for this recurrence (p must be complete before the product, and
+alpha and beta are reductions over the whole vectors); a dense matrix adds the 2 reads
+of a separate p.q pass, which the kernel case's floor leaves out."""
 
 METRICS = (
     Metric("rel_res", "rel res", "||b - A x|| / ||b|| in float64 (true residual)"),

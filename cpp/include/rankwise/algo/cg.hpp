@@ -14,9 +14,10 @@
 // alpha = rho / p.q, x += alpha p, r -= alpha q.  The residual is the recursively updated one.
 //
 // Memory traffic per iteration and column (n-vectors of T), with M diagonal or absent, where
-// the preconditioner is fused into the updates: the product q = A p (matrix, p, q), p.q
-// (2 reads), x/r update with ||r||^2 and r.Mr (reads x p r q d, writes x r) and the p update
-// (reads d r p, writes p): 15 vectors beside the matrix.  A general M adds z = M r and r.z.
+// the preconditioner is fused into the updates: the product q = A p with p.q (matrix, p, q;
+// operators that cannot fuse the dot, LinearOp::apply_dot, read p and q once more), the x/r
+// update with ||r||^2 and r.Mr (reads x p r q d, writes x r) and the p update (reads d r p,
+// writes p): 13 vectors beside the matrix.  A general M adds z = M r and r.z.
 //
 // Breakdowns are reported per column, never turned into NaNs: p.Ap <= 0 (A not positive
 // definite along p), r.Mr <= 0 with r != 0 (M not positive definite), non-finite values.
@@ -200,9 +201,11 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
             }
         }
 
-        // q = A p, alpha = rho / p.q
-        A.apply(Trans::No, ConstMatView<T>(P.view()), Q.view());
-        be.column_dots(ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), pq.data());
+        // q = A p, alpha = rho / p.q (one pass where the operator fuses the two)
+        if (!A.apply_dot(ConstMatView<T>(P.view()), Q.view(), pq.data())) {
+            A.apply(Trans::No, ConstMatView<T>(P.view()), Q.view());
+            be.column_dots(ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), pq.data());
+        }
         if (active[0] && res.recorded < record.P.cols && std::isfinite(pq[0]) && pq[0] > 0) {
             // keep p_k, q_k of column 0 (two n-vector copies, the first m iterations only)
             be.copy(ConstMatView<T>(P.view().cols_range(0, 1)),

@@ -113,21 +113,45 @@ void CpuBackend::eim_block_errors(MatView<T> R, MatView<T> G, ConstMatView<T> Qb
                 T* r = R.col(j) + i0;
                 const T* cj = b > 0 ? &Cb(0, j) : nullptr;
                 T* v = write_back || b == 0 ? r : rbuf.data();
-                apply_terms(r, Qk, cj, len, v);
+                // all terms but the last, then the last one fused with the reduction (one
+                // sweep for b = 1; the same loop, hence the same sums, for every b >= 1)
+                const bool fused = b > 0 && norm != EimNorm::Matrix;
+                apply_terms(r, fused ? Qk.cols_range(0, b - 1) : Qk, cj, len, v);
+                const T* src = b > 1 ? v : r;
+                const T* ql = fused ? Qk.col(b - 1) : nullptr;
+                const T cl = fused ? cj[b - 1] : T(0);
                 double acc = 0;
                 switch (norm) {
-                    case EimNorm::Linf:
-                        acc = double(segment_max(v, Qk.cols_range(0, 0), cj, len, v));
+                    case EimNorm::Linf: {
+                        if (!fused) {
+                            acc = double(segment_max(v, Qk.cols_range(0, 0), cj, len, v));
+                            break;
+                        }
+                        T mx = 0;
+#pragma omp simd reduction(max : mx)
+                        for (index_t i = 0; i < len; ++i) {
+                            const T x = src[i] - cl * ql[i];
+                            v[i] = x;
+                            mx = std::max(mx, std::abs(x));
+                        }
+                        acc = double(mx);
                         break;
+                    }
                     case EimNorm::L2:
-#pragma omp simd reduction(+ : acc)
-                        for (index_t i = 0; i < len; ++i) acc += double(v[i]) * double(v[i]);
-                        break;
                     case EimNorm::Weighted: {
-                        const T* wk = w + i0;
+                        const T* wk = norm == EimNorm::Weighted ? w + i0 : nullptr;
+                        if (!fused) {
 #pragma omp simd reduction(+ : acc)
-                        for (index_t i = 0; i < len; ++i)
-                            acc += double(wk[i]) * double(v[i]) * double(v[i]);
+                            for (index_t i = 0; i < len; ++i)
+                                acc += (wk ? double(wk[i]) : 1.0) * double(v[i]) * double(v[i]);
+                            break;
+                        }
+#pragma omp simd reduction(+ : acc)
+                        for (index_t i = 0; i < len; ++i) {
+                            const T x = src[i] - cl * ql[i];
+                            v[i] = x;
+                            acc += (wk ? double(wk[i]) : 1.0) * double(x) * double(x);
+                        }
                         break;
                     }
                     case EimNorm::Matrix: {

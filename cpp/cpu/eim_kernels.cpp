@@ -97,19 +97,25 @@ void CpuBackend::eim_block_errors(MatView<T> R, MatView<T> G, ConstMatView<T> Qb
     // while the block's columns stream through, and each segment is updated in a buffer of
     // the thread's (in L1) before its reduction.  Each chunk reduces into its own partials,
     // combined in chunk order: the result does not depend on the number of threads.
-    constexpr index_t kRows = kChunkRows, kCols = 64;
-    const index_t chunks = (n + kRows - 1) / kRows, blocks = (N + kCols - 1) / kCols;
+    // A task streams kTaskChunks consecutive chunks of each of its columns (long runs for
+    // the hardware prefetcher); partials stay per chunk of kChunkRows rows.
+    constexpr index_t kTaskChunks = 8, kCols = 64;
+    const index_t chunks = (n + kChunkRows - 1) / kChunkRows;
+    const index_t groups = (chunks + kTaskChunks - 1) / kTaskChunks;
+    const index_t blocks = (N + kCols - 1) / kCols;
     std::vector<double> part(static_cast<std::size_t>(chunks * N));
     const bool linf = norm == EimNorm::Linf;
 #pragma omp parallel if (n * N >= kParallelMinEntries)
     {
-        std::vector<T> rbuf(static_cast<std::size_t>(kRows)), gbuf(inner ? kRows : 0);
+        std::vector<T> rbuf(static_cast<std::size_t>(kChunkRows)), gbuf(inner ? kChunkRows : 0);
 #pragma omp for schedule(dynamic, 1)
-        for (index_t task = 0; task < chunks * blocks; ++task) {
-            const index_t blk = task / chunks, k = task % chunks;
-            const index_t i0 = k * kRows, len = std::min(kRows, n - i0);
-            const ConstMatView<T> Qk = Qb.rows_range(i0, len);
-            for (index_t j = blk * kCols; j < std::min(N, (blk + 1) * kCols); ++j) {
+        for (index_t task = 0; task < groups * blocks; ++task) {
+            const index_t blk = task / groups, grp = task % groups;
+            const index_t k1 = std::min(chunks, (grp + 1) * kTaskChunks);
+            for (index_t j = blk * kCols; j < std::min(N, (blk + 1) * kCols); ++j)
+            for (index_t k = grp * kTaskChunks; k < k1; ++k) {
+                const index_t i0 = k * kChunkRows, len = std::min(kChunkRows, n - i0);
+                const ConstMatView<T> Qk = Qb.rows_range(i0, len);
                 T* r = R.col(j) + i0;
                 const T* cj = b > 0 ? &Cb(0, j) : nullptr;
                 T* v = write_back || b == 0 ? r : rbuf.data();

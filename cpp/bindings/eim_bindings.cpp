@@ -129,20 +129,22 @@ void register_eim(py::module_& m) {
         "eim_greedy",
         [](py::array R, std::optional<py::array> G, std::optional<py::array> w,
            const OperatorHandle* M, const std::string& norm, index_t max_terms, double atol,
-           double rtol) {
+           double rtol, index_t block) {
             EimGreedyOptions o;
             o.norm = parse_norm(norm);
             o.max_terms = max_terms;
             o.atol = atol;
             o.rtol = rtol;
+            o.block = block;
             if (py::array_t<float>::check_(R)) return run<float>(R, G, w, M, o);
             require(py::array_t<double>::check_(R)) << "R must be float32 or float64";
             return run<double>(R, G, w, M, o);
         },
         py::arg("R"), py::arg("G"), py::arg("weights"), py::arg("M"), py::arg("norm"),
-        py::arg("max_terms"), py::arg("atol"), py::arg("rtol"),
-        "Greedy EIM on the residual R (overwritten; G = M R alongside for norm='matrix'); "
-        "returns (Q, points, snapshot columns, error history).");
+        py::arg("max_terms"), py::arg("atol"), py::arg("rtol"), py::arg("block"),
+        "Greedy EIM on the residual R (overwritten; G = M R alongside for norm='matrix'), "
+        "its rank-one updates deferred by blocks of `block` terms; returns (Q, points, "
+        "snapshot columns, error history).");
 }
 
 }  // namespace rankwise::bindings

@@ -20,6 +20,18 @@ from ._validate import as_matrix, check_int, work_dtype
 
 _NORMS = ("linf", "l2")
 
+EIM_BLOCK = 6
+"""Terms per write-back of the residual in the max-norm greedy (algo/eim.hpp): within a
+block the rank-one updates are deferred, and the next term needs only the largest entry of
+the residual, found from bounds by chunks of rows: only the chunks that may hold it are
+evaluated (10-25% of them on random snapshots), and the residual is written back once per
+block (or when the bounds prune too little).  Same values as one update per term.
+Measured on 1e5 x 500 random snapshots, 30 terms (loaded 2-core machine, CPU seconds):
+block 1: 2.1-2.3, 4: 0.9-1.7, 6: 0.74-0.77, 8: 0.87-1.9, 12: 1.1-1.2.  The other norms
+update the residual at every term (block 1): their norms need every entry, and a pass that
+applies the deferred terms on the fly costs more arithmetic than it saves in traffic on
+busy cores."""
+
 
 class EmpiricalInterpolant(PointInterpolant):
     """Result of :func:`eim`: ``f ~ Q @ coefficients(f[points])``.
@@ -211,7 +223,10 @@ def eim(
     Each step takes the snapshot worst approximated by the current interpolant (in the
     chosen norm), puts a new point where its residual is largest in magnitude, and adds the
     residual, scaled to 1 at that point, to the basis.  The residual of every snapshot is
-    kept and updated in place in the native core: one pass over the n x N residual per term.
+    kept and updated in the native core: one pass over the n x N residual per term; in the
+    max norm, the updates of a block of terms are deferred and written back together, and
+    between write-backs only the parts of the residual that may hold its largest entry are
+    evaluated (bounds by chunks of rows), with the same result.
 
     Parameters
     ----------
@@ -295,7 +310,15 @@ def eim(
         if not np.isfinite(weights).all() or (weights <= 0).any():
             raise ValueError("norm weights must be finite and positive")
     Q, points, cols, errors = _core.eim_greedy(
-        R, G, weights, M, kind, min(terms, limit), abs_tol, rtol
+        R,
+        G,
+        weights,
+        M,
+        kind,
+        min(terms, limit),
+        abs_tol,
+        rtol,
+        EIM_BLOCK if kind == "linf" else 1,
     )
     if errors[0] == 0.0:
         raise ValueError("snapshots are all zero: there is nothing to interpolate")

@@ -230,14 +230,44 @@ class CpuBackend {
     void from_host(const T* values, MatView<T> Y) const;
     // --- eim primitives (algo/eim.hpp; cpp/cpu/eim_kernels.cpp)
 
-    // One pass over the residual R (n x N), per column j (columns split over the threads):
-    // if q is given, R[:, j] -= c[0, j] q and, if Mq is given, G[:, j] -= c[0, j] Mq; then
-    // err[j] = the norm of R[:, j] (Linf: max |r|; L2: ||r||_2; Weighted: sqrt(sum w r^2);
-    // Matrix: sqrt(max(0, R[:, j] . G[:, j]))), sums accumulated in double.  q, Mq and w:
-    // n entries; err: host, N entries.
+    // One pass over the residual R (n x N) with b = Qb.cols deferred rank-one terms: each
+    // entry becomes v = R(i, j) - Cb(0, j) Qb(i, 0) - ... - Cb(b-1, j) Qb(i, b-1), in that
+    // order (what b successive rank-one updates give), and for EimNorm::Matrix likewise
+    // G(i, j) with MQb = M Qb in place of Qb; err[j] = the norm of the updated column j
+    // (Linf: max |v|; L2: ||v||_2; Weighted: sqrt(sum w v^2); Matrix: sqrt(max(0, v . g))),
+    // sums accumulated in double.  With write_back the updated values are stored in R (and
+    // G); else R and G are only read.  b may be 0.  w: n entries; err: host, N entries.
+    // Linf: if bounds is given, it receives the maxima of |v| by row chunk and column, for
+    // eim_block_max.
+    struct EimBounds {
+        std::vector<double> max;   // chunk c, column j at c * N + j: max |v| over the chunk
+        std::vector<index_t> base;  // ... after that many of the deferred terms
+    };
     template <class T>
-    void eim_update_errors(MatView<T> R, MatView<T> G, const T* q, ConstMatView<T> c,
-                           const T* Mq, const T* w, EimNorm norm, double* err) const;
+    void eim_block_errors(MatView<T> R, MatView<T> G, ConstMatView<T> Qb, ConstMatView<T> MQb,
+                          ConstMatView<T> Cb, const T* w, EimNorm norm, bool write_back,
+                          double* err, EimBounds* bounds = nullptr) const;
+
+    // The largest |entry| of R - Qb Cb (arithmetic of eim_block_errors) and the first column
+    // holding it, without a full pass: the chunk maxima in `bounds` (of R, or of R with the
+    // first base terms applied) plus the remaining terms bound every row chunk of every
+    // column, and only the chunks whose bound reaches the best value found are evaluated
+    // (their exact maxima then replace the bounds' entries).  Returns false, having found
+    // nothing, once more than `max_fraction` of the chunks were evaluated with some left
+    // (then a full pass is cheaper).
+    template <class T>
+    bool eim_block_max(ConstMatView<T> R, ConstMatView<T> Qb, ConstMatView<T> Cb,
+                       EimBounds& bounds, double max_fraction, double* value,
+                       index_t* column) const;
+
+    // r (n x 1) = column j, c (1 x N) = row i of R with the deferred terms Qb, Cb applied
+    // (the arithmetic of eim_block_errors); R is not modified.
+    template <class T>
+    void eim_block_column(ConstMatView<T> R, ConstMatView<T> Qb, ConstMatView<T> Cb, index_t j,
+                          MatView<T> r) const;
+    template <class T>
+    void eim_block_row(ConstMatView<T> R, ConstMatView<T> Qb, ConstMatView<T> Cb, index_t i,
+                       MatView<T> c) const;
 
     // X(rows[r], :) = 0 for r < count (rows in host memory, each in [0, X.rows))
     template <class T>

@@ -20,9 +20,18 @@
 // is adaptive cross approximation with full pivoting of S, and
 // S ~ S[:, J] S[I, J]^{-1} S[I, :] (the symmetric formulation of Casenave et al., S. 2).
 //
-// Cost per term: one pass over R (read and write, n N entries) that also computes the norms
-// for the next choice (eim_update_errors); with an SPD matrix, G = M R is kept alongside and
-// updated by the same rank-one correction (M q_k: one product with M per term).
+// Cost per term: one pass over R that computes the norms for the next choice; with an SPD
+// matrix, G = M R is kept alongside and updated by the same rank-one correction (M q_k: one
+// product with M per term).  The rank-one updates are deferred by blocks of `block` terms
+// (Fortran layout): within a block R holds R_{k0} and the pass evaluates
+// R_k = R_{k0} - q_{k0+1} c_{k0+1} - ... - q_k c_k entry by entry, in that order, without
+// storing it (the terms' columns of Q stay in cache), and only the block's last pass writes
+// R_k back.  A term then costs one read of R instead of a read and a write, plus a write
+// every `block` terms; the arithmetic, hence every value, is that of one update per term.
+// With the max norm even the read is mostly avoided: the next term needs only the largest
+// entry of R_k, and the maxima of |R_{k0}| by chunks of rows (from the last full pass) plus
+// |c_l| max |q_l| over the chunk bound every chunk; only the chunks whose bound reaches the
+// largest value found are evaluated (branch and bound; exact, ties included).
 #pragma once
 
 #include <cmath>
@@ -44,11 +53,16 @@ struct EimGreedyResult {
     std::vector<double> errors;              // errors[k] = max_j ||R_k[:, j]||, M + 1 entries
 };
 
+// eim_block_max gives up (and R is written back) when more than this fraction of the row
+// chunks would need evaluating: a full pass is then about as cheap.
+inline constexpr double kEimMaxFraction = 0.25;
+
 struct EimGreedyOptions {
     EimNorm norm = EimNorm::Linf;
     index_t max_terms = 0;  // > 0
     double atol = 0;        // stop when max error <= atol
     double rtol = 0;        //   or <= rtol * (max snapshot norm)
+    index_t block = 1;      // terms per write-back of R (Fortran layout; >= 1)
 };
 
 // R (n x N) is the residual, overwritten; with snapshot_rows, the view holds R^T (N x n:
@@ -67,61 +81,90 @@ EimGreedyResult<Backend, T> eim_greedy(const Backend& be, MatView<T> R, MatView<
         << "EIM: the matrix norm needs M and G = M R";
     require(o.norm != EimNorm::Weighted || w != nullptr) << "EIM: weights missing";
 
+    require(o.block >= 1) << "EIM: block must be >= 1, got " << o.block;
     const index_t max_terms = std::min(o.max_terms, std::min(n, N));
+    // deferred terms: the row layout updates R at every term
+    const index_t block = snapshot_rows ? 1 : std::min(o.block, max_terms);
     EimGreedyResult<Backend, T> out{be.template matrix<T>(n, max_terms), {}, {}, {}};
     std::vector<double> err(static_cast<std::size_t>(N));
-    auto row = be.template matrix<T>(1, N);
-    auto Mq = be.template matrix<T>(inner ? n : 0, 1);
-    // residual of snapshot j (n x 1, or 1 x n in the row layout) and values at point i
-    auto snapshot = [&](index_t j) {
-        return ConstMatView<T>(snapshot_rows ? R.rows_range(j, 1) : R.cols_range(j, 1));
+    // rows l < b: c_l = R_{l-1}[i_l, :] of the pending terms, whose q_l are the last b
+    // columns of Q (and M q_l those of MQ)
+    auto C = be.template matrix<T>(block, N);
+    auto MQ = be.template matrix<T>(inner ? n : 0, inner ? block : 0);
+    index_t k0 = 0;  // first pending term
+    auto pending_Q = [&](index_t b) { return ConstMatView<T>(out.Q.view().cols_range(k0, b)); };
+    auto pending_C = [&](index_t b) { return ConstMatView<T>(C.view().rows_range(0, b)); };
+    auto pending_MQ = [&](index_t b) {
+        return ConstMatView<T>(MQ.view().cols_range(0, inner ? b : 0));
     };
-    auto update = [&](const T* q, ConstMatView<T> c, const T* mq) {
-        if (snapshot_rows)
-            be.template eim_update_errors_rows<T>(R, G, q, c, mq, w, o.norm, err.data());
-        else
-            be.template eim_update_errors<T>(R, G, q, c, mq, w, o.norm, err.data());
+    // Linf in the Fortran layout: between write-backs only the largest entry is needed
+    // (the worst snapshot is the column holding it), found from bounds by row chunk
+    // (eim_block_max) instead of a pass; chunk_max is refreshed by every full pass.
+    const bool bounded = o.norm == EimNorm::Linf && !snapshot_rows && block > 1;
+    typename Backend::EimBounds chunk_max;
+    index_t j = 0;  // the worst snapshot and its error, for the next term
+    double e = 0;
+    auto full_pass = [&](index_t b, bool write_back) {
+        if (snapshot_rows) {
+            // block = 1: at most the one term k0 pending
+            const T* q = b > 0 ? out.Q.view().col(k0) : nullptr;
+            const T* mq = inner && b > 0 ? MQ.view().data : nullptr;
+            be.template eim_update_errors_rows<T>(R, G, q, pending_C(b), mq, w, o.norm,
+                                                  err.data());
+        } else {
+            be.template eim_block_errors<T>(R, G, pending_Q(b), pending_MQ(b), pending_C(b), w,
+                                            o.norm, write_back, err.data(),
+                                            bounded ? &chunk_max : nullptr);
+        }
+        j = 0;
+        for (index_t c = 1; c < N; ++c)
+            if (err[c] > err[j]) j = c;
+        e = err[j];
     };
 
     // one thread or all, whichever is faster now: each term is one synchronizing pass, and
     // on cores shared with other processes a descheduled thread stalls every pass
     ThreadTuner<Backend> tuner(be);
-    update(nullptr, ConstMatView<T>{}, nullptr);
+    full_pass(0, false);
     // Stop at rounding level too: once the residual is a few ulps of the snapshots, more
     // terms would interpolate noise (and a rank-r S is reproduced with r terms).
     const double floor_rel = 16 * std::numeric_limits<T>::epsilon();
     double first = 0;
     for (index_t k = 0;; ++k) {
-        index_t j = 0;
-        for (index_t c = 1; c < N; ++c)
-            if (err[c] > err[j]) j = c;
-        const double e = err[j];
         require(std::isfinite(e)) << "EIM: the residual is not finite (overflow in the input?)";
         out.errors.push_back(e);
         if (k == 0) first = e;
         if (e == 0 || e <= o.atol || e <= o.rtol * first || e <= floor_rel * first ||
             k == max_terms)
             break;
-        const auto [at, pivot] = be.argmax_abs(snapshot(j));
-        const index_t i = snapshot_rows ? at.second : at.first;
-        if (pivot == T(0)) break;  // the column is zero to rounding: nothing left to interpolate
-        // q_k = R[:, j] / R[i, j], with q_k[i] = 1 exactly so that R_k[i, :] = 0 exactly
+        const index_t b = k - k0;  // pending terms before this one
+        // q_k = R_{k-1}[:, j] / R_{k-1}[i, j], with q_k[i] = 1 exactly so that R_k[i, :] = 0
         auto q = out.Q.view().cols_range(k, 1);
         if (snapshot_rows)
-            be.transpose(snapshot(j), q);
+            be.transpose(ConstMatView<T>(R.rows_range(j, 1)), q);
         else
-            be.copy(snapshot(j), q);
+            be.eim_block_column(ConstMatView<T>(R), pending_Q(b), pending_C(b), j, q);
+        const auto [at, pivot] = be.argmax_abs(ConstMatView<T>(q));
+        const index_t i = at.first;
+        if (pivot == T(0)) break;  // the column is zero to rounding: nothing left to interpolate
         be.axpby(T(1) / pivot, ConstMatView<T>(q), T(0), q);
         be.set_entry(q, i, index_t(0), T(1));
-        // c = R[i, :], the values of every residual at the new point
+        // c_k = R_{k-1}[i, :], the values of every residual at the new point
+        auto c = C.view().rows_range(b, 1);
         if (snapshot_rows)
-            be.transpose(ConstMatView<T>(R.cols_range(i, 1)), row.view());
+            be.transpose(ConstMatView<T>(R.cols_range(i, 1)), c);
         else
-            be.gather_rows(ConstMatView<T>(R), &i, row.view());
-        if (inner) M->apply(Trans::No, ConstMatView<T>(q), Mq.view());
-        update(q.data, ConstMatView<T>(row.view()), inner ? Mq.view().data : nullptr);
+            be.eim_block_row(ConstMatView<T>(R), pending_Q(b), pending_C(b), i, c);
+        if (inner) M->apply(Trans::No, ConstMatView<T>(q), MQ.view().cols_range(b, 1));
         out.points.push_back(i);
         out.snapshots.push_back(j);
+        // the block is full (or the bounds prune too little): write R_k back
+        bool fold = b + 1 == block;
+        if (!fold && bounded)
+            fold = !be.eim_block_max(ConstMatView<T>(R), pending_Q(b + 1), pending_C(b + 1),
+                                     chunk_max, kEimMaxFraction, &e, &j);
+        if (fold || !bounded) full_pass(b + 1, fold);
+        if (fold) k0 = k + 1;
         be.check_interrupt();
         tuner.step();
     }

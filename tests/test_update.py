@@ -344,6 +344,53 @@ def test_drift_estimate_and_refresh():
     assert auto.estimate_drift() < 0.02
 
 
+def _drift_reference(A, U, s, Vt):
+    """estimate_drift in float64 numpy: exact residual over ||A||^2 - ||A P||^2."""
+    A = np.asarray(A.toarray() if sp.issparse(A) else A, dtype=np.float64)
+    U, s, Vt = (x.astype(np.float64) for x in (U, s, Vt))
+    err = np.linalg.norm(A - U * s @ Vt)
+    P, _ = np.linalg.qr(A.T @ U)
+    best2 = np.linalg.norm(A) ** 2 - np.linalg.norm(A @ P) ** 2
+    return max(err / np.sqrt(best2) - 1, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_drift_estimate_matches_reference(dtype, sparse_input):
+    """The core's estimate equals the float64 formula on the tracked factors (method
+    "sparse": U = Ue K with K != I after updates), before the first update too; A is not
+    modified; a LinearOperator, a wrong shape or dtype are refused."""
+    rng = np.random.default_rng(21)
+    m, n, k = 260, 140, 7
+    A = low_rank(rng, m, n, 20, decay=0.7) + 1e-2 * rng.standard_normal((m, n))
+    A = A.astype(dtype)
+    if sparse_input:
+        A[rng.random((m, n)) < 0.7] = 0
+        A = sp.csr_matrix(A)
+    up = rankwise.SVDUpdater(k, method="sparse", rank=3, n_iter=1, random_state=0)
+    up.fit(A[:100])
+    first = up.estimate_drift(A[:100])
+    assert first == pytest.approx(_drift_reference(A[:100], *up.svd()), abs=1e-4)
+    for i in range(100, m, 40):
+        up.add_rows(A[i : i + 40])
+    before = A.copy()
+    drift = up.estimate_drift(A)
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    assert drift == pytest.approx(_drift_reference(A, *up.svd()), abs=tol, rel=tol)
+    assert drift > 1e-3  # rank-3 residual bases: the tracked subspace lags
+    dense_now = A.toarray() if sparse_input else A
+    assert np.array_equal(dense_now, before.toarray() if sparse_input else before)
+    from scipy.sparse.linalg import aslinearoperator
+
+    with pytest.raises(ValueError, match="dense or sparse"):
+        up.estimate_drift(aslinearoperator(A))
+    with pytest.raises(ValueError, match="shape"):
+        up.estimate_drift(A[:-1])
+    other = np.float32 if dtype == np.float64 else np.float64
+    with pytest.raises(TypeError, match="dtype"):
+        up.estimate_drift(A.astype(other))
+
+
 def test_docstring_examples_run():
     import doctest
 

@@ -121,6 +121,17 @@ class Handle {
         return st_->orthogonality(left);
     }
 
+    py::tuple drift(const OperatorHandle& A) const {
+        const auto& op = op_of<T>(A);
+        std::pair<double, double> out;
+        {
+            const NativeCall native;
+            const cpu::SerialBlas blas_on_our_threads;
+            out = st_->drift(op);
+        }
+        return py::make_tuple(out.first, out.second);
+    }
+
     py::dict stats() const {
         const auto& s = st_->stats();
         py::dict d;
@@ -155,6 +166,7 @@ void register_handle(py::module_& m, const char* name) {
              py::arg("JC"))
         .def("factors", &Handle<T>::factors)
         .def("orthogonality", &Handle<T>::orthogonality, py::arg("left"))
+        .def("drift", &Handle<T>::drift, py::arg("A"))
         .def_property_readonly("stats", &Handle<T>::stats)
         .def_property_readonly("shape", &Handle<T>::shape);
 }

@@ -422,33 +422,32 @@ class SVDUpdater:
         """How far the tracked factors are from the best rank-``k`` approximation of the
         current matrix ``A``: an estimate of ``||A - U S Vt||_F / ||A - A_k||_F - 1``.
 
-        Two products with ``k`` vectors (``W = A^T U`` and ``A P``, ``P`` an orthonormal
-        basis of ``W``) and ``O((m + n) k^2)`` more; ``A`` is not copied.  The numerator is
-        exact, ``||A - U S Vt||_F^2 = ||A||_F^2 - 2 sum_i s_i (W^T V)_ii + ||s||^2``; the
+        Computed in the native core: two products with ``k`` vectors (``W = A^T U`` and
+        ``A P``, ``P`` an orthonormal basis of ``W``) and ``O((m + n) k^2)`` more; ``A`` is
+        not copied.  The numerator is exact,
+        ``||A - U S Vt||_F^2 = ||A||_F^2 - 2 sum_i s_i (W^T V)_ii + ||s||^2``; the
         denominator is replaced by the upper bound ``(||A||_F^2 - ||A P||_F^2)^(1/2)``
         (``P`` is one subspace-iteration step from the tracked subspace), so the estimate
         is a lower bound on the true excess, tight when the tracked subspace is close to
-        the leading one.  Dense or sparse ``A`` (``||A||_F`` must be known).
+        the leading one.  ``A`` dense or sparse (``||A||_F`` must be known), of the
+        factors' dtype.
         """
         self._require_started()
         A = self._matrix(A)
-        if sp.issparse(A):
-            csr = A.tocsr()
-            if not csr.has_canonical_format:
-                csr = csr.copy()
-                csr.sum_duplicates()
-            fro2 = float(np.dot(csr.data.astype(np.float64), csr.data.astype(np.float64)))
-        else:
+        if not hasattr(A, "dtype"):
             A = np.asarray(A)
-            fro2 = float(np.linalg.norm(A.astype(np.float64, copy=False)) ** 2)
-        U, s, Vt = self.svd()
-        W = np.asarray(A.T @ U, dtype=np.float64)  # n x k
-        s64 = s.astype(np.float64)
-        cross = float(np.sum(s64 * np.einsum("ji,ij->i", W, Vt.astype(np.float64))))
-        err2 = max(fro2 - 2 * cross + float(s64 @ s64), 0.0)
-        P, _ = np.linalg.qr(W)
-        AP = np.asarray(A @ P.astype(U.dtype), dtype=np.float64)
-        best2 = max(fro2 - float(np.sum(AP * AP)), np.finfo(np.float64).tiny)
+        _check_dtype(A, "A", self.dtype)
+        op = as_matrix(A, "A").op
+        handle = self._handle
+        if handle is None:  # before the first update: a handle on the starting factors
+            U, s, Vt = self._factors  # type: ignore[misc]
+            cls = _core.SvdUpdate32 if U.dtype == np.float32 else _core.SvdUpdate64
+            handle = cls(U, s, Vt, "zha-simon", 0, self.n_iter, 0.0, *self._key)
+            err2, best2 = handle.drift(op)
+        else:
+            with self._lock:
+                err2, best2 = handle.drift(op)
+        best2 = max(best2, np.finfo(np.float64).tiny)
         return max(math.sqrt(err2 / best2) - 1.0, 0.0)
 
     def refresh(self, A: Any = None) -> SVDUpdater:

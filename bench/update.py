@@ -514,7 +514,7 @@ def graph_case(
         text = f"{batches} corrections of {corrections} new edges (rank {corrections})"
     else:
         spec = Scenario(lambda: power_law_graph(nodes, edges), k, rows_only, batches, peers)
-        what = "rows" if rows_only else "rows+cols"
+        what = "rows only" if rows_only else "rows+cols"
         text = f"{batches} batches of {nodes // 2 // batches} nodes"
         text += " (rows)" if rows_only else " each way"
     tail = "" if batches == BATCHES else f" {batches} batches"

@@ -55,6 +55,7 @@ struct UpdateOptions {
     UpdateMethod method = UpdateMethod::ZhaSimon;
     index_t rank = 0;     // l: residual directions kept (VS, sparse); 0 = all (exact)
     int n_iter = 2;       // subspace iterations for a rank-l residual basis
+    bool krylov = false;  // rank-l basis from l Golub-Kahan-Lanczos steps instead (n_iter unused)
     double max_cond = 0;  // sparse: materialize a side when cond(K) passes it (0: eps^-1/4)
     philox::Key key{0, 0};
 };
@@ -268,13 +269,14 @@ class SvdUpdate {
         require(D.Dt->cols() <= w.N) << "update block has more rows than the factor";
         switch (o_.method) {
             case UpdateMethod::ZhaSimon:
-                return project_explicit(be_, w.used(), D, 0, 0, o_.key, stream);
+                return project_explicit(be_, w.used(), D, 0, 0, false, o_.key, stream);
             case UpdateMethod::VecharynskiSaad:
-                return project_explicit(be_, w.used(), D, o_.rank, o_.n_iter, o_.key, stream);
+                return project_explicit(be_, w.used(), D, o_.rank, o_.n_iter, o_.krylov, o_.key,
+                                        stream);
             case UpdateMethod::Sparse: break;
         }
         return project_implicit(be_, w.used(), ConstMatView<T>(w.K.view()), D, o_.rank,
-                                o_.n_iter, o_.key, stream);
+                                o_.n_iter, o_.krylov, o_.key, stream);
     }
 
     // cond(K) <= max_cond (k x k SVD of a copy)

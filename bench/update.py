@@ -14,7 +14,8 @@ corrections A + B C^T that each add new edges (B, C sparse unit columns; IncSVD'
 total update time (per batch: divide by the batch count).
 
 Contenders (timed round-robin in one run): rankwise's three methods (the sparse one also
-with the whole residual, "exact", where the batches are small), recomputing
+with l Golub-Kahan-Lanczos steps, "gkl", and with the whole residual, "exact", where the
+batches are small: IncSVD's GKL and ZhaSimon methods), recomputing
 ``rankwise.svd`` after every batch, and the authors' package IncSVD (``EvolvingMatrix``,
 sparse, started from the same factors) with its three methods: RPI (l = 10, t = 3, the
 parameters rankwise's baseline uses), GKL (l = 10) and ZhaSimon (exact; its QR is a
@@ -227,7 +228,7 @@ def accuracy(a: sp.csr_matrix, sigma: np.ndarray, out: Factors) -> dict[str, flo
 
 # -- contenders: each returns a function that runs every batch from the same start -----------
 def rankwise_run(
-    stream: Stream, start: Factors, method: str, **kw: int
+    stream: Stream, start: Factors, method: str, **kw: int | str
 ) -> Callable[[AfterBatch | None], Factors]:
     k = len(start[1])
 
@@ -393,7 +394,11 @@ def _contender_runs(
         BASELINE: rankwise_run(stream, start, "sparse", rank=L_PARAM, n_iter=T_PARAM),
         f"rankwise sparse l={k} t=2": rankwise_run(stream, start, "sparse", rank=k, n_iter=2),
     }
-    if peers.exact:
+    if "GKL" in peers.incsvd:  # IncSVD GKL's method and parameter
+        runs[f"rankwise sparse gkl l={L_PARAM}"] = rankwise_run(
+            stream, start, "sparse", rank=L_PARAM, basis="gkl"
+        )
+    if peers.exact:  # IncSVD ZhaSimon's method
         runs["rankwise sparse exact"] = rankwise_run(
             stream, start, "sparse", rank=stream.largest_batch
         )

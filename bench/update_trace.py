@@ -27,7 +27,7 @@ from .update import (
     reference_sigma,
 )
 
-SCENARIOS = {"quick": (6000, 60_000, 32, 10), "full": (20_000, 300_000, 64, 100)}
+SCENARIOS = {"quick": (6000, 60_000, 32, 10), "full": (6000, 60_000, 32, 100)}
 """nodes, sampled edges, k, batches each way"""
 
 

@@ -18,30 +18,38 @@ import numpy as np
 
 from .update import (
     Factors,
+    Peers,
     _contender_runs,
     accuracy,
     initial_factors,
     make_stream,
+    power_law_graph,
     reference_sigma,
 )
 
-SCENARIOS = {"quick": (6000, 60_000, 32), "full": (20_000, 300_000, 64)}
+SCENARIOS = {"quick": (6000, 60_000, 32, 10), "full": (6000, 60_000, 32, 100)}
+"""nodes, sampled edges, k, batches each way"""
 
 
-def trace(nodes: int, edges: int, k: int) -> dict[str, list[tuple[float, float, float]]]:
+def trace(
+    nodes: int, edges: int, k: int, batches: int
+) -> dict[str, list[tuple[float, float, float]]]:
     """name -> [(cumulative seconds, err/opt, sv err) after each batch]."""
-    stream = make_stream(nodes, edges, with_columns=True)
+    stream = make_stream(power_law_graph(nodes, edges), True, batches)
     start = initial_factors(stream, k)
-    sigmas = [reference_sigma(a, k) for a in stream.after]
+    sigmas = [reference_sigma(stream.after(i), k) for i in range(stream.batches)]
+    peers = Peers(incsvd=("RPI", "GKL", "ZhaSimon"), exact=True)
+    if stream.largest_batch > 200:  # IncSVD ZhaSimon: a Python loop of r^2 / 2 steps
+        peers = Peers(incsvd=("RPI", "GKL"))
     out: dict[str, list[tuple[float, float, float]]] = {}
-    for name, run in _contender_runs(stream, start, rows_only=False).items():
+    for name, run in _contender_runs(stream, start, peers)[0].items():
         rows: list[tuple[float, float, float]] = []
         spent = [0.0]  # seconds inside the callback (measuring), excluded
         t0 = time.perf_counter()
 
         def after(i: int, factors: Callable[[], Factors] | None, rows=rows, spent=spent, t0=t0):
             entered = time.perf_counter()
-            metrics = accuracy(stream.after[i], sigmas[i], factors())  # type: ignore[misc]
+            metrics = accuracy(stream.after(i), sigmas[i], factors())  # type: ignore[misc]
             rows.append((entered - t0 - spent[0], metrics["err_opt"], metrics["sv_err"]))
             spent[0] += time.perf_counter() - entered
 
@@ -53,7 +61,8 @@ def trace(nodes: int, edges: int, k: int) -> dict[str, list[tuple[float, float, 
 
 def markdown(result: dict[str, list[tuple[float, float, float]]]) -> str:
     batches = len(next(iter(result.values())))
-    shown = list(range(1, batches, 2))
+    step = max(2, batches // 10)
+    shown = list(range(step - 1, batches, step))
     head = "| contender | " + " | ".join(f"b{i + 1}" for i in shown) + " |"
     lines = [head, "|" + " --- |" * (len(shown) + 1)]
     for name, rows in result.items():
@@ -71,12 +80,14 @@ def plot(result: dict[str, list[tuple[float, float, float]]], path: Path, title:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, rows in result.items():
         x = np.arange(1, len(rows) + 1)
-        ax1.plot(x, [r[1] for r in rows], marker="o", ms=3, label=name)
-        ax2.plot(x, [r[0] for r in rows], marker="o", ms=3, label=name)
-    half = len(next(iter(result.values()))) // 2 + 0.5
+        marker = "o" if len(rows) <= 40 else None
+        ax1.plot(x, [r[1] for r in rows], marker=marker, ms=3, label=name)
+        ax2.plot(x, [r[0] for r in rows], marker=marker, ms=3, label=name)
+    total = len(next(iter(result.values())))
+    half = total // 2
     for ax in (ax1, ax2):
-        ax.axvline(half, color="gray", lw=0.8, ls=":")
-        ax.set_xlabel("batch (1-10: rows, 11-20: columns)")
+        ax.axvline(half + 0.5, color="gray", lw=0.8, ls=":")
+        ax.set_xlabel(f"batch (1-{half}: rows, {half + 1}-{total}: columns)")
     ax1.set_ylabel("||A - U S Vt||_F / ||A - A_k||_F")
     ax2.set_ylabel("cumulative update time (s)")
     ax2.set_yscale("log")
@@ -91,11 +102,12 @@ def main() -> None:
     parser.add_argument("mode", choices=sorted(SCENARIOS), nargs="?", default="quick")
     parser.add_argument("--plot", type=Path, default=Path("bench/update_trace.png"))
     args = parser.parse_args()
-    nodes, edges, k = SCENARIOS[args.mode]
-    result = trace(nodes, edges, k)
+    nodes, edges, k, batches = SCENARIOS[args.mode]
+    result = trace(nodes, edges, k, batches)
     print()
     print(markdown(result))
-    plot(result, args.plot, f"graph {nodes} nodes, {edges} edges, k = {k}: per batch")
+    title = f"graph {nodes} nodes, {edges} edges, k = {k}, {batches} + {batches} batches"
+    plot(result, args.plot, title)
     print(f"\nplot: {args.plot}")
 
 

@@ -113,6 +113,62 @@ def test_noisy_low_rank_accuracy(method, sparse_input):
     assert up.orthogonality() <= 1e-10
 
 
+@pytest.mark.parametrize("method", ["vecharynski-saad", "sparse"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gkl_basis_exact_when_the_residual_has_low_rank(method, dtype):
+    """basis="gkl" with l below the batch size but above the residual's rank: the Krylov
+    space becomes invariant after rank(Z) steps (early stop), and the update is exact."""
+    rng = np.random.default_rng(31)
+    k = 6
+    A = low_rank(rng, 150, 90, 5, dtype)
+    up = rankwise.SVDUpdater(k, method=method, rank=8, basis="gkl", random_state=0)
+    up.fit(A[:40, :50])
+    up.add_rows(A[40:100, :50])  # 60 rows, residual of rank <= 5 < l = 8 < r
+    up.add_columns(A[:100, 50:])
+    up.add_rows(A[100:])
+    U, s, Vt = up.svd()
+    assert U.dtype == dtype
+    check_factors(U, s, Vt, A, k, exact_tol(dtype, method))
+
+
+def test_gkl_basis_same_subspace_both_methods_and_accurate():
+    """The sparse method's implicit GKL basis (Q = Z X, X from products with E) and
+    Vecharynski-Saad's on the densified residual start from the same random vector, so
+    they give the same update; on noisy low-rank data either stays near the best rank k."""
+    rng = np.random.default_rng(32)
+    m, n, k = 300, 200, 8
+    A = low_rank(rng, m, n, k, decay=1.0) + 1e-2 * rng.standard_normal((m, n))
+    out = {}
+    for method in ("sparse", "vecharynski-saad"):
+        up = rankwise.SVDUpdater(k, method=method, rank=6, basis="gkl", random_state=3)
+        up.fit(A[:150, :120])
+        for i in range(150, m, 50):
+            up.add_rows(sp.csr_array(A[i : i + 50, :120]))
+        for j in range(120, n, 40):
+            up.add_columns(A[:, j : j + 40])
+        out[method] = up.svd()
+    (U1, s1, V1), (U2, s2, V2) = out["sparse"], out["vecharynski-saad"]
+    np.testing.assert_allclose(np.abs(V1 @ V2.T), np.eye(k), atol=1e-6)
+    np.testing.assert_allclose(s1, s2, rtol=1e-7)
+    np.testing.assert_allclose(np.abs(U1.T @ U2), np.eye(k), atol=1e-6)
+    sv = np.linalg.svd(A, compute_uv=False)
+    assert np.linalg.norm(A - U1 * s1 @ V1) <= 1.05 * np.sqrt(np.sum(sv[k:] ** 2))
+    # n_iter belongs to the "rpi" basis only: "gkl" ignores it, and differs from "rpi"
+    runs = {}
+    for basis, n_iter in (("gkl", 0), ("gkl", 4), ("rpi", 0), ("rpi", 4)):
+        up = rankwise.SVDUpdater(
+            k, method="sparse", rank=3, n_iter=n_iter, basis=basis, random_state=3
+        ).fit(A[:150, :120])
+        runs[basis, n_iter] = up.add_rows(A[150:, :120]).s
+    np.testing.assert_array_equal(runs["gkl", 0], runs["gkl", 4])
+    assert np.abs(runs["rpi", 0] - runs["rpi", 4]).max() > 1e-8
+    assert np.abs(runs["gkl", 4] - runs["rpi", 4]).max() > 1e-8
+    with pytest.raises(ValueError, match="basis must be one of"):
+        rankwise.SVDUpdater(k, method="sparse", basis="lanczos")
+    with pytest.raises(ValueError, match="basis is not a parameter"):
+        rankwise.SVDUpdater(k, method="zha-simon", basis="gkl")
+
+
 def test_sparse_update_is_not_densified():
     """A sparse batch of 400 rows on a 200 000-column matrix: densifying the update or its
     residual would take 640 MB; the sparse method stays near O((m + n) k)."""
@@ -342,6 +398,53 @@ def test_drift_estimate_and_refresh():
         assert auto.last_drift is not None
     assert auto.n_refreshes >= 1
     assert auto.estimate_drift() < 0.02
+
+
+def _drift_reference(A, U, s, Vt):
+    """estimate_drift in float64 numpy: exact residual over ||A||^2 - ||A P||^2."""
+    A = np.asarray(A.toarray() if sp.issparse(A) else A, dtype=np.float64)
+    U, s, Vt = (x.astype(np.float64) for x in (U, s, Vt))
+    err = np.linalg.norm(A - U * s @ Vt)
+    P, _ = np.linalg.qr(A.T @ U)
+    best2 = np.linalg.norm(A) ** 2 - np.linalg.norm(A @ P) ** 2
+    return max(err / np.sqrt(best2) - 1, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_drift_estimate_matches_reference(dtype, sparse_input):
+    """The core's estimate equals the float64 formula on the tracked factors (method
+    "sparse": U = Ue K with K != I after updates), before the first update too; A is not
+    modified; a LinearOperator, a wrong shape or dtype are refused."""
+    rng = np.random.default_rng(21)
+    m, n, k = 260, 140, 7
+    A = low_rank(rng, m, n, 20, decay=0.7) + 1e-2 * rng.standard_normal((m, n))
+    A = A.astype(dtype)
+    if sparse_input:
+        A[rng.random((m, n)) < 0.7] = 0
+        A = sp.csr_matrix(A)
+    up = rankwise.SVDUpdater(k, method="sparse", rank=3, n_iter=1, random_state=0)
+    up.fit(A[:100])
+    first = up.estimate_drift(A[:100])
+    assert first == pytest.approx(_drift_reference(A[:100], *up.svd()), abs=1e-4)
+    for i in range(100, m, 40):
+        up.add_rows(A[i : i + 40])
+    before = A.copy()
+    drift = up.estimate_drift(A)
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    assert drift == pytest.approx(_drift_reference(A, *up.svd()), abs=tol, rel=tol)
+    assert drift > 1e-3  # rank-3 residual bases: the tracked subspace lags
+    dense_now = A.toarray() if sparse_input else A
+    assert np.array_equal(dense_now, before.toarray() if sparse_input else before)
+    from scipy.sparse.linalg import aslinearoperator
+
+    with pytest.raises(ValueError, match="dense or sparse"):
+        up.estimate_drift(aslinearoperator(A))
+    with pytest.raises(ValueError, match="shape"):
+        up.estimate_drift(A[:-1])
+    other = np.float32 if dtype == np.float64 else np.float64
+    with pytest.raises(TypeError, match="dtype"):
+        up.estimate_drift(A.astype(other))
 
 
 def test_docstring_examples_run():

@@ -67,7 +67,8 @@ template <class T>
 class Handle {
    public:
     Handle(const py::array& U, const py::array& s, const py::array& Vt, const std::string& method,
-           index_t rank, int n_iter, double max_cond, std::uint64_t key0, std::uint64_t key1) {
+           index_t rank, int n_iter, bool krylov, double max_cond, std::uint64_t key0,
+           std::uint64_t key1) {
         auto u = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(U);
         auto sv = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(s);
         auto vt = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(Vt);
@@ -79,6 +80,7 @@ class Handle {
         o.method = parse_method(method);
         o.rank = rank;
         o.n_iter = n_iter;
+        o.krylov = krylov;
         o.max_cond = max_cond;
         o.key = make_key(key0, key1);
         const ConstMatView<T> Uv{u.data(), u.shape(0), k, std::max<index_t>(u.shape(0), 1)};
@@ -121,6 +123,17 @@ class Handle {
         return st_->orthogonality(left);
     }
 
+    py::tuple drift(const OperatorHandle& A) const {
+        const auto& op = op_of<T>(A);
+        std::pair<double, double> out;
+        {
+            const NativeCall native;
+            const cpu::SerialBlas blas_on_our_threads;
+            out = st_->drift(op);
+        }
+        return py::make_tuple(out.first, out.second);
+    }
+
     py::dict stats() const {
         const auto& s = st_->stats();
         py::dict d;
@@ -146,15 +159,17 @@ template <class T>
 void register_handle(py::module_& m, const char* name) {
     py::class_<Handle<T>>(m, name)
         .def(py::init<const py::array&, const py::array&, const py::array&, const std::string&,
-                      index_t, int, double, std::uint64_t, std::uint64_t>(),
+                      index_t, int, bool, double, std::uint64_t, std::uint64_t>(),
              py::arg("U"), py::arg("s"), py::arg("Vt"), py::arg("method"), py::arg("rank"),
-             py::arg("n_iter"), py::arg("max_cond"), py::arg("key0"), py::arg("key1"))
+             py::arg("n_iter"), py::arg("krylov"), py::arg("max_cond"), py::arg("key0"),
+             py::arg("key1"))
         .def("add_rows", &Handle<T>::add_rows, py::arg("E"), py::arg("J"))
         .def("add_columns", &Handle<T>::add_columns, py::arg("F"), py::arg("J"))
         .def("update", &Handle<T>::update, py::arg("B"), py::arg("JB"), py::arg("C"),
              py::arg("JC"))
         .def("factors", &Handle<T>::factors)
         .def("orthogonality", &Handle<T>::orthogonality, py::arg("left"))
+        .def("drift", &Handle<T>::drift, py::arg("A"))
         .def_property_readonly("stats", &Handle<T>::stats)
         .def_property_readonly("shape", &Handle<T>::shape);
 }

@@ -20,6 +20,7 @@ from ._validate import as_matrix, check_choice, check_int
 
 _METHODS = ("auto", "zha-simon", "vecharynski-saad", "sparse")
 Method = Literal["auto", "zha-simon", "vecharynski-saad", "sparse"]
+_BASES = ("rpi", "gkl")
 
 
 def _check_dtype(x: Any, name: str, dtype: np.dtype) -> None:
@@ -103,12 +104,14 @@ class SVDUpdater:
       reproduces the SVD of the updated matrix to rounding.  ``O(N r (k + r) + (m + n) k^2)``
       flops per update, ``N r`` extra memory.
     * ``"vecharynski-saad"``: the same dense residual replaced by an ``l``-dimensional
-      basis of its dominant range (Vecharynski & Saad 2014; randomized subspace iteration
-      with ``n_iter`` passes here, Golub-Kahan-Lanczos in the paper).
-      ``O(N r l n_iter + (m + n) k^2)``.
+      basis of its dominant range (Vecharynski & Saad 2014): randomized subspace iteration
+      with ``n_iter`` passes (``basis="rpi"``), or ``l`` steps of Golub-Kahan-Lanczos as in
+      the paper (``basis="gkl"``).  ``O(N r l n_iter + (m + n) k^2)``.
     * ``"sparse"``: Deng et al. (ICLR 2024).  The residual basis is never formed: it is
       ``Q = (E^T - V C) X`` with a small ``X`` found from products with ``E`` (``l``
-      directions, ``n_iter`` subspace iterations; all ``r`` directions when ``l >= r``), and
+      directions from ``n_iter`` subspace iterations, or from ``l`` Golub-Kahan-Lanczos
+      steps with ``basis="gkl"``: the paper's RPI and GKL variants; all ``r`` directions
+      when ``l >= r``), and
       each factor is kept as ``U = Ue @ K`` with a ``k x k`` factor ``K`` (the extended
       decomposition), so that an update changes ``K`` and the ``|J|`` touched rows of
       ``Ue`` only.  ``O(nnz l n_iter + (|J| + r) k^2 + r (k + l)^2 + k^3)`` per update;
@@ -135,7 +138,12 @@ class SVDUpdater:
         ``l``, residual directions kept per update ("vecharynski-saad", "sparse"); default
         ``k``.  Not used by "zha-simon".
     n_iter : int, default 2
-        Subspace iterations for a rank-``l`` residual basis.
+        Subspace iterations for a rank-``l`` residual basis (``basis="rpi"``).
+    basis : {"rpi", "gkl"}, default "rpi"
+        How a rank-``l`` residual basis is found ("vecharynski-saad", "sparse"):
+        randomized subspace ("power") iteration with ``n_iter`` passes, or ``l`` steps of
+        Golub-Kahan-Lanczos bidiagonalization with full reorthogonalization (``l``
+        products with the update each way, one vector at a time; ``n_iter`` unused).
     max_cond : float, optional
         "sparse": multiply ``K`` out when its condition number passes this
         (default ``eps ** -0.25``: 8e3 in float64, 58 in float32).
@@ -174,6 +182,7 @@ class SVDUpdater:
         method: Method = "auto",
         rank: int | None = None,
         n_iter: int = 2,
+        basis: Literal["rpi", "gkl"] = "rpi",
         max_cond: float | None = None,
         refresh_threshold: float | None = None,
         current: Callable[[], Any] | None = None,
@@ -188,6 +197,9 @@ class SVDUpdater:
             rank = check_int(rank, "rank", low=1)
         self.rank = rank
         self.n_iter = check_int(n_iter, "n_iter", low=0)
+        self.basis = check_choice(basis, "basis", _BASES)
+        if self.basis != "rpi" and self.method == "zha-simon":
+            raise ValueError("basis is not a parameter of method='zha-simon' (it is exact)")
         if max_cond is not None and not (
             isinstance(max_cond, (int, float)) and not isinstance(max_cond, bool) and max_cond > 1
         ):
@@ -272,8 +284,9 @@ class SVDUpdater:
         U, s, Vt = self._factors
         cls = _core.SvdUpdate32 if U.dtype == np.float32 else _core.SvdUpdate64
         rank = 0 if self._resolved == "zha-simon" else (self.rank or self.k)
+        krylov = self.basis == "gkl"
         self._handle = cls(
-            U, s, Vt, self._resolved, rank, self.n_iter, self.max_cond or 0.0, *self._key
+            U, s, Vt, self._resolved, rank, self.n_iter, krylov, self.max_cond or 0.0, *self._key
         )
 
     def _seed(self, salt: int) -> RandomStateLike:
@@ -440,33 +453,32 @@ class SVDUpdater:
         """How far the tracked factors are from the best rank-``k`` approximation of the
         current matrix ``A``: an estimate of ``||A - U S Vt||_F / ||A - A_k||_F - 1``.
 
-        Two products with ``k`` vectors (``W = A^T U`` and ``A P``, ``P`` an orthonormal
-        basis of ``W``) and ``O((m + n) k^2)`` more; ``A`` is not copied.  The numerator is
-        exact, ``||A - U S Vt||_F^2 = ||A||_F^2 - 2 sum_i s_i (W^T V)_ii + ||s||^2``; the
+        Computed in the native core: two products with ``k`` vectors (``W = A^T U`` and
+        ``A P``, ``P`` an orthonormal basis of ``W``) and ``O((m + n) k^2)`` more; ``A`` is
+        not copied.  The numerator is exact,
+        ``||A - U S Vt||_F^2 = ||A||_F^2 - 2 sum_i s_i (W^T V)_ii + ||s||^2``; the
         denominator is replaced by the upper bound ``(||A||_F^2 - ||A P||_F^2)^(1/2)``
         (``P`` is one subspace-iteration step from the tracked subspace), so the estimate
         is a lower bound on the true excess, tight when the tracked subspace is close to
-        the leading one.  Dense or sparse ``A`` (``||A||_F`` must be known).
+        the leading one.  ``A`` dense or sparse (``||A||_F`` must be known), of the
+        factors' dtype.
         """
         self._require_started()
         A = self._matrix(A)
-        if sp.issparse(A):
-            csr = A.tocsr()
-            if not csr.has_canonical_format:
-                csr = csr.copy()
-                csr.sum_duplicates()
-            fro2 = float(np.dot(csr.data.astype(np.float64), csr.data.astype(np.float64)))
-        else:
+        if not hasattr(A, "dtype"):
             A = np.asarray(A)
-            fro2 = float(np.linalg.norm(A.astype(np.float64, copy=False)) ** 2)
-        U, s, Vt = self.svd()
-        W = np.asarray(A.T @ U, dtype=np.float64)  # n x k
-        s64 = s.astype(np.float64)
-        cross = float(np.sum(s64 * np.einsum("ji,ij->i", W, Vt.astype(np.float64))))
-        err2 = max(fro2 - 2 * cross + float(s64 @ s64), 0.0)
-        P, _ = np.linalg.qr(W)
-        AP = np.asarray(A @ P.astype(U.dtype), dtype=np.float64)
-        best2 = max(fro2 - float(np.sum(AP * AP)), np.finfo(np.float64).tiny)
+        _check_dtype(A, "A", self.dtype)
+        op = as_matrix(A, "A").op
+        handle = self._handle
+        if handle is None:  # before the first update: a handle on the starting factors
+            U, s, Vt = self._factors  # type: ignore[misc]
+            cls = _core.SvdUpdate32 if U.dtype == np.float32 else _core.SvdUpdate64
+            handle = cls(U, s, Vt, "zha-simon", 0, self.n_iter, False, 0.0, *self._key)
+            err2, best2 = handle.drift(op)
+        else:
+            with self._lock:
+                err2, best2 = handle.drift(op)
+        best2 = max(best2, np.finfo(np.float64).tiny)
         return max(math.sqrt(err2 / best2) - 1.0, 0.0)
 
     def refresh(self, A: Any = None) -> SVDUpdater:

@@ -55,6 +55,7 @@ struct UpdateOptions {
     UpdateMethod method = UpdateMethod::ZhaSimon;
     index_t rank = 0;     // l: residual directions kept (VS, sparse); 0 = all (exact)
     int n_iter = 2;       // subspace iterations for a rank-l residual basis
+    bool krylov = false;  // rank-l basis from l Golub-Kahan-Lanczos steps instead (n_iter unused)
     double max_cond = 0;  // sparse: materialize a side when cond(K) passes it (0: eps^-1/4)
     philox::Key key{0, 0};
 };
@@ -102,6 +103,41 @@ class SvdUpdate {
         auto I = identity<Backend, T>(be_, k);
         be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
         return std::sqrt(be_.sum_squares(ConstMatView<T>(G.view())));
+    }
+
+    // Drift monitor (SVDUpdater.estimate_drift) for the current matrix A (m x n, ||A||_F
+    // known).  Returns (err2, best2):
+    //   err2 = ||A - U S V^T||_F^2 = ||A||_F^2 - 2 sum_i s_i u_i^T A v_i + ||s||^2, exact,
+    //          from W = A^T U;
+    //   best2 = ||A||_F^2 - ||A P||_F^2 >= ||A - A_k||_F^2, P an orthonormal basis of W (one
+    //          subspace-iteration step from the tracked left subspace).
+    // Two products with A and O((m + n) k^2) more; A is only read.
+    std::pair<double, double> drift(const LinearOp<T>& A) const {
+        be_.check_interrupt();
+        require(A.rows() == rows() && A.cols() == cols())
+            << "A has shape (" << A.rows() << ", " << A.cols() << "); the updater tracks ("
+            << rows() << ", " << cols() << ")";
+        const double fro2 = A.fro_norm2();
+        require(std::isfinite(fro2))
+            << "the drift estimate needs ||A||_F: pass A as a dense or sparse matrix";
+        const index_t k = rank();
+        auto U = materialize(u_), V = materialize(v_);
+        auto W = be_.template matrix<T>(cols(), k);
+        A.apply(Trans::Yes, ConstMatView<T>(U.view()), W.view());
+        std::vector<double> dots(static_cast<std::size_t>(k));
+        be_.column_dots(ConstMatView<T>(W.view()), ConstMatView<T>(V.view()), dots.data());
+        double cross = 0, s2 = 0;
+        for (index_t i = 0; i < k; ++i) {
+            cross += double(s_[i]) * dots[i];
+            s2 += double(s_[i]) * double(s_[i]);
+        }
+        const double err2 = std::max(fro2 - 2.0 * cross + s2, 0.0);
+        be_.check_interrupt();
+        be_.orthonormalize(W.view(), Ortho::Householder);
+        auto AP = be_.template matrix<T>(rows(), k);
+        A.apply(Trans::No, ConstMatView<T>(W.view()), AP.view());
+        const double best2 = fro2 - be_.sum_squares(ConstMatView<T>(AP.view()));
+        return {err2, best2};
     }
 
     // A <- [A; E]: E^T restricted to its nonzero columns J of A is the V-side block.
@@ -233,13 +269,14 @@ class SvdUpdate {
         require(D.Dt->cols() <= w.N) << "update block has more rows than the factor";
         switch (o_.method) {
             case UpdateMethod::ZhaSimon:
-                return project_explicit(be_, w.used(), D, 0, 0, o_.key, stream);
+                return project_explicit(be_, w.used(), D, 0, 0, false, o_.key, stream);
             case UpdateMethod::VecharynskiSaad:
-                return project_explicit(be_, w.used(), D, o_.rank, o_.n_iter, o_.key, stream);
+                return project_explicit(be_, w.used(), D, o_.rank, o_.n_iter, o_.krylov, o_.key,
+                                        stream);
             case UpdateMethod::Sparse: break;
         }
         return project_implicit(be_, w.used(), ConstMatView<T>(w.K.view()), D, o_.rank,
-                                o_.n_iter, o_.key, stream);
+                                o_.n_iter, o_.krylov, o_.key, stream);
     }
 
     // cond(K) <= max_cond (k x k SVD of a copy)

@@ -7,15 +7,16 @@
 //    formed densely, Q an orthonormal basis of range(Z) (block Gram-Schmidt twice); nothing
 //    is dropped.  O(N r (k + r)) flops and N r memory.
 //  * explicit, rank l (Vecharynski & Saad, SIAM J. Sci. Comput. 36, 2014): Z formed
-//    densely, Q an l-column basis of its dominant range (they use l steps of Golub-Kahan-
-//    Lanczos; here randomized subspace iteration with n_iter passes, Halko et al. 2011).
-//    O(N r l (1 + 2 n_iter)) flops.
+//    densely, Q an l-column basis of its dominant range: randomized subspace iteration with
+//    n_iter passes (Halko et al. 2011; "rpi"), or l steps of Golub-Kahan-Lanczos as in the
+//    paper ("gkl", krylov_basis below).  O(N r l (1 + 2 n_iter)) or O(N r l) flops.
 //  * implicit (Deng et al., "Fast Updating Truncated SVD for Representation Learning with
 //    Sparse Matrices", ICLR 2024, sec. 4.1): Q = Z X is never formed.  With W orthonormal,
 //    Z^T Z = D^T D - Cd^T Cd =: H, so products with H cost two sparse products with D and
 //    O(r k) more, and Q^T Q = X^T H X, Q^T D = X^T H.  Only the |J| rows of W that D touches
 //    are read.  X spans the dominant eigenspace of H (all of it when l >= r, else
-//    subspace iteration), H-orthonormalized through the eigendecomposition of X^T H X, so
+//    subspace iteration, or the Krylov space of l GKL steps: Deng et al.'s Alg. 6 and 9
+//    use both), H-orthonormalized through the eigendecomposition of X^T H X, so
 //    that directions whose residual norm is at the rounding level of the cancellation in H
 //    (about sqrt(eps) ||D||_F) are dropped rather than amplified.
 #pragma once
@@ -87,10 +88,50 @@ typename Backend::template Matrix<T> densify(const Backend& be, SideBlock<T> D, 
     return Dn;
 }
 
+// The right vectors of l steps of Golub-Kahan-Lanczos bidiagonalization of Z (Golub & Kahan
+// 1965) from a random unit start x: span{x, H x, ..., H^(l-1) x} with H = Z^T Z (r x r)
+// applied by apply_h(X, Y): Y = H X.  Orthonormal, with full reorthogonalization (two
+// classical Gram-Schmidt passes per step); fewer than l columns when the Krylov space
+// becomes invariant (the new direction is at the rounding level of H x_j).
+template <class Backend, class T, class ApplyH>
+typename Backend::template Matrix<T> krylov_basis(const Backend& be, ApplyH&& apply_h, index_t r,
+                                                  index_t l, philox::Key key,
+                                                  std::uint64_t stream) {
+    auto X = be.template matrix<T>(r, l);
+    if (l == 0) return X;
+    be.fill_normal(X.view().cols_range(0, 1), key, stream);
+    auto y = be.template matrix<T>(r, 1);
+    auto c = be.template matrix<T>(l, 1);
+    double nrm = 0;
+    be.column_norms(ConstMatView<T>(X.view().cols_range(0, 1)), &nrm);
+    T inv = T(1.0 / nrm);
+    be.scale_columns(ConstMatView<T>(X.view().cols_range(0, 1)), &inv, X.view().cols_range(0, 1));
+    index_t j = 1;
+    for (; j < l; ++j) {
+        be.check_interrupt();
+        apply_h(ConstMatView<T>(X.view().cols_range(j - 1, 1)), y.view());
+        double before = 0;
+        be.column_norms(ConstMatView<T>(y.view()), &before);
+        const ConstMatView<T> Xj = ConstMatView<T>(X.view()).cols_range(0, j);
+        for (int pass = 0; pass < 2; ++pass) {
+            be.gemm(Trans::Yes, Trans::No, T(1), Xj, ConstMatView<T>(y.view()), T(0),
+                    c.view().rows_range(0, j));
+            be.gemm(Trans::No, Trans::No, T(-1), Xj, ConstMatView<T>(c.view().rows_range(0, j)),
+                    T(1), y.view());
+        }
+        be.column_norms(ConstMatView<T>(y.view()), &nrm);
+        if (!(nrm > 100.0 * std::numeric_limits<T>::epsilon() * before)) break;
+        inv = T(1.0 / nrm);
+        be.scale_columns(ConstMatView<T>(y.view()), &inv, X.view().cols_range(j, 1));
+    }
+    X.truncate_cols(j);
+    return X;
+}
+
 // Explicit methods: W = We (N x k, orthonormal).  rank = 0: exact (Zha-Simon).
 template <class Backend, class T>
 Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> W, SideBlock<T> Db,
-                                        index_t rank, int n_iter, philox::Key key,
+                                        index_t rank, int n_iter, bool krylov, philox::Key key,
                                         std::uint64_t stream) {
     const index_t N = W.rows, k = W.cols, r = Db.Dt->rows();
     Projection<Backend, T> pr;
@@ -111,6 +152,18 @@ Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> W, Si
         } else {  // r > N - k: [W Q] spans everything; any basis of W's complement will do
             be.fill_normal(pr.Q.view(), key, stream);
         }
+    } else if (krylov) {  // Q = Z X, X the right GKL vectors of Z
+        auto apply_h = [&](ConstMatView<T> X, MatView<T> Y) {
+            auto ZX = be.template matrix<T>(N, X.cols);
+            be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(Z.view()), X, T(0), ZX.view());
+            be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Z.view()),
+                    ConstMatView<T>(ZX.view()), T(0), Y);
+        };
+        auto X = krylov_basis<Backend, T>(be, apply_h, r, std::min({rank, r, room}), key, stream);
+        pr.p = X.cols();
+        pr.Q = be.template matrix<T>(N, pr.p);
+        be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(Z.view()), ConstMatView<T>(X.view()),
+                T(0), pr.Q.view());
     } else {
         pr.p = std::min({rank, r, room});
         pr.Q = be.template matrix<T>(N, pr.p);
@@ -139,7 +192,7 @@ Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> W, Si
 // Implicit method: W = We(0:N) K with W^T W = I (the caller keeps it so).
 template <class Backend, class T>
 Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> We, ConstMatView<T> K,
-                                        SideBlock<T> Db, index_t rank, int n_iter,
+                                        SideBlock<T> Db, index_t rank, int n_iter, bool krylov,
                                         philox::Key key, std::uint64_t stream) {
     const LinearOp<T>& Dt = *Db.Dt;
     const index_t r = Dt.rows(), nJ = Dt.cols(), k = K.cols;
@@ -166,10 +219,13 @@ Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> We, C
         be.gemm(Trans::No, Trans::No, T(-1), CdT, ConstMatView<T>(CX.view()), T(1), Y);
     };
 
-    const index_t l = rank == 0 ? r : std::min(rank, r);
+    index_t l = rank == 0 ? r : std::min(rank, r);
     typename Backend::template Matrix<T> X;
     if (l == r) {
         X = identity<Backend, T>(be, r);  // the whole residual: exact
+    } else if (krylov) {
+        X = krylov_basis<Backend, T>(be, apply_h, r, l, key, stream);
+        l = X.cols();
     } else {
         X = be.template matrix<T>(r, l);
         be.fill_normal(X.view(), key, stream);

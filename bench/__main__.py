@@ -15,7 +15,7 @@ from .report import RunInfo, case_text, legend_lines, machine_lines, markdown, w
 from .runner import CaseResult, Runner
 from .targets import Verdict, evaluate
 
-REPEAT = {"quick": 5, "full": 5}
+REPEAT = {"quick": 4, "full": 5}
 """Timed calls per contender (after the warm-up call)."""
 BUDGET_S = {"quick": 2.0, "full": 60.0}
 """Seconds of timed calls per contender and case; slower ones run fewer times."""

@@ -163,6 +163,17 @@ def raw_sparse(V: np.ndarray, fmt: str, index_dtype: Any, rng: np.random.Generat
     return ctor(arrays, shape=V.shape)
 
 
+def dense_case(A: Any, shape: tuple[int, ...], real: bool, work: np.dtype) -> Case:
+    """The Case of a dense input A: its float64 values (NaN where A has no real values:
+    strings, complex, long double) and whether a call must accept it (real and finite)."""
+    if real:
+        with np.errstate(invalid="ignore", over="ignore"):
+            A64 = np.asarray(A, dtype=np.float64)
+    else:
+        A64 = np.full(shape, np.nan)
+    return Case(A, A64, real and bool(np.all(np.isfinite(A64))), work)
+
+
 @st.composite
 def matrices(draw: Any, max_dim: int = 12, sparse: bool = True) -> Case:
     m = draw(st.integers(0, max_dim))
@@ -173,15 +184,8 @@ def matrices(draw: Any, max_dim: int = 12, sparse: bool = True) -> Case:
         dtype = draw(st.sampled_from(REAL_DTYPES + ODD_DTYPES))
         layout = draw(st.sampled_from(["C", "F", "strided", "negstride", "readonly"]))
         A = dense_input(V, dtype, layout)
-        real = dtype in REAL_DTYPES
-        if real:
-            with np.errstate(invalid="ignore", over="ignore"):
-                A64 = np.asarray(A, dtype=np.float64)
-        else:
-            A64 = np.full(V.shape, np.nan)
-        valid = real and bool(np.all(np.isfinite(A64)))
         work = np.dtype(np.float32) if dtype is np.float32 else np.dtype(np.float64)
-        return Case(A, A64, valid, work)
+        return dense_case(A, V.shape, dtype in REAL_DTYPES, work)
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     with np.errstate(over="ignore"):
         V = V.astype(dtype)  # 1e300 overflows float32 to Inf: an invalid case then

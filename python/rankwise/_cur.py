@@ -4,6 +4,7 @@ columns of A (dense, scipy.sparse or LinearOperator)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -239,23 +240,25 @@ def _rows(A: Any, mat: Matrix, rows: np.ndarray) -> Any:
 def _core(
     core: str, A: Any, mat: Matrix, C: Any, R: Any, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[np.ndarray, CoreProduct]:
-    # U scales like 1 / |A|: for entries near the subnormal range it overflows (checked below)
+    if core == "pinv":
+        return _finite_core(lambda: pinv_core(A, mat, C, R))
+    return _finite_core(lambda: cross_core(C, R, rows, cols, truncate=core == "stabilized"))
+
+
+def _finite_core(
+    compute: Callable[[], tuple[np.ndarray, CoreProduct]],
+) -> tuple[np.ndarray, CoreProduct]:
+    """compute() -> (U, product), refused where U overflows: U scales like 1 / |A|, which
+    for entries near the subnormal range is not representable."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        if core == "pinv":
-            U, product = pinv_core(A, mat, C, R)
-        else:
-            U, product = cross_core(C, R, rows, cols, truncate=core == "stabilized")
-    return _finite_core(U), product
-
-
-def _finite_core(U: np.ndarray) -> np.ndarray:
+        U, product = compute()
     if not np.isfinite(U).all():
         raise ValueError(
             "the core matrix U overflows: its entries scale like 1 / |A|, and A's entries are "
             "too close to the smallest normal number; multiply A by a power of two (U is "
             "then that power times smaller than A's)"
         )
-    return U
+    return U, product
 
 
 def cur(
@@ -451,19 +454,16 @@ def _cur_dask(
     C = A[:, J]
     R = np.asarray(A[I].compute())
     dtype = R.dtype
-    if core == "pinv":
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+
+    def compute() -> tuple[np.ndarray, CoreProduct]:
+        if core == "pinv":
             Ucore, Qc, middle, Qr = _dask.cur_pinv_core(A, J, R)
-        Ucore = _finite_core(Ucore)
-        product = CoreProduct(Qc, middle.astype(dtype, copy=False), Qr.T)
-        return CURDecomposition(
-            C=C, U=Ucore.astype(dtype, copy=False), R=R, rows=I, cols=J, product=product
-        )
-    # as many rows as columns: cross_core orthogonalizes R^T (small, in memory), and the stable
-    # product C (Q[J, :]^T)^+ Q^T keeps the dask array C as its left factor
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        Ucore, product = cross_core(C, R, I, J, truncate=core == "stabilized", side="R")
-    Ucore = _finite_core(Ucore)
+            return Ucore, CoreProduct(Qc, middle.astype(dtype, copy=False), Qr.T)
+        # as many rows as columns: cross_core orthogonalizes R^T (small, in memory), and the
+        # stable product C (Q[J, :]^T)^+ Q^T keeps the dask array C as its left factor
+        return cross_core(C, R, I, J, truncate=core == "stabilized", side="R")
+
+    Ucore, product = _finite_core(compute)
     return CURDecomposition(
         C=C, U=Ucore.astype(dtype, copy=False), R=R, rows=I, cols=J, product=product
     )

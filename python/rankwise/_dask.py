@@ -484,8 +484,7 @@ def cur_pinv_core(
     try:
         Qc, Tc = _cholesky_qr_blocks(C)
     except np.linalg.LinAlgError:
-        Qc, Tc = da.linalg.tsqr(C)
-    (Qc,) = dask.persist(Qc)
+        Qc, Tc = dask.persist(*da.linalg.tsqr(C))
     q_blocks, a_blocks = Qc.to_delayed().ravel(), B.to_delayed().ravel()
     middle = _tree(
         [delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(q_blocks, a_blocks, strict=True)], _add

@@ -131,20 +131,15 @@ def _dense(fdp: atheris.FuzzedDataProvider, m: int, n: int) -> Case:
         A = V.astype(str) if dtype.kind == "U" else V.astype(dtype)
     A = _layout(A, layout, fdp)
     real = dtype.kind in "biuf" and dtype != np.longdouble
-    if real:
-        with np.errstate(invalid="ignore", over="ignore"):
-            A64 = np.asarray(A, dtype=np.float64)
-    else:
-        A64 = np.full(V.shape, np.nan)
-    valid = real and bool(np.all(np.isfinite(A64)))
     work = np.dtype(np.float32) if dtype.kind == "f" and dtype.itemsize == 4 else np.dtype("f8")
+    case = oracles.dense_case(A, V.shape, real, work)
     if layout in ("1d", "3d") and not real:
         layout = "C"  # (complex input is svds's to pass to SciPy: its errors are SciPy's)
     if layout == "1d":  # wrong number of dimensions: never valid
-        A, valid = A.ravel(), False
-    elif layout == "3d":
-        A, valid = A[None], False
-    return Case(A, A64, valid, work)
+        return Case(A.ravel(), case.A64, False, work)
+    if layout == "3d":
+        return Case(A[None], case.A64, False, work)
+    return case
 
 
 def _csr_dense(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: Any) -> Any:

@@ -18,6 +18,7 @@
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
 #include "parallel.hpp"
+#include "isa.hpp"
 
 namespace rankwise {
 namespace {
@@ -32,15 +33,9 @@ std::vector<T> to_row_major(ConstMatView<T> X) {
     return R;
 }
 
-// The inner loops, compiled twice on x86-64 (AVX2/FMA and the baseline) and picked at load
-// time by the dynamic linker (GCC/Clang target_clones): these loops are the sparse
-// products' whole cost, and wheels are built for the baseline ISA.  Function templates
-// cannot be cloned, hence one small non-template entry point per (T, I) below.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define RANKWISE_ISA_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define RANKWISE_ISA_CLONES
-#endif
+// The inner loops, compiled twice on x86-64 (RANKWISE_ISA_CLONES, isa.hpp): these loops are
+// the sparse products' whole cost.  Function templates cannot be cloned, hence one small
+// non-template entry point per (T, I) below.
 
 // Rows [r0, r1) of Y = A X, Xr the row-major copy of X, acc an l-vector of scratch.
 template <class T, class I>

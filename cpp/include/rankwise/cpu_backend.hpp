@@ -170,9 +170,10 @@ class CpuBackend {
     template <class T, class I>
     void ic0_apply(const CsrView<T, I>& A, const T* L, ConstMatView<T> R, MatView<T> Z) const;
 
-    // Cholesky factors of the diagonal blocks A[b bs : (b + 1) bs, same] (the last one may be
-    // smaller) into F, bs x bs column-major lower triangles one after the other; returns -1,
-    // or the first block that is not positive definite.
+    // Inverses of the diagonal blocks A[b bs : (b + 1) bs, same] (the last one may be
+    // smaller) into F, bs x bs column-major one after the other, each formed from its
+    // Cholesky factor as L^-T L^-1; returns -1, or the first block that is not positive
+    // definite.
     template <class T, class I>
     index_t block_jacobi_factor(const CsrView<T, I>& A, index_t bs, T* F) const;
 

@@ -157,9 +157,12 @@ class CpuBackend {
     // A (same structure), of which those with column <= row are used.  Triangular sweeps
     // are sequential on the CPU.
 
-    // Z = omega (2 - omega) (D + omega U)^-1 D (D + omega L)^-1 R, A = L + D + U, d = diag(A)
+    // SSOR, Z = omega (2 - omega) (D + omega U)^-1 D (D + omega L)^-1 R for A = L + D + U,
+    // given C = omega A D^-1 (A's structure, c_ij = omega a_ij / a_jj; its diagonal is not
+    // read), d_inv = 1 / diag(A) and scale = omega (2 - omega):
+    // Z = D^-1 (I + C_U)^-1 (I + C_L)^-1 (scale R), C_L / C_U the strict triangles of C.
     template <class T, class I>
-    void ssor_apply(const CsrView<T, I>& A, const T* d, T omega, ConstMatView<T> R,
+    void ssor_apply(const CsrView<T, I>& C, const T* d_inv, T scale, ConstMatView<T> R,
                     MatView<T> Z) const;
 
     // Zero-fill incomplete Cholesky of A + shift diag(A) into L; false if a pivot is <= 0

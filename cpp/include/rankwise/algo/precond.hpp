@@ -94,26 +94,36 @@ std::vector<T> positive_diagonal(const CsrView<T, I>& A, const char* who) {
 }
 
 // Symmetric SOR: M^-1 = omega (2 - omega) (D + omega U)^-1 D (D + omega L)^-1 for
-// A = L + D + U (Saad, 2nd ed., sec. 10.2.1); SPD for SPD A and 0 < omega < 2.
-// `A` must outlive this object.
+// A = L + D + U (Saad, 2nd ed., sec. 10.2.1); SPD for SPD A and 0 < omega < 2.  Keeps
+// omega A D^-1 (one value per stored entry of A).  `A` (its structure) must outlive this
+// object.
 template <class Backend, class T, class I>
 class SsorPrecond final : public Preconditioner<T> {
    public:
     SsorPrecond(const Backend& be, const CsrView<T, I>& A, T omega)
-        : be_(be), a_(A), d_(positive_diagonal(A, "ssor")), omega_(omega) {
+        : be_(be), a_(A), omega_(omega) {
         require(A.rows == A.cols) << "ssor: A must be square";
         require(omega > T(0) && omega < T(2)) << "ssor: omega must be in (0, 2), got " << omega;
+        d_inv_ = positive_diagonal(A, "ssor");
+        for (T& d : d_inv_) d = T(1) / d;
+        // C = omega A D^-1, the sweeps' matrix (CpuBackend::ssor_apply)
+        c_.resize(static_cast<std::size_t>(A.indptr[A.rows]));
+        for (index_t i = 0; i < A.rows; ++i)
+            for (index_t p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+                c_[p] = omega * A.data[p] * d_inv_[A.indices[p]];
     }
     index_t size() const override { return a_.rows; }
     void apply(ConstMatView<T> R, MatView<T> Z) const override {
-        be_.ssor_apply(a_, d_.data(), omega_, R, Z);
+        CsrView<T, I> C = a_;
+        C.data = c_.data();
+        be_.ssor_apply(C, d_inv_.data(), omega_ * (T(2) - omega_), R, Z);
     }
 
    private:
     const Backend& be_;
     CsrView<T, I> a_;
-    std::vector<T> d_;
     T omega_;
+    std::vector<T> d_inv_, c_;
 };
 
 // Zero-fill incomplete Cholesky L L^T ~ A + shift diag(A) on the pattern of A (Meijerink &

@@ -169,9 +169,14 @@ class CpuBackend {
     template <class T, class I>
     bool ic0_factor(const CsrView<T, I>& A, double shift, T* L) const;
 
-    // Z = (L L^T)^-1 R with L from ic0_factor
+    // F (2 nnz + n entries) holds L from ic0_factor in its first nnz; rewrites it into the
+    // form ic0_apply sweeps over: D^-1 L, L D^-1 and 1 / diag(L), D = diag(L)
     template <class T, class I>
-    void ic0_apply(const CsrView<T, I>& A, const T* L, ConstMatView<T> R, MatView<T> Z) const;
+    void ic0_sweep_form(const CsrView<T, I>& A, T* F) const;
+
+    // Z = (L L^T)^-1 R with F from ic0_sweep_form
+    template <class T, class I>
+    void ic0_apply(const CsrView<T, I>& A, const T* F, ConstMatView<T> R, MatView<T> Z) const;
 
     // Inverses of the diagonal blocks A[b bs : (b + 1) bs, same] (the last one may be
     // smaller) into F, bs x bs column-major one after the other, each formed from its

@@ -129,13 +129,14 @@ class SsorPrecond final : public Preconditioner<T> {
 // Zero-fill incomplete Cholesky L L^T ~ A + shift diag(A) on the pattern of A (Meijerink &
 // van der Vorst 1977).  Where a pivot is not positive (possible for SPD A that is not an
 // M-matrix) the factorization is redone with the diagonal shift of Manteuffel (1980),
-// shift = 1e-3, 2e-3, 4e-3, ... until it succeeds; shift() says which was used.
-// `A` must outlive this object.
+// shift = 1e-3, 2e-3, 4e-3, ... until it succeeds; shift() says which was used.  Keeps
+// two scaled copies of L (2 nnz + n values, CpuBackend::ic0_sweep_form).  `A` must outlive
+// this object.
 template <class Backend, class T, class I>
 class Ic0Precond final : public Preconditioner<T> {
    public:
     Ic0Precond(const Backend& be, const CsrView<T, I>& A, double first_shift = 1e-3)
-        : be_(be), a_(A), l_(be.template matrix<T>(A.indptr[A.rows], 1)) {
+        : be_(be), a_(A), l_(be.template matrix<T>(2 * A.indptr[A.rows] + A.rows, 1)) {
         require(A.rows == A.cols) << "ic0: A must be square";
         positive_diagonal(A, "ic0");
         double shift = 0.0;
@@ -145,6 +146,7 @@ class Ic0Precond final : public Preconditioner<T> {
             shift = attempt == 0 ? first_shift : 2 * shift;
         }
         shift_ = shift;
+        be.ic0_sweep_form(A, l_.data());
     }
     index_t size() const override { return a_.rows; }
     void apply(ConstMatView<T> R, MatView<T> Z) const override {

@@ -12,12 +12,16 @@ ic0         zero-fill incomplete Cholesky, with a diagonal-shift fallback
 chebyshev   a polynomial in A (degree products with A), bounds from a few Lanczos steps
 nystrom     randomized low-rank (Nystrom) preconditioner for A + mu I, A positive semidefinite
 
-Which to pick (iteration counts on the 2-D Poisson matrix in the tests and bench/RESULTS.md):
-ic0 and ssor for sparse PDE-type matrices (ic0 fewest iterations; both apply sequential
-triangular sweeps), jacobi for badly scaled rows/columns, chebyshev where only products with
-A are available (LinearOperator, dense kernel matrices) or where sweeps are too sequential.
-nystrom for dense kernel matrices with a ridge term (kernel ridge regression, Gaussian
-processes, regularized least squares): A + mu I whose spectrum decays fast.
+Which to pick (time to rtol 1e-8 against SciPy cg + Jacobi, bench/RESULTS.md "cg"):
+ssor (omega near 1.9, or learned by ``CGSolver(M="ssor", omega="learn")``) for isotropic
+PDE-type matrices (2-D Poisson: 4-9x, linear elasticity: 3x); ic0 for anisotropic ones,
+where it needs 20-100x fewer iterations (rotated anisotropic diffusion: 14-57x); both apply
+sequential triangular sweeps, one thread per right-hand side.  jacobi for badly scaled
+rows/columns; chebyshev where only products with A are available (LinearOperator) or where
+sweeps are too sequential; block_jacobi where blocks of consecutive unknowns are strongly
+coupled (grid lines, the components at a node) and the blocks are small.  nystrom for dense
+kernel matrices with a ridge term (kernel ridge regression, Gaussian processes, regularized
+least squares): A + mu I whose spectrum decays fast (4x at n = 4000).
 """
 
 from __future__ import annotations

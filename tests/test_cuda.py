@@ -74,8 +74,11 @@ class _FakeCupyArray:
         lambda A: rankwise.randomized_svd(A, 2),
         lambda A: rankwise.cg(A, _FakeCupyArray()),
         lambda A: rankwise.solve_cg(A, _FakeCupyArray()),
+        lambda A: rankwise.deim(A),
+        lambda A: rankwise.qdeim(A),
+        lambda A: rankwise.odeim(A, 8),
     ],
-    ids=["svd", "randomized_svd", "cg", "solve_cg"],
+    ids=["svd", "randomized_svd", "cg", "solve_cg", "deim", "qdeim", "odeim"],
 )
 def test_cupy_input_without_a_gpu_is_a_clear_error(call: Any) -> None:
     if _cuda_module() is None:
@@ -284,8 +287,12 @@ def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
 
 @pytest.mark.parametrize(
     "call",
-    [lambda A: rankwise.svds(A, 2), lambda A: rankwise.cur(A, 2), lambda A: rankwise.deim(A)],
-    ids=["svds", "cur", "deim"],
+    [
+        lambda A: rankwise.svds(A, 2),
+        lambda A: rankwise.cur(A, 2),
+        lambda A: rankwise.leverage_scores(A, 2),
+    ],
+    ids=["svds", "cur", "leverage_scores"],
 )
 def test_functions_without_a_gpu_path_refuse_cupy_clearly(call: Any) -> None:
     with pytest.raises(TypeError, match=r"CuPy array.*\.get\(\)"):

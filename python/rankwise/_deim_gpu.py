@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _gpu
+from . import _gpu, _selection
 from ._deim import _check_selection_rank
 from ._validate import check_int
 
@@ -42,15 +42,20 @@ def as_device_basis(U: Any, name: str = "U") -> Any:
     return u
 
 
-def _rows(u: Any, method: str) -> np.ndarray:
-    """The DEIM ("deim") or Q-DEIM ("qdeim") rows of the CuPy basis u, on the host."""
+def device_rows(u: Any, method: str) -> np.ndarray:
+    """The DEIM ("deim"), Q-DEIM ("qdeim") or maxvol ("maxvol": from the DEIM start, at
+    most 100 m exchanges, tolerance _selection.MAXVOL_TOL, as on the CPU) rows of the
+    CuPy basis u (n x m, float32/64), on the host."""
     cp = _gpu._cupy()
     cuda = _gpu.cuda_module()
     f = u if u.flags.f_contiguous else cp.asfortranarray(u)  # one copy for C order
     n, m = (int(d) for d in f.shape)
-    points = cuda.select_rows(
-        method, f.dtype.name, int(f.data.ptr), n, m, max(n, 1), _gpu.current_stream()
-    )
+    args = (f.dtype.name, int(f.data.ptr), n, m, max(n, 1))
+    if method == "maxvol":
+        tol = _selection.MAXVOL_TOL
+        points, _, _ = cuda.maxvol_select(*args, tol, 100 * m, _gpu.current_stream())
+    else:
+        points = cuda.select_rows(method, *args, _gpu.current_stream())
     return np.asarray(points, dtype=np.int64)
 
 
@@ -178,11 +183,11 @@ def select_on_device(U: Any, method: str, n_points: Any = None) -> DevicePointSe
     _gpu.cuda_module()  # a clear error first where the GPU cannot be used
     u = as_device_basis(U)
     if method != "odeim":
-        return _finish(u, _rows(u, method), method)
+        return _finish(u, device_rows(u, method), method)
     n, m = (int(d) for d in u.shape)
     k = check_int(n_points, "n_points", low=m)
     if k > n:
         raise ValueError(f"n_points ({k}) exceeds the number of rows of U ({n})")
-    start = _rows(u, "qdeim")
+    start = device_rows(u, "qdeim")
     _check_selection_rank(u[_gpu._cupy().asarray(start)].get(), "U")
     return _finish(u, _odeim_extend(u, start, k), "odeim")

@@ -19,6 +19,7 @@
 #include "rankwise/algo/randqb_ei.hpp"
 #include "rankwise/algo/rsvd.hpp"
 #include "rankwise/algo/selection.hpp"
+#include "rankwise/algo/subspace_iteration.hpp"
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
@@ -190,6 +191,12 @@ py::dict run_cg(const DeviceOperand& A, const std::optional<py::array>& jacobi_d
     return bindings::cg_result_dict(res, s);
 }
 
+// A device address as a pointer to the operator's value type.
+template <class T>
+const T* device_values(const LinearOp<T>&, std::uintptr_t p) {
+    return reinterpret_cast<const T*>(p);
+}
+
 py::array_t<std::int64_t> to_indices(const std::vector<index_t>& v) {
     py::array_t<std::int64_t> out(static_cast<py::ssize_t>(v.size()));
     std::copy(v.begin(), v.end(), out.mutable_data());
@@ -324,6 +331,28 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("A"), py::arg("tol"), py::arg("block"), py::arg("max_rank"), py::arg("n_iter"),
         py::arg("key0"), py::arg("key1"), py::arg("stream"),
         "Fixed-precision randomized SVD (randQB_EI) on the device.");
+
+    m.def(
+        "subspace_iteration",
+        [](const DeviceOperand& A, index_t k, index_t l, index_t depth, double tol,
+           index_t max_iter, std::uintptr_t v0, std::uint64_t key0, std::uint64_t key1,
+           std::uintptr_t stream) {
+            SubspaceIterationOptions o;
+            o.k = k;
+            o.l = l;
+            o.depth = depth;
+            o.tol = tol;
+            o.max_iter = max_iter;
+            o.key = philox::Key{key0, key1};
+            return svd_call(A, stream, [&](const CudaBackend& be, const auto& op) {
+                return subspace_iteration(be, op, o, v0 != 0 ? device_values(op, v0) : nullptr);
+            });
+        },
+        py::arg("A"), py::arg("k"), py::arg("l"), py::arg("depth"), py::arg("tol"),
+        py::arg("max_iter"), py::arg("v0"), py::arg("key0"), py::arg("key1"), py::arg("stream"),
+        "Restarted block Krylov iteration to a residual tolerance (svds) on the device; v0: "
+        "the device address of the start vector (min(m, n) values of A's dtype) or 0; returns "
+        "(U, s, V, info, shapes).");
 
     m.def(
         "select_rows",

@@ -292,8 +292,10 @@ def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
     [
         lambda A: rankwise.leverage_scores(A, 2),
         lambda A: rankwise.CGSolver(A),
+        lambda A: rankwise.interp_decomp(A, 2),
+        lambda A: rankwise.SVDUpdater(2).fit(A),
     ],
-    ids=["leverage_scores", "CGSolver"],
+    ids=["leverage_scores", "CGSolver", "interp_decomp", "SVDUpdater.fit"],
 )
 def test_functions_without_a_gpu_path_refuse_cupy_clearly(call: Any) -> None:
     with pytest.raises(TypeError, match=r"CuPy array.*\.get\(\)"):

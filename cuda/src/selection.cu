@@ -76,13 +76,13 @@ std::vector<T> diagonal_to_host(const CudaBackend& be, ConstMatView<T> A) {
     return d;
 }
 
-// ||x||_2 of n values with stride 1, scaled as LAPACK's dnrm2 (no overflow or underflow for
-// entries anywhere in the float range), in double.
+// ||x||_2 of n values x[0], x[stride], ..., scaled as LAPACK's dnrm2 (no overflow or
+// underflow for entries anywhere in the float range), in double.
 template <class T>
-__device__ double scaled_norm(const T* x, index_t n) {
+__device__ double scaled_norm(const T* x, index_t n, index_t stride) {
     double scale = 0, ssq = 1;
     for (index_t i = 0; i < n; ++i) {
-        const double a = fabs(double(x[i]));
+        const double a = fabs(double(x[i * stride]));
         if (a == 0) continue;
         if (scale < a) {
             const double r = scale / a;
@@ -94,6 +94,52 @@ __device__ double scaled_norm(const T* x, index_t n) {
         }
     }
     return scale * sqrt(ssq);
+}
+
+// Y = X^T through 32 x 32 tiles in shared memory, so that both the reads of X and the
+// writes of Y are coalesced (blocks of 32 x 8 threads; grid-stride over the tiles).
+constexpr int kTile = 32, kTileRows = 8;
+
+template <class T>
+__global__ void transpose_kernel(ConstMatView<T> X, MatView<T> Y) {
+    __shared__ T tile[kTile][kTile + 1];  // + 1: no shared-memory bank conflicts
+    const index_t tiles_i = (X.rows + kTile - 1) / kTile, tiles_j = (X.cols + kTile - 1) / kTile;
+    for (index_t bj = blockIdx.y; bj < tiles_j; bj += gridDim.y) {
+        for (index_t bi = blockIdx.x; bi < tiles_i; bi += gridDim.x) {
+            const index_t i0 = bi * kTile, j0 = bj * kTile;
+            for (int jj = threadIdx.y; jj < kTile; jj += kTileRows) {
+                const index_t i = i0 + threadIdx.x, j = j0 + jj;
+                if (i < X.rows && j < X.cols) tile[jj][threadIdx.x] = X(i, j);
+            }
+            __syncthreads();
+            for (int ii = threadIdx.y; ii < kTile; ii += kTileRows) {
+                const index_t j = j0 + threadIdx.x, i = i0 + ii;
+                if (i < X.rows && j < X.cols) Y(j, i) = tile[threadIdx.x][ii];
+            }
+            __syncthreads();
+        }
+    }
+}
+
+// Row r of X (X.cols values) into host memory (synchronizes).
+template <class T>
+std::vector<T> row_to_host(const CudaBackend& be, ConstMatView<T> X, index_t r) {
+    std::vector<T> out(static_cast<std::size_t>(X.cols));
+    if (X.cols == 0) return out;
+    const std::size_t pitch = sizeof(T) * static_cast<std::size_t>(X.ld);
+    if (X.cols == 1 || pitch > 0x7fffffff) {  // one value per column (past the pitch limit)
+        for (index_t j = 0; j < X.cols; ++j)
+            check(cudaMemcpyAsync(&out[j], X.data + r + j * X.ld, sizeof(T),
+                                  cudaMemcpyDeviceToHost, be.stream()),
+                  "cudaMemcpyAsync (row)");
+    } else {
+        check(cudaMemcpy2DAsync(out.data(), sizeof(T), X.data + r, pitch, sizeof(T),
+                                static_cast<std::size_t>(X.cols), cudaMemcpyDeviceToHost,
+                                be.stream()),
+              "cudaMemcpy2DAsync (row)");
+    }
+    be.synchronize();
+    return out;
 }
 
 }  // namespace
@@ -129,7 +175,8 @@ std::vector<index_t> CudaBackend::lu_partial_pivoting(MatView<T> V) const {
 // products).  In exact arithmetic these are the pivots of Householder QR with column
 // pivoting (LAPACK geqp3); the order of the columns not chosen follows geqp3's swaps.
 // Ties go to the smallest column index (geqp3: the first in its current order).
-// Work: 4 k n per step, k steps: the k^2 n flops of geqp3.
+// The residual is kept as Wt = W^T (n x k, a copy): the norms of its rows are then read
+// coalesced, one thread per row.  Work: 4 k n per step, k steps: the k^2 n flops of geqp3.
 template <class T>
 std::vector<index_t> CudaBackend::qr_column_pivots(MatView<T> W) const {
     const index_t k = W.rows, n = W.cols, steps = std::min(k, n);
@@ -137,6 +184,8 @@ std::vector<index_t> CudaBackend::qr_column_pivots(MatView<T> W) const {
     std::iota(order.begin(), order.end(), index_t(0));
     std::iota(position.begin(), position.end(), index_t(0));
     if (steps == 0) return order;
+    auto Wt = matrix<T>(n, k);
+    transpose(ConstMatView<T>(W), Wt.view());
     auto taken = matrix<unsigned char>(n, 1);
     check(cudaMemsetAsync(taken.data(), 0, static_cast<std::size_t>(n), stream_),
           "cudaMemsetAsync");
@@ -144,13 +193,13 @@ std::vector<index_t> CudaBackend::qr_column_pivots(MatView<T> W) const {
     std::vector<double> Q(static_cast<std::size_t>(k * steps));  // q_1.. q_j, host, k x j
     std::vector<double> w(static_cast<std::size_t>(k));
     std::vector<T> qt(static_cast<std::size_t>(k));
-    const T* wd = W.data;
-    const index_t ld = W.ld;
+    const T* wd = Wt.data();
+    const index_t ld = Wt.view().ld;
     const unsigned char* tk = taken.data();
     for (index_t j = 0; j < steps; ++j) {
         if (j % 16 == 0) check_interrupt();
         const auto best = cuda::argmax(stream_, n, [=] __device__(index_t c) -> double {
-            return tk[c] ? -1.0 : scaled_norm(wd + c * ld, k);
+            return tk[c] ? -1.0 : scaled_norm(wd + c, k, ld);
         });
         const index_t p = best.first;
         require(p < n) << "qr_column_pivots: NaN in the residual at step " << j;
@@ -161,7 +210,7 @@ std::vector<index_t> CudaBackend::qr_column_pivots(MatView<T> W) const {
         position[displaced] = at;
         position[p] = j;
         check(cudaMemsetAsync(taken.data() + p, 1, 1, stream_), "cudaMemsetAsync");
-        const auto col = to_host(W.col(p), k);
+        const auto col = row_to_host(*this, ConstMatView<T>(Wt.view()), p);
         double wmax = 0;
         for (const T v : col) wmax = std::max(wmax, std::abs(double(v)));
         if (!(wmax > 0)) continue;  // residual zero: nothing left to remove from W
@@ -184,11 +233,11 @@ std::vector<index_t> CudaBackend::qr_column_pivots(MatView<T> W) const {
             qt[i] = static_cast<T>(qj[i]);
         }
         from_host(qt.data(), q.view());
-        // t = W^T q (n x 1), W <- W - q t^T
-        gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(q.view()), T(0),
-             t.view());
-        gemm(Trans::No, Trans::Yes, T(-1), ConstMatView<T>(q.view()), ConstMatView<T>(t.view()),
-             T(1), W);
+        // t = Wt q (n x 1), Wt <- Wt - t q^T
+        gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(Wt.view()), ConstMatView<T>(q.view()),
+             T(0), t.view());
+        gemm(Trans::No, Trans::Yes, T(-1), ConstMatView<T>(t.view()), ConstMatView<T>(q.view()),
+             T(1), Wt.view());
     }
     return order;
 }
@@ -196,8 +245,12 @@ std::vector<index_t> CudaBackend::qr_column_pivots(MatView<T> W) const {
 template <class T>
 void CudaBackend::transpose(ConstMatView<T> X, MatView<T> Y) const {
     require(Y.rows == X.cols && Y.cols == X.rows) << "transpose: shapes do not match";
-    cuda::for_each_entry(stream_, Y.rows, Y.cols,
-                         [=] __device__(index_t i, index_t j) { Y(i, j) = X(j, i); });
+    if (X.rows == 0 || X.cols == 0) return;
+    const index_t tiles_i = (X.rows + kTile - 1) / kTile, tiles_j = (X.cols + kTile - 1) / kTile;
+    const dim3 grid(static_cast<unsigned>(std::min<index_t>(tiles_i, 1 << 20)),
+                    static_cast<unsigned>(std::min<index_t>(tiles_j, cuda::kMaxGridY)));
+    transpose_kernel<T><<<grid, dim3(kTile, kTileRows), 0, stream_>>>(X, Y);
+    check(cudaGetLastError(), "transpose kernel launch");
 }
 
 template <class T>

@@ -13,6 +13,9 @@ Cases (the issue's sizes in full mode; a quarter of each in quick mode):
 - sparse CSR float32, k + p = 74, two power iterations: against torch.svd_lowrank.
 - CG with Jacobi on 2-D Poisson (float64), a fixed number of iterations: against
   cupyx.scipy.sparse.linalg.cg; time per iteration against the bandwidth floor.
+- DEIM and Q-DEIM points of an orthonormal n x m basis (float64): the CUDA backend against
+  the CPU backend on the same basis; accuracy: the Lebesgue constant of the points.
+- CUR (DEIM, stabilized core) of a dense float64 matrix: CUDA backend against CPU backend.
 """
 
 from __future__ import annotations
@@ -336,6 +339,136 @@ class PoissonCg:
         )
 
 
+@dataclass(frozen=True)
+class Selection:
+    """DEIM (LU pivots) or Q-DEIM (pivoted QR of U^T) points of an n x m orthonormal basis:
+    the CUDA backend against the CPU backend on the same basis (the issue's target: 10x)."""
+
+    n: int
+    m: int
+    method: str
+
+    def prepare(self, limits: Limits) -> Workload:
+        import cupy as cp
+        import rankwise
+
+        rng = cp.random.default_rng(SEED)
+        U, _ = cp.linalg.qr(rng.standard_normal((self.n, self.m)))
+        U = cp.asfortranarray(U)
+        U_host = np.asfortranarray(U.get())
+        select = getattr(rankwise, self.method)
+        contenders = [
+            Contender(f"rankwise.{self.method} (cuda)", _timed(lambda: select(U))),
+            Contender(f"rankwise.{self.method} (cpu)", lambda: select(U_host)),
+        ]
+
+        def assess(output: object) -> Assessment:
+            return Assessment({"eta": float(output.lebesgue_constant)})  # type: ignore[attr-defined]
+
+        probe = _gemm_probe(U, self.m)
+        return Workload(
+            contenders=contenders,
+            skipped=[],
+            assess=assess,
+            # LU / QR of a tall n x m block: about n m^2 flops (2 n m^2 for Householder QR)
+            work=(2.0 if self.method == "qdeim" else 1.0) * self.n * self.m**2,
+            work_text=f"{2 if self.method == 'qdeim' else 1} n m^2 flops (n={self.n}, m={self.m})",
+            rate=probe(),
+            probe=probe,
+            block_bytes=self.n * self.m * 8,
+        )
+
+
+SELECTION_METRICS = (
+    Metric("eta", "eta", "Lebesgue constant ||U U[p]^-1||_2 of the points", ".3g"),
+)
+
+
+def _selection_case(n: int, m: int, method: str) -> Case:
+    spec = Selection(n, m, method)
+    baseline = f"rankwise.{method} (cuda)"
+    return Case(
+        family="gpu",
+        name=f"{method} float64 {n}x{m}",
+        series=f"{method} float64",
+        size=float(n * m),
+        size_label="n x m (entries)",
+        params=f"orthonormal basis, m={m}",
+        limit="GEMM",
+        gemm_shapes=(),
+        metrics=SELECTION_METRICS,
+        targets=(SpeedupTarget(f"rankwise.{method} (cpu)", 10.0, slack=1.0, tol=1e-9),),
+        prepare=spec.prepare,
+        baseline=baseline,
+    )
+
+
+@dataclass(frozen=True)
+class Cur:
+    """rankwise.cur (DEIM, stabilized core) of a dense float64 m x n matrix with singular
+    values j^-1: the CUDA backend against the CPU backend on the same matrix and seed."""
+
+    m: int
+    n: int
+    k: int
+
+    def prepare(self, limits: Limits) -> Workload:
+        import cupy as cp
+        import rankwise
+        from rankwise._svd import auto_power_iterations
+
+        rng = cp.random.default_rng(SEED)
+        r = min(self.m, self.n, 1024)
+        G1 = rng.standard_normal((self.m, r)) / math.sqrt(self.m)
+        G2 = rng.standard_normal((self.n, r)) / math.sqrt(self.n)
+        A = cp.ascontiguousarray((G1 * (1.0 / cp.arange(1, r + 1))) @ G2.T)
+        del G1, G2
+        A_host = A.get()
+        a2 = float(cp.linalg.norm(A) ** 2)
+        contenders = [
+            Contender(
+                "rankwise.cur (cuda)", _timed(lambda: rankwise.cur(A, self.k, random_state=0))
+            ),
+            Contender("rankwise.cur (cpu)", lambda: rankwise.cur(A_host, self.k, random_state=0)),
+        ]
+
+        def assess(output: object) -> Assessment:
+            dense = cp.asarray(output.to_dense())  # type: ignore[attr-defined]
+            return Assessment({"rel_err": float(cp.linalg.norm(A - dense) ** 2 / a2) ** 0.5})
+
+        l = self.k + 10
+        q = auto_power_iterations(self.k, min(self.m, self.n))
+        probe = _gemm_probe(A, l)
+        passes = 2 * q + 2
+        return Workload(
+            contenders=contenders,
+            skipped=[],
+            assess=assess,
+            work=passes * 2.0 * self.m * self.n * l,
+            work_text=f"the SVD's {passes} passes x 2mn(k+p) flops (m={self.m}, n={self.n})",
+            rate=probe(),
+            probe=probe,
+            block_bytes=(self.m + self.n) * l * 8,
+        )
+
+
+def _cur_case(m: int, n: int, k: int) -> Case:
+    return Case(
+        family="gpu",
+        name=f"cur deim float64 {m}x{n} k={k}",
+        series="cur float64",
+        size=float(m * n),
+        size_label="m x n (entries)",
+        params=f"k={k}, method=deim, core=stabilized",
+        limit="GEMM",
+        gemm_shapes=(),
+        metrics=(Metric("rel_err", "rel err", "||A - C U R||_F / ||A||_F", ".4e"),),
+        targets=(SpeedupTarget("rankwise.cur (cpu)", 10.0, slack=1.01, tol=1e-12),),
+        prepare=Cur(m, n, k).prepare,
+        baseline="rankwise.cur (cuda)",
+    )
+
+
 def _dense_case(m: int, n: int, k: int, dtype: str) -> Case:
     spec = DenseSvd(m, n, k, 10, dtype)
     return Case(
@@ -401,9 +534,15 @@ def cases(mode: Mode) -> list[Case]:
             _dense_case(16384, 8192, 64, "float32"),
             _sparse_case(250_000, 25_000, 2_500_000),
             _cg_case(1000),
+            _selection_case(1_000_000, 64, "deim"),
+            _selection_case(1_000_000, 64, "qdeim"),
+            _cur_case(8192, 4096, 64),
         ]
     return [
         *(_dense_case(32768, 16384, k, dt) for dt in ("float32", "float64") for k in (64, 256)),
         _sparse_case(1_000_000, 100_000, 10_000_000),
         _cg_case(3163),
+        _selection_case(4_000_000, 100, "deim"),
+        _selection_case(4_000_000, 100, "qdeim"),
+        _cur_case(16384, 8192, 128),
     ]

@@ -74,8 +74,13 @@ class _FakeCupyArray:
         lambda A: rankwise.randomized_svd(A, 2),
         lambda A: rankwise.cg(A, _FakeCupyArray()),
         lambda A: rankwise.solve_cg(A, _FakeCupyArray()),
+        lambda A: rankwise.deim(A),
+        lambda A: rankwise.qdeim(A),
+        lambda A: rankwise.odeim(A, 8),
+        lambda A: rankwise.cur(A, 2),
+        lambda A: rankwise.svds(A, 2),
     ],
-    ids=["svd", "randomized_svd", "cg", "solve_cg"],
+    ids=["svd", "randomized_svd", "cg", "solve_cg", "deim", "qdeim", "odeim", "cur", "svds"],
 )
 def test_cupy_input_without_a_gpu_is_a_clear_error(call: Any) -> None:
     if _cuda_module() is None:
@@ -284,8 +289,13 @@ def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
 
 @pytest.mark.parametrize(
     "call",
-    [lambda A: rankwise.svds(A, 2), lambda A: rankwise.cur(A, 2), lambda A: rankwise.deim(A)],
-    ids=["svds", "cur", "deim"],
+    [
+        lambda A: rankwise.leverage_scores(A, 2),
+        lambda A: rankwise.CGSolver(A),
+        lambda A: rankwise.interp_decomp(A, 2),
+        lambda A: rankwise.SVDUpdater(2).fit(A),
+    ],
+    ids=["leverage_scores", "CGSolver", "interp_decomp", "SVDUpdater.fit"],
 )
 def test_functions_without_a_gpu_path_refuse_cupy_clearly(call: Any) -> None:
     with pytest.raises(TypeError, match=r"CuPy array.*\.get\(\)"):

@@ -18,6 +18,8 @@
 #include "rankwise/algo/precond.hpp"
 #include "rankwise/algo/randqb_ei.hpp"
 #include "rankwise/algo/rsvd.hpp"
+#include "rankwise/algo/selection.hpp"
+#include "rankwise/algo/subspace_iteration.hpp"
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
@@ -189,6 +191,33 @@ py::dict run_cg(const DeviceOperand& A, const std::optional<py::array>& jacobi_d
     return bindings::cg_result_dict(res, s);
 }
 
+// A device address as a pointer to the operator's value type.
+template <class T>
+const T* device_values(const LinearOp<T>&, std::uintptr_t p) {
+    return reinterpret_cast<const T*>(p);
+}
+
+py::array_t<std::int64_t> to_indices(const std::vector<index_t>& v) {
+    py::array_t<std::int64_t> out(static_cast<py::ssize_t>(v.size()));
+    std::copy(v.begin(), v.end(), out.mutable_data());
+    return out;
+}
+
+// Calls fn(be, V) without the GIL on the column-major device basis V (n x k, leading
+// dimension ld) of the given dtype; V's storage is the caller's CuPy array.
+template <class Fn>
+auto on_basis(const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
+              std::uintptr_t stream, Fn&& fn) {
+    require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
+    require(n >= 0 && k >= 0 && ld >= std::max<index_t>(n, 1))
+        << "invalid basis " << n << " x " << k << ", ld " << ld;
+    const CudaBackend be(as_stream(stream));
+    const py::gil_scoped_release nogil;
+    if (dtype == "float32")
+        return fn(be, ConstMatView<float>{reinterpret_cast<const float*>(data), n, k, ld});
+    return fn(be, ConstMatView<double>{reinterpret_cast<const double*>(data), n, k, ld});
+}
+
 // Ctrl-C in the main thread raises KeyboardInterrupt out of the native loop.
 void check_signals() {
     const py::gil_scoped_acquire gil;
@@ -302,6 +331,56 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("A"), py::arg("tol"), py::arg("block"), py::arg("max_rank"), py::arg("n_iter"),
         py::arg("key0"), py::arg("key1"), py::arg("stream"),
         "Fixed-precision randomized SVD (randQB_EI) on the device.");
+
+    m.def(
+        "subspace_iteration",
+        [](const DeviceOperand& A, index_t k, index_t l, index_t depth, double tol,
+           index_t max_iter, std::uintptr_t v0, std::uint64_t key0, std::uint64_t key1,
+           std::uintptr_t stream) {
+            SubspaceIterationOptions o;
+            o.k = k;
+            o.l = l;
+            o.depth = depth;
+            o.tol = tol;
+            o.max_iter = max_iter;
+            o.key = philox::Key{key0, key1};
+            return svd_call(A, stream, [&](const CudaBackend& be, const auto& op) {
+                return subspace_iteration(be, op, o, v0 != 0 ? device_values(op, v0) : nullptr);
+            });
+        },
+        py::arg("A"), py::arg("k"), py::arg("l"), py::arg("depth"), py::arg("tol"),
+        py::arg("max_iter"), py::arg("v0"), py::arg("key0"), py::arg("key1"), py::arg("stream"),
+        "Restarted block Krylov iteration to a residual tolerance (svds) on the device; v0: "
+        "the device address of the start vector (min(m, n) values of A's dtype) or 0; returns "
+        "(U, s, V, info, shapes).");
+
+    m.def(
+        "select_rows",
+        [](const std::string& method, const std::string& dtype, std::uintptr_t data, index_t n,
+           index_t k, index_t ld, std::uintptr_t stream) {
+            require(method == "deim" || method == "qdeim") << "unknown method '" << method << "'";
+            const bool q = method == "qdeim";
+            return to_indices(on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
+                return q ? qdeim_select(be, v) : deim_select(be, v);
+            }));
+        },
+        py::arg("method"), py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"),
+        py::arg("ld"), py::arg("stream"),
+        "DEIM (LU pivots) or Q-DEIM (pivoted QR of V^T) row indices of the device basis V.");
+
+    m.def(
+        "maxvol_select",
+        [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
+           double tol, index_t max_swaps, std::uintptr_t stream) {
+            const auto r = on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
+                return maxvol_select(be, v, tol, max_swaps);
+            });
+            return py::make_tuple(to_indices(r.rows), r.swaps, r.max_coefficient);
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
+        py::arg("tol"), py::arg("max_swaps"), py::arg("stream"),
+        "maxvol row indices of the device basis V from the DEIM start; returns (rows, swaps, "
+        "max |B_ij|).");
 
     m.def(
         "cg",

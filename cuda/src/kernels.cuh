@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
+#include <utility>
 #include <vector>
 
 #include "rankwise/cuda_backend.hpp"
@@ -104,6 +106,80 @@ std::vector<double> reduce_columns(cudaStream_t stream, index_t rows, index_t co
         for (index_t b = 0; b < nb; ++b) v = Op::combine_host(v, host[b + j * nb]);
         out[j] = v;
     }
+    return out;
+}
+
+// Whether (v, i) beats (best, at) in an argmax: larger value, or the same value at a smaller
+// index (the first occurrence wins, as in LAPACK's i?amax).
+__host__ __device__ inline bool argmax_better(double v, index_t i, double best, index_t at) {
+    return v > best || (v == best && i < at);
+}
+
+// Per block of a contiguous index range: the largest f(i) and the first i holding it.
+template <class F>
+__global__ void argmax_partials_kernel(index_t count, index_t nb, F f, double* value,
+                                       index_t* index) {
+    __shared__ double sv[kThreads];
+    __shared__ index_t si[kThreads];
+    const index_t per_block = (count + nb - 1) / nb;
+    const index_t begin = index_t(blockIdx.x) * per_block;
+    const index_t end = begin + per_block < count ? begin + per_block : count;
+    double best = -std::numeric_limits<double>::infinity();
+    index_t at = count;  // nothing found (only NaN): beaten by any value
+    for (index_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+        const double v = f(i);
+        if (v > best) {  // i increases: the first of equal values stays
+            best = v;
+            at = i;
+        }
+    }
+    sv[threadIdx.x] = best;
+    si[threadIdx.x] = at;
+    __syncthreads();
+    for (int width = kThreads / 2; width > 0; width /= 2) {
+        if (int(threadIdx.x) < width &&
+            argmax_better(sv[threadIdx.x + width], si[threadIdx.x + width], sv[threadIdx.x],
+                          si[threadIdx.x])) {
+            sv[threadIdx.x] = sv[threadIdx.x + width];
+            si[threadIdx.x] = si[threadIdx.x + width];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        value[blockIdx.x] = sv[0];
+        index[blockIdx.x] = si[0];
+    }
+}
+
+// The first i < count at which f(i) (a double, NaN never chosen) is largest, and that
+// value; index `count` if every f(i) is NaN.  Partials on the device, the last step on the
+// host in block order (the index is the result the caller needs).  Synchronizes.
+template <class F>
+std::pair<index_t, double> argmax(cudaStream_t stream, index_t count, F f) {
+    std::pair<index_t, double> out{count, -std::numeric_limits<double>::infinity()};
+    if (count == 0) return out;
+    const index_t nb = reduction_row_blocks(count);
+    const std::size_t n = static_cast<std::size_t>(nb);
+    void* raw = allocate((sizeof(double) + sizeof(index_t)) * n, stream, "argmax partials");
+    double* value = static_cast<double*>(raw);
+    index_t* index = reinterpret_cast<index_t*>(value + n);
+    argmax_partials_kernel<<<static_cast<unsigned>(nb), kThreads, 0, stream>>>(count, nb, f,
+                                                                              value, index);
+    cudaError_t status = cudaGetLastError();
+    std::vector<double> hv(n);
+    std::vector<index_t> hi(n);
+    if (status == cudaSuccess)
+        status = cudaMemcpyAsync(hv.data(), value, sizeof(double) * n, cudaMemcpyDeviceToHost,
+                                 stream);
+    if (status == cudaSuccess)
+        status = cudaMemcpyAsync(hi.data(), index, sizeof(index_t) * n, cudaMemcpyDeviceToHost,
+                                 stream);
+    free_async(raw, stream);
+    check(status, "argmax");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    for (std::size_t b = 0; b < n; ++b)
+        if (hi[b] < count && argmax_better(hv[b], hi[b], out.second, out.first))
+            out = {hi[b], hv[b]};
     return out;
 }
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import _gpu
-from ._cg import CGResult, _result, _stopping_rule
+from ._cg import CGResult, _result, _rhs_scale, _stopping_rule
 
 
 def _column_norms(B: Any) -> np.ndarray:
@@ -98,9 +98,17 @@ def solve_cg_gpu(
     if not bool(cp.isfinite(X).all()):
         raise ValueError("x0 contains NaN or Inf")
     X[:, cp.asarray(bnorm == 0)] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
+    # The CPU's power-of-two scaling of columns of extreme magnitude (_cg._rhs_scale, which
+    # reads only the column maxima: handed over as one host row)
+    scale = _rhs_scale(cp.abs(B).max(axis=0, keepdims=True).get()) if n > 0 else None
+    if scale is not None:  # solve A (X / c) = B / c column by column (in float64: exact)
+        c = cp.asarray(scale)
+        B = cp.asfortranarray((B.astype(cp.float64) / c).astype(dtype))
+        X = cp.asfortranarray((X.astype(cp.float64) / c).astype(dtype))
+        tol = [t / float(cj) for t, cj in zip(tol, scale, strict=True)]
     x_out = X[:, 0] if vector else X
 
-    each_iteration = None if callback is None else (lambda: callback(x_out))
+    each_iteration = None if callback is None else _iteration_callback(callback, x_out, scale)
     out = cuda.cg(
         mat.operand,
         diag,
@@ -114,4 +122,32 @@ def solve_cg_gpu(
         each_iteration,
         _gpu.current_stream(),
     )
+    if scale is not None:
+        out = _unscale(out, X, scale)
     return _result(out, x_out, vector, maxiter)
+
+
+def _iteration_callback(
+    callback: Callable[[Any], Any], x_out: Any, scale: np.ndarray | None
+) -> Callable[[], Any]:
+    """The native loop's per-iteration hook: the user's callback, shown the unscaled
+    iterate (as _cg._scaled_callback on the CPU)."""
+    if scale is None:
+        return lambda: callback(x_out)
+    import cupy as cp
+
+    factor = cp.asarray(scale) if x_out.ndim == 2 else float(scale[0])
+    return lambda: callback((x_out * factor).astype(x_out.dtype))
+
+
+def _unscale(out: dict[str, Any], X: Any, scale: np.ndarray) -> dict[str, Any]:
+    """Undo the right-hand-side scaling on X (in place: x_out is a view of it) and on the
+    residual history; a column whose solution is beyond the float range is reported as
+    "nonfinite" instead of returned as Inf (as _cg._unscale on the CPU)."""
+    import cupy as cp
+
+    X[...] = (X.astype(cp.float64) * cp.asarray(scale)).astype(X.dtype)
+    out = dict(out, history=np.asarray(out["history"]) * scale)
+    overflow = (~cp.isfinite(X).all(axis=0)).get()
+    out["stop"] = ["nonfinite" if o else r for r, o in zip(out["stop"], overflow, strict=True)]
+    return out

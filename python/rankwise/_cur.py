@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from . import _dask, _selection
+from . import _dask, _gpu, _selection
 from ._cur_core import CoreProduct, cross_core, pinv_core
 from ._random import RandomStateLike, philox_key
 from ._svd import _svd_dask, estimate_error, svd
@@ -384,6 +384,12 @@ def cur(
         if refine:
             raise ValueError("refine=True is not supported for dask arrays yet")
         return _cur_dask(A, k, rows, cols, method, core, oversample, weights, random_state)
+    if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_cur_gpu.py)
+        from ._cur_gpu import cur_gpu
+
+        return cur_gpu(  # type: ignore[return-value]
+            A, k, rows, cols, method, core, oversample, weights, refine, random_state
+        )
     mat = as_matrix(A)
     m, n = mat.shape
     method = check_choice(method, "method", _METHODS)

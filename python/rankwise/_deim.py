@@ -17,7 +17,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from . import _core, _selection
+from . import _core, _gpu, _selection
 from ._dispatch import check_compressed, require_cpu_input
 from ._validate import check_int, work_dtype
 
@@ -559,6 +559,10 @@ def deim(U: Any) -> PointSelection:
     --------
     qdeim, odeim, eim
     """
+    if _gpu.is_device_array(U):  # CuPy: on the GPU (python/rankwise/_deim_gpu.py)
+        from ._deim_gpu import select_on_device
+
+        return select_on_device(U, "deim")  # type: ignore[return-value]
     u = as_basis(U)
     if u.flags.f_contiguous:  # read in place, by blocks of columns (no n x m copy)
         points = np.asarray(_core.deim_blocked(u, list(DEIM_BLOCKS)))
@@ -595,6 +599,10 @@ def qdeim(U: Any) -> PointSelection:
     --------
     deim, odeim
     """
+    if _gpu.is_device_array(U):  # CuPy: on the GPU (python/rankwise/_deim_gpu.py)
+        from ._deim_gpu import select_on_device
+
+        return select_on_device(U, "qdeim")  # type: ignore[return-value]
     u = as_basis(U)
     return _finish(u, _selection.qdeim(u), "qdeim")
 
@@ -670,6 +678,10 @@ def odeim(U: Any, n_points: int) -> PointSelection:
     --------
     qdeim, deim, PointInterpolant.stabilize
     """
+    if _gpu.is_device_array(U):  # CuPy: on the GPU (python/rankwise/_deim_gpu.py)
+        from ._deim_gpu import select_on_device
+
+        return select_on_device(U, "odeim", n_points)  # type: ignore[return-value]
     u = as_basis(U)
     n, m = u.shape
     k = check_int(n_points, "n_points", low=m)

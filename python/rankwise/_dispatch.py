@@ -14,10 +14,11 @@ def _module_of(obj: Any) -> str:
 def require_cpu_input(A: Any, name: str = "A") -> None:
     """Raise a clear error for array types that this function does not take.
 
-    CuPy arrays are taken by rankwise.svd, randomized_svd, cg and solve_cg (the CUDA
-    backend, python/rankwise/_gpu.py), dask arrays by rankwise.svd, randomized_svd and cur
-    (python/rankwise/_dask.py).  Elsewhere both are refused with an explanation: silently
-    copying device or distributed data to host memory would hide a large cost.
+    CuPy arrays are taken by rankwise.svd, randomized_svd, svds, cg, solve_cg, deim, qdeim,
+    odeim and cur (the CUDA backend, python/rankwise/_gpu.py), dask arrays by rankwise.svd,
+    randomized_svd and cur (python/rankwise/_dask.py).  Elsewhere both are refused with an
+    explanation: silently copying device or distributed data to host memory would hide a
+    large cost.
 
     CSR/CSC matrices built from raw arrays (SciPy checks only their lengths) are checked for
     a broken structure (:func:`check_compressed`) before SciPy or the core read them.
@@ -26,8 +27,9 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
     root = _module_of(A)
     if root in ("cupy", "cupyx"):
         raise TypeError(
-            f"{name} is a CuPy array; rankwise.svd, randomized_svd, cg and solve_cg run on the "
-            f"GPU, this function does not yet: pass {name}.get() to compute on the CPU"
+            f"{name} is a CuPy array; rankwise.svd, randomized_svd, svds, cg, solve_cg, deim, "
+            f"qdeim, odeim and cur run on the GPU, this function does not yet: pass {name}.get() "
+            "to compute on the CPU"
         )
     if root == "dask":
         raise TypeError(

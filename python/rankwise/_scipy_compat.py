@@ -12,7 +12,7 @@ import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from . import _core
+from . import _core, _gpu
 from ._dispatch import require_cpu_input
 from ._random import philox_key
 from ._svd import checked_core
@@ -182,6 +182,12 @@ def svds(
         >>> bool(np.allclose(s, s_ref, rtol=1e-10))
         True
     """
+    if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_svds_gpu.py)
+        from ._svds_gpu import svds_gpu
+
+        return svds_gpu(
+            A, k, ncv, tol, which, v0, maxiter, return_singular_vectors, solver, rng, random_state
+        )
     solver_name = str(solver).lower()
     if solver_name not in _SOLVERS:
         raise ValueError(f"solver must be one of {set(_SOLVERS)}.")

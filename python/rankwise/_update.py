@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core
+from . import _core, _gpu
 from ._dispatch import require_cpu_input
 from ._interrupt import run_interruptibly
 from ._random import RandomStateLike, philox_key
@@ -233,6 +233,8 @@ class SVDUpdater:
     # -- starting points -------------------------------------------------------------
     def fit(self, A: Any) -> SVDUpdater:
         """Start from the rank-``k`` SVD of ``A`` computed by :func:`rankwise.svd`."""
+        if _gpu.is_device_array(A):  # svd would run on the GPU, the updates could not
+            require_cpu_input(A)
         if hasattr(A, "shape") and len(A.shape) == 2 and self.k > min(A.shape):
             raise ValueError(f"k = {self.k} exceeds min(m, n) = {min(A.shape)} of A")
         U, s, Vt = svd(A, self.k, random_state=self._seed(0))

@@ -27,6 +27,9 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
+from . import _gpu
+from ._dispatch import require_cpu_input
+
 __all__ = [
     "estimate_rank",
     "estimate_spectral_norm",
@@ -66,6 +69,8 @@ def _dtype_of(A: Any) -> np.dtype:
 def _as_input(A: Any) -> tuple[Any, np.dtype, bool]:
     """(A, dtype, is_operator); never copied or modified.  NaN/Inf are detected on what the
     algorithm reads: the sketch (see :func:`_sketch`) or A itself (:func:`_checked`)."""
+    if _gpu.is_device_array(A):  # CuPy: the clear error (not on the GPU yet)
+        require_cpu_input(A)
     dtype = _dtype_of(A)
     if isinstance(A, np.ndarray):
         if A.ndim != 2:

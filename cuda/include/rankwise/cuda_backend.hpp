@@ -168,6 +168,26 @@ class CudaBackend {
     template <class T, class I>
     void csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* dot) const;
 
+    // --- selection primitives (algo/selection.hpp: DEIM, Q-DEIM, maxvol; cuda/src/selection.cu)
+    // cusolverDnXgetrf (64-bit API); contract as on the CPU (pivots to the host).
+    template <class T>
+    std::vector<index_t> lu_partial_pivoting(MatView<T> V) const;
+    // cuSOLVER has no geqp3: Businger-Golub pivoting on explicit residuals (selection.cu),
+    // the same pivots in exact arithmetic; ties go to the smallest column index.
+    template <class T>
+    std::vector<index_t> qr_column_pivots(MatView<T> W) const;
+    template <class T>
+    void transpose(ConstMatView<T> X, MatView<T> Y) const;
+    template <class T>
+    void solve_right_unit_lower(ConstMatView<T> L, MatView<T> B) const;
+    template <class T>
+    std::pair<std::pair<index_t, index_t>, T> argmax_abs(ConstMatView<T> X) const;
+    // rows in host memory
+    template <class T>
+    void gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
+    template <class T>
+    void solve(MatView<T> A, MatView<T> B, const char* what) const;
+
     // Waits until the queued work is done (used before results are handed back).
     void synchronize() const;
 

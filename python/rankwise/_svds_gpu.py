@@ -1,0 +1,130 @@
+"""rankwise.svds on CuPy input (dense or cupyx.scipy.sparse CSR/CSC): the rankwise solver
+(restarted block Krylov, algo/subspace_iteration.hpp) on the CUDA backend, with the CPU's
+argument checks, defaults, start block (same seed or v0: the same sketch) and SciPy's return
+convention; CuPy out.  solver="arpack" / "lobpcg" / "propack", which="SM" and complex input
+are not on the GPU (NotImplementedError)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse.linalg as spla
+
+from . import _gpu
+from ._random import philox_key
+from ._scipy_compat import (
+    _DEFAULT_MAXITER,
+    _KRYLOV_DEPTH,
+    _SOLVERS,
+    _check_k,
+    _rng_to_random_state,
+    _scipy_int,
+    _seed_from,
+)
+
+
+def _not_yet(what: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"rankwise.svds on the GPU: {what} is not available on the GPU yet (the GPU runs "
+        "solver='rankwise' with which='LM' on real input); pass A.get() to compute on the CPU"
+    )
+
+
+def svds_gpu(
+    A: Any,
+    k: Any,
+    ncv: Any,
+    tol: Any,
+    which: Any,
+    v0: Any,
+    maxiter: Any,
+    return_singular_vectors: Any,
+    solver: Any,
+    rng: Any,
+    random_state: Any,
+) -> Any:
+    """The body of rankwise.svds for CuPy A (see there)."""
+    cuda = _gpu.cuda_module()
+    cp = _gpu._cupy()
+    solver_name = str(solver).lower()
+    if solver_name not in _SOLVERS:
+        raise ValueError(f"solver must be one of {set(_SOLVERS)}.")
+    if solver_name != "rankwise":
+        raise _not_yet(f"solver={solver!r}")
+    which_name = str(which).upper()
+    if which_name == "SM":
+        raise _not_yet("which='SM'")
+    if which_name != "LM":
+        raise ValueError("`which` must be in {'LM', 'SM'}.")
+    if np.dtype(A.dtype).kind == "c":
+        raise _not_yet("complex input")
+    if len(A.shape) != 2 or 0 in A.shape:
+        raise ValueError("`A` must not be empty.")
+    if random_state is not None:
+        rng = random_state
+    key = philox_key(_rng_to_random_state(rng), "rng")
+    transposed = A.shape[0] < A.shape[1]
+    mat = _gpu.as_device_matrix(A.T if transposed else A)  # the tall side, as on the CPU
+    k = _check_k(k, mat.min_dim)
+    if ncv is None:
+        l = min(mat.min_dim, max(2 * k, k + 16))
+    else:
+        l = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+        if not k <= l <= mat.min_dim:
+            raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+    if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
+        raise ValueError("`tol` must be a non-negative floating point value.")
+    if maxiter is None:
+        maxiter = _DEFAULT_MAXITER
+    maxiter = _scipy_int(maxiter, "`maxiter` must be a positive integer.")
+    if maxiter <= 0:
+        raise ValueError("`maxiter` must be a positive integer.")
+    if return_singular_vectors not in (True, False, "u", "vh"):
+        raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
+    start = None
+    if v0 is not None:
+        v = v0.get() if _gpu.is_device_array(v0) else np.asarray(v0)
+        v = np.atleast_1d(v)
+        if v.dtype.kind not in "fc":
+            raise ValueError("`v0` must be of floating or complex floating data type.")
+        if v.shape != (mat.min_dim,):
+            raise ValueError(f"`v0` must have shape {(mat.min_dim,)}.")
+        v = v.real.astype(mat.dtype)
+        if not np.isfinite(v).all():
+            raise ValueError("v0 contains NaN or Inf")
+        key = philox_key(_seed_from(v), "v0")  # as on the CPU: v0 seeds the rest of the block
+        start = cp.asarray(v)
+    depth = max(1, min(_KRYLOV_DEPTH, mat.min_dim // l))
+    out = cuda.subspace_iteration(
+        mat.operand,
+        k,
+        l,
+        depth,
+        float(tol),
+        maxiter,
+        int(start.data.ptr) if start is not None else 0,
+        *key,
+        _gpu.current_stream(),
+    )
+    U_buf, s, V_buf, info, (u_shape, vt_shape) = out
+    U = _gpu.wrap(U_buf, u_shape, mat.dtype, "F")
+    Vt = _gpu.wrap(V_buf, vt_shape, mat.dtype, "C")
+    s = cp.asarray(s)
+    if not info["converged"]:
+        raise spla.ArpackNoConvergence(
+            f"rankwise svds did not converge in {info['iterations']} iterations "
+            f"(relative residual {info['relative_error']:.3g}, tol {tol})",
+            s[::-1],
+            Vt[::-1].T,
+        )
+    if transposed:
+        U, Vt = Vt.T, U.T
+    u, s, vh = U[:, ::-1], s[::-1], Vt[::-1]
+    if return_singular_vectors is False:
+        return s
+    if return_singular_vectors == "u":
+        return u, s, None
+    if return_singular_vectors == "vh":
+        return None, s, vh
+    return u, s, vh

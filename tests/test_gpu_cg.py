@@ -1,0 +1,100 @@
+"""GPU CG on right-hand sides of extreme magnitude: the same cases as the CPU's
+(tests/test_fuzz_findings.py), solved from CuPy arrays, compared with the CPU backend and
+with float64 references.  Skipped without a GPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rankwise
+from gpu_support import needs_gpu
+
+pytestmark = needs_gpu
+
+SPD = np.array(
+    [[2.033259783401407, 0.06666266579770692], [0.06666266579770692, 2.4211452057795197]]
+)
+B = np.array([6.857655085992109, 0.9470809631292422])
+
+
+@pytest.mark.parametrize(
+    ("scale", "dtype"),
+    [(10.0**e, np.float64) for e in (304, 200, -160, -300, -310)]
+    + [(10.0**e, np.float32) for e in (37, 25, -20, -36, -40)],
+)
+def test_gpu_cg_right_hand_sides_of_extreme_magnitude(scale: float, dtype: Any) -> None:
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    b = (B * scale).astype(dtype)
+    A = SPD.astype(dtype)
+    x_true = np.linalg.solve(SPD, b.astype(np.float64))
+    seen: list[Any] = []
+    b_gpu = cp.asarray(b)
+    x, info = rankwise.cg(
+        cp.asarray(A), b_gpu, rtol=1e-6, callback=lambda xk: seen.append(xk.copy())
+    )
+    assert info == 0
+    assert isinstance(x, cp.ndarray)
+    assert x.dtype == dtype
+    np.testing.assert_array_equal(cp.asnumpy(b_gpu), b)  # b not modified
+    tol = 1e-5 if dtype is np.float32 else 1e-12
+    subnormal = abs(scale) < np.finfo(dtype).tiny * 1e3
+    np.testing.assert_allclose(cp.asnumpy(x), x_true, rtol=1e-3 if subnormal else tol)
+    np.testing.assert_array_equal(cp.asnumpy(seen[-1]), cp.asnumpy(x))  # unscaled iterate
+    x_cpu, _ = rankwise.cg(A, b, rtol=1e-6)
+    np.testing.assert_allclose(cp.asnumpy(x), x_cpu, rtol=1e-3 if subnormal else tol)
+    block = np.c_[b, B.astype(dtype)]
+    res = rankwise.solve_cg(csp.csr_matrix(cp.asarray(A)), cp.asarray(block), rtol=1e-6)
+    assert res.converged
+    np.testing.assert_allclose(cp.asnumpy(res.x[:, 0]), x_true, rtol=1e-3 if subnormal else tol)
+    bnorm = scale * np.linalg.norm(b.astype(np.float64) / scale)
+    np.testing.assert_allclose(res.residual_norms[0, 0], bnorm, rtol=1e-6)
+    ref = rankwise.solve_cg(A, block, rtol=1e-6)
+    np.testing.assert_array_equal(res.column_iterations, ref.column_iterations)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gpu_cg_right_hand_side_at_the_float_maximum(dtype: Any) -> None:
+    import cupy as cp
+
+    top, tiny = float(np.finfo(dtype).max), float(np.finfo(dtype).smallest_subnormal)
+    b = np.array([[top, 1.0], [0.0, 2.0], [0.0, 3.0]], dtype=dtype)
+    b_tiny = np.array([[tiny * 3, 1.0], [tiny, 2.0], [0.0, 3.0]], dtype=dtype)
+    A = np.diag([4.0, 2.0, 1.0]).astype(dtype)
+    for rhs in (b, b_tiny):
+        x, info = rankwise.cg(cp.asarray(A), cp.asarray(rhs), rtol=1e-6)
+        assert info == 0
+        x_host = cp.asnumpy(x)
+        assert np.all(np.isfinite(x_host))
+        expected = rhs.astype(np.float64) / np.diag(A).astype(np.float64)[:, None]
+        np.testing.assert_allclose(x_host, expected.astype(dtype), rtol=1e-5)
+
+
+def test_gpu_cg_solution_beyond_the_float_range_is_reported() -> None:
+    import cupy as cp
+
+    A = np.diag([2e-300, 2e-300, 1.8e-300])
+    b = np.array([3.3e307, 1.0, 0.5])
+    with pytest.raises(rankwise.CGBreakdownError, match="NaN or Inf"):
+        rankwise.cg(cp.asarray(A), cp.asarray(b), rtol=1e-8)
+    res = rankwise.solve_cg(cp.asarray(A), cp.asarray(np.c_[b, np.ones(3)]), rtol=1e-8)
+    assert res.column_reasons == ("nonfinite", "converged")
+    np.testing.assert_allclose(cp.asnumpy(res.x[:, 1]), 1 / np.diag(A), rtol=1e-8)
+
+
+def test_gpu_cg_ordinary_right_hand_side_is_not_scaled() -> None:
+    """|b| ~ 1: no scaling, so the GPU iteration is the CPU's (same counts)."""
+    import cupy as cp
+
+    rng = np.random.default_rng(0)
+    n = 50
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = (Q * np.linspace(1, 100, n)) @ Q.T
+    b = rng.standard_normal(n)
+    res = rankwise.solve_cg(cp.asarray(A), cp.asarray(b), rtol=1e-10)
+    ref = rankwise.solve_cg(A, b, rtol=1e-10)
+    assert abs(res.iterations - ref.iterations) <= 1  # reductions round differently
+    np.testing.assert_allclose(res.residual_norms[:5], ref.residual_norms[:5], rtol=1e-8)

@@ -1,0 +1,84 @@
+"""rankwise.svds on CuPy input: the rankwise solver on the CUDA backend, SciPy's return
+convention, the CPU's triplets for the same seed, NotImplementedError for the SciPy solvers.
+Skipped without a GPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rankwise
+import scipy.sparse as sp
+from gpu_support import needs_gpu
+
+pytestmark = needs_gpu
+
+
+def _spectrum_matrix(m: int, n: int, dtype: Any, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    r = min(m, n)
+    Q1 = np.linalg.qr(rng.standard_normal((m, r)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((n, r)))[0]
+    return ((Q1 * (1.0 / np.arange(1, r + 1))) @ Q2.T).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
+def test_gpu_svds_matches_the_cpu(dtype: Any, shape: tuple[int, int]) -> None:
+    import cupy as cp
+
+    A = _spectrum_matrix(*shape, dtype, 1)
+    A_gpu = cp.asarray(A)
+    u, s, vh = rankwise.svds(A_gpu, k=6, rng=0)
+    u_c, s_c, vh_c = rankwise.svds(A, k=6, rng=0)
+    assert isinstance(u, cp.ndarray)
+    assert isinstance(s, cp.ndarray)
+    assert u.dtype == dtype
+    assert u.shape == (shape[0], 6)
+    assert vh.shape == (6, shape[1])
+    exact = np.linalg.svd(A.astype(np.float64), compute_uv=False)[:6][::-1]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(cp.asnumpy(s), exact, rtol=tol)  # ascending, as SciPy
+    np.testing.assert_allclose(cp.asnumpy(s), s_c, rtol=tol)
+    # the same vectors up to sign (the small SVD's sign convention is the library's)
+    for X, Y in ((cp.asnumpy(u), u_c), (cp.asnumpy(vh).T, vh_c.T)):
+        dots = np.abs(np.sum(X.astype(np.float64) * Y, axis=0))
+        np.testing.assert_allclose(dots, 1.0, atol=100 * tol)
+    only_s = rankwise.svds(A_gpu, k=6, rng=0, return_singular_vectors=False)
+    np.testing.assert_allclose(cp.asnumpy(only_s), cp.asnumpy(s), rtol=tol)
+
+
+def test_gpu_svds_sparse_and_v0() -> None:
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    A = sp.random(1500, 400, density=0.02, format="csr", random_state=2)
+    v0 = np.ones(400)
+    u, s, vh = rankwise.svds(csp.csr_matrix(A), k=5, v0=cp.asarray(v0), tol=1e-10)
+    _, s_c, _ = rankwise.svds(A, k=5, v0=v0, tol=1e-10)
+    np.testing.assert_allclose(cp.asnumpy(s), s_c, rtol=1e-9)
+    exact = np.linalg.svd(A.toarray(), compute_uv=False)[:5][::-1]
+    np.testing.assert_allclose(cp.asnumpy(s), exact, rtol=1e-9)
+    r = A @ cp.asnumpy(vh).T - cp.asnumpy(u) * cp.asnumpy(s)
+    assert np.linalg.norm(r) <= 1e-8 * exact[-1]
+
+
+def test_gpu_svds_refusals_and_bad_input() -> None:
+    import cupy as cp
+
+    A = cp.asarray(_spectrum_matrix(60, 40, np.float64, 3))
+    with pytest.raises(NotImplementedError, match="not available on the GPU yet"):
+        rankwise.svds(A, k=3, solver="arpack")
+    with pytest.raises(NotImplementedError, match="SM"):
+        rankwise.svds(A, k=3, which="SM")
+    with pytest.raises(ValueError, match="`k` must be"):
+        rankwise.svds(A, k=40)
+    with pytest.raises(ValueError, match="ncv"):
+        rankwise.svds(A, k=3, ncv=2)
+    with pytest.raises(ValueError, match="v0"):
+        rankwise.svds(A, k=3, v0=cp.ones(7))
+    B = A.copy()
+    B[1, 1] = cp.nan
+    with pytest.raises(ValueError, match="NaN"):
+        rankwise.svds(B, k=3)

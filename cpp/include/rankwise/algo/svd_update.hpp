@@ -105,6 +105,30 @@ class SvdUpdate {
         return std::sqrt(be_.sum_squares(ConstMatView<T>(G.view())));
     }
 
+    // The method and its rank l, changed before the first update (SVDUpdater resolves
+    // method="auto" from the first update's type; the state is the same for all methods).
+    void set_method(UpdateMethod method, index_t rank) {
+        require(stats_.updates == 0) << "the method can only change before the first update";
+        require(rank >= 0) << "rank must be >= 0";
+        o_.method = method;
+        o_.rank = rank;
+    }
+
+    // max |W^T W - I| of (U, V) from the tracked Gram matrices (O(k^2)).  Right after
+    // construction they are the given factors' Grams (formed once, in the constructor), so
+    // this checks that the factors are orthonormal without a second O(N k^2) pass.
+    std::pair<double, double> gram_deviation() const {
+        auto dev = [&](const Side& w) {
+            const index_t k = rank();
+            auto G = be_.template matrix<T>(k, k);
+            be_.copy(ConstMatView<T>(w.gram.view()), G.view());
+            auto I = identity<Backend, T>(be_, k);
+            be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
+            return std::abs(double(be_.argmax_abs(ConstMatView<T>(G.view())).second));
+        };
+        return {dev(u_), dev(v_)};
+    }
+
     // Drift monitor (SVDUpdater.estimate_drift) for the current matrix A (m x n, ||A||_F
     // known).  Returns (err2, best2):
     //   err2 = ||A - U S V^T||_F^2 = ||A||_F^2 - 2 sum_i s_i u_i^T A v_i + ||s||^2, exact,

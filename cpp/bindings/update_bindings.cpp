@@ -118,6 +118,19 @@ class Handle {
         return py::make_tuple(to_numpy(std::move(U), false), s, to_numpy(std::move(V), true));
     }
 
+    void set_method(const std::string& method, index_t rank) {
+        st_->set_method(parse_method(method), rank);
+    }
+
+    py::tuple gram_deviation() const {
+        std::pair<double, double> out;
+        {
+            const NativeCall native;
+            out = st_->gram_deviation();
+        }
+        return py::make_tuple(out.first, out.second);
+    }
+
     double orthogonality(bool left) const {
         const NativeCall native;
         return st_->orthogonality(left);
@@ -168,6 +181,8 @@ void register_handle(py::module_& m, const char* name) {
         .def("update", &Handle<T>::update, py::arg("B"), py::arg("JB"), py::arg("C"),
              py::arg("JC"))
         .def("factors", &Handle<T>::factors)
+        .def("set_method", &Handle<T>::set_method, py::arg("method"), py::arg("rank"))
+        .def("gram_deviation", &Handle<T>::gram_deviation)
         .def("orthogonality", &Handle<T>::orthogonality, py::arg("left"))
         .def("drift", &Handle<T>::drift, py::arg("A"))
         .def_property_readonly("stats", &Handle<T>::stats)

@@ -21,6 +21,8 @@ from ._validate import as_matrix, check_choice, check_int
 _METHODS = ("auto", "zha-simon", "vecharynski-saad", "sparse")
 Method = Literal["auto", "zha-simon", "vecharynski-saad", "sparse"]
 _BASES = ("rpi", "gkl")
+_DIRECT_FLOPS = 3e7
+"""Updates estimated below this many flops run on the calling thread (SVDUpdater._native)."""
 
 
 def _check_dtype(x: Any, name: str, dtype: np.dtype) -> None:
@@ -36,23 +38,30 @@ def _block(Dt: Any, name: str, n_side: int, dtype: np.dtype) -> tuple[Any, np.nd
     """The core operator of ``Dt`` (r x n_side) and the columns it touches (None: all).
 
     A sparse ``Dt`` is restricted to its nonzero columns (indices renumbered, data shared):
-    the update algorithms then read and write only those rows of the factor.
+    the update algorithms then read and write only those rows of the factor.  ``Dt`` was
+    validated by :func:`_as_update` (structure, dtype, finite values), so the compressed
+    operator is built directly (the core checks its index arrays again).
     """
     if sp.issparse(Dt):
         csr = Dt.tocsr()
         if not csr.has_canonical_format:
             csr = csr.copy()
             csr.sum_duplicates()
-        J, inverse = np.unique(csr.indices, return_inverse=True)
-        index_dtype = np.int32 if max(len(J), csr.nnz) < 2**31 - 1 else np.int64
+        nnz = int(csr.indptr[-1])
+        J, inverse = np.unique(csr.indices[:nnz], return_inverse=True)
+        index_dtype = np.int32 if max(len(J), nnz) < 2**31 - 1 else np.int64
         if len(J) == 0:  # an all-zero block: one (empty) column keeps the shapes valid
             J = np.zeros(1, dtype=np.int64)
-        compressed = sp.csr_array(
-            (csr.data, inverse.astype(index_dtype), csr.indptr.astype(index_dtype)),
-            shape=(csr.shape[0], len(J)),
+        op = _core.Operator.sparse(
+            np.ascontiguousarray(csr.data[:nnz]),
+            inverse.astype(index_dtype),
+            csr.indptr.astype(index_dtype),
+            csr.shape[0],
+            len(J),
+            transposed=False,
         )
-        return as_matrix(compressed, name).op, J.astype(np.int64)
-    return as_matrix(Dt, name).op, None
+        return op, J.astype(np.int64)
+    return as_matrix(Dt, name, check_finite=False).op, None
 
 
 def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple], None]) -> Any:
@@ -63,23 +72,22 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple]
         raise ValueError(f"{name} must be 2-D; got shape {tuple(x.shape)}")
     _check_dtype(x, name, dtype)
     shape_check(tuple(x.shape))
-    if not sp.issparse(x) and not np.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    if sp.issparse(x) and not np.isfinite(x.data).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    _check_magnitude(x.data if sp.issparse(x) else x, name, dtype)
+    _check_values(x.data if sp.issparse(x) else x, name, dtype)
     return x
 
 
-def _check_magnitude(values: np.ndarray, name: str, dtype: np.dtype) -> None:
-    """ValueError when the Frobenius norm of the batch is beyond the float range: the
-    norms inside the update overflow, and LAPACK then loops forever (found by fuzzing:
-    rows holding 1.8e308 hung ``add_rows``)."""
-    big = float(np.abs(values).max(initial=0.0))
-    if big == 0.0:
+def _check_values(values: np.ndarray, name: str, dtype: np.dtype) -> None:
+    """ValueError for NaN or Inf, or when the Frobenius norm of the batch is beyond the
+    float range: the norms inside the update overflow, and LAPACK then loops forever
+    (found by fuzzing: rows holding 1.8e308 hung ``add_rows``).  One pass over the values
+    (max |x|) where that bounds the norm, two otherwise."""
+    big = float(np.max(np.abs(values), initial=0.0))
+    if not math.isfinite(big):
+        raise ValueError(f"{name} contains NaN or Inf")
+    limit = float(np.finfo(dtype).max) / 16
+    if big == 0.0 or big * math.sqrt(values.size) <= limit:
         return
     norm = big * float(np.linalg.norm((values / big).ravel()))
-    limit = float(np.finfo(dtype).max) / 16
     if not norm <= limit:
         raise ValueError(
             f"{name} is too large to update with: its norm exceeds {limit:.3g} (the "
@@ -224,7 +232,7 @@ class SVDUpdater:
         # Held by a native update while it runs (also one abandoned on Ctrl-C, which
         # finishes without committing): readers and the next update wait for it.
         self._lock = threading.Lock()
-        self._factors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._dtype = np.dtype(np.float64)
         self._resolved: str | None = None
         self.n_updates = 0
         self.n_refreshes = 0
@@ -265,31 +273,43 @@ class SVDUpdater:
                 raise ValueError(f"{name} contains NaN or Inf")
         if (s < 0).any():
             raise ValueError("s must be non-negative")
-        tol = 100 * math.sqrt(np.finfo(dtype).eps)
-        for W, name in ((U, "U"), (Vt.T, "Vt")):
-            G = W.T.astype(np.float64) @ W.astype(np.float64)
-            if np.abs(G - np.eye(self.k)).max() > tol:
-                raise ValueError(f"{name} does not have orthonormal columns (rows for Vt)")
         order = np.argsort(-s, kind="stable")
-        return self._start(U[:, order], s[order], Vt[order])
+        if (order != np.arange(self.k)).any():
+            U, s, Vt = U[:, order], s[order], Vt[order]
+        return self._start(U, s, Vt, check=True)
 
-    def _start(self, U: np.ndarray, s: np.ndarray, Vt: np.ndarray) -> SVDUpdater:
-        self._handle = None
-        self._factors = (U.copy(), s.copy(), Vt.copy())
-        if self._resolved is not None:
-            self._make_handle()
+    def _start(
+        self, U: np.ndarray, s: np.ndarray, Vt: np.ndarray, check: bool = False
+    ) -> SVDUpdater:
+        """The native state on copies of the factors (the handle copies them), with the
+        method if it is known (``"auto"`` is resolved by the first update).  ``check``:
+        refuse factors that are not orthonormal, from the Gram matrices the handle forms
+        anyway (one O((m + n) k^2) pass, in the core's threads)."""
+        method = self._resolved or ("zha-simon" if self.method == "auto" else self.method)
+        cls = _core.SvdUpdate32 if U.dtype == np.float32 else _core.SvdUpdate64
+        krylov = self.basis == "gkl"
+        handle = cls(
+            U,
+            s,
+            Vt,
+            method,
+            self._rank_of(method),
+            self.n_iter,
+            krylov,
+            self.max_cond or 0.0,
+            *self._key,
+        )
+        if check:
+            tol = 100 * math.sqrt(np.finfo(U.dtype).eps)
+            for dev, name in zip(handle.gram_deviation(), ("U", "Vt"), strict=True):
+                if not dev <= tol:
+                    raise ValueError(f"{name} does not have orthonormal columns (rows for Vt)")
+        self._handle = handle
+        self._dtype = np.dtype(U.dtype)
         return self
 
-    def _make_handle(self) -> None:
-        assert self._factors is not None
-        assert self._resolved is not None
-        U, s, Vt = self._factors
-        cls = _core.SvdUpdate32 if U.dtype == np.float32 else _core.SvdUpdate64
-        rank = 0 if self._resolved == "zha-simon" else (self.rank or self.k)
-        krylov = self.basis == "gkl"
-        self._handle = cls(
-            U, s, Vt, self._resolved, rank, self.n_iter, krylov, self.max_cond or 0.0, *self._key
-        )
+    def _rank_of(self, method: str) -> int:
+        return 0 if method == "zha-simon" else (self.rank or self.k)
 
     def _seed(self, salt: int) -> RandomStateLike:
         if isinstance(self.random_state, (int, np.integer)):
@@ -298,34 +318,26 @@ class SVDUpdater:
 
     # -- state -------------------------------------------------------------------------
     def _require_started(self) -> None:
-        if self._factors is None and self._handle is None:
+        if self._handle is None:
             raise RuntimeError("call fit(A) or from_factors(U, s, Vt) first")
 
     @property
     def shape(self) -> tuple[int, int]:
         """Shape (m, n) of the matrix tracked now."""
         self._require_started()
-        if self._handle is not None:
-            with self._lock:
-                return tuple(self._handle.shape)
-        U, _, Vt = self._factors  # type: ignore[misc]
-        return (U.shape[0], Vt.shape[1])
+        with self._lock:
+            return tuple(self._handle.shape)
 
     @property
     def dtype(self) -> np.dtype:
         self._require_started()
-        if self._factors is not None:
-            return self._factors[0].dtype
-        return np.dtype(np.float32 if isinstance(self._handle, _core.SvdUpdate32) else np.float64)
+        return self._dtype
 
     def svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The current factors ``(U, s, Vt)`` (new arrays; signs as :func:`rankwise.svd`)."""
         self._require_started()
-        if self._handle is None:
-            U, s, Vt = (x.copy() for x in self._factors)  # type: ignore[union-attr]
-        else:
-            with self._lock:
-                U, s, Vt = self._handle.factors()
+        with self._lock:
+            U, s, Vt = self._handle.factors()
         flip_signs(U, Vt)
         return U, s, Vt
 
@@ -350,10 +362,6 @@ class SVDUpdater:
         """``max(||U^T U - I||_F, ||V^T V - I||_F)`` of the current factors
         (``O((m + n) k^2)``)."""
         self._require_started()
-        if self._handle is None:
-            U, _, Vt = self._factors  # type: ignore[misc]
-            eye = np.eye(self.k)
-            return float(max(np.linalg.norm(U.T @ U - eye), np.linalg.norm(Vt @ Vt.T - eye)))
         return max(self._handle.orthogonality(True), self._handle.orthogonality(False))
 
     @property
@@ -362,7 +370,7 @@ class SVDUpdater:
         ``discarded`` (sum of the squared singular values truncated at each update) and
         ``dropped`` (residual energy left out of the rank-``l`` bases)."""
         out: dict[str, float] = {"updates": self.n_updates, "refreshes": self.n_refreshes}
-        if self._handle is not None:
+        if self._resolved is not None:
             out.update(self._handle.stats)
         return out
 
@@ -373,17 +381,43 @@ class SVDUpdater:
             method = self.method
             if method == "auto":
                 method = "sparse" if sp.issparse(first) else "zha-simon"
+            with self._lock:
+                self._handle.set_method(method, self._rank_of(method))
             self._resolved = method
-            self._make_handle()
 
     def _after_update(self) -> SVDUpdater:
         self.n_updates += 1
-        self._factors = None
         if self.refresh_threshold is not None and self.n_updates % self.check_every == 0:
             self.last_drift = self.estimate_drift()
             if self.last_drift > self.refresh_threshold:
                 self.refresh()
         return self
+
+    def _work(self, blocks: list[tuple[Any, int]], r: int, append: bool) -> float:
+        """Rough flop count of an update of width ``r`` with these (block, length of the
+        factor side it multiplies) pairs: the products with the blocks, the dense residual
+        and rotation of the explicit methods, the small SVD."""
+        k = self.k
+        exact = self._resolved == "zha-simon"
+        l = r if exact else min(self.rank or k, r)
+        small = 20.0 * (k + (r if append else l)) * (k + l) ** 2
+        if self._resolved == "sparse":
+            stored = sum(D.nnz if sp.issparse(D) else D.size for D, _ in blocks)
+            return 2.0 * stored * l * (2 + 2 * self.n_iter) + small
+        m, n = self.shape
+        dense = sum(4.0 * N * r * (k + l) for _, N in blocks)
+        return dense + 4.0 * (m + n) * k * (k + l) + small
+
+    def _native(self, fn: Callable[..., Any], args: tuple, work: float) -> None:
+        """``fn(*args)`` on the native core.  A small update (below _DIRECT_FLOPS, a few
+        milliseconds) runs directly: Ctrl-C waits for it, and it saves the worker
+        thread of run_interruptibly, whose start and hand-over cost about as much as
+        such an update on a busy machine."""
+        if work < _DIRECT_FLOPS:
+            with self._lock:
+                fn(*args)
+        else:
+            run_interruptibly(fn, *args, lock=self._lock)
 
     def add_rows(self, E: Any) -> SVDUpdater:
         """``A <- [A; E]`` for ``E`` of shape (r, n): dense array or scipy.sparse matrix of
@@ -398,7 +432,7 @@ class SVDUpdater:
         E = _as_update(E, "E", self.dtype, check)
         self._prepare(E)
         op, J = _block(E, "E", n, self.dtype)
-        run_interruptibly(self._handle.add_rows, op, J, lock=self._lock)
+        self._native(self._handle.add_rows, (op, J), self._work([(E, n)], E.shape[0], True))
         return self._after_update()
 
     def add_columns(self, E: Any) -> SVDUpdater:
@@ -414,7 +448,7 @@ class SVDUpdater:
         E = _as_update(E, "E", self.dtype, check)
         self._prepare(E)
         op, J = _block(E.T, "E", m, self.dtype)
-        run_interruptibly(self._handle.add_columns, op, J, lock=self._lock)
+        self._native(self._handle.add_columns, (op, J), self._work([(E, m)], E.shape[1], True))
         return self._after_update()
 
     def update(self, B: Any, C: Any) -> SVDUpdater:
@@ -438,7 +472,8 @@ class SVDUpdater:
         self._prepare(B if sp.issparse(B) else C)
         op_b, jb = _block(B.T, "B", m, self.dtype)
         op_c, jc = _block(C.T, "C", n, self.dtype)
-        run_interruptibly(self._handle.update, op_b, jb, op_c, jc, lock=self._lock)
+        work = self._work([(B, m), (C, n)], B.shape[1], False)
+        self._native(self._handle.update, (op_b, jb, op_c, jc), work)
         return self._after_update()
 
     # -- accuracy monitor --------------------------------------------------------------
@@ -471,15 +506,8 @@ class SVDUpdater:
             A = np.asarray(A)
         _check_dtype(A, "A", self.dtype)
         op = as_matrix(A, "A").op
-        handle = self._handle
-        if handle is None:  # before the first update: a handle on the starting factors
-            U, s, Vt = self._factors  # type: ignore[misc]
-            cls = _core.SvdUpdate32 if U.dtype == np.float32 else _core.SvdUpdate64
-            handle = cls(U, s, Vt, "zha-simon", 0, self.n_iter, False, 0.0, *self._key)
-            err2, best2 = handle.drift(op)
-        else:
-            with self._lock:
-                err2, best2 = handle.drift(op)
+        with self._lock:
+            err2, best2 = self._handle.drift(op)
         best2 = max(best2, np.finfo(np.float64).tiny)
         return max(math.sqrt(err2 / best2) - 1.0, 0.0)
 

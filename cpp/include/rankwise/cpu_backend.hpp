@@ -237,6 +237,11 @@ class CpuBackend {
     // Y = the Y.rows x Y.cols column-major values (host memory, leading dimension Y.rows)
     template <class T>
     void from_host(const T* values, MatView<T> Y) const;
+
+    // s = the singular values of the square W (descending, host memory; W destroyed), no
+    // vectors: a cheaper condition check than svd() (LAPACK gesdd, jobz = 'N')
+    template <class T>
+    void singular_values(MatView<T> W, T* s) const;
     // --- eim primitives (algo/eim.hpp; cpp/cpu/eim_kernels.cpp)
 
     // One pass over the residual R (n x N) with b = Qb.cols deferred rank-one terms: each

@@ -19,7 +19,7 @@
 // cond(K') passes max_cond, that side is materialized (We <- We K', K <- I) instead.
 // The sparse method also tracks gram = We^T We (O(|J| k^2) per update), so that the loss of
 // orthogonality W^T W - I = K^T gram K - I is known in O(k^3).  After each update both sides
-// are re-orthonormalized in O(k^3): with W^T W = R^T R, W R^-1 is orthonormal and
+// are re-orthonormalized in O(k^3): with W^T W = R^T R (Cholesky), W R^-1 is orthonormal and
 // U S V^T = (U Ru^-1) (Ru S Rv^T) (V Rv^-1)^T, whose middle factor is re-diagonalized by a
 // k x k SVD.  This bounds ||U^T U - I|| by the rounding in gram, not by the number of
 // updates.
@@ -103,6 +103,30 @@ class SvdUpdate {
         auto I = identity<Backend, T>(be_, k);
         be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
         return std::sqrt(be_.sum_squares(ConstMatView<T>(G.view())));
+    }
+
+    // The method and its rank l, changed before the first update (SVDUpdater resolves
+    // method="auto" from the first update's type; the state is the same for all methods).
+    void set_method(UpdateMethod method, index_t rank) {
+        require(stats_.updates == 0) << "the method can only change before the first update";
+        require(rank >= 0) << "rank must be >= 0";
+        o_.method = method;
+        o_.rank = rank;
+    }
+
+    // max |W^T W - I| of (U, V) from the tracked Gram matrices (O(k^2)).  Right after
+    // construction they are the given factors' Grams (formed once, in the constructor), so
+    // this checks that the factors are orthonormal without a second O(N k^2) pass.
+    std::pair<double, double> gram_deviation() const {
+        auto dev = [&](const Side& w) {
+            const index_t k = rank();
+            auto G = be_.template matrix<T>(k, k);
+            be_.copy(ConstMatView<T>(w.gram.view()), G.view());
+            auto I = identity<Backend, T>(be_, k);
+            be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
+            return std::abs(double(be_.argmax_abs(ConstMatView<T>(G.view())).second));
+        };
+        return {dev(u_), dev(v_)};
     }
 
     // Drift monitor (SVDUpdater.estimate_drift) for the current matrix A (m x n, ||A||_F
@@ -279,14 +303,13 @@ class SvdUpdate {
                                 o_.n_iter, o_.krylov, o_.key, stream);
     }
 
-    // cond(K) <= max_cond (k x k SVD of a copy)
+    // cond(K) <= max_cond (singular values of a copy, without vectors)
     bool well_conditioned(ConstMatView<T> K) const {
         const index_t k = K.cols;
-        auto C = be_.template matrix<T>(k, k), P = be_.template matrix<T>(k, k),
-             Pt = be_.template matrix<T>(k, k);
+        auto C = be_.template matrix<T>(k, k);
         be_.copy(K, C.view());
         std::vector<T> sv(static_cast<std::size_t>(k));
-        be_.svd(C.view(), P.view(), sv.data(), Pt.view(), SvdDriver::Gesdd);
+        be_.singular_values(C.view(), sv.data());
         const double lo = double(sv[k - 1]), hi = double(sv[0]);
         return std::isfinite(hi) && lo > 0 && hi <= o_.max_cond * lo;
     }
@@ -474,27 +497,21 @@ class SvdUpdate {
         stats_.dropped += dropped;
     }
 
-    // With W^T W = K^T gram K = P diag(lam) P^T: R^-1 = P lam^-1/2, R = lam^1/2 P^T.
-    // Returns (R, R^-1).
+    // W^T W = K^T gram K = R^T R (Cholesky; W^T W is I up to the loss of orthogonality, so
+    // perfectly conditioned).  Returns (R, R^-1), with R = R^-T (W^T W).
     std::pair<Matrix, Matrix> gram_factor(const Pending& w, const Side& old) const {
         const index_t k = rank();
         const ConstMatView<T> gram = w.gram.rows() > 0 ? ConstMatView<T>(w.gram.view())
                                                        : ConstMatView<T>(old.gram.view());
         auto G = congruence(ConstMatView<T>(w.K.view()), gram);
-        auto P = be_.template matrix<T>(k, k), Pt = be_.template matrix<T>(k, k);
-        std::vector<T> lam(static_cast<std::size_t>(k));
-        be_.svd(G.view(), P.view(), lam.data(), Pt.view(), SvdDriver::Gesdd);
-        require(double(lam[k - 1]) > 0) << "the tracked factor lost rank; call refresh()";
-        std::vector<T> sq(static_cast<std::size_t>(k)), isq(static_cast<std::size_t>(k));
-        for (index_t i = 0; i < k; ++i) {
-            sq[i] = T(std::sqrt(double(lam[i])));
-            isq[i] = T(1) / sq[i];
-        }
-        auto Rinv = be_.template matrix<T>(k, k);
-        be_.scale_columns(ConstMatView<T>(P.view()), isq.data(), Rinv.view());
-        auto PS = be_.template matrix<T>(k, k);
-        be_.scale_columns(ConstMatView<T>(P.view()), sq.data(), PS.view());
-        auto R = small_transpose(be_, ConstMatView<T>(PS.view()));
+        auto Gc = be_.template matrix<T>(k, k);
+        be_.copy(ConstMatView<T>(G.view()), Gc.view());
+        auto Rinv = identity<Backend, T>(be_, k);
+        require(be_.solve_right_cholesky(Gc.view(), Rinv.view()))
+            << "the tracked factor lost rank; call refresh()";
+        auto R = be_.template matrix<T>(k, k);
+        be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Rinv.view()),
+                 ConstMatView<T>(G.view()), T(0), R.view());
         return {std::move(R), std::move(Rinv)};
     }
 

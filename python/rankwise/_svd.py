@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _core, _dask, _gpu
+from . import _core, _dask, _gpu, _scale
 from ._errors import AccuracyWarning
 from ._random import RandomStateLike, philox_key
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
@@ -160,25 +160,14 @@ def svd(
 
 
 def checked_core(fn: Any, A: Any, mat: Any, *args: Any) -> Any:
-    """fn(mat.op, *args) (a _core SVD driver), with the failure of a matrix whose entries are
-    within a factor 1000 of the float maximum explained: the Gaussian sketch A Omega
-    overflows and LAPACK reports "SVD did not converge" on the NaNs that follow (found by
-    fuzzing)."""
-    try:
-        return fn(mat.op, *args)
-    except _core.CoreError as exc:
-        data = getattr(A, "data", A) if mat.kind == "sparse" else A
-        if mat.kind == "operator" or "did not converge" not in str(exc):
-            raise
-        big = float(np.abs(np.asarray(data)).max(initial=0.0))
-        limit = float(np.finfo(mat.dtype).max) / 1000
-        if not big > limit:
-            raise
-        raise ValueError(
-            f"A has entries up to {big:.3g}, within a factor 1000 of the {mat.dtype.name} "
-            "maximum: the random sketch overflows; scale A (e.g. by 2.0**-20) and the "
-            "singular values back"
-        ) from exc
+    """fn(mat.op, *args) (a _core SVD driver returning (U, s, Vt, info)), computed on
+    ``A 2^-e`` where A's entries are near the float maximum or the subnormal range
+    (python/rankwise/_scale.py: the sketch of entries within ~1000x of the maximum
+    overflowed, found by fuzzing), with s scaled back."""
+    e = _scale.scale_exponent(mat)
+    _, mat = _scale.scaled(A, mat, e)
+    U, s, Vt, info = fn(mat.op, *args)
+    return U, _scale.unscale_values(s, e), Vt, info
 
 
 def _fixed_rank_args(
@@ -263,12 +252,23 @@ def _svd_dask(
     k = check_int(k, "k", low=1, high=min_dim)
     p = check_int(oversample, "oversample", low=0)
     q = check_n_iter(n_iter)
+    key = philox_key(random_state)
+    l = min(k + p, min_dim)
     if method == "single_pass":
         if q not in (None, 0):
             raise ValueError("method='single_pass' reads A once: n_iter must be 0 or 'auto'")
-        return _dask.svd_single_pass(A, k, min(k + p, min_dim), philox_key(random_state))
-    q = auto_power_iterations(k, min_dim) if q is None else q
-    return _dask.svd(A, k, min(k + p, min_dim), q, philox_key(random_state))
+
+        def run(B: Any) -> tuple[Any, np.ndarray, Any]:
+            return _dask.svd_single_pass(B, k, l, key)
+
+    else:
+        q = auto_power_iterations(k, min_dim) if q is None else q
+
+        def run(B: Any) -> tuple[Any, np.ndarray, Any]:
+            return _dask.svd(B, k, l, q, key)
+
+    (U, s, Vt), e = _scale.run_dask_scaled(run, A)
+    return U, _scale.unscale_values(s, e), Vt
 
 
 def _fixed_precision(
@@ -288,7 +288,11 @@ def _fixed_precision(
         A.sum_duplicates()
         mat = as_matrix(A)
     block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)
-    U, s, Vt, info = _core.rsvd_fixed_precision(mat.op, float(tol), block, max_rank, q, *key)
+    # ||A||_F^2 (summed in float64) overflows from max |a_ij| ~ 1e154 on: checked_core
+    # scales A by a power of two there, and the relative error is the same.
+    U, s, Vt, info = checked_core(
+        _core.rsvd_fixed_precision, A, mat, float(tol), block, max_rank, q, *key
+    )
     _warn_unless_converged(info, tol, max_rank, mat.dtype)
     return U, s, Vt
 

@@ -310,7 +310,10 @@ def cur(
         Real matrix (float32 and float64 are kept; integers and bools become float64).
         Sparse A gives sparse C and R (of A's type) and is never densified; a LinearOperator
         gives C and R from ``matmat`` / ``rmatmat`` with columns of the identity.  A is never
-        modified.
+        modified.  Where max |a_ij| is near the float maximum or the subnormal range, the
+        selection and the core are computed on A scaled by a power of two (U is scaled
+        back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
+        is a ValueError.
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional

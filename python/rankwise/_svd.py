@@ -62,6 +62,10 @@ def svd(
         (other sparse formats are converted to CSR); a ``LinearOperator`` is used through
         ``matmat`` and ``rmatmat``.  A CuPy array or ``cupyx.scipy.sparse`` CSR/CSC matrix
         runs on the GPU (CUDA backend) and gives CuPy results.  A is never modified.
+        Entries of any magnitude work: where max |a_ij| is near the float maximum or the
+        subnormal range (outside 1.5e-148..1.3e148 in float64, 1.1e-13..1.8e13 in float32),
+        the SVD is computed on a copy of A scaled by a power of two (exact) and s is scaled
+        back; a ValueError says so if s is then beyond the float range.
     k : int, optional
         Rank, ``1 <= k <= min(m, n)``.  Required unless ``tol`` is given; with ``tol`` it is
         the block size by which the rank grows (default 32).

@@ -15,7 +15,9 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _core
 from ._dispatch import require_cpu_input
 
-_FINITE_CHECK_BLOCK = 1 << 22  # entries checked per step, to bound the temporary mask
+_FINITE_CHECK_BLOCK = 1 << 17  # entries per step of the NaN/Inf + max scan: its min and max
+# reductions read a block twice, the second time from cache (1 MB of float64; 4000 x 2000:
+# 1.25x the time of the np.isfinite(...).all() scan before, 1.9x with blocks of 2^22)
 
 
 @dataclass(frozen=True)

@@ -377,3 +377,31 @@ def test_dask_svd_and_cur_of_entries_of_extreme_magnitude(scale: float) -> None:
         approx = np.asarray(d.to_dense())
         err = np.abs(np.ldexp(approx, -e) - np.ldexp(A64, -e)).max()
         assert err <= 1e3 * float(np.finfo(np.float64).eps)
+
+
+@pytest.mark.parametrize("fmt", ["C", "csr"])
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [(np.float64, x) for x in (1e307, 1e200, 1e-300, 1e-310)]
+    + [(np.float32, x) for x in (1e37, 1e-36)],
+)
+def test_estimate_error_of_entries_of_extreme_magnitude(fmt: str, dtype: Any, scale: float):
+    """estimate_error returned NaN for entries of 1e307 (the probes' residual overflowed),
+    Inf from max |a_ij| ~ 1e154 on and 0 below 1e-154 (the squares of the residual norms
+    over- or underflowed).  Now the same ratio to the true error at every scale."""
+    A, A64 = _rank5(dtype, scale, fmt)
+    rng = np.random.default_rng(1)
+    U, _ = np.linalg.qr(rng.standard_normal((30, 3)))
+    Vt = np.linalg.qr(rng.standard_normal((20, 3)))[0].T
+    e = int(np.frexp(np.abs(A64).max())[1])
+    s = np.ldexp(np.array([2.0, 1.0, 0.5]), e)
+    E = np.ldexp(A64, -e) - (U * np.ldexp(s, -e)) @ Vt  # the residual in units of 2^e
+    U, s, Vt = (X.astype(dtype) for X in (U, s, Vt))
+    for norm, true in (("fro", np.linalg.norm(E)), ("2", np.linalg.norm(E, 2))):
+        est = rankwise.estimate_error(A, U, s, Vt, norm=norm, n_probes=40, random_state=0)
+        if not np.isfinite(est):  # the 2-norm bound (~8x) of an error ~1e308 overflows
+            assert norm == "2"
+            assert np.log2(30 * true) + e > 1024
+            continue
+        ratio = np.ldexp(est, -e) / true
+        assert (0.7 < ratio < 1.3) if norm == "fro" else (1 <= ratio < 30)

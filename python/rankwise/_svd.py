@@ -371,16 +371,29 @@ def estimate_error(
             f"U {U.shape}, s {s.shape} and Vt {Vt.shape} do not factor a {m} x {n} matrix"
         )
     key = philox_key(random_state)
+    # Entries near the float maximum or the subnormal range: the residual of A 2^-e and
+    # s 2^-e (python/rankwise/_scale.py), scaled back (found by fuzzing: NaN for entries of
+    # 1e307, Inf from 1e154 on and 0 below 1e-154, where the squares of the norms overflowed
+    # or underflowed).
+    e = _scale.scale_exponent(mat)
+    _, mat = _scale.scaled(A, mat, e)
+    with np.errstate(under="ignore"):
+        s_work = np.ldexp(s.astype(mat.dtype), -e)
     norms = np.asarray(
         _core.probe_residual_norms(
             mat.op,
             U.astype(mat.dtype, copy=False),
-            s.astype(mat.dtype, copy=False),
+            s_work,
             Vt.astype(mat.dtype, copy=False),
             n_probes,
             *key,
-        )
+        ),
+        dtype=np.float64,
     )
-    if norm == "fro":
-        return float(np.sqrt(np.mean(norms**2)))
-    return float(10.0 * math.sqrt(2.0 / math.pi) * norms.max())
+    top = float(norms.max())
+    if norm == "fro":  # sqrt(mean(norms^2)) without squaring large or tiny norms
+        est = top * float(np.sqrt(np.mean((norms / top) ** 2))) if top > 0 else top
+    else:
+        est = 10.0 * math.sqrt(2.0 / math.pi) * top
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(est, e))

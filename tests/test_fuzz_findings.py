@@ -332,7 +332,9 @@ def test_cur_of_rank_below_k_is_exact(core: str, method: str) -> None:
     """A 4 x 3 matrix with one nonzero row, k = 2, Q-DEIM: the stabilized core's stable
     product Q (Q[I, :])^+ R used a Q with a column outside the range of C (the QR of a
     rank-deficient C) and was off by 36% of ||A|| (found by the new CUR oracle).  Q now
-    spans C's numerical range only.  "cross" is refused: A[I, J] is singular."""
+    spans C's numerical range only.  The pinv core's U of the float32 rank-3 matrix gave
+    C U R off by O(||A||): np.linalg.pinv's default cutoff is float64's 1e-15, now
+    float32's eps.  "cross" is refused: A[I, J] is singular."""
     A = np.zeros((4, 3))
     A[3] = [0.34558419, 0.82161814, 0.33043708]
     rng = np.random.default_rng(4)
@@ -345,8 +347,7 @@ def test_cur_of_rank_below_k_is_exact(core: str, method: str) -> None:
         d = rankwise.cur(M, k, method=method, core=core, random_state=1)
         tol = 100 * float(np.finfo(M.dtype).eps) * np.abs(M).max()
         np.testing.assert_allclose(d.to_dense(), M, rtol=0, atol=tol)
-        if core == "stabilized":  # the pinv core's U of a rank-deficient C is not accurate
-            np.testing.assert_allclose(d.C @ d.U @ d.R, M, rtol=0, atol=100 * tol)
+        np.testing.assert_allclose(d.C @ d.U @ d.R, M, rtol=0, atol=100 * tol)
 
 
 @pytest.mark.parametrize("scale", [1e307, 1e200, 1e-300, 1e-310])

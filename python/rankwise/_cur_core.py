@@ -113,8 +113,16 @@ def pinv_core(A: Any, mat: Matrix, C: Any, R: Any) -> tuple[np.ndarray, CoreProd
     Qr, Tr = thin_qr(R.T)
     product = _sparse_middle(A, mat, Qc, Qr) if mat.kind == "sparse" else Qc.T @ _apply(A, mat, Qr)
     middle = product.astype(mat.dtype, copy=False)
-    U = np.linalg.pinv(Tc) @ middle @ np.linalg.pinv(Tr).T
+    U = _pinv(Tc) @ middle @ _pinv(Tr).T
     return U, CoreProduct(Qc, middle, Qr.T)
+
+
+def _pinv(T: np.ndarray) -> np.ndarray:
+    """T^+ with the cutoff of T's own precision, ``eps max(T.shape) sigma_1``: NumPy's
+    default is float64's 1e-15 whatever the dtype, which in float32 kept rounding noise of
+    a rank-deficient C as singular values and gave a U with C U R wrong by O(||A||)."""
+    eps = float(np.finfo(T.dtype).eps)
+    return np.linalg.pinv(T, rcond=eps * max(T.shape, default=1))
 
 
 def _sparse_middle(A: Any, mat: Matrix, Qc: Any, Qr: Any) -> np.ndarray:

@@ -406,3 +406,11 @@ def test_estimate_error_of_entries_of_extreme_magnitude(fmt: str, dtype: Any, sc
             continue
         ratio = np.ldexp(est, -e) / true
         assert (0.7 < ratio < 1.3) if norm == "fro" else (1 <= ratio < 30)
+
+
+def test_nested_list_of_extreme_magnitude() -> None:
+    """A (not an array) as a nested list: the scaled copy is made from np.asarray(A)."""
+    A = [[1e307, 2e306], [3e306, -1e307]]
+    ref = np.linalg.svd(np.ldexp(np.array(A), -1020), compute_uv=False)
+    np.testing.assert_allclose(np.ldexp(rankwise.svd(A, 2, random_state=0)[1], -1020), ref)
+    np.testing.assert_allclose(np.ldexp(rankwise.cur(A, 2).to_dense(), -1020), np.ldexp(A, -1020))

@@ -71,8 +71,9 @@ def scaled(A: Any, mat: Matrix, e: int) -> tuple[Any, Matrix]:
     modified).  ``e == 0``: A and mat themselves."""
     if e == 0:
         return A, mat
-    if tuple(A.shape) != mat.shape:
-        raise AssertionError(f"A of shape {A.shape} is not the matrix {mat.shape} validated")
+    shape = A.shape if mat.kind == "sparse" else np.shape(A)
+    if tuple(shape) != mat.shape:
+        raise AssertionError(f"A of shape {shape} is not the matrix {mat.shape} validated")
     if mat.kind == "sparse":
         S = _scaled_sparse(A, mat, e)
     else:

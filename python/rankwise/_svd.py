@@ -392,7 +392,7 @@ def estimate_error(
     )
     top = float(norms.max())
     if norm == "fro":  # sqrt(mean(norms^2)) without squaring large or tiny norms
-        est = top * float(np.sqrt(np.mean((norms / top) ** 2))) if top > 0 else top
+        est = top * float(np.sqrt(np.mean((norms / top) ** 2))) if 0 < top < math.inf else top
     else:
         est = 10.0 * math.sqrt(2.0 / math.pi) * top
     with np.errstate(over="ignore"):

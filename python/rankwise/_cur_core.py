@@ -113,11 +113,11 @@ def pinv_core(A: Any, mat: Matrix, C: Any, R: Any) -> tuple[np.ndarray, CoreProd
     Qr, Tr = thin_qr(R.T)
     product = _sparse_middle(A, mat, Qc, Qr) if mat.kind == "sparse" else Qc.T @ _apply(A, mat, Qr)
     middle = product.astype(mat.dtype, copy=False)
-    U = _pinv(Tc) @ middle @ _pinv(Tr).T
+    U = dtype_pinv(Tc) @ middle @ dtype_pinv(Tr).T
     return U, CoreProduct(Qc, middle, Qr.T)
 
 
-def _pinv(T: np.ndarray) -> np.ndarray:
+def dtype_pinv(T: np.ndarray) -> np.ndarray:
     """T^+ with the cutoff of T's own precision, ``eps max(T.shape) sigma_1``: NumPy's
     default is float64's 1e-15 whatever the dtype, which in float32 kept rounding noise of
     a rank-deficient C as singular values and gave a U with C U R wrong by O(||A||)."""

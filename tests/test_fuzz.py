@@ -91,9 +91,10 @@ def assert_unchanged(A: Any, before: Any) -> None:
 
 
 @st.composite
-def values(draw: Any, m: int, n: int) -> np.ndarray:
+def values(draw: Any, m: int, n: int, extreme: bool = False) -> np.ndarray:
     """m x n float64 values: Gaussian, low rank, integers or zeros, scaled by 10^e, with
-    NaN or Inf sprinkled in sometimes."""
+    NaN or Inf sprinkled in sometimes.  ``extreme``: also scaled to within 10x of the float
+    maximum (1e307) and to the subnormal range (1e-310)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     content = draw(st.sampled_from(["gaussian", "lowrank", "integers", "zeros", "onerow"]))
     if content == "gaussian":
@@ -109,7 +110,10 @@ def values(draw: Any, m: int, n: int) -> np.ndarray:
             V[rng.integers(m)] = rng.standard_normal(n)
     else:
         V = np.zeros((m, n))
-    V *= 10.0 ** draw(st.sampled_from([0, 0, 0, -300, 300, -20, 20]))
+    exponents = [0, 0, 0, -300, 300, -20, 20] + ([307, -310, 36, -40] if extreme else [])
+    e = draw(st.sampled_from(exponents))
+    V *= 10.0 ** (e // 2)  # in two factors: 10^307 and 10^-310 alone are not exact
+    V *= 10.0 ** (e - e // 2)
     bad = draw(st.sampled_from([None, None, None, np.nan, np.inf, -np.inf]))
     if bad is not None and V.size:
         V.flat[rng.integers(V.size)] = bad
@@ -175,10 +179,10 @@ def dense_case(A: Any, shape: tuple[int, ...], real: bool, work: np.dtype) -> Ca
 
 
 @st.composite
-def matrices(draw: Any, max_dim: int = 12, sparse: bool = True) -> Case:
+def matrices(draw: Any, max_dim: int = 12, sparse: bool = True, extreme: bool = False) -> Case:
     m = draw(st.integers(0, max_dim))
     n = draw(st.integers(0, max_dim))
-    V = draw(values(m, n))
+    V = draw(values(m, n, extreme))
     kind = draw(st.sampled_from(["dense"] * 3 + (["csr", "csc", "coo"] if sparse else [])))
     if kind == "dense":
         dtype = draw(st.sampled_from(REAL_DTYPES + ODD_DTYPES))
@@ -223,6 +227,32 @@ def slack(case: Case, scale: float) -> float:
     return 50 * float(np.finfo(case.work).eps) * math.sqrt(m + n + 1) * scale
 
 
+def beyond_range(case: Case) -> bool:
+    """True when A's largest singular value exceeds half the work dtype's maximum: its SVD
+    (or a CUR core of its size) is then not representable, and a refusal is right."""
+    scale = float(np.abs(case.A64).max(initial=0.0))
+    if not scale > 0:
+        return False
+    sigma1 = float(scipy.linalg.svdvals(case.A64 / scale)[0])
+    return math.log2(sigma1) + math.log2(scale) > math.log2(float(np.finfo(case.work).max)) - 1
+
+
+def core_beyond_range(case: Case) -> bool:
+    """True when a CUR core U ~ 1 / |A| can overflow: max |a_ij| below 1e4 / (eps max)
+    (float64: 2.5e-289), since U's entries reach 1 / (eps max |a_ij|) for a selection
+    that is singular to working precision."""
+    scale = float(np.abs(case.A64).max(initial=0.0))
+    info = np.finfo(case.work)
+    return scale * float(info.eps) * float(info.max) < 1e4
+
+
+def check_refusal(case: Case, err: BaseException) -> None:
+    """A valid call refused: only where the result is not representable (python/rankwise/
+    _scale.py scales every other input by a power of two), with a message that says so."""
+    assert "exceed the" in str(err), f"valid input refused: {err!r}"
+    assert beyond_range(case), f"valid input refused: {err!r}"
+
+
 def check_svd_factors(case: Case, U: Any, s: Any, Vt: Any, k: int) -> None:
     m, n = case.shape
     assert (U.shape, s.shape, Vt.shape) == ((m, k), (k,), (k, n))
@@ -251,34 +281,38 @@ def check_svd_factors(case: Case, U: Any, s: Any, Vt: Any, k: int) -> None:
 
 
 @SETTINGS
-@given(case=matrices(), k=RANKS, method=st.sampled_from(["subspace", "block_krylov"]))
+@given(case=matrices(extreme=True), k=RANKS, method=st.sampled_from(["subspace", "block_krylov"]))
 def test_svd(case: Case, k: Any, method: str) -> None:
     before = snapshot(case.A)
     out, err = call(rankwise.svd, case.A, k, method=method, random_state=0)
     assert_unchanged(case.A, before)
     if case.valid and valid_rank(k, min(case.shape)):
-        assert err is None, f"valid input refused: {err!r}"
+        if err is not None:
+            check_refusal(case, err)
+            return
         check_svd_factors(case, *out, int(k))
     elif err is None:
         pytest.fail(f"accepted an invalid call (valid={case.valid}, k={k!r})")
 
 
 @SETTINGS
-@given(case=matrices(), k=RANKS)
+@given(case=matrices(extreme=True), k=RANKS)
 def test_randomized_svd_dropin(case: Case, k: Any) -> None:
     before = snapshot(case.A)
     out, err = call(rankwise.randomized_svd, case.A, k, random_state=0)
     assert_unchanged(case.A, before)
     # scikit-learn's convention: n_components above min(m, n) gives min(m, n) components
     if case.valid and valid_rank(k, 2**63 - 1) and min(case.shape) > 0:
-        assert err is None, f"valid input refused: {err!r}"
+        if err is not None:
+            check_refusal(case, err)
+            return
         check_svd_factors(case, *out, min(int(k), min(case.shape)))
     elif err is None:
         pytest.fail(f"accepted an invalid call (valid={case.valid}, k={k!r})")
 
 
 @SETTINGS
-@given(case=matrices(), k=RANKS)
+@given(case=matrices(extreme=True), k=RANKS)
 def test_svds_dropin(case: Case, k: Any) -> None:
     before = snapshot(case.A)
     out, err = call(rankwise.svds, case.A, k, random_state=0)
@@ -293,33 +327,44 @@ def test_svds_dropin(case: Case, k: Any) -> None:
         return
     # SciPy's svds takes integer and floating dtypes but refuses bool; so does the drop-in.
     if case.valid and valid_rank(k, min(case.shape) - 1) and np.asarray(case.A).dtype != bool:
-        assert err is None, f"valid input refused: {err!r}"
-        s = out[1]
-        sigma = scipy.linalg.svdvals(case.A64)
+        if err is not None:
+            check_refusal(case, err)
+            return
+        # in units of max |a_ij| (entries of 1e307 do not overflow the check)
+        scale = float(np.abs(case.A64).max(initial=0.0)) or 1.0
+        s = np.asarray(out[1], dtype=np.float64) / scale
+        assert out[1].dtype == case.work
+        assert np.all(np.isfinite(out[1]))
+        sigma = scipy.linalg.svdvals(case.A64 / scale)
         tol = slack(case, float(sigma[0])) * 10 + 1e-4 * float(sigma[0]) * (
             case.work == np.float32
         )
+        # singular values in the subnormal range keep the digits above its spacing only
+        tol += 1e3 * float(np.finfo(case.work).smallest_subnormal) / scale
         np.testing.assert_allclose(np.sort(s)[::-1], sigma[: int(k)], atol=tol, rtol=0)
     elif err is None and not (case.valid and valid_rank(k, min(case.shape) - 1)):
         pytest.fail(f"accepted an invalid call (valid={case.valid}, k={k!r})")
 
 
 @SETTINGS
-@given(case=matrices(), k=RANKS, method=st.sampled_from(["deim", "qdeim", "maxvol", "leverage"]))
+@given(
+    case=matrices(extreme=True),
+    k=RANKS,
+    method=st.sampled_from(["deim", "qdeim", "maxvol", "leverage"]),
+)
 def test_cur(case: Case, k: Any, method: str) -> None:
     before = snapshot(case.A)
     out, err = call(rankwise.cur, case.A, k, method=method, random_state=1)
     assert_unchanged(case.A, before)
     if err is not None:
         # A valid call may still be refused when the selected block is singular (e.g. a
-        # matrix of rank < k), or where the magnitudes leave the float range (the sketch of
-        # entries near the maximum, the core U ~ 1 / |A| of subnormal entries), and must
-        # say so.
+        # matrix of rank < k), or where the core U ~ 1 / |A| of entries near the subnormal
+        # range is not representable, and must say so.
         assert (
             not (case.valid and valid_rank(k, min(case.shape)))
             or "singular" in str(err)
             or "rank" in str(err)
-            or "overflows" in str(err)
+            or ("overflows" in str(err) and core_beyond_range(case))
         ), f"valid input refused: {err!r}"
         return
     assert case.valid, "accepted an invalid matrix"
@@ -328,7 +373,36 @@ def test_cur(case: Case, k: Any, method: str) -> None:
     R = out.R.toarray() if sp.issparse(out.R) else np.asarray(out.R)
     np.testing.assert_array_equal(C.astype(np.float64), case.A64[:, out.cols].astype(case.work))
     np.testing.assert_array_equal(R.astype(np.float64), case.A64[out.rows, :].astype(case.work))
-    assert np.all(np.isfinite(out.to_dense()))
+    dense = out.to_dense()
+    assert dense.dtype == case.work
+    # C U R is finite unless its entries (or the partial sums of its product) exceed the
+    # float range, which an approximation of entries near the maximum can do: bounded in
+    # float64 in units of max |a_ij|
+    scale = float(np.abs(case.A64).max(initial=0.0)) or 1.0
+    factors, log2_units = [], -math.log2(scale)
+    for X in (out.product.left, out.product.middle, out.product.right):
+        X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+        top = float(np.abs(X).max(initial=0.0)) or 1.0
+        factors.append(X / top)
+        log2_units += math.log2(top)
+    units = 2.0 ** min(log2_units, 1100.0)  # C U R in units of max |a_ij|
+    Ln, Mn, Rn = factors
+    bound = float((np.abs(Ln) @ np.abs(Mn) @ np.abs(Rn)).max(initial=0.0)) * units
+    if bound < float(np.finfo(case.work).max) / scale / 4:
+        assert np.all(np.isfinite(dense))
+    if method == "leverage":
+        return  # sampling may miss the rows that matter: no error bound to check
+    # A of numerical rank <= k (zeros, one row, integers of low rank, k = min(m, n)) is
+    # reproduced by a deterministic selection (the rows and columns interpolate the leading
+    # singular vectors, so C and R have A's rank): the stabilized core's error is then
+    # rounding, relative to max |a_ij|.
+    A64 = case.A64.astype(case.work).astype(np.float64) / scale
+    sigma = scipy.linalg.svdvals(A64)
+    tol = slack(case, float(sigma[0]) if sigma.size else 0.0)
+    tol += 1e3 * (sum(case.shape)) * float(np.finfo(case.work).smallest_subnormal) / scale
+    if sigma.size <= int(k) or sigma[int(k)] <= tol:
+        err_fro = float(np.linalg.norm(Ln @ Mn @ Rn * units - A64))
+        assert err_fro <= 1e3 * tol * max(case.shape) + tol, f"CUR error {err_fro:.3g}"
 
 
 @SETTINGS

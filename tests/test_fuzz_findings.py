@@ -188,25 +188,229 @@ def test_interp_decomp_of_subnormal_entries() -> None:
     assert proj.shape == (2, 0)
 
 
+def _rank5(dtype: Any, scale: float, fmt: str) -> tuple[Any, np.ndarray]:
+    """A 30 x 20 matrix of rank 5 with max |a_ij| = scale (A as given: dense C or F, CSR or
+    CSC), and its float64 values."""
+    rng = np.random.default_rng(7)
+    B = rng.standard_normal((30, 5)) @ rng.standard_normal((5, 20))
+    B[::4] = 0.0  # zero rows and columns for the sparse formats (rank 5 still)
+    B[:, ::5] = 0.0
+    B /= np.abs(B).max()
+    e = int(np.floor(np.log10(scale)))
+    with np.errstate(under="ignore"):
+        V = (B * (scale / 10.0**e) * 10.0 ** (e // 2) * 10.0 ** (e - e // 2)).astype(dtype)
+    A = {
+        "C": V,
+        "F": np.asfortranarray(V),
+        "csr": sp.csr_array(V),
+        "csc": sp.csc_array(V),
+    }[fmt]
+    return A, V.astype(np.float64)
+
+
+EXTREME = [(np.float64, x) for x in (1e307, 1e200, 1e-300, 1e-310)] + [
+    (np.float32, x) for x in (1e37, 1e25, 1e-36, 1e-40)
+]
+SVD_CALLS = {
+    "svd": lambda A: rankwise.svd(A, 5, random_state=0)[1],
+    "svd_tol": lambda A: rankwise.svd(A, tol=1e-3, random_state=0)[1],
+    "block_krylov": lambda A: rankwise.svd(A, 5, method="block_krylov", random_state=0)[1],
+    "randomized_svd": lambda A: rankwise.randomized_svd(A, 5, random_state=0)[1],
+    "randomized_svd_wide": lambda A: rankwise.randomized_svd(A.T, 5, random_state=0)[1],
+    "svds": lambda A: rankwise.svds(A, 5, random_state=0)[1][::-1],
+    "svds_wide": lambda A: rankwise.svds(A.T, 5, random_state=0)[1][::-1],
+}
+
+
+def _snapshot(A: Any) -> list[np.ndarray]:
+    if sp.issparse(A):
+        return [A.data.copy(), A.indices.copy(), A.indptr.copy()]
+    return [np.array(A, copy=True)]
+
+
+@pytest.mark.parametrize("call", list(SVD_CALLS), ids=list(SVD_CALLS))
+@pytest.mark.parametrize("fmt", ["C", "F", "csr", "csc"])
+@pytest.mark.parametrize(("dtype", "scale"), EXTREME)
+def test_svd_of_entries_of_extreme_magnitude(call: str, fmt: str, dtype: Any, scale: float):
+    """Entries within ~10x of the float maximum: the Gaussian sketch overflowed ("SVD did not
+    converge", then a ValueError asking the user to scale A); max |a_ij| above ~1e154 made
+    tol= fail with "fixed-precision mode needs ||A||_F (not known for this operator)"
+    (||A||_F^2 overflowed); subnormal entries gave singular values to 1e-8 (float64) and
+    1e-5 (float32).  A is now scaled by a power of two inside: singular values to
+    rounding, relative to the largest, against LAPACK on the same values in float64."""
+    A, A64 = _rank5(dtype, scale, fmt)
+    before = _snapshot(A)
+    s = SVD_CALLS[call](A)
+    for got, want in zip(_snapshot(A), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert s.dtype == dtype
+    assert s.shape == (5,)
+    assert np.all(np.isfinite(s))
+    e = int(np.frexp(np.abs(A64).max())[1])  # compare in units of 2^e: no overflow
+    ref = np.linalg.svd(np.ldexp(A64, -e), compute_uv=False)[:5]
+    got = np.ldexp(s.astype(np.float64), -e)
+    info = np.finfo(dtype)
+    tol = 100 * float(info.eps) * ref[0] + 100 * np.ldexp(float(info.smallest_subnormal), -e)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("fmt", ["C", "csr"])
+@pytest.mark.parametrize("core", ["stabilized", "pinv", "cross"])
 @pytest.mark.parametrize(
-    "call",
-    [
-        lambda A: rankwise.svd(A, 5, random_state=0),
-        lambda A: rankwise.svd(sp.csr_array(A), 5, random_state=0),
-        lambda A: rankwise.randomized_svd(A, 5, random_state=0),
-        lambda A: rankwise.svds(A, 5, random_state=0),
-    ],
+    ("dtype", "scale"),
+    [(np.float64, x) for x in (1e307, 1e-300)] + [(np.float32, x) for x in (1e37, 1e-30)],
 )
-def test_svd_of_entries_near_the_float_maximum_is_explained(call: Any) -> None:
-    """One entry of 1.07e308: the Gaussian sketch overflowed and the error said "SVD did not
-    converge (gesvd info = 10)"; it now says why and what to do.  (Open: scaling A.)"""
-    A = np.zeros((11, 11))
-    A[3, 8] = 1.0680412154181992e308
-    try:
-        s = call(A)[1]
-    except ValueError as e:
-        message = str(e)
-    else:  # a sketch that happened not to overflow: then the answer must be right
-        np.testing.assert_allclose(np.max(s), A[3, 8], rtol=1e-14)
+def test_cur_of_entries_of_extreme_magnitude(fmt: str, core: str, dtype: Any, scale: float):
+    """The same for rankwise.cur (its selection SVD overflowed): C and R are A's own columns
+    and rows, the core is that of A 2^-e times 2^-e, and C U R reproduces the rank-5 A."""
+    A, A64 = _rank5(dtype, scale, fmt)
+    before = _snapshot(A)
+    d = rankwise.cur(A, 5, core=core, random_state=0)
+    for got, want in zip(_snapshot(A), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    dense = lambda X: X.toarray() if sp.issparse(X) else np.asarray(X)  # noqa: E731
+    np.testing.assert_array_equal(dense(d.C), A64[:, d.cols].astype(dtype))
+    np.testing.assert_array_equal(dense(d.R), A64[d.rows].astype(dtype))
+    assert d.U.dtype == dtype
+    assert np.all(np.isfinite(d.U))
+    e = int(np.frexp(np.abs(A64).max())[1])
+    approx = d.to_dense()
+    assert approx.dtype == dtype
+    assert np.all(np.isfinite(approx))
+    err = np.abs(np.ldexp(approx.astype(np.float64), -e) - np.ldexp(A64, -e)).max()
+    assert err <= 1e3 * float(np.finfo(dtype).eps)
+    # U is the scaled problem's core times 2^-e (exact but where it is subnormal)
+    A_s = np.ldexp(A64, -e).astype(dtype)
+    A_s = sp.csr_array(A_s) if fmt == "csr" else A_s
+    d_s = rankwise.cur(A_s, 5, rows=d.rows, cols=d.cols, core=core, random_state=0)
+    want = np.ldexp(d_s.U.astype(np.float64), -e)
+    atol = 4 * float(np.finfo(dtype).smallest_subnormal)
+    np.testing.assert_allclose(d.U.astype(np.float64), want, rtol=1e-12, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cur_core_of_subnormal_entries_is_refused(dtype: Any) -> None:
+    """U ~ 1 / |A| of entries ~ 1e-310 (float32: 1e-40) is beyond the float range: refused
+    with a ValueError that says so (scaling A cannot help the attribute U)."""
+    A, _ = _rank5(dtype, 1e-310 if dtype is np.float64 else 1e-40, "C")
+    with pytest.raises(ValueError, match="core matrix U overflows"):
+        rankwise.cur(A, 5, random_state=0)
+
+
+@pytest.mark.parametrize("fmt", ["C", "csr"])
+def test_svd_beyond_the_float_range_is_refused(fmt: str) -> None:
+    """A 4 x 4 matrix of 1e308: its largest singular value 4e308 is not representable.
+    Refused with a ValueError saying so (before: "the random sketch overflows; scale A");
+    the same matrix times 1/4 has sigma_1 = 1e308 and is computed."""
+    A = np.full((4, 4), 1e308)
+    A = sp.csr_array(A) if fmt == "csr" else A
+    calls = (
+        lambda: rankwise.svd(A, 1, random_state=0),
+        lambda: rankwise.svd(A, tol=0.1, random_state=0),
+        lambda: rankwise.randomized_svd(A, 1, random_state=0),
+        lambda: rankwise.svds(A, 1, random_state=0),
+    )
+    for call in calls:
+        with pytest.raises(ValueError, match="exceed the float64 range"):
+            call()
+    s = rankwise.svd(A * 0.25, 1, random_state=0)[1]
+    np.testing.assert_allclose(s, [1e308], rtol=1e-14)
+
+
+def test_sparse_duplicates_summing_beyond_the_float_range_are_refused() -> None:
+    """Two stored duplicates of 1e308 define an entry 2e308: refused, not scaled away."""
+    A = sp.csr_array(
+        (np.array([1e308, 1e308, 1.0]), np.array([0, 0, 1]), np.array([0, 2, 3])), shape=(2, 2)
+    )
+    with pytest.raises(ValueError, match="not representable"):
+        rankwise.svd(A, 1, random_state=0)
+
+
+@pytest.mark.parametrize("core", ["stabilized", "cross", "pinv"])
+@pytest.mark.parametrize("method", ["deim", "qdeim", "maxvol"])
+def test_cur_of_rank_below_k_is_exact(core: str, method: str) -> None:
+    """A 4 x 3 matrix with one nonzero row, k = 2, Q-DEIM: the stabilized core's stable
+    product Q (Q[I, :])^+ R used a Q with a column outside the range of C (the QR of a
+    rank-deficient C) and was off by 36% of ||A|| (found by the new CUR oracle).  Q now
+    spans C's numerical range only.  The pinv core's U of the float32 rank-3 matrix gave
+    C U R off by O(||A||): np.linalg.pinv's default cutoff is float64's 1e-15, now
+    float32's eps.  "cross" is refused: A[I, J] is singular."""
+    A = np.zeros((4, 3))
+    A[3] = [0.34558419, 0.82161814, 0.33043708]
+    rng = np.random.default_rng(4)
+    L = rng.standard_normal((40, 3)) @ rng.standard_normal((3, 25))  # rank 3, k = 6
+    for M, k in ((A, 2), (L, 6), (L.astype(np.float32), 6)):
+        if core == "cross":
+            with pytest.raises(ValueError, match="singular"):
+                rankwise.cur(M, k, method=method, core=core, random_state=1)
+            continue
+        d = rankwise.cur(M, k, method=method, core=core, random_state=1)
+        tol = 100 * float(np.finfo(M.dtype).eps) * np.abs(M).max()
+        np.testing.assert_allclose(d.to_dense(), M, rtol=0, atol=tol)
+        np.testing.assert_allclose(d.C @ d.U @ d.R, M, rtol=0, atol=100 * tol)
+
+
+@pytest.mark.parametrize("scale", [1e307, 1e200, 1e-300, 1e-310])
+def test_dask_svd_and_cur_of_entries_of_extreme_magnitude(scale: float) -> None:
+    """The dask path's CholeskyQR steps failed from max |a_ij| ~ 1e154 on ("array must not
+    contain infs or NaNs") and below ~1e-154 ("the sketch of A is numerically rank deficient
+    ... use a smaller k", which is not the cause).  They now rerun on A 2^-e after one more
+    pass for max |a_ij|: the same answers as in memory."""
+    da = pytest.importorskip("dask.array")
+    A, A64 = _rank5(np.float64, scale, "C")
+    A = np.vstack([A, A, A])  # tall: 90 x 20, 3 row blocks
+    A64 = np.vstack([A64, A64, A64])
+    D = da.from_array(A, chunks=(30, 20))
+    e = int(np.frexp(np.abs(A64).max())[1])
+    ref = np.linalg.svd(np.ldexp(A64, -e), compute_uv=False)[:5]
+    tol = 100 * float(np.finfo(np.float64).eps) * ref[0] + 100 * np.ldexp(5e-324, -e)
+    for method in ("subspace", "single_pass"):
+        s = rankwise.svd(D, 5, method=method, random_state=0)[1]
+        np.testing.assert_allclose(np.ldexp(s, -e), ref, rtol=0, atol=tol)
+    if scale < 1e-300:  # U ~ 1 / |A| is not representable: refused as in memory
+        with pytest.raises(ValueError, match="core matrix U overflows"):
+            rankwise.cur(D, 5, random_state=0)
         return
-    assert "within a factor 1000 of the float64 maximum" in message
+    for core in ("stabilized", "pinv"):
+        d = rankwise.cur(D, 5, core=core, random_state=0)
+        np.testing.assert_array_equal(np.asarray(d.C), A[:, d.cols])
+        np.testing.assert_array_equal(d.R, A[d.rows])
+        approx = np.asarray(d.to_dense())
+        err = np.abs(np.ldexp(approx, -e) - np.ldexp(A64, -e)).max()
+        assert err <= 1e3 * float(np.finfo(np.float64).eps)
+
+
+@pytest.mark.parametrize("fmt", ["C", "csr"])
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [(np.float64, x) for x in (1e307, 1e200, 1e-300, 1e-310)]
+    + [(np.float32, x) for x in (1e37, 1e-36)],
+)
+def test_estimate_error_of_entries_of_extreme_magnitude(fmt: str, dtype: Any, scale: float):
+    """estimate_error returned NaN for entries of 1e307 (the probes' residual overflowed),
+    Inf from max |a_ij| ~ 1e154 on and 0 below 1e-154 (the squares of the residual norms
+    over- or underflowed).  Now the same ratio to the true error at every scale."""
+    A, A64 = _rank5(dtype, scale, fmt)
+    rng = np.random.default_rng(1)
+    U, _ = np.linalg.qr(rng.standard_normal((30, 3)))
+    Vt = np.linalg.qr(rng.standard_normal((20, 3)))[0].T
+    e = int(np.frexp(np.abs(A64).max())[1])
+    s = np.ldexp(np.array([2.0, 1.0, 0.5]), e)
+    E = np.ldexp(A64, -e) - (U * np.ldexp(s, -e)) @ Vt  # the residual in units of 2^e
+    U, s, Vt = (X.astype(dtype) for X in (U, s, Vt))
+    for norm, true in (("fro", np.linalg.norm(E)), ("2", np.linalg.norm(E, 2))):
+        est = rankwise.estimate_error(A, U, s, Vt, norm=norm, n_probes=40, random_state=0)
+        if not np.isfinite(est):  # the 2-norm bound (~8x) of an error ~1e308 overflows
+            assert norm == "2"
+            assert np.log2(30 * true) + e > 1024
+            continue
+        ratio = np.ldexp(est, -e) / true
+        assert (0.7 < ratio < 1.3) if norm == "fro" else (1 <= ratio < 30)
+
+
+def test_nested_list_of_extreme_magnitude() -> None:
+    """A (not an array) as a nested list: the scaled copy is made from np.asarray(A)."""
+    A = [[1e307, 2e306], [3e306, -1e307]]
+    ref = np.linalg.svd(np.ldexp(np.array(A), -1020), compute_uv=False)
+    np.testing.assert_allclose(np.ldexp(rankwise.svd(A, 2, random_state=0)[1], -1020), ref)
+    np.testing.assert_allclose(np.ldexp(rankwise.cur(A, 2).to_dense(), -1020), np.ldexp(A, -1020))

@@ -12,10 +12,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from . import _dask, _gpu, _selection
+from . import _dask, _gpu, _scale, _selection
 from ._cur_core import CoreProduct, cross_core, pinv_core
 from ._random import RandomStateLike, philox_key
-from ._svd import _svd_dask, estimate_error, svd
+from ._svd import auto_power_iterations, estimate_error, svd
 from ._validate import Matrix, as_matrix, check_choice, check_int
 
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
@@ -252,12 +252,40 @@ def _finite_core(
     for entries near the subnormal range is not representable."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         U, product = compute()
+    _check_core(U)
+    return U, product
+
+
+def _check_core(U: np.ndarray) -> None:
     if not np.isfinite(U).all():
         raise ValueError(
             "the core matrix U overflows: its entries scale like 1 / |A|, and A's entries are "
-            "too close to the smallest normal number; multiply A by a power of two (U is "
-            "then that power times smaller than A's)"
+            "too close to the smallest normal number for 1 / |A| to be representable; "
+            "decompose A times a power of two 2**j instead (its U is 2**-j times A's)"
         )
+
+
+def _unscaled_core(
+    U: np.ndarray, product: CoreProduct, scaled: tuple[Any, Any], C: Any, R: Any, e: int
+) -> tuple[np.ndarray, CoreProduct]:
+    """The core of A from that of ``A_s = A 2^-e`` (python/rankwise/_scale.py), whose
+    columns and rows are ``C_s = C 2^-e`` and ``R_s = R 2^-e``: ``A_s ~ C_s U_s R_s`` gives
+    ``A ~ C (U_s 2^-e) R``.  The stable product ``left @ middle @ right ~ A_s`` gives A's by
+    putting C (R) back where it has C_s (R_s) as a factor, else ``middle 2^e`` (the pinv
+    core's ``Qc^T A_s Qr``)."""
+    if e == 0:
+        return U, product
+    with np.errstate(over="ignore"):
+        U = np.ldexp(U, -e)
+    _check_core(U)
+    C_s, R_s = scaled
+    if product.left is C_s:
+        product = CoreProduct(C, product.middle, product.right)
+    elif product.right is R_s:
+        product = CoreProduct(product.left, product.middle, R)
+    else:
+        middle = _scale.unscale_values(product.middle, e, "the entries of Qc^T A Qr")
+        product = CoreProduct(product.left, middle, product.right)
     return U, product
 
 
@@ -282,7 +310,10 @@ def cur(
         Real matrix (float32 and float64 are kept; integers and bools become float64).
         Sparse A gives sparse C and R (of A's type) and is never densified; a LinearOperator
         gives C and R from ``matmat`` / ``rmatmat`` with columns of the identity.  A is never
-        modified.
+        modified.  Where max |a_ij| is near the float maximum or the subnormal range, the
+        selection and the core are computed on A scaled by a power of two (U is scaled
+        back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
+        is a ValueError.
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
@@ -407,16 +438,22 @@ def cur(
     I = None if rows is None else _check_indices(rows, m, "rows")
     J = None if cols is None else _check_indices(cols, n, "cols")
     gen = _generator(random_state)
+    # Entries near the float maximum or the subnormal range: select and form the core on
+    # A_s = A 2^-e (python/rankwise/_scale.py), C and R are A's own columns and rows.
+    e = _scale.scale_exponent(mat)
+    A_s, mat_s = _scale.scaled(A, mat, e)
 
     if I is None or J is None:
-        S = _scaled(A, mat, rw, cw)
-        I_new, J_new = _select(S, method, k, p_rows, p_cols, mat, gen, bool(refine))
+        S = _scaled(A_s, mat_s, rw, cw)
+        I_new, J_new = _select(S, method, k, p_rows, p_cols, mat_s, gen, bool(refine))
         I = I_new if I is None else I
         J = J_new if J is None else J
 
     C = _columns(A, mat, J)
     R = _rows(A, mat, I)
-    U, product = _core(core, A, mat, C, R, I, J)
+    C_s, R_s = (C, R) if e == 0 else (_columns(A_s, mat_s, J), _rows(A_s, mat_s, I))
+    U, product = _core(core, A_s, mat_s, C_s, R_s, I, J)
+    U, product = _unscaled_core(U, product, (C_s, R_s), C, R, e)
     return CURDecomposition(
         C=C, U=U.astype(mat.dtype, copy=False), R=R, rows=I, cols=J, product=product
     )
@@ -445,6 +482,8 @@ def _cur_dask(
             "rankwise.cur takes tall dask arrays (m >= n) for now; for a wide one, pass A.T "
             "and swap C and R (and rows and cols) of the result"
         )
+    if np.dtype(A.dtype).kind not in "biuf":
+        raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
     core = check_choice(core, "core", _CORES)
     if method != "deim" or rows is not None or cols is not None or weights is not None:
         raise ValueError(
@@ -453,23 +492,34 @@ def _cur_dask(
     if _check_oversample(oversample) != (0, 0):
         raise ValueError("dask arrays support oversample=0 for now")
     k = check_int(k, "k", low=1, high=n)
-    gen = _generator(random_state)
-    U, _, Vt = _svd_dask(A, k, 10, "auto", "subspace", None, gen)
-    J = _selection.deim(np.ascontiguousarray(Vt[:k].T))
-    I = _dask.deim_rows(U[:, :k])
-    C = A[:, J]
-    R = np.asarray(A[I].compute())
+    key = philox_key(random_state)
+
+    def run(B: Any) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray, CoreProduct]:
+        gen = np.random.Generator(np.random.Philox(key=key[0] | (key[1] << 64)))
+        U, _, Vt = _dask.svd(B, k, min(k + 10, n), auto_power_iterations(k, n), philox_key(gen))
+        J = _selection.deim(np.ascontiguousarray(Vt[:k].T))
+        I = _dask.deim_rows(U[:, :k])
+        C = B[:, J]
+        R = np.asarray(B[I].compute())
+
+        def compute() -> tuple[np.ndarray, CoreProduct]:
+            if core == "pinv":
+                Ucore, Qc, middle, Qr = _dask.cur_pinv_core(B, J, R)
+                return Ucore, CoreProduct(Qc, middle.astype(R.dtype, copy=False), Qr.T)
+            # as many rows as columns: cross_core orthogonalizes R^T (small, in memory), and
+            # the stable product C (Q[J, :]^T)^+ Q^T keeps the dask array C as its left factor
+            return cross_core(C, R, I, J, truncate=core == "stabilized", side="R")
+
+        return (I, J, C, R, *_finite_core(compute))
+
+    # Entries near the float maximum or the subnormal range make the CholeskyQR steps fail:
+    # then all of it again on A 2^-e (python/rankwise/_scale.py), C and R from A itself.
+    (I, J, C, R, Ucore, product), e = _scale.run_dask_scaled(run, A)
+    if e:
+        C_s, R_s = C, R
+        C, R = A[:, J], np.asarray(A[I].compute())
+        Ucore, product = _unscaled_core(Ucore, product, (C_s, R_s), C, R, e)
     dtype = R.dtype
-
-    def compute() -> tuple[np.ndarray, CoreProduct]:
-        if core == "pinv":
-            Ucore, Qc, middle, Qr = _dask.cur_pinv_core(A, J, R)
-            return Ucore, CoreProduct(Qc, middle.astype(dtype, copy=False), Qr.T)
-        # as many rows as columns: cross_core orthogonalizes R^T (small, in memory), and the
-        # stable product C (Q[J, :]^T)^+ Q^T keeps the dask array C as its left factor
-        return cross_core(C, R, I, J, truncate=core == "stabilized", side="R")
-
-    Ucore, product = _finite_core(compute)
     return CURDecomposition(
         C=C, U=Ucore.astype(dtype, copy=False), R=R, rows=I, cols=J, product=product
     )

@@ -39,6 +39,7 @@ import numpy as np
 import scipy.linalg
 
 from . import _core
+from ._cur_core import dtype_pinv
 from ._validate import as_matrix
 
 FAN_IN = 8
@@ -490,7 +491,7 @@ def cur_pinv_core(
         [delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(q_blocks, a_blocks, strict=True)], _add
     )
     Tc, middle = dask.compute(Tc, middle)
-    U = np.linalg.pinv(Tc) @ middle @ np.linalg.pinv(Tr).T
+    U = dtype_pinv(Tc) @ middle @ dtype_pinv(Tr).T  # the cutoff of the dtype (_cur_core)
     return U, Qc, middle, Qr
 
 

@@ -221,7 +221,8 @@ def svds(
     if not (sp.issparse(A) or hasattr(A, "T")):
         A = np.asarray(A)
     transposed = len(A.shape) == 2 and A.shape[0] < A.shape[1]
-    mat = as_matrix(A.T if transposed else A)  # work on the tall side, as SciPy does
+    A_work = A.T if transposed else A
+    mat = as_matrix(A_work)  # work on the tall side, as SciPy does
     k = _check_k(k, mat.min_dim)
     if ncv is None:
         l = min(mat.min_dim, max(2 * k, k + 16))
@@ -253,7 +254,7 @@ def svds(
 
     depth = max(1, min(_KRYLOV_DEPTH, mat.min_dim // l))
     U, s, Vt, info = checked_core(
-        _core.subspace_iteration, A, mat, k, l, depth, float(tol), maxiter, start, *key
+        _core.subspace_iteration, A_work, mat, k, l, depth, float(tol), maxiter, start, *key
     )
     if not info["converged"]:
         raise spla.ArpackNoConvergence(

@@ -118,7 +118,8 @@ def randomized_svd(
     if transpose == "auto":
         transpose = len(M.shape) == 2 and M.shape[0] < M.shape[1]
     key = philox_key(random_state)
-    mat = as_matrix(M.T if transpose else M, "M")
+    M_work = M.T if transpose else M
+    mat = as_matrix(M_work, "M")
 
     if q is None:
         q = auto_power_iterations(n_components, mat.min_dim)
@@ -128,7 +129,7 @@ def randomized_svd(
     k = min(n_components, mat.min_dim)
     l = min(n_components + n_oversamples, mat.min_dim)
     U, s, Vt, _ = checked_core(
-        _core.rsvd, M, mat, k, l, q, "subspace", normalizer, "cholqr2", driver, *key
+        _core.rsvd, M_work, mat, k, l, q, "subspace", normalizer, "cholqr2", driver, *key
     )
     if transpose:
         U, Vt = Vt.T, U.T

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from . import _core, _dask, _gpu
+from . import _core, _dask, _gpu, _scale
 from ._errors import AccuracyWarning
 from ._random import RandomStateLike, philox_key
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
@@ -62,6 +62,10 @@ def svd(
         (other sparse formats are converted to CSR); a ``LinearOperator`` is used through
         ``matmat`` and ``rmatmat``.  A CuPy array or ``cupyx.scipy.sparse`` CSR/CSC matrix
         runs on the GPU (CUDA backend) and gives CuPy results.  A is never modified.
+        Entries of any magnitude work: where max |a_ij| is near the float maximum or the
+        subnormal range (outside 1.5e-148..1.3e148 in float64, 1.1e-13..1.8e13 in float32),
+        the SVD is computed on a copy of A scaled by a power of two (exact) and s is scaled
+        back; a ValueError says so if s is then beyond the float range.
     k : int, optional
         Rank, ``1 <= k <= min(m, n)``.  Required unless ``tol`` is given; with ``tol`` it is
         the block size by which the rank grows (default 32).
@@ -160,25 +164,14 @@ def svd(
 
 
 def checked_core(fn: Any, A: Any, mat: Any, *args: Any) -> Any:
-    """fn(mat.op, *args) (a _core SVD driver), with the failure of a matrix whose entries are
-    within a factor 1000 of the float maximum explained: the Gaussian sketch A Omega
-    overflows and LAPACK reports "SVD did not converge" on the NaNs that follow (found by
-    fuzzing)."""
-    try:
-        return fn(mat.op, *args)
-    except _core.CoreError as exc:
-        data = getattr(A, "data", A) if mat.kind == "sparse" else A
-        if mat.kind == "operator" or "did not converge" not in str(exc):
-            raise
-        big = float(np.abs(np.asarray(data)).max(initial=0.0))
-        limit = float(np.finfo(mat.dtype).max) / 1000
-        if not big > limit:
-            raise
-        raise ValueError(
-            f"A has entries up to {big:.3g}, within a factor 1000 of the {mat.dtype.name} "
-            "maximum: the random sketch overflows; scale A (e.g. by 2.0**-20) and the "
-            "singular values back"
-        ) from exc
+    """fn(mat.op, *args) (a _core SVD driver returning (U, s, Vt, info)), computed on
+    ``A 2^-e`` where A's entries are near the float maximum or the subnormal range
+    (python/rankwise/_scale.py: the sketch of entries within ~1000x of the maximum
+    overflowed, found by fuzzing), with s scaled back."""
+    e = _scale.scale_exponent(mat)
+    _, mat = _scale.scaled(A, mat, e)
+    U, s, Vt, info = fn(mat.op, *args)
+    return U, _scale.unscale_values(s, e), Vt, info
 
 
 def _fixed_rank_args(
@@ -263,12 +256,23 @@ def _svd_dask(
     k = check_int(k, "k", low=1, high=min_dim)
     p = check_int(oversample, "oversample", low=0)
     q = check_n_iter(n_iter)
+    key = philox_key(random_state)
+    l = min(k + p, min_dim)
     if method == "single_pass":
         if q not in (None, 0):
             raise ValueError("method='single_pass' reads A once: n_iter must be 0 or 'auto'")
-        return _dask.svd_single_pass(A, k, min(k + p, min_dim), philox_key(random_state))
-    q = auto_power_iterations(k, min_dim) if q is None else q
-    return _dask.svd(A, k, min(k + p, min_dim), q, philox_key(random_state))
+
+        def run(B: Any) -> tuple[Any, np.ndarray, Any]:
+            return _dask.svd_single_pass(B, k, l, key)
+
+    else:
+        q = auto_power_iterations(k, min_dim) if q is None else q
+
+        def run(B: Any) -> tuple[Any, np.ndarray, Any]:
+            return _dask.svd(B, k, l, q, key)
+
+    (U, s, Vt), e = _scale.run_dask_scaled(run, A)
+    return U, _scale.unscale_values(s, e), Vt
 
 
 def _fixed_precision(
@@ -288,7 +292,11 @@ def _fixed_precision(
         A.sum_duplicates()
         mat = as_matrix(A)
     block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)
-    U, s, Vt, info = _core.rsvd_fixed_precision(mat.op, float(tol), block, max_rank, q, *key)
+    # ||A||_F^2 (summed in float64) overflows from max |a_ij| ~ 1e154 on: checked_core
+    # scales A by a power of two there, and the relative error is the same.
+    U, s, Vt, info = checked_core(
+        _core.rsvd_fixed_precision, A, mat, float(tol), block, max_rank, q, *key
+    )
     _warn_unless_converged(info, tol, max_rank, mat.dtype)
     return U, s, Vt
 
@@ -363,16 +371,29 @@ def estimate_error(
             f"U {U.shape}, s {s.shape} and Vt {Vt.shape} do not factor a {m} x {n} matrix"
         )
     key = philox_key(random_state)
+    # Entries near the float maximum or the subnormal range: the residual of A 2^-e and
+    # s 2^-e (python/rankwise/_scale.py), scaled back (found by fuzzing: NaN for entries of
+    # 1e307, Inf from 1e154 on and 0 below 1e-154, where the squares of the norms overflowed
+    # or underflowed).
+    e = _scale.scale_exponent(mat)
+    _, mat = _scale.scaled(A, mat, e)
+    with np.errstate(under="ignore"):
+        s_work = np.ldexp(s.astype(mat.dtype), -e)
     norms = np.asarray(
         _core.probe_residual_norms(
             mat.op,
             U.astype(mat.dtype, copy=False),
-            s.astype(mat.dtype, copy=False),
+            s_work,
             Vt.astype(mat.dtype, copy=False),
             n_probes,
             *key,
-        )
+        ),
+        dtype=np.float64,
     )
-    if norm == "fro":
-        return float(np.sqrt(np.mean(norms**2)))
-    return float(10.0 * math.sqrt(2.0 / math.pi) * norms.max())
+    top = float(norms.max())
+    if norm == "fro":  # sqrt(mean(norms^2)) without squaring large or tiny norms
+        est = top * float(np.sqrt(np.mean((norms / top) ** 2))) if 0 < top < math.inf else top
+    else:
+        est = 10.0 * math.sqrt(2.0 / math.pi) * top
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(est, e))

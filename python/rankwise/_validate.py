@@ -3,6 +3,7 @@ into an operator the native core can use, or raises an exception naming the argu
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,9 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _core
 from ._dispatch import require_cpu_input
 
-_FINITE_CHECK_BLOCK = 1 << 22  # entries checked per step, to bound the temporary mask
+_FINITE_CHECK_BLOCK = 1 << 17  # entries per step of the NaN/Inf + max scan: its min and max
+# reductions read a block twice, the second time from cache (1 MB of float64; 4000 x 2000:
+# 1.25x the time of the np.isfinite(...).all() scan before, 1.9x with blocks of 2^22)
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Matrix:
     shape: tuple[int, int]
     dtype: np.dtype
     kind: str  # "dense", "sparse" or "operator"
+    amax: float = math.nan  # max |a_ij| of the stored entries (NaN: not scanned, or an operator)
 
     @property
     def min_dim(self) -> int:
@@ -51,11 +55,24 @@ def work_dtype(dtype: np.dtype, name: str) -> np.dtype:
     raise TypeError(f"{name} must have a numeric dtype; got {dtype}")
 
 
-def _check_finite_dense(a: np.ndarray, name: str) -> None:
+def _finite_max(x: np.ndarray, name: str) -> float:
+    """max |x| of a non-empty array, or ValueError if x has NaN or Inf: the max and min
+    propagate NaN and Inf, so the two reductions are the finiteness check too, without the
+    temporary mask of np.isfinite."""
+    hi, lo = x.max(), x.min()
+    if not (np.isfinite(hi) and np.isfinite(lo)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return max(float(hi), -float(lo))
+
+
+def _check_finite_dense(a: np.ndarray, name: str) -> float:
+    """ValueError if a has NaN or Inf; else max |a_ij| (scanned in blocks along memory)."""
+    if a.flags.f_contiguous and not a.flags.c_contiguous:
+        a = a.T  # walk a Fortran array by its columns: contiguous blocks
     rows_per_step = max(1, _FINITE_CHECK_BLOCK // max(a.shape[1], 1))
-    for i in range(0, a.shape[0], rows_per_step):
-        if not np.isfinite(a[i : i + rows_per_step]).all():
-            raise ValueError(f"{name} contains NaN or Inf")
+    return max(
+        _finite_max(a[i : i + rows_per_step], name) for i in range(0, a.shape[0], rows_per_step)
+    )
 
 
 BLAS_INT_MAX = 2**31 - 1
@@ -94,9 +111,8 @@ def _dense(A: Any, name: str, check_finite: bool = True) -> Matrix:
         # (np.asfortranarray would keep the strides of arrays numpy calls contiguous, such as
         # 1 x 1 views).
         a = np.array(a, order="F", copy=True)
-    if check_finite:
-        _check_finite_dense(a, name)
-    return Matrix(_core.Operator.dense(a), shape, dtype, "dense")
+    amax = _check_finite_dense(a, name) if check_finite else math.nan
+    return Matrix(_core.Operator.dense(a), shape, dtype, "dense", amax)
 
 
 def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
@@ -105,8 +121,9 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     if A.format not in ("csr", "csc"):
         A = A.tocsr()
     data = A.data if A.data.dtype == dtype else A.data.astype(dtype)
-    if check_finite and not np.isfinite(data).all():
-        raise ValueError(f"{name} contains NaN or Inf")
+    amax = math.nan
+    if check_finite:
+        amax = _finite_max(data, name) if data.size else 0.0
     index_dtype = np.promote_types(A.indices.dtype, A.indptr.dtype)
     if index_dtype not in (np.int32, np.int64):
         index_dtype = np.dtype(np.int64)
@@ -117,7 +134,7 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
         op = _core.Operator.sparse(data, indices, indptr, shape[0], shape[1], transposed=False)
     else:  # CSC of A is CSR of A^T
         op = _core.Operator.sparse(data, indices, indptr, shape[1], shape[0], transposed=True)
-    return Matrix(op, shape, dtype, "sparse")
+    return Matrix(op, shape, dtype, "sparse", amax)
 
 
 def _has_adjoint(lo: Any) -> bool:

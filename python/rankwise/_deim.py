@@ -520,9 +520,10 @@ def deim(U: Any) -> PointSelection:
     The greedy rule: point j is where the interpolation residual of basis vector j on the
     points chosen so far is largest in magnitude.  These are exactly the row pivots of LU
     with partial pivoting of U (Sorensen & Embree 2016, Section 3), computed so in the core:
-    for a Fortran-ordered U by blocks of 16 columns, reading U in place (one GEMM per block
-    forms its interpolation residual, whose LU gives the block's points); otherwise by LU
-    of a column-major copy.  The work is the LU's n m^2 flops either way.
+    for a contiguous U (either memory order) by blocks of 16 columns, reading U in place
+    (one GEMM per block forms its interpolation residual, whose LU gives the block's
+    points); for a strided view by LU of a column-major copy.  The work is the LU's
+    n m^2 flops either way.
 
     Parameters
     ----------
@@ -560,9 +561,9 @@ def deim(U: Any) -> PointSelection:
     qdeim, odeim, eim
     """
     u = as_basis(U)
-    if u.flags.f_contiguous:  # read in place, by blocks of columns (no n x m copy)
+    if u.flags.f_contiguous or u.flags.c_contiguous:  # read in place, either order
         points = np.asarray(_core.deim_blocked(u, list(DEIM_BLOCKS)))
-    else:  # LU with partial pivoting of a column-major copy
+    else:  # a strided view: LU with partial pivoting of a column-major copy
         points = _selection.deim(u)
     return _finish(u, points, "deim")
 

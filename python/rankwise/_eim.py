@@ -231,7 +231,9 @@ def eim(
     kept and updated in the native core: one pass over the n x N residual per term; in the
     max norm, the updates of a block of terms are deferred and written back together, and
     between write-backs only the parts of the residual that may hold its largest entry are
-    evaluated (bounds by chunks of rows), with the same result.
+    evaluated (bounds by chunks of rows); in the l2 and weighted norms, between write-backs
+    the norms are updated from one read-only product per term and checked exactly where
+    rounding could change the choice.  The result is that of one update per term.
 
     Parameters
     ----------

@@ -91,19 +91,24 @@ py::tuple run(py::array R, std::optional<py::array> G, std::optional<py::array> 
 }
 
 
-// Calls fn(ConstMatView<T>) on a 2-D float32/float64 Fortran-ordered array without a copy.
+// Calls fn(ConstMatView<T>, transposed) on a 2-D float32/float64 contiguous array without a
+// copy: a Fortran-ordered U (n x k) as itself, a C-ordered one as its transpose (k x n,
+// transposed = true).
 template <class Fn>
-auto with_fortran_basis(const py::array& U, Fn&& fn) {
-    require(U.ndim() == 2 && (U.flags() & py::array::f_style))
-        << "U must be a 2-D Fortran-ordered array";
+auto with_contiguous_basis(const py::array& U, Fn&& fn) {
+    require(U.ndim() == 2 && (U.flags() & (py::array::f_style | py::array::c_style)))
+        << "U must be a 2-D contiguous array";
+    const bool transposed = !(U.flags() & py::array::f_style);
     auto run = [&](auto tag) {
         using T = decltype(tag);
         const index_t n = U.shape(0), k = U.shape(1);
-        const ConstMatView<T> view{static_cast<const T*>(U.data()), n, k,
-                                   std::max<index_t>(n, 1)};
+        const auto* data = static_cast<const T*>(U.data());
+        const ConstMatView<T> view = transposed
+                                         ? ConstMatView<T>{data, k, n, std::max<index_t>(k, 1)}
+                                         : ConstMatView<T>{data, n, k, std::max<index_t>(n, 1)};
         const NativeCall native;
         const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
-        return fn(view);
+        return fn(view, transposed);
     };
     if (py::array_t<float>::check_(U)) return run(float{});
     require(py::array_t<double>::check_(U)) << "U must be float32 or float64";
@@ -117,13 +122,14 @@ void register_eim(py::module_& m) {
         "deim_blocked",
         [](const py::array& U, const std::vector<index_t>& blocks) {
             require(!blocks.empty()) << "blocks must not be empty";
-            return to_indices(with_fortran_basis(U, [&](auto v) {
+            return to_indices(with_contiguous_basis(U, [&](auto v, bool transposed) {
                 return deim_select_blocked(cpu(), v, blocks.data(),
-                                           static_cast<index_t>(blocks.size()));
+                                           static_cast<index_t>(blocks.size()), transposed);
             }));
         },
         py::arg("U"), py::arg("blocks"),
-        "DEIM points of the Fortran-ordered basis U by blocks of columns, U read in place.");
+        "DEIM points of the contiguous (either order) basis U by blocks of columns, U read "
+        "in place.");
 
     m.def(
         "eim_greedy",

@@ -305,6 +305,30 @@ void CpuBackend::eim_block_column(ConstMatView<T> R, ConstMatView<T> Qb, ConstMa
 }
 
 template <class T>
+void CpuBackend::eim_project(ConstMatView<T> X, const T* q, const T* w, double* out) const {
+    const index_t n = X.rows, N = X.cols;
+#pragma omp parallel for schedule(static) if (n * N >= kParallelMinEntries)
+    for (index_t j = 0; j < N; ++j) {
+        const T* x = X.col(j);
+        double total = 0;
+        for (index_t i0 = 0; i0 < n; i0 += kChunkRows) {
+            const index_t i1 = std::min(n, i0 + kChunkRows);
+            double acc = 0;
+            if (w == nullptr) {
+#pragma omp simd reduction(+ : acc)
+                for (index_t i = i0; i < i1; ++i) acc += double(q[i]) * double(x[i]);
+            } else {
+#pragma omp simd reduction(+ : acc)
+                for (index_t i = i0; i < i1; ++i)
+                    acc += double(w[i]) * double(q[i]) * double(x[i]);
+            }
+            total += acc;
+        }
+        out[j] = total;
+    }
+}
+
+template <class T>
 void CpuBackend::eim_block_row(ConstMatView<T> R, ConstMatView<T> Qb, ConstMatView<T> Cb,
                                index_t i, MatView<T> c) const {
     const index_t N = R.cols, b = Qb.cols;
@@ -410,6 +434,8 @@ void CpuBackend::set_entry(MatView<T> X, index_t i, index_t j, T value) const {
                                                   ConstMatView<T>, index_t, MatView<T>) const; \
     template void CpuBackend::eim_block_row<T>(ConstMatView<T>, ConstMatView<T>,            \
                                                ConstMatView<T>, index_t, MatView<T>) const; \
+    template void CpuBackend::eim_project<T>(ConstMatView<T>, const T*, const T*, double*)  \
+        const;                                                                              \
     template void CpuBackend::eim_update_errors_rows<T>(MatView<T>, MatView<T>, const T*,   \
                                                         ConstMatView<T>, const T*, const T*, \
                                                         EimNorm, double*) const;     \

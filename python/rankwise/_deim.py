@@ -4,6 +4,10 @@ interpolation operator that reconstructs a vector of span(U) from its values at 
 The selection kernels are the ones of the CUR family (DEIM = pivots of LU with partial
 pivoting, Q-DEIM = pivots of QR with column pivoting of U^T, both in the native core); this
 module adds the oversampling rule of ODEIM and the interpolation operator itself.
+
+Bases (and values) of extreme magnitude, subnormal or near the float maximum, are worked on
+scaled by one power of two (exact; the points and the interpolant U U[points]^+ do not
+depend on a global scale): see :func:`power_of_two_exponent`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ reads the panel about 16 times.  Measured on 1e6 x 100 (shared 2-core machine): 
 def as_basis(U: Any, name: str = "U") -> np.ndarray:
     """A validated basis: 2-D float32/float64 array (integers -> float64), n >= m >= 1,
     finite.  Returned as given when no conversion is needed (never modified)."""
+    return _validated_basis(U, name)[0]
+
+
+def _validated_basis(U: Any, name: str = "U") -> tuple[np.ndarray, float]:
+    """:func:`as_basis` and the largest magnitude of its entries (from the same pass)."""
     require_cpu_input(U, name)
     u = np.asarray(U)
     if u.ndim != 2:
@@ -45,16 +54,45 @@ def as_basis(U: Any, name: str = "U") -> np.ndarray:
     dtype = work_dtype(u.dtype, name)
     if u.dtype != dtype:
         u = u.astype(dtype)
-    _check_finite(u, name)
-    return u
+    return u, _check_finite(u, name)
 
 
-def _check_finite(u: np.ndarray, name: str) -> None:
-    """NaN/Inf check by blocks of rows (no n x m temporary)."""
+def _check_finite(u: np.ndarray, name: str) -> float:
+    """NaN/Inf check by blocks of rows (no n x m temporary); returns max |u|."""
     rows = max(1, (1 << 20) // max(u.shape[1], 1))
+    big = 0.0
     for i in range(0, u.shape[0], rows):
-        if not np.isfinite(u[i : i + rows]).all():
+        top = float(np.abs(u[i : i + rows]).max())  # NaN or Inf if there is one
+        if not np.isfinite(top):
             raise ValueError(f"{name} contains NaN or Inf")
+        big = max(big, top)
+    return big
+
+
+def power_of_two_exponent(big: float, dtype: np.dtype) -> int:
+    """0, or the exponent e such that ``2^e big`` (a largest magnitude, > 0) lies in
+    [0.5, 1), when it is so small or so large (beyond 2^(+-maxexp/3) for the dtype, about
+    1e-13..1e13 in float32 and 1e-103..1e103 in float64) that products and sums of squares
+    of such entries would underflow into the subnormals or overflow.  Multiplying by a
+    power of two is exact, and the points and the interpolant U U[p]^+ do not depend on a
+    global scale of U (one factor for the whole basis: per-column factors would change
+    Q-DEIM's pivots and the least-squares weights of ODEIM)."""
+    if big == 0.0 or not np.isfinite(big):
+        return 0
+    limit = np.finfo(dtype).maxexp // 3
+    exponent = int(np.frexp(big)[1])
+    return 0 if -limit <= exponent <= limit else -exponent
+
+
+def _matrix_exponent(a: np.ndarray) -> int:
+    """:func:`power_of_two_exponent` for the entries of a (small) array."""
+    return power_of_two_exponent(float(np.abs(a).max(initial=0.0)), a.dtype)
+
+
+def scaled(a: np.ndarray, exponent: int) -> np.ndarray:
+    """``2^exponent a`` in a's dtype (np.ldexp: exact unless the result leaves the range;
+    ``a`` itself for exponent 0)."""
+    return a if exponent == 0 else np.ldexp(a, np.int32(exponent)).astype(a.dtype, copy=False)
 
 
 def _check_selection_rank(Up: np.ndarray, name: str) -> None:
@@ -108,8 +146,14 @@ class PointInterpolant:
         return self.basis.dtype
 
     @functools.cached_property
+    def _exponent(self) -> int:
+        """The power of two 2^e that the small factorizations apply to U[points] (e = 0
+        unless its entries are extreme; :func:`power_of_two_exponent`)."""
+        return _matrix_exponent(self.interpolation_matrix)
+
+    @functools.cached_property
     def _factor(self) -> Any:
-        P = self.interpolation_matrix
+        P = scaled(self.interpolation_matrix, self._exponent)
         if P.shape[0] == P.shape[1]:
             return scipy.linalg.lu_factor(P, check_finite=False)
         return scipy.linalg.qr(P, mode="economic", check_finite=False)
@@ -126,22 +170,34 @@ class PointInterpolant:
         -------
         ndarray, shape (m,) or (m, k)
         """
+        if self._prior is None:
+            return self._plain_coefficients(self._check_values(values, cast=False))
         v = self._check_values(values)
-        if self._prior is not None:
-            if self.noise == "estimate":
-                return self._operator(self._noise_estimate(v)) @ v
-            if self.noise == "ml":
-                return self._operator(self._ml_noise(v)) @ v
-            return self._stabilized_operator @ v
-        return self._plain_coefficients(v)
+        if self.noise == "estimate":
+            return self._operator(self._noise_estimate(v)) @ v
+        if self.noise == "ml":
+            return self._operator(self._ml_noise(v)) @ v
+        return self._stabilized_operator @ v
 
     def _plain_coefficients(self, v: np.ndarray) -> np.ndarray:
+        c, t = self._scaled_solve(v)
+        with np.errstate(over="ignore", under="ignore"):  # c itself beyond the range
+            return scaled(c, self._exponent - t)
+
+    def _scaled_solve(self, v: np.ndarray) -> tuple[np.ndarray, int]:
+        """(c_s, t) with c_s = (2^e P)^+ (2^t v): U[points] (self._factor) and the values
+        scaled by powers of two 2^e, 2^t when their entries are extreme, so that the solve
+        works on normal numbers; the coefficients are c = 2^(e - t) c_s (the scaling
+        itself exact)."""
+        big = float(np.abs(v).max(initial=0.0)) if v.dtype.kind == "f" else 0.0
+        t = power_of_two_exponent(big, self.dtype)  # of the work dtype, before the cast
+        v = scaled(v, t).astype(self.dtype, copy=False)
         if self.n_points == self.n_basis:
             c = scipy.linalg.lu_solve(self._factor, v, check_finite=False)
         else:
             Q, R = self._factor
             c = scipy.linalg.solve_triangular(R, Q.T @ v, check_finite=False)
-        return c.astype(self.dtype, copy=False)
+        return c.astype(self.dtype, copy=False), t
 
     def estimate_noise(self, values: Any, method: str = "residual") -> float:
         """Estimate of the standard deviation of independent noise in the values.
@@ -216,7 +272,7 @@ class PointInterpolant:
         t = scipy.optimize.minimize_scalar(nll, bounds=(grid[i - 1], hi), method="bounded").x
         return float(np.exp(t / 2))
 
-    def _check_values(self, values: Any) -> np.ndarray:
+    def _check_values(self, values: Any, cast: bool = True) -> np.ndarray:
         v = np.asarray(values)
         if v.ndim not in (1, 2) or v.shape[0] != self.n_points:
             raise ValueError(
@@ -225,11 +281,18 @@ class PointInterpolant:
             )
         if not np.isfinite(v).all():
             raise ValueError("values contains NaN or Inf")
-        return v.astype(self.dtype, copy=False)
+        return v.astype(self.dtype, copy=False) if cast else v
 
     def __call__(self, values: Any) -> np.ndarray:
         """The reconstructed field(s) ``U @ coefficients(values)``, shape (n,) or (n, k)."""
-        return self.basis @ self.coefficients(values)
+        e = self._exponent
+        if self._prior is not None or e == 0:
+            return self.basis @ self.coefficients(values)
+        # extreme entries: U c = 2^-t (2^e U) c_s, products formed on normal numbers and
+        # rounded once into the range of the result
+        c, t = self._scaled_solve(self._check_values(values, cast=False))
+        with np.errstate(over="ignore", under="ignore"):
+            return scaled(scaled(self.basis, e) @ c, -t)
 
     @functools.cached_property
     def lebesgue_constant(self) -> float:
@@ -242,8 +305,9 @@ class PointInterpolant:
         (Peherstorfer, Drmac & Gugercin 2020, Lemma 3.1).  Computed on first use from the
         Gram matrix of U (one pass over U).
         """
-        U = self.basis.astype(np.float64, copy=False)
-        M = np.linalg.pinv(self.interpolation_matrix.astype(np.float64))  # m x n_points
+        # U M = (2^e U) pinv(2^e U[points]): no under/overflow in G
+        U = scaled(self.basis.astype(np.float64, copy=False), self._exponent)
+        M = np.linalg.pinv(scaled(self.interpolation_matrix.astype(np.float64), self._exponent))
         G = U.T @ U
         # ||U M||_2^2 = lambda_max(M^T G M)
         lam = np.linalg.eigvalsh(M.T @ G @ M)
@@ -254,7 +318,8 @@ class PointInterpolant:
         """``max_i sum_k |(U U[points]^+)_{ik}|``: the Lebesgue constant in the max norm, as
         in the EIM literature (Maday, Nguyen, Patera & Pau 2009): ``||f - I f||_inf <= (1 +
         lebesgue_constant_inf) * min_c ||f - U c||_inf``.  One pass over U."""
-        L = self.basis @ np.linalg.pinv(self.interpolation_matrix)
+        e = self._exponent
+        L = scaled(self.basis, e) @ np.linalg.pinv(scaled(self.interpolation_matrix, e))
         return float(np.abs(L).sum(axis=1).max())
 
     def stabilize(self, noise: float | str, snapshots: Any = None) -> PointInterpolant:
@@ -413,7 +478,7 @@ class PointInterpolant:
         k = check_int(n_points, "n_points", low=self.n_points)
         if k > n:
             raise ValueError(f"n_points ({k}) exceeds the number of rows of the basis ({n})")
-        Qb = np.linalg.qr(self.basis)[0]
+        Qb = np.linalg.qr(scaled(self.basis, self._exponent))[0]
         return self._with_points(odeim_extend(Qb, self.points, k))
 
     def remove_points(self, points: Any) -> PointInterpolant:
@@ -508,9 +573,17 @@ class PointSelection(PointInterpolant):
         self.method = method
 
 
-def _finish(U: np.ndarray, points: np.ndarray, method: str) -> PointSelection:
+def _selection_basis(U: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The validated basis u and the one the points are selected on: u, or a copy scaled by
+    one power of two when its entries are extreme (subnormal, or near the float maximum:
+    :func:`power_of_two_exponent`); the points are those of u in exact arithmetic."""
+    u, big = _validated_basis(U)
+    return u, scaled(u, power_of_two_exponent(big, u.dtype))
+
+
+def _finish(U: np.ndarray, points: np.ndarray, method: str, work: np.ndarray) -> PointSelection:
     result = PointSelection(U, points, method)
-    _check_selection_rank(result.interpolation_matrix, "U")
+    _check_selection_rank(work[result.points], "U")
     return result
 
 
@@ -520,9 +593,10 @@ def deim(U: Any) -> PointSelection:
     The greedy rule: point j is where the interpolation residual of basis vector j on the
     points chosen so far is largest in magnitude.  These are exactly the row pivots of LU
     with partial pivoting of U (Sorensen & Embree 2016, Section 3), computed so in the core:
-    for a Fortran-ordered U by blocks of 16 columns, reading U in place (one GEMM per block
-    forms its interpolation residual, whose LU gives the block's points); otherwise by LU
-    of a column-major copy.  The work is the LU's n m^2 flops either way.
+    for a contiguous U (either memory order) by blocks of 16 columns, reading U in place
+    (one GEMM per block forms its interpolation residual, whose LU gives the block's
+    points); for a strided view by LU of a column-major copy.  The work is the LU's
+    n m^2 flops either way.
 
     Parameters
     ----------
@@ -563,12 +637,12 @@ def deim(U: Any) -> PointSelection:
         from ._deim_gpu import select_on_device
 
         return select_on_device(U, "deim")  # type: ignore[return-value]
-    u = as_basis(U)
-    if u.flags.f_contiguous:  # read in place, by blocks of columns (no n x m copy)
-        points = np.asarray(_core.deim_blocked(u, list(DEIM_BLOCKS)))
-    else:  # LU with partial pivoting of a column-major copy
-        points = _selection.deim(u)
-    return _finish(u, points, "deim")
+    u, w = _selection_basis(U)
+    if w.flags.f_contiguous or w.flags.c_contiguous:  # read in place, either order
+        points = np.asarray(_core.deim_blocked(w, list(DEIM_BLOCKS)))
+    else:  # a strided view: LU with partial pivoting of a column-major copy
+        points = _selection.deim(w)
+    return _finish(u, points, "deim", w)
 
 
 def qdeim(U: Any) -> PointSelection:
@@ -603,8 +677,8 @@ def qdeim(U: Any) -> PointSelection:
         from ._deim_gpu import select_on_device
 
         return select_on_device(U, "qdeim")  # type: ignore[return-value]
-    u = as_basis(U)
-    return _finish(u, _selection.qdeim(u), "qdeim")
+    u, w = _selection_basis(U)
+    return _finish(u, _selection.qdeim(w), "qdeim", w)
 
 
 def odeim_extend(U: np.ndarray, points: np.ndarray, n_points: int) -> np.ndarray:
@@ -682,11 +756,11 @@ def odeim(U: Any, n_points: int) -> PointSelection:
         from ._deim_gpu import select_on_device
 
         return select_on_device(U, "odeim", n_points)  # type: ignore[return-value]
-    u = as_basis(U)
+    u, w = _selection_basis(U)
     n, m = u.shape
     k = check_int(n_points, "n_points", low=m)
     if k > n:
         raise ValueError(f"n_points ({k}) exceeds the number of rows of U ({n})")
-    start = _selection.qdeim(u)
-    _check_selection_rank(u[start], "U")
-    return _finish(u, odeim_extend(u, start, k), "odeim")
+    start = _selection.qdeim(w)
+    _check_selection_rank(w[start], "U")
+    return _finish(u, odeim_extend(w, start, k), "odeim", w)

@@ -27,10 +27,15 @@ the residual, found from bounds by chunks of rows: only the chunks that may hold
 evaluated (10-25% of them on random snapshots), and the residual is written back once per
 block (or when the bounds prune too little).  Same values as one update per term.
 Measured on 1e5 x 500 random snapshots, 30 terms (loaded 2-core machine, CPU seconds):
-block 1: 2.1-2.3, 4: 0.9-1.7, 6: 0.74-0.77, 8: 0.87-1.9, 12: 1.1-1.2.  The other norms
-update the residual at every term (block 1): their norms need every entry, and a pass that
-applies the deferred terms on the fly costs more arithmetic than it saves in traffic on
-busy cores."""
+block 1: 2.1-2.3, 4: 0.9-1.7, 6: 0.74-0.77, 8: 0.87-1.9, 12: 1.1-1.2.  The matrix norm
+updates the residual at every term (block 1): its norms need every entry of R and M R."""
+
+
+EIM_BLOCK_L2 = 16
+"""Terms per write-back of the residual in the (weighted) l2 greedy (algo/eim.hpp): between
+write-backs each term updates the snapshots' norms from one read-only product q^T R and
+evaluates exactly only the columns whose rounding bound may reach the largest norm (same
+values as one update per term)."""
 
 
 class EmpiricalInterpolant(PointInterpolant):
@@ -226,7 +231,9 @@ def eim(
     kept and updated in the native core: one pass over the n x N residual per term; in the
     max norm, the updates of a block of terms are deferred and written back together, and
     between write-backs only the parts of the residual that may hold its largest entry are
-    evaluated (bounds by chunks of rows), with the same result.
+    evaluated (bounds by chunks of rows); in the l2 and weighted norms, between write-backs
+    the norms are updated from one read-only product per term and checked exactly where
+    rounding could change the choice.  The result is that of one update per term.
 
     Parameters
     ----------
@@ -318,7 +325,7 @@ def eim(
         min(terms, limit),
         abs_tol,
         rtol,
-        EIM_BLOCK if kind == "linf" else 1,
+        {"linf": EIM_BLOCK, "l2": EIM_BLOCK_L2, "weighted": EIM_BLOCK_L2}.get(kind, 1),
     )
     if errors[0] == 0.0:
         raise ValueError("snapshots are all zero: there is nothing to interpolate")

@@ -32,11 +32,17 @@ TYPED_TEST(NewerTemplates, BlockedDeimEqualsTheLuPivots) {
         auto U = random_matrix<T>(n, m, 61);
         be.orthonormalize(U.view(), Ortho::Householder);
         const auto lu = deim_select(be, ConstMatView<T>(U.view()));
+        HostMatrix<T> Ut(m, n);  // a row-major U's memory
+        be.transpose(ConstMatView<T>(U.view()), Ut.view());
         for (const std::vector<index_t>& blocks :
              std::vector<std::vector<index_t>>{{16}, {4}, {8, 3}, {64}}) {
-            const auto blocked = deim_select_blocked(be, ConstMatView<T>(U.view()), blocks.data(),
-                                                     static_cast<index_t>(blocks.size()));
+            const auto count = static_cast<index_t>(blocks.size());
+            const auto blocked =
+                deim_select_blocked(be, ConstMatView<T>(U.view()), blocks.data(), count);
             EXPECT_EQ(blocked, lu) << n << " x " << m << ", first block " << blocks[0];
+            const auto rows =
+                deim_select_blocked(be, ConstMatView<T>(Ut.view()), blocks.data(), count, true);
+            EXPECT_EQ(rows, lu) << n << " x " << m << " transposed, first block " << blocks[0];
         }
     }
 }

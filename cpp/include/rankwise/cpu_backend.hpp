@@ -283,6 +283,12 @@ class CpuBackend {
     void eim_block_row(ConstMatView<T> R, ConstMatView<T> Qb, ConstMatView<T> Cb, index_t i,
                        MatView<T> c) const;
 
+    // out[j] = sum_i w_i q_i X(i, j) for every column j of X (n x N; w may be null: all
+    // ones), products and sums in double, rows summed in order within fixed chunks and the
+    // chunks in order (host out, N entries): one read of X.
+    template <class T>
+    void eim_project(ConstMatView<T> X, const T* q, const T* w, double* out) const;
+
     // X(rows[r], :) = 0 for r < count (rows in host memory, each in [0, X.rows))
     template <class T>
     void zero_rows(MatView<T> X, const index_t* rows, index_t count) const;

@@ -16,6 +16,12 @@
 // partial pivoting (on the 2-core development machine one level of 16 was fastest at
 // 1e6 x 100: the extra copies of a second level cost more than they save).
 // Work: n m^2 flops as for LU of U; extra memory: n x (sum of the block sizes).
+//
+// A row-major U (numpy's default order) is read as its transpose Ut (m x n column-major,
+// the same memory): a block's columns are copied out of Ut by a transpose, the GEMM reads
+// Ut[:j0, :] transposed and the selected rows of U are columns of Ut, so that neither
+// order needs an n x m copy.  Only the outermost level reads U; the panels are
+// column-major.
 #pragma once
 
 #include <algorithm>
@@ -29,10 +35,13 @@
 namespace rankwise {
 
 namespace detail {
+// U (n x m), or its transpose when `transposed` (then U.rows = m, U.cols = n).
 template <class Backend, class T>
 std::vector<index_t> deim_blocked_level(const Backend& be, ConstMatView<T> U,
-                                        const index_t* blocks, index_t levels) {
-    const index_t n = U.rows, m = U.cols, b = std::min(blocks[0], m);
+                                        const index_t* blocks, index_t levels,
+                                        bool transposed = false) {
+    const index_t n = transposed ? U.cols : U.rows, m = transposed ? U.rows : U.cols;
+    const index_t b = std::min(blocks[0], m);
     std::vector<index_t> points;
     points.reserve(static_cast<std::size_t>(m));
     auto Up = be.template matrix<T>(m, m);  // row r: U[points[r], :]
@@ -40,7 +49,11 @@ std::vector<index_t> deim_blocked_level(const Backend& be, ConstMatView<T> U,
     for (index_t j0 = 0; j0 < m; j0 += b) {
         const index_t bj = std::min(b, m - j0);
         auto Wv = W.view().cols_range(0, bj);
-        be.copy(U.cols_range(j0, bj), Wv);
+        if (transposed) {
+            be.transpose(U.rows_range(j0, bj), Wv);
+        } else {
+            be.copy(U.cols_range(j0, bj), Wv);
+        }
         if (j0 > 0) {
             // C = U[p, :j0]^{-1} U[p, J];  W -= U[:, :j0] C
             auto A = be.template matrix<T>(j0, j0);
@@ -48,8 +61,13 @@ std::vector<index_t> deim_blocked_level(const Backend& be, ConstMatView<T> U,
             be.copy(ConstMatView<T>(Up.view().rows_range(0, j0).cols_range(0, j0)), A.view());
             be.copy(ConstMatView<T>(Up.view().rows_range(0, j0).cols_range(j0, bj)), C.view());
             be.solve(A.view(), C.view(), "U[points, :]");
-            be.gemm(Trans::No, Trans::No, T(-1), U.cols_range(0, j0), ConstMatView<T>(C.view()),
-                    T(1), Wv);
+            if (transposed) {
+                be.gemm(Trans::Yes, Trans::No, T(-1), U.rows_range(0, j0),
+                        ConstMatView<T>(C.view()), T(1), Wv);
+            } else {
+                be.gemm(Trans::No, Trans::No, T(-1), U.cols_range(0, j0),
+                        ConstMatView<T>(C.view()), T(1), Wv);
+            }
             be.zero_rows(Wv, points.data(), j0);
         }
         // the next bj points: the LU pivots of the panel W
@@ -61,24 +79,35 @@ std::vector<index_t> deim_blocked_level(const Backend& be, ConstMatView<T> U,
             next.resize(static_cast<std::size_t>(bj));
         }
         points.insert(points.end(), next.begin(), next.end());
-        be.gather_rows(U, points.data() + j0, Up.view().rows_range(j0, bj));
+        if (transposed) {  // row p of U is column p of Ut
+            for (index_t r = j0; r < j0 + bj; ++r)
+                be.transpose(U.cols_range(points[r], 1), Up.view().rows_range(r, 1));
+        } else {
+            be.gather_rows(U, points.data() + j0, Up.view().rows_range(j0, bj));
+        }
         be.check_interrupt();
     }
     return points;
 }
 }  // namespace detail
 
-// DEIM points of U (n x m) with block sizes blocks[0] > blocks[1] > ... (levels entries).
+// DEIM points of U (n x m) with block sizes blocks[0] > blocks[1] > ... (levels entries);
+// with `transposed`, U is given as Ut = U^T (m x n), e.g. a row-major U's own memory.
 template <class Backend, class T>
 std::vector<index_t> deim_select_blocked(const Backend& be, ConstMatView<T> U,
-                                         const index_t* blocks, index_t levels) {
-    detail::require_tall(U.rows, U.cols, "DEIM");
+                                         const index_t* blocks, index_t levels,
+                                         bool transposed = false) {
+    if (transposed) {
+        detail::require_tall(U.cols, U.rows, "DEIM");
+    } else {
+        detail::require_tall(U.rows, U.cols, "DEIM");
+    }
     require(levels >= 1) << "DEIM: no block sizes";
     for (index_t l = 0; l < levels; ++l)
         require(blocks[l] >= 1) << "DEIM: block sizes must be >= 1, got " << blocks[l];
     // small problems finish faster than a parallel region takes to gather a team
     const OneThreadIf<Backend> serial(be, U.rows * U.cols < (index_t{1} << 20));
-    return detail::deim_blocked_level(be, U, blocks, levels);
+    return detail::deim_blocked_level(be, U, blocks, levels, transposed);
 }
 
 }  // namespace rankwise

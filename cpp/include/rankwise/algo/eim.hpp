@@ -32,6 +32,16 @@
 // entry of R_k, and the maxima of |R_{k0}| by chunks of rows (from the last full pass) plus
 // |c_l| max |q_l| over the chunk bound every chunk; only the chunks whose bound reaches the
 // largest value found are evaluated (branch and bound; exact, ties included).
+// With the (weighted) l2 norm the next choice needs every column's norm, but not the
+// residual itself: with u = R_{k0} - sum_l q_l c_l (the pending terms in exact arithmetic),
+//   ||u - c q||^2 = ||u||^2 - 2 c <q, u> + c^2 ||q||^2,
+//   <q, u> = q^T R_{k0} - sum_l (q^T q_l) c_l,
+// so a term costs one read-only product q^T R_{k0} (in double).  The norms so updated differ
+// from the values of one update per term by rounding, bounded per column (the recurrence's
+// rounding, and the distance between the rounded residual and u, at most
+// (b + 1) eps ||R_{k0}[:, j]|| + sum_l |c_l| ||q_l|| per entry sum); the columns whose bound
+// may reach the largest are evaluated exactly (the pass's arithmetic on that column alone),
+// so the choice and the error history are those of one update per term, bit for bit.
 #pragma once
 
 #include <cmath>
@@ -102,6 +112,17 @@ EimGreedyResult<Backend, T> eim_greedy(const Backend& be, MatView<T> R, MatView<
     // (eim_block_max) instead of a pass; chunk_max is refreshed by every full pass.
     const bool bounded = o.norm == EimNorm::Linf && !snapshot_rows && block > 1;
     typename Backend::EimBounds chunk_max;
+    // (weighted) l2 in the Fortran layout: between write-backs the norms are updated from
+    // one product q^T R per term (see the top); per column the estimate of the squared
+    // norm, the bound on its rounding, and ||R_{k0}[:, j]|| + sum_l |c_l| ||q_l||
+    const bool projected =
+        (o.norm == EimNorm::L2 || o.norm == EimNorm::Weighted) && !snapshot_rows && block > 1;
+    std::vector<double> sq, sq_err, spread, proj, qdot, qnorm;
+    if (projected) {
+        for (auto* v : {&sq, &sq_err, &spread, &proj}) v->resize(static_cast<std::size_t>(N));
+        qdot.resize(static_cast<std::size_t>(block));
+        qnorm.resize(static_cast<std::size_t>(block));
+    }
     index_t j = 0;  // the worst snapshot and its error, for the next term
     double e = 0;
     auto full_pass = [&](index_t b, bool write_back) {
@@ -122,10 +143,78 @@ EimGreedyResult<Backend, T> eim_greedy(const Backend& be, MatView<T> R, MatView<
         e = err[j];
     };
 
+    constexpr double eps64 = std::numeric_limits<double>::epsilon();
+    const double epsT = std::numeric_limits<T>::epsilon();
+    // after a pass that wrote R back (nothing pending): the exact norms
+    auto restart_projection = [&] {
+        for (index_t c = 0; c < N; ++c) {
+            sq[c] = err[c] * err[c];
+            sq_err[c] = double(n + 5) * eps64 * sq[c];
+            spread[c] = err[c];
+        }
+    };
+    // Term b (0-based among the pending ones, its q the last pending column of Q, its c row
+    // b of C) folded into the norms, then the worst snapshot chosen: false if more than
+    // kEimMaxFraction of the columns would need an exact evaluation (then write back).
+    auto project_and_choose = [&](index_t b) {
+        const T* q = out.Q.view().col(k0 + b);
+        const T* weights = o.norm == EimNorm::Weighted ? w : nullptr;
+        be.eim_project(ConstMatView<T>(R), q, weights, proj.data());
+        be.eim_project(pending_Q(b + 1), q, weights, qdot.data());
+        const double qq = qdot[b], nn = double(n + b + 3);
+        qnorm[b] = std::sqrt(qq);
+        const auto Cv = C.view();
+        for (index_t c = 0; c < N; ++c) {
+            double p = proj[c];
+            for (index_t l = 0; l < b; ++l) p -= qdot[l] * double(Cv(l, c));
+            const double cj = double(Cv(b, c)), t1 = 2 * cj * p, t2 = cj * cj * qq;
+            const double old = sq[c];
+            sq[c] = old - t1 + t2;
+            sq_err[c] += 3 * eps64 * (std::abs(old) + std::abs(t1) + t2) +
+                         2 * std::abs(cj) * nn * eps64 * qnorm[b] * spread[c] + nn * eps64 * t2;
+            spread[c] += std::abs(cj) * qnorm[b];
+        }
+        // bounds on the squared norm the pass would compute (its sum: 1 +- nn eps64)
+        const double gamma = double(b + 2) * epsT;
+        auto low = [&](index_t c) {
+            const double d = std::sqrt(std::max(sq[c] - sq_err[c], 0.0)) - gamma * spread[c];
+            return d > 0 ? d * d * (1 - 2 * nn * eps64) : 0.0;
+        };
+        auto high = [&](index_t c) {
+            const double d = std::sqrt(std::max(sq[c] + sq_err[c], 0.0)) + gamma * spread[c];
+            return d * d * (1 + 2 * nn * eps64) * (1 + 4 * eps64);
+        };
+        double best_low = 0;
+        for (index_t c = 0; c < N; ++c) best_low = std::max(best_low, low(c));
+        std::vector<index_t> candidates;
+        const auto limit = static_cast<std::size_t>(std::max(1.0, kEimMaxFraction * N));
+        for (index_t c = 0; c < N; ++c) {
+            if (high(c) < best_low) continue;
+            candidates.push_back(c);
+            if (candidates.size() > limit) return false;
+        }
+        // exact values (the pass's arithmetic on each column alone); ties to the first
+        const auto Cb = ConstMatView<T>(C.view().rows_range(0, b + 1));
+        bool found = false;
+        for (const index_t c : candidates) {
+            double ec = 0;
+            be.template eim_block_errors<T>(R.cols_range(c, 1), G, pending_Q(b + 1),
+                                            pending_MQ(b + 1), Cb.cols_range(c, 1), w, o.norm,
+                                            false, &ec);
+            if (!found || ec > e) {
+                found = true;
+                e = ec;
+                j = c;
+            }
+        }
+        return true;
+    };
+
     // one thread or all, whichever is faster now: each term is one synchronizing pass, and
     // on cores shared with other processes a descheduled thread stalls every pass
     ThreadTuner<Backend> tuner(be);
     full_pass(0, false);
+    if (projected) restart_projection();
     // Stop at rounding level too: once the residual is a few ulps of the snapshots, more
     // terms would interpolate noise (and a rank-r S is reproduced with r terms).
     const double floor_rel = 16 * std::numeric_limits<T>::epsilon();
@@ -163,8 +252,12 @@ EimGreedyResult<Backend, T> eim_greedy(const Backend& be, MatView<T> R, MatView<
         if (!fold && bounded)
             fold = !be.eim_block_max(ConstMatView<T>(R), pending_Q(b + 1), pending_C(b + 1),
                                      chunk_max, kEimMaxFraction, &e, &j);
-        if (fold || !bounded) full_pass(b + 1, fold);
-        if (fold) k0 = k + 1;
+        if (!fold && projected) fold = !project_and_choose(b);
+        if (fold || !(bounded || projected)) full_pass(b + 1, fold);
+        if (fold) {
+            k0 = k + 1;
+            if (projected) restart_projection();
+        }
         be.check_interrupt();
         tuner.step();
     }

@@ -414,3 +414,26 @@ def test_nested_list_of_extreme_magnitude() -> None:
     ref = np.linalg.svd(np.ldexp(np.array(A), -1020), compute_uv=False)
     np.testing.assert_allclose(np.ldexp(rankwise.svd(A, 2, random_state=0)[1], -1020), ref)
     np.testing.assert_allclose(np.ldexp(rankwise.cur(A, 2).to_dense(), -1020), np.ldexp(A, -1020))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "dense"])
+def test_svd_updater_refuses_empty_batches(fmt: str) -> None:
+    """An empty sparse batch (0 x n CSR) was accepted by add_rows once sparse batches stopped
+    going through as_matrix (found by atheris); dense ones were refused.  Every empty batch
+    is refused now, and the updater is unchanged."""
+    A = np.random.default_rng(0).standard_normal((8, 5))
+    up = rankwise.SVDUpdater(2, random_state=0).fit(A)
+    before = up.svd()
+
+    def empty(shape: tuple[int, int]) -> Any:
+        return np.zeros(shape) if fmt == "dense" else sp.random(*shape, format=fmt)
+
+    for call in (
+        lambda: up.add_rows(empty((0, 5))),
+        lambda: up.add_columns(empty((8, 0))),
+        lambda: up.update(empty((8, 0)), empty((5, 0))),
+    ):
+        with pytest.raises(ValueError, match="must not be empty"):
+            call()
+        for got, want in zip(up.svd(), before, strict=True):
+            np.testing.assert_array_equal(got, want)

@@ -70,6 +70,8 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple]
         x = np.asarray(x)
     if len(x.shape) != 2:
         raise ValueError(f"{name} must be 2-D; got shape {tuple(x.shape)}")
+    if 0 in x.shape:
+        raise ValueError(f"{name} must not be empty; got shape {tuple(x.shape)}")
     _check_dtype(x, name, dtype)
     shape_check(tuple(x.shape))
     _check_values(x.data if sp.issparse(x) else x, name, dtype)

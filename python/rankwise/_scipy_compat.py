@@ -96,6 +96,31 @@ def _dense_svds(A: Any, k: int, which: str, return_singular_vectors: Any) -> Any
     return u, s, vh
 
 
+def check_svds_options(
+    k: Any, ncv: Any, tol: Any, maxiter: Any, return_singular_vectors: Any, min_dim: int
+) -> tuple[int, int, int]:
+    """SciPy's checks of svds' scalar options, with its messages: (k, ncv or its default,
+    maxiter or its default).  Shared by the CPU and GPU (_svds_gpu.py) entry points."""
+    k = _check_k(k, min_dim)
+    if ncv is None:
+        l = min(min_dim, max(2 * k, k + 16))
+    else:
+        l = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+        if not k <= l <= min_dim:
+            raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+    # SciPy's test: comparing a list or a string with 0 raises TypeError, as there.
+    if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
+        raise ValueError("`tol` must be a non-negative floating point value.")
+    if maxiter is None:
+        maxiter = _DEFAULT_MAXITER
+    maxiter = _scipy_int(maxiter, "`maxiter` must be a positive integer.")
+    if maxiter <= 0:
+        raise ValueError("`maxiter` must be a positive integer.")
+    if return_singular_vectors not in (True, False, "u", "vh"):
+        raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
+    return k, l, maxiter
+
+
 def svds(
     A: Any,
     k: int = 6,
@@ -223,23 +248,7 @@ def svds(
     transposed = len(A.shape) == 2 and A.shape[0] < A.shape[1]
     A_work = A.T if transposed else A
     mat = as_matrix(A_work)  # work on the tall side, as SciPy does
-    k = _check_k(k, mat.min_dim)
-    if ncv is None:
-        l = min(mat.min_dim, max(2 * k, k + 16))
-    else:
-        l = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
-        if not k <= l <= mat.min_dim:
-            raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
-    # SciPy's test: comparing a list or a string with 0 raises TypeError, as there.
-    if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
-        raise ValueError("`tol` must be a non-negative floating point value.")
-    if maxiter is None:
-        maxiter = _DEFAULT_MAXITER
-    maxiter = _scipy_int(maxiter, "`maxiter` must be a positive integer.")
-    if maxiter <= 0:
-        raise ValueError("`maxiter` must be a positive integer.")
-    if return_singular_vectors not in (True, False, "u", "vh"):
-        raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
+    k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
     start = None
     if v0 is not None:
         start = np.atleast_1d(np.asarray(v0))

@@ -14,13 +14,11 @@ import scipy.sparse.linalg as spla
 from . import _gpu
 from ._random import philox_key
 from ._scipy_compat import (
-    _DEFAULT_MAXITER,
     _KRYLOV_DEPTH,
     _SOLVERS,
-    _check_k,
     _rng_to_random_state,
-    _scipy_int,
     _seed_from,
+    check_svds_options,
 )
 
 
@@ -66,22 +64,7 @@ def svds_gpu(
     key = philox_key(_rng_to_random_state(rng), "rng")
     transposed = A.shape[0] < A.shape[1]
     mat = _gpu.as_device_matrix(A.T if transposed else A)  # the tall side, as on the CPU
-    k = _check_k(k, mat.min_dim)
-    if ncv is None:
-        l = min(mat.min_dim, max(2 * k, k + 16))
-    else:
-        l = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
-        if not k <= l <= mat.min_dim:
-            raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
-    if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
-        raise ValueError("`tol` must be a non-negative floating point value.")
-    if maxiter is None:
-        maxiter = _DEFAULT_MAXITER
-    maxiter = _scipy_int(maxiter, "`maxiter` must be a positive integer.")
-    if maxiter <= 0:
-        raise ValueError("`maxiter` must be a positive integer.")
-    if return_singular_vectors not in (True, False, "u", "vh"):
-        raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
+    k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
     start = None
     if v0 is not None:
         v = v0.get() if _gpu.is_device_array(v0) else np.asarray(v0)

@@ -230,3 +230,54 @@ def test_two_dimensional_chunks_are_used_in_place(monkeypatch, wide, method) -> 
     else:
         sigma = np.linalg.svd(A, compute_uv=False)
         assert np.linalg.norm(A - (U * s) @ Vt) <= 2.0 * np.sqrt(np.sum(sigma[6:] ** 2))
+
+
+@pytest.mark.parametrize(
+    ("method", "core", "oversample"),
+    [
+        ("deim", "pinv", (4, 2)),
+        ("deim", "stabilized", (0, 3)),
+        ("leverage", "pinv", 3),
+        ("pivotal", "stabilized", (0, 2)),
+        ("leverage", "cross", 0),
+        ("uniform", "pinv", (5, 0)),
+    ],
+)
+def test_cur_methods_and_oversampling_match_in_memory(client, method, core, oversample) -> None:
+    """Sampled and oversampled selections on a dask array: the same rows, columns and core
+    as in memory with the same seed (rows by distributed DEIM or from leverage scores reduced
+    block by block)."""
+    A = _decaying(3000, 40, seed=9)
+    D = da.from_array(A, chunks=(500, 40))
+    kw = {"method": method, "core": core, "oversample": oversample, "random_state": 5}
+    res = rankwise.cur(D, 5, **kw)
+    ref = rankwise.cur(A, 5, **kw)
+    assert isinstance(res.C, da.Array)
+    np.testing.assert_array_equal(res.rows, ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.cols)
+    np.testing.assert_array_equal(res.R, ref.R)
+    np.testing.assert_allclose(res.U, ref.U, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())
+    np.testing.assert_allclose(res.to_dense(), ref.to_dense(), atol=1e-10 * np.abs(A).max())
+
+
+def test_cur_given_indices_and_refusals(client) -> None:
+    A = _decaying(2000, 30, seed=10)
+    D = da.from_array(A, chunks=(400, 30))
+    rows, cols = np.array([5, 900, 1500, 77, 1999]), np.array([0, 3, 7, 11, 29])
+    res = rankwise.cur(D, 5, rows=rows, cols=cols)
+    ref = rankwise.cur(A, 5, rows=rows, cols=cols)
+    np.testing.assert_array_equal(res.rows, rows)
+    np.testing.assert_allclose(res.U, ref.U, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())
+    half = rankwise.cur(D, 5, cols=cols, method="leverage", random_state=1)  # rows sampled
+    np.testing.assert_array_equal(
+        half.rows, rankwise.cur(A, 5, cols=cols, method="leverage", random_state=1).rows
+    )
+    with pytest.raises(ValueError, match="needs all of U"):
+        rankwise.cur(D, 5, method="qdeim")
+    rankwise.cur(D, 5, method="qdeim", rows=rows)  # columns by Q-DEIM in memory: fine
+    with pytest.raises(ValueError, match="core='pinv'"):
+        rankwise.cur(D, 5, core="cross", oversample=(2, 0))
+    with pytest.raises(ValueError, match="weights"):
+        rankwise.cur(D, 5, weights=(np.ones(2000), None))
+    with pytest.raises(ValueError, match="exceeds"):
+        rankwise.cur(D, 28, oversample=3)

@@ -21,6 +21,9 @@ from ._validate import Matrix, as_matrix, check_choice, check_int
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
 _CORES = ("pinv", "cross", "stabilized")
 _SCORE_METHODS = ("exact", "sketch")
+_DASK_LOCAL_ROW_METHODS = ("qdeim", "rrqr", "maxvol")
+"""Row selections that need all of U on one machine (pivoted QR, exchanges): not offered
+for dask arrays, whose rows come from distributed DEIM or from sampling."""
 
 REFINE_N_ITER = 2
 """Power iterations of the rank-2(k + p) SVD behind refine=True.  Its sketch has about
@@ -313,7 +316,10 @@ def cur(
         modified.  Where max |a_ij| is near the float maximum or the subnormal range, the
         selection and the core are computed on A scaled by a power of two (U is scaled
         back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
-        is a ValueError.
+        is a ValueError.  A tall dask array (m >= n) gives C as a dask array and the same
+        rows and columns as in memory for the same seed; its rows are chosen by "deim",
+        "leverage", "pivotal" or "uniform" (or given), and ``weights`` and ``refine`` are
+        not available for it.
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
@@ -470,10 +476,12 @@ def _cur_dask(
     weights: Any,
     random_state: RandomStateLike,
 ) -> CURDecomposition:
-    """rankwise.cur of a tall dask array: the in-memory algorithm (DEIM on the singular
-    vectors of rankwise.svd with the same seed, so the same rows and columns), with the rows'
-    DEIM as distributed Gaussian elimination over the row blocks (_dask.deim_rows) and C
-    returned as a dask array."""
+    """rankwise.cur of a tall dask array: the in-memory algorithm with the same seed, so the
+    same rows and columns: the singular vectors from the dask graph of rankwise.svd; the
+    columns selected in memory (V is n x r); the rows by DEIM as distributed Gaussian
+    elimination over the row blocks (_dask.deim_rows), or sampled from leverage scores
+    reduced block by block (m numbers reach the client, never U); C returned as a dask
+    array."""
     if A.ndim != 2 or any(math.isnan(d) for d in A.shape):
         raise ValueError("A must be a 2-D dask array with known chunk sizes")
     m, n = (int(d) for d in A.shape)
@@ -484,21 +492,56 @@ def _cur_dask(
         )
     if np.dtype(A.dtype).kind not in "biuf":
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
+    method = check_choice(method, "method", _METHODS)
     core = check_choice(core, "core", _CORES)
-    if method != "deim" or rows is not None or cols is not None or weights is not None:
-        raise ValueError(
-            "dask arrays support method='deim' without given rows, cols or weights for now"
-        )
-    if _check_oversample(oversample) != (0, 0):
-        raise ValueError("dask arrays support oversample=0 for now")
+    if weights is not None:
+        raise ValueError("dask arrays do not take weights yet; scale the dask array instead")
+    p_rows, p_cols = _check_oversample(oversample)
     k = check_int(k, "k", low=1, high=n)
+    for count, side in ((k + p_rows, "rows"), (k + p_cols, "columns")):
+        if count > n:
+            raise ValueError(f"k + oversample ({side}) = {count} exceeds min(m, n) = {n}")
+    given_rows = None if rows is None else _check_indices(rows, m, "rows")
+    given_cols = None if cols is None else _check_indices(cols, n, "cols")
+    if given_rows is None and method in _DASK_LOCAL_ROW_METHODS:
+        raise ValueError(
+            f"method={method!r} needs all of U (m x k) in one place to choose rows; for dask "
+            f"arrays use 'deim', 'leverage', 'pivotal' or 'uniform', or pass rows="
+        )
+    n_rows = k + p_rows if given_rows is None else given_rows.size
+    n_cols = k + p_cols if given_cols is None else given_cols.size
+    if core != "pinv" and n_rows > n_cols:
+        raise ValueError(
+            f"core={core!r} with more rows ({n_rows}) than columns ({n_cols}) would "
+            "orthogonalize the tall dask C; use core='pinv' (or oversample the columns as much)"
+        )
     key = philox_key(random_state)
+
+    def select(B: Any, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """_select's rows and columns (same draws of gen, in the same order)."""
+        if method == "uniform":
+            rows_ = np.sort(gen.choice(m, size=k + p_rows, replace=False))
+            cols_ = np.sort(gen.choice(n, size=k + p_cols, replace=False))
+            return rows_, cols_
+        r = max(k + p_rows, k + p_cols) if method in _selection.DETERMINISTIC else k
+        U, _, Vt = _dask.svd(B, r, min(r + 10, n), auto_power_iterations(r, n), philox_key(gen))
+        V = np.ascontiguousarray(Vt.T)
+        if method in _selection.DETERMINISTIC:
+            rows_ = _dask.deim_rows(U[:, : k + p_rows]) if given_rows is None else given_rows
+            return rows_, _selection.select(method, V[:, : k + p_cols], k + p_cols, gen)
+        # rows drawn even where given (and then dropped), so that gen draws the columns as
+        # the in-memory path does
+        rows_ = _selection.select(method, None, k + p_rows, gen, scores=_dask.row_leverage(U))
+        col_scores = _selection.leverage_from_basis(V)
+        return rows_, _selection.select(method, None, k + p_cols, gen, scores=col_scores)
 
     def run(B: Any) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray, CoreProduct]:
         gen = np.random.Generator(np.random.Philox(key=key[0] | (key[1] << 64)))
-        U, _, Vt = _dask.svd(B, k, min(k + 10, n), auto_power_iterations(k, n), philox_key(gen))
-        J = _selection.deim(np.ascontiguousarray(Vt[:k].T))
-        I = _dask.deim_rows(U[:, :k])
+        I, J = given_rows, given_cols
+        if I is None or J is None:
+            I_new, J_new = select(B, gen)
+            I = I_new if I is None else I
+            J = J_new if J is None else J
         C = B[:, J]
         R = np.asarray(B[I].compute())
 
@@ -506,8 +549,8 @@ def _cur_dask(
             if core == "pinv":
                 Ucore, Qc, middle, Qr = _dask.cur_pinv_core(B, J, R)
                 return Ucore, CoreProduct(Qc, middle.astype(R.dtype, copy=False), Qr.T)
-            # as many rows as columns: cross_core orthogonalizes R^T (small, in memory), and
-            # the stable product C (Q[J, :]^T)^+ Q^T keeps the dask array C as its left factor
+            # no more rows than columns: cross_core orthogonalizes R^T (small, in memory),
+            # and the stable product C (Q[J, :]^T)^+ Q^T keeps the dask C as its left factor
             return cross_core(C, R, I, J, truncate=core == "stabilized", side="R")
 
         return (I, J, C, R, *_finite_core(compute))

@@ -450,6 +450,14 @@ def deim_rows(U: Any) -> np.ndarray:
     return np.array([p[1] for p in chosen], dtype=np.int64)
 
 
+def row_leverage(U: Any) -> np.ndarray:
+    """Squared row norms of the tall dask array U (its rows' leverage scores when U is
+    orthonormal), reduced block by block: m numbers reach the client."""
+    from ._selection import leverage_from_basis
+
+    return np.asarray(U.map_blocks(leverage_from_basis, drop_axis=1, dtype=np.float64).compute())
+
+
 def _pair(C: np.ndarray) -> Pair:
     C = np.ascontiguousarray(C)
     return C, _gram(C)

@@ -12,6 +12,7 @@
 #include "rankwise/algo/rsvd.hpp"
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/operators.hpp"
+#include "cuda_test_support.hpp"
 #include "test_support.hpp"
 
 namespace rankwise::test {
@@ -20,41 +21,9 @@ namespace {
 const CpuBackend cpu_be;
 
 template <class T>
-class CudaBackendTest : public ::testing::Test {
-   protected:
-    void SetUp() override {
-        if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
-    }
-    const CudaBackend gpu{nullptr};  // the legacy default stream
-
-    DeviceMatrix<T> upload(const HostMatrix<T>& A) const {
-        auto D = gpu.matrix<T>(A.rows(), A.cols());
-        gpu.from_host(A.data(), D.view());
-        return D;
-    }
-    HostMatrix<T> download(ConstMatView<T> D) const {
-        HostMatrix<T> A(D.rows, D.cols);
-        for (index_t j = 0; j < D.cols; ++j) {
-            const auto col = gpu.to_host(D.col(j), D.rows);
-            for (index_t i = 0; i < D.rows; ++i) A.view()(i, j) = col[i];
-        }
-        return A;
-    }
-    static double tol() { return std::is_same_v<T, float> ? 1e-5 : 1e-13; }
-};
+class CudaBackendTest : public CudaFixture<T> {};
 using Precisions = ::testing::Types<float, double>;
 TYPED_TEST_SUITE(CudaBackendTest, Precisions);
-
-template <class T>
-double max_diff(ConstMatView<T> X, ConstMatView<T> Y) {
-    double d = 0, scale = 1;
-    for (index_t j = 0; j < X.cols; ++j)
-        for (index_t i = 0; i < X.rows; ++i) {
-            d = std::max(d, std::abs(double(X(i, j)) - double(Y(i, j))));
-            scale = std::max(scale, std::abs(double(Y(i, j))));
-        }
-    return d / scale;
-}
 
 TYPED_TEST(CudaBackendTest, GemmMatchesTheCpuInEveryTransposition) {
     using T = TypeParam;
@@ -71,7 +40,7 @@ TYPED_TEST(CudaBackendTest, GemmMatchesTheCpuInEveryTransposition) {
                 cpu_be.gemm(ta, tb, T(2), ConstMatView<T>(A.view()), ConstMatView<T>(B.view()),
                             T(0.5), C.view());
                 const auto got = this->download(dC.view());
-                EXPECT_LE(max_diff<T>(got.view(), C.view()), 50 * this->tol()) << "k = " << k;
+                EXPECT_LE(max_rel_diff<T>(got.view(), C.view()), 50 * this->tol()) << "k = " << k;
             }
 }
 
@@ -116,7 +85,7 @@ TYPED_TEST(CudaBackendTest, SvdOfATallBlockMatchesTheCpu) {
     cpu_be.scale_columns(ConstMatView<T>(U.view()), s.data(), US.view());
     cpu_be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(US.view()),
                 ConstMatView<T>(Vt.view()), T(0), back.view());
-    EXPECT_LE(max_diff<T>(back.view(), W.view()), 100 * this->tol());
+    EXPECT_LE(max_rel_diff<T>(back.view(), W.view()), 100 * this->tol());
 }
 
 TYPED_TEST(CudaBackendTest, SketchEqualsTheCpuSketch) {
@@ -126,7 +95,7 @@ TYPED_TEST(CudaBackendTest, SketchEqualsTheCpuSketch) {
         auto dX = this->gpu.template matrix<T>(rows, 5);
         cpu_be.fill_normal(X.view(), philox::Key{11, 12}, 3);
         this->gpu.fill_normal(dX.view(), philox::Key{11, 12}, 3);
-        EXPECT_LE(max_diff<T>(this->download(dX.view()).view(), X.view()), 4 * this->tol());
+        EXPECT_LE(max_rel_diff<T>(this->download(dX.view()).view(), X.view()), 4 * this->tol());
     }
 }
 
@@ -138,10 +107,10 @@ TYPED_TEST(CudaBackendTest, ElementwisePrimitivesAndReductionsMatchTheCpu) {
     const T scale[3] = {T(2), T(-1), T(0.5)};
     this->gpu.scale_columns(ConstMatView<T>(dX.view()), scale, dY.view());
     cpu_be.scale_columns(ConstMatView<T>(X.view()), scale, Y.view());
-    EXPECT_LE(max_diff<T>(this->download(dY.view()).view(), Y.view()), this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dY.view()).view(), Y.view()), this->tol());
     this->gpu.add_scaled(ConstMatView<T>(dX.view()), T(3), dY.view());
     cpu_be.add_scaled(ConstMatView<T>(X.view()), T(3), Y.view());
-    EXPECT_LE(max_diff<T>(this->download(dY.view()).view(), Y.view()), this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dY.view()).view(), Y.view()), this->tol());
     double g[3], c[3];
     this->gpu.column_norms(ConstMatView<T>(dY.view()), g);
     cpu_be.column_norms(ConstMatView<T>(Y.view()), c);
@@ -195,7 +164,7 @@ TYPED_TEST(CudaBackendTest, SparseProductsMatchTheCpu) {
         auto dY = this->gpu.template matrix<T>(out, 4);
         cpu_be.csr_mm(host, t, ConstMatView<T>(X.view()), Y.view());
         this->gpu.csr_mm(dev, t, ConstMatView<T>(dX.view()), dY.view());
-        EXPECT_LE(max_diff<T>(this->download(dY.view()).view(), Y.view()), 10 * this->tol());
+        EXPECT_LE(max_rel_diff<T>(this->download(dY.view()).view(), Y.view()), 10 * this->tol());
     }
     EXPECT_NEAR(this->gpu.sum_squares(dev), cpu_be.sum_squares(host),
                 1e-6 * cpu_be.sum_squares(host));
@@ -214,15 +183,15 @@ TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
     const std::uint8_t active[3] = {1, 0, 1};
     cpu_be.cg_update_p(beta, D.data(), ConstMatView<T>(Z.view()), P.view(), active);
     this->gpu.cg_update_p(beta, dD.data(), ConstMatView<T>(dZ.view()), dP.view(), active);
-    EXPECT_LE(max_diff<T>(this->download(dP.view()).view(), P.view()), 10 * this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dP.view()).view(), P.view()), 10 * this->tol());
     double rr_c[3] = {-1, -1, -1}, rz_c[3] = {-1, -1, -1}, rr_g[3] = {-1, -1, -1},
            rz_g[3] = {-1, -1, -1};
     cpu_be.cg_update_xr(alpha, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
                         R.view(), D.data(), active, rr_c, rz_c);
     this->gpu.cg_update_xr(alpha, ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
                            dX.view(), dR.view(), dD.data(), active, rr_g, rz_g);
-    EXPECT_LE(max_diff<T>(this->download(dX.view()).view(), X.view()), 10 * this->tol());
-    EXPECT_LE(max_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dX.view()).view(), X.view()), 10 * this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
     for (int j = 0; j < 3; ++j) {
         if (!active[j]) continue;
         EXPECT_NEAR(rr_g[j], rr_c[j], 1e-4 * rr_c[j]);
@@ -276,7 +245,7 @@ TYPED_TEST(CudaBackendTest, CgTemplateTakesTheCpuIterationCount) {
         EXPECT_EQ(g.stop[j], CgStop::Converged);
         EXPECT_LE(std::abs(g.iterations[j] - c.iterations[j]), 1);
     }
-    EXPECT_LE(max_diff<T>(this->download(dX.view()).view(), X.view()), 1e3 * this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dX.view()).view(), X.view()), 1e3 * this->tol());
 
     // the recorded search directions (CgRecord, for recycling) agree as well
     const index_t m = 5;
@@ -291,8 +260,8 @@ TYPED_TEST(CudaBackendTest, CgTemplateTakesTheCpuIterationCount) {
                                              CgRecord<T>{dP.view(), dQ.view()});
     EXPECT_EQ(cr.recorded, m);
     EXPECT_EQ(gr.recorded, m);
-    EXPECT_LE(max_diff<T>(this->download(dP.view()).view(), P.view()), 1e3 * this->tol());
-    EXPECT_LE(max_diff<T>(this->download(dQ.view()).view(), Q.view()), 1e3 * this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dP.view()).view(), P.view()), 1e3 * this->tol());
+    EXPECT_LE(max_rel_diff<T>(this->download(dQ.view()).view(), Q.view()), 1e3 * this->tol());
 }
 
 }  // namespace

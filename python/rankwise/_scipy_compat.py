@@ -86,7 +86,11 @@ def _dense_svds(A: Any, k: int, which: str, return_singular_vectors: Any) -> Any
     u, s, vh = scipy.linalg.svd(dense, full_matrices=False)
     order = np.argsort(s)
     chosen = order[-k:] if which == "LM" else order[:k]
-    u, s, vh = u[:, chosen], s[chosen], vh[chosen]
+    return _returned(u[:, chosen], s[chosen], vh[chosen], return_singular_vectors)
+
+
+def _returned(u: Any, s: Any, vh: Any, return_singular_vectors: Any) -> Any:
+    """What SciPy's svds returns for ``return_singular_vectors``."""
     if return_singular_vectors is False:
         return s
     if return_singular_vectors == "u":
@@ -94,6 +98,23 @@ def _dense_svds(A: Any, k: int, which: str, return_singular_vectors: Any) -> Any
     if return_singular_vectors == "vh":
         return None, s, vh
     return u, s, vh
+
+
+def svds_result(
+    U: Any, s: Any, Vt: Any, info: dict, tol: float, transposed: bool, return_singular_vectors: Any
+) -> Any:
+    """The block Krylov solver's factors (descending, of the tall side) as SciPy's svds
+    returns them (ascending, of A), or its ArpackNoConvergence; CPU and GPU (_svds_gpu.py)."""
+    if not info["converged"]:
+        raise spla.ArpackNoConvergence(
+            f"rankwise svds did not converge in {info['iterations']} iterations "
+            f"(relative residual {info['relative_error']:.3g}, tol {tol})",
+            s[::-1],
+            Vt[::-1].T,
+        )
+    if transposed:
+        U, Vt = Vt.T, U.T
+    return _returned(U[:, ::-1], s[::-1], Vt[::-1], return_singular_vectors)
 
 
 def check_svds_options(
@@ -265,20 +286,4 @@ def svds(
     U, s, Vt, info = checked_core(
         _core.subspace_iteration, A_work, mat, k, l, depth, float(tol), maxiter, start, *key
     )
-    if not info["converged"]:
-        raise spla.ArpackNoConvergence(
-            f"rankwise svds did not converge in {info['iterations']} iterations "
-            f"(relative residual {info['relative_error']:.3g}, tol {tol})",
-            s[::-1],
-            Vt[::-1].T,
-        )
-    if transposed:
-        U, Vt = Vt.T, U.T
-    u, s, vh = U[:, ::-1], s[::-1], Vt[::-1]
-    if return_singular_vectors is False:
-        return s
-    if return_singular_vectors == "u":
-        return u, s, None
-    if return_singular_vectors == "vh":
-        return None, s, vh
-    return u, s, vh
+    return svds_result(U, s, Vt, info, tol, transposed, return_singular_vectors)

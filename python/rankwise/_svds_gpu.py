@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse.linalg as spla
 
 from . import _gpu
 from ._random import philox_key
@@ -19,6 +18,7 @@ from ._scipy_compat import (
     _rng_to_random_state,
     _seed_from,
     check_svds_options,
+    svds_result,
 )
 
 
@@ -94,20 +94,4 @@ def svds_gpu(
     U = _gpu.wrap(U_buf, u_shape, mat.dtype, "F")
     Vt = _gpu.wrap(V_buf, vt_shape, mat.dtype, "C")
     s = cp.asarray(s)
-    if not info["converged"]:
-        raise spla.ArpackNoConvergence(
-            f"rankwise svds did not converge in {info['iterations']} iterations "
-            f"(relative residual {info['relative_error']:.3g}, tol {tol})",
-            s[::-1],
-            Vt[::-1].T,
-        )
-    if transposed:
-        U, Vt = Vt.T, U.T
-    u, s, vh = U[:, ::-1], s[::-1], Vt[::-1]
-    if return_singular_vectors is False:
-        return s
-    if return_singular_vectors == "u":
-        return u, s, None
-    if return_singular_vectors == "vh":
-        return None, s, vh
-    return u, s, vh
+    return svds_result(U, s, Vt, info, tol, transposed, return_singular_vectors)

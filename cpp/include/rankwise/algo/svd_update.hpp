@@ -32,6 +32,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -303,27 +304,39 @@ class SvdUpdate {
                                 o_.n_iter, o_.krylov, o_.key, stream);
     }
 
-    // cond(K) <= max_cond (singular values of a copy, without vectors)
-    bool well_conditioned(ConstMatView<T> K) const {
-        const index_t k = K.cols;
-        auto C = be_.template matrix<T>(k, k);
-        be_.copy(K, C.view());
-        std::vector<T> sv(static_cast<std::size_t>(k));
-        be_.singular_values(C.view(), sv.data());
-        const double lo = double(sv[k - 1]), hi = double(sv[0]);
-        return std::isfinite(hi) && lo > 0 && hi <= o_.max_cond * lo;
-    }
-
-    // Y (c x k) = B (c x k) K^-1, through the explicit inverse of the k x k K (its
-    // condition number is at most max_cond here, so the inverse is accurate to about
-    // cond(K) eps, and the c x k product is one GEMM)
-    Matrix right_solve(ConstMatView<T> B, ConstMatView<T> K) const {
+    // K^-1 when cond(K) <= max_cond, else nothing (the caller materializes that side).
+    // The inverse is what the update needs anyway (its condition number is at most
+    // max_cond, so it is accurate to about cond(K) eps, and each c x k product with it is
+    // one GEMM).  Since cond_2(K) <= ||K||_F ||K^-1||_F, it also settles the usual case,
+    // K near orthogonal (bound about k); only past that bound, or where the LU finds K
+    // singular, are K's singular values computed, so the decision is the exact test's.
+    std::optional<Matrix> inverse_if_well_conditioned(ConstMatView<T> K) const {
         const index_t k = K.cols;
         auto Kc = be_.template matrix<T>(k, k);
         be_.copy(K, Kc.view());
         auto Kinv = identity<Backend, T>(be_, k);
-        be_.solve(Kc.view(), Kinv.view(), "the extended factor K");
-        auto Y = be_.template matrix<T>(B.rows, k);
+        bool solved = true;
+        try {
+            be_.solve(Kc.view(), Kinv.view(), "the extended factor K");
+        } catch (const Error&) {
+            solved = false;  // singular to working precision: the exact test decides
+        }
+        if (solved) {
+            const double bound = std::sqrt(be_.sum_squares(K)) *
+                                 std::sqrt(be_.sum_squares(ConstMatView<T>(Kinv.view())));
+            if (bound <= o_.max_cond) return Kinv;
+        }
+        be_.copy(K, Kc.view());
+        std::vector<T> sv(static_cast<std::size_t>(k));
+        be_.singular_values(Kc.view(), sv.data());
+        const double lo = double(sv[k - 1]), hi = double(sv[0]);
+        if (solved && std::isfinite(hi) && lo > 0 && hi <= o_.max_cond * lo) return Kinv;
+        return std::nullopt;
+    }
+
+    // B (c x k) Kinv (k x k)
+    Matrix times(ConstMatView<T> B, const Matrix& Kinv) const {
+        auto Y = be_.template matrix<T>(B.rows, Kinv.cols());
         be_.gemm(Trans::No, Trans::No, T(1), B, ConstMatView<T>(Kinv.view()), T(0), Y.view());
         return Y;
     }
@@ -369,9 +382,9 @@ class SvdUpdate {
                  ConstMatView<T>(Y.view()), T(0), out.K.view());
         const index_t nJ = D.Dt->cols();
         const bool all = D.J == nullptr;
-        if (well_conditioned(out.K.view())) {
+        if (const auto Kinv = inverse_if_well_conditioned(out.K.view())) {
             // We(J, :) += D(J, :) X G2 K'^-1
-            auto coef = right_solve(ConstMatView<T>(XG2.view()), ConstMatView<T>(out.K.view()));
+            auto coef = times(ConstMatView<T>(XG2.view()), *Kinv);
             out.Delta = be_.template matrix<T>(nJ, k);
             D.Dt->apply(Trans::Yes, coef.view(), out.Delta.view());
             out.J = D.J;
@@ -419,9 +432,11 @@ class SvdUpdate {
         out.K = be_.template matrix<T>(k, k);
         be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(w.K.view()), F1, T(0),
                  out.K.view());
-        if (sparse() && well_conditioned(out.K.view())) {
+        const auto Kinv =
+            sparse() ? inverse_if_well_conditioned(out.K.view()) : std::optional<Matrix>();
+        if (Kinv) {
             // new rows F2 K'^-1, written to spare capacity (unused rows: the state is intact)
-            auto rows = right_solve(F2, ConstMatView<T>(out.K.view()));
+            auto rows = times(F2, *Kinv);
             MatView<T> dest;
             if (w.We.rows() >= w.N + r) {
                 dest = w.We.view().rows_range(w.N, r);

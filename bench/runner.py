@@ -7,11 +7,14 @@ all alike. A contender whose warm-up took long gets fewer timed calls, so that
 it spends about ``budget_s`` seconds; every contender gets at least one
 (a warm-up call longer than the budget counts as the only timed call).
 
-Each round starts with a probe of the machine's GEMM rate on numpy's BLAS, whose
-worker threads then spin for about 0.1 s (OpenBLAS's thread timeout) on the
-cores the round's first contender needs. With ``settle_s`` > 0 the runner waits
-that long after the probe, so that the harness's own work does not slow the
-contender that follows it; the contenders still follow each other directly.
+Each round starts with a probe of the machine's GEMM rate on numpy's BLAS. After
+a BLAS call, OpenBLAS's worker threads spin for about 0.1 s (its thread timeout)
+on the cores that the next call needs: after the probe, and after a contender
+that calls numpy's BLAS (scipy's cg calls it twice per iteration: measured on
+2 cores, rankwise.cg's 100 iterations at n = 1e5 took twice as long straight
+after scipy's cg as after a 0.2 s pause). With ``settle_s`` > 0 the runner waits
+that long before every timed call, so that each contender starts on idle cores
+whatever ran before it.
 """
 
 import gc
@@ -173,10 +176,10 @@ class Runner:
         for round_ in range(self.repeat):
             if any(round_ < runs for _, _, runs in plan):
                 rates.append(work.probe())
-                time.sleep(self.settle_s)
             for contender, m, runs in plan:
                 if round_ >= runs or m.error is not None:
                     continue
+                time.sleep(self.settle_s)
                 try:
                     seconds, peak, output = self._call(contender)
                 except Exception as exc:

@@ -118,20 +118,28 @@ def test_cg_solution_beyond_the_float_range_is_reported() -> None:
     np.testing.assert_allclose(res.x[:, 1], 1 / np.diag(A), rtol=1e-8)
 
 
-def _broken(kind: str, fmt: str) -> Any:
-    """A 7 x 6 CSR/CSC built from raw arrays with one defect (SciPy checks only lengths)."""
+def _broken(kind: str, fmt: str, index_dtype: str = "int32", square: bool = False) -> Any:
+    """A 7 x 6 (or 6 x 6 SPD) CSR/CSC built from raw arrays with one defect (SciPy checks
+    only lengths; kind "none": no defect), with int32 or int64 index arrays, or "mixed"
+    (int64 indices, int32 indptr: the numpy check instead of the native one)."""
     rng = np.random.default_rng(3)
     M = rng.standard_normal((7, 6))
+    if square:
+        M = M.T @ M + np.eye(6)
     C = sp.csr_array(M) if fmt == "csr" else sp.csc_array(M)
     data, indices, indptr = C.data.copy(), C.indices.copy(), C.indptr.copy()
     if kind == "negative index":
         indices[1] = -1
     elif kind == "index too large":
-        indices[3] = 7 if fmt == "csc" else 6
-    else:  # indptr decreasing
+        indices[3] = M.shape[0] if fmt == "csc" else M.shape[1]
+    elif kind == "indptr decreasing":
         indptr[2] = indptr[-1]
     ctor = sp.csr_array if fmt == "csr" else sp.csc_array
-    return ctor((data, indices, indptr), shape=M.shape)
+    A = ctor((data, indices, indptr), shape=M.shape)
+    if index_dtype != "int32":
+        A.indices = A.indices.astype(np.int64)
+        A.indptr = A.indptr.astype(np.int32 if index_dtype == "mixed" else np.int64)
+    return A
 
 
 @pytest.mark.parametrize(
@@ -143,8 +151,9 @@ def _broken(kind: str, fmt: str) -> Any:
         lambda A: rankwise.cur(A, 2),
         lambda A: rankwise.SVDUpdater(2, method="sparse").fit(np.ones((4, 6))).add_rows(A),
         lambda A: rankwise.precond.ic0(A),
+        lambda A: rankwise.precond.jacobi(A),
     ],
-    ids=["eim", "svd", "svds", "cur", "update", "ic0"],
+    ids=["eim", "svd", "svds", "cur", "update", "ic0", "jacobi"],
 )
 @pytest.mark.parametrize("kind", ["negative index", "index too large", "indptr decreasing"])
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
@@ -155,6 +164,38 @@ def test_broken_compressed_structure_is_refused(call: Any, kind: str, fmt: str) 
     A = _broken(kind, fmt)
     with pytest.raises(ValueError, match=f"is a broken {fmt} matrix"):
         call(A)
+
+
+@pytest.mark.parametrize("index_dtype", ["int32", "int64", "mixed"])
+@pytest.mark.parametrize("kind", ["negative index", "index too large", "indptr decreasing"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_broken_structure_message_names_the_defect(kind: str, fmt: str, index_dtype: str):
+    """The native check (int32 or int64 index arrays of one dtype) and the numpy one (mixed
+    dtypes) name the same defect; a sound matrix of each kind passes."""
+    A = _broken(kind, fmt, index_dtype)
+    what = "indptr must start at 0" if kind == "indptr decreasing" else "index is out of range"
+    with pytest.raises(ValueError, match=f"is a broken {fmt} matrix: .*{what}"):
+        rankwise.svd(A, 2, random_state=0)
+    assert rankwise.svd(_broken("none", fmt, index_dtype), 2, random_state=0)[1].shape == (2,)
+
+
+@pytest.mark.parametrize("index_dtype", ["int32", "int64", "mixed"])
+@pytest.mark.parametrize("kind", ["negative index", "index too large", "indptr decreasing"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_cg_refuses_a_broken_structure(kind: str, fmt: str, index_dtype: str) -> None:
+    """cg checks A's structure once (as_matrix), before SciPy or the core read it; M built
+    from the broken A is refused too."""
+    A = _broken(kind, fmt, index_dtype, square=True)
+    for call in (
+        lambda: rankwise.cg(A, np.ones(6)),
+        lambda: rankwise.cg(A, np.ones(6), M="jacobi"),
+    ):
+        with pytest.raises(ValueError, match=f"is a broken {fmt} matrix"):
+            call()
+    sound = _broken("none", fmt, index_dtype, square=True)
+    x, info = rankwise.cg(sound, np.ones(6), rtol=1e-10, M="jacobi")
+    assert info == 0
+    np.testing.assert_allclose(sound @ x, np.ones(6), rtol=1e-8)
 
 
 @pytest.mark.parametrize("method", ["zha-simon", "vecharynski-saad", "sparse"])

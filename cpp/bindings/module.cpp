@@ -132,6 +132,15 @@ PYBIND11_MODULE(_core, m) {
         py::arg("key"), py::arg("counter"), py::arg("n_blocks"),
         "Raw Philox4x64-10 output for counters counter, counter + 1, ... (4 words each).");
 
+    m.def(
+        "csr_structure_problem",
+        [](const py::array& indptr, const py::array& indices, index_t minor, index_t nnz_stored) {
+            return static_cast<int>(bindings::csr_problem(indptr, indices, minor, nnz_stored));
+        },
+        py::arg("indptr"), py::arg("indices"), py::arg("minor"), py::arg("nnz_stored"),
+        "0 when the CSR structure is sound; 1 indptr not starting at 0 or decreasing, 2 "
+        "indptr[-1] beyond the stored entries, 3 an index outside [0, minor).");
+
     m.def("blas_chunked_tall_skinny", &cpu::serial_blas_available,
           "Whether tall-skinny products run as single-threaded BLAS calls on the core's threads.");
 

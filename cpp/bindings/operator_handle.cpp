@@ -1,7 +1,9 @@
 #include "operator_handle.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
@@ -11,6 +13,25 @@ namespace rankwise::bindings {
 const CpuBackend& cpu() {
     static const CpuBackend backend;
     return backend;
+}
+
+CsrProblem csr_problem(const py::array& indptr, const py::array& indices, index_t minor,
+                       index_t nnz_stored) {
+    const index_t major = static_cast<index_t>(indptr.size()) - 1;
+    require(major >= 0 && indptr.ndim() == 1 && indices.ndim() == 1) << "indptr is empty";
+    require(indptr.dtype().is(indices.dtype())) << "indptr and indices differ in dtype";
+    require((indptr.flags() & indices.flags() & py::array::c_style) != 0)
+        << "indptr and indices must be contiguous";
+    nnz_stored = std::min<index_t>(nnz_stored, static_cast<index_t>(indices.size()));
+    if (py::array_t<std::int32_t>::check_(indptr)) {
+        return rankwise::csr_problem(static_cast<const std::int32_t*>(indptr.data()), major,
+                                     static_cast<const std::int32_t*>(indices.data()), minor,
+                                     nnz_stored);
+    }
+    require(py::array_t<std::int64_t>::check_(indptr)) << "indices must be int32 or int64";
+    return rankwise::csr_problem(static_cast<const std::int64_t*>(indptr.data()), major,
+                                 static_cast<const std::int64_t*>(indices.data()), minor,
+                                 nnz_stored);
 }
 
 namespace {
@@ -40,17 +61,17 @@ std::shared_ptr<LinearOp<T>> dense_op(const py::array& a) {
 template <class I>
 void check_csr_structure(const I* indptr, const I* indices, index_t rows, index_t cols,
                          index_t nnz_stored) {
-    require(indptr[0] == 0) << "sparse matrix: indptr[0] must be 0, got " << indptr[0];
-    for (index_t i = 0; i < rows; ++i) {
-        require(indptr[i] <= indptr[i + 1]) << "sparse matrix: indptr must be non-decreasing";
+    switch (rankwise::csr_problem(indptr, rows, indices, cols, nnz_stored)) {
+        case CsrProblem::None: return;
+        case CsrProblem::Indptr:
+            throw Error("sparse matrix: indptr must start at 0 and be non-decreasing");
+        case CsrProblem::Overrun:
+            throw Error("sparse matrix: indptr[-1] = " + std::to_string(indptr[rows]) +
+                        " exceeds the " + std::to_string(nnz_stored) + " stored entries");
+        case CsrProblem::Index:
+            throw Error("sparse matrix: column index out of range [0, " + std::to_string(cols) +
+                        ")");
     }
-    const index_t nnz = indptr[rows];
-    require(nnz <= nnz_stored) << "sparse matrix: indptr[-1] = " << nnz << " exceeds the "
-                               << nnz_stored << " stored entries";
-    bool ok = true;
-#pragma omp parallel for schedule(static) reduction(&& : ok) if (nnz >= 65536)  // cpu/parallel.hpp
-    for (index_t p = 0; p < nnz; ++p) ok = ok && indices[p] >= 0 && indices[p] < cols;
-    require(ok) << "sparse matrix: column index out of range [0, " << cols << ")";
 }
 
 template <class T, class I>

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "rankwise/cpu_backend.hpp"
+#include "rankwise/csr_structure.hpp"
 #include "rankwise/linear_op.hpp"
 
 namespace rankwise::bindings {
@@ -16,6 +17,11 @@ namespace rankwise::bindings {
 namespace py = pybind11;
 
 const CpuBackend& cpu();
+
+// rankwise::csr_problem (rankwise/csr_structure.hpp) of numpy arrays: indptr (major + 1
+// entries) and indices of one dtype, int32 or int64, contiguous.
+CsrProblem csr_problem(const py::array& indptr, const py::array& indices, index_t minor,
+                       index_t nnz_stored);
 
 class OperatorHandle {
    public:

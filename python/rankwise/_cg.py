@@ -17,7 +17,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core, _gpu
-from ._dispatch import require_cpu_input
+from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._validate import Matrix, as_matrix
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
@@ -248,7 +248,7 @@ def _rhs_scale(B: np.ndarray) -> np.ndarray | None:
 def _prepare(
     A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any, deflation: Any = None
 ) -> _System:
-    require_cpu_input(A, "A")
+    refuse_device_or_dask(A, "A")  # A's structure: checked by as_matrix in _as_work
     require_cpu_input(b, "b")
     A_in = A
     if not (sp.issparse(A) or isinstance(A, LinearOperator | np.ndarray)):

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+
 
 def _module_of(obj: Any) -> str:
     return type(obj).__module__.split(".", 1)[0]
@@ -24,6 +26,13 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
     a broken structure (:func:`check_compressed`) before SciPy or the core read them.
     """
     check_compressed(A, name)
+    refuse_device_or_dask(A, name)
+
+
+def refuse_device_or_dask(A: Any, name: str = "A") -> None:
+    """The CuPy and dask refusals of :func:`require_cpu_input` without its structure check,
+    for callers that hand A to :func:`rankwise._validate.as_matrix` (which checks it) before
+    anything reads its indices."""
     root = _module_of(A)
     if root in ("cupy", "cupyx"):
         raise TypeError(
@@ -57,18 +66,40 @@ def check_compressed(A: Any, name: str = "A") -> None:
             f"{name} is a broken {fmt} matrix: indptr has {indptr.size} entries, expected "
             f"{major + 1}"
         )
-    if indptr[0] != 0 or (np.diff(indptr) < 0).any():
+    stored = min(indices.size, np.asarray(A.data).size)
+    problem = _structure_problem(indptr, indices, minor, stored)
+    if problem == 1:
         raise ValueError(
             f"{name} is a broken {fmt} matrix: indptr must start at 0 and be non-decreasing"
         )
-    nnz = int(indptr[-1])
-    stored = min(indices.size, np.asarray(A.data).size)
-    if nnz > stored:
+    if problem == 2:
         raise ValueError(
-            f"{name} is a broken {fmt} matrix: indptr[-1] = {nnz} exceeds the {stored} "
-            "stored entries"
+            f"{name} is a broken {fmt} matrix: indptr[-1] = {int(indptr[-1])} exceeds the "
+            f"{stored} stored entries"
         )
-    if nnz and not (indices[:nnz].min() >= 0 and indices[:nnz].max() < minor):
+    if problem == 3:
         raise ValueError(
             f"{name} is a broken {fmt} matrix: a {what} index is out of range [0, {minor})"
         )
+
+
+def _structure_problem(indptr: np.ndarray, indices: np.ndarray, minor: int, stored: int) -> int:
+    """_core.csr_structure_problem's code (0 sound, 1 indptr, 2 overrun, 3 index): one
+    vectorized native pass where the index arrays allow it, else numpy's."""
+    native = (
+        indices.ndim == 1
+        and indptr.dtype == indices.dtype
+        and indptr.dtype in (np.int32, np.int64)
+        and indptr.flags.c_contiguous
+        and indices.flags.c_contiguous
+    )
+    if native:
+        return int(_core.csr_structure_problem(indptr, indices, minor, stored))
+    if indptr[0] != 0 or (indptr[1:] < indptr[:-1]).any():
+        return 1
+    nnz = int(indptr[-1])
+    if nnz > stored:
+        return 2
+    if nnz and not (indices[:nnz].min() >= 0 and indices[:nnz].max() < minor):
+        return 3
+    return 0

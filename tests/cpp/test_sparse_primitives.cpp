@@ -2,9 +2,11 @@
 // duplicates summed as in SciPy, empty rows, 32- and 64-bit indices) against dense loops.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <random>
 #include <vector>
 
+#include "rankwise/csr_structure.hpp"
 #include "test_support.hpp"
 
 namespace rankwise::test {
@@ -92,6 +94,36 @@ TYPED_TEST(SparsePrimitives, SumSquaresOfACanonicalMatrixIsTheFrobeniusNorm) {
     const std::vector<I> indices = {2, 0, 1}, indptr = {0, 2, 2, 3};
     const CsrView<T, I> A{data.data(), indices.data(), indptr.data(), 3, 3};
     EXPECT_DOUBLE_EQ(be.sum_squares(A), 26.0);
+}
+
+// csr_problem: each kind of broken structure, in both index widths, found wherever it sits
+// (the scans have no early exit: a problem in the last entry counts too).
+template <class I>
+void expect_structure_problems() {
+    const std::vector<I> indptr{0, 2, 3, 5}, indices{0, 2, 1, 0, 2};
+    EXPECT_EQ(csr_problem(indptr.data(), 3, indices.data(), 3, 5), CsrProblem::None);
+    EXPECT_EQ(csr_problem(indptr.data(), 0, indices.data(), 3, 0), CsrProblem::None);
+    const std::vector<I> late_start{1, 2, 3, 5}, decreasing{0, 2, 1, 5}, last_drop{0, 2, 3, 2};
+    EXPECT_EQ(csr_problem(late_start.data(), 3, indices.data(), 3, 5), CsrProblem::Indptr);
+    EXPECT_EQ(csr_problem(decreasing.data(), 3, indices.data(), 3, 5), CsrProblem::Indptr);
+    EXPECT_EQ(csr_problem(last_drop.data(), 3, indices.data(), 3, 5), CsrProblem::Indptr);
+    EXPECT_EQ(csr_problem(indptr.data(), 3, indices.data(), 3, 4), CsrProblem::Overrun);
+    for (std::size_t p = 0; p < indices.size(); ++p) {
+        for (const I bad : {I(-1), I(3)}) {
+            std::vector<I> broken = indices;
+            broken[p] = bad;
+            EXPECT_EQ(csr_problem(indptr.data(), 3, broken.data(), 3, 5), CsrProblem::Index)
+                << "entry " << p << " = " << bad;
+        }
+    }
+    // entries past indptr[-1] are not part of the matrix
+    const std::vector<I> stored{0, 2, 1, 0, 2, 99};
+    EXPECT_EQ(csr_problem(indptr.data(), 3, stored.data(), 3, 6), CsrProblem::None);
+}
+
+TEST(CsrStructure, EveryKindOfBrokenStructureIsFound) {
+    expect_structure_problems<std::int32_t>();
+    expect_structure_problems<std::int64_t>();
 }
 
 }  // namespace

@@ -103,11 +103,14 @@ PYBIND11_MODULE(_core, m) {
         .def_static("dense", &OperatorHandle::dense, py::arg("a"))
         .def_static("sparse", &OperatorHandle::sparse, py::arg("data"), py::arg("indices"),
                     py::arg("indptr"), py::arg("rows"), py::arg("cols"), py::arg("transposed"))
+        .def_static("dia", &OperatorHandle::dia, py::arg("data"), py::arg("indices"),
+                    py::arg("indptr"), py::arg("n"), py::arg("max_diagonals"), py::arg("max_fill"))
         .def_static("callback", &OperatorHandle::callback, py::arg("rows"), py::arg("cols"),
                     py::arg("dtype"), py::arg("matmat"), py::arg("rmatmat"))
         .def_property_readonly("shape",
                                [](const OperatorHandle& h) { return py::make_tuple(h.rows(), h.cols()); })
-        .def_property_readonly("dtype", &OperatorHandle::dtype);
+        .def_property_readonly("dtype", &OperatorHandle::dtype)
+        .def_property_readonly("storage", &OperatorHandle::storage);
 
     bindings::register_svd(m);
     bindings::register_cg(m);

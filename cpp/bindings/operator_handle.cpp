@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "rankwise/dia.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
 
@@ -130,7 +131,57 @@ OperatorHandle OperatorHandle::dense(py::array a) {
     } else {
         throw Error("dense operator needs float32 or float64 data");
     }
+    h.storage_ = "dense";
     h.keepalive_ = a;
+    return h;
+}
+
+namespace {
+
+template <class T, class I>
+std::shared_ptr<LinearOp<T>> dia_op(const py::array& data, const py::array& indices,
+                                    const py::array& indptr, index_t n, index_t max_diagonals,
+                                    double max_fill) {
+    const I* ip = static_cast<const I*>(indptr.data());
+    const I* ix = static_cast<const I*>(indices.data());
+    check_csr_structure(ip, ix, n, n, std::min<index_t>(data.size(), indices.size()));
+    const CsrView<T, I> v{static_cast<const T*>(data.data()), ix, ip, n, n};
+    std::optional<DiaMatrix<T>> a;
+    {
+        const py::gil_scoped_release release;
+        a = dia_from_csr(v, max_diagonals, max_fill);
+    }
+    if (!a) return nullptr;
+    return std::make_shared<DiaOp<T>>(std::move(*a));
+}
+
+}  // namespace
+
+std::optional<OperatorHandle> OperatorHandle::dia(py::array data, py::array indices,
+                                                  py::array indptr, index_t n,
+                                                  index_t max_diagonals, double max_fill) {
+    require(n >= 0) << "negative size";
+    require(data.ndim() == 1 && indices.ndim() == 1 && indptr.ndim() == 1 &&
+            (data.flags() & indices.flags() & indptr.flags() & py::array::c_style) != 0)
+        << "sparse arrays must be contiguous 1-D arrays";
+    require(indptr.size() == n + 1) << "sparse matrix: indptr has " << indptr.size()
+                                    << " entries, expected " << n + 1;
+    require(indices.dtype().is(indptr.dtype())) << "indices and indptr must share a dtype";
+    const bool i32 = is_dtype<std::int32_t>(indptr);
+    require(i32 || is_dtype<std::int64_t>(indptr)) << "sparse index arrays must be int32 or int64";
+    OperatorHandle h;
+    if (is_dtype<float>(data)) {
+        h.f32_ = i32 ? dia_op<float, std::int32_t>(data, indices, indptr, n, max_diagonals, max_fill)
+                     : dia_op<float, std::int64_t>(data, indices, indptr, n, max_diagonals, max_fill);
+        if (!h.f32_) return std::nullopt;
+    } else if (is_dtype<double>(data)) {
+        h.f64_ = i32 ? dia_op<double, std::int32_t>(data, indices, indptr, n, max_diagonals, max_fill)
+                     : dia_op<double, std::int64_t>(data, indices, indptr, n, max_diagonals, max_fill);
+        if (!h.f64_) return std::nullopt;
+    } else {
+        throw Error("sparse operator needs float32 or float64 data");
+    }
+    h.storage_ = "dia";
     return h;
 }
 
@@ -158,6 +209,7 @@ OperatorHandle OperatorHandle::sparse(py::array data, py::array indices, py::arr
     } else {
         throw Error("sparse operator needs float32 or float64 data");
     }
+    h.storage_ = transposed ? "csc" : "csr";
     h.keepalive_ = py::make_tuple(data, indices, indptr);
     return h;
 }
@@ -173,6 +225,7 @@ OperatorHandle OperatorHandle::callback(index_t rows, index_t cols, const std::s
     } else {
         throw Error("operator dtype must be float32 or float64, got " + dtype);
     }
+    h.storage_ = "operator";
     return h;
 }
 

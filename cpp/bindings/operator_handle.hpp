@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "rankwise/cpu_backend.hpp"
@@ -32,6 +33,11 @@ class OperatorHandle {
     // indptr/indices must share an integer dtype (int32 or int64); checked in O(nnz).
     static OperatorHandle sparse(py::array data, py::array indices, py::array indptr,
                                  index_t rows, index_t cols, bool transposed);
+    // The DIA form (rankwise/dia.hpp) of the n x n CSR matrix (data, indices, indptr) when
+    // its entries lie on at most max_diagonals diagonals holding at most max_fill * nnz
+    // positions and its rows are canonical; None otherwise.  A copy: the arrays may change.
+    static std::optional<OperatorHandle> dia(py::array data, py::array indices, py::array indptr,
+                                             index_t n, index_t max_diagonals, double max_fill);
     // A user operator: matmat(X) -> A @ X and rmatmat(X) -> A.T @ X, called with the GIL.
     static OperatorHandle callback(index_t rows, index_t cols, const std::string& dtype,
                                    py::function matmat, py::function rmatmat);
@@ -42,9 +48,12 @@ class OperatorHandle {
     index_t rows() const { return is_single() ? f32_->rows() : f64_->rows(); }
     index_t cols() const { return is_single() ? f32_->cols() : f64_->cols(); }
     std::string dtype() const { return is_single() ? "float32" : "float64"; }
+    // "dense", "csr", "csc", "dia" or "operator": how the products read A
+    const std::string& storage() const { return storage_; }
 
    private:
     py::object keepalive_;  // the arrays the views point into
+    std::string storage_;
     std::shared_ptr<LinearOp<float>> f32_;
     std::shared_ptr<LinearOp<double>> f64_;
 };

@@ -13,15 +13,15 @@
 
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
+#include "chunks.hpp"
 
 namespace rankwise {
 namespace {
 
 // Below this many entries per pass a parallel region costs more than it saves.
 constexpr index_t kParallelMin = 8192;
-// Reductions: partial sums over this many fixed row chunks, added in chunk order, so that
-// a result does not depend on how many threads ran (the CG loop may change that count).
-constexpr index_t kChunks = 64;
+// Reductions: partial sums over fixed row chunks, added in chunk order (chunks.hpp).
+constexpr index_t kChunks = cpu::kReductionChunks;
 
 // Runs f(i0, i1, c) for every chunk c of [0, n): chunks in order, split statically over
 // the threads (thread t always gets the same rows for the same n and thread count).
@@ -174,34 +174,27 @@ void CpuBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T>
 
 namespace {
 
-// Rows [r0, r1) of y = A x, and (Dot) the sum over them of x[i] y[i] in double.  Local
-// restrict pointers and one running position p: without them every store to y could alias
-// the CSR arrays, and each row reloads its start (measured: 20% of the product's time on
-// the 5-point Laplacian; the row loop is bound by its loads, 3 per stored entry).
+// Rows [r0, r1) of y = A x, and (Dot) x . y over them in double (chunks.hpp's four lanes,
+// rows counted from r0).  Local restrict pointers and one running position p: without
+// them every store to y could alias the CSR arrays, and each row reloads its start
+// (measured: 20% of the product's time on the 5-point Laplacian; the row loop is bound by
+// its loads, 3 per stored entry).
 template <bool Dot, class T, class I>
 double csr_rows(const CsrView<T, I>& A, const T* __restrict x, T* __restrict y, index_t r0,
                 index_t r1) {
     const T* __restrict data = A.data;
     const I* __restrict indices = A.indices;
     const I* __restrict indptr = A.indptr;
-    double dot = 0;
+    double lanes[4] = {0, 0, 0, 0};
     index_t p = indptr[r0];
     for (index_t i = r0; i < r1; ++i) {
         T acc = T(0);
         const index_t p1 = indptr[i + 1];
         for (; p < p1; ++p) acc += data[p] * x[indices[p]];
         y[i] = acc;
-        if (Dot) dot += double(acc) * double(x[i]);
+        if (Dot) lanes[(i - r0) & 3] += double(acc) * double(x[i]);
     }
-    return dot;
-}
-
-// First row of part `part` of `parts` when the rows are cut into parts of equal nonzeros.
-template <class T, class I>
-index_t nnz_split(const CsrView<T, I>& A, index_t nnz, index_t part, index_t parts) {
-    if (part >= parts) return A.rows;
-    return std::lower_bound(A.indptr, A.indptr + A.rows, static_cast<I>(nnz * part / parts)) -
-           A.indptr;
+    return cpu::dot4_total(lanes);
 }
 
 }  // namespace
@@ -213,7 +206,7 @@ void CpuBackend::csr_mv(const CsrView<T, I>& A, const T* x, T* y) const {
     {
         // Contiguous row ranges balanced by nonzeros.
         const index_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-        csr_rows<false>(A, x, y, nnz_split(A, nnz, t, nt), nnz_split(A, nnz, t + 1, nt));
+        csr_rows<false>(A, x, y, cpu::nnz_split(A, nnz, t, nt), cpu::nnz_split(A, nnz, t + 1, nt));
     }
 }
 
@@ -227,8 +220,8 @@ void CpuBackend::csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* do
     std::vector<double> part = chunk_parts(1);
 #pragma omp parallel for schedule(static) if (nnz + A.rows >= kParallelMin)
     for (index_t c = 0; c < chunks; ++c) {
-        part[c] = csr_rows<true>(A, x, y, nnz_split(A, nnz, c, chunks),
-                                 nnz_split(A, nnz, c + 1, chunks));
+        part[c] = csr_rows<true>(A, x, y, cpu::nnz_split(A, nnz, c, chunks),
+                                 cpu::nnz_split(A, nnz, c + 1, chunks));
     }
     sum_parts(part, 1, dot);
 }

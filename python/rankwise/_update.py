@@ -151,6 +151,10 @@ class SVDUpdater:
     why :meth:`refresh` and :meth:`estimate_drift` take the current matrix from the caller
     (an argument, or the ``current`` callable).
 
+    Started from CuPy arrays (``fit`` of a CuPy or cupyx.scipy.sparse matrix, CuPy factors
+    in ``from_factors``), the updater runs on the GPU: the same methods, CuPy or cupyx
+    CSR/CSC updates in, CuPy factors out (python/rankwise/_update_gpu.py).
+
     Parameters
     ----------
     k : int

@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "kernels.cuh"
 #include "rankwise/cuda_backend.hpp"
@@ -21,11 +22,6 @@ int solver_int(index_t v, const char* what) {
     require(v <= std::numeric_limits<int>::max())
         << "the CUDA backend factorizes blocks of at most 2^31 - 1 " << what << "; got " << v;
     return static_cast<int>(v);
-}
-
-// cuSOLVER's devInfo, read back on the host (synchronizes: the scalar the contract needs).
-int read_info(const CudaBackend& be, const DeviceMatrix<int>& info) {
-    return be.to_host(info.data(), 1)[0];
 }
 
 }  // namespace
@@ -69,11 +65,18 @@ void CudaBackend::singular_values(MatView<T> W, T* s) const {
                                nullptr, 1, work.data(), lw, nullptr, info.data()),
               "gesvd");
     }
-    const int status = read_info(*this, info);
+    // devInfo and the values in one wait
+    int status = 0;
+    std::vector<T> sv(static_cast<std::size_t>(n));
+    check(cudaMemcpyAsync(&status, info.data(), sizeof(int), cudaMemcpyDeviceToHost, stream_),
+          "cudaMemcpyAsync (devInfo)");
+    check(cudaMemcpyAsync(sv.data(), sd.data(), sizeof(T) * sv.size(), cudaMemcpyDeviceToHost,
+                          stream_),
+          "cudaMemcpyAsync (singular values)");
+    synchronize();
     if (status != 0)
         throw LapackError("singular values did not converge on the device (gesvd info = " +
                           std::to_string(status) + ")");
-    const auto sv = to_host(sd.data(), n);
     std::copy(sv.begin(), sv.end(), s);
 }
 
@@ -102,7 +105,7 @@ bool CudaBackend::solve_right_cholesky(MatView<T> G, MatView<T> B) const {
                                info.data()),
               "potrf");
     }
-    const int status = read_info(*this, info);
+    const int status = to_host(info.data(), 1)[0];  // devInfo: the result the contract names
     if (status < 0)
         throw LapackError("Cholesky factorization failed on the device (potrf info = " +
                           std::to_string(status) + ")");

@@ -97,7 +97,7 @@ class DeviceHandle {
                  index_t ldu, const py::array& s, std::uintptr_t V, index_t n, index_t ldv,
                  const std::string& method, index_t rank, int n_iter, bool krylov,
                  double max_cond, std::uint64_t key0, std::uint64_t key1)
-        : owner_(std::move(stream_owner)), be_(as_stream(stream)) {
+        : owner_(std::move(stream_owner)), device_(current_device()), be_(as_stream(stream)) {
         auto sv = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(s);
         require(sv && sv.ndim() == 1) << "s must be a 1-D array";
         const index_t k = sv.shape(0);
@@ -200,13 +200,24 @@ class DeviceHandle {
     // fn() without the GIL, on the state's stream, ordered within the caller's `stream`.
     template <class Fn>
     void run(std::uintptr_t stream, Fn&& fn) const {
+        const int device = current_device();
+        require(device == device_) << "the updater's factors are on CUDA device " << device_
+                                   << ", the current device is " << device
+                                   << ": call it inside cupy.cuda.Device(" << device_ << ")";
         const py::gil_scoped_release nogil;
         StreamJoin join(be_.stream(), as_stream(stream));
         fn();
         join.done();
     }
 
+    static int current_device() {
+        int device = 0;
+        cuda::check(cudaGetDevice(&device), "cudaGetDevice");
+        return device;
+    }
+
     py::object owner_;  // the CuPy stream of be_: destroyed after the state's memory is freed
+    int device_;        // where the state lives (its memory, stream and library handles)
     CudaBackend be_;    // referenced by st_ for its whole life
     std::unique_ptr<SvdUpdate<CudaBackend, T>> st_;
 };

@@ -322,3 +322,23 @@ def test_cupy_update_to_a_host_updater_is_refused() -> None:
     with pytest.raises(TypeError, match="factors are in host memory"):
         up.add_rows(_FakeCupyArray())
     assert up.shape == (6, 6)
+
+
+@pytest.mark.skipif(
+    _cuda_module() is None or _cuda_module().device_count() > 0,
+    reason="needs the CUDA module on a machine without a usable GPU",
+)
+def test_device_failures_are_runtime_errors() -> None:
+    """A failing CUDA call is a DeviceError (RuntimeError), bad arguments a ValueError: the
+    module's translator of DeviceError must not be shadowed by the one of its base class."""
+    mod = _cuda_module()
+
+    class NullStream:
+        ptr = 0
+
+    with pytest.raises(RuntimeError, match="cudaGetDevice"):
+        mod.DeviceSvdUpdate64(
+            NullStream(), 0, 0, 10, 10, np.ones(3), 0, 8, 8, "sparse", 3, 2, False, 0.0, 1, 2
+        )
+    with pytest.raises(ValueError, match="float32/64"):
+        mod.DeviceOperand.dense("float16", 0, 3, 8, 3, False)

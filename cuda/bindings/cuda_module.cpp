@@ -133,9 +133,11 @@ void check_signals() {
 PYBIND11_MODULE(_cuda, m) {
     m.doc() = "rankwise native core (CUDA backend)";
     cuda::set_interrupt_checker(&check_signals);
-    // Local translators: _core registers its own for the same C++ types.
-    py::register_local_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
+    // Local translators: _core registers its own for the same C++ types.  pybind11 tries
+    // them in reverse order of registration, so the derived DeviceError comes last (else the
+    // translator of its base Error would catch it as a ValueError).
     py::register_local_exception<Error>(m, "CoreError", PyExc_ValueError);
+    py::register_local_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
 
     m.def("device_count", &cuda::device_count,
           "Number of CUDA devices visible to this process (0 without a driver or a GPU).");

@@ -145,8 +145,8 @@ def test_gpu_zha_simon_is_exact_on_low_rank_data() -> None:
         else:
             up.add_columns(cp.asarray(A[:100, 80:])).add_rows(cp.asarray(A[100:]))
         Ug, sg, Vtg = (cp.asnumpy(x) for x in up.svd())
-        np.testing.assert_allclose(sg, exact, rtol=1e-12)
-        assert np.linalg.norm(Ug * sg @ Vtg - A) <= 1e-12 * np.linalg.norm(A)
+        np.testing.assert_allclose(sg, exact, rtol=1e-11)  # the CPU test's bounds
+        np.testing.assert_allclose(Ug * sg @ Vtg, A, atol=1e-11 * sg[0])
 
 
 def test_gpu_fit_drift_refresh_and_update_svd() -> None:

@@ -55,14 +55,15 @@ void CudaBackend::singular_values(MatView<T> W, T* s) const {
     auto work = matrix<T>(std::max(lw, 1), 1);
     auto sd = matrix<T>(n, 1);
     auto info = matrix<int>(1, 1);
-    // jobu = jobvt = 'N': values only (U and Vt are not referenced)
+    // jobu = jobvt = 'N': values only (U and Vt are not referenced; their leading dimensions
+    // are given as n, valid whichever bound the library checks)
     if constexpr (std::is_same<T, float>::value) {
-        check(cusolverDnSgesvd(lib.solver, 'N', 'N', n, n, W.data, ld, sd.data(), nullptr, 1,
-                               nullptr, 1, work.data(), lw, nullptr, info.data()),
+        check(cusolverDnSgesvd(lib.solver, 'N', 'N', n, n, W.data, ld, sd.data(), nullptr, n,
+                               nullptr, n, work.data(), lw, nullptr, info.data()),
               "gesvd");
     } else {
-        check(cusolverDnDgesvd(lib.solver, 'N', 'N', n, n, W.data, ld, sd.data(), nullptr, 1,
-                               nullptr, 1, work.data(), lw, nullptr, info.data()),
+        check(cusolverDnDgesvd(lib.solver, 'N', 'N', n, n, W.data, ld, sd.data(), nullptr, n,
+                               nullptr, n, work.data(), lw, nullptr, info.data()),
               "gesvd");
     }
     // devInfo and the values in one wait

@@ -14,17 +14,7 @@
 namespace rankwise {
 
 using cuda::check;
-
-namespace {
-
-// cuSOLVER's dense routines take int sizes.
-int solver_int(index_t v, const char* what) {
-    require(v <= std::numeric_limits<int>::max())
-        << "the CUDA backend factorizes blocks of at most 2^31 - 1 " << what << "; got " << v;
-    return static_cast<int>(v);
-}
-
-}  // namespace
+using cuda::solver_int;
 
 template <class T>
 void CudaBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
@@ -66,7 +56,7 @@ void CudaBackend::singular_values(MatView<T> W, T* s) const {
                                nullptr, n, work.data(), lw, nullptr, info.data()),
               "gesvd");
     }
-    // devInfo and the values in one wait
+    // devInfo and the values (the copies to pageable memory wait for the stream)
     int status = 0;
     std::vector<T> sv(static_cast<std::size_t>(n));
     check(cudaMemcpyAsync(&status, info.data(), sizeof(int), cudaMemcpyDeviceToHost, stream_),

@@ -8,6 +8,9 @@ CuPy arrays and cupyx.scipy.sparse CSR/CSC matrices (other sparse formats are co
 CSR), its results are CuPy arrays; every method of the CPU updater is available, with the
 CPU's checks and errors.  A sparse update is never densified: the columns it touches are
 found on the device (their indices come to the host, as the update's row set, |J| values).
+The state lives in memory of the CuPy stream current at the start; a call made under another
+current stream is ordered with that stream on the device (two events, no host wait), and the
+calls must come with the same CUDA device current.
 """
 
 from __future__ import annotations

@@ -142,6 +142,8 @@ TYPED_TEST(CudaUpdateTest, UpdateTemplateMatchesTheCpuForEveryMethod) {
                                       c * nJ};
     auto dU0 = this->upload(U0), dV0 = this->upload(V0), dE = this->upload(E);
     auto dB = this->upload(B), dC = this->upload(C);
+    const auto A = random_matrix<T>(m + r, n + c, 16);  // for the drift monitor
+    auto dA = this->upload(A);
 
     struct Case {
         UpdateMethod method;
@@ -192,6 +194,15 @@ TYPED_TEST(CudaUpdateTest, UpdateTemplateMatchesTheCpuForEveryMethod) {
         EXPECT_LE(gu.orthogonality(true), tol);
         EXPECT_LE(gu.orthogonality(false), tol);
         EXPECT_EQ(gu.stats().updates, 3);
+        const auto dev_g = gu.gram_deviation(), dev_c = cu.gram_deviation();
+        EXPECT_NEAR(dev_g.first, dev_c.first, tol);
+        EXPECT_NEAR(dev_g.second, dev_c.second, tol);
+        // the drift monitor's two sums for some matrix of the tracked shape
+        const DenseOp<CpuBackend, T> hA(cpu_up, A.view(), false);
+        const DenseOp<CudaBackend, T> gA(this->gpu, ConstMatView<T>(dA.view()), false);
+        const auto drift_g = gu.drift(gA), drift_c = cu.drift(hA);
+        EXPECT_NEAR(drift_g.first, drift_c.first, tol * drift_c.first);
+        EXPECT_NEAR(drift_g.second, drift_c.second, tol * drift_c.second);
     }
 }
 

@@ -16,11 +16,16 @@ Cases (the issue's sizes in full mode; a quarter of each in quick mode):
 - DEIM and Q-DEIM points of an orthonormal n x m basis (float64): the CUDA backend against
   the CPU backend on the same basis; accuracy: the Lebesgue constant of the points.
 - CUR (DEIM, stabilized core) of a dense float64 matrix: CUDA backend against CPU backend.
+- updating SVD (SVDUpdater, method "sparse", k = l = 64): the rows of a random sparse float64
+  matrix (entries scaled by power-law row and column weights) beyond its first half added in
+  10 CSR batches to the SVD of that half, CUDA backend against CPU backend on the same data
+  and seed; accuracy: ||A - U U^T A||_F / ||A||_F.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -469,6 +474,88 @@ def _cur_case(m: int, n: int, k: int) -> Case:
     )
 
 
+@dataclass(frozen=True)
+class Update:
+    """SVDUpdater (method "sparse") from the rank-k SVD of the first half of the rows of a
+    random sparse m x n float64 matrix (density d), the other half added in `batches` CSR
+    row blocks: the CUDA backend against the CPU backend (same factors, same seed)."""
+
+    m: int
+    n: int
+    density: float
+    k: int
+    batches: int
+
+    def prepare(self, limits: Limits) -> Workload:
+        import cupy as cp
+        import cupyx.scipy.sparse as csp
+        import rankwise
+
+        A = csp.random(self.m, self.n, density=self.density, format="csr", random_state=SEED)
+        # entries scaled by (degree-like) weights i^-1/2 of their row and column, in a random
+        # order: a decaying spectrum, as in a power-law graph (Chung-Lu)
+        rng = np.random.default_rng(SEED)
+        w_row = cp.asarray(1.0 / np.sqrt(1.0 + rng.permutation(self.m)))
+        w_col = cp.asarray(1.0 / np.sqrt(1.0 + rng.permutation(self.n)))
+        rows = cp.searchsorted(A.indptr, cp.arange(A.nnz), side="right") - 1  # row of each entry
+        A.data *= w_row[rows] * w_col[A.indices]
+        half = self.m // 2
+        U, s, Vt = rankwise.svd(A[:half], self.k, random_state=SEED)
+        edges = np.linspace(half, self.m, self.batches + 1).astype(int)
+        blocks = [A[a:b] for a, b in itertools.pairwise(edges)]
+        host = [(U.get(), s.get(), Vt.get()), [blk.get() for blk in blocks]]
+
+        def run(factors: Any, rows: list[Any]) -> Any:
+            up = rankwise.SVDUpdater(self.k, method="sparse", random_state=SEED)
+            up.from_factors(*factors)
+            for blk in rows:
+                up.add_rows(blk)
+            return up.svd()
+
+        contenders = [
+            Contender("SVDUpdater (cuda)", _timed(lambda: run((U, s, Vt), blocks))),
+            Contender("SVDUpdater (cpu)", lambda: run(*host)),
+        ]
+        assess_gpu = _residual_assessor(A)
+
+        def assess(output: object) -> Assessment:
+            return assess_gpu((cp.asarray(output[0]),))  # type: ignore[index]
+
+        l, r = self.k, (self.m - half) // self.batches
+        nnz = A.nnz * (self.m - half) / self.m
+        # per batch: the products with the block (2 + 2 n_iter passes of l vectors) and the
+        # small (k + r) x (k + l) SVD (about 20 (k + r) (k + l)^2 flops)
+        work = 2.0 * nnz * l * 6 + self.batches * 20.0 * (self.k + r) * (self.k + l) ** 2
+        probe = _gemm_probe(cp.ascontiguousarray(U), self.k + l)
+        return Workload(
+            contenders=contenders,
+            skipped=[],
+            assess=assess,
+            work=work,
+            work_text="6 nnz l + 20 (k + r)(k + l)^2 flops per batch of r rows",
+            rate=probe(),
+            probe=probe,
+            block_bytes=(self.m + self.n) * self.k * 8,
+        )
+
+
+def _update_case(m: int, n: int, density: float, k: int, batches: int) -> Case:
+    return Case(
+        family="gpu",
+        name=f"update sparse rows float64 {m}x{n} k={k}",
+        series="update float64",
+        size=float(m * n * density),
+        size_label="nnz",
+        params=f"k=l={k}, method=sparse, {batches} row batches onto the first half",
+        limit="GEMM",
+        gemm_shapes=(),
+        metrics=RESIDUAL,
+        targets=(SpeedupTarget("SVDUpdater (cpu)", 10.0, slack=1.01, tol=1e-9),),
+        prepare=Update(m, n, density, k, batches).prepare,
+        baseline="SVDUpdater (cuda)",
+    )
+
+
 def _dense_case(m: int, n: int, k: int, dtype: str) -> Case:
     spec = DenseSvd(m, n, k, 10, dtype)
     return Case(
@@ -537,6 +624,7 @@ def cases(mode: Mode) -> list[Case]:
             _selection_case(1_000_000, 64, "deim"),
             _selection_case(1_000_000, 64, "qdeim"),
             _cur_case(8192, 4096, 64),
+            _update_case(40_000, 20_000, 5e-4, 64, 10),
         ]
     return [
         *(_dense_case(32768, 16384, k, dt) for dt in ("float32", "float64") for k in (64, 256)),
@@ -545,4 +633,5 @@ def cases(mode: Mode) -> list[Case]:
         _selection_case(4_000_000, 100, "deim"),
         _selection_case(4_000_000, 100, "qdeim"),
         _cur_case(16384, 8192, 128),
+        _update_case(200_000, 80_000, 2e-4, 64, 10),
     ]

@@ -79,8 +79,24 @@ class _FakeCupyArray:
         lambda A: rankwise.odeim(A, 8),
         lambda A: rankwise.cur(A, 2),
         lambda A: rankwise.svds(A, 2),
+        lambda A: rankwise.SVDUpdater(2).fit(A),
+        lambda A: rankwise.SVDUpdater(2).from_factors(A, np.ones(2), A),
+        lambda A: rankwise.update_svd(A, np.ones(6), A, rows=A),
     ],
-    ids=["svd", "randomized_svd", "cg", "solve_cg", "deim", "qdeim", "odeim", "cur", "svds"],
+    ids=[
+        "svd",
+        "randomized_svd",
+        "cg",
+        "solve_cg",
+        "deim",
+        "qdeim",
+        "odeim",
+        "cur",
+        "svds",
+        "SVDUpdater.fit",
+        "SVDUpdater.from_factors",
+        "update_svd",
+    ],
 )
 def test_cupy_input_without_a_gpu_is_a_clear_error(call: Any) -> None:
     if _cuda_module() is None:
@@ -293,10 +309,36 @@ def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
         lambda A: rankwise.leverage_scores(A, 2),
         lambda A: rankwise.CGSolver(A),
         lambda A: rankwise.interp_decomp(A, 2),
-        lambda A: rankwise.SVDUpdater(2).fit(A),
     ],
-    ids=["leverage_scores", "CGSolver", "interp_decomp", "SVDUpdater.fit"],
+    ids=["leverage_scores", "CGSolver", "interp_decomp"],
 )
 def test_functions_without_a_gpu_path_refuse_cupy_clearly(call: Any) -> None:
     with pytest.raises(TypeError, match=r"CuPy array.*\.get\(\)"):
         call(_FakeCupyArray())
+
+
+def test_cupy_update_to_a_host_updater_is_refused() -> None:
+    up = rankwise.SVDUpdater(2).from_factors(np.eye(6)[:, :2], np.ones(2), np.eye(6)[:2])
+    with pytest.raises(TypeError, match="factors are in host memory"):
+        up.add_rows(_FakeCupyArray())
+    assert up.shape == (6, 6)
+
+
+@pytest.mark.skipif(
+    _cuda_module() is None or _cuda_module().device_count() > 0,
+    reason="needs the CUDA module on a machine without a usable GPU",
+)
+def test_device_failures_are_runtime_errors() -> None:
+    """A failing CUDA call is a DeviceError (RuntimeError), bad arguments a ValueError: the
+    module's translator of DeviceError must not be shadowed by the one of its base class."""
+    mod = _cuda_module()
+
+    class NullStream:
+        ptr = 0
+
+    with pytest.raises(RuntimeError, match="cudaGetDevice"):
+        mod.DeviceSvdUpdate64(
+            NullStream(), 0, 0, 10, 10, np.ones(3), 0, 8, 8, "sparse", 3, 2, False, 0.0, 1, 2
+        )
+    with pytest.raises(ValueError, match="float32/64"):
+        mod.DeviceOperand.dense("float16", 0, 3, 8, 3, False)

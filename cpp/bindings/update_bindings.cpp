@@ -13,6 +13,7 @@
 #include "families.hpp"
 #include "native_call.hpp"
 #include "operator_handle.hpp"
+#include "update_results.hpp"
 #include "rankwise/algo/svd_update.hpp"
 #include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
@@ -21,14 +22,7 @@ namespace rankwise::bindings {
 
 namespace {
 
-using Rows = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
-
-UpdateMethod parse_method(const std::string& s) {
-    if (s == "zha-simon") return UpdateMethod::ZhaSimon;
-    if (s == "vecharynski-saad") return UpdateMethod::VecharynskiSaad;
-    if (s == "sparse") return UpdateMethod::Sparse;
-    throw Error("unknown update method '" + s + "'");
-}
+using Rows = UpdateRows;
 
 template <class T>
 const LinearOp<T>& op_of(const OperatorHandle& h);
@@ -48,18 +42,7 @@ template <class T>
 SideBlock<T> block(const OperatorHandle& h, const std::optional<Rows>& J, index_t n_side) {
     SideBlock<T> b;
     b.Dt = &op_of<T>(h);
-    if (J) {
-        require(J->ndim() == 1 && J->shape(0) == b.Dt->cols())
-            << "row index array does not match the block";
-        const auto* j = reinterpret_cast<const index_t*>(J->data());
-        for (index_t i = 0; i < J->shape(0); ++i)
-            require(j[i] >= 0 && j[i] < n_side && (i == 0 || j[i] > j[i - 1]))
-                << "row indices must be ascending and in [0, " << n_side << ")";
-        b.J = j;
-    } else {
-        require(b.Dt->cols() == n_side)
-            << "block has " << b.Dt->cols() << " rows, the factor " << n_side;
-    }
+    b.J = update_rows(J, b.Dt->cols(), n_side);
     return b;
 }
 
@@ -77,7 +60,7 @@ class Handle {
         const index_t k = sv.shape(0);
         require(u.shape(1) == k && vt.shape(0) == k) << "U, s, Vt ranks differ";
         UpdateOptions o;
-        o.method = parse_method(method);
+        o.method = parse_update_method(method);
         o.rank = rank;
         o.n_iter = n_iter;
         o.krylov = krylov;
@@ -119,7 +102,7 @@ class Handle {
     }
 
     void set_method(const std::string& method, index_t rank) {
-        st_->set_method(parse_method(method), rank);
+        st_->set_method(parse_update_method(method), rank);
     }
 
     py::tuple gram_deviation() const {
@@ -147,15 +130,7 @@ class Handle {
         return py::make_tuple(out.first, out.second);
     }
 
-    py::dict stats() const {
-        const auto& s = st_->stats();
-        py::dict d;
-        d["updates"] = s.updates;
-        d["materializations"] = s.materializations;
-        d["discarded"] = s.discarded;
-        d["dropped"] = s.dropped;
-        return d;
-    }
+    py::dict stats() const { return update_stats_dict(st_->stats()); }
     py::tuple shape() const { return py::make_tuple(st_->rows(), st_->cols()); }
 
    private:

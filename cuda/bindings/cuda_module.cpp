@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "device_operand.hpp"
 #include "results.hpp"  // cpp/bindings: option names and result dicts shared with _core
 #include "rankwise/algo/cg.hpp"
 #include "rankwise/algo/precond.hpp"
@@ -26,106 +27,9 @@
 
 namespace py = pybind11;
 using namespace rankwise;
+using namespace rankwise::cuda_bindings;
 
 namespace {
-
-// Device memory handed to Python; CuPy keeps this object alive as the owner of its array.
-// Freed stream-ordered on the stream it was allocated on (as CuPy's own async memory is), so
-// work still queued there that reads it completes first.
-class DeviceBuffer {
-   public:
-    DeviceBuffer(void* ptr, std::size_t bytes, cudaStream_t stream)
-        : ptr_(ptr), bytes_(bytes), stream_(stream) {}
-    ~DeviceBuffer() { cuda::free_async(ptr_, stream_); }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    std::uintptr_t ptr() const { return reinterpret_cast<std::uintptr_t>(ptr_); }
-    std::size_t nbytes() const { return bytes_; }
-
-   private:
-    void* ptr_;
-    std::size_t bytes_;
-    cudaStream_t stream_;
-};
-
-template <class T>
-py::object to_python(DeviceMatrix<T>&& M) {
-    const auto bytes = sizeof(T) * static_cast<std::size_t>(M.rows() * M.cols());
-    const cudaStream_t stream = M.stream();
-    return py::cast(std::make_unique<DeviceBuffer>(M.release(), bytes, stream));
-}
-
-// A CSR matrix with its transpose also stored as CSR: both products are non-transposed
-// SpMMs (cuSPARSE's transposed SpMM is slower and not bitwise reproducible).
-template <class T, class I>
-class CsrPairOp final : public LinearOp<T> {
-   public:
-    CsrPairOp(const CudaBackend& be, CsrView<T, I> a, CsrView<T, I> at) : be_(be), a_(a), at_(at) {}
-    index_t rows() const override { return a_.rows; }
-    index_t cols() const override { return a_.cols; }
-    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
-        be_.csr_mm(t == Trans::No ? a_ : at_, Trans::No, X, Y);
-    }
-    double fro_norm2() const override { return be_.sum_squares(a_); }
-
-   private:
-    const CudaBackend& be_;
-    CsrView<T, I> a_, at_;
-};
-
-// One matrix on the device, as _gpu.py describes it: dense (column-major storage of A, or of
-// A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix), optionally with the CSR
-// of the other one (then every product is non-transposed).
-struct DeviceOperand {
-    std::string kind;   // "dense" or "csr"
-    std::string dtype;  // "float32" or "float64"
-    std::uintptr_t data = 0;
-    index_t rows = 0, cols = 0;  // of the stored matrix
-    index_t ld = 0;              // dense
-    bool transposed = false;
-    std::uintptr_t indices = 0, indptr = 0;  // csr
-    index_t nnz = 0;
-    int index_bytes = 4;
-    std::uintptr_t t_data = 0, t_indices = 0, t_indptr = 0;  // CSR of the other one, or 0
-
-    template <class T, class I>
-    CsrView<T, I> csr(bool other) const {
-        const auto v = reinterpret_cast<const T*>(other ? t_data : data);
-        const auto ix = reinterpret_cast<const I*>(other ? t_indices : indices);
-        const auto ip = reinterpret_cast<const I*>(other ? t_indptr : indptr);
-        return other ? CsrView<T, I>{v, ix, ip, cols, rows, nnz}
-                     : CsrView<T, I>{v, ix, ip, rows, cols, nnz};
-    }
-
-    template <class T, class I, class Fn>
-    auto visit_csr(const CudaBackend& be, Fn&& fn) const {
-        if (t_data != 0) {
-            // stored = A (or A^T when transposed): the pair in A's orientation
-            const auto a = csr<T, I>(transposed), at = csr<T, I>(!transposed);
-            const CsrPairOp<T, I> op(be, a, at);
-            return fn(static_cast<const LinearOp<T>&>(op));
-        }
-        const SparseOp<CudaBackend, T, I> op(be, csr<T, I>(false), transposed);
-        return fn(static_cast<const LinearOp<T>&>(op));
-    }
-
-    bool is_single() const { return dtype == "float32"; }
-
-    // Calls fn(const LinearOp<T>&) with the operator built over `be`.
-    template <class T, class Fn>
-    auto visit(const CudaBackend& be, Fn&& fn) const {
-        if (kind == "dense") {
-            const ConstMatView<T> a{reinterpret_cast<const T*>(data), rows, cols, ld};
-            const DenseOp<CudaBackend, T> op(be, a, transposed);
-            return fn(static_cast<const LinearOp<T>&>(op));
-        }
-        require(kind == "csr") << "unknown device operand kind '" << kind << "'";
-        if (index_bytes == 8) return visit_csr<T, std::int64_t>(be, fn);
-        return visit_csr<T, std::int32_t>(be, fn);
-    }
-};
-
-cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
 
 template <class T>
 py::tuple factors_to_python(SvdFactors<CudaBackend, T>&& f) {
@@ -229,9 +133,11 @@ void check_signals() {
 PYBIND11_MODULE(_cuda, m) {
     m.doc() = "rankwise native core (CUDA backend)";
     cuda::set_interrupt_checker(&check_signals);
-    // Local translators: _core registers its own for the same C++ types.
-    py::register_local_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
+    // Local translators: _core registers its own for the same C++ types.  pybind11 tries
+    // them in reverse order of registration, so the derived DeviceError comes last (else the
+    // translator of its base Error would catch it as a ValueError).
     py::register_local_exception<Error>(m, "CoreError", PyExc_ValueError);
+    py::register_local_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
 
     m.def("device_count", &cuda::device_count,
           "Number of CUDA devices visible to this process (0 without a driver or a GPU).");
@@ -398,4 +304,6 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("s"), py::arg("atol"), py::arg("maxiter"), py::arg("x0_nonzero"),
         py::arg("callback"), py::arg("stream"),
         "Batched PCG on the device; X (n x s, Fortran order) holds x0 and the solution.");
+
+    register_update(m);
 }

@@ -13,17 +13,12 @@
 namespace rankwise {
 
 using cuda::check;
+using cuda::solver_int;
 
 namespace {
 
 cublasOperation_t op(Trans t) { return t == Trans::No ? CUBLAS_OP_N : CUBLAS_OP_T; }
 
-// cuSOLVER's dense routines take int sizes.
-int solver_int(index_t v, const char* what) {
-    require(v <= std::numeric_limits<int>::max())
-        << "the CUDA backend factorizes blocks of at most 2^31 - 1 " << what << "; got " << v;
-    return static_cast<int>(v);
-}
 
 // --- typed entry points of cuBLAS and cuSOLVER (float / double)
 

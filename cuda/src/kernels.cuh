@@ -1,5 +1,6 @@
-// Launch helpers shared by the CUDA backend's own kernels: an element-wise map over a
-// column-major view, and column reductions in double with a fixed summation order.
+// Helpers shared by the CUDA backend's sources: an element-wise map over a column-major view,
+// column reductions in double with a fixed summation order, argmax, small host-array
+// copies, and the int-size check of cuSOLVER's dense routines.
 #pragma once
 
 #include <algorithm>
@@ -9,8 +10,16 @@
 #include <vector>
 
 #include "rankwise/cuda_backend.hpp"
+#include "rankwise/error.hpp"
 
 namespace rankwise::cuda {
+
+// cuSOLVER's dense routines take int sizes.
+inline int solver_int(index_t v, const char* what) {
+    require(v <= std::numeric_limits<int>::max())
+        << "the CUDA backend factorizes blocks of at most 2^31 - 1 " << what << "; got " << v;
+    return static_cast<int>(v);
+}
 
 constexpr int kThreads = 256;
 constexpr index_t kMaxGridY = 65535;

@@ -64,7 +64,19 @@ def _block(Dt: Any, name: str, n_side: int, dtype: np.dtype) -> tuple[Any, np.nd
     return as_matrix(Dt, name, check_finite=False).op, None
 
 
+def _on_device(up: SVDUpdater) -> SVDUpdater:
+    from ._update_gpu import on_device
+
+    return on_device(up)
+
+
 def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple], None]) -> Any:
+    if _gpu.is_device_array(x):
+        raise TypeError(
+            f"{name} is a CuPy array, but this updater's factors are in host memory: start "
+            f"it from CuPy arrays (fit or from_factors) to update on the GPU, or pass "
+            f"{name}.get()"
+        )
     require_cpu_input(x, name)
     if not sp.issparse(x):
         x = np.asarray(x)
@@ -138,6 +150,10 @@ class SVDUpdater:
     Memory is ``O((m + n) k)`` plus the current batch: the matrix is never stored, which is
     why :meth:`refresh` and :meth:`estimate_drift` take the current matrix from the caller
     (an argument, or the ``current`` callable).
+
+    Started from CuPy arrays (``fit`` of a CuPy or cupyx.scipy.sparse matrix, CuPy factors
+    in ``from_factors``), the updater runs on the GPU: the same methods, CuPy or cupyx
+    CSR/CSC updates in, CuPy factors out (python/rankwise/_update_gpu.py).
 
     Parameters
     ----------
@@ -243,8 +259,8 @@ class SVDUpdater:
     # -- starting points -------------------------------------------------------------
     def fit(self, A: Any) -> SVDUpdater:
         """Start from the rank-``k`` SVD of ``A`` computed by :func:`rankwise.svd`."""
-        if _gpu.is_device_array(A):  # svd would run on the GPU, the updates could not
-            require_cpu_input(A)
+        if _gpu.is_device_array(A):  # factors and updates on the GPU (_update_gpu.py)
+            return _on_device(self).fit(A)
         if hasattr(A, "shape") and len(A.shape) == 2 and self.k > min(A.shape):
             raise ValueError(f"k = {self.k} exceeds min(m, n) = {min(A.shape)} of A")
         U, s, Vt = svd(A, self.k, random_state=self._seed(0))
@@ -253,6 +269,8 @@ class SVDUpdater:
     def from_factors(self, U: Any, s: Any, Vt: Any) -> SVDUpdater:
         """Start from existing factors: ``U`` (m x k) and ``Vt`` (k x n) with orthonormal
         columns / rows, ``s`` (k,) non-negative.  They are copied, never modified."""
+        if any(_gpu.is_device_array(x) for x in (U, s, Vt)):  # on the GPU (_update_gpu.py)
+            return _on_device(self).from_factors(U, s, Vt)
         U, s, Vt = (np.asarray(x) for x in (U, s, Vt))
         if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:
             raise ValueError("U, s and Vt must be 2-D, 1-D and 2-D arrays")
@@ -557,7 +575,7 @@ def update_svd(
     >>> bool(np.allclose(U * s @ Vt, A))
     True
     """
-    s_arr = np.asarray(s)
+    s_arr = s if _gpu.is_device_array(s) else np.asarray(s)
     if s_arr.ndim != 1:
         raise ValueError("s must be 1-D")
     r = s_arr.shape[0]

@@ -188,6 +188,18 @@ class CudaBackend {
     template <class T>
     void solve(MatView<T> A, MatView<T> B, const char* what) const;
 
+    // --- update primitives (algo/svd_update.hpp, the updating truncated SVD; cuda/src/update.cu)
+    // rows in host memory (distinct), copied to the device; one kernel, no atomics.
+    template <class T>
+    void scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
+    // cuSOLVER gesvd with jobu = jobvt = 'N'; s (host) and devInfo are read back.
+    template <class T>
+    void singular_values(MatView<T> W, T* s) const;
+    // cuSOLVER potrf (upper) + cuBLAS trsm; false (B unchanged) if G is not positive
+    // definite (devInfo > 0, read back: the result the contract names).
+    template <class T>
+    bool solve_right_cholesky(MatView<T> G, MatView<T> B) const;
+
     // Waits until the queued work is done (used before results are handed back).
     void synchronize() const;
 

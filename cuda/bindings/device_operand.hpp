@@ -1,0 +1,119 @@
+// What the CUDA module's binding files share (cuda/bindings/*.cpp): device results handed to
+// Python as DeviceBuffers, and the DeviceOperand that _gpu.py describes a matrix with.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "rankwise/cuda_backend.hpp"
+#include "rankwise/error.hpp"
+#include "rankwise/linear_op.hpp"
+#include "rankwise/operators.hpp"
+
+namespace rankwise::cuda_bindings {
+
+// Device memory handed to Python; CuPy keeps this object alive as the owner of its array.
+// Freed stream-ordered on the stream it was allocated on (as CuPy's own async memory is), so
+// work still queued there that reads it completes first.
+class DeviceBuffer {
+   public:
+    DeviceBuffer(void* ptr, std::size_t bytes, cudaStream_t stream)
+        : ptr_(ptr), bytes_(bytes), stream_(stream) {}
+    ~DeviceBuffer() { cuda::free_async(ptr_, stream_); }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    std::uintptr_t ptr() const { return reinterpret_cast<std::uintptr_t>(ptr_); }
+    std::size_t nbytes() const { return bytes_; }
+
+   private:
+    void* ptr_;
+    std::size_t bytes_;
+    cudaStream_t stream_;
+};
+
+template <class T>
+pybind11::object to_python(DeviceMatrix<T>&& M) {
+    const auto bytes = sizeof(T) * static_cast<std::size_t>(M.rows() * M.cols());
+    const cudaStream_t stream = M.stream();
+    return pybind11::cast(std::make_unique<DeviceBuffer>(M.release(), bytes, stream));
+}
+
+// A CSR matrix with its transpose also stored as CSR: both products are non-transposed
+// SpMMs (cuSPARSE's transposed SpMM is slower and not bitwise reproducible).
+template <class T, class I>
+class CsrPairOp final : public LinearOp<T> {
+   public:
+    CsrPairOp(const CudaBackend& be, CsrView<T, I> a, CsrView<T, I> at) : be_(be), a_(a), at_(at) {}
+    index_t rows() const override { return a_.rows; }
+    index_t cols() const override { return a_.cols; }
+    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
+        be_.csr_mm(t == Trans::No ? a_ : at_, Trans::No, X, Y);
+    }
+    double fro_norm2() const override { return be_.sum_squares(a_); }
+
+   private:
+    const CudaBackend& be_;
+    CsrView<T, I> a_, at_;
+};
+
+// One matrix on the device, as _gpu.py describes it: dense (column-major storage of A, or of
+// A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix), optionally with the CSR
+// of the other one (then every product is non-transposed).
+struct DeviceOperand {
+    std::string kind;   // "dense" or "csr"
+    std::string dtype;  // "float32" or "float64"
+    std::uintptr_t data = 0;
+    index_t rows = 0, cols = 0;  // of the stored matrix
+    index_t ld = 0;              // dense
+    bool transposed = false;
+    std::uintptr_t indices = 0, indptr = 0;  // csr
+    index_t nnz = 0;
+    int index_bytes = 4;
+    std::uintptr_t t_data = 0, t_indices = 0, t_indptr = 0;  // CSR of the other one, or 0
+
+    template <class T, class I>
+    CsrView<T, I> csr(bool other) const {
+        const auto v = reinterpret_cast<const T*>(other ? t_data : data);
+        const auto ix = reinterpret_cast<const I*>(other ? t_indices : indices);
+        const auto ip = reinterpret_cast<const I*>(other ? t_indptr : indptr);
+        return other ? CsrView<T, I>{v, ix, ip, cols, rows, nnz}
+                     : CsrView<T, I>{v, ix, ip, rows, cols, nnz};
+    }
+
+    template <class T, class I, class Fn>
+    auto visit_csr(const CudaBackend& be, Fn&& fn) const {
+        if (t_data != 0) {
+            // stored = A (or A^T when transposed): the pair in A's orientation
+            const auto a = csr<T, I>(transposed), at = csr<T, I>(!transposed);
+            const CsrPairOp<T, I> op(be, a, at);
+            return fn(static_cast<const LinearOp<T>&>(op));
+        }
+        const SparseOp<CudaBackend, T, I> op(be, csr<T, I>(false), transposed);
+        return fn(static_cast<const LinearOp<T>&>(op));
+    }
+
+    bool is_single() const { return dtype == "float32"; }
+
+    // Calls fn(const LinearOp<T>&) with the operator built over `be`.
+    template <class T, class Fn>
+    auto visit(const CudaBackend& be, Fn&& fn) const {
+        if (kind == "dense") {
+            const ConstMatView<T> a{reinterpret_cast<const T*>(data), rows, cols, ld};
+            const DenseOp<CudaBackend, T> op(be, a, transposed);
+            return fn(static_cast<const LinearOp<T>&>(op));
+        }
+        require(kind == "csr") << "unknown device operand kind '" << kind << "'";
+        if (index_bytes == 8) return visit_csr<T, std::int64_t>(be, fn);
+        return visit_csr<T, std::int32_t>(be, fn);
+    }
+};
+
+inline cudaStream_t as_stream(std::uintptr_t s) { return reinterpret_cast<cudaStream_t>(s); }
+
+// The update family's bindings (update_bindings.cpp): the classes DeviceSvdUpdate32/64.
+void register_update(pybind11::module_& m);
+
+}  // namespace rankwise::cuda_bindings

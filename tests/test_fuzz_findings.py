@@ -202,7 +202,7 @@ def test_cg_refuses_a_broken_structure(kind: str, fmt: str, index_dtype: str) ->
 def test_svd_update_with_rows_at_the_float_maximum(method: str) -> None:
     """Rows holding 1.8e308: the update's norms overflowed and LAPACK never returned (the
     worker thread hung in add_rows).  Refused now, the updater unchanged; rows of 1e306
-    still update."""
+    still update (but for the sparse method, whose limit is lower)."""
     rng = np.random.default_rng(0)
     A = rng.standard_normal((3, 3))
     up = rankwise.SVDUpdater(1, method=method, random_state=0).fit(A)
@@ -213,6 +213,10 @@ def test_svd_update_with_rows_at_the_float_maximum(method: str) -> None:
         up.add_rows(E)
     for got, want in zip(up.svd(), state, strict=True):
         np.testing.assert_array_equal(got, want)
+    if method == "sparse":  # its sums of squares would overflow: see the test below
+        with pytest.raises(ValueError, match="too large for the sparse method"):
+            up.add_rows(E / 100)
+        return
     up.add_rows(E / 100)
     s = up.svd()[1]
     assert np.all(np.isfinite(s))
@@ -478,3 +482,27 @@ def test_svd_updater_refuses_empty_batches(fmt: str) -> None:
             call()
         for got, want in zip(up.svd(), before, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("side", ["rows", "columns"])
+def test_sparse_update_method_refuses_blocks_its_sums_of_squares_overflow(dtype: Any, side: str):
+    """Rows of 1e160 (float32: 1e19) made the sparse method's sums of squares overflow and
+    LAPACK fail with "SVD did not converge" (found by the CUDA helper's review): refused
+    with an explanation now, the updater unchanged; Zha-Simon takes the same block."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((50, 40)).astype(dtype)
+    scale = 1e160 if dtype == np.float64 else 1e19
+    shape = (10, 40) if side == "rows" else (50, 10)
+    E = (rng.standard_normal(shape) * scale).astype(dtype)
+    up = rankwise.SVDUpdater(5, method="sparse", random_state=0).fit(A)
+    before = up.svd()
+    add = up.add_rows if side == "rows" else up.add_columns
+    with pytest.raises(ValueError, match="too large for the sparse method"):
+        add(E)
+    for got, want in zip(up.svd(), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    add(E / scale)  # an ordinary block still updates
+    exact = rankwise.SVDUpdater(5, method="zha-simon").fit(A)
+    (exact.add_rows if side == "rows" else exact.add_columns)(E)
+    assert np.all(np.isfinite(exact.svd()[1]))

@@ -17,7 +17,8 @@ def require_cpu_input(A: Any, name: str = "A") -> None:
     """Raise a clear error for array types that this function does not take.
 
     CuPy arrays are taken by rankwise.svd, randomized_svd, svds, cg, solve_cg, deim, qdeim,
-    odeim and cur (the CUDA backend, python/rankwise/_gpu.py), dask arrays by rankwise.svd,
+    odeim, cur, SVDUpdater and update_svd (the CUDA backend, python/rankwise/_gpu.py), dask
+    arrays by rankwise.svd,
     randomized_svd and cur (python/rankwise/_dask.py).  Elsewhere both are refused with an
     explanation: silently copying device or distributed data to host memory would hide a
     large cost.
@@ -37,8 +38,8 @@ def refuse_device_or_dask(A: Any, name: str = "A") -> None:
     if root in ("cupy", "cupyx"):
         raise TypeError(
             f"{name} is a CuPy array; rankwise.svd, randomized_svd, svds, cg, solve_cg, deim, "
-            f"qdeim, odeim and cur run on the GPU, this function does not yet: pass {name}.get() "
-            "to compute on the CPU"
+            f"qdeim, odeim, cur, SVDUpdater and update_svd run on the GPU, this function does "
+            f"not yet: pass {name}.get() to compute on the CPU"
         )
     if root == "dask":
         raise TypeError(

@@ -110,6 +110,24 @@ def _check_values(values: np.ndarray, name: str, dtype: np.dtype) -> None:
         )
 
 
+def _check_sparse_method_range(E: Any, dtype: np.dtype) -> None:
+    """ValueError where the sparse method's sums of squares of the new block would
+    overflow (||E|| beyond sqrt(float max) / 16: about 8e152 in float64, 1.2e18 in float32;
+    LAPACK then failed with "SVD did not converge"); the other methods take blocks up to
+    the float maximum / 16 (_check_values)."""
+    values = E.data if sp.issparse(E) else E
+    big = float(np.max(np.abs(values), initial=0.0))
+    limit = math.sqrt(float(np.finfo(dtype).max)) / 16
+    if big == 0.0 or big * math.sqrt(values.size) <= limit:
+        return
+    if big * float(np.linalg.norm((values / big).ravel())) > limit:
+        raise ValueError(
+            f"E is too large for the sparse method: its norm exceeds {limit:.3g} (the square "
+            f"root of the {np.dtype(dtype).name} maximum / 16), where the method's sums of "
+            "squares overflow; scale the data, or use method='zha-simon'"
+        )
+
+
 class SVDUpdater:
     """Keep a rank-``k`` truncated SVD ``A ~ U @ diag(s) @ Vt`` current while rows, columns
     and low-rank corrections ``B @ C.T`` arrive, without storing ``A``.
@@ -451,6 +469,8 @@ class SVDUpdater:
 
         E = _as_update(E, "E", self.dtype, check)
         self._prepare(E)
+        if self._resolved == "sparse":
+            _check_sparse_method_range(E, self.dtype)
         op, J = _block(E, "E", n, self.dtype)
         self._native(self._handle.add_rows, (op, J), self._work([(E, n)], E.shape[0], True))
         return self._after_update()
@@ -467,6 +487,8 @@ class SVDUpdater:
 
         E = _as_update(E, "E", self.dtype, check)
         self._prepare(E)
+        if self._resolved == "sparse":
+            _check_sparse_method_range(E, self.dtype)
         op, J = _block(E.T, "E", m, self.dtype)
         self._native(self._handle.add_columns, (op, J), self._work([(E, m)], E.shape[1], True))
         return self._after_update()

@@ -1,0 +1,118 @@
+// DIA storage (rankwise/dia.hpp): which CSR matrices convert, products against a dense
+// reference in both orientations, and the fused y = A x, x . y equal to the bit to the CSR
+// kernel's (what keeps CG's iterates unchanged).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "rankwise/dia.hpp"
+#include "test_support.hpp"
+
+namespace rankwise::test {
+namespace {
+
+const CpuBackend be;
+
+// A canonical n x n CSR matrix with entries on `offsets` (ascending), a fraction of them
+// left out (fill for the DIA form), and its dense copy (column-major).
+template <class T>
+struct BandedCsr {
+    std::vector<T> data;
+    std::vector<std::int32_t> indices, indptr{0};
+    std::vector<double> dense;
+    index_t n;
+
+    BandedCsr(index_t size, const std::vector<index_t>& offsets, std::uint64_t seed) : n(size) {
+        std::mt19937_64 gen(seed);
+        std::normal_distribution<double> normal;
+        std::uniform_real_distribution<double> unit;
+        dense.assign(static_cast<std::size_t>(n * n), 0.0);
+        for (index_t i = 0; i < n; ++i) {
+            for (const index_t off : offsets) {
+                const index_t j = i + off;
+                if (j < 0 || j >= n || (off != 0 && unit(gen) < 0.1)) continue;
+                const T v = static_cast<T>(normal(gen));
+                data.push_back(v);
+                indices.push_back(static_cast<std::int32_t>(j));
+                dense[static_cast<std::size_t>(i + j * n)] = double(v);
+            }
+            indptr.push_back(static_cast<std::int32_t>(data.size()));
+        }
+    }
+    CsrView<T, std::int32_t> view() const {
+        return {data.data(), indices.data(), indptr.data(), n, n};
+    }
+};
+
+template <class T>
+class Dia : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(Dia, Precisions);
+
+TYPED_TEST(Dia, ProductAndDotEqualTheCsrKernelsToTheBit) {
+    using T = TypeParam;
+    for (const index_t n : {1, 7, 300, 5000}) {
+        const BandedCsr<T> A(n, {-70, -1, 0, 1, 3, 70}, 11 + n);
+        const auto dia = dia_from_csr(A.view(), 32, 10.0);
+        ASSERT_TRUE(dia.has_value());
+        const auto x = random_matrix<T>(n, 1, 5);
+        std::vector<T> y_csr(static_cast<std::size_t>(n)), y_dia(static_cast<std::size_t>(n));
+        double dot_csr = 0, dot_dia = 0;
+        be.csr_mv_dot(A.view(), x.data(), y_csr.data(), &dot_csr);
+        cpu::dia_mv_dot(*dia, x.data(), y_dia.data(), &dot_dia);
+        EXPECT_EQ(y_csr, y_dia) << "n = " << n;
+        EXPECT_EQ(dot_csr, dot_dia) << "n = " << n;
+    }
+}
+
+TYPED_TEST(Dia, ProductsInBothOrientationsMatchTheDenseMatrix) {
+    using T = TypeParam;
+    const index_t n = 257, l = 3;
+    const BandedCsr<T> A(n, {-40, -2, 0, 5, 256}, 3);
+    const auto dia = dia_from_csr(A.view(), 32, 100.0);
+    ASSERT_TRUE(dia.has_value());
+    EXPECT_EQ(dia->offsets, (std::vector<index_t>{-40, -2, 0, 5, 256}));
+    const auto X = random_matrix<T>(n, l, 8);
+    HostMatrix<T> Y(n, l);
+    const double tol = 50 * double(std::numeric_limits<T>::epsilon());
+    for (const Trans t : {Trans::No, Trans::Yes}) {
+        cpu::dia_mm(*dia, t, ConstMatView<T>(X.view()), Y.view());
+        for (index_t j = 0; j < l; ++j) {
+            for (index_t i = 0; i < n; ++i) {
+                double ref = 0, scale = 0;
+                for (index_t p = 0; p < n; ++p) {
+                    const double a = t == Trans::No ? A.dense[i + p * n] : A.dense[p + i * n];
+                    ref += a * double(X.view()(p, j));
+                    scale += std::abs(a * double(X.view()(p, j)));
+                }
+                EXPECT_NEAR(double(Y.view()(i, j)), ref, tol * (scale + 1e-30));
+            }
+        }
+    }
+    double squares = 0;
+    for (const double v : A.dense) squares += v * v;
+    EXPECT_NEAR(cpu::dia_sum_squares(*dia), squares, 1e-5 * squares);
+}
+
+TYPED_TEST(Dia, MatricesThatDoNotSuitStayCsr) {
+    using T = TypeParam;
+    const BandedCsr<T> A(100, {-1, 0, 1}, 4);
+    EXPECT_TRUE(dia_from_csr(A.view(), 3, 1.5).has_value());
+    EXPECT_FALSE(dia_from_csr(A.view(), 2, 1.5).has_value());   // more diagonals than allowed
+    EXPECT_FALSE(dia_from_csr(A.view(), 32, 1.0).has_value());  // the 10% left out: fill
+    auto unsorted = A;
+    ASSERT_EQ(A.indptr[1], 2);  // row 0 holds (0, 0) and (0, 1)
+    std::swap(unsorted.indices[0], unsorted.indices[1]);
+    EXPECT_FALSE(dia_from_csr(unsorted.view(), 32, 1.5).has_value());
+    auto duplicate = A;
+    duplicate.indices[1] = duplicate.indices[0];
+    EXPECT_FALSE(dia_from_csr(duplicate.view(), 32, 1.5).has_value());
+    auto wide = A.view();
+    wide.cols = 101;
+    EXPECT_FALSE(dia_from_csr(wide, 32, 1.5).has_value());
+}
+
+}  // namespace
+}  // namespace rankwise::test

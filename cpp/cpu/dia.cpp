@@ -5,11 +5,9 @@
 // either storage; the AVX2 clone (isa.hpp) then vectorizes them without fused multiply-adds.
 #include "rankwise/dia.hpp"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <iterator>
 
 #include "rankwise/error.hpp"
 #include "chunks.hpp"
@@ -56,48 +54,66 @@ bool collect_offsets(const CsrView<T, I>& A, index_t r0, index_t r1, index_t max
     return true;
 }
 
+// Rows [r0, r1) of A written to the diagonals `offsets` of `values` (n rows each), fill
+// positions zeroed on the way; false, leaving the rest unwritten, at the first entry off
+// those diagonals or out of canonical order.
+template <class T, class I>
+bool fill_rows(const CsrView<T, I>& A, const std::vector<index_t>& offsets, T* values,
+               index_t r0, index_t r1) {
+    const index_t n = A.rows, nd = static_cast<index_t>(offsets.size());
+    for (index_t i = r0; i < r1; ++i) {
+        index_t d = 0;
+        for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
+            const index_t off = static_cast<index_t>(A.indices[p]) - i;
+            while (d < nd && offsets[d] < off) values[d++ * n + i] = T(0);
+            if (d == nd || offsets[d] != off) return false;  // off the diagonals, or repeated
+            values[d++ * n + i] = A.data[p];
+        }
+        while (d < nd) values[d++ * n + i] = T(0);
+    }
+    return true;
+}
+
+// Rows below which the conversion stays on one thread (about 1 ms of work; a parallel
+// region on busy cores can cost more, cpu/parallel.hpp).
+constexpr index_t kConvertParallelRows = index_t{1} << 18;
+
 template <class T, class I>
 std::optional<DiaMatrix<T>> convert(const CsrView<T, I>& A, index_t max_diagonals,
                                     double max_fill) {
     const index_t n = A.rows;
     if (n == 0 || A.cols != n) return std::nullopt;
     const index_t nnz = A.indptr[n];
-    // The diagonals: each thread those of its rows, then their union.
-    const int threads = cpu::worth_parallel(nnz) ? omp_get_max_threads() : 1;
-    std::vector<std::vector<index_t>> found(static_cast<std::size_t>(threads));
-    std::vector<char> ok(static_cast<std::size_t>(threads), 0);
-#pragma omp parallel num_threads(threads)
-    {
-        const index_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-        ok[t] = collect_offsets(A, n * t / nt, n * (t + 1) / nt, max_diagonals, found[t]);
-    }
+    const auto fits = [&](const std::vector<index_t>& offsets) {
+        const double stored = double(offsets.size()) * double(n);
+        return static_cast<index_t>(offsets.size()) <= max_diagonals &&
+               stored <= max_fill * double(std::max<index_t>(nnz, 1));
+    };
+    // The diagonals as a band of middle rows has them (a stencil's rows all do, but for
+    // the boundary rows, which have fewer); every row is checked against them while it is
+    // written, and only if one has others are all rows read for the diagonals.
     std::vector<index_t> offsets;
-    for (std::size_t t = 0; t < found.size(); ++t) {
-        if (!ok[t]) return std::nullopt;
-        std::vector<index_t> both;
-        std::set_union(offsets.begin(), offsets.end(), found[t].begin(), found[t].end(),
-                       std::back_inserter(both));
-        offsets.swap(both);
-    }
-    const index_t nd = static_cast<index_t>(offsets.size());
-    if (nd > max_diagonals || double(nd) * double(n) > max_fill * double(std::max<index_t>(nnz, 1)))
+    const index_t band = std::min<index_t>(n, 64), first = (n - band) / 2;
+    if (!collect_offsets(A, first, first + band, max_diagonals, offsets) || !fits(offsets))
         return std::nullopt;
-
     DiaMatrix<T> out;
     out.n = n;
-    out.offsets = offsets;
-    out.values.reset(new T[static_cast<std::size_t>(nd * n)]);  // written below, row by row
-    T* values = out.values.get();
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(nnz + nd * n))
-    for (index_t i = 0; i < n; ++i) {
-        for (index_t d = 0; d < nd; ++d) values[d * n + i] = T(0);
-        index_t d = 0;
-        for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
-            d = find_from(out.offsets, d, static_cast<index_t>(A.indices[p]) - i);
-            values[d * n + i] = A.data[p];
-            ++d;
-        }
+    const bool parallel = n >= kConvertParallelRows;
+    const auto fill_all = [&](const std::vector<index_t>& diagonals) {
+        out.values.reset(new T[static_cast<std::size_t>(diagonals.size()) * n]);
+        bool ok = true;
+#pragma omp parallel for schedule(static) reduction(&& : ok) if (parallel)
+        for (index_t c = 0; c < 64; ++c)
+            ok = ok && fill_rows(A, diagonals, out.values.get(), n * c / 64, n * (c + 1) / 64);
+        return ok;
+    };
+    if (!fill_all(offsets)) {
+        offsets.clear();
+        if (!collect_offsets(A, 0, n, max_diagonals, offsets) || !fits(offsets) ||
+            !fill_all(offsets))
+            return std::nullopt;
     }
+    out.offsets = std::move(offsets);
     const index_t chunks = std::min(cpu::kReductionChunks, n);
     out.chunk_rows.resize(static_cast<std::size_t>(chunks + 1));
     for (index_t c = 0; c <= chunks; ++c) out.chunk_rows[c] = cpu::nnz_split(A, nnz, c, chunks);

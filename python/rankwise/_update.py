@@ -418,7 +418,7 @@ class SVDUpdater:
         if self._resolved is None:
             method = self.method
             if method == "auto":
-                method = "sparse" if sp.issparse(first) else "zha-simon"
+                method = "sparse" if self._is_sparse(first) else "zha-simon"
             with self._lock:
                 self._handle.set_method(method, self._rank_of(method))
             self._resolved = method
@@ -467,13 +467,9 @@ class SVDUpdater:
             if shape[1] != n:
                 raise ValueError(f"E must have n = {n} columns; got shape {shape}")
 
-        E = _as_update(E, "E", self.dtype, check)
+        E = self._checked(E, "E", check)
         self._prepare(E)
-        if self._resolved == "sparse":
-            _check_sparse_method_range(E, self.dtype)
-        op, J = _block(E, "E", n, self.dtype)
-        self._native(self._handle.add_rows, (op, J), self._work([(E, n)], E.shape[0], True))
-        return self._after_update()
+        return self._native_update("add_rows", [(E, "E", n)], append=True)
 
     def add_columns(self, E: Any) -> SVDUpdater:
         """``A <- [A, E]`` for ``E`` of shape (m, r) (CSC is the natural sparse format).
@@ -485,13 +481,9 @@ class SVDUpdater:
             if shape[0] != m:
                 raise ValueError(f"E must have m = {m} rows; got shape {shape}")
 
-        E = _as_update(E, "E", self.dtype, check)
+        E = self._checked(E, "E", check)
         self._prepare(E)
-        if self._resolved == "sparse":
-            _check_sparse_method_range(E, self.dtype)
-        op, J = _block(E.T, "E", m, self.dtype)
-        self._native(self._handle.add_columns, (op, J), self._work([(E, m)], E.shape[1], True))
-        return self._after_update()
+        return self._native_update("add_columns", [(E.T, "E", m)], append=True)
 
     def update(self, B: Any, C: Any) -> SVDUpdater:
         """``A <- A + B @ C.T`` for ``B`` (m, r) and ``C`` (n, r): a low-rank correction,
@@ -504,18 +496,39 @@ class SVDUpdater:
             if shape[0] != m:
                 raise ValueError(f"B must have m = {m} rows; got shape {shape}")
 
-        B = _as_update(B, "B", self.dtype, check_b)
+        B = self._checked(B, "B", check_b)
 
         def check_c(shape: tuple) -> None:
             if shape[0] != n or shape[1] != B.shape[1]:
                 raise ValueError(f"C must have shape ({n}, {B.shape[1]}); got {shape}")
 
-        C = _as_update(C, "C", self.dtype, check_c)
-        self._prepare(B if sp.issparse(B) else C)
-        op_b, jb = _block(B.T, "B", m, self.dtype)
-        op_c, jc = _block(C.T, "C", n, self.dtype)
-        work = self._work([(B, m), (C, n)], B.shape[1], False)
-        self._native(self._handle.update, (op_b, jb, op_c, jc), work)
+        C = self._checked(C, "C", check_c)
+        self._prepare(B if self._is_sparse(B) else C)
+        return self._native_update("update", [(B.T, "B", m), (C.T, "C", n)], append=False)
+
+    # The three steps of an update that depend on where the factors live (the GPU subclass
+    # in _update_gpu.py overrides them): validating a block, telling a sparse one, and
+    # handing the blocks to the native state.
+    def _checked(self, x: Any, name: str, shape_check: Callable[[tuple], None]) -> Any:
+        return _as_update(x, name, self.dtype, shape_check)
+
+    @staticmethod
+    def _is_sparse(x: Any) -> bool:
+        return sp.issparse(x)
+
+    def _native_update(
+        self, kind: str, blocks: list[tuple[Any, str, int]], append: bool
+    ) -> SVDUpdater:
+        """The handle's ``kind`` update with the blocks ``(D^T, name, length of the factor
+        side D^T multiplies)``: for rows, E; for columns, E^T; for A + B C^T, B^T and C^T."""
+        if append and self._resolved == "sparse":
+            _check_sparse_method_range(blocks[0][0], self.dtype)
+        args: list[Any] = []
+        for Dt, name, length in blocks:
+            args += _block(Dt, name, length, self.dtype)
+        r = blocks[0][0].shape[0]
+        work = self._work([(Dt, length) for Dt, _, length in blocks], r, append)
+        self._native(getattr(self._handle, kind), tuple(args), work)
         return self._after_update()
 
     # -- accuracy monitor --------------------------------------------------------------

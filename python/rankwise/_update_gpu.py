@@ -267,66 +267,23 @@ class DeviceSVDUpdater(SVDUpdater):
         return self
 
     # -- updates -----------------------------------------------------------------------
-    def _prepare(self, first: Any) -> None:
-        if self._resolved is None and self.method == "auto":
-            self._require_started()
-            method = "sparse" if _csp().issparse(first) else "zha-simon"
-            with self._lock:
-                self._handle.set_method(method, self._rank_of(method))
-            self._resolved = method
-            return
-        super()._prepare(first)
+    def _checked(self, x: Any, name: str, shape_check: Any) -> Any:
+        return _as_update(x, name, self.dtype, shape_check)
 
-    def _run(self, fn: Any, *args: Any) -> SVDUpdater:
+    @staticmethod
+    def _is_sparse(x: Any) -> bool:
+        return bool(_csp().issparse(x))
+
+    def _native_update(
+        self, kind: str, blocks: list[tuple[Any, str, int]], append: bool
+    ) -> SVDUpdater:
+        args: list[Any] = []
+        for Dt, name, _ in blocks:
+            mat, J = _block(Dt, name)
+            args += [mat.operand, J]
         with self._lock:  # the native call releases the GIL; Ctrl-C is checked inside
-            fn(*args)
+            getattr(self._handle, kind)(*args)
         return self._after_update()
-
-    def add_rows(self, E: Any) -> SVDUpdater:
-        self._require_started()
-        n = self.shape[1]
-
-        def check(shape: tuple) -> None:
-            if shape[1] != n:
-                raise ValueError(f"E must have n = {n} columns; got shape {shape}")
-
-        E = _as_update(E, "E", self.dtype, check)
-        self._prepare(E)
-        mat, J = _block(E, "E")
-        return self._run(self._handle.add_rows, mat.operand, J)
-
-    def add_columns(self, E: Any) -> SVDUpdater:
-        self._require_started()
-        m = self.shape[0]
-
-        def check(shape: tuple) -> None:
-            if shape[0] != m:
-                raise ValueError(f"E must have m = {m} rows; got shape {shape}")
-
-        E = _as_update(E, "E", self.dtype, check)
-        self._prepare(E)
-        mat, J = _block(E.T, "E")
-        return self._run(self._handle.add_columns, mat.operand, J)
-
-    def update(self, B: Any, C: Any) -> SVDUpdater:
-        self._require_started()
-        m, n = self.shape
-
-        def check_b(shape: tuple) -> None:
-            if shape[0] != m:
-                raise ValueError(f"B must have m = {m} rows; got shape {shape}")
-
-        B = _as_update(B, "B", self.dtype, check_b)
-
-        def check_c(shape: tuple) -> None:
-            if shape[0] != n or shape[1] != B.shape[1]:
-                raise ValueError(f"C must have shape ({n}, {B.shape[1]}); got {shape}")
-
-        C = _as_update(C, "C", self.dtype, check_c)
-        self._prepare(B if _csp().issparse(B) else C)
-        mat_b, jb = _block(B.T, "B")
-        mat_c, jc = _block(C.T, "C")
-        return self._run(self._handle.update, mat_b.operand, jb, mat_c.operand, jc)
 
     # -- accuracy monitor --------------------------------------------------------------
     def estimate_drift(self, A: Any = None) -> float:

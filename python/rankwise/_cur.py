@@ -15,7 +15,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _dask, _gpu, _scale, _selection
 from ._cur_core import CoreProduct, cross_core, pinv_core
 from ._random import RandomStateLike, philox_key
-from ._svd import auto_power_iterations, estimate_error, svd
+from ._svd import estimate_error, svd
 from ._validate import Matrix, as_matrix, check_choice, check_int
 
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
@@ -451,7 +451,9 @@ def cur(
 
     if I is None or J is None:
         S = _scaled(A_s, mat_s, rw, cw)
-        I_new, J_new = _select(S, method, k, p_rows, p_cols, mat_s, gen, bool(refine))
+        I_new, J_new = _select(
+            S, method, k, p_rows, p_cols, mat_s.shape, gen, bool(refine), rows_given=I is not None
+        )
         I = I_new if I is None else I
         J = J_new if J is None else J
 
@@ -476,12 +478,11 @@ def _cur_dask(
     weights: Any,
     random_state: RandomStateLike,
 ) -> CURDecomposition:
-    """rankwise.cur of a tall dask array: the in-memory algorithm with the same seed, so the
-    same rows and columns: the singular vectors from the dask graph of rankwise.svd; the
-    columns selected in memory (V is n x r); the rows by DEIM as distributed Gaussian
-    elimination over the row blocks (_dask.deim_rows), or sampled from leverage scores
-    reduced block by block (m numbers reach the client, never U); C returned as a dask
-    array."""
+    """rankwise.cur of a tall dask array: the in-memory algorithm (:func:`_select`) with the
+    same seed, so the same rows and columns: the singular vectors from the dask graph of
+    rankwise.svd; the columns selected in memory (V is n x r); the rows by the distributed
+    kernels of :data:`_DASK_ROWS` (m numbers reach the client, never U); C returned as a
+    dask array."""
     if A.ndim != 2 or any(math.isnan(d) for d in A.shape):
         raise ValueError("A must be a 2-D dask array with known chunk sizes")
     m, n = (int(d) for d in A.shape)
@@ -517,29 +518,21 @@ def _cur_dask(
         )
     key = philox_key(random_state)
 
-    def select(B: Any, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """_select's rows and columns (same draws of gen, in the same order)."""
-        if method == "uniform":
-            rows_ = np.sort(gen.choice(m, size=k + p_rows, replace=False))
-            cols_ = np.sort(gen.choice(n, size=k + p_cols, replace=False))
-            return rows_, cols_
-        r = max(k + p_rows, k + p_cols) if method in _selection.DETERMINISTIC else k
-        U, _, Vt = _dask.svd(B, r, min(r + 10, n), auto_power_iterations(r, n), philox_key(gen))
-        V = np.ascontiguousarray(Vt.T)
-        if method in _selection.DETERMINISTIC:
-            rows_ = _dask.deim_rows(U[:, : k + p_rows]) if given_rows is None else given_rows
-            return rows_, _selection.select(method, V[:, : k + p_cols], k + p_cols, gen)
-        # rows drawn even where given (and then dropped), so that gen draws the columns as
-        # the in-memory path does
-        rows_ = _selection.select(method, None, k + p_rows, gen, scores=_dask.row_leverage(U))
-        col_scores = _selection.leverage_from_basis(V)
-        return rows_, _selection.select(method, None, k + p_cols, gen, scores=col_scores)
-
     def run(B: Any) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray, CoreProduct]:
         gen = np.random.Generator(np.random.Philox(key=key[0] | (key[1] << 64)))
         I, J = given_rows, given_cols
         if I is None or J is None:
-            I_new, J_new = select(B, gen)
+            I_new, J_new = _select(
+                B,
+                method,
+                k,
+                p_rows,
+                p_cols,
+                (m, n),
+                gen,
+                row_kernels=_DASK_ROWS,
+                rows_given=I is not None,
+            )
             I = I_new if I is None else I
             J = J_new if J is None else J
         C = B[:, J]
@@ -568,55 +561,119 @@ def _cur_dask(
     )
 
 
+@dataclass(frozen=True)
+class RowKernels:
+    """What :func:`_select` does on the row side of S, with the tall factor U (m x r) of its
+    SVD: the in-memory kernels (:data:`IN_MEMORY_ROWS`), or the distributed ones of
+    python/rankwise/_dask.py for a dask array, whose U is never in one place.  Everything
+    else (the SVD, which dispatches on the array type; the column side, on the small V; the
+    draws of gen, in the same order) is the same code for both, so the same seed gives the
+    same rows and columns."""
+
+    select: Callable[[str, Any], np.ndarray]
+    """(deterministic method, U with ``count`` columns) -> ``count`` rows."""
+    leverage: Callable[[Any], np.ndarray]
+    """U -> its squared row norms (the rows' leverage scores), m numbers."""
+    refine: Callable[[Any, np.ndarray, np.ndarray], np.ndarray]
+    """(U, s, start rows) -> the rows improved by :func:`_selection.swap_refine`."""
+
+
+_DETERMINISTIC_SELECT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "deim": _selection.deim,
+    "qdeim": _selection.qdeim,
+    "maxvol": _selection.maxvol,
+    "rrqr": _selection.rrqr,
+}
+
+
+def _refine_in_memory(V: np.ndarray, s: np.ndarray, start: np.ndarray) -> np.ndarray:
+    return _selection.swap_refine(V, s, start)[0]
+
+
+IN_MEMORY_ROWS = RowKernels(
+    select=lambda method, U: _DETERMINISTIC_SELECT[method](U),
+    leverage=_selection.leverage_from_basis,
+    refine=_refine_in_memory,
+)
+
+
+def _dask_select(method: str, U: Any) -> np.ndarray:
+    if method != "deim":  # refused by _cur_dask before any work
+        raise ValueError(f"method={method!r} cannot choose the rows of a dask array")
+    return _dask.deim_rows(U)
+
+
+def _dask_refine(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
+    raise ValueError("refine=True is not supported for dask arrays yet")
+
+
+_DASK_ROWS = RowKernels(select=_dask_select, leverage=_dask.row_leverage, refine=_dask_refine)
+"""The rows of a dask array's U (m x r, row blocks): distributed DEIM (Gaussian elimination
+over the blocks) and leverage scores reduced block by block; U never in one place."""
+
+
 def _select(
     S: Any,
     method: str,
     k: int,
     p_rows: int,
     p_cols: int,
-    mat: Matrix,
+    shape: tuple[int, int],
     gen: np.random.Generator,
     refine: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of S (A, or its weighted version) by ``method``; with
-    ``refine``, improved by :func:`_selection.swap_refine` on a rank-2(k + p) SVD of S."""
+    *,
+    row_kernels: RowKernels = IN_MEMORY_ROWS,
+    rows_given: bool = False,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Row and column indices of S (A, or its weighted version; m x n = ``shape``) by
+    ``method``; with ``refine``, improved by :func:`_selection.swap_refine` on a
+    rank-2(k + p) SVD of S.  The rows are computed by ``row_kernels``; with ``rows_given``
+    (the caller has its rows) the deterministic ones are not computed at all (None), the
+    sampled ones are, since their draws come before the columns'."""
     n_rows, n_cols = k + p_rows, k + p_cols
+    m, n = shape
     r = max(n_rows, n_cols)
     factors = None
+    rows: np.ndarray | None
     if method == "uniform":
-        m, n = mat.shape
         rows = np.sort(gen.choice(m, size=n_rows, replace=False))
         cols = np.sort(gen.choice(n, size=n_cols, replace=False))
     elif method in _selection.DETERMINISTIC:
         if refine:
-            factors = svd(S, min(2 * r, mat.min_dim), n_iter=REFINE_N_ITER, random_state=gen)
+            factors = svd(S, min(2 * r, m, n), n_iter=REFINE_N_ITER, random_state=gen)
         else:
             factors = svd(S, r, random_state=gen)
         U, _, Vt = factors
-        rows = _selection.select(method, U[:, :n_rows], n_rows, gen)
+        rows = None if rows_given else row_kernels.select(method, U[:, :n_rows])
         cols = _selection.select(method, Vt[:n_cols].T, n_cols, gen)
     else:
-        row_scores, col_scores = _scores(S, k, "exact", gen)
+        row_scores, col_scores = _scores(S, k, "exact", gen, row_kernels.leverage)
         rows = _selection.select(method, None, n_rows, gen, scores=row_scores)
         cols = _selection.select(method, None, n_cols, gen, scores=col_scores)
     if not refine:
         return rows, cols
     if factors is None:
-        factors = svd(S, min(2 * r, mat.min_dim), n_iter=REFINE_N_ITER, random_state=gen)
+        factors = svd(S, min(2 * r, m, n), n_iter=REFINE_N_ITER, random_state=gen)
     U, s, Vt = factors
-    rows, _ = _selection.swap_refine(U, s, rows)
+    if rows is not None and not rows_given:
+        rows = row_kernels.refine(U, s, rows)
     cols, _ = _selection.swap_refine(Vt.T, s, cols)
     return rows, cols
 
 
 def _scores(
-    S: Any, k: int, method: str, gen: np.random.Generator
+    S: Any,
+    k: int,
+    method: str,
+    gen: np.random.Generator,
+    row_leverage: Callable[[Any], np.ndarray] = _selection.leverage_from_basis,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-k leverage scores of S's rows (by ``row_leverage`` from U) and columns."""
     if method == "exact":
         U, _, Vt = svd(S, k, random_state=gen)
     else:  # one-pass sketch: the rank-k SVD of Q Q^T A with Q from A Omega (HMT 2011)
         U, _, Vt = svd(S, k, oversample=k, n_iter=0, random_state=gen)
-    return _selection.leverage_from_basis(U), _selection.leverage_from_basis(Vt.T)
+    return row_leverage(U), _selection.leverage_from_basis(Vt.T)
 
 
 def leverage_scores(

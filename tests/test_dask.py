@@ -277,7 +277,31 @@ def test_cur_given_indices_and_refusals(client) -> None:
     rankwise.cur(D, 5, method="qdeim", rows=rows)  # columns by Q-DEIM in memory: fine
     with pytest.raises(ValueError, match="core='pinv'"):
         rankwise.cur(D, 5, core="cross", oversample=(2, 0))
-    with pytest.raises(ValueError, match="weights"):
-        rankwise.cur(D, 5, weights=(np.ones(2000), None))
+    with pytest.raises(ValueError, match="non-negative"):
+        rankwise.cur(D, 5, weights=(-np.ones(2000), None))
+    with pytest.raises(ValueError, match="length 30"):
+        rankwise.cur(D, 5, weights=(None, np.ones(29)))
     with pytest.raises(ValueError, match="exceeds"):
         rankwise.cur(D, 28, oversample=3)
+
+
+@pytest.mark.parametrize(
+    ("method", "weighted"), [("deim", (True, True)), ("leverage", (True, False))]
+)
+def test_cur_weights_select_as_in_memory(client, method, weighted) -> None:
+    """weights=: the selection runs on diag(rw) A diag(cw) (a lazy dask expression), C and R
+    stay A's own columns and rows; the same indices and core as in memory."""
+    A = _decaying(3000, 40, seed=11)
+    rng = np.random.default_rng(3)
+    rw = rng.uniform(0.0, 2.0, 3000) if weighted[0] else None
+    cw = np.exp(rng.standard_normal(40)) if weighted[1] else None
+    kw = {"method": method, "weights": (rw, cw), "core": "pinv", "oversample": (2, 0)}
+    res = rankwise.cur(da.from_array(A, chunks=(500, 40)), 5, random_state=6, **kw)
+    ref = rankwise.cur(A, 5, random_state=6, **kw)
+    np.testing.assert_array_equal(res.rows, ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.cols)
+    unweighted = rankwise.cur(A, 5, method=method, oversample=(2, 0), random_state=6)
+    assert not np.array_equal(ref.rows, unweighted.rows)  # the weights do change the choice
+    np.testing.assert_array_equal(res.C.compute(), A[:, res.cols])
+    np.testing.assert_array_equal(res.R, A[res.rows])
+    np.testing.assert_allclose(res.U, ref.U, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())

@@ -317,9 +317,10 @@ def cur(
         selection and the core are computed on A scaled by a power of two (U is scaled
         back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
         is a ValueError.  A tall dask array (m >= n) gives C as a dask array and the same
-        rows and columns as in memory for the same seed; its rows are chosen by "deim",
-        "leverage", "pivotal" or "uniform" (or given), and ``weights`` and ``refine`` are
-        not available for it.
+        rows and columns as in memory for the same seed (``weights`` included: the
+        weighted matrix is a lazy dask expression); its rows are chosen by "deim",
+        "leverage", "pivotal" or "uniform" (or given), and ``refine`` is not available
+        for it.
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
@@ -495,8 +496,8 @@ def _cur_dask(
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
     method = check_choice(method, "method", _METHODS)
     core = check_choice(core, "core", _CORES)
-    if weights is not None:
-        raise ValueError("dask arrays do not take weights yet; scale the dask array instead")
+    dtype = np.dtype(np.float32) if A.dtype == np.float32 else np.dtype(np.float64)
+    rw, cw = _check_weights(weights, (m, n), dtype)
     p_rows, p_cols = _check_oversample(oversample)
     k = check_int(k, "k", low=1, high=n)
     for count, side in ((k + p_rows, "rows"), (k + p_cols, "columns")):
@@ -523,7 +524,7 @@ def _cur_dask(
         I, J = given_rows, given_cols
         if I is None or J is None:
             I_new, J_new = _select(
-                B,
+                _dask.scaled_rows_columns(B, rw, cw),
                 method,
                 k,
                 p_rows,

@@ -458,6 +458,19 @@ def row_leverage(U: Any) -> np.ndarray:
     return np.asarray(U.map_blocks(leverage_from_basis, drop_axis=1, dtype=np.float64).compute())
 
 
+def scaled_rows_columns(A: Any, row_scale: Any, col_scale: Any) -> Any:
+    """diag(row_scale) A diag(col_scale) (either None: ones) as a lazy dask expression, each
+    block multiplied by its own slices of the two vectors; in the order and dtype of the
+    in-memory ``A * r[:, None] * c[None, :]``, so the entries are the same to the bit."""
+    import dask.array as da
+
+    if row_scale is not None:
+        A = A * da.from_array(row_scale, chunks=(A.chunks[0],))[:, None]
+    if col_scale is not None:
+        A = A * da.from_array(col_scale, chunks=(A.chunks[1],))[None, :]
+    return A
+
+
 def _pair(C: np.ndarray) -> Pair:
     C = np.ascontiguousarray(C)
     return C, _gram(C)

@@ -305,3 +305,49 @@ def test_cur_weights_select_as_in_memory(client, method, weighted) -> None:
     np.testing.assert_array_equal(res.C.compute(), A[:, res.cols])
     np.testing.assert_array_equal(res.R, A[res.rows])
     np.testing.assert_allclose(res.U, ref.U, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())
+
+
+@pytest.mark.parametrize(
+    ("method", "core", "oversample", "weighted"),
+    [("deim", "stabilized", (3, 0), False), ("pivotal", "pinv", (0, 2), True)],
+)
+def test_wide_cur_is_the_transposed_cur_of_the_transpose(
+    client, method, core, oversample, weighted
+) -> None:
+    """A wide dask array (m < n, column blocks) is worked on through A^T: its result is the
+    in-memory cur of A^T with rows and columns (C and R, the oversampling, the weights)
+    swapped, with R as the dask factor."""
+    A = np.ascontiguousarray(_decaying(3000, 40, seed=12).T)  # 40 x 3000
+    rng = np.random.default_rng(4)
+    rw, cw = (rng.uniform(0.5, 2.0, 40), rng.uniform(0.0, 1.0, 3000)) if weighted else (None,) * 2
+    res = rankwise.cur(
+        da.from_array(A, chunks=(40, 500)), 5, method=method, core=core,
+        oversample=oversample, weights=(rw, cw), random_state=8,
+    )  # fmt: skip
+    ref = rankwise.cur(
+        A.T, 5, method=method, core=core, oversample=oversample[::-1], weights=(cw, rw),
+        random_state=8,
+    )  # fmt: skip
+    assert isinstance(res.R, da.Array)
+    assert isinstance(res.C, np.ndarray)
+    np.testing.assert_array_equal(res.rows, ref.cols)
+    np.testing.assert_array_equal(res.cols, ref.rows)
+    np.testing.assert_array_equal(res.C, A[:, res.cols])
+    np.testing.assert_array_equal(res.R.compute(), A[res.rows])
+    np.testing.assert_allclose(res.U, ref.U.T, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())
+    x = rng.standard_normal(3000)
+    np.testing.assert_allclose(res @ x, ref.to_dense().T @ x, atol=1e-9 * np.abs(A).max())
+    if not weighted:  # near-optimal: within the DEIM bound's small factor of the rank-k error
+        sigma = np.linalg.svd(A, compute_uv=False)
+        assert np.linalg.norm(A - res.to_dense()) <= 10 * np.sqrt(np.sum(sigma[5:] ** 2))
+
+
+def test_wide_cur_refusals(client) -> None:
+    A = np.ascontiguousarray(_decaying(600, 30, seed=13).T)  # 30 x 600
+    with pytest.raises(ValueError, match="chunked along its rows only"):
+        rankwise.cur(da.from_array(A, chunks=(10, 600)), 3)
+    D = da.from_array(A, chunks=(30, 200))
+    with pytest.raises(ValueError, match="more columns"):
+        rankwise.cur(D, 3, oversample=(0, 2))
+    with pytest.raises(ValueError, match="pass cols="):
+        rankwise.cur(D, 3, method="qdeim")

@@ -320,7 +320,9 @@ def cur(
         rows and columns as in memory for the same seed (``weights`` included: the
         weighted matrix is a lazy dask expression); its rows are chosen by "deim",
         "leverage", "pivotal" or "uniform" (or given), and ``refine`` is not available
-        for it.
+        for it.  A wide one (m < n, chunked along its columns) is worked on through A.T:
+        R is then the dask array, and the result is the in-memory ``cur`` of A.T with
+        rows and columns (and the pairs ``oversample`` and ``weights``) swapped.
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
@@ -479,45 +481,94 @@ def _cur_dask(
     weights: Any,
     random_state: RandomStateLike,
 ) -> CURDecomposition:
-    """rankwise.cur of a tall dask array: the in-memory algorithm (:func:`_select`) with the
-    same seed, so the same rows and columns: the singular vectors from the dask graph of
-    rankwise.svd; the columns selected in memory (V is n x r); the rows by the distributed
-    kernels of :data:`_DASK_ROWS` (m numbers reach the client, never U); C returned as a
-    dask array."""
+    """rankwise.cur of a dask array: the arguments checked as in memory, then
+    :func:`_cur_dask_tall` of A, or of A^T with the roles of rows and columns swapped when A
+    is wide (m < n), transposed back."""
     if A.ndim != 2 or any(math.isnan(d) for d in A.shape):
         raise ValueError("A must be a 2-D dask array with known chunk sizes")
     m, n = (int(d) for d in A.shape)
-    if m < n:
-        raise ValueError(
-            "rankwise.cur takes tall dask arrays (m >= n) for now; for a wide one, pass A.T "
-            "and swap C and R (and rows and cols) of the result"
-        )
     if np.dtype(A.dtype).kind not in "biuf":
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
+    wide = m < n
+    if wide and A.numblocks[0] > 1 and A.numblocks[1] == 1:
+        raise ValueError(
+            f"A is wide ({m} x {n}) and chunked along its rows only: it is worked on through "
+            "A.T, whose row blocks are A's column blocks, so A.T would be one block on one "
+            "worker; chunk A along its columns instead, e.g. A.rechunk({0: -1, 1: c})"
+        )
     method = check_choice(method, "method", _METHODS)
     core = check_choice(core, "core", _CORES)
     dtype = np.dtype(np.float32) if A.dtype == np.float32 else np.dtype(np.float64)
     rw, cw = _check_weights(weights, (m, n), dtype)
     p_rows, p_cols = _check_oversample(oversample)
-    k = check_int(k, "k", low=1, high=n)
+    small = min(m, n)
+    k = check_int(k, "k", low=1, high=small)
     for count, side in ((k + p_rows, "rows"), (k + p_cols, "columns")):
-        if count > n:
-            raise ValueError(f"k + oversample ({side}) = {count} exceeds min(m, n) = {n}")
+        if count > small:
+            raise ValueError(f"k + oversample ({side}) = {count} exceeds min(m, n) = {small}")
     given_rows = None if rows is None else _check_indices(rows, m, "rows")
     given_cols = None if cols is None else _check_indices(cols, n, "cols")
-    if given_rows is None and method in _DASK_LOCAL_ROW_METHODS:
+    tall_given = given_cols if wide else given_rows  # the indices on A's long side
+    if tall_given is None and method in _DASK_LOCAL_ROW_METHODS:
         raise ValueError(
             f"method={method!r} needs all of U (m x k) in one place to choose rows; for dask "
-            f"arrays use 'deim', 'leverage', 'pivotal' or 'uniform', or pass rows="
+            f"arrays use 'deim', 'leverage', 'pivotal' or 'uniform', or pass "
+            f"{'cols' if wide else 'rows'}="
         )
     n_rows = k + p_rows if given_rows is None else given_rows.size
     n_cols = k + p_cols if given_cols is None else given_cols.size
-    if core != "pinv" and n_rows > n_cols:
+    if core != "pinv" and (n_cols > n_rows if wide else n_rows > n_cols):
+        many, few = ("columns", "rows") if wide else ("rows", "columns")
         raise ValueError(
-            f"core={core!r} with more rows ({n_rows}) than columns ({n_cols}) would "
-            "orthogonalize the tall dask C; use core='pinv' (or oversample the columns as much)"
+            f"core={core!r} with more {many} ({max(n_rows, n_cols)}) than {few} "
+            f"({min(n_rows, n_cols)}) would orthogonalize the large dask factor "
+            f"({'R' if wide else 'C'}); use core='pinv' (or oversample the {few} as much)"
         )
     key = philox_key(random_state)
+    if not wide:
+        return _cur_dask_tall(
+            A, k, given_rows, given_cols, method, core, (p_rows, p_cols), (rw, cw), key
+        )
+    # A^T = C' U' R' with C' = A^T[:, rows] = R^T and R' = A^T[cols, :] = C^T
+    t = _cur_dask_tall(
+        A.T, k, given_cols, given_rows, method, core, (p_cols, p_rows), (cw, rw), key
+    )
+    product = None
+    if t.product is not None:
+        product = CoreProduct(
+            np.ascontiguousarray(t.product.right.T),
+            np.ascontiguousarray(t.product.middle.T),
+            t.product.left.T,
+        )
+    return CURDecomposition(
+        C=np.ascontiguousarray(t.R.T),
+        U=np.ascontiguousarray(t.U.T),
+        R=t.C.T,
+        rows=t.cols,
+        cols=t.rows,
+        product=product,
+    )
+
+
+def _cur_dask_tall(
+    A: Any,
+    k: int,
+    given_rows: np.ndarray | None,
+    given_cols: np.ndarray | None,
+    method: str,
+    core: str,
+    oversample: tuple[int, int],
+    weights: tuple[np.ndarray | None, np.ndarray | None],
+    key: tuple[int, int],
+) -> CURDecomposition:
+    """rankwise.cur of a tall dask array (arguments checked): the in-memory algorithm
+    (:func:`_select`) with the same seed, so the same rows and columns: the singular vectors
+    from the dask graph of rankwise.svd; the columns selected in memory (V is n x r); the
+    rows by the distributed kernels of :data:`_DASK_ROWS` (m numbers reach the client, never
+    U); C returned as a dask array."""
+    m, n = (int(d) for d in A.shape)
+    p_rows, p_cols = oversample
+    rw, cw = weights
 
     def run(B: Any) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray, CoreProduct]:
         gen = np.random.Generator(np.random.Philox(key=key[0] | (key[1] << 64)))

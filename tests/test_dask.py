@@ -272,9 +272,8 @@ def test_cur_given_indices_and_refusals(client) -> None:
     np.testing.assert_array_equal(
         half.rows, rankwise.cur(A, 5, cols=cols, method="leverage", random_state=1).rows
     )
-    with pytest.raises(ValueError, match="needs all of U"):
-        rankwise.cur(D, 5, method="qdeim")
-    rankwise.cur(D, 5, method="qdeim", rows=rows)  # columns by Q-DEIM in memory: fine
+    given = rankwise.cur(D, 5, method="qdeim", rows=rows)  # columns by Q-DEIM in memory
+    np.testing.assert_array_equal(given.cols, rankwise.cur(A, 5, method="qdeim", rows=rows).cols)
     with pytest.raises(ValueError, match="core='pinv'"):
         rankwise.cur(D, 5, core="cross", oversample=(2, 0))
     with pytest.raises(ValueError, match="non-negative"):
@@ -349,5 +348,37 @@ def test_wide_cur_refusals(client) -> None:
     D = da.from_array(A, chunks=(30, 200))
     with pytest.raises(ValueError, match="more columns"):
         rankwise.cur(D, 3, oversample=(0, 2))
-    with pytest.raises(ValueError, match="pass cols="):
-        rankwise.cur(D, 3, method="qdeim")
+
+
+@pytest.mark.parametrize(
+    ("method", "dtype"),
+    [("qdeim", np.float64), ("qdeim", np.float32), ("maxvol", np.float64), ("rrqr", np.float64)],
+)
+def test_cur_pivoted_and_exchange_rows_match_in_memory(client, method, dtype) -> None:
+    """Rows by Q-DEIM (pivoted Gram-Schmidt over the row blocks), maxvol and strong RRQR
+    (exchanges with the argmax reduced block by block): the in-memory rows and columns."""
+    A = _decaying(4000, 40, seed=14, dtype=dtype)
+    kw = {"method": method, "core": "pinv", "oversample": (3, 0), "random_state": 3}
+    res = rankwise.cur(da.from_array(A, chunks=(500, 40)), 6, **kw)
+    ref = rankwise.cur(A, 6, **kw)
+    np.testing.assert_array_equal(res.rows, ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.cols)
+    tol = 1e-4 if dtype == np.float32 else 1e-8
+    np.testing.assert_allclose(res.U, ref.U, rtol=tol, atol=tol * np.abs(ref.U).max())
+
+
+def test_distributed_maxvol_makes_the_in_memory_exchanges(client) -> None:
+    """From a random start (a dozen exchanges): the rows of the in-memory maxvol_from, and
+    the maxvol property |U U[rows]^-1| <= 1 + tol at the end."""
+    from rankwise import _core, _dask
+
+    rng = np.random.default_rng(5)
+    U = np.linalg.qr(rng.standard_normal((3000, 10)))[0]
+    start = rng.choice(3000, 10, replace=False)
+    ref, swaps, _ = _core.maxvol_from(U, start.tolist(), 0.05, 1000)
+    assert swaps >= 8
+    rows = _dask.maxvol_rows(da.from_array(U, chunks=(500, 10)), start, 0.05, 1000)
+    np.testing.assert_array_equal(rows, ref)
+    assert np.abs(U @ np.linalg.inv(U[rows])).max() <= 1.05 + 1e-12
+    capped = _dask.maxvol_rows(da.from_array(U, chunks=(500, 10)), start, 0.05, 3)
+    assert np.count_nonzero(capped != start) <= 3  # max_swaps exchanges at most

@@ -21,9 +21,6 @@ from ._validate import Matrix, as_matrix, check_choice, check_int
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
 _CORES = ("pinv", "cross", "stabilized")
 _SCORE_METHODS = ("exact", "sketch")
-_DASK_LOCAL_ROW_METHODS = ("qdeim", "rrqr", "maxvol")
-"""Row selections that need all of U on one machine (pivoted QR, exchanges): not offered
-for dask arrays, whose rows come from distributed DEIM or from sampling."""
 
 REFINE_N_ITER = 2
 """Power iterations of the rank-2(k + p) SVD behind refine=True.  Its sketch has about
@@ -318,9 +315,9 @@ def cur(
         back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
         is a ValueError.  A tall dask array (m >= n) gives C as a dask array and the same
         rows and columns as in memory for the same seed (``weights`` included: the
-        weighted matrix is a lazy dask expression); its rows are chosen by "deim",
-        "leverage", "pivotal" or "uniform" (or given), and ``refine`` is not available
-        for it.  A wide one (m < n, chunked along its columns) is worked on through A.T:
+        weighted matrix is a lazy dask expression; every method, its rows chosen by
+        kernels that work over the row blocks of U and never gather it), and ``refine``
+        is not available for it.  A wide one (m < n, chunked along its columns) is worked on through A.T:
         R is then the dask array, and the result is the in-memory ``cur`` of A.T with
         rows and columns (and the pairs ``oversample`` and ``weights``) swapped.
     k : int
@@ -508,13 +505,6 @@ def _cur_dask(
             raise ValueError(f"k + oversample ({side}) = {count} exceeds min(m, n) = {small}")
     given_rows = None if rows is None else _check_indices(rows, m, "rows")
     given_cols = None if cols is None else _check_indices(cols, n, "cols")
-    tall_given = given_cols if wide else given_rows  # the indices on A's long side
-    if tall_given is None and method in _DASK_LOCAL_ROW_METHODS:
-        raise ValueError(
-            f"method={method!r} needs all of U (m x k) in one place to choose rows; for dask "
-            f"arrays use 'deim', 'leverage', 'pivotal' or 'uniform', or pass "
-            f"{'cols' if wide else 'rows'}="
-        )
     n_rows = k + p_rows if given_rows is None else given_rows.size
     n_cols = k + p_cols if given_cols is None else given_cols.size
     if core != "pinv" and (n_cols > n_rows if wide else n_rows > n_cols):
@@ -650,9 +640,16 @@ IN_MEMORY_ROWS = RowKernels(
 
 
 def _dask_select(method: str, U: Any) -> np.ndarray:
-    if method != "deim":  # refused by _cur_dask before any work
-        raise ValueError(f"method={method!r} cannot choose the rows of a dask array")
-    return _dask.deim_rows(U)
+    max_swaps = 100 * int(U.shape[1])  # as _selection.maxvol and rrqr
+    if method == "deim":
+        return _dask.deim_rows(U)
+    if method == "qdeim":
+        return _dask.qdeim_rows(U)
+    if method == "maxvol":
+        return _dask.maxvol_rows(U, _dask.deim_rows(U), _selection.MAXVOL_TOL, max_swaps)
+    if method == "rrqr":
+        return _dask.maxvol_rows(U, _dask.qdeim_rows(U), _selection.RRQR_F - 1.0, max_swaps)
+    raise ValueError(f"unknown selection method {method!r}")
 
 
 def _dask_refine(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -660,8 +657,10 @@ def _dask_refine(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 _DASK_ROWS = RowKernels(select=_dask_select, leverage=_dask.row_leverage, refine=_dask_refine)
-"""The rows of a dask array's U (m x r, row blocks): distributed DEIM (Gaussian elimination
-over the blocks) and leverage scores reduced block by block; U never in one place."""
+"""The rows of a dask array's U (m x r, row blocks), U never in one place: DEIM as Gaussian
+elimination over the blocks, Q-DEIM as pivoted Gram-Schmidt over them, maxvol (and strong
+RRQR = maxvol from Q-DEIM) by exchanges whose argmax is reduced block by block, leverage
+scores reduced block by block (python/rankwise/_dask.py)."""
 
 
 def _select(

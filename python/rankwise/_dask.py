@@ -435,8 +435,7 @@ def deim_rows(U: Any) -> np.ndarray:
     import dask
     from dask import delayed
 
-    blocks = list(U.to_delayed().ravel())
-    offsets = np.concatenate([[0], np.cumsum(U.chunks[0])[:-1]]).astype(int).tolist()
+    blocks, offsets = _row_blocks(U)
     k = int(U.shape[1])
     pivots = []
     for j in range(k):
@@ -448,6 +447,170 @@ def deim_rows(U: Any) -> np.ndarray:
         blocks = [delayed(_eliminate)(b, j, pivot) for b in blocks]
     chosen = dask.compute(*pivots)
     return np.array([p[1] for p in chosen], dtype=np.int64)
+
+
+def _row_blocks(U: Any) -> tuple[list[Any], list[int]]:
+    """The row blocks of the tall dask array U (one column chunk) as delayed values, and the
+    global index of each block's first row."""
+    if len(U.chunks[1]) > 1:
+        U = U.rechunk({1: -1})  # k columns: a block row is small
+    offsets = np.concatenate([[0], np.cumsum(U.chunks[0])[:-1]]).astype(int).tolist()
+    return list(U.to_delayed().ravel()), offsets
+
+
+# Q-DEIM: the column pivots of the QR of U^T, i.e. rows of U chosen greedily by the norm of
+# their component orthogonal to the rows already chosen (Businger & Golub 1965).  LAPACK's
+# geqp3 (the in-memory kernel) picks the same pivots from norms downdated after each
+# Householder step (recomputed where the downdate cancels, LAWN 176); here every step
+# recomputes the residual norms exactly, so the two agree except on near-ties (relative gaps
+# below ~sqrt(eps), where geqp3's downdated norms are not accurate enough to decide).
+
+
+def _qdeim_candidate(W: np.ndarray, alive: np.ndarray, offset: int) -> tuple[float, int, Any]:
+    """This block's candidate for the next pivot: (residual norm^2, global row, its residual
+    row); rows already chosen are out (-1)."""
+    norms = np.einsum("ij,ij->i", W, W, dtype=np.float64)
+    norms[~alive] = -1.0
+    if norms.size == 0:
+        return -1.0, -1, None
+    i = int(np.argmax(norms))
+    return float(norms[i]), offset + i, W[i].copy()
+
+
+def _start_qdeim(U: np.ndarray, offset: int) -> tuple[Any, tuple[float, int, Any]]:
+    W = np.array(U, copy=True)
+    alive = np.ones(W.shape[0], dtype=bool)
+    return (W, alive), _qdeim_candidate(W, alive, offset)
+
+
+def _project_out(
+    state: tuple[np.ndarray, np.ndarray], offset: int, pivot: tuple[float, int, Any]
+) -> tuple[Any, tuple[float, int, Any]]:
+    """Remove the pivot row's direction q from every row of the block (W <- W - (W q) q^T,
+    one Gram-Schmidt step, as a Householder reflection acts on the trailing part), mark the
+    pivot row chosen, and return the block's candidate for the next pivot."""
+    W, alive = state
+    q = pivot[2] / np.sqrt(pivot[0]).astype(pivot[2].dtype)
+    W = W - np.outer(W @ q, q)
+    alive = alive.copy()
+    if offset <= pivot[1] < offset + W.shape[0]:
+        alive[pivot[1] - offset] = False
+    return (W, alive), _qdeim_candidate(W, alive, offset)
+
+
+def _pick_largest_norm(*candidates: tuple[float, int, Any]) -> tuple[float, int, Any]:
+    """The largest residual norm; on ties the first row."""
+    return max(candidates, key=lambda c: (c[0], -c[1]))
+
+
+def qdeim_rows(U: Any) -> np.ndarray:
+    """Q-DEIM points of the tall dask array U (m x k): the first k column pivots of the
+    pivoted QR of U^T (Drmac & Gugercin 2016), as k distributed steps: each takes the row of
+    largest residual norm over all blocks (a reduction tree of (norm, row, residual row)
+    candidates) and projects its direction out of every block.  m k^2 flops in all; one
+    graph, computed once; U never in one place."""
+    import dask
+    from dask import delayed
+
+    blocks, offsets = _row_blocks(U)
+    k = int(U.shape[1])
+    started = [
+        delayed(_start_qdeim, nout=2)(b, off) for b, off in zip(blocks, offsets, strict=True)
+    ]
+    states, candidates = [s for s, _ in started], [c for _, c in started]
+    pivots = []
+    for _ in range(k):
+        pivot = _tree(candidates, _pick_largest_norm)
+        pivots.append(pivot)
+        stepped = [
+            delayed(_project_out, nout=2)(s, off, pivot)
+            for s, off in zip(states, offsets, strict=True)
+        ]
+        states, candidates = [s for s, _ in stepped], [c for _, c in stepped]
+    chosen = dask.compute(*pivots)
+    if min(c[0] for c in chosen) <= 0.0:
+        raise ValueError("U is rank deficient: Q-DEIM found no row with a nonzero residual")
+    return np.array([c[1] for c in chosen], dtype=np.int64)
+
+
+# maxvol (Goreinov et al. 2010) on B = U U[p]^{-1}: while some |B_ij| > 1 + tol, row i
+# replaces the j-th selected row, and B is updated by a rank-one correction.  Each exchange
+# needs the largest |B_ij| over all rows: per-block maxima reduced by a tree, one round trip
+# to the client per exchange (the in-memory kernel: cpp/include/rankwise/algo/selection.hpp,
+# maxvol_swaps, with the same update and the same stopping rule).
+
+
+def _maxvol_candidate(B: np.ndarray, offset: int) -> tuple[float, int, int, Any]:
+    """This block's largest |B_ij|: (|b|, column j, global row i, row B_i); on ties the
+    first column, then the first row (the in-memory argmax's order, up to its rows being in
+    LU-pivot order)."""
+    if B.shape[0] == 0:
+        return -1.0, 0, -1, None
+    col_max = np.abs(B).max(axis=0)
+    j = int(np.argmax(col_max))
+    i = int(np.argmax(np.abs(B[:, j])))
+    return float(col_max[j]), j, offset + i, B[i].copy()
+
+
+def _maxvol_start(U: np.ndarray, inverse: np.ndarray, offset: int) -> tuple[Any, Any]:
+    B = _times_small(np.ascontiguousarray(U), inverse)
+    return B, _maxvol_candidate(B, offset)
+
+
+def _maxvol_swap(
+    B: np.ndarray, offset: int, pivot: tuple[float, int, int, Any]
+) -> tuple[Any, Any]:
+    """B <- B - B(:, j) (B(i, :) - e_j^T) / b, after which row i of B is e_j^T."""
+    _, j, _, row = pivot
+    b = row[j]
+    r = row.copy()
+    r[j] -= 1
+    c = B[:, j].copy()
+    B = B - np.outer(c, r / b)
+    return B, _maxvol_candidate(B, offset)
+
+
+def _pick_largest_coefficient(*candidates: tuple[float, int, int, Any]) -> Any:
+    return max(candidates, key=lambda c: (c[0], -c[1], -c[2]))
+
+
+def maxvol_rows(U: Any, start: np.ndarray, tol: float, max_swaps: int) -> np.ndarray:
+    """maxvol rows of the tall dask array U (m x k) from the k distinct rows ``start``
+    (Goreinov et al. 2010; with tol = f - 1 from the Q-DEIM start, Gu & Eisenstat's strong
+    RRQR of U^T): exchanges while some |(U U[p]^{-1})_ij| > 1 + tol, at most ``max_swaps``.
+    B = U U[start]^{-1} stays in row blocks on the workers (persisted); each exchange
+    reduces the blocks' largest entries to one (|b|, j, i, row i) on the client and sends
+    it back for the rank-one update.  The same rows as the in-memory maxvol where the
+    largest entries have no ties."""
+    import dask
+    from dask import delayed
+
+    blocks, offsets = _row_blocks(U)
+    k = int(U.shape[1])
+    rows = np.array(start, dtype=np.int64)
+    # (arrays that come back from distributed workers may be unaligned, which SciPy's solve
+    # refuses: "Expected a real or complex array")
+    Up = np.require(U[rows].compute(), requirements=["C", "A"])
+    try:
+        inverse = scipy.linalg.solve(Up, np.eye(k, dtype=Up.dtype)).astype(Up.dtype)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError("maxvol: U[start, :] is singular") from None
+    steps = [
+        delayed(_maxvol_start, nout=2)(b, inverse, off)
+        for b, off in zip(blocks, offsets, strict=True)
+    ]
+    for swaps in range(max_swaps + 1):
+        B = [s for s, _ in steps]
+        pivot = _tree([c for _, c in steps], _pick_largest_coefficient)
+        *B, pivot = dask.persist(*B, pivot)
+        pivot = dask.compute(pivot)[0]
+        if pivot[0] <= 1 + tol or swaps == max_swaps:
+            break
+        rows[pivot[1]] = pivot[2]
+        steps = [
+            delayed(_maxvol_swap, nout=2)(b, off, pivot) for b, off in zip(B, offsets, strict=True)
+        ]
+    return rows
 
 
 def row_leverage(U: Any) -> np.ndarray:

@@ -382,3 +382,32 @@ def test_distributed_maxvol_makes_the_in_memory_exchanges(client) -> None:
     assert np.abs(U @ np.linalg.inv(U[rows])).max() <= 1.05 + 1e-12
     capped = _dask.maxvol_rows(da.from_array(U, chunks=(500, 10)), start, 0.05, 3)
     assert np.count_nonzero(capped != start) <= 3  # max_swaps exchanges at most
+
+
+def test_distributed_swap_refine_makes_the_in_memory_exchanges(client) -> None:
+    """The exchange refinement with its full searches reduced over the row blocks: the
+    in-memory swap_refine's rows (a dozen exchanges, full and shortlist searches)."""
+    from rankwise import _dask, _selection
+
+    rng = np.random.default_rng(6)
+    U = np.linalg.qr(rng.standard_normal((3000, 16)) * np.exp(-np.arange(16) / 4))[0]
+    s = np.exp(-np.arange(16) / 3.0)
+    start = _selection.deim(np.ascontiguousarray(U[:, :7]))
+    ref, swaps = _selection.swap_refine(U, s, start)
+    assert swaps >= 8
+    rows = _dask.swap_refine_rows(da.from_array(U, chunks=(500, 16)), s, start)
+    np.testing.assert_array_equal(rows, ref)
+
+
+@pytest.mark.parametrize(("method", "wide"), [("deim", False), ("leverage", True)])
+def test_cur_refine_matches_in_memory(client, method, wide) -> None:
+    A = _decaying(3000, 40, seed=15)
+    kw = {"method": method, "core": "pinv", "refine": True, "random_state": 2}
+    if wide:
+        A = np.ascontiguousarray(A.T)
+    res = rankwise.cur(da.from_array(A, chunks=(40, 500) if wide else (500, 40)), 6, **kw)
+    ref = rankwise.cur(A.T if wide else A, 6, **kw)
+    unrefined = rankwise.cur(A.T if wide else A, 6, **{**kw, "refine": False})
+    assert not np.array_equal(ref.rows, unrefined.rows)  # the refinement did exchange rows
+    np.testing.assert_array_equal(res.rows, ref.cols if wide else ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.rows if wide else ref.cols)

@@ -313,13 +313,13 @@ def cur(
         modified.  Where max |a_ij| is near the float maximum or the subnormal range, the
         selection and the core are computed on A scaled by a power of two (U is scaled
         back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
-        is a ValueError.  A tall dask array (m >= n) gives C as a dask array and the same
-        rows and columns as in memory for the same seed (``weights`` included: the
-        weighted matrix is a lazy dask expression; every method, its rows chosen by
-        kernels that work over the row blocks of U and never gather it), and ``refine``
-        is not available for it.  A wide one (m < n, chunked along its columns) is worked on through A.T:
-        R is then the dask array, and the result is the in-memory ``cur`` of A.T with
-        rows and columns (and the pairs ``oversample`` and ``weights``) swapped.
+        is a ValueError.  A dask array gives the same rows and columns as in memory for
+        the same seed, with every option (``weights``: the weighted matrix is a lazy dask
+        expression; every method and ``refine``: the rows are chosen by kernels that work
+        over the row blocks of U and never gather it); a tall one (m >= n) gives C as a
+        dask array, a wide one (chunked along its columns) is worked on through A.T and
+        gives R as a dask array: the in-memory ``cur`` of A.T with rows and columns (and
+        the pairs ``oversample`` and ``weights``) swapped.
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
@@ -418,9 +418,7 @@ def cur(
     True
     """
     if _dask.is_dask_array(A):
-        if refine:
-            raise ValueError("refine=True is not supported for dask arrays yet")
-        return _cur_dask(A, k, rows, cols, method, core, oversample, weights, random_state)
+        return _cur_dask(A, k, rows, cols, method, core, oversample, weights, refine, random_state)
     if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_cur_gpu.py)
         from ._cur_gpu import cur_gpu
 
@@ -476,6 +474,7 @@ def _cur_dask(
     core: Any,
     oversample: Any,
     weights: Any,
+    refine: Any,
     random_state: RandomStateLike,
 ) -> CURDecomposition:
     """rankwise.cur of a dask array: the arguments checked as in memory, then
@@ -514,14 +513,17 @@ def _cur_dask(
             f"({min(n_rows, n_cols)}) would orthogonalize the large dask factor "
             f"({'R' if wide else 'C'}); use core='pinv' (or oversample the {few} as much)"
         )
+    if not isinstance(refine, bool | np.bool_):
+        raise TypeError(f"refine must be True or False; got {refine!r}")
     key = philox_key(random_state)
+    select = (method, bool(refine))
     if not wide:
         return _cur_dask_tall(
-            A, k, given_rows, given_cols, method, core, (p_rows, p_cols), (rw, cw), key
+            A, k, given_rows, given_cols, select, core, (p_rows, p_cols), (rw, cw), key
         )
     # A^T = C' U' R' with C' = A^T[:, rows] = R^T and R' = A^T[cols, :] = C^T
     t = _cur_dask_tall(
-        A.T, k, given_cols, given_rows, method, core, (p_cols, p_rows), (cw, rw), key
+        A.T, k, given_cols, given_rows, select, core, (p_cols, p_rows), (cw, rw), key
     )
     product = None
     if t.product is not None:
@@ -545,7 +547,7 @@ def _cur_dask_tall(
     k: int,
     given_rows: np.ndarray | None,
     given_cols: np.ndarray | None,
-    method: str,
+    select: tuple[str, bool],
     core: str,
     oversample: tuple[int, int],
     weights: tuple[np.ndarray | None, np.ndarray | None],
@@ -559,6 +561,7 @@ def _cur_dask_tall(
     m, n = (int(d) for d in A.shape)
     p_rows, p_cols = oversample
     rw, cw = weights
+    method, refine = select
 
     def run(B: Any) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray, CoreProduct]:
         gen = np.random.Generator(np.random.Philox(key=key[0] | (key[1] << 64)))
@@ -572,6 +575,7 @@ def _cur_dask_tall(
                 p_cols,
                 (m, n),
                 gen,
+                refine,
                 row_kernels=_DASK_ROWS,
                 rows_given=I is not None,
             )
@@ -652,15 +656,14 @@ def _dask_select(method: str, U: Any) -> np.ndarray:
     raise ValueError(f"unknown selection method {method!r}")
 
 
-def _dask_refine(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
-    raise ValueError("refine=True is not supported for dask arrays yet")
-
-
-_DASK_ROWS = RowKernels(select=_dask_select, leverage=_dask.row_leverage, refine=_dask_refine)
+_DASK_ROWS = RowKernels(
+    select=_dask_select, leverage=_dask.row_leverage, refine=_dask.swap_refine_rows
+)
 """The rows of a dask array's U (m x r, row blocks), U never in one place: DEIM as Gaussian
 elimination over the blocks, Q-DEIM as pivoted Gram-Schmidt over them, maxvol (and strong
 RRQR = maxvol from Q-DEIM) by exchanges whose argmax is reduced block by block, leverage
-scores reduced block by block (python/rankwise/_dask.py)."""
+scores reduced block by block, swap refinement with its full searches reduced block by block
+(python/rankwise/_dask.py)."""
 
 
 def _select(

@@ -613,6 +613,103 @@ def maxvol_rows(U: Any, start: np.ndarray, tol: float, max_swaps: int) -> np.nda
     return rows
 
 
+# Exchange refinement (refine=True; the in-memory kernel: cpp/include/rankwise/algo/
+# swap_refine.hpp): its full searches over all m rows are block reductions here - each row
+# block scores its own unselected rows against the selected ones (the core's
+# swap_candidates, the same search as one step of swap_refine) and sends up its best swap
+# and its `shortlist` best candidates; the searches over the shortlist that follow each
+# full search run on the client, on the rows of the selection and the shortlist only (the
+# core's swap_refine on those rows, whose first search is the shortlist search).
+
+
+def _swap_block(
+    V: np.ndarray, VJ: np.ndarray, s: list[float], offset: int, chosen: np.ndarray, keep: int
+) -> tuple[bool, tuple[float, int, int], np.ndarray, np.ndarray, float]:
+    """This block's part of a full search: (ok, best (delta, position, global row), the
+    ``keep`` best candidates' deltas and global rows, f)."""
+    rows = np.arange(offset, offset + V.shape[0])
+    free = ~np.isin(rows, chosen)
+    if not free.any():
+        return True, (np.inf, 0, -1), np.empty(0), np.empty(0, dtype=np.int64), 0.0
+    stacked = np.vstack([VJ, np.asarray(V)[free]]).astype(VJ.dtype, copy=False)
+    ok, position, candidate, delta, per, f = _core.swap_candidates(stacked, s, VJ.shape[0])
+    cand_rows = rows[free]
+    top = np.lexsort((cand_rows, per))[:keep]
+    return (
+        bool(ok),
+        (float(delta), int(position), int(cand_rows[candidate])),
+        per[top],
+        cand_rows[top],
+        float(f),
+    )
+
+
+def _merge_swaps(*parts: Any) -> Any:
+    """The best swap (smallest delta, then position, then row: swap_refine's order) and the
+    ``keep`` best candidates (smallest delta, then row) of several blocks."""
+    keep = max(p[2].size for p in parts)
+    deltas = np.concatenate([p[2] for p in parts])
+    rows = np.concatenate([p[3] for p in parts])
+    top = np.lexsort((rows, deltas))[:keep]
+    best = min((p[1] for p in parts), key=lambda b: (b[0], b[1], b[2]))
+    f = max(p[4] for p in parts)
+    return all(p[0] for p in parts), best, deltas[top], rows[top], f
+
+
+def swap_refine_rows(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """:func:`rankwise._selection.swap_refine` (default shortlist and max_swaps) of the rows
+    ``start`` of the tall dask array U (m x r): the same exchanges in the same order (up to
+    rounding of near-equal gains), with U never in one place.  One graph per full search
+    (its reduction tree brings ``4 len(start)`` candidates and the best swap to the
+    client), one gather of the selected and shortlisted rows after it."""
+    import dask
+    from dask import delayed
+
+    from ._selection import SWAP_RTOL, swap_refine
+
+    m, r = (int(d) for d in U.shape)
+    k = len(start)
+    shortlist, max_swaps = 4 * k, 2 * k
+    if m - k <= shortlist:  # every row would be shortlisted: U is a few k rows, take it
+        return swap_refine(np.require(U.compute(), requirements=["A"]), s, start)[0]
+    dtype = np.dtype(U.dtype)
+    rtol = max(SWAP_RTOL, 100 * float(np.finfo(dtype).eps))
+    s_list = np.asarray(s, dtype=np.float64).tolist()
+    s2 = np.asarray(s, dtype=dtype) * np.asarray(s, dtype=dtype)
+    floor_abs = r * float(np.finfo(dtype).eps) * float(np.sum(s2, dtype=np.float64))
+    blocks, offsets = _row_blocks(U)
+    blocks = list(dask.persist(*blocks))  # read by every full search
+
+    def rows_of(idx: np.ndarray) -> np.ndarray:
+        return np.require(U[idx].compute(), requirements=["C", "A"])
+
+    rows = np.array(start, dtype=np.int64)
+    swaps = 0
+    while swaps < max_swaps:
+        VJ = rows_of(rows)
+        parts = [
+            delayed(_swap_block)(b, VJ, s_list, off, rows, shortlist)
+            for b, off in zip(blocks, offsets, strict=True)
+        ]
+        ok, (delta, position, incoming), _, short, f = dask.compute(_tree(parts, _merge_swaps))[0]
+        if not ok or not delta < -(rtol * f + floor_abs):
+            break
+        rows[position] = incoming
+        swaps += 1
+        if swaps == max_swaps:
+            break
+        # the shortlist searches: the core's swap_refine on the selected and shortlisted
+        # rows (in row order, as swap_refine's candidates), until none improves
+        idx = np.union1d(rows, short)
+        local = np.searchsorted(idx, rows)
+        local, made, _ = _core.swap_refine(
+            rows_of(idx), s_list, local.tolist(), idx.size, max_swaps - swaps, rtol
+        )
+        rows = idx[np.asarray(local)]
+        swaps += int(made)
+    return rows
+
+
 def row_leverage(U: Any) -> np.ndarray:
     """Squared row norms of the tall dask array U (its rows' leverage scores when U is
     orthonormal), reduced block by block: m numbers reach the client."""

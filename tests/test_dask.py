@@ -295,7 +295,7 @@ def test_cur_weights_select_as_in_memory(client, method, weighted) -> None:
     rw = rng.uniform(0.0, 2.0, 3000) if weighted[0] else None
     cw = np.exp(rng.standard_normal(40)) if weighted[1] else None
     kw = {"method": method, "weights": (rw, cw), "core": "pinv", "oversample": (2, 0)}
-    res = rankwise.cur(da.from_array(A, chunks=(500, 40)), 5, random_state=6, **kw)
+    res = rankwise.cur(da.from_array(A, chunks=(750, 40)), 5, random_state=6, **kw)
     ref = rankwise.cur(A, 5, random_state=6, **kw)
     np.testing.assert_array_equal(res.rows, ref.rows)
     np.testing.assert_array_equal(res.cols, ref.cols)
@@ -320,7 +320,7 @@ def test_wide_cur_is_the_transposed_cur_of_the_transpose(
     rng = np.random.default_rng(4)
     rw, cw = (rng.uniform(0.5, 2.0, 40), rng.uniform(0.0, 1.0, 3000)) if weighted else (None,) * 2
     res = rankwise.cur(
-        da.from_array(A, chunks=(40, 500)), 5, method=method, core=core,
+        da.from_array(A, chunks=(40, 750)), 5, method=method, core=core,
         oversample=oversample, weights=(rw, cw), random_state=8,
     )  # fmt: skip
     ref = rankwise.cur(
@@ -352,14 +352,14 @@ def test_wide_cur_refusals(client) -> None:
 
 @pytest.mark.parametrize(
     ("method", "dtype"),
-    [("qdeim", np.float64), ("qdeim", np.float32), ("maxvol", np.float64), ("rrqr", np.float64)],
+    [("qdeim", np.float32), ("maxvol", np.float64), ("rrqr", np.float64)],
 )
 def test_cur_pivoted_and_exchange_rows_match_in_memory(client, method, dtype) -> None:
     """Rows by Q-DEIM (pivoted Gram-Schmidt over the row blocks), maxvol and strong RRQR
     (exchanges with the argmax reduced block by block): the in-memory rows and columns."""
-    A = _decaying(4000, 40, seed=14, dtype=dtype)
+    A = _decaying(3000, 40, seed=14, dtype=dtype)
     kw = {"method": method, "core": "pinv", "oversample": (3, 0), "random_state": 3}
-    res = rankwise.cur(da.from_array(A, chunks=(500, 40)), 6, **kw)
+    res = rankwise.cur(da.from_array(A, chunks=(750, 40)), 6, **kw)
     ref = rankwise.cur(A, 6, **kw)
     np.testing.assert_array_equal(res.rows, ref.rows)
     np.testing.assert_array_equal(res.cols, ref.cols)
@@ -405,7 +405,7 @@ def test_cur_refine_matches_in_memory(client, method, wide) -> None:
     kw = {"method": method, "core": "pinv", "refine": True, "random_state": 2}
     if wide:
         A = np.ascontiguousarray(A.T)
-    res = rankwise.cur(da.from_array(A, chunks=(40, 500) if wide else (500, 40)), 6, **kw)
+    res = rankwise.cur(da.from_array(A, chunks=(40, 750) if wide else (750, 40)), 6, **kw)
     ref = rankwise.cur(A.T if wide else A, 6, **kw)
     unrefined = rankwise.cur(A.T if wide else A, 6, **{**kw, "refine": False})
     assert not np.array_equal(ref.rows, unrefined.rows)  # the refinement did exchange rows

@@ -495,6 +495,8 @@ def _cur_dask(
     method = check_choice(method, "method", _METHODS)
     core = check_choice(core, "core", _CORES)
     dtype = np.dtype(np.float32) if A.dtype == np.float32 else np.dtype(np.float64)
+    if A.dtype != dtype:  # integers and bools become float64, as in memory (a lazy cast)
+        A = A.astype(dtype)
     rw, cw = _check_weights(weights, (m, n), dtype)
     p_rows, p_cols = _check_oversample(oversample)
     small = min(m, n)

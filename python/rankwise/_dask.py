@@ -618,8 +618,8 @@ def maxvol_rows(U: Any, start: np.ndarray, tol: float, max_swaps: int) -> np.nda
 # block scores its own unselected rows against the selected ones (the core's
 # swap_candidates, the same search as one step of swap_refine) and sends up its best swap
 # and its `shortlist` best candidates; the searches over the shortlist that follow each
-# full search run on the client, on the rows of the selection and the shortlist only (the
-# core's swap_refine on those rows, whose first search is the shortlist search).
+# full search run on the client (the same swap_candidates), on the rows of the selection and
+# the shortlist only.
 
 
 def _swap_block(
@@ -656,9 +656,16 @@ def _merge_swaps(*parts: Any) -> Any:
     return all(p[0] for p in parts), best, deltas[top], rows[top], f
 
 
-def swap_refine_rows(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """:func:`rankwise._selection.swap_refine` (default shortlist and max_swaps) of the rows
-    ``start`` of the tall dask array U (m x r): the same exchanges in the same order (up to
+def swap_refine_rows(
+    U: Any,
+    s: np.ndarray,
+    start: np.ndarray,
+    *,
+    shortlist: int | None = None,
+    max_swaps: int | None = None,
+) -> np.ndarray:
+    """:func:`rankwise._selection.swap_refine` of the rows ``start`` of the tall dask array
+    U (m x r): the same exchanges in the same order (up to
     rounding of near-equal gains), with U never in one place.  One graph per full search
     (its reduction tree brings ``4 len(start)`` candidates and the best swap to the
     client), one gather of the selected and shortlisted rows after it."""
@@ -669,9 +676,11 @@ def swap_refine_rows(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
 
     m, r = (int(d) for d in U.shape)
     k = len(start)
-    shortlist, max_swaps = 4 * k, 2 * k
+    shortlist = 4 * k if shortlist is None else shortlist
+    max_swaps = 2 * k if max_swaps is None else max_swaps
     if m - k <= shortlist:  # every row would be shortlisted: U is a few k rows, take it
-        return swap_refine(np.require(U.compute(), requirements=["A"]), s, start)[0]
+        U = np.require(U.compute(), requirements=["A"])
+        return swap_refine(U, s, start, shortlist=shortlist, max_swaps=max_swaps)[0]
     dtype = np.dtype(U.dtype)
     rtol = max(SWAP_RTOL, 100 * float(np.finfo(dtype).eps))
     s_list = np.asarray(s, dtype=np.float64).tolist()
@@ -698,15 +707,21 @@ def swap_refine_rows(U: Any, s: np.ndarray, start: np.ndarray) -> np.ndarray:
         swaps += 1
         if swaps == max_swaps:
             break
-        # the shortlist searches: the core's swap_refine on the selected and shortlisted
-        # rows (in row order, as swap_refine's candidates), until none improves
+        # the searches over the shortlist (its rows not selected; a row swapped out is not
+        # a candidate again until the next full search), on the client, until none improves
+        short = np.sort(short)
         idx = np.union1d(rows, short)
-        local = np.searchsorted(idx, rows)
-        local, made, _ = _core.swap_refine(
-            rows_of(idx), s_list, local.tolist(), idx.size, max_swaps - swaps, rtol
-        )
-        rows = idx[np.asarray(local)]
-        swaps += int(made)
+        V_idx = rows_of(idx)
+        while swaps < max_swaps:
+            cand = short[~np.isin(short, rows)]
+            if cand.size == 0:
+                break
+            V = V_idx[np.searchsorted(idx, np.concatenate([rows, cand]))]
+            ok, position, candidate, delta, _, f = _core.swap_candidates(V, s_list, k)
+            if not ok or not delta < -(rtol * f + floor_abs):
+                break
+            rows[position] = cand[candidate]
+            swaps += 1
     return rows
 
 

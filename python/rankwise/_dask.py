@@ -417,13 +417,16 @@ def _pick_pivot(*candidates: tuple[float, int, np.ndarray]) -> tuple[float, int,
     return max(candidates, key=lambda c: (c[0], -c[1]))
 
 
-def _eliminate(W: np.ndarray, j: int, pivot: tuple[float, int, np.ndarray]) -> np.ndarray:
+def _eliminate(
+    W: np.ndarray, j: int, pivot: tuple[float, int, np.ndarray], offset: int
+) -> tuple[np.ndarray, tuple[float, int, np.ndarray] | None]:
     """One step of Gaussian elimination on the block's rows: W -= W[:, j] row / row[j] (the
-    pivot row itself becomes exactly zero, so it is never chosen again)."""
+    pivot row itself becomes exactly zero, so it is never chosen again); with the block's
+    candidate for the next point from the same task (None after the last)."""
     row = pivot[2]
     W = W.copy()
     W[:, j:] -= np.outer(W[:, j] / row[j], row[j:])
-    return W
+    return W, _deim_candidate(W, j + 1, offset) if j + 1 < W.shape[1] else None
 
 
 def deim_rows(U: Any) -> np.ndarray:
@@ -431,20 +434,26 @@ def deim_rows(U: Any) -> np.ndarray:
     (2010), i.e. the pivots of LU with partial pivoting, as k steps of distributed Gaussian
     elimination: each step takes the largest entry of column j over all blocks (a reduction
     tree of (value, row, residual row) candidates) and eliminates with it in every block.
-    Reads and writes each block k times (m k^2 flops in all); one graph, computed once."""
+    Reads and writes each block k - 1 times (m k^2 flops in all), one task per block and
+    step; one graph, computed once."""
     import dask
     from dask import delayed
 
     blocks, offsets = _row_blocks(U)
     k = int(U.shape[1])
+    candidates = [
+        delayed(_deim_candidate)(b, 0, off) for b, off in zip(blocks, offsets, strict=True)
+    ]
     pivots = []
     for j in range(k):
-        candidates = [
-            delayed(_deim_candidate)(b, j, off) for b, off in zip(blocks, offsets, strict=True)
-        ]
         pivot = _tree(candidates, _pick_pivot)
         pivots.append(pivot)
-        blocks = [delayed(_eliminate)(b, j, pivot) for b in blocks]
+        if j + 1 < k:  # one task per block and step: the elimination and the next candidate
+            stepped = [
+                delayed(_eliminate, nout=2)(b, j, pivot, off)
+                for b, off in zip(blocks, offsets, strict=True)
+            ]
+            blocks, candidates = [b for b, _ in stepped], [c for _, c in stepped]
     chosen = dask.compute(*pivots)
     return np.array([p[1] for p in chosen], dtype=np.int64)
 

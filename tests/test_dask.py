@@ -416,3 +416,39 @@ def test_cur_refine_matches_in_memory(client, method, wide) -> None:
     assert not np.array_equal(ref.rows, unrefined.rows)  # the refinement did exchange rows
     np.testing.assert_array_equal(res.rows, ref.cols if wide else ref.rows)
     np.testing.assert_array_equal(res.cols, ref.rows if wide else ref.cols)
+
+
+def test_a_worker_killed_during_the_exchanges_is_recovered(client, monkeypatch) -> None:
+    """maxvol keeps B in persisted row blocks between the client round trips of its
+    exchanges: a worker killed after the third persist (B updated twice, the previous
+    versions released) loses blocks that dask recomputes from the graph; the rows are
+    unchanged."""
+    import dask
+    from rankwise import _core, _dask
+
+    rng = np.random.default_rng(5)
+    U = np.linalg.qr(rng.standard_normal((3000, 10)))[0]
+    start = rng.choice(3000, 10, replace=False)
+    ref, swaps, _ = _core.maxvol_from(U, start.tolist(), 0.05, 1000)
+    assert swaps >= 5
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    persist, calls = dask.persist, []
+
+    def persist_then_kill(*args, **kwargs):
+        out = persist(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            distributed.wait(distributed.client.futures_of(out))
+            os.kill(pid, signal.SIGKILL)  # the nanny restarts it, empty
+            deadline = time.monotonic() + 30
+            while victim in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return out
+
+    monkeypatch.setattr(dask, "persist", persist_then_kill)
+    rows = _dask.maxvol_rows(da.from_array(U, chunks=(300, 10)), start, 0.05, 1000)
+    assert len(calls) > 3
+    assert victim not in set(client.scheduler_info()["workers"])  # it did die
+    np.testing.assert_array_equal(rows, ref)
+    client.wait_for_workers(2)

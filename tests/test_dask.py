@@ -452,3 +452,15 @@ def test_a_worker_killed_during_the_exchanges_is_recovered(client, monkeypatch) 
     assert victim not in set(client.scheduler_info()["workers"])  # it did die
     np.testing.assert_array_equal(rows, ref)
     client.wait_for_workers(2)
+
+
+def test_empty_chunks_are_merged_away(client) -> None:
+    """Chunks of zero rows (as boolean indexing leaves them) broke dask's own reductions and
+    the argmax tasks: svd and cur now skip them, with the in-memory results."""
+    A = _decaying(1200, 30, seed=16)
+    D = da.from_array(A, chunks=((400, 0, 500, 300), (30,)))
+    U, s, _ = rankwise.svd(D, 4, n_iter=2, random_state=1)
+    assert U.chunks[0] == (400, 500, 300)
+    np.testing.assert_allclose(s, rankwise.svd(A, 4, n_iter=2, random_state=1)[1], rtol=1e-10)
+    kw = {"method": "maxvol", "core": "pinv", "random_state": 1}
+    np.testing.assert_array_equal(rankwise.cur(D, 4, **kw).rows, rankwise.cur(A, 4, **kw).rows)

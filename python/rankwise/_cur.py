@@ -483,6 +483,7 @@ def _cur_dask(
     if A.ndim != 2 or any(math.isnan(d) for d in A.shape):
         raise ValueError("A must be a 2-D dask array with known chunk sizes")
     m, n = (int(d) for d in A.shape)
+    A = _dask.without_empty_chunks(A)
     if np.dtype(A.dtype).kind not in "biuf":
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
     wide = m < n

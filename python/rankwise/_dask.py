@@ -50,6 +50,17 @@ def is_dask_array(A: Any) -> bool:
     return type(A).__module__.split(".", 1)[0] == "dask" and hasattr(A, "chunks")
 
 
+def without_empty_chunks(A: Any) -> Any:
+    """A with its empty chunks (zero rows or columns, as boolean indexing leaves them) merged
+    away: dask's own reductions fail on them (``da.abs(A).max()`` raises "all the input
+    array dimensions ... must match exactly", dask 2026.8), and so did every task here that
+    takes an argmax.  Each remaining chunk is an original one, so nothing moves; the large
+    factors are then chunked like A without its empty chunks."""
+    if not any(0 in c for c in A.chunks):
+        return A
+    return A.rechunk(tuple(tuple(c for c in axis if c) or (0,) for axis in A.chunks))
+
+
 # --------------------------------------------------------------------------- #
 # Per-block tasks (run on the workers)
 # --------------------------------------------------------------------------- #

@@ -323,8 +323,11 @@ def test_linear_operator_and_weights() -> None:
     np.testing.assert_array_equal(w.cols, plain.cols)
 
 
-def test_dask_refuses_refine() -> None:
+def test_dask_refines_as_in_memory() -> None:
+    """(tests/test_dask.py tests it on a distributed cluster.)"""
     da = pytest.importorskip("dask.array")
     A, _ = fast_decay(200, 50, 5, seed=15)
-    with pytest.raises(ValueError, match="refine"):
-        rankwise.cur(da.from_array(A, chunks=(50, 50)), 5, refine=True)
+    res = rankwise.cur(da.from_array(A, chunks=(50, 50)), 5, refine=True, random_state=1)
+    ref = rankwise.cur(A, 5, refine=True, random_state=1)
+    np.testing.assert_array_equal(res.rows, ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.cols)

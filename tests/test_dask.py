@@ -272,12 +272,195 @@ def test_cur_given_indices_and_refusals(client) -> None:
     np.testing.assert_array_equal(
         half.rows, rankwise.cur(A, 5, cols=cols, method="leverage", random_state=1).rows
     )
-    with pytest.raises(ValueError, match="needs all of U"):
-        rankwise.cur(D, 5, method="qdeim")
-    rankwise.cur(D, 5, method="qdeim", rows=rows)  # columns by Q-DEIM in memory: fine
+    given = rankwise.cur(D, 5, method="qdeim", rows=rows)  # columns by Q-DEIM in memory
+    np.testing.assert_array_equal(given.cols, rankwise.cur(A, 5, method="qdeim", rows=rows).cols)
     with pytest.raises(ValueError, match="core='pinv'"):
         rankwise.cur(D, 5, core="cross", oversample=(2, 0))
-    with pytest.raises(ValueError, match="weights"):
-        rankwise.cur(D, 5, weights=(np.ones(2000), None))
+    ints = rankwise.cur(da.from_array(np.round(A * 100).astype(np.int32), chunks=(400, 30)), 5)
+    assert ints.U.dtype == ints.C.dtype == ints.R.dtype == np.float64  # as in memory
+    with pytest.raises(ValueError, match="non-negative"):
+        rankwise.cur(D, 5, weights=(-np.ones(2000), None))
+    with pytest.raises(ValueError, match="length 30"):
+        rankwise.cur(D, 5, weights=(None, np.ones(29)))
     with pytest.raises(ValueError, match="exceeds"):
         rankwise.cur(D, 28, oversample=3)
+
+
+@pytest.mark.parametrize(
+    ("method", "weighted"), [("deim", (True, True)), ("leverage", (True, False))]
+)
+def test_cur_weights_select_as_in_memory(client, method, weighted) -> None:
+    """weights=: the selection runs on diag(rw) A diag(cw) (a lazy dask expression), C and R
+    stay A's own columns and rows; the same indices and core as in memory."""
+    A = _decaying(3000, 40, seed=11)
+    rng = np.random.default_rng(3)
+    rw = rng.uniform(0.0, 2.0, 3000) if weighted[0] else None
+    cw = np.exp(rng.standard_normal(40)) if weighted[1] else None
+    kw = {"method": method, "weights": (rw, cw), "core": "pinv", "oversample": (2, 0)}
+    res = rankwise.cur(da.from_array(A, chunks=(750, 40)), 5, random_state=6, **kw)
+    ref = rankwise.cur(A, 5, random_state=6, **kw)
+    np.testing.assert_array_equal(res.rows, ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.cols)
+    unweighted = rankwise.cur(A, 5, method=method, oversample=(2, 0), random_state=6)
+    assert not np.array_equal(ref.rows, unweighted.rows)  # the weights do change the choice
+    np.testing.assert_array_equal(res.C.compute(), A[:, res.cols])
+    np.testing.assert_array_equal(res.R, A[res.rows])
+    np.testing.assert_allclose(res.U, ref.U, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())
+
+
+@pytest.mark.parametrize(
+    ("method", "core", "oversample", "weighted"),
+    [("deim", "stabilized", (3, 0), False), ("pivotal", "pinv", (0, 2), True)],
+)
+def test_wide_cur_is_the_transposed_cur_of_the_transpose(
+    client, method, core, oversample, weighted
+) -> None:
+    """A wide dask array (m < n, column blocks) is worked on through A^T: its result is the
+    in-memory cur of A^T with rows and columns (C and R, the oversampling, the weights)
+    swapped, with R as the dask factor."""
+    A = np.ascontiguousarray(_decaying(3000, 40, seed=12).T)  # 40 x 3000
+    rng = np.random.default_rng(4)
+    rw, cw = (rng.uniform(0.5, 2.0, 40), rng.uniform(0.0, 1.0, 3000)) if weighted else (None,) * 2
+    res = rankwise.cur(
+        da.from_array(A, chunks=(40, 750)), 5, method=method, core=core,
+        oversample=oversample, weights=(rw, cw), random_state=8,
+    )  # fmt: skip
+    ref = rankwise.cur(
+        A.T, 5, method=method, core=core, oversample=oversample[::-1], weights=(cw, rw),
+        random_state=8,
+    )  # fmt: skip
+    assert isinstance(res.R, da.Array)
+    assert isinstance(res.C, np.ndarray)
+    np.testing.assert_array_equal(res.rows, ref.cols)
+    np.testing.assert_array_equal(res.cols, ref.rows)
+    np.testing.assert_array_equal(res.C, A[:, res.cols])
+    np.testing.assert_array_equal(res.R.compute(), A[res.rows])
+    np.testing.assert_allclose(res.U, ref.U.T, rtol=1e-8, atol=1e-10 * np.abs(ref.U).max())
+    x = rng.standard_normal(3000)
+    np.testing.assert_allclose(res @ x, ref.to_dense().T @ x, atol=1e-9 * np.abs(A).max())
+    if not weighted:  # near-optimal: within the DEIM bound's small factor of the rank-k error
+        sigma = np.linalg.svd(A, compute_uv=False)
+        assert np.linalg.norm(A - res.to_dense()) <= 10 * np.sqrt(np.sum(sigma[5:] ** 2))
+
+
+def test_wide_cur_refusals(client) -> None:
+    A = np.ascontiguousarray(_decaying(600, 30, seed=13).T)  # 30 x 600
+    with pytest.raises(ValueError, match="chunked along its rows only"):
+        rankwise.cur(da.from_array(A, chunks=(10, 600)), 3)
+    D = da.from_array(A, chunks=(30, 200))
+    with pytest.raises(ValueError, match="more columns"):
+        rankwise.cur(D, 3, oversample=(0, 2))
+
+
+@pytest.mark.parametrize(
+    ("method", "dtype"),
+    [("qdeim", np.float32), ("maxvol", np.float64), ("rrqr", np.float64)],
+)
+def test_cur_pivoted_and_exchange_rows_match_in_memory(client, method, dtype) -> None:
+    """Rows by Q-DEIM (pivoted Gram-Schmidt over the row blocks), maxvol and strong RRQR
+    (exchanges with the argmax reduced block by block): the in-memory rows and columns."""
+    A = _decaying(3000, 40, seed=14, dtype=dtype)
+    kw = {"method": method, "core": "pinv", "oversample": (3, 0), "random_state": 3}
+    res = rankwise.cur(da.from_array(A, chunks=(750, 40)), 6, **kw)
+    ref = rankwise.cur(A, 6, **kw)
+    np.testing.assert_array_equal(res.rows, ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.cols)
+    tol = 1e-4 if dtype == np.float32 else 1e-8
+    np.testing.assert_allclose(res.U, ref.U, rtol=tol, atol=tol * np.abs(ref.U).max())
+
+
+def test_distributed_maxvol_makes_the_in_memory_exchanges(client) -> None:
+    """From a random start (a dozen exchanges): the rows of the in-memory maxvol_from, and
+    the maxvol property |U U[rows]^-1| <= 1 + tol at the end."""
+    from rankwise import _core, _dask
+
+    rng = np.random.default_rng(5)
+    U = np.linalg.qr(rng.standard_normal((3000, 10)))[0]
+    start = rng.choice(3000, 10, replace=False)
+    ref, swaps, _ = _core.maxvol_from(U, start.tolist(), 0.05, 1000)
+    assert swaps >= 8
+    rows = _dask.maxvol_rows(da.from_array(U, chunks=(500, 10)), start, 0.05, 1000)
+    np.testing.assert_array_equal(rows, ref)
+    assert np.abs(U @ np.linalg.inv(U[rows])).max() <= 1.05 + 1e-12
+    capped = _dask.maxvol_rows(da.from_array(U, chunks=(500, 10)), start, 0.05, 3)
+    assert np.count_nonzero(capped != start) <= 3  # max_swaps exchanges at most
+
+
+def test_distributed_swap_refine_makes_the_in_memory_exchanges(client) -> None:
+    """The exchange refinement with its full searches reduced over the row blocks: the
+    in-memory swap_refine's rows, from a start (maxvol) that takes 14 exchanges, full and
+    shortlist searches, where a row swapped out in a shortlist search would be the best
+    candidate again (it may not be: it is not in the shortlist)."""
+    from rankwise import _dask, _selection
+
+    rng = np.random.default_rng(1)
+    G = rng.standard_normal((1500, 14)) * np.exp(-np.arange(14) / 4)
+    U = np.linalg.qr(G * rng.uniform(0.5, 1.0, (1500, 1)))[0]
+    s = np.exp(-np.arange(14) / 3.0)
+    start = _selection.maxvol(np.ascontiguousarray(U[:, :7]))
+    ref, swaps = _selection.swap_refine(U, s, start)
+    assert swaps == 14
+    rows = _dask.swap_refine_rows(da.from_array(U, chunks=(500, 14)), s, start)
+    np.testing.assert_array_equal(rows, ref)
+
+
+@pytest.mark.parametrize(("method", "wide"), [("deim", False), ("leverage", True)])
+def test_cur_refine_matches_in_memory(client, method, wide) -> None:
+    A = _decaying(3000, 40, seed=15)
+    kw = {"method": method, "core": "pinv", "refine": True, "random_state": 2}
+    if wide:
+        A = np.ascontiguousarray(A.T)
+    res = rankwise.cur(da.from_array(A, chunks=(40, 750) if wide else (750, 40)), 6, **kw)
+    ref = rankwise.cur(A.T if wide else A, 6, **kw)
+    unrefined = rankwise.cur(A.T if wide else A, 6, **{**kw, "refine": False})
+    assert not np.array_equal(ref.rows, unrefined.rows)  # the refinement did exchange rows
+    np.testing.assert_array_equal(res.rows, ref.cols if wide else ref.rows)
+    np.testing.assert_array_equal(res.cols, ref.rows if wide else ref.cols)
+
+
+def test_a_worker_killed_during_the_exchanges_is_recovered(client, monkeypatch) -> None:
+    """maxvol keeps B in persisted row blocks between the client round trips of its
+    exchanges: a worker killed after the third persist (B updated twice, the previous
+    versions released) loses blocks that dask recomputes from the graph; the rows are
+    unchanged."""
+    import dask
+    from rankwise import _core, _dask
+
+    rng = np.random.default_rng(5)
+    U = np.linalg.qr(rng.standard_normal((3000, 10)))[0]
+    start = rng.choice(3000, 10, replace=False)
+    ref, swaps, _ = _core.maxvol_from(U, start.tolist(), 0.05, 1000)
+    assert swaps >= 5
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    persist, calls = dask.persist, []
+
+    def persist_then_kill(*args, **kwargs):
+        out = persist(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            distributed.wait(distributed.client.futures_of(out))
+            os.kill(pid, signal.SIGKILL)  # the nanny restarts it, empty
+            deadline = time.monotonic() + 30
+            while victim in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return out
+
+    monkeypatch.setattr(dask, "persist", persist_then_kill)
+    rows = _dask.maxvol_rows(da.from_array(U, chunks=(300, 10)), start, 0.05, 1000)
+    assert len(calls) > 3
+    assert victim not in set(client.scheduler_info()["workers"])  # it did die
+    np.testing.assert_array_equal(rows, ref)
+    client.wait_for_workers(2)
+
+
+def test_empty_chunks_are_merged_away(client) -> None:
+    """Chunks of zero rows (as boolean indexing leaves them) broke dask's own reductions and
+    the argmax tasks: svd and cur now skip them, with the in-memory results."""
+    A = _decaying(1200, 30, seed=16)
+    D = da.from_array(A, chunks=((400, 0, 500, 300), (30,)))
+    U, s, _ = rankwise.svd(D, 4, n_iter=2, random_state=1)
+    assert U.chunks[0] == (400, 500, 300)
+    np.testing.assert_allclose(s, rankwise.svd(A, 4, n_iter=2, random_state=1)[1], rtol=1e-10)
+    kw = {"method": "maxvol", "core": "pinv", "random_state": 1}
+    np.testing.assert_array_equal(rankwise.cur(D, 4, **kw).rows, rankwise.cur(A, 4, **kw).rows)

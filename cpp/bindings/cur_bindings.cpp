@@ -98,6 +98,22 @@ void register_cur(py::module_& m) {
         py::arg("rtol"),
         "Exchange refinement of the rows `start` of V for the surrogate diag(s) V^T; returns "
         "(rows, swaps, full searches).");
+
+    m.def(
+        "swap_candidates",
+        [](const py::array& V, const std::vector<double>& s, index_t k) {
+            const auto r = with_basis(V, [&](auto v) {
+                using T = std::remove_const_t<std::remove_pointer_t<decltype(v.data)>>;
+                const std::vector<T> st(s.begin(), s.end());
+                return swap_candidates(cpu(), v, st, k);
+            });
+            py::array_t<double> per(static_cast<py::ssize_t>(r.best_per_cand.size()));
+            std::copy(r.best_per_cand.begin(), r.best_per_cand.end(), per.mutable_data());
+            return py::make_tuple(r.ok, r.best.position, r.best.candidate, r.best.delta, per, r.f);
+        },
+        py::arg("V"), py::arg("s"), py::arg("k"),
+        "One exchange search of swap_refine: V holds the k selected rows, then the candidates; "
+        "returns (ok, position, candidate, delta, best delta per candidate, f).");
 }
 
 }  // namespace rankwise::bindings

@@ -15,15 +15,12 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _dask, _gpu, _scale, _selection
 from ._cur_core import CoreProduct, cross_core, pinv_core
 from ._random import RandomStateLike, philox_key
-from ._svd import auto_power_iterations, estimate_error, svd
+from ._svd import estimate_error, svd
 from ._validate import Matrix, as_matrix, check_choice, check_int
 
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
 _CORES = ("pinv", "cross", "stabilized")
 _SCORE_METHODS = ("exact", "sketch")
-_DASK_LOCAL_ROW_METHODS = ("qdeim", "rrqr", "maxvol")
-"""Row selections that need all of U on one machine (pivoted QR, exchanges): not offered
-for dask arrays, whose rows come from distributed DEIM or from sampling."""
 
 REFINE_N_ITER = 2
 """Power iterations of the rank-2(k + p) SVD behind refine=True.  Its sketch has about
@@ -316,10 +313,13 @@ def cur(
         modified.  Where max |a_ij| is near the float maximum or the subnormal range, the
         selection and the core are computed on A scaled by a power of two (U is scaled
         back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
-        is a ValueError.  A tall dask array (m >= n) gives C as a dask array and the same
-        rows and columns as in memory for the same seed; its rows are chosen by "deim",
-        "leverage", "pivotal" or "uniform" (or given), and ``weights`` and ``refine`` are
-        not available for it.
+        is a ValueError.  A dask array gives the same rows and columns as in memory for
+        the same seed, with every option (``weights``: the weighted matrix is a lazy dask
+        expression; every method and ``refine``: the rows are chosen by kernels that work
+        over the row blocks of U and never gather it); a tall one (m >= n) gives C as a
+        dask array, a wide one (chunked along its columns) is worked on through A.T and
+        gives R as a dask array: the in-memory ``cur`` of A.T with rows and columns (and
+        the pairs ``oversample`` and ``weights``) swapped.
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
@@ -418,9 +418,7 @@ def cur(
     True
     """
     if _dask.is_dask_array(A):
-        if refine:
-            raise ValueError("refine=True is not supported for dask arrays yet")
-        return _cur_dask(A, k, rows, cols, method, core, oversample, weights, random_state)
+        return _cur_dask(A, k, rows, cols, method, core, oversample, weights, refine, random_state)
     if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_cur_gpu.py)
         from ._cur_gpu import cur_gpu
 
@@ -451,7 +449,9 @@ def cur(
 
     if I is None or J is None:
         S = _scaled(A_s, mat_s, rw, cw)
-        I_new, J_new = _select(S, method, k, p_rows, p_cols, mat_s, gen, bool(refine))
+        I_new, J_new = _select(
+            S, method, k, p_rows, p_cols, mat_s.shape, gen, bool(refine), rows_given=I is not None
+        )
         I = I_new if I is None else I
         J = J_new if J is None else J
 
@@ -474,72 +474,114 @@ def _cur_dask(
     core: Any,
     oversample: Any,
     weights: Any,
+    refine: Any,
     random_state: RandomStateLike,
 ) -> CURDecomposition:
-    """rankwise.cur of a tall dask array: the in-memory algorithm with the same seed, so the
-    same rows and columns: the singular vectors from the dask graph of rankwise.svd; the
-    columns selected in memory (V is n x r); the rows by DEIM as distributed Gaussian
-    elimination over the row blocks (_dask.deim_rows), or sampled from leverage scores
-    reduced block by block (m numbers reach the client, never U); C returned as a dask
-    array."""
+    """rankwise.cur of a dask array: the arguments checked as in memory, then
+    :func:`_cur_dask_tall` of A, or of A^T with the roles of rows and columns swapped when A
+    is wide (m < n), transposed back."""
     if A.ndim != 2 or any(math.isnan(d) for d in A.shape):
         raise ValueError("A must be a 2-D dask array with known chunk sizes")
     m, n = (int(d) for d in A.shape)
-    if m < n:
-        raise ValueError(
-            "rankwise.cur takes tall dask arrays (m >= n) for now; for a wide one, pass A.T "
-            "and swap C and R (and rows and cols) of the result"
-        )
+    A = _dask.without_empty_chunks(A)
     if np.dtype(A.dtype).kind not in "biuf":
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
+    wide = m < n
+    if wide and A.numblocks[0] > 1 and A.numblocks[1] == 1:
+        raise ValueError(
+            f"A is wide ({m} x {n}) and chunked along its rows only: it is worked on through "
+            "A.T, whose row blocks are A's column blocks, so A.T would be one block on one "
+            "worker; chunk A along its columns instead, e.g. A.rechunk({0: -1, 1: c})"
+        )
     method = check_choice(method, "method", _METHODS)
     core = check_choice(core, "core", _CORES)
-    if weights is not None:
-        raise ValueError("dask arrays do not take weights yet; scale the dask array instead")
+    dtype = np.dtype(np.float32) if A.dtype == np.float32 else np.dtype(np.float64)
+    if A.dtype != dtype:  # integers and bools become float64, as in memory (a lazy cast)
+        A = A.astype(dtype)
+    rw, cw = _check_weights(weights, (m, n), dtype)
     p_rows, p_cols = _check_oversample(oversample)
-    k = check_int(k, "k", low=1, high=n)
+    small = min(m, n)
+    k = check_int(k, "k", low=1, high=small)
     for count, side in ((k + p_rows, "rows"), (k + p_cols, "columns")):
-        if count > n:
-            raise ValueError(f"k + oversample ({side}) = {count} exceeds min(m, n) = {n}")
+        if count > small:
+            raise ValueError(f"k + oversample ({side}) = {count} exceeds min(m, n) = {small}")
     given_rows = None if rows is None else _check_indices(rows, m, "rows")
     given_cols = None if cols is None else _check_indices(cols, n, "cols")
-    if given_rows is None and method in _DASK_LOCAL_ROW_METHODS:
-        raise ValueError(
-            f"method={method!r} needs all of U (m x k) in one place to choose rows; for dask "
-            f"arrays use 'deim', 'leverage', 'pivotal' or 'uniform', or pass rows="
-        )
     n_rows = k + p_rows if given_rows is None else given_rows.size
     n_cols = k + p_cols if given_cols is None else given_cols.size
-    if core != "pinv" and n_rows > n_cols:
+    if core != "pinv" and (n_cols > n_rows if wide else n_rows > n_cols):
+        many, few = ("columns", "rows") if wide else ("rows", "columns")
         raise ValueError(
-            f"core={core!r} with more rows ({n_rows}) than columns ({n_cols}) would "
-            "orthogonalize the tall dask C; use core='pinv' (or oversample the columns as much)"
+            f"core={core!r} with more {many} ({max(n_rows, n_cols)}) than {few} "
+            f"({min(n_rows, n_cols)}) would orthogonalize the large dask factor "
+            f"({'R' if wide else 'C'}); use core='pinv' (or oversample the {few} as much)"
         )
+    if not isinstance(refine, bool | np.bool_):
+        raise TypeError(f"refine must be True or False; got {refine!r}")
     key = philox_key(random_state)
+    select = (method, bool(refine))
+    if not wide:
+        return _cur_dask_tall(
+            A, k, given_rows, given_cols, select, core, (p_rows, p_cols), (rw, cw), key
+        )
+    # A^T = C' U' R' with C' = A^T[:, rows] = R^T and R' = A^T[cols, :] = C^T
+    t = _cur_dask_tall(
+        A.T, k, given_cols, given_rows, select, core, (p_cols, p_rows), (cw, rw), key
+    )
+    product = None
+    if t.product is not None:
+        product = CoreProduct(
+            np.ascontiguousarray(t.product.right.T),
+            np.ascontiguousarray(t.product.middle.T),
+            t.product.left.T,
+        )
+    return CURDecomposition(
+        C=np.ascontiguousarray(t.R.T),
+        U=np.ascontiguousarray(t.U.T),
+        R=t.C.T,
+        rows=t.cols,
+        cols=t.rows,
+        product=product,
+    )
 
-    def select(B: Any, gen: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """_select's rows and columns (same draws of gen, in the same order)."""
-        if method == "uniform":
-            rows_ = np.sort(gen.choice(m, size=k + p_rows, replace=False))
-            cols_ = np.sort(gen.choice(n, size=k + p_cols, replace=False))
-            return rows_, cols_
-        r = max(k + p_rows, k + p_cols) if method in _selection.DETERMINISTIC else k
-        U, _, Vt = _dask.svd(B, r, min(r + 10, n), auto_power_iterations(r, n), philox_key(gen))
-        V = np.ascontiguousarray(Vt.T)
-        if method in _selection.DETERMINISTIC:
-            rows_ = _dask.deim_rows(U[:, : k + p_rows]) if given_rows is None else given_rows
-            return rows_, _selection.select(method, V[:, : k + p_cols], k + p_cols, gen)
-        # rows drawn even where given (and then dropped), so that gen draws the columns as
-        # the in-memory path does
-        rows_ = _selection.select(method, None, k + p_rows, gen, scores=_dask.row_leverage(U))
-        col_scores = _selection.leverage_from_basis(V)
-        return rows_, _selection.select(method, None, k + p_cols, gen, scores=col_scores)
+
+def _cur_dask_tall(
+    A: Any,
+    k: int,
+    given_rows: np.ndarray | None,
+    given_cols: np.ndarray | None,
+    select: tuple[str, bool],
+    core: str,
+    oversample: tuple[int, int],
+    weights: tuple[np.ndarray | None, np.ndarray | None],
+    key: tuple[int, int],
+) -> CURDecomposition:
+    """rankwise.cur of a tall dask array (arguments checked): the in-memory algorithm
+    (:func:`_select`) with the same seed, so the same rows and columns: the singular vectors
+    from the dask graph of rankwise.svd; the columns selected in memory (V is n x r); the
+    rows by the distributed kernels of :data:`_DASK_ROWS` (m numbers reach the client, never
+    U); C returned as a dask array."""
+    m, n = (int(d) for d in A.shape)
+    p_rows, p_cols = oversample
+    rw, cw = weights
+    method, refine = select
 
     def run(B: Any) -> tuple[np.ndarray, np.ndarray, Any, np.ndarray, np.ndarray, CoreProduct]:
         gen = np.random.Generator(np.random.Philox(key=key[0] | (key[1] << 64)))
         I, J = given_rows, given_cols
         if I is None or J is None:
-            I_new, J_new = select(B, gen)
+            I_new, J_new = _select(
+                _dask.scaled_rows_columns(B, rw, cw),
+                method,
+                k,
+                p_rows,
+                p_cols,
+                (m, n),
+                gen,
+                refine,
+                row_kernels=_DASK_ROWS,
+                rows_given=I is not None,
+            )
             I = I_new if I is None else I
             J = J_new if J is None else J
         C = B[:, J]
@@ -568,55 +610,127 @@ def _cur_dask(
     )
 
 
+@dataclass(frozen=True)
+class RowKernels:
+    """What :func:`_select` does on the row side of S, with the tall factor U (m x r) of its
+    SVD: the in-memory kernels (:data:`IN_MEMORY_ROWS`), or the distributed ones of
+    python/rankwise/_dask.py for a dask array, whose U is never in one place.  Everything
+    else (the SVD, which dispatches on the array type; the column side, on the small V; the
+    draws of gen, in the same order) is the same code for both, so the same seed gives the
+    same rows and columns."""
+
+    select: Callable[[str, Any], np.ndarray]
+    """(deterministic method, U with ``count`` columns) -> ``count`` rows."""
+    leverage: Callable[[Any], np.ndarray]
+    """U -> its squared row norms (the rows' leverage scores), m numbers."""
+    refine: Callable[[Any, np.ndarray, np.ndarray], np.ndarray]
+    """(U, s, start rows) -> the rows improved by :func:`_selection.swap_refine`."""
+
+
+_DETERMINISTIC_SELECT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "deim": _selection.deim,
+    "qdeim": _selection.qdeim,
+    "maxvol": _selection.maxvol,
+    "rrqr": _selection.rrqr,
+}
+
+
+def _refine_in_memory(V: np.ndarray, s: np.ndarray, start: np.ndarray) -> np.ndarray:
+    return _selection.swap_refine(V, s, start)[0]
+
+
+IN_MEMORY_ROWS = RowKernels(
+    select=lambda method, U: _DETERMINISTIC_SELECT[method](U),
+    leverage=_selection.leverage_from_basis,
+    refine=_refine_in_memory,
+)
+
+
+def _dask_select(method: str, U: Any) -> np.ndarray:
+    max_swaps = 100 * int(U.shape[1])  # as _selection.maxvol and rrqr
+    if method == "deim":
+        return _dask.deim_rows(U)
+    if method == "qdeim":
+        return _dask.qdeim_rows(U)
+    if method == "maxvol":
+        return _dask.maxvol_rows(U, _dask.deim_rows(U), _selection.MAXVOL_TOL, max_swaps)
+    if method == "rrqr":
+        return _dask.maxvol_rows(U, _dask.qdeim_rows(U), _selection.RRQR_F - 1.0, max_swaps)
+    raise ValueError(f"unknown selection method {method!r}")
+
+
+_DASK_ROWS = RowKernels(
+    select=_dask_select, leverage=_dask.row_leverage, refine=_dask.swap_refine_rows
+)
+"""The rows of a dask array's U (m x r, row blocks), U never in one place: DEIM as Gaussian
+elimination over the blocks, Q-DEIM as pivoted Gram-Schmidt over them, maxvol (and strong
+RRQR = maxvol from Q-DEIM) by exchanges whose argmax is reduced block by block, leverage
+scores reduced block by block, swap refinement with its full searches reduced block by block
+(python/rankwise/_dask.py)."""
+
+
 def _select(
     S: Any,
     method: str,
     k: int,
     p_rows: int,
     p_cols: int,
-    mat: Matrix,
+    shape: tuple[int, int],
     gen: np.random.Generator,
     refine: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of S (A, or its weighted version) by ``method``; with
-    ``refine``, improved by :func:`_selection.swap_refine` on a rank-2(k + p) SVD of S."""
+    *,
+    row_kernels: RowKernels = IN_MEMORY_ROWS,
+    rows_given: bool = False,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """Row and column indices of S (A, or its weighted version; m x n = ``shape``) by
+    ``method``; with ``refine``, improved by :func:`_selection.swap_refine` on a
+    rank-2(k + p) SVD of S.  The rows are computed by ``row_kernels``; with ``rows_given``
+    (the caller has its rows) the deterministic ones are not computed at all (None), the
+    sampled ones are, since their draws come before the columns'."""
     n_rows, n_cols = k + p_rows, k + p_cols
+    m, n = shape
     r = max(n_rows, n_cols)
     factors = None
+    rows: np.ndarray | None
     if method == "uniform":
-        m, n = mat.shape
         rows = np.sort(gen.choice(m, size=n_rows, replace=False))
         cols = np.sort(gen.choice(n, size=n_cols, replace=False))
     elif method in _selection.DETERMINISTIC:
         if refine:
-            factors = svd(S, min(2 * r, mat.min_dim), n_iter=REFINE_N_ITER, random_state=gen)
+            factors = svd(S, min(2 * r, m, n), n_iter=REFINE_N_ITER, random_state=gen)
         else:
             factors = svd(S, r, random_state=gen)
         U, _, Vt = factors
-        rows = _selection.select(method, U[:, :n_rows], n_rows, gen)
+        rows = None if rows_given else row_kernels.select(method, U[:, :n_rows])
         cols = _selection.select(method, Vt[:n_cols].T, n_cols, gen)
     else:
-        row_scores, col_scores = _scores(S, k, "exact", gen)
+        row_scores, col_scores = _scores(S, k, "exact", gen, row_kernels.leverage)
         rows = _selection.select(method, None, n_rows, gen, scores=row_scores)
         cols = _selection.select(method, None, n_cols, gen, scores=col_scores)
     if not refine:
         return rows, cols
     if factors is None:
-        factors = svd(S, min(2 * r, mat.min_dim), n_iter=REFINE_N_ITER, random_state=gen)
+        factors = svd(S, min(2 * r, m, n), n_iter=REFINE_N_ITER, random_state=gen)
     U, s, Vt = factors
-    rows, _ = _selection.swap_refine(U, s, rows)
+    if rows is not None and not rows_given:
+        rows = row_kernels.refine(U, s, rows)
     cols, _ = _selection.swap_refine(Vt.T, s, cols)
     return rows, cols
 
 
 def _scores(
-    S: Any, k: int, method: str, gen: np.random.Generator
+    S: Any,
+    k: int,
+    method: str,
+    gen: np.random.Generator,
+    row_leverage: Callable[[Any], np.ndarray] = _selection.leverage_from_basis,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-k leverage scores of S's rows (by ``row_leverage`` from U) and columns."""
     if method == "exact":
         U, _, Vt = svd(S, k, random_state=gen)
     else:  # one-pass sketch: the rank-k SVD of Q Q^T A with Q from A Omega (HMT 2011)
         U, _, Vt = svd(S, k, oversample=k, n_iter=0, random_state=gen)
-    return _selection.leverage_from_basis(U), _selection.leverage_from_basis(Vt.T)
+    return row_leverage(U), _selection.leverage_from_basis(Vt.T)
 
 
 def leverage_scores(

@@ -50,6 +50,17 @@ def is_dask_array(A: Any) -> bool:
     return type(A).__module__.split(".", 1)[0] == "dask" and hasattr(A, "chunks")
 
 
+def without_empty_chunks(A: Any) -> Any:
+    """A with its empty chunks (zero rows or columns, as boolean indexing leaves them) merged
+    away: dask's own reductions fail on them (``da.abs(A).max()`` raises "all the input
+    array dimensions ... must match exactly", dask 2026.8), and so did every task here that
+    takes an argmax.  Each remaining chunk is an original one, so nothing moves; the large
+    factors are then chunked like A without its empty chunks."""
+    if not any(0 in c for c in A.chunks):
+        return A
+    return A.rechunk(tuple(tuple(c for c in axis if c) or (0,) for axis in A.chunks))
+
+
 # --------------------------------------------------------------------------- #
 # Per-block tasks (run on the workers)
 # --------------------------------------------------------------------------- #
@@ -417,13 +428,16 @@ def _pick_pivot(*candidates: tuple[float, int, np.ndarray]) -> tuple[float, int,
     return max(candidates, key=lambda c: (c[0], -c[1]))
 
 
-def _eliminate(W: np.ndarray, j: int, pivot: tuple[float, int, np.ndarray]) -> np.ndarray:
+def _eliminate(
+    W: np.ndarray, j: int, pivot: tuple[float, int, np.ndarray], offset: int
+) -> tuple[np.ndarray, tuple[float, int, np.ndarray] | None]:
     """One step of Gaussian elimination on the block's rows: W -= W[:, j] row / row[j] (the
-    pivot row itself becomes exactly zero, so it is never chosen again)."""
+    pivot row itself becomes exactly zero, so it is never chosen again); with the block's
+    candidate for the next point from the same task (None after the last)."""
     row = pivot[2]
     W = W.copy()
     W[:, j:] -= np.outer(W[:, j] / row[j], row[j:])
-    return W
+    return W, _deim_candidate(W, j + 1, offset) if j + 1 < W.shape[1] else None
 
 
 def deim_rows(U: Any) -> np.ndarray:
@@ -431,23 +445,304 @@ def deim_rows(U: Any) -> np.ndarray:
     (2010), i.e. the pivots of LU with partial pivoting, as k steps of distributed Gaussian
     elimination: each step takes the largest entry of column j over all blocks (a reduction
     tree of (value, row, residual row) candidates) and eliminates with it in every block.
-    Reads and writes each block k times (m k^2 flops in all); one graph, computed once."""
+    Reads and writes each block k - 1 times (m k^2 flops in all), one task per block and
+    step; one graph, computed once."""
     import dask
     from dask import delayed
 
-    blocks = list(U.to_delayed().ravel())
-    offsets = np.concatenate([[0], np.cumsum(U.chunks[0])[:-1]]).astype(int).tolist()
+    blocks, offsets = _row_blocks(U)
     k = int(U.shape[1])
+    candidates = [
+        delayed(_deim_candidate)(b, 0, off) for b, off in zip(blocks, offsets, strict=True)
+    ]
     pivots = []
     for j in range(k):
-        candidates = [
-            delayed(_deim_candidate)(b, j, off) for b, off in zip(blocks, offsets, strict=True)
-        ]
         pivot = _tree(candidates, _pick_pivot)
         pivots.append(pivot)
-        blocks = [delayed(_eliminate)(b, j, pivot) for b in blocks]
+        if j + 1 < k:  # one task per block and step: the elimination and the next candidate
+            stepped = [
+                delayed(_eliminate, nout=2)(b, j, pivot, off)
+                for b, off in zip(blocks, offsets, strict=True)
+            ]
+            blocks, candidates = [b for b, _ in stepped], [c for _, c in stepped]
     chosen = dask.compute(*pivots)
     return np.array([p[1] for p in chosen], dtype=np.int64)
+
+
+def _row_blocks(U: Any) -> tuple[list[Any], list[int]]:
+    """The row blocks of the tall dask array U (one column chunk) as delayed values, and the
+    global index of each block's first row."""
+    if len(U.chunks[1]) > 1:
+        U = U.rechunk({1: -1})  # k columns: a block row is small
+    offsets = np.concatenate([[0], np.cumsum(U.chunks[0])[:-1]]).astype(int).tolist()
+    return list(U.to_delayed().ravel()), offsets
+
+
+# Q-DEIM: the column pivots of the QR of U^T, i.e. rows of U chosen greedily by the norm of
+# their component orthogonal to the rows already chosen (Businger & Golub 1965).  LAPACK's
+# geqp3 (the in-memory kernel) picks the same pivots from norms downdated after each
+# Householder step (recomputed where the downdate cancels, LAWN 176); here every step
+# recomputes the residual norms exactly, so the two agree except on near-ties (relative gaps
+# below ~sqrt(eps), where geqp3's downdated norms are not accurate enough to decide).
+
+
+def _qdeim_candidate(W: np.ndarray, alive: np.ndarray, offset: int) -> tuple[float, int, Any]:
+    """This block's candidate for the next pivot: (residual norm^2, global row, its residual
+    row); rows already chosen are out (-1)."""
+    norms = np.einsum("ij,ij->i", W, W, dtype=np.float64)
+    norms[~alive] = -1.0
+    if norms.size == 0:
+        return -1.0, -1, None
+    i = int(np.argmax(norms))
+    return float(norms[i]), offset + i, W[i].copy()
+
+
+def _start_qdeim(U: np.ndarray, offset: int) -> tuple[Any, tuple[float, int, Any]]:
+    W = np.array(U, copy=True)
+    alive = np.ones(W.shape[0], dtype=bool)
+    return (W, alive), _qdeim_candidate(W, alive, offset)
+
+
+def _project_out(
+    state: tuple[np.ndarray, np.ndarray], offset: int, pivot: tuple[float, int, Any]
+) -> tuple[Any, tuple[float, int, Any]]:
+    """Remove the pivot row's direction q from every row of the block (W <- W - (W q) q^T,
+    one Gram-Schmidt step, as a Householder reflection acts on the trailing part), mark the
+    pivot row chosen, and return the block's candidate for the next pivot."""
+    W, alive = state
+    q = pivot[2] / np.sqrt(pivot[0]).astype(pivot[2].dtype)
+    W = W - np.outer(W @ q, q)
+    alive = alive.copy()
+    if offset <= pivot[1] < offset + W.shape[0]:
+        alive[pivot[1] - offset] = False
+    return (W, alive), _qdeim_candidate(W, alive, offset)
+
+
+def _pick_largest_norm(*candidates: tuple[float, int, Any]) -> tuple[float, int, Any]:
+    """The largest residual norm; on ties the first row."""
+    return max(candidates, key=lambda c: (c[0], -c[1]))
+
+
+def qdeim_rows(U: Any) -> np.ndarray:
+    """Q-DEIM points of the tall dask array U (m x k): the first k column pivots of the
+    pivoted QR of U^T (Drmac & Gugercin 2016), as k distributed steps: each takes the row of
+    largest residual norm over all blocks (a reduction tree of (norm, row, residual row)
+    candidates) and projects its direction out of every block.  m k^2 flops in all; one
+    graph, computed once; U never in one place."""
+    import dask
+    from dask import delayed
+
+    blocks, offsets = _row_blocks(U)
+    k = int(U.shape[1])
+    started = [
+        delayed(_start_qdeim, nout=2)(b, off) for b, off in zip(blocks, offsets, strict=True)
+    ]
+    states, candidates = [s for s, _ in started], [c for _, c in started]
+    pivots = []
+    for _ in range(k):
+        pivot = _tree(candidates, _pick_largest_norm)
+        pivots.append(pivot)
+        stepped = [
+            delayed(_project_out, nout=2)(s, off, pivot)
+            for s, off in zip(states, offsets, strict=True)
+        ]
+        states, candidates = [s for s, _ in stepped], [c for _, c in stepped]
+    chosen = dask.compute(*pivots)
+    if min(c[0] for c in chosen) <= 0.0:
+        raise ValueError("U is rank deficient: Q-DEIM found no row with a nonzero residual")
+    return np.array([c[1] for c in chosen], dtype=np.int64)
+
+
+# maxvol (Goreinov et al. 2010) on B = U U[p]^{-1}: while some |B_ij| > 1 + tol, row i
+# replaces the j-th selected row, and B is updated by a rank-one correction.  Each exchange
+# needs the largest |B_ij| over all rows: per-block maxima reduced by a tree, one round trip
+# to the client per exchange (the in-memory kernel: cpp/include/rankwise/algo/selection.hpp,
+# maxvol_swaps, with the same update and the same stopping rule).
+
+
+def _maxvol_candidate(B: np.ndarray, offset: int) -> tuple[float, int, int, Any]:
+    """This block's largest |B_ij|: (|b|, column j, global row i, row B_i); on ties the
+    first column, then the first row (the in-memory argmax's order, up to its rows being in
+    LU-pivot order)."""
+    if B.shape[0] == 0:
+        return -1.0, 0, -1, None
+    col_max = np.abs(B).max(axis=0)
+    j = int(np.argmax(col_max))
+    i = int(np.argmax(np.abs(B[:, j])))
+    return float(col_max[j]), j, offset + i, B[i].copy()
+
+
+def _maxvol_start(U: np.ndarray, inverse: np.ndarray, offset: int) -> tuple[Any, Any]:
+    B = _times_small(np.ascontiguousarray(U), inverse)
+    return B, _maxvol_candidate(B, offset)
+
+
+def _maxvol_swap(
+    B: np.ndarray, offset: int, pivot: tuple[float, int, int, Any]
+) -> tuple[Any, Any]:
+    """B <- B - B(:, j) (B(i, :) - e_j^T) / b, after which row i of B is e_j^T."""
+    _, j, _, row = pivot
+    b = row[j]
+    r = row.copy()
+    r[j] -= 1
+    c = B[:, j].copy()
+    B = B - np.outer(c, r / b)
+    return B, _maxvol_candidate(B, offset)
+
+
+def _pick_largest_coefficient(*candidates: tuple[float, int, int, Any]) -> Any:
+    return max(candidates, key=lambda c: (c[0], -c[1], -c[2]))
+
+
+def maxvol_rows(U: Any, start: np.ndarray, tol: float, max_swaps: int) -> np.ndarray:
+    """maxvol rows of the tall dask array U (m x k) from the k distinct rows ``start``
+    (Goreinov et al. 2010; with tol = f - 1 from the Q-DEIM start, Gu & Eisenstat's strong
+    RRQR of U^T): exchanges while some |(U U[p]^{-1})_ij| > 1 + tol, at most ``max_swaps``.
+    B = U U[start]^{-1} stays in row blocks on the workers (persisted); each exchange
+    reduces the blocks' largest entries to one (|b|, j, i, row i) on the client and sends
+    it back for the rank-one update.  The same rows as the in-memory maxvol where the
+    largest entries have no ties."""
+    import dask
+    from dask import delayed
+
+    blocks, offsets = _row_blocks(U)
+    k = int(U.shape[1])
+    rows = np.array(start, dtype=np.int64)
+    # (arrays that come back from distributed workers may be unaligned, which SciPy's solve
+    # refuses: "Expected a real or complex array")
+    Up = np.require(U[rows].compute(), requirements=["C", "A"])
+    try:
+        inverse = scipy.linalg.solve(Up, np.eye(k, dtype=Up.dtype)).astype(Up.dtype)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError("maxvol: U[start, :] is singular") from None
+    steps = [
+        delayed(_maxvol_start, nout=2)(b, inverse, off)
+        for b, off in zip(blocks, offsets, strict=True)
+    ]
+    for swaps in range(max_swaps + 1):
+        B = [s for s, _ in steps]
+        pivot = _tree([c for _, c in steps], _pick_largest_coefficient)
+        *B, pivot = dask.persist(*B, pivot)
+        pivot = dask.compute(pivot)[0]
+        if pivot[0] <= 1 + tol or swaps == max_swaps:
+            break
+        rows[pivot[1]] = pivot[2]
+        steps = [
+            delayed(_maxvol_swap, nout=2)(b, off, pivot) for b, off in zip(B, offsets, strict=True)
+        ]
+    return rows
+
+
+# Exchange refinement (refine=True; the in-memory kernel: cpp/include/rankwise/algo/
+# swap_refine.hpp): its full searches over all m rows are block reductions here - each row
+# block scores its own unselected rows against the selected ones (the core's
+# swap_candidates, the same search as one step of swap_refine) and sends up its best swap
+# and its `shortlist` best candidates; the searches over the shortlist that follow each
+# full search run on the client (the same swap_candidates), on the rows of the selection and
+# the shortlist only.
+
+
+def _swap_block(
+    V: np.ndarray, VJ: np.ndarray, s: list[float], offset: int, chosen: np.ndarray, keep: int
+) -> tuple[bool, tuple[float, int, int], np.ndarray, np.ndarray, float]:
+    """This block's part of a full search: (ok, best (delta, position, global row), the
+    ``keep`` best candidates' deltas and global rows, f)."""
+    rows = np.arange(offset, offset + V.shape[0])
+    free = ~np.isin(rows, chosen)
+    if not free.any():
+        return True, (np.inf, 0, -1), np.empty(0), np.empty(0, dtype=np.int64), 0.0
+    stacked = np.vstack([VJ, np.asarray(V)[free]]).astype(VJ.dtype, copy=False)
+    ok, position, candidate, delta, per, f = _core.swap_candidates(stacked, s, VJ.shape[0])
+    cand_rows = rows[free]
+    top = np.lexsort((cand_rows, per))[:keep]
+    return (
+        bool(ok),
+        (float(delta), int(position), int(cand_rows[candidate])),
+        per[top],
+        cand_rows[top],
+        float(f),
+    )
+
+
+def _merge_swaps(*parts: Any) -> Any:
+    """The best swap (smallest delta, then position, then row: swap_refine's order) and the
+    ``keep`` best candidates (smallest delta, then row) of several blocks."""
+    keep = max(p[2].size for p in parts)
+    deltas = np.concatenate([p[2] for p in parts])
+    rows = np.concatenate([p[3] for p in parts])
+    top = np.lexsort((rows, deltas))[:keep]
+    best = min((p[1] for p in parts), key=lambda b: (b[0], b[1], b[2]))
+    f = max(p[4] for p in parts)
+    return all(p[0] for p in parts), best, deltas[top], rows[top], f
+
+
+def swap_refine_rows(
+    U: Any,
+    s: np.ndarray,
+    start: np.ndarray,
+    *,
+    shortlist: int | None = None,
+    max_swaps: int | None = None,
+) -> np.ndarray:
+    """:func:`rankwise._selection.swap_refine` of the rows ``start`` of the tall dask array
+    U (m x r): the same exchanges in the same order (up to
+    rounding of near-equal gains), with U never in one place.  One graph per full search
+    (its reduction tree brings ``4 len(start)`` candidates and the best swap to the
+    client), one gather of the selected and shortlisted rows after it."""
+    import dask
+    from dask import delayed
+
+    from ._selection import SWAP_RTOL, swap_refine
+
+    m, r = (int(d) for d in U.shape)
+    k = len(start)
+    shortlist = 4 * k if shortlist is None else shortlist
+    max_swaps = 2 * k if max_swaps is None else max_swaps
+    if m - k <= shortlist:  # every row would be shortlisted: U is a few k rows, take it
+        U = np.require(U.compute(), requirements=["A"])
+        return swap_refine(U, s, start, shortlist=shortlist, max_swaps=max_swaps)[0]
+    dtype = np.dtype(U.dtype)
+    rtol = max(SWAP_RTOL, 100 * float(np.finfo(dtype).eps))
+    s_list = np.asarray(s, dtype=np.float64).tolist()
+    s2 = np.asarray(s, dtype=dtype) * np.asarray(s, dtype=dtype)
+    floor_abs = r * float(np.finfo(dtype).eps) * float(np.sum(s2, dtype=np.float64))
+    blocks, offsets = _row_blocks(U)
+    blocks = list(dask.persist(*blocks))  # read by every full search
+
+    def rows_of(idx: np.ndarray) -> np.ndarray:
+        return np.require(U[idx].compute(), requirements=["C", "A"])
+
+    rows = np.array(start, dtype=np.int64)
+    swaps = 0
+    while swaps < max_swaps:
+        VJ = rows_of(rows)
+        parts = [
+            delayed(_swap_block)(b, VJ, s_list, off, rows, shortlist)
+            for b, off in zip(blocks, offsets, strict=True)
+        ]
+        ok, (delta, position, incoming), _, short, f = dask.compute(_tree(parts, _merge_swaps))[0]
+        if not ok or not delta < -(rtol * f + floor_abs):
+            break
+        rows[position] = incoming
+        swaps += 1
+        if swaps == max_swaps:
+            break
+        # the searches over the shortlist (its rows not selected; a row swapped out is not
+        # a candidate again until the next full search), on the client, until none improves
+        short = np.sort(short)
+        idx = np.union1d(rows, short)
+        V_idx = rows_of(idx)
+        while swaps < max_swaps:
+            cand = short[~np.isin(short, rows)]
+            if cand.size == 0:
+                break
+            V = V_idx[np.searchsorted(idx, np.concatenate([rows, cand]))]
+            ok, position, candidate, delta, _, f = _core.swap_candidates(V, s_list, k)
+            if not ok or not delta < -(rtol * f + floor_abs):
+                break
+            rows[position] = cand[candidate]
+            swaps += 1
+    return rows
 
 
 def row_leverage(U: Any) -> np.ndarray:
@@ -456,6 +751,19 @@ def row_leverage(U: Any) -> np.ndarray:
     from ._selection import leverage_from_basis
 
     return np.asarray(U.map_blocks(leverage_from_basis, drop_axis=1, dtype=np.float64).compute())
+
+
+def scaled_rows_columns(A: Any, row_scale: Any, col_scale: Any) -> Any:
+    """diag(row_scale) A diag(col_scale) (either None: ones) as a lazy dask expression, each
+    block multiplied by its own slices of the two vectors; in the order and dtype of the
+    in-memory ``A * r[:, None] * c[None, :]``, so the entries are the same to the bit."""
+    import dask.array as da
+
+    if row_scale is not None:
+        A = A * da.from_array(row_scale, chunks=(A.chunks[0],))[:, None]
+    if col_scale is not None:
+        A = A * da.from_array(col_scale, chunks=(A.chunks[1],))[None, :]
+    return A
 
 
 def _pair(C: np.ndarray) -> Pair:

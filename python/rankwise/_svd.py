@@ -246,6 +246,7 @@ def _svd_dask(
         raise ValueError(f"A must not be empty; got shape {(m, n)}")
     if np.dtype(A.dtype).kind not in "biuf":
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
+    A = _dask.without_empty_chunks(A)
     if method not in ("subspace", "single_pass") or tol is not None:
         raise ValueError(
             "dask arrays support the fixed-rank methods 'subspace' and 'single_pass' (tol=None)"

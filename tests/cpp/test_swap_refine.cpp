@@ -185,5 +185,64 @@ TYPED_TEST(SwapRefine, RefusesBadArguments) {
     EXPECT_THROW(swap_refine(be, v, s, {1}, 0, 5, 0.0), Error);                  // shortlist
 }
 
+// swap_candidates (the distributed refinement's per-block search): the search of
+// swap_refine over candidates given as rows after the selected ones, equal to best_swap on
+// the whole basis, and to swap_refine's first exchange when all other rows are candidates.
+TYPED_TEST(SwapRefine, SwapCandidatesIsTheSearchOverTheGivenRows) {
+    using T = TypeParam;
+    const index_t n = 40, r = 8;
+    const auto [V, s] = random_basis<T>(n, r, 76);
+    const std::vector<index_t> J{3, 17, 25, 38, 9};
+    const std::vector<index_t> cand{30, 0, 12, 21, 5, 33};  // any order
+    std::vector<index_t> stacked_rows(J);
+    stacked_rows.insert(stacked_rows.end(), cand.begin(), cand.end());
+    auto stacked = be.template matrix<T>(static_cast<index_t>(stacked_rows.size()), r);
+    be.gather_rows(ConstMatView<T>(V.view()), stacked_rows.data(), stacked.view());
+    const auto got = swap_candidates(be, ConstMatView<T>(stacked.view()), s, index_t(5));
+
+    auto Bt = be.template matrix<T>(n, r);
+    be.scale_columns(ConstMatView<T>(V.view()), s.data(), Bt.view());
+    std::vector<T> s2(s.size());
+    for (std::size_t t = 0; t < s.size(); ++t) s2[t] = s[t] * s[t];
+    SwapBest best{};
+    std::vector<double> per;
+    double f = 0;
+    ASSERT_TRUE(detail::best_swap(be, ConstMatView<T>(Bt.view()), s2, J, cand, best, per, f));
+    ASSERT_TRUE(got.ok);
+    EXPECT_EQ(got.best.position, best.position);
+    EXPECT_EQ(got.best.candidate, best.candidate);
+    const double tol = tolerance<T>(surrogate_of<T>(V.view(), s));
+    EXPECT_NEAR(got.best.delta, best.delta, tol);
+    EXPECT_NEAR(got.f, f, tol);
+    ASSERT_EQ(got.best_per_cand.size(), cand.size());
+    for (std::size_t c = 0; c < cand.size(); ++c)
+        EXPECT_NEAR(got.best_per_cand[c], per[c], tol) << "candidate " << cand[c];
+
+    // every other row a candidate, in row order: swap_refine's first exchange
+    std::vector<index_t> all(J);
+    for (index_t i = 0; i < n; ++i)
+        if (std::find(J.begin(), J.end(), i) == J.end()) all.push_back(i);
+    auto whole = be.template matrix<T>(n, r);
+    be.gather_rows(ConstMatView<T>(V.view()), all.data(), whole.view());
+    const auto first = swap_candidates(be, ConstMatView<T>(whole.view()), s, index_t(5));
+    const auto one = swap_refine(be, ConstMatView<T>(V.view()), s, J, n, 1, 0.0);
+    ASSERT_EQ(one.swaps, 1);
+    auto expected = J;
+    expected[first.best.position] = all[5 + first.best.candidate];
+    EXPECT_EQ(one.rows, expected);
+}
+
+TYPED_TEST(SwapRefine, SwapCandidatesRefusesBadArguments) {
+    using T = TypeParam;
+    auto V = random_matrix<T>(6, 4, 77);
+    const auto s = decaying_values<T>(4);
+    const ConstMatView<T> v(V.view());
+    EXPECT_THROW(swap_candidates(be, v, s, index_t(0)), Error);                    // k = 0
+    EXPECT_THROW(swap_candidates(be, v, s, index_t(5)), Error);                    // k > r
+    EXPECT_THROW(swap_candidates(be, v, decaying_values<T>(3), index_t(2)), Error);  // |s| != r
+    auto W = random_matrix<T>(3, 4, 78);
+    EXPECT_THROW(swap_candidates(be, ConstMatView<T>(W.view()), s, index_t(3)), Error);  // none
+}
+
 }  // namespace
 }  // namespace rankwise::test

@@ -214,4 +214,40 @@ SwapRefineResult swap_refine(const Backend& be, ConstMatView<T> V, const std::ve
     return out;
 }
 
+struct SwapCandidatesResult {
+    bool ok = false;                    // false: B_J numerically rank deficient
+    SwapBest best;                      // best swap; candidate = index among the L candidates
+    std::vector<double> best_per_cand;  // L entries: each candidate's best delta
+    double f = 0;                       // the objective f(J) of the selection
+};
+
+// One exchange search of swap_refine with the candidates given as rows: V ((k + L) x r)
+// holds the k selected rows of the basis first (in position order), then L candidate rows;
+// s as in swap_refine.  The same search (best_swap) as one step of swap_refine, for a
+// caller that holds the candidates in pieces: the distributed refinement of
+// python/rankwise/_dask.py searches each row block of a dask U with it and reduces the
+// blocks' results.
+template <class Backend, class T>
+SwapCandidatesResult swap_candidates(const Backend& be, ConstMatView<T> V, const std::vector<T>& s,
+                                     index_t k) {
+    const index_t n = V.rows, r = V.cols;
+    require(static_cast<index_t>(s.size()) == r)
+        << "swap_candidates: " << s.size() << " singular values for a basis of " << r
+        << " columns";
+    require(k >= 1 && k <= r && k < n)
+        << "swap_candidates: need 1 <= k <= r and a candidate row; got k = " << k
+        << ", r = " << r << ", " << n << " rows";
+    auto Bt = be.template matrix<T>(n, r);
+    be.scale_columns(V, s.data(), Bt.view());
+    std::vector<T> s2(static_cast<std::size_t>(r));
+    for (index_t t = 0; t < r; ++t) s2[t] = s[t] * s[t];
+    std::vector<index_t> J(static_cast<std::size_t>(k)), cand(static_cast<std::size_t>(n - k));
+    std::iota(J.begin(), J.end(), index_t(0));
+    std::iota(cand.begin(), cand.end(), k);
+    SwapCandidatesResult out;
+    out.ok = detail::best_swap(be, ConstMatView<T>(Bt.view()), s2, J, cand, out.best,
+                               out.best_per_cand, out.f);
+    return out;
+}
+
 }  // namespace rankwise

@@ -109,7 +109,9 @@ class Case:
     Cases with the same ``series`` and different ``size`` form one line of
     the time-vs-size plot. ``limit`` names the machine limit of the floor
     ("GEMM" or "bandwidth"); ``gemm_shapes`` are the products whose GEMM rate
-    the runner measures before any case runs.
+    the runner measures before any case runs. ``settle_s``: the pause before each
+    timed call (at least the mode's, bench/runner.py) for cases whose contenders a
+    previous one's spinning BLAS threads would slow even in quick mode.
     """
 
     family: str
@@ -124,6 +126,7 @@ class Case:
     targets: tuple[Target, ...]
     prepare: Callable[[Limits], Workload]
     baseline: str
+    settle_s: float = 0.0
 
 
 class Family(Protocol):

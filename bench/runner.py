@@ -12,9 +12,9 @@ a BLAS call, OpenBLAS's worker threads spin for about 0.1 s (its thread timeout)
 on the cores that the next call needs: after the probe, and after a contender
 that calls numpy's BLAS (scipy's cg calls it twice per iteration: measured on
 2 cores, rankwise.cg's 100 iterations at n = 1e5 took twice as long straight
-after scipy's cg as after a 0.2 s pause). With ``settle_s`` > 0 the runner waits
-that long before every timed call, so that each contender starts on idle cores
-whatever ran before it.
+after scipy's cg as after a 0.2 s pause). With ``settle_s`` > 0 (the mode's, or a case's own
+``Case.settle_s`` where larger) the runner waits that long before every timed call,
+so that each contender starts on idle cores whatever ran before it.
 """
 
 import gc
@@ -173,13 +173,14 @@ class Runner:
         setup_s = time.perf_counter() - start
         rates = [work.rate, work.probe()]
         plan = [(c, *self._warm_up(c, work)) for c in work.contenders]
+        settle_s = max(self.settle_s, case.settle_s)
         for round_ in range(self.repeat):
             if any(round_ < runs for _, _, runs in plan):
                 rates.append(work.probe())
             for contender, m, runs in plan:
                 if round_ >= runs or m.error is not None:
                     continue
-                time.sleep(self.settle_s)
+                time.sleep(settle_s)
                 try:
                     seconds, peak, output = self._call(contender)
                 except Exception as exc:

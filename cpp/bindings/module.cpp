@@ -103,6 +103,7 @@ PYBIND11_MODULE(_core, m) {
         .def_static("dense", &OperatorHandle::dense, py::arg("a"))
         .def_static("sparse", &OperatorHandle::sparse, py::arg("data"), py::arg("indices"),
                     py::arg("indptr"), py::arg("rows"), py::arg("cols"), py::arg("transposed"))
+        .def_static("symmetric_dense", &OperatorHandle::symmetric_dense, py::arg("a"))
         .def_static("dia", &OperatorHandle::dia, py::arg("data"), py::arg("indices"),
                     py::arg("indptr"), py::arg("n"), py::arg("max_diagonals"), py::arg("max_fill"))
         .def_static("callback", &OperatorHandle::callback, py::arg("rows"), py::arg("cols"),

@@ -8,6 +8,7 @@
 #include "rankwise/dia.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
+#include "rankwise/symmetric.hpp"
 
 namespace rankwise::bindings {
 
@@ -182,6 +183,48 @@ std::optional<OperatorHandle> OperatorHandle::dia(py::array data, py::array indi
         throw Error("sparse operator needs float32 or float64 data");
     }
     h.storage_ = "dia";
+    return h;
+}
+
+namespace {
+
+// a as a column-major view (a symmetric matrix equals its transpose, so a C-ordered array
+// is read as it is), if a is square and symmetric.
+template <class T>
+std::shared_ptr<LinearOp<T>> symmetric_op(const py::array& a) {
+    const index_t n = a.shape(0), item = sizeof(T);
+    if (a.shape(1) != n || n == 0) return nullptr;
+    const index_t s0 = a.strides(0), s1 = a.strides(1);
+    index_t ld = 0;
+    if (s0 == item && s1 % item == 0 && s1 / item >= n) ld = s1 / item;
+    if (s1 == item && s0 % item == 0 && s0 / item >= n) ld = s0 / item;
+    if (ld == 0) return nullptr;
+    const ConstMatView<T> v{static_cast<const T*>(a.data()), n, n, ld};
+    bool symmetric = false;
+    {
+        const py::gil_scoped_release release;
+        symmetric = cpu::is_symmetric(v);
+    }
+    if (!symmetric) return nullptr;
+    return std::make_shared<SymmetricDenseOp<T>>(v);
+}
+
+}  // namespace
+
+std::optional<OperatorHandle> OperatorHandle::symmetric_dense(py::array a) {
+    require(a.ndim() == 2) << "dense operator needs a 2-D array";
+    OperatorHandle h;
+    if (is_dtype<float>(a)) {
+        h.f32_ = symmetric_op<float>(a);
+        if (!h.f32_) return std::nullopt;
+    } else if (is_dtype<double>(a)) {
+        h.f64_ = symmetric_op<double>(a);
+        if (!h.f64_) return std::nullopt;
+    } else {
+        throw Error("dense operator needs float32 or float64 data");
+    }
+    h.storage_ = "symmetric";
+    h.keepalive_ = a;
     return h;
 }
 

@@ -38,6 +38,10 @@ class OperatorHandle {
     // positions and its rows are canonical; None otherwise.  A copy: the arrays may change.
     static std::optional<OperatorHandle> dia(py::array data, py::array indices, py::array indptr,
                                              index_t n, index_t max_diagonals, double max_fill);
+    // The dense square float32/float64 array a (unit stride along one axis) as a symmetric
+    // operator whose products read its upper triangle (rankwise/symmetric.hpp) when a
+    // equals its transpose exactly; None otherwise.  A view: a is kept alive.
+    static std::optional<OperatorHandle> symmetric_dense(py::array a);
     // A user operator: matmat(X) -> A @ X and rmatmat(X) -> A.T @ X, called with the GIL.
     static OperatorHandle callback(index_t rows, index_t cols, const std::string& dtype,
                                    py::function matmat, py::function rmatmat);
@@ -48,7 +52,7 @@ class OperatorHandle {
     index_t rows() const { return is_single() ? f32_->rows() : f64_->rows(); }
     index_t cols() const { return is_single() ? f32_->cols() : f64_->cols(); }
     std::string dtype() const { return is_single() ? "float32" : "float64"; }
-    // "dense", "csr", "csc", "dia" or "operator": how the products read A
+    // "dense", "symmetric", "csr", "csc", "dia" or "operator": how the products read A
     const std::string& storage() const { return storage_; }
 
    private:

@@ -418,6 +418,9 @@ def cases(mode: Mode) -> list[Case]:
     for m in (100, 316, 1000):
         out.append(_case("poisson2d", m, "float64", None, _solve_targets()))
     if not isinstance(_MODULES["pyamg.gallery"], str):
+        # per iteration on the other gallery stencils too (9 and 18 diagonals), in cache
+        for kind, m, iters in (("anisotropic2d", 316, 500), ("elasticity2d", 224, 500)):
+            out.append(_case(kind, m, "float64", iters, _iters_targets()))
         for m in (100, 316, 1000):
             out.append(_case("anisotropic2d", m, "float64", None, _solve_targets()))
         for m in (71, 224, 707):  # two unknowns per node

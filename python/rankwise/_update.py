@@ -90,19 +90,29 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple]
     return x
 
 
-def _check_values(values: np.ndarray, name: str, dtype: np.dtype) -> None:
+def _max_abs(values: Any, xp: Any = np) -> float:
+    """max |x| of a numpy (or, with xp=cupy, CuPy) array; 0 when empty, NaN if any is NaN."""
+    return float(xp.abs(values).max()) if values.size else 0.0
+
+
+def _norm_above(values: Any, big: float, limit: float, xp: Any = np) -> bool:
+    """||values||_F > limit, without overflow, given big = max |x|: decided by big alone
+    where it can be (one pass), else by the norm of values / big (two)."""
+    if big == 0.0 or big * math.sqrt(values.size) <= limit:
+        return False
+    return not big * float(xp.linalg.norm((values / big).ravel())) <= limit
+
+
+def _check_values(values: Any, name: str, dtype: np.dtype, xp: Any = np) -> None:
     """ValueError for NaN or Inf, or when the Frobenius norm of the batch is beyond the
     float range: the norms inside the update overflow, and LAPACK then loops forever
-    (found by fuzzing: rows holding 1.8e308 hung ``add_rows``).  One pass over the values
-    (max |x|) where that bounds the norm, two otherwise."""
-    big = float(np.max(np.abs(values), initial=0.0))
+    (found by fuzzing: rows holding 1.8e308 hung ``add_rows``).  ``xp``: the array module
+    (cupy for the GPU updater, python/rankwise/_update_gpu.py)."""
+    big = _max_abs(values, xp)
     if not math.isfinite(big):
         raise ValueError(f"{name} contains NaN or Inf")
     limit = float(np.finfo(dtype).max) / 16
-    if big == 0.0 or big * math.sqrt(values.size) <= limit:
-        return
-    norm = big * float(np.linalg.norm((values / big).ravel()))
-    if not norm <= limit:
+    if _norm_above(values, big, limit, xp):
         raise ValueError(
             f"{name} is too large to update with: its norm exceeds {limit:.3g} (the "
             f"{np.dtype(dtype).name} maximum / 16), and the update's norms would overflow; "
@@ -116,16 +126,38 @@ def _check_sparse_method_range(E: Any, dtype: np.dtype) -> None:
     LAPACK then failed with "SVD did not converge"); the other methods take blocks up to
     the float maximum / 16 (_check_values)."""
     values = E.data if sp.issparse(E) else E
-    big = float(np.max(np.abs(values), initial=0.0))
     limit = math.sqrt(float(np.finfo(dtype).max)) / 16
-    if big == 0.0 or big * math.sqrt(values.size) <= limit:
-        return
-    if big * float(np.linalg.norm((values / big).ravel())) > limit:
+    if _norm_above(values, _max_abs(values), limit):
         raise ValueError(
             f"E is too large for the sparse method: its norm exceeds {limit:.3g} (the square "
             f"root of the {np.dtype(dtype).name} maximum / 16), where the method's sums of "
             "squares overflow; scale the data, or use method='zha-simon'"
         )
+
+
+def _check_factors(U: Any, s: np.ndarray, Vt: Any, k: int, xp: Any = np) -> None:
+    """The checks of from_factors: shapes for rank k, float32/float64 of one dtype, finite
+    entries, s >= 0.  U and Vt are arrays of the module xp (numpy, or cupy for the GPU
+    updater); s is a numpy array."""
+    if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:
+        raise ValueError("U, s and Vt must be 2-D, 1-D and 2-D arrays")
+    if s.shape[0] != k:
+        raise ValueError(f"s has {s.shape[0]} values; the updater was built for k = {k}")
+    if U.shape[1] != k or Vt.shape[0] != k:
+        raise ValueError(f"U {U.shape} and Vt {Vt.shape} do not have k = {k} columns / rows")
+    m, n = U.shape[0], Vt.shape[1]
+    if k > min(m, n):
+        raise ValueError(f"k = {k} exceeds min(m, n) = {min(m, n)}")
+    dtype = np.dtype(U.dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"U must be float32 or float64; got {dtype}")
+    _check_dtype(s, "s", dtype)
+    _check_dtype(Vt, "Vt", dtype)
+    for x, name, module in ((U, "U", xp), (s, "s", np), (Vt, "Vt", xp)):
+        if not bool(module.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or Inf")
+    if (s < 0).any():
+        raise ValueError("s must be non-negative")
 
 
 class SVDUpdater:
@@ -290,27 +322,7 @@ class SVDUpdater:
         if any(_gpu.is_device_array(x) for x in (U, s, Vt)):  # on the GPU (_update_gpu.py)
             return _on_device(self).from_factors(U, s, Vt)
         U, s, Vt = (np.asarray(x) for x in (U, s, Vt))
-        if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:
-            raise ValueError("U, s and Vt must be 2-D, 1-D and 2-D arrays")
-        if s.shape[0] != self.k:
-            raise ValueError(f"s has {s.shape[0]} values; the updater was built for k = {self.k}")
-        if U.shape[1] != self.k or Vt.shape[0] != self.k:
-            raise ValueError(
-                f"U {U.shape} and Vt {Vt.shape} do not have k = {self.k} columns / rows"
-            )
-        m, n = U.shape[0], Vt.shape[1]
-        if self.k > min(m, n):
-            raise ValueError(f"k = {self.k} exceeds min(m, n) = {min(m, n)}")
-        dtype = U.dtype
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"U must be float32 or float64; got {dtype}")
-        _check_dtype(s, "s", dtype)
-        _check_dtype(Vt, "Vt", dtype)
-        for x, name in ((U, "U"), (s, "s"), (Vt, "Vt")):
-            if not np.isfinite(x).all():
-                raise ValueError(f"{name} contains NaN or Inf")
-        if (s < 0).any():
-            raise ValueError("s must be non-negative")
+        _check_factors(U, s, Vt, self.k)
         order = np.argsort(-s, kind="stable")
         if (order != np.arange(self.k)).any():
             U, s, Vt = U[:, order], s[order], Vt[order]

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _gpu
 from ._svd import svd
-from ._update import SVDUpdater, _check_dtype
+from ._update import SVDUpdater, _check_dtype, _check_factors, _check_values
 
 
 def _csp() -> Any:
@@ -94,25 +94,6 @@ def _refuse_host(x: Any, name: str) -> None:
         )
 
 
-def _check_device_values(values: Any, name: str, dtype: np.dtype) -> None:
-    """_update._check_values on the device: NaN/Inf, or a batch whose norm is beyond the
-    float range (the update's norms would overflow).  Reads one or two scalars back."""
-    cp = _gpu._cupy()
-    big = float(cp.abs(values).max()) if values.size else 0.0
-    if not math.isfinite(big):
-        raise ValueError(f"{name} contains NaN or Inf")
-    limit = float(np.finfo(dtype).max) / 16
-    if big == 0.0 or big * math.sqrt(values.size) <= limit:
-        return
-    norm = big * float(cp.linalg.norm((values / big).ravel()))
-    if not norm <= limit:
-        raise ValueError(
-            f"{name} is too large to update with: its norm exceeds {limit:.3g} (the "
-            f"{np.dtype(dtype).name} maximum / 16), and the update's norms would overflow; "
-            "scale the data"
-        )
-
-
 def _check_structure(x: Any, name: str) -> None:
     """ValueError for a CSR/CSC matrix whose indptr does not start at 0, decreases, or
     ends past the stored entries (cupyx does not check matrices built from raw arrays;
@@ -139,9 +120,9 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Any) -> Any:
     shape_check(tuple(x.shape))
     if csp.issparse(x):
         _check_structure(x, name)
-        _check_device_values(x.data, name, dtype)
+        _check_values(x.data, name, dtype, _gpu._cupy())
     else:
-        _check_device_values(x, name, dtype)
+        _check_values(x, name, dtype, _gpu._cupy())
     return x
 
 
@@ -197,29 +178,7 @@ class DeviceSVDUpdater(SVDUpdater):
                     f"host); got {type(x).__module__}.{type(x).__name__}"
                 )
         s = cp.asnumpy(s) if _gpu.is_device_array(s) else np.asarray(s)
-        if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:
-            raise ValueError("U, s and Vt must be 2-D, 1-D and 2-D arrays")
-        if s.shape[0] != self.k:
-            raise ValueError(f"s has {s.shape[0]} values; the updater was built for k = {self.k}")
-        if U.shape[1] != self.k or Vt.shape[0] != self.k:
-            raise ValueError(
-                f"U {U.shape} and Vt {Vt.shape} do not have k = {self.k} columns / rows"
-            )
-        m, n = U.shape[0], Vt.shape[1]
-        if self.k > min(m, n):
-            raise ValueError(f"k = {self.k} exceeds min(m, n) = {min(m, n)}")
-        dtype = np.dtype(U.dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"U must be float32 or float64; got {dtype}")
-        _check_dtype(s, "s", dtype)
-        _check_dtype(Vt, "Vt", dtype)
-        if not np.isfinite(s).all():
-            raise ValueError("s contains NaN or Inf")
-        for x, name in ((U, "U"), (Vt, "Vt")):
-            if not bool(cp.isfinite(x).all()):
-                raise ValueError(f"{name} contains NaN or Inf")
-        if (s < 0).any():
-            raise ValueError("s must be non-negative")
+        _check_factors(U, s, Vt, self.k, cp)
         order = np.argsort(-s, kind="stable")
         if (order != np.arange(self.k)).any():
             at = cp.asarray(order)

@@ -80,14 +80,22 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple]
     require_cpu_input(x, name)
     if not sp.issparse(x):
         x = np.asarray(x)
+    _check_block_shape(x, name, dtype, shape_check)
+    _check_values(x.data if sp.issparse(x) else x, name, dtype)
+    return x
+
+
+def _check_block_shape(
+    x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple], None]
+) -> None:
+    """An update block (either backend's array) is 2-D, not empty, of the factors' dtype,
+    and of the shape ``shape_check`` wants."""
     if len(x.shape) != 2:
         raise ValueError(f"{name} must be 2-D; got shape {tuple(x.shape)}")
     if 0 in x.shape:
         raise ValueError(f"{name} must not be empty; got shape {tuple(x.shape)}")
     _check_dtype(x, name, dtype)
     shape_check(tuple(x.shape))
-    _check_values(x.data if sp.issparse(x) else x, name, dtype)
-    return x
 
 
 def _max_abs(values: Any, xp: Any = np) -> float:

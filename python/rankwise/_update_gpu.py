@@ -22,7 +22,13 @@ import numpy as np
 
 from . import _gpu
 from ._svd import svd
-from ._update import SVDUpdater, _check_dtype, _check_factors, _check_values
+from ._update import (
+    SVDUpdater,
+    _check_block_shape,
+    _check_dtype,
+    _check_factors,
+    _check_values,
+)
 
 
 def _csp() -> Any:
@@ -112,12 +118,7 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Any) -> Any:
     csp = _csp()
     if csp.issparse(x) and x.format not in ("csr", "csc"):
         x = x.tocsr()
-    if len(x.shape) != 2:
-        raise ValueError(f"{name} must be 2-D; got shape {tuple(x.shape)}")
-    if 0 in x.shape:
-        raise ValueError(f"{name} must not be empty; got shape {tuple(x.shape)}")
-    _check_dtype(x, name, dtype)
-    shape_check(tuple(x.shape))
+    _check_block_shape(x, name, dtype, shape_check)
     if csp.issparse(x):
         _check_structure(x, name)
         _check_values(x.data, name, dtype, _gpu._cupy())

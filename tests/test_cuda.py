@@ -157,6 +157,22 @@ def test_dense_svd_matches_the_cpu_backend(dtype: Any, order: str, method: str) 
     np.testing.assert_allclose(cp.asnumpy(Vt @ Vt.T), eye, atol=tol)
 
 
+@pytest.mark.parametrize("m", [1, 4095, 4096, 4097, 3 * 4096, 50_001])
+def test_two_step_column_argmax_equals_one_argmax(m: int) -> None:
+    # flip_signs's argmax for CuPy (segments, then their maxima) run on NumPy: the same
+    # first index of each column's largest magnitude, ties and zero columns included.
+    from rankwise._svd import abs_argmax_columns
+
+    rng = np.random.default_rng(m)
+    U = np.asfortranarray(rng.standard_normal((m, 5)).astype(np.float32))
+    U[:, 1] = 0  # all zero: row 0
+    U[rng.integers(m, size=2), 2] = 9.0  # a tie: the first of the two
+    U[m - 1, 3] = -20.0  # the last row, in the padded segment
+    U[:: max(m // 3, 1), 4] = 5.0  # equal entries in several segments
+    expected = np.argmax(np.abs(U), axis=0)
+    np.testing.assert_array_equal(abs_argmax_columns(U, np), expected)
+
+
 @needs_gpu
 def test_the_same_seed_gives_the_same_sketch_as_the_cpu() -> None:
     import cupy as cp

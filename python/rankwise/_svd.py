@@ -24,6 +24,28 @@ def auto_power_iterations(k: int, min_dim: int) -> int:
     return 7 if k < 0.1 * min_dim else 4
 
 
+_ARGMAX_SEGMENT = 4096
+
+
+def abs_argmax_columns(U: Any, xp: Any) -> Any:
+    """argmax(|U|, axis=0) (the first row of each column's largest magnitude) in two steps:
+    over segments of _ARGMAX_SEGMENT rows, then over the segments' maxima.  The same index
+    as one argmax (ties go to the first segment, then the first row in it; the zero padding
+    of the last segment comes after every row); for CuPy, whose one-step argmax down a long
+    column runs a few thread blocks (26 ms for 1e6 x 64 float32 on an H200)."""
+    m, k = U.shape
+    if m <= _ARGMAX_SEGMENT:
+        return xp.argmax(xp.abs(U), axis=0)
+    segments = -(-m // _ARGMAX_SEGMENT)
+    padded = xp.zeros((k, segments * _ARGMAX_SEGMENT), dtype=U.dtype)
+    padded[:, :m] = xp.abs(U.T)
+    blocks = padded.reshape(k, segments, _ARGMAX_SEGMENT)
+    local = xp.argmax(blocks, axis=2)  # (k, segments)
+    maxima = xp.take_along_axis(blocks, local[:, :, None], axis=2)[:, :, 0]
+    segment = xp.argmax(maxima, axis=1)
+    return segment * _ARGMAX_SEGMENT + local[xp.arange(k), segment]
+
+
 def flip_signs(U: Any, Vt: Any) -> None:
     """Make the largest-magnitude entry of each column of U positive (in place), as
     scikit-learn's ``svd_flip(u_based_decision=True)``: results become unique, so they can be
@@ -33,7 +55,10 @@ def flip_signs(U: Any, Vt: Any) -> None:
     xp = np
     if _gpu.is_device_array(U):
         import cupy as xp
-    rows = xp.argmax(xp.abs(U), axis=0)
+
+        rows = abs_argmax_columns(U, xp)
+    else:
+        rows = np.argmax(np.abs(U), axis=0)
     signs = xp.sign(U[rows, xp.arange(U.shape[1])])
     signs[signs == 0] = 1
     U *= signs

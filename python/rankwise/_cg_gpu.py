@@ -11,6 +11,29 @@ import numpy as np
 
 from . import _gpu
 from ._cg import CGResult, _result, _rhs_scale, _stopping_rule
+from ._cg import _column_norms as _host_column_norms
+
+# The right-hand-side scaling of columns of extreme magnitude (_cg._rhs_scale) runs on the
+# host: CuPy compiles its kernels with -ftz=true, so its float32 arithmetic and conversions
+# flush subnormal values (|b| < 1.2e-38) to zero, while NumPy's scale them exactly.  Rare
+# inputs only: the usual solve moves no vector to the host.
+
+
+def _column_abs_max(B: Any) -> np.ndarray:
+    """max |b_ij| of each column on the host, subnormal entries included: the maximum of the
+    bit patterns with the sign bit cleared (for non-negative floats, integer order is value
+    order), which no flush to zero touches."""
+    import cupy as cp
+
+    bits = cp.int32 if B.dtype == cp.float32 else cp.int64
+    magnitude = (1 << (8 * B.dtype.itemsize - 1)) - 1
+    return (B.view(bits) & magnitude).max(axis=0).get().view(B.dtype)
+
+
+def _times(H: np.ndarray, factor: np.ndarray | float, dtype: np.dtype) -> np.ndarray:
+    """H * factor in float64 on the host, rounded to dtype (exact for powers of two)."""
+    with np.errstate(over="ignore"):
+        return (H.astype(np.float64) * factor).astype(dtype)
 
 
 def _column_norms(B: Any) -> np.ndarray:
@@ -69,8 +92,15 @@ def solve_cg_gpu(
     if not bool(cp.isfinite(B).all()):
         raise ValueError("b contains NaN or Inf")
 
-    bnorm = _column_norms(B) if n > 0 else np.zeros(s)
+    scale = _rhs_scale(_column_abs_max(B)[np.newaxis, :]) if n > 0 else None
+    B_host = None if scale is None else B.get()
+    if B_host is None:
+        bnorm = _column_norms(B) if n > 0 else np.zeros(s)
+    else:
+        bnorm = _host_column_norms(B_host)
     tol, maxiter = _stopping_rule(bnorm, rtol, atol, maxiter, n)
+    if scale is not None:
+        tol = [t / float(cj) for t, cj in zip(tol, scale, strict=True)]
 
     if M is None:
         diag = None
@@ -98,14 +128,9 @@ def solve_cg_gpu(
     if not bool(cp.isfinite(X).all()):
         raise ValueError("x0 contains NaN or Inf")
     X[:, cp.asarray(bnorm == 0)] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
-    # The CPU's power-of-two scaling of columns of extreme magnitude (_cg._rhs_scale, which
-    # reads only the column maxima: handed over as one host row)
-    scale = _rhs_scale(cp.abs(B).max(axis=0, keepdims=True).get()) if n > 0 else None
-    if scale is not None:  # solve A (X / c) = B / c column by column (in float64: exact)
-        c = cp.asarray(scale)
-        B = cp.asfortranarray((B.astype(cp.float64) / c).astype(dtype))
-        X = cp.asfortranarray((X.astype(cp.float64) / c).astype(dtype))
-        tol = [t / float(cj) for t, cj in zip(tol, scale, strict=True)]
+    if scale is not None:  # solve A (X / c) = B / c column by column, scaled on the host
+        B = cp.asfortranarray(_times(B_host, 1.0 / scale, dtype))
+        X = cp.asfortranarray(_times(X.get(), 1.0 / scale, dtype))
     x_out = X[:, 0] if vector else X
 
     each_iteration = None if callback is None else _iteration_callback(callback, x_out, scale)
@@ -136,8 +161,8 @@ def _iteration_callback(
         return lambda: callback(x_out)
     import cupy as cp
 
-    factor = cp.asarray(scale) if x_out.ndim == 2 else float(scale[0])
-    return lambda: callback((x_out * factor).astype(x_out.dtype))
+    factor = scale if x_out.ndim == 2 else float(scale[0])
+    return lambda: callback(cp.asarray(_times(x_out.get(), factor, x_out.dtype)))
 
 
 def _unscale(out: dict[str, Any], X: Any, scale: np.ndarray) -> dict[str, Any]:
@@ -146,8 +171,9 @@ def _unscale(out: dict[str, Any], X: Any, scale: np.ndarray) -> dict[str, Any]:
     "nonfinite" instead of returned as Inf (as _cg._unscale on the CPU)."""
     import cupy as cp
 
-    X[...] = (X.astype(cp.float64) * cp.asarray(scale)).astype(X.dtype)
+    X_host = _times(X.get(), scale, X.dtype)
+    X[...] = cp.asarray(X_host)
     out = dict(out, history=np.asarray(out["history"]) * scale)
-    overflow = (~cp.isfinite(X).all(axis=0)).get()
+    overflow = ~np.isfinite(X_host).all(axis=0)
     out["stop"] = ["nonfinite" if o else r for r, o in zip(out["stop"], overflow, strict=True)]
     return out

@@ -4,6 +4,7 @@ The limits are upper bounds against which measured times are compared, so
 each is the best of several runs (noise only ever makes a run slower).
 """
 
+import importlib
 import itertools
 import os
 import platform
@@ -151,7 +152,11 @@ def _versions(packages: Iterable[str]) -> dict[str, str]:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            found[name] = "not installed"
+            # a module installed under another distribution name (cupy as cupy-cuda13x)
+            try:
+                found[name] = str(importlib.import_module(name).__version__)
+            except (ImportError, AttributeError):
+                found[name] = "not installed"
     return found
 
 

@@ -57,11 +57,14 @@ struct MaxOp {
     static double combine_host(double a, double b) { return a > b ? a : b; }
 };
 
-// Row blocks per column of a reduction: enough blocks to fill the GPU on one tall column,
-// few enough that the partials are cheap to bring to the host.
+// Row blocks per column of a reduction: enough blocks to fill the GPU on one tall column
+// (132 multiprocessors x 8 blocks of 256 threads on an H100/H200, with loads in flight to
+// cover the memory latency: at most 512 blocks left CG's reductions at an estimated third
+// of the bandwidth, 2026-11-26), few enough that the partials (32 KiB per column) are cheap
+// to bring to the host.
 inline index_t reduction_row_blocks(index_t rows) {
     const index_t per_block = 4 * index_t(kThreads);
-    return std::clamp<index_t>((rows + per_block - 1) / per_block, 1, 512);
+    return std::clamp<index_t>((rows + per_block - 1) / per_block, 1, 4096);
 }
 
 // partial[b + j * nb] = Op over rows of row block b of column j of f(i, j); a fixed tree
@@ -76,7 +79,15 @@ __global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F
     const index_t end = begin + per_block < rows ? begin + per_block : rows;
     for (index_t j = blockIdx.y; j < cols; j += gridDim.y) {
         double v = Op::identity;
-        for (index_t i = begin + threadIdx.x; i < end; i += blockDim.x) v = Op::combine(v, f(i, j));
+        // four independent terms per step, so that four loads are in flight per thread
+        const index_t stride = blockDim.x;
+        index_t i = begin + threadIdx.x;
+        for (; i + 3 * stride < end; i += 4 * stride) {
+            const double a = f(i, j), b = f(i + stride, j);
+            const double c = f(i + 2 * stride, j), d = f(i + 3 * stride, j);
+            v = Op::combine(v, Op::combine(Op::combine(a, b), Op::combine(c, d)));
+        }
+        for (; i < end; i += stride) v = Op::combine(v, f(i, j));
         acc[threadIdx.x] = v;
         __syncthreads();
         for (int width = kThreads / 2; width > 0; width /= 2) {

@@ -36,6 +36,11 @@ def _times(H: np.ndarray, factor: np.ndarray | float, dtype: np.dtype) -> np.nda
         return (H.astype(np.float64) * factor).astype(dtype)
 
 
+def _over(H: np.ndarray, scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """H / scale as _times (a divide: 1 / scale overflows for scales below 2^-1024)."""
+    return (H.astype(np.float64) / scale).astype(dtype)
+
+
 def _column_norms(B: Any) -> np.ndarray:
     """2-norms of the columns of a CuPy array without overflow, on the host."""
     import cupy as cp
@@ -129,8 +134,8 @@ def solve_cg_gpu(
         raise ValueError("x0 contains NaN or Inf")
     X[:, cp.asarray(bnorm == 0)] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
     if scale is not None:  # solve A (X / c) = B / c column by column, scaled on the host
-        B = cp.asfortranarray(_times(B_host, 1.0 / scale, dtype))
-        X = cp.asfortranarray(_times(X.get(), 1.0 / scale, dtype))
+        B = cp.asfortranarray(_over(B_host, scale, dtype))
+        X = cp.asfortranarray(_over(X.get(), scale, dtype))
     x_out = X[:, 0] if vector else X
 
     each_iteration = None if callback is None else _iteration_callback(callback, x_out, scale)

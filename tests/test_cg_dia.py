@@ -36,7 +36,9 @@ def rotated_diffusion(side: int, eps: float = 0.25) -> sp.csr_matrix:
 
 
 def _storage(A: Any, dtype: Any = np.float64, iterations: int | None = None) -> str:
-    return _cg._as_work(A, np.dtype(dtype), "A", iterations=iterations).op.storage
+    return _cg._as_work(
+        A, np.dtype(dtype), "A", system_matrix=True, iterations=iterations
+    ).op.storage
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -18,7 +18,9 @@ def _spd(n: int, dtype: Any = np.float64, seed: int = 0) -> np.ndarray:
 
 
 def _storage(A: Any, dtype: Any = np.float64, iterations: int | None = None) -> str:
-    return _cg._as_work(A, np.dtype(dtype), "A", iterations=iterations).op.storage
+    return _cg._as_work(
+        A, np.dtype(dtype), "A", system_matrix=True, iterations=iterations
+    ).op.storage
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

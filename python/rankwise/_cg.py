@@ -147,12 +147,20 @@ DIA_MIN_ITERATIONS = 20
 dense A, the symmetry check (one product)."""
 
 
-def _as_work(A: Any, dtype: np.dtype, name: str, *, iterations: int | None = None) -> Matrix:
+def _as_work(
+    A: Any,
+    dtype: np.dtype,
+    name: str,
+    *,
+    system_matrix: bool = False,
+    iterations: int | None = None,
+) -> Matrix:
     """as_matrix of A in the work dtype (one conversion where A's dtype differs).
 
-    ``iterations``: for the A of a CG solve, at most how many products it will take
-    (None: many); a CSR A on few diagonals then gets the DIA product (:func:`_banded`), a
-    dense symmetric A the product from its upper triangle (:func:`_symmetric`)."""
+    ``system_matrix``: A is the matrix of a CG solve, multiplied at most ``iterations``
+    times (None: many); a CSR A on few diagonals then gets the DIA product
+    (:func:`_banded`), a dense symmetric A the product from its upper triangle
+    (:func:`_symmetric`)."""
     if sp.issparse(A):
         if A.dtype != dtype:
             A = A.astype(dtype)
@@ -165,7 +173,7 @@ def _as_work(A: Any, dtype: np.dtype, name: str, *, iterations: int | None = Non
     mat = as_matrix(A, name)
     if mat.shape[0] != mat.shape[1]:
         raise ValueError(f"{name} must be square; got shape {mat.shape}")
-    if name == "A" and (iterations is None or iterations >= DIA_MIN_ITERATIONS):
+    if system_matrix and (iterations is None or iterations >= DIA_MIN_ITERATIONS):
         return _symmetric(A, mat) if mat.kind == "dense" else _banded(A, mat)
     return mat
 
@@ -320,7 +328,7 @@ def _prepare(
     dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
     B, vector = _rhs_block(b, dtype)
     iterations = maxiter if isinstance(maxiter, numbers.Integral) else None
-    mat = _as_work(A, dtype, "A", iterations=iterations)
+    mat = _as_work(A, dtype, "A", system_matrix=True, iterations=iterations)
     handle = _preconditioner(M, A_in, mat, dtype)
     return _start(mat, handle, B, vector, x0, rtol, atol, maxiter, deflation, dtype)
 

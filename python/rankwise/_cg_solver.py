@@ -267,7 +267,7 @@ class CGSolver:
             if tuple(shape) != (self._n, self._n):
                 raise ValueError(f"A must keep its shape {(self._n, self._n)}; got {shape}")
             dtype = self._dtype
-        mat = _as_work(A, dtype, "A")
+        mat = _as_work(A, dtype, "A", system_matrix=True)
         if (sp.issparse(A) and A.dtype != dtype) or (
             isinstance(A, np.ndarray) and A.dtype != dtype
         ):

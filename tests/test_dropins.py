@@ -167,6 +167,82 @@ def test_randomized_svd_random_state_kinds() -> None:
     assert_svd_output(*rankwise.randomized_svd(X, 5, random_state=None), (120, 80), 5, np.float64)
 
 
+@pytest.mark.parametrize("normalizer", ["auto", "none", "LU", "QR"])
+@pytest.mark.parametrize("transpose", ["auto", True, False])
+@pytest.mark.parametrize(("dtype", "sparse"), [(np.float64, False), (np.float32, True)])
+def test_randomized_svd_equals_sklearn_for_the_same_random_state(
+    normalizer, transpose, dtype, sparse
+) -> None:
+    # scikit-learn's Gaussian draws for an int or a RandomState: the same algorithm on the
+    # same test matrix, so the same factors up to rounding (signs included).  The spectrum
+    # decays slowly (sigma_j = j^-1/2), so that the factors depend on the draws: a
+    # different sketch misses by far more than the tolerance (the last assertion).
+    rng = np.random.default_rng(7)
+    G, _ = np.linalg.qr(rng.standard_normal((90, 90)))
+    H, _ = np.linalg.qr(rng.standard_normal((140, 90)))
+    X = ((G * np.arange(1, 91) ** -0.5) @ H.T).astype(dtype)
+    M = sp.csr_matrix(X) if sparse else X
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    for n_iter in (0, 2):
+        kw = {"n_iter": n_iter, "power_iteration_normalizer": normalizer, "transpose": transpose}
+        for seed in (0, np.random.RandomState(11)):
+            mine = rankwise.randomized_svd(M, 6, random_state=seed, **kw)
+            if isinstance(seed, np.random.RandomState):
+                seed = np.random.RandomState(11)  # the same state again for scikit-learn
+            theirs = sk_randomized_svd(M, 6, random_state=seed, **kw)
+            assert [a.dtype for a in mine] == [b.dtype for b in theirs]
+            assert_allclose(mine[1], theirs[1], rtol=tol)
+            for a, b in ((mine[0], theirs[0]), (mine[2], theirs[2])):
+                assert_allclose(a, b, rtol=0, atol=tol)
+    kw["n_iter"] = 0
+    other = rankwise.randomized_svd(M, 6, random_state=np.random.default_rng(0), **kw)
+    theirs = sk_randomized_svd(M, 6, random_state=0, **kw)
+    assert np.abs(other[1] - theirs[1]).max() > 100 * tol
+
+
+def test_randomized_svd_random_state_none_draws_from_numpy_global_state() -> None:
+    X = np.array(make_problem("poly", 60, 40).A)
+    np.random.seed(5)  # noqa: NPY002 - scikit-learn's None is NumPy's global RandomState
+    theirs = sk_randomized_svd(X, 4, n_iter=2)
+    after_theirs = np.random.random()  # noqa: NPY002
+    np.random.seed(5)  # noqa: NPY002
+    mine = rankwise.randomized_svd(X, 4, n_iter=2)
+    assert np.random.random() == after_theirs  # noqa: NPY002 - advanced alike
+    assert_allclose(mine[1], theirs[1], rtol=1e-12)
+
+
+def test_randomized_svd_generators_and_large_seeds_use_rankwise_generator() -> None:
+    # scikit-learn takes neither: rankwise's Philox sketch, reproducible per seed.
+    X = np.array(make_problem("exp", 70, 50).A)
+    for seed in (2**32, 2**40 + 3):
+        a = rankwise.randomized_svd(X, 4, random_state=seed)
+        b = rankwise.randomized_svd(X, 4, random_state=seed)
+        assert_array_equal(a[1], b[1])
+    g = rankwise.randomized_svd(X, 4, random_state=np.random.default_rng(1))
+    h = rankwise.randomized_svd(X, 4, random_state=np.random.default_rng(1))
+    assert_array_equal(g[0], h[0])
+    _, s_exact, _ = np.linalg.svd(X)
+    assert_allclose(g[1], s_exact[:4], rtol=1e-6)
+
+
+def test_rsvd_core_checks_a_given_sketch() -> None:
+    from rankwise import _core
+    from rankwise._validate import as_matrix
+
+    op = as_matrix(np.ones((20, 10)), "M").op
+    args = (op, 2, 4, 1, "subspace", "lu", "cholqr2", "gesdd", 0, 0)
+    good = np.asfortranarray(np.ones((10, 4)))
+    assert _core.rsvd(*args, good)[1].shape == (2,)
+    for bad in (np.ones((10, 3), order="F"), np.ones((10, 4)).astype(np.float32, order="F")):
+        with pytest.raises(ValueError, match="omega"):
+            _core.rsvd(*args, bad)
+    with pytest.raises(ValueError, match="omega"):
+        _core.rsvd(*args, np.ascontiguousarray(np.ones((4, 10)).T.copy(order="C")))
+    krylov = (op, 2, 4, 1, "block_krylov", "lu", "cholqr2", "gesdd", 0, 0)
+    with pytest.raises(ValueError, match="subspace"):
+        _core.rsvd(*krylov, good)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "convert.hpp"
 #include "families.hpp"
 #include "native_call.hpp"
 #include "operator_handle.hpp"
@@ -40,10 +41,6 @@ struct PrecondHandle {
     std::string dtype() const { return is_single() ? "float32" : "float64"; }
 };
 
-template <class T>
-bool is_dtype(const py::array& a) {
-    return py::array_t<T>::check_(a);  // equivalent dtype (an unpickled one is a new object)
-}
 
 // Column-major view of a 2-D array with unit stride down the columns.
 template <class T>

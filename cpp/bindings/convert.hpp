@@ -1,5 +1,6 @@
 // Conversions shared by every family's bindings: owning host matrices to numpy arrays
-// without a copy, and Philox keys from the two integers Python derives from random_state.
+// without a copy, Philox keys from the two integers Python derives from random_state, and
+// the dtype tests of arrays and operators.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -9,6 +10,7 @@
 #include <memory>
 
 #include "rankwise/cpu_backend.hpp"
+#include "rankwise/linear_op.hpp"
 #include "rankwise/philox.hpp"
 
 namespace rankwise::bindings {
@@ -29,5 +31,15 @@ py::array to_numpy(HostMatrix<T>&& M, bool transposed) {
 }
 
 inline philox::Key make_key(std::uint64_t k0, std::uint64_t k1) { return philox::Key{k0, k1}; }
+
+// Whether a's dtype is T's (an equivalent dtype: an unpickled one is a new object).
+template <class T>
+bool is_dtype(const py::array& a) {
+    return py::array_t<T>::check_(a);
+}
+
+// The T of a LinearOp<T>, in generic lambdas: decltype(value_type_of(A)).
+template <class T>
+T value_type_of(const LinearOp<T>&);
 
 }  // namespace rankwise::bindings

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "convert.hpp"
 #include "rankwise/dia.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
@@ -37,11 +38,6 @@ CsrProblem csr_problem(const py::array& indptr, const py::array& indices, index_
 }
 
 namespace {
-
-template <class T>
-bool is_dtype(const py::array& a) {
-    return py::array_t<T>::check_(a);  // equivalent dtype (an unpickled one is a new object)
-}
 
 // Column-major view of A (transposed = false) or of A^T (transposed = true), no copy.
 template <class T>

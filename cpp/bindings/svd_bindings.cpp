@@ -95,7 +95,8 @@ void register_svd(py::module_& m) {
         "rsvd",
         [](const OperatorHandle& op, index_t k, index_t l, int n_iter, const std::string& method,
            const std::string& power_ortho, const std::string& final_ortho,
-           const std::string& driver, std::uint64_t key0, std::uint64_t key1) {
+           const std::string& driver, std::uint64_t key0, std::uint64_t key1,
+           const std::optional<py::array>& omega) {
             RsvdOptions o;
             o.k = k;
             o.l = l;
@@ -107,14 +108,26 @@ void register_svd(py::module_& m) {
             require(method == "subspace" || method == "block_krylov")
                 << "unknown method '" << method << "'";
             const bool krylov = method == "block_krylov";
+            if (omega) {
+                require(!krylov) << "a given sketch (omega) is for method 'subspace'";
+                require(omega->ndim() == 2 && omega->shape(0) == op.cols() &&
+                        omega->shape(1) == l)
+                    << "omega must have shape (" << op.cols() << ", " << l << ")";
+                require((omega->flags() & py::array::f_style) &&
+                        (op.is_single() ? is_dtype<float>(*omega) : is_dtype<double>(*omega)))
+                    << "omega must be a Fortran-ordered " << op.dtype() << " array";
+            }
             return with_operator(op, [&](const auto& A) {
-                return krylov ? rsvd_block_krylov(cpu(), A, o) : rsvd_subspace(cpu(), A, o);
+                using T = decltype(value_type_of(A));
+                const T* sketch = omega ? static_cast<const T*>(omega->data()) : nullptr;
+                return krylov ? rsvd_block_krylov(cpu(), A, o) : rsvd_subspace(cpu(), A, o, sketch);
             });
         },
         py::arg("op"), py::arg("k"), py::arg("l"), py::arg("n_iter"), py::arg("method"),
         py::arg("power_ortho"), py::arg("final_ortho"), py::arg("driver"), py::arg("key0"),
-        py::arg("key1"),
-        "Fixed-rank randomized SVD; returns (U, s, Vt, info).");
+        py::arg("key1"), py::arg("omega") = py::none(),
+        "Fixed-rank randomized SVD; returns (U, s, Vt, info).  omega: the n x l test matrix "
+        "(Fortran order, the operator's dtype) instead of the Philox sketch of the key.");
 
     m.def(
         "rsvd_fixed_precision",

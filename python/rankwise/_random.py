@@ -1,4 +1,5 @@
-"""``random_state`` handling: every sketch comes from a Philox4x64-10 key of two 64-bit words."""
+"""``random_state`` handling: rankwise's sketches come from a Philox4x64-10 key of two 64-bit
+words (the exception: ``randomized_svd`` draws scikit-learn's test matrix where it can)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Any, Literal
 
@@ -14,6 +15,31 @@ from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, checked_core, flip
 from ._validate import as_matrix, check_choice, check_int, check_n_iter
 
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
+_RANDOM_STATE_SEEDS = 2**32  # the seeds numpy.random.RandomState takes
+
+
+def _sklearn_sketch(
+    random_state: RandomStateLike, n: int, n_random: int, l: int, dtype: np.dtype
+) -> np.ndarray | None:
+    """scikit-learn's Gaussian test matrix for this random_state: the first l columns of
+    ``check_random_state(random_state).normal(size=(n, n_random))`` (None: NumPy's global
+    RandomState, advanced as scikit-learn advances it), in the matrix's dtype, Fortran
+    order.  None where scikit-learn takes no such random_state (a Generator, a seed beyond
+    RandomState's range): rankwise's Philox sketch is used then."""
+    if random_state is None:
+        state = np.random.mtrand._rand
+    elif isinstance(random_state, np.random.RandomState):
+        state = random_state
+    elif (
+        isinstance(random_state, numbers.Integral)
+        and not isinstance(random_state, bool)
+        and 0 <= random_state < _RANDOM_STATE_SEEDS
+    ):
+        state = np.random.RandomState(int(random_state))
+    else:
+        return None
+    omega = state.normal(size=(n, n_random))[:, :l]
+    return np.asfortranarray(omega, dtype=dtype)
 
 
 def randomized_svd(
@@ -34,8 +60,11 @@ def randomized_svd(
     Algorithms 4.4 and 5.1): the same parameters with the same meaning, the same number of
     passes over M (``2 n_iter + 2``) and the same return convention; the products, the
     normalization and the final orthonormalization run in rankwise's native core (sparse
-    products multithreaded, float32 kept as float32).  The random sketch comes from
-    rankwise's generator, so results match scikit-learn's in accuracy, not bit for bit.
+    products multithreaded, float32 kept as float32).  The Gaussian test matrix is
+    scikit-learn's for the same ``random_state`` (an int, a ``RandomState``, or None for
+    NumPy's global state, drawn by NumPy as scikit-learn draws it), so the results equal
+    scikit-learn's up to rounding; a ``Generator`` (which scikit-learn does not take) and
+    CuPy or dask input use rankwise's own Philox sketch.
 
     Parameters
     ----------
@@ -57,7 +86,8 @@ def randomized_svd(
     flip_sign : bool, default True
         Make the largest-magnitude entry of each column of ``u`` positive.
     random_state : None, int, Generator or RandomState
-        Seed of the sketch.
+        Seed of the sketch: None, an int below 2**32 or a RandomState give scikit-learn's
+        draws; a Generator or a larger int seeds rankwise's generator.
     svd_lapack_driver : {"gesdd", "gesvd"}, default "gesdd"
         LAPACK driver for the small SVD.
 
@@ -117,7 +147,6 @@ def randomized_svd(
         M = np.asarray(M)
     if transpose == "auto":
         transpose = len(M.shape) == 2 and M.shape[0] < M.shape[1]
-    key = philox_key(random_state)
     M_work = M.T if transpose else M
     mat = as_matrix(M_work, "M")
 
@@ -128,8 +157,22 @@ def randomized_svd(
         normalizer = "none" if q <= 2 else "lu"
     k = min(n_components, mat.min_dim)
     l = min(n_components + n_oversamples, mat.min_dim)
+    omega = _sklearn_sketch(random_state, mat.shape[1], n_components + n_oversamples, l, mat.dtype)
+    key = philox_key(random_state) if omega is None else (0, 0)
+    # the final basis by Householder QR, as scikit-learn's (its scipy.linalg.qr)
     U, s, Vt, _ = checked_core(
-        _core.rsvd, M_work, mat, k, l, q, "subspace", normalizer, "cholqr2", driver, *key
+        _core.rsvd,
+        M_work,
+        mat,
+        k,
+        l,
+        q,
+        "subspace",
+        normalizer,
+        "householder",
+        driver,
+        *key,
+        omega,
     )
     if transpose:
         U, Vt = Vt.T, U.T

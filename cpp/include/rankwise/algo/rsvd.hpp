@@ -37,14 +37,20 @@ inline void check_rsvd_options(const RsvdOptions& o, index_t m, index_t n) {
 
 // 2q + 2 passes over A: Y = A Omega, then q times (Z = A^T Y, Y = A Z), then B = Q^T A.
 // Memory: (m + n) l for the blocks, plus (n + l) l in the final step.
+// `omega`: the n x l Gaussian test matrix in host memory (column-major), where the caller
+// draws it (rankwise.randomized_svd draws scikit-learn's); nullptr: drawn from o.key.
 template <class Backend, class T>
 SvdFactors<Backend, T> rsvd_subspace(const Backend& be, const LinearOp<T>& A,
-                                     const RsvdOptions& o) {
+                                     const RsvdOptions& o, const T* omega = nullptr) {
     const index_t m = A.rows(), n = A.cols();
     check_rsvd_options(o, m, n);
     auto Z = be.template matrix<T>(n, o.l);
     auto Y = be.template matrix<T>(m, o.l);
-    be.fill_normal(Z.view(), o.key, 0);
+    if (omega != nullptr) {
+        be.from_host(omega, Z.view());
+    } else {
+        be.fill_normal(Z.view(), o.key, 0);
+    }
     A.apply(Trans::No, Z.view(), Y.view());  // Y = A Omega
     for (int i = 0; i < o.n_iter; ++i) {
         be.check_interrupt();

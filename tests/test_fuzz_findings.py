@@ -528,3 +528,36 @@ def test_block_krylov_covers_a_small_matrix_whole(shape: tuple[int, int], k: int
         assert err <= best * (1 + 1e-12)
     else:
         assert err <= best * 1.05
+
+
+def test_randomized_svd_with_oversampling_far_beyond_the_matrix() -> None:
+    """n_oversamples = 2^40 on a 5 x 12 matrix: drawing scikit-learn's n x (k + p) test
+    matrix raised MemoryError (the corpus replay of the fuzzer caught it).  Where k + p
+    exceeds min(m, n) the sketch spans the whole range, so the draws do not matter: the
+    factors are exact, from rankwise's own sketch."""
+    A = np.random.default_rng(0).standard_normal((5, 12))
+    s = rankwise.randomized_svd(A, 2, n_oversamples=2**40, random_state=0)[1]
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:2], rtol=1e-12)
+    # a little beyond min(m, n): scikit-learn's draws, cheap, and the same factors
+    from sklearn.utils.extmath import randomized_svd as sk_randomized_svd
+
+    mine = rankwise.randomized_svd(A, 2, n_oversamples=20, random_state=3)
+    theirs = sk_randomized_svd(A, 2, n_oversamples=20, random_state=3)
+    for a, b in zip(mine, theirs, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0**63])
+@pytest.mark.parametrize("method", ["block_krylov", "subspace"])
+def test_krylov_block_inside_the_previous_ones_is_replaced(scale: float, method: str) -> None:
+    """A = ones on 3 of 4 rows (rank 1), k = 1, block Krylov with l = 1, q = 1: the second
+    block A A^T A w is the first one again, and what its projection leaves is rounding
+    noise along that first block, equal in the three coordinates, so every projection and
+    normalization gave it back: the basis was [q, q] and s came out sqrt(2) too large with
+    U^T U = 2 (the fuzzer, after the block-size change above).  A random direction now
+    replaces a block column that its first projection reduces to rounding."""
+    A = np.array([[1, 1], [1, 1], [1, 1], [0, 0]], dtype=float) * scale
+    U, s, Vt = rankwise.svd(A, 1, method=method, random_state=0)
+    np.testing.assert_allclose(s, [np.sqrt(6.0) * scale], rtol=1e-14)
+    np.testing.assert_allclose(U.T @ U, [[1.0]], atol=1e-14)
+    np.testing.assert_allclose((U * s) @ Vt, A, rtol=0, atol=1e-14 * scale)

@@ -16,6 +16,7 @@ from ._validate import as_matrix, check_choice, check_int, check_n_iter
 
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
 _RANDOM_STATE_SEEDS = 2**32  # the seeds numpy.random.RandomState takes
+_MAX_UNUSED_DRAWS = 1 << 22  # most draws made where k + p exceeds min(m, n)
 
 
 def _sklearn_sketch(
@@ -25,7 +26,11 @@ def _sklearn_sketch(
     ``check_random_state(random_state).normal(size=(n, n_random))`` (None: NumPy's global
     RandomState, advanced as scikit-learn advances it), in the matrix's dtype, Fortran
     order.  None where scikit-learn takes no such random_state (a Generator, a seed beyond
-    RandomState's range): rankwise's Philox sketch is used then."""
+    RandomState's range), or where k + p exceeds min(m, n) = l by so much that the draws
+    would not fit in memory: rankwise's Philox sketch is used then (with l = min(m, n) the
+    sketch spans the whole range, so the factors do not depend on it)."""
+    if n_random > l and n * n_random > _MAX_UNUSED_DRAWS:
+        return None
     if random_state is None:
         state = np.random.mtrand._rand
     elif isinstance(random_state, np.random.RandomState):

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "rankwise/linear_op.hpp"
+#include "rankwise/philox.hpp"
 #include "rankwise/types.hpp"
 
 namespace rankwise {
@@ -53,18 +55,32 @@ SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
 
 // Y <- Y - Q (Q^T Y), then orthonormalize, repeated until Q^T Y is at rounding level (block
 // classical Gram-Schmidt with reorthogonalization, "twice is enough" in the usual case).
-// When Y lies (numerically) inside range(Q), e.g. Krylov blocks of an exactly low-rank A,
-// each orthonormalization amplifies rounding noise that again has components along Q, so
-// the loop runs until those components are gone; Y ends orthonormal and orthogonal to Q.
+// A column that the first projection leaves at the rounding level of its norm lay inside
+// range(Q) (a Krylov block of an exactly low-rank A, an update inside the factor's span):
+// what is left of it is rounding noise, which can keep pointing along Q however often it is
+// projected (a 12 x 12 rank-1 A gave K = [q, q], found by fuzzing), so a random direction
+// takes its place.  Y ends orthonormal and orthogonal to Q.
 template <class Backend, class T>
 void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how) {
     if (Q.cols == 0) {
         be.orthonormalize(Y, how);
         return;
     }
-    const double tiny = 4 * std::numeric_limits<T>::epsilon() * std::sqrt(double(Q.rows));
+    const double eps = std::numeric_limits<T>::epsilon();
+    const double tiny = 4 * eps * std::sqrt(double(Q.rows));
     auto C = be.template matrix<T>(Q.cols, Y.cols);
-    for (int pass = 0; pass < 6; ++pass) {
+    std::vector<double> before(static_cast<std::size_t>(Y.cols)), after(before.size());
+    be.column_norms(ConstMatView<T>(Y), before.data());
+    be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
+    be.gemm(Trans::No, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
+    be.column_norms(ConstMatView<T>(Y), after.data());
+    for (index_t j = 0; j < Y.cols; ++j) {
+        if (!(after[j] > 64 * tiny * before[j]))  // also a zero column: nothing to keep
+            be.fill_normal(Y.cols_range(j, 1), philox::Key{0x6f7274686f676f6eULL, 0},
+                           static_cast<std::uint64_t>(j));
+    }
+    be.orthonormalize(Y, how);
+    for (int pass = 1; pass < 6; ++pass) {
         be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
         if (pass >= 2) {  // Y orthonormal here: stop once it is orthogonal to Q as well
             const auto c = be.to_host(C.data(), Q.cols * Y.cols);

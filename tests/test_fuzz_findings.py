@@ -561,3 +561,10 @@ def test_krylov_block_inside_the_previous_ones_is_replaced(scale: float, method:
     np.testing.assert_allclose(s, [np.sqrt(6.0) * scale], rtol=1e-14)
     np.testing.assert_allclose(U.T @ U, [[1.0]], atol=1e-14)
     np.testing.assert_allclose((U * s) @ Vt, A, rtol=0, atol=1e-14 * scale)
+    # One entry in 8 x 12 (k = 2: l = 2, q = 3): blocks 2 and 3 are replaced in turn, and
+    # the second replacement drew the first one's directions again (basis [e1, ., ., ., e1])
+    B = np.zeros((8, 12))
+    B[0, 0] = -scale
+    U, s, Vt = rankwise.svd(sp.csr_array(B), 2, method=method, random_state=0)
+    np.testing.assert_allclose(s, [scale, 0.0], rtol=1e-14, atol=1e-14 * scale)
+    np.testing.assert_allclose(U.T @ U, np.eye(2), atol=1e-14)

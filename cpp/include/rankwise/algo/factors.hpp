@@ -74,10 +74,13 @@ void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
     be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
     be.gemm(Trans::No, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
     be.column_norms(ConstMatView<T>(Y), after.data());
+    // The stream depends on Q's width too: a later call (the next Krylov block) must not
+    // draw the directions that an earlier one drew, which are in its Q by now.
+    const auto first = static_cast<std::uint64_t>(Q.cols) << 32;
     for (index_t j = 0; j < Y.cols; ++j) {
         if (!(after[j] > 64 * tiny * before[j]))  // also a zero column: nothing to keep
             be.fill_normal(Y.cols_range(j, 1), philox::Key{0x6f7274686f676f6eULL, 0},
-                           static_cast<std::uint64_t>(j));
+                           first + static_cast<std::uint64_t>(j));
     }
     be.orthonormalize(Y, how);
     for (int pass = 1; pass < 6; ++pass) {

@@ -83,13 +83,20 @@ void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
                            first + static_cast<std::uint64_t>(j));
     }
     be.orthonormalize(Y, how);
-    for (int pass = 1; pass < 6; ++pass) {
+    for (int pass = 1; pass < 8; ++pass) {
         be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
         if (pass >= 2) {  // Y orthonormal here: stop once it is orthogonal to Q as well
             const auto c = be.to_host(C.data(), Q.cols * Y.cols);
             double worst = 0;
             for (const T v : c) worst = std::max(worst, std::abs(double(v)));
             if (worst <= tiny) return;
+            if (pass == 4) {
+                // Still not orthogonal: the projected block is rank deficient (its columns
+                // dependent among themselves, e.g. a Krylov block of a rank-deficient A),
+                // and the directions its orthonormalization adds fall back along Q each
+                // time.  A random block in their place.
+                be.fill_normal(Y, philox::Key{0x6f7274686f676f6eULL, 1}, first);
+            }
         }
         be.gemm(Trans::No, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
         be.orthonormalize(Y, how);

@@ -339,11 +339,20 @@ def sketch_size(k: int, oversample: int, m: int, n: int) -> int:
     return min(k + oversample, min(m, n))
 
 
-def effective_q(method: str, q: int, l: int, m: int, n: int) -> int:
-    """Power iterations actually applied (block Krylov: l*(q+1) must fit min(m, n))."""
-    if method == "block_krylov":
-        return max(0, min(q, min(m, n) // l - 1))
-    return q
+def effective_l_q(method: str, q: int, l: int, m: int, n: int) -> tuple[int, int]:
+    """Sketch columns and power iterations actually applied: block Krylov takes one block
+    of min(m, n) columns (q = 0) where l (q + 1) would not fit in min(m, n)."""
+    if method == "block_krylov" and l * (q + 1) > min(m, n):
+        return min(m, n), 0
+    return l, q
+
+
+def cg_product_storage(A: Any, dtype: Any = np.float64, iterations: int | None = None) -> str:
+    """How CG's products read the system matrix A ("dense", "symmetric", "csr", "dia", ...)."""
+    from rankwise import _cg
+
+    mat = _cg._as_work(A, np.dtype(dtype), "A", system_matrix=True, iterations=iterations)
+    return str(mat.op.storage)
 
 
 # --------------------------------------------------------------------------- #

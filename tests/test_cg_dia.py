@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import rankwise
 import scipy.sparse as sp
+from conftest import cg_product_storage
 from rankwise import _cg, _core
 from rankwise._validate import as_matrix
 
@@ -35,37 +36,35 @@ def rotated_diffusion(side: int, eps: float = 0.25) -> sp.csr_matrix:
     return sp.csr_matrix(A + 1e-3 * sp.identity(side * side))
 
 
-def _storage(A: Any, dtype: Any = np.float64, iterations: int | None = None) -> str:
-    return _cg._as_work(
-        A, np.dtype(dtype), "A", system_matrix=True, iterations=iterations
-    ).op.storage
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_banded_csr_is_multiplied_in_dia_form(dtype: Any) -> None:
     for A in (poisson2d(30), rotated_diffusion(30)):
-        assert _storage(A.astype(dtype), dtype) == "dia"
+        assert cg_product_storage(A.astype(dtype), dtype) == "dia"
 
 
-def test_other_matrices_keep_their_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_matrices_keep_theircg_product_storage(monkeypatch: pytest.MonkeyPatch) -> None:
     A = poisson2d(30)
-    assert _storage(A.tocsc()) == "csc"
-    assert _storage(A, iterations=5) == "csr"  # too few products to repay the copy
+    assert cg_product_storage(A.tocsc()) == "csc"
+    assert cg_product_storage(A, iterations=5) == "csr"  # too few products to repay the copy
     unsorted = A.copy()
     unsorted.indices[[0, 1]] = unsorted.indices[[1, 0]]
     unsorted.data[[0, 1]] = unsorted.data[[1, 0]]
     unsorted.has_sorted_indices = False
-    assert _storage(unsorted) == "csr"
+    assert cg_product_storage(unsorted) == "csr"
     rng = np.random.default_rng(0)
     R = sp.random(900, 900, density=0.01, random_state=rng, format="csr")
-    assert _storage(sp.csr_matrix(R + R.T + 10 * sp.identity(900))) == "csr"  # many diagonals
+    assert (
+        cg_product_storage(sp.csr_matrix(R + R.T + 10 * sp.identity(900))) == "csr"
+    )  # many diagonals
     T = _tridiag(900, -1.0, 2.5, -1.0)
     corners = sp.csr_matrix(T + sp.diags([0.5, 0.5], [-899, 899], shape=T.shape))
-    assert _storage(T) == "dia"
-    assert _storage(corners) == "csr"  # 5 diagonals for 3 entries per row: too much fill
+    assert cg_product_storage(T) == "dia"
+    assert cg_product_storage(corners) == "csr"  # 5 diagonals for 3 entries per row: too much fill
     monkeypatch.setattr(_cg, "DIA_MAX_BYTES", 1000)
-    assert _storage(A) == "csr"  # beyond the cache-sized limit
-    assert _storage(A.toarray()) == "symmetric"  # dense: the triangle product (test_cg_symmetric)
+    assert cg_product_storage(A) == "csr"  # beyond the cache-sized limit
+    assert (
+        cg_product_storage(A.toarray()) == "symmetric"
+    )  # dense: the triangle product (test_cg_symmetric)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -109,10 +108,10 @@ def test_cg_iterates_are_those_of_the_csr_product(
 ) -> None:
     A = make(40).astype(dtype)
     b = np.random.default_rng(2).standard_normal(A.shape[0]).astype(dtype)
-    assert _storage(A, dtype) == "dia"
+    assert cg_product_storage(A, dtype) == "dia"
     with_dia = rankwise.solve_cg(A, b, rtol=1e-6, M=M)
     monkeypatch.setattr(_cg, "DIA_MAX_DIAGONALS", 0)
-    assert _storage(A, dtype) == "csr"
+    assert cg_product_storage(A, dtype) == "csr"
     with_csr = rankwise.solve_cg(A, b, rtol=1e-6, M=M)
     assert with_dia.converged
     assert with_dia.iterations == with_csr.iterations

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rankwise
+from conftest import cg_product_storage
 from rankwise import _cg, _core
 
 
@@ -17,23 +18,19 @@ def _spd(n: int, dtype: Any = np.float64, seed: int = 0) -> np.ndarray:
     return (G @ G.T / n + np.eye(n)).astype(dtype)
 
 
-def _storage(A: Any, dtype: Any = np.float64, iterations: int | None = None) -> str:
-    return _cg._as_work(
-        A, np.dtype(dtype), "A", system_matrix=True, iterations=iterations
-    ).op.storage
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_symmetric_dense_matrices_use_the_triangle_product(dtype: Any) -> None:
     A = _spd(50, dtype)
-    assert _storage(np.asfortranarray(A), dtype) == "symmetric"
-    assert _storage(np.ascontiguousarray(A), dtype) == "symmetric"
-    assert _storage(A, dtype, iterations=5) == "dense"  # the check would not pay
+    assert cg_product_storage(np.asfortranarray(A), dtype) == "symmetric"
+    assert cg_product_storage(np.ascontiguousarray(A), dtype) == "symmetric"
+    assert cg_product_storage(A, dtype, iterations=5) == "dense"  # the check would not pay
     nearly = A.copy()
     nearly[3, 7] = np.nextafter(nearly[3, 7], np.inf)  # symmetric up to one ulp: as SciPy
-    assert _storage(nearly, dtype) == "dense"
-    assert _storage(A[::2, ::2], dtype) == "dense"  # a strided view: copied whole, as before
-    assert _storage(_spd(1, dtype), dtype) == "symmetric"
+    assert cg_product_storage(nearly, dtype) == "dense"
+    assert (
+        cg_product_storage(A[::2, ::2], dtype) == "dense"
+    )  # a strided view: copied whole, as before
+    assert cg_product_storage(_spd(1, dtype), dtype) == "symmetric"
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 9, 64, 203])
@@ -69,7 +66,7 @@ def test_cg_converges_as_with_the_whole_matrix(
     rtol = 1e-4 if dtype == np.float32 else 1e-10
     half = rankwise.solve_cg(A, b, rtol=rtol, M=M)
     monkeypatch.setattr(_cg, "DIA_MIN_ITERATIONS", 10**9)
-    assert _storage(A, dtype, iterations=10**6) == "dense"
+    assert cg_product_storage(A, dtype, iterations=10**6) == "dense"
     whole = rankwise.solve_cg(A, b, rtol=rtol, M=M)
     assert half.converged
     assert whole.converged

@@ -20,7 +20,7 @@ from conftest import (
     assert_svd_output,
     check_against_theory,
     check_exact,
-    effective_q,
+    effective_l_q,
     problem_from_matrix,
     resolved_n_iter,
     rounding_slack,
@@ -95,11 +95,12 @@ def test_svd_random_cases(method, layout, data) -> None:
     assert np.all(s.astype(np.float64) <= prob.s[:k] + slack), (
         "interlacing s_j <= sigma_j violated"
     )
-    l = sketch_size(k, oversample, m, n)
+    l, q = effective_l_q(
+        method, resolved_n_iter(n_iter, k, m, n), sketch_size(k, oversample, m, n), m, n
+    )
     if l >= min(m, n):
         check_exact(prob, U, s, Vt, k, dtype)
     elif oversample >= 4:
-        q = effective_q(method, resolved_n_iter(n_iter, k, m, n), l, m, n)
         check_against_theory(prob, U, s, Vt, k=k, l=l, q=q, dtype=dtype, t=10.0, u=10.0)
 
 

@@ -23,7 +23,7 @@ from conftest import (
     assert_svd_output,
     check_against_theory,
     check_exact,
-    effective_q,
+    effective_l_q,
     make_problem,
     make_sparse_problem,
     problem_from_matrix,
@@ -44,8 +44,7 @@ def _run(A, prob, method, dtype, n_iter, k=K, oversample=P, seed=SEED):
         A, k, oversample=oversample, n_iter=n_iter, method=method, random_state=seed
     )
     assert_svd_output(U, s, Vt, (m, n), k, dtype)
-    l = sketch_size(k, oversample, m, n)
-    q = effective_q(method, n_iter, l, m, n)
+    l, q = effective_l_q(method, n_iter, sketch_size(k, oversample, m, n), m, n)
     check_against_theory(prob, U, s, Vt, k=k, l=l, q=q, dtype=dtype)
     return U, s, Vt
 

@@ -12,7 +12,7 @@ from conftest import (
     METHODS,
     assert_svd_output,
     check_against_theory,
-    effective_q,
+    effective_l_q,
     make_problem,
     rounding_slack,
     to_sparse,
@@ -386,8 +386,8 @@ def test_custom_linear_operator_matches_dense(method) -> None:
     A = np.array(prob.A)
     U, s, Vt = rankwise.svd(CountingOperator(A), 10, n_iter=3, method=method, random_state=SEED)
     assert_svd_output(U, s, Vt, A.shape, 10, np.float64)
-    q = effective_q(method, 3, 20, 120, 90)
-    check_against_theory(prob, U, s, Vt, k=10, l=20, q=q, dtype=np.float64)
+    l, q = effective_l_q(method, 3, 20, 120, 90)
+    check_against_theory(prob, U, s, Vt, k=10, l=l, q=q, dtype=np.float64)
 
 
 def test_operator_without_adjoint_gets_a_clear_error() -> None:

@@ -98,10 +98,10 @@ def solve_cg_gpu(
         raise ValueError("b contains NaN or Inf")
 
     scale = _rhs_scale(_column_abs_max(B)[np.newaxis, :]) if n > 0 else None
-    B_host = None if scale is None else B.get()
-    if B_host is None:
+    if scale is None:
         bnorm = _column_norms(B) if n > 0 else np.zeros(s)
     else:
+        B_host = B.get()
         bnorm = _host_column_norms(B_host)
     tol, maxiter = _stopping_rule(bnorm, rtol, atol, maxiter, n)
     if scale is not None:

@@ -35,25 +35,82 @@ py::array apply_to_block(const LinearOp<T>& A, const py::array& X, bool transpos
     return to_numpy(std::move(Y), false);
 }
 
-// (Z = Y M, Z^T Z) for a tall block Y and a small M, by the backend's products (the BLAS
+// Products of a tall block Y (r x l) with small matrices, by the backend's products (the BLAS
 // single-threaded in row chunks on the core's threads: numpy's multithreaded BLAS on such
 // skinny products stalls whenever a core is busy elsewhere).
 template <class T>
-py::tuple times_and_gram(const py::array& Y, const py::array& M) {
+ConstMatView<T> tall_view(const py::array_t<T, py::array::f_style>& y) {
+    return {y.data(), y.shape(0), y.shape(1), std::max<index_t>(y.shape(0), 1)};
+}
+
+template <class T>
+py::array_t<T, py::array::f_style> fortran_block(const py::array& Y, const char* name) {
     auto y = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(Y);
-    auto mm = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(M);
-    require(y && mm && y.ndim() == 2 && mm.ndim() == 2 && y.shape(1) == mm.shape(0))
-        << "Y (r x l) and M (l x c) must be 2-D with matching inner dimensions";
-    const index_t r = y.shape(0), l = y.shape(1), c = mm.shape(1);
-    HostMatrix<T> Z(r, c), G(c, c);
+    require(y && y.ndim() == 2) << name << " must be a 2-D array";
+    return y;
+}
+
+// Y^T Y (l x l)
+template <class T>
+HostMatrix<T> gram_of(ConstMatView<T> Y) {
+    HostMatrix<T> G(Y.cols, Y.cols);
+    cpu().gemm(Trans::Yes, Trans::No, T(1), Y, Y, T(0), G.view());
+    return G;
+}
+
+// Y M (r x c) for a small M (l x c)
+template <class T>
+HostMatrix<T> times_small(ConstMatView<T> Y, ConstMatView<T> M) {
+    HostMatrix<T> Z(Y.rows, M.cols);
+    cpu().gemm(Trans::No, Trans::No, T(1), Y, M, T(0), Z.view());
+    return Z;
+}
+
+// M converted before the native call (which releases the GIL), checked against Y
+template <class T>
+py::array_t<T, py::array::f_style> small_factor(const py::array& M, index_t inner) {
+    auto mm = fortran_block<T>(M, "M");
+    require(mm.shape(0) == inner) << "M has " << mm.shape(0) << " rows; Y has " << inner
+                                  << " columns";
+    return mm;
+}
+
+template <class T>
+py::array gram(const py::array& Y) {
+    auto y = fortran_block<T>(Y, "Y");
+    HostMatrix<T> G;
     {
         const NativeCall native;
         const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
-        const ConstMatView<T> Yv{y.data(), r, l, std::max<index_t>(r, 1)};
-        const ConstMatView<T> Mv{mm.data(), l, c, std::max<index_t>(l, 1)};
-        cpu().gemm(Trans::No, Trans::No, T(1), Yv, Mv, T(0), Z.view());
-        cpu().gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Z.view()),
-                   ConstMatView<T>(Z.view()), T(0), G.view());
+        G = gram_of(tall_view(y));
+    }
+    return to_numpy(std::move(G), false);
+}
+
+template <class T>
+py::array times(const py::array& Y, const py::array& M) {
+    auto y = fortran_block<T>(Y, "Y");
+    auto mm = small_factor<T>(M, y.shape(1));
+    HostMatrix<T> Z;
+    {
+        const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;
+        Z = times_small(tall_view(y), tall_view(mm));
+    }
+    return to_numpy(std::move(Z), false);
+}
+
+// (Z = Y M, Z^T Z)
+template <class T>
+py::tuple times_and_gram(const py::array& Y, const py::array& M) {
+    auto y = fortran_block<T>(Y, "Y");
+    auto mm = small_factor<T>(M, y.shape(1));
+    HostMatrix<T> Z, G;
+    {
+        const NativeCall native;
+        const cpu::SerialBlas blas_on_our_threads;
+        Z = times_small(tall_view(y), tall_view(mm));
+        G = gram_of(ConstMatView<T>(Z.view()));
     }
     return py::make_tuple(to_numpy(std::move(Z), false), to_numpy(std::move(G), false));
 }
@@ -79,11 +136,28 @@ void register_chunk_kernels(py::module_& m) {
         },
         py::arg("op"), py::arg("X"), py::arg("transpose"),
         "op(A) @ X with op(A) = A or A^T, X in the operator's dtype (Fortran order result).");
+    const auto by_dtype = [](const py::array& Y, auto f32, auto f64) {
+        return py::array_t<float>::check_(Y) ? f32() : f64();
+    };
+    m.def(
+        "gram",
+        [by_dtype](const py::array& Y) {
+            return by_dtype(Y, [&] { return gram<float>(Y); }, [&] { return gram<double>(Y); });
+        },
+        py::arg("Y"), "Y^T Y by the core's products (Fortran order result).");
+    m.def(
+        "times",
+        [by_dtype](const py::array& Y, const py::array& M) {
+            return by_dtype(
+                Y, [&] { return times<float>(Y, M); }, [&] { return times<double>(Y, M); });
+        },
+        py::arg("Y"), py::arg("M"), "Y @ M by the core's products (Fortran order result).");
     m.def(
         "times_and_gram",
-        [](const py::array& Y, const py::array& M) {
-            return py::array_t<float>::check_(Y) ? times_and_gram<float>(Y, M)
-                                                 : times_and_gram<double>(Y, M);
+        [by_dtype](const py::array& Y, const py::array& M) {
+            return by_dtype(
+                Y, [&] { return times_and_gram<float>(Y, M); },
+                [&] { return times_and_gram<double>(Y, M); });
         },
         py::arg("Y"), py::arg("M"), "(Y @ M, (Y @ M)^T (Y @ M)) by the core's products.");
     m.def(

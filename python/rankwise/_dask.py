@@ -16,8 +16,11 @@ gives the same factors up to rounding:
   worker (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020).  Between power
   iterations the shifted step alone (a well-conditioned basis is enough there);
 * ``Z = A^T Y``: ``Z_j = sum_i A_ij^T Y_i``, partial products summed over a tree;
-* the final Rayleigh-Ritz step on the client: ``W = A^T Q`` (n x l) has the SVD
-  ``Uw S Vw^T``, then ``U = Q Vw`` (one task per block) and ``V = Uw``.
+* the final Rayleigh-Ritz step: ``W = A^T Q`` (n x l) has the SVD ``Uw S Vw^T``, then
+  ``U = Q Vw`` (one task per block) and ``V = Uw``.  The third CholeskyQR step's R^-1 is
+  applied on the small side (``W = (A^T Q2) R3^-1``, ``U = Q2 (R3^-1 Vw)``), and each
+  power step's ``Y_i R^-1`` is made by the task that multiplies it by ``A_i^T``: one task
+  per block and pass, no pass over a tall block on its own.
 
 Passes over A: 2q + 2 for q power iterations (each reads every block once).  The whole
 computation is one graph, persisted once: small steps (Cholesky factors, the QR of the
@@ -90,17 +93,28 @@ def _times_gram(block: Any, X: np.ndarray, check: bool = True) -> Pair:
     """(A_i @ X, its Gram matrix).  Every product of a task goes through the core, none
     through numpy: numpy's multithreaded BLAS on skinny products stalls whenever a core is
     busy elsewhere (measured: 0.35 s to 12 s for the same graph), and alternating it with the
-    core's OpenMP loops wakes two spinning thread pools in turn."""
-    return _with_gram(_times(block, X, check))
+    core's OpenMP loops wakes two spinning thread pools in turn.
+
+    ``check``: NaN/Inf in the block.  A non-finite entry of A_i makes a whole row of A_i X
+    non-finite (X Gaussian or dense), hence a diagonal entry of the Gram matrix: the block is
+    scanned only then, to tell bad input (which raises) from an overflow (which the Cholesky
+    factorization reports).  A scan of every block would cost a third of its product."""
+    Y = _times(block, X, False)
+    G = _gram(Y)
+    if check and not np.isfinite(np.diagonal(G)).all():
+        as_matrix(block, "a chunk of A", check_finite=True)
+    return Y, G
 
 
 def _gram(Y: np.ndarray) -> np.ndarray:
-    return np.asarray(_core.times_and_gram(Y, np.eye(Y.shape[1], dtype=Y.dtype))[1])
+    return np.asarray(_core.gram(Y))
 
 
-def _rtimes(block: Any, Y: np.ndarray) -> np.ndarray:
-    """A_i^T @ Y_i (Y_i comes from a product with A_i, which scanned the block)."""
-    return _apply(block, Y, True, False)
+def _rtimes(block: Any, Y: np.ndarray, R_inv: np.ndarray | None = None) -> np.ndarray:
+    """A_i^T @ Y_i, or A_i^T @ (Y_i R^-1) with the block Y_i R^-1 made here and dropped (the
+    task that makes a basis block also uses it: one task per block and pass, and no tall
+    block stored between them).  Y_i comes from a product with A_i, which scanned it."""
+    return _apply(block, Y if R_inv is None else _times_small(Y, R_inv), True, False)
 
 
 def _solve_gram(Y: np.ndarray, R_inv: np.ndarray) -> Pair:
@@ -111,7 +125,7 @@ def _solve_gram(Y: np.ndarray, R_inv: np.ndarray) -> Pair:
 
 
 def _times_small(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
-    return np.asarray(_core.times_and_gram(Y, M)[0])
+    return np.asarray(_core.times(Y, M))
 
 
 def _add(*parts: np.ndarray) -> np.ndarray:
@@ -125,6 +139,13 @@ def _largest_entries(U: np.ndarray) -> np.ndarray:
     """Per column, the entry of largest magnitude (first on ties), as a 1 x k row."""
     rows = np.argmax(np.abs(U), axis=0)
     return U[rows, np.arange(U.shape[1])][np.newaxis, :]
+
+
+def _largest_entries_of_product(Q: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """_largest_entries(Q_i M), the product made and dropped (it is made again, with the
+    signs applied, once all blocks' entries are known: cheaper than storing and rescaling
+    it, and one task per block)."""
+    return _largest_entries(_times_small(Q, M))
 
 
 def _pick_largest(*rows: np.ndarray) -> np.ndarray:
@@ -203,22 +224,37 @@ def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
         ) from None
 
 
-def _orthonormalize(pairs: list[Any], m: int, *, power_step: bool = False) -> list[Any]:
-    """Shifted CholeskyQR3 of the tall matrix stacked from the blocks Y_i of `pairs` (each
-    (Y_i, Y_i^T Y_i) as two delayed values): three Gram reductions over the tree, three
-    triangular solves per block, all inside the graph.  Returns the blocks of Q.
-
-    ``power_step``: the shifted step alone.  Between power iterations the basis only has to be
-    well conditioned, not orthonormal (the in-memory method uses an LU factor there): after
-    the shifted step cond(Q) is O(1) for any cond(Y) < u^-1 (Fukaya et al. 2020, Theorem
-    3.3), which is what keeps the small directions of the next product from being lost."""
+def _inverse_cholesky_factor(pairs: list[Any], m: int, shifted: bool) -> Any:
+    """The delayed R^-1 of one CholeskyQR step on the blocks of `pairs` ((Y_i, Y_i^T Y_i) as
+    two delayed values each): the Gram matrices summed over the tree, then the factor."""
     from dask import delayed
 
-    for shifted in (True,) if power_step else (True, False, False):
-        G = _tree([g for _, g in pairs], _add)
-        R_inv = delayed(_cholesky_factor)(G, m, shifted)
+    return delayed(_cholesky_factor)(_tree([g for _, g in pairs], _add), m, shifted)
+
+
+def _orthonormalize_to_last_factor(pairs: list[Any], m: int) -> tuple[list[Any], Any]:
+    """Shifted CholeskyQR3 of the tall matrix stacked from the blocks of `pairs`, but for the
+    third step's solve: returns the blocks of Q2 (after two steps, with their Gram matrices)
+    and R3^-1, with Q = Q2 R3^-1.  Callers apply R3^-1 on the small side of what they make
+    from Q (A^T Q = (A^T Q2) R3^-1, U = Q2 (R3^-1 Vw)): R3 = I + O(u) after two steps, so
+    this is the product with Q to rounding, without a pass over the tall blocks.  All of it
+    inside the graph: three Gram reductions over the tree, two triangular solves per
+    block (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020)."""
+    from dask import delayed
+
+    for shifted in (True, False):
+        R_inv = _inverse_cholesky_factor(pairs, m, shifted)
         pairs = [delayed(_solve_gram, nout=2)(y, R_inv) for y, _ in pairs]
-    return [y for y, _ in pairs]
+    return pairs, _inverse_cholesky_factor(pairs, m, False)
+
+
+def _orthonormalize(pairs: list[Any], m: int) -> list[Any]:
+    """The blocks of Q, shifted CholeskyQR3 of the tall matrix stacked from the blocks of
+    `pairs` (_orthonormalize_to_last_factor, with the third solve applied per block)."""
+    from dask import delayed
+
+    pairs, R_inv = _orthonormalize_to_last_factor(pairs, m)
+    return [delayed(_times_small)(y, R_inv) for y, _ in pairs]
 
 
 def _orthonormal_columns(Z: np.ndarray) -> np.ndarray:
@@ -287,14 +323,21 @@ class _Grid:
             out.append(delayed(_with_gram, nout=2)(Y))
         return out
 
-    def rtimes(self, Q: list[Any]) -> Any:
-        """B^T Q (n x c) for Q given by row blocks: per column block a tree over i, stacked."""
+    def rtimes(self, Q: list[Any], R_inv: Any = None) -> Any:
+        """B^T Q (n x c) for Q given by row blocks, or B^T (Q R^-1) for a small R^-1: per
+        column block a tree over i, stacked.  With one column block, each task makes its
+        block Q_i R^-1 itself; with several, Q_i R^-1 is made once per row block."""
         from dask import delayed
 
+        if R_inv is not None and len(self.col_slices) > 1:
+            Q, R_inv = [delayed(_times_small)(q, R_inv) for q in Q], None
         return _stacked(
             [
                 _tree(
-                    [delayed(_rtimes)(row[j], q) for row, q in zip(self.blocks, Q, strict=True)],
+                    [
+                        delayed(_rtimes)(row[j], q, R_inv)
+                        for row, q in zip(self.blocks, Q, strict=True)
+                    ],
                     _add,
                 )
                 for j in range(len(self.col_slices))
@@ -340,13 +383,27 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
     Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
     Y = grid.times_gram(Omega, first=True)
     for _ in range(n_iter):
-        Q = _orthonormalize(Y, m, power_step=True)
-        Z = delayed(_orthonormal_columns)(grid.rtimes(Q))
+        # Between power iterations the basis only has to be well conditioned, not
+        # orthonormal (the in-memory method uses an LU factor there): the shifted CholeskyQR
+        # step alone, after which cond(Y R^-1) is O(1) for any cond(Y) < u^-1 (Fukaya et al.
+        # 2020, Theorem 3.3), which keeps the small directions of the next product.
+        R_inv = _inverse_cholesky_factor(Y, m, shifted=True)
+        Z = delayed(_orthonormal_columns)(grid.rtimes([y for y, _ in Y], R_inv))
         Y = grid.times_gram(Z, first=False)
-    Q = _orthonormalize(Y, m)
+    Y, R_inv = _orthonormalize_to_last_factor(Y, m)  # Q = Q2 R3^-1, Q2 the blocks of Y
 
-    s, Vw, V = delayed(_rayleigh_ritz, nout=3)(grid.rtimes(Q), k)
-    return _finish(Q, s, Vw, V, grid.rows, k, dtype, grid.transposed)
+    W = delayed(_times_small)(grid.rtimes([y for y, _ in Y], None), R_inv)  # B^T Q
+    s, Vw, V = delayed(_rayleigh_ritz, nout=3)(W, k)
+    return _finish(
+        [y for y, _ in Y],
+        s,
+        delayed(np.matmul)(R_inv, Vw),
+        V,
+        grid.rows,
+        k,
+        dtype,
+        grid.transposed,
+    )
 
 
 def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
@@ -382,21 +439,20 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
 def _finish(
     Q: list[Any], s: Any, Vw: Any, V: Any, rows: list[int], k: int, dtype: Any, transposed: bool
 ) -> tuple[Any, Any, Any]:
-    """U = Q Vw per block, the sign convention, one persist; (U, s, Vt) as svd returns."""
+    """U = Q Vw per block with the sign convention, one persist; (U, s, Vt) as svd returns."""
     import dask
     import dask.array as da
     from dask import delayed
-
-    U_blocks = [delayed(_times_small)(q, Vw) for q in Q]
 
     # Sign convention of the in-memory result: the largest entry of each column of the left
     # factor of A is positive (for a wide A that factor is V, which is small).
     if transposed:
         top = delayed(_largest_entries)(V)
     else:
-        top = _tree([delayed(_largest_entries)(u) for u in U_blocks], _pick_largest)
+        top = _tree([delayed(_largest_entries_of_product)(q, Vw) for q in Q], _pick_largest)
     signs = delayed(_signs)(top)
-    U_blocks = [delayed(_scaled_columns)(u, signs) for u in U_blocks]
+    Vw = delayed(_scaled_columns)(Vw, signs)
+    U_blocks = [delayed(_times_small)(q, Vw) for q in Q]
     V = delayed(_scaled_columns)(V, signs)
 
     *U_blocks, s, V = dask.persist(*U_blocks, s, V)

@@ -186,6 +186,31 @@ def test_single_pass_reads_every_block_once(monkeypatch) -> None:
         assert len(reads) == 4 * 6
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_chunk_kernels_gram_and_times(dtype) -> None:
+    """The core's per-chunk products that the graph's tasks call: Y^T Y and Y M in the
+    block's dtype, equal to numpy's to rounding, for C- and Fortran-ordered blocks."""
+    from rankwise import _core
+
+    rng = np.random.default_rng(8)
+    Y = rng.standard_normal((3000, 12)).astype(dtype)
+    M = rng.standard_normal((12, 5)).astype(dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    for block in (Y, np.asfortranarray(Y)):
+        G = _core.gram(block)
+        Z = _core.times(block, M)
+        Z2, G2 = _core.times_and_gram(block, M)
+        assert G.dtype == Z.dtype == dtype
+        np.testing.assert_allclose(G, Y.T.astype(float) @ Y, rtol=tol, atol=tol * 3000)
+        np.testing.assert_allclose(Z, Y.astype(float) @ M, rtol=tol, atol=tol * 10)
+        np.testing.assert_array_equal(Z2, Z)
+        np.testing.assert_allclose(G2, Z.T.astype(float) @ Z, rtol=tol, atol=tol * 3000)
+    with pytest.raises(ValueError, match="M has 5 rows; Y has 12 columns"):
+        _core.times(Y, M.T)
+    with pytest.raises(ValueError, match="2-D"):
+        _core.gram(Y[:, 0])
+
+
 def test_single_pass_bad_input(client) -> None:
     D = da.from_array(_decaying(600, 40, seed=6), chunks=(200, 40))
     with pytest.raises(ValueError, match="n_iter"):

@@ -418,6 +418,12 @@ def cur(
     True
     """
     if _dask.is_dask_array(A):
+        if _gpu.is_device_array(A._meta):
+            raise NotImplementedError(
+                "rankwise.cur of a dask array with CuPy chunks is not implemented (rankwise.svd "
+                "and randomized_svd take them); pass A.map_blocks(cupy.asnumpy) to select on "
+                "the CPU, or a single CuPy array to select on the GPU"
+            )
         return _cur_dask(A, k, rows, cols, method, core, oversample, weights, refine, random_state)
     if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_cur_gpu.py)
         from ._cur_gpu import cur_gpu

@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from . import _core
+from . import _core, _dask_gpu
 from ._cur_core import dtype_pinv
+from ._gpu import is_device_array
 from ._validate import as_matrix
 
 FAN_IN = 8
@@ -77,11 +78,15 @@ def without_empty_chunks(A: Any) -> Any:
 Pair = tuple[np.ndarray, np.ndarray]
 
 
+CHUNK = "a chunk of A"
+
+
 def _apply(block: Any, X: np.ndarray, transpose: bool, check: bool = True) -> np.ndarray:
-    """A_i @ X (or A_i^T @ X) by rankwise's native dense or sparse kernel.  ``check``: scan the
-    block for NaN/Inf, done by the first task that reads it only (the scan of a 50000 x 200
-    block costs a third of its product, and a run reads each block 2q + 2 times)."""
-    mat = as_matrix(block, "a chunk of A", check_finite=check)
+    """A_i @ X (or A_i^T @ X) by rankwise's native dense or sparse kernel (a CuPy chunk: on
+    its device, python/rankwise/_dask_gpu.py).  ``check``: scan the block for NaN/Inf."""
+    if is_device_array(block):
+        return _dask_gpu.apply(block, X, transpose, check, CHUNK)
+    mat = as_matrix(block, CHUNK, check_finite=check)
     return np.asarray(_core.apply(mat.op, X.astype(mat.dtype, copy=False), transpose))
 
 
@@ -102,29 +107,40 @@ def _times_gram(block: Any, X: np.ndarray, check: bool = True) -> Pair:
     Y = _times(block, X, False)
     G = _gram(Y)
     if check and not np.isfinite(np.diagonal(G)).all():
-        as_matrix(block, "a chunk of A", check_finite=True)
+        if is_device_array(block):
+            _dask_gpu.check_finite(block, CHUNK)
+        else:
+            as_matrix(block, CHUNK, check_finite=True)
     return Y, G
 
 
 def _gram(Y: np.ndarray) -> np.ndarray:
-    return np.asarray(_core.gram(Y))
+    """Y^T Y, a host array (Y may be a CuPy block)."""
+    return _dask_gpu.gram(Y) if is_device_array(Y) else np.asarray(_core.gram(Y))
 
 
 def _rtimes(block: Any, Y: np.ndarray, R_inv: np.ndarray | None = None) -> np.ndarray:
     """A_i^T @ Y_i, or A_i^T @ (Y_i R^-1) with the block Y_i R^-1 made here and dropped (the
     task that makes a basis block also uses it: one task per block and pass, and no tall
-    block stored between them).  Y_i comes from a product with A_i, which scanned it."""
-    return _apply(block, Y if R_inv is None else _times_small(Y, R_inv), True, False)
+    block stored between them).  Y_i comes from a product with A_i, which scanned it.  A
+    host array (n x l: the partial sums are reduced on the host)."""
+    Q = Y if R_inv is None else _times_small(Y, R_inv)
+    return _dask_gpu.to_host(_apply(block, Q, True, False))
 
 
 def _solve_gram(Y: np.ndarray, R_inv: np.ndarray) -> Pair:
     """(Y_i R^-1, its Gram matrix), with R^-1 formed once on the small side (the CholeskyQR
     step after it restores the orthogonality that an explicit inverse may cost)."""
+    if is_device_array(Y):
+        Z = _dask_gpu.times_small(Y, R_inv)
+        return Z, _dask_gpu.gram(Z)
     Z, G = _core.times_and_gram(Y, R_inv)
     return np.asarray(Z), np.asarray(G)
 
 
 def _times_small(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
+    if is_device_array(Y):
+        return _dask_gpu.times_small(Y, M)
     return np.asarray(_core.times(Y, M))
 
 
@@ -136,7 +152,9 @@ def _add(*parts: np.ndarray) -> np.ndarray:
 
 
 def _largest_entries(U: np.ndarray) -> np.ndarray:
-    """Per column, the entry of largest magnitude (first on ties), as a 1 x k row."""
+    """Per column, the entry of largest magnitude (first on ties), as a 1 x k host row."""
+    if is_device_array(U):
+        return _dask_gpu.largest_entries(U)
     rows = np.argmax(np.abs(U), axis=0)
     return U[rows, np.arange(U.shape[1])][np.newaxis, :]
 
@@ -167,12 +185,15 @@ def _one_pass_block(
     (A_ij Omega_j, (Psi_i A_ij)^T = A_ij^T Psi_i^T)."""
     Y = _times(block, Omega)
     Psi_t = _co_range_sketch(Y.shape[0], l2, key, index, Y.dtype)
-    return Y, _apply(block, Psi_t, True, False)
+    return Y, _dask_gpu.to_host(_apply(block, Psi_t, True, False))
 
 
 def _psi_times(Q: np.ndarray, key: tuple[int, int], index: int, l2: int) -> np.ndarray:
-    """Psi_i Q_i (l2 x l), Psi_i made again from its stream."""
-    return _apply(_co_range_sketch(Q.shape[0], l2, key, index, Q.dtype), Q, True)
+    """Psi_i Q_i (l2 x l), Psi_i made again from its stream (a host array)."""
+    Psi_t = _co_range_sketch(Q.shape[0], l2, key, index, Q.dtype)
+    if is_device_array(Q):
+        return _dask_gpu.to_host(_dask_gpu.times_small(Q.T, Psi_t)).T
+    return _apply(Psi_t, Q, True)
 
 
 def _one_pass_core(PsiQ: np.ndarray, Wt: np.ndarray, k: int):
@@ -292,6 +313,8 @@ class _Grid:
         B = A.T if self.transposed else A
         self.shape = (int(B.shape[0]), int(B.shape[1]))
         self.dtype = np.dtype(np.float32) if B.dtype == np.float32 else np.dtype(np.float64)
+        # CuPy chunks: the tall factors are CuPy blocks too (python/rankwise/_dask_gpu.py)
+        self.on_device = is_device_array(B._meta)
         self.blocks = B.to_delayed()  # P x R object array
         self.rows = [int(c) for c in B.chunks[0]]
         bounds = np.cumsum([0, *(int(c) for c in B.chunks[1])])
@@ -394,16 +417,7 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
 
     W = delayed(_times_small)(grid.rtimes([y for y, _ in Y], None), R_inv)  # B^T Q
     s, Vw, V = delayed(_rayleigh_ritz, nout=3)(W, k)
-    return _finish(
-        [y for y, _ in Y],
-        s,
-        delayed(np.matmul)(R_inv, Vw),
-        V,
-        grid.rows,
-        k,
-        dtype,
-        grid.transposed,
-    )
+    return _finish([y for y, _ in Y], s, delayed(np.matmul)(R_inv, Vw), V, grid, k)
 
 
 def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
@@ -433,19 +447,19 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
     Q = _orthonormalize(Y, m)
     PsiQ = _tree([delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)], _add)
     s, Ux, V = delayed(_one_pass_core, nout=3)(PsiQ, Wt, k)
-    return _finish(Q, s, Ux, V, grid.rows, k, dtype, grid.transposed)
+    return _finish(Q, s, Ux, V, grid, k)
 
 
-def _finish(
-    Q: list[Any], s: Any, Vw: Any, V: Any, rows: list[int], k: int, dtype: Any, transposed: bool
-) -> tuple[Any, Any, Any]:
-    """U = Q Vw per block with the sign convention, one persist; (U, s, Vt) as svd returns."""
+def _finish(Q: list[Any], s: Any, Vw: Any, V: Any, grid: _Grid, k: int) -> tuple[Any, Any, Any]:
+    """U = Q Vw per block with the sign convention, one persist; (U, s, Vt) as svd returns
+    (s and the small factor as host arrays; the caller makes them CuPy for CuPy chunks)."""
     import dask
     import dask.array as da
     from dask import delayed
 
     # Sign convention of the in-memory result: the largest entry of each column of the left
     # factor of A is positive (for a wide A that factor is V, which is small).
+    transposed = grid.transposed
     if transposed:
         top = delayed(_largest_entries)(V)
     else:
@@ -457,10 +471,15 @@ def _finish(
 
     *U_blocks, s, V = dask.persist(*U_blocks, s, V)
     s, V = dask.compute(s, V)
+    meta = None
+    if grid.on_device:
+        import cupy
+
+        meta = cupy.empty((0, 0), dtype=grid.dtype)
     U = da.concatenate(
         [
-            da.from_delayed(u, shape=(r, k), dtype=dtype)
-            for u, r in zip(U_blocks, rows, strict=True)
+            da.from_delayed(u, shape=(r, k), dtype=grid.dtype, meta=meta)
+            for u, r in zip(U_blocks, grid.rows, strict=True)
         ]
     )
     if transposed:  # B = A^T = U S V^T, so A = V S U^T: the left factor is small here

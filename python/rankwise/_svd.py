@@ -86,7 +86,11 @@ def svd(
         stride along one axis) are used in place; CSR and CSC matrices are used as they are
         (other sparse formats are converted to CSR); a ``LinearOperator`` is used through
         ``matmat`` and ``rmatmat``.  A CuPy array or ``cupyx.scipy.sparse`` CSR/CSC matrix
-        runs on the GPU (CUDA backend) and gives CuPy results.  A is never modified.
+        runs on the GPU (CUDA backend) and gives CuPy results.  A ``dask.array.Array``
+        (NumPy or CuPy chunks, fixed rank only) runs as one dask graph whose tasks work on
+        each chunk where it lies (docs/dask.md): the large factor (U, or Vt for a wide A)
+        comes back as a dask array chunked like A, s and the small factor as NumPy arrays
+        (CuPy for CuPy chunks).  A is never modified.
         Entries of any magnitude work: where max |a_ij| is near the float maximum or the
         subnormal range (outside 1.5e-148..1.3e148 in float64, 1.1e-13..1.8e13 in float32),
         the SVD is computed on a copy of A scaled by a power of two (exact) and s is scaled
@@ -303,7 +307,13 @@ def _svd_dask(
             return _dask.svd(B, k, l, q, key)
 
     (U, s, Vt), e = _scale.run_dask_scaled(run, A)
-    return U, _scale.unscale_values(s, e), Vt
+    s = _scale.unscale_values(s, e)
+    if _gpu.is_device_array(A._meta):  # CuPy chunks: the small factors as CuPy arrays too
+        import cupy
+
+        s = cupy.asarray(s)
+        U, Vt = (cupy.asarray(x) if isinstance(x, np.ndarray) else x for x in (U, Vt))
+    return U, s, Vt
 
 
 def _fixed_precision(

@@ -1,0 +1,63 @@
+"""The per-chunk kernels of python/rankwise/_dask.py for CuPy-backed dask arrays: the chunk
+and the tall blocks made from it (Y_i, Q_i, U_i) stay on the GPU of the worker that holds the
+chunk; the small l x l and n x l matrices (Gram matrices, partial sums of A^T Q, the sketch)
+travel as NumPy arrays, so the graph's reductions and small factorizations are the same as
+for NumPy chunks.  Products are CuPy's (cuBLAS and cuSPARSE): one call per chunk, as the CPU
+path makes one native call per chunk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._gpu import is_device_array
+
+
+def _cupy() -> Any:
+    import cupy
+
+    return cupy
+
+
+def work_dtype(block: Any) -> np.dtype:
+    """float32 stays float32; everything else is worked on in float64 (as on the CPU)."""
+    return np.dtype(np.float32) if block.dtype == np.float32 else np.dtype(np.float64)
+
+
+def check_finite(block: Any, name: str) -> None:
+    values = block.data if hasattr(block, "indptr") else block  # cupyx sparse: stored values
+    if not bool(_cupy().isfinite(values).all()):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def apply(block: Any, X: np.ndarray, transpose: bool, check: bool, name: str) -> Any:
+    """op(A_i) @ X on the device (X a host or device array), in the chunk's working dtype."""
+    cupy = _cupy()
+    if check:
+        check_finite(block, name)
+    dtype = work_dtype(block)
+    if block.dtype != dtype:
+        block = block.astype(dtype)
+    op = block.T if transpose else block
+    return op @ cupy.asarray(X, dtype=dtype)
+
+
+def gram(Y: Any) -> np.ndarray:
+    """Y^T Y, on the host."""
+    return to_host(Y.T @ Y)
+
+
+def times_small(Y: Any, M: np.ndarray) -> Any:
+    return Y @ _cupy().asarray(M, dtype=Y.dtype)
+
+
+def to_host(x: Any) -> np.ndarray:
+    return x.get() if is_device_array(x) else np.asarray(x)
+
+
+def largest_entries(U: Any) -> np.ndarray:
+    """Per column, the entry of largest magnitude (first on ties), as a 1 x k host row."""
+    cupy = _cupy()
+    rows = cupy.argmax(cupy.abs(U), axis=0)
+    return to_host(U[rows, cupy.arange(U.shape[1])])[np.newaxis, :]

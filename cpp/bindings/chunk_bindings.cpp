@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "convert.hpp"
@@ -13,6 +14,7 @@
 #include "operator_handle.hpp"
 #include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
+#include "rankwise/lapack.hpp"
 
 namespace rankwise::bindings {
 
@@ -50,11 +52,19 @@ py::array_t<T, py::array::f_style> fortran_block(const py::array& Y, const char*
     return y;
 }
 
-// Y^T Y (l x l)
+// Y^T Y (l x l) by one syrk (half the flops of a product), the upper triangle mirrored.
+// One BLAS call per chunk of A: each dask task runs on one thread.
 template <class T>
 HostMatrix<T> gram_of(ConstMatView<T> Y) {
-    HostMatrix<T> G(Y.cols, Y.cols);
-    cpu().gemm(Trans::Yes, Trans::No, T(1), Y, Y, T(0), G.view());
+    const index_t l = Y.cols;
+    require(Y.rows <= std::numeric_limits<int>::max() && l <= std::numeric_limits<int>::max())
+        << "a block of " << Y.rows << " x " << l << " is too large for one BLAS call";
+    HostMatrix<T> G(l, l);
+    lapack::syrk<T>('U', 'T', static_cast<int>(l), static_cast<int>(Y.rows), T(1), Y.data,
+                    static_cast<int>(std::max<index_t>(Y.ld, 1)), T(0), G.data(),
+                    static_cast<int>(std::max<index_t>(l, 1)));
+    for (index_t j = 0; j < l; ++j)
+        for (index_t i = j + 1; i < l; ++i) G.data()[i + j * l] = G.data()[j + i * l];
     return G;
 }
 

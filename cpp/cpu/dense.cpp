@@ -3,10 +3,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <new>
 #include <sstream>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "dims.hpp"
 #include "parallel.hpp"
@@ -21,6 +26,29 @@ namespace rankwise {
 using cpu::blas_int;
 using cpu::ld_of;
 
+namespace {
+
+// Large work matrices asked to be backed by transparent huge pages, as NumPy does for its
+// arrays (numpy/_core/src/multiarray/alloc.c): where malloc serves them by mmap - always in
+// a process with MALLOC_TRIM_THRESHOLD_ set, which dask's worker nannies set - each one
+// otherwise costs a page fault per 4 KiB on first touch (measured on a 50000 x 200 @
+// 200 x 30 product in such a process, one thread: 38 ms against 30 ms).  Advisory only.
+void advise_huge_pages(void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr std::size_t kMinBytes = std::size_t{1} << 22;
+    constexpr std::uintptr_t kPage = 4096;
+    if (bytes < kMinBytes) return;
+    const auto start = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t offset = (kPage - start % kPage) % kPage;
+    madvise(reinterpret_cast<void*>(start + offset), bytes - offset, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+}  // namespace
+
 template <class T>
 HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols) {
     require(rows >= 0 && cols >= 0) << "negative matrix size " << rows << " x " << cols;
@@ -31,6 +59,7 @@ HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols)
     if (fits) {
         const index_t n = std::max<index_t>(rows * cols, 1);
         buf_.reset(new (std::nothrow) T[static_cast<std::size_t>(n)]);
+        if (buf_) advise_huge_pages(buf_.get(), static_cast<std::size_t>(n) * sizeof(T));
     }
     if (!buf_) {
         std::ostringstream what;

@@ -47,7 +47,10 @@ from ._gpu import is_device_array
 from ._validate import as_matrix
 
 FAN_IN = 8
-"""Partial sums combined per task in the reduction trees."""
+"""Partial sums (n x l blocks) combined per task in the reduction trees."""
+SMALL_FAN_IN = 64
+"""The same for l x l Gram matrices and 1 x k rows: one level up to 64 blocks (each level
+of a tree is a round of messages, which is what a small problem pays)."""
 
 
 def is_dask_array(A: Any) -> bool:
@@ -215,15 +218,29 @@ def _one_pass_core(PsiQ: np.ndarray, Wt: np.ndarray, k: int):
 # --------------------------------------------------------------------------- #
 
 
-def _tree(parts: list[Any], combine: Any) -> Any:
-    """Combine delayed values FAN_IN at a time into one (a reduction tree in the graph; at
-    least one level, so that a single part is combined too)."""
+def _tree(
+    parts: list[Any],
+    combine: Any,
+    finish: Any = None,
+    *args: Any,
+    fan_in: int = FAN_IN,
+    nout: int | None = None,
+) -> Any:
+    """Combine delayed values ``fan_in`` at a time into one (a reduction tree in the graph;
+    at least one level, so that a single part is combined too).  ``finish``: the root task
+    also returns ``finish(total, *args)`` (``nout`` outputs) instead of the total, which
+    saves the graph a round of messages per reduction."""
     from dask import delayed
 
-    while True:
-        parts = [delayed(combine)(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
-        if len(parts) == 1:
-            return parts[0]
+    while len(parts) > fan_in:
+        parts = [delayed(combine)(*parts[i : i + fan_in]) for i in range(0, len(parts), fan_in)]
+    if finish is None:
+        return delayed(combine)(*parts)
+    return delayed(_combine_then_finish, nout=nout)(combine, finish, args, *parts)
+
+
+def _combine_then_finish(combine: Any, finish: Any, args: tuple, *parts: Any) -> Any:
+    return finish(combine(*parts), *args)
 
 
 def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
@@ -248,9 +265,7 @@ def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
 def _inverse_cholesky_factor(pairs: list[Any], m: int, shifted: bool) -> Any:
     """The delayed R^-1 of one CholeskyQR step on the blocks of `pairs` ((Y_i, Y_i^T Y_i) as
     two delayed values each): the Gram matrices summed over the tree, then the factor."""
-    from dask import delayed
-
-    return delayed(_cholesky_factor)(_tree([g for _, g in pairs], _add), m, shifted)
+    return _tree([g for _, g in pairs], _add, _cholesky_factor, m, shifted, fan_in=SMALL_FAN_IN)
 
 
 def _orthonormalize_to_last_factor(pairs: list[Any], m: int) -> tuple[list[Any], Any]:
@@ -282,13 +297,20 @@ def _orthonormal_columns(Z: np.ndarray) -> np.ndarray:
     return np.linalg.qr(Z)[0].astype(Z.dtype, copy=False)
 
 
-def _rayleigh_ritz(W: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(s, Vw, V) from W = B^T Q = Uw S Vw^T: B ~ (Q Vw) S Uw^T (HMT 2011, Algorithm 5.1)."""
+def _rayleigh_ritz(
+    W: np.ndarray, k: int, R_inv: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(s, Vw, V) from W = B^T Q = Uw S Vw^T: B ~ (Q Vw) S Uw^T (HMT 2011, Algorithm 5.1).
+    With ``R_inv`` (Q = Q2 R^-1, Q2 the basis formed): W = (B^T Q2) R^-1, and the returned
+    Vw is R^-1 Vw, so that U = Q2 Vw."""
+    if R_inv is not None:
+        W = W @ R_inv
     Uw, s, Vwt = scipy.linalg.svd(W, full_matrices=False, lapack_driver="gesdd")
     dtype = W.dtype
+    Vw = Vwt[:k].T if R_inv is None else R_inv @ Vwt[:k].T
     return (
         s[:k].astype(dtype),
-        np.ascontiguousarray(Vwt[:k].T).astype(dtype),
+        np.ascontiguousarray(Vw).astype(dtype),
         np.ascontiguousarray(Uw[:, :k]).astype(dtype),
     )
 
@@ -301,6 +323,11 @@ def _signs(top: np.ndarray) -> np.ndarray:
 
 def _scaled_columns(U: np.ndarray, signs: np.ndarray) -> np.ndarray:
     return U * signs.astype(U.dtype)
+
+
+def _signed_product(Q: np.ndarray, M: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Q_i (M diag(signs)): a block of U with the sign convention (a sign flip is exact)."""
+    return _times_small(Q, _scaled_columns(M, signs))
 
 
 class _Grid:
@@ -338,34 +365,41 @@ class _Grid:
         parts = self.split(X)
         if len(parts) == 1:
             return [delayed(_times_gram, nout=2)(row[0], parts[0], first) for row in self.blocks]
-        out = []
-        for row in self.blocks:
-            Y = _tree(
-                [delayed(_times)(a, x, first) for a, x in zip(row, parts, strict=True)], _add
+        return [
+            _tree(
+                [delayed(_times)(a, x, first) for a, x in zip(row, parts, strict=True)],
+                _add,
+                _with_gram,
+                nout=2,
             )
-            out.append(delayed(_with_gram, nout=2)(Y))
-        return out
+            for row in self.blocks
+        ]
 
-    def rtimes(self, Q: list[Any], R_inv: Any = None) -> Any:
+    def rtimes(
+        self,
+        Q: list[Any],
+        R_inv: Any = None,
+        finish: Any = None,
+        *args: Any,
+        nout: int | None = None,
+    ) -> Any:
         """B^T Q (n x c) for Q given by row blocks, or B^T (Q R^-1) for a small R^-1: per
         column block a tree over i, stacked.  With one column block, each task makes its
-        block Q_i R^-1 itself; with several, Q_i R^-1 is made once per row block."""
+        block Q_i R^-1 itself; with several, Q_i R^-1 is made once per row block.
+        ``finish``: returns finish(B^T Q, *args) (``nout`` outputs), made by the root task
+        of the tree where there is one column block."""
         from dask import delayed
 
         if R_inv is not None and len(self.col_slices) > 1:
             Q, R_inv = [delayed(_times_small)(q, R_inv) for q in Q], None
-        return _stacked(
-            [
-                _tree(
-                    [
-                        delayed(_rtimes)(row[j], q, R_inv)
-                        for row, q in zip(self.blocks, Q, strict=True)
-                    ],
-                    _add,
-                )
-                for j in range(len(self.col_slices))
-            ]
-        )
+        products = [
+            [delayed(_rtimes)(row[j], q, R_inv) for row, q in zip(self.blocks, Q, strict=True)]
+            for j in range(len(self.col_slices))
+        ]
+        if len(products) == 1:
+            return _tree(products[0], _add, finish, *args, nout=nout)
+        total = _stacked([_tree(parts, _add) for parts in products])
+        return total if finish is None else delayed(finish, nout=nout)(total, *args)
 
 
 def _row_slice(X: np.ndarray, start: int, stop: int) -> np.ndarray:
@@ -396,7 +430,6 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
     final SVD - are tasks too), persisted once: the client waits for one round trip, not one
     per step.
     """
-    from dask import delayed
 
     grid = _Grid(A)
     m, n = grid.shape
@@ -411,13 +444,13 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
         # step alone, after which cond(Y R^-1) is O(1) for any cond(Y) < u^-1 (Fukaya et al.
         # 2020, Theorem 3.3), which keeps the small directions of the next product.
         R_inv = _inverse_cholesky_factor(Y, m, shifted=True)
-        Z = delayed(_orthonormal_columns)(grid.rtimes([y for y, _ in Y], R_inv))
+        Z = grid.rtimes([y for y, _ in Y], R_inv, _orthonormal_columns)
         Y = grid.times_gram(Z, first=False)
     Y, R_inv = _orthonormalize_to_last_factor(Y, m)  # Q = Q2 R3^-1, Q2 the blocks of Y
 
-    W = delayed(_times_small)(grid.rtimes([y for y, _ in Y], None), R_inv)  # B^T Q
-    s, Vw, V = delayed(_rayleigh_ritz, nout=3)(W, k)
-    return _finish([y for y, _ in Y], s, delayed(np.matmul)(R_inv, Vw), V, grid, k)
+    # B^T Q = (B^T Q2) R3^-1, and its SVD, by the root task of the tree
+    s, Vw, V = grid.rtimes([y for y, _ in Y], None, _rayleigh_ritz, k, R_inv, nout=3)
+    return _finish([y for y, _ in Y], s, Vw, V, grid, k)
 
 
 def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
@@ -441,12 +474,12 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
         [one_pass(a, x, key, i, l2) for a, x in zip(row, Omega, strict=True)]
         for i, row in enumerate(grid.blocks)
     ]
-    Y = [delayed(_with_gram, nout=2)(_tree([y for y, _ in row], _add)) for row in parts]
+    Y = [_tree([y for y, _ in row], _add, _with_gram, nout=2) for row in parts]
     # (Psi A)^T, n x l2
     Wt = _stacked([_tree([row[j][1] for row in parts], _add) for j in range(len(Omega))])
     Q = _orthonormalize(Y, m)
-    PsiQ = _tree([delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)], _add)
-    s, Ux, V = delayed(_one_pass_core, nout=3)(PsiQ, Wt, k)
+    psi_q = [delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)]
+    s, Ux, V = _tree(psi_q, _add, _one_pass_core, Wt, k, nout=3)
     return _finish(Q, s, Ux, V, grid, k)
 
 
@@ -461,12 +494,15 @@ def _finish(Q: list[Any], s: Any, Vw: Any, V: Any, grid: _Grid, k: int) -> tuple
     # factor of A is positive (for a wide A that factor is V, which is small).
     transposed = grid.transposed
     if transposed:
-        top = delayed(_largest_entries)(V)
+        signs = delayed(_signs)(delayed(_largest_entries)(V))
     else:
-        top = _tree([delayed(_largest_entries_of_product)(q, Vw) for q in Q], _pick_largest)
-    signs = delayed(_signs)(top)
-    Vw = delayed(_scaled_columns)(Vw, signs)
-    U_blocks = [delayed(_times_small)(q, Vw) for q in Q]
+        signs = _tree(
+            [delayed(_largest_entries_of_product)(q, Vw) for q in Q],
+            _pick_largest,
+            _signs,
+            fan_in=SMALL_FAN_IN,
+        )
+    U_blocks = [delayed(_signed_product)(q, Vw, signs) for q in Q]
     V = delayed(_scaled_columns)(V, signs)
 
     *U_blocks, s, V = dask.persist(*U_blocks, s, V)

@@ -75,10 +75,21 @@ def without_empty_chunks(A: Any) -> Any:
 
 # A tall block is made together with its Gram matrix, (Y_i, Y_i^T Y_i): the task that makes
 # a block also makes what the next reduction needs (the graph's size, not the arithmetic, is
-# what a small problem pays).  The two are separate outputs (delayed(..., nout=2)), so the
-# reduction trees receive the l x l Gram matrices only and the tall blocks never leave the
-# worker that holds their rows of A.
+# what a small problem pays).  In the graph such a pair is used twice (_split): the reduction
+# trees take the l x l Gram matrix alone (one getitem task), so the tall blocks never leave
+# the worker that holds their rows of A, and the next task on the block takes the pair
+# itself (it runs where the pair is; _tall unpacks it), which saves a second getitem task.
 Pair = tuple[np.ndarray, np.ndarray]
+
+
+def _tall(Y: Any) -> Any:
+    """The tall block of a (Y_i, Y_i^T Y_i) pair, or Y itself."""
+    return Y[0] if isinstance(Y, tuple) else Y
+
+
+def _split(pair: Any) -> tuple[Any, Any]:
+    """(the delayed pair, its Gram matrix) for a delayed (Y_i, Y_i^T Y_i)."""
+    return pair, pair[1]
 
 
 CHUNK = "a chunk of A"
@@ -127,6 +138,7 @@ def _rtimes(block: Any, Y: np.ndarray, R_inv: np.ndarray | None = None) -> np.nd
     task that makes a basis block also uses it: one task per block and pass, and no tall
     block stored between them).  Y_i comes from a product with A_i, which scanned it.  A
     host array (n x l: the partial sums are reduced on the host)."""
+    Y = _tall(Y)
     Q = Y if R_inv is None else _times_small(Y, R_inv)
     return _dask_gpu.to_host(_apply(block, Q, True, False))
 
@@ -134,6 +146,7 @@ def _rtimes(block: Any, Y: np.ndarray, R_inv: np.ndarray | None = None) -> np.nd
 def _solve_gram(Y: np.ndarray, R_inv: np.ndarray) -> Pair:
     """(Y_i R^-1, its Gram matrix), with R^-1 formed once on the small side (the CholeskyQR
     step after it restores the orthogonality that an explicit inverse may cost)."""
+    Y = _tall(Y)
     if is_device_array(Y):
         Z = _dask_gpu.times_small(Y, R_inv)
         return Z, _dask_gpu.gram(Z)
@@ -142,6 +155,7 @@ def _solve_gram(Y: np.ndarray, R_inv: np.ndarray) -> Pair:
 
 
 def _times_small(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
+    Y = _tall(Y)
     if is_device_array(Y):
         return _dask_gpu.times_small(Y, M)
     return np.asarray(_core.times(Y, M))
@@ -280,7 +294,7 @@ def _orthonormalize_to_last_factor(pairs: list[Any], m: int) -> tuple[list[Any],
 
     for shifted in (True, False):
         R_inv = _inverse_cholesky_factor(pairs, m, shifted)
-        pairs = [delayed(_solve_gram, nout=2)(y, R_inv) for y, _ in pairs]
+        pairs = [_split(delayed(_solve_gram)(y, R_inv)) for y, _ in pairs]
     return pairs, _inverse_cholesky_factor(pairs, m, False)
 
 
@@ -364,13 +378,14 @@ class _Grid:
 
         parts = self.split(X)
         if len(parts) == 1:
-            return [delayed(_times_gram, nout=2)(row[0], parts[0], first) for row in self.blocks]
+            return [_split(delayed(_times_gram)(row[0], parts[0], first)) for row in self.blocks]
         return [
-            _tree(
-                [delayed(_times)(a, x, first) for a, x in zip(row, parts, strict=True)],
-                _add,
-                _with_gram,
-                nout=2,
+            _split(
+                _tree(
+                    [delayed(_times)(a, x, first) for a, x in zip(row, parts, strict=True)],
+                    _add,
+                    _with_gram,
+                )
             )
             for row in self.blocks
         ]
@@ -474,7 +489,7 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
         [one_pass(a, x, key, i, l2) for a, x in zip(row, Omega, strict=True)]
         for i, row in enumerate(grid.blocks)
     ]
-    Y = [_tree([y for y, _ in row], _add, _with_gram, nout=2) for row in parts]
+    Y = [_split(_tree([y for y, _ in row], _add, _with_gram)) for row in parts]
     # (Psi A)^T, n x l2
     Wt = _stacked([_tree([row[j][1] for row in parts], _add) for j in range(len(Omega))])
     Q = _orthonormalize(Y, m)
@@ -930,7 +945,7 @@ def _cholesky_qr_blocks(C: Any) -> tuple[Any, np.ndarray]:
     from dask import delayed
 
     c_blocks = list(C.to_delayed().ravel())
-    Q_blocks = _orthonormalize([delayed(_pair, nout=2)(c) for c in c_blocks], int(C.shape[0]))
+    Q_blocks = _orthonormalize([_split(delayed(_pair)(c)) for c in c_blocks], int(C.shape[0]))
     T = _tree([delayed(_qt_times)(q, c) for q, c in zip(Q_blocks, c_blocks, strict=True)], _add)
     *Q_blocks, T = dask.persist(*Q_blocks, T)
     T = dask.compute(T)[0]

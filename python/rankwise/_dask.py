@@ -498,11 +498,28 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
     return _finish(Q, s, Ux, V, grid, k)
 
 
+def _signed_blocks(Q: list[Any], Vw: Any, signs: Any, grid: _Grid, k: int) -> Any:
+    """U = Q Vw diag(signs) as a dask array whose chunk tasks are the block products
+    themselves (da.from_delayed + da.concatenate would add two alias tasks per chunk)."""
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = "rankwise-u-" + tokenize(*(q.key for q in Q), Vw.key, signs.key)
+    layer = {(name, i, 0): (_signed_product, q.key, Vw.key, signs.key) for i, q in enumerate(Q)}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[*Q, Vw, signs])
+    meta = None
+    if grid.on_device:
+        import cupy
+
+        meta = cupy.empty((0, 0), dtype=grid.dtype)
+    return da.Array(graph, name, chunks=(tuple(grid.rows), (k,)), dtype=grid.dtype, meta=meta)
+
+
 def _finish(Q: list[Any], s: Any, Vw: Any, V: Any, grid: _Grid, k: int) -> tuple[Any, Any, Any]:
     """U = Q Vw per block with the sign convention, one persist; (U, s, Vt) as svd returns
     (s and the small factor as host arrays; the caller makes them CuPy for CuPy chunks)."""
     import dask
-    import dask.array as da
     from dask import delayed
 
     # Sign convention of the in-memory result: the largest entry of each column of the left
@@ -517,22 +534,10 @@ def _finish(Q: list[Any], s: Any, Vw: Any, V: Any, grid: _Grid, k: int) -> tuple
             _signs,
             fan_in=SMALL_FAN_IN,
         )
-    U_blocks = [delayed(_signed_product)(q, Vw, signs) for q in Q]
     V = delayed(_scaled_columns)(V, signs)
-
-    *U_blocks, s, V = dask.persist(*U_blocks, s, V)
+    U = _signed_blocks(Q, Vw, signs, grid, k)
+    U, s, V = dask.persist(U, s, V)
     s, V = dask.compute(s, V)
-    meta = None
-    if grid.on_device:
-        import cupy
-
-        meta = cupy.empty((0, 0), dtype=grid.dtype)
-    U = da.concatenate(
-        [
-            da.from_delayed(u, shape=(r, k), dtype=grid.dtype, meta=meta)
-            for u, r in zip(U_blocks, grid.rows, strict=True)
-        ]
-    )
     if transposed:  # B = A^T = U S V^T, so A = V S U^T: the left factor is small here
         return V, s, U.T
     return U, s, V.T

@@ -105,6 +105,11 @@ def test_bad_input_gets_clear_errors(client) -> None:
     A = _decaying(400, 30, seed=4)
     s = rankwise.svd(da.from_array(A * 1e300, chunks=(100, 30)), 3, random_state=0)[1]
     np.testing.assert_allclose(s, rankwise.svd(A, 3, random_state=0)[1] * 1e300, rtol=1e-10)
+    D = da.from_array(np.ones((40, 30)), chunks=(10, 30))
+    with pytest.raises(ValueError, match="subspace"):
+        rankwise.svd(D, 3, method="block_krylov")
+    with pytest.raises(ValueError, match="k must satisfy"):
+        rankwise.svd(D, 31)
 
 
 def test_randomized_svd_dropin_takes_dask_arrays(client) -> None:

@@ -26,8 +26,9 @@ def work_dtype(block: Any) -> np.dtype:
 
 
 def check_finite(block: Any, name: str) -> None:
-    values = block.data if hasattr(block, "indptr") else block  # cupyx sparse: stored values
-    if not bool(_cupy().isfinite(values).all()):
+    cupy = _cupy()
+    values = block if isinstance(block, cupy.ndarray) else block.data  # sparse: stored values
+    if not bool(cupy.isfinite(values).all()):
         raise ValueError(f"{name} contains NaN or Inf")
 
 

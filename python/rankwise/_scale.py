@@ -122,10 +122,13 @@ def run_dask_scaled(run: Any, A: Any) -> tuple[Any, int]:
     for its maximum.  A failure on data within range is raised as it was."""
     try:
         return run(A), 0
-    except (ValueError, ArithmeticError, RuntimeWarning):
+    except (ValueError, ArithmeticError, RuntimeWarning) as failure:
         # ValueError: LinAlgError and SciPy's check_finite; the others where numpy's
         # overflow warnings are errors (np.seterr, or a warnings filter)
-        e = dask_exponent(A)
+        try:
+            e = dask_exponent(A)
+        except Exception:  # the maximum cannot be taken (scipy.sparse chunks): the
+            raise failure from None  # first error is the one that explains
         if e == 0:
             raise
     import dask.array as da

@@ -11,18 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from ._gpu import is_device_array
+from ._gpu import _work_dtype, is_device_array
 
 
 def _cupy() -> Any:
     import cupy
 
     return cupy
-
-
-def work_dtype(block: Any) -> np.dtype:
-    """float32 stays float32; everything else is worked on in float64 (as on the CPU)."""
-    return np.dtype(np.float32) if block.dtype == np.float32 else np.dtype(np.float64)
 
 
 def check_finite(block: Any, name: str) -> None:
@@ -37,7 +32,7 @@ def apply(block: Any, X: np.ndarray, transpose: bool, check: bool, name: str) ->
     cupy = _cupy()
     if check:
         check_finite(block, name)
-    dtype = work_dtype(block)
+    dtype = _work_dtype(block.dtype, name)  # float32 or float64, as on the CPU
     if block.dtype != dtype:
         block = block.astype(dtype)
     op = block.T if transpose else block

@@ -77,12 +77,15 @@ class Workload:
 class SpeedupTarget:
     """Baseline at least ``min_ratio`` times faster than ``peer``, at equal
     or better accuracy: every metric of the baseline must be at most
-    ``slack`` times the peer's plus ``tol``."""
+    ``slack`` times the peer's plus ``tol``.  ``ours``: the rankwise contender
+    held to the target instead of the baseline (a peer running another method
+    is compared with rankwise running that method)."""
 
     peer: str
     min_ratio: float
     slack: float = 1.0
     tol: float = 0.0
+    ours: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,10 @@ class Verdict:
 def describe(target: Target, limit: str) -> str:
     """The target in words."""
     if isinstance(target, SpeedupTarget):
-        return f">= {target.min_ratio:g}x faster than {target.peer} at equal or better accuracy"
+        who = f"{target.ours}: " if target.ours else ""
+        return (
+            f"{who}>= {target.min_ratio:g}x faster than {target.peer} at equal or better accuracy"
+        )
     if isinstance(target, FloorTarget):
         return f">= {target.min_fraction:.0%} of the {limit} floor"
     return f"peak extra memory <= {target.max_blocks:g} (m+n)(k+p) blocks"
@@ -52,8 +55,12 @@ def _accuracy_shortfalls(
 def _value(result: CaseResult, base: Measurement, target: Target) -> tuple[str, bool | None]:
     """Achieved value of ``target`` in words, and whether it passes."""
     if isinstance(target, SpeedupTarget):
+        if target.ours is not None:
+            base = result.find(target.ours)
+            if base is None:
+                return f"{target.ours} did not run", None
         peer = result.find(target.peer)
-        ratio = None if peer is None else result.ratio(peer)
+        ratio = None if peer is None or base.median is None else peer.median / base.median
         if peer is None or ratio is None:
             return f"{target.peer} did not run", None
         worse = _accuracy_shortfalls(result, base, peer, target)

@@ -89,16 +89,15 @@ class Handle {
     }
 
     py::tuple factors() const {
-        HostMatrix<T> U, V;
+        typename SvdUpdate<CpuBackend, T>::Factors f;
         {
             const NativeCall native;
             const cpu::SerialBlas blas_on_our_threads;
-            U = st_->left();
-            V = st_->right();
+            f = st_->factors();
         }
-        py::array_t<T> s(static_cast<py::ssize_t>(st_->rank()));
-        std::copy(st_->s().begin(), st_->s().end(), s.mutable_data());
-        return py::make_tuple(to_numpy(std::move(U), false), s, to_numpy(std::move(V), true));
+        py::array_t<T> s(static_cast<py::ssize_t>(f.s.size()));
+        std::copy(f.s.begin(), f.s.end(), s.mutable_data());
+        return py::make_tuple(to_numpy(std::move(f.U), false), s, to_numpy(std::move(f.V), true));
     }
 
     void set_method(const std::string& method, index_t rank) {

@@ -9,10 +9,12 @@
 //   Y = A^T X:  rows x_i of X are gathered in order (cache friendly); the scatter into
 //               Y^T goes to a row-major buffer per thread (O(threads n l), no atomics),
 //               summed and transposed into Y at the end.
+//   Y = A A^T X: the same two products, A^T X kept in its row-major buffer in between.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "rankwise/cpu_backend.hpp"
@@ -23,14 +25,31 @@
 namespace rankwise {
 namespace {
 
+// Row-major copy of X (rows x l).  Blocks of rows, so that the strided side of the copy
+// stays in cache; the buffer is not zero-filled first (every entry is written).
+constexpr index_t kTransposeRows = 64;
+
 template <class T>
-std::vector<T> to_row_major(ConstMatView<T> X) {
-    std::vector<T> R(static_cast<std::size_t>(X.rows) * X.cols);
+std::unique_ptr<T[]> to_row_major(ConstMatView<T> X) {
     const index_t l = X.cols;
+    std::unique_ptr<T[]> R(new T[static_cast<std::size_t>(X.rows) * l]);
+    T* out = R.get();
+    const index_t blocks = (X.rows + kTransposeRows - 1) / kTransposeRows;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * l))
-    for (index_t i = 0; i < X.rows; ++i)
-        for (index_t j = 0; j < l; ++j) R[i * l + j] = X(i, j);
+    for (index_t b = 0; b < blocks; ++b) {
+        const index_t r0 = b * kTransposeRows, r1 = std::min(X.rows, r0 + kTransposeRows);
+        for (index_t j = 0; j < l; ++j)
+            for (index_t i = r0; i < r1; ++i) out[i * l + j] = X(i, j);
+    }
     return R;
+}
+
+// Rows [r0, r1) of the row-major R (l columns) into Y.
+template <class T>
+void rows_from_row_major(const T* R, index_t r0, index_t r1, MatView<T> Y) {
+    const index_t l = Y.cols;
+    for (index_t j = 0; j < l; ++j)
+        for (index_t i = r0; i < r1; ++i) Y(i, j) = R[i * l + j];
 }
 
 // The inner loops, compiled twice on x86-64 (RANKWISE_ISA_CLONES, isa.hpp): these loops are
@@ -107,42 +126,59 @@ void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
     }
 }
 
-// Y = A^T X.  Each thread takes a contiguous range of rows with an equal share of the
-// nonzeros and scatters into its own row-major n x l accumulator; the accumulators are
-// summed at the end.  The partition depends only on the thread count, so results are
-// bitwise reproducible (a dynamic schedule would change the order of the sums per run).
+// A^T X as a row-major n x l array.  Each thread takes a contiguous range of rows with an
+// equal share of the nonzeros and scatters into its own row-major accumulator; the
+// accumulators are summed in thread order.  The partition depends only on the thread
+// count, so results are bitwise reproducible (a dynamic schedule would change the order of
+// the sums per run).
 template <class T, class I>
-void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) {
+std::vector<T> transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T> X) {
     const index_t n = A.cols, l = X.cols;
     const index_t nnz = A.indptr[A.rows];
-    const int threads = cpu::worth_parallel(nnz * l + n * l) ? omp_get_max_threads() : 1;
-    std::vector<std::vector<T>> acc(static_cast<std::size_t>(threads));
-#pragma omp parallel num_threads(threads)
+    if (!cpu::worth_parallel(nnz * l + n * l)) {
+        std::vector<T> acc(static_cast<std::size_t>(n) * l, T(0)), x(static_cast<std::size_t>(l));
+        rows_scatter(A, X, 0, A.rows, acc.data(), x.data());
+        return acc;
+    }
+    std::vector<std::vector<T>> acc(static_cast<std::size_t>(omp_get_max_threads()));
+    constexpr index_t rows_per_block = 256;
+    const index_t blocks = (n + rows_per_block - 1) / rows_per_block;
+#pragma omp parallel
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
         acc[t].assign(static_cast<std::size_t>(n) * l, T(0));
-        T* mine = acc[t].data();
         const I* begin = A.indptr;
         const I* end = A.indptr + A.rows;
         const auto first_row = [&](int part) -> index_t {
             if (part >= nt) return A.rows;
             return std::lower_bound(begin, end, static_cast<I>(nnz * part / nt)) - begin;
         };
-        const index_t r0 = first_row(t), r1 = first_row(t + 1);
         std::vector<T> x(static_cast<std::size_t>(l));
-        rows_scatter(A, X, r0, r1, mine, x.data());
+        rows_scatter(A, X, first_row(t), first_row(t + 1), acc[t].data(), x.data());
 #pragma omp barrier
-#pragma omp for schedule(dynamic, 1024)
-        for (index_t r = 0; r < n; ++r) {
-            for (index_t j = 0; j < l; ++j) {
-                T s = T(0);
-                for (const auto& b : acc)
-                    if (!b.empty()) s += b[r * l + j];
-                Y(r, j) = s;
+#pragma omp for schedule(dynamic, 4)
+        for (index_t b = 0; b < blocks; ++b) {
+            const index_t e0 = b * rows_per_block * l, e1 = std::min(n, (b + 1) * rows_per_block) * l;
+            T* sum = acc[0].data();
+            for (int u = 1; u < nt; ++u) {
+                const T* part = acc[u].data();
+                for (index_t e = e0; e < e1; ++e) sum[e] += part[e];
             }
         }
     }
+    return std::move(acc[0]);
+}
+
+// Y = A^T X
+template <class T, class I>
+void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) {
+    const std::vector<T> R = transpose_times_row_major(A, X);
+    const index_t n = Y.rows;
+    const index_t blocks = (n + kTransposeRows - 1) / kTransposeRows;
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * Y.cols))
+    for (index_t b = 0; b < blocks; ++b)
+        rows_from_row_major(R.data(), b * kTransposeRows, std::min(n, (b + 1) * kTransposeRows), Y);
 }
 
 }  // namespace
@@ -157,10 +193,25 @@ void CpuBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatV
     if (t == Trans::No && X.cols == 1) {
         csr_mv(A, X.data, Y.data);  // one column: no row-major copy, no per-row scratch
     } else if (t == Trans::No) {
-        const std::vector<T> Xr = to_row_major(X);
-        csr_times(A, Xr.data(), Y);
+        const auto Xr = to_row_major(X);
+        csr_times(A, Xr.get(), Y);
     } else {
         csr_transpose_times(A, X, Y);
+    }
+}
+
+template <class T, class I>
+void CpuBackend::csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) const {
+    require(X.rows == A.rows && Y.rows == A.rows && X.cols == Y.cols)
+        << "csr_normal_mm: block shapes do not match the sparse matrix";
+    if (X.cols == 0 || A.rows == 0) return;
+    // A^T X stays in the row-major layout that both halves use; the second half is csr_mm's
+    // own kernel for the width (the same arithmetic as the two products)
+    const std::vector<T> R = transpose_times_row_major(A, X);
+    if (X.cols == 1) {
+        csr_mv(A, R.data(), Y.data);
+    } else {
+        csr_times(A, R.data(), Y);
     }
 }
 
@@ -177,6 +228,8 @@ double CpuBackend::sum_squares(const CsrView<T, I>& A) const {
 #define RANKWISE_INSTANTIATE_SPARSE(T, I)                                                   \
     template void CpuBackend::csr_mm<T, I>(const CsrView<T, I>&, Trans, ConstMatView<T>,    \
                                            MatView<T>) const;                               \
+    template void CpuBackend::csr_normal_mm<T, I>(const CsrView<T, I>&, ConstMatView<T>,     \
+                                                  MatView<T>) const;                        \
     template double CpuBackend::sum_squares<T, I>(const CsrView<T, I>&) const;
 
 RANKWISE_INSTANTIATE_SPARSE(float, std::int32_t)

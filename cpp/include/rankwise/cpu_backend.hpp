@@ -99,6 +99,11 @@ class CpuBackend {
     template <class T, class I>
     void csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatView<T> Y) const;
 
+    // Y = A (A^T X) for a CSR matrix A (X, Y: A.rows x l), the intermediate never
+    // transposed to column-major and back (SparseOp::apply_normal).
+    template <class T, class I>
+    void csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) const;
+
     // Host copy of n values held by the backend (identity on the CPU).
     template <class T>
     std::vector<T> to_host(const T* values, index_t n) const {

@@ -30,6 +30,10 @@ class LinearOp {
     virtual bool apply_dot(ConstMatView<T> /*X*/, MatView<T> /*Y*/, double* /*dots*/) const {
         return false;
     }
+    // Y = A A^T X (X, Y: rows x l) in one call, where the operator can keep A^T X in its own
+    // layout in between (the SVD update's residual products, update_projection.hpp).
+    // Returns false, having done nothing, where it cannot; the caller then applies twice.
+    virtual bool apply_normal(ConstMatView<T> /*X*/, MatView<T> /*Y*/) const { return false; }
 };
 
 }  // namespace rankwise

@@ -42,6 +42,11 @@ class SparseOp final : public LinearOp<T> {
         be_.csr_mv_dot(a_, X.data, Y.data, dots);
         return true;
     }
+    bool apply_normal(ConstMatView<T> X, MatView<T> Y) const override {
+        if (transposed_) return false;
+        be_.csr_normal_mm(a_, X, Y);
+        return true;
+    }
 
    private:
     const Backend& be_;

@@ -138,6 +138,9 @@ class CudaBackend {
     double sum_squares(const CsrView<T, I>& A) const;
     template <class T, class I>
     void csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatView<T> Y) const;
+    // Y = A (A^T X): two SpMMs through a device temporary
+    template <class T, class I>
+    void csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) const;
     template <class T>
     std::vector<T> to_host(const T* values, index_t n) const;
     template <class T>

@@ -18,11 +18,13 @@
 // and only the |J| rows that the update touches change; appended rows are F2 K'^-1.  When
 // cond(K') passes max_cond, that side is materialized (We <- We K', K <- I) instead.
 // The sparse method also tracks gram = We^T We (O(|J| k^2) per update), so that the loss of
-// orthogonality W^T W - I = K^T gram K - I is known in O(k^3).  After each update both sides
-// are re-orthonormalized in O(k^3): with W^T W = R^T R (Cholesky), W R^-1 is orthonormal and
-// U S V^T = (U Ru^-1) (Ru S Rv^T) (V Rv^-1)^T, whose middle factor is re-diagonalized by a
-// k x k SVD.  This bounds ||U^T U - I|| by the rounding in gram, not by the number of
-// updates.
+// orthogonality W^T W - I = K^T gram K - I is known in O(k^3).  Both sides are
+// re-orthonormalized in O(k^3) before they are used: with W^T W = R^T R (Cholesky), W R^-1
+// is orthonormal and U S V^T = (U Ru^-1) (Ru S Rv^T) (V Rv^-1)^T (normalized()).  The next
+// update takes the dense middle factor into its small matrix M, whose SVD diagonalizes it
+// with the rest; the factors handed out (factors()) diagonalize it by a k x k SVD.  This
+// bounds ||U^T U - I|| by the rounding in gram, not by the number of updates, at one small
+// SVD per update instead of two.
 //
 // Exception safety: an update computes the new state aside and commits it at the end, so a
 // rejected or interrupted update (Ctrl-C) leaves the state as it was.
@@ -87,20 +89,46 @@ class SvdUpdate {
     index_t rows() const { return u_.N; }
     index_t cols() const { return v_.N; }
     index_t rank() const { return static_cast<index_t>(s_.size()); }
-    const std::vector<T>& s() const { return s_; }
     const UpdateStats& stats() const { return stats_; }
 
-    // U = We K (m x k) and V (n x k)
-    Matrix left() const { return materialize(u_); }
-    Matrix right() const { return materialize(v_); }
+    // The current truncated SVD: U (m x k) and V (n x k) with orthonormal columns, s
+    // (descending, host memory).  O((m + n) k^2).
+    struct Factors {
+        Matrix U, V;
+        std::vector<T> s;
+    };
+    Factors factors() const {
+        Factors f;
+        if (!pending_) {
+            f.U = materialize(u_.We, u_.N, u_.K.view());
+            f.V = materialize(v_.We, v_.N, v_.K.view());
+            f.s = s_;
+            return f;
+        }
+        const index_t k = rank();
+        auto n = normalized();
+        auto P = be_.template matrix<T>(k, k), Qt = be_.template matrix<T>(k, k);
+        f.s.assign(static_cast<std::size_t>(k), T(0));
+        be_.svd(n.core.view(), P.view(), f.s.data(), Qt.view(), SvdDriver::Gesdd);
+        auto Ku = be_.template matrix<T>(k, k), Kv = be_.template matrix<T>(k, k);
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(n.Ku.view()),
+                 ConstMatView<T>(P.view()), T(0), Ku.view());
+        be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(n.Kv.view()),
+                 ConstMatView<T>(Qt.view()), T(0), Kv.view());
+        f.U = materialize(u_.We, u_.N, Ku.view());
+        f.V = materialize(v_.We, v_.N, Kv.view());
+        return f;
+    }
+    std::vector<T> s() const { return factors().s; }
+    Matrix left() const { return factors().U; }
+    Matrix right() const { return factors().V; }
 
-    // ||W^T W - I||_F of one side, W formed (O(N k^2)).  The tracked gram of the sparse
+    // ||W^T W - I||_F of one side of factors() (O(N k^2)).  The tracked gram of the sparse
     // method cannot tell: re-orthonormalization makes K^T gram K = I up to rounding.
     double orthogonality(bool left_side) const {
-        const Side& w = left_side ? u_ : v_;
         const index_t k = rank();
-        auto W = materialize(w);
-        auto G = gram_of(ConstMatView<T>(W.view()));
+        auto f = factors();
+        auto G = gram_of(ConstMatView<T>((left_side ? f.U : f.V).view()));
         auto I = identity<Backend, T>(be_, k);
         be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
         return std::sqrt(be_.sum_squares(ConstMatView<T>(G.view())));
@@ -146,15 +174,15 @@ class SvdUpdate {
         require(std::isfinite(fro2))
             << "the drift estimate needs ||A||_F: pass A as a dense or sparse matrix";
         const index_t k = rank();
-        auto U = materialize(u_), V = materialize(v_);
+        auto f = factors();
         auto W = be_.template matrix<T>(cols(), k);
-        A.apply(Trans::Yes, ConstMatView<T>(U.view()), W.view());
+        A.apply(Trans::Yes, ConstMatView<T>(f.U.view()), W.view());
         std::vector<double> dots(static_cast<std::size_t>(k));
-        be_.column_dots(ConstMatView<T>(W.view()), ConstMatView<T>(V.view()), dots.data());
+        be_.column_dots(ConstMatView<T>(W.view()), ConstMatView<T>(f.V.view()), dots.data());
         double cross = 0, s2 = 0;
         for (index_t i = 0; i < k; ++i) {
-            cross += double(s_[i]) * dots[i];
-            s2 += double(s_[i]) * double(s_[i]);
+            cross += double(f.s[i]) * dots[i];
+            s2 += double(f.s[i]) * double(f.s[i]);
         }
         const double err2 = std::max(fro2 - 2.0 * cross + s2, 0.0);
         be_.check_interrupt();
@@ -177,8 +205,9 @@ class SvdUpdate {
         require(C.Dt->rows() == r) << "B and C must have the same number of columns";
         const OneThreadIf<Backend> threads(be_,
                                            flops(u_, B) + flops(v_, C) < kSmallUpdateFlops);
-        auto pu = project(u_, B, 2 * stats_.updates);
-        auto pv = project(v_, C, 2 * stats_.updates + 1);
+        const auto n = normalized();
+        auto pu = project(u_, n.Ku.view(), B, 2 * stats_.updates);
+        auto pv = project(v_, n.Kv.view(), C, 2 * stats_.updates + 1);
         // M = [[S, 0], [0, 0]] + Lc Rc^T with Lc^T = [B^T U, B^T Qb], Rc^T = [C^T V, C^T Qc]
         auto LcT = hcat(pu), RcT = hcat(pv);
         const index_t mu = k + pu.p, mv = k + pv.p;
@@ -187,8 +216,9 @@ class SvdUpdate {
         auto M = be_.template matrix<T>(tall ? mu : mv, tall ? mv : mu);
         be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>((tall ? LcT : RcT).view()),
                  ConstMatView<T>((tall ? RcT : LcT).view()), T(0), M.view());
-        auto S = diag(s_);
-        be_.add_scaled(ConstMatView<T>(S.view()), T(1), M.view().rows_range(0, k).cols_range(0, k));
+        // + the core (transposed where M is)
+        const auto core = tall ? ConstMatView<T>(n.core.view()) : ConstMatView<T>(n.coreT.view());
+        be_.add_scaled(core, T(1), M.view().rows_range(0, k).cols_range(0, k));
         Matrix F, G;  // (mu x k), (mv x k)
         std::vector<T> sigma;
         if (tall) {
@@ -196,8 +226,8 @@ class SvdUpdate {
         } else {
             small_svd(M.view(), G, sigma, F);
         }
-        Pending nu = rotate(u_, pu, B, F.view());
-        Pending nv = rotate(v_, pv, C, G.view());
+        Pending nu = rotate(u_, n.Ku.view(), pu, B, F.view());
+        Pending nv = rotate(v_, n.Kv.view(), pv, C, G.view());
         finish(std::move(nu), std::move(nv), sigma, pu.dropped + pv.dropped);
     }
 
@@ -226,12 +256,16 @@ class SvdUpdate {
 
     bool sparse() const { return o_.method == UpdateMethod::Sparse; }
 
-    // Flops of projecting block D on side w and rotating it, roughly (for kSmallUpdateFlops).
+    // Flops of projecting block D on side w and rotating it that threads can share, roughly
+    // (for kSmallUpdateFlops).  The sparse method: W(J, :) = We(J, :) K and the tracked
+    // Gram's update (4 |J| k^2), and the products with the block (about 4 |J| (k + l
+    // (n_iter + 1)), |J| standing in for its nonzeros).  The small SVDs are left out: LAPACK
+    // runs them on one thread at these sizes whatever the setting.
     double flops(const Side& w, SideBlock<T> D) const {
         const double k = double(rank()), r = double(D.Dt->rows()), nJ = double(D.Dt->cols());
         const double l = o_.rank > 0 ? std::min(double(o_.rank), r) : r;
         if (!sparse()) return 2.0 * double(w.N) * (r * (k + l) + k * (k + l));
-        return 2.0 * (nJ + r + k) * k * (k + l) * (2.0 + o_.n_iter) + 4.0 * r * (k + l) * (k + l);
+        return 4.0 * nJ * k * k + 4.0 * nJ * (k + l * (o_.n_iter + 1));
     }
 
     Side make_side(ConstMatView<T> W) {
@@ -245,10 +279,11 @@ class SvdUpdate {
         return w;
     }
 
-    Matrix materialize(const Side& w) const {
-        auto W = be_.template matrix<T>(w.N, rank());
-        be_.gemm(Trans::No, Trans::No, T(1), w.used(), ConstMatView<T>(w.K.view()), T(0),
-                 W.view());
+    // We(0:N, :) K
+    Matrix materialize(const Matrix& We, index_t N, ConstMatView<T> K) const {
+        auto W = be_.template matrix<T>(N, rank());
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(We.view()).rows_range(0, N), K,
+                 T(0), W.view());
         return W;
     }
 
@@ -290,7 +325,9 @@ class SvdUpdate {
         right = small_transpose(be_, ConstMatView<T>(Gt.view().rows_range(0, k)));
     }
 
-    Projection<Backend, T> project(const Side& w, SideBlock<T> D, std::uint64_t stream) const {
+    // K: the side's factor as normalized() gives it (W = We K orthonormal)
+    Projection<Backend, T> project(const Side& w, ConstMatView<T> K, SideBlock<T> D,
+                                   std::uint64_t stream) const {
         require(D.Dt->cols() <= w.N) << "update block has more rows than the factor";
         switch (o_.method) {
             case UpdateMethod::ZhaSimon:
@@ -300,8 +337,8 @@ class SvdUpdate {
                                         stream);
             case UpdateMethod::Sparse: break;
         }
-        return project_implicit(be_, w.used(), ConstMatView<T>(w.K.view()), D, o_.rank,
-                                o_.n_iter, o_.krylov, o_.key, stream);
+        return project_implicit(be_, w.used(), K, D, o_.rank, o_.n_iter, o_.krylov, o_.key,
+                                stream);
     }
 
     // K^-1 when cond(K) <= max_cond, else nothing (the caller materializes that side).
@@ -348,9 +385,9 @@ class SvdUpdate {
     }
 
     // New state of a side that received the block D, given its rotation Gw ((k + p) x k):
-    // W' = [W, Q] Gw.
-    Pending rotate(const Side& w, const Projection<Backend, T>& pr, SideBlock<T> D,
-                   ConstMatView<T> Gw) const {
+    // W' = [W, Q] Gw, W = We K.
+    Pending rotate(const Side& w, ConstMatView<T> K, const Projection<Backend, T>& pr,
+                   SideBlock<T> D, ConstMatView<T> Gw) const {
         const index_t k = rank(), p = pr.p;
         const ConstMatView<T> G1 = Gw.rows_range(0, k), G2 = Gw.rows_range(k, p);
         Pending out;
@@ -378,8 +415,7 @@ class SvdUpdate {
         be_.gemm(Trans::Yes, Trans::No, T(-1), ConstMatView<T>(pr.CdT.view()),
                  ConstMatView<T>(XG2.view()), T(1), Y.view());
         out.K = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(w.K.view()),
-                 ConstMatView<T>(Y.view()), T(0), out.K.view());
+        be_.gemm(Trans::No, Trans::No, T(1), K, ConstMatView<T>(Y.view()), T(0), out.K.view());
         const index_t nJ = D.Dt->cols();
         const bool all = D.J == nullptr;
         if (const auto Kinv = inverse_if_well_conditioned(out.K.view())) {
@@ -389,20 +425,18 @@ class SvdUpdate {
             D.Dt->apply(Trans::Yes, coef.view(), out.Delta.view());
             out.J = D.J;
             out.delta_all = all;
-            // gram' = gram + WeJ^T Delta + Delta^T WeJ + Delta^T Delta
+            // gram' = gram + WeJ^T Delta + Delta^T WeJ + Delta^T Delta = gram + C + C^T with
+            // C = (WeJ + Delta / 2)^T Delta: one |J| x k product instead of three
             const ConstMatView<T> WeJ = all ? w.used() : ConstMatView<T>(pr.WeJ.view());
-            out.gram = be_.template matrix<T>(k, k);
-            be_.copy(ConstMatView<T>(w.gram.view()), out.gram.view());
+            auto mid = be_.template matrix<T>(nJ, k);
+            be_.copy(WeJ, mid.view());
+            be_.add_scaled(ConstMatView<T>(out.Delta.view()), T(0.5), mid.view());
             auto C = be_.template matrix<T>(k, k);
-            be_.gemm(Trans::Yes, Trans::No, T(1), WeJ, ConstMatView<T>(out.Delta.view()), T(0),
-                     C.view());
+            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(mid.view()),
+                     ConstMatView<T>(out.Delta.view()), T(0), C.view());
+            out.gram = small_transpose(be_, ConstMatView<T>(C.view()));
             be_.add_scaled(ConstMatView<T>(C.view()), T(1), out.gram.view());
-            auto Ct = be_.template matrix<T>(k, k);  // Delta^T WeJ = C^T
-            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(out.Delta.view()), WeJ, T(0),
-                     Ct.view());
-            be_.add_scaled(ConstMatView<T>(Ct.view()), T(1), out.gram.view());
-            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(out.Delta.view()),
-                     ConstMatView<T>(out.Delta.view()), T(1), out.gram.view());
+            be_.add_scaled(ConstMatView<T>(w.gram.view()), T(1), out.gram.view());
             return out;
         }
         // Materialize: We' = We K' + D X G2, K = I
@@ -423,15 +457,14 @@ class SvdUpdate {
         return out;
     }
 
-    // New state of the side that gets r rows appended: W' = [[W F1], [F2]].
-    Pending extend(Side& w, ConstMatView<T> F) {
+    // New state of the side that gets r rows appended: W' = [[W F1], [F2]], W = We K.
+    Pending extend(Side& w, ConstMatView<T> K, ConstMatView<T> F) {
         const index_t k = rank(), r = F.rows - k;
         const ConstMatView<T> F1 = F.rows_range(0, k), F2 = F.rows_range(k, r);
         Pending out;
         out.grow = r;
         out.K = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(w.K.view()), F1, T(0),
-                 out.K.view());
+        be_.gemm(Trans::No, Trans::No, T(1), K, F1, T(0), out.K.view());
         const auto Kinv =
             sparse() ? inverse_if_well_conditioned(out.K.view()) : std::optional<Matrix>();
         if (Kinv) {
@@ -472,21 +505,25 @@ class SvdUpdate {
         be_.check_interrupt();
         const index_t k = rank(), r = D.Dt->rows();
         const OneThreadIf<Backend> threads(
-            be_, flops(other, D) + 2.0 * grow.N * k * k < kSmallUpdateFlops);
-        auto pr = project(other, D, 2 * stats_.updates + (columns ? 1 : 0));
-        // M = [[S, 0], [D^T W, D^T Q]]  ((k + r) x (k + p))
+            be_, flops(other, D) + (sparse() ? 0.0 : 2.0 * grow.N * k * k) < kSmallUpdateFlops);
+        const auto n = normalized();
+        const Matrix& Kgrow = columns ? n.Kv : n.Ku;
+        const Matrix& Kother = columns ? n.Ku : n.Kv;
+        auto pr = project(other, Kother.view(), D, 2 * stats_.updates + (columns ? 1 : 0));
+        // M = [[core, 0], [D^T W, D^T Q]]  ((k + r) x (k + p)); for columns, M is the
+        // transpose of the row case: the core enters transposed
         auto M = be_.template matrix<T>(k + r, k + pr.p);
         be_.fill(M.view(), T(0));
-        auto S = diag(s_);
-        be_.copy(ConstMatView<T>(S.view()), M.view().rows_range(0, k).cols_range(0, k));
+        be_.copy(columns ? ConstMatView<T>(n.coreT.view()) : ConstMatView<T>(n.core.view()),
+                 M.view().rows_range(0, k).cols_range(0, k));
         auto low = M.view().rows_range(k, r);
         be_.copy(ConstMatView<T>(pr.CdT.view()), low.cols_range(0, k));
         be_.copy(ConstMatView<T>(pr.RT.view()), low.cols_range(k, pr.p));
         Matrix F, G;
         std::vector<T> sigma;
         small_svd(M.view(), F, sigma, G);
-        Pending ng = extend(grow, ConstMatView<T>(F.view()));
-        Pending no = rotate(other, pr, D, ConstMatView<T>(G.view()));
+        Pending ng = extend(grow, Kgrow.view(), ConstMatView<T>(F.view()));
+        Pending no = rotate(other, Kother.view(), pr, D, ConstMatView<T>(G.view()));
         if (columns) {
             finish(std::move(no), std::move(ng), sigma, pr.dropped);
         } else {
@@ -494,11 +531,10 @@ class SvdUpdate {
         }
     }
 
-    // Re-orthonormalize (sparse method, O(k^3)), then commit both sides and s.
+    // Commit both sides and s; the sparse method's sides are re-orthonormalized when next
+    // used (normalized()).
     void finish(Pending nu, Pending nv, const std::vector<T>& sigma, double dropped) {
         const index_t k = rank();
-        std::vector<T> s(sigma.begin(), sigma.begin() + k);
-        if (sparse()) reorthonormalize(nu, nv, s);
         be_.check_interrupt();  // last point where the update may stop: nothing changed yet
         double discarded = 0;
         for (std::size_t i = static_cast<std::size_t>(k); i < sigma.size(); ++i)
@@ -506,7 +542,8 @@ class SvdUpdate {
         stats_.materializations += index_t(nu.materialized) + index_t(nv.materialized);
         commit(u_, std::move(nu));
         commit(v_, std::move(nv));
-        s_ = std::move(s);
+        s_.assign(sigma.begin(), sigma.begin() + k);
+        pending_ = sparse();
         stats_.updates += 1;
         stats_.discarded += discarded;
         stats_.dropped += dropped;
@@ -514,11 +551,9 @@ class SvdUpdate {
 
     // W^T W = K^T gram K = R^T R (Cholesky; W^T W is I up to the loss of orthogonality, so
     // perfectly conditioned).  Returns (R, R^-1), with R = R^-T (W^T W).
-    std::pair<Matrix, Matrix> gram_factor(const Pending& w, const Side& old) const {
+    std::pair<Matrix, Matrix> gram_factor(const Side& w) const {
         const index_t k = rank();
-        const ConstMatView<T> gram = w.gram.rows() > 0 ? ConstMatView<T>(w.gram.view())
-                                                       : ConstMatView<T>(old.gram.view());
-        auto G = congruence(ConstMatView<T>(w.K.view()), gram);
+        auto G = congruence(ConstMatView<T>(w.K.view()), ConstMatView<T>(w.gram.view()));
         auto Gc = be_.template matrix<T>(k, k);
         be_.copy(ConstMatView<T>(G.view()), Gc.view());
         auto Rinv = identity<Backend, T>(be_, k);
@@ -530,26 +565,42 @@ class SvdUpdate {
         return {std::move(R), std::move(Rinv)};
     }
 
-    void reorthonormalize(Pending& nu, Pending& nv, std::vector<T>& s) const {
+    // The state with orthonormal sides: A ~ (We_u Ku) core (We_v Kv)^T, W = We K orthonormal
+    // (to the rounding of the tracked Grams), core = Ru diag(s) Rv^T (diag(s) itself when
+    // nothing is pending).  coreT = core^T.  O(k^3).
+    struct Normal {
+        Matrix Ku, Kv, core, coreT;
+    };
+    Normal normalized() const {
         const index_t k = rank();
-        auto [Ru, Ru_inv] = gram_factor(nu, u_);
-        auto [Rv, Rv_inv] = gram_factor(nv, v_);
-        // Mid = Ru diag(s) Rv^T = P2 diag(sigma) Q2^T
-        auto RuS = be_.template matrix<T>(k, k), Mid = be_.template matrix<T>(k, k);
-        be_.scale_columns(ConstMatView<T>(Ru.view()), s.data(), RuS.view());
+        Normal n;
+        n.core = diag(s_);
+        if (!pending_) {
+            n.Ku = copy_of(u_.K);
+            n.Kv = copy_of(v_.K);
+            n.coreT = copy_of(n.core);
+            return n;
+        }
+        auto [Ru, Ru_inv] = gram_factor(u_);
+        auto [Rv, Rv_inv] = gram_factor(v_);
+        n.Ku = be_.template matrix<T>(k, k);
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(u_.K.view()),
+                 ConstMatView<T>(Ru_inv.view()), T(0), n.Ku.view());
+        n.Kv = be_.template matrix<T>(k, k);
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(v_.K.view()),
+                 ConstMatView<T>(Rv_inv.view()), T(0), n.Kv.view());
+        auto RuS = be_.template matrix<T>(k, k);
+        be_.scale_columns(ConstMatView<T>(Ru.view()), s_.data(), RuS.view());
         be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(RuS.view()),
-                 ConstMatView<T>(Rv.view()), T(0), Mid.view());
-        auto P2 = be_.template matrix<T>(k, k), Q2t = be_.template matrix<T>(k, k);
-        be_.svd(Mid.view(), P2.view(), s.data(), Q2t.view(), SvdDriver::Gesdd);
-        // K_u <- K_u Ru^-1 P2,  K_v <- K_v Rv^-1 Q2
-        auto turn = [&](Matrix& K, ConstMatView<T> Rinv, ConstMatView<T> Z, Trans tz) {
-            auto T1 = be_.template matrix<T>(k, k), out = be_.template matrix<T>(k, k);
-            be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(K.view()), Rinv, T(0), T1.view());
-            be_.gemm(Trans::No, tz, T(1), ConstMatView<T>(T1.view()), Z, T(0), out.view());
-            K = std::move(out);
-        };
-        turn(nu.K, Ru_inv.view(), P2.view(), Trans::No);
-        turn(nv.K, Rv_inv.view(), Q2t.view(), Trans::Yes);
+                 ConstMatView<T>(Rv.view()), T(0), n.core.view());
+        n.coreT = small_transpose(be_, ConstMatView<T>(n.core.view()));
+        return n;
+    }
+
+    Matrix copy_of(const Matrix& X) const {
+        auto Y = be_.template matrix<T>(X.rows(), X.cols());
+        be_.copy(ConstMatView<T>(X.view()), Y.view());
+        return Y;
     }
 
     void commit(Side& w, Pending&& p) {
@@ -571,6 +622,7 @@ class SvdUpdate {
     UpdateOptions o_;
     std::vector<T> s_;
     Side u_, v_;
+    bool pending_ = false;  // sparse method: the sides await re-orthonormalization
     UpdateStats stats_;
 };
 

@@ -211,9 +211,11 @@ Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> We, C
 
     // Y = H X = D^T (D X) - Cd^T (Cd X), X and Y r x c
     auto apply_h = [&](ConstMatView<T> X, MatView<T> Y) {
-        auto DX = be.template matrix<T>(nJ, X.cols);
-        Dt.apply(Trans::Yes, X, DX.view());
-        Dt.apply(Trans::No, DX.view(), Y);
+        if (!Dt.apply_normal(X, Y)) {
+            auto DX = be.template matrix<T>(nJ, X.cols);
+            Dt.apply(Trans::Yes, X, DX.view());
+            Dt.apply(Trans::No, DX.view(), Y);
+        }
         auto CX = be.template matrix<T>(k, X.cols);
         be.gemm(Trans::Yes, Trans::No, T(1), CdT, X, T(0), CX.view());
         be.gemm(Trans::No, Trans::No, T(-1), CdT, ConstMatView<T>(CX.view()), T(1), Y);

@@ -18,13 +18,13 @@
 // and only the |J| rows that the update touches change; appended rows are F2 K'^-1.  When
 // cond(K') passes max_cond, that side is materialized (We <- We K', K <- I) instead.
 // The sparse method also tracks gram = We^T We (O(|J| k^2) per update), so that the loss of
-// orthogonality W^T W - I = K^T gram K - I is known in O(k^3).  Both sides are
-// re-orthonormalized in O(k^3) before they are used: with W^T W = R^T R (Cholesky), W R^-1
-// is orthonormal and U S V^T = (U Ru^-1) (Ru S Rv^T) (V Rv^-1)^T (normalized()).  The next
-// update takes the dense middle factor into its small matrix M, whose SVD diagonalizes it
-// with the rest; the factors handed out (factors()) diagonalize it by a k x k SVD.  This
-// bounds ||U^T U - I|| by the rounding in gram, not by the number of updates, at one small
-// SVD per update instead of two.
+// orthogonality W^T W - I = K^T gram K - I is known in O(k^3).  After each update both
+// sides are re-orthonormalized in O(k^3): with W^T W = R^T R (Cholesky), W R^-1 is
+// orthonormal and U S V^T = (U Ru^-1) (Ru S Rv^T) (V Rv^-1)^T.  The middle factor is kept
+// as it is (core_): the next update takes it into its small matrix M, whose SVD
+// diagonalizes it with the rest, and factors() diagonalizes it by a k x k SVD when the
+// factors are read.  This bounds ||U^T U - I|| by the rounding in gram, not by the number
+// of updates, at one small SVD per update instead of two.
 //
 // Exception safety: an update computes the new state aside and commits it at the end, so a
 // rejected or interrupted update (Ctrl-C) leaves the state as it was.
@@ -99,21 +99,23 @@ class SvdUpdate {
     };
     Factors factors() const {
         Factors f;
-        if (!pending_) {
+        if (!core_) {
             f.U = materialize(u_.We, u_.N, u_.K.view());
             f.V = materialize(v_.We, v_.N, v_.K.view());
             f.s = s_;
             return f;
         }
+        // core = P diag(s) Q^T: U = We_u (K_u P), V = We_v (K_v Q)
         const index_t k = rank();
-        auto n = normalized();
+        auto core = be_.template matrix<T>(k, k);
+        be_.copy(ConstMatView<T>(core_->view()), core.view());
         auto P = be_.template matrix<T>(k, k), Qt = be_.template matrix<T>(k, k);
         f.s.assign(static_cast<std::size_t>(k), T(0));
-        be_.svd(n.core.view(), P.view(), f.s.data(), Qt.view(), SvdDriver::Gesdd);
+        be_.svd(core.view(), P.view(), f.s.data(), Qt.view(), SvdDriver::Gesdd);
         auto Ku = be_.template matrix<T>(k, k), Kv = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(n.Ku.view()),
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(u_.K.view()),
                  ConstMatView<T>(P.view()), T(0), Ku.view());
-        be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(n.Kv.view()),
+        be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(v_.K.view()),
                  ConstMatView<T>(Qt.view()), T(0), Kv.view());
         f.U = materialize(u_.We, u_.N, Ku.view());
         f.V = materialize(v_.We, v_.N, Kv.view());
@@ -205,9 +207,8 @@ class SvdUpdate {
         require(C.Dt->rows() == r) << "B and C must have the same number of columns";
         const OneThreadIf<Backend> threads(be_,
                                            flops(u_, B) + flops(v_, C) < kSmallUpdateFlops);
-        const auto n = normalized();
-        auto pu = project(u_, n.Ku.view(), B, 2 * stats_.updates);
-        auto pv = project(v_, n.Kv.view(), C, 2 * stats_.updates + 1);
+        auto pu = project(u_, B, 2 * stats_.updates);
+        auto pv = project(v_, C, 2 * stats_.updates + 1);
         // M = [[S, 0], [0, 0]] + Lc Rc^T with Lc^T = [B^T U, B^T Qb], Rc^T = [C^T V, C^T Qc]
         auto LcT = hcat(pu), RcT = hcat(pv);
         const index_t mu = k + pu.p, mv = k + pv.p;
@@ -216,9 +217,9 @@ class SvdUpdate {
         auto M = be_.template matrix<T>(tall ? mu : mv, tall ? mv : mu);
         be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>((tall ? LcT : RcT).view()),
                  ConstMatView<T>((tall ? RcT : LcT).view()), T(0), M.view());
-        // + the core (transposed where M is)
-        const auto core = tall ? ConstMatView<T>(n.core.view()) : ConstMatView<T>(n.coreT.view());
-        be_.add_scaled(core, T(1), M.view().rows_range(0, k).cols_range(0, k));
+        auto core = middle(!tall);  // transposed where M is
+        be_.add_scaled(ConstMatView<T>(core.view()), T(1),
+                       M.view().rows_range(0, k).cols_range(0, k));
         Matrix F, G;  // (mu x k), (mv x k)
         std::vector<T> sigma;
         if (tall) {
@@ -226,8 +227,8 @@ class SvdUpdate {
         } else {
             small_svd(M.view(), G, sigma, F);
         }
-        Pending nu = rotate(u_, n.Ku.view(), pu, B, F.view());
-        Pending nv = rotate(v_, n.Kv.view(), pv, C, G.view());
+        Pending nu = rotate(u_, pu, B, F.view());
+        Pending nv = rotate(v_, pv, C, G.view());
         finish(std::move(nu), std::move(nv), sigma, pu.dropped + pv.dropped);
     }
 
@@ -325,9 +326,7 @@ class SvdUpdate {
         right = small_transpose(be_, ConstMatView<T>(Gt.view().rows_range(0, k)));
     }
 
-    // K: the side's factor as normalized() gives it (W = We K orthonormal)
-    Projection<Backend, T> project(const Side& w, ConstMatView<T> K, SideBlock<T> D,
-                                   std::uint64_t stream) const {
+    Projection<Backend, T> project(const Side& w, SideBlock<T> D, std::uint64_t stream) const {
         require(D.Dt->cols() <= w.N) << "update block has more rows than the factor";
         switch (o_.method) {
             case UpdateMethod::ZhaSimon:
@@ -337,8 +336,8 @@ class SvdUpdate {
                                         stream);
             case UpdateMethod::Sparse: break;
         }
-        return project_implicit(be_, w.used(), K, D, o_.rank, o_.n_iter, o_.krylov, o_.key,
-                                stream);
+        return project_implicit(be_, w.used(), ConstMatView<T>(w.K.view()), D, o_.rank,
+                                o_.n_iter, o_.krylov, o_.key, stream);
     }
 
     // K^-1 when cond(K) <= max_cond, else nothing (the caller materializes that side).
@@ -385,9 +384,9 @@ class SvdUpdate {
     }
 
     // New state of a side that received the block D, given its rotation Gw ((k + p) x k):
-    // W' = [W, Q] Gw, W = We K.
-    Pending rotate(const Side& w, ConstMatView<T> K, const Projection<Backend, T>& pr,
-                   SideBlock<T> D, ConstMatView<T> Gw) const {
+    // W' = [W, Q] Gw.
+    Pending rotate(const Side& w, const Projection<Backend, T>& pr, SideBlock<T> D,
+                   ConstMatView<T> Gw) const {
         const index_t k = rank(), p = pr.p;
         const ConstMatView<T> G1 = Gw.rows_range(0, k), G2 = Gw.rows_range(k, p);
         Pending out;
@@ -415,7 +414,8 @@ class SvdUpdate {
         be_.gemm(Trans::Yes, Trans::No, T(-1), ConstMatView<T>(pr.CdT.view()),
                  ConstMatView<T>(XG2.view()), T(1), Y.view());
         out.K = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), K, ConstMatView<T>(Y.view()), T(0), out.K.view());
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(w.K.view()),
+                 ConstMatView<T>(Y.view()), T(0), out.K.view());
         const index_t nJ = D.Dt->cols();
         const bool all = D.J == nullptr;
         if (const auto Kinv = inverse_if_well_conditioned(out.K.view())) {
@@ -457,14 +457,15 @@ class SvdUpdate {
         return out;
     }
 
-    // New state of the side that gets r rows appended: W' = [[W F1], [F2]], W = We K.
-    Pending extend(Side& w, ConstMatView<T> K, ConstMatView<T> F) {
+    // New state of the side that gets r rows appended: W' = [[W F1], [F2]].
+    Pending extend(Side& w, ConstMatView<T> F) {
         const index_t k = rank(), r = F.rows - k;
         const ConstMatView<T> F1 = F.rows_range(0, k), F2 = F.rows_range(k, r);
         Pending out;
         out.grow = r;
         out.K = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), K, F1, T(0), out.K.view());
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(w.K.view()), F1, T(0),
+                 out.K.view());
         const auto Kinv =
             sparse() ? inverse_if_well_conditioned(out.K.view()) : std::optional<Matrix>();
         if (Kinv) {
@@ -506,24 +507,21 @@ class SvdUpdate {
         const index_t k = rank(), r = D.Dt->rows();
         const OneThreadIf<Backend> threads(
             be_, flops(other, D) + (sparse() ? 0.0 : 2.0 * grow.N * k * k) < kSmallUpdateFlops);
-        const auto n = normalized();
-        const Matrix& Kgrow = columns ? n.Kv : n.Ku;
-        const Matrix& Kother = columns ? n.Ku : n.Kv;
-        auto pr = project(other, Kother.view(), D, 2 * stats_.updates + (columns ? 1 : 0));
+        auto pr = project(other, D, 2 * stats_.updates + (columns ? 1 : 0));
         // M = [[core, 0], [D^T W, D^T Q]]  ((k + r) x (k + p)); for columns, M is the
         // transpose of the row case: the core enters transposed
         auto M = be_.template matrix<T>(k + r, k + pr.p);
         be_.fill(M.view(), T(0));
-        be_.copy(columns ? ConstMatView<T>(n.coreT.view()) : ConstMatView<T>(n.core.view()),
-                 M.view().rows_range(0, k).cols_range(0, k));
+        auto core = middle(columns);
+        be_.copy(ConstMatView<T>(core.view()), M.view().rows_range(0, k).cols_range(0, k));
         auto low = M.view().rows_range(k, r);
         be_.copy(ConstMatView<T>(pr.CdT.view()), low.cols_range(0, k));
         be_.copy(ConstMatView<T>(pr.RT.view()), low.cols_range(k, pr.p));
         Matrix F, G;
         std::vector<T> sigma;
         small_svd(M.view(), F, sigma, G);
-        Pending ng = extend(grow, Kgrow.view(), ConstMatView<T>(F.view()));
-        Pending no = rotate(other, Kother.view(), pr, D, ConstMatView<T>(G.view()));
+        Pending ng = extend(grow, ConstMatView<T>(F.view()));
+        Pending no = rotate(other, pr, D, ConstMatView<T>(G.view()));
         if (columns) {
             finish(std::move(no), std::move(ng), sigma, pr.dropped);
         } else {
@@ -531,10 +529,12 @@ class SvdUpdate {
         }
     }
 
-    // Commit both sides and s; the sparse method's sides are re-orthonormalized when next
-    // used (normalized()).
+    // Re-orthonormalize (sparse method, O(k^3)), then commit both sides, s and the core.
     void finish(Pending nu, Pending nv, const std::vector<T>& sigma, double dropped) {
         const index_t k = rank();
+        std::vector<T> s(sigma.begin(), sigma.begin() + k);
+        std::optional<Matrix> core;
+        if (sparse()) core = reorthonormalize(nu, nv, s);
         be_.check_interrupt();  // last point where the update may stop: nothing changed yet
         double discarded = 0;
         for (std::size_t i = static_cast<std::size_t>(k); i < sigma.size(); ++i)
@@ -542,8 +542,8 @@ class SvdUpdate {
         stats_.materializations += index_t(nu.materialized) + index_t(nv.materialized);
         commit(u_, std::move(nu));
         commit(v_, std::move(nv));
-        s_.assign(sigma.begin(), sigma.begin() + k);
-        pending_ = sparse();
+        s_ = std::move(s);
+        core_ = std::move(core);
         stats_.updates += 1;
         stats_.discarded += discarded;
         stats_.dropped += dropped;
@@ -551,9 +551,11 @@ class SvdUpdate {
 
     // W^T W = K^T gram K = R^T R (Cholesky; W^T W is I up to the loss of orthogonality, so
     // perfectly conditioned).  Returns (R, R^-1), with R = R^-T (W^T W).
-    std::pair<Matrix, Matrix> gram_factor(const Side& w) const {
+    std::pair<Matrix, Matrix> gram_factor(const Pending& w, const Side& old) const {
         const index_t k = rank();
-        auto G = congruence(ConstMatView<T>(w.K.view()), ConstMatView<T>(w.gram.view()));
+        const ConstMatView<T> gram = w.gram.rows() > 0 ? ConstMatView<T>(w.gram.view())
+                                                       : ConstMatView<T>(old.gram.view());
+        auto G = congruence(ConstMatView<T>(w.K.view()), gram);
         auto Gc = be_.template matrix<T>(k, k);
         be_.copy(ConstMatView<T>(G.view()), Gc.view());
         auto Rinv = identity<Backend, T>(be_, k);
@@ -565,42 +567,36 @@ class SvdUpdate {
         return {std::move(R), std::move(Rinv)};
     }
 
-    // The state with orthonormal sides: A ~ (We_u Ku) core (We_v Kv)^T, W = We K orthonormal
-    // (to the rounding of the tracked Grams), core = Ru diag(s) Rv^T (diag(s) itself when
-    // nothing is pending).  coreT = core^T.  O(k^3).
-    struct Normal {
-        Matrix Ku, Kv, core, coreT;
-    };
-    Normal normalized() const {
+    // K_u <- K_u Ru^-1, K_v <- K_v Rv^-1 (orthonormal sides); returns the middle factor
+    // Ru diag(s) Rv^T.
+    Matrix reorthonormalize(Pending& nu, Pending& nv, const std::vector<T>& s) const {
         const index_t k = rank();
-        Normal n;
-        n.core = diag(s_);
-        if (!pending_) {
-            n.Ku = copy_of(u_.K);
-            n.Kv = copy_of(v_.K);
-            n.coreT = copy_of(n.core);
-            return n;
-        }
-        auto [Ru, Ru_inv] = gram_factor(u_);
-        auto [Rv, Rv_inv] = gram_factor(v_);
-        n.Ku = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(u_.K.view()),
-                 ConstMatView<T>(Ru_inv.view()), T(0), n.Ku.view());
-        n.Kv = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(v_.K.view()),
-                 ConstMatView<T>(Rv_inv.view()), T(0), n.Kv.view());
-        auto RuS = be_.template matrix<T>(k, k);
-        be_.scale_columns(ConstMatView<T>(Ru.view()), s_.data(), RuS.view());
+        auto [Ru, Ru_inv] = gram_factor(nu, u_);
+        auto [Rv, Rv_inv] = gram_factor(nv, v_);
+        const auto turn = [&](Matrix& K, ConstMatView<T> Rinv) {
+            auto out = be_.template matrix<T>(k, k);
+            be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(K.view()), Rinv, T(0),
+                     out.view());
+            K = std::move(out);
+        };
+        turn(nu.K, Ru_inv.view());
+        turn(nv.K, Rv_inv.view());
+        auto RuS = be_.template matrix<T>(k, k), core = be_.template matrix<T>(k, k);
+        be_.scale_columns(ConstMatView<T>(Ru.view()), s.data(), RuS.view());
         be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(RuS.view()),
-                 ConstMatView<T>(Rv.view()), T(0), n.core.view());
-        n.coreT = small_transpose(be_, ConstMatView<T>(n.core.view()));
-        return n;
+                 ConstMatView<T>(Rv.view()), T(0), core.view());
+        return core;
     }
 
-    Matrix copy_of(const Matrix& X) const {
-        auto Y = be_.template matrix<T>(X.rows(), X.cols());
-        be_.copy(ConstMatView<T>(X.view()), Y.view());
-        return Y;
+    // The k x k middle factor of A ~ W_u core W_v^T (transposed: its transpose): core_, or
+    // diag(s) where the sides are exactly the singular vectors.
+    Matrix middle(bool transposed) const {
+        if (!core_) return diag(s_);
+        if (transposed) return small_transpose(be_, ConstMatView<T>(core_->view()));
+        const index_t k = rank();
+        auto out = be_.template matrix<T>(k, k);
+        be_.copy(ConstMatView<T>(core_->view()), out.view());
+        return out;
     }
 
     void commit(Side& w, Pending&& p) {
@@ -622,7 +618,7 @@ class SvdUpdate {
     UpdateOptions o_;
     std::vector<T> s_;
     Side u_, v_;
-    bool pending_ = false;  // sparse method: the sides await re-orthonormalization
+    std::optional<Matrix> core_;  // sparse method: the middle factor (else diag(s_))
     UpdateStats stats_;
 };
 

@@ -209,9 +209,9 @@ class SVDUpdater:
       each factor is kept as ``U = Ue @ K`` with a ``k x k`` factor ``K`` (the extended
       decomposition), so that an update changes ``K`` and the ``|J|`` touched rows of
       ``Ue`` only.  ``O(nnz l n_iter + (|J| + r) k^2 + r (k + l)^2 + k^3)`` per update;
-      sparse updates are never densified.  Both factors are re-orthonormalized before
-      each update (and when the factors are read) in ``O(k^3)`` from their tracked Gram
-      matrices, the correction entering the update's small SVD, which bounds
+      sparse updates are never densified.  Both factors are re-orthonormalized after each
+      update in ``O(k^3)`` from their tracked Gram matrices (the small middle factor this
+      leaves is diagonalized by the next update's small SVD), which bounds
       ``||U^T U - I||`` by about ``eps max_cond^2`` whatever the number of updates
       (1e-14 to 1e-9 in float64 in the benchmarks); a factor whose ``K`` becomes
       ill-conditioned (``cond(K) > max_cond``) is multiplied out (``O(N k^2)``).

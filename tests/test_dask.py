@@ -99,8 +99,9 @@ def test_bad_input_gets_clear_errors(client) -> None:
         A[rows, 7] = value
         if len(rows) == 2:
             A[rows[1], 8] = np.inf
-        with pytest.raises(ValueError, match="NaN"):
-            rankwise.svd(da.from_array(A, chunks=(100, 30)), 3, random_state=0)
+        for method in ("subspace", "single_pass"):
+            with pytest.raises(ValueError, match="NaN"):
+                rankwise.svd(da.from_array(A, chunks=(100, 30)), 3, method=method, random_state=0)
     # huge finite entries are not reported as NaN/Inf: the same values as the in-memory
     # method on the matrix scaled down
     A = _decaying(400, 30, seed=4)

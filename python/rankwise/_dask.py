@@ -121,11 +121,16 @@ def _times_gram(block: Any, X: np.ndarray, check: bool = True) -> Pair:
     Y = _times(block, X, False)
     G = _gram(Y)
     if check and not np.isfinite(np.diagonal(G)).all():
-        if is_device_array(block):
-            _dask_gpu.check_finite(block, CHUNK)
-        else:
-            as_matrix(block, CHUNK, check_finite=True)
+        _check_chunk(block)
     return Y, G
+
+
+def _check_chunk(block: Any) -> None:
+    """ValueError if the chunk holds NaN or Inf (a full scan of it)."""
+    if is_device_array(block):
+        _dask_gpu.check_finite(block, CHUNK)
+    else:
+        as_matrix(block, CHUNK, check_finite=True)
 
 
 def _gram(Y: np.ndarray) -> np.ndarray:
@@ -199,8 +204,11 @@ def _one_pass_block(
     block: Any, Omega: np.ndarray, key: tuple[int, int], index: int, l2: int
 ) -> Pair:
     """Everything the single-pass method needs from block (i, j), from one read of it:
-    (A_ij Omega_j, (Psi_i A_ij)^T = A_ij^T Psi_i^T)."""
-    Y = _times(block, Omega)
+    (A_ij Omega_j, (Psi_i A_ij)^T = A_ij^T Psi_i^T).  The block is scanned for NaN/Inf only
+    where A_ij Omega_j is not finite (as in :func:`_times_gram`)."""
+    Y = _times(block, Omega, False)
+    if not (_dask_gpu.all_finite(Y) if is_device_array(Y) else np.isfinite(Y).all()):
+        _check_chunk(block)
     Psi_t = _co_range_sketch(Y.shape[0], l2, key, index, Y.dtype)
     return Y, _dask_gpu.to_host(_apply(block, Psi_t, True, False))
 

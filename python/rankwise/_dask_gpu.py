@@ -28,12 +28,16 @@ def _device_of(x: Any) -> Any:
     return device if device is not None else x.data.device
 
 
-def check_finite(block: Any, name: str) -> None:
+def all_finite(x: Any) -> bool:
+    """No NaN or Inf in x (a CuPy array, or a cupyx sparse matrix's stored values)."""
     cupy = _cupy()
-    values = block if isinstance(block, cupy.ndarray) else block.data  # sparse: stored values
+    values = x if isinstance(x, cupy.ndarray) else x.data
     with _device_of(values):
-        finite = bool(cupy.isfinite(values).all())
-    if not finite:
+        return bool(cupy.isfinite(values).all())
+
+
+def check_finite(block: Any, name: str) -> None:
+    if not all_finite(block):
         raise ValueError(f"{name} contains NaN or Inf")
 
 

@@ -100,8 +100,8 @@ class SvdUpdate {
     Factors factors() const {
         Factors f;
         if (!core_) {
-            f.U = materialize(u_.We, u_.N, u_.K.view());
-            f.V = materialize(v_.We, v_.N, v_.K.view());
+            f.U = materialize(u_, u_.K.view());
+            f.V = materialize(v_, v_.K.view());
             f.s = s_;
             return f;
         }
@@ -117,8 +117,8 @@ class SvdUpdate {
                  ConstMatView<T>(P.view()), T(0), Ku.view());
         be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(v_.K.view()),
                  ConstMatView<T>(Qt.view()), T(0), Kv.view());
-        f.U = materialize(u_.We, u_.N, Ku.view());
-        f.V = materialize(v_.We, v_.N, Kv.view());
+        f.U = materialize(u_, Ku.view());
+        f.V = materialize(v_, Kv.view());
         return f;
     }
     std::vector<T> s() const { return factors().s; }
@@ -280,11 +280,10 @@ class SvdUpdate {
         return w;
     }
 
-    // We(0:N, :) K
-    Matrix materialize(const Matrix& We, index_t N, ConstMatView<T> K) const {
-        auto W = be_.template matrix<T>(N, rank());
-        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(We.view()).rows_range(0, N), K,
-                 T(0), W.view());
+    // We(0:N, :) K of side w, for a k x k K (the side's own, or that times a rotation)
+    Matrix materialize(const Side& w, ConstMatView<T> K) const {
+        auto W = be_.template matrix<T>(w.N, rank());
+        be_.gemm(Trans::No, Trans::No, T(1), w.used(), K, T(0), W.view());
         return W;
     }
 

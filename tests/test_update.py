@@ -522,3 +522,45 @@ def test_thread_limit_of_the_caller_is_kept():
         up.add_rows(sp.csr_array(A[50:]))
         assert rankwise._core.openmp_max_threads() == 1
     assert rankwise._core.openmp_max_threads() == before
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("n", [50, 100_000])  # a marker array / a sort
+def test_touched_rows_of_a_block_match_numpy_unique(index_dtype, n):
+    from rankwise import _core
+
+    rng = np.random.default_rng(n)
+    for size in (0, 1, 7, 400):
+        indices = rng.integers(0, n, size).astype(index_dtype)
+        J, position = _core.distinct_columns(indices, n)
+        J_ref, position_ref = np.unique(indices, return_inverse=True)
+        np.testing.assert_array_equal(J, J_ref)
+        np.testing.assert_array_equal(position, position_ref)
+        assert J.dtype == np.int64
+        assert position.dtype == index_dtype
+    with pytest.raises(ValueError, match="outside"):
+        _core.distinct_columns(np.array([0, n], dtype=index_dtype), n)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_column_and_correction_blocks_in_any_sparse_format(fmt):
+    """The blocks of add_columns and update are used through their transpose: every sparse
+    format (CSC without forming the transpose; a duplicate entry summed) gives the factors
+    of the same update given densely."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((60, 6)) @ rng.standard_normal((6, 40))
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    F = sp.random(60, 5, density=0.3, format="coo", random_state=4)
+    F = sp.coo_matrix(
+        (np.r_[F.data, 1.5], (np.r_[F.row, F.row[0]], np.r_[F.col, F.col[0]])), F.shape
+    )
+    B = sp.random(60, 2, density=0.2, format="coo", random_state=5)
+    C = sp.random(45, 2, density=0.2, format="coo", random_state=6)
+    results = []
+    for as_input in (lambda x: x.asformat(fmt), lambda x: x.toarray()):
+        up = rankwise.SVDUpdater(6, method="zha-simon").from_factors(U[:, :6], s[:6], Vt[:6])
+        up.add_columns(as_input(F))
+        up.update(as_input(B), as_input(C))
+        results.append(up.svd())
+    for got, want in zip(results[0], results[1], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -5,9 +5,11 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "convert.hpp"
 #include "families.hpp"
@@ -142,6 +144,46 @@ class Handle {
     std::unique_ptr<SvdUpdate<CpuBackend, T>> st_;
 };
 
+// numpy.unique(indices, return_inverse=True) for column indices in [0, n): (J, int64,
+// ascending; the position of each index in J, in the indices' dtype).  A marker array of n
+// entries where n is at most 32 times the number of indices (O(n + nnz)), else a sort of the
+// indices (O(nnz log nnz)): one native call instead of numpy's several, for the update
+// blocks' touched rows.
+template <class I>
+py::tuple distinct_columns_of(const py::array& raw, index_t n) {
+    const auto indices = py::array_t<I, py::array::c_style>::ensure(raw);
+    require(indices && indices.ndim() == 1) << "indices must be a 1-D integer array";
+    const I* idx = indices.data();
+    const auto nnz = static_cast<std::size_t>(indices.size());
+    for (std::size_t p = 0; p < nnz; ++p)
+        require(idx[p] >= 0 && static_cast<index_t>(idx[p]) < n)
+            << "column index " << idx[p] << " outside [0, " << n << ")";
+    std::vector<std::int64_t> J;
+    py::array_t<I> position(static_cast<py::ssize_t>(nnz));
+    I* out = position.mutable_data();
+    if (static_cast<double>(n) <= 32.0 * static_cast<double>(nnz)) {
+        std::vector<I> rank(static_cast<std::size_t>(n), I(-1));
+        for (std::size_t p = 0; p < nnz; ++p) rank[static_cast<std::size_t>(idx[p])] = I(0);
+        for (index_t j = 0; j < n; ++j) {
+            if (rank[static_cast<std::size_t>(j)] < 0) continue;
+            rank[static_cast<std::size_t>(j)] = static_cast<I>(J.size());
+            J.push_back(j);
+        }
+        for (std::size_t p = 0; p < nnz; ++p) out[p] = rank[static_cast<std::size_t>(idx[p])];
+    } else {
+        std::vector<I> sorted(idx, idx + nnz);
+        std::sort(sorted.begin(), sorted.end());
+        sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+        J.assign(sorted.begin(), sorted.end());
+        for (std::size_t p = 0; p < nnz; ++p)
+            out[p] = static_cast<I>(std::lower_bound(sorted.begin(), sorted.end(), idx[p]) -
+                                    sorted.begin());
+    }
+    py::array_t<std::int64_t> Jout(static_cast<py::ssize_t>(J.size()));
+    std::copy(J.begin(), J.end(), Jout.mutable_data());
+    return py::make_tuple(Jout, position);
+}
+
 template <class T>
 void register_handle(py::module_& m, const char* name) {
     py::class_<Handle<T>>(m, name)
@@ -168,6 +210,18 @@ void register_handle(py::module_& m, const char* name) {
 void register_update(py::module_& m) {
     register_handle<float>(m, "SvdUpdate32");
     register_handle<double>(m, "SvdUpdate64");
+    m.def(
+        "distinct_columns",
+        [](const py::array& indices, index_t n) {
+            require(n >= 0) << "negative column count " << n;
+            if (py::array_t<std::int32_t>::check_(indices))
+                return distinct_columns_of<std::int32_t>(indices, n);
+            require(py::array_t<std::int64_t>::check_(indices))
+                << "indices must be int32 or int64";
+            return distinct_columns_of<std::int64_t>(indices, n);
+        },
+        py::arg("indices"), py::arg("n"),
+        "numpy.unique(indices, return_inverse=True) for column indices in [0, n).");
 }
 
 }  // namespace rankwise::bindings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -34,48 +35,60 @@ def _check_dtype(x: Any, name: str, dtype: np.dtype) -> None:
         )
 
 
-def _block(Dt: Any, name: str, n_side: int, dtype: np.dtype) -> tuple[Any, np.ndarray | None]:
-    """The core operator of ``Dt`` (r x n_side) and the columns it touches (None: all).
+@dataclass(frozen=True)
+class _Block:
+    """The operator D^T of an update side: ``source`` (validated by :func:`_as_update`) or
+    its transpose, applied to the factor side of ``length`` rows.  The transpose of a CSC
+    source is never formed: its arrays are the CSR arrays of the transpose."""
 
-    A sparse ``Dt`` is restricted to its nonzero columns (indices renumbered, data shared):
-    the update algorithms then read and write only those rows of the factor.  ``Dt`` was
+    source: Any
+    transposed: bool
+    name: str
+    length: int
+
+    @property
+    def Dt(self) -> Any:
+        return self.source.T if self.transposed else self.source
+
+    @property
+    def width(self) -> int:
+        """r, the columns of the update block."""
+        return int(self.source.shape[1 if self.transposed else 0])
+
+
+def _block(block: _Block, dtype: np.dtype) -> tuple[Any, np.ndarray | None]:
+    """The core operator of D^T (r x length) and the rows of the factor it touches (None:
+    all).
+
+    A sparse block is restricted to its nonzero columns (indices renumbered, data shared):
+    the update algorithms then read and write only those rows of the factor.  The block was
     validated by :func:`_as_update` (structure, dtype, finite values), so the compressed
     operator is built directly (the core checks its index arrays again).
     """
-    if sp.issparse(Dt):
-        csr = Dt.tocsr()
-        if not csr.has_canonical_format:
-            csr = csr.copy()
-            csr.sum_duplicates()
-        nnz = int(csr.indptr[-1])
-        J, inverse = _distinct_columns(csr.indices[:nnz], n_side)
-        index_dtype = np.int32 if max(len(J), nnz) < 2**31 - 1 else np.int64
-        if len(J) == 0:  # an all-zero block: one (empty) column keeps the shapes valid
-            J = np.zeros(1, dtype=np.int64)
-        op = _core.Operator.sparse(
-            np.ascontiguousarray(csr.data[:nnz]),
-            inverse.astype(index_dtype),
-            csr.indptr.astype(index_dtype),
-            csr.shape[0],
-            len(J),
-            transposed=False,
-        )
-        return op, J.astype(np.int64)
-    return as_matrix(Dt, name, check_finite=False).op, None
-
-
-def _distinct_columns(indices: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(indices, return_inverse=True)`` for column indices in ``[0, n)``: by a
-    length-``n`` marker where ``n`` is not much larger than the number of indices (O(n +
-    nnz); 4-12x faster than sorting at the update benchmarks' sizes), else by sorting."""
-    if n > 32 * len(indices):
-        return np.unique(indices, return_inverse=True)
-    seen = np.zeros(n, dtype=bool)
-    seen[indices] = True
-    J = np.flatnonzero(seen)
-    position = np.empty(n, dtype=np.intp)
-    position[J] = np.arange(len(J))
-    return J, position[indices]
+    x = block.source
+    if not sp.issparse(x):
+        return as_matrix(block.Dt, block.name, check_finite=False).op, None
+    # a CSR source, or a CSC one used transposed: its arrays are the CSR arrays of D^T
+    own = x.format == ("csc" if block.transposed else "csr")
+    csr = x if own else block.Dt.tocsr()
+    if not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    r = block.width
+    nnz = int(csr.indptr[-1])
+    J, position = _core.distinct_columns(csr.indices[:nnz], block.length)
+    index_dtype = np.int32 if max(len(J), nnz) < 2**31 - 1 else np.int64
+    if len(J) == 0:  # an all-zero block: one (empty) column keeps the shapes valid
+        J = np.zeros(1, dtype=np.int64)
+    op = _core.Operator.sparse(
+        np.ascontiguousarray(csr.data[:nnz]),
+        position.astype(index_dtype, copy=False),
+        csr.indptr.astype(index_dtype, copy=False),
+        r,
+        len(J),
+        transposed=False,
+    )
+    return op, J
 
 
 def _on_device(up: SVDUpdater) -> SVDUpdater:
@@ -504,7 +517,7 @@ class SVDUpdater:
 
         E = self._checked(E, "E", check)
         self._prepare(E)
-        return self._native_update("add_rows", [(E, "E", n)], append=True)
+        return self._native_update("add_rows", [_Block(E, False, "E", n)], append=True)
 
     def add_columns(self, E: Any) -> SVDUpdater:
         """``A <- [A, E]`` for ``E`` of shape (m, r) (CSC is the natural sparse format).
@@ -518,7 +531,7 @@ class SVDUpdater:
 
         E = self._checked(E, "E", check)
         self._prepare(E)
-        return self._native_update("add_columns", [(E.T, "E", m)], append=True)
+        return self._native_update("add_columns", [_Block(E, True, "E", m)], append=True)
 
     def update(self, B: Any, C: Any) -> SVDUpdater:
         """``A <- A + B @ C.T`` for ``B`` (m, r) and ``C`` (n, r): a low-rank correction,
@@ -539,7 +552,8 @@ class SVDUpdater:
 
         C = self._checked(C, "C", check_c)
         self._prepare(B if self._is_sparse(B) else C)
-        return self._native_update("update", [(B.T, "B", m), (C.T, "C", n)], append=False)
+        blocks = [_Block(B, True, "B", m), _Block(C, True, "C", n)]
+        return self._native_update("update", blocks, append=False)
 
     # The three steps of an update that depend on where the factors live (the GPU subclass
     # in _update_gpu.py overrides them): validating a block, telling a sparse one, and
@@ -551,18 +565,15 @@ class SVDUpdater:
     def _is_sparse(x: Any) -> bool:
         return sp.issparse(x)
 
-    def _native_update(
-        self, kind: str, blocks: list[tuple[Any, str, int]], append: bool
-    ) -> SVDUpdater:
-        """The handle's ``kind`` update with the blocks ``(D^T, name, length of the factor
-        side D^T multiplies)``: for rows, E; for columns, E^T; for A + B C^T, B^T and C^T."""
+    def _native_update(self, kind: str, blocks: list[_Block], append: bool) -> SVDUpdater:
+        """The handle's ``kind`` update with the blocks D^T: for rows, E; for columns, E^T;
+        for A + B C^T, B^T and C^T."""
         if append and self._resolved == "sparse":
-            _check_sparse_method_range(blocks[0][0], self.dtype)
+            _check_sparse_method_range(blocks[0].source, self.dtype)
         args: list[Any] = []
-        for Dt, name, length in blocks:
-            args += _block(Dt, name, length, self.dtype)
-        r = blocks[0][0].shape[0]
-        work = self._work([(Dt, length) for Dt, _, length in blocks], r, append)
+        for block in blocks:
+            args += _block(block, self.dtype)
+        work = self._work([(b.source, b.length) for b in blocks], blocks[0].width, append)
         self._native(getattr(self._handle, kind), tuple(args), work)
         return self._after_update()
 

@@ -234,12 +234,10 @@ class DeviceSVDUpdater(SVDUpdater):
     def _is_sparse(x: Any) -> bool:
         return bool(_csp().issparse(x))
 
-    def _native_update(
-        self, kind: str, blocks: list[tuple[Any, str, int]], append: bool
-    ) -> SVDUpdater:
+    def _native_update(self, kind: str, blocks: list[Any], append: bool) -> SVDUpdater:
         args: list[Any] = []
-        for Dt, name, _ in blocks:
-            mat, J = _block(Dt, name)
+        for block in blocks:  # _update._Block
+            mat, J = _block(block.Dt, block.name)
             args += [mat.operand, J]
         with self._lock:  # the native call releases the GIL; Ctrl-C is checked inside
             getattr(self._handle, kind)(*args)

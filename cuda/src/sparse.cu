@@ -103,6 +103,11 @@ void CudaBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, Mat
 }
 
 template <class T, class I>
+index_t CudaBackend::csr_entries(const CsrView<T, I>& A) const {
+    return stored_entries(A, stream_);
+}
+
+template <class T, class I>
 void CudaBackend::csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) const {
     require(X.rows == A.rows && Y.rows == A.rows && X.cols == Y.cols)
         << "csr_normal_mm: shapes do not match";
@@ -140,7 +145,8 @@ double CudaBackend::sum_squares(const CsrView<T, I>& A) const {
     template void CudaBackend::csr_mv<T, I>(const CsrView<T, I>&, const T*, T*) const;         \
     template void CudaBackend::csr_mv_dot<T, I>(const CsrView<T, I>&, const T*, T*, double*)    \
         const;                                                                                 \
-    template double CudaBackend::sum_squares<T, I>(const CsrView<T, I>&) const;
+    template double CudaBackend::sum_squares<T, I>(const CsrView<T, I>&) const;                \
+    template index_t CudaBackend::csr_entries<T, I>(const CsrView<T, I>&) const;
 
 RANKWISE_INSTANTIATE_SPARSE(float, std::int32_t)
 RANKWISE_INSTANTIATE_SPARSE(float, std::int64_t)

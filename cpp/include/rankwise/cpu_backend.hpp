@@ -94,6 +94,11 @@ class CpuBackend {
     double sum_squares(ConstMatView<T> X) const;
     template <class T, class I>
     double sum_squares(const CsrView<T, I>& A) const;
+    // Stored entries of a CSR matrix, indptr[rows]
+    template <class T, class I>
+    index_t csr_entries(const CsrView<T, I>& A) const {
+        return A.nnz >= 0 ? A.nnz : static_cast<index_t>(A.indptr[A.rows]);
+    }
 
     // Y = op(A) X for a CSR matrix A, multithreaded; X and Y column-major.
     template <class T, class I>

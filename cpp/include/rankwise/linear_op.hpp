@@ -21,6 +21,9 @@ class LinearOp {
     // or op(A) = A^T (Trans::Yes, X: rows x l, Y: cols x l).  Y is overwritten.
     virtual void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const = 0;
 
+    // Entries a product reads: the stored nonzeros of a sparse matrix, rows x cols otherwise
+    // (for work estimates: how many threads a product is worth).
+    virtual double entries() const { return double(rows()) * double(cols()); }
     // ||A||_F^2 where it is cheap to know exactly; NaN where it is not (user operators).
     virtual double fro_norm2() const { return std::numeric_limits<double>::quiet_NaN(); }
 

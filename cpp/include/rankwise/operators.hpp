@@ -37,6 +37,7 @@ class SparseOp final : public LinearOp<T> {
         be_.csr_mm(a_, transposed_ ? flip(t) : t, X, Y);
     }
     double fro_norm2() const override { return be_.sum_squares(a_); }
+    double entries() const override { return double(be_.csr_entries(a_)); }
     bool apply_dot(ConstMatView<T> X, MatView<T> Y, double* dots) const override {
         if (transposed_ || X.cols != 1 || a_.rows != a_.cols) return false;
         be_.csr_mv_dot(a_, X.data, Y.data, dots);

@@ -136,6 +136,9 @@ class CudaBackend {
     double sum_squares(ConstMatView<T> X) const;
     template <class T, class I>
     double sum_squares(const CsrView<T, I>& A) const;
+    // Stored entries of a CSR matrix: the view's nnz, else indptr[rows] read from the device
+    template <class T, class I>
+    index_t csr_entries(const CsrView<T, I>& A) const;
     template <class T, class I>
     void csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatView<T> Y) const;
     // Y = A (A^T X): two SpMMs through a device temporary

@@ -121,16 +121,19 @@ class SvdUpdate {
         f.V = materialize(v_, Kv.view());
         return f;
     }
+    // The parts of factors() (each call forms all three: O((m + n) k^2)).
     std::vector<T> s() const { return factors().s; }
     Matrix left() const { return factors().U; }
     Matrix right() const { return factors().V; }
 
-    // ||W^T W - I||_F of one side of factors() (O(N k^2)).  The tracked gram of the sparse
+    // ||W^T W - I||_F of one side, W = We K formed (O(N k^2)); the same for the factors()
+    // side W P (P orthogonal, the Frobenius norm unchanged).  The tracked gram of the sparse
     // method cannot tell: re-orthonormalization makes K^T gram K = I up to rounding.
     double orthogonality(bool left_side) const {
+        const Side& w = left_side ? u_ : v_;
         const index_t k = rank();
-        auto f = factors();
-        auto G = gram_of(ConstMatView<T>((left_side ? f.U : f.V).view()));
+        auto W = materialize(w, ConstMatView<T>(w.K.view()));
+        auto G = gram_of(ConstMatView<T>(W.view()));
         auto I = identity<Backend, T>(be_, k);
         be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
         return std::sqrt(be_.sum_squares(ConstMatView<T>(G.view())));
@@ -259,14 +262,15 @@ class SvdUpdate {
 
     // Flops of projecting block D on side w and rotating it that threads can share, roughly
     // (for kSmallUpdateFlops).  The sparse method: W(J, :) = We(J, :) K and the tracked
-    // Gram's update (4 |J| k^2), and the products with the block (about 4 |J| (k + l
-    // (n_iter + 1)), |J| standing in for its nonzeros).  The small SVDs are left out: LAPACK
-    // runs them on one thread at these sizes whatever the setting.
+    // Gram's update (4 |J| k^2), the products with the block (4 nnz (k + l (n_iter + 1))),
+    // and the r x (k + l) blocks of the projection (4 r (k + l)^2).  The small SVDs are left
+    // out: LAPACK runs them on one thread at these sizes whatever the setting.
     double flops(const Side& w, SideBlock<T> D) const {
         const double k = double(rank()), r = double(D.Dt->rows()), nJ = double(D.Dt->cols());
         const double l = o_.rank > 0 ? std::min(double(o_.rank), r) : r;
         if (!sparse()) return 2.0 * double(w.N) * (r * (k + l) + k * (k + l));
-        return 4.0 * nJ * k * k + 4.0 * nJ * (k + l * (o_.n_iter + 1));
+        return 4.0 * nJ * k * k + 4.0 * D.Dt->entries() * (k + l * (o_.n_iter + 1)) +
+               4.0 * r * (k + l) * (k + l);
     }
 
     Side make_side(ConstMatView<T> W) {

@@ -56,7 +56,7 @@ class _Block:
         return int(self.source.shape[1 if self.transposed else 0])
 
 
-def _block(block: _Block, dtype: np.dtype) -> tuple[Any, np.ndarray | None]:
+def _block(block: _Block) -> tuple[Any, np.ndarray | None]:
     """The core operator of D^T (r x length) and the rows of the factor it touches (None:
     all).
 
@@ -572,7 +572,7 @@ class SVDUpdater:
             _check_sparse_method_range(blocks[0].source, self.dtype)
         args: list[Any] = []
         for block in blocks:
-            args += _block(block, self.dtype)
+            args += _block(block)
         work = self._work([(b.source, b.length) for b in blocks], blocks[0].width, append)
         self._native(getattr(self._handle, kind), tuple(args), work)
         return self._after_update()

@@ -24,6 +24,7 @@ from . import _gpu
 from ._svd import svd
 from ._update import (
     SVDUpdater,
+    _Block,
     _check_block_shape,
     _check_dtype,
     _check_factors,
@@ -234,9 +235,9 @@ class DeviceSVDUpdater(SVDUpdater):
     def _is_sparse(x: Any) -> bool:
         return bool(_csp().issparse(x))
 
-    def _native_update(self, kind: str, blocks: list[Any], append: bool) -> SVDUpdater:
+    def _native_update(self, kind: str, blocks: list[_Block], append: bool) -> SVDUpdater:
         args: list[Any] = []
-        for block in blocks:  # _update._Block
+        for block in blocks:
             mat, J = _block(block.Dt, block.name)
             args += [mat.operand, J]
         with self._lock:  # the native call releases the GIL; Ctrl-C is checked inside

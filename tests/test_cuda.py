@@ -213,6 +213,42 @@ def test_sparse_svd_matches_the_cpu_backend(fmt: str, index_dtype: Any, dtype: A
 
 
 @needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_svd_on_the_gpu_is_reproducible(dtype: Any) -> None:
+    """The sparse products (row-major CSR_ALG2 SpMMs for blocks of 4 or more columns, one
+    SpMV for one column) sum in a fixed order: two runs give the same bits."""
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    A = csp.csr_matrix(
+        sp.random(3000, 800, density=0.01, format="csr", random_state=6, dtype=dtype)
+    )
+    first = rankwise.svd(A, 12, n_iter=3, random_state=2)
+    second = rankwise.svd(A, 12, n_iter=3, random_state=2)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(cp.asnumpy(a), cp.asnumpy(b))
+
+
+@needs_gpu
+def test_tall_svd_on_the_gpu_spans_several_row_chunks() -> None:
+    """1.2e6 rows with l = 20 float64 columns: the Cholesky QR's Y R^-1 runs as GEMMs over
+    row chunks of 64 MiB (419430 rows here), three chunks and a partial one."""
+    import cupy as cp
+
+    rng = np.random.default_rng(7)
+    m, n, k = 1_200_000, 40, 10
+    A = rng.standard_normal((m, n)) * np.exp(-0.3 * np.arange(n))
+    U, s, Vt = rankwise.svd(cp.asarray(A), k, oversample=10, n_iter=2, random_state=0)
+    U = cp.asnumpy(U)
+    assert np.linalg.norm(U.T @ U - np.eye(k)) < 1e-12
+    exact = np.linalg.svd(A, compute_uv=False)[:k]
+    np.testing.assert_allclose(cp.asnumpy(s), exact, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.abs(np.sum(U * (A @ cp.asnumpy(Vt).T), axis=0)), cp.asnumpy(s), rtol=1e-10
+    )
+
+
+@needs_gpu
 def test_fixed_precision_svd_on_the_gpu() -> None:
     import cupy as cp
 
@@ -249,6 +285,14 @@ def test_gpu_svd_bad_input() -> None:
         rankwise.svd(B, 3)
     with pytest.raises(TypeError, match="complex"):
         rankwise.svd(A.astype(cp.complex128), 3)
+    C = cp.ascontiguousarray(A.astype(cp.float32))  # C order, float32: the same native check
+    C[-1, -1] = cp.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rankwise.svd(C, 3)
+    S = cp.asarray(A)[:, ::2]  # strided: CuPy's check
+    S[0, 0] = cp.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rankwise.svd(S, 3)
 
 
 def _poisson2d(m: int) -> sp.csr_array:

@@ -98,3 +98,24 @@ def test_gpu_cg_ordinary_right_hand_side_is_not_scaled() -> None:
     ref = rankwise.solve_cg(A, b, rtol=1e-10)
     assert abs(res.iterations - ref.iterations) <= 1  # reductions round differently
     np.testing.assert_allclose(res.residual_norms[:5], ref.residual_norms[:5], rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_jacobi_names_the_first_bad_diagonal_entry(dtype: Any) -> None:
+    """The diagonal is inverted and checked on the device; the message names the first
+    entry that is not positive, as the CPU's does."""
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+    import scipy.sparse as sp
+
+    d = np.arange(1.0, 21.0)
+    d[7], d[11] = 0.0, -1.0
+    A = sp.diags(d).tocsr().astype(dtype)
+    with pytest.raises(ValueError, match=r"diagonal entry A\[7, 7\] = 0(\.0)?;"):
+        rankwise.cg(csp.csr_matrix(A), cp.ones(20, dtype=dtype), M="jacobi")
+    with pytest.raises(ValueError, match=r"diagonal entry A\[7, 7\] = 0(\.0)?;"):
+        rankwise.cg(A, np.ones(20, dtype=dtype), M="jacobi")
+    good = sp.diags(np.arange(1.0, 21.0)).tocsr().astype(dtype)
+    x, info = rankwise.cg(csp.csr_matrix(good), cp.ones(20, dtype=dtype), M="jacobi", x0="Mb")
+    assert info == 0
+    np.testing.assert_allclose(cp.asnumpy(x), 1.0 / np.arange(1.0, 21.0), rtol=1e-6)

@@ -58,19 +58,36 @@ py::tuple svd_call(const DeviceOperand& A, std::uintptr_t stream, Fn&& fn) {
     return factors_to_python(std::move(f));
 }
 
+// M = diag(A)^-1 from a diagonal in device memory (algo/precond.hpp's JacobiPrecond takes a
+// host one): inverted and checked on the device, so no n-vector crosses the bus.
 template <class T>
-py::dict run_cg(const DeviceOperand& A, const std::optional<py::array>& jacobi_diag,
-                std::uintptr_t b, std::uintptr_t x, index_t n, index_t s,
-                const std::vector<double>& atol, index_t maxiter, bool x0_nonzero,
-                const std::optional<py::function>& callback, std::uintptr_t stream) {
-    const CudaBackend be(as_stream(stream));
-    std::unique_ptr<JacobiPrecond<CudaBackend, T>> M;
-    if (jacobi_diag) {
-        auto d = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(*jacobi_diag);
-        require(d && d.ndim() == 1 && d.shape(0) == n) << "the diagonal must have " << n
-                                                       << " entries";
-        M = std::make_unique<JacobiPrecond<CudaBackend, T>>(be, d.data(), n);
+class DeviceJacobi final : public Preconditioner<T> {
+   public:
+    DeviceJacobi(const CudaBackend& be, const T* diag, index_t n)
+        : be_(be), inv_(be.matrix<T>(n, 1)) {
+        be.invert_positive_diagonal(diag, inv_.view());
     }
+    index_t size() const override { return inv_.rows(); }
+    void apply(ConstMatView<T> R, MatView<T> Z) const override {
+        be_.scale_rows(inv_.data(), R, Z);
+    }
+    const T* diagonal() const override { return inv_.data(); }
+
+   private:
+    const CudaBackend& be_;
+    DeviceMatrix<T> inv_;
+};
+
+// jacobi_diag: the device address of diag(A) (n values of T), or 0 for no preconditioner.
+template <class T>
+py::dict run_cg(const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr_t b,
+                std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
+                index_t maxiter, bool x0_nonzero, const std::optional<py::function>& callback,
+                std::uintptr_t stream) {
+    const CudaBackend be(as_stream(stream));
+    std::unique_ptr<DeviceJacobi<T>> M;
+    if (jacobi_diag != 0)
+        M = std::make_unique<DeviceJacobi<T>>(be, reinterpret_cast<const T*>(jacobi_diag), n);
     const ConstMatView<T> B{reinterpret_cast<const T*>(b), n, s, n > 0 ? n : 1};
     const MatView<T> X{reinterpret_cast<T*>(x), n, s, n > 0 ? n : 1};
     CgOptions o;
@@ -290,8 +307,7 @@ PYBIND11_MODULE(_cuda, m) {
 
     m.def(
         "cg",
-        [](const DeviceOperand& A, const std::optional<py::array>& jacobi_diag, std::uintptr_t b,
-           std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
+        [](const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr_t b, std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
            index_t maxiter, bool x0_nonzero, const std::optional<py::function>& callback,
            std::uintptr_t stream) {
             if (A.is_single())
@@ -303,7 +319,47 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("A"), py::arg("jacobi_diag"), py::arg("b"), py::arg("x"), py::arg("n"),
         py::arg("s"), py::arg("atol"), py::arg("maxiter"), py::arg("x0_nonzero"),
         py::arg("callback"), py::arg("stream"),
-        "Batched PCG on the device; X (n x s, Fortran order) holds x0 and the solution.");
+        "Batched PCG on the device; X (n x s, Fortran order) holds x0 and the solution; "
+        "jacobi_diag: the device address of diag(A) (n values of A's dtype) or 0.");
+
+    m.def(
+        "all_finite",
+        [](const std::string& dtype, std::uintptr_t data, index_t n, std::uintptr_t stream) {
+            return on_basis(dtype, data, n, 1, std::max<index_t>(n, 1), stream,
+                            [&](const auto& be, auto v) { return be.all_finite(v); });
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("stream"),
+        "Whether none of the n contiguous device values (float32/64) is NaN or Inf.");
+
+    m.def(
+        "column_abs_max",
+        [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
+           std::uintptr_t stream) {
+            return on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
+                std::vector<double> out(static_cast<std::size_t>(k));
+                be.column_abs_max(v, out.data());
+                return out;
+            });
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
+        py::arg("stream"),
+        "max |x_ij| of each column of the device matrix X (n x k, Fortran order), in float64, "
+        "subnormal float32 entries included.");
+
+    m.def(
+        "column_norms",
+        [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
+           std::uintptr_t stream) {
+            return on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
+                std::vector<double> out(static_cast<std::size_t>(k));
+                be.column_norms(v, out.data());
+                return out;
+            });
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
+        py::arg("stream"),
+        "2-norms of the columns of the device matrix X (n x k, Fortran order), in float64, "
+        "without overflow.");
 
     register_update(m);
 }

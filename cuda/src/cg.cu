@@ -36,6 +36,25 @@ void CudaBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const 
 }
 
 template <class T>
+void CudaBackend::invert_positive_diagonal(const T* d, MatView<T> inv) const {
+    const index_t n = inv.rows;
+    // One pass writes 1 / d_i and finds the first bad entry: the largest n - i over them
+    // (0 where every entry is good).
+    const auto worst = cuda::reduce_columns<cuda::MaxOp>(
+        stream_, n, 1, [=] __device__(index_t i, index_t) {
+            const T v = d[i];
+            inv(i, 0) = T(1) / v;
+            return v > T(0) && isfinite(v) ? 0.0 : double(n - i);
+        });
+    if (n == 0 || worst[0] < 1) return;
+    const index_t i = n - static_cast<index_t>(worst[0]);
+    const T v = to_host(d + i, 1)[0];
+    require(false) << "A has diagonal entry A[" << i << ", " << i << "] = " << v
+                   << "; a symmetric positive definite matrix has a positive, finite diagonal, "
+                      "so the Jacobi preconditioner is undefined";  // as rankwise.precond.jacobi
+}
+
+template <class T>
 void CudaBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
                               const std::uint8_t* active) const {
     require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
@@ -89,6 +108,7 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
     template void CudaBackend::axpby<T>(T, ConstMatView<T>, T, MatView<T>) const;              \
     template void CudaBackend::column_dots<T>(ConstMatView<T>, ConstMatView<T>, double*) const; \
     template void CudaBackend::scale_rows<T>(const T*, ConstMatView<T>, MatView<T>) const;     \
+    template void CudaBackend::invert_positive_diagonal<T>(const T*, MatView<T>) const;        \
     template void CudaBackend::cg_update_p<T>(const T*, const T*, ConstMatView<T>, MatView<T>, \
                                               const std::uint8_t*) const;                      \
     template void CudaBackend::cg_update_xr<T>(const T*, ConstMatView<T>, ConstMatView<T>,     \

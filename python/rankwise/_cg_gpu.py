@@ -20,14 +20,13 @@ from ._cg import _column_norms as _host_column_norms
 
 
 def _column_abs_max(B: Any) -> np.ndarray:
-    """max |b_ij| of each column on the host, subnormal entries included: the maximum of the
-    bit patterns with the sign bit cleared (for non-negative floats, integer order is value
-    order), which no flush to zero touches."""
-    import cupy as cp
-
-    bits = cp.int32 if B.dtype == cp.float32 else cp.int64
-    magnitude = (1 << (8 * B.dtype.itemsize - 1)) - 1
-    return (B.view(bits) & magnitude).max(axis=0).get().view(B.dtype)
+    """max |b_ij| of each column (Fortran-ordered CuPy B) on the host, in B's dtype, by the
+    CUDA module's reduction, which keeps subnormal entries (CuPy's would flush them)."""
+    n, s = B.shape
+    maxima = _gpu.cuda_module().column_abs_max(
+        B.dtype.name, int(B.data.ptr), n, s, max(n, 1), _gpu.current_stream()
+    )
+    return np.asarray(maxima).astype(B.dtype)
 
 
 def _times(H: np.ndarray, factor: np.ndarray | float, dtype: np.dtype) -> np.ndarray:
@@ -42,21 +41,21 @@ def _over(H: np.ndarray, scale: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _column_norms(B: Any) -> np.ndarray:
-    """2-norms of the columns of a CuPy array without overflow, on the host."""
-    import cupy as cp
+    """2-norms of the columns of a Fortran-ordered CuPy array without overflow, on the host."""
+    n, s = B.shape
+    norms = _gpu.cuda_module().column_norms(
+        B.dtype.name, int(B.data.ptr), n, s, max(n, 1), _gpu.current_stream()
+    )
+    return np.asarray(norms, dtype=np.float64)
 
-    B64 = B.astype(cp.float64, copy=False)
-    scale = cp.abs(B64).max(axis=0)
-    safe = cp.where(scale > 0, scale, 1.0)
-    return (scale * cp.linalg.norm(B64 / safe, axis=0)).get()
 
-
-def _jacobi_diagonal(A: Any, dtype: np.dtype) -> np.ndarray:
-    """diag(A) on the host (n values, once per solve); JacobiPrecond checks it is positive."""
+def _jacobi_diagonal(A: Any, dtype: np.dtype) -> Any:
+    """diag(A) as a contiguous CuPy vector of dtype; the CUDA module inverts it and checks
+    that it is positive, on the device."""
     import cupy as cp
 
     d = A.diagonal() if not isinstance(A, cp.ndarray) else cp.diagonal(A)
-    return np.ascontiguousarray(d.get(), dtype=dtype)
+    return cp.ascontiguousarray(d, dtype=dtype)
 
 
 def solve_cg_gpu(
@@ -94,8 +93,7 @@ def solve_cg_gpu(
     vector = b.ndim == 1 or b.shape[1] == 1
     s = 1 if b.ndim == 1 else int(b.shape[1])
     B = cp.asfortranarray(b.reshape(n, s), dtype=dtype)
-    if not bool(cp.isfinite(B).all()):
-        raise ValueError("b contains NaN or Inf")
+    _gpu._check_finite(B, "b")
 
     scale = _rhs_scale(_column_abs_max(B)[np.newaxis, :]) if n > 0 else None
     if scale is None:
@@ -124,31 +122,32 @@ def solve_cg_gpu(
             raise ValueError(f"x0 must be an array, None or 'Mb'; got {x0!r}")
         X = B.copy(order="F")
         if diag is not None:
-            X /= cp.asarray(diag)[:, None]
+            X /= diag[:, None]
     else:
         x = cp.asarray(x0, dtype=dtype)
         if x.size != n * s or x.shape[0] != n or x.ndim > 2:
             raise ValueError(f"shapes of A {A.shape} and x0 {x.shape} are incompatible")
         X = cp.array(x.reshape(n, s), dtype=dtype, order="F")
-    if not bool(cp.isfinite(X).all()):
-        raise ValueError("x0 contains NaN or Inf")
-    X[:, cp.asarray(bnorm == 0)] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
+    _gpu._check_finite(X, "x0")
+    zero_columns = np.flatnonzero(bnorm == 0)
+    if zero_columns.size:  # as SciPy: b = 0 has the solution 0, whatever x0 is
+        X[:, zero_columns] = 0
     if scale is not None:  # solve A (X / c) = B / c column by column, scaled on the host
-        B = cp.asfortranarray(_over(B_host, scale, dtype))
-        X = cp.asfortranarray(_over(X.get(), scale, dtype))
+        B = cp.asarray(_over(B_host, scale, dtype), order="F")
+        X = cp.asarray(_over(X.get(), scale, dtype), order="F")
     x_out = X[:, 0] if vector else X
 
     each_iteration = None if callback is None else _iteration_callback(callback, x_out, scale)
     out = cuda.cg(
         mat.operand,
-        diag,
+        0 if diag is None else int(diag.data.ptr),
         int(B.data.ptr),
         int(X.data.ptr),
         n,
         s,
         tol,
         maxiter,
-        bool(X.any()),
+        x0 is not None and bool(X.any()),
         each_iteration,
         _gpu.current_stream(),
     )

@@ -159,7 +159,7 @@ def jacobi(A: Any) -> Preconditioner:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"A has diagonal entry A[{i}, {i}] = {d[i]!r}; a symmetric positive definite "
+            f"A has diagonal entry A[{i}, {i}] = {float(d[i])}; a symmetric positive definite "
             "matrix has a positive, finite diagonal, so the Jacobi preconditioner is undefined"
         )
     return Preconditioner(_core.precond_jacobi(d), "jacobi", d.shape[0], d.dtype)

@@ -132,6 +132,12 @@ class CudaBackend {
     void add_scaled(ConstMatView<T> X, T alpha, MatView<T> Y) const;
     template <class T>
     void column_norms(ConstMatView<T> X, double* out) const;
+    // Whether no entry of X is NaN or Inf (one multi-block reduction, no bool temporary)
+    template <class T>
+    bool all_finite(ConstMatView<T> X) const;
+    // max |x_ij| of each column, in double (float32 subnormals kept: no flush to zero here)
+    template <class T>
+    void column_abs_max(ConstMatView<T> X, double* out) const;
     template <class T>
     double sum_squares(ConstMatView<T> X) const;
     template <class T, class I>
@@ -161,6 +167,11 @@ class CudaBackend {
     // d in device memory (the preconditioner's diagonal lives on the device)
     template <class T>
     void scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const;
+    // inv = 1 / d for the device vector d (inv.rows entries); throws InvalidArgument naming
+    // the first entry that is not positive and finite (the point-Jacobi preconditioner of an
+    // SPD matrix, built without a host copy).
+    template <class T>
+    void invert_positive_diagonal(const T* d, MatView<T> inv) const;
     template <class T>
     void cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
                      const std::uint8_t* active) const;
@@ -210,6 +221,12 @@ class CudaBackend {
     void synchronize() const;
 
    private:
+    // Blocks of at least this many columns go through row-major copies in csr_mm.
+    static constexpr index_t kRowMajorMinCols = 4;
+    template <class T, class I>
+    bool rowmajor_spmm(const CsrView<T, I>& A, index_t nnz, ConstMatView<T> X,
+                       MatView<T> Y) const;
+
     cudaStream_t stream_;
 };
 

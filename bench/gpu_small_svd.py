@@ -1,0 +1,82 @@
+"""The small SVD at the end of a randomized SVD on the GPU: how long each way of computing
+the SVD of the l x l factor (l = k + p) takes, against the time of the whole call.
+
+The CUDA backend calls cuSOLVER's gesvd on it (as CuPy's linalg.svd does); an H200 profile
+of the dense float32 32768 x 16384 case (bench/RESULTS.md, gpu section) showed 38 ms of wall
+time for 26 ms of kernels, and gesvd's bidiagonal QR loop as hundreds of tiny kernels.  This
+times, on the same matrices: cuSOLVER's gesvd (through CuPy), gesvd / gesvdj / gesvda
+(through torch), and LAPACK's gesdd on the host with both copies.  On a GPU machine:
+
+    python -m bench.gpu_small_svd
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+SIZES = (74, 266)  # k + p of the issue's cases (k = 64 and 256, p = 10)
+REPEATS = 15
+
+
+def _median_ms(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
+    fn()
+    sync()
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _ways(Rc: Any, Rt: Any) -> dict[str, Callable[[], Any]]:
+    """The contenders on one matrix, given as a CuPy array and a torch tensor."""
+    import cupy as cp
+    import torch
+
+    def host() -> list[Any]:
+        return [cp.asarray(f) for f in np.linalg.svd(Rc.get(), full_matrices=False)]
+
+    ways: dict[str, Callable[[], Any]] = {
+        "cupy linalg.svd (gesvd)": lambda: cp.linalg.svd(Rc, full_matrices=False),
+        "host gesdd + both copies": host,
+    }
+    for driver in ("gesvd", "gesvdj", "gesvda"):
+        ways[f"torch {driver}"] = lambda d=driver: torch.linalg.svd(  # type: ignore[misc]
+            Rt, full_matrices=False, driver=d
+        )
+    return ways
+
+
+def main() -> None:
+    import cupy as cp
+    import torch
+
+    def sync() -> None:
+        cp.cuda.Device().synchronize()
+        torch.cuda.synchronize()
+
+    rng = np.random.default_rng(0)
+    print(f"{'dtype':8} {'l':>4}  {'way':28} {'median ms':>9}")
+    for dtype in (np.float32, np.float64):
+        for l in SIZES:
+            R = np.triu(rng.standard_normal((l, l))).astype(dtype)
+            Rc = cp.asarray(R)
+            Rt = torch.as_tensor(R, device="cuda")
+            ways = _ways(Rc, Rt)
+            for name, fn in ways.items():
+                try:
+                    ms = f"{_median_ms(fn, sync):9.3f}"
+                except Exception as exc:  # a driver this build lacks: say so, go on
+                    ms = f"failed: {type(exc).__name__}: {exc}"[:60]
+                print(f"{np.dtype(dtype).name:8} {l:4d}  {name:28} {ms}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,10 +22,9 @@ namespace py = pybind11;
 template <class T>
 py::array to_numpy(HostMatrix<T>&& M, bool transposed) {
     const py::ssize_t rows = M.rows(), cols = M.cols(), item = sizeof(T);
-    auto owner = std::make_unique<std::unique_ptr<T[]>>(M.release());
+    auto owner = std::make_unique<HostBuffer<T>>(M.release());
     T* data = owner->get();
-    py::capsule base(owner.release(),
-                     [](void* p) { delete static_cast<std::unique_ptr<T[]>*>(p); });
+    py::capsule base(owner.release(), [](void* p) { delete static_cast<HostBuffer<T>*>(p); });
     if (transposed) return py::array_t<T>({cols, rows}, {rows * item, item}, data, base);
     return py::array_t<T>({rows, cols}, {item, rows * item}, data, base);
 }

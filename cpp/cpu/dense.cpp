@@ -10,7 +10,6 @@
 #include <vector>
 
 #if defined(__linux__)
-#include <sys/mman.h>
 #endif
 
 #include "dims.hpp"
@@ -26,29 +25,6 @@ namespace rankwise {
 using cpu::blas_int;
 using cpu::ld_of;
 
-namespace {
-
-// Large work matrices asked to be backed by transparent huge pages, as NumPy does for its
-// arrays (numpy/_core/src/multiarray/alloc.c): where malloc serves them by mmap - always in
-// a process with MALLOC_TRIM_THRESHOLD_ set, which dask's worker nannies set - each one
-// otherwise costs a page fault per 4 KiB on first touch (measured on a 50000 x 200 @
-// 200 x 30 product in such a process, one thread: 38 ms against 30 ms).  Advisory only.
-void advise_huge_pages(void* p, std::size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    constexpr std::size_t kMinBytes = std::size_t{1} << 22;
-    constexpr std::uintptr_t kPage = 4096;
-    if (bytes < kMinBytes) return;
-    const auto start = reinterpret_cast<std::uintptr_t>(p);
-    const std::uintptr_t offset = (kPage - start % kPage) % kPage;
-    madvise(reinterpret_cast<void*>(start + offset), bytes - offset, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)bytes;
-#endif
-}
-
-}  // namespace
-
 template <class T>
 HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols) {
     require(rows >= 0 && cols >= 0) << "negative matrix size " << rows << " x " << cols;
@@ -57,9 +33,10 @@ HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols)
                                        std::numeric_limits<std::size_t>::max() / sizeof(T) /
                                            static_cast<std::size_t>(cols);
     if (fits) {
-        const index_t n = std::max<index_t>(rows * cols, 1);
-        buf_.reset(new (std::nothrow) T[static_cast<std::size_t>(n)]);
-        if (buf_) advise_huge_pages(buf_.get(), static_cast<std::size_t>(n) * sizeof(T));
+        const auto bytes = static_cast<std::size_t>(std::max<index_t>(rows * cols, 1)) * sizeof(T);
+        std::size_t capacity = 0;
+        void* p = detail::take_host_buffer(bytes, capacity);
+        buf_ = HostBuffer<T>(static_cast<T*>(p), detail::HostBufferFree{capacity});
     }
     if (!buf_) {
         std::ostringstream what;

@@ -14,26 +14,25 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <memory>
+#include <optional>
 #include <vector>
 
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
-#include "parallel.hpp"
 #include "isa.hpp"
+#include "parallel.hpp"
+#include "thread_scratch.hpp"
 
 namespace rankwise {
 namespace {
 
-// Row-major copy of X (rows x l).  Blocks of rows, so that the strided side of the copy
-// stays in cache; the buffer is not zero-filled first (every entry is written).
+// Row-major copy of X (rows x l) into out.  Blocks of rows, so that the strided side of the
+// copy stays in cache; out need not be zero-filled (every entry is written).
 constexpr index_t kTransposeRows = 64;
 
 template <class T>
-std::unique_ptr<T[]> to_row_major(ConstMatView<T> X) {
+void to_row_major(ConstMatView<T> X, T* out) {
     const index_t l = X.cols;
-    std::unique_ptr<T[]> R(new T[static_cast<std::size_t>(X.rows) * l]);
-    T* out = R.get();
     const index_t blocks = (X.rows + kTransposeRows - 1) / kTransposeRows;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * l))
     for (index_t b = 0; b < blocks; ++b) {
@@ -41,7 +40,6 @@ std::unique_ptr<T[]> to_row_major(ConstMatView<T> X) {
         for (index_t j = 0; j < l; ++j)
             for (index_t i = r0; i < r1; ++i) out[i * l + j] = X(i, j);
     }
-    return R;
 }
 
 // Rows [r0, r1) of the row-major R (l columns) into Y.
@@ -126,28 +124,32 @@ void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
     }
 }
 
-// A^T X as a row-major n x l array.  Each thread takes a contiguous range of rows with an
-// equal share of the nonzeros and scatters into its own row-major accumulator; the
-// accumulators are summed in thread order.  The partition depends only on the thread
-// count, so results are bitwise reproducible (a dynamic schedule would change the order of
-// the sums per run).
+// A^T X into the row-major n x l array `out` (zero-filled by the caller).  Each thread
+// takes a contiguous range of rows with an equal share of the nonzeros and scatters into
+// its own row-major accumulator (the calling thread into `out`); the accumulators are
+// summed in thread order.  The partition depends only on the thread count, so results are
+// bitwise reproducible (a dynamic schedule would change the order of the sums per run).
 template <class T, class I>
-std::vector<T> transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T> X) {
+void transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T> X, T* out) {
     const index_t n = A.cols, l = X.cols;
     const index_t nnz = A.indptr[A.rows];
     if (!cpu::worth_parallel(nnz * l + n * l)) {
-        std::vector<T> acc(static_cast<std::size_t>(n) * l, T(0)), x(static_cast<std::size_t>(l));
-        rows_scatter(A, X, 0, A.rows, acc.data(), x.data());
-        return acc;
+        std::vector<T> x(static_cast<std::size_t>(l));
+        rows_scatter(A, X, 0, A.rows, out, x.data());
+        return;
     }
-    std::vector<std::vector<T>> acc(static_cast<std::size_t>(omp_get_max_threads()));
+    std::vector<T*> acc(static_cast<std::size_t>(omp_get_max_threads()));
     constexpr index_t rows_per_block = 256;
     const index_t blocks = (n + rows_per_block - 1) / rows_per_block;
 #pragma omp parallel
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
-        acc[t].assign(static_cast<std::size_t>(n) * l, T(0));
+        // the calling thread (t = 0) accumulates into out; the others into their scratch
+        // (slot 1: out may be the calling thread's slot 0)
+        std::optional<cpu::ThreadScratch<T, 1>> own;
+        if (t != 0) own.emplace(static_cast<std::size_t>(n) * l);
+        acc[t] = t == 0 ? out : own->data();
         const I* begin = A.indptr;
         const I* end = A.indptr + A.rows;
         const auto first_row = [&](int part) -> index_t {
@@ -155,25 +157,25 @@ std::vector<T> transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T>
             return std::lower_bound(begin, end, static_cast<I>(nnz * part / nt)) - begin;
         };
         std::vector<T> x(static_cast<std::size_t>(l));
-        rows_scatter(A, X, first_row(t), first_row(t + 1), acc[t].data(), x.data());
+        rows_scatter(A, X, first_row(t), first_row(t + 1), acc[t], x.data());
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 4)
         for (index_t b = 0; b < blocks; ++b) {
             const index_t e0 = b * rows_per_block * l, e1 = std::min(n, (b + 1) * rows_per_block) * l;
-            T* sum = acc[0].data();
+            T* sum = acc[0];
             for (int u = 1; u < nt; ++u) {
-                const T* part = acc[u].data();
+                const T* part = acc[u];
                 for (index_t e = e0; e < e1; ++e) sum[e] += part[e];
             }
         }
-    }
-    return std::move(acc[0]);
+    }  // (the implicit barrier of the loop: every part is summed before `own` goes)
 }
 
 // Y = A^T X
 template <class T, class I>
 void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) {
-    const std::vector<T> R = transpose_times_row_major(A, X);
+    cpu::ThreadScratch<T, 0> R(static_cast<std::size_t>(A.cols) * X.cols);
+    transpose_times_row_major(A, X, R.data());
     const index_t n = Y.rows;
     const index_t blocks = (n + kTransposeRows - 1) / kTransposeRows;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * Y.cols))
@@ -193,8 +195,10 @@ void CpuBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatV
     if (t == Trans::No && X.cols == 1) {
         csr_mv(A, X.data, Y.data);  // one column: no row-major copy, no per-row scratch
     } else if (t == Trans::No) {
-        const auto Xr = to_row_major(X);
-        csr_times(A, Xr.get(), Y);
+        cpu::ThreadScratch<T, 2> Xr(static_cast<std::size_t>(X.rows) * X.cols,
+                                    cpu::ScratchFill::Any);
+        to_row_major(X, Xr.data());
+        csr_times(A, Xr.data(), Y);
     } else {
         csr_transpose_times(A, X, Y);
     }
@@ -207,7 +211,8 @@ void CpuBackend::csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatVie
     if (X.cols == 0 || A.rows == 0) return;
     // A^T X stays in the row-major layout that both halves use; the second half is csr_mm's
     // own kernel for the width (the same arithmetic as the two products)
-    const std::vector<T> R = transpose_times_row_major(A, X);
+    cpu::ThreadScratch<T, 0> R(static_cast<std::size_t>(A.cols) * X.cols);
+    transpose_times_row_major(A, X, R.data());
     if (X.cols == 1) {
         csr_mv(A, R.data(), Y.data);
     } else {

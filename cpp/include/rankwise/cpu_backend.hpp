@@ -6,6 +6,7 @@
 // project's own loops (sparse products, random fill, reductions) use OpenMP.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -16,6 +17,23 @@
 
 namespace rankwise {
 
+
+namespace detail {
+// Work-matrix storage (cpu/host_buffers.cpp): at least `bytes`, 64-byte aligned, its size in
+// `capacity`; nullptr when memory is exhausted.  Buffers given back are kept in a small
+// per-thread cache for the next matrix that fits (fresh pages fault on first write).
+void* take_host_buffer(std::size_t bytes, std::size_t& capacity);
+void give_host_buffer(void* p, std::size_t capacity) noexcept;
+
+struct HostBufferFree {
+    std::size_t capacity = 0;
+    void operator()(void* p) const noexcept { give_host_buffer(p, capacity); }
+};
+}  // namespace detail
+
+// Storage of a HostMatrix, also after it is handed to a numpy array (bindings/convert.hpp).
+template <class T>
+using HostBuffer = std::unique_ptr<T[], detail::HostBufferFree>;
 
 // Owning column-major matrix in host memory.
 template <class T>
@@ -32,11 +50,11 @@ class HostMatrix {
     index_t rows() const { return rows_; }
     index_t cols() const { return cols_; }
     // Hands the storage to a new owner (the Python array that will wrap it).
-    std::unique_ptr<T[]> release() { return std::move(buf_); }
+    HostBuffer<T> release() { return std::move(buf_); }
 
    private:
     index_t ld() const { return rows_ > 0 ? rows_ : 1; }
-    std::unique_ptr<T[]> buf_;
+    HostBuffer<T> buf_;
     index_t rows_ = 0, cols_ = 0;
 };
 

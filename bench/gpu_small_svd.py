@@ -12,27 +12,15 @@ times, on the same matrices: cuSOLVER's gesvd (through CuPy), gesvd / gesvdj / g
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from bench.gpu import _median_seconds
+
 SIZES = (74, 266)  # k + p of the cases (k = 64 and 256, p = 10)
 REPEATS = 15
-
-
-def _median_ms(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def _ways(Rc: Any, Rt: Any) -> dict[str, Callable[[], Any]]:
@@ -58,10 +46,6 @@ def main() -> None:
     import cupy as cp
     import torch
 
-    def sync() -> None:
-        cp.cuda.Device().synchronize()
-        torch.cuda.synchronize()
-
     rng = np.random.default_rng(0)
     print(f"{'dtype':8} {'l':>4}  {'way':28} {'median ms':>9}")
     for dtype in (np.float32, np.float64):
@@ -72,7 +56,9 @@ def main() -> None:
             ways = _ways(Rc, Rt)
             for name, fn in ways.items():
                 try:
-                    ms = f"{_median_ms(fn, sync):9.3f}"
+                    # torch's kernels too: CuPy's sync covers only its current stream
+                    call = lambda f=fn: (f(), torch.cuda.synchronize())  # noqa: E731
+                    ms = f"{1e3 * _median_seconds(call, REPEATS):9.3f}"
                 except Exception as exc:  # a driver this build lacks: say so, go on
                     ms = f"failed: {type(exc).__name__}: {exc}"[:60]
                 print(f"{np.dtype(dtype).name:8} {l:4d}  {name:28} {ms}", flush=True)

@@ -139,6 +139,17 @@ auto on_basis(const std::string& dtype, std::uintptr_t data, index_t n, index_t 
     return fn(be, ConstMatView<double>{reinterpret_cast<const double*>(data), n, k, ld});
 }
 
+// One float64 per column of the device matrix X: reduce(be, X, out) on X's dtype.
+template <class Reduce>
+std::vector<double> per_column(const std::string& dtype, std::uintptr_t data, index_t n, index_t k,
+                               index_t ld, std::uintptr_t stream, Reduce reduce) {
+    return on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
+        std::vector<double> out(static_cast<std::size_t>(k));
+        reduce(be, v, out.data());
+        return out;
+    });
+}
+
 // Ctrl-C in the main thread raises KeyboardInterrupt out of the native loop.
 void check_signals() {
     const py::gil_scoped_acquire gil;
@@ -335,11 +346,8 @@ PYBIND11_MODULE(_cuda, m) {
         "column_abs_max",
         [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
            std::uintptr_t stream) {
-            return on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
-                std::vector<double> out(static_cast<std::size_t>(k));
-                be.column_abs_max(v, out.data());
-                return out;
-            });
+            return per_column(dtype, data, n, k, ld, stream,
+                              [](const auto& be, auto v, double* out) { be.column_abs_max(v, out); });
         },
         py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
         py::arg("stream"),
@@ -350,11 +358,8 @@ PYBIND11_MODULE(_cuda, m) {
         "column_norms",
         [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
            std::uintptr_t stream) {
-            return on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
-                std::vector<double> out(static_cast<std::size_t>(k));
-                be.column_norms(v, out.data());
-                return out;
-            });
+            return per_column(dtype, data, n, k, ld, stream,
+                              [](const auto& be, auto v, double* out) { be.column_norms(v, out); });
         },
         py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
         py::arg("stream"),

@@ -1,4 +1,4 @@
-// Work-matrix storage (HostMatrix): buffers of kMinCachedBytes to kMaxCachedBytes go back to
+// Work-matrix storage (HostMatrix): buffers of kMinCachedBytes to kMaxBufferBytes go back to
 // a small per-thread cache when their matrix goes, and the next matrix that fits takes one.
 //
 // Why: a freed buffer of a megabyte or more goes back to the kernel (munmap, or a trim of
@@ -6,7 +6,9 @@
 // updater allocates its work matrices once per batch: on the benchmark's quick case (4000
 // nodes, k = 32, batches of 200, one thread) that was 72 page faults per update, and the
 // same process with malloc's trimming disabled ran 13% faster (2026-11-26).  With this
-// cache and cpu/thread_scratch.hpp: 21 faults per update, 6% faster.  At most
+// cache and cpu/thread_scratch.hpp: 21 faults per update, 6% faster.  Larger buffers are
+// left to malloc: its mmap threshold rises with them, and a 20000-node case (12 MB work
+// matrices, k = 64) had 34 faults per update and no measurable gain from caching them.  At most
 // kMaxCachedEntries buffers and kMaxCachedBytes bytes stay cached per thread; the cache is
 // freed when its thread ends.
 #include <sys/mman.h>
@@ -23,7 +25,8 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;
 constexpr std::size_t kMinCachedBytes = std::size_t{1} << 16;
-constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 25;  // per buffer and per thread
+constexpr std::size_t kMaxBufferBytes = std::size_t{1} << 22;
+constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 24;  // per thread
 constexpr std::size_t kMaxCachedEntries = 8;
 
 // Large buffers asked to be backed by transparent huge pages, as NumPy does for its arrays
@@ -81,7 +84,7 @@ class ThreadCache {
 
     // Keeps p unless it is too large for the cache; the oldest buffers make room.
     void give(void* p, std::size_t bytes) noexcept {
-        if (bytes < kMinCachedBytes || bytes > kMaxCachedBytes) {
+        if (bytes < kMinCachedBytes || bytes > kMaxBufferBytes) {
             std::free(p);
             return;
         }
@@ -112,7 +115,7 @@ ThreadCache& cache() {
 }  // namespace
 
 void* take_host_buffer(std::size_t bytes, std::size_t& capacity) {
-    if (bytes >= kMinCachedBytes && bytes <= kMaxCachedBytes && !cache_destroyed) {
+    if (bytes >= kMinCachedBytes && bytes <= kMaxBufferBytes && !cache_destroyed) {
         if (void* p = cache().take(bytes, capacity)) return p;
     }
     if (bytes > SIZE_MAX - kAlignment) return nullptr;

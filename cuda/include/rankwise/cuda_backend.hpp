@@ -117,7 +117,8 @@ class CudaBackend {
     // span, and it runs at GEMM speed here, where a tall getrf does not).
     template <class T>
     void orthonormalize(MatView<T> Y, Ortho how) const;
-    // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (cuSOLVER gesvd on the small R), U = Q Ur.
+    // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (cuSOLVER gesvdj on the small R, checked;
+    // gesvd where it fails), U = Q Ur.
     template <class T>
     void svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver driver) const;
     template <class T>

@@ -128,3 +128,20 @@ def test_fixed_precision_random_cases(m, n, dtype, seed, tol_exp) -> None:
     assert_svd_output(U, s, Vt, (m, n), r, dtype)
     err = np.linalg.norm(prob.A64 - (U.astype(np.float64) * s) @ Vt.astype(np.float64))
     assert err <= tol * tails[0], f"relative error {err / tails[0]:.3e} > tol {tol:g}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 30),
+    st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["C", "F"]),
+)
+def test_sign_convention_row_is_numpys_argmax_of_abs(m, k, seed, order) -> None:
+    """flip_signs picks each column's row without an |U| copy; on small integer entries
+    (equal magnitudes of both signs, zeros, whole zero columns) it is numpy's choice."""
+    from rankwise._svd import _abs_argmax
+
+    rng = np.random.default_rng(seed)
+    U = np.asarray(rng.integers(-3, 4, size=(m, k)).astype(np.float64), order=order)
+    np.testing.assert_array_equal(_abs_argmax(U), np.argmax(np.abs(U), axis=0))

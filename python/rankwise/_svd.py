@@ -46,6 +46,17 @@ def abs_argmax_columns(U: Any, xp: Any) -> Any:
     return segment * _ARGMAX_SEGMENT + local[xp.arange(k), segment]
 
 
+def _abs_argmax(U: np.ndarray) -> np.ndarray:
+    """np.argmax(np.abs(U), axis=0) without the |U| temporary (a copy of U, the largest
+    array of the result): the first row of the largest magnitude is the row of the column's
+    maximum or of its minimum, whichever is larger in magnitude, the first of the two on a
+    tie."""
+    cols = np.arange(U.shape[1])
+    top, bottom = U.argmax(axis=0), U.argmin(axis=0)
+    high, low = U[top, cols], -U[bottom, cols]
+    return np.where(high > low, top, np.where(low > high, bottom, np.minimum(top, bottom)))
+
+
 def flip_signs(U: Any, Vt: Any) -> None:
     """Make the largest-magnitude entry of each column of U positive (in place), as
     scikit-learn's ``svd_flip(u_based_decision=True)``: results become unique, so they can be
@@ -58,7 +69,7 @@ def flip_signs(U: Any, Vt: Any) -> None:
 
         rows = abs_argmax_columns(U, xp)
     else:
-        rows = np.argmax(np.abs(U), axis=0)
+        rows = _abs_argmax(U)
     signs = xp.sign(U[rows, xp.arange(U.shape[1])])
     signs[signs == 0] = 1
     U *= signs

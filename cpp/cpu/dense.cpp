@@ -33,7 +33,8 @@ HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols)
                                        std::numeric_limits<std::size_t>::max() / sizeof(T) /
                                            static_cast<std::size_t>(cols);
     if (fits) {
-        const auto bytes = static_cast<std::size_t>(std::max<index_t>(rows * cols, 1)) * sizeof(T);
+        const auto n = static_cast<std::size_t>(std::max<index_t>(rows * cols, 1));
+        const std::size_t bytes = n * sizeof(T);
         std::size_t capacity = 0;
         void* p = detail::take_host_buffer(bytes, capacity);
         buf_ = HostBuffer<T>(static_cast<T*>(p), detail::HostBufferFree{capacity});

@@ -318,7 +318,8 @@ PYBIND11_MODULE(_cuda, m) {
 
     m.def(
         "cg",
-        [](const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr_t b, std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
+        [](const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr_t b,
+           std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
            index_t maxiter, bool x0_nonzero, const std::optional<py::function>& callback,
            std::uintptr_t stream) {
             if (A.is_single())
@@ -346,8 +347,9 @@ PYBIND11_MODULE(_cuda, m) {
         "column_abs_max",
         [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
            std::uintptr_t stream) {
-            return per_column(dtype, data, n, k, ld, stream,
-                              [](const auto& be, auto v, double* out) { be.column_abs_max(v, out); });
+            return per_column(dtype, data, n, k, ld, stream, [](const auto& be, auto v, double* o) {
+                be.column_abs_max(v, o);
+            });
         },
         py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
         py::arg("stream"),
@@ -358,8 +360,9 @@ PYBIND11_MODULE(_cuda, m) {
         "column_norms",
         [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
            std::uintptr_t stream) {
-            return per_column(dtype, data, n, k, ld, stream,
-                              [](const auto& be, auto v, double* out) { be.column_norms(v, out); });
+            return per_column(dtype, data, n, k, ld, stream, [](const auto& be, auto v, double* o) {
+                be.column_norms(v, o);
+            });
         },
         py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
         py::arg("stream"),

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "rankwise/algo/cg.hpp"
@@ -168,6 +170,113 @@ TYPED_TEST(CudaBackendTest, SparseProductsMatchTheCpu) {
     }
     EXPECT_NEAR(this->gpu.sum_squares(dev), cpu_be.sum_squares(host),
                 1e-6 * cpu_be.sum_squares(host));
+}
+
+TYPED_TEST(CudaBackendTest, SparseProductsOfEveryWidthAndLeadingDimension) {
+    // one column (SpMV), 3 (column-major SpMM), 4 and 21 (row-major copies and CSR_ALG2),
+    // blocks that are views into taller matrices (leading dimension > rows)
+    using T = TypeParam;
+    const index_t rows = 300, cols = 120, pad = 7;
+    std::vector<std::int32_t> indptr{0}, indices;
+    std::vector<T> values;
+    for (index_t i = 0; i < rows; ++i) {
+        for (index_t e = 0; e < 1 + i % 5; ++e) {
+            indices.push_back(static_cast<std::int32_t>((13 * i + 17 * e) % cols));
+            values.push_back(T(1) / T(2 + i % 9 + e));
+        }
+        std::sort(indices.begin() + indptr.back(), indices.end());
+        indices.erase(std::unique(indices.begin() + indptr.back(), indices.end()), indices.end());
+        values.resize(indices.size());
+        indptr.push_back(static_cast<std::int32_t>(indices.size()));
+    }
+    const index_t nnz = static_cast<index_t>(values.size());
+    auto d_values = this->gpu.template matrix<T>(nnz, 1);
+    auto d_indices = this->gpu.template matrix<int>(nnz, 1);
+    auto d_indptr = this->gpu.template matrix<int>(rows + 1, 1);
+    this->gpu.from_host(values.data(), d_values.view());
+    this->gpu.from_host(indices.data(), d_indices.view());
+    this->gpu.from_host(indptr.data(), d_indptr.view());
+    const CsrView<T, std::int32_t> host{values.data(), indices.data(), indptr.data(), rows, cols};
+    const CsrView<T, std::int32_t> dev{d_values.data(), d_indices.data(), d_indptr.data(), rows,
+                                       cols, -1};  // nnz read from the device
+    for (const index_t l : {1, 3, 4, 21}) {
+        auto Xp = random_matrix<T>(cols + pad, l, 41);
+        auto dXp = this->upload(Xp);
+        auto dYp = this->gpu.template matrix<T>(rows + pad, l);
+        const ConstMatView<T> X = ConstMatView<T>(Xp.view()).rows_range(0, cols);
+        const ConstMatView<T> dX = ConstMatView<T>(dXp.view()).rows_range(0, cols);
+        HostMatrix<T> Y(rows, l);
+        cpu_be.csr_mm(host, Trans::No, X, Y.view());
+        this->gpu.csr_mm(dev, Trans::No, dX, dYp.view().rows_range(0, rows));
+        const auto got = this->download(ConstMatView<T>(dYp.view()).rows_range(0, rows));
+        EXPECT_LE(max_rel_diff<T>(got.view(), Y.view()), 10 * this->tol()) << "l = " << l;
+        // the same bits on a second run
+        auto again = this->gpu.template matrix<T>(rows, l);
+        this->gpu.csr_mm(dev, Trans::No, dX, again.view());
+        EXPECT_EQ(max_rel_diff<T>(this->download(again.view()).view(), got.view()), 0.0);
+    }
+}
+
+TYPED_TEST(CudaBackendTest, FiniteChecksMaximaAndTheJacobiDiagonal) {
+    using T = TypeParam;
+    const index_t n = 70000;
+    auto X = random_matrix<T>(n, 2, 51);
+    X.view()(123, 1) = -T(7);
+    auto dX = this->upload(X);
+    EXPECT_TRUE(this->gpu.all_finite(ConstMatView<T>(dX.view())));
+    double maxima[2];
+    this->gpu.column_abs_max(ConstMatView<T>(dX.view()), maxima);
+    EXPECT_EQ(maxima[1], 7.0);
+    if constexpr (std::is_same_v<T, float>) {  // a subnormal is not flushed to zero
+        HostMatrix<T> tiny(3, 1);
+        tiny.view()(0, 0) = T(0);
+        tiny.view()(1, 0) = -T(1e-40);
+        tiny.view()(2, 0) = T(1e-41);
+        auto dt = this->upload(tiny);
+        this->gpu.column_abs_max(ConstMatView<T>(dt.view()), maxima);
+        EXPECT_EQ(maxima[0], double(T(1e-40)));
+    }
+    X.view()(n - 1, 0) = std::numeric_limits<T>::infinity();
+    auto dBad = this->upload(X);
+    EXPECT_FALSE(this->gpu.all_finite(ConstMatView<T>(dBad.view())));
+
+    std::vector<T> d(n);
+    for (index_t i = 0; i < n; ++i) d[i] = T(1 + i % 10);
+    auto dd = this->gpu.template matrix<T>(n, 1), inv = this->gpu.template matrix<T>(n, 1);
+    this->gpu.from_host(d.data(), dd.view());
+    this->gpu.invert_positive_diagonal(dd.data(), inv.view());
+    const auto got = this->gpu.to_host(inv.data(), n);
+    for (index_t i = 0; i < n; i += 997) EXPECT_EQ(got[i], T(1) / d[i]);
+    d[40000] = T(0);
+    d[50000] = -T(1);
+    this->gpu.from_host(d.data(), dd.view());
+    try {
+        this->gpu.invert_positive_diagonal(dd.data(), inv.view());
+        ADD_FAILURE() << "a zero diagonal entry was accepted";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("A[40000, 40000] = 0"), std::string::npos)
+            << e.what();
+    }
+}
+
+TYPED_TEST(CudaBackendTest, SvdOfEqualAndZeroSingularValues) {
+    // the small SVD's Jacobi path (checked, gesvd where the check fails) on hard spectra
+    using T = TypeParam;
+    const index_t m = 150, n = 12;
+    const std::vector<double> sigma{2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0};
+    const auto W = matrix_with_spectrum<T>(cpu_be, m, n, sigma, 9);
+    auto dW = this->upload(W);
+    auto dU = this->gpu.template matrix<T>(m, n), dVt = this->gpu.template matrix<T>(n, n);
+    std::vector<T> s(n);
+    this->gpu.svd(dW.view(), dU.view(), s.data(), dVt.view(), SvdDriver::Gesdd);
+    for (index_t j = 0; j < n; ++j) EXPECT_NEAR(s[j], sigma[j], 100 * this->tol());
+    const auto U = this->download(dU.view()), Vt = this->download(dVt.view());
+    HostMatrix<T> US(m, n), back(m, n);
+    cpu_be.scale_columns(ConstMatView<T>(U.view()), s.data(), US.view());
+    cpu_be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(US.view()),
+                ConstMatView<T>(Vt.view()), T(0), back.view());
+    EXPECT_LE(max_rel_diff<T>(back.view(), W.view()), 100 * this->tol());
+    EXPECT_LE(orthonormality_error<T>(U.view().cols_range(0, 8)), 100 * this->tol());
 }
 
 TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {

@@ -139,15 +139,22 @@ auto on_basis(const std::string& dtype, std::uintptr_t data, index_t n, index_t 
     return fn(be, ConstMatView<double>{reinterpret_cast<const double*>(data), n, k, ld});
 }
 
-// One float64 per column of the device matrix X: reduce(be, X, out) on X's dtype.
+// m.name(dtype, data, n, k, ld, stream): one float64 per column of the device matrix X,
+// reduce(be, X, out) on X's dtype.
 template <class Reduce>
-std::vector<double> per_column(const std::string& dtype, std::uintptr_t data, index_t n, index_t k,
-                               index_t ld, std::uintptr_t stream, Reduce reduce) {
-    return on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
-        std::vector<double> out(static_cast<std::size_t>(k));
-        reduce(be, v, out.data());
-        return out;
-    });
+void def_per_column(py::module_& m, const char* name, const char* doc, Reduce reduce) {
+    m.def(
+        name,
+        [reduce](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
+                 std::uintptr_t stream) {
+            return on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
+                std::vector<double> out(static_cast<std::size_t>(k));
+                reduce(be, v, out.data());
+                return out;
+            });
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
+        py::arg("stream"), doc);
 }
 
 // Ctrl-C in the main thread raises KeyboardInterrupt out of the native loop.
@@ -343,31 +350,14 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("stream"),
         "Whether none of the n contiguous device values (float32/64) is NaN or Inf.");
 
-    m.def(
-        "column_abs_max",
-        [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
-           std::uintptr_t stream) {
-            return per_column(dtype, data, n, k, ld, stream, [](const auto& be, auto v, double* o) {
-                be.column_abs_max(v, o);
-            });
-        },
-        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
-        py::arg("stream"),
-        "max |x_ij| of each column of the device matrix X (n x k, Fortran order), in float64, "
-        "subnormal float32 entries included.");
-
-    m.def(
-        "column_norms",
-        [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
-           std::uintptr_t stream) {
-            return per_column(dtype, data, n, k, ld, stream, [](const auto& be, auto v, double* o) {
-                be.column_norms(v, o);
-            });
-        },
-        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
-        py::arg("stream"),
-        "2-norms of the columns of the device matrix X (n x k, Fortran order), in float64, "
-        "without overflow.");
+    def_per_column(m, "column_abs_max",
+                   "max |x_ij| of each column of the device matrix X (n x k, Fortran order), "
+                   "in float64, subnormal float32 entries included.",
+                   [](const auto& be, auto v, double* out) { be.column_abs_max(v, out); });
+    def_per_column(m, "column_norms",
+                   "2-norms of the columns of the device matrix X (n x k, Fortran order), in "
+                   "float64, without overflow.",
+                   [](const auto& be, auto v, double* out) { be.column_norms(v, out); });
 
     register_update(m);
 }

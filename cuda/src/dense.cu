@@ -477,9 +477,8 @@ void CudaBackend::column_norms(ConstMatView<T> X, double* out) const {
     }
     // Scaled by the largest magnitude, so that 1e-300 and 1e300 entries neither vanish
     // nor overflow (as on the CPU).
-    const auto scale = cuda::reduce_columns<cuda::MaxOp>(
-        stream_, X.rows, X.cols,
-        [=] __device__(index_t i, index_t j) { return fabs(double(X(i, j))); });
+    std::vector<double> scale(static_cast<std::size_t>(X.cols));
+    column_abs_max(X, scale.data());
     std::vector<double> inv(scale.size());
     for (std::size_t j = 0; j < scale.size(); ++j) inv[j] = scale[j] > 0 ? 1.0 / scale[j] : 0.0;
     const cuda::DeviceCopy<double> d(inv.data(), X.cols, stream_);

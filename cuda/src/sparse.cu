@@ -46,6 +46,15 @@ struct SparseDescr {
     }
 };
 
+// d.a = the cuSPARSE descriptor of the CSR matrix A with nnz stored entries.
+template <class T, class I>
+void describe_csr(SparseDescr& d, const CsrView<T, I>& A, index_t nnz) {
+    check(cusparseCreateCsr(&d.a, A.rows, A.cols, nnz, const_cast<I*>(A.indptr),
+                            const_cast<I*>(A.indices), const_cast<T*>(A.data), index_type<I>(),
+                            index_type<I>(), CUSPARSE_INDEX_BASE_ZERO, value_type<T>()),
+          "cusparseCreateCsr");
+}
+
 }  // namespace
 
 // Y = A X through row-major copies of X and Y: with column-major blocks every stored entry
@@ -67,10 +76,7 @@ bool CudaBackend::rowmajor_spmm(const CsrView<T, I>& A, index_t nnz, ConstMatVie
         return false;
     }
     SparseDescr d;
-    check(cusparseCreateCsr(&d.a, A.rows, A.cols, nnz, const_cast<I*>(A.indptr),
-                            const_cast<I*>(A.indices), const_cast<T*>(A.data), index_type<I>(),
-                            index_type<I>(), CUSPARSE_INDEX_BASE_ZERO, value_type<T>()),
-          "cusparseCreateCsr");
+    describe_csr(d, A, nnz);
     check(cusparseCreateDnMat(&d.x, X.rows, X.cols, X.cols, Xr->data(), value_type<T>(),
                               CUSPARSE_ORDER_ROW),
           "cusparseCreateDnMat");
@@ -109,10 +115,7 @@ void CudaBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, Mat
     if (t == Trans::No && X.cols >= kRowMajorMinCols && rowmajor_spmm(A, nnz, X, Y)) return;
     const auto& lib = cuda::libraries(stream_);
     SparseDescr d;
-    check(cusparseCreateCsr(&d.a, A.rows, A.cols, nnz, const_cast<I*>(A.indptr),
-                            const_cast<I*>(A.indices), const_cast<T*>(A.data), index_type<I>(),
-                            index_type<I>(), CUSPARSE_INDEX_BASE_ZERO, value_type<T>()),
-          "cusparseCreateCsr");
+    describe_csr(d, A, nnz);
     const T one = 1, zero = 0;
     if (X.cols == 1 && t == Trans::No) {
         // One vector (CG's product): SpMV, which cuSPARSE runs faster than a one-column SpMM.

@@ -22,6 +22,30 @@ namespace {
 
 const CpuBackend cpu_be;
 
+// The device copy of a host CSR matrix's arrays (int32 indices).
+template <class T>
+struct DeviceCsr {
+    DeviceMatrix<T> values;
+    DeviceMatrix<int> indices, indptr;
+    // nnz < 0: the backend reads it from indptr on the device
+    CsrView<T, std::int32_t> view(index_t rows, index_t cols, index_t nnz) const {
+        return {values.data(), indices.data(), indptr.data(), rows, cols, nnz};
+    }
+};
+
+template <class T>
+DeviceCsr<T> upload_csr(const CudaBackend& gpu, const std::vector<T>& values,
+                        const std::vector<std::int32_t>& indices,
+                        const std::vector<std::int32_t>& indptr) {
+    const auto nnz = static_cast<index_t>(values.size());
+    DeviceCsr<T> d{gpu.matrix<T>(nnz, 1), gpu.matrix<int>(nnz, 1),
+                   gpu.matrix<int>(static_cast<index_t>(indptr.size()), 1)};
+    gpu.from_host(values.data(), d.values.view());
+    gpu.from_host(indices.data(), d.indices.view());
+    gpu.from_host(indptr.data(), d.indptr.view());
+    return d;
+}
+
 template <class T>
 class CudaBackendTest : public CudaFixture<T> {};
 using Precisions = ::testing::Types<float, double>;
@@ -149,15 +173,9 @@ TYPED_TEST(CudaBackendTest, SparseProductsMatchTheCpu) {
         indptr.push_back(static_cast<std::int32_t>(indices.size()));
     }
     const index_t nnz = static_cast<index_t>(values.size());
-    auto d_values = this->gpu.template matrix<T>(nnz, 1);
-    auto d_indices = this->gpu.template matrix<int>(nnz, 1);
-    auto d_indptr = this->gpu.template matrix<int>(rows + 1, 1);
-    this->gpu.from_host(values.data(), d_values.view());
-    this->gpu.from_host(indices.data(), d_indices.view());
-    this->gpu.from_host(indptr.data(), d_indptr.view());
+    const auto d_csr = upload_csr(this->gpu, values, indices, indptr);
     const CsrView<T, std::int32_t> host{values.data(), indices.data(), indptr.data(), rows, cols};
-    const CsrView<T, std::int32_t> dev{d_values.data(), d_indices.data(), d_indptr.data(), rows,
-                                       cols, nnz};
+    const auto dev = d_csr.view(rows, cols, nnz);
     for (const Trans t : {Trans::No, Trans::Yes}) {
         const index_t in = t == Trans::No ? cols : rows, out = t == Trans::No ? rows : cols;
         auto X = random_matrix<T>(in, 4, 31);
@@ -189,16 +207,9 @@ TYPED_TEST(CudaBackendTest, SparseProductsOfEveryWidthAndLeadingDimension) {
         values.resize(indices.size());
         indptr.push_back(static_cast<std::int32_t>(indices.size()));
     }
-    const index_t nnz = static_cast<index_t>(values.size());
-    auto d_values = this->gpu.template matrix<T>(nnz, 1);
-    auto d_indices = this->gpu.template matrix<int>(nnz, 1);
-    auto d_indptr = this->gpu.template matrix<int>(rows + 1, 1);
-    this->gpu.from_host(values.data(), d_values.view());
-    this->gpu.from_host(indices.data(), d_indices.view());
-    this->gpu.from_host(indptr.data(), d_indptr.view());
+    const auto d_csr = upload_csr(this->gpu, values, indices, indptr);
     const CsrView<T, std::int32_t> host{values.data(), indices.data(), indptr.data(), rows, cols};
-    const CsrView<T, std::int32_t> dev{d_values.data(), d_indices.data(), d_indptr.data(), rows,
-                                       cols, -1};  // nnz read from the device
+    const auto dev = d_csr.view(rows, cols, -1);  // nnz read from the device
     for (const index_t l : {1, 3, 4, 21}) {
         auto Xp = random_matrix<T>(cols + pad, l, 41);
         auto dXp = this->upload(Xp);

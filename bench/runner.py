@@ -104,9 +104,11 @@ class CaseResult:
                 return m
         return None
 
-    def ratio(self, m: Measurement) -> float | None:
-        """Contender time over baseline time (> 1: the baseline is faster)."""
-        base = self.find(self.case.baseline)
+    def ratio(self, m: Measurement, base: Measurement | None = None) -> float | None:
+        """Contender time over the time of ``base``, by default the case's baseline (> 1:
+        ``base`` is faster)."""
+        if base is None:
+            base = self.find(self.case.baseline)
         if base is None or base.median is None or m.median is None:
             return None
         return m.median / base.median

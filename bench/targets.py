@@ -60,7 +60,7 @@ def _value(result: CaseResult, base: Measurement, target: Target) -> tuple[str, 
             if base is None:
                 return f"{target.ours} did not run", None
         peer = result.find(target.peer)
-        ratio = None if peer is None or base.median is None else peer.median / base.median
+        ratio = None if peer is None else result.ratio(peer, base)
         if peer is None or ratio is None:
             return f"{target.peer} did not run", None
         worse = _accuracy_shortfalls(result, base, peer, target)

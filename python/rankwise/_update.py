@@ -125,8 +125,8 @@ def _check_block_shape(
     shape_check(tuple(x.shape))
 
 
-def _max_abs(values: Any, xp: Any = np) -> float:
-    """max |x| of a numpy (or, with xp=cupy, CuPy) array; 0 when empty, NaN if any is NaN.
+def _max_abs(values: Any) -> float:
+    """max |x| of a numpy or CuPy array; 0 when empty, NaN if any is NaN.
     As max(max x, -min x): two reductions and no |x| temporary (whose fresh pages cost more
     than the pass, once per update)."""
     if not values.size:
@@ -147,7 +147,7 @@ def _check_values(values: Any, name: str, dtype: np.dtype, xp: Any = np) -> None
     float range: the norms inside the update overflow, and LAPACK then loops forever
     (found by fuzzing: rows holding 1.8e308 hung ``add_rows``).  ``xp``: the array module
     (cupy for the GPU updater, python/rankwise/_update_gpu.py)."""
-    big = _max_abs(values, xp)
+    big = _max_abs(values)
     if not math.isfinite(big):
         raise ValueError(f"{name} contains NaN or Inf")
     limit = float(np.finfo(dtype).max) / 16

@@ -1,0 +1,158 @@
+"""Where the wall time of one rankwise call on the GPU goes beyond its kernels.
+
+The H200 runs of 2026-11-26 timed the dense float32 32768 x 16384 randomized SVD (k = 64) at
+35 ms for about 26 ms of kernels (ncu), and block Krylov with q = 1 (5 passes' worth of
+GEMMs, 13 ms) at 34 ms: most of the gap is not arithmetic.  On a GPU machine:
+
+    python -m bench.gpu_overhead time             # the pieces of a call, and a pool A/B
+    nsys profile -o /tmp/tl --trace=cuda --capture-range=cudaProfilerApi \\
+        python -m bench.gpu_profile run dense32
+    nsys stats -q -r cuda_gpu_trace,cuda_api_sum -f csv --force-export=true \\
+        -o /tmp/tl /tmp/tl.nsys-rep
+    python -m bench.gpu_overhead timeline /tmp/tl  # busy time, largest idle gaps, API time
+
+``time`` times, median of several calls each: the whole ``rankwise.svd``; the Python seam
+alone (``as_device_matrix``, which includes the NaN/Inf check, and ``flip_signs``); then the
+whole call again after the device's default memory pool is told to keep freed memory
+(a release threshold of 2^62 bytes; the CUDA backend allocates its work matrices with
+cudaMallocAsync from that pool, whose default threshold 0 returns memory to the driver at
+every synchronization).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.gpu import _median_seconds
+
+REPEATS = 7
+
+
+def _operands() -> dict[str, tuple[Any, int]]:
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    rng = cp.random.default_rng(0)
+    dense = rng.standard_normal((32768, 16384), dtype=cp.float32)
+    return {
+        "dense32 k=64": (dense, 64),
+        "dense32 k=256": (dense, 256),
+        "dense64 k=64": (dense.astype(cp.float64), 64),
+        "sparse32 k=64": (
+            csp.random(1_000_000, 100_000, density=1e-4, format="csr", dtype=cp.float32),
+            64,
+        ),
+    }
+
+
+def _pieces(A: Any, k: int) -> dict[str, Callable[[], Any]]:
+    import rankwise
+    from rankwise import _gpu
+    from rankwise._svd import flip_signs
+
+    U, _, Vt = rankwise.svd(A, k, n_iter=2, random_state=0)
+    return {
+        "rankwise.svd q=2": lambda: rankwise.svd(A, k, n_iter=2, random_state=0),
+        "rankwise.svd q=0": lambda: rankwise.svd(A, k, n_iter=0, random_state=0),
+        "block_krylov q=1": lambda: rankwise.svd(
+            A, k, n_iter=1, method="block_krylov", random_state=0
+        ),
+        "as_device_matrix": lambda: _gpu.as_device_matrix(A),
+        "flip_signs": lambda: flip_signs(U, Vt),
+    }
+
+
+def _keep_freed_memory() -> str:
+    import cupy as cp
+
+    rt = cp.cuda.runtime
+    pool = rt.deviceGetDefaultMemPool(cp.cuda.Device().id)
+    rt.memPoolSetAttribute(pool, rt.cudaMemPoolAttrReleaseThreshold, 1 << 62)
+    return "default pool keeps freed memory"
+
+
+def time_pieces() -> None:
+    def timed(fn: Callable[[], Any]) -> float:
+        return _median_seconds(fn, REPEATS)  # a warm-up call first; synchronizes after each
+
+    operands = _operands()
+    results: dict[str, dict[str, float]] = {}
+    for name, (A, k) in operands.items():
+        results[name] = {piece: timed(fn) for piece, fn in _pieces(A, k).items()}
+    try:
+        note = _keep_freed_memory()
+    except Exception as exc:  # an older CuPy without the pool attributes: say so, go on
+        note = f"could not set the pool threshold: {exc!r}"
+    for name, (A, k) in operands.items():
+        for piece in ("rankwise.svd q=2", "block_krylov q=1"):
+            results[name][f"{piece}, pool keeps"] = timed(_pieces(A, k)[piece])
+    print(f"median ms of {REPEATS} calls; then {note}")
+    for name, row in results.items():
+        for piece, seconds in row.items():
+            print(f"{name:14} {piece:34} {1e3 * seconds:9.3f}")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        lines = [line for line in f if "," in line]  # nsys prints notes before the header
+    return list(csv.DictReader(lines))
+
+
+def _column(row: dict[str, str], word: str) -> str:
+    return next(v for key, v in row.items() if key and word in key)
+
+
+def timeline(prefix: str, top: int = 15) -> None:
+    """Kernel busy time, span, the largest idle gaps (with the kernels on either side) from
+    nsys's cuda_gpu_trace, and the CUDA API calls that took the most host time."""
+    gpu = sorted(
+        (
+            int(_column(r, "Start")),
+            int(_column(r, "Duration")),
+            _column(r, "Name")[:70],
+        )
+        for r in _rows(Path(f"{prefix}_cuda_gpu_trace.csv"))
+    )
+    if not gpu:
+        print("no GPU activity recorded")
+        return
+    span = gpu[-1][0] + gpu[-1][1] - gpu[0][0]
+    busy = 0
+    end = gpu[0][0]
+    gaps = []
+    previous = "(start)"
+    for start, duration, name in gpu:
+        if start > end:
+            gaps.append((start - end, previous, name))
+        busy += max(0, start + duration - max(start, end))
+        end = max(end, start + duration)
+        previous = name
+    print(
+        f"{len(gpu)} GPU activities over {span / 1e6:.3f} ms: busy {busy / 1e6:.3f} ms, idle "
+        f"{(span - busy) / 1e6:.3f} ms in {len(gaps)} gaps"
+    )
+    for gap, before, after in sorted(gaps, reverse=True)[:top]:
+        print(f"  gap {gap / 1e3:9.1f} us  after {before}  before {after}")
+    api = Path(f"{prefix}_cuda_api_sum.csv")
+    if api.exists():
+        print("CUDA API calls by total host time:")
+        for r in _rows(api)[:top]:
+            total = float(_column(r, "Total Time")) / 1e6
+            print(f"  {total:9.3f} ms {_column(r, 'Num Calls'):>6} calls  {_column(r, 'Name')}")
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["time"]:
+        time_pieces()
+    elif argv[:1] == ["timeline"] and len(argv) == 2:
+        timeline(argv[1])
+    else:
+        sys.exit("usage: python -m bench.gpu_overhead time | timeline PREFIX")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -41,14 +41,16 @@ def test_stable_product_keeps_accuracy_past_working_precision(
     dtype: type, oversample: tuple[int, int], core: str
 ) -> None:
     # sigma_j = exp(-j/2): sigma_60 = 1e-13, so C and R are singular to working precision
-    # (both dtypes) and C @ U @ R as written is off by many orders of magnitude; the stable
-    # product stays within a small factor of the attainable error
+    # (both dtypes) and C @ U @ R as written is off by orders of magnitude (by how many
+    # depends on the BLAS's rounding: 597x the stable product's error with OpenBLAS's
+    # SkylakeX kernels in float32, above 1000x with its Haswell ones); the stable product
+    # stays within a small factor of the attainable error
     A, s = decaying(500, 240, 2.0, dtype)
     k = 60
     d = rankwise.cur(A, k, core=core, oversample=oversample, random_state=0)
     stable = relative_to_attainable(A, s, k, d.to_dense())
     assert stable < 40
-    assert relative_to_attainable(A, s, k, explicit(d)) > 1e3 * stable
+    assert relative_to_attainable(A, s, k, explicit(d)) > 1e2 * stable
 
 
 @pytest.mark.parametrize("core", ["pinv", "cross", "stabilized"])

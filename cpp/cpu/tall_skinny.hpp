@@ -1,12 +1,11 @@
 // BLAS-3 products split into chunks over the project's OpenMP threads, each chunk a
 // single-threaded BLAS call (rankwise/blas_threads.hpp says why).
 //
-// The chunking depends only on the long dimension and the thread count, and partial results
-// are summed in chunk order, so results are reproducible whatever thread runs which chunk;
+// The chunking depends only on the long dimension, and partial results are summed in chunk
+// order, so results are reproducible whatever thread runs which chunk and however many;
 // chunks are handed out dynamically, so a descheduled thread delays only its own chunk.
 #pragma once
 
-#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -38,12 +37,19 @@ struct RowChunks {
     index_t size(index_t c) const { return begin(c + 1) - begin(c); }
 };
 
-// A multiple of the thread count (so that chunks share out evenly), up to 4 per thread.
+// Chunks of independent rows.  Their boundaries depend on the row count only, never on the
+// thread count: the BLAS's kernels may round a row differently by where it falls in a block
+// (OpenBLAS's SkylakeX dgemm gave different last bits for the same rows in chunks of another
+// size: an OpenMP team of 1 and of 2 returned different factors, 2026-11-27), so chunks cut by
+// the team size would make results depend on it.  The count is the largest of a few that
+// share out evenly among common team sizes (2, 4, 8, 12, 16, 24, 32, 48, 64 threads) with
+// chunks of at least min_rows rows.
 inline RowChunks row_chunks(index_t rows, index_t min_rows = kChunkMinRows) {
-    const index_t threads = omp_get_max_threads();
-    const index_t per_thread = std::clamp<index_t>(rows / (min_rows * threads), 1, 4);
-    return RowChunks{std::min(threads * per_thread, std::max<index_t>(rows / min_rows, 1)),
-                     rows};
+    constexpr index_t kCounts[] = {96, 64, 48, 32, 24, 16, 12, 8, 6, 4, 3, 2};
+    const index_t fit = rows / min_rows;
+    for (const index_t count : kCounts)
+        if (count <= fit) return RowChunks{count, rows};
+    return RowChunks{1, rows};
 }
 
 // Chunks of a dimension that is summed over (partial products added in chunk order).  Their

@@ -43,7 +43,8 @@ HostMatrix<T>::HostMatrix(index_t rows, index_t cols) : rows_(rows), cols_(cols)
         std::ostringstream what;
         what << "cannot allocate a " << rows << " x " << cols << " float" << 8 * sizeof(T)
              << " work matrix (" << double(rows) * double(cols) * sizeof(T) / double(1 << 30)
-             << " GiB)";
+             << " GiB; the machine has " << detail::host_memory_bytes() / double(1 << 30)
+             << " GiB of memory and swap)";
         throw AllocationError(what.str());
     }
 }

@@ -12,10 +12,14 @@
 // kMaxCachedEntries buffers and kMaxCachedBytes bytes stay cached per thread; the cache is
 // freed when its thread ends.
 #include <sys/mman.h>
+#if defined(__linux__)
+#include <sys/sysinfo.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <vector>
 
 #include "rankwise/cpu_backend.hpp"
@@ -114,11 +118,23 @@ ThreadCache& cache() {
 
 }  // namespace
 
+double host_memory_bytes() {
+#if defined(__linux__)
+    struct sysinfo info {};
+    if (sysinfo(&info) == 0)
+        return (double(info.totalram) + double(info.totalswap)) * double(info.mem_unit);
+#endif
+    return std::numeric_limits<double>::infinity();
+}
+
 void* take_host_buffer(std::size_t bytes, std::size_t& capacity) {
     if (bytes >= kMinCachedBytes && bytes <= kMaxBufferBytes && !cache_destroyed) {
         if (void* p = cache().take(bytes, capacity)) return p;
     }
-    if (bytes > SIZE_MAX - kAlignment) return nullptr;
+    // More than the machine's memory and swap can never be filled; where the kernel
+    // overcommits without limit (vm.overcommit_memory = 1) malloc would still return it, and
+    // the process would be killed when the pages are touched.
+    if (bytes > SIZE_MAX - kAlignment || double(bytes) > host_memory_bytes()) return nullptr;
     capacity = (std::max<std::size_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
     void* p = std::aligned_alloc(kAlignment, capacity);
     if (p != nullptr) advise_huge_pages(p, capacity);

@@ -20,9 +20,12 @@ namespace rankwise {
 
 namespace detail {
 // Work-matrix storage (cpu/host_buffers.cpp): at least `bytes`, 64-byte aligned, its size in
-// `capacity`; nullptr when memory is exhausted.  Buffers given back are kept in a small
-// per-thread cache for the next matrix that fits (fresh pages fault on first write).
+// `capacity`; nullptr when memory is exhausted or `bytes` exceeds host_memory_bytes().
+// Buffers given back are kept in a small per-thread cache for the next matrix that fits
+// (fresh pages fault on first write).
 void* take_host_buffer(std::size_t bytes, std::size_t& capacity);
+// The machine's memory and swap in bytes (infinity where the system does not say).
+double host_memory_bytes();
 void give_host_buffer(void* p, std::size_t capacity) noexcept;
 
 struct HostBufferFree {

@@ -249,6 +249,19 @@ def test_tall_svd_on_the_gpu_spans_several_row_chunks() -> None:
 
 
 @needs_gpu
+def test_a_gpu_call_returns_its_work_memory_when_it_ends() -> None:
+    """rankwise's device memory pool keeps freed work matrices only within a call: afterwards
+    it holds the returned factors and nothing more."""
+    import cupy as cp
+
+    cuda = _cuda_module()
+    A = cp.random.default_rng(3).standard_normal((1_000_000, 200), dtype=cp.float32)
+    U, s, Vt = rankwise.svd(A, 20, oversample=10, n_iter=2, random_state=0)
+    # work: Y (120 MB) and the scratch block (64 MiB) at least; U: 80 MB
+    assert cuda.reserved_bytes() <= U.nbytes + Vt.nbytes + 64 * 2**20
+
+
+@needs_gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gpu_svd_of_equal_and_zero_singular_values(dtype: Any) -> None:
     """The device's small SVD (Jacobi, checked, gesvd where the check fails) on the spectra

@@ -43,6 +43,7 @@ py::tuple factors_to_python(SvdFactors<CudaBackend, T>&& f) {
 
 template <class Fn>
 py::tuple svd_call(const DeviceOperand& A, std::uintptr_t stream, Fn&& fn) {
+    const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
     const CudaBackend be(as_stream(stream));
     if (A.is_single()) {
         auto f = [&] {
@@ -84,6 +85,7 @@ py::dict run_cg(const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr
                 std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
                 index_t maxiter, bool x0_nonzero, const std::optional<py::function>& callback,
                 std::uintptr_t stream) {
+    const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
     const CudaBackend be(as_stream(stream));
     std::unique_ptr<DeviceJacobi<T>> M;
     if (jacobi_diag != 0)
@@ -132,6 +134,7 @@ auto on_basis(const std::string& dtype, std::uintptr_t data, index_t n, index_t 
     require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
     require(n >= 0 && k >= 0 && ld >= std::max<index_t>(n, 1))
         << "invalid basis " << n << " x " << k << ", ld " << ld;
+    const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
     const CudaBackend be(as_stream(stream));
     const py::gil_scoped_release nogil;
     if (dtype == "float32")
@@ -174,6 +177,9 @@ PYBIND11_MODULE(_cuda, m) {
     py::register_local_exception<Error>(m, "CoreError", PyExc_ValueError);
     py::register_local_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
 
+    m.def("reserved_bytes", &cuda::reserved_bytes,
+          "Bytes of device memory that rankwise's pool of the current device holds (its "
+          "live allocations, such as factors returned as CuPy arrays, and what it keeps).");
     m.def("device_count", &cuda::device_count,
           "Number of CUDA devices visible to this process (0 without a driver or a GPU).");
 

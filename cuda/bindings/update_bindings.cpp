@@ -114,6 +114,7 @@ class DeviceHandle {
         const ConstMatView<T> Uv{reinterpret_cast<const T*>(U), m, k, ldu};
         const ConstMatView<T> Vv{reinterpret_cast<const T*>(V), n, k, ldv};
         const py::gil_scoped_release nogil;
+        const cuda::CallMemoryScope memory(be_.stream());  // synchronizes without the GIL
         st_ = std::make_unique<SvdUpdate<CudaBackend, T>>(be_, Uv, sv.data(), Vv, o);
     }
 
@@ -202,6 +203,7 @@ class DeviceHandle {
                                    << ", the current device is " << device
                                    << ": call it inside cupy.cuda.Device(" << device_ << ")";
         const py::gil_scoped_release nogil;
+        const cuda::CallMemoryScope memory(be_.stream());  // synchronizes without the GIL
         StreamJoin join(be_.stream(), as_stream(stream));
         fn();
         join.done();

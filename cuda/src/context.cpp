@@ -1,5 +1,7 @@
 // CUDA backend: error checks, library handles, device memory, host transfers, interrupts.
+#include <cstdint>
 #include <limits>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -89,13 +91,54 @@ bool memory_pools_supported() {
     return found->second;
 }
 
+// rankwise's pool of a device: created on first use, kept for the life of the process (one
+// per device, shared by all threads: memory freed on one thread's stream is reused on any).
+// Release threshold: no limit, so that a synchronization returns nothing to the driver.
+std::mutex pools_mutex;
+std::unordered_map<int, cudaMemPool_t> pools;
+
+cudaMemPool_t work_pool(int device) {
+    const std::lock_guard<std::mutex> lock(pools_mutex);
+    auto found = pools.find(device);
+    if (found != pools.end()) return found->second;
+    cudaMemPoolProps props{};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.handleTypes = cudaMemHandleTypeNone;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    cudaMemPool_t pool = nullptr;
+    check(cudaMemPoolCreate(&pool, &props), "cudaMemPoolCreate");
+    std::uint64_t keep_all = std::numeric_limits<std::uint64_t>::max();
+    check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all),
+          "cudaMemPoolSetAttribute");
+    return pools.emplace(device, pool).first->second;
+}
+
+int current_device() {
+    int device = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    return device;
+}
+
 }  // namespace
 
 void* allocate(std::size_t bytes, cudaStream_t stream, const char* what) {
     if (bytes == 0) return nullptr;
     void* p = nullptr;
-    const cudaError_t status = memory_pools_supported() ? cudaMallocAsync(&p, bytes, stream)
-                                                        : cudaMalloc(&p, bytes);
+    cudaError_t status = cudaErrorMemoryAllocation;
+    if (memory_pools_supported()) {
+        const cudaMemPool_t pool = work_pool(current_device());
+        status = cudaMallocFromPoolAsync(&p, bytes, pool, stream);
+        if (status == cudaErrorMemoryAllocation) {
+            // What the pool keeps is free memory too: give it back and try once more.
+            cudaGetLastError();
+            check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            cudaMemPoolTrimTo(pool, 0);
+            status = cudaMallocFromPoolAsync(&p, bytes, pool, stream);
+        }
+    } else {
+        status = cudaMalloc(&p, bytes);
+    }
     if (status == cudaErrorMemoryAllocation) {
         cudaGetLastError();  // reset the thread's last error, so no later check reports it
         std::ostringstream msg;
@@ -103,23 +146,37 @@ void* allocate(std::size_t bytes, cudaStream_t stream, const char* what) {
             << what;
         throw AllocationError(msg.str());
     }
-    check(status, "cudaMallocAsync");
+    check(status, "cudaMallocFromPoolAsync");
     return p;
 }
 
 void free_async(void* p, cudaStream_t stream) noexcept {
     if (p == nullptr) return;
-    bool pools = false;
+    bool pools_supported = false;
     try {
-        pools = memory_pools_supported();
+        pools_supported = memory_pools_supported();
     } catch (...) {
         // the device cannot be asked now: the plain free below still returns the memory
     }
-    if (pools) {
+    if (pools_supported) {
         cudaFreeAsync(p, stream);
     } else {
         cudaFree(p);  // synchronizes the device: no queued work still uses p
     }
+}
+
+void release_cached_memory() noexcept {
+    const std::lock_guard<std::mutex> lock(pools_mutex);
+    for (const auto& entry : pools) cudaMemPoolTrimTo(entry.second, 0);
+}
+
+std::size_t reserved_bytes() {
+    if (!memory_pools_supported()) return 0;
+    std::uint64_t bytes = 0;
+    check(cudaMemPoolGetAttribute(work_pool(current_device()), cudaMemPoolAttrReservedMemCurrent,
+                                  &bytes),
+          "cudaMemPoolGetAttribute");
+    return static_cast<std::size_t>(bytes);
 }
 
 void set_interrupt_checker(void (*checker)()) { interrupt_checker = checker; }

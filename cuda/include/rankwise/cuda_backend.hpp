@@ -52,11 +52,37 @@ struct Libraries {
 };
 const Libraries& libraries(cudaStream_t stream);
 
-// Stream-ordered device memory (cudaMallocAsync; plain cudaMalloc where the device has no
-// memory pools); throws AllocationError naming the size when it fails.
+// Stream-ordered device memory from rankwise's own memory pool of the current device
+// (plain cudaMalloc where the device has no memory pools); throws AllocationError naming the
+// size when it fails.  The pool keeps what is freed for the next allocation until
+// release_cached_memory(): the device's default pool returns freed memory to the driver at
+// every synchronization, and mapping it again cost 11 ms of a 39 ms sparse randomized SVD
+// on an H200 (1e6 x 1e5, 1e7 nonzeros, k = 64; 2026-11-27).
 void* allocate(std::size_t bytes, cudaStream_t stream, const char* what);
 // Frees what allocate returned, after the work queued on `stream` so far.
 void free_async(void* p, cudaStream_t stream) noexcept;
+// Returns the memory the pools keep, beyond what is allocated, to the driver.
+void release_cached_memory() noexcept;
+// Bytes the pool of the current device holds from the driver (allocated or kept).
+std::size_t reserved_bytes();
+
+// Declared at the top of every call from Python: the memory its work matrices used goes back
+// to the driver when the call ends, so that rankwise holds nothing between calls (CuPy's
+// and the user's allocations can have it).  The call's stream is synchronized first: memory
+// whose stream-ordered free has not yet been seen to complete cannot be released.
+class CallMemoryScope {
+   public:
+    explicit CallMemoryScope(cudaStream_t stream) : stream_(stream) {}
+    CallMemoryScope(const CallMemoryScope&) = delete;
+    CallMemoryScope& operator=(const CallMemoryScope&) = delete;
+    ~CallMemoryScope() {
+        if (cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
+        release_cached_memory();
+    }
+
+   private:
+    cudaStream_t stream_;
+};
 
 // Installed by the bindings: throws if the user pressed Ctrl-C.
 void set_interrupt_checker(void (*checker)());
@@ -113,8 +139,9 @@ class CudaBackend {
               MatView<T> C) const;
     // Householder: geqrf + orgqr.  CholQR2: CholeskyQR2, shifted CholeskyQR3 and then
     // Householder when Y is too ill-conditioned, as on the CPU.  LU: on the GPU the power-step
-    // normalizer is CholQR2 as well (an orthonormal basis is the best-scaled basis of the
-    // span, and it runs at GEMM speed here, where a tall getrf does not).
+    // normalizer is one Cholesky QR step (CholQR2 where that step's R is ill-conditioned): a
+    // nearly orthonormal basis is well scaled, and it runs at GEMM speed here, where a tall
+    // getrf does not.
     template <class T>
     void orthonormalize(MatView<T> Y, Ortho how) const;
     // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (cuSOLVER gesvdj on the small R, checked;

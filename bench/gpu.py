@@ -181,6 +181,20 @@ def _torch_operand(A: Any) -> Any:
     return torch.from_dlpack(A)
 
 
+def decaying_dense(m: int, n: int, dtype: str) -> Any:
+    """The dense cases' matrix on the device, C order: A = G1 diag(sigma) G2^T with Gaussian
+    G1, G2 scaled to near-orthonormal columns, so that its singular values are close to
+    sigma_j = 1/j (j <= 2048) and zero beyond."""
+    import cupy as cp
+
+    rng = cp.random.default_rng(SEED)
+    r = min(m, n, 2048)
+    G1 = rng.standard_normal((m, r), dtype=cp.float32) / math.sqrt(m)
+    G2 = rng.standard_normal((n, r), dtype=cp.float32) / math.sqrt(n)
+    sigma = 1.0 / cp.arange(1, r + 1, dtype=cp.float32)
+    return cp.asarray((G1 * sigma) @ G2.T, dtype=dtype, order="C")
+
+
 @dataclass(frozen=True)
 class DenseSvd:
     m: int
@@ -190,19 +204,10 @@ class DenseSvd:
     dtype: str
 
     def prepare(self, limits: Limits) -> Workload:
-        import cupy as cp
         import rankwise
 
-        rng = cp.random.default_rng(SEED)
-        r = min(self.m, self.n, 2048)
         dt = np.dtype(self.dtype)
-        # A = G1 diag(sigma) G2^T, Gaussian G1, G2 scaled to near-orthonormal columns:
-        # singular values close to sigma_j = j^-1.
-        G1 = rng.standard_normal((self.m, r), dtype=cp.float32) / math.sqrt(self.m)
-        G2 = rng.standard_normal((self.n, r), dtype=cp.float32) / math.sqrt(self.n)
-        sigma = 1.0 / cp.arange(1, r + 1, dtype=cp.float32)
-        A = cp.asarray((G1 * sigma) @ G2.T, dtype=dt, order="C")
-        del G1, G2
+        A = decaying_dense(self.m, self.n, self.dtype)
         k, l = self.k, self.k + self.p
         contenders = [
             Contender(

@@ -4,19 +4,18 @@ The H200 runs of 2026-11-26 timed the dense float32 32768 x 16384 randomized SVD
 35 ms for about 26 ms of kernels (ncu), and block Krylov with q = 1 (5 passes' worth of
 GEMMs, 13 ms) at 34 ms: most of the gap is not arithmetic.  On a GPU machine:
 
-    python -m bench.gpu_overhead time             # the pieces of a call, and a pool A/B
+    python -m bench.gpu_overhead time             # the pieces of a call
     nsys profile -o /tmp/tl --trace=cuda --capture-range=cudaProfilerApi \\
         python -m bench.gpu_profile run dense32
     nsys stats -q -r cuda_gpu_trace,cuda_api_sum -f csv --force-export=true \\
         -o /tmp/tl /tmp/tl.nsys-rep
     python -m bench.gpu_overhead timeline /tmp/tl  # busy time, largest idle gaps, API time
 
-``time`` times, median of several calls each: the whole ``rankwise.svd``; the Python seam
-alone (``as_device_matrix``, which includes the NaN/Inf check, and ``flip_signs``); then the
-whole call again after the device's default memory pool is told to keep freed memory
-(a release threshold of 2^62 bytes; the CUDA backend allocates its work matrices with
-cudaMallocAsync from that pool, whose default threshold 0 returns memory to the driver at
-every synchronization).
+``time`` times, median of several calls each, on the benchmark's matrices (bench/gpu.py):
+the whole ``rankwise.svd`` with q = 2 and q = 0 and block Krylov with q = 1, and the Python
+seam alone (``as_device_matrix``, which includes the NaN/Inf check, and ``flip_signs``).  The
+run of 2026-11-27 also tried the device's default memory pool with a release threshold: the
+sparse call went from 38.7 to 27.2 ms, which led to rankwise's own pool (cuda/src/context.cpp).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.gpu import _median_seconds
+from bench.gpu import _median_seconds, decaying_dense
 
 REPEATS = 7
 
@@ -36,8 +35,7 @@ def _operands() -> dict[str, tuple[Any, int]]:
     import cupy as cp
     import cupyx.scipy.sparse as csp
 
-    rng = cp.random.default_rng(0)
-    dense = rng.standard_normal((32768, 16384), dtype=cp.float32)
+    dense = decaying_dense(32768, 16384, "float32")
     return {
         "dense32 k=64": (dense, 64),
         "dense32 k=256": (dense, 256),
@@ -61,39 +59,31 @@ def _pieces(A: Any, k: int) -> dict[str, Callable[[], Any]]:
         "block_krylov q=1": lambda: rankwise.svd(
             A, k, n_iter=1, method="block_krylov", random_state=0
         ),
+        "rankwise.svd q=1": lambda: rankwise.svd(A, k, n_iter=1, random_state=0),
         "as_device_matrix": lambda: _gpu.as_device_matrix(A),
         "flip_signs": lambda: flip_signs(U, Vt),
+        **_torch_piece(A, k),
     }
 
 
-def _keep_freed_memory() -> str:
-    import cupy as cp
-
-    rt = cp.cuda.runtime
-    pool = rt.deviceGetDefaultMemPool(cp.cuda.Device().id)
-    rt.memPoolSetAttribute(pool, rt.cudaMemPoolAttrReleaseThreshold, 1 << 62)
-    return "default pool keeps freed memory"
+def _torch_piece(A: Any, k: int) -> dict[str, Callable[[], Any]]:
+    """torch.svd_lowrank with the same q and niter, dense operands only (the reference)."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    if hasattr(A, "tocsr"):
+        return {}
+    torch.backends.cuda.matmul.allow_tf32 = False
+    At = torch.from_dlpack(A)
+    return {"torch.svd_lowrank q=2": lambda: torch.svd_lowrank(At, q=k + 10, niter=2)}
 
 
 def time_pieces() -> None:
-    def timed(fn: Callable[[], Any]) -> float:
-        return _median_seconds(fn, REPEATS)  # a warm-up call first; synchronizes after each
-
-    operands = _operands()
-    results: dict[str, dict[str, float]] = {}
-    for name, (A, k) in operands.items():
-        results[name] = {piece: timed(fn) for piece, fn in _pieces(A, k).items()}
-    try:
-        note = _keep_freed_memory()
-    except Exception as exc:  # an older CuPy without the pool attributes: say so, go on
-        note = f"could not set the pool threshold: {exc!r}"
-    for name, (A, k) in operands.items():
-        for piece in ("rankwise.svd q=2", "block_krylov q=1"):
-            results[name][f"{piece}, pool keeps"] = timed(_pieces(A, k)[piece])
-    print(f"median ms of {REPEATS} calls; then {note}")
-    for name, row in results.items():
-        for piece, seconds in row.items():
-            print(f"{name:14} {piece:34} {1e3 * seconds:9.3f}")
+    print(f"median ms of {REPEATS} calls")
+    for name, (A, k) in _operands().items():
+        for piece, fn in _pieces(A, k).items():
+            print(f"{name:14} {piece:34} {1e3 * _median_seconds(fn, REPEATS):9.3f}")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -22,17 +22,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bench.gpu import SEED, _poisson2d_gpu
+from bench.gpu import SEED, _poisson2d_gpu, decaying_dense
 
 CG_PROFILE_ITERS = 20
 
 
 def _dense32() -> Callable[[], Any]:
-    import cupy as cp
     import rankwise
 
-    rng = cp.random.default_rng(SEED)
-    A = rng.standard_normal((32768, 16384), dtype=cp.float32)
+    A = decaying_dense(32768, 16384, "float32")
     return lambda: rankwise.svd(A, 64, oversample=10, n_iter=2, random_state=0)
 
 

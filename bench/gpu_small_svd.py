@@ -31,9 +31,16 @@ def _ways(Rc: Any, Rt: Any) -> dict[str, Callable[[], Any]]:
     def host() -> list[Any]:
         return [cp.asarray(f) for f in np.linalg.svd(Rc.get(), full_matrices=False)]
 
+    def host_one_thread() -> list[Any]:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):
+            return host()
+
     ways: dict[str, Callable[[], Any]] = {
         "cupy linalg.svd (gesvd)": lambda: cp.linalg.svd(Rc, full_matrices=False),
         "host gesdd + both copies": host,
+        "host gesdd 1 thread + copies": host_one_thread,
     }
     for driver in ("gesvd", "gesvdj", "gesvda"):
         ways[f"torch {driver}"] = lambda d=driver: torch.linalg.svd(  # type: ignore[misc]

@@ -42,7 +42,7 @@ pybind11::object to_python(DeviceMatrix<T>&& M) {
 }
 
 // A CSR matrix with its transpose also stored as CSR: both products are non-transposed
-// SpMMs (cuSPARSE's transposed SpMM is slower and not bitwise reproducible).
+// SpMMs (cuSPARSE's transposed SpMM is several times slower).
 template <class T, class I>
 class CsrPairOp final : public LinearOp<T> {
    public:

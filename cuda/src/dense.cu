@@ -257,13 +257,50 @@ bool cholesky_qr_step(const CudaBackend& be, MatView<T> Y, DeviceMatrix<T>& G, d
     return true;
 }
 
-// CholeskyQR2, shifted CholeskyQR3, Householder: the CPU's cholesky_qr (cpu/dense.cpp).
+template <class T>
+void cholesky_qr(const CudaBackend& be, MatView<T> Y);
+
+// A float32 Y that plain CholeskyQR refuses, orthonormalized in float64 and rounded back:
+// CholeskyQR2 in float64 takes cond(Y) up to about 1e6 where float32's takes about 30
+// (the ratio check), and the rounding leaves Y orthonormal to float32 accuracy.  The
+// shifted CholeskyQR3 that the CPU tries next does not help here: its shift,
+// 11 (m l + l (l + 1)) u ||Y||_F^2, exceeds ||Y||_2^2 once m l u > 0.1 (32768 x 74 in float32),
+// and Householder QR then ran - the benchmark's dense float32 matrix (singular values 1/j,
+// so cond 74 for k + p = 74) took 29 ms where float64 took 18 ms (H200, 2026-11-27).  false
+// (Y unchanged) for float64, or where the float64 copy does not fit.
+template <class T>
+bool orthonormalize_in_double(const CudaBackend& be, MatView<T> Y) {
+    if constexpr (!std::is_same_v<T, float>) {
+        return false;
+    } else {
+        std::optional<DeviceMatrix<double>> Yd;
+        try {
+            Yd.emplace(Y.rows, Y.cols, be.stream());
+        } catch (const AllocationError&) {
+            return false;
+        }
+        double* d = Yd->data();
+        const index_t ld = Y.rows;
+        cuda::for_each_entry(be.stream(), Y.rows, Y.cols, [=] __device__(index_t i, index_t j) {
+            d[i + j * ld] = double(Y(i, j));
+        });
+        cholesky_qr(be, Yd->view());
+        cuda::for_each_entry(be.stream(), Y.rows, Y.cols, [=] __device__(index_t i, index_t j) {
+            Y(i, j) = float(d[i + j * ld]);
+        });
+        return true;
+    }
+}
+
+// CholeskyQR2, shifted CholeskyQR3, Householder: the CPU's cholesky_qr (cpu/dense.cpp), with
+// a float64 pass for float32 blocks before the shifted one.
 template <class T>
 void cholesky_qr(const CudaBackend& be, MatView<T> Y) {
     constexpr double eps = std::numeric_limits<T>::epsilon();
     const double safe_ratio = 1e2 * std::sqrt(eps);
     auto G = be.matrix<T>(Y.cols, Y.cols);
     bool ok = cholesky_qr_step(be, Y, G, 0.0, safe_ratio, 0.0);
+    if (!ok && orthonormalize_in_double(be, Y)) return;
     if (!ok) {
         // Shift s = 11 (m l + l (l + 1)) u ||Y||_F^2 (Fukaya et al., SISC 2020, eq. 3.4).
         const double fro2 = be.sum_squares(ConstMatView<T>(Y));
@@ -276,15 +313,16 @@ void cholesky_qr(const CudaBackend& be, MatView<T> Y) {
     if (!ok) householder_qr(be, Y);
 }
 
-// The power-step normalizer (Ortho::LU): one Cholesky QR step where R passes the ratio check,
-// which leaves Y orthonormal to O(cond(Y)^2 eps) <= 1e-4 (Fukaya et al. 2014) - enough for a
-// basis whose span is all that the next product needs, at half the cost of CholeskyQR2
-// (one Gram matrix, one host round trip, one Y R^-1); the full cholesky_qr otherwise.
+// The power-step normalizer (Ortho::LU): one Cholesky QR step where R's diagonal ratio
+// exceeds 10 sqrt(eps) (cond(Y) up to about 300 in float32), which leaves Y orthonormal to
+// O(cond(Y)^2 eps) <= 1e-2 (Yamamoto et al., ETNA 2015) - a well-conditioned basis, all that
+// the next product needs, at half the cost of CholeskyQR2 (one Gram matrix, one host round
+// trip, one Y R^-1); the full cholesky_qr otherwise.
 template <class T>
 void normalize_basis(const CudaBackend& be, MatView<T> Y) {
     constexpr double eps = std::numeric_limits<T>::epsilon();
     auto G = be.matrix<T>(Y.cols, Y.cols);
-    if (!cholesky_qr_step(be, Y, G, 0.0, 1e2 * std::sqrt(eps), 0.0)) cholesky_qr(be, Y);
+    if (!cholesky_qr_step(be, Y, G, 0.0, 10 * std::sqrt(eps), 0.0)) cholesky_qr(be, Y);
 }
 
 }  // namespace

@@ -61,9 +61,10 @@ void describe_csr(SparseDescr& d, const CsrView<T, I>& A, index_t nnz) {
 // a_ij reads x(j, 0..l-1) from l places ld apart (l memory sectors), with row-major ones from
 // one contiguous row, so a product whose X does not fit in L2 (A^T Q for a tall Q: 1e6 x 74
 // float32 is 296 MB) moves about l times fewer sectors.  The two transposes cost one read and
-// one write of X and of Y.  CSR_ALG2 (row-major only) sums each row in a fixed order: the same
-// bits on every run.  false (nothing done) where the copies do not fit in device memory or
-// cuSPARSE does not support the case; the caller then takes the column-major path.
+// one write of X and of Y.  CSR_ALG2 does not repeat to the bit: two runs of a sparse SVD
+// differed by rounding errors (H200, CUDA 13.0, 2026-11-27).  false (nothing done) where the
+// copies do not fit in device memory or cuSPARSE does not support the case; the caller then
+// takes the column-major path.
 template <class T, class I>
 bool CudaBackend::rowmajor_spmm(const CsrView<T, I>& A, index_t nnz, ConstMatView<T> X,
                                 MatView<T> Y) const {

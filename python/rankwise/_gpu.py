@@ -134,7 +134,7 @@ def _sparse(A: Any, name: str, both_ways: bool) -> DeviceMatrix:
     csc = A.format == "csc"
     rows, cols = (n, m) if csc else (m, n)
     # The CSR of the other orientation too (one conversion, nnz more memory): every product is
-    # then a non-transposed SpMM, faster than cuSPARSE's transposed one and reproducible.
+    # then a non-transposed SpMM, several times faster than cuSPARSE's transposed one.
     other = (A.tocsr() if csc else A.T.tocsr()) if both_ways else None
     if other is not None and other.indptr.dtype != A.indptr.dtype:
         other.indices = other.indices.astype(A.indptr.dtype)

@@ -13,7 +13,6 @@
 
 #include <array>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 
 #include "families.hpp"
@@ -22,32 +21,13 @@
 #include "rankwise/error.hpp"
 #include "rankwise/lapack.hpp"
 #include "rankwise/philox.hpp"
+#include "scipy_lapack.hpp"
 
 namespace py = pybind11;
 using namespace rankwise;
 using bindings::OperatorHandle;
 
 namespace {
-
-// Every routine in lapack::required_routines(), from SciPy's Cython BLAS/LAPACK capsules.
-void register_scipy_lapack() {
-    py::dict capi = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
-    py::dict lapack_capi = py::module_::import("scipy.linalg.cython_lapack").attr("__pyx_capi__");
-    for (const auto& name : lapack::required_routines()) {
-        py::object cap;
-        if (capi.contains(name.c_str())) {
-            cap = capi[name.c_str()];
-        } else if (lapack_capi.contains(name.c_str())) {
-            cap = lapack_capi[name.c_str()];
-        } else {
-            throw std::runtime_error("SciPy does not export " + name);
-        }
-        PyObject* c = cap.ptr();
-        void* fn = PyCapsule_GetPointer(c, PyCapsule_GetName(c));
-        if (fn == nullptr) throw py::error_already_set();
-        lapack::register_routine(name, fn);
-    }
-}
 
 // The BLAS library behind scipy.linalg.cython_blas (the one that defines the dgemm it
 // calls), and in it the per-thread thread-count setter, if it has one.
@@ -93,7 +73,7 @@ void check_signals() {
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "rankwise native core (CPU backend)";
-    register_scipy_lapack();
+    bindings::register_scipy_lapack();
     register_local_blas_threads();
     set_interrupt_checker(&check_signals);
 

@@ -24,6 +24,7 @@
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
+#include "scipy_lapack.hpp"  // cpp/bindings: the host LAPACK of the small SVDs
 
 namespace py = pybind11;
 using namespace rankwise;
@@ -170,6 +171,7 @@ void check_signals() {
 
 PYBIND11_MODULE(_cuda, m) {
     m.doc() = "rankwise native core (CUDA backend)";
+    bindings::register_scipy_lapack();
     cuda::set_interrupt_checker(&check_signals);
     // Local translators: _core registers its own for the same C++ types.  pybind11 tries
     // them in reverse order of registration, so the derived DeviceError comes last (else the

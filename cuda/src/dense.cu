@@ -10,6 +10,7 @@
 
 #include "kernels.cuh"
 #include "rankwise/cuda_backend.hpp"
+#include "rankwise/lapack.hpp"
 
 namespace rankwise {
 
@@ -418,6 +419,50 @@ bool jacobi_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::ve
     return true;
 }
 
+// Largest R whose SVD runs on the host (float32; float64 always does).  Median ms on an H200
+// with its 16-core Xeon (bench/gpu_small_svd.py, 2026-11-27), l = 74 / 266: LAPACK gesdd
+// with both copies 0.95 / 14.4 (float32) and 1.33 / 13.4 (float64); cuSOLVER gesvdj
+// 1.95 / 11.8 and 3.26 / 20.5; gesvd 5.3 / 19.7 and 6.9 / 21.6.
+constexpr index_t kHostSvdMaxColsFloat = 128;
+
+// R = Ur diag(s) Vt (R: n x n on the device, Ur with leading dimension n) by LAPACK's gesdd
+// (gesvd where it does not converge) on a host copy; the factors are copied back.
+template <class T>
+void host_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::vector<T>& s,
+              MatView<T> Vt) {
+    const index_t n = R.cols;
+    const int ni = solver_int(n, "columns");
+    std::vector<T> a;
+    if (R.ld == n) {
+        a = be.to_host(R.data, n * n);
+    } else {
+        auto Rd = be.matrix<T>(n, n);
+        be.copy(R, Rd.view());
+        a = be.to_host(Rd.data(), n * n);
+    }
+    std::vector<T> backup = a;
+    std::vector<T> u(static_cast<std::size_t>(n * n)), vt(u.size());
+    s.assign(static_cast<std::size_t>(n), T(0));
+    std::vector<int> iwork(8 * static_cast<std::size_t>(n));
+    T query{};
+    lapack::gesdd<T>('S', ni, ni, a.data(), ni, s.data(), u.data(), ni, vt.data(), ni, &query,
+                     -1, iwork.data());
+    std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
+    int info = lapack::gesdd<T>('S', ni, ni, a.data(), ni, s.data(), u.data(), ni, vt.data(), ni,
+                                work.data(), static_cast<int>(work.size()), iwork.data());
+    if (info != 0) {  // gesdd destroyed a: gesvd on the copy
+        lapack::gesvd<T>('S', 'S', ni, ni, backup.data(), ni, s.data(), u.data(), ni, vt.data(),
+                         ni, &query, -1);
+        work.assign(static_cast<std::size_t>(std::max(T(1), query)), T(0));
+        info = lapack::gesvd<T>('S', 'S', ni, ni, backup.data(), ni, s.data(), u.data(), ni,
+                                vt.data(), ni, work.data(), static_cast<int>(work.size()));
+        if (info != 0)
+            throw LapackError("SVD did not converge (gesvd info = " + std::to_string(info) + ")");
+    }
+    be.from_host(u.data(), Ur);
+    be.from_host(vt.data(), Vt);
+}
+
 }  // namespace
 
 template <class T>
@@ -436,7 +481,9 @@ void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver
     gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(W0.view()), T(0),
          R.view());
     std::vector<T> sv;
-    if (!jacobi_svd(*this, ConstMatView<T>(R.view()), Ur.view(), sv, Vt)) {
+    if (std::is_same_v<T, double> || n <= kHostSvdMaxColsFloat) {
+        host_svd(*this, ConstMatView<T>(R.view()), Ur.view(), sv, Vt);
+    } else if (!jacobi_svd(*this, ConstMatView<T>(R.view()), Ur.view(), sv, Vt)) {
         const int ni = solver_int(n, "columns"), ldvt = solver_int(Vt.ld, "rows of Vt");
         const auto& lib = cuda::libraries(stream_);
         int lw = 0;

@@ -271,23 +271,28 @@ TYPED_TEST(CudaBackendTest, FiniteChecksMaximaAndTheJacobiDiagonal) {
 }
 
 TYPED_TEST(CudaBackendTest, SvdOfEqualAndZeroSingularValues) {
-    // the small SVD's Jacobi path (checked, gesvd where the check fails) on hard spectra
+    // Hard spectra for both ways of the small SVD: n = 12 (LAPACK on the host), n = 140
+    // (float32: cuSOLVER's Jacobi, checked, gesvd where the check fails; float64: the host).
     using T = TypeParam;
-    const index_t m = 150, n = 12;
-    const std::vector<double> sigma{2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0};
-    const auto W = matrix_with_spectrum<T>(cpu_be, m, n, sigma, 9);
-    auto dW = this->upload(W);
-    auto dU = this->gpu.template matrix<T>(m, n), dVt = this->gpu.template matrix<T>(n, n);
-    std::vector<T> s(n);
-    this->gpu.svd(dW.view(), dU.view(), s.data(), dVt.view(), SvdDriver::Gesdd);
-    for (index_t j = 0; j < n; ++j) EXPECT_NEAR(s[j], sigma[j], 100 * this->tol());
-    const auto U = this->download(dU.view()), Vt = this->download(dVt.view());
-    HostMatrix<T> US(m, n), back(m, n);
-    cpu_be.scale_columns(ConstMatView<T>(U.view()), s.data(), US.view());
-    cpu_be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(US.view()),
-                ConstMatView<T>(Vt.view()), T(0), back.view());
-    EXPECT_LE(max_rel_diff<T>(back.view(), W.view()), 100 * this->tol());
-    EXPECT_LE(orthonormality_error<T>(U.view().cols_range(0, 8)), 100 * this->tol());
+    for (const index_t n : {index_t(12), index_t(140)}) {
+        const index_t m = 400, q = n / 4;
+        std::vector<double> sigma(n, 0.0);
+        for (index_t j = 0; j < 2 * q; ++j) sigma[j] = j < q ? 2.0 : 1.0;
+        const auto W = matrix_with_spectrum<T>(cpu_be, m, n, sigma, 9);
+        auto dW = this->upload(W);
+        auto dU = this->gpu.template matrix<T>(m, n), dVt = this->gpu.template matrix<T>(n, n);
+        std::vector<T> s(n);
+        this->gpu.svd(dW.view(), dU.view(), s.data(), dVt.view(), SvdDriver::Gesdd);
+        for (index_t j = 0; j < n; ++j) EXPECT_NEAR(s[j], sigma[j], 100 * this->tol()) << n;
+        const auto U = this->download(dU.view()), Vt = this->download(dVt.view());
+        HostMatrix<T> US(m, n), back(m, n);
+        cpu_be.scale_columns(ConstMatView<T>(U.view()), s.data(), US.view());
+        cpu_be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(US.view()),
+                    ConstMatView<T>(Vt.view()), T(0), back.view());
+        EXPECT_LE(max_rel_diff<T>(back.view(), W.view()), 100 * this->tol()) << n;
+        EXPECT_LE(orthonormality_error<T>(U.view().cols_range(0, 2 * q)), 100 * this->tol())
+            << n;
+    }
 }
 
 TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {

@@ -144,8 +144,9 @@ class CudaBackend {
     // getrf does not.
     template <class T>
     void orthonormalize(MatView<T> Y, Ortho how) const;
-    // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (cuSOLVER gesvdj on the small R, checked;
-    // gesvd where it fails), U = Q Ur.
+    // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (LAPACK's gesdd on a host copy for float64
+    // and for float32 up to 128 columns; otherwise cuSOLVER's gesvdj, checked, and gesvd
+    // where it fails), U = Q Ur.
     template <class T>
     void svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver driver) const;
     template <class T>

@@ -79,8 +79,15 @@ TYPED_TEST(CudaBackendTest, OrthonormalizeKeepsTheSpanInEveryMode) {
     for (const Ortho how : {Ortho::CholQR2, Ortho::Householder, Ortho::LU}) {
         auto dY = this->upload(Y);
         this->gpu.orthonormalize(dY.view(), how);
-        const auto Q = this->download(dY.view());
-        EXPECT_LE(orthonormality_error<T>(Q.view()), 100 * this->tol());
+        auto Q = this->download(dY.view());
+        if (how == Ortho::LU) {
+            // the power-step normalizer: one Cholesky QR step, a well-conditioned basis
+            // (orthonormal to O(cond^2 eps) <= 1e-2), not an orthonormal one
+            EXPECT_LE(orthonormality_error<T>(Q.view()), 1e-2);
+            cpu_be.orthonormalize(Q.view(), Ortho::Householder);
+        } else {
+            EXPECT_LE(orthonormality_error<T>(Q.view()), 100 * this->tol());
+        }
         // span: Y - Q Q^T Y = 0
         HostMatrix<T> C(l, l), R = random_matrix<T>(m, l, 0);
         cpu_be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Q.view()),

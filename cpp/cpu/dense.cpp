@@ -196,29 +196,8 @@ void CpuBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver 
              U);
         return;
     }
-    const int lda = ld_of(W.ld), ldu = ld_of(U.ld), ldvt = ld_of(Vt.ld);
-    // gesdd destroys W even when it fails, so keep a copy for the gesvd fallback.
-    std::vector<T> backup;
-    int info = 0;
-    if (driver == SvdDriver::Gesdd) {
-        backup.resize(static_cast<std::size_t>(W.rows) * W.cols);
-        for (index_t j = 0; j < W.cols; ++j) std::copy_n(W.col(j), W.rows, &backup[j * W.rows]);
-        std::vector<int> iwork(8 * static_cast<std::size_t>(n));
-        T query{};
-        lapack::gesdd<T>('S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt, &query, -1,
-                         iwork.data());
-        std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
-        info = lapack::gesdd<T>('S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt,
-                                work.data(), static_cast<int>(work.size()), iwork.data());
-        if (info == 0) return;
-        for (index_t j = 0; j < W.cols; ++j) std::copy_n(&backup[j * W.rows], W.rows, W.col(j));
-    }
-    T query{};
-    lapack::gesvd<T>('S', 'S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt, &query, -1);
-    std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
-    info = lapack::gesvd<T>('S', 'S', m, n, W.data, lda, s, U.data, ldu, Vt.data, ldvt,
-                            work.data(), static_cast<int>(work.size()));
-    if (info != 0) throw LapackError("SVD did not converge (gesvd info = " + std::to_string(info) + ")");
+    lapack::thin_svd<T>(m, n, W.data, ld_of(W.ld), s, U.data, ld_of(U.ld), Vt.data, ld_of(Vt.ld),
+                        driver == SvdDriver::Gesdd);
 }
 
 template <class T>

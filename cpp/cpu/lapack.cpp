@@ -1,9 +1,11 @@
 // Run-time registry of the BLAS/LAPACK routines SciPy exports (see rankwise/lapack.hpp).
 #include "rankwise/lapack.hpp"
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <map>
+#include <vector>
 
 #include "rankwise/error.hpp"
 
@@ -163,6 +165,34 @@ int gesvd(char jobu, char jobvt, int m, int n, T* a, int lda, T* s, T* u, int ld
 }
 
 template <class T>
+void thin_svd(int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, int ldvt, bool try_gesdd) {
+    // gesdd destroys a even when it fails: keep a copy for the gesvd fallback
+    std::vector<T> backup;
+    T query{};
+    if (try_gesdd) {
+        backup.resize(static_cast<std::size_t>(m) * static_cast<std::size_t>(n));
+        for (int j = 0; j < n; ++j)
+            std::copy_n(a + static_cast<std::size_t>(j) * lda, m,
+                        backup.data() + static_cast<std::size_t>(j) * m);
+        std::vector<int> iwork(8 * static_cast<std::size_t>(n));
+        gesdd<T>('S', m, n, a, lda, s, u, ldu, vt, ldvt, &query, -1, iwork.data());
+        std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
+        if (gesdd<T>('S', m, n, a, lda, s, u, ldu, vt, ldvt, work.data(),
+                     static_cast<int>(work.size()), iwork.data()) == 0)
+            return;
+        for (int j = 0; j < n; ++j)
+            std::copy_n(backup.data() + static_cast<std::size_t>(j) * m, m,
+                        a + static_cast<std::size_t>(j) * lda);
+    }
+    gesvd<T>('S', 'S', m, n, a, lda, s, u, ldu, vt, ldvt, &query, -1);
+    std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
+    const int info = gesvd<T>('S', 'S', m, n, a, lda, s, u, ldu, vt, ldvt, work.data(),
+                              static_cast<int>(work.size()));
+    if (info != 0)
+        throw LapackError("SVD did not converge (gesvd info = " + std::to_string(info) + ")");
+}
+
+template <class T>
 int geqp3(int m, int n, T* a, int lda, int* jpvt, T* tau, T* work, int lwork) {
     int info = 0;
     lookup<geqp3_t<T>, T>("geqp3")(&m, &n, a, &lda, jpvt, tau, work, &lwork, &info);
@@ -194,6 +224,7 @@ void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, in
     template void laswp<T>(int, T*, int, int, int, const int*, int);                        \
     template int gesdd<T>(char, int, int, T*, int, T*, T*, int, T*, int, T*, int, int*);     \
     template int gesvd<T>(char, char, int, int, T*, int, T*, T*, int, T*, int, T*, int);     \
+    template void thin_svd<T>(int, int, T*, int, T*, T*, int, T*, int, bool);                 \
     template int geqp3<T>(int, int, T*, int, int*, T*, T*, int);                            \
     template int gesv<T>(int, int, T*, int, int*, T*, int);                                  \
     template void gemv<T>(char, int, int, T, const T*, int, const T*, int, T, T*, int);

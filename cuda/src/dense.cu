@@ -440,25 +440,9 @@ void host_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::vect
         be.copy(R, Rd.view());
         a = be.to_host(Rd.data(), n * n);
     }
-    std::vector<T> backup = a;
     std::vector<T> u(static_cast<std::size_t>(n * n)), vt(u.size());
     s.assign(static_cast<std::size_t>(n), T(0));
-    std::vector<int> iwork(8 * static_cast<std::size_t>(n));
-    T query{};
-    lapack::gesdd<T>('S', ni, ni, a.data(), ni, s.data(), u.data(), ni, vt.data(), ni, &query,
-                     -1, iwork.data());
-    std::vector<T> work(static_cast<std::size_t>(std::max(T(1), query)));
-    int info = lapack::gesdd<T>('S', ni, ni, a.data(), ni, s.data(), u.data(), ni, vt.data(), ni,
-                                work.data(), static_cast<int>(work.size()), iwork.data());
-    if (info != 0) {  // gesdd destroyed a: gesvd on the copy
-        lapack::gesvd<T>('S', 'S', ni, ni, backup.data(), ni, s.data(), u.data(), ni, vt.data(),
-                         ni, &query, -1);
-        work.assign(static_cast<std::size_t>(std::max(T(1), query)), T(0));
-        info = lapack::gesvd<T>('S', 'S', ni, ni, backup.data(), ni, s.data(), u.data(), ni,
-                                vt.data(), ni, work.data(), static_cast<int>(work.size()));
-        if (info != 0)
-            throw LapackError("SVD did not converge (gesvd info = " + std::to_string(info) + ")");
-    }
+    lapack::thin_svd<T>(ni, ni, a.data(), ni, s.data(), u.data(), ni, vt.data(), ni, true);
     be.from_host(u.data(), Ur);
     be.from_host(vt.data(), Vt);
 }

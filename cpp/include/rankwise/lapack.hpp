@@ -47,6 +47,12 @@ int gesdd(char jobz, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, in
 template <class T>
 int gesvd(char jobu, char jobvt, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt,
           int ldvt, T* work, int lwork);
+// Thin SVD of the m x n (m >= n) matrix a, which it destroys: s (n), u (m x n), vt (n x n).
+// gesdd (when try_gesdd), and gesvd on a copy of a where gesdd does not converge or is not
+// tried; LapackError when gesvd does not converge either.  The CPU backend's SVD and the CUDA
+// backend's host SVD of small factors.
+template <class T>
+void thin_svd(int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, int ldvt, bool try_gesdd);
 // Column-pivoted QR (cur family: Q-DEIM selection).  jpvt is 1-based, as in Fortran.
 template <class T>
 int geqp3(int m, int n, T* a, int lda, int* jpvt, T* tau, T* work, int lwork);

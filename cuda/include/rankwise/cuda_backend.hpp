@@ -67,9 +67,11 @@ void release_cached_memory() noexcept;
 std::size_t reserved_bytes();
 
 // Declared at the top of every call from Python: the memory its work matrices used goes back
-// to the driver when the call ends, so that rankwise holds nothing between calls (CuPy's
-// and the user's allocations can have it).  The call's stream is synchronized first: memory
-// whose stream-ordered free has not yet been seen to complete cannot be released.
+// to the driver when the call ends, so that between calls rankwise holds only what it
+// returned (factors owned by CuPy arrays; freed with them, and given back when the next call
+// ends), and CuPy's and the user's allocations can have the rest.  The call's stream is
+// synchronized first: memory whose stream-ordered free has not yet been seen to complete
+// cannot be released.
 class CallMemoryScope {
    public:
     explicit CallMemoryScope(cudaStream_t stream) : stream_(stream) {}

@@ -428,16 +428,49 @@ def test_cg_breakdown_and_bad_input_on_the_gpu() -> None:
     assert info == 3
 
 
+def _host_interpolant() -> Any:
+    return rankwise.eim(np.random.default_rng(1).standard_normal((6, 4)), max_terms=2)
+
+
+def _host_matrix_eim() -> Any:
+    K = sp.identity(6, format="csr")
+    return rankwise.matrix_eim(lambda mu: (K * (1 + mu)).tocsr(), np.linspace(0, 1, 4))
+
+
 @pytest.mark.parametrize(
     "call",
     [
         lambda A: rankwise.leverage_scores(A, 2),
         lambda A: rankwise.CGSolver(A),
         lambda A: rankwise.interp_decomp(A, 2),
+        lambda A: rankwise.estimate_error(A, np.ones((6, 2)), np.ones(2), np.ones((2, 6))),
+        lambda A: rankwise.eim(A, max_terms=2),
+        lambda A: rankwise.eim(lambda mu: A, np.arange(3.0), max_terms=2),
+        lambda A: rankwise.matrix_eim(lambda mu: A, np.arange(3.0)),
+        lambda A: _host_interpolant()(A),
+        lambda A: _host_interpolant().coefficients(A),
+        lambda A: rankwise.deim(np.eye(6)[:, :2]).coefficients(A),
+        lambda A: _host_matrix_eim().matvec(0.5, A),
+        lambda A: _host_matrix_eim().project(A),
     ],
-    ids=["leverage_scores", "CGSolver", "interp_decomp"],
+    ids=[
+        "leverage_scores",
+        "CGSolver",
+        "interp_decomp",
+        "estimate_error",
+        "eim",
+        "eim of a callable",
+        "matrix_eim",
+        "interpolant call",
+        "interpolant coefficients",
+        "deim coefficients",
+        "matrix_eim matvec",
+        "matrix_eim project",
+    ],
 )
 def test_functions_without_a_gpu_path_refuse_cupy_clearly(call: Any) -> None:
+    """A CuPy array where only host arrays are taken: a TypeError naming it and the way
+    out, not CuPy's own error from an implicit conversion deep inside."""
     with pytest.raises(TypeError, match=r"CuPy array.*\.get\(\)"):
         call(_FakeCupyArray())
 

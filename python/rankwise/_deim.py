@@ -22,7 +22,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from . import _core, _gpu, _selection
-from ._dispatch import check_compressed, require_cpu_input
+from ._dispatch import check_compressed, refuse_device_or_dask, require_cpu_input
 from ._validate import check_int, work_dtype
 
 DEIM_BLOCKS = (16,)
@@ -273,6 +273,7 @@ class PointInterpolant:
         return float(np.exp(t / 2))
 
     def _check_values(self, values: Any, cast: bool = True) -> np.ndarray:
+        refuse_device_or_dask(values, "values")
         v = np.asarray(values)
         if v.ndim not in (1, 2) or v.shape[0] != self.n_points:
             raise ValueError(

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from . import _core
 from ._deim import PointInterpolant, _noise_text
-from ._dispatch import check_compressed, require_cpu_input
+from ._dispatch import check_compressed, refuse_device_or_dask, require_cpu_input
 from ._validate import as_matrix, check_int, work_dtype
 
 _NORMS = ("linf", "l2")
@@ -150,7 +150,9 @@ def _snapshot_matrix(
             raise ValueError("training_parameters must not be empty")
         R: np.ndarray | None = None
         for j, mu in enumerate(params):
-            v = np.asarray(snapshots(mu))
+            v = snapshots(mu)
+            refuse_device_or_dask(v, f"snapshots({mu!r})")
+            v = np.asarray(v)
             if v.ndim != 1 or (R is not None and v.shape[0] != R.shape[0]):
                 expected = "a 1-D array" if R is None else f"shape ({R.shape[0]},)"
                 raise ValueError(
@@ -190,6 +192,7 @@ def _snapshot_matrix(
 
         _check_2d(R.shape)
         return R, pick_sparse, None
+    refuse_device_or_dask(snapshots, "snapshots")
     a = np.asarray(snapshots)
     _check_2d(a.shape)
     dtype = work_dtype(a.dtype, "snapshots")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._dispatch import refuse_device_or_dask
 from ._eim import EmpiricalInterpolant, eim
 
 
@@ -19,6 +20,7 @@ class _Pattern:
     index arrays; turns an assembled matrix into its vector of values and back."""
 
     def __init__(self, A: Any) -> None:
+        refuse_device_or_dask(A, "assemble(mu)")
         if sp.issparse(A):
             C = sp.csr_matrix(A, copy=True)
             C.sum_duplicates()
@@ -38,6 +40,7 @@ class _Pattern:
             self.rows, self.cols = r, c
 
     def values(self, A: Any, mu: Any) -> np.ndarray:
+        refuse_device_or_dask(A, f"assemble({mu!r})")
         if sp.issparse(A) != self.sparse or A.shape != self.shape:
             raise ValueError(
                 f"assemble({mu!r}) returned a {'sparse' if sp.issparse(A) else 'dense'} "
@@ -109,7 +112,9 @@ class MatrixEIM:
         assembly), else from ``assemble(mu)``."""
         rows, cols = self.entries
         if self._entry_function is not None:
-            v = np.asarray(self._entry_function(mu, rows, cols))
+            v = self._entry_function(mu, rows, cols)
+            refuse_device_or_dask(v, f"entry_function({mu!r}, ...)")
+            v = np.asarray(v)
             if v.shape != rows.shape:
                 raise ValueError(
                     f"entry_function returned shape {v.shape}; expected ({rows.size},)"
@@ -128,11 +133,14 @@ class MatrixEIM:
 
     def matvec(self, mu: Any, x: Any) -> np.ndarray:
         """``A(mu) @ x`` through the expansion."""
+        refuse_device_or_dask(x, "x")
         return np.asarray(self.assemble(mu) @ np.asarray(x))
 
     def project(self, V: Any, W: Any = None) -> np.ndarray:
         """The reduced matrices ``W^T A(mu_m) V`` (W = V by default), shape (M, k, r);
         the reduced A(mu) is ``np.tensordot(beta(mu), project(V, W), 1)``."""
+        refuse_device_or_dask(V, "V")
+        refuse_device_or_dask(W, "W")
         V = np.asarray(V)
         W = V if W is None else np.asarray(W)
         if V.ndim != 2 or V.shape[0] != self.shape[1]:

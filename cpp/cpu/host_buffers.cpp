@@ -32,6 +32,7 @@ constexpr std::size_t kMinCachedBytes = std::size_t{1} << 16;
 constexpr std::size_t kMaxBufferBytes = std::size_t{1} << 22;
 constexpr std::size_t kMaxCachedBytes = std::size_t{1} << 24;  // per thread
 constexpr std::size_t kMaxCachedEntries = 8;
+constexpr std::size_t kAskMemoryBytes = std::size_t{1} << 30;
 
 // Large buffers asked to be backed by transparent huge pages, as NumPy does for its arrays
 // (numpy/_core/src/multiarray/alloc.c): where malloc serves them by mmap - always in a
@@ -133,8 +134,10 @@ void* take_host_buffer(std::size_t bytes, std::size_t& capacity) {
     }
     // More than the machine's memory and swap can never be filled; where the kernel
     // overcommits without limit (vm.overcommit_memory = 1) malloc would still return it, and
-    // the process would be killed when the pages are touched.
-    if (bytes > SIZE_MAX - kAlignment || double(bytes) > host_memory_bytes()) return nullptr;
+    // the process would be killed when the pages are touched.  (Asked from 1 GiB on: one
+    // system call, not on the path of the many small matrices.)
+    if (bytes > SIZE_MAX - kAlignment) return nullptr;
+    if (bytes >= kAskMemoryBytes && double(bytes) > host_memory_bytes()) return nullptr;
     capacity = (std::max<std::size_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
     void* p = std::aligned_alloc(kAlignment, capacity);
     if (p != nullptr) advise_huge_pages(p, capacity);

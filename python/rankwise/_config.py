@@ -17,7 +17,17 @@ def _cuda_backend() -> list[str]:
 
 
 def config() -> dict[str, Any]:
-    """The build and run-time configuration as a dict (see :func:`show_config`)."""
+    """The build and run-time configuration as a dict (see :func:`show_config`).
+
+    Examples
+    --------
+    >>> import rankwise
+    >>> info = rankwise.config()
+    >>> "cpu" in info["backends"]
+    True
+    >>> info["openmp_max_threads"] >= 1
+    True
+    """
     info: dict[str, Any] = {
         "backends": ["cpu", *_cuda_backend()],
         "blas": "resolved from scipy.linalg.cython_blas / cython_lapack",

@@ -159,74 +159,73 @@ def svds(
 ) -> Any:
     """Partial SVD with SciPy's ``svds`` signature and return convention.
 
-        The default ``solver="rankwise"`` is a restarted block Krylov method in the native core:
-        each cycle builds a Krylov space of 4 blocks of ``ncv`` vectors (fewer where A is
-        small), takes the Rayleigh-Ritz approximation and restarts from its leading vectors
-        (products with A and A^T on blocks, multithreaded for sparse A), until every wanted
-        triplet has a residual
-        ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
-        accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
-        other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
-        cannot target) and complex input, are SciPy's own ``svds`` (arpack by default).
+    The default ``solver="rankwise"`` is a restarted block Krylov method in the native core:
+    each cycle builds a Krylov space of 4 blocks of ``ncv`` vectors (fewer where A is
+    small), takes the Rayleigh-Ritz approximation and restarts from its leading vectors
+    (products with A and A^T on blocks, multithreaded for sparse A), until every wanted
+    triplet has a residual
+    ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
+    accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
+    other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
+    cannot target) and complex input, are SciPy's own ``svds`` (arpack by default).
 
-        Parameters
-        ----------
-        A : ndarray, sparse matrix or LinearOperator, shape (M, N)
-            Real input runs the rankwise solver.  Complex input is solved by dense LAPACK when
-            ``min(M, N) <= 200`` or ``k >= min(M, N) - 1``, else by SciPy's arpack.
-        k : int, default 6
-            Number of singular triplets, ``0 < k < min(M, N)`` (SciPy's rule; its PROPACK
-            solver also accepts ``k = min(M, N)``).
-        ncv : int, optional
-            Block size of the rankwise solver, ``k <= ncv <= min(M, N)``; default
-            ``min(min(M, N), max(2k, k + 16))``.  More vectors converge faster per iteration.
-        tol : float, default 0
-            Relative residual tolerance (0: working precision).
-        which : {"LM", "SM"}, default "LM"
-            Largest or smallest singular values ("SM" uses SciPy's arpack).
-        v0 : ndarray, shape (min(M, N),), optional
-            Starting vector (the first column of the starting block).  As in SciPy it takes
-            precedence over ``rng``: the rest of the block is seeded from ``v0``.
-        maxiter : int, optional
-            Maximum restart cycles (each is 8 block passes over A); default 1000.
-        return_singular_vectors : {True, False, "u", "vh"}, default True
-            As SciPy: False returns only ``s``; "u" returns ``(u, s, None)``; "vh"
-            ``(None, s, vh)``.
-        solver : {"rankwise", "arpack", "lobpcg", "propack"}, default "rankwise"
-        rng : None, int, numpy.random.Generator or RandomState
-            Seed of the starting block.
-        options : dict, optional
-            Passed to SciPy's solvers; the rankwise solver takes none.
+    Parameters
+    ----------
+    A : ndarray, sparse matrix or LinearOperator, shape (M, N)
+        Real input runs the rankwise solver.  Complex input is solved by dense LAPACK when
+        ``min(M, N) <= 200`` or ``k >= min(M, N) - 1``, else by SciPy's arpack.
+    k : int, default 6
+        Number of singular triplets, ``0 < k < min(M, N)`` (SciPy's rule; its PROPACK
+        solver also accepts ``k = min(M, N)``).
+    ncv : int, optional
+        Block size of the rankwise solver, ``k <= ncv <= min(M, N)``; default
+        ``min(min(M, N), max(2k, k + 16))``.  More vectors converge faster per iteration.
+    tol : float, default 0
+        Relative residual tolerance (0: working precision).
+    which : {"LM", "SM"}, default "LM"
+        Largest or smallest singular values ("SM" uses SciPy's arpack).
+    v0 : ndarray, shape (min(M, N),), optional
+        Starting vector (the first column of the starting block).  As in SciPy it takes
+        precedence over ``rng``: the rest of the block is seeded from ``v0``.
+    maxiter : int, optional
+        Maximum restart cycles (each is 8 block passes over A); default 1000.
+    return_singular_vectors : {True, False, "u", "vh"}, default True
+        As SciPy: False returns only ``s``; "u" returns ``(u, s, None)``; "vh"
+        ``(None, s, vh)``.
+    solver : {"rankwise", "arpack", "lobpcg", "propack"}, default "rankwise"
+    rng : None, int, numpy.random.Generator or RandomState
+        Seed of the starting block.
+    options : dict, optional
+        Passed to SciPy's solvers; the rankwise solver takes none.
 
-        Returns
-        -------
-        u : ndarray, shape (M, k)
-        s : ndarray, shape (k,)
-            Singular values in ascending order (SciPy's convention).
-        vh : ndarray, shape (k, N)
+    Returns
+    -------
+    u : ndarray, shape (M, k)
+    s : ndarray, shape (k,)
+        Singular values in ascending order (SciPy's convention).
+    vh : ndarray, shape (k, N)
 
-        Raises
-        ------
-        scipy.sparse.linalg.ArpackNoConvergence
-            When the rankwise solver does not reach ``tol`` within ``maxiter`` iterations (as
-            SciPy's arpack solver does); the partial results are attached.
+    Raises
+    ------
+    scipy.sparse.linalg.ArpackNoConvergence
+        When the rankwise solver does not reach ``tol`` within ``maxiter`` iterations (as
+        SciPy's arpack solver does); the partial results are attached.
 
-        See Also
-        --------
-        scipy.sparse.linalg.svds : the original.
-        svd : fixed-pass randomized SVD, faster when a fixed accuracy budget is enough.
+    See Also
+    --------
+    scipy.sparse.linalg.svds : the original.
+    svd : fixed-pass randomized SVD, faster when a fixed accuracy budget is enough.
 
-        Examples
-        --------
-        >>> import numpy as np
-        >>> import scipy.linalg
-    import scipy.sparse as sp
-        >>> import rankwise
-        >>> A = sp.random(2000, 500, density=0.01, random_state=0, format="csr")
-        >>> u, s, vh = rankwise.svds(A, k=5, rng=0)
-        >>> s_ref = np.linalg.svd(A.toarray(), compute_uv=False)[:5][::-1]
-        >>> bool(np.allclose(s, s_ref, rtol=1e-10))
-        True
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.sparse as sp
+    >>> import rankwise
+    >>> A = sp.random(2000, 500, density=0.01, random_state=0, format="csr")
+    >>> u, s, vh = rankwise.svds(A, k=5, rng=0)
+    >>> s_ref = np.linalg.svd(A.toarray(), compute_uv=False)[:5][::-1]
+    >>> bool(np.allclose(s, s_ref, rtol=1e-10))
+    True
     """
     if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_svds_gpu.py)
         from ._svds_gpu import svds_gpu

@@ -6,7 +6,6 @@
 // chunks are handed out dynamically, so a descheduled thread delays only its own chunk.
 #pragma once
 
-
 #include <algorithm>
 #include <vector>
 

@@ -425,21 +425,15 @@ bool jacobi_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::ve
 // 1.95 / 11.8 and 3.26 / 20.5; gesvd 5.3 / 19.7 and 6.9 / 21.6.
 constexpr index_t kHostSvdMaxColsFloat = 128;
 
-// R = Ur diag(s) Vt (R: n x n on the device, Ur with leading dimension n) by LAPACK's gesdd
-// (gesvd where it does not converge) on a host copy; the factors are copied back.
+// R = Ur diag(s) Vt (R: a contiguous n x n device matrix, Ur with leading dimension n) by
+// LAPACK's gesdd (gesvd where it does not converge) on a host copy; the factors are copied
+// back.
 template <class T>
-void host_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::vector<T>& s,
-              MatView<T> Vt) {
-    const index_t n = R.cols;
+void host_svd(const CudaBackend& be, const DeviceMatrix<T>& R, MatView<T> Ur,
+              std::vector<T>& s, MatView<T> Vt) {
+    const index_t n = R.cols();
     const int ni = solver_int(n, "columns");
-    std::vector<T> a;
-    if (R.ld == n) {
-        a = be.to_host(R.data, n * n);
-    } else {
-        auto Rd = be.matrix<T>(n, n);
-        be.copy(R, Rd.view());
-        a = be.to_host(Rd.data(), n * n);
-    }
+    std::vector<T> a = be.to_host(R.data(), n * n);
     std::vector<T> u(static_cast<std::size_t>(n * n)), vt(u.size());
     s.assign(static_cast<std::size_t>(n), T(0));
     lapack::thin_svd<T>(ni, ni, a.data(), ni, s.data(), u.data(), ni, vt.data(), ni, true);
@@ -466,7 +460,7 @@ void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver
          R.view());
     std::vector<T> sv;
     if (std::is_same_v<T, double> || n <= kHostSvdMaxColsFloat) {
-        host_svd(*this, ConstMatView<T>(R.view()), Ur.view(), sv, Vt);
+        host_svd(*this, R, Ur.view(), sv, Vt);
     } else if (!jacobi_svd(*this, ConstMatView<T>(R.view()), Ur.view(), sv, Vt)) {
         const int ni = solver_int(n, "columns"), ldvt = solver_int(Vt.ld, "rows of Vt");
         const auto& lib = cuda::libraries(stream_);

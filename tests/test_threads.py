@@ -128,6 +128,29 @@ def test_dense_results_do_not_depend_on_the_openmp_team_size() -> None:
         np.testing.assert_array_equal(got, want)
 
 
+def test_sparse_results_do_not_depend_on_the_openmp_team_size() -> None:
+    """The scatter of A^T X is cut into parts by the sizes only and summed in part order
+    (cpu/sparse.cpp), and the norms reduce over fixed chunks: a sparse SVD (tall and wide,
+    both products) and an updater fed sparse rows give the same bits on one thread."""
+    rng = np.random.default_rng(3)
+    A = sp.random_array((30000, 4000), density=2e-3, rng=rng, format="csr", dtype=np.float64)
+    B = sp.random_array((400, 4000), density=2e-2, rng=rng, format="csr", dtype=np.float64)
+
+    def run() -> list[np.ndarray]:
+        tall = rankwise.svd(A, 20, random_state=0)
+        wide = rankwise.svd(A.T.tocsr(), 20, random_state=0)
+        upd = rankwise.SVDUpdater(16, method="sparse", random_state=1).fit(A[:20000])
+        upd.add_rows(A[20000:])
+        upd.add_rows(B)
+        return [*tall, *wide, *upd.svd()]
+
+    expected = run()
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        one = run()
+    for got, want in zip(one, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_calls_from_a_thread_pool_share_the_openmp_threads() -> None:
     """Nested parallelism: N calls running at once from a ThreadPoolExecutor get teams of
     max(1, threads // k) for the k-th call to start (rankwise/thread_share.hpp), not N full

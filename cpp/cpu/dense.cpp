@@ -255,15 +255,17 @@ void CpuBackend::column_norms(ConstMatView<T> X, double* out) const {
 
 template <class T>
 double CpuBackend::sum_squares(ConstMatView<T> X) const {
-    double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total) \
-    if (cpu::worth_parallel(X.rows * X.cols))
+    // one sum per column, added in column order: the same bits on any number of threads
+    std::vector<double> column(static_cast<std::size_t>(X.cols));
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
         const T* x = X.col(j);
         double s = 0;
         for (index_t i = 0; i < X.rows; ++i) s += double(x[i]) * double(x[i]);
-        total += s;
+        column[j] = s;
     }
+    double total = 0;
+    for (const double s : column) total += s;
     return total;
 }
 

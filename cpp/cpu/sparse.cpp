@@ -7,8 +7,9 @@
 //   Y = A X:    X is copied to row-major once (random rows j are read); each thread
 //               accumulates one output row in a small buffer and writes it to Y.
 //   Y = A^T X:  rows x_i of X are gathered in order (cache friendly); the scatter into
-//               Y^T goes to a row-major buffer per thread (O(threads n l), no atomics),
-//               summed and transposed into Y at the end.
+//               Y^T goes to row-major buffers, one per part of A's rows (a fixed number of
+//               parts, O(threads n l) at a time, no atomics), summed in part order and
+//               transposed into Y at the end.
 //   Y = A A^T X: the same two products, A^T X kept in its row-major buffer in between.
 #include <omp.h>
 
@@ -19,6 +20,7 @@
 
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
+#include "chunks.hpp"
 #include "isa.hpp"
 #include "parallel.hpp"
 #include "thread_scratch.hpp"
@@ -124,51 +126,65 @@ void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
     }
 }
 
-// A^T X into the row-major n x l array `out` (zero-filled by the caller).  Each thread
-// takes a contiguous range of rows with an equal share of the nonzeros and scatters into
-// its own row-major accumulator (the calling thread into `out`); the accumulators are
-// summed in thread order.  The partition depends only on the thread count, so results are
-// bitwise reproducible (a dynamic schedule would change the order of the sums per run).
+// A^T X is cut into parts of consecutive rows of A with equal nonzeros; each part scatters
+// into an n x l accumulator of its own and the accumulators are added to `out` in part
+// order.  The number of parts depends on the sizes only, never on the number of threads,
+// so the result is the same to the bit for any team (a threadpoolctl limit, or the smaller
+// teams of concurrent callers: rankwise/thread_share.hpp).  Every part costs one pass over
+// an accumulator (zero-fill and add), so a part holds at least 4 nonzeros per output row.
+constexpr index_t kMaxScatterParts = 8;
+
+index_t scatter_parts(index_t nnz, index_t n, index_t l) {
+    if (!cpu::worth_parallel(nnz * l + n * l)) return 1;
+    return std::clamp<index_t>(nnz / (4 * std::max<index_t>(n, 1)), 1, kMaxScatterParts);
+}
+
+// A^T X into the row-major n x l array `out` (zero-filled by the caller).  The team takes
+// the parts in rounds of one part per thread: part 0 scatters straight into `out`, the
+// others into per-thread scratch, and after each round the round's accumulators are added
+// to `out` in part order (dynamic blocks of entries: every entry's sum has that order).
 template <class T, class I>
 void transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T> X, T* out) {
     const index_t n = A.cols, l = X.cols;
     const index_t nnz = A.indptr[A.rows];
-    if (!cpu::worth_parallel(nnz * l + n * l)) {
+    const index_t parts = scatter_parts(nnz, n, l);
+    if (parts == 1) {
         std::vector<T> x(static_cast<std::size_t>(l));
         rows_scatter(A, X, 0, A.rows, out, x.data());
         return;
     }
-    std::vector<T*> acc(static_cast<std::size_t>(omp_get_max_threads()));
+    std::vector<T*> acc(static_cast<std::size_t>(std::min<index_t>(omp_get_max_threads(), parts)));
     constexpr index_t rows_per_block = 256;
     const index_t blocks = (n + rows_per_block - 1) / rows_per_block;
-#pragma omp parallel
+#pragma omp parallel num_threads(static_cast<int>(acc.size()))
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
-        // the calling thread (t = 0) accumulates into out; the others into their scratch
-        // (slot 1: out may be the calling thread's slot 0)
-        std::optional<cpu::ThreadScratch<T, 1>> own;
-        if (t != 0) own.emplace(static_cast<std::size_t>(n) * l);
-        acc[t] = t == 0 ? out : own->data();
-        const I* begin = A.indptr;
-        const I* end = A.indptr + A.rows;
-        const auto first_row = [&](int part) -> index_t {
-            if (part >= nt) return A.rows;
-            return std::lower_bound(begin, end, static_cast<I>(nnz * part / nt)) - begin;
-        };
+        std::optional<cpu::ThreadScratch<T, 1>> own;  // (slot 1: slot 0 may hold `out`)
+        if (parts > nt || t != 0) own.emplace(static_cast<std::size_t>(n) * l);
         std::vector<T> x(static_cast<std::size_t>(l));
-        rows_scatter(A, X, first_row(t), first_row(t + 1), acc[t], x.data());
-#pragma omp barrier
-#pragma omp for schedule(dynamic, 4)
-        for (index_t b = 0; b < blocks; ++b) {
-            const index_t e0 = b * rows_per_block * l, e1 = std::min(n, (b + 1) * rows_per_block) * l;
-            T* sum = acc[0];
-            for (int u = 1; u < nt; ++u) {
-                const T* part = acc[u];
-                for (index_t e = e0; e < e1; ++e) sum[e] += part[e];
+        for (index_t first = 0; first < parts; first += nt) {
+            const index_t part = first + t;
+            if (part < parts) {
+                acc[t] = part == 0 ? out : own->data();
+                if (part != 0 && first != 0) std::fill(acc[t], acc[t] + n * l, T(0));
+                rows_scatter(A, X, cpu::nnz_split(A, nnz, part, parts),
+                             cpu::nnz_split(A, nnz, part + 1, parts), acc[t], x.data());
             }
+#pragma omp barrier
+            const index_t last = std::min<index_t>(parts, first + nt);
+#pragma omp for schedule(dynamic, 4)
+            for (index_t b = 0; b < blocks; ++b) {
+                const index_t e0 = b * rows_per_block * l,
+                              e1 = std::min(n, (b + 1) * rows_per_block) * l;
+                for (index_t p = std::max<index_t>(first, 1); p < last; ++p) {
+                    const T* part_sum = acc[p - first];
+                    for (index_t e = e0; e < e1; ++e) out[e] += part_sum[e];
+                }
+            }
+            // (the loop's implicit barrier: the round is summed before its scratch is reused)
         }
-    }  // (the implicit barrier of the loop: every part is summed before `own` goes)
+    }
 }
 
 // Y = A^T X
@@ -224,9 +240,18 @@ template <class T, class I>
 double CpuBackend::sum_squares(const CsrView<T, I>& A) const {
     const index_t nnz = A.indptr[A.rows] - A.indptr[0];
     const T* d = A.data + A.indptr[0];
+    // partial sums over fixed chunks, added in chunk order: the same bits on any team size
+    constexpr index_t chunks = cpu::kReductionChunks;
+    std::vector<double> part(static_cast<std::size_t>(chunks));
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(nnz))
+    for (index_t c = 0; c < chunks; ++c) {
+        double s = 0;
+        for (index_t p = nnz * c / chunks; p < nnz * (c + 1) / chunks; ++p)
+            s += double(d[p]) * double(d[p]);
+        part[c] = s;
+    }
     double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if (cpu::worth_parallel(nnz))
-    for (index_t p = 0; p < nnz; ++p) total += double(d[p]) * double(d[p]);
+    for (const double s : part) total += s;
     return total;
 }
 

@@ -51,7 +51,7 @@ def main() -> None:
     m, n, k = args.rows, 200, 20
     A = np.random.default_rng(0).standard_normal((m, n)) * np.exp(-np.arange(n) / 20.0)
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     client = distributed.Client(cluster)
     try:

@@ -49,7 +49,7 @@ def _client(workers: int) -> Any:
         return _CLUSTER["client"]
     _close_cluster()
     cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     _CLUSTER.update(workers=workers, cluster=cluster, client=distributed.Client(cluster))
     return _CLUSTER["client"]

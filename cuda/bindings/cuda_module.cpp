@@ -332,6 +332,21 @@ PYBIND11_MODULE(_cuda, m) {
         "max |B_ij|).");
 
     m.def(
+        "maxvol_from",
+        [](const std::string& dtype, std::uintptr_t data, index_t n, index_t k, index_t ld,
+           const std::vector<index_t>& start, double tol, index_t max_swaps,
+           std::uintptr_t stream) {
+            const auto r = on_basis(dtype, data, n, k, ld, stream, [&](const auto& be, auto v) {
+                return maxvol_from(be, v, start, tol, max_swaps);
+            });
+            return py::make_tuple(to_indices(r.rows), r.swaps, r.max_coefficient);
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("k"), py::arg("ld"),
+        py::arg("start"), py::arg("tol"), py::arg("max_swaps"), py::arg("stream"),
+        "maxvol row indices of the device basis V from the given start rows (host); returns "
+        "(rows, swaps, max |B_ij|); with tol = f - 1 from the Q-DEIM start, strong RRQR.");
+
+    m.def(
         "cg",
         [](const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr_t b,
            std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,

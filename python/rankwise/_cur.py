@@ -319,7 +319,10 @@ def cur(
         over the row blocks of U and never gather it); a tall one (m >= n) gives C as a
         dask array, a wide one (chunked along its columns) is worked on through A.T and
         gives R as a dask array: the in-memory ``cur`` of A.T with rows and columns (and
-        the pairs ``oversample`` and ``weights``) swapped.
+        the pairs ``oversample`` and ``weights``) swapped.  A CuPy array or
+        cupyx.scipy.sparse matrix runs on the GPU with every option and gives the same
+        rows and columns for the same seed, C, U, R on the device (a
+        ``DeviceCURDecomposition``).
     k : int
         Target rank, ``1 <= k`` and ``k + oversample <= min(m, n)``.
     rows, cols : array of int, optional
@@ -618,12 +621,12 @@ def _cur_dask_tall(
 
 @dataclass(frozen=True)
 class RowKernels:
-    """What :func:`_select` does on the row side of S, with the tall factor U (m x r) of its
-    SVD: the in-memory kernels (:data:`IN_MEMORY_ROWS`), or the distributed ones of
-    python/rankwise/_dask.py for a dask array, whose U is never in one place.  Everything
-    else (the SVD, which dispatches on the array type; the column side, on the small V; the
-    draws of gen, in the same order) is the same code for both, so the same seed gives the
-    same rows and columns."""
+    """What :func:`_select` does on one side of S, with that side's factor of its SVD (U,
+    m x r, for the rows; V for the columns): the in-memory kernels (:data:`IN_MEMORY_ROWS`),
+    the distributed ones of python/rankwise/_dask.py for a dask array's U, which is never in
+    one place, or the GPU's for CuPy factors (python/rankwise/_cur_gpu.py).  Everything else
+    (the SVD, which dispatches on the array type; the draws of gen, in the same order) is
+    the same code for all, so the same seed gives the same rows and columns."""
 
     select: Callable[[str, Any], np.ndarray]
     """(deterministic method, U with ``count`` columns) -> ``count`` rows."""
@@ -686,13 +689,15 @@ def _select(
     refine: bool = False,
     *,
     row_kernels: RowKernels = IN_MEMORY_ROWS,
+    col_kernels: RowKernels = IN_MEMORY_ROWS,
     rows_given: bool = False,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """Row and column indices of S (A, or its weighted version; m x n = ``shape``) by
     ``method``; with ``refine``, improved by :func:`_selection.swap_refine` on a
-    rank-2(k + p) SVD of S.  The rows are computed by ``row_kernels``; with ``rows_given``
-    (the caller has its rows) the deterministic ones are not computed at all (None), the
-    sampled ones are, since their draws come before the columns'."""
+    rank-2(k + p) SVD of S.  The rows are computed by ``row_kernels`` on U, the columns by
+    ``col_kernels`` on V (the GPU's for CuPy S: python/rankwise/_cur_gpu.py); with
+    ``rows_given`` (the caller has its rows) the deterministic ones are not computed at all
+    (None), the sampled ones are, since their draws come before the columns'."""
     n_rows, n_cols = k + p_rows, k + p_cols
     m, n = shape
     r = max(n_rows, n_cols)
@@ -708,9 +713,11 @@ def _select(
             factors = svd(S, r, random_state=gen)
         U, _, Vt = factors
         rows = None if rows_given else row_kernels.select(method, U[:, :n_rows])
-        cols = _selection.select(method, Vt[:n_cols].T, n_cols, gen)
+        cols = col_kernels.select(method, Vt[:n_cols].T)
     else:
-        row_scores, col_scores = _scores(S, k, "exact", gen, row_kernels.leverage)
+        row_scores, col_scores = _scores(
+            S, k, "exact", gen, row_kernels.leverage, col_kernels.leverage
+        )
         rows = _selection.select(method, None, n_rows, gen, scores=row_scores)
         cols = _selection.select(method, None, n_cols, gen, scores=col_scores)
     if not refine:
@@ -720,8 +727,7 @@ def _select(
     U, s, Vt = factors
     if rows is not None and not rows_given:
         rows = row_kernels.refine(U, s, rows)
-    cols, _ = _selection.swap_refine(Vt.T, s, cols)
-    return rows, cols
+    return rows, col_kernels.refine(Vt.T, s, cols)
 
 
 def _scores(
@@ -730,13 +736,15 @@ def _scores(
     method: str,
     gen: np.random.Generator,
     row_leverage: Callable[[Any], np.ndarray] = _selection.leverage_from_basis,
+    col_leverage: Callable[[Any], np.ndarray] = _selection.leverage_from_basis,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rank-k leverage scores of S's rows (by ``row_leverage`` from U) and columns."""
+    """Rank-k leverage scores of S's rows (by ``row_leverage`` from U) and columns (by
+    ``col_leverage`` from V)."""
     if method == "exact":
         U, _, Vt = svd(S, k, random_state=gen)
     else:  # one-pass sketch: the rank-k SVD of Q Q^T A with Q from A Omega (HMT 2011)
         U, _, Vt = svd(S, k, oversample=k, n_iter=0, random_state=gen)
-    return row_leverage(U), _selection.leverage_from_basis(Vt.T)
+    return row_leverage(U), col_leverage(Vt.T)
 
 
 def leverage_scores(

@@ -1,10 +1,12 @@
-"""rankwise.cur on dense CuPy arrays: the leading singular vectors by rankwise.svd on the GPU,
-the rows and columns by the CUDA backend's selection kernels (DEIM, Q-DEIM, maxvol), C and R
-gathered on the device, the core from thin QRs on the device and its small factors on the
-host (the same formulas as python/rankwise/_cur_core.py).
-
-Not on the GPU yet (NotImplementedError naming it): sparse CuPy matrices, the methods
-"rrqr", "leverage", "pivotal" and "uniform", weights= and refine=True.
+"""rankwise.cur on CuPy arrays (dense, or cupyx.scipy.sparse matrices): the selection code of
+the CPU (_cur._select: the singular vectors by rankwise.svd, here on the GPU, the same draws
+of the same generator) with the GPU's kernels on both sides: DEIM, Q-DEIM, maxvol and strong
+RRQR by the CUDA backend's selection kernels, leverage scores on the device; the sampling
+draws, and the exchanges of refine=True (on the m x 2r surrogate factor, copied to the
+host), on the host.  C and R gathered on the device (sparse for sparse A, in A's format),
+the core from thin QRs on the device and its small factors on the host (the same formulas
+as python/rankwise/_cur_core.py).  The same seed gives the CPU's rows and columns: the same
+sketch, so the same selection up to near-ties that rounding may resolve differently.
 """
 
 from __future__ import annotations
@@ -14,29 +16,105 @@ from typing import Any
 
 import numpy as np
 
-from . import _gpu
+from . import _gpu, _selection
 from ._cur import (
     _CORES,
     _METHODS,
+    RowKernels,
     _check_indices,
     _check_oversample,
+    _check_weights,
     _finite_core,
     _generator,
+    _select,
 )
 from ._cur_core import CoreProduct, _check_cross, _truncated_pinv
 from ._deim_gpu import device_rows
-from ._svd import svd
 from ._validate import check_choice, check_int
 
-GPU_METHODS = ("deim", "qdeim", "maxvol")
+
+def _csp() -> Any:
+    import cupyx.scipy.sparse as csp
+
+    return csp
 
 
-def _not_yet(what: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"rankwise.cur on the GPU: {what} is not available on the GPU yet (the GPU takes dense "
-        f"CuPy arrays with method in {GPU_METHODS}, no weights, refine=False); pass A.get() "
-        "to compute on the CPU"
-    )
+def _device_leverage(U: Any) -> np.ndarray:
+    """Squared row norms of the CuPy basis U in float64 (_selection.leverage_from_basis),
+    on the host."""
+    cp = _gpu._cupy()
+    u = U.astype(cp.float64)
+    return cp.einsum("ij,ij->i", u, u).get()
+
+
+def _host_refine(U: Any, s: Any, start: np.ndarray) -> np.ndarray:
+    """_selection.swap_refine on the host copy of the surrogate factor U (m x 2r)."""
+    cp = _gpu._cupy()
+    return _selection.swap_refine(cp.asnumpy(U), cp.asnumpy(s), start)[0]
+
+
+DEVICE_KERNELS = RowKernels(
+    select=lambda method, U: device_rows(U, method),
+    leverage=_device_leverage,
+    refine=_host_refine,
+)
+"""What _cur._select does on each side of a CuPy matrix (see RowKernels)."""
+
+
+def _host_weights(weights: Any) -> Any:
+    """weights with CuPy entries copied to the host (checked there as on the CPU)."""
+    if isinstance(weights, tuple | list) and len(weights) == 2:
+        cp = _gpu._cupy()
+        return tuple(cp.asnumpy(w) if _gpu.is_device_array(w) else w for w in weights)
+    return weights
+
+
+def _device_scaled(a: Any, rw: np.ndarray | None, cw: np.ndarray | None) -> Any:
+    """diag(rw) a diag(cw) on the device, the matrix the selection runs on (a itself without
+    weights)."""
+    if rw is None and cw is None:
+        return a
+    cp = _gpu._cupy()
+    m, n = a.shape
+    r = cp.ones(m, dtype=a.dtype) if rw is None else cp.asarray(rw)
+    c = cp.ones(n, dtype=a.dtype) if cw is None else cp.asarray(cw)
+    csp = _csp()
+    if csp.issparse(a):
+        return (csp.diags(r) @ a @ csp.diags(c)).tocsr()
+    return a * r[:, None] * c[None, :]
+
+
+def _columns(a: Any, cols: np.ndarray) -> Any:
+    """a[:, cols] on the device (sparse a: in a's format)."""
+    cp = _gpu._cupy()
+    idx = cp.asarray(cols)
+    csp = _csp()
+    if not csp.issparse(a):
+        return a[:, idx]
+    C = a.tocsc()[:, idx]
+    return C if a.format == "csc" else C.tocsr()
+
+
+def _rows(a: Any, rows: np.ndarray) -> Any:
+    """a[rows, :] on the device (sparse a: in a's format)."""
+    cp = _gpu._cupy()
+    idx = cp.asarray(rows)
+    csp = _csp()
+    if not csp.issparse(a):
+        return a[idx, :]
+    R = a.tocsr()[idx, :]
+    return R if a.format == "csr" else R.tocsc()
+
+
+def _dense(X: Any) -> Any:
+    return X.toarray() if _csp().issparse(X) else X
+
+
+def _left_times(X: Any, B: Any) -> Any:
+    """X @ B for a dense CuPy X (vector or matrix) and B dense or cupyx sparse."""
+    if not _csp().issparse(B):
+        return X @ B
+    return B.T @ X if X.ndim == 1 else (B.T @ X.T).T
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +122,8 @@ class DeviceCURDecomposition:
     """What :func:`rankwise.cur` returns for a CuPy A: ``A ~ C @ U @ R`` on the device.
 
     The attributes are those of :class:`rankwise.CURDecomposition` as CuPy arrays (``rows``
-    and ``cols`` included); ``@`` and ``to_dense()`` evaluate the same stable product
+    and ``cols`` included; C and R as cupyx.scipy.sparse matrices in A's format when A is
+    sparse); ``@`` and ``to_dense()`` evaluate the same stable product
     ``product.left @ product.middle @ product.right``.
     """
 
@@ -77,12 +156,12 @@ class DeviceCURDecomposition:
         if x.ndim not in (1, 2) or x.shape[-1] != self.shape[0]:
             raise ValueError(f"x must have {self.shape[0]} columns; got shape {x.shape}")
         p = self.product
-        return ((x @ p.left) @ p.middle) @ p.right
+        return _left_times(_left_times(x, p.left) @ p.middle, p.right)
 
     def to_dense(self) -> Any:
         """The m x n matrix ``C U R`` as a dense CuPy array."""
         p = self.product
-        return (p.left @ p.middle) @ p.right
+        return _left_times(p.left @ p.middle, p.right)
 
 
 def _thin_qr(M: Any) -> tuple[Any, Any]:
@@ -93,16 +172,17 @@ def _device_core(
     core: str, A: Any, C: Any, R: Any, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[np.ndarray, CoreProduct]:
     """(U on the host, the stable product on the device): _cur_core.pinv_core and
-    cross_core for dense CuPy A, C, R (the k x k inverses on the host)."""
+    cross_core for CuPy A, C, R, dense or sparse (the thin QRs of C and R^T on dense copies,
+    m x k and n x k; the k x k inverses on the host)."""
     cp = _gpu._cupy()
     if core == "pinv":  # U = Tc^+ (Qc^T A Qr) Tr^{+T}; C U R = Qc (Qc^T A Qr) Qr^T
-        Qc, Tc = _thin_qr(C)
-        Qr, Tr = _thin_qr(R.T)
+        Qc, Tc = _thin_qr(_dense(C))
+        Qr, Tr = _thin_qr(_dense(R).T)
         middle = Qc.T @ (A @ Qr)
         U = np.linalg.pinv(Tc.get()) @ middle.get() @ np.linalg.pinv(Tr.get()).T
         return U, CoreProduct(Qc, middle, Qr.T)
     truncate = core == "stabilized"
-    W = R[:, cp.asarray(cols)].get()
+    W = _dense(_columns(R, cols)).get()
     if not truncate:
         _check_cross(W)
     invert = _truncated_pinv if truncate else np.linalg.inv
@@ -111,10 +191,10 @@ def _device_core(
     else:  # the QR of the shorter of C (m x k) and R^T (n x k)
         side = "C" if C.shape[0] <= R.shape[1] else "R"
     if side == "C":  # C = Q T: C U R = Q (Q[I, :])^+ R
-        Q, T = _thin_qr(C)
+        Q, T = _thin_qr(_dense(C))
         X = invert(Q[cp.asarray(rows)].get())
         return np.linalg.pinv(T.get()) @ X, CoreProduct(Q, cp.asarray(X), R)
-    Q, T = _thin_qr(R.T)  # R^T = Q T: C U R = C (Q[J, :]^T)^+ Q^T
+    Q, T = _thin_qr(_dense(R).T)  # R^T = Q T: C U R = C (Q[J, :]^T)^+ Q^T
     X = invert(Q[cp.asarray(cols)].get().T)
     return X @ np.linalg.pinv(T.get()).T, CoreProduct(C, cp.asarray(X), Q.T)
 
@@ -140,24 +220,16 @@ def cur_gpu(
 ) -> DeviceCURDecomposition:
     """The body of rankwise.cur for a CuPy A (argument checks and messages as on the CPU)."""
     _gpu.cuda_module()  # a clear error first where the GPU cannot be used
-    import cupyx.scipy.sparse as csp
-
-    cp = _gpu._cupy()
-    if csp.issparse(A):
-        raise _not_yet("a sparse CuPy matrix (cupyx.scipy.sparse)")
-    mat = _gpu.as_device_matrix(A, "A")  # shape, dtype, finiteness checked
-    a = A if A.dtype == mat.dtype else A.astype(mat.dtype)
+    csp = _csp()
+    mat = _gpu.as_device_matrix(A, "A", both_ways=False)  # shape, dtype, finiteness checked
+    a = A
+    if csp.issparse(a) and a.format not in ("csr", "csc"):
+        a = a.tocsr()
+    if a.dtype != mat.dtype:
+        a = a.astype(mat.dtype)
     m, n = mat.shape
     method = check_choice(method, "method", _METHODS)
     core = check_choice(core, "core", _CORES)
-    if method not in GPU_METHODS:
-        raise _not_yet(f"method={method!r}")
-    if weights is not None:
-        raise _not_yet("weights=")
-    if not isinstance(refine, bool | np.bool_):
-        raise TypeError(f"refine must be True or False; got {refine!r}")
-    if refine:
-        raise _not_yet("refine=True")
     p_rows, p_cols = _check_oversample(oversample)
     k = check_int(k, "k", low=1, high=mat.min_dim)
     for p, side in ((p_rows, "rows"), (p_cols, "columns")):
@@ -165,16 +237,31 @@ def cur_gpu(
             raise ValueError(
                 f"k + oversample ({side}) = {k + p} exceeds min(m, n) = {mat.min_dim}"
             )
+    if not isinstance(refine, bool | np.bool_):
+        raise TypeError(f"refine must be True or False; got {refine!r}")
+    rw, cw = _check_weights(_host_weights(weights), (m, n), mat.dtype)
     I = None if rows is None else _indices(rows, m, "rows")
     J = None if cols is None else _indices(cols, n, "cols")
     if I is None or J is None:
-        n_rows, n_cols = k + p_rows, k + p_cols
-        U, _, Vt = svd(a, max(n_rows, n_cols), random_state=_generator(random_state))
-        I = device_rows(U[:, :n_rows], method) if I is None else I
-        J = device_rows(Vt[:n_cols].T, method) if J is None else J
-    C = a[:, cp.asarray(J)]
-    R = a[cp.asarray(I), :]
+        I_new, J_new = _select(
+            _device_scaled(a, rw, cw),
+            method,
+            k,
+            p_rows,
+            p_cols,
+            (m, n),
+            _generator(random_state),
+            bool(refine),
+            row_kernels=DEVICE_KERNELS,
+            col_kernels=DEVICE_KERNELS,
+            rows_given=I is not None,
+        )
+        I = I_new if I is None else I
+        J = J_new if J is None else J
+    C = _columns(a, J)
+    R = _rows(a, I)
     U_host, product = _finite_core(lambda: _device_core(core, a, C, R, I, J))
+    cp = _gpu._cupy()
     return DeviceCURDecomposition(
         C=C,
         U=cp.asarray(U_host.astype(mat.dtype, copy=False)),

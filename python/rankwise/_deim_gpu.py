@@ -43,9 +43,10 @@ def as_device_basis(U: Any, name: str = "U") -> Any:
 
 
 def device_rows(u: Any, method: str) -> np.ndarray:
-    """The DEIM ("deim"), Q-DEIM ("qdeim") or maxvol ("maxvol": from the DEIM start, at
-    most 100 m exchanges, tolerance _selection.MAXVOL_TOL, as on the CPU) rows of the
-    CuPy basis u (n x m, float32/64), on the host."""
+    """The DEIM ("deim"), Q-DEIM ("qdeim"), maxvol ("maxvol": from the DEIM start, at most
+    100 m exchanges, tolerance _selection.MAXVOL_TOL) or strong RRQR ("rrqr": maxvol with
+    tolerance _selection.RRQR_F - 1 from the Q-DEIM start) rows of the CuPy basis u
+    (n x m, float32/64), on the host; as on the CPU (python/rankwise/_selection.py)."""
     cp = _gpu._cupy()
     cuda = _gpu.cuda_module()
     f = u if u.flags.f_contiguous else cp.asfortranarray(u)  # one copy for C order
@@ -54,6 +55,10 @@ def device_rows(u: Any, method: str) -> np.ndarray:
     if method == "maxvol":
         tol = _selection.MAXVOL_TOL
         points, _, _ = cuda.maxvol_select(*args, tol, 100 * m, _gpu.current_stream())
+    elif method == "rrqr":
+        start = [int(i) for i in cuda.select_rows("qdeim", *args, _gpu.current_stream())]
+        tol = _selection.RRQR_F - 1.0
+        points, _, _ = cuda.maxvol_from(*args, start, tol, 100 * m, _gpu.current_stream())
     else:
         points = cuda.select_rows(method, *args, _gpu.current_stream())
     return np.asarray(points, dtype=np.int64)

@@ -319,14 +319,3 @@ def test_bad_input() -> None:
     assert exc.value.result.reason == "A_not_spd"
     assert broken.deflation_space is None
     assert broken.solves == 0
-
-
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    from rankwise import _bandit, _cg_solver
-
-    result = doctest.testmod(_cg_solver)
-    assert result.attempted >= 10
-    assert result.failed == 0
-    assert doctest.testmod(_bandit).failed == 0

@@ -339,16 +339,6 @@ def test_leverage_scores_bad_input() -> None:
         rankwise.leverage_scores(np.eye(4), 5)
 
 
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    from rankwise import _cur
-
-    result = doctest.testmod(_cur)
-    assert result.attempted > 0
-    assert result.failed == 0
-
-
 def test_tree_pivotal_sampling_keeps_inclusion_probabilities_and_spreads() -> None:
     """Binary-tree pivotal sampling: each item's empirical inclusion frequency matches its
     probability (within 5 standard errors over 2000 draws), exactly sum(pi) items are

@@ -225,11 +225,3 @@ def test_zero_matrix_has_rank_zero() -> None:
     assert k == 0
     assert proj.shape == (0, 4)
     assert rli.estimate_rank(np.zeros((5, 4)), 1e-6) == 0
-
-
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    result = doctest.testmod(rli)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -18,6 +18,13 @@ MODULES = sorted(
 )
 
 
+def _shows_examples(obj: object, module: str) -> bool:
+    """A public function or class of ``module`` (warnings and errors are shown elsewhere)."""
+    if getattr(obj, "__module__", "") != module:
+        return False
+    return not (isinstance(obj, type) and issubclass(obj, BaseException))
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name: str) -> None:
     module = importlib.import_module(name)
@@ -27,6 +34,9 @@ def test_docstring_examples_run(name: str) -> None:
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed"
+    public = [n for n in rankwise.__all__ if _shows_examples(getattr(rankwise, n), name)]
+    if public:  # a module behind the public API shows at least one example
+        assert result.attempted > 0, f"{name} defines {public} and has no docstring example"
 
 
 def test_the_public_functions_have_examples() -> None:

@@ -199,16 +199,6 @@ def test_bad_input() -> None:
         rankwise.eim(S, [1, 2])
 
 
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    from rankwise import _eim
-
-    result = doctest.testmod(_eim)
-    assert result.attempted > 0
-    assert result.failed == 0
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_deferred_updates_and_bounds_give_the_same_greedy(
     dtype: type, monkeypatch: pytest.MonkeyPatch

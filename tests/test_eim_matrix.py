@@ -99,16 +99,6 @@ def test_bad_input() -> None:
         rankwise.matrix_eim(lambda mu: np.full((2, 2), np.nan), [0, 1])
 
 
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    from rankwise import _matrix_eim
-
-    result = doctest.testmod(_matrix_eim)
-    assert result.attempted > 0
-    assert result.failed == 0
-
-
 def test_truncate_equals_a_shorter_greedy() -> None:
     def bump(mu: np.ndarray) -> sp.csr_matrix:
         x = np.linspace(0, 1, N)

@@ -187,16 +187,6 @@ def test_layouts_and_integer_input() -> None:
     assert rankwise.deim(ints).basis.dtype == np.float64
 
 
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    from rankwise import _deim
-
-    result = doctest.testmod(_deim)
-    assert result.attempted > 0
-    assert result.failed == 0
-
-
 @pytest.mark.parametrize("blocks", [[1], [3], [16], [200], [16, 4], [8, 3, 1]])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("order", ["F", "C"])

@@ -447,16 +447,6 @@ def test_drift_estimate_matches_reference(dtype, sparse_input):
         up.estimate_drift(A.astype(other))
 
 
-def test_docstring_examples_run():
-    import doctest
-
-    from rankwise import _update
-
-    result = doctest.testmod(_update)
-    assert result.attempted >= 2
-    assert result.failed == 0
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_batch_larger_than_the_complement(method):
     """20 new rows of a 10-column matrix at k = 4: the residual has rank <= n - k = 6 < 20

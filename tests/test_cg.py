@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import threading
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -545,3 +546,28 @@ def test_result_independent_of_thread_count() -> None:
         one = rankwise.solve_cg(A, B, rtol=1e-8, M="jacobi")
     np.testing.assert_array_equal(one.x, ref.x)
     np.testing.assert_array_equal(one.residual_norms, ref.residual_norms)
+
+
+def test_non_convergence_on_a_non_symmetric_matrix_names_the_cause() -> None:
+    """CG assumes A = A^T; when it runs out of iterations on an explicitly non-symmetric A
+    the warning says so (dense and sparse), and nothing is said for a symmetric A that just
+    needs more iterations or one symmetric up to rounding."""
+    rng = np.random.default_rng(5)
+    n = 60
+    F = rng.standard_normal((n, n))
+    S = F @ F.T + 1e-3 * np.eye(n)
+    G = S + (F - F.T)  # p^T G p = p^T S p > 0: no breakdown, but no convergence either
+    b = rng.standard_normal(n)
+    for A in (G, sp.csr_array(G)):
+        with pytest.warns(RuntimeWarning, match="not symmetric"):
+            _, info = rankwise.cg(A, b, maxiter=30)
+        assert info == 30
+        with pytest.warns(RuntimeWarning, match="not symmetric"):
+            res = rankwise.solve_cg(A, b, maxiter=30)
+        assert not res.converged
+    S_rounded = S + 1e-15 * np.abs(S).max() * rng.standard_normal((n, n))
+    for A in (S, sp.csr_array(S), S_rounded):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, info = rankwise.cg(A, b, maxiter=2)
+        assert info == 2

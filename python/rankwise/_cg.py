@@ -6,6 +6,7 @@ Both validate here and run the native batched PCG loop (cpp/include/rankwise/alg
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -498,6 +499,37 @@ def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResul
     return _result(_unscale(sys_, out), x_out, sys_.vector, sys_.maxiter)
 
 
+def _asymmetry(A: Any) -> float:
+    """||A - A^T||_F / ||A||_F of a dense or scipy.sparse square A (0 for an operator, whose
+    symmetry would cost products to probe)."""
+    if sp.issparse(A):
+        S = sp.csr_array(A, dtype=np.float64)
+        num, den = spla.norm(S - S.T), spla.norm(S)
+    elif isinstance(A, np.ndarray):
+        a = np.asarray(A, dtype=np.float64)
+        num, den = np.linalg.norm(a - a.T), np.linalg.norm(a)
+    else:
+        return 0.0
+    return float(num / den) if den > 0 else 0.0
+
+
+def _warn_if_not_symmetric(A: Any, res: CGResult) -> None:
+    """After CG ran out of iterations: a warning naming the likely cause when A is
+    explicitly non-symmetric (CG's short recurrences assume A = A^T; its recursive residual
+    stays b - A x, so a reported convergence is still right)."""
+    if res.info <= 0:
+        return
+    asym = _asymmetry(A)
+    if asym > np.sqrt(np.finfo(res.x.dtype).eps):
+        warnings.warn(
+            f"CG did not converge in {res.info} iterations and A is not symmetric "
+            f"(||A - A^T||_F / ||A||_F = {asym:.2g}): CG needs a symmetric positive definite "
+            "A; for a non-symmetric one use e.g. scipy.sparse.linalg.gmres or bicgstab",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def _result(out: dict[str, Any], x_out: Any, vector: bool, maxiter: int) -> CGResult:
     """CGResult from what the native solver returned (either backend)."""
     reasons = tuple(out["stop"])
@@ -571,6 +603,8 @@ def solve_cg(
     Returns
     -------
     CGResult
+        Not converged after ``maxiter`` iterations with an explicit non-symmetric A: also a
+        RuntimeWarning naming the cause (as :func:`cg`).
 
     Examples
     --------
@@ -591,6 +625,7 @@ def solve_cg(
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, deflation)
     else:
         res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M, deflation), callback)
+        _warn_if_not_symmetric(A, res)
     b_shape = np.shape(b)
     if len(b_shape) == 2 and b_shape[1] == 1:
         res = _replace_x(res, res.x.reshape(-1, 1))
@@ -663,6 +698,12 @@ def cg(
     info : int
         0: converged; > 0: not converged after ``info = maxiter`` iterations.
 
+    Warns
+    -----
+    RuntimeWarning
+        When CG runs out of iterations and an explicit (dense or sparse) A is not symmetric
+        (``||A - A^T||_F > sqrt(eps) ||A||_F``): the likely cause, named.
+
     Raises
     ------
     CGBreakdownError
@@ -703,6 +744,7 @@ def cg(
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, None)
     else:
         res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M), callback)
+        _warn_if_not_symmetric(A, res)
     if res.info < 0:
         raise CGBreakdownError(
             f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",

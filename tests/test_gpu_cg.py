@@ -119,3 +119,26 @@ def test_gpu_jacobi_names_the_first_bad_diagonal_entry(dtype: Any) -> None:
     x, info = rankwise.cg(csp.csr_matrix(good), cp.ones(20, dtype=dtype), M="jacobi", x0="Mb")
     assert info == 0
     np.testing.assert_allclose(cp.asnumpy(x), 1.0 / np.arange(1.0, 21.0), rtol=1e-6)
+
+
+def test_gpu_cg_non_convergence_on_a_non_symmetric_matrix_names_the_cause() -> None:
+    """As on the CPU (tests/test_cg.py): a warning after the last iteration when the CuPy A
+    (dense or sparse) is not symmetric, none for a symmetric A."""
+    import warnings
+
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    rng = np.random.default_rng(5)
+    n = 60
+    F = rng.standard_normal((n, n))
+    S = F @ F.T + 1e-3 * np.eye(n)
+    b = cp.asarray(rng.standard_normal(n))
+    for A in (cp.asarray(S + (F - F.T)), csp.csr_matrix(cp.asarray(S + (F - F.T)))):
+        with pytest.warns(RuntimeWarning, match="not symmetric"):
+            _, info = rankwise.cg(A, b, maxiter=30)
+        assert info == 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, info = rankwise.cg(csp.csr_matrix(cp.asarray(S)), b, maxiter=2)
+    assert info == 2

@@ -500,8 +500,10 @@ def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResul
 
 
 def _asymmetry(A: Any) -> float:
-    """||A - A^T||_F / ||A||_F of a dense or scipy.sparse square A (0 for an operator, whose
-    symmetry would cost products to probe)."""
+    """||A - A^T||_F / ||A||_F of a dense or sparse square A, NumPy / SciPy or CuPy (0 for
+    an operator, whose symmetry would cost products to probe)."""
+    if _gpu.is_device_array(A):
+        return _gpu.asymmetry(A)
     if sp.issparse(A):
         S = sp.csr_array(A, dtype=np.float64)
         num, den = spla.norm(S - S.T), spla.norm(S)
@@ -625,7 +627,7 @@ def solve_cg(
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, deflation)
     else:
         res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M, deflation), callback)
-        _warn_if_not_symmetric(A, res)
+    _warn_if_not_symmetric(A, res)
     b_shape = np.shape(b)
     if len(b_shape) == 2 and b_shape[1] == 1:
         res = _replace_x(res, res.x.reshape(-1, 1))
@@ -701,8 +703,8 @@ def cg(
     Warns
     -----
     RuntimeWarning
-        When CG runs out of iterations and an explicit (dense or sparse) A is not symmetric
-        (``||A - A^T||_F > sqrt(eps) ||A||_F``): the likely cause, named.
+        When CG runs out of iterations and an explicit (dense or sparse, CPU or GPU) A is not
+        symmetric (``||A - A^T||_F > sqrt(eps) ||A||_F``): the likely cause, named.
 
     Raises
     ------
@@ -744,7 +746,7 @@ def cg(
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, None)
     else:
         res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M), callback)
-        _warn_if_not_symmetric(A, res)
+    _warn_if_not_symmetric(A, res)
     if res.info < 0:
         raise CGBreakdownError(
             f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",

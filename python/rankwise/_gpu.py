@@ -174,6 +174,22 @@ def as_device_matrix(A: Any, name: str = "A", *, both_ways: bool = True) -> Devi
     )
 
 
+def asymmetry(A: Any) -> float:
+    """||A - A^T||_F / ||A||_F of a square CuPy array or cupyx.scipy.sparse matrix, in
+    float64 (0 for a zero A)."""
+    import cupyx.scipy.sparse as csp
+    import cupyx.scipy.sparse.linalg as cspla
+
+    cp = _cupy()
+    if csp.issparse(A):
+        S = A.tocsr().astype(cp.float64)
+        num, den = float(cspla.norm(S - S.T)), float(cspla.norm(S))
+    else:
+        a = A.astype(cp.float64)
+        num, den = float(cp.linalg.norm(a - a.T)), float(cp.linalg.norm(a))
+    return num / den if den > 0 else 0.0
+
+
 def wrap(buffer: Any, shape: tuple[int, int], dtype: np.dtype, order: str) -> Any:
     """A rankwise._cuda.DeviceBuffer as a CuPy array (no copy; the array owns the buffer)."""
     cp = _cupy()

@@ -87,7 +87,49 @@ def test_cupy_chunks_bad_input() -> None:
         rankwise.svd(_on_device(A, (200, 30)), 3, random_state=0)
 
 
-def test_cur_of_cupy_chunks_says_it_is_not_implemented() -> None:
-    D = _on_device(_decaying(400, 30, seed=4), (100, 30))
-    with pytest.raises(NotImplementedError, match="CuPy chunks"):
-        rankwise.cur(D, 3, random_state=0)
+@pytest.mark.parametrize("wide", [False, True])
+@pytest.mark.parametrize(
+    ("method", "core", "options"),
+    [
+        ("deim", "stabilized", {}),
+        ("qdeim", "pinv", {}),
+        ("leverage", "pinv", {"oversample": 2}),
+        ("rrqr", "stabilized", {"weights": "rows"}),
+        ("deim", "pinv", {"refine": True}),
+    ],
+)
+def test_cur_of_cupy_chunks_selects_as_with_numpy_chunks(wide, method, core, options) -> None:
+    """The same rows and columns as the NumPy-chunked dask array for the same seed; the
+    large factor (C, or R when A is wide) a CuPy-backed dask array, the small ones CuPy;
+    the products evaluated on the device."""
+    import cupy
+
+    A = _decaying(1200, 60, seed=5)
+    chunks = (300, 60)
+    if wide:
+        A, chunks = np.ascontiguousarray(A.T), (60, 300)
+    if options.get("weights") == "rows":
+        options = {"weights": (np.linspace(1.0, 2.0, A.shape[0]), None)}
+    with dask.config.set(scheduler="sync"):
+        d = rankwise.cur(
+            _on_device(A, chunks), 8, method=method, core=core, random_state=3, **options
+        )
+        ref = rankwise.cur(
+            da.from_array(A, chunks=chunks), 8, method=method, core=core, random_state=3, **options
+        )
+        np.testing.assert_array_equal(cupy.asnumpy(d.rows), ref.rows)
+        np.testing.assert_array_equal(cupy.asnumpy(d.cols), ref.cols)
+        large, small = (d.R, d.C) if wide else (d.C, d.R)
+        assert isinstance(large, da.Array)
+        assert isinstance(large._meta, cupy.ndarray)
+        assert isinstance(small, cupy.ndarray)
+        assert isinstance(d.U, cupy.ndarray)
+        np.testing.assert_array_equal(cupy.asnumpy(small), ref.C if wide else ref.R)
+        dense = d.to_dense()
+        assert isinstance(dense, cupy.ndarray)
+        scale = np.linalg.norm(A)
+        assert np.linalg.norm(cupy.asnumpy(dense) - ref.to_dense()) <= 1e-10 * scale
+        x = np.random.default_rng(0).standard_normal(A.shape[1])
+        y = np.random.default_rng(1).standard_normal(A.shape[0])
+        np.testing.assert_allclose(cupy.asnumpy(d @ cupy.asarray(x)), ref @ x, atol=1e-10 * scale)
+        np.testing.assert_allclose(cupy.asnumpy(cupy.asarray(y) @ d), y @ ref, atol=1e-10 * scale)

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from . import _dask, _gpu, _scale, _selection
+from . import _dask, _dask_gpu, _gpu, _scale, _selection
 from ._cur_core import CoreProduct, cross_core, pinv_core
 from ._random import RandomStateLike, philox_key
 from ._svd import estimate_error, svd
@@ -153,7 +153,7 @@ def _check_oversample(oversample: Any) -> tuple[int, int]:
 def _check_weight(w: Any, length: int, name: str, dtype: np.dtype) -> np.ndarray | None:
     if w is None:
         return None
-    a = np.asarray(w)
+    a = _dask_gpu.to_host(w)  # (CuPy weights too)
     if a.ndim != 1 or a.shape[0] != length:
         raise ValueError(f"{name} must be a 1-D array of length {length}; got shape {a.shape}")
     if a.dtype.kind not in "biuf":
@@ -180,7 +180,7 @@ def _check_weights(weights: Any, shape: tuple[int, int], dtype: np.dtype) -> tup
 
 
 def _check_indices(idx: Any, length: int, name: str) -> np.ndarray:
-    a = np.asarray(idx)
+    a = _dask_gpu.to_host(idx)  # (CuPy indices too)
     if a.ndim != 1 or a.size == 0 or a.dtype.kind not in "iu":
         raise ValueError(f"{name} must be a non-empty 1-D array of integer indices")
     a = a.astype(np.int64)
@@ -319,7 +319,8 @@ def cur(
         over the row blocks of U and never gather it); a tall one (m >= n) gives C as a
         dask array, a wide one (chunked along its columns) is worked on through A.T and
         gives R as a dask array: the in-memory ``cur`` of A.T with rows and columns (and
-        the pairs ``oversample`` and ``weights``) swapped.  A CuPy array or
+        the pairs ``oversample`` and ``weights``) swapped; with CuPy chunks the dask factor
+        is CuPy-backed and the small ones CuPy arrays.  A CuPy array or
         cupyx.scipy.sparse matrix runs on the GPU with every option and gives the same
         rows and columns for the same seed, C, U, R on the device (a
         ``DeviceCURDecomposition``).
@@ -421,12 +422,6 @@ def cur(
     True
     """
     if _dask.is_dask_array(A):
-        if _gpu.is_device_array(A._meta):
-            raise NotImplementedError(
-                "rankwise.cur of a dask array with CuPy chunks is not implemented (rankwise.svd "
-                "and randomized_svd take them); pass A.map_blocks(cupy.asnumpy) to select on "
-                "the CPU, or a single CuPy array to select on the GPU"
-            )
         return _cur_dask(A, k, rows, cols, method, core, oversample, weights, refine, random_state)
     if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_cur_gpu.py)
         from ._cur_gpu import cur_gpu
@@ -530,28 +525,33 @@ def _cur_dask(
     key = philox_key(random_state)
     select = (method, bool(refine))
     if not wide:
-        return _cur_dask_tall(
+        d = _cur_dask_tall(
             A, k, given_rows, given_cols, select, core, (p_rows, p_cols), (rw, cw), key
         )
-    # A^T = C' U' R' with C' = A^T[:, rows] = R^T and R' = A^T[cols, :] = C^T
-    t = _cur_dask_tall(
-        A.T, k, given_cols, given_rows, select, core, (p_cols, p_rows), (cw, rw), key
-    )
-    product = None
-    if t.product is not None:
-        product = CoreProduct(
-            np.ascontiguousarray(t.product.right.T),
-            np.ascontiguousarray(t.product.middle.T),
-            t.product.left.T,
+    else:  # A^T = C' U' R' with C' = A^T[:, rows] = R^T and R' = A^T[cols, :] = C^T
+        t = _cur_dask_tall(
+            A.T, k, given_cols, given_rows, select, core, (p_cols, p_rows), (cw, rw), key
         )
-    return CURDecomposition(
-        C=np.ascontiguousarray(t.R.T),
-        U=np.ascontiguousarray(t.U.T),
-        R=t.C.T,
-        rows=t.cols,
-        cols=t.rows,
-        product=product,
-    )
+        product = None
+        if t.product is not None:
+            product = CoreProduct(
+                np.ascontiguousarray(t.product.right.T),
+                np.ascontiguousarray(t.product.middle.T),
+                t.product.left.T,
+            )
+        d = CURDecomposition(
+            C=np.ascontiguousarray(t.R.T),
+            U=np.ascontiguousarray(t.U.T),
+            R=t.C.T,
+            rows=t.cols,
+            cols=t.rows,
+            product=product,
+        )
+    if _gpu.is_device_array(A._meta):  # CuPy chunks: the small factors on the device too
+        from ._cur_gpu import on_device
+
+        return on_device(d)  # type: ignore[return-value]
+    return d
 
 
 def _cur_dask_tall(
@@ -569,7 +569,9 @@ def _cur_dask_tall(
     (:func:`_select`) with the same seed, so the same rows and columns: the singular vectors
     from the dask graph of rankwise.svd; the columns selected in memory (V is n x r); the
     rows by the distributed kernels of :data:`_DASK_ROWS` (m numbers reach the client, never
-    U); C returned as a dask array."""
+    U); C returned as a dask array.  With CuPy chunks C (and the pinv core's Qc) stay on the
+    devices; U's blocks are copied to the host where they lie for the row kernels, and R,
+    V and the small factors are host arrays here (the caller makes them CuPy)."""
     m, n = (int(d) for d in A.shape)
     p_rows, p_cols = oversample
     rw, cw = weights
@@ -589,12 +591,13 @@ def _cur_dask_tall(
                 gen,
                 refine,
                 row_kernels=_DASK_ROWS,
+                col_kernels=_HOST_COPY,
                 rows_given=I is not None,
             )
             I = I_new if I is None else I
             J = J_new if J is None else J
         C = B[:, J]
-        R = np.asarray(B[I].compute())
+        R = _dask_gpu.to_host(B[I].compute())
 
         def compute() -> tuple[np.ndarray, CoreProduct]:
             if core == "pinv":
@@ -611,7 +614,7 @@ def _cur_dask_tall(
     (I, J, C, R, Ucore, product), e = _scale.run_dask_scaled(run, A)
     if e:
         C_s, R_s = C, R
-        C, R = A[:, J], np.asarray(A[I].compute())
+        C, R = A[:, J], _dask_gpu.to_host(A[I].compute())
         Ucore, product = _unscaled_core(Ucore, product, (C_s, R_s), C, R, e)
     dtype = R.dtype
     return CURDecomposition(
@@ -656,6 +659,7 @@ IN_MEMORY_ROWS = RowKernels(
 
 
 def _dask_select(method: str, U: Any) -> np.ndarray:
+    U = _dask.host_blocks(U)  # (CuPy chunks: each block copied to the host where it is)
     max_swaps = 100 * int(U.shape[1])  # as _selection.maxvol and rrqr
     if method == "deim":
         return _dask.deim_rows(U)
@@ -669,13 +673,28 @@ def _dask_select(method: str, U: Any) -> np.ndarray:
 
 
 _DASK_ROWS = RowKernels(
-    select=_dask_select, leverage=_dask.row_leverage, refine=_dask.swap_refine_rows
+    select=_dask_select,
+    leverage=lambda U: _dask.row_leverage(_dask.host_blocks(U)),
+    refine=lambda U, s, start: _dask.swap_refine_rows(
+        _dask.host_blocks(U), _dask_gpu.to_host(s), start
+    ),
 )
 """The rows of a dask array's U (m x r, row blocks), U never in one place: DEIM as Gaussian
 elimination over the blocks, Q-DEIM as pivoted Gram-Schmidt over them, maxvol (and strong
 RRQR = maxvol from Q-DEIM) by exchanges whose argmax is reduced block by block, leverage
 scores reduced block by block, swap refinement with its full searches reduced block by block
 (python/rankwise/_dask.py)."""
+
+
+_HOST_COPY = RowKernels(
+    select=lambda method, V: IN_MEMORY_ROWS.select(method, _dask_gpu.to_host(V)),
+    leverage=lambda V: _selection.leverage_from_basis(_dask_gpu.to_host(V)),
+    refine=lambda V, s, start: _refine_in_memory(
+        _dask_gpu.to_host(V), _dask_gpu.to_host(s), start
+    ),
+)
+"""The in-memory kernels on host copies of the factor (a dask array's small V, which is
+CuPy for CuPy chunks; a NumPy V is used as it is)."""
 
 
 def _select(

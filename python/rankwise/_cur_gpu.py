@@ -12,11 +12,11 @@ sketch, so the same selection up to near-ties that rounding may resolve differen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _gpu, _selection
+from . import _dask, _gpu, _selection
 from ._cur import (
     _CORES,
     _METHODS,
@@ -61,14 +61,6 @@ DEVICE_KERNELS = RowKernels(
 """What _cur._select does on each side of a CuPy matrix (see RowKernels)."""
 
 
-def _host_weights(weights: Any) -> Any:
-    """weights with CuPy entries copied to the host (checked there as on the CPU)."""
-    if isinstance(weights, tuple | list) and len(weights) == 2:
-        cp = _gpu._cupy()
-        return tuple(cp.asnumpy(w) if _gpu.is_device_array(w) else w for w in weights)
-    return weights
-
-
 def _device_scaled(a: Any, rw: np.ndarray | None, cw: np.ndarray | None) -> Any:
     """diag(rw) a diag(cw) on the device, the matrix the selection runs on (a itself without
     weights)."""
@@ -110,11 +102,16 @@ def _dense(X: Any) -> Any:
     return X.toarray() if _csp().issparse(X) else X
 
 
-def _left_times(X: Any, B: Any) -> Any:
-    """X @ B for a dense CuPy X (vector or matrix) and B dense or cupyx sparse."""
-    if not _csp().issparse(B):
-        return X @ B
-    return B.T @ X if X.ndim == 1 else (B.T @ X.T).T
+def _matmul(X: Any, Y: Any) -> Any:
+    """X @ Y for CuPy arrays, cupyx sparse matrices and dask arrays with CuPy chunks (the
+    factors of a CUR of such an array), evaluated: a CuPy array."""
+    if _dask.is_dask_array(X) or _dask.is_dask_array(Y):
+        import dask.array as da
+
+        return da.matmul(X, Y).compute()
+    if _csp().issparse(Y) and not _csp().issparse(X):  # dense @ sparse, by transposes
+        return Y.T @ X if X.ndim == 1 else (Y.T @ X.T).T
+    return X @ Y
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,9 +120,15 @@ class DeviceCURDecomposition:
 
     The attributes are those of :class:`rankwise.CURDecomposition` as CuPy arrays (``rows``
     and ``cols`` included; C and R as cupyx.scipy.sparse matrices in A's format when A is
-    sparse); ``@`` and ``to_dense()`` evaluate the same stable product
-    ``product.left @ product.middle @ product.right``.
+    sparse; for a dask array with CuPy chunks, C, or R where A is wide, as a dask array
+    with CuPy chunks); ``@`` and ``to_dense()`` evaluate the same stable product
+    ``product.left @ product.middle @ product.right`` (a CuPy array).
     """
+
+    # ``x @ decomposition`` for a CuPy (or NumPy) x goes to __rmatmul__: CuPy defers to an
+    # operand of higher __array_priority__ (its own is 100), NumPy to __array_ufunc__ = None
+    __array_priority__: ClassVar[float] = 200.0
+    __array_ufunc__: ClassVar[None] = None
 
     C: Any
     U: Any
@@ -148,7 +151,7 @@ class DeviceCURDecomposition:
         if x.ndim not in (1, 2) or x.shape[0] != self.shape[1]:
             raise ValueError(f"x must have {self.shape[1]} rows; got shape {x.shape}")
         p = self.product
-        return p.left @ (p.middle @ (p.right @ x))
+        return _matmul(p.left, p.middle @ _matmul(p.right, x))
 
     def __rmatmul__(self, x: Any) -> Any:
         """``x @ (C U R)``."""
@@ -156,12 +159,32 @@ class DeviceCURDecomposition:
         if x.ndim not in (1, 2) or x.shape[-1] != self.shape[0]:
             raise ValueError(f"x must have {self.shape[0]} columns; got shape {x.shape}")
         p = self.product
-        return _left_times(_left_times(x, p.left) @ p.middle, p.right)
+        return _matmul(_matmul(x, p.left) @ p.middle, p.right)
 
     def to_dense(self) -> Any:
         """The m x n matrix ``C U R`` as a dense CuPy array."""
         p = self.product
-        return _left_times(p.left @ p.middle, p.right)
+        return _matmul(_matmul(p.left, p.middle), p.right)
+
+
+def on_device(d: Any) -> DeviceCURDecomposition:
+    """The CURDecomposition of a dask array with CuPy chunks (python/rankwise/_cur.py, its
+    small factors computed on the host) with those factors copied to the device; the dask
+    factors stay as they are."""
+    cp = _gpu._cupy()
+
+    def dev(x: Any) -> Any:
+        return x if _dask.is_dask_array(x) or _gpu.is_device_array(x) else cp.asarray(x)
+
+    p = d.product
+    return DeviceCURDecomposition(
+        C=dev(d.C),
+        U=dev(d.U),
+        R=dev(d.R),
+        rows=dev(d.rows),
+        cols=dev(d.cols),
+        product=CoreProduct(dev(p.left), dev(p.middle), dev(p.right)),
+    )
 
 
 def _thin_qr(M: Any) -> tuple[Any, Any]:
@@ -199,13 +222,6 @@ def _device_core(
     return X @ np.linalg.pinv(T.get()).T, CoreProduct(C, cp.asarray(X), Q.T)
 
 
-def _indices(idx: Any, length: int, name: str) -> np.ndarray:
-    """Given rows / cols (host or CuPy integers), checked as on the CPU."""
-    if _gpu.is_device_array(idx):
-        idx = idx.get()
-    return _check_indices(idx, length, name)
-
-
 def cur_gpu(
     A: Any,
     k: Any,
@@ -239,9 +255,9 @@ def cur_gpu(
             )
     if not isinstance(refine, bool | np.bool_):
         raise TypeError(f"refine must be True or False; got {refine!r}")
-    rw, cw = _check_weights(_host_weights(weights), (m, n), mat.dtype)
-    I = None if rows is None else _indices(rows, m, "rows")
-    J = None if cols is None else _indices(cols, n, "cols")
+    rw, cw = _check_weights(weights, (m, n), mat.dtype)
+    I = None if rows is None else _check_indices(rows, m, "rows")
+    J = None if cols is None else _check_indices(cols, n, "cols")
     if I is None or J is None:
         I_new, J_new = _select(
             _device_scaled(a, rw, cw),

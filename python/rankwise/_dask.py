@@ -888,6 +888,15 @@ def swap_refine_rows(
     return rows
 
 
+def host_blocks(U: Any) -> Any:
+    """The dask array U with its blocks copied to the host where they are CuPy (each block
+    on the worker that holds it; m k numbers, not A); U itself otherwise."""
+    if not is_device_array(U._meta):
+        return U
+    dtype = np.dtype(U.dtype)
+    return U.map_blocks(_dask_gpu.to_host, dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
+
+
 def row_leverage(U: Any) -> np.ndarray:
     """Squared row norms of the tall dask array U (its rows' leverage scores when U is
     orthonormal), reduced block by block: m numbers reach the client."""
@@ -902,34 +911,43 @@ def scaled_rows_columns(A: Any, row_scale: Any, col_scale: Any) -> Any:
     in-memory ``A * r[:, None] * c[None, :]``, so the entries are the same to the bit."""
     import dask.array as da
 
+    def like_a(w: np.ndarray, chunks: tuple) -> Any:  # on the device for CuPy chunks
+        if is_device_array(A._meta):
+            return da.from_array(_dask_gpu._cupy().asarray(w), chunks=chunks, asarray=False)
+        return da.from_array(w, chunks=chunks)
+
     if row_scale is not None:
-        A = A * da.from_array(row_scale, chunks=(A.chunks[0],))[:, None]
+        A = A * like_a(row_scale, (A.chunks[0],))[:, None]
     if col_scale is not None:
-        A = A * da.from_array(col_scale, chunks=(A.chunks[1],))[None, :]
+        A = A * like_a(col_scale, (A.chunks[1],))[None, :]
     return A
 
 
 def _pair(C: np.ndarray) -> Pair:
-    C = np.ascontiguousarray(C)
+    if not is_device_array(C):
+        C = np.ascontiguousarray(C)
     return C, _gram(C)
 
 
 def _qt_times(Q: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Q_i^T X_i for blocks of the same rows."""
+    """Q_i^T X_i for blocks of the same rows, on the host (CuPy blocks: made on the device)."""
+    if is_device_array(Q):
+        return _dask_gpu.to_host(Q.T @ X)
     return Q.T @ np.asarray(X)
 
 
 def _qt_a_qr(Q: np.ndarray, block: Any, Qr: np.ndarray) -> np.ndarray:
-    """Q_i^T (A_i Qr) with the native product."""
-    return Q.T @ _times(block, Qr)
+    """Q_i^T (A_i Qr) with the native product (CuPy blocks: on the device), on the host."""
+    return _dask_gpu.to_host(Q.T @ _times(block, Qr))
 
 
 def cur_pinv_core(
     A: Any, cols: np.ndarray, R: np.ndarray
 ) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray]:
     """(U, Qc, middle, Qr) for C = A[:, cols] (tall, dask) and R (small, numpy): with C = Qc Tc
-    (Qc a dask array) and R^T = Qr Tr, middle = Qc^T A Qr and U = C^+ A R^+ =
-    Tc^+ middle Tr^{+T}; C U R = Qc middle Qr^T is its stable evaluation.
+    (Qc a dask array, CuPy-backed for CuPy chunks) and R^T = Qr Tr, middle = Qc^T A Qr and
+    U = C^+ A R^+ = Tc^+ middle Tr^{+T}; C U R = Qc middle Qr^T is its stable evaluation
+    (U, middle and Qr on the host).
 
     Qc from shifted CholeskyQR3 over the blocks (Gram reductions only); where C is
     numerically rank deficient (its Cholesky fails: singular values of A below working
@@ -950,6 +968,7 @@ def cur_pinv_core(
         [delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(q_blocks, a_blocks, strict=True)], _add
     )
     Tc, middle = dask.compute(Tc, middle)
+    Tc = _dask_gpu.to_host(Tc)  # (CuPy where dask's TSQR ran on CuPy chunks)
     U = dtype_pinv(Tc) @ middle @ dtype_pinv(Tr).T  # the cutoff of the dtype (_cur_core)
     return U, Qc, middle, Qr
 
@@ -968,7 +987,7 @@ def _cholesky_qr_blocks(C: Any) -> tuple[Any, np.ndarray]:
     T = dask.compute(T)[0]
     Q = da.concatenate(
         [
-            da.from_delayed(q, shape=(rows, C.shape[1]), dtype=C.dtype)
+            da.from_delayed(q, shape=(rows, C.shape[1]), dtype=C.dtype, meta=C._meta)
             for q, rows in zip(Q_blocks, C.chunks[0], strict=True)
         ]
     )

@@ -142,3 +142,47 @@ def test_gpu_cg_non_convergence_on_a_non_symmetric_matrix_names_the_cause() -> N
         warnings.simplefilter("error")
         _, info = rankwise.cg(csp.csr_matrix(cp.asarray(S)), b, maxiter=2)
     assert info == 2
+
+
+def test_gpu_cg_with_operators_and_preconditioners() -> None:
+    """A as a cupyx LinearOperator (matrix-free) and M as a CuPy matrix, a cupyx sparse
+    matrix, a cupyx LinearOperator or a function of a vector: the CPU's solution with the
+    same M, and its iteration count."""
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+    import cupyx.scipy.sparse.linalg as cspla
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(8)
+    n = 400
+    d = 2.0 + 3.0 * rng.uniform(size=n)
+    A = sp.diags([-np.ones(n - 1), d, -np.ones(n - 1)], [-1, 0, 1], format="csr")
+    b = rng.standard_normal(n)
+    ref = rankwise.solve_cg(A, b, rtol=1e-10, M=sp.diags(1.0 / d))
+    assert ref.converged
+    A_gpu, b_gpu, d_inv = csp.csr_matrix(A), cp.asarray(b), cp.asarray(1.0 / d)
+    preconditioners = [
+        cp.diag(d_inv),
+        csp.diags(d_inv).tocsr(),
+        cspla.LinearOperator((n, n), matvec=lambda x: d_inv * x.ravel(), dtype=np.float64),
+        lambda x: d_inv * x,
+    ]
+    for A_ in (A_gpu, cspla.aslinearoperator(A_gpu)):
+        for M in preconditioners:
+            res = rankwise.solve_cg(A_, b_gpu, rtol=1e-10, M=M)
+            assert res.converged
+            assert abs(res.iterations - ref.iterations) <= 1
+            np.testing.assert_allclose(cp.asnumpy(res.x), ref.x, rtol=1e-7, atol=1e-9)
+    x, info = rankwise.cg(A_gpu, b_gpu, x0="Mb", rtol=1e-10, M=preconditioners[3])
+    assert info == 0
+    np.testing.assert_allclose(cp.asnumpy(x), ref.x, rtol=1e-7, atol=1e-9)
+    with pytest.raises(TypeError, match="on the GPU, M may be"):
+        rankwise.cg(A_gpu, b_gpu, M="ssor")
+    with pytest.raises(TypeError, match="on the GPU, M may be"):
+        rankwise.cg(A_gpu, b_gpu, M=np.eye(n))
+    with pytest.raises(TypeError, match="not a LinearOperator"):
+        rankwise.cg(cspla.aslinearoperator(A_gpu), b_gpu, M="jacobi")
+    with pytest.raises(ValueError, match="different shapes"):
+        rankwise.cg(A_gpu, b_gpu, M=cp.eye(n + 1))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rankwise.cg(A_gpu, b_gpu, M=lambda x: x * cp.nan)

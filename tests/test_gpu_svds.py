@@ -84,3 +84,39 @@ def test_gpu_svds_refusals_and_bad_input() -> None:
     B[1, 1] = cp.nan
     with pytest.raises(ValueError, match="NaN"):
         rankwise.svds(B, k=3)
+
+
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
+def test_gpu_svd_and_svds_of_a_cupyx_linear_operator(shape: tuple[int, int]) -> None:
+    """Matrix-free on the GPU: a cupyx LinearOperator's matmat / rmatmat are called back on
+    the caller's stream; the same sketch as for the matrix itself, so the same factors to
+    rounding."""
+    import cupy as cp
+    import cupyx.scipy.sparse.linalg as cspla
+
+    A = cp.asarray(_spectrum_matrix(*shape, np.float64, 2))
+    op = cspla.aslinearoperator(A)
+    U, s, Vt = rankwise.svd(op, 8, random_state=3)
+    U0, s0, Vt0 = rankwise.svd(A, 8, random_state=3)
+    assert isinstance(U, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(s), cp.asnumpy(s0), rtol=1e-10)
+    np.testing.assert_allclose(cp.asnumpy(U), cp.asnumpy(U0), atol=1e-8)
+    np.testing.assert_allclose(cp.asnumpy(Vt), cp.asnumpy(Vt0), atol=1e-8)
+    u, s, vh = rankwise.svds(op, k=5, rng=0)
+    u0, s0, vh0 = rankwise.svds(A, k=5, rng=0)
+    np.testing.assert_allclose(cp.asnumpy(s), cp.asnumpy(s0), rtol=1e-10)
+    np.testing.assert_allclose(cp.asnumpy(abs(u.T @ u0)), np.eye(5), atol=1e-8)
+    np.testing.assert_allclose(cp.asnumpy(abs(vh @ vh0.T)), np.eye(5), atol=1e-8)
+    with pytest.raises(ValueError, match="tol= needs"):
+        rankwise.svd(op, tol=0.1)
+    only_matvec = cspla.LinearOperator(shape, matvec=lambda x: A @ x, dtype=np.float64)
+    with pytest.raises((NotImplementedError, TypeError)):
+        rankwise.svd(only_matvec, 3)
+    bad = cspla.LinearOperator(
+        shape,
+        matvec=lambda x: cp.full(shape[0], cp.nan),
+        rmatvec=lambda y: A.T @ y,
+        dtype=np.float64,
+    )
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rankwise.svd(bad, 3)

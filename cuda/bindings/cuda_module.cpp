@@ -80,12 +80,17 @@ class DeviceJacobi final : public Preconditioner<T> {
     DeviceMatrix<T> inv_;
 };
 
-// jacobi_diag: the device address of diag(A) (n values of T), or 0 for no preconditioner.
+// jacobi_diag: the device address of diag(A) (n values of T), or 0; M_op: a preconditioner
+// given as an operator (M applied by products: a device matrix or a user's operator), or
+// null; at most one of the two.
 template <class T>
-py::dict run_cg(const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr_t b,
-                std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
-                index_t maxiter, bool x0_nonzero, const std::optional<py::function>& callback,
-                std::uintptr_t stream) {
+py::dict run_cg(const DeviceOperand& A, std::uintptr_t jacobi_diag, const DeviceOperand* M_op,
+                std::uintptr_t b, std::uintptr_t x, index_t n, index_t s,
+                const std::vector<double>& atol, index_t maxiter, bool x0_nonzero,
+                const std::optional<py::function>& callback, std::uintptr_t stream) {
+    require(jacobi_diag == 0 || M_op == nullptr) << "cg: two preconditioners given";
+    require(M_op == nullptr || (M_op->rows == n && M_op->cols == n && M_op->dtype == A.dtype))
+        << "cg: the preconditioner must be n x n in A's dtype";
     const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
     const CudaBackend be(as_stream(stream));
     std::unique_ptr<DeviceJacobi<T>> M;
@@ -109,7 +114,11 @@ py::dict run_cg(const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr
     {
         const py::gil_scoped_release nogil;
         res = A.visit<T>(be, [&](const LinearOp<T>& op) {
-            return cg_solve(be, op, M.get(), B, X, o, cb);
+            if (M_op == nullptr) return cg_solve(be, op, M.get(), B, X, o, cb);
+            return M_op->visit<T>(be, [&](const LinearOp<T>& m) {
+                const OperatorPrecond<T> P(m);
+                return cg_solve(be, op, &P, B, X, o, cb);
+            });
         });
     }
     return bindings::cg_result_dict(res, s);
@@ -209,6 +218,22 @@ PYBIND11_MODULE(_cuda, m) {
             },
             py::arg("dtype"), py::arg("data"), py::arg("rows"), py::arg("cols"), py::arg("ld"),
             py::arg("transposed"))
+        .def_static(
+            "callback",
+            [](const std::string& dtype, index_t rows, index_t cols, py::object apply) {
+                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
+                require(rows >= 0 && cols >= 0) << "invalid callback operand";
+                DeviceOperand o;
+                o.kind = "callback";
+                o.dtype = dtype;
+                o.rows = rows;
+                o.cols = cols;
+                o.apply = std::move(apply);
+                return o;
+            },
+            py::arg("dtype"), py::arg("rows"), py::arg("cols"), py::arg("apply"),
+            "A user's operator: apply(transpose, x, x_rows, x_cols, x_ld, y, y_rows, y_ld) "
+            "writes op(A) X into Y (device addresses, column-major blocks).")
         .def_static(
             "csr",
             [](const std::string& dtype, std::uintptr_t data, std::uintptr_t indices,
@@ -348,21 +373,22 @@ PYBIND11_MODULE(_cuda, m) {
 
     m.def(
         "cg",
-        [](const DeviceOperand& A, std::uintptr_t jacobi_diag, std::uintptr_t b,
-           std::uintptr_t x, index_t n, index_t s, const std::vector<double>& atol,
-           index_t maxiter, bool x0_nonzero, const std::optional<py::function>& callback,
-           std::uintptr_t stream) {
+        [](const DeviceOperand& A, std::uintptr_t jacobi_diag, const DeviceOperand* M,
+           std::uintptr_t b, std::uintptr_t x, index_t n, index_t s,
+           const std::vector<double>& atol, index_t maxiter, bool x0_nonzero,
+           const std::optional<py::function>& callback, std::uintptr_t stream) {
             if (A.is_single())
-                return run_cg<float>(A, jacobi_diag, b, x, n, s, atol, maxiter, x0_nonzero,
+                return run_cg<float>(A, jacobi_diag, M, b, x, n, s, atol, maxiter, x0_nonzero,
                                      callback, stream);
-            return run_cg<double>(A, jacobi_diag, b, x, n, s, atol, maxiter, x0_nonzero,
+            return run_cg<double>(A, jacobi_diag, M, b, x, n, s, atol, maxiter, x0_nonzero,
                                   callback, stream);
         },
-        py::arg("A"), py::arg("jacobi_diag"), py::arg("b"), py::arg("x"), py::arg("n"),
-        py::arg("s"), py::arg("atol"), py::arg("maxiter"), py::arg("x0_nonzero"),
-        py::arg("callback"), py::arg("stream"),
+        py::arg("A"), py::arg("jacobi_diag"), py::arg("M").none(true), py::arg("b"),
+        py::arg("x"), py::arg("n"), py::arg("s"), py::arg("atol"), py::arg("maxiter"),
+        py::arg("x0_nonzero"), py::arg("callback"), py::arg("stream"),
         "Batched PCG on the device; X (n x s, Fortran order) holds x0 and the solution; "
-        "jacobi_diag: the device address of diag(A) (n values of A's dtype) or 0.");
+        "jacobi_diag: the device address of diag(A) (n values of A's dtype) or 0; M: the "
+        "preconditioner as a DeviceOperand (applied by products) or None.");
 
     m.def(
         "all_finite",

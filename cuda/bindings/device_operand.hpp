@@ -59,11 +59,35 @@ class CsrPairOp final : public LinearOp<T> {
     CsrView<T, I> a_, at_;
 };
 
+// A user's operator on the device (a cupyx LinearOperator or a function of CuPy arrays):
+// every product calls `apply(transpose, x, x_rows, x_cols, x_ld, y, y_rows, y_ld)` with the
+// device addresses of the column-major blocks X and Y, and _gpu.py's `apply` views them as
+// CuPy arrays, on the caller's stream, which is the stream all native work is queued on: the
+// user's kernels run in order with ours.  `apply` is borrowed from the DeviceOperand (which
+// the binding's caller keeps alive), so building this object needs no GIL.
+template <class T>
+class DeviceCallbackOp final : public LinearOp<T> {
+   public:
+    DeviceCallbackOp(index_t rows, index_t cols, const pybind11::object& apply)
+        : rows_(rows), cols_(cols), apply_(apply) {}
+    index_t rows() const override { return rows_; }
+    index_t cols() const override { return cols_; }
+    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
+        const pybind11::gil_scoped_acquire gil;
+        apply_(t == Trans::Yes, reinterpret_cast<std::uintptr_t>(X.data), X.rows, X.cols, X.ld,
+               reinterpret_cast<std::uintptr_t>(Y.data), Y.rows, Y.ld);
+    }
+
+   private:
+    index_t rows_, cols_;
+    const pybind11::object& apply_;
+};
+
 // One matrix on the device, as _gpu.py describes it: dense (column-major storage of A, or of
 // A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix), optionally with the CSR
-// of the other one (then every product is non-transposed).
+// of the other one (then every product is non-transposed); or a user's operator ("callback").
 struct DeviceOperand {
-    std::string kind;   // "dense" or "csr"
+    std::string kind;   // "dense", "csr" or "callback"
     std::string dtype;  // "float32" or "float64"
     std::uintptr_t data = 0;
     index_t rows = 0, cols = 0;  // of the stored matrix
@@ -73,6 +97,7 @@ struct DeviceOperand {
     index_t nnz = 0;
     int index_bytes = 4;
     std::uintptr_t t_data = 0, t_indices = 0, t_indptr = 0;  // CSR of the other one, or 0
+    pybind11::object apply;  // callback: see DeviceCallbackOp
 
     template <class T, class I>
     CsrView<T, I> csr(bool other) const {
@@ -103,6 +128,10 @@ struct DeviceOperand {
         if (kind == "dense") {
             const ConstMatView<T> a{reinterpret_cast<const T*>(data), rows, cols, ld};
             const DenseOp<CudaBackend, T> op(be, a, transposed);
+            return fn(static_cast<const LinearOp<T>&>(op));
+        }
+        if (kind == "callback") {
+            const DeviceCallbackOp<T> op(rows, cols, apply);
             return fn(static_cast<const LinearOp<T>&>(op));
         }
         require(kind == "csr") << "unknown device operand kind '" << kind << "'";

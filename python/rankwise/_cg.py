@@ -675,8 +675,9 @@ def cg(
     A : ndarray, sparse matrix, or LinearOperator, shape (n, n)
         Symmetric positive definite.  float32 A and b compute in float32, anything else
         real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.  CuPy A and
-        b (dense, or ``cupyx.scipy.sparse`` CSR/CSC) solve on the GPU, with ``M`` None or
-        "jacobi", and x comes back as a CuPy array.
+        b (dense, ``cupyx.scipy.sparse`` CSR/CSC, or a cupyx LinearOperator, matrix-free)
+        solve on the GPU, with ``M`` None, "jacobi", a CuPy or cupyx sparse matrix, a cupyx
+        LinearOperator or a function of a CuPy vector, and x comes back as a CuPy array.
     b : ndarray, shape (n,), (n, 1) or (n, s)
         Right-hand side(s); a block of s columns is solved by batched CG (see
         :func:`solve_cg`) and returns x of shape (n, s).

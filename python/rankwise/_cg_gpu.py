@@ -1,6 +1,8 @@
 """rankwise.cg and rankwise.solve_cg on CuPy input: the same batched PCG loop
 (cpp/include/rankwise/algo/cg.hpp) on the CUDA backend, with the same stopping rule, result
-and breakdown reporting as on the CPU (python/rankwise/_cg.py)."""
+and breakdown reporting as on the CPU (python/rankwise/_cg.py).  A and M may be CuPy or
+cupyx sparse matrices or cupyx LinearOperators (matrix-free: called back on the caller's
+stream), M also "jacobi" or a function of a CuPy vector."""
 
 from __future__ import annotations
 
@@ -58,6 +60,51 @@ def _jacobi_diagonal(A: Any, dtype: np.dtype) -> Any:
     return cp.ascontiguousarray(d, dtype=dtype)
 
 
+def _is_operator(A: Any) -> bool:
+    import cupyx.scipy.sparse.linalg as cspla
+
+    return isinstance(A, cspla.LinearOperator)
+
+
+_M_KINDS = (
+    "None, 'jacobi' (fused into the vector updates), a CuPy matrix, a cupyx.scipy.sparse "
+    "matrix or LinearOperator, or a function of a CuPy vector"
+)
+
+
+def _preconditioner(M: Any, n: int, dtype: np.dtype) -> tuple[Any, Callable[[Any], Any]]:
+    """M (other than None and 'jacobi') as (a DeviceMatrix the native loop applies by
+    products, M applied to a CuPy block): a CuPy or cupyx sparse matrix is multiplied on the
+    device; a cupyx LinearOperator (its matmat) and a function of a vector (applied column by
+    column, SciPy's convention for a callable M) are called back at every iteration."""
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    if isinstance(M, str):
+        raise TypeError(f"M={M!r}: on the GPU, M may be {_M_KINDS}")
+    if _is_operator(M):
+        mat = _gpu.callback_operand(M.matmat, None, M.shape, dtype, "M")
+        apply: Callable[[Any], Any] = M.matmat
+    elif isinstance(M, cp.ndarray) or csp.issparse(M):
+        mat = _gpu.as_device_matrix(
+            M if M.dtype == dtype else M.astype(dtype), "M", both_ways=False
+        )
+        apply = M.__matmul__
+    elif callable(M) and not hasattr(M, "shape"):
+
+        def apply(X: Any) -> Any:
+            return cp.stack([cp.asarray(M(X[:, j])).ravel() for j in range(X.shape[1])], axis=1)
+
+        mat = _gpu.callback_operand(apply, None, (n, n), dtype, "M")
+    else:
+        raise TypeError(
+            f"M of type {type(M).__module__}.{type(M).__name__}: on the GPU, M may be {_M_KINDS}"
+        )
+    if mat.shape != (n, n):
+        raise ValueError("matrix and preconditioner have different shapes")
+    return mat, apply
+
+
 def solve_cg_gpu(
     A: Any,
     b: Any,
@@ -87,9 +134,14 @@ def solve_cg_gpu(
         raise TypeError(f"b must be a real numeric array; got dtype {b.dtype}")
     if b.ndim not in (1, 2) or b.shape[0] != n or (b.ndim == 2 and b.shape[1] < 1):
         raise ValueError(f"shapes of A {A.shape} and b {b.shape} are incompatible")
-    a_single = np.dtype(A.dtype).char == "f"
+    a_single = np.dtype(A.dtype if A.dtype is not None else np.float64).char == "f"
     dtype = np.dtype(np.float32 if a_single and b.dtype.char == "f" else np.float64)
-    mat = _gpu.as_device_matrix(A if A.dtype == dtype else A.astype(dtype), "A", both_ways=False)
+    if _is_operator(A):  # matrix-free: A.matmat on the caller's stream at every product
+        mat = _gpu.callback_operand(A.matmat, None, (n, n), dtype, "A")
+    else:
+        mat = _gpu.as_device_matrix(
+            A if A.dtype == dtype else A.astype(dtype), "A", both_ways=False
+        )
     vector = b.ndim == 1 or b.shape[1] == 1
     s = 1 if b.ndim == 1 else int(b.shape[1])
     B = cp.asfortranarray(b.reshape(n, s), dtype=dtype)
@@ -105,15 +157,13 @@ def solve_cg_gpu(
     if scale is not None:
         tol = [t / float(cj) for t, cj in zip(tol, scale, strict=True)]
 
-    if M is None:
-        diag = None
-    elif isinstance(M, str) and M == "jacobi":
+    diag, M_mat, apply_M = None, None, None
+    if isinstance(M, str) and M == "jacobi":
+        if _is_operator(A):
+            raise TypeError("M='jacobi' needs A as a matrix, not a LinearOperator")
         diag = _jacobi_diagonal(A, dtype)
-    else:
-        raise TypeError(
-            f"M={M!r}: on the GPU, M may be None or 'jacobi' (point Jacobi, fused into the "
-            "vector updates) in this version"
-        )
+    elif M is not None:
+        M_mat, apply_M = _preconditioner(M, n, dtype)
 
     if x0 is None:
         X = cp.zeros((n, s), dtype=dtype, order="F")
@@ -123,6 +173,8 @@ def solve_cg_gpu(
         X = B.copy(order="F")
         if diag is not None:
             X /= diag[:, None]
+        elif apply_M is not None:
+            X = cp.asfortranarray(apply_M(X), dtype=dtype)
     else:
         x = cp.asarray(x0, dtype=dtype)
         if x.size != n * s or x.shape[0] != n or x.ndim > 2:
@@ -141,6 +193,7 @@ def solve_cg_gpu(
     out = cuda.cg(
         mat.operand,
         0 if diag is None else int(diag.data.ptr),
+        None if M_mat is None else M_mat.operand,
         int(B.data.ptr),
         int(X.data.ptr),
         n,

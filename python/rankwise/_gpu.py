@@ -66,7 +66,7 @@ class DeviceMatrix:
     operand: Any  # rankwise._cuda.DeviceOperand
     shape: tuple[int, int]
     dtype: np.dtype
-    kind: str  # "dense" or "sparse"
+    kind: str  # "dense", "sparse" or "operator" (callback_operand)
     keepalive: tuple[Any, ...]
 
     @property
@@ -176,7 +176,7 @@ def as_device_matrix(A: Any, name: str = "A", *, both_ways: bool = True) -> Devi
 
 def asymmetry(A: Any) -> float:
     """||A - A^T||_F / ||A||_F of a square CuPy array or cupyx.scipy.sparse matrix, in
-    float64 (0 for a zero A)."""
+    float64 (0 for a zero A, and for an operator, whose symmetry would cost products)."""
     import cupyx.scipy.sparse as csp
     import cupyx.scipy.sparse.linalg as cspla
 
@@ -184,10 +184,88 @@ def asymmetry(A: Any) -> float:
     if csp.issparse(A):
         S = A.tocsr().astype(cp.float64)
         num, den = float(cspla.norm(S - S.T)), float(cspla.norm(S))
-    else:
+    elif isinstance(A, cp.ndarray):
         a = A.astype(cp.float64)
         num, den = float(cp.linalg.norm(a - a.T)), float(cp.linalg.norm(a))
+    else:
+        return 0.0
     return num / den if den > 0 else 0.0
+
+
+def _device_view(ptr: int, rows: int, cols: int, ld: int, dtype: np.dtype) -> Any:
+    """The column-major device block at ``ptr`` (rows x cols, leading dimension ld) as a CuPy
+    array, without a copy (valid while the native call that owns it runs)."""
+    cp = _cupy()
+    if rows == 0 or cols == 0:
+        return cp.empty((rows, cols), dtype=dtype, order="F")
+    item = dtype.itemsize
+    nbytes = ((cols - 1) * ld + rows) * item
+    memory = cp.cuda.UnownedMemory(ptr, nbytes, None)
+    return cp.ndarray(
+        (rows, cols),
+        dtype=dtype,
+        memptr=cp.cuda.MemoryPointer(memory, 0),
+        strides=(item, ld * item),
+    )
+
+
+def callback_operand(
+    matmat: Any, rmatmat: Any, shape: tuple[int, int], dtype: np.dtype, name: str
+) -> DeviceMatrix:
+    """A user's operator (``matmat(X)`` / ``rmatmat(X)`` on CuPy blocks, rmatmat None where
+    the caller never needs A^T) as a DeviceMatrix: the native code calls back for every
+    product (cuda/bindings/device_operand.hpp, DeviceCallbackOp) on the caller's stream.
+    Each product gets its own copy of the block and must return a CuPy array of the right
+    shape, finite (else TypeError / ValueError naming ``name``, as on the CPU)."""
+    cp = _cupy()
+    rows, cols = (int(d) for d in shape)
+
+    def apply(
+        transpose: bool,
+        x: int,
+        x_rows: int,
+        x_cols: int,
+        x_ld: int,
+        y: int,
+        y_rows: int,
+        y_ld: int,
+    ) -> None:
+        what = "rmatmat" if transpose else "matmat"
+        f = rmatmat if transpose else matmat
+        if f is None:
+            raise TypeError(f"{name} has no {what}, and this function needs it")
+        X = _device_view(x, x_rows, x_cols, x_ld, dtype).copy(order="F")
+        Y = f(X)
+        if not isinstance(Y, cp.ndarray):
+            raise TypeError(
+                f"{name}.{what} returned {type(Y).__module__}.{type(Y).__name__}; on the GPU "
+                "it must return a CuPy array"
+            )
+        if Y.ndim == 1 and x_cols == 1:
+            Y = Y[:, None]
+        if Y.shape != (y_rows, x_cols):
+            raise ValueError(
+                f"{name}.{what} returned shape {Y.shape}; expected {(y_rows, x_cols)}"
+            )
+        if not bool(cp.isfinite(Y).all()):
+            raise ValueError(f"{name}.{what} returned NaN or Inf")
+        _device_view(y, y_rows, x_cols, y_ld, dtype)[...] = Y.astype(dtype, copy=False)
+
+    op = cuda_module().DeviceOperand.callback(dtype.name, rows, cols, apply)
+    return DeviceMatrix(op, (rows, cols), dtype, "operator", (apply,))
+
+
+def as_device_operator(A: Any, name: str = "A") -> DeviceMatrix:
+    """:func:`as_device_matrix`, or for a cupyx.scipy.sparse.linalg.LinearOperator a callback
+    operand (its matmat and rmatmat called for every product: matrix-free on the GPU)."""
+    import cupyx.scipy.sparse.linalg as cspla
+
+    if isinstance(A, cspla.LinearOperator):
+        if len(A.shape) != 2 or 0 in A.shape:
+            raise ValueError(f"{name} must be a non-empty 2-D operator; got shape {A.shape}")
+        dtype = _work_dtype(A.dtype if A.dtype is not None else np.float64, name)
+        return callback_operand(A.matmat, A.rmatmat, A.shape, dtype, name)
+    return as_device_matrix(A, name)
 
 
 def wrap(buffer: Any, shape: tuple[int, int], dtype: np.dtype, order: str) -> Any:

@@ -97,9 +97,11 @@ def svd(
         stride along one axis) are used in place; CSR and CSC matrices are used as they are
         (other sparse formats are converted to CSR); a ``LinearOperator`` is used through
         ``matmat`` and ``rmatmat``.  A CuPy array or ``cupyx.scipy.sparse`` CSR/CSC matrix
-        runs on the GPU (CUDA backend) and gives CuPy results.  A ``dask.array.Array``
-        (NumPy or CuPy chunks, fixed rank only) runs as one dask graph whose tasks work on
-        each chunk where it lies (docs/dask.md): the large factor (U, or Vt for a wide A)
+        runs on the GPU (CUDA backend) and gives CuPy results; so does a
+        ``cupyx.scipy.sparse.linalg.LinearOperator``, matrix-free (fixed rank).  A
+        ``dask.array.Array`` (NumPy or CuPy chunks, fixed rank only) runs as one dask graph
+        whose tasks work on each chunk where it lies (docs/dask.md): the large factor (U, or
+        Vt for a wide A)
         comes back as a dask array chunked like A, s and the small factor as NumPy arrays
         (CuPy for CuPy chunks).  A is never modified.
         Entries of any magnitude work: where max |a_ij| is near the float maximum or the
@@ -242,12 +244,13 @@ def _svd_gpu(
     max_rank: Any,
     random_state: RandomStateLike,
 ) -> tuple[Any, Any, Any]:
-    """rankwise.svd of a CuPy array or cupyx sparse matrix: the same algorithm on the CUDA
-    backend (python/rankwise/_gpu.py), the same sketch for the same seed; CuPy out."""
+    """rankwise.svd of a CuPy array, cupyx sparse matrix or cupyx LinearOperator: the same
+    algorithm on the CUDA backend (python/rankwise/_gpu.py), the same sketch for the same
+    seed; CuPy out."""
     cuda = _gpu.cuda_module()
     import cupy
 
-    mat = _gpu.as_device_matrix(A)
+    mat = _gpu.as_device_operator(A)
     if 0 in mat.shape:
         raise ValueError(f"A must not be empty; got shape {mat.shape}")
     method = check_choice(method, "method", _METHODS)
@@ -262,6 +265,8 @@ def _svd_gpu(
         power_ortho = "lu" if method == "subspace" else "cholqr2"
         out = cuda.rsvd(mat.operand, k, l, q, method, power_ortho, *key, stream)
     else:
+        if mat.kind == "operator":
+            raise ValueError(_OPERATOR_TOL)
         block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)
         out = cuda.rsvd_fixed_precision(mat.operand, float(tol), block, max_rank, q, *key, stream)
         _warn_unless_converged(out[3], tol, max_rank, mat.dtype)
@@ -327,16 +332,18 @@ def _svd_dask(
     return U, s, Vt
 
 
+_OPERATOR_TOL = (
+    "tol= needs ||A||_F, which a LinearOperator does not provide; pass k (fixed rank) instead"
+)
+
+
 def _fixed_precision(
     A: Any, mat: Any, k: int | None, tol: Any, max_rank: Any, q: int | None, key: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < 1:
         raise ValueError(f"tol must be a number in (0, 1); got {tol!r}")
     if mat.kind == "operator":
-        raise ValueError(
-            "tol= needs ||A||_F, which a LinearOperator does not provide; "
-            "pass k (fixed rank) instead"
-        )
+        raise ValueError(_OPERATOR_TOL)
     if mat.kind == "sparse" and A.format in ("csr", "csc", "coo") and not A.has_canonical_format:
         # ||A||_F from the stored values is only right once duplicates are summed: do that
         # on a copy (A itself is never modified).

@@ -1,8 +1,8 @@
-"""rankwise.svds on CuPy input (dense or cupyx.scipy.sparse CSR/CSC): the rankwise solver
-(restarted block Krylov, algo/subspace_iteration.hpp) on the CUDA backend, with the CPU's
-argument checks, defaults, start block (same seed or v0: the same sketch) and SciPy's return
-convention; CuPy out.  solver="arpack" / "lobpcg" / "propack", which="SM" and complex input
-are not on the GPU (NotImplementedError)."""
+"""rankwise.svds on CuPy input (dense, cupyx.scipy.sparse CSR/CSC or a cupyx LinearOperator):
+the rankwise solver (restarted block Krylov, algo/subspace_iteration.hpp) on the CUDA
+backend, with the CPU's argument checks, defaults, start block (same seed or v0: the same
+sketch) and SciPy's return convention; CuPy out.  solver="arpack" / "lobpcg" / "propack",
+which="SM" and complex input are not on the GPU (NotImplementedError)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def svds_gpu(
         rng = random_state
     key = philox_key(_rng_to_random_state(rng), "rng")
     transposed = A.shape[0] < A.shape[1]
-    mat = _gpu.as_device_matrix(A.T if transposed else A)  # the tall side, as on the CPU
+    mat = _gpu.as_device_operator(A.T if transposed else A)  # the tall side, as on the CPU
     k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
     start = None
     if v0 is not None:

@@ -39,6 +39,38 @@ def test_blas_thread_count_restored() -> None:
     assert _blas_threads() == before
 
 
+def test_user_code_called_back_runs_with_the_users_blas_threads() -> None:
+    """Native calls hold every BLAS of the process (SciPy's and NumPy's own) at one thread
+    (rankwise/blas_threads.hpp); a LinearOperator's products and CG's callback are the
+    user's code and see the user's thread counts, which are the same again afterwards."""
+    from scipy.sparse.linalg import LinearOperator
+
+    A = np.array(make_problem("exp", 3000, 200).A)
+    before = _blas_threads()
+    seen: list[list[int]] = []
+
+    def record(result: np.ndarray) -> np.ndarray:
+        seen.append(_blas_threads())
+        return result
+
+    op = LinearOperator(
+        A.shape,
+        matvec=lambda x: record(A @ x),
+        rmatvec=lambda y: record(A.T @ y),
+        matmat=lambda X: record(A @ X),
+        rmatmat=lambda Y: record(A.T @ Y),
+        dtype=A.dtype,
+    )
+    rankwise.svd(op, 5, random_state=0)
+    S = sp.diags_array(
+        [np.full(499, -1.0), np.full(500, 2.5), np.full(499, -1.0)], offsets=[-1, 0, 1]
+    )
+    rankwise.cg(S.tocsr(), np.ones(500), callback=lambda xk: seen.append(_blas_threads()))
+    assert len(seen) > 10
+    assert all(counts == before for counts in seen), (before, seen[:3])
+    assert _blas_threads() == before
+
+
 def test_concurrent_callers_get_serial_results() -> None:
     A = np.array(make_problem("exp", *SHAPE).A)
     expected = _svd(A)

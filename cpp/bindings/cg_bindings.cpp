@@ -165,6 +165,7 @@ py::dict run_cg(const LinearOp<T>& A, const Preconditioner<T>* M, const py::arra
     if (cb) {
         hook = [&](index_t) {
             py::gil_scoped_acquire gil;
+            const cpu::UserBlasThreads user_blas;  // the user's code, with the user's BLAS threads
             (*cb)(x_for_callback);
         };
     }

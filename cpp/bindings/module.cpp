@@ -13,6 +13,8 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
 #include <string>
 
 #include "families.hpp"
@@ -29,15 +31,21 @@ using bindings::OperatorHandle;
 
 namespace {
 
-// The BLAS library behind scipy.linalg.cython_blas (the one that defines the dgemm it
-// calls), and in it the per-thread thread-count setter, if it has one.
-void register_local_blas_threads() {
 #ifdef RANKWISE_HAVE_DLFCN
-    const auto path =
-        py::module_::import("scipy.linalg.cython_blas").attr("__file__").cast<std::string>();
+// The BLAS library behind the Python extension `module_name` (the one that defines the
+// first of `gemms` it uses), and in it the per-thread thread-count setter, if it has one.
+// False if the module does not import.
+bool register_blas_threads_of(const char* module_name, std::initializer_list<const char*> gemms,
+                              bool own_blas) {
+    std::string path;
+    try {
+        path = py::module_::import(module_name).attr("__file__").cast<std::string>();
+    } catch (const py::error_already_set&) {
+        return false;
+    }
     void* module = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
-    if (module == nullptr) return;
-    for (const char* gemm : {"scipy_dgemm_", "dgemm_", "scipy_dgemm_64_", "dgemm_64_"}) {
+    if (module == nullptr) return true;
+    for (const char* gemm : gemms) {
         void* fn = dlsym(module, gemm);
         Dl_info where{};
         if (fn == nullptr || dladdr(fn, &where) == 0 || where.dli_fname == nullptr) continue;
@@ -47,7 +55,8 @@ void register_local_blas_threads() {
                                    "scipy_openblas_set_num_threads_local",
                                    "mkl_set_num_threads_local"}) {
             if (void* set = dlsym(blas, setter)) {
-                cpu::register_blas_threads_setter(reinterpret_cast<cpu::ThreadsSetter>(set));
+                cpu::register_blas_threads_setter(reinterpret_cast<cpu::ThreadsSetter>(set),
+                                                  own_blas);
                 break;
             }
         }
@@ -55,6 +64,20 @@ void register_local_blas_threads() {
         break;
     }
     dlclose(module);
+    return true;
+}
+#endif
+
+// SciPy's BLAS (scipy.linalg.cython_blas: the one the CPU backend calls), then NumPy's own
+// (its wheels bundle a second OpenBLAS, whose threads `@` and numpy.linalg wake).
+void register_local_blas_threads() {
+#ifdef RANKWISE_HAVE_DLFCN
+    register_blas_threads_of("scipy.linalg.cython_blas",
+                             {"scipy_dgemm_", "dgemm_", "scipy_dgemm_64_", "dgemm_64_"}, true);
+    const std::initializer_list<const char*> cblas = {"scipy_cblas_dgemm64_", "cblas_dgemm64_",
+                                                      "cblas_dgemm", "scipy_cblas_dgemm"};
+    if (!register_blas_threads_of("numpy._core._multiarray_umath", cblas, false))
+        register_blas_threads_of("numpy.core._multiarray_umath", cblas, false);  // NumPy 1.x
 #endif  // elsewhere products are left whole to the BLAS (rankwise/blas_threads.hpp)
 }
 
@@ -68,6 +91,11 @@ void check_signals() {
         py::module_::import("rankwise._interrupt").attr("raise_if_cancelled"));
     (*cancelled)();
 }
+
+// A SerialBlas scope that Python opens and closes (`with _core.serial_blas():`).
+struct SerialBlasScope {
+    std::optional<cpu::SerialBlas> scope;
+};
 
 }  // namespace
 
@@ -127,6 +155,14 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("blas_chunked_tall_skinny", &cpu::serial_blas_available,
           "Whether tall-skinny products run as single-threaded BLAS calls on the core's threads.");
+
+    // The BLAS on one thread across Python code too (`with _core.serial_blas(): ...`): a
+    // multithreaded BLAS call between two native calls leaves OpenBLAS's threads spinning for
+    // their timeout (about 0.1 s), on the cores the next native call's threads need.
+    py::class_<SerialBlasScope>(m, "serial_blas")
+        .def(py::init<>())
+        .def("__enter__", [](SerialBlasScope& s) { s.scope.emplace(); })
+        .def("__exit__", [](SerialBlasScope& s, const py::args&) { s.scope.reset(); });
 
     m.def("openmp_max_threads", [] { return omp_get_max_threads(); },
           "Threads the core's own OpenMP loops use (OMP_NUM_THREADS, threadpoolctl).");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "convert.hpp"
+#include "rankwise/blas_threads.hpp"
 #include "rankwise/dia.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/operators.hpp"
@@ -98,6 +99,7 @@ class CallbackOp final : public LinearOp<T> {
     index_t cols() const override { return cols_; }
     void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
         py::gil_scoped_acquire gil;
+        const cpu::UserBlasThreads user_blas;  // the user's code, with the user's BLAS threads
         py::array_t<T, py::array::f_style> x({X.rows, X.cols});
         for (index_t j = 0; j < X.cols; ++j)
             std::memcpy(x.mutable_data(0, j), X.col(j), sizeof(T) * X.rows);

@@ -27,19 +27,37 @@ namespace rankwise::cpu {
 
 using ThreadsSetter = int (*)(int);
 
-// `setter(n)` sets the BLAS thread count and returns the previous one.
-void register_blas_threads_setter(ThreadsSetter setter);
+// `setter(n)` sets a BLAS library's thread count and returns the previous one.  `own_blas`:
+// the library whose dgemm the CPU backend calls (SciPy's; it replaces the previous one,
+// nullptr none); otherwise another library of the process (NumPy's own OpenBLAS), held at
+// one thread with it, so that the Python code between native calls leaves no BLAS threads
+// spinning on the cores the next native call needs.
+void register_blas_threads_setter(ThreadsSetter setter, bool own_blas = true);
 
-// True when a setter was registered.
+// True when the setter of the backend's own BLAS was registered.
 bool serial_blas_available();
 
-// While any scope is alive, the BLAS runs single-threaded.
+// While any scope is alive, every registered BLAS runs single-threaded.
 class SerialBlas {
    public:
     SerialBlas();
     ~SerialBlas();
     SerialBlas(const SerialBlas&) = delete;
     SerialBlas& operator=(const SerialBlas&) = delete;
+};
+
+// While alive, inside an open SerialBlas scope, every held BLAS has its thread count from
+// before the scope again: a user's code called back from a native loop (a LinearOperator's
+// matmat, CG's callback) runs with the user's BLAS settings, as it would outside rankwise.
+class UserBlasThreads {
+   public:
+    UserBlasThreads();
+    ~UserBlasThreads();
+    UserBlasThreads(const UserBlasThreads&) = delete;
+    UserBlasThreads& operator=(const UserBlasThreads&) = delete;
+
+   private:
+    bool resumed_ = false;
 };
 
 }  // namespace rankwise::cpu

@@ -65,7 +65,9 @@ SerialBlas::~SerialBlas() {
 UserBlasThreads::UserBlasThreads() {
     SerialState& state = serial_state();
     const std::lock_guard<std::mutex> guard(state.lock);
-    if (state.open_scopes == 0) return;
+    // Only under the one scope of the calling native call: the counts are process-wide, and
+    // other threads' native calls (more scopes) rely on their BLAS staying on one thread.
+    if (state.open_scopes != 1) return;
     for (std::size_t i = 0; i < state.held.size(); ++i) state.held[i](state.saved_threads[i]);
     resumed_ = true;
 }

@@ -46,9 +46,11 @@ class SerialBlas {
     SerialBlas& operator=(const SerialBlas&) = delete;
 };
 
-// While alive, inside an open SerialBlas scope, every held BLAS has its thread count from
-// before the scope again: a user's code called back from a native loop (a LinearOperator's
-// matmat, CG's callback) runs with the user's BLAS settings, as it would outside rankwise.
+// While alive, inside the one open SerialBlas scope of a native call, every held BLAS has its
+// thread count from before the scope again: a user's code called back from a native loop (a
+// LinearOperator's matmat, CG's callback) runs with the user's BLAS settings, as it would
+// outside rankwise.  While other scopes are open too (native calls running in other threads
+// at the same time), it does nothing: their BLAS calls must stay on one thread.
 class UserBlasThreads {
    public:
     UserBlasThreads();

@@ -200,7 +200,8 @@ def _device_view(ptr: int, rows: int, cols: int, ld: int, dtype: np.dtype) -> An
         return cp.empty((rows, cols), dtype=dtype, order="F")
     item = dtype.itemsize
     nbytes = ((cols - 1) * ld + rows) * item
-    memory = cp.cuda.UnownedMemory(ptr, nbytes, None)
+    # (the native call's work memory is on the current device, which the call runs on)
+    memory = cp.cuda.UnownedMemory(ptr, nbytes, None, cp.cuda.runtime.getDevice())
     return cp.ndarray(
         (rows, cols),
         dtype=dtype,

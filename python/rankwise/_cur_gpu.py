@@ -16,9 +16,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _dask, _gpu, _selection
+from . import _dask, _gpu
 from ._cur import (
     _CORES,
+    _HOST_COPY,
     _METHODS,
     RowKernels,
     _check_indices,
@@ -47,16 +48,10 @@ def _device_leverage(U: Any) -> np.ndarray:
     return cp.einsum("ij,ij->i", u, u).get()
 
 
-def _host_refine(U: Any, s: Any, start: np.ndarray) -> np.ndarray:
-    """_selection.swap_refine on the host copy of the surrogate factor U (m x 2r)."""
-    cp = _gpu._cupy()
-    return _selection.swap_refine(cp.asnumpy(U), cp.asnumpy(s), start)[0]
-
-
 DEVICE_KERNELS = RowKernels(
     select=lambda method, U: device_rows(U, method),
     leverage=_device_leverage,
-    refine=_host_refine,
+    refine=_HOST_COPY.refine,  # the exchanges on a host copy of the m x 2r surrogate factor
 )
 """What _cur._select does on each side of a CuPy matrix (see RowKernels)."""
 

@@ -248,8 +248,7 @@ def callback_operand(
             raise ValueError(
                 f"{name}.{what} returned shape {Y.shape}; expected {(y_rows, x_cols)}"
             )
-        if not bool(cp.isfinite(Y).all()):
-            raise ValueError(f"{name}.{what} returned NaN or Inf")
+        _check_finite(Y, f"the result of {name}.{what}")
         _device_view(y, y_rows, x_cols, y_ld, dtype)[...] = Y.astype(dtype, copy=False)
 
     op = cuda_module().DeviceOperand.callback(dtype.name, rows, cols, apply)

@@ -586,7 +586,7 @@ def _finish(U: np.ndarray, points: np.ndarray, method: str, work: np.ndarray) ->
     """The PointSelection, its selection checked for rank.  The selections call it inside a
     serial_blas scope: the small factorizations around the native selection would otherwise
     wake OpenBLAS's threads, which then spin on the cores the next native call needs
-    (qdeim of 20000 x 40 in a loop: 20 ms against 13; odeim with 60 points: 85 against 25)."""
+    (qdeim of 20000 x 40 in a loop: 20 ms against 13; odeim with 60 points: 85 against 20)."""
     result = PointSelection(U, points, method)
     _check_selection_rank(work[result.points], "U")
     return result

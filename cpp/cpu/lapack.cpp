@@ -48,13 +48,16 @@ template <class T>
 using gesv_t = void(const int*, const int*, T*, const int*, int*, T*, const int*, int*);
 
 template <class T>
+using syevd_t = void(const char*, const char*, const int*, T*, const int*, T*, T*, const int*,
+                     int*, const int*, int*);
+
+template <class T>
 using gemv_t = void(const char*, const int*, const int*, const T*, const T*, const int*,
                     const T*, const int*, const T*, T*, const int*);
 
-const std::array<const char*, 13> kBase = {"gemm",  "syrk",  "trsm",  "geqrf",
-                                           "orgqr", "potrf", "getrf", "laswp",
-                                           "gesdd", "gesvd", "geqp3", "gesv",
-                                           "gemv"};
+const std::array<const char*, 14> kBase = {"gemm",  "syrk",  "trsm",  "geqrf", "orgqr",
+                                           "potrf", "getrf", "laswp", "gesdd", "gesvd",
+                                           "geqp3", "gesv",  "gemv",  "syevd"};
 
 std::map<std::string, void*>& table() {
     static std::map<std::string, void*> t;
@@ -212,6 +215,15 @@ void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, in
     lookup<gemv_t<T>, T>("gemv")(&trans, &m, &n, &alpha, a, &lda, x, &incx, &beta, y, &incy);
 }
 
+template <class T>
+int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, int* iwork,
+          int liwork) {
+    int info = 0;
+    lookup<syevd_t<T>, T>("syevd")(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork,
+                                   &info);
+    return info;
+}
+
 #define RANKWISE_INSTANTIATE_LAPACK(T)                                                      \
     template void gemm<T>(char, char, int, int, int, T, const T*, int, const T*, int, T, T*, \
                           int);                                                             \
@@ -227,7 +239,8 @@ void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, in
     template void thin_svd<T>(int, int, T*, int, T*, T*, int, T*, int, bool);                 \
     template int geqp3<T>(int, int, T*, int, int*, T*, T*, int);                            \
     template int gesv<T>(int, int, T*, int, int*, T*, int);                                  \
-    template void gemv<T>(char, int, int, T, const T*, int, const T*, int, T, T*, int);
+    template void gemv<T>(char, int, int, T, const T*, int, const T*, int, T, T*, int);      \
+    template int syevd<T>(char, char, int, T*, int, T*, T*, int, int*, int);
 
 RANKWISE_INSTANTIATE_LAPACK(float)
 RANKWISE_INSTANTIATE_LAPACK(double)

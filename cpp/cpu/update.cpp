@@ -2,7 +2,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dims.hpp"
@@ -53,11 +55,65 @@ void CpuBackend::singular_values(MatView<T> W, T* s) const {
                           std::to_string(info) + ")");
 }
 
+template <class T>
+bool CpuBackend::top_svd_by_gram(ConstMatView<T> M, index_t k, MatView<T> U, T* s,
+                                 MatView<T> V, double max_ratio2) const {
+    const index_t m = M.rows, n = M.cols;
+    require(m >= n && k >= 1 && k <= n && U.rows == m && U.cols == k && V.rows == n &&
+            V.cols == k)
+        << "top_svd_by_gram: shapes do not match the top k of a tall M";
+    const int mi = blas_int(m, "rows"), ni = blas_int(n, "columns"), ki = blas_int(k, "k");
+    // M in double (float: a copy; the Gram matrix of a float M in float would lose the
+    // singular values below sqrt(eps_float) sigma_1 = 2.4e-4 sigma_1)
+    std::vector<double> copy;
+    const double* md = nullptr;
+    int ldm = mi;
+    if constexpr (std::is_same_v<T, double>) {
+        md = M.data;
+        ldm = ld_of(M.ld);
+    } else {
+        copy.resize(static_cast<std::size_t>(m * n));
+        for (index_t j = 0; j < n; ++j)
+            for (index_t i = 0; i < m; ++i) copy[static_cast<std::size_t>(i + j * m)] = M(i, j);
+        md = copy.data();
+    }
+    std::vector<double> G(static_cast<std::size_t>(n * n)), w(static_cast<std::size_t>(n));
+    lapack::syrk<double>('L', 'T', ni, mi, 1.0, md, ldm, 0.0, G.data(), ni);
+    double work_query = 0;
+    int iwork_query = 0;
+    lapack::syevd<double>('V', 'L', ni, G.data(), ni, w.data(), &work_query, -1, &iwork_query,
+                          -1);
+    std::vector<double> work(static_cast<std::size_t>(std::max(1.0, work_query)));
+    std::vector<int> iwork(static_cast<std::size_t>(std::max(1, iwork_query)));
+    if (lapack::syevd<double>('V', 'L', ni, G.data(), ni, w.data(), work.data(),
+                              static_cast<int>(work.size()), iwork.data(),
+                              static_cast<int>(iwork.size())) != 0)
+        return false;
+    const double top = w[static_cast<std::size_t>(n - 1)];
+    const double kth = w[static_cast<std::size_t>(n - k)];  // ascending eigenvalues
+    if (!(std::isfinite(top) && top > 0 && kth * max_ratio2 >= top)) return false;
+    // V = the eigenvectors, largest first; U = M V diag(sigma)^-1
+    std::vector<double> Vd(static_cast<std::size_t>(n * k)), Ud(static_cast<std::size_t>(m * k));
+    for (index_t c = 0; c < k; ++c)
+        std::copy_n(G.data() + (n - 1 - c) * n, n, Vd.data() + c * n);
+    lapack::gemm<double>('N', 'N', mi, ki, ni, 1.0, md, ldm, Vd.data(), ni, 0.0, Ud.data(), mi);
+    for (index_t i = 0; i < n; ++i)
+        s[i] = T(std::sqrt(std::max(w[static_cast<std::size_t>(n - 1 - i)], 0.0)));
+    for (index_t c = 0; c < k; ++c) {
+        const double inv = 1.0 / std::sqrt(w[static_cast<std::size_t>(n - 1 - c)]);
+        for (index_t i = 0; i < m; ++i) U(i, c) = T(Ud[static_cast<std::size_t>(i + c * m)] * inv);
+        for (index_t i = 0; i < n; ++i) V(i, c) = T(Vd[static_cast<std::size_t>(i + c * n)]);
+    }
+    return true;
+}
+
 #define RANKWISE_INSTANTIATE_UPDATE(T) \
     template void CpuBackend::scatter_add_rows<T>(ConstMatView<T>, const index_t*, MatView<T>) \
         const;                                                                                 \
     template void CpuBackend::from_host<T>(const T*, MatView<T>) const;                    \
-    template void CpuBackend::singular_values<T>(MatView<T>, T*) const;
+    template void CpuBackend::singular_values<T>(MatView<T>, T*) const;                    \
+    template bool CpuBackend::top_svd_by_gram<T>(ConstMatView<T>, index_t, MatView<T>, T*,    \
+                                                 MatView<T>, double) const;
 
 RANKWISE_INSTANTIATE_UPDATE(float)
 RANKWISE_INSTANTIATE_UPDATE(double)

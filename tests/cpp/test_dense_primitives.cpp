@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "rankwise/error.hpp"
@@ -170,6 +172,48 @@ TYPED_TEST(DensePrimitives, ThinSvdReconstructsWithOrderedValuesInBothDrivers) {
                     << m << " x " << n;
             }
         }
+    }
+}
+
+// The updater's shortcut: the top k of a tall M through M^T M in double agree with gesdd to
+// about n eps_double sigma_1^2 / sigma_k^2 (here 100: 1e-12 in double; float rounds the
+// result only), and a spectrum past max_ratio2 is refused with nothing written.
+TYPED_TEST(DensePrimitives, TopSvdByGramMatchesGesddWhereTheSpectrumAllowsIt) {
+    using T = TypeParam;
+    const index_t m = 164, n = 74, k = 64;
+    for (double spread : {10.0, 1e3}) {  // sigma_1 / sigma_k: allowed, then refused
+        std::vector<double> sigma(static_cast<std::size_t>(n));
+        for (index_t i = 0; i < n; ++i)  // k values down to 1 / spread, then a drop
+            sigma[i] = i < k ? std::pow(spread, -double(i) / double(k - 1))
+                             : 1e-3 / spread * std::pow(0.5, double(i - k));
+        const auto M = matrix_with_spectrum<T>(be, m, n, sigma, 21);
+        const std::vector<T> before(M.data(), M.data() + m * n);
+        HostMatrix<T> U(m, k), V(n, k);
+        std::fill_n(U.data(), m * k, T(7));
+        std::vector<T> s(static_cast<std::size_t>(n), T(7));
+        const bool done =
+            be.top_svd_by_gram(ConstMatView<T>(M.view()), k, U.view(), s.data(), V.view(), 1e4);
+        EXPECT_TRUE(std::equal(before.begin(), before.end(), M.data()));  // M only read
+        if (spread > 100) {
+            EXPECT_FALSE(done);
+            EXPECT_TRUE(std::all_of(U.data(), U.data() + m * k, [](T x) { return x == T(7); }));
+            EXPECT_EQ(s[0], T(7));
+            continue;
+        }
+        ASSERT_TRUE(done);
+        const double tol = std::is_same_v<T, double> ? 1e-11 : 20 * eps<T>();
+        EXPECT_TRUE(std::is_sorted(s.rbegin(), s.rend()));
+        for (index_t i = 0; i < k; ++i) EXPECT_NEAR(s[i], sigma[i], tol * sigma[i]) << i;
+        for (index_t i = k; i < n; ++i) EXPECT_NEAR(s[i], sigma[i], 1e-6) << i;  // sqrt(n eps)
+        EXPECT_LE(orthonormality_error<T>(U.view()), tol);
+        EXPECT_LE(orthonormality_error<T>(V.view()), tol);
+        // M V = U diag(s), column by column, relative to sigma_1 = 1
+        const auto MV = reference_product<T>(Trans::No, Trans::No, M.view(), V.view());
+        double err = 0;
+        for (index_t j = 0; j < k; ++j)
+            for (index_t i = 0; i < m; ++i)
+                err = std::max(err, std::abs(MV[i + j * m] - double(U.view()(i, j)) * s[j]));
+        EXPECT_LE(err, tol);
     }
 }
 

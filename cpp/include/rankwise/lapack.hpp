@@ -65,4 +65,10 @@ template <class T>
 void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, int incx, T beta,
           T* y, int incy);
 
+// Eigenvalues (ascending) and, with jobz = 'V', eigenvectors of the symmetric a (divide and
+// conquer; workspace query with lwork = liwork = -1).
+template <class T>
+int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, int* iwork,
+          int liwork);
+
 }  // namespace rankwise::lapack

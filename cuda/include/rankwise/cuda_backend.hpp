@@ -243,6 +243,12 @@ class CudaBackend {
     // cuSOLVER gesvd with jobu = jobvt = 'N'; s (host) and devInfo are read back.
     template <class T>
     void singular_values(MatView<T> W, T* s) const;
+    // The CPU backend's shortcut for small SVDs (cpu_backend.hpp) is not offered on the
+    // device: false, and the updater calls svd().
+    template <class T>
+    bool top_svd_by_gram(ConstMatView<T>, index_t, MatView<T>, T*, MatView<T>, double) const {
+        return false;
+    }
     // cuSOLVER potrf (upper) + cuBLAS trsm; false (B unchanged) if G is not positive
     // definite (devInfo > 0, read back: the result the contract names).
     template <class T>

@@ -181,7 +181,7 @@ def test_single_pass_reads_every_block_once(monkeypatch) -> None:
     from rankwise import _dask
 
     reads: list[int] = []
-    for name in ("_one_pass_block", "_times_gram", "_rtimes"):
+    for name in ("_one_pass_block", "_times_gram", "_rtimes", "_rtimes_gram"):
         original = getattr(_dask, name)
 
         def counted(block, *args, _original=original):

@@ -47,10 +47,21 @@ from ._gpu import is_device_array
 from ._validate import as_matrix
 
 FAN_IN = 8
-"""Partial sums (n x l blocks) combined per task in the reduction trees."""
+"""Partial sums combined per task in the reduction trees, at least (large blocks)."""
 SMALL_FAN_IN = 64
 """The same for l x l Gram matrices and 1 x k rows: one level up to 64 blocks (each level
 of a tree is a round of messages, which is what a small problem pays)."""
+TREE_TASK_BYTES = 64 * 2**20
+"""What the partial sums that one task of a tree adds may take together (_fan_in)."""
+
+
+def _fan_in(block_bytes: int) -> int:
+    """Partial sums per task for blocks of ``block_bytes``: as many as fit in
+    TREE_TASK_BYTES, between FAN_IN and SMALL_FAN_IN.  Each level of a tree is a round of
+    messages through the scheduler: the second level that FAN_IN = 8 gave the n x l
+    partial sums of a 1e6 x 200 matrix in 20 chunks cost 0.8 s of a 2.8 s SVD (2 workers;
+    bench/RESULTS.md, dask)."""
+    return max(FAN_IN, min(SMALL_FAN_IN, TREE_TASK_BYTES // max(block_bytes, 1)))
 
 
 def is_dask_array(A: Any) -> bool:
@@ -302,12 +313,19 @@ def _orthonormalize_to_last_factor(pairs: list[Any], m: int) -> tuple[list[Any],
     forming Q, float32 and float64, ill-conditioned Y included.  All of it
     inside the graph: three Gram reductions over the tree, two triangular solves per
     block (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020)."""
+    pairs = _cholesky_qr_steps(pairs, m, (True, False))
+    return pairs, _inverse_cholesky_factor(pairs, m, False)
+
+
+def _cholesky_qr_steps(pairs: list[Any], m: int, shifts: tuple[bool, ...]) -> list[Any]:
+    """The blocks of Y R1^-1 R2^-1 ... (with their Gram matrices), one CholeskyQR step per
+    entry of ``shifts`` (True: the shifted step)."""
     from dask import delayed
 
-    for shifted in (True, False):
+    for shifted in shifts:
         R_inv = _inverse_cholesky_factor(pairs, m, shifted)
         pairs = [_split(delayed(_solve_gram)(y, R_inv)) for y, _ in pairs]
-    return pairs, _inverse_cholesky_factor(pairs, m, False)
+    return pairs
 
 
 def _orthonormalize(pairs: list[Any], m: int) -> list[Any]:
@@ -317,6 +335,25 @@ def _orthonormalize(pairs: list[Any], m: int) -> list[Any]:
 
     pairs, R_inv = _orthonormalize_to_last_factor(pairs, m)
     return [delayed(_times_small)(y, R_inv) for y, _ in pairs]
+
+
+def _rtimes_gram(block: Any, Y: np.ndarray, R_inv: np.ndarray) -> tuple[Pair, Any]:
+    """((A_i^T Q_i, Q_i^T Q_i), Q_i) for Q_i = Y_i R^-1: a CholeskyQR step and the product
+    with its result in one task (a tall A: one column block); Q_i stays for U."""
+    Q, G = _solve_gram(Y, R_inv)
+    return (_dask_gpu.to_host(_apply(block, Q, True, False)), G), Q
+
+
+def _add_pairs(*pairs: Pair) -> Pair:
+    return _add(*(w for w, _ in pairs)), _add(*(g for _, g in pairs))
+
+
+def _rayleigh_ritz_of_pair(
+    pair: Pair, k: int, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_rayleigh_ritz of W = B^T Q2 with Q = Q2 R^-1, R from the Gram matrix of Q2."""
+    W, G = pair
+    return _rayleigh_ritz(W, k, _cholesky_factor(G, m, False))
 
 
 def _orthonormal_columns(Z: np.ndarray) -> np.ndarray:
@@ -408,14 +445,17 @@ class _Grid:
         R_inv: Any = None,
         finish: Any = None,
         *args: Any,
+        columns: int,
         nout: int | None = None,
     ) -> Any:
-        """B^T Q (n x c) for Q given by row blocks, or B^T (Q R^-1) for a small R^-1: per
-        column block a tree over i, stacked.  With one column block, each task makes its
-        block Q_i R^-1 itself; with several, Q_i R^-1 is made once per row block.
-        ``finish``: returns finish(B^T Q, *args) (``nout`` outputs), made by the root task
-        of the tree where there is one column block."""
+        """B^T Q (n x c, c = ``columns``) for Q given by row blocks, or B^T (Q R^-1) for a
+        small R^-1: per column block a tree over i, stacked.  With one column block, each
+        task makes its block Q_i R^-1 itself; with several, Q_i R^-1 is made once per row
+        block.  ``finish``: returns finish(B^T Q, *args) (``nout`` outputs), made by the
+        root task of the tree where there is one column block."""
         from dask import delayed
+
+        fan_in = _fan_in(max(sl.stop - sl.start for sl in self.col_slices) * columns * 8)
 
         if R_inv is not None and len(self.col_slices) > 1:
             Q, R_inv = [delayed(_times_small)(q, R_inv) for q in Q], None
@@ -424,8 +464,8 @@ class _Grid:
             for j in range(len(self.col_slices))
         ]
         if len(products) == 1:
-            return _tree(products[0], _add, finish, *args, nout=nout)
-        total = _stacked([_tree(parts, _add) for parts in products])
+            return _tree(products[0], _add, finish, *args, fan_in=fan_in, nout=nout)
+        total = _stacked([_tree(parts, _add, fan_in=fan_in) for parts in products])
         return total if finish is None else delayed(finish, nout=nout)(total, *args)
 
 
@@ -471,13 +511,36 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
         # step alone, after which cond(Y R^-1) is O(1) for any cond(Y) < u^-1 (Fukaya et al.
         # 2020, Theorem 3.3), which keeps the small directions of the next product.
         R_inv = _inverse_cholesky_factor(Y, m, shifted=True)
-        Z = grid.rtimes([y for y, _ in Y], R_inv, _orthonormal_columns)
+        Z = grid.rtimes([y for y, _ in Y], R_inv, _orthonormal_columns, columns=l)
         Y = grid.times_gram(Z, first=False)
-    Y, R_inv = _orthonormalize_to_last_factor(Y, m)  # Q = Q2 R3^-1, Q2 the blocks of Y
+    if len(grid.col_slices) > 1:
+        Y, R_inv = _orthonormalize_to_last_factor(Y, m)  # Q = Q2 R3^-1, Q2 the blocks of Y
+        # B^T Q = (B^T Q2) R3^-1, and its SVD, by the root task of the tree
+        s, Vw, V = grid.rtimes(
+            [y for y, _ in Y], None, _rayleigh_ritz, k, R_inv, columns=l, nout=3
+        )
+        return _finish([y for y, _ in Y], s, Vw, V, grid, k)
+    # One column block (tall and skinny): the same arithmetic, with the second CholeskyQR
+    # step made by the tasks of the product B^T Q2, which saves a round of messages (a
+    # tenth of the quick benchmark's time)
+    from dask import delayed
 
-    # B^T Q = (B^T Q2) R3^-1, and its SVD, by the root task of the tree
-    s, Vw, V = grid.rtimes([y for y, _ in Y], None, _rayleigh_ritz, k, R_inv, nout=3)
-    return _finish([y for y, _ in Y], s, Vw, V, grid, k)
+    Y = _cholesky_qr_steps(Y, m, (True,))
+    R_inv = _inverse_cholesky_factor(Y, m, False)
+    parts = [
+        delayed(_rtimes_gram, nout=2)(row[0], y, R_inv)
+        for row, (y, _) in zip(grid.blocks, Y, strict=True)
+    ]
+    s, Vw, V = _tree(
+        [p[0] for p in parts],
+        _add_pairs,
+        _rayleigh_ritz_of_pair,
+        k,
+        m,
+        fan_in=_fan_in(n * l * 8),
+        nout=3,
+    )
+    return _finish([p[1] for p in parts], s, Vw, V, grid, k)
 
 
 def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
@@ -503,10 +566,13 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
     ]
     Y = [_split(_tree([y for y, _ in row], _add, _with_gram)) for row in parts]
     # (Psi A)^T, n x l2
-    Wt = _stacked([_tree([row[j][1] for row in parts], _add) for j in range(len(Omega))])
+    fan_in = _fan_in(max(sl.stop - sl.start for sl in grid.col_slices) * l2 * 8)
+    Wt = _stacked(
+        [_tree([row[j][1] for row in parts], _add, fan_in=fan_in) for j in range(len(Omega))]
+    )
     Q = _orthonormalize(Y, m)
     psi_q = [delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)]
-    s, Ux, V = _tree(psi_q, _add, _one_pass_core, Wt, k, nout=3)
+    s, Ux, V = _tree(psi_q, _add, _one_pass_core, Wt, k, fan_in=_fan_in(l2 * l * 8), nout=3)
     return _finish(Q, s, Ux, V, grid, k)
 
 

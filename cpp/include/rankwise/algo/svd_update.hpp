@@ -265,15 +265,16 @@ class SvdUpdate {
     bool sparse() const { return o_.method == UpdateMethod::Sparse; }
 
     // Flops of projecting block D on side w and rotating it that threads can share, roughly
-    // (for kSmallUpdateFlops).  The sparse method: W(J, :) = We(J, :) K and the tracked
-    // Gram's update (4 |J| k^2), the products with the block (4 nnz (k + l (n_iter + 1))),
-    // and the r x (k + l) blocks of the projection (4 r (k + l)^2).  The small SVDs are left
-    // out: LAPACK runs them on one thread at these sizes whatever the setting.
+    // (for kSmallUpdateFlops).  The sparse method: the products with the block (D^T We,
+    // Delta, D^T Delta and the residual's: 2 nnz (3 k + 2 l (n_iter + 1))), the gather and
+    // scatter of the |J| touched rows (counted as 2 |J| k), and the r x (k + l) blocks of
+    // the projection (4 r (k + l)^2).  The small SVDs are left out: LAPACK runs them on one
+    // thread at these sizes whatever the setting.
     double flops(const Side& w, SideBlock<T> D) const {
         const double k = double(rank()), r = double(D.Dt->rows()), nJ = double(D.Dt->cols());
         const double l = o_.rank > 0 ? std::min(double(o_.rank), r) : r;
         if (!sparse()) return 2.0 * double(w.N) * (r * (k + l) + k * (k + l));
-        return 4.0 * nJ * k * k + 4.0 * D.Dt->entries() * (k + l * (o_.n_iter + 1)) +
+        return 2.0 * D.Dt->entries() * (3.0 * k + 2.0 * l * (o_.n_iter + 1)) + 2.0 * nJ * k +
                4.0 * r * (k + l) * (k + l);
     }
 
@@ -450,14 +451,15 @@ class SvdUpdate {
             out.J = D.J;
             out.delta_all = all;
             // gram' = gram + WeJ^T Delta + Delta^T WeJ + Delta^T Delta = gram + C + C^T with
-            // C = (WeJ + Delta / 2)^T Delta: one |J| x k product instead of three
-            const ConstMatView<T> WeJ = all ? w.used() : ConstMatView<T>(pr.WeJ.view());
-            auto mid = be_.template matrix<T>(nJ, k);
-            be_.copy(WeJ, mid.view());
-            be_.add_scaled(ConstMatView<T>(out.Delta.view()), T(0.5), mid.view());
+            // C = WeJ^T Delta + Delta^T Delta / 2 = (D^T We)^T coef + coef^T (D^T Delta) / 2
+            // (Delta = D(J, :) coef): r x k products, none of size |J| x k x k
+            auto DtDelta = be_.template matrix<T>(r, k);
+            D.Dt->apply(Trans::No, ConstMatView<T>(out.Delta.view()), DtDelta.view());
             auto C = be_.template matrix<T>(k, k);
-            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(mid.view()),
-                     ConstMatView<T>(out.Delta.view()), T(0), C.view());
+            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(pr.DtWe.view()),
+                     ConstMatView<T>(coef.view()), T(0), C.view());
+            be_.gemm(Trans::Yes, Trans::No, T(0.5), ConstMatView<T>(coef.view()),
+                     ConstMatView<T>(DtDelta.view()), T(1), C.view());
             out.gram = small_transpose(be_, ConstMatView<T>(C.view()));
             be_.add_scaled(ConstMatView<T>(C.view()), T(1), out.gram.view());
             be_.add_scaled(ConstMatView<T>(w.gram.view()), T(1), out.gram.view());

@@ -14,7 +14,7 @@
 //    Sparse Matrices", ICLR 2024, sec. 4.1): Q = Z X is never formed.  With W orthonormal,
 //    Z^T Z = D^T D - Cd^T Cd =: H, so products with H cost two sparse products with D and
 //    O(r k) more, and Q^T Q = X^T H X, Q^T D = X^T H.  Only the |J| rows of W that D touches
-//    are read.  X spans the dominant eigenspace of H (all of it when l >= r, else
+//    are read, and nothing of size |J| x k is multiplied by a k x k matrix.  X spans the dominant eigenspace of H (all of it when l >= r, else
 //    subspace iteration, or the Krylov space of l GKL steps: Deng et al.'s Alg. 6 and 9
 //    use both), H-orthonormalized through the eigendecomposition of X^T H X, so
 //    that directions whose residual norm is at the rounding level of the cancellation in H
@@ -50,7 +50,7 @@ struct Projection {
     Matrix Q;        // explicit methods: N x p
     Matrix X;        // implicit method: r x p, Q = (D - W Cd) X
     Matrix RT;       // r x p: D^T Q
-    Matrix WeJ;      // implicit method: We(J, :), |J| x k (empty when J is all rows)
+    Matrix DtWe;     // implicit method: D^T We = D(J, :)^T We(J, :), r x k (CdT = DtWe K)
     double dropped = 0;  // ||D - W Cd - Q Q^T D||_F^2: energy outside range([W Q])
 };
 
@@ -198,15 +198,20 @@ Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> We, C
     const index_t r = Dt.rows(), nJ = Dt.cols(), k = K.cols;
     Projection<Backend, T> pr;
     ConstMatView<T> WeJ = We;
+    typename Backend::template Matrix<T> gathered;
     if (Db.J != nullptr) {
-        pr.WeJ = be.template matrix<T>(nJ, k);
-        be.gather_rows(We, Db.J, pr.WeJ.view());
-        WeJ = pr.WeJ.view();
+        gathered = be.template matrix<T>(nJ, k);
+        be.gather_rows(We, Db.J, gathered.view());
+        WeJ = gathered.view();
     }
-    auto WJ = be.template matrix<T>(nJ, k);
-    be.gemm(Trans::No, Trans::No, T(1), WeJ, K, T(0), WJ.view());  // W(J, :) = We(J, :) K
+    // D^T W = (D(J, :)^T We(J, :)) K: r x k products, where W(J, :) = We(J, :) K first
+    // would cost a |J| x k x k one (|J| is thousands, r a batch); D^T We serves the
+    // tracked Gram matrix's update too (SvdUpdate::rotate)
+    pr.DtWe = be.template matrix<T>(r, k);
+    Dt.apply(Trans::No, WeJ, pr.DtWe.view());
     pr.CdT = be.template matrix<T>(r, k);
-    Dt.apply(Trans::No, WJ.view(), pr.CdT.view());  // D^T W = D(J,:)^T W(J,:)
+    be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(pr.DtWe.view()), K, T(0),
+            pr.CdT.view());
     const ConstMatView<T> CdT = pr.CdT.view();
 
     // Y = H X = D^T (D X) - Cd^T (Cd X), X and Y r x c

@@ -225,7 +225,8 @@ class SVDUpdater:
       when ``l >= r``), and
       each factor is kept as ``U = Ue @ K`` with a ``k x k`` factor ``K`` (the extended
       decomposition), so that an update changes ``K`` and the ``|J|`` touched rows of
-      ``Ue`` only.  ``O(nnz l n_iter + (|J| + r) k^2 + r (k + l)^2 + k^3)`` per update;
+      ``Ue`` only.  ``O(nnz (k + l n_iter) + |J| k + r (k + l)^2 + k^3)`` per update
+      (the touched rows are read and written, never multiplied by a ``k x k`` matrix);
       sparse updates are never densified.  Both factors are re-orthonormalized after each
       update in ``O(k^3)`` from their tracked Gram matrices (the small middle factor this
       leaves is diagonalized by the next update's small SVD), which bounds

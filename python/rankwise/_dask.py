@@ -58,9 +58,9 @@ TREE_TASK_BYTES = 64 * 2**20
 def _fan_in(block_bytes: int) -> int:
     """Partial sums per task for blocks of ``block_bytes``: as many as fit in
     TREE_TASK_BYTES, between FAN_IN and SMALL_FAN_IN.  Each level of a tree is a round of
-    messages through the scheduler: the second level that FAN_IN = 8 gave the n x l
-    partial sums of a 1e6 x 200 matrix in 20 chunks cost 0.8 s of a 2.8 s SVD (2 workers;
-    bench/RESULTS.md, dask)."""
+    messages through the scheduler, which small problems pay for: with FAN_IN alone, the
+    10 or 20 n x l partial sums of the benchmark's matrices took two levels (bench/RESULTS.md,
+    dask, session 24)."""
     return max(FAN_IN, min(SMALL_FAN_IN, TREE_TASK_BYTES // max(block_bytes, 1)))
 
 

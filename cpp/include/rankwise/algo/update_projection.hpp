@@ -14,11 +14,12 @@
 //    Sparse Matrices", ICLR 2024, sec. 4.1): Q = Z X is never formed.  With W orthonormal,
 //    Z^T Z = D^T D - Cd^T Cd =: H, so products with H cost two sparse products with D and
 //    O(r k) more, and Q^T Q = X^T H X, Q^T D = X^T H.  Only the |J| rows of W that D touches
-//    are read, and nothing of size |J| x k is multiplied by a k x k matrix.  X spans the dominant eigenspace of H (all of it when l >= r, else
-//    subspace iteration, or the Krylov space of l GKL steps: Deng et al.'s Alg. 6 and 9
-//    use both), H-orthonormalized through the eigendecomposition of X^T H X, so
-//    that directions whose residual norm is at the rounding level of the cancellation in H
-//    (about sqrt(eps) ||D||_F) are dropped rather than amplified.
+//    are read, and nothing of size |J| x k is multiplied by a k x k matrix.  X spans the
+//    dominant eigenspace of H (all of it when l >= r, else subspace iteration, or the Krylov
+//    space of l GKL steps: Deng et al.'s Alg. 6 and 9 use both), H-orthonormalized through
+//    the eigendecomposition of X^T H X, so that directions whose residual norm is at the
+//    rounding level of the cancellation in H (about sqrt(eps) ||D||_F) are dropped rather
+//    than amplified.
 #pragma once
 
 #include <algorithm>

@@ -60,12 +60,6 @@ def _jacobi_diagonal(A: Any, dtype: np.dtype) -> Any:
     return cp.ascontiguousarray(d, dtype=dtype)
 
 
-def _is_operator(A: Any) -> bool:
-    import cupyx.scipy.sparse.linalg as cspla
-
-    return isinstance(A, cspla.LinearOperator)
-
-
 _M_KINDS = (
     "None, 'jacobi' (fused into the vector updates), a CuPy matrix, a cupyx.scipy.sparse "
     "matrix or LinearOperator, or a function of a CuPy vector"
@@ -82,7 +76,7 @@ def _preconditioner(M: Any, n: int, dtype: np.dtype) -> tuple[Any, Callable[[Any
 
     if isinstance(M, str):
         raise TypeError(f"M={M!r}: on the GPU, M may be {_M_KINDS}")
-    if _is_operator(M):
+    if _gpu.is_device_operator(M):
         mat = _gpu.callback_operand(M.matmat, None, M.shape, dtype, "M")
         apply: Callable[[Any], Any] = M.matmat
     elif isinstance(M, cp.ndarray) or csp.issparse(M):
@@ -136,7 +130,7 @@ def solve_cg_gpu(
         raise ValueError(f"shapes of A {A.shape} and b {b.shape} are incompatible")
     a_single = np.dtype(A.dtype if A.dtype is not None else np.float64).char == "f"
     dtype = np.dtype(np.float32 if a_single and b.dtype.char == "f" else np.float64)
-    if _is_operator(A):  # matrix-free: A.matmat on the caller's stream at every product
+    if _gpu.is_device_operator(A):  # matrix-free: A.matmat on the caller's stream at every product
         mat = _gpu.callback_operand(A.matmat, None, (n, n), dtype, "A")
     else:
         mat = _gpu.as_device_matrix(
@@ -159,7 +153,7 @@ def solve_cg_gpu(
 
     diag, M_mat, apply_M = None, None, None
     if isinstance(M, str) and M == "jacobi":
-        if _is_operator(A):
+        if _gpu.is_device_operator(A):
             raise TypeError("M='jacobi' needs A as a matrix, not a LinearOperator")
         diag = _jacobi_diagonal(A, dtype)
     elif M is not None:

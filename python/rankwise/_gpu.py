@@ -255,12 +255,17 @@ def callback_operand(
     return DeviceMatrix(op, (rows, cols), dtype, "operator", (apply,))
 
 
+def is_device_operator(A: Any) -> bool:
+    """Whether A is a cupyx.scipy.sparse.linalg.LinearOperator (matrix-free on the GPU)."""
+    import cupyx.scipy.sparse.linalg as cspla
+
+    return isinstance(A, cspla.LinearOperator)
+
+
 def as_device_operator(A: Any, name: str = "A") -> DeviceMatrix:
     """:func:`as_device_matrix`, or for a cupyx.scipy.sparse.linalg.LinearOperator a callback
     operand (its matmat and rmatmat called for every product: matrix-free on the GPU)."""
-    import cupyx.scipy.sparse.linalg as cspla
-
-    if isinstance(A, cspla.LinearOperator):
+    if is_device_operator(A):
         if len(A.shape) != 2 or 0 in A.shape:
             raise ValueError(f"{name} must be a non-empty 2-D operator; got shape {A.shape}")
         dtype = _work_dtype(A.dtype if A.dtype is not None else np.float64, name)

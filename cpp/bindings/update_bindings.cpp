@@ -48,19 +48,42 @@ SideBlock<T> block(const OperatorHandle& h, const std::optional<Rows>& J, index_
     return b;
 }
 
+// The factor F held by X (X = F, or X = F^T where `holds_transpose`) as the updater reads
+// it: in place when X is C- or F-ordered with dtype T (numpy's C order is F^T column-major
+// for X = F), else from a C-ordered copy kept in `hold`.
+template <class T>
+FactorIn<T> factor_in(const py::array& X, bool holds_transpose, py::array& hold) {
+    const bool fortran = py::isinstance<py::array_t<T, py::array::f_style>>(X) &&
+                         !py::isinstance<py::array_t<T, py::array::c_style>>(X);
+    if (fortran) {
+        hold = X;
+    } else {
+        hold = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(X);
+        require(bool(hold)) << "the factors must be real arrays";
+    }
+    const index_t r = hold.shape(0), c = hold.shape(1);
+    const auto* data = static_cast<const T*>(hold.data());
+    // column-major view of X (F order) or of X^T (C order)
+    const ConstMatView<T> M = fortran ? ConstMatView<T>{data, r, c, std::max<index_t>(r, 1)}
+                                      : ConstMatView<T>{data, c, r, std::max<index_t>(c, 1)};
+    // the view holds F^T when exactly one of (C order, X = F^T) transposes
+    return FactorIn<T>{M, fortran == holds_transpose};
+}
+
 template <class T>
 class Handle {
    public:
     Handle(const py::array& U, const py::array& s, const py::array& Vt, const std::string& method,
            index_t rank, int n_iter, bool krylov, double max_cond, std::uint64_t key0,
            std::uint64_t key1) {
-        auto u = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(U);
         auto sv = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(s);
-        auto vt = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(Vt);
-        require(u && sv && vt && u.ndim() == 2 && sv.ndim() == 1 && vt.ndim() == 2)
+        require(sv && sv.ndim() == 1 && U.ndim() == 2 && Vt.ndim() == 2)
             << "U, s, Vt must be 2-D, 1-D, 2-D arrays";
         const index_t k = sv.shape(0);
-        require(u.shape(1) == k && vt.shape(0) == k) << "U, s, Vt ranks differ";
+        require(U.shape(1) == k && Vt.shape(0) == k) << "U, s, Vt ranks differ";
+        py::array hold_u, hold_v;
+        const FactorIn<T> Uin = factor_in<T>(U, false, hold_u);
+        const FactorIn<T> Vin = factor_in<T>(Vt, true, hold_v);
         UpdateOptions o;
         o.method = parse_update_method(method);
         o.rank = rank;
@@ -68,11 +91,9 @@ class Handle {
         o.krylov = krylov;
         o.max_cond = max_cond;
         o.key = make_key(key0, key1);
-        const ConstMatView<T> Uv{u.data(), u.shape(0), k, std::max<index_t>(u.shape(0), 1)};
-        const ConstMatView<T> Vv{vt.data(), vt.shape(1), k, std::max<index_t>(vt.shape(1), 1)};
         const NativeCall native;
         const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
-        st_ = std::make_unique<SvdUpdate<CpuBackend, T>>(cpu(), Uv, sv.data(), Vv, o);
+        st_ = std::make_unique<SvdUpdate<CpuBackend, T>>(cpu(), Uin, sv.data(), Vin, o);
     }
 
     void add_rows(const OperatorHandle& E, const std::optional<Rows>& J) {

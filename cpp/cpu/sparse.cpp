@@ -11,6 +11,7 @@
 //               parts, O(threads n l) at a time, no atomics), summed in part order and
 //               transposed into Y at the end.
 //   Y = A A^T X: the same two products, A^T X kept in its row-major buffer in between.
+// csr_mm_rows takes and gives row-major blocks (the updater's factor rows): no copies.
 #include <omp.h>
 
 #include <algorithm>
@@ -44,6 +45,23 @@ void to_row_major(ConstMatView<T> X, T* out) {
     }
 }
 
+// A dense block entry by entry: column-major (a MatView: row step 1, column step ld), or
+// row-major (the MatView of its transpose: row step ld, column step 1).
+template <class T>
+struct Strided {
+    T* data;
+    index_t row_step, col_step;
+    T& operator()(index_t i, index_t j) const { return data[i * row_step + j * col_step]; }
+};
+template <class T>
+Strided<T> column_major(MatView<T> X) {
+    return {X.data, 1, X.ld};
+}
+template <class T>
+Strided<const T> column_major(ConstMatView<T> X) {
+    return {X.data, 1, X.ld};
+}
+
 // Rows [r0, r1) of the row-major R (l columns) into Y.
 template <class T>
 void rows_from_row_major(const T* R, index_t r0, index_t r1, MatView<T> Y) {
@@ -56,12 +74,12 @@ void rows_from_row_major(const T* R, index_t r0, index_t r1, MatView<T> Y) {
 // the sparse products' whole cost.  Function templates cannot be cloned, hence one small
 // non-template entry point per (T, I) below.
 
-// Rows [r0, r1) of Y = A X, Xr the row-major copy of X, acc an l-vector of scratch.
+// Rows [r0, r1) of Y = A X (l columns), Xr the row-major copy of X, acc an l-vector of
+// scratch.
 template <class T, class I>
 inline __attribute__((always_inline)) void rows_times_body(const CsrView<T, I>& A,
-                                                           const T* Xr, MatView<T> Y,
+                                                           const T* Xr, Strided<T> Y, index_t l,
                                                            index_t r0, index_t r1, T* acc) {
-    const index_t l = Y.cols;
     for (index_t i = r0; i < r1; ++i) {
         std::fill(acc, acc + l, T(0));
         for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
@@ -77,9 +95,9 @@ inline __attribute__((always_inline)) void rows_times_body(const CsrView<T, I>& 
 // acc (n x l, row-major) += rows [r0, r1) of A^T X; x an l-vector of scratch.
 template <class T, class I>
 inline __attribute__((always_inline)) void rows_scatter_body(const CsrView<T, I>& A,
-                                                             ConstMatView<T> X, index_t r0,
-                                                             index_t r1, T* acc, T* x) {
-    const index_t l = X.cols;
+                                                             Strided<const T> X, index_t l,
+                                                             index_t r0, index_t r1, T* acc,
+                                                             T* x) {
     for (index_t i = r0; i < r1; ++i) {
         if (A.indptr[i] == A.indptr[i + 1]) continue;
         for (index_t j = 0; j < l; ++j) x[j] = X(i, j);
@@ -93,13 +111,13 @@ inline __attribute__((always_inline)) void rows_scatter_body(const CsrView<T, I>
 }
 
 #define RANKWISE_SPARSE_KERNELS(T, I)                                                       \
-    RANKWISE_ISA_CLONES void rows_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y,  \
-                                        index_t r0, index_t r1, T* acc) {                   \
-        rows_times_body(A, Xr, Y, r0, r1, acc);                                             \
+    RANKWISE_ISA_CLONES void rows_times(const CsrView<T, I>& A, const T* Xr, Strided<T> Y,  \
+                                        index_t l, index_t r0, index_t r1, T* acc) {        \
+        rows_times_body(A, Xr, Y, l, r0, r1, acc);                                          \
     }                                                                                       \
-    RANKWISE_ISA_CLONES void rows_scatter(const CsrView<T, I>& A, ConstMatView<T> X,        \
-                                          index_t r0, index_t r1, T* acc, T* x) {           \
-        rows_scatter_body(A, X, r0, r1, acc, x);                                            \
+    RANKWISE_ISA_CLONES void rows_scatter(const CsrView<T, I>& A, Strided<const T> X,       \
+                                          index_t l, index_t r0, index_t r1, T* acc, T* x) { \
+        rows_scatter_body(A, X, l, r0, r1, acc, x);                                         \
     }
 RANKWISE_SPARSE_KERNELS(float, std::int32_t)
 RANKWISE_SPARSE_KERNELS(float, std::int64_t)
@@ -111,8 +129,7 @@ RANKWISE_SPARSE_KERNELS(double, std::int64_t)
 // Y = A X with Xr the row-major copy of X: chunks of rows handed out dynamically (each
 // output row is one thread's whole sum, so the schedule does not change the result).
 template <class T, class I>
-void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
-    const index_t l = Y.cols;
+void csr_times(const CsrView<T, I>& A, const T* Xr, Strided<T> Y, index_t l) {
     constexpr index_t rows_per_chunk = 512;
     const index_t chunks = (A.rows + rows_per_chunk - 1) / rows_per_chunk;
 #pragma omp parallel if (cpu::worth_parallel(A.indptr[A.rows] * l + A.rows * l))
@@ -121,7 +138,7 @@ void csr_times(const CsrView<T, I>& A, const T* Xr, MatView<T> Y) {
 #pragma omp for schedule(dynamic, 1)
         for (index_t c = 0; c < chunks; ++c) {
             const index_t r0 = c * rows_per_chunk;
-            rows_times(A, Xr, Y, r0, std::min(A.rows, r0 + rows_per_chunk), acc.data());
+            rows_times(A, Xr, Y, l, r0, std::min(A.rows, r0 + rows_per_chunk), acc.data());
         }
     }
 }
@@ -144,13 +161,13 @@ index_t scatter_parts(index_t nnz, index_t n, index_t l) {
 // others into per-thread scratch, and after each round the round's accumulators are added
 // to `out` in part order (dynamic blocks of entries: every entry's sum has that order).
 template <class T, class I>
-void transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T> X, T* out) {
-    const index_t n = A.cols, l = X.cols;
+void transpose_times_row_major(const CsrView<T, I>& A, Strided<const T> X, index_t l, T* out) {
+    const index_t n = A.cols;
     const index_t nnz = A.indptr[A.rows];
     const index_t parts = scatter_parts(nnz, n, l);
     if (parts == 1) {
         std::vector<T> x(static_cast<std::size_t>(l));
-        rows_scatter(A, X, 0, A.rows, out, x.data());
+        rows_scatter(A, X, l, 0, A.rows, out, x.data());
         return;
     }
     std::vector<T*> acc(static_cast<std::size_t>(std::min<index_t>(omp_get_max_threads(), parts)));
@@ -168,7 +185,7 @@ void transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T> X, T* out
             if (part < parts) {
                 acc[t] = part == 0 ? out : own->data();
                 if (part != 0 && first != 0) std::fill(acc[t], acc[t] + n * l, T(0));
-                rows_scatter(A, X, cpu::nnz_split(A, nnz, part, parts),
+                rows_scatter(A, X, l, cpu::nnz_split(A, nnz, part, parts),
                              cpu::nnz_split(A, nnz, part + 1, parts), acc[t], x.data());
             }
 #pragma omp barrier
@@ -191,7 +208,7 @@ void transpose_times_row_major(const CsrView<T, I>& A, ConstMatView<T> X, T* out
 template <class T, class I>
 void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) {
     cpu::ThreadScratch<T, 0> R(static_cast<std::size_t>(A.cols) * X.cols);
-    transpose_times_row_major(A, X, R.data());
+    transpose_times_row_major(A, column_major(X), X.cols, R.data());
     const index_t n = Y.rows;
     const index_t blocks = (n + kTransposeRows - 1) / kTransposeRows;
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * Y.cols))
@@ -214,7 +231,7 @@ void CpuBackend::csr_mm(const CsrView<T, I>& A, Trans t, ConstMatView<T> X, MatV
         cpu::ThreadScratch<T, 2> Xr(static_cast<std::size_t>(X.rows) * X.cols,
                                     cpu::ScratchFill::Any);
         to_row_major(X, Xr.data());
-        csr_times(A, Xr.data(), Y);
+        csr_times(A, Xr.data(), column_major(Y), Y.cols);
     } else {
         csr_transpose_times(A, X, Y);
     }
@@ -228,11 +245,32 @@ void CpuBackend::csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatVie
     // A^T X stays in the row-major layout that both halves use; the second half is csr_mm's
     // own kernel for the width (the same arithmetic as the two products)
     cpu::ThreadScratch<T, 0> R(static_cast<std::size_t>(A.cols) * X.cols);
-    transpose_times_row_major(A, X, R.data());
+    transpose_times_row_major(A, column_major(X), X.cols, R.data());
     if (X.cols == 1) {
         csr_mv(A, R.data(), Y.data);
     } else {
-        csr_times(A, R.data(), Y);
+        csr_times(A, R.data(), column_major(Y), Y.cols);
+    }
+}
+
+template <class T, class I>
+void CpuBackend::csr_mm_rows(const CsrView<T, I>& A, Trans t, ConstMatView<T> Xt,
+                             MatView<T> Yt) const {
+    const index_t in_rows = t == Trans::No ? A.cols : A.rows;
+    const index_t out_rows = t == Trans::No ? A.rows : A.cols;
+    require(Xt.cols == in_rows && Yt.cols == out_rows && Xt.rows == Yt.rows)
+        << "csr_mm_rows: block shapes do not match the sparse matrix";
+    require(Xt.ld == std::max<index_t>(Xt.rows, 1) && Yt.ld == std::max<index_t>(Yt.rows, 1))
+        << "csr_mm_rows: the row-major blocks must be contiguous";
+    const index_t l = Xt.rows;
+    if (l == 0 || out_rows == 0) return;
+    if (t == Trans::No && l == 1) {
+        csr_mv(A, Xt.data, Yt.data);  // one vector: the same memory in either layout
+    } else if (t == Trans::No) {
+        csr_times(A, Xt.data, Strided<T>{Yt.data, l, 1}, l);
+    } else {
+        std::fill(Yt.data, Yt.data + out_rows * l, T(0));
+        transpose_times_row_major(A, Strided<const T>{Xt.data, l, 1}, l, Yt.data);
     }
 }
 
@@ -260,6 +298,8 @@ double CpuBackend::sum_squares(const CsrView<T, I>& A) const {
                                            MatView<T>) const;                               \
     template void CpuBackend::csr_normal_mm<T, I>(const CsrView<T, I>&, ConstMatView<T>,     \
                                                   MatView<T>) const;                        \
+    template void CpuBackend::csr_mm_rows<T, I>(const CsrView<T, I>&, Trans, ConstMatView<T>, \
+                                                MatView<T>) const;                          \
     template double CpuBackend::sum_squares<T, I>(const CsrView<T, I>&) const;
 
 RANKWISE_INSTANTIATE_SPARSE(float, std::int32_t)

@@ -34,6 +34,30 @@ void CpuBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatVie
 }
 
 template <class T>
+void CpuBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
+    require(X.rows == Y.rows) << "gather_cols: row counts differ";
+    for (index_t c = 0; c < Y.cols; ++c)
+        require(cols[c] >= 0 && cols[c] < X.cols)
+            << "gather_cols: column " << cols[c] << " out of range [0, " << X.cols << ")";
+    for (index_t c = 0; c < Y.cols; ++c) std::copy_n(X.col(cols[c]), X.rows, Y.col(c));
+}
+
+template <class T>
+void CpuBackend::scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
+    require(X.rows == Y.rows) << "scatter_add_cols: row counts differ";
+    for (index_t c = 0; c < X.cols; ++c)
+        require(cols[c] >= 0 && cols[c] < Y.cols)
+            << "scatter_add_cols: column " << cols[c] << " out of range [0, " << Y.cols << ")";
+    const index_t k = X.rows;
+    for (index_t c = 0; c < X.cols; ++c) {
+        const T* x = X.col(c);
+        T* y = Y.col(cols[c]);
+#pragma omp simd
+        for (index_t i = 0; i < k; ++i) y[i] += x[i];
+    }
+}
+
+template <class T>
 void CpuBackend::from_host(const T* values, MatView<T> Y) const {
     for (index_t j = 0; j < Y.cols; ++j) std::copy_n(values + j * Y.rows, Y.rows, Y.col(j));
 }
@@ -109,6 +133,9 @@ bool CpuBackend::top_svd_by_gram(ConstMatView<T> M, index_t k, MatView<T> U, T* 
 
 #define RANKWISE_INSTANTIATE_UPDATE(T) \
     template void CpuBackend::scatter_add_rows<T>(ConstMatView<T>, const index_t*, MatView<T>) \
+        const;                                                                                 \
+    template void CpuBackend::gather_cols<T>(ConstMatView<T>, const index_t*, MatView<T>) const; \
+    template void CpuBackend::scatter_add_cols<T>(ConstMatView<T>, const index_t*, MatView<T>)  \
         const;                                                                                 \
     template void CpuBackend::from_host<T>(const T*, MatView<T>) const;                    \
     template void CpuBackend::singular_values<T>(MatView<T>, T*) const;                    \

@@ -31,6 +31,33 @@ void CudaBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatVi
 }
 
 template <class T>
+void CudaBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
+    require(X.rows == Y.rows) << "gather_cols: row counts differ";
+    for (index_t c = 0; c < Y.cols; ++c)
+        require(cols[c] >= 0 && cols[c] < X.cols)
+            << "gather_cols: column " << cols[c] << " out of range [0, " << X.cols << ")";
+    if (Y.rows == 0 || Y.cols == 0) return;
+    const cuda::DeviceCopy<index_t> at(cols, Y.cols, stream_);
+    const index_t* c = at.get();
+    cuda::for_each_entry(stream_, Y.rows, Y.cols,
+                         [=] __device__(index_t i, index_t j) { Y(i, j) = X(i, c[j]); });
+}
+
+template <class T>
+void CudaBackend::scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
+    require(X.rows == Y.rows) << "scatter_add_cols: row counts differ";
+    for (index_t c = 0; c < X.cols; ++c)
+        require(cols[c] >= 0 && cols[c] < Y.cols)
+            << "scatter_add_cols: column " << cols[c] << " out of range [0, " << Y.cols << ")";
+    if (X.rows == 0 || X.cols == 0) return;
+    // The columns are distinct (contract): each entry of Y has one writer, no atomics needed.
+    const cuda::DeviceCopy<index_t> at(cols, X.cols, stream_);
+    const index_t* c = at.get();
+    cuda::for_each_entry(stream_, X.rows, X.cols,
+                         [=] __device__(index_t i, index_t j) { Y(i, c[j]) += X(i, j); });
+}
+
+template <class T>
 void CudaBackend::singular_values(MatView<T> W, T* s) const {
     require(W.rows == W.cols) << "singular_values: W must be square";
     const int n = solver_int(W.cols, "columns"), ld = solver_int(W.ld, "rows (leading dimension)");
@@ -117,6 +144,10 @@ bool CudaBackend::solve_right_cholesky(MatView<T> G, MatView<T> B) const {
 
 #define RANKWISE_INSTANTIATE_UPDATE(T)                                                         \
     template void CudaBackend::scatter_add_rows<T>(ConstMatView<T>, const index_t*, MatView<T>) \
+        const;                                                                                 \
+    template void CudaBackend::gather_cols<T>(ConstMatView<T>, const index_t*, MatView<T>)     \
+        const;                                                                                 \
+    template void CudaBackend::scatter_add_cols<T>(ConstMatView<T>, const index_t*, MatView<T>) \
         const;                                                                                 \
     template void CudaBackend::singular_values<T>(MatView<T>, T*) const;                       \
     template bool CudaBackend::solve_right_cholesky<T>(MatView<T>, MatView<T>) const;

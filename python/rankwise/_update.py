@@ -225,14 +225,16 @@ class SVDUpdater:
       when ``l >= r``), and
       each factor is kept as ``U = Ue @ K`` with a ``k x k`` factor ``K`` (the extended
       decomposition), so that an update changes ``K`` and the ``|J|`` touched rows of
-      ``Ue`` only.  ``O(nnz (k + l n_iter) + |J| k + r (k + l)^2 + k^3)`` per update
-      (the touched rows are read and written, never multiplied by a ``k x k`` matrix);
+      ``Ue`` only (``Ue`` is stored row-major, so that those rows are contiguous).
+      ``O(nnz (k + l n_iter) + |J| k + r (k + l)^2 + k^3)`` per update (the touched
+      rows are read and written, never multiplied by a ``k x k`` matrix);
       sparse updates are never densified.  Both factors are re-orthonormalized after each
       update in ``O(k^3)`` from their tracked Gram matrices (the small middle factor this
       leaves is diagonalized by the next update's small SVD), which bounds
       ``||U^T U - I||`` by about ``eps max_cond^2`` whatever the number of updates
       (1e-14 to 1e-9 in float64 in the benchmarks); a factor whose ``K`` becomes
-      ill-conditioned (``cond(K) > max_cond``) is multiplied out (``O(N k^2)``).
+      ill-conditioned is multiplied out (``O(N k^2)``; when a bound of ``cond(K)``, at
+      most ``k ** 0.25`` times it, passes ``max_cond``).
       Directions of the residual below about ``sqrt(eps) ||E||_F`` are dropped (the
       residual norms come from ``||E||^2 - ||V^T E^T||^2``).
     * ``"auto"``: ``"sparse"`` if the first update is a scipy.sparse matrix, else
@@ -262,8 +264,9 @@ class SVDUpdater:
         Golub-Kahan-Lanczos bidiagonalization with full reorthogonalization (``l``
         products with the update each way, one vector at a time; ``n_iter`` unused).
     max_cond : float, optional
-        "sparse": multiply ``K`` out when its condition number passes this
-        (default ``eps ** -0.25``: 8e3 in float64, 58 in float32).
+        "sparse": multiply ``K`` out when its condition number may pass this: when
+        ``||K||_S8 ||K^-1||_S8`` (Schatten 8-norms, at most ``k ** 0.25`` times
+        ``cond_2(K)``) does (default ``eps ** -0.25``: 8e3 in float64, 58 in float32).
     refresh_threshold : float, optional
         Refresh automatically (recompute with :func:`rankwise.svd`) when
         :meth:`estimate_drift` exceeds this after an update.  Needs ``current``.

@@ -46,6 +46,33 @@ TYPED_TEST(CudaUpdateTest, ScatterAddRowsAddsExactlyTheGivenRows) {
     EXPECT_THROW(this->gpu.scatter_add_rows(ConstMatView<T>(dX.view()), bad.data(), sub), Error);
 }
 
+TYPED_TEST(CudaUpdateTest, GatherAndScatterOfColumnsMatchTheCpu) {
+    using T = TypeParam;
+    // a row-major factor's rows are the columns of its transpose: k x N, strided sub-view
+    const auto Ybig = random_matrix<T>(8, 60, 3);
+    const auto X = random_matrix<T>(6, 7, 4);
+    const std::vector<index_t> cols{0, 4, 9, 20, 33, 41, 59};
+    auto dY = this->upload(Ybig);
+    auto dX = this->upload(X);
+    const MatView<T> sub = dY.view().rows_range(1, 6);
+    auto dG = this->gpu.template matrix<T>(6, 7);
+    this->gpu.gather_cols(ConstMatView<T>(sub), cols.data(), dG.view());
+    this->gpu.scatter_add_cols(ConstMatView<T>(dX.view()), cols.data(), sub);
+    HostMatrix<T> ref(8, 60), G(6, 7);
+    cpu_up.copy(ConstMatView<T>(Ybig.view()), ref.view());
+    cpu_up.gather_cols(ConstMatView<T>(ref.view().rows_range(1, 6)), cols.data(), G.view());
+    cpu_up.scatter_add_cols(ConstMatView<T>(X.view()), cols.data(), ref.view().rows_range(1, 6));
+    const auto got = this->download(ConstMatView<T>(dY.view()));
+    const auto gotG = this->download(ConstMatView<T>(dG.view()));
+    for (index_t j = 0; j < 60; ++j)
+        for (index_t i = 0; i < 8; ++i) ASSERT_EQ(got.view()(i, j), ref.view()(i, j));
+    for (index_t j = 0; j < 7; ++j)
+        for (index_t i = 0; i < 6; ++i) ASSERT_EQ(gotG.view()(i, j), G.view()(i, j));
+    const std::vector<index_t> bad{0, 4, 9, 20, 33, 41, 60};
+    EXPECT_THROW(this->gpu.scatter_add_cols(ConstMatView<T>(dX.view()), bad.data(), sub), Error);
+    EXPECT_THROW(this->gpu.gather_cols(ConstMatView<T>(sub), bad.data(), dG.view()), Error);
+}
+
 TYPED_TEST(CudaUpdateTest, SingularValuesMatchTheCpu) {
     using T = TypeParam;
     const auto Wbig = random_matrix<T>(40, 30, 3);

@@ -252,6 +252,31 @@ TYPED_TEST(DensePrimitives, ElementwiseHelpersMatchLoops) {
     be.gather_rows(ConstMatView<T>(X.view()), rows.data(), G.view());
     for (index_t r = 0; r < 3; ++r)
         for (index_t j = 0; j < 5; ++j) EXPECT_EQ(G.view()(r, j), X.view()(rows[r], j));
+
+    // columns: gathered, and added back to exactly those columns of a strided view
+    const std::vector<index_t> cols = {4, 0, 2};
+    HostMatrix<T> C(37, 3);
+    be.gather_cols(ConstMatView<T>(X.view()), cols.data(), C.view());
+    for (index_t c = 0; c < 3; ++c)
+        for (index_t i = 0; i < 37; ++i) EXPECT_EQ(C.view()(i, c), X.view()(i, cols[c]));
+    HostMatrix<T> Z(40, 5);
+    be.copy(ConstMatView<T>(random_matrix<T>(40, 5, 9).view()), Z.view());
+    HostMatrix<T> before(40, 5);
+    be.copy(ConstMatView<T>(Z.view()), before.view());
+    be.scatter_add_cols(ConstMatView<T>(C.view()), cols.data(), Z.view().rows_range(2, 37));
+    for (index_t j = 0; j < 5; ++j) {
+        const auto at = std::find(cols.begin(), cols.end(), j);
+        for (index_t i = 0; i < 40; ++i) {
+            const bool touched = at != cols.end() && i >= 2 && i < 39;
+            const T add = touched ? C.view()(i - 2, at - cols.begin()) : T(0);
+            EXPECT_EQ(Z.view()(i, j), before.view()(i, j) + add) << i << ", " << j;
+        }
+    }
+    const std::vector<index_t> bad = {4, 0, 5};
+    EXPECT_THROW(be.gather_cols(ConstMatView<T>(X.view()), bad.data(), C.view()), Error);
+    EXPECT_THROW(be.scatter_add_cols(ConstMatView<T>(C.view()), bad.data(),
+                                     Z.view().rows_range(2, 37)),
+                 Error);
 }
 
 TYPED_TEST(DensePrimitives, ColumnNormsNeitherOverflowNorUnderflow) {

@@ -1,6 +1,7 @@
 // CPU backend, sparse primitives: CSR products (both orientations, unsorted indices and
 // duplicates summed as in SciPy, empty rows, 32- and 64-bit indices) against dense loops;
-// the fused normal product against the two products.
+// the fused normal product against the two products; the row-major products against the
+// column-major ones.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "rankwise/csr_structure.hpp"
+#include "rankwise/error.hpp"
 #include "test_support.hpp"
 
 namespace rankwise::test {
@@ -103,6 +105,37 @@ TYPED_TEST(SparsePrimitives, NormalProductEqualsTheTwoProducts) {
         for (index_t i = 0; i < m * l; ++i)
             ASSERT_EQ(fused.data()[i], Y.data()[i]) << m << " x " << n << ", entry " << i;
     }
+}
+
+// csr_mm_rows (row-major blocks, given as their transposes) does csr_mm's arithmetic in
+// the same order: equal bit for bit, in both orientations, on one thread and on all.
+TYPED_TEST(SparsePrimitives, RowMajorProductsEqualTheColumnMajorOnes) {
+    using T = typename TypeParam::first_type;
+    using I = typename TypeParam::second_type;
+    for (auto [m, n, l] : std::vector<std::tuple<index_t, index_t, index_t>>{
+             {1, 1, 1}, {9, 1, 2}, {40, 30, 1}, {3000, 200, 8}, {400, 30000, 32}}) {
+        const RandomCsr<T, I> A(m, n, 27);
+        for (Trans t : {Trans::No, Trans::Yes}) {
+            const index_t in = t == Trans::No ? n : m, out = t == Trans::No ? m : n;
+            auto X = random_matrix<T>(in, l, 28);
+            HostMatrix<T> Xt(l, in), Y(out, l), Yt(l, out);
+            be.transpose(ConstMatView<T>(X.view()), Xt.view());
+            be.csr_mm(A.view(), t, ConstMatView<T>(X.view()), Y.view());
+            be.csr_mm_rows(A.view(), t, ConstMatView<T>(Xt.view()), Yt.view());
+            for (index_t j = 0; j < l; ++j)
+                for (index_t i = 0; i < out; ++i)
+                    ASSERT_EQ(Yt.view()(j, i), Y.view()(i, j))
+                        << m << " x " << n << (t == Trans::Yes ? " transposed" : "");
+        }
+    }
+    const RandomCsr<T, I> A(5, 4, 29);
+    HostMatrix<T> Xt(2, 4), wide(2, 6);
+    EXPECT_THROW(be.csr_mm_rows(A.view(), Trans::No, ConstMatView<T>(Xt.view()), wide.view()),
+                 Error);
+    HostMatrix<T> big(3, 5);  // a strided (non-contiguous) row-major view is refused
+    EXPECT_THROW(be.csr_mm_rows(A.view(), Trans::No, ConstMatView<T>(Xt.view()),
+                                big.view().rows_range(0, 2)),
+                 Error);
 }
 
 TYPED_TEST(SparsePrimitives, SumSquaresOfACanonicalMatrixIsTheFrobeniusNorm) {

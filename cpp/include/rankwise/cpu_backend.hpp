@@ -130,6 +130,13 @@ class CpuBackend {
     template <class T, class I>
     void csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) const;
 
+    // Y = op(A) X with X and Y row-major, given as the column-major views of their
+    // transposes (Xt: l x in, Yt: l x out, both contiguous): the sparse kernels' own layout,
+    // so nothing is transposed (SparseOp::apply_rows).
+    static constexpr bool kSparseRowMajor = true;
+    template <class T, class I>
+    void csr_mm_rows(const CsrView<T, I>& A, Trans t, ConstMatView<T> Xt, MatView<T> Yt) const;
+
     // Host copy of n values held by the backend (identity on the CPU).
     template <class T>
     std::vector<T> to_host(const T* values, index_t n) const {
@@ -262,6 +269,13 @@ class CpuBackend {
     // [0, Y.rows)): the rows touched by a sparse update, and no others.
     template <class T>
     void scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
+
+    // Y(:, cols[c]) = X(:, c), and Y(:, cols[c]) += X(:, c) (cols in host memory, distinct
+    // for the scatter): the same for a factor kept row-major, as its transpose.
+    template <class T>
+    void gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
+    template <class T>
+    void scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
 
     // (fill, in the dense block above, is used here too)
 

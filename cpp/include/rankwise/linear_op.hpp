@@ -37,6 +37,13 @@ class LinearOp {
     // layout in between (the SVD update's residual products, update_projection.hpp).
     // Returns false, having done nothing, where it cannot; the caller then applies twice.
     virtual bool apply_normal(ConstMatView<T> /*X*/, MatView<T> /*Y*/) const { return false; }
+    // Y = op(A) X with X and Y row-major, given as the column-major views of their
+    // transposes (Xt: l x in, Yt: l x out, contiguous), where the operator works in that
+    // layout anyway (the SVD update keeps its factors' rows contiguous).  Returns false,
+    // having done nothing, where it cannot; the caller then transposes around apply.
+    virtual bool apply_rows(Trans /*t*/, ConstMatView<T> /*Xt*/, MatView<T> /*Yt*/) const {
+        return false;
+    }
 };
 
 }  // namespace rankwise

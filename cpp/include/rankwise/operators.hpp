@@ -48,6 +48,14 @@ class SparseOp final : public LinearOp<T> {
         be_.csr_normal_mm(a_, X, Y);
         return true;
     }
+    bool apply_rows(Trans t, ConstMatView<T> Xt, MatView<T> Yt) const override {
+        if constexpr (Backend::kSparseRowMajor) {
+            be_.csr_mm_rows(a_, transposed_ ? flip(t) : t, Xt, Yt);
+            return true;
+        } else {
+            return false;
+        }
+    }
 
    private:
     const Backend& be_;

@@ -181,6 +181,9 @@ class CudaBackend {
     // Y = A (A^T X): two SpMMs through a device temporary
     template <class T, class I>
     void csr_normal_mm(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y) const;
+    // No row-major sparse products (CpuBackend::csr_mm_rows): SparseOp::apply_rows declines
+    // and the updater transposes around csr_mm.
+    static constexpr bool kSparseRowMajor = false;
     template <class T>
     std::vector<T> to_host(const T* values, index_t n) const;
     template <class T>
@@ -240,6 +243,11 @@ class CudaBackend {
     // rows in host memory (distinct), copied to the device; one kernel, no atomics.
     template <class T>
     void scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
+    // cols in host memory (distinct for the scatter), copied to the device; one kernel each.
+    template <class T>
+    void gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
+    template <class T>
+    void scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
     // cuSOLVER gesvd with jobu = jobvt = 'N'; s (host) and devInfo are read back.
     template <class T>
     void singular_values(MatView<T> W, T* s) const;

@@ -59,24 +59,30 @@ SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
 // range(Q) (a Krylov block of an exactly low-rank A, an update inside the factor's span):
 // what is left of it is rounding noise, which can keep pointing along Q however often it is
 // projected (a 12 x 12 rank-1 A gave K = [q, q], found by fuzzing), so a random direction
-// takes its place.  Y ends orthonormal and orthogonal to Q.
+// takes its place.  Y ends orthonormal and orthogonal to Q.  With `q_layout` Trans::Yes the
+// view holds Q^T (a row-major Q, as the SVD updater keeps its factors).
 template <class Backend, class T>
-void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how) {
-    if (Q.cols == 0) {
+void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how,
+                            Trans q_layout = Trans::No) {
+    const bool qt = q_layout == Trans::Yes;
+    const index_t q_rows = qt ? Q.cols : Q.rows, q_cols = qt ? Q.rows : Q.cols;
+    if (q_cols == 0) {
         be.orthonormalize(Y, how);
         return;
     }
+    // C = Q^T Y and Y -= Q C, whichever layout holds Q
+    const Trans q_t = qt ? Trans::No : Trans::Yes, q_n = qt ? Trans::Yes : Trans::No;
     const double eps = std::numeric_limits<T>::epsilon();
-    const double tiny = 4 * eps * std::sqrt(double(Q.rows));
-    auto C = be.template matrix<T>(Q.cols, Y.cols);
+    const double tiny = 4 * eps * std::sqrt(double(q_rows));
+    auto C = be.template matrix<T>(q_cols, Y.cols);
     std::vector<double> before(static_cast<std::size_t>(Y.cols)), after(before.size());
     be.column_norms(ConstMatView<T>(Y), before.data());
-    be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
-    be.gemm(Trans::No, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
+    be.gemm(q_t, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
+    be.gemm(q_n, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
     be.column_norms(ConstMatView<T>(Y), after.data());
     // The stream depends on Q's width too: a later call (the next Krylov block) must not
     // draw the directions that an earlier one drew, which are in its Q by now.
-    const auto first = static_cast<std::uint64_t>(Q.cols) << 32;
+    const auto first = static_cast<std::uint64_t>(q_cols) << 32;
     for (index_t j = 0; j < Y.cols; ++j) {
         if (!(after[j] > 64 * tiny * before[j]))  // also a zero column: nothing to keep
             be.fill_normal(Y.cols_range(j, 1), philox::Key{0x6f7274686f676f6eULL, 0},
@@ -84,9 +90,9 @@ void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
     }
     be.orthonormalize(Y, how);
     for (int pass = 1; pass < 8; ++pass) {
-        be.gemm(Trans::Yes, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
+        be.gemm(q_t, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
         if (pass >= 2) {  // Y orthonormal here: stop once it is orthogonal to Q as well
-            const auto c = be.to_host(C.data(), Q.cols * Y.cols);
+            const auto c = be.to_host(C.data(), q_cols * Y.cols);
             double worst = 0;
             for (const T v : c) worst = std::max(worst, std::abs(double(v)));
             if (worst <= tiny) return;
@@ -98,7 +104,7 @@ void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
                 be.fill_normal(Y, philox::Key{0x6f7274686f676f6eULL, 1}, first);
             }
         }
-        be.gemm(Trans::No, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
+        be.gemm(q_n, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
         be.orthonormalize(Y, how);
     }
 }

@@ -11,12 +11,16 @@
 // V' = [V, Q] G(:, :k).
 //
 // Storage.  Each side W (N x k) is kept as W = We(0:N, :) K with a k x k factor K (the
-// "extended decomposition" of Deng et al., ICLR 2024).  The explicit methods (Zha-Simon,
+// "extended decomposition" of Deng et al., ICLR 2024), We row-major (stored as its
+// transpose WeT, k x capacity): a sparse update reads and writes the rows it touches, and
+// those are contiguous that way (column-major, each touched row was k strided accesses,
+// a sixth of a 20000-node update).  The explicit methods (Zha-Simon,
 // Vecharynski-Saad) form W' = [W Q] G every time (K = I, O(N k (k + p)) flops).  The sparse
 // method writes W' = W (G1 - Cd X G2) + D X G2 (update_projection.hpp), so
 //   K' = K (G1 - Cd X G2),   We(J, :) += D(J, :) X G2 K'^-1,
 // and only the |J| rows that the update touches change; appended rows are F2 K'^-1.  When
-// cond(K') passes max_cond, that side is materialized (We <- We K', K <- I) instead.
+// cond(K') may pass max_cond (a bound within k^(1/4) of it does: inverse_if_well_conditioned),
+// that side is materialized (We <- We K', K <- I) instead.
 // The sparse method also tracks gram = We^T We (O(|J| k^2) per update), so that the loss of
 // orthogonality W^T W - I = K^T gram K - I is known in O(k^3).  After each update both
 // sides are re-orthonormalized in O(k^3): with W^T W = R^T R (Cholesky), W R^-1 is
@@ -74,21 +78,37 @@ struct UpdateStats {
     double dropped = 0;            // residual energy outside [W Q] (rank-l bases, rounding)
 };
 
+// A factor (rows x cols) as the caller holds it: column-major (M is the factor), or
+// row-major (transposed: M is its transpose, cols x rows column-major), so that numpy's
+// C-ordered factors are read in place.
+template <class T>
+struct FactorIn {
+    ConstMatView<T> M;
+    bool transposed = false;
+    index_t rows() const { return transposed ? M.cols : M.rows; }
+    index_t cols() const { return transposed ? M.rows : M.cols; }
+};
+
 template <class Backend, class T>
 class SvdUpdate {
    public:
     using Matrix = typename Backend::template Matrix<T>;
 
-    // U (m x k) and V (n x k) with orthonormal columns, s (k, host memory).
-    SvdUpdate(const Backend& be, ConstMatView<T> U, const T* s, ConstMatView<T> V,
+    // U (m x k) and V (n x k) with orthonormal columns, each column-major or given as its
+    // transpose (FactorIn), s (k, host memory).
+    SvdUpdate(const Backend& be, FactorIn<T> U, const T* s, FactorIn<T> V,
               const UpdateOptions& o)
-        : be_(be), o_(o), s_(s, s + U.cols) {
-        require(U.cols == V.cols && U.cols >= 1) << "U and V must have the same k >= 1 columns";
+        : be_(be), o_(o), s_(s, s + U.cols()) {
+        require(U.cols() == V.cols() && U.cols() >= 1)
+            << "U and V must have the same k >= 1 columns";
         require(o.rank >= 0 && o.n_iter >= 0) << "rank and n_iter must be >= 0";
         if (o_.max_cond <= 0) o_.max_cond = std::pow(std::numeric_limits<T>::epsilon(), -0.25);
         u_ = make_side(U);
         v_ = make_side(V);
     }
+    SvdUpdate(const Backend& be, ConstMatView<T> U, const T* s, ConstMatView<T> V,
+              const UpdateOptions& o)
+        : SvdUpdate(be, FactorIn<T>{U, false}, s, FactorIn<T>{V, false}, o) {}
 
     index_t rows() const { return u_.N; }
     index_t cols() const { return v_.N; }
@@ -241,23 +261,23 @@ class SvdUpdate {
 
    private:
     struct Side {
-        Matrix We;  // cap x k, rows [0, N) in use
+        Matrix WeT;  // k x cap: We^T, columns [0, N) in use
         index_t N = 0;
         Matrix K;     // k x k
         Matrix gram;  // k x k: We(0:N)^T We(0:N) (sparse method)
-        ConstMatView<T> used() const {
-            return ConstMatView<T>(We.view()).rows_range(0, N);
+        ConstMatView<T> used() const {  // We(0:N, :)^T
+            return ConstMatView<T>(WeT.view()).cols_range(0, N);
         }
     };
     // A side's new state, committed by finish(): either a new We (materialized), or rows
     // to add to the old one (Delta at rows J) and/or rows to append at N.
     struct Pending {
         bool replace = false;
-        Matrix We;            // replace: the new storage
-        Matrix Delta;         // |J| x k to add to We(J, :)
+        Matrix WeT;           // replace: the new storage (transposed, as Side::WeT)
+        Matrix DeltaT;        // k x |J|: Delta^T, Delta to add to We(J, :)
         const index_t* J = nullptr;
         bool delta_all = false;  // Delta covers all N rows (dense block)
-        index_t grow = 0;     // rows appended (already written to We or the new storage)
+        index_t grow = 0;     // rows appended (already written to WeT or the new storage)
         bool materialized = false;  // sparse method: K was ill-conditioned, We <- We K
         Matrix K, gram;
     };
@@ -278,21 +298,25 @@ class SvdUpdate {
                4.0 * r * (k + l) * (k + l);
     }
 
-    Side make_side(ConstMatView<T> W) {
+    Side make_side(FactorIn<T> W) {
         Side w;
-        w.N = W.rows;
-        w.We = be_.template matrix<T>(W.rows, W.cols);
-        be_.copy(W, w.We.view());
-        w.K = identity<Backend, T>(be_, W.cols);
-        w.gram = be_.template matrix<T>(W.cols, W.cols);
-        be_.gemm(Trans::Yes, Trans::No, T(1), W, W, T(0), w.gram.view());
+        w.N = W.rows();
+        w.WeT = be_.template matrix<T>(W.cols(), W.rows());
+        if (W.transposed) {
+            be_.copy(W.M, w.WeT.view());
+        } else {
+            be_.transpose(W.M, w.WeT.view());
+        }
+        w.K = identity<Backend, T>(be_, W.cols());
+        w.gram = gram_of_rows(ConstMatView<T>(w.WeT.view()));
         return w;
     }
 
-    // We(0:N, :) K of side w, for a k x k K (the side's own, or that times a rotation)
+    // We(0:N, :) K of side w, for a k x k K (the side's own, or that times a rotation):
+    // column-major, N x k
     Matrix materialize(const Side& w, ConstMatView<T> K) const {
         auto W = be_.template matrix<T>(w.N, rank());
-        be_.gemm(Trans::No, Trans::No, T(1), w.used(), K, T(0), W.view());
+        be_.gemm(Trans::Yes, Trans::No, T(1), w.used(), K, T(0), W.view());
         return W;
     }
 
@@ -365,12 +389,18 @@ class SvdUpdate {
                                 o_.n_iter, o_.krylov, o_.key, stream);
     }
 
-    // K^-1 when cond(K) <= max_cond, else nothing (the caller materializes that side).
-    // The inverse is what the update needs anyway (its condition number is at most
-    // max_cond, so it is accurate to about cond(K) eps, and each c x k product with it is
-    // one GEMM).  Since cond_2(K) <= ||K||_F ||K^-1||_F, it also settles the usual case,
-    // K near orthogonal (bound about k); only past that bound, or where the LU finds K
-    // singular, are K's singular values computed, so the decision is the exact test's.
+    // K^-1 when cond(K) passes no bound of max_cond, else nothing (the caller materializes
+    // that side).  The inverse is what the update needs anyway (its condition number is
+    // at most max_cond, so it is accurate to about cond(K) eps, and each c x k product with
+    // it is one GEMM).  The test is on b = ||K||_S8 ||K^-1||_S8 (schatten8 below), a bound
+    // of cond_2(K) = ||K||_2 ||K^-1||_2 within a factor k^(1/4) (2.8 for k = 64), since
+    // ||A||_2 <= ||A||_S8 <= k^(1/8) ||A||_2: a side is materialized when cond_2(K) passes
+    // max_cond at the latest, max_cond / k^(1/4) at the earliest.  Exact singular values
+    // (a k x k SVD, 6x the cost of the bound) would decide within that band, and K's
+    // condition spends most updates in it (it grows until the side is materialized): a
+    // few more materializations (O(N k^2) each, 4 -> 5 in the 20000-node benchmark) cost
+    // less than an SVD per update.  Where the LU finds K singular, or the bound is not
+    // finite, the singular values decide.
     std::optional<Matrix> inverse_if_well_conditioned(ConstMatView<T> K) const {
         const index_t k = K.cols;
         auto Kc = be_.template matrix<T>(k, k);
@@ -383,9 +413,9 @@ class SvdUpdate {
             solved = false;  // singular to working precision: the exact test decides
         }
         if (solved) {
-            const double bound = std::sqrt(be_.sum_squares(K)) *
-                                 std::sqrt(be_.sum_squares(ConstMatView<T>(Kinv.view())));
+            const double bound = schatten8(K) * schatten8(ConstMatView<T>(Kinv.view()));
             if (bound <= o_.max_cond) return Kinv;
+            if (std::isfinite(bound)) return std::nullopt;
         }
         be_.copy(K, Kc.view());
         std::vector<T> sv(static_cast<std::size_t>(k));
@@ -395,16 +425,30 @@ class SvdUpdate {
         return std::nullopt;
     }
 
-    // B (c x k) Kinv (k x k)
-    Matrix times(ConstMatView<T> B, const Matrix& Kinv) const {
-        auto Y = be_.template matrix<T>(B.rows, Kinv.cols());
-        be_.gemm(Trans::No, Trans::No, T(1), B, ConstMatView<T>(Kinv.view()), T(0), Y.view());
-        return Y;
+    // ||A||_S8 = (sum sigma_i^8)^(1/8) = ||(A^T A)^2||_F^(1/4) of a square A, formed from A
+    // scaled to unit Frobenius norm (no overflow: its sigma_i <= 1); inf or NaN where A
+    // has them, so that no bound settles the test.
+    double schatten8(ConstMatView<T> A) const {
+        const index_t k = A.cols;
+        const double fro = std::sqrt(be_.sum_squares(A));
+        if (!std::isfinite(fro) || fro == 0) return fro;
+        auto H = be_.template matrix<T>(k, k), H2 = be_.template matrix<T>(k, k);
+        const T inv2 = T(1.0 / (fro * fro));
+        be_.gemm(Trans::Yes, Trans::No, inv2, A, A, T(0), H.view());
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(H.view()),
+                 ConstMatView<T>(H.view()), T(0), H2.view());
+        return fro * std::pow(be_.sum_squares(ConstMatView<T>(H2.view())), 0.125);
     }
 
     Matrix gram_of(ConstMatView<T> W) const {
         auto G = be_.template matrix<T>(W.cols, W.cols);
         be_.gemm(Trans::Yes, Trans::No, T(1), W, W, T(0), G.view());
+        return G;
+    }
+    // W^T W from Wt = W^T
+    Matrix gram_of_rows(ConstMatView<T> Wt) const {
+        auto G = be_.template matrix<T>(Wt.rows, Wt.rows);
+        be_.gemm(Trans::No, Trans::Yes, T(1), Wt, Wt, T(0), G.view());
         return G;
     }
 
@@ -415,13 +459,13 @@ class SvdUpdate {
         const index_t k = rank(), p = pr.p;
         const ConstMatView<T> G1 = Gw.rows_range(0, k), G2 = Gw.rows_range(k, p);
         Pending out;
-        if (!sparse()) {  // W' = W G1 + Q G2, formed
+        if (!sparse()) {  // W'^T = G1^T W^T + G2^T Q^T, formed
             out.replace = true;
-            out.We = be_.template matrix<T>(w.N, k);
-            be_.gemm(Trans::No, Trans::No, T(1), w.used(), G1, T(0), out.We.view());
+            out.WeT = be_.template matrix<T>(k, w.N);
+            be_.gemm(Trans::Yes, Trans::No, T(1), G1, w.used(), T(0), out.WeT.view());
             if (p > 0)
-                be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(pr.Q.view()), G2, T(1),
-                         out.We.view());
+                be_.gemm(Trans::Yes, Trans::Yes, T(1), G2, ConstMatView<T>(pr.Q.view()), T(1),
+                         out.WeT.view());
             out.K = identity<Backend, T>(be_, k);
             return out;
         }
@@ -444,42 +488,48 @@ class SvdUpdate {
         const index_t nJ = D.Dt->cols();
         const bool all = D.J == nullptr;
         if (const auto Kinv = inverse_if_well_conditioned(out.K.view())) {
-            // We(J, :) += D(J, :) X G2 K'^-1
-            auto coef = times(ConstMatView<T>(XG2.view()), *Kinv);
-            out.Delta = be_.template matrix<T>(nJ, k);
-            D.Dt->apply(Trans::Yes, coef.view(), out.Delta.view());
+            // We(J, :) += D(J, :) X G2 K'^-1 = D(J, :) coef, formed transposed (row-major)
+            auto coefT = be_.template matrix<T>(k, r);
+            be_.gemm(Trans::Yes, Trans::Yes, T(1), ConstMatView<T>(Kinv->view()),
+                     ConstMatView<T>(XG2.view()), T(0), coefT.view());
+            out.DeltaT = be_.template matrix<T>(k, nJ);
+            apply_rows(be_, *D.Dt, Trans::Yes, ConstMatView<T>(coefT.view()),
+                       out.DeltaT.view());
             out.J = D.J;
             out.delta_all = all;
             // gram' = gram + WeJ^T Delta + Delta^T WeJ + Delta^T Delta = gram + C + C^T with
             // C = WeJ^T Delta + Delta^T Delta / 2 = (D^T We)^T coef + coef^T (D^T Delta) / 2
             // (Delta = D(J, :) coef): r x k products, none of size |J| x k x k
-            auto DtDelta = be_.template matrix<T>(r, k);
-            D.Dt->apply(Trans::No, ConstMatView<T>(out.Delta.view()), DtDelta.view());
+            auto DtDeltaT = be_.template matrix<T>(k, r);
+            apply_rows(be_, *D.Dt, Trans::No, ConstMatView<T>(out.DeltaT.view()),
+                       DtDeltaT.view());
             auto C = be_.template matrix<T>(k, k);
-            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(pr.DtWe.view()),
-                     ConstMatView<T>(coef.view()), T(0), C.view());
-            be_.gemm(Trans::Yes, Trans::No, T(0.5), ConstMatView<T>(coef.view()),
-                     ConstMatView<T>(DtDelta.view()), T(1), C.view());
+            be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(pr.DtWeT.view()),
+                     ConstMatView<T>(coefT.view()), T(0), C.view());
+            be_.gemm(Trans::No, Trans::Yes, T(0.5), ConstMatView<T>(coefT.view()),
+                     ConstMatView<T>(DtDeltaT.view()), T(1), C.view());
             out.gram = small_transpose(be_, ConstMatView<T>(C.view()));
             be_.add_scaled(ConstMatView<T>(C.view()), T(1), out.gram.view());
             be_.add_scaled(ConstMatView<T>(w.gram.view()), T(1), out.gram.view());
             return out;
         }
-        // Materialize: We' = We K' + D X G2, K = I
+        // Materialize: We' = We K' + D X G2, K = I (transposed: K'^T We^T + (D X G2)^T)
         out.replace = true;
         out.materialized = true;
-        out.We = be_.template matrix<T>(w.N, k);
-        be_.gemm(Trans::No, Trans::No, T(1), w.used(), ConstMatView<T>(out.K.view()), T(0),
-                 out.We.view());
-        auto add = be_.template matrix<T>(nJ, k);
-        D.Dt->apply(Trans::Yes, XG2.view(), add.view());
+        out.WeT = be_.template matrix<T>(k, w.N);
+        be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(out.K.view()), w.used(), T(0),
+                 out.WeT.view());
+        auto addT = be_.template matrix<T>(k, nJ);
+        apply_rows(be_, *D.Dt, Trans::Yes,
+                   ConstMatView<T>(small_transpose(be_, ConstMatView<T>(XG2.view())).view()),
+                   addT.view());
         if (all) {
-            be_.add_scaled(ConstMatView<T>(add.view()), T(1), out.We.view());
+            be_.add_scaled(ConstMatView<T>(addT.view()), T(1), out.WeT.view());
         } else {
-            be_.scatter_add_rows(ConstMatView<T>(add.view()), D.J, out.We.view());
+            be_.scatter_add_cols(ConstMatView<T>(addT.view()), D.J, out.WeT.view());
         }
         out.K = identity<Backend, T>(be_, k);
-        out.gram = gram_of(out.We.view());
+        out.gram = gram_of_rows(ConstMatView<T>(out.WeT.view()));
         return out;
     }
 
@@ -495,34 +545,36 @@ class SvdUpdate {
         const auto Kinv =
             sparse() ? inverse_if_well_conditioned(out.K.view()) : std::optional<Matrix>();
         if (Kinv) {
-            // new rows F2 K'^-1, written to spare capacity (unused rows: the state is intact)
-            auto rows = times(F2, *Kinv);
+            // new rows F2 K'^-1 (as columns of WeT: K'^-T F2^T), written to spare capacity
+            // (unused columns: the state is intact)
             MatView<T> dest;
-            if (w.We.rows() >= w.N + r) {
-                dest = w.We.view().rows_range(w.N, r);
+            if (w.WeT.cols() >= w.N + r) {
+                dest = w.WeT.view().cols_range(w.N, r);
             } else {
                 out.replace = true;  // grow by half: amortized O(k) per appended row
                 const index_t cap = std::max(w.N + r, w.N + w.N / 2);
-                out.We = be_.template matrix<T>(cap, k);
-                be_.copy(w.used(), out.We.view().rows_range(0, w.N));
-                dest = out.We.view().rows_range(w.N, r);
+                out.WeT = be_.template matrix<T>(k, cap);
+                be_.copy(w.used(), out.WeT.view().cols_range(0, w.N));
+                dest = out.WeT.view().cols_range(w.N, r);
             }
-            be_.copy(ConstMatView<T>(rows.view()), dest);
+            be_.gemm(Trans::Yes, Trans::Yes, T(1), ConstMatView<T>(Kinv->view()), F2, T(0),
+                     dest);
             out.gram = be_.template matrix<T>(k, k);
             be_.copy(ConstMatView<T>(w.gram.view()), out.gram.view());
-            be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(rows.view()),
-                     ConstMatView<T>(rows.view()), T(1), out.gram.view());
+            be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(dest),
+                     ConstMatView<T>(dest), T(1), out.gram.view());
             return out;
         }
         out.replace = true;
         out.materialized = sparse();
-        out.We = be_.template matrix<T>(w.N + r, k);
+        out.WeT = be_.template matrix<T>(k, w.N + r);
         const ConstMatView<T> Kuse = sparse() ? ConstMatView<T>(out.K.view()) : F1;
-        be_.gemm(Trans::No, Trans::No, T(1), w.used(), Kuse, T(0),
-                 out.We.view().rows_range(0, w.N));
-        be_.copy(F2, out.We.view().rows_range(w.N, r));
+        be_.gemm(Trans::Yes, Trans::No, T(1), Kuse, w.used(), T(0),
+                 out.WeT.view().cols_range(0, w.N));
+        be_.copy(ConstMatView<T>(small_transpose(be_, F2).view()),
+                 out.WeT.view().cols_range(w.N, r));
         out.K = identity<Backend, T>(be_, k);
-        if (sparse()) out.gram = gram_of(out.We.view());
+        if (sparse()) out.gram = gram_of_rows(ConstMatView<T>(out.WeT.view()));
         return out;
     }
 
@@ -627,12 +679,13 @@ class SvdUpdate {
 
     void commit(Side& w, Pending&& p) {
         if (p.replace) {
-            w.We = std::move(p.We);
-        } else if (p.Delta.rows() > 0) {
+            w.WeT = std::move(p.WeT);
+        } else if (p.DeltaT.cols() > 0) {
             if (p.delta_all) {
-                be_.add_scaled(ConstMatView<T>(p.Delta.view()), T(1), w.We.view().rows_range(0, w.N));
+                be_.add_scaled(ConstMatView<T>(p.DeltaT.view()), T(1),
+                               w.WeT.view().cols_range(0, w.N));
             } else {
-                be_.scatter_add_rows(ConstMatView<T>(p.Delta.view()), p.J, w.We.view());
+                be_.scatter_add_cols(ConstMatView<T>(p.DeltaT.view()), p.J, w.WeT.view());
             }
         }
         w.N += p.grow;

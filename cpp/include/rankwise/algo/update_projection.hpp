@@ -51,7 +51,7 @@ struct Projection {
     Matrix Q;        // explicit methods: N x p
     Matrix X;        // implicit method: r x p, Q = (D - W Cd) X
     Matrix RT;       // r x p: D^T Q
-    Matrix DtWe;     // implicit method: D^T We = D(J, :)^T We(J, :), r x k (CdT = DtWe K)
+    Matrix DtWeT;    // implicit method: (D^T We)^T = We(J, :)^T D(J, :), k x r (CdT = DtWe K)
     double dropped = 0;  // ||D - W Cd - Q Q^T D||_F^2: energy outside range([W Q])
 };
 
@@ -73,6 +73,19 @@ typename Backend::template Matrix<T> small_transpose(const Backend& be, ConstMat
     auto Y = be.template matrix<T>(X.cols, X.rows);
     be.gemm(Trans::Yes, Trans::No, T(1), X, ConstMatView<T>(I.view()), T(0), Y.view());
     return Y;
+}
+
+// Yt = (op(A) X)^T from Xt = X^T: row-major blocks (the updater keeps its factors so),
+// through the operator's own row-major product where it has one, else transposes.
+template <class Backend, class T>
+void apply_rows(const Backend& be, const LinearOp<T>& A, Trans t, ConstMatView<T> Xt,
+                MatView<T> Yt) {
+    if (A.apply_rows(t, Xt, Yt)) return;
+    auto X = be.template matrix<T>(Xt.cols, Xt.rows);
+    be.transpose(Xt, X.view());
+    auto Y = be.template matrix<T>(Yt.cols, Yt.rows);
+    A.apply(t, ConstMatView<T>(X.view()), Y.view());
+    be.transpose(ConstMatView<T>(Y.view()), Yt);
 }
 
 // D as a dense N x r matrix (explicit methods densify the update by design).
@@ -129,20 +142,21 @@ typename Backend::template Matrix<T> krylov_basis(const Backend& be, ApplyH&& ap
     return X;
 }
 
-// Explicit methods: W = We (N x k, orthonormal).  rank = 0: exact (Zha-Simon).
+// Explicit methods: W = We (N x k, orthonormal), given as Wt = W^T (k x N: the updater keeps
+// its factors row-major).  rank = 0: exact (Zha-Simon).
 template <class Backend, class T>
-Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> W, SideBlock<T> Db,
+Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> Wt, SideBlock<T> Db,
                                         index_t rank, int n_iter, bool krylov, philox::Key key,
                                         std::uint64_t stream) {
-    const index_t N = W.rows, k = W.cols, r = Db.Dt->rows();
+    const index_t N = Wt.cols, k = Wt.rows, r = Db.Dt->rows();
     Projection<Backend, T> pr;
     auto D = densify(be, Db, N);
-    pr.CdT = be.template matrix<T>(r, k);
-    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(D.view()), W, T(0), pr.CdT.view());
+    pr.CdT = be.template matrix<T>(r, k);  // D^T W
+    be.gemm(Trans::Yes, Trans::Yes, T(1), ConstMatView<T>(D.view()), Wt, T(0), pr.CdT.view());
     // Z = D - W Cd
     auto Z = be.template matrix<T>(N, r);
     be.copy(ConstMatView<T>(D.view()), Z.view());
-    be.gemm(Trans::No, Trans::Yes, T(-1), W, ConstMatView<T>(pr.CdT.view()), T(1), Z.view());
+    be.gemm(Trans::Yes, Trans::Yes, T(-1), Wt, ConstMatView<T>(pr.CdT.view()), T(1), Z.view());
     const double z2 = be.sum_squares(ConstMatView<T>(Z.view()));
     const index_t room = N - k;  // directions orthogonal to W
     if (rank == 0) {
@@ -182,7 +196,7 @@ Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> W, Si
                     ConstMatView<T>(Om.view()), T(0), pr.Q.view());  // Y = Z (Z^T Y)
         }
     }
-    if (pr.p > 0) orthonormalize_against(be, W, pr.Q.view(), Ortho::CholQR2);
+    if (pr.p > 0) orthonormalize_against(be, Wt, pr.Q.view(), Ortho::CholQR2, Trans::Yes);
     pr.RT = be.template matrix<T>(r, pr.p);
     be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(D.view()), ConstMatView<T>(pr.Q.view()),
             T(0), pr.RT.view());
@@ -190,28 +204,29 @@ Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> W, Si
     return pr;
 }
 
-// Implicit method: W = We(0:N) K with W^T W = I (the caller keeps it so).
+// Implicit method: W = We(0:N) K with W^T W = I (the caller keeps it so); We row-major,
+// given as WeT = We(0:N)^T (k x N), so that the touched rows We(J, :) are contiguous.
 template <class Backend, class T>
-Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> We, ConstMatView<T> K,
+Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> WeT, ConstMatView<T> K,
                                         SideBlock<T> Db, index_t rank, int n_iter, bool krylov,
                                         philox::Key key, std::uint64_t stream) {
     const LinearOp<T>& Dt = *Db.Dt;
     const index_t r = Dt.rows(), nJ = Dt.cols(), k = K.cols;
     Projection<Backend, T> pr;
-    ConstMatView<T> WeJ = We;
+    ConstMatView<T> WeJT = WeT;
     typename Backend::template Matrix<T> gathered;
     if (Db.J != nullptr) {
-        gathered = be.template matrix<T>(nJ, k);
-        be.gather_rows(We, Db.J, gathered.view());
-        WeJ = gathered.view();
+        gathered = be.template matrix<T>(k, nJ);
+        be.gather_cols(WeT, Db.J, gathered.view());
+        WeJT = gathered.view();
     }
     // D^T W = (D(J, :)^T We(J, :)) K: r x k products, where W(J, :) = We(J, :) K first
     // would cost a |J| x k x k one (|J| is thousands, r a batch); D^T We serves the
     // tracked Gram matrix's update too (SvdUpdate::rotate)
-    pr.DtWe = be.template matrix<T>(r, k);
-    Dt.apply(Trans::No, WeJ, pr.DtWe.view());
+    pr.DtWeT = be.template matrix<T>(k, r);
+    apply_rows(be, Dt, Trans::No, WeJT, pr.DtWeT.view());
     pr.CdT = be.template matrix<T>(r, k);
-    be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(pr.DtWe.view()), K, T(0),
+    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(pr.DtWeT.view()), K, T(0),
             pr.CdT.view());
     const ConstMatView<T> CdT = pr.CdT.view();
 

@@ -169,27 +169,32 @@ void gemm_tall_inner(Trans ta, Trans tb, T alpha, ConstMatView<T> A, ConstMatVie
     }
 }
 
-// Upper triangle of G (l x l, ld l) = Y^T Y.
+// Upper triangle of G (l x l, ld l) = Y^T Y; with `transposed`, Y is given as its transpose
+// Yt (l x N: a row-major Y) and the chunks of its N rows are columns of Yt.
 template <class T>
-void gram_upper(ConstMatView<T> Y, T* G) {
-    const index_t l = Y.cols;
+void gram_upper(ConstMatView<T> Y, T* G, bool transposed = false) {
+    const index_t l = transposed ? Y.rows : Y.cols, N = transposed ? Y.cols : Y.rows;
     const int li = blas_int(l, "columns");
+    const auto rows = [&](index_t r0, index_t n) {
+        return transposed ? Y.cols_range(r0, n) : Y.rows_range(r0, n);
+    };
     const auto syrk = [&](ConstMatView<T> part, T* out) {
-        lapack::syrk<T>('U', 'T', li, blas_int(part.rows, "rows"), T(1), part.data,
+        const index_t n = transposed ? part.cols : part.rows;
+        lapack::syrk<T>('U', transposed ? 'N' : 'T', li, blas_int(n, "rows"), T(1), part.data,
                         ld_of(part.ld), T(0), out, li);
     };
-    const Plan how = plan_block(Y.rows, l);
+    const Plan how = plan_block(N, l);
     if (how == Plan::Whole) return syrk(Y, G);
     if (how == Plan::Serial) {
         const SerialBlas serial;
         return syrk(Y, G);
     }
     // One partial l x l Gram matrix per chunk (fewer for wide blocks: memory and summing).
-    RowChunks chunks = summed_chunks(Y.rows);
+    RowChunks chunks = summed_chunks(N);
     if (l > kSkinnyMaxCols) chunks.count = std::min<index_t>(chunks.count, 8);
     std::vector<T> partial(static_cast<std::size_t>(chunks.count * l * l));
     for_each_chunk(chunks, [&](index_t c) {
-        syrk(Y.rows_range(chunks.begin(c), chunks.size(c)), partial.data() + c * l * l);
+        syrk(rows(chunks.begin(c), chunks.size(c)), partial.data() + c * l * l);
     });
     for (index_t j = 0; j < l; ++j) {
         for (index_t i = 0; i <= j; ++i) {

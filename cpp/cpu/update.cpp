@@ -12,6 +12,7 @@
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/lapack.hpp"
+#include "tall_skinny.hpp"
 
 namespace rankwise {
 
@@ -76,6 +77,17 @@ void CpuBackend::scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatVie
 #pragma omp simd
         for (index_t i = 0; i < k; ++i) y[i] += x[i];
     }
+}
+
+template <class T>
+void CpuBackend::gram_rows(ConstMatView<T> Wt, MatView<T> G) const {
+    const index_t k = Wt.rows;
+    require(G.rows == k && G.cols == k) << "gram_rows: G must be k x k";
+    if (k == 0) return;
+    std::vector<T> upper(static_cast<std::size_t>(k * k), T(0));
+    if (Wt.cols > 0) cpu::gram_upper<T>(Wt, upper.data(), true);
+    for (index_t j = 0; j < k; ++j)
+        for (index_t i = 0; i < k; ++i) G(i, j) = i <= j ? upper[i + j * k] : upper[j + i * k];
 }
 
 template <class T>
@@ -158,6 +170,7 @@ bool CpuBackend::top_svd_by_gram(ConstMatView<T> M, index_t k, MatView<T> U, T* 
     template void CpuBackend::gather_cols<T>(ConstMatView<T>, const index_t*, MatView<T>) const; \
     template void CpuBackend::scatter_add_cols<T>(ConstMatView<T>, const index_t*, MatView<T>)  \
         const;                                                                                 \
+    template void CpuBackend::gram_rows<T>(ConstMatView<T>, MatView<T>) const;              \
     template void CpuBackend::from_host<T>(const T*, MatView<T>) const;                    \
     template void CpuBackend::singular_values<T>(MatView<T>, T*) const;                    \
     template bool CpuBackend::top_svd_by_gram<T>(ConstMatView<T>, index_t, MatView<T>, T*,    \

@@ -272,6 +272,18 @@ TYPED_TEST(DensePrimitives, ElementwiseHelpersMatchLoops) {
             EXPECT_EQ(Z.view()(i, j), before.view()(i, j) + add) << i << ", " << j;
         }
     }
+    // the Gram matrix of a row-major W (given as Wt), on one thread (small) and on all
+    for (const index_t N : {index_t{37}, index_t{200000}}) {
+        auto Wt = random_matrix<T>(6, N, 10);
+        HostMatrix<T> G(6, 6);
+        be.gram_rows(ConstMatView<T>(Wt.view()), G.view());
+        const auto ref = reference_product<T>(Trans::No, Trans::Yes, Wt.view(), Wt.view());
+        EXPECT_LE(relative_max_error<T>(G.view(), ref), 50 * eps<T>() * std::sqrt(double(N)))
+            << N;
+        for (index_t j = 0; j < 6; ++j)
+            for (index_t i = 0; i < 6; ++i) EXPECT_EQ(G.view()(i, j), G.view()(j, i));
+    }
+
     const std::vector<index_t> bad = {4, 0, 5};
     EXPECT_THROW(be.gather_cols(ConstMatView<T>(X.view()), bad.data(), C.view()), Error);
     EXPECT_THROW(be.scatter_add_cols(ConstMatView<T>(C.view()), bad.data(),

@@ -448,7 +448,7 @@ class SvdUpdate {
     // W^T W from Wt = W^T
     Matrix gram_of_rows(ConstMatView<T> Wt) const {
         auto G = be_.template matrix<T>(Wt.rows, Wt.rows);
-        be_.gemm(Trans::No, Trans::Yes, T(1), Wt, Wt, T(0), G.view());
+        be_.gram_rows(Wt, G.view());
         return G;
     }
 

@@ -389,8 +389,8 @@ class SvdUpdate {
                                 o_.n_iter, o_.krylov, o_.key, stream);
     }
 
-    // K^-1 when cond(K) passes no bound of max_cond, else nothing (the caller materializes
-    // that side).  The inverse is what the update needs anyway (its condition number is
+    // K^-1 when the bound b of cond(K) below is at most max_cond, else nothing (the caller
+    // materializes that side).  The inverse is what the update needs anyway (its condition number is
     // at most max_cond, so it is accurate to about cond(K) eps, and each c x k product with
     // it is one GEMM).  The test is on b = ||K||_S8 ||K^-1||_S8 (schatten8 below), a bound
     // of cond_2(K) = ||K||_2 ||K^-1||_2 within a factor k^(1/4) (2.8 for k = 64), since

@@ -410,9 +410,7 @@ void CpuBackend::eim_update_errors_rows(MatView<T> Rt, MatView<T> Gt, const T* q
 
 template <class T>
 void CpuBackend::zero_rows(MatView<T> X, const index_t* rows, index_t count) const {
-    for (index_t r = 0; r < count; ++r)
-        require(rows[r] >= 0 && rows[r] < X.rows)
-            << "zero_rows: row " << rows[r] << " out of range [0, " << X.rows << ")";
+    require_indices_in_range(rows, count, X.rows, "zero_rows", "row");
     for (index_t j = 0; j < X.cols; ++j)
         for (index_t r = 0; r < count; ++r) X(rows[r], j) = T(0);
 }

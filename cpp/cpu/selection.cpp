@@ -114,9 +114,7 @@ std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T>
 template <class T>
 void CpuBackend::gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
     require(Y.cols == X.cols) << "gather_rows: column counts differ";
-    for (index_t r = 0; r < Y.rows; ++r)
-        require(rows[r] >= 0 && rows[r] < X.rows)
-            << "gather_rows: row " << rows[r] << " out of range [0, " << X.rows << ")";
+    require_indices_in_range(rows, Y.rows, X.rows, "gather_rows", "row");
     for (index_t j = 0; j < X.cols; ++j)
         for (index_t r = 0; r < Y.rows; ++r) Y(r, j) = X(rows[r], j);
 }

@@ -39,9 +39,7 @@ void prefetch_column(const T* col, index_t n) {
 template <class T>
 void CpuBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
     require(X.cols == Y.cols) << "scatter_add_rows: column counts differ";
-    for (index_t r = 0; r < X.rows; ++r)
-        require(rows[r] >= 0 && rows[r] < Y.rows)
-            << "scatter_add_rows: row " << rows[r] << " out of range [0, " << Y.rows << ")";
+    require_indices_in_range(rows, X.rows, Y.rows, "scatter_add_rows", "row");
     // Columns split over the threads: each output entry has one writer (rows are distinct).
 #pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t j = 0; j < X.cols; ++j) {
@@ -54,9 +52,7 @@ void CpuBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatVie
 template <class T>
 void CpuBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
     require(X.rows == Y.rows) << "gather_cols: row counts differ";
-    for (index_t c = 0; c < Y.cols; ++c)
-        require(cols[c] >= 0 && cols[c] < X.cols)
-            << "gather_cols: column " << cols[c] << " out of range [0, " << X.cols << ")";
+    require_indices_in_range(cols, Y.cols, X.cols, "gather_cols", "column");
     for (index_t c = 0; c < Y.cols; ++c) {
         if (c + kPrefetchAhead < Y.cols) prefetch_column(X.col(cols[c + kPrefetchAhead]), X.rows);
         std::copy_n(X.col(cols[c]), X.rows, Y.col(c));
@@ -66,9 +62,7 @@ void CpuBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> 
 template <class T>
 void CpuBackend::scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
     require(X.rows == Y.rows) << "scatter_add_cols: row counts differ";
-    for (index_t c = 0; c < X.cols; ++c)
-        require(cols[c] >= 0 && cols[c] < Y.cols)
-            << "scatter_add_cols: column " << cols[c] << " out of range [0, " << Y.cols << ")";
+    require_indices_in_range(cols, X.cols, Y.cols, "scatter_add_cols", "column");
     const index_t k = X.rows;
     for (index_t c = 0; c < X.cols; ++c) {
         if (c + kPrefetchAhead < X.cols) prefetch_column(Y.col(cols[c + kPrefetchAhead]), k);

@@ -289,9 +289,7 @@ std::pair<std::pair<index_t, index_t>, T> CudaBackend::argmax_abs(ConstMatView<T
 template <class T>
 void CudaBackend::gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
     require(Y.cols == X.cols) << "gather_rows: column counts differ";
-    for (index_t r = 0; r < Y.rows; ++r)
-        require(rows[r] >= 0 && rows[r] < X.rows)
-            << "gather_rows: row " << rows[r] << " out of range [0, " << X.rows << ")";
+    require_indices_in_range(rows, Y.rows, X.rows, "gather_rows", "row");
     const cuda::DeviceCopy<index_t> at(rows, Y.rows, stream_);
     const index_t* r = at.get();
     cuda::for_each_entry(stream_, Y.rows, Y.cols,

@@ -19,9 +19,7 @@ using cuda::solver_int;
 template <class T>
 void CudaBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
     require(X.cols == Y.cols) << "scatter_add_rows: column counts differ";
-    for (index_t r = 0; r < X.rows; ++r)
-        require(rows[r] >= 0 && rows[r] < Y.rows)
-            << "scatter_add_rows: row " << rows[r] << " out of range [0, " << Y.rows << ")";
+    require_indices_in_range(rows, X.rows, Y.rows, "scatter_add_rows", "row");
     if (X.rows == 0 || X.cols == 0) return;
     // The rows are distinct (contract): each entry of Y has one writer, no atomics needed.
     const cuda::DeviceCopy<index_t> at(rows, X.rows, stream_);
@@ -33,9 +31,7 @@ void CudaBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatVi
 template <class T>
 void CudaBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
     require(X.rows == Y.rows) << "gather_cols: row counts differ";
-    for (index_t c = 0; c < Y.cols; ++c)
-        require(cols[c] >= 0 && cols[c] < X.cols)
-            << "gather_cols: column " << cols[c] << " out of range [0, " << X.cols << ")";
+    require_indices_in_range(cols, Y.cols, X.cols, "gather_cols", "column");
     if (Y.rows == 0 || Y.cols == 0) return;
     const cuda::DeviceCopy<index_t> at(cols, Y.cols, stream_);
     const index_t* c = at.get();
@@ -46,9 +42,7 @@ void CudaBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T>
 template <class T>
 void CudaBackend::scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
     require(X.rows == Y.rows) << "scatter_add_cols: row counts differ";
-    for (index_t c = 0; c < X.cols; ++c)
-        require(cols[c] >= 0 && cols[c] < Y.cols)
-            << "scatter_add_cols: column " << cols[c] << " out of range [0, " << Y.cols << ")";
+    require_indices_in_range(cols, X.cols, Y.cols, "scatter_add_cols", "column");
     if (X.rows == 0 || X.cols == 0) return;
     // The columns are distinct (contract): each entry of Y has one writer, no atomics needed.
     const cuda::DeviceCopy<index_t> at(cols, X.cols, stream_);

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "rankwise/types.hpp"
+
 namespace rankwise {
 
 // Bad arguments or a state the algorithm cannot continue from; mapped to ValueError.
@@ -62,5 +64,14 @@ class Requirement {
 
 // Usage: require(n > 0) << "n must be positive, got " << n;
 inline detail::Requirement require(bool cond) { return detail::Requirement(cond); }
+
+// Every index[i] (i < count, host memory) in [0, bound), else Error "<op>: <kind> <value>
+// out of range [0, bound)": the rows or columns a gather or scatter primitive visits.
+inline void require_indices_in_range(const index_t* index, index_t count, index_t bound,
+                                     const char* op, const char* kind) {
+    for (index_t i = 0; i < count; ++i)
+        require(index[i] >= 0 && index[i] < bound)
+            << op << ": " << kind << " " << index[i] << " out of range [0, " << bound << ")";
+}
 
 }  // namespace rankwise

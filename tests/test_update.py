@@ -237,6 +237,35 @@ def test_deterministic_per_seed(method):
     assert not np.array_equal(a[1], c[1])
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_factor_memory_order_does_not_change_the_result(method, dtype):
+    """from_factors reads C- and F-ordered factors in place and copies others: the state,
+    hence every later result, is the same to the bit whatever the layout of U and Vt."""
+    rng = np.random.default_rng(11)
+    A = low_rank(rng, 70, 50, 8, dtype) + 1e-3 * rng.standard_normal((70, 50)).astype(dtype)
+    U, s, Vt = (x.astype(dtype) for x in np.linalg.svd(A[:, :40].astype(np.float64)))
+    U, s, Vt = U[:, :6], s[:6], Vt[:6]
+    E = sp.random(5, 40, density=0.3, random_state=3, dtype=dtype, format="csr")
+    F = rng.standard_normal((75, 10)).astype(dtype)
+    layouts = {
+        "C": np.ascontiguousarray,
+        "F": np.asfortranarray,
+        "strided": lambda x: np.repeat(x, 2, axis=1)[:, ::2],
+    }
+    results = []
+    for lay_u in layouts.values():
+        for lay_v in layouts.values():
+            up = rankwise.SVDUpdater(6, method=method, random_state=0)
+            up.from_factors(lay_u(U), s, lay_v(Vt))
+            up.add_rows(E)
+            up.add_columns(F)
+            results.append(up.svd())
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dtype_preserved_and_mismatch_rejected(dtype):
     rng = np.random.default_rng(10)

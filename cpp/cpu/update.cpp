@@ -53,6 +53,7 @@ template <class T>
 void CpuBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
     require(X.rows == Y.rows) << "gather_cols: row counts differ";
     require_indices_in_range(cols, Y.cols, X.cols, "gather_cols", "column");
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(Y.rows * Y.cols))
     for (index_t c = 0; c < Y.cols; ++c) {
         if (c + kPrefetchAhead < Y.cols) prefetch_column(X.col(cols[c + kPrefetchAhead]), X.rows);
         std::copy_n(X.col(cols[c]), X.rows, Y.col(c));
@@ -64,6 +65,8 @@ void CpuBackend::scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatVie
     require(X.rows == Y.rows) << "scatter_add_cols: row counts differ";
     require_indices_in_range(cols, X.cols, Y.cols, "scatter_add_cols", "column");
     const index_t k = X.rows;
+    // Columns split over the threads: each output entry has one writer (cols are distinct).
+#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
     for (index_t c = 0; c < X.cols; ++c) {
         if (c + kPrefetchAhead < X.cols) prefetch_column(Y.col(cols[c + kPrefetchAhead]), k);
         const T* x = X.col(c);

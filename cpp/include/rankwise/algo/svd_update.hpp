@@ -519,10 +519,10 @@ class SvdUpdate {
         out.WeT = be_.template matrix<T>(k, w.N);
         be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(out.K.view()), w.used(), T(0),
                  out.WeT.view());
+        auto XG2T = be_.template matrix<T>(k, r);  // r rows: too many for small_transpose
+        be_.transpose(ConstMatView<T>(XG2.view()), XG2T.view());
         auto addT = be_.template matrix<T>(k, nJ);
-        apply_rows(be_, *D.Dt, Trans::Yes,
-                   ConstMatView<T>(small_transpose(be_, ConstMatView<T>(XG2.view())).view()),
-                   addT.view());
+        apply_rows(be_, *D.Dt, Trans::Yes, ConstMatView<T>(XG2T.view()), addT.view());
         if (all) {
             be_.add_scaled(ConstMatView<T>(addT.view()), T(1), out.WeT.view());
         } else {
@@ -571,8 +571,7 @@ class SvdUpdate {
         const ConstMatView<T> Kuse = sparse() ? ConstMatView<T>(out.K.view()) : F1;
         be_.gemm(Trans::Yes, Trans::No, T(1), Kuse, w.used(), T(0),
                  out.WeT.view().cols_range(0, w.N));
-        be_.copy(ConstMatView<T>(small_transpose(be_, F2).view()),
-                 out.WeT.view().cols_range(w.N, r));
+        be_.transpose(F2, out.WeT.view().cols_range(w.N, r));
         out.K = identity<Backend, T>(be_, k);
         if (sparse()) out.gram = gram_of_rows(ConstMatView<T>(out.WeT.view()));
         return out;

@@ -410,6 +410,11 @@ class _Grid:
         bounds = np.cumsum([0, *(int(c) for c in B.chunks[1])])
         self.col_slices = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
 
+    def fan_in(self, columns: int) -> int:
+        """_fan_in for the partial sums of B^T Q with ``columns`` columns: one row range of
+        the widest column block (8 bytes per entry, the float64 bound)."""
+        return _fan_in(max(sl.stop - sl.start for sl in self.col_slices) * columns * 8)
+
     def split(self, X: Any) -> list[Any]:
         """X (n x c, numpy or delayed) as the row slices matching the column blocks."""
         from dask import delayed
@@ -455,7 +460,7 @@ class _Grid:
         root task of the tree where there is one column block."""
         from dask import delayed
 
-        fan_in = _fan_in(max(sl.stop - sl.start for sl in self.col_slices) * columns * 8)
+        fan_in = self.fan_in(columns)
 
         if R_inv is not None and len(self.col_slices) > 1:
             Q, R_inv = [delayed(_times_small)(q, R_inv) for q in Q], None
@@ -566,7 +571,7 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
     ]
     Y = [_split(_tree([y for y, _ in row], _add, _with_gram)) for row in parts]
     # (Psi A)^T, n x l2
-    fan_in = _fan_in(max(sl.stop - sl.start for sl in grid.col_slices) * l2 * 8)
+    fan_in = grid.fan_in(l2)
     Wt = _stacked(
         [_tree([row[j][1] for row in parts], _add, fan_in=fan_in) for j in range(len(Omega))]
     )

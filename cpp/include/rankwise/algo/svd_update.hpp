@@ -368,7 +368,8 @@ class SvdUpdate {
                 return;
             }
         }
-        auto F = be_.template matrix<T>(M.rows, M.cols), Gt = be_.template matrix<T>(M.cols, M.cols);
+        auto F = be_.template matrix<T>(M.rows, M.cols);
+        auto Gt = be_.template matrix<T>(M.cols, M.cols);
         be_.svd(M, F.view(), sigma.data(), Gt.view(), SvdDriver::Gesdd);
         F.truncate_cols(k);
         left = std::move(F);
@@ -390,9 +391,9 @@ class SvdUpdate {
     }
 
     // K^-1 when the bound b of cond(K) below is at most max_cond, else nothing (the caller
-    // materializes that side).  The inverse is what the update needs anyway (its condition number is
-    // at most max_cond, so it is accurate to about cond(K) eps, and each c x k product with
-    // it is one GEMM).  The test is on b = ||K||_S8 ||K^-1||_S8 (schatten8 below), a bound
+    // materializes that side).  The inverse is what the update needs anyway (its condition
+    // number is at most max_cond, so it is accurate to about cond(K) eps, and each c x k
+    // product with it is one GEMM).  The test is on b = ||K||_S8 ||K^-1||_S8 (schatten8 below), a bound
     // of cond_2(K) = ||K||_2 ||K^-1||_2 within a factor k^(1/4) (2.8 for k = 64), since
     // ||A||_2 <= ||A||_S8 <= k^(1/8) ||A||_2: a side is materialized when cond_2(K) passes
     // max_cond at the latest, max_cond / k^(1/4) at the earliest.  Exact singular values

@@ -14,6 +14,7 @@
 #include "rankwise/cpu_backend.hpp"
 #include "rankwise/error.hpp"
 #include "chunks.hpp"
+#include "parallel.hpp"
 
 namespace rankwise {
 namespace {
@@ -28,8 +29,8 @@ constexpr index_t kChunks = cpu::kReductionChunks;
 template <class F>
 void for_chunks(index_t n, index_t work, F&& f) {
     const index_t chunks = std::min(kChunks, std::max<index_t>(n, 1));
-#pragma omp parallel for schedule(static) if (work >= kParallelMin)
-    for (index_t c = 0; c < chunks; ++c) f(n * c / chunks, n * (c + 1) / chunks, c);
+    cpu::parallel_for(chunks, work >= kParallelMin,
+                      [&](index_t c) { f(n * c / chunks, n * (c + 1) / chunks, c); });
 }
 
 // out[j] = sum over chunks c, in order, of part[c * s + j]
@@ -202,7 +203,11 @@ double csr_rows(const CsrView<T, I>& A, const T* __restrict x, T* __restrict y, 
 template <class T, class I>
 void CpuBackend::csr_mv(const CsrView<T, I>& A, const T* x, T* y) const {
     const index_t nnz = A.indptr[A.rows];
-#pragma omp parallel if (nnz >= kParallelMin)
+    if (nnz < kParallelMin) {  // (no team of one: cpu/parallel.hpp)
+        csr_rows<false>(A, x, y, 0, A.rows);
+        return;
+    }
+#pragma omp parallel
     {
         // Contiguous row ranges balanced by nonzeros.
         const index_t nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -218,11 +223,10 @@ void CpuBackend::csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* do
     // not depend on the number of threads; consecutive chunks go to the same thread.
     const index_t chunks = std::min(kChunks, std::max<index_t>(A.rows, 1));
     std::vector<double> part = chunk_parts(1);
-#pragma omp parallel for schedule(static) if (nnz + A.rows >= kParallelMin)
-    for (index_t c = 0; c < chunks; ++c) {
+    cpu::parallel_for(chunks, nnz + A.rows >= kParallelMin, [&](index_t c) {
         part[c] = csr_rows<true>(A, x, y, cpu::nnz_split(A, nnz, c, chunks),
                                  cpu::nnz_split(A, nnz, c + 1, chunks));
-    }
+    });
     sum_parts(part, 1, dot);
 }
 

@@ -203,41 +203,40 @@ void CpuBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver 
 template <class T>
 void CpuBackend::copy(ConstMatView<T> X, MatView<T> Y) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "copy: shapes differ";
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) std::copy_n(X.col(j), X.rows, Y.col(j));
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
+        std::copy_n(X.col(j), X.rows, Y.col(j));
+    });
 }
 
 template <class T>
 void CpuBackend::fill(MatView<T> X, T value) const {
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) std::fill_n(X.col(j), X.rows, value);
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
+        std::fill_n(X.col(j), X.rows, value);
+    });
 }
 
 template <class T>
 void CpuBackend::scale_columns(ConstMatView<T> X, const T* scale, MatView<T> Y) const {
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) {
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         T* y = Y.col(j);
         for (index_t i = 0; i < X.rows; ++i) y[i] = x[i] * scale[j];
-    }
+    });
 }
 
 template <class T>
 void CpuBackend::add_scaled(ConstMatView<T> X, T alpha, MatView<T> Y) const {
     require(X.rows == Y.rows && X.cols == Y.cols) << "add_scaled: shapes differ";
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) {
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         T* y = Y.col(j);
         for (index_t i = 0; i < X.rows; ++i) y[i] += alpha * x[i];
-    }
+    });
 }
 
 template <class T>
 void CpuBackend::column_norms(ConstMatView<T> X, double* out) const {
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) {
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         // Scaled accumulation, so that 1e-300 and 1e300 entries neither vanish nor overflow.
         double scale = 0;
@@ -250,20 +249,19 @@ void CpuBackend::column_norms(ConstMatView<T> X, double* out) const {
             }
         }
         out[j] = scale * std::sqrt(sum);
-    }
+    });
 }
 
 template <class T>
 double CpuBackend::sum_squares(ConstMatView<T> X) const {
     // one sum per column, added in column order: the same bits on any number of threads
     std::vector<double> column(static_cast<std::size_t>(X.cols));
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) {
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         double s = 0;
         for (index_t i = 0; i < X.rows; ++i) s += double(x[i]) * double(x[i]);
         column[j] = s;
-    }
+    });
     double total = 0;
     for (const double s : column) total += s;
     return total;

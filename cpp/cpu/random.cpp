@@ -10,15 +10,14 @@ void CpuBackend::fill_normal(MatView<T> X, philox::Key key, std::uint64_t stream
     const index_t total = X.rows * X.cols;
     const index_t blocks = (total + 3) / 4;
     // A normal deviate (Philox + Box-Muller) costs about as much as streaming 16 elements.
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(16 * total))
-    for (index_t b = 0; b < blocks; ++b) {
+    cpu::parallel_for(blocks, cpu::worth_parallel(16 * total), [&](index_t b) {
         const philox::Counter ctr{static_cast<std::uint64_t>(b), stream, 0, 0};
         double z[4];
         philox::normal4(philox::philox4x64_10(ctr, key), z);
         for (index_t t = 4 * b, e = 0; e < 4 && t < total; ++t, ++e) {
             X(t % X.rows, t / X.rows) = static_cast<T>(z[e]);
         }
-    }
+    });
 }
 
 template void CpuBackend::fill_normal<float>(MatView<float>, philox::Key, std::uint64_t) const;

@@ -66,14 +66,15 @@ template <class T>
 void CpuBackend::transpose(ConstMatView<T> X, MatView<T> Y) const {
     require(Y.rows == X.cols && Y.cols == X.rows) << "transpose: shapes do not match";
     constexpr index_t tile = 64;
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j0 = 0; j0 < X.cols; j0 += tile) {
+    const index_t tiles = (X.cols + tile - 1) / tile;
+    cpu::parallel_for(tiles, cpu::worth_parallel(X.rows * X.cols), [&](index_t t) {
+        const index_t j0 = t * tile, j1 = std::min(j0 + tile, X.cols);
         for (index_t i0 = 0; i0 < X.rows; i0 += tile) {
-            const index_t j1 = std::min(j0 + tile, X.cols), i1 = std::min(i0 + tile, X.rows);
+            const index_t i1 = std::min(i0 + tile, X.rows);
             for (index_t i = i0; i < i1; ++i)
                 for (index_t j = j0; j < j1; ++j) Y(j, i) = X(i, j);
         }
-    }
+    });
 }
 
 template <class T>
@@ -90,8 +91,7 @@ std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T>
     // Per column first (threads), then across columns in order: ties go to the first entry.
     std::vector<index_t> at(static_cast<std::size_t>(X.cols));
     std::vector<double> best(static_cast<std::size_t>(X.cols));
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) {
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         index_t bi = 0;
         double bv = -1;
@@ -104,7 +104,7 @@ std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T>
         }
         at[j] = bi;
         best[j] = bv;
-    }
+    });
     index_t bj = 0;
     for (index_t j = 1; j < X.cols; ++j)
         if (best[j] > best[bj]) bj = j;
@@ -154,8 +154,7 @@ SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMa
     const double span_tol = (double(r) * eps) * (double(r) * eps), den_tol = double(r) * eps;
     // per candidate: its best position and delta; combined in index order afterwards
     std::vector<index_t> best_j(static_cast<std::size_t>(L), 0);
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(L * (r + k)))
-    for (index_t i = 0; i < L; ++i) {
+    cpu::parallel_for(L, cpu::worth_parallel(L * (r + k)), [&](index_t i) {
         double d = 0, si = 0, nb = 0;
         for (index_t t = 0; t < r; ++t) {
             const double e = Et(i, t), b = Bc(i, t);
@@ -180,7 +179,7 @@ SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMa
         }
         best_per_cand[i] = bv;
         best_j[i] = bj;
-    }
+    });
     // smallest delta; ties to the smallest position j, then the smallest candidate i
     SwapBest best{0, 0, std::numeric_limits<double>::infinity()};
     for (index_t i = 0; i < L; ++i) {

@@ -37,12 +37,11 @@ template <class T>
 void to_row_major(ConstMatView<T> X, T* out) {
     const index_t l = X.cols;
     const index_t blocks = (X.rows + kTransposeRows - 1) / kTransposeRows;
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * l))
-    for (index_t b = 0; b < blocks; ++b) {
+    cpu::parallel_for(blocks, cpu::worth_parallel(X.rows * l), [&](index_t b) {
         const index_t r0 = b * kTransposeRows, r1 = std::min(X.rows, r0 + kTransposeRows);
         for (index_t j = 0; j < l; ++j)
             for (index_t i = r0; i < r1; ++i) out[i * l + j] = X(i, j);
-    }
+    });
 }
 
 // A dense block entry by entry: column-major (a MatView: row step 1, column step ld), or
@@ -132,7 +131,12 @@ template <class T, class I>
 void csr_times(const CsrView<T, I>& A, const T* Xr, Strided<T> Y, index_t l) {
     constexpr index_t rows_per_chunk = 512;
     const index_t chunks = (A.rows + rows_per_chunk - 1) / rows_per_chunk;
-#pragma omp parallel if (cpu::worth_parallel(A.indptr[A.rows] * l + A.rows * l))
+    if (!cpu::worth_parallel(A.indptr[A.rows] * l + A.rows * l)) {  // (no team of one)
+        std::vector<T> acc(static_cast<std::size_t>(l));
+        rows_times(A, Xr, Y, l, 0, A.rows, acc.data());
+        return;
+    }
+#pragma omp parallel
     {
         std::vector<T> acc(static_cast<std::size_t>(l));
 #pragma omp for schedule(dynamic, 1)
@@ -211,9 +215,9 @@ void csr_transpose_times(const CsrView<T, I>& A, ConstMatView<T> X, MatView<T> Y
     transpose_times_row_major(A, column_major(X), X.cols, R.data());
     const index_t n = Y.rows;
     const index_t blocks = (n + kTransposeRows - 1) / kTransposeRows;
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(n * Y.cols))
-    for (index_t b = 0; b < blocks; ++b)
+    cpu::parallel_for(blocks, cpu::worth_parallel(n * Y.cols), [&](index_t b) {
         rows_from_row_major(R.data(), b * kTransposeRows, std::min(n, (b + 1) * kTransposeRows), Y);
+    });
 }
 
 }  // namespace
@@ -281,13 +285,12 @@ double CpuBackend::sum_squares(const CsrView<T, I>& A) const {
     // partial sums over fixed chunks, added in chunk order: the same bits on any team size
     constexpr index_t chunks = cpu::kReductionChunks;
     std::vector<double> part(static_cast<std::size_t>(chunks));
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(nnz))
-    for (index_t c = 0; c < chunks; ++c) {
+    cpu::parallel_for(chunks, cpu::worth_parallel(nnz), [&](index_t c) {
         double s = 0;
         for (index_t p = nnz * c / chunks; p < nnz * (c + 1) / chunks; ++p)
             s += double(d[p]) * double(d[p]);
         part[c] = s;
-    }
+    });
     double total = 0;
     for (const double s : part) total += s;
     return total;

@@ -124,13 +124,12 @@ void symmetric_upper_mm(ConstMatView<T> A, ConstMatView<T> X, MatView<T> Y) {
             upper_columns(A, x, y, bound[p], bound[p + 1]);
         }
         T* out = Y.col(c);
-#pragma omp parallel for schedule(static) if (worth_parallel(n * kParts))
-        for (index_t i = 0; i < n; ++i) {
+        cpu::parallel_for(n, worth_parallel(n * kParts), [&](index_t i) {
             T sum = 0;
             for (index_t p = 0; p < kParts; ++p)
                 if (i < bound[p + 1]) sum += partial[p * n + i];
             out[i] = sum;
-        }
+        });
     }
 }
 

@@ -41,23 +41,21 @@ void CpuBackend::scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatVie
     require(X.cols == Y.cols) << "scatter_add_rows: column counts differ";
     require_indices_in_range(rows, X.rows, Y.rows, "scatter_add_rows", "row");
     // Columns split over the threads: each output entry has one writer (rows are distinct).
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t j = 0; j < X.cols; ++j) {
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         T* y = Y.col(j);
         for (index_t r = 0; r < X.rows; ++r) y[rows[r]] += x[r];
-    }
+    });
 }
 
 template <class T>
 void CpuBackend::gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const {
     require(X.rows == Y.rows) << "gather_cols: row counts differ";
     require_indices_in_range(cols, Y.cols, X.cols, "gather_cols", "column");
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(Y.rows * Y.cols))
-    for (index_t c = 0; c < Y.cols; ++c) {
+    cpu::parallel_for(Y.cols, cpu::worth_parallel(Y.rows * Y.cols), [&](index_t c) {
         if (c + kPrefetchAhead < Y.cols) prefetch_column(X.col(cols[c + kPrefetchAhead]), X.rows);
         std::copy_n(X.col(cols[c]), X.rows, Y.col(c));
-    }
+    });
 }
 
 template <class T>
@@ -66,14 +64,13 @@ void CpuBackend::scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatVie
     require_indices_in_range(cols, X.cols, Y.cols, "scatter_add_cols", "column");
     const index_t k = X.rows;
     // Columns split over the threads: each output entry has one writer (cols are distinct).
-#pragma omp parallel for schedule(static) if (cpu::worth_parallel(X.rows * X.cols))
-    for (index_t c = 0; c < X.cols; ++c) {
+    cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t c) {
         if (c + kPrefetchAhead < X.cols) prefetch_column(Y.col(cols[c + kPrefetchAhead]), k);
         const T* x = X.col(c);
         T* y = Y.col(cols[c]);
 #pragma omp simd
         for (index_t i = 0; i < k; ++i) y[i] += x[i];
-    }
+    });
 }
 
 template <class T>

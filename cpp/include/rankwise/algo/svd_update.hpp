@@ -373,7 +373,7 @@ class SvdUpdate {
         be_.svd(M, F.view(), sigma.data(), Gt.view(), SvdDriver::Gesdd);
         F.truncate_cols(k);
         left = std::move(F);
-        right = small_transpose(be_, ConstMatView<T>(Gt.view().rows_range(0, k)));
+        right = transposed(be_, ConstMatView<T>(Gt.view().rows_range(0, k)));
     }
 
     Projection<Backend, T> project(const Side& w, SideBlock<T> D, std::uint64_t stream) const {
@@ -509,7 +509,7 @@ class SvdUpdate {
                      ConstMatView<T>(coefT.view()), T(0), C.view());
             be_.gemm(Trans::No, Trans::Yes, T(0.5), ConstMatView<T>(coefT.view()),
                      ConstMatView<T>(DtDeltaT.view()), T(1), C.view());
-            out.gram = small_transpose(be_, ConstMatView<T>(C.view()));
+            out.gram = transposed(be_, ConstMatView<T>(C.view()));
             be_.add_scaled(ConstMatView<T>(C.view()), T(1), out.gram.view());
             be_.add_scaled(ConstMatView<T>(w.gram.view()), T(1), out.gram.view());
             return out;
@@ -520,8 +520,7 @@ class SvdUpdate {
         out.WeT = be_.template matrix<T>(k, w.N);
         be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(out.K.view()), w.used(), T(0),
                  out.WeT.view());
-        auto XG2T = be_.template matrix<T>(k, r);  // r rows: too many for small_transpose
-        be_.transpose(ConstMatView<T>(XG2.view()), XG2T.view());
+        auto XG2T = transposed(be_, ConstMatView<T>(XG2.view()));
         auto addT = be_.template matrix<T>(k, nJ);
         apply_rows(be_, *D.Dt, Trans::Yes, ConstMatView<T>(XG2T.view()), addT.view());
         if (all) {
@@ -666,11 +665,11 @@ class SvdUpdate {
         return core;
     }
 
-    // The k x k middle factor of A ~ W_u core W_v^T (transposed: its transpose): core_, or
-    // diag(s) where the sides are exactly the singular vectors.
-    Matrix middle(bool transposed) const {
+    // The k x k middle factor of A ~ W_u core W_v^T (its transpose where as_transpose):
+    // core_, or diag(s) where the sides are exactly the singular vectors.
+    Matrix middle(bool as_transpose) const {
         if (!core_) return diag(s_);
-        if (transposed) return small_transpose(be_, ConstMatView<T>(core_->view()));
+        if (as_transpose) return transposed(be_, ConstMatView<T>(core_->view()));
         const index_t k = rank();
         auto out = be_.template matrix<T>(k, k);
         be_.copy(ConstMatView<T>(core_->view()), out.view());

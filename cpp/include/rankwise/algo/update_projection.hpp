@@ -64,14 +64,11 @@ typename Backend::template Matrix<T> identity(const Backend& be, index_t n) {
     return I;
 }
 
-// X^T for an X with few rows (k x c), as the product X^T I: small blocks stay in one BLAS
-// call, where a transpose kernel would open a parallel region (milliseconds on a busy
-// machine, parallel.hpp) for a few thousand entries.
+// X^T as a new matrix.
 template <class Backend, class T>
-typename Backend::template Matrix<T> small_transpose(const Backend& be, ConstMatView<T> X) {
-    auto I = identity<Backend, T>(be, X.rows);
+typename Backend::template Matrix<T> transposed(const Backend& be, ConstMatView<T> X) {
     auto Y = be.template matrix<T>(X.cols, X.rows);
-    be.gemm(Trans::Yes, Trans::No, T(1), X, ConstMatView<T>(I.view()), T(0), Y.view());
+    be.transpose(X, Y.view());
     return Y;
 }
 

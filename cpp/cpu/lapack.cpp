@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <climits>
-#include <map>
+#include <string>
 #include <vector>
 
 #include "rankwise/error.hpp"
@@ -55,12 +55,20 @@ template <class T>
 using gemv_t = void(const char*, const int*, const int*, const T*, const T*, const int*,
                     const T*, const int*, const T*, T*, const int*);
 
-const std::array<const char*, 14> kBase = {"gemm",  "syrk",  "trsm",  "geqrf", "orgqr",
-                                           "potrf", "getrf", "laswp", "gesdd", "gesvd",
-                                           "geqp3", "gesv",  "gemv",  "syevd"};
+// The routines, in the order of their slots in the table (single precision first).
+enum Routine : std::size_t {
+    kGemm, kSyrk, kTrsm, kGeqrf, kOrgqr, kPotrf, kGetrf, kLaswp, kGesdd, kGesvd, kGeqp3, kGesv,
+    kGemv, kSyevd, kRoutines
+};
+const std::array<const char*, kRoutines> kBase = {"gemm",  "syrk",  "trsm",  "geqrf", "orgqr",
+                                                  "potrf", "getrf", "laswp", "gesdd", "gesvd",
+                                                  "geqp3", "gesv",  "gemv",  "syevd"};
 
-std::map<std::string, void*>& table() {
-    static std::map<std::string, void*> t;
+// One slot per routine and precision, indexed directly: small products are called hundreds
+// of times per SVDUpdater update, and a lookup by name (a std::map of strings) cost a few
+// percent of such an update.
+std::array<void*, 2 * kRoutines>& table() {
+    static std::array<void*, 2 * kRoutines> t{};
     return t;
 }
 
@@ -70,13 +78,13 @@ constexpr char prefix() {
 }
 
 template <class F, class T>
-F* lookup(const char* base) {
-    const std::string name = std::string(1, prefix<T>()) + base;
-    auto it = table().find(name);
-    if (it == table().end()) {
-        throw Error("BLAS/LAPACK routine " + name + " was not registered");
+F* lookup(Routine r) {
+    void* fn = table()[(sizeof(T) == 4 ? 0 : kRoutines) + r];
+    if (fn == nullptr) {
+        throw Error("BLAS/LAPACK routine " + std::string(1, prefix<T>()) + kBase[r] +
+                    " was not registered");
     }
-    return reinterpret_cast<F*>(it->second);
+    return reinterpret_cast<F*>(fn);
 }
 
 }  // namespace
@@ -93,68 +101,67 @@ const std::vector<std::string>& required_routines() {
 }
 
 void register_routine(const std::string& name, void* fn) {
-    for (const auto& n : required_routines()) {
-        if (n == name) {
-            require(fn != nullptr) << "null function pointer for " << name;
-            table()[name] = fn;
-            return;
-        }
-    }
-    throw Error("unknown BLAS/LAPACK routine " + name);
+    const auto& names = required_routines();  // s... then d..., the table's order
+    const auto at = std::find(names.begin(), names.end(), name);
+    if (at == names.end()) throw Error("unknown BLAS/LAPACK routine " + name);
+    require(fn != nullptr) << "null function pointer for " << name;
+    table()[static_cast<std::size_t>(at - names.begin())] = fn;
 }
 
-bool ready() { return table().size() == required_routines().size(); }
+bool ready() {
+    return std::all_of(table().begin(), table().end(), [](void* fn) { return fn != nullptr; });
+}
 
 template <class T>
 void gemm(char ta, char tb, int m, int n, int k, T alpha, const T* a, int lda, const T* b,
           int ldb, T beta, T* c, int ldc) {
-    lookup<gemm_t<T>, T>("gemm")(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c,
+    lookup<gemm_t<T>, T>(kGemm)(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c,
                                  &ldc);
 }
 template <class T>
 void syrk(char uplo, char trans, int n, int k, T alpha, const T* a, int lda, T beta, T* c,
           int ldc) {
-    lookup<syrk_t<T>, T>("syrk")(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, c, &ldc);
+    lookup<syrk_t<T>, T>(kSyrk)(&uplo, &trans, &n, &k, &alpha, a, &lda, &beta, c, &ldc);
 }
 template <class T>
 void trsm(char side, char uplo, char transa, char diag, int m, int n, T alpha, const T* a,
           int lda, T* b, int ldb) {
-    lookup<trsm_t<T>, T>("trsm")(&side, &uplo, &transa, &diag, &m, &n, &alpha, a, &lda, b,
+    lookup<trsm_t<T>, T>(kTrsm)(&side, &uplo, &transa, &diag, &m, &n, &alpha, a, &lda, b,
                                  &ldb);
 }
 template <class T>
 int geqrf(int m, int n, T* a, int lda, T* tau, T* work, int lwork) {
     int info = 0;
-    lookup<geqrf_t<T>, T>("geqrf")(&m, &n, a, &lda, tau, work, &lwork, &info);
+    lookup<geqrf_t<T>, T>(kGeqrf)(&m, &n, a, &lda, tau, work, &lwork, &info);
     return info;
 }
 template <class T>
 int orgqr(int m, int n, int k, T* a, int lda, const T* tau, T* work, int lwork) {
     int info = 0;
-    lookup<orgqr_t<T>, T>("orgqr")(&m, &n, &k, a, &lda, tau, work, &lwork, &info);
+    lookup<orgqr_t<T>, T>(kOrgqr)(&m, &n, &k, a, &lda, tau, work, &lwork, &info);
     return info;
 }
 template <class T>
 int potrf(char uplo, int n, T* a, int lda) {
     int info = 0;
-    lookup<potrf_t<T>, T>("potrf")(&uplo, &n, a, &lda, &info);
+    lookup<potrf_t<T>, T>(kPotrf)(&uplo, &n, a, &lda, &info);
     return info;
 }
 template <class T>
 int getrf(int m, int n, T* a, int lda, int* ipiv) {
     int info = 0;
-    lookup<getrf_t<T>, T>("getrf")(&m, &n, a, &lda, ipiv, &info);
+    lookup<getrf_t<T>, T>(kGetrf)(&m, &n, a, &lda, ipiv, &info);
     return info;
 }
 template <class T>
 void laswp(int n, T* a, int lda, int k1, int k2, const int* ipiv, int incx) {
-    lookup<laswp_t<T>, T>("laswp")(&n, a, &lda, &k1, &k2, ipiv, &incx);
+    lookup<laswp_t<T>, T>(kLaswp)(&n, a, &lda, &k1, &k2, ipiv, &incx);
 }
 template <class T>
 int gesdd(char jobz, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, int ldvt,
           T* work, int lwork, int* iwork) {
     int info = 0;
-    lookup<gesdd_t<T>, T>("gesdd")(&jobz, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt, work,
+    lookup<gesdd_t<T>, T>(kGesdd)(&jobz, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt, work,
                                    &lwork, iwork, &info);
     return info;
 }
@@ -162,7 +169,7 @@ template <class T>
 int gesvd(char jobu, char jobvt, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt,
           int ldvt, T* work, int lwork) {
     int info = 0;
-    lookup<gesvd_t<T>, T>("gesvd")(&jobu, &jobvt, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt,
+    lookup<gesvd_t<T>, T>(kGesvd)(&jobu, &jobvt, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt,
                                    work, &lwork, &info);
     return info;
 }
@@ -198,28 +205,28 @@ void thin_svd(int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, int ldvt,
 template <class T>
 int geqp3(int m, int n, T* a, int lda, int* jpvt, T* tau, T* work, int lwork) {
     int info = 0;
-    lookup<geqp3_t<T>, T>("geqp3")(&m, &n, a, &lda, jpvt, tau, work, &lwork, &info);
+    lookup<geqp3_t<T>, T>(kGeqp3)(&m, &n, a, &lda, jpvt, tau, work, &lwork, &info);
     return info;
 }
 
 template <class T>
 int gesv(int n, int nrhs, T* a, int lda, int* ipiv, T* b, int ldb) {
     int info = 0;
-    lookup<gesv_t<T>, T>("gesv")(&n, &nrhs, a, &lda, ipiv, b, &ldb, &info);
+    lookup<gesv_t<T>, T>(kGesv)(&n, &nrhs, a, &lda, ipiv, b, &ldb, &info);
     return info;
 }
 
 template <class T>
 void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, int incx, T beta,
           T* y, int incy) {
-    lookup<gemv_t<T>, T>("gemv")(&trans, &m, &n, &alpha, a, &lda, x, &incx, &beta, y, &incy);
+    lookup<gemv_t<T>, T>(kGemv)(&trans, &m, &n, &alpha, a, &lda, x, &incx, &beta, y, &incy);
 }
 
 template <class T>
 int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, int* iwork,
           int liwork) {
     int info = 0;
-    lookup<syevd_t<T>, T>("syevd")(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork,
+    lookup<syevd_t<T>, T>(kSyevd)(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork,
                                    &info);
     return info;
 }

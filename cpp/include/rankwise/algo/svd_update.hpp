@@ -393,15 +393,17 @@ class SvdUpdate {
     // K^-1 when the bound b of cond(K) below is at most max_cond, else nothing (the caller
     // materializes that side).  The inverse is what the update needs anyway (its condition
     // number is at most max_cond, so it is accurate to about cond(K) eps, and each c x k
-    // product with it is one GEMM).  The test is on b = ||K||_S8 ||K^-1||_S8 (schatten8 below), a bound
-    // of cond_2(K) = ||K||_2 ||K^-1||_2 within a factor k^(1/4) (2.8 for k = 64), since
-    // ||A||_2 <= ||A||_S8 <= k^(1/8) ||A||_2: a side is materialized when cond_2(K) passes
-    // max_cond at the latest, max_cond / k^(1/4) at the earliest.  Exact singular values
-    // (a k x k SVD, 6x the cost of the bound) would decide within that band, and K's
-    // condition spends most updates in it (it grows until the side is materialized): a
-    // few more materializations (O(N k^2) each, 4 -> 5 in the 20000-node benchmark) cost
-    // less than an SVD per update.  Where the LU finds K singular, or the bound is not
-    // finite, the singular values decide.
+    // product with it is one GEMM).  The test is on b = ||K||_S8 ||K^-1||_S8 (schatten8
+    // below), a bound of cond_2(K) = ||K||_2 ||K^-1||_2 within a factor k^(1/4) (2.8 for
+    // k = 64), since ||A||_2 <= ||A||_S8 <= k^(1/8) ||A||_2: a side is materialized when
+    // cond_2(K) passes max_cond at the latest, max_cond / k^(1/4) at the earliest.  Exact
+    // singular values (a k x k SVD, 6x the cost of the bound) would decide within that
+    // band, and K's condition spends most updates in it (it grows until the side is
+    // materialized): a few more materializations (O(N k^2) each, 4 -> 5 in the 20000-node
+    // benchmark) cost less than an SVD per update.  Where the LU finds K singular, or the
+    // bound is not finite, the singular values decide.  The Frobenius bound
+    // ||K||_F ||K^-1||_F >= b (O(k^2)) goes first: where it passes, so does b, without
+    // b's four k x k x k products.
     std::optional<Matrix> inverse_if_well_conditioned(ConstMatView<T> K) const {
         const index_t k = K.cols;
         auto Kc = be_.template matrix<T>(k, k);
@@ -414,7 +416,9 @@ class SvdUpdate {
             solved = false;  // singular to working precision: the exact test decides
         }
         if (solved) {
-            const double bound = schatten8(K) * schatten8(ConstMatView<T>(Kinv.view()));
+            const ConstMatView<T> inv(Kinv.view());
+            if (std::sqrt(be_.sum_squares(K) * be_.sum_squares(inv)) <= o_.max_cond) return Kinv;
+            const double bound = schatten8(K) * schatten8(inv);
             if (bound <= o_.max_cond) return Kinv;
             if (std::isfinite(bound)) return std::nullopt;
         }

@@ -234,8 +234,9 @@ void register_cg(py::module_& m) {
                 data, indices, indptr, n, [&](auto A, PrecondHandle&) {
                     using T = std::remove_const_t<std::remove_pointer_t<decltype(A.data)>>;
                     using I = std::remove_const_t<std::remove_pointer_t<decltype(A.indices)>>;
-                    return std::shared_ptr<Preconditioner<T>>(std::make_shared<SsorPrecond<CpuBackend, T, I>>(
-                        cpu(), A, static_cast<T>(omega)));
+                    return std::shared_ptr<Preconditioner<T>>(
+                        std::make_shared<SsorPrecond<CpuBackend, T, I>>(cpu(), A,
+                                                                      static_cast<T>(omega)));
                 });
             h.kind = "ssor";
             h.info["omega"] = omega;

@@ -175,7 +175,8 @@ void register_chunk_kernels(py::module_& m) {
         [](index_t rows, index_t cols, std::uint64_t key0, std::uint64_t key1,
            std::uint64_t stream, const std::string& dtype) {
             require(rows >= 0 && cols >= 0) << "negative size " << rows << " x " << cols;
-            if (dtype == "float32") return standard_normal<float>(rows, cols, make_key(key0, key1), stream);
+            if (dtype == "float32")
+                return standard_normal<float>(rows, cols, make_key(key0, key1), stream);
             require(dtype == "float64") << "dtype must be float32 or float64, got " << dtype;
             return standard_normal<double>(rows, cols, make_key(key0, key1), stream);
         },

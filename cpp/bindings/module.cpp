@@ -116,8 +116,8 @@ PYBIND11_MODULE(_core, m) {
                     py::arg("indptr"), py::arg("n"), py::arg("max_diagonals"), py::arg("max_fill"))
         .def_static("callback", &OperatorHandle::callback, py::arg("rows"), py::arg("cols"),
                     py::arg("dtype"), py::arg("matmat"), py::arg("rmatmat"))
-        .def_property_readonly("shape",
-                               [](const OperatorHandle& h) { return py::make_tuple(h.rows(), h.cols()); })
+        .def_property_readonly(
+            "shape", [](const OperatorHandle& h) { return py::make_tuple(h.rows(), h.cols()); })
         .def_property_readonly("dtype", &OperatorHandle::dtype)
         .def_property_readonly("storage", &OperatorHandle::storage);
 

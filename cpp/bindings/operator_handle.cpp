@@ -170,12 +170,16 @@ std::optional<OperatorHandle> OperatorHandle::dia(py::array data, py::array indi
     require(i32 || is_dtype<std::int64_t>(indptr)) << "sparse index arrays must be int32 or int64";
     OperatorHandle h;
     if (is_dtype<float>(data)) {
-        h.f32_ = i32 ? dia_op<float, std::int32_t>(data, indices, indptr, n, max_diagonals, max_fill)
-                     : dia_op<float, std::int64_t>(data, indices, indptr, n, max_diagonals, max_fill);
+        h.f32_ = i32 ? dia_op<float, std::int32_t>(data, indices, indptr, n, max_diagonals,
+                                                   max_fill)
+                     : dia_op<float, std::int64_t>(data, indices, indptr, n, max_diagonals,
+                                                   max_fill);
         if (!h.f32_) return std::nullopt;
     } else if (is_dtype<double>(data)) {
-        h.f64_ = i32 ? dia_op<double, std::int32_t>(data, indices, indptr, n, max_diagonals, max_fill)
-                     : dia_op<double, std::int64_t>(data, indices, indptr, n, max_diagonals, max_fill);
+        h.f64_ = i32 ? dia_op<double, std::int32_t>(data, indices, indptr, n, max_diagonals,
+                                                    max_fill)
+                     : dia_op<double, std::int64_t>(data, indices, indptr, n, max_diagonals,
+                                                    max_fill);
         if (!h.f64_) return std::nullopt;
     } else {
         throw Error("sparse operator needs float32 or float64 data");
@@ -242,11 +246,15 @@ OperatorHandle OperatorHandle::sparse(py::array data, py::array indices, py::arr
     const bool i32 = is_dtype<std::int32_t>(indptr), i64 = is_dtype<std::int64_t>(indptr);
     require(i32 || i64) << "sparse index arrays must be int32 or int64";
     if (is_dtype<float>(data)) {
-        h.f32_ = i32 ? sparse_op<float, std::int32_t>(data, indices, indptr, rows, cols, transposed)
-                     : sparse_op<float, std::int64_t>(data, indices, indptr, rows, cols, transposed);
+        h.f32_ = i32 ? sparse_op<float, std::int32_t>(data, indices, indptr, rows, cols,
+                                                      transposed)
+                     : sparse_op<float, std::int64_t>(data, indices, indptr, rows, cols,
+                                                      transposed);
     } else if (is_dtype<double>(data)) {
-        h.f64_ = i32 ? sparse_op<double, std::int32_t>(data, indices, indptr, rows, cols, transposed)
-                     : sparse_op<double, std::int64_t>(data, indices, indptr, rows, cols, transposed);
+        h.f64_ = i32 ? sparse_op<double, std::int32_t>(data, indices, indptr, rows, cols,
+                                                       transposed)
+                     : sparse_op<double, std::int64_t>(data, indices, indptr, rows, cols,
+                                                       transposed);
     } else {
         throw Error("sparse operator needs float32 or float64 data");
     }

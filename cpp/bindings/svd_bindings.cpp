@@ -139,7 +139,8 @@ void register_svd(py::module_& m) {
             o.max_rank = max_rank;
             o.n_iter = n_iter;
             o.key = make_key(key0, key1);
-            return with_operator(op, [&](const auto& A) { return rsvd_fixed_precision(cpu(), A, o); });
+            return with_operator(op,
+                                 [&](const auto& A) { return rsvd_fixed_precision(cpu(), A, o); });
         },
         py::arg("op"), py::arg("tol"), py::arg("block"), py::arg("max_rank"), py::arg("n_iter"),
         py::arg("key0"), py::arg("key1"),

@@ -35,6 +35,8 @@ inline void dot4_accumulate(const T* __restrict x, const T* __restrict y, index_
     for (; i < i1; ++i) lanes[(i - r0) & 3] += double(y[i]) * double(x[i]);
 }
 
-inline double dot4_total(const double* lanes) { return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]); }
+inline double dot4_total(const double* lanes) {
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
 
 }  // namespace rankwise::cpu

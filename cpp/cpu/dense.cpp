@@ -122,7 +122,8 @@ void cholesky_qr(MatView<T> Y) {
     std::vector<T> G;
     bool ok = cholesky_qr_step(Y, G, 0.0, safe_ratio, 0.0);
     if (!ok) {
-        // Shift s = 11 (m l + l (l + 1)) u ||Y||_2^2, with ||Y||_F^2 >= ||Y||_2^2 (SISC 2020, eq. 3.4).
+        // Shift s = 11 (m l + l (l + 1)) u ||Y||_2^2, with ||Y||_F^2 >= ||Y||_2^2 (SISC 2020,
+        // eq. 3.4).
         double fro2 = 0;
         for (index_t j = 0; j < Y.cols; ++j)
             for (index_t i = 0; i < Y.rows; ++i) fro2 += double(Y(i, j)) * double(Y(i, j));

@@ -63,7 +63,8 @@ cusolverStatus_t potrf_size(cusolverDnHandle_t h, int n, float* A, int lda, int*
 cusolverStatus_t potrf_size(cusolverDnHandle_t h, int n, double* A, int lda, int* lwork) {
     return cusolverDnDpotrf_bufferSize(h, CUBLAS_FILL_MODE_UPPER, n, A, lda, lwork);
 }
-cusolverStatus_t potrf(cusolverDnHandle_t h, int n, float* A, int lda, float* w, int lw, int* info) {
+cusolverStatus_t potrf(cusolverDnHandle_t h, int n, float* A, int lda, float* w, int lw,
+                       int* info) {
     return cusolverDnSpotrf(h, CUBLAS_FILL_MODE_UPPER, n, A, lda, w, lw, info);
 }
 cusolverStatus_t potrf(cusolverDnHandle_t h, int n, double* A, int lda, double* w, int lw,

@@ -6,8 +6,9 @@
 // the operator z = (I - W E^-1 (AW)^T) M r, provided the start satisfies W^T r_0 = 0
 // (x_0 <- x_0 + W E^-1 W^T r_0, done by the caller); the residuals then stay orthogonal to
 // W.  The residual is projected too (apply() below: the DEF2 form P^T M P of Tang, Nabben,
-// Vuik & Erlangga 2009, equal in exact arithmetic), which keeps it so in floating point.  The factors are kept as G = W C^-1 and F = (AW) C^-1, so
-// W E^-1 (AW)^T = G F^T and W E^-1 W^T = G G^T.
+// Vuik & Erlangga 2009, equal in exact arithmetic), which keeps it so in floating point.
+// The factors are kept as G = W C^-1 and F = (AW) C^-1, so W E^-1 (AW)^T = G F^T and
+// W E^-1 W^T = G G^T.
 #pragma once
 
 #include <memory>

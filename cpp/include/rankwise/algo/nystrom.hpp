@@ -48,7 +48,8 @@ NystromApprox<Backend, T> nystrom_approx(const Backend& be, const LinearOp<T>& A
     const double norm = std::sqrt(be.sum_squares(ConstMatView<T>(Y.view())));
     require(std::isfinite(norm)) << "nystrom: A @ X returned NaN or Inf";
     const T tn = static_cast<T>(norm);
-    const double eps = static_cast<double>(std::nextafter(tn, std::numeric_limits<T>::infinity()) - tn);
+    const double eps =
+        static_cast<double>(std::nextafter(tn, std::numeric_limits<T>::infinity()) - tn);
     const double nu = std::sqrt(static_cast<double>(n)) * eps;
     be.add_scaled(Om, static_cast<T>(nu), Y.view());  // Y_nu = Y + nu Omega
     auto G = be.template matrix<T>(sketch, sketch);

@@ -162,9 +162,9 @@ class Ic0Precond final : public Preconditioner<T> {
 };
 
 // Block Jacobi: M = blockdiag(A)^-1 with dense diagonal blocks of `bs` consecutive
-// unknowns (the last block may be smaller), each inverted once (from its Cholesky factor).  Blocks that hold
-// the strongly coupled unknowns (a grid line, the components at a node) make it much
-// stronger than point Jacobi.  Memory: n bs entries.
+// unknowns (the last block may be smaller), each inverted once (from its Cholesky factor).
+// Blocks that hold the strongly coupled unknowns (a grid line, the components at a node)
+// make it much stronger than point Jacobi.  Memory: n bs entries.
 template <class Backend, class T>
 class BlockJacobiPrecond final : public Preconditioner<T> {
    public:

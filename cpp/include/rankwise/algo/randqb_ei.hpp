@@ -40,7 +40,8 @@ SvdFactors<Backend, T> rsvd_fixed_precision(const Backend& be, const LinearOp<T>
     require(o.max_rank >= 1 && o.max_rank <= std::min(m, n))
         << "max_rank must be in [1, min(m, n)], got " << o.max_rank;
     const double fro2 = A.fro_norm2();
-    require(std::isfinite(fro2)) << "fixed-precision mode needs ||A||_F (not known for this operator)";
+    require(std::isfinite(fro2))
+        << "fixed-precision mode needs ||A||_F (not known for this operator)";
     const double threshold = o.tol * o.tol * fro2;
     // Below this the indicator is rounding noise (its cancellation), so growing further
     // cannot certify anything: stop there and report the accuracy reached.

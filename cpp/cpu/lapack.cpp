@@ -116,7 +116,7 @@ template <class T>
 void gemm(char ta, char tb, int m, int n, int k, T alpha, const T* a, int lda, const T* b,
           int ldb, T beta, T* c, int ldc) {
     lookup<gemm_t<T>, T>(kGemm)(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c,
-                                 &ldc);
+                                &ldc);
 }
 template <class T>
 void syrk(char uplo, char trans, int n, int k, T alpha, const T* a, int lda, T beta, T* c,
@@ -127,7 +127,7 @@ template <class T>
 void trsm(char side, char uplo, char transa, char diag, int m, int n, T alpha, const T* a,
           int lda, T* b, int ldb) {
     lookup<trsm_t<T>, T>(kTrsm)(&side, &uplo, &transa, &diag, &m, &n, &alpha, a, &lda, b,
-                                 &ldb);
+                                &ldb);
 }
 template <class T>
 int geqrf(int m, int n, T* a, int lda, T* tau, T* work, int lwork) {
@@ -162,7 +162,7 @@ int gesdd(char jobz, int m, int n, T* a, int lda, T* s, T* u, int ldu, T* vt, in
           T* work, int lwork, int* iwork) {
     int info = 0;
     lookup<gesdd_t<T>, T>(kGesdd)(&jobz, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt, work,
-                                   &lwork, iwork, &info);
+                                  &lwork, iwork, &info);
     return info;
 }
 template <class T>
@@ -170,7 +170,7 @@ int gesvd(char jobu, char jobvt, int m, int n, T* a, int lda, T* s, T* u, int ld
           int ldvt, T* work, int lwork) {
     int info = 0;
     lookup<gesvd_t<T>, T>(kGesvd)(&jobu, &jobvt, &m, &n, a, &lda, s, u, &ldu, vt, &ldvt,
-                                   work, &lwork, &info);
+                                  work, &lwork, &info);
     return info;
 }
 
@@ -227,7 +227,7 @@ int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, 
           int liwork) {
     int info = 0;
     lookup<syevd_t<T>, T>(kSyevd)(&jobz, &uplo, &n, a, &lda, w, work, &lwork, iwork, &liwork,
-                                   &info);
+                                  &info);
     return info;
 }
 

@@ -270,16 +270,16 @@ class CpuBackend {
     template <class T>
     void scatter_add_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;
 
-    // Y(:, cols[c]) = X(:, c), and Y(:, cols[c]) += X(:, c) (cols in host memory, distinct
+    // Y(:, c) = X(:, cols[c]), and Y(:, cols[c]) += X(:, c) (cols in host memory, distinct
     // for the scatter): the same for a factor kept row-major, as its transpose.
     template <class T>
     void gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
+    template <class T>
+    void scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
     // G = Wt Wt^T (k x k, both triangles), Wt = W^T of a row-major W (N x k): the Gram
     // matrix W^T W at syrk's rate, the N rows split over the threads.
     template <class T>
     void gram_rows(ConstMatView<T> Wt, MatView<T> G) const;
-    template <class T>
-    void scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
 
     // (fill, in the dense block above, is used here too)
 

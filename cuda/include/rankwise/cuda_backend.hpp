@@ -246,13 +246,13 @@ class CudaBackend {
     // cols in host memory (distinct for the scatter), copied to the device; one kernel each.
     template <class T>
     void gather_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
+    template <class T>
+    void scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
     // G = Wt Wt^T (k x k) by one cuBLAS GEMM (CpuBackend::gram_rows)
     template <class T>
     void gram_rows(ConstMatView<T> Wt, MatView<T> G) const {
         gemm(Trans::No, Trans::Yes, T(1), Wt, Wt, T(0), G);
     }
-    template <class T>
-    void scatter_add_cols(ConstMatView<T> X, const index_t* cols, MatView<T> Y) const;
     // cuSOLVER gesvd with jobu = jobvt = 'N'; s (host) and devInfo are read back.
     template <class T>
     void singular_values(MatView<T> W, T* s) const;

@@ -417,8 +417,10 @@ class SvdUpdate {
         }
         if (solved) {
             const ConstMatView<T> inv(Kinv.view());
-            if (std::sqrt(be_.sum_squares(K) * be_.sum_squares(inv)) <= o_.max_cond) return Kinv;
-            const double bound = schatten8(K) * schatten8(inv);
+            const double fro_k = std::sqrt(be_.sum_squares(K));
+            const double fro_inv = std::sqrt(be_.sum_squares(inv));
+            if (fro_k * fro_inv <= o_.max_cond) return Kinv;
+            const double bound = schatten8(K, fro_k) * schatten8(inv, fro_inv);
             if (bound <= o_.max_cond) return Kinv;
             if (std::isfinite(bound)) return std::nullopt;
         }
@@ -430,12 +432,11 @@ class SvdUpdate {
         return std::nullopt;
     }
 
-    // ||A||_S8 = (sum sigma_i^8)^(1/8) = ||(A^T A)^2||_F^(1/4) of a square A, formed from A
-    // scaled to unit Frobenius norm (no overflow: its sigma_i <= 1); inf or NaN where A
-    // has them, so that no bound settles the test.
-    double schatten8(ConstMatView<T> A) const {
+    // ||A||_S8 = (sum sigma_i^8)^(1/8) = ||(A^T A)^2||_F^(1/4) of a square A, given
+    // fro = ||A||_F, formed from A scaled to unit Frobenius norm (no overflow: its
+    // sigma_i <= 1); inf or NaN where A has them, so that no bound settles the test.
+    double schatten8(ConstMatView<T> A, double fro) const {
         const index_t k = A.cols;
-        const double fro = std::sqrt(be_.sum_squares(A));
         if (!std::isfinite(fro) || fro == 0) return fro;
         auto H = be_.template matrix<T>(k, k), H2 = be_.template matrix<T>(k, k);
         const T inv2 = T(1.0 / (fro * fro));

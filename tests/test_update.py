@@ -73,6 +73,29 @@ def test_low_rank_correction_exact(method):
     check_factors(*up.svd(), A + B @ C.T, 5, exact_tol(np.float64, method))
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_signs_are_those_of_rankwise_svd(method, dtype):
+    """The factors carry rankwise.svd's signs (each column of U has its largest-magnitude
+    entry positive, V flipped with it): on a matrix of exact rank with distinct singular
+    values, the updated U and Vt equal those of a fresh SVD, not only up to sign."""
+    rng = np.random.default_rng(31)
+    A = low_rank(rng, 90, 70, 5, dtype)
+    kw = {} if method == "zha-simon" else {"rank": 40}
+    up = rankwise.SVDUpdater(5, method=method, random_state=0, **kw).fit(A[:50, :40])
+    up.add_rows(A[50:, :40])
+    up.add_columns(A[:, 40:])
+    U, _, Vt = up.svd()
+    assert (U[np.abs(U).argmax(axis=0), np.arange(5)] > 0).all()
+    np.testing.assert_array_equal(up.svd()[0], U)  # a second read-out: the same signs
+    Ur, _, Vtr = np.linalg.svd(A.astype(np.float64), full_matrices=False)
+    Ur, Vtr = Ur[:, :5], Vtr[:5]
+    flip = np.sign(Ur[np.abs(Ur).argmax(axis=0), np.arange(5)])
+    tol = 10 * exact_tol(dtype, method)
+    np.testing.assert_allclose(U, Ur * flip, atol=tol)
+    np.testing.assert_allclose(Vt, Vtr * flip[:, None], atol=tol)
+
+
 def test_update_order_does_not_matter():
     """Rows then columns, or columns then rows, or both in one call: the same factors."""
     rng = np.random.default_rng(3)
@@ -342,6 +365,18 @@ def test_bad_construction():
         rankwise.SVDUpdater(3).from_factors(U[:, :3], s[:3], Vt[:3].astype(np.float32))
     with pytest.raises(ValueError, match="k = 3"):
         rankwise.SVDUpdater(3).from_factors(U[:, :2], s[:2], Vt[:2])
+    for bad in (np.nan, np.inf, -np.inf):
+        Ub, Vtb = U[:, :3].copy(), Vt[:3].copy()
+        Ub[4, 1] = bad
+        with pytest.raises(ValueError, match="U contains NaN or Inf"):
+            rankwise.SVDUpdater(3).from_factors(Ub, s[:3], Vt[:3])
+        Vtb[2, 7] = bad
+        with pytest.raises(ValueError, match="Vt contains NaN or Inf"):
+            rankwise.SVDUpdater(3).from_factors(U[:, :3], s[:3], Vtb)
+    huge = U[:, :3].copy()
+    huge[0, 0] = 1e200  # finite, but its square overflows the Gram matrix
+    with pytest.raises(ValueError, match="U does not have orthonormal columns"):
+        rankwise.SVDUpdater(3).from_factors(huge, s[:3], Vt[:3])
 
 
 def test_inputs_not_modified():

@@ -81,11 +81,17 @@ void register_local_blas_threads() {
 #endif  // elsewhere products are left whole to the BLAS (rankwise/blas_threads.hpp)
 }
 
+// The ident of Python's main thread (threading.main_thread()), set at import.
+unsigned long g_main_thread = 0;
+
 // Ctrl-C in the main thread, or a cancelled worker of rankwise._interrupt.run_interruptibly
 // (signals reach the main thread only; the worker learns from the flag the main thread set).
+// The main thread is never such a worker, so it skips the Python call: a small update
+// checks about twenty times, and the call was most of each check's cost.
 void check_signals() {
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (PyThread_get_thread_ident() == g_main_thread) return;
     // Leaked on purpose: a py::object destroyed at exit would outlive the interpreter.
     static auto* cancelled = new py::object(
         py::module_::import("rankwise._interrupt").attr("raise_if_cancelled"));
@@ -103,6 +109,8 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "rankwise native core (CPU backend)";
     bindings::register_scipy_lapack();
     register_local_blas_threads();
+    g_main_thread =
+        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
     set_interrupt_checker(&check_signals);
 
     py::register_exception<Error>(m, "CoreError", PyExc_ValueError);

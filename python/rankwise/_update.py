@@ -16,7 +16,7 @@ from . import _core, _gpu
 from ._dispatch import require_cpu_input
 from ._interrupt import run_interruptibly
 from ._random import RandomStateLike, philox_key
-from ._svd import flip_signs, svd
+from ._svd import svd
 from ._validate import as_matrix, check_choice, check_int
 
 _METHODS = ("auto", "zha-simon", "vecharynski-saad", "sparse")
@@ -174,10 +174,12 @@ def _check_sparse_method_range(E: Any, dtype: np.dtype) -> None:
         )
 
 
-def _check_factors(U: Any, s: np.ndarray, Vt: Any, k: int, xp: Any = np) -> None:
+def _check_factors(
+    U: Any, s: np.ndarray, Vt: Any, k: int, xp: Any = np, finite: bool = True
+) -> None:
     """The checks of from_factors: shapes for rank k, float32/float64 of one dtype, finite
-    entries, s >= 0.  U and Vt are arrays of the module xp (numpy, or cupy for the GPU
-    updater); s is a numpy array."""
+    entries (of U and Vt only where ``finite``), s >= 0.  U and Vt are arrays of the module
+    xp (numpy, or cupy for the GPU updater); s is a numpy array."""
     if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:
         raise ValueError("U, s and Vt must be 2-D, 1-D and 2-D arrays")
     if s.shape[0] != k:
@@ -192,7 +194,8 @@ def _check_factors(U: Any, s: np.ndarray, Vt: Any, k: int, xp: Any = np) -> None
         raise TypeError(f"U must be float32 or float64; got {dtype}")
     _check_dtype(s, "s", dtype)
     _check_dtype(Vt, "Vt", dtype)
-    for x, name, module in ((U, "U", xp), (s, "s", np), (Vt, "Vt", xp)):
+    checked = ((U, "U", xp), (s, "s", np), (Vt, "Vt", xp)) if finite else ((s, "s", np),)
+    for x, name, module in checked:
         if not bool(module.isfinite(x).all()):
             raise ValueError(f"{name} contains NaN or Inf")
     if (s < 0).any():
@@ -366,7 +369,7 @@ class SVDUpdater:
         if any(_gpu.is_device_array(x) for x in (U, s, Vt)):  # on the GPU (_update_gpu.py)
             return _on_device(self).from_factors(U, s, Vt)
         U, s, Vt = (np.asarray(x) for x in (U, s, Vt))
-        _check_factors(U, s, Vt, self.k)
+        _check_factors(U, s, Vt, self.k, finite=False)  # U, Vt: by _start's Gram check
         order = np.argsort(-s, kind="stable")
         if (order != np.arange(self.k)).any():
             U, s, Vt = U[:, order], s[order], Vt[order]
@@ -378,7 +381,9 @@ class SVDUpdater:
         """The native state on copies of the factors (the handle copies them), with the
         method if it is known (``"auto"`` is resolved by the first update).  ``check``:
         refuse factors that are not orthonormal, from the Gram matrices the handle forms
-        anyway (one O((m + n) k^2) pass, in the core's threads)."""
+        anyway (one O((m + n) k^2) pass, in the core's threads).  A NaN or Inf in U or Vt
+        makes its Gram matrix's diagonal NaN or Inf, so it fails that test too; only then
+        are the entries read again, to say which it was."""
         method = self._resolved or ("zha-simon" if self.method == "auto" else self.method)
         cls = _core.SvdUpdate32 if U.dtype == np.float32 else _core.SvdUpdate64
         krylov = self.basis == "gkl"
@@ -395,8 +400,10 @@ class SVDUpdater:
         )
         if check:
             tol = 100 * math.sqrt(np.finfo(U.dtype).eps)
-            for dev, name in zip(handle.gram_deviation(), ("U", "Vt"), strict=True):
+            for dev, name, x in zip(handle.gram_deviation(), ("U", "Vt"), (U, Vt), strict=True):
                 if not dev <= tol:
+                    if not np.isfinite(x).all():
+                        raise ValueError(f"{name} contains NaN or Inf")
                     raise ValueError(f"{name} does not have orthonormal columns (rows for Vt)")
         self._handle = handle
         self._dtype = np.dtype(U.dtype)
@@ -431,8 +438,7 @@ class SVDUpdater:
         """The current factors ``(U, s, Vt)`` (new arrays; signs as :func:`rankwise.svd`)."""
         self._require_started()
         with self._lock:
-            U, s, Vt = self._handle.factors()
-        flip_signs(U, Vt)
+            U, s, Vt = self._handle.factors()  # signs flipped as rankwise.svd's
         return U, s, Vt
 
     @property

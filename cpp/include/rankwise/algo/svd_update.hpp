@@ -116,32 +116,35 @@ class SvdUpdate {
     const UpdateStats& stats() const { return stats_; }
 
     // The current truncated SVD: U (m x k) and V (n x k) with orthonormal columns, s
-    // (descending, host memory).  O((m + n) k^2).
+    // (descending, host memory), with the signs of rankwise.svd (the largest-magnitude
+    // entry of each column of U positive: scikit-learn's svd_flip).  O((m + n) k^2).
     struct Factors {
         Matrix U, V;
         std::vector<T> s;
     };
     Factors factors() const {
-        Factors f;
-        if (!core_) {
-            f.U = materialize(u_, u_.K.view());
-            f.V = materialize(v_, v_.K.view());
-            f.s = s_;
-            return f;
-        }
-        // core = P diag(s) Q^T: U = We_u (K_u P), V = We_v (K_v Q)
         const index_t k = rank();
-        auto core = be_.template matrix<T>(k, k);
-        be_.copy(ConstMatView<T>(core_->view()), core.view());
-        auto P = be_.template matrix<T>(k, k), Qt = be_.template matrix<T>(k, k);
-        f.s.assign(static_cast<std::size_t>(k), T(0));
-        be_.svd(core.view(), P.view(), f.s.data(), Qt.view(), SvdDriver::Gesdd);
+        Factors f;
         auto Ku = be_.template matrix<T>(k, k), Kv = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(u_.K.view()),
-                 ConstMatView<T>(P.view()), T(0), Ku.view());
-        be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(v_.K.view()),
-                 ConstMatView<T>(Qt.view()), T(0), Kv.view());
+        if (!core_) {
+            be_.copy(ConstMatView<T>(u_.K.view()), Ku.view());
+            be_.copy(ConstMatView<T>(v_.K.view()), Kv.view());
+            f.s = s_;
+        } else {  // core = P diag(s) Q^T: U = We_u (K_u P), V = We_v (K_v Q)
+            auto core = be_.template matrix<T>(k, k);
+            be_.copy(ConstMatView<T>(core_->view()), core.view());
+            auto P = be_.template matrix<T>(k, k), Qt = be_.template matrix<T>(k, k);
+            f.s.assign(static_cast<std::size_t>(k), T(0));
+            be_.svd(core.view(), P.view(), f.s.data(), Qt.view(), SvdDriver::Gesdd);
+            be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(u_.K.view()),
+                     ConstMatView<T>(P.view()), T(0), Ku.view());
+            be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(v_.K.view()),
+                     ConstMatView<T>(Qt.view()), T(0), Kv.view());
+        }
         f.U = materialize(u_, Ku.view());
+        // V's sign flips enter through K_v, so only U's flipped columns are written twice
+        const std::vector<T> signs = flip_to_largest_positive(f.U.view());
+        be_.scale_columns(ConstMatView<T>(Kv.view()), signs.data(), Kv.view());
         f.V = materialize(v_, Kv.view());
         return f;
     }
@@ -172,9 +175,11 @@ class SvdUpdate {
         o_.rank = rank;
     }
 
-    // max |W^T W - I| of (U, V) from the tracked Gram matrices (O(k^2)).  Right after
-    // construction they are the given factors' Grams (formed once, in the constructor), so
-    // this checks that the factors are orthonormal without a second O(N k^2) pass.
+    // max |W^T W - I| of (U, V) from the tracked Gram matrices (O(k^2)); NaN where a Gram
+    // matrix is not finite.  Right after construction they are the given factors' Grams
+    // (formed once, in the constructor), so this checks that the factors are orthonormal
+    // without a second O(N k^2) pass, and that they are finite: a NaN or Inf entry of W
+    // makes the diagonal of W^T W NaN or Inf.
     std::pair<double, double> gram_deviation() const {
         auto dev = [&](const Side& w) {
             const index_t k = rank();
@@ -182,6 +187,9 @@ class SvdUpdate {
             be_.copy(ConstMatView<T>(w.gram.view()), G.view());
             auto I = identity<Backend, T>(be_, k);
             be_.add_scaled(ConstMatView<T>(I.view()), T(-1), G.view());
+            // argmax_abs passes over NaN entries; a sum of squares does not
+            if (!std::isfinite(be_.sum_squares(ConstMatView<T>(G.view()))))
+                return std::numeric_limits<double>::quiet_NaN();
             return std::abs(double(be_.argmax_abs(ConstMatView<T>(G.view())).second));
         };
         return {dev(u_), dev(v_)};
@@ -318,6 +326,20 @@ class SvdUpdate {
         auto W = be_.template matrix<T>(w.N, rank());
         be_.gemm(Trans::Yes, Trans::No, T(1), w.used(), K, T(0), W.view());
         return W;
+    }
+
+    // Negates the columns of W whose largest-magnitude entry (the first, on a tie) is
+    // negative; returns each column's sign (+1 or -1).
+    std::vector<T> flip_to_largest_positive(MatView<T> W) const {
+        std::vector<T> signs(static_cast<std::size_t>(W.cols), T(1));
+        const T minus = T(-1);
+        for (index_t j = 0; j < W.cols; ++j) {
+            auto column = W.cols_range(j, 1);
+            if (be_.argmax_abs(ConstMatView<T>(column)).second >= T(0)) continue;
+            signs[static_cast<std::size_t>(j)] = minus;
+            be_.scale_columns(ConstMatView<T>(column), &minus, column);
+        }
+        return signs;
     }
 
     // K^T G K

@@ -65,15 +65,15 @@ std::vector<index_t> CpuBackend::qr_column_pivots(MatView<T> W) const {
 template <class T>
 void CpuBackend::transpose(ConstMatView<T> X, MatView<T> Y) const {
     require(Y.rows == X.cols && Y.cols == X.rows) << "transpose: shapes do not match";
+    // 64 x 64 tiles, handed out over both dimensions: a factor (N x k, k <= 64) is one
+    // column of tiles, and split by columns alone it ran on one thread
     constexpr index_t tile = 64;
-    const index_t tiles = (X.cols + tile - 1) / tile;
-    cpu::parallel_for(tiles, cpu::worth_parallel(X.rows * X.cols), [&](index_t t) {
-        const index_t j0 = t * tile, j1 = std::min(j0 + tile, X.cols);
-        for (index_t i0 = 0; i0 < X.rows; i0 += tile) {
-            const index_t i1 = std::min(i0 + tile, X.rows);
-            for (index_t i = i0; i < i1; ++i)
-                for (index_t j = j0; j < j1; ++j) Y(j, i) = X(i, j);
-        }
+    const index_t row_tiles = (X.rows + tile - 1) / tile, col_tiles = (X.cols + tile - 1) / tile;
+    cpu::parallel_for(row_tiles * col_tiles, cpu::worth_parallel(X.rows * X.cols), [&](index_t t) {
+        const index_t i0 = (t % row_tiles) * tile, i1 = std::min(i0 + tile, X.rows);
+        const index_t j0 = (t / row_tiles) * tile, j1 = std::min(j0 + tile, X.cols);
+        for (index_t i = i0; i < i1; ++i)
+            for (index_t j = j0; j < j1; ++j) Y(j, i) = X(i, j);
     });
 }
 

@@ -305,6 +305,26 @@ TYPED_TEST(DensePrimitives, ColumnNormsNeitherOverflowNorUnderflow) {
     EXPECT_NEAR(norms[1], std::sqrt(2.0) * double(T(tiny)), 1e-14 * norms[1]);
 }
 
+// Tall, wide and strided shapes, with partial tiles, on the threaded path (above
+// cpu::kParallelMinElements) and below it: every entry lands once, nothing outside Y's view.
+TYPED_TEST(DensePrimitives, TransposeOfTallWideAndStridedViews) {
+    using T = TypeParam;
+    for (const auto& [m, n] : std::vector<std::pair<index_t, index_t>>{
+             {1500, 70}, {70, 1500}, {5000, 13}, {129, 65}, {1, 200}}) {
+        const auto X = random_matrix<T>(m + 3, n, 40 + std::uint64_t(m));
+        const ConstMatView<T> Xv = ConstMatView<T>(X.view()).rows_range(2, m);  // ld > rows
+        HostMatrix<T> Y(n + 2, m);
+        be.fill(Y.view(), T(-7));
+        be.transpose(Xv, Y.view().rows_range(1, n));
+        for (index_t i = 0; i < m; ++i) {
+            EXPECT_EQ(Y.view()(0, i), T(-7));
+            EXPECT_EQ(Y.view()(n + 1, i), T(-7));
+            for (index_t j = 0; j < n; ++j)
+                ASSERT_EQ(Y.view()(j + 1, i), Xv(i, j)) << m << " x " << n;
+        }
+    }
+}
+
 TYPED_TEST(DensePrimitives, ArgmaxAbsTakesTheFirstOnTies) {
     using T = TypeParam;
     HostMatrix<T> X(3, 3);

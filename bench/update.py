@@ -588,7 +588,7 @@ def cases(mode: Mode) -> list[Case]:
     columns, every method.  Full: the issue's scenarios, from small cases with every peer
     to the issue's sizes (80000 nodes with 0.9M edges, Slashdot-like, at k = 64 and 128),
     in 10 and 100 batches, TF-IDF matrices, rows only (IncrementalPCA, gensim), and
-    low-rank corrections A + B C^T.  The Flickr-like size (12M edges) is
+    low-rank corrections A + B C^T (10 and 100 of them).  The Flickr-like size (12M edges) is
     ``python -m bench.update_big``: the runner's reference SVD would take hours there."""
     if mode == "quick":
         return [graph_case(4000, 40_000, 32, headline=True)]
@@ -597,7 +597,8 @@ def cases(mode: Mode) -> list[Case]:
         # small: every peer, IncSVD's three methods beside ours
         graph_case(4000, 40_000, 32, headline=True, batches=100, peers=every),
         graph_case(2000, 20_000, 32, rows_only=True, peers=Peers(rows_only_peers=True)),
-        graph_case(3000, 30_000, 32, corrections=30, peers=every),
+        graph_case(3000, 30_000, 32, corrections=30, headline=True, peers=every),
+        graph_case(3000, 30_000, 32, corrections=30, headline=True, batches=100, peers=every),
         termdoc_case(8000, 8000, 80, 32, rows_only=True, peers=Peers(rows_only_peers=True)),
         termdoc_case(20_000, 20_000, 100, 64, headline=True),
         # mid-size, every method; 100 batches
@@ -608,5 +609,5 @@ def cases(mode: Mode) -> list[Case]:
         graph_case(80_000, 900_000, 128, headline=True, peers=BIG_NO_RECOMPUTE),
         graph_case(80_000, 900_000, 64, headline=True, batches=100, peers=BIG_NO_RECOMPUTE),
         graph_case(80_000, 900_000, 64, rows_only=True, peers=BIG),
-        graph_case(80_000, 900_000, 64, corrections=400, peers=BIG),
+        graph_case(80_000, 900_000, 64, corrections=400, headline=True, peers=BIG),
     ]

@@ -73,6 +73,30 @@ def test_low_rank_correction_exact(method):
     check_factors(*up.svd(), A + B @ C.T, 5, exact_tol(np.float64, method))
 
 
+@pytest.mark.parametrize(
+    ("method", "kw"),
+    [
+        ("zha-simon", {}),
+        ("vecharynski-saad", {"rank": 2}),
+        ("vecharynski-saad", {"rank": 2, "basis": "gkl"}),
+        ("sparse", {"rank": 2}),
+        ("sparse", {"rank": 2, "basis": "gkl"}),
+    ],
+)
+def test_correction_inside_the_tracked_subspaces_is_exact(method, kw):
+    """B in range(U) and C in range(V): no residual direction (p = 0 on both sides), the
+    factors only rotate, and A + B C^T is reproduced exactly, sparse B and C included."""
+    rng = np.random.default_rng(21)
+    A = low_rank(rng, 70, 50, 3)
+    U0, s0, Vt0 = np.linalg.svd(A, full_matrices=False)
+    B = U0[:, :3] @ rng.standard_normal((3, 2))
+    C = Vt0[:3].T @ rng.standard_normal((3, 2))
+    for b, c in ((B, C), (sp.csr_array(B), sp.csc_array(C))):
+        up = rankwise.SVDUpdater(5, method=method, **kw).from_factors(U0[:, :5], s0[:5], Vt0[:5])
+        up.update(b, c)
+        check_factors(*up.svd(), A + B @ C.T, 5, exact_tol(np.float64, method))
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_signs_are_those_of_rankwise_svd(method, dtype):

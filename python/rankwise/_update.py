@@ -174,6 +174,19 @@ def _check_sparse_method_range(E: Any, dtype: np.dtype) -> None:
         )
 
 
+def _check_orthonormal(deviations: tuple[float, float], U: Any, Vt: Any, xp: Any = np) -> None:
+    """ValueError unless max |W^T W - I| of U and of Vt^T (``deviations``, from the Gram
+    matrices the native state forms when it copies them) is within 100 sqrt(eps).  A NaN or
+    Inf entry makes its factor's deviation NaN; only then are the entries read, to name it.
+    U and Vt are arrays of the module xp (numpy, or cupy for the GPU updater)."""
+    tol = 100 * math.sqrt(np.finfo(U.dtype).eps)
+    for dev, name, x in zip(deviations, ("U", "Vt"), (U, Vt), strict=True):
+        if not dev <= tol:
+            if not bool(xp.isfinite(x).all()):
+                raise ValueError(f"{name} contains NaN or Inf")
+            raise ValueError(f"{name} does not have orthonormal columns (rows for Vt)")
+
+
 def _check_factors(
     U: Any, s: np.ndarray, Vt: Any, k: int, xp: Any = np, finite: bool = True
 ) -> None:
@@ -399,12 +412,7 @@ class SVDUpdater:
             *self._key,
         )
         if check:
-            tol = 100 * math.sqrt(np.finfo(U.dtype).eps)
-            for dev, name, x in zip(handle.gram_deviation(), ("U", "Vt"), (U, Vt), strict=True):
-                if not dev <= tol:
-                    if not np.isfinite(x).all():
-                        raise ValueError(f"{name} contains NaN or Inf")
-                    raise ValueError(f"{name} does not have orthonormal columns (rows for Vt)")
+            _check_orthonormal(handle.gram_deviation(), U, Vt)
         self._handle = handle
         self._dtype = np.dtype(U.dtype)
         return self

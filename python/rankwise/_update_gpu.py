@@ -28,6 +28,7 @@ from ._update import (
     _check_block_shape,
     _check_dtype,
     _check_factors,
+    _check_orthonormal,
     _check_values,
 )
 
@@ -219,10 +220,7 @@ class DeviceSVDUpdater(SVDUpdater):
         )
         handle = _Handle(native, dtype)
         if check:
-            tol = 100 * math.sqrt(np.finfo(dtype).eps)
-            for dev, name in zip(handle.gram_deviation(), ("U", "Vt"), strict=True):
-                if not dev <= tol:
-                    raise ValueError(f"{name} does not have orthonormal columns (rows for Vt)")
+            _check_orthonormal(handle.gram_deviation(), U, Vt, cp)
         self._handle = handle
         self._dtype = dtype
         return self

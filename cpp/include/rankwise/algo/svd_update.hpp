@@ -503,8 +503,12 @@ class SvdUpdate {
         // Y = G1 - Cd X G2,  K' = K Y
         const index_t r = pr.CdT.rows();
         const ConstMatView<T> X = pr.X.view();
-        auto CX = be_.template matrix<T>(k, p);  // Cd X
-        be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(pr.CdT.view()), X, T(0), CX.view());
+        auto WX = be_.template matrix<T>(k, p);  // (D^T We)^T X, the one r-long product
+        be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(pr.DtWeT.view()), X, T(0),
+                 WX.view());
+        auto CX = be_.template matrix<T>(k, p);  // Cd X = K^T (D^T We)^T X
+        be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(w.K.view()),
+                 ConstMatView<T>(WX.view()), T(0), CX.view());
         auto Y = be_.template matrix<T>(k, k);
         be_.copy(G1, Y.view());
         be_.gemm(Trans::No, Trans::No, T(-1), ConstMatView<T>(CX.view()), G2, T(1), Y.view());
@@ -531,9 +535,6 @@ class SvdUpdate {
             // gram' = gram + WeJ^T Delta + Delta^T WeJ + Delta^T Delta = gram + C + C^T with
             // C = WeJ^T Delta + Delta^T Delta / 2 = (D^T We)^T X E + E^T (DX^T DX) E / 2
             // (Delta = D(J, :) X E, DX = D(J, :) X: |J| x p, from the sparse block)
-            auto WX = be_.template matrix<T>(k, p);  // (D^T We)^T X
-            be_.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(pr.DtWeT.view()), X, T(0),
-                     WX.view());
             auto DX = be_.template matrix<T>(nJ, p);
             D.Dt->apply(Trans::Yes, X, DX.view());
             auto XDDX = gram_of(ConstMatView<T>(DX.view()));  // p x p

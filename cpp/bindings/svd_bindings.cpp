@@ -96,11 +96,12 @@ void register_svd(py::module_& m) {
         [](const OperatorHandle& op, index_t k, index_t l, int n_iter, const std::string& method,
            const std::string& power_ortho, const std::string& final_ortho,
            const std::string& driver, std::uint64_t key0, std::uint64_t key1,
-           const std::optional<py::array>& omega) {
+           const std::optional<py::array>& omega, int passes) {
             RsvdOptions o;
             o.k = k;
             o.l = l;
             o.n_iter = n_iter;
+            o.passes = passes;
             o.power_ortho = parse_ortho(power_ortho);
             o.final_ortho = parse_ortho(final_ortho);
             o.driver = parse_driver(driver);
@@ -125,9 +126,10 @@ void register_svd(py::module_& m) {
         },
         py::arg("op"), py::arg("k"), py::arg("l"), py::arg("n_iter"), py::arg("method"),
         py::arg("power_ortho"), py::arg("final_ortho"), py::arg("driver"), py::arg("key0"),
-        py::arg("key1"), py::arg("omega") = py::none(),
+        py::arg("key1"), py::arg("omega") = py::none(), py::arg("passes") = 0,
         "Fixed-rank randomized SVD; returns (U, s, Vt, info).  omega: the n x l test matrix "
-        "(Fortran order, the operator's dtype) instead of the Philox sketch of the key.");
+        "(Fortran order, the operator's dtype) instead of the Philox sketch of the key.  "
+        "passes: block Krylov's passes over A (0: 2 n_iter + 2), l its block size.");
 
     m.def(
         "rsvd_fixed_precision",

@@ -269,11 +269,12 @@ PYBIND11_MODULE(_cuda, m) {
         "rsvd",
         [](const DeviceOperand& A, index_t k, index_t l, int n_iter, const std::string& method,
            const std::string& power_ortho, std::uint64_t key0, std::uint64_t key1,
-           std::uintptr_t stream) {
+           std::uintptr_t stream, int passes) {
             RsvdOptions o;
             o.k = k;
             o.l = l;
             o.n_iter = n_iter;
+            o.passes = passes;
             o.power_ortho = bindings::parse_ortho(power_ortho);
             o.final_ortho = Ortho::CholQR2;
             o.key = philox::Key{key0, key1};
@@ -286,7 +287,9 @@ PYBIND11_MODULE(_cuda, m) {
         },
         py::arg("A"), py::arg("k"), py::arg("l"), py::arg("n_iter"), py::arg("method"),
         py::arg("power_ortho"), py::arg("key0"), py::arg("key1"), py::arg("stream"),
-        "Fixed-rank randomized SVD; returns (U, s, V, info, shapes) with U and V DeviceBuffers.");
+        py::arg("passes") = 0,
+        "Fixed-rank randomized SVD; returns (U, s, V, info, shapes) with U and V DeviceBuffers.  "
+        "passes: block Krylov's passes over A (0: 2 n_iter + 2), l its block size.");
 
     m.def(
         "rsvd_fixed_precision",

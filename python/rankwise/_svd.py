@@ -83,6 +83,8 @@ def svd(
     oversample: int = 10,
     n_iter: int | Literal["auto"] = "auto",
     method: Literal["subspace", "block_krylov", "single_pass"] = "subspace",
+    n_passes: int | None = None,
+    block_size: int | None = None,
     tol: float | None = None,
     max_rank: int | None = None,
     random_state: RandomStateLike = None,
@@ -125,15 +127,35 @@ def svd(
         1.3x faster); the final basis is orthonormalized by CholeskyQR2 (GEMM speed; shifted
         CholeskyQR3 or Householder QR take over when the block is ill-conditioned, so it is
         orthonormal to working precision in every case).  "block_krylov":
-        randomized block Krylov iteration (Musco & Musco 2015) on the space
-        ``[A W, (A A^T) A W, ..., (A A^T)^q A W]`` of ``l (q + 1)`` columns (where that does
-        not fit in ``min(m, n)``, one block of ``min(m, n)`` columns: the factors are then
-        exact): for slowly decaying spectra it reaches a given
+        randomized block Krylov iteration (Musco & Musco 2015) as block Golub-Kahan: the
+        passes alternate products with A and A^T, each block orthonormalized against the
+        earlier ones of its side, and every product is kept, so the factors need no pass of
+        their own.  With ``n_iter = q`` it makes ``2q + 2`` passes of ``l`` columns and takes
+        the factors of ``Q Q^T A`` on Musco & Musco's space
+        ``range(Q) = [A W, (A A^T) A W, ..., (A A^T)^q A W]`` (``l (q + 1)`` columns; where
+        that does not fit in ``min(m, n)``, one block of ``min(m, n)`` columns: the factors
+        are then exact); ``n_passes`` and ``block_size`` choose the passes and the block
+        freely.  For slowly decaying spectra it reaches a given
         accuracy in fewer passes than subspace iteration.  "single_pass" (dask arrays only,
         for data that can be read only once): every block of A is read once, for a range
         sketch ``A Omega`` and a co-range sketch ``Psi A`` (``2l + 1`` rows) together, and
         ``A ~ Q (Psi Q)^+ Psi A`` (Tropp, Yurtsever, Udell & Cevher 2017); less accurate
         than power iterations, which read A ``2q + 2`` times.
+    n_passes : int, optional
+        ``method="block_krylov"`` only, instead of ``n_iter``: passes over A, ``P >= 2``.
+        Even ``P`` is ``n_iter = P / 2 - 1``.  Odd ``P`` ends with a product with A: the
+        factors are then those of ``A V V^T``, the best rank-k approximation whose rows lie in
+        the right Krylov space ``range(V) = [W, (A^T A) W, ..., (A^T A)^((P - 1) / 2) W]``
+        (Tropp & Webber 2023, Sec. 11): one pass cheaper than ``P + 1``, one block more than
+        ``P - 1``.
+    block_size : int, optional
+        ``method="block_krylov"`` only: columns per Krylov block ``b`` (default ``l = k + p``;
+        ``oversample`` is not used when it is given).  Blocks smaller than k are allowed
+        (Chen, Epperly, Meyer, Musco & Rao 2025) as long as the ``ceil(P / 2)`` blocks the
+        factors come from have k columns: narrow blocks and more passes often reach a given
+        accuracy with fewer products with A (on a spectrum ``1/j``, k = 64: ``b = 32``,
+        9 passes beat subspace iteration with ``l = 74``, 6 passes, with 65% of its
+        products; bench/RESULTS.md), at the price of more, smaller orthonormalizations.
     tol : float, optional
         Fixed-precision mode, ``0 < tol < 1``: the rank ``r`` is found adaptively (randQB_EI,
         Yu, Gu & Li 2018) as the smallest for which
@@ -175,14 +197,20 @@ def svd(
     ((300, 20), (20,), (20, 200))
     >>> bool(np.allclose(U * s @ Vt, A))
     True
+    >>> U, s, Vt = rankwise.svd(A, 20, method="block_krylov", n_passes=3, random_state=0)
+    >>> bool(np.allclose(U * s @ Vt, A))
+    True
     >>> U, s, Vt = rankwise.svd(A, tol=1e-6, random_state=0)  # rank found adaptively
     >>> len(s)
     20
     """
     if _dask.is_dask_array(A):
+        _no_krylov_shape(n_passes, block_size, "dask arrays")
         return _svd_dask(A, k, oversample, n_iter, method, tol, random_state)
     if _gpu.is_device_array(A):
-        return _svd_gpu(A, k, oversample, n_iter, method, tol, max_rank, random_state)
+        return _svd_gpu(
+            A, k, oversample, n_iter, method, n_passes, block_size, tol, max_rank, random_state
+        )
     if method == "single_pass":
         raise ValueError(
             "method='single_pass' is for dask arrays (data read once); in memory, use "
@@ -195,12 +223,27 @@ def svd(
     if tol is None:
         if k is None:
             raise ValueError("k is required unless tol is given")
-        k, l, q = _fixed_rank_args(k, oversample, q, method, mat.min_dim)
+        k, l, q, passes = _fixed_rank_args(
+            k, oversample, q, method, n_passes, block_size, mat.min_dim
+        )
         power_ortho = "lu" if method == "subspace" else "cholqr2"  # Krylov blocks: orthonormal
         U, s, Vt, _ = checked_core(
-            _core.rsvd, A, mat, k, l, q, method, power_ortho, "cholqr2", "gesdd", *key
+            _core.rsvd,
+            A,
+            mat,
+            k,
+            l,
+            q,
+            method,
+            power_ortho,
+            "cholqr2",
+            "gesdd",
+            *key,
+            None,
+            passes,
         )
     else:
+        _no_krylov_shape(n_passes, block_size, "tol")
         U, s, Vt = _fixed_precision(A, mat, k, tol, max_rank, q, key)
     flip_signs(U, Vt)
     return U, s, Vt
@@ -218,20 +261,50 @@ def checked_core(fn: Any, A: Any, mat: Any, *args: Any) -> Any:
 
 
 def _fixed_rank_args(
-    k: Any, oversample: Any, q: int | None, method: str, min_dim: int
-) -> tuple[int, int, int]:
-    """Checked (k, l, q) of a fixed-rank call."""
+    k: Any,
+    oversample: Any,
+    q: int | None,
+    method: str,
+    n_passes: Any,
+    block_size: Any,
+    min_dim: int,
+) -> tuple[int, int, int, int]:
+    """Checked (k, l, q, passes) of a fixed-rank call: l is the sketch's columns (block
+    Krylov: the block size), passes block Krylov's passes over A (0 for subspace)."""
     k = check_int(k, "k", low=1, high=min_dim)
     p = check_int(oversample, "oversample", low=0)
-    q = auto_power_iterations(k, min_dim) if q is None else q
-    l = min(k + p, min_dim)
-    if method == "block_krylov" and l * (q + 1) > min_dim:
+    if method != "block_krylov":
+        _no_krylov_shape(n_passes, block_size, f"method={method!r}")
+        q = auto_power_iterations(k, min_dim) if q is None else q
+        return k, min(k + p, min_dim), q, 0
+    if n_passes is not None and q is not None:
+        raise ValueError("give n_iter or n_passes, not both")
+    if n_passes is not None:
+        passes = check_int(n_passes, "n_passes", low=2)
+    else:
+        passes = 2 * (auto_power_iterations(k, min_dim) if q is None else q) + 2
+    b = k + p if block_size is None else check_int(block_size, "block_size", low=1)
+    blocks = (passes + 1) // 2
+    if b * blocks < k:
+        raise ValueError(
+            f"the block Krylov space ({blocks} blocks of {b} columns for {passes} passes) "
+            f"has fewer than k = {k} columns; raise block_size or n_passes"
+        )
+    if b * blocks > min_dim:
         # The Krylov space does not fit in min(m, n): one block spanning all of it instead
         # (exact factors).  Keeping l = k + p and cutting the depth to fit left 11 of 12
         # dimensions for k = 1 on a 12 x 12 matrix, and the rank-1 factors 3e-4 off
         # (found by fuzzing).
-        l, q = min_dim, 0
-    return k, l, q
+        return k, min_dim, 0, 2
+    return k, b, (passes - 2) // 2, passes
+
+
+def _no_krylov_shape(n_passes: Any, block_size: Any, mode: str) -> None:
+    if n_passes is not None or block_size is not None:
+        raise ValueError(
+            f"n_passes and block_size are for method='block_krylov' in fixed-rank mode, "
+            f"not for {mode}"
+        )
 
 
 def _svd_gpu(
@@ -240,6 +313,8 @@ def _svd_gpu(
     oversample: Any,
     n_iter: Any,
     method: Any,
+    n_passes: Any,
+    block_size: Any,
     tol: Any,
     max_rank: Any,
     random_state: RandomStateLike,
@@ -260,11 +335,14 @@ def _svd_gpu(
     if tol is None:
         if k is None:
             raise ValueError("k is required unless tol is given")
-        k, l, q = _fixed_rank_args(k, oversample, q, method, mat.min_dim)
+        k, l, q, passes = _fixed_rank_args(
+            k, oversample, q, method, n_passes, block_size, mat.min_dim
+        )
         # "lu" as on the CPU; the CUDA backend normalizes power steps by CholeskyQR2.
         power_ortho = "lu" if method == "subspace" else "cholqr2"
-        out = cuda.rsvd(mat.operand, k, l, q, method, power_ortho, *key, stream)
+        out = cuda.rsvd(mat.operand, k, l, q, method, power_ortho, *key, stream, passes)
     else:
+        _no_krylov_shape(n_passes, block_size, "tol")
         if mat.kind == "operator":
             raise ValueError(_OPERATOR_TOL)
         block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)

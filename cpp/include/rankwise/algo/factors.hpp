@@ -28,27 +28,35 @@ struct SvdFactors {
     index_t iterations = 0;
 };
 
-// Rayleigh-Ritz on the left subspace: with W = A^T Q (so B = Q^T A = W^T) and the thin SVD
-// W = Uw diag(s) Vwt, the SVD of Q Q^T A is (Q Vwt^T) diag(s) Uw^T (Halko, Martinsson,
-// Tropp 2011, Algorithm 5.1).  Q is m x L with L <= n; the leading r triplets are kept.
+// The SVD of Q W^T, Q (p x L) with orthonormal columns, W (t x L), L <= t: with the thin SVD
+// W = Uw diag(s) Xt, Q W^T = (Q Xt^T) diag(s) Uw^T.  The leading r triplets are kept:
+// U = Q Xt(0:r, :)^T (p x r), V = Uw(:, 0:r) (t x r).  W is destroyed.
 template <class Backend, class T>
-SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
-                                      ConstMatView<T> Q, index_t r, SvdDriver driver) {
-    const index_t n = A.cols(), L = Q.cols;
-    auto W = be.template matrix<T>(n, L);
-    A.apply(Trans::Yes, Q, W.view());  // one pass: W = A^T Q
+SvdFactors<Backend, T> svd_of_product(const Backend& be, ConstMatView<T> Q, MatView<T> W,
+                                      index_t r, SvdDriver driver) {
+    const index_t L = Q.cols;
     SvdFactors<Backend, T> out;
-    out.V = be.template matrix<T>(n, L);
-    auto Vwt = be.template matrix<T>(L, L);
+    out.V = be.template matrix<T>(W.rows, L);
+    auto Xt = be.template matrix<T>(L, L);
     std::vector<T> s(static_cast<std::size_t>(L));
-    be.svd(W.view(), out.V.view(), s.data(), Vwt.view(), driver);
+    be.svd(W, out.V.view(), s.data(), Xt.view(), driver);
     out.V.truncate_cols(r);
     out.U = be.template matrix<T>(Q.rows, r);
-    // U = Q Vwt(0:r, :)^T
-    be.gemm(Trans::No, Trans::Yes, T(1), Q, ConstMatView<T>(Vwt.view().rows_range(0, r)), T(0),
+    be.gemm(Trans::No, Trans::Yes, T(1), Q, ConstMatView<T>(Xt.view().rows_range(0, r)), T(0),
             out.U.view());
     s.resize(static_cast<std::size_t>(r));
     out.s = std::move(s);
+    return out;
+}
+
+// Rayleigh-Ritz on the left subspace: Q Q^T A = Q W^T with W = A^T Q, one pass (Halko,
+// Martinsson, Tropp 2011, Algorithm 5.1).  Q is m x L with L <= n; the leading r triplets.
+template <class Backend, class T>
+SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
+                                      ConstMatView<T> Q, index_t r, SvdDriver driver) {
+    auto W = be.template matrix<T>(A.cols(), Q.cols);
+    A.apply(Trans::Yes, Q, W.view());  // one pass: W = A^T Q
+    auto out = svd_of_product(be, Q, W.view(), r, driver);
     out.passes = 1;
     return out;
 }

@@ -5,10 +5,12 @@
 //
 // Subspace iteration: Halko, Martinsson, Tropp, SIAM Review 2011 (arXiv:0909.4061),
 // Algorithms 4.3/4.4 + 5.1, with the basis renormalized between passes.
-// Block Krylov: Musco & Musco, NeurIPS 2015 (arXiv:1504.05477), Algorithm 2.
+// Block Krylov: Musco & Musco, NeurIPS 2015 (arXiv:1504.05477), Algorithm 2, run as block
+// Golub-Kahan (rsvd_block_krylov below says how).
 #pragma once
 
 #include <algorithm>
+#include <utility>
 
 #include "rankwise/algo/factors.hpp"
 #include "rankwise/error.hpp"
@@ -18,8 +20,10 @@ namespace rankwise {
 
 struct RsvdOptions {
     index_t k = 1;                 // rank returned
-    index_t l = 1;                 // sketch columns, k <= l <= min(m, n)
+    index_t l = 1;                 // sketch columns, k <= l <= min(m, n); block Krylov: the
+                                   // block size, k <= l ceil(passes / 2) <= min(m, n)
     int n_iter = 0;                // power iterations q
+    int passes = 0;                // block Krylov: passes over A (>= 2); 0: 2 q + 2
     Ortho power_ortho = Ortho::CholQR2;  // normalizer between passes
     Ortho final_ortho = Ortho::CholQR2;  // must give an orthonormal basis
     SvdDriver driver = SvdDriver::Gesdd;
@@ -66,34 +70,71 @@ SvdFactors<Backend, T> rsvd_subspace(const Backend& be, const LinearOp<T>& A,
     return out;
 }
 
-// Krylov space K = [A Omega, (A A^T) A Omega, ..., (A A^T)^q A Omega] of l (q + 1) <= min(m, n)
-// columns, each block orthonormalized against the previous ones as it is formed (block
-// Lanczos-style, without the three-term recurrence, for stability), then Rayleigh-Ritz.
-// 2q + 2 passes; the last one has l (q + 1) columns.
+// Block Krylov iteration as block Golub-Kahan bidiagonalization with full
+// reorthogonalization.  From V_0 = orth(Omega) (n x b), P passes alternate
+//   A V_i,   U_i = A V_i orthonormalized against U_0 .. U_{i-1},
+//   A^T U_i, V_{i+1} = A^T U_i orthonormalized against V_0 .. V_i,
+// so that range(U) = [A Omega, (A A^T) A Omega, ...] (Musco & Musco's Krylov space) and
+// range(V) = [Omega, (A^T A) Omega, ...].  Every product is kept, so the Rayleigh-Ritz step
+// costs no further pass (Musco & Musco's Algorithm 2 spends one more, of l (q + 1) columns,
+// on Q^T A, which is made of the products A^T U_i already formed):
+// - P even (the last pass is A^T U_j): the factors of U U^T A = U (A^T U)^T;
+// - P odd (the last pass is A V_j): the factors of A V V^T = (A V) V^T, the best
+//   approximation of rank k whose rows lie in range(V) (Tropp & Webber 2023,
+//   arXiv:2306.12418, Sec. 11).  One pass fewer than P + 1, one block more than P - 1.
+// P = 2q + 2 is Musco & Musco's method with q iterations.  The block size b may be below k
+// (Chen, Epperly, Meyer, Musco & Rao 2025, arXiv:2508.06486) as long as the ceil(P / 2)
+// blocks the factors come from have k columns.
+// Memory: (m + n) b ceil(P / 2) for the bases, the same again for the products kept.
 template <class Backend, class T>
 SvdFactors<Backend, T> rsvd_block_krylov(const Backend& be, const LinearOp<T>& A,
                                          const RsvdOptions& o) {
-    const index_t m = A.rows(), n = A.cols();
-    check_rsvd_options(o, m, n);
-    const index_t L = o.l * (o.n_iter + 1);
-    require(L <= std::min(m, n)) << "block Krylov space of " << L << " columns exceeds min(m, n)";
-    auto K = be.template matrix<T>(m, L);
-    auto Z = be.template matrix<T>(n, o.l);
-    be.fill_normal(Z.view(), o.key, 0);
-    auto block = [&](int j) { return K.view().cols_range(j * o.l, o.l); };
-    A.apply(Trans::No, Z.view(), block(0));
-    be.orthonormalize(block(0), o.final_ortho);
-    for (int j = 1; j <= o.n_iter; ++j) {
+    const index_t m = A.rows(), n = A.cols(), b = o.l;
+    require(o.n_iter >= 0) << "n_iter must be >= 0, got " << o.n_iter;
+    const int P = o.passes > 0 ? o.passes : 2 * o.n_iter + 2;
+    require(P >= 2) << "block Krylov needs at least 2 passes over A, got " << o.passes;
+    const bool odd = P % 2 == 1;
+    const index_t right_blocks = (P + 1) / 2, left_blocks = P / 2;
+    const index_t L = b * (odd ? right_blocks : left_blocks);
+    require(b >= 1 && o.k >= 1 && o.k <= L && L <= std::min(m, n))
+        << "need 1 <= k <= (block size) ceil(passes / 2) <= min(m, n); got k = " << o.k
+        << ", block size " << b << ", " << P << " passes for a " << m << " x " << n
+        << " matrix";
+    require(o.final_ortho == Ortho::Householder || o.final_ortho == Ortho::CholQR2)
+        << "the Krylov basis must be orthonormal (Householder or CholQR2)";
+    auto V = be.template matrix<T>(n, b * right_blocks);
+    auto U = be.template matrix<T>(m, b * left_blocks);
+    auto AV = be.template matrix<T>(m, odd ? L : b);  // every A V_i for the odd finish
+    auto AtU = be.template matrix<T>(n, odd ? b : L);  // every A^T U_i for the even one
+    auto v = [&](index_t i) { return V.view().cols_range(i * b, b); };
+    auto u = [&](index_t i) { return U.view().cols_range(i * b, b); };
+    be.fill_normal(v(0), o.key, 0);
+    be.orthonormalize(v(0), o.final_ortho);
+    int passes = 0;
+    for (index_t i = 0;; ++i) {
         be.check_interrupt();
-        A.apply(Trans::Yes, block(j - 1), Z.view());  // Z = A^T K_{j-1}
-        be.orthonormalize(Z.view(), o.power_ortho);
-        A.apply(Trans::No, Z.view(), block(j));  // K_j = A Z
-        orthonormalize_against(be, ConstMatView<T>(K.view().cols_range(0, j * o.l)), block(j),
+        auto av = AV.view().cols_range(odd ? i * b : 0, b);
+        A.apply(Trans::No, ConstMatView<T>(v(i)), av);
+        if (++passes == P) break;
+        be.copy(ConstMatView<T>(av), u(i));
+        orthonormalize_against(be, ConstMatView<T>(U.view().cols_range(0, i * b)), u(i),
                                o.final_ortho);
+        be.check_interrupt();
+        auto atu = AtU.view().cols_range(odd ? 0 : i * b, b);
+        A.apply(Trans::Yes, ConstMatView<T>(u(i)), atu);
+        if (++passes == P) break;
+        be.copy(ConstMatView<T>(atu), v(i + 1));
+        orthonormalize_against(be, ConstMatView<T>(V.view().cols_range(0, (i + 1) * b)),
+                               v(i + 1), o.final_ortho);
     }
-    be.check_interrupt();
-    auto out = svd_from_range(be, A, ConstMatView<T>(K.view()), o.k, o.driver);
-    out.passes += 1 + 2 * o.n_iter;
+    SvdFactors<Backend, T> out;
+    if (odd) {  // A V V^T is the transpose of V (A V)^T
+        out = svd_of_product(be, ConstMatView<T>(V.view()), AV.view(), o.k, o.driver);
+        std::swap(out.U, out.V);
+    } else {
+        out = svd_of_product(be, ConstMatView<T>(U.view()), AtU.view(), o.k, o.driver);
+    }
+    out.passes = P;
     return out;
 }
 

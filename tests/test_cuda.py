@@ -126,14 +126,24 @@ def _tol(dtype: Any) -> float:
 @needs_gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("order", ["C", "F"])
-@pytest.mark.parametrize("method", ["subspace", "block_krylov"])
-def test_dense_svd_matches_the_cpu_backend(dtype: Any, order: str, method: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [
+        ("subspace", {}),
+        ("block_krylov", {}),
+        ("block_krylov", {"n_passes": 7, "block_size": 4}),  # odd finish, narrow blocks
+    ],
+    ids=["subspace", "block_krylov", "block_krylov-7-passes-b4"],
+)
+def test_dense_svd_matches_the_cpu_backend(
+    dtype: Any, order: str, method: str, extra: dict[str, int]
+) -> None:
     import cupy as cp
 
     A = np.asarray(_decaying(300, 200, dtype, 1), order=order)
     A_gpu = cp.asarray(A, order=order)
     before = A_gpu.copy()
-    U, s, Vt = rankwise.svd(A_gpu, 10, method=method, random_state=7)
+    U, s, Vt = rankwise.svd(A_gpu, 10, method=method, random_state=7, **extra)
     assert isinstance(U, cp.ndarray)
     assert isinstance(s, cp.ndarray)
     assert isinstance(Vt, cp.ndarray)
@@ -144,7 +154,7 @@ def test_dense_svd_matches_the_cpu_backend(dtype: Any, order: str, method: str) 
     assert s.shape == (10,)
     assert Vt.shape == (10, 200)
     assert bool((A_gpu == before).all())
-    Uc, sc, Vtc = rankwise.svd(A, 10, method=method, random_state=7)
+    Uc, sc, Vtc = rankwise.svd(A, 10, method=method, random_state=7, **extra)
     exact = np.linalg.svd(A.astype(np.float64), compute_uv=False)[:10]
     tol = _tol(dtype)
     np.testing.assert_allclose(cp.asnumpy(s), exact, rtol=tol * 10)

@@ -151,11 +151,12 @@ def svd(
     block_size : int, optional
         ``method="block_krylov"`` only: columns per Krylov block ``b`` (default ``l = k + p``;
         ``oversample`` is not used when it is given).  Blocks smaller than k are allowed
-        (Chen, Epperly, Meyer, Musco & Rao 2025) as long as the ``ceil(P / 2)`` blocks the
-        factors come from have k columns: narrow blocks and more passes often reach a given
-        accuracy with fewer products with A (on a spectrum ``1/j``, k = 64: ``b = 32``,
-        9 passes beat subspace iteration with ``l = 74``, 6 passes, with 65% of its
-        products; bench/RESULTS.md), at the price of more, smaller orthonormalizations.
+        (Chen, Epperly, Meyer, Musco & Rao 2025) as long as ``floor(P / 2)`` blocks have k
+        columns (the odd finish's extra block starts from the random sketch).  Narrow blocks
+        and more passes often reach a given accuracy with fewer products with A (on a
+        spectrum ``1/j``, k = 64: ``b = 32`` and 9 passes are 4x closer to the optimum than
+        subspace iteration with ``l = 74`` and 6 passes, with 65% of its products;
+        bench/RESULTS.md), at the price of more, smaller orthonormalizations.
     tol : float, optional
         Fixed-precision mode, ``0 < tol < 1``: the rank ``r`` is found adaptively (randQB_EI,
         Yu, Gu & Li 2018) as the smallest for which
@@ -284,13 +285,12 @@ def _fixed_rank_args(
     else:
         passes = 2 * (auto_power_iterations(k, min_dim) if q is None else q) + 2
     b = k + p if block_size is None else check_int(block_size, "block_size", low=1)
-    blocks = (passes + 1) // 2
-    if b * blocks < k:
+    if b * (passes // 2) < k:
         raise ValueError(
-            f"the block Krylov space ({blocks} blocks of {b} columns for {passes} passes) "
+            f"the block Krylov space ({passes // 2} blocks of {b} columns for {passes} passes) "
             f"has fewer than k = {k} columns; raise block_size or n_passes"
         )
-    if b * blocks > min_dim:
+    if b * ((passes + 1) // 2) > min_dim:
         # The Krylov space does not fit in min(m, n): one block spanning all of it instead
         # (exact factors).  Keeping l = k + p and cutting the depth to fit left 11 of 12
         # dimensions for k = 1 on a 12 x 12 matrix, and the rank-1 factors 3e-4 off

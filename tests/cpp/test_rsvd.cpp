@@ -69,6 +69,36 @@ TYPED_TEST(SvdAlgorithms, EveryDriverRecoversAnExactlyLowRankMatrix) {
     }
 }
 
+TYPED_TEST(SvdAlgorithms, BlockKrylovWithNarrowBlocksAndAnyPassCountIsExactOnLowRank) {
+    using T = TypeParam;
+    // rank 6, distinct values: floor(P / 2) blocks of b >= 6 / floor(P / 2) columns span the
+    // range, whichever side the factors are taken from (P odd: A V V^T; P even: U U^T A)
+    const auto A = matrix_with_spectrum<T>(be, 200, 120, geometric(6, 0.7), 35);
+    const DenseOp<CpuBackend, T> op(be, A.view(), false);
+    for (auto [b, P] : std::vector<std::pair<index_t, int>>{{1, 12}, {2, 7}, {3, 4}, {6, 3}}) {
+        RsvdOptions o;
+        o.k = 6;
+        o.l = b;
+        o.passes = P;
+        o.key = {7, 8};
+        const auto f = rsvd_block_krylov(be, op, o);
+        EXPECT_EQ(f.passes, P);
+        EXPECT_LE(relative_residual<T>(A.view(), f), 300 * eps<T>()) << b << " x " << P;
+        EXPECT_LE(orthonormality_error<T>(f.U.view()), 100 * eps<T>());
+        EXPECT_LE(orthonormality_error<T>(f.V.view()), 100 * eps<T>());
+        for (index_t i = 0; i < 6; ++i)
+            EXPECT_NEAR(f.s[i], std::pow(0.7, double(i)), 300 * eps<T>()) << b << " x " << P;
+    }
+    RsvdOptions o;
+    o.k = 6;
+    o.l = 2;
+    o.passes = 5;  // floor(5 / 2) = 2 blocks of 2 < k
+    EXPECT_THROW(rsvd_block_krylov(be, op, o), Error);
+    o.passes = 1;
+    o.l = 6;
+    EXPECT_THROW(rsvd_block_krylov(be, op, o), Error);
+}
+
 TYPED_TEST(SvdAlgorithms, SubspaceIterationMeetsTheHalkoMartinssonTroppBound) {
     using T = TypeParam;
     // Slow decay: with p = 10 oversampling and q = 2 the expected error is within a small

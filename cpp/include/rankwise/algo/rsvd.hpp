@@ -83,8 +83,9 @@ SvdFactors<Backend, T> rsvd_subspace(const Backend& be, const LinearOp<T>& A,
 //   approximation of rank k whose rows lie in range(V) (Tropp & Webber 2023,
 //   arXiv:2306.12418, Sec. 11).  One pass fewer than P + 1, one block more than P - 1.
 // P = 2q + 2 is Musco & Musco's method with q iterations.  The block size b may be below k
-// (Chen, Epperly, Meyer, Musco & Rao 2025, arXiv:2508.06486) as long as the ceil(P / 2)
-// blocks the factors come from have k columns.
+// (Chen, Epperly, Meyer, Musco & Rao 2025, arXiv:2508.06486) as long as the floor(P / 2)
+// blocks of U have k columns: V_0 = orth(Omega) lies mostly outside A's row space, so the
+// odd finish's extra block adds little of A (a rank-6 A needs 3 blocks of 2 in U either way).
 // Memory: (m + n) b ceil(P / 2) for the bases, the same again for the products kept.
 template <class Backend, class T>
 SvdFactors<Backend, T> rsvd_block_krylov(const Backend& be, const LinearOp<T>& A,
@@ -95,11 +96,11 @@ SvdFactors<Backend, T> rsvd_block_krylov(const Backend& be, const LinearOp<T>& A
     require(P >= 2) << "block Krylov needs at least 2 passes over A, got " << o.passes;
     const bool odd = P % 2 == 1;
     const index_t right_blocks = (P + 1) / 2, left_blocks = P / 2;
-    const index_t L = b * (odd ? right_blocks : left_blocks);
-    require(b >= 1 && o.k >= 1 && o.k <= L && L <= std::min(m, n))
-        << "need 1 <= k <= (block size) ceil(passes / 2) <= min(m, n); got k = " << o.k
-        << ", block size " << b << ", " << P << " passes for a " << m << " x " << n
-        << " matrix";
+    const index_t L = b * right_blocks;  // the factors' space: ceil(P / 2) blocks
+    require(b >= 1 && o.k >= 1 && o.k <= b * left_blocks && L <= std::min(m, n))
+        << "need 1 <= k <= (block size) floor(passes / 2) and (block size) ceil(passes / 2) "
+        << "<= min(m, n); got k = " << o.k << ", block size " << b << ", " << P
+        << " passes for a " << m << " x " << n << " matrix";
     require(o.final_ortho == Ortho::Householder || o.final_ortho == Ortho::CholQR2)
         << "the Krylov basis must be orthonormal (Householder or CholQR2)";
     auto V = be.template matrix<T>(n, b * right_blocks);

@@ -86,7 +86,8 @@ SvdFactors<Backend, T> rsvd_subspace(const Backend& be, const LinearOp<T>& A,
 // (Chen, Epperly, Meyer, Musco & Rao 2025, arXiv:2508.06486) as long as the floor(P / 2)
 // blocks of U have k columns: V_0 = orth(Omega) lies mostly outside A's row space, so the
 // odd finish's extra block adds little of A (a rank-6 A needs 3 blocks of 2 in U either way).
-// Memory: (m + n) b ceil(P / 2) for the bases, the same again for the products kept.
+// Memory: (m + n) b (floor(P / 2) + 1) for the bases, (m or n) b ceil(P / 2) for the products
+// kept.
 template <class Backend, class T>
 SvdFactors<Backend, T> rsvd_block_krylov(const Backend& be, const LinearOp<T>& A,
                                          const RsvdOptions& o) {
@@ -103,12 +104,26 @@ SvdFactors<Backend, T> rsvd_block_krylov(const Backend& be, const LinearOp<T>& A
         << " passes for a " << m << " x " << n << " matrix";
     require(o.final_ortho == Ortho::Householder || o.final_ortho == Ortho::CholQR2)
         << "the Krylov basis must be orthonormal (Householder or CholQR2)";
-    auto V = be.template matrix<T>(n, b * right_blocks);
-    auto U = be.template matrix<T>(m, b * left_blocks);
+    // The factors' SVD needs an orthonormal basis of the last products too (svd_of_product_in):
+    // one block more on the side the iteration did not reach, U_j = A V_j (odd) or
+    // V_j = A^T U_{j-1} (even) orthonormalized against its side, where it fits.
+    const bool extend = odd || b * (right_blocks + 1) <= n;
+    auto V = be.template matrix<T>(n, b * (right_blocks + (!odd && extend ? 1 : 0)));
+    auto U = be.template matrix<T>(m, b * (left_blocks + (odd ? 1 : 0)));
     auto AV = be.template matrix<T>(m, odd ? L : b);  // every A V_i for the odd finish
     auto AtU = be.template matrix<T>(n, odd ? b : L);  // every A^T U_i for the even one
     auto v = [&](index_t i) { return V.view().cols_range(i * b, b); };
     auto u = [&](index_t i) { return U.view().cols_range(i * b, b); };
+    auto next_u = [&](index_t i, ConstMatView<T> av) {  // U_i from A V_i
+        be.copy(av, u(i));
+        orthonormalize_against(be, ConstMatView<T>(U.view().cols_range(0, i * b)), u(i),
+                               o.final_ortho);
+    };
+    auto next_v = [&](index_t i, ConstMatView<T> atu) {  // V_i from A^T U_{i-1}
+        be.copy(atu, v(i));
+        orthonormalize_against(be, ConstMatView<T>(V.view().cols_range(0, i * b)), v(i),
+                               o.final_ortho);
+    };
     be.fill_normal(v(0), o.key, 0);
     be.orthonormalize(v(0), o.final_ortho);
     int passes = 0;
@@ -116,23 +131,24 @@ SvdFactors<Backend, T> rsvd_block_krylov(const Backend& be, const LinearOp<T>& A
         be.check_interrupt();
         auto av = AV.view().cols_range(odd ? i * b : 0, b);
         A.apply(Trans::No, ConstMatView<T>(v(i)), av);
+        next_u(i, ConstMatView<T>(av));
         if (++passes == P) break;
-        be.copy(ConstMatView<T>(av), u(i));
-        orthonormalize_against(be, ConstMatView<T>(U.view().cols_range(0, i * b)), u(i),
-                               o.final_ortho);
         be.check_interrupt();
         auto atu = AtU.view().cols_range(odd ? 0 : i * b, b);
         A.apply(Trans::Yes, ConstMatView<T>(u(i)), atu);
-        if (++passes == P) break;
-        be.copy(ConstMatView<T>(atu), v(i + 1));
-        orthonormalize_against(be, ConstMatView<T>(V.view().cols_range(0, (i + 1) * b)),
-                               v(i + 1), o.final_ortho);
+        const bool last = ++passes == P;
+        if (!last || extend) next_v(i + 1, ConstMatView<T>(atu));
+        if (last) break;
     }
     SvdFactors<Backend, T> out;
-    if (odd) {  // A V V^T is the transpose of V (A V)^T
-        out = svd_of_product(be, ConstMatView<T>(V.view()), AV.view(), o.k, o.driver);
+    if (odd) {  // A V V^T is the transpose of V (A V)^T, with A V in range(U)
+        out = svd_of_product_in(be, ConstMatView<T>(V.view()), ConstMatView<T>(AV.view()),
+                                ConstMatView<T>(U.view()), o.k, o.driver);
         std::swap(out.U, out.V);
-    } else {
+    } else if (extend) {  // U (A^T U)^T, with A^T U in range(V)
+        out = svd_of_product_in(be, ConstMatView<T>(U.view()), ConstMatView<T>(AtU.view()),
+                                ConstMatView<T>(V.view()), o.k, o.driver);
+    } else {  // V has no room for another block: the QR of A^T U
         out = svd_of_product(be, ConstMatView<T>(U.view()), AtU.view(), o.k, o.driver);
     }
     out.passes = P;

@@ -56,8 +56,11 @@ def _pieces(A: Any, k: int) -> dict[str, Callable[[], Any]]:
     return {
         "rankwise.svd q=2": lambda: rankwise.svd(A, k, n_iter=2, random_state=0),
         "rankwise.svd q=0": lambda: rankwise.svd(A, k, n_iter=0, random_state=0),
-        "block_krylov q=1": lambda: rankwise.svd(
-            A, k, n_iter=1, method="block_krylov", random_state=0
+        "block_krylov 9 passes b=k/2": lambda: rankwise.svd(
+            A, k, method="block_krylov", n_passes=9, block_size=k // 2, random_state=0
+        ),
+        "block_krylov 5 passes b=k": lambda: rankwise.svd(
+            A, k, method="block_krylov", n_passes=5, block_size=k, random_state=0
         ),
         "rankwise.svd q=1": lambda: rankwise.svd(A, k, n_iter=1, random_state=0),
         "as_device_matrix": lambda: _gpu.as_device_matrix(A),

@@ -5,6 +5,8 @@ oversampling p and power iterations q (so the same 2q+2 passes over A):
 
 - ``rankwise.svd`` (subspace method; the baseline of the ratios) and
   ``rankwise.randomized_svd`` (its scikit-learn drop-in);
+- ``rankwise.svd(method="block_krylov")`` with blocks of k/2 + 5 columns and 11 passes: not
+  equal-pass (a third of the others' products), shown for its accuracy per product;
 - scikit-learn ``randomized_svd`` (its default LU-normalized iterations);
 - ``fbpca.pca(raw=True)``, which draws its test matrix in float64, so it
   upcasts float32 input;
@@ -53,6 +55,9 @@ P = 10
 Q = 7
 """Power iterations: scikit-learn's n_iter="auto" for k < min(m, n) / 10."""
 PASSES = 2 * Q + 2
+KRYLOV_PASSES = 11
+"""rankwise's block Krylov contender: 11 passes of k/2 + 5 columns, a third of the others'
+products, as accurate or more on these spectra (bench/RESULTS.md, session 28)."""
 SEED = 0
 
 BASELINE = "rankwise.svd"
@@ -83,6 +88,21 @@ _MODULES["scipy.sparse.linalg"] = spla
 
 def _rankwise_svd(rw: ModuleType, a: Matrix, k: int) -> Call:
     return lambda: rw.svd(a, k, oversample=P, n_iter=Q, method="subspace", random_state=SEED)
+
+
+def _rankwise_krylov(rw: ModuleType, a: Matrix, k: int) -> Call:
+    return lambda: rw.svd(
+        a,
+        k,
+        method="block_krylov",
+        n_passes=KRYLOV_PASSES,
+        block_size=_krylov_block(k),
+        random_state=SEED,
+    )
+
+
+def _krylov_block(k: int) -> int:
+    return k // 2 + 5
 
 
 def _rankwise_randomized(rw: ModuleType, a: Matrix, k: int) -> Call:
@@ -138,6 +158,13 @@ class Peer:
 PEERS = (
     Peer(BASELINE, "rankwise", "svd", _rankwise_svd),
     Peer("rankwise.randomized_svd", "rankwise", "randomized_svd", _rankwise_randomized),
+    Peer(
+        "rankwise.svd block_krylov",
+        "rankwise",
+        "svd",
+        _rankwise_krylov,
+        f"{KRYLOV_PASSES} passes of k/2 + 5 columns",
+    ),
     Peer(SKLEARN, "sklearn.utils.extmath", "randomized_svd", _sklearn),
     Peer("fbpca.pca", "fbpca", "pca", _fbpca),
     Peer("svds arpack", "scipy.sparse.linalg", "svds", _arpack, "iterative, default tol"),

@@ -327,9 +327,11 @@ def hmt_bounds(
     return HMTBounds(E2, eps_Q, res_k)
 
 
-def resolved_n_iter(n_iter: int | str, k: int, m: int, n: int) -> int:
-    """The spec's rule for n_iter='auto'."""
+def resolved_n_iter(n_iter: int | str, k: int, m: int, n: int, method: str = "subspace") -> int:
+    """The spec's rule for n_iter='auto' (scikit-learn's; block Krylov: about half)."""
     if n_iter == "auto":
+        if method == "block_krylov":
+            return 3 if k < 0.1 * min(m, n) else 2
         return 7 if k < 0.1 * min(m, n) else 4
     assert isinstance(n_iter, int)
     return n_iter

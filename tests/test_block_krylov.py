@@ -45,6 +45,16 @@ def test_an_even_pass_count_is_n_iter(dtype, q) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(("k", "passes"), [(K, 8), (19, 8), (20, 6), (40, 6)])
+def test_auto_is_about_half_of_subspace_iterations_passes(k, passes) -> None:
+    """n_iter="auto": 8 passes where k < 0.1 min(m, n) (200 here), else 6."""
+    A = make_problem("poly", M, N).A
+    auto = rankwise.svd(A, k, method="block_krylov", random_state=1)
+    explicit = rankwise.svd(A, k, method="block_krylov", n_passes=passes, random_state=1)
+    for a, b in zip(auto, explicit, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("shape", [(M, N), (N, M)], ids=["tall", "wide"])
 @pytest.mark.parametrize("block", [K + 10, K // 2, 3])
 @pytest.mark.parametrize("spec", ["poly", "gap"])

@@ -96,7 +96,7 @@ def test_svd_random_cases(method, layout, data) -> None:
         "interlacing s_j <= sigma_j violated"
     )
     l, q = effective_l_q(
-        method, resolved_n_iter(n_iter, k, m, n), sketch_size(k, oversample, m, n), m, n
+        method, resolved_n_iter(n_iter, k, m, n, method), sketch_size(k, oversample, m, n), m, n
     )
     if l >= min(m, n):
         check_exact(prob, U, s, Vt, k, dtype)

@@ -147,7 +147,18 @@ def randomized_svd(
         # passes whatever the normalizer, signs always flipped.
         dims = [int(d) for d in M.shape]
         k = min(n_components, *dims) if len(dims) == 2 else n_components
-        return _svd_gpu(M, k, n_oversamples, n_iter, "subspace", None, None, random_state)
+        return _svd_gpu(
+            M,
+            k,
+            n_oversamples,
+            n_iter,
+            "subspace",
+            n_passes=None,
+            block_size=None,
+            tol=None,
+            max_rank=None,
+            random_state=random_state,
+        )
     if not (sp.issparse(M) or hasattr(M, "T")):
         M = np.asarray(M)
     if transpose == "auto":

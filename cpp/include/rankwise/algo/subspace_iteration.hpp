@@ -3,7 +3,7 @@
 //
 // Each cycle grows the block Krylov space K = [A V, (A A^T) A V, ..., (A A^T)^(d-1) A V]
 // (d blocks of l vectors, each orthonormalized against the previous ones), takes the
-// Rayleigh-Ritz approximation on range(K) (svd_from_range), and restarts from its leading l
+// Rayleigh-Ritz approximation on range(K) (from the products A^T K_j), and restarts from its leading l
 // right Ritz vectors V.  With d = 1 this is block subspace iteration.  The left residuals
 // A^T u_i - s_i v_i vanish by construction, so convergence is judged on
 // r_i = ||A v_i - s_i u_i||, from the product A V that starts the next cycle anyway.
@@ -50,8 +50,10 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
     const double tol = o.tol > 0 ? std::max(o.tol, floor_tol) : floor_tol;
 
     auto K = be.template matrix<T>(m, L);
+    auto W = be.template matrix<T>(n, L);  // A^T K, block by block as the cycle forms it
     auto Z = be.template matrix<T>(n, l);
     auto block = [&](index_t j) { return K.view().cols_range(j * l, l); };
+    auto w_block = [&](index_t j) { return W.view().cols_range(j * l, l); };
     be.fill_normal(Z.view(), o.key, 0);
     if (start_vector != nullptr) {
         be.copy(ConstMatView<T>{start_vector, n, 1, n}, Z.view().cols_range(0, 1));
@@ -71,13 +73,18 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         be.check_interrupt();
         be.orthonormalize(block(0), Ortho::CholQR2);
         for (index_t j = 1; j < o.depth; ++j) {
-            A.apply(Trans::Yes, block(j - 1), Z.view());  // Z = A^T K_{j-1}
+            A.apply(Trans::Yes, block(j - 1), w_block(j - 1));  // A^T K_{j-1}, kept
+            be.copy(ConstMatView<T>(w_block(j - 1)), Z.view());
             be.orthonormalize(Z.view(), Ortho::CholQR2);
             A.apply(Trans::No, Z.view(), block(j));  // K_j = A Z
             orthonormalize_against(be, ConstMatView<T>(K.view().cols_range(0, j * l)), block(j),
                                    Ortho::CholQR2);
         }
-        out = svd_from_range(be, A, ConstMatView<T>(K.view()), l, SvdDriver::Gesdd);
+        // Rayleigh-Ritz on range(K) from W = A^T K: only its last block is a new product
+        // (svd_from_range would form all of it again: (3 depth - 1) l columns per cycle
+        // where 2 depth l do)
+        A.apply(Trans::Yes, block(o.depth - 1), w_block(o.depth - 1));
+        out = svd_of_product(be, ConstMatView<T>(K.view()), W.view(), l, SvdDriver::Gesdd);
         A.apply(Trans::No, out.V.view(), block(0));  // A V: residuals now, K_0 next cycle
         passes += 2 * o.depth;
 

@@ -26,6 +26,8 @@ from conftest import (
     problem_from_matrix,
     rounding_slack,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 M, N, K = 300, 200, 10
 
@@ -171,3 +173,44 @@ def test_dask_arrays_refuse_pass_and_block_options() -> None:
     D = da.from_array(make_problem("poly", 60, 40).A, chunks=(20, 40))
     with pytest.raises(ValueError, match="not for dask arrays"):
         rankwise.svd(D, 5, n_passes=4)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    m=st.integers(1, 30),  # derandomized, as the other property tests
+    n=st.integers(1, 30),
+    k=st.integers(1, 12),
+    passes=st.integers(0, 14),
+    block=st.integers(0, 14),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_pass_count_and_block(m, n, k, passes, block, dtype, seed) -> None:
+    """Every (n_passes, block_size): refused with a message where the space cannot hold k
+    columns (or the values are out of range), else orthonormal factors whose error is what
+    either finish gives, ||A - U S Vt||_F^2 = ||A||_F^2 - sum s_i^2 (A V V^T truncated, or
+    U U^T A truncated: the part of A left out is orthogonal to the part kept)."""
+    A = (np.random.default_rng(seed).standard_normal((m, n)) * 3.0 ** -np.arange(n)).astype(dtype)
+    kwargs = {"method": "block_krylov", "n_passes": passes, "block_size": block}
+    valid_k = k <= min(m, n)
+    if not valid_k or passes < 2 or block < 1 or block * (passes // 2) < k:
+        with pytest.raises(ValueError, match=r"k must|n_passes must|block_size must|fewer than k"):
+            rankwise.svd(A, k, **kwargs)
+        return
+    U, s, Vt = rankwise.svd(A, k, random_state=seed, **kwargs)
+    A64 = A.astype(np.float64)
+    tol = 50 * float(np.finfo(dtype).eps) * max(m, n)
+    norm = float(np.linalg.norm(A64))
+    np.testing.assert_allclose(U.T.astype(float) @ U, np.eye(k), atol=tol)
+    np.testing.assert_allclose(Vt.astype(float) @ Vt.T, np.eye(k), atol=tol)
+    sigma = np.linalg.svd(A64, compute_uv=False)
+    assert np.all(np.diff(s) <= tol * norm)
+    assert np.all(s <= sigma[:k] + tol * norm)
+    err2 = _error(A64, U, s, Vt) ** 2
+    assert abs(err2 - (norm**2 - float(np.sum(s.astype(float) ** 2)))) <= tol * norm**2

@@ -253,7 +253,10 @@ def check_refusal(case: Case, err: BaseException) -> None:
     assert beyond_range(case), f"valid input refused: {err!r}"
 
 
-def check_svd_factors(case: Case, U: Any, s: Any, Vt: Any, k: int) -> None:
+def check_svd_factors(case: Case, U: Any, s: Any, Vt: Any, k: int, exact: bool = True) -> None:
+    """Valid factors of A; with ``exact`` the optimal ones (the sketch spans A's range), else
+    those of a projection (U U^T A or A V V^T, truncated): the part of A left out is then
+    orthogonal to the part kept, ||A - U S Vt||^2 = ||A||^2 - sum s^2."""
     m, n = case.shape
     assert (U.shape, s.shape, Vt.shape) == ((m, k), (k,), (k, n))
     for X in (U, s, Vt):
@@ -275,9 +278,12 @@ def check_svd_factors(case: Case, U: Any, s: Any, Vt: Any, k: int) -> None:
     assert np.all(np.diff(s64) <= tol), "singular values not descending"
     assert np.all(s64 >= 0)
     assert np.all(s64 <= sigma[:k] + tol), "singular values above the exact ones"
-    # With the default oversampling the sketch spans the whole range here: exact.
     err = np.linalg.norm(A64 - (u64 * s64) @ vt64)
-    assert err <= np.linalg.norm(sigma[k:]) + math.sqrt(k) * tol + tol
+    if exact:  # with the default oversampling the sketch spans the whole range here
+        assert err <= np.linalg.norm(sigma[k:]) + math.sqrt(k) * tol + tol
+    else:
+        left_out = math.sqrt(max(float(np.sum(sigma**2) - np.sum(s64**2)), 0.0))
+        assert abs(err - left_out) <= math.sqrt(k) * tol + tol + math.sqrt(k * tol * sigma[0])
 
 
 @SETTINGS
@@ -293,6 +299,30 @@ def test_svd(case: Case, k: Any, method: str) -> None:
         check_svd_factors(case, *out, int(k))
     elif err is None:
         pytest.fail(f"accepted an invalid call (valid={case.valid}, k={k!r})")
+
+
+@SETTINGS
+@given(
+    case=matrices(extreme=True),
+    k=st.integers(1, 6),
+    passes=st.integers(2, 9),
+    block=st.integers(1, 5),
+)
+def test_svd_block_krylov_passes_and_blocks(case: Case, k: int, passes: int, block: int) -> None:
+    """Block Krylov with any pass count and narrow blocks, on every kind of input: either
+    refused as the space cannot hold k columns, or valid projection factors."""
+    before = snapshot(case.A)
+    kwargs = {"method": "block_krylov", "n_passes": passes, "block_size": block}
+    out, err = call(rankwise.svd, case.A, k, random_state=0, **kwargs)
+    assert_unchanged(case.A, before)
+    if case.valid and valid_rank(k, min(case.shape)) and block * (passes // 2) >= k:
+        if err is not None:
+            check_refusal(case, err)
+            return
+        check_svd_factors(case, *out, k, exact=False)
+        event("factors checked")
+    elif err is None:
+        pytest.fail(f"accepted an invalid call (valid={case.valid}, k={k}, {kwargs})")
 
 
 @SETTINGS

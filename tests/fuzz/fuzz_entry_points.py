@@ -287,6 +287,17 @@ def _svd(fdp: atheris.FuzzedDataProvider) -> None:
         oracles.test_svd.hypothesis.inner_test(case=case, k=rank(fdp), method=method)
 
 
+def _svd_block_krylov(fdp: atheris.FuzzedDataProvider) -> None:
+    case = matrix(fdp)
+    if case is not None:
+        oracles.test_svd_block_krylov_passes_and_blocks.hypothesis.inner_test(
+            case=case,
+            k=fdp.ConsumeIntInRange(1, 6),
+            passes=fdp.ConsumeIntInRange(2, 9),
+            block=fdp.ConsumeIntInRange(1, 5),
+        )
+
+
 def _randomized_svd(fdp: atheris.FuzzedDataProvider) -> None:
     case = matrix(fdp)
     if case is not None:
@@ -369,6 +380,7 @@ def _svd_updater(fdp: atheris.FuzzedDataProvider) -> None:
 
 TARGETS = {
     "svd": _svd,
+    "svd_block_krylov": _svd_block_krylov,
     "randomized_svd": _randomized_svd,
     "svds": _svds,
     "cur": _cur,

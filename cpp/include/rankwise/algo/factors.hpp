@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "rankwise/linear_op.hpp"
@@ -50,29 +51,19 @@ SvdFactors<Backend, T> svd_of_product(const Backend& be, ConstMatView<T> Q, MatV
 }
 
 // The same SVD where the columns of W lie in range(E), E (t x L') with orthonormal columns,
-// L' >= L (a Krylov basis holding the products): with C = E^T W = Uc diag(s) Xt, W = E C, so
-// Q W^T = (Q Xt^T) diag(s) (E Uc)^T.  One t x L' x L product and an L' x L SVD instead of
-// the QR of the tall W; only r columns of E Uc are formed.
+// L' >= L (a Krylov basis holding the products): W = E C with C = E^T W, so Q W^T =
+// (Q C^T) E^T, and the SVD of Q C^T (above: an L' x L SVD) gives V = E Uc.  One t x L' x L
+// product and a small SVD instead of the QR of the tall W; only r columns of E Uc are formed.
 template <class Backend, class T>
 SvdFactors<Backend, T> svd_of_product_in(const Backend& be, ConstMatView<T> Q,
                                          ConstMatView<T> W, ConstMatView<T> E, index_t r,
                                          SvdDriver driver) {
-    const index_t L = Q.cols;
-    auto C = be.template matrix<T>(E.cols, L);
+    auto C = be.template matrix<T>(E.cols, Q.cols);
     be.gemm(Trans::Yes, Trans::No, T(1), E, W, T(0), C.view());
-    auto Uc = be.template matrix<T>(E.cols, L);
-    auto Xt = be.template matrix<T>(L, L);
-    std::vector<T> s(static_cast<std::size_t>(L));
-    be.svd(C.view(), Uc.view(), s.data(), Xt.view(), driver);
-    SvdFactors<Backend, T> out;
-    out.V = be.template matrix<T>(E.rows, r);
-    be.gemm(Trans::No, Trans::No, T(1), E, ConstMatView<T>(Uc.view().cols_range(0, r)), T(0),
-            out.V.view());
-    out.U = be.template matrix<T>(Q.rows, r);
-    be.gemm(Trans::No, Trans::Yes, T(1), Q, ConstMatView<T>(Xt.view().rows_range(0, r)), T(0),
-            out.U.view());
-    s.resize(static_cast<std::size_t>(r));
-    out.s = std::move(s);
+    auto out = svd_of_product(be, Q, C.view(), r, driver);
+    auto V = be.template matrix<T>(E.rows, r);
+    be.gemm(Trans::No, Trans::No, T(1), E, ConstMatView<T>(out.V.view()), T(0), V.view());
+    out.V = std::move(V);
     return out;
 }
 

@@ -21,7 +21,8 @@ namespace rankwise {
 struct RsvdOptions {
     index_t k = 1;                 // rank returned
     index_t l = 1;                 // sketch columns, k <= l <= min(m, n); block Krylov: the
-                                   // block size, k <= l ceil(passes / 2) <= min(m, n)
+                                   // block size, k <= l floor(passes / 2) and
+                                   // l ceil(passes / 2) <= min(m, n)
     int n_iter = 0;                // power iterations q
     int passes = 0;                // block Krylov: passes over A (>= 2); 0: 2 q + 2
     Ortho power_ortho = Ortho::CholQR2;  // normalizer between passes

@@ -3,8 +3,8 @@
 //
 // Each cycle grows the block Krylov space K = [A V, (A A^T) A V, ..., (A A^T)^(d-1) A V]
 // (d blocks of l vectors, each orthonormalized against the previous ones), takes the
-// Rayleigh-Ritz approximation on range(K) (from the products A^T K_j), and restarts from its leading l
-// right Ritz vectors V.  With d = 1 this is block subspace iteration.  The left residuals
+// Rayleigh-Ritz approximation on range(K) (from the products A^T K_j), and restarts from its
+// leading l right Ritz vectors V.  With d = 1 this is block subspace iteration.  The left residuals
 // A^T u_i - s_i v_i vanish by construction, so convergence is judged on
 // r_i = ||A v_i - s_i u_i||, from the product A V that starts the next cycle anyway.
 // A Krylov space of depth d captures a polynomial of degree 2d - 1 in A^T A, which is why it

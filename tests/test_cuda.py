@@ -324,6 +324,41 @@ def test_gpu_svd_of_equal_and_zero_singular_values(dtype: Any) -> None:
 
 
 @needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", ["near the maximum", "near the subnormals"])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_gpu_svd_of_entries_near_the_float_limits(dtype: Any, where: str, kind: str) -> None:
+    """As on the CPU (rankwise._scale), A is scaled by a power of two where its entries
+    leave the range the algorithm handles (the sketch of entries near the maximum overflows;
+    entries near the subnormals keep few digits): the factors of A 2^e are those of A, its
+    values 2^e times A's; svd (fixed rank and tol) and svds."""
+    import cupy as cp
+    import cupyx.scipy.sparse as csp
+
+    info = np.finfo(dtype)
+    # max |a_ij| 2^(maxexp - 10): the Gram matrices of its sketches overflow, its singular
+    # values (up to ~50 max |a_ij| here) do not; 2^(minexp + 8): most entries subnormal
+    e = info.maxexp - 10 if where == "near the maximum" else info.minexp + 8
+    A = _decaying(120, 80, np.float64, 9)
+    big = np.ldexp(A / np.abs(A).max(), e).astype(dtype)
+    assert np.all(np.isfinite(big))
+    device = cp.asarray(big) if kind == "dense" else csp.csr_matrix(cp.asarray(big))
+    # the reference: the values of the matrix rankwise sees (subnormals as stored), exactly
+    exact = np.ldexp(np.linalg.svd(np.ldexp(big.astype(np.float64), -e), compute_uv=False), e)
+    tol = 100 * _tol(dtype)
+    U, s, _ = rankwise.svd(device, 8, random_state=0)
+    np.testing.assert_allclose(cp.asnumpy(s), exact[:8], rtol=tol)
+    assert cp.asnumpy(s).dtype == dtype
+    np.testing.assert_allclose(cp.asnumpy(U.T @ U), np.eye(8), atol=tol)
+    _, s_tol, _ = rankwise.svd(device, tol=1e-2, random_state=0)
+    np.testing.assert_allclose(cp.asnumpy(s_tol)[:3], exact[:3], rtol=tol)
+    s_svds = rankwise.svds(device, k=4, rng=0, return_singular_vectors=False)
+    np.testing.assert_allclose(np.sort(cp.asnumpy(s_svds))[::-1], exact[:4], rtol=tol)
+    # the CPU's result on the same data, for the same seed
+    np.testing.assert_allclose(cp.asnumpy(s), rankwise.svd(big, 8, random_state=0)[1], rtol=tol)
+
+
+@needs_gpu
 def test_fixed_precision_svd_on_the_gpu() -> None:
     import cupy as cp
 

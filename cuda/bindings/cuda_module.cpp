@@ -402,6 +402,16 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("stream"),
         "Whether none of the n contiguous device values (float32/64) is NaN or Inf.");
 
+    m.def(
+        "finite_abs_max",
+        [](const std::string& dtype, std::uintptr_t data, index_t n, std::uintptr_t stream) {
+            return on_basis(dtype, data, n, 1, std::max<index_t>(n, 1), stream,
+                            [&](const auto& be, auto v) { return be.finite_abs_max(v); });
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("stream"),
+        "max |x_i| of the n contiguous device values (float32/64), inf where one is NaN or "
+        "Inf: the finiteness check and the maximum in one read.");
+
     def_per_column(m, "column_abs_max",
                    "max |x_ij| of each column of the device matrix X (n x k, Fortran order), "
                    "in float64, subnormal float32 entries included.",

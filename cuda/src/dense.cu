@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <math_constants.h>
+
 #include "kernels.cuh"
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/lapack.hpp"
@@ -583,6 +585,18 @@ void CudaBackend::column_abs_max(ConstMatView<T> X, double* out) const {
 }
 
 template <class T>
+double CudaBackend::finite_abs_max(ConstMatView<T> X) const {
+    const auto m = cuda::reduce_columns<cuda::MaxOp>(
+        stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+            const double v = X(i, j);  // NaN compares false in MaxOp: mapped to +Inf first
+            return isfinite(v) ? fabs(v) : CUDART_INF;
+        });
+    double top = 0;
+    for (const double v : m) top = std::max(top, v);
+    return top;
+}
+
+template <class T>
 double CudaBackend::sum_squares(ConstMatView<T> X) const {
     const auto sums = cuda::reduce_columns<cuda::SumOp>(
         stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
@@ -606,6 +620,7 @@ double CudaBackend::sum_squares(ConstMatView<T> X) const {
     template void CudaBackend::column_norms<T>(ConstMatView<T>, double*) const;                \
     template void CudaBackend::column_abs_max<T>(ConstMatView<T>, double*) const;              \
     template bool CudaBackend::all_finite<T>(ConstMatView<T>) const;                           \
+    template double CudaBackend::finite_abs_max<T>(ConstMatView<T>) const;                     \
     template double CudaBackend::sum_squares<T>(ConstMatView<T>) const;
 
 RANKWISE_INSTANTIATE_DENSE(float)

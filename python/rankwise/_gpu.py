@@ -8,6 +8,7 @@ as device buffers that CuPy wraps without a copy.  Nothing here moves a matrix t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,27 +69,31 @@ class DeviceMatrix:
     dtype: np.dtype
     kind: str  # "dense", "sparse" or "operator" (callback_operand)
     keepalive: tuple[Any, ...]
+    amax: float = math.nan  # max |a_ij| from the NaN/Inf scan; NaN: not scanned (operators)
 
     @property
     def min_dim(self) -> int:
         return min(self.shape)
 
 
-def _check_finite(values: Any, name: str) -> None:
-    """ValueError when values hold NaN or Inf.  Contiguous float arrays by the CUDA module's
-    multi-block reduction (CuPy's isfinite().all() writes a bool array and reduces it: 3.2 ms
-    of a 38 ms rsvd of 32768 x 16384 float32 on an H200, by ncu); others by CuPy."""
+def _check_finite(values: Any, name: str) -> float:
+    """max |value|, or ValueError when values hold NaN or Inf.  Contiguous float arrays by
+    the CUDA module's multi-block reduction, the check and the maximum in one read (CuPy's
+    isfinite().all() writes a bool array and reduces it: 3.2 ms of a 38 ms rsvd of 32768 x
+    16384 float32 on an H200, by ncu); others by CuPy."""
     if not values.size:
-        return
+        return 0.0
     contiguous = values.flags.c_contiguous or values.flags.f_contiguous
     if contiguous and values.dtype.name in ("float32", "float64"):
-        finite = cuda_module().all_finite(
+        top = cuda_module().finite_abs_max(
             values.dtype.name, int(values.data.ptr), int(values.size), current_stream()
         )
     else:
-        finite = bool(_cupy().isfinite(values).all())
-    if not finite:
+        cp = _cupy()
+        top = float(cp.abs(values).max()) if bool(cp.isfinite(values).all()) else math.inf
+    if not math.isfinite(top):
         raise ValueError(f"{name} contains NaN or Inf")
+    return float(top)
 
 
 def _dense(A: Any, name: str) -> DeviceMatrix:
@@ -98,7 +103,7 @@ def _dense(A: Any, name: str) -> DeviceMatrix:
     dtype = _work_dtype(A.dtype, name)
     if A.dtype != dtype:
         A = A.astype(dtype)
-    _check_finite(A, name)
+    amax = _check_finite(A, name)
     m, n = (int(d) for d in A.shape)
     item = A.itemsize
     s0, s1 = A.strides
@@ -114,7 +119,7 @@ def _dense(A: Any, name: str) -> DeviceMatrix:
     op = cuda_module().DeviceOperand.dense(
         dtype.name, int(A.data.ptr), stored[0], stored[1], int(ld), transposed
     )
-    return DeviceMatrix(op, (m, n), dtype, "dense", (A,))
+    return DeviceMatrix(op, (m, n), dtype, "dense", (A,), amax)
 
 
 def _sparse(A: Any, name: str, both_ways: bool) -> DeviceMatrix:
@@ -126,7 +131,7 @@ def _sparse(A: Any, name: str, both_ways: bool) -> DeviceMatrix:
     if not A.has_canonical_format:  # sorted, no duplicates: what cuSPARSE and the norm need
         A = A.copy()
         A.sum_duplicates()
-    _check_finite(A.data, name)
+    amax = _check_finite(A.data, name)
     if A.indices.dtype != A.indptr.dtype:
         A = A.copy()
         A.indices = A.indices.astype(A.indptr.dtype)
@@ -155,7 +160,7 @@ def _sparse(A: Any, name: str, both_ways: bool) -> DeviceMatrix:
             else (0, 0, 0)
         ),
     )
-    return DeviceMatrix(op, (m, n), dtype, "sparse", (A, other))
+    return DeviceMatrix(op, (m, n), dtype, "sparse", (A, other), amax)
 
 
 def as_device_matrix(A: Any, name: str = "A", *, both_ways: bool = True) -> DeviceMatrix:
@@ -260,6 +265,19 @@ def is_device_operator(A: Any) -> bool:
     import cupyx.scipy.sparse.linalg as cspla
 
     return isinstance(A, cspla.LinearOperator)
+
+
+def scaled_device_matrix(mat: DeviceMatrix, e: int) -> DeviceMatrix:
+    """The matrix mat describes times 2^-e, a scaled copy on the device (exact: a power of
+    two), for entries near the float maximum or the subnormal range (rankwise._scale)."""
+    cp = _cupy()
+    A = mat.keepalive[0]  # the work-dtype array or CSR/CSC matrix the operand points into
+    if mat.kind == "dense":
+        scaled = cp.ldexp(A, -e).astype(mat.dtype, copy=False)
+    else:
+        scaled = A.copy()
+        scaled.data = cp.ldexp(scaled.data, -e).astype(mat.dtype, copy=False)
+    return as_device_matrix(scaled)
 
 
 def as_device_operator(A: Any, name: str = "A") -> DeviceMatrix:

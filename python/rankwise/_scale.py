@@ -36,12 +36,18 @@ def scale_exponent(mat: Matrix) -> int:
     """e such that the entries of ``A 2^-e`` have max |a_ij| in [0.5, 1), for A whose
     max |a_ij| lies outside the range the algorithms handle as it is; 0 otherwise (also for
     a zero matrix, a LinearOperator and an unscanned input, whose maximum is not known)."""
-    if not mat.amax > 0:  # NaN (not known) or a zero matrix
+    return exponent_for(mat.amax, mat.dtype)
+
+
+def exponent_for(amax: float, dtype: Any) -> int:
+    """:func:`scale_exponent` of a matrix with max |a_ij| = ``amax`` (NaN: not known) computed
+    in ``dtype`` (also for the GPU's matrices, rankwise._gpu.DeviceMatrix)."""
+    if not amax > 0:  # NaN (not known) or a zero matrix
         return 0
-    low, high = _bounds(mat.dtype)
-    if low <= mat.amax <= high:
+    low, high = _bounds(np.dtype(dtype))
+    if low <= amax <= high:
         return 0
-    return math.frexp(mat.amax)[1]
+    return math.frexp(amax)[1]
 
 
 def _scaled_sparse(A: Any, mat: Matrix, e: int) -> Any:

@@ -338,6 +338,9 @@ def _svd_gpu(
     mat = _gpu.as_device_operator(A)
     if 0 in mat.shape:
         raise ValueError(f"A must not be empty; got shape {mat.shape}")
+    e = _scale.exponent_for(mat.amax, mat.dtype)  # as checked_core on the CPU
+    if e:
+        mat = _gpu.scaled_device_matrix(mat, e)
     method = check_choice(method, "method", _METHODS)
     q = check_n_iter(n_iter)
     key = philox_key(random_state)
@@ -362,7 +365,7 @@ def _svd_gpu(
     U = _gpu.wrap(U_buf, u_shape, mat.dtype, "F")
     Vt = _gpu.wrap(V_buf, vt_shape, mat.dtype, "C")
     flip_signs(U, Vt)
-    return U, cupy.asarray(s), Vt
+    return U, cupy.asarray(_scale.unscale_values(s, e)), Vt
 
 
 def _svd_dask(

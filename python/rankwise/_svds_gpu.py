@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _gpu
+from . import _gpu, _scale
 from ._random import philox_key
 from ._scipy_compat import (
     _KRYLOV_DEPTH,
@@ -64,6 +64,9 @@ def svds_gpu(
     key = philox_key(_rng_to_random_state(rng), "rng")
     transposed = A.shape[0] < A.shape[1]
     mat = _gpu.as_device_operator(A.T if transposed else A)  # the tall side, as on the CPU
+    e = _scale.exponent_for(mat.amax, mat.dtype)  # as checked_core on the CPU
+    if e:
+        mat = _gpu.scaled_device_matrix(mat, e)
     k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
     start = None
     if v0 is not None:
@@ -93,5 +96,5 @@ def svds_gpu(
     U_buf, s, V_buf, info, (u_shape, vt_shape) = out
     U = _gpu.wrap(U_buf, u_shape, mat.dtype, "F")
     Vt = _gpu.wrap(V_buf, vt_shape, mat.dtype, "C")
-    s = cp.asarray(s)
+    s = cp.asarray(_scale.unscale_values(s, e))
     return svds_result(U, s, Vt, info, tol, transposed, return_singular_vectors)

@@ -242,6 +242,7 @@ TYPED_TEST(CudaBackendTest, FiniteChecksMaximaAndTheJacobiDiagonal) {
     X.view()(123, 1) = -T(7);
     auto dX = this->upload(X);
     EXPECT_TRUE(this->gpu.all_finite(ConstMatView<T>(dX.view())));
+    EXPECT_EQ(this->gpu.finite_abs_max(ConstMatView<T>(dX.view())), 7.0);
     double maxima[2];
     this->gpu.column_abs_max(ConstMatView<T>(dX.view()), maxima);
     EXPECT_EQ(maxima[1], 7.0);
@@ -257,6 +258,12 @@ TYPED_TEST(CudaBackendTest, FiniteChecksMaximaAndTheJacobiDiagonal) {
     X.view()(n - 1, 0) = std::numeric_limits<T>::infinity();
     auto dBad = this->upload(X);
     EXPECT_FALSE(this->gpu.all_finite(ConstMatView<T>(dBad.view())));
+    EXPECT_EQ(this->gpu.finite_abs_max(ConstMatView<T>(dBad.view())),
+              std::numeric_limits<double>::infinity());
+    X.view()(n - 1, 0) = std::numeric_limits<T>::quiet_NaN();  // NaN: also +Inf, not dropped
+    auto dNaN = this->upload(X);
+    EXPECT_EQ(this->gpu.finite_abs_max(ConstMatView<T>(dNaN.view())),
+              std::numeric_limits<double>::infinity());
 
     std::vector<T> d(n);
     for (index_t i = 0; i < n; ++i) d[i] = T(1 + i % 10);

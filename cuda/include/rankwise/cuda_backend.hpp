@@ -169,6 +169,10 @@ class CudaBackend {
     // max |x_ij| of each column, in double (float32 subnormals kept: no flush to zero here)
     template <class T>
     void column_abs_max(ConstMatView<T> X, double* out) const;
+    // max |x_ij| over X, in double, or +Inf where an entry is NaN or Inf: the finiteness
+    // check and the maximum that magnitude scaling needs, from one read of X
+    template <class T>
+    double finite_abs_max(ConstMatView<T> X) const;
     template <class T>
     double sum_squares(ConstMatView<T> X) const;
     template <class T, class I>

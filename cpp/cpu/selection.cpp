@@ -86,15 +86,11 @@ void CpuBackend::solve_right_unit_lower(ConstMatView<T> L, MatView<T> B) const {
 }
 
 template <class T>
-std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T> X) const {
-    require(X.rows > 0 && X.cols > 0) << "argmax_abs of an empty matrix";
-    // Per column first (threads), then across columns in order: ties go to the first entry.
-    std::vector<index_t> at(static_cast<std::size_t>(X.cols));
-    std::vector<double> best(static_cast<std::size_t>(X.cols));
+void CpuBackend::column_argmax_abs(ConstMatView<T> X, index_t* rows, T* values) const {
     cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         index_t bi = 0;
-        double bv = -1;
+        double bv = -1;  // below every magnitude: NaN entries never win
         for (index_t i = 0; i < X.rows; ++i) {
             const double v = std::abs(double(x[i]));
             if (v > bv) {
@@ -102,13 +98,25 @@ std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T>
                 bi = i;
             }
         }
-        at[j] = bi;
-        best[j] = bv;
+        rows[j] = bi;
+        values[j] = X.rows > 0 ? x[bi] : T(0);
     });
+}
+
+template <class T>
+std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs(ConstMatView<T> X) const {
+    require(X.rows > 0 && X.cols > 0) << "argmax_abs of an empty matrix";
+    // Per column first (threads), then across columns in order: ties go to the first entry.
+    std::vector<index_t> at(static_cast<std::size_t>(X.cols));
+    std::vector<T> top(at.size());
+    column_argmax_abs(X, at.data(), top.data());
+    const auto magnitude = [&](index_t j) {  // an all-NaN column loses to every other
+        return std::isnan(double(top[j])) ? -1.0 : std::abs(double(top[j]));
+    };
     index_t bj = 0;
     for (index_t j = 1; j < X.cols; ++j)
-        if (best[j] > best[bj]) bj = j;
-    return {{at[bj], bj}, X(at[bj], bj)};
+        if (magnitude(j) > magnitude(bj)) bj = j;
+    return {{at[bj], bj}, top[bj]};
 }
 
 template <class T>
@@ -198,6 +206,7 @@ SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMa
     template void CpuBackend::solve_right_unit_lower<T>(ConstMatView<T>, MatView<T>) const;    \
     template std::pair<std::pair<index_t, index_t>, T> CpuBackend::argmax_abs<T>(              \
         ConstMatView<T>) const;                                                                \
+    template void CpuBackend::column_argmax_abs<T>(ConstMatView<T>, index_t*, T*) const;      \
     template void CpuBackend::gather_rows<T>(ConstMatView<T>, const index_t*, MatView<T>) const; \
     template void CpuBackend::solve<T>(MatView<T>, MatView<T>, const char*) const;             \
     template SwapBest CpuBackend::swap_search<T>(ConstMatView<T>, ConstMatView<T>,              \

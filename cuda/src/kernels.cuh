@@ -57,6 +57,12 @@ struct MaxOp {
     static double combine_host(double a, double b) { return a > b ? a : b; }
 };
 
+struct MinOp {
+    static constexpr double identity = std::numeric_limits<double>::infinity();
+    __device__ static double combine(double a, double b) { return a < b ? a : b; }
+    static double combine_host(double a, double b) { return a < b ? a : b; }
+};
+
 // Row blocks per column of a reduction: enough blocks to fill the GPU on one tall column
 // (132 multiprocessors x 8 blocks of 256 threads on an H100/H200, with loads in flight to
 // cover the memory latency: at most 512 blocks left CG's reductions at an estimated third

@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <math_constants.h>
+
 #include "kernels.cuh"
 #include "rankwise/cuda_backend.hpp"
 
@@ -287,6 +289,42 @@ std::pair<std::pair<index_t, index_t>, T> CudaBackend::argmax_abs(ConstMatView<T
 }
 
 template <class T>
+void CudaBackend::column_argmax_abs(ConstMatView<T> X, index_t* rows, T* values) const {
+    if (X.cols == 0) return;
+    if (X.rows == 0) {
+        std::fill(rows, rows + X.cols, index_t(0));
+        std::fill(values, values + X.cols, T(0));
+        return;
+    }
+    // Each column's largest magnitude (MaxOp passes over NaN), then the first row holding
+    // it, with its sign: the smallest 2 i + (x_ij < 0) over the rows where |x_ij| is that
+    // maximum (exact in double for i < 2^52).
+    const auto top = cuda::reduce_columns<cuda::MaxOp>(
+        stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+            const double v = fabs(double(X(i, j)));
+            return isnan(v) ? 0.0 : v;
+        });
+    const cuda::DeviceCopy<double> maxima(top.data(), X.cols, stream_);
+    const double* m = maxima.get();
+    const auto first = cuda::reduce_columns<cuda::MinOp>(
+        stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+            const double x = X(i, j);
+            return fabs(x) == m[j] ? 2.0 * double(i) + (x < 0 ? 1.0 : 0.0) : CUDART_INF;
+        });
+    for (index_t j = 0; j < X.cols; ++j) {
+        if (!(first[j] < std::numeric_limits<double>::infinity())) {  // every entry NaN
+            rows[j] = 0;
+            values[j] = to_host(X.data + j * X.ld, 1)[0];
+            continue;
+        }
+        const double code = first[j];
+        rows[j] = static_cast<index_t>(code / 2);
+        const bool negative = code - 2.0 * double(rows[j]) > 0.5;
+        values[j] = negative ? T(-top[j]) : T(top[j]);
+    }
+}
+
+template <class T>
 void CudaBackend::gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const {
     require(Y.cols == X.cols) << "gather_rows: column counts differ";
     require_indices_in_range(rows, Y.rows, X.rows, "gather_rows", "row");
@@ -333,6 +371,7 @@ void CudaBackend::solve(MatView<T> A, MatView<T> B, const char* what) const {
     template void CudaBackend::solve_right_unit_lower<T>(ConstMatView<T>, MatView<T>) const;  \
     template std::pair<std::pair<index_t, index_t>, T> CudaBackend::argmax_abs<T>(            \
         ConstMatView<T>) const;                                                               \
+    template void CudaBackend::column_argmax_abs<T>(ConstMatView<T>, index_t*, T*) const;     \
     template void CudaBackend::gather_rows<T>(ConstMatView<T>, const index_t*, MatView<T>)    \
         const;                                                                                \
     template void CudaBackend::solve<T>(MatView<T>, MatView<T>, const char*) const;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "rankwise/algo/selection.hpp"
@@ -83,6 +84,32 @@ TYPED_TEST(CudaSelectionTest, ArgmaxAbsTakesTheFirstLargestEntry) {
     EXPECT_EQ(got.first, ref.first);
     EXPECT_EQ(got.first, std::make_pair(index_t(77777), index_t(1)));
     EXPECT_EQ(got.second, T(-50));
+}
+
+TYPED_TEST(CudaSelectionTest, ColumnArgmaxAbsEqualsTheCpus) {
+    using T = TypeParam;
+    auto X = random_matrix<T>(100000, 6, 6);  // many blocks of the reduction
+    X.view()(77777, 1) = T(-50);
+    X.view()(123, 1) = T(50);  // a tie: row 123 first
+    X.view()(99999, 2) = T(-49);
+    for (index_t i = 0; i < 100000; ++i) X.view()(i, 3) = T(0);  // zeros: row 0
+    for (index_t i = 0; i < 100000; i += 2)
+        X.view()(i, 4) = std::numeric_limits<T>::quiet_NaN();  // NaN passed over
+    for (index_t i = 0; i < 100000; ++i)
+        X.view()(i, 5) = std::numeric_limits<T>::quiet_NaN();  // all NaN: row 0
+    auto dX = this->upload(X);
+    index_t got_rows[6], ref_rows[6];
+    T got[6], ref[6];
+    this->gpu.column_argmax_abs(ConstMatView<T>(dX.view()), got_rows, got);
+    cpu_sel.column_argmax_abs(ConstMatView<T>(X.view()), ref_rows, ref);
+    for (int j = 0; j < 6; ++j) {
+        EXPECT_EQ(got_rows[j], ref_rows[j]) << j;
+        if (j < 5) EXPECT_EQ(got[j], ref[j]) << j;
+    }
+    EXPECT_EQ(got_rows[1], 123);
+    EXPECT_EQ(got[1], T(50));
+    EXPECT_EQ(got[2], T(-49));
+    EXPECT_TRUE(std::isnan(double(got[5])));
 }
 
 TYPED_TEST(CudaSelectionTest, GatherRowsSolveAndUnitLowerSolve) {

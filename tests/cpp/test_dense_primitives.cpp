@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -334,6 +335,43 @@ TYPED_TEST(DensePrimitives, ArgmaxAbsTakesTheFirstOnTies) {
     EXPECT_EQ(at.first, 2);
     EXPECT_EQ(at.second, 0);
     EXPECT_EQ(v, T(-4));
+}
+
+TYPED_TEST(DensePrimitives, ColumnArgmaxAbsPerColumnFirstOnTiesNaNPassedOver) {
+    using T = TypeParam;
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    HostMatrix<T> X(4, 5);
+    const T values[20] = {0, 1, -4, 4,      // tie of |4|: the first, negative
+                          2, nan, 3, -1,    // NaN passed over
+                          0, -0.0, 0, 0,    // zeros: row 0
+                          nan, nan, nan, nan,
+                          -1, 2, -2, 0.5};  // tie of |2|: the first, positive
+    std::copy_n(values, 20, X.data());
+    index_t rows[5];
+    T top[5];
+    be.column_argmax_abs(ConstMatView<T>(X.view()), rows, top);
+    const index_t want_rows[5] = {2, 2, 0, 0, 1};
+    const T want[4] = {-4, 3, 0, 0};
+    for (int j = 0; j < 5; ++j) EXPECT_EQ(rows[j], want_rows[j]) << j;
+    for (int j = 0; j < 3; ++j) EXPECT_EQ(top[j], want[j]) << j;
+    EXPECT_TRUE(std::isnan(double(top[3])));
+    EXPECT_EQ(top[4], T(2));
+    // argmax_abs over the whole matrix: the all-NaN column never wins
+    const auto [at, v] = be.argmax_abs(ConstMatView<T>(X.view().cols_range(3, 2)));
+    EXPECT_EQ(at.second, 1);
+    EXPECT_EQ(v, T(2));
+    // a tall matrix on the threads: the same as a loop
+    auto Y = random_matrix<T>(5000, 37, 19);
+    std::vector<index_t> r(37);
+    std::vector<T> t(37);
+    be.column_argmax_abs(ConstMatView<T>(Y.view()), r.data(), t.data());
+    for (index_t j = 0; j < 37; ++j) {
+        index_t best = 0;
+        for (index_t i = 1; i < 5000; ++i)
+            if (std::abs(Y.view()(i, j)) > std::abs(Y.view()(best, j))) best = i;
+        EXPECT_EQ(r[j], best);
+        EXPECT_EQ(t[j], Y.view()(best, j));
+    }
 }
 
 TYPED_TEST(DensePrimitives, SolveMatchesTheSystemAndRefusesSingularMatrices) {

@@ -253,6 +253,11 @@ class CpuBackend {
     template <class T>
     std::pair<std::pair<index_t, index_t>, T> argmax_abs(ConstMatView<T> X) const;
 
+    // For each column j: the first row of its entry of largest magnitude, and that entry
+    // (NaN entries passed over; row 0 and X(0, j) where every entry is NaN).  Host outputs.
+    template <class T>
+    void column_argmax_abs(ConstMatView<T> X, index_t* rows, T* values) const;
+
     // Y(r, :) = X(rows[r], :) for r < Y.rows (rows in host memory, each in [0, X.rows))
     template <class T>
     void gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;

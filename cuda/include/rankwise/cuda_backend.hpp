@@ -237,6 +237,9 @@ class CudaBackend {
     void solve_right_unit_lower(ConstMatView<T> L, MatView<T> B) const;
     template <class T>
     std::pair<std::pair<index_t, index_t>, T> argmax_abs(ConstMatView<T> X) const;
+    // host outputs; two column reductions whatever the number of columns
+    template <class T>
+    void column_argmax_abs(ConstMatView<T> X, index_t* rows, T* values) const;
     // rows in host memory
     template <class T>
     void gather_rows(ConstMatView<T> X, const index_t* rows, MatView<T> Y) const;

@@ -167,20 +167,30 @@ def test_dense_svd_matches_the_cpu_backend(
     np.testing.assert_allclose(cp.asnumpy(Vt @ Vt.T), eye, atol=tol)
 
 
-@pytest.mark.parametrize("m", [1, 4095, 4096, 4097, 3 * 4096, 50_001])
-def test_two_step_column_argmax_equals_one_argmax(m: int) -> None:
-    # flip_signs's argmax for CuPy (segments, then their maxima) run on NumPy: the same
-    # first index of each column's largest magnitude, ties and zero columns included.
-    from rankwise._svd import abs_argmax_columns
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["native", "other"])
+def test_gpu_flip_signs_equals_numpys(dtype: Any, layout: str) -> None:
+    """The CUDA module's sign flip (U in F order, Vt in C order: what svd returns) and the
+    CuPy one for other layouts give NumPy's: ties to the first row, zero columns kept."""
+    import cupy as cp
+    from rankwise._svd import flip_signs
 
-    rng = np.random.default_rng(m)
-    U = np.asfortranarray(rng.standard_normal((m, 5)).astype(np.float32))
-    U[:, 1] = 0  # all zero: row 0
-    U[rng.integers(m, size=2), 2] = 9.0  # a tie: the first of the two
-    U[m - 1, 3] = -20.0  # the last row, in the padded segment
-    U[:: max(m // 3, 1), 4] = 5.0  # equal entries in several segments
-    expected = np.argmax(np.abs(U), axis=0)
-    np.testing.assert_array_equal(abs_argmax_columns(U, np), expected)
+    rng = np.random.default_rng(3)
+    U = rng.standard_normal((70_000, 6)).astype(dtype)
+    U[[100, 60_000], 1] = [-9, 9]  # a tie: the first (negative) decides
+    U[:, 2] = 0
+    U[65_000, 3] = -20  # in a late block of the reduction
+    Vt = rng.standard_normal((6, 50)).astype(dtype)
+    want_U, want_Vt = U.copy(), Vt.copy()
+    flip_signs(want_U, want_Vt)
+    order_u, order_v = ("F", "C") if layout == "native" else ("C", "F")
+    dU, dVt = cp.asarray(U, order=order_u), cp.asarray(Vt, order=order_v)
+    flip_signs(dU, dVt)
+    np.testing.assert_array_equal(cp.asnumpy(dU), want_U)
+    np.testing.assert_array_equal(cp.asnumpy(dVt), want_Vt)
+    assert want_U[100, 1] > 0
+    assert want_U[65_000, 3] > 0
 
 
 @needs_gpu

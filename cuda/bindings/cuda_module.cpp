@@ -8,9 +8,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "device_operand.hpp"
@@ -411,6 +413,36 @@ PYBIND11_MODULE(_cuda, m) {
         py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("stream"),
         "max |x_i| of the n contiguous device values (float32/64), inf where one is NaN or "
         "Inf: the finiteness check and the maximum in one read.");
+
+    m.def(
+        "flip_signs",
+        [](const std::string& dtype, std::uintptr_t u, index_t m, std::uintptr_t v, index_t n,
+           index_t k, std::uintptr_t stream) {
+            require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
+            require(m >= 1 && n >= 1 && k >= 0) << "invalid factors " << m << " x " << k
+                                                << " and " << n << " x " << k;
+            const cuda::CallMemoryScope memory(as_stream(stream));
+            const CudaBackend be(as_stream(stream));
+            const py::gil_scoped_release nogil;
+            const auto flip = [&](auto* U, auto* V) {
+                using T = std::remove_pointer_t<decltype(U)>;
+                const MatView<T> Uv{U, m, k, m}, Vv{V, n, k, n};
+                const std::vector<T> signs = largest_entry_signs(be, ConstMatView<T>(Uv));
+                if (std::all_of(signs.begin(), signs.end(), [](T x) { return x > T(0); }))
+                    return;
+                be.scale_columns(ConstMatView<T>(Uv), signs.data(), Uv);
+                be.scale_columns(ConstMatView<T>(Vv), signs.data(), Vv);
+            };
+            if (dtype == "float32")
+                flip(reinterpret_cast<float*>(u), reinterpret_cast<float*>(v));
+            else
+                flip(reinterpret_cast<double*>(u), reinterpret_cast<double*>(v));
+        },
+        py::arg("dtype"), py::arg("u"), py::arg("m"), py::arg("v"), py::arg("n"), py::arg("k"),
+        py::arg("stream"),
+        "Sign convention of rankwise.svd in place on device factors: U (m x k) and V (n x k), "
+        "both Fortran order (V: the memory of a C-order Vt), each column pair negated where "
+        "U's entry of largest magnitude is negative.");
 
     def_per_column(m, "column_abs_max",
                    "max |x_ij| of each column of the device matrix X (n x k, Fortran order), "

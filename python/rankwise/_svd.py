@@ -32,28 +32,6 @@ def auto_krylov_iterations(k: int, min_dim: int) -> int:
     return 3 if k < 0.1 * min_dim else 2
 
 
-_ARGMAX_SEGMENT = 4096
-
-
-def abs_argmax_columns(U: Any, xp: Any) -> Any:
-    """argmax(|U|, axis=0) (the first row of each column's largest magnitude) in two steps:
-    over segments of _ARGMAX_SEGMENT rows, then over the segments' maxima.  The same index
-    as one argmax (ties go to the first segment, then the first row in it; the zero padding
-    of the last segment comes after every row); for CuPy, whose one-step argmax down a long
-    column runs a few thread blocks (26 ms for 1e6 x 64 float32 on an H200)."""
-    m, k = U.shape
-    if m <= _ARGMAX_SEGMENT:
-        return xp.argmax(xp.abs(U), axis=0)
-    segments = -(-m // _ARGMAX_SEGMENT)
-    padded = xp.zeros((k, segments * _ARGMAX_SEGMENT), dtype=U.dtype)
-    padded[:, :m] = xp.abs(U.T)
-    blocks = padded.reshape(k, segments, _ARGMAX_SEGMENT)
-    local = xp.argmax(blocks, axis=2)  # (k, segments)
-    maxima = xp.take_along_axis(blocks, local[:, :, None], axis=2)[:, :, 0]
-    segment = xp.argmax(maxima, axis=1)
-    return segment * _ARGMAX_SEGMENT + local[xp.arange(k), segment]
-
-
 def _abs_argmax(U: np.ndarray) -> np.ndarray:
     """np.argmax(np.abs(U), axis=0) without the |U| temporary (a copy of U, the largest
     array of the result): the first row of the largest magnitude is the row of the column's
@@ -68,20 +46,42 @@ def _abs_argmax(U: np.ndarray) -> np.ndarray:
 def flip_signs(U: Any, Vt: Any) -> None:
     """Make the largest-magnitude entry of each column of U positive (in place), as
     scikit-learn's ``svd_flip(u_based_decision=True)``: results become unique, so they can be
-    compared across seeds, backends and libraries.  NumPy or CuPy arrays."""
+    compared across seeds, backends and libraries.  NumPy or CuPy arrays; CuPy factors in
+    the layouts the CUDA backend returns (U in F order, Vt in C order) are flipped by the
+    CUDA module (one pass over U, CudaBackend::column_argmax_abs), others by CuPy."""
     if U.shape[1] == 0:
         return
-    xp = np
     if _gpu.is_device_array(U):
-        import cupy as xp
-
-        rows = abs_argmax_columns(U, xp)
-    else:
-        rows = _abs_argmax(U)
-    signs = xp.sign(U[rows, xp.arange(U.shape[1])])
+        _flip_signs_device(U, Vt)
+        return
+    rows = _abs_argmax(U)
+    signs = np.sign(U[rows, np.arange(U.shape[1])])
     signs[signs == 0] = 1
     U *= signs
     Vt *= signs[:, np.newaxis]
+
+
+def _flip_signs_device(U: Any, Vt: Any) -> None:
+    import cupy as cp
+
+    m, k = U.shape
+    n = Vt.shape[1]
+    native = (
+        U.flags.f_contiguous
+        and Vt.flags.c_contiguous
+        and U.dtype == Vt.dtype
+        and U.dtype.name in ("float32", "float64")
+    )
+    if native:
+        _gpu.cuda_module().flip_signs(
+            U.dtype.name, int(U.data.ptr), m, int(Vt.data.ptr), n, k, _gpu.current_stream()
+        )
+        return
+    rows = cp.argmax(cp.abs(U), axis=0)
+    signs = cp.sign(U[rows, cp.arange(k)])
+    signs[signs == 0] = 1
+    U *= signs
+    Vt *= signs[:, None]
 
 
 def svd(

@@ -79,6 +79,20 @@ SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
     return out;
 }
 
+// +1 or -1 per column of U: the sign of its entry of largest magnitude (the first, on a tie;
+// +1 for a zero or all-NaN column), so that U diag(signs) and V diag(signs) are the factors
+// with scikit-learn's svd_flip(u_based_decision=True) convention.  One pass over U.
+template <class Backend, class T>
+std::vector<T> largest_entry_signs(const Backend& be, ConstMatView<T> U) {
+    const auto k = static_cast<std::size_t>(U.cols);
+    std::vector<index_t> rows(k);
+    std::vector<T> top(k), signs(k, T(1));
+    be.column_argmax_abs(U, rows.data(), top.data());
+    for (std::size_t j = 0; j < k; ++j)
+        if (top[j] < T(0)) signs[j] = T(-1);
+    return signs;
+}
+
 // Y <- Y - Q (Q^T Y) twice, then orthonormalize, again until Q^T Y is at rounding level
 // (block classical Gram-Schmidt with reorthogonalization, "twice is enough" in the usual case).
 // A column that the first projection leaves at the rounding level of its norm lay inside

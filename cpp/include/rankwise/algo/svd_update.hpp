@@ -331,16 +331,12 @@ class SvdUpdate {
     // Negates the columns of W whose largest-magnitude entry (the first, on a tie) is
     // negative; returns each column's sign (+1 or -1).
     std::vector<T> flip_to_largest_positive(MatView<T> W) const {
-        const auto k = static_cast<std::size_t>(W.cols);
-        std::vector<T> signs(k, T(1)), top(k);
-        std::vector<index_t> rows(k);
-        be_.column_argmax_abs(ConstMatView<T>(W), rows.data(), top.data());  // one pass
-        const T minus = T(-1);
+        const std::vector<T> signs = largest_entry_signs(be_, ConstMatView<T>(W));
         for (index_t j = 0; j < W.cols; ++j) {
-            if (!(top[static_cast<std::size_t>(j)] < T(0))) continue;
-            signs[static_cast<std::size_t>(j)] = minus;
+            if (signs[static_cast<std::size_t>(j)] > T(0)) continue;
             auto column = W.cols_range(j, 1);
-            be_.scale_columns(ConstMatView<T>(column), &minus, column);
+            be_.scale_columns(ConstMatView<T>(column), &signs[static_cast<std::size_t>(j)],
+                              column);
         }
         return signs;
     }

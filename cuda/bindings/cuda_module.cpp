@@ -396,15 +396,6 @@ PYBIND11_MODULE(_cuda, m) {
         "preconditioner as a DeviceOperand (applied by products) or None.");
 
     m.def(
-        "all_finite",
-        [](const std::string& dtype, std::uintptr_t data, index_t n, std::uintptr_t stream) {
-            return on_basis(dtype, data, n, 1, std::max<index_t>(n, 1), stream,
-                            [&](const auto& be, auto v) { return be.all_finite(v); });
-        },
-        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("stream"),
-        "Whether none of the n contiguous device values (float32/64) is NaN or Inf.");
-
-    m.def(
         "finite_abs_max",
         [](const std::string& dtype, std::uintptr_t data, index_t n, std::uintptr_t stream) {
             return on_basis(dtype, data, n, 1, std::max<index_t>(n, 1), stream,

@@ -96,13 +96,9 @@ def _rankwise_krylov(rw: ModuleType, a: Matrix, k: int) -> Call:
         k,
         method="block_krylov",
         n_passes=KRYLOV_PASSES,
-        block_size=_krylov_block(k),
+        block_size=k // 2 + 5,
         random_state=SEED,
     )
-
-
-def _krylov_block(k: int) -> int:
-    return k // 2 + 5
 
 
 def _rankwise_randomized(rw: ModuleType, a: Matrix, k: int) -> Call:

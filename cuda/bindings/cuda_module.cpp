@@ -8,7 +8,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -417,12 +416,7 @@ PYBIND11_MODULE(_cuda, m) {
             const py::gil_scoped_release nogil;
             const auto flip = [&](auto* U, auto* V) {
                 using T = std::remove_pointer_t<decltype(U)>;
-                const MatView<T> Uv{U, m, k, m}, Vv{V, n, k, n};
-                const std::vector<T> signs = largest_entry_signs(be, ConstMatView<T>(Uv));
-                if (std::all_of(signs.begin(), signs.end(), [](T x) { return x > T(0); }))
-                    return;
-                be.scale_columns(ConstMatView<T>(Uv), signs.data(), Uv);
-                be.scale_columns(ConstMatView<T>(Vv), signs.data(), Vv);
+                flip_signs(be, MatView<T>{U, m, k, m}, MatView<T>{V, n, k, n});
             };
             if (dtype == "float32")
                 flip(reinterpret_cast<float*>(u), reinterpret_cast<float*>(v));

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _scale
+
 _ROOTS = ("cupy", "cupyx")
 
 
@@ -267,9 +269,13 @@ def is_device_operator(A: Any) -> bool:
     return isinstance(A, cspla.LinearOperator)
 
 
-def scaled_device_matrix(mat: DeviceMatrix, e: int) -> DeviceMatrix:
-    """The matrix mat describes times 2^-e, a scaled copy on the device (exact: a power of
-    two), for entries near the float maximum or the subnormal range (rankwise._scale)."""
+def within_range(mat: DeviceMatrix) -> tuple[DeviceMatrix, int]:
+    """(mat, 0), or (the matrix times 2^-e, e) where its entries lie near the float maximum
+    or the subnormal range (rankwise._scale: the CPU's checked_core does the same): a scaled
+    copy on the device, exact (a power of two); the singular values come back 2^-e times."""
+    e = _scale.exponent_for(mat.amax, mat.dtype)
+    if e == 0:
+        return mat, 0
     cp = _cupy()
     A = mat.keepalive[0]  # the work-dtype array or CSR/CSC matrix the operand points into
     if mat.kind == "dense":
@@ -277,7 +283,7 @@ def scaled_device_matrix(mat: DeviceMatrix, e: int) -> DeviceMatrix:
     else:
         scaled = A.copy()
         scaled.data = cp.ldexp(scaled.data, -e).astype(mat.dtype, copy=False)
-    return as_device_matrix(scaled)
+    return as_device_matrix(scaled), e
 
 
 def as_device_operator(A: Any, name: str = "A") -> DeviceMatrix:

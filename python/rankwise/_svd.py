@@ -51,21 +51,23 @@ def flip_signs(U: Any, Vt: Any) -> None:
     CUDA module (one pass over U, CudaBackend::column_argmax_abs), others by CuPy."""
     if U.shape[1] == 0:
         return
+    xp = np
     if _gpu.is_device_array(U):
-        _flip_signs_device(U, Vt)
-        return
-    rows = _abs_argmax(U)
-    signs = np.sign(U[rows, np.arange(U.shape[1])])
+        if _flip_signs_natively(U, Vt):
+            return
+        import cupy as xp
+
+        rows = xp.argmax(xp.abs(U), axis=0)
+    else:
+        rows = _abs_argmax(U)
+    signs = xp.sign(U[rows, xp.arange(U.shape[1])])
     signs[signs == 0] = 1
     U *= signs
     Vt *= signs[:, np.newaxis]
 
 
-def _flip_signs_device(U: Any, Vt: Any) -> None:
-    import cupy as cp
-
-    m, k = U.shape
-    n = Vt.shape[1]
+def _flip_signs_natively(U: Any, Vt: Any) -> bool:
+    """flip_signs of CuPy factors by the CUDA module, where they are in its layouts."""
     native = (
         U.flags.f_contiguous
         and Vt.flags.c_contiguous
@@ -73,15 +75,11 @@ def _flip_signs_device(U: Any, Vt: Any) -> None:
         and U.dtype.name in ("float32", "float64")
     )
     if native:
+        (m, k), n = U.shape, Vt.shape[1]
         _gpu.cuda_module().flip_signs(
             U.dtype.name, int(U.data.ptr), m, int(Vt.data.ptr), n, k, _gpu.current_stream()
         )
-        return
-    rows = cp.argmax(cp.abs(U), axis=0)
-    signs = cp.sign(U[rows, cp.arange(k)])
-    signs[signs == 0] = 1
-    U *= signs
-    Vt *= signs[:, None]
+    return native
 
 
 def svd(
@@ -338,9 +336,7 @@ def _svd_gpu(
     mat = _gpu.as_device_operator(A)
     if 0 in mat.shape:
         raise ValueError(f"A must not be empty; got shape {mat.shape}")
-    e = _scale.exponent_for(mat.amax, mat.dtype)  # as checked_core on the CPU
-    if e:
-        mat = _gpu.scaled_device_matrix(mat, e)
+    mat, e = _gpu.within_range(mat)  # as checked_core on the CPU
     method = check_choice(method, "method", _METHODS)
     q = check_n_iter(n_iter)
     key = philox_key(random_state)

@@ -64,9 +64,7 @@ def svds_gpu(
     key = philox_key(_rng_to_random_state(rng), "rng")
     transposed = A.shape[0] < A.shape[1]
     mat = _gpu.as_device_operator(A.T if transposed else A)  # the tall side, as on the CPU
-    e = _scale.exponent_for(mat.amax, mat.dtype)  # as checked_core on the CPU
-    if e:
-        mat = _gpu.scaled_device_matrix(mat, e)
+    mat, e = _gpu.within_range(mat)  # as checked_core on the CPU
     k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
     start = None
     if v0 is not None:

@@ -99,6 +99,21 @@ TYPED_TEST(SvdAlgorithms, BlockKrylovWithNarrowBlocksAndAnyPassCountIsExactOnLow
     EXPECT_THROW(rsvd_block_krylov(be, op, o), Error);
 }
 
+TYPED_TEST(SvdAlgorithms, FlipSignsMakesEachColumnsLargestEntryOfUPositive) {
+    using T = TypeParam;
+    HostMatrix<T> U(3, 3), V(2, 3);
+    const T u[9] = {1, -3, 2, 0, 0, 0, -2, 2, 1};  // -3 | zeros | a tie of |2|: -2 first
+    const T v[6] = {1, 2, 3, 4, 5, 6};
+    std::copy_n(u, 9, U.data());
+    std::copy_n(v, 6, V.data());
+    flip_signs(be, U.view(), V.view());
+    const T want_u[9] = {-1, 3, -2, 0, 0, 0, 2, -2, -1}, want_v[6] = {-1, -2, 3, 4, -5, -6};
+    for (int i = 0; i < 9; ++i) EXPECT_EQ(U.data()[i], want_u[i]) << i;
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(V.data()[i], want_v[i]) << i;
+    flip_signs(be, U.view(), V.view());  // now every sign is right: nothing changes
+    for (int i = 0; i < 9; ++i) EXPECT_EQ(U.data()[i], want_u[i]) << i;
+}
+
 TYPED_TEST(SvdAlgorithms, SubspaceIterationMeetsTheHalkoMartinssonTroppBound) {
     using T = TypeParam;
     // Slow decay: with p = 10 oversampling and q = 2 the expected error is within a small

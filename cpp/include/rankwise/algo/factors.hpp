@@ -93,6 +93,16 @@ std::vector<T> largest_entry_signs(const Backend& be, ConstMatView<T> U) {
     return signs;
 }
 
+// U diag(signs) and V diag(signs) in place, signs = largest_entry_signs(U): the sign
+// convention of rankwise.svd.  One scaling pass per factor, and none where no sign flips.
+template <class Backend, class T>
+void flip_signs(const Backend& be, MatView<T> U, MatView<T> V) {
+    const std::vector<T> signs = largest_entry_signs(be, ConstMatView<T>(U));
+    if (std::all_of(signs.begin(), signs.end(), [](T x) { return x > T(0); })) return;
+    be.scale_columns(ConstMatView<T>(U), signs.data(), U);
+    be.scale_columns(ConstMatView<T>(V), signs.data(), V);
+}
+
 // Y <- Y - Q (Q^T Y) twice, then orthonormalize, again until Q^T Y is at rounding level
 // (block classical Gram-Schmidt with reorthogonalization, "twice is enough" in the usual case).
 // A column that the first projection leaves at the rounding level of its norm lay inside

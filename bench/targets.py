@@ -25,9 +25,11 @@ def describe(target: Target, limit: str) -> str:
     """The target in words."""
     if isinstance(target, SpeedupTarget):
         who = f"{target.ours}: " if target.ours else ""
-        return (
-            f"{who}>= {target.min_ratio:g}x faster than {target.peer} at equal or better accuracy"
-        )
+        if target.min_ratio < 1:  # a time budget relative to the peer: "at most 1.3x its time"
+            speed = f"at most {1 / target.min_ratio:.3g}x the time of {target.peer}"
+        else:
+            speed = f">= {target.min_ratio:g}x faster than {target.peer}"
+        return f"{who}{speed} at equal or better accuracy"
     if isinstance(target, FloorTarget):
         return f">= {target.min_fraction:.0%} of the {limit} floor"
     return f"peak extra memory <= {target.max_blocks:g} (m+n)(k+p) blocks"
@@ -65,7 +67,8 @@ def _value(result: CaseResult, base: Measurement, target: Target) -> tuple[str, 
             return f"{target.peer} did not run", None
         worse = _accuracy_shortfalls(result, base, peer, target)
         accuracy = "accuracy worse: " + "; ".join(worse) if worse else "accuracy ok"
-        return f"{ratio:.2f}x, {accuracy}", ratio >= target.min_ratio and not worse
+        speed = f"{1 / ratio:.2f}x its time" if target.min_ratio < 1 else f"{ratio:.2f}x"
+        return f"{speed}, {accuracy}", ratio >= target.min_ratio and not worse
     if isinstance(target, FloorTarget):
         fraction = result.fraction(base)
         if fraction is None:

@@ -73,7 +73,8 @@ class CGResult:
     column_iterations, column_reasons :
         Per column of a block (one entry for a single vector).
     info : int
-        SciPy's convention: 0 converged, maxiter if not, -1 breakdown.
+        SciPy's convention: 0 converged, maxiter if not, -1 breakdown (so 0 also for a
+        start that did not converge with ``maxiter=0``: ``converged`` tells them apart).
     """
 
     x: np.ndarray
@@ -162,6 +163,11 @@ def _as_work(
     times (None: many); a CSR A on few diagonals then gets the DIA product
     (:func:`_banded`), a dense symmetric A the product from its upper triangle
     (:func:`_symmetric`)."""
+    if _is_complex(A):  # rankwise.cg hands complex systems to SciPy before getting here
+        raise TypeError(
+            f"{name} is complex ({np.dtype(A.dtype)}); the native solver takes real systems: "
+            "use rankwise.cg, which passes complex ones to scipy.sparse.linalg.cg"
+        )
     if sp.issparse(A):
         if A.dtype != dtype:
             A = A.astype(dtype)
@@ -201,7 +207,9 @@ def _banded(A: Any, mat: Matrix) -> Matrix:
     360 against 557 us at 1e5; two cores, 100 iterations at n = 1e6 in float32: 0.35
     against 0.64 s), while at n = 1e6 in float64 (60 MB of values) it gained nothing
     measurable (0.75 against 0.73 s) for its copy: hence DIA_MAX_BYTES.  The iterates do not
-    change: the DIA product rounds as the CSR one does (dia.hpp).  A CSR matrix that is not
+    change for one right-hand side: the DIA product rounds as the CSR one does (dia.hpp);
+    for a block, the CSR block product sums in another order and the two may differ in
+    rounding.  A CSR matrix that is not
     in canonical form (sorted, no duplicates), or with more diagonals or fill, keeps CSR."""
     if not (sp.issparse(A) and A.format == "csr" and mat.kind == "sparse"):
         return mat
@@ -237,7 +245,7 @@ def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
             raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
         M = factory(A_in)
         if M.dtype != dtype:
-            M = factory(A_in.astype(dtype) if hasattr(A_in, "astype") else A_in)
+            M = factory(_in_dtype(A_in, dtype))
     if isinstance(M, Preconditioner):
         if M.shape != (n, n):
             raise ValueError("matrix and preconditioner have different shapes")
@@ -256,6 +264,17 @@ def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
     if mat.shape != A.shape:
         raise ValueError("matrix and preconditioner have different shapes")
     return _core.precond_operator(mat.op)
+
+
+def _in_dtype(A: Any, dtype: np.dtype) -> Any:
+    """A converted to dtype: matrices by astype, an operator wrapped (its products are
+    cast by the core; its diagonal, where it has one, cast here)."""
+    if hasattr(A, "astype"):
+        return A.astype(dtype)
+    op = _UserOperator(aslinearoperator(A), dtype)
+    if hasattr(A, "diagonal"):
+        op.diagonal = lambda: np.asarray(A.diagonal(), dtype=dtype)  # type: ignore[attr-defined]
+    return op
 
 
 def _apply_M(M: Any, B: np.ndarray) -> np.ndarray:
@@ -286,7 +305,7 @@ def _stopping_rule(
         maxiter = 10 * n
     if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer; got {maxiter!r}")
-    return tol, int(maxiter)
+    return tol, min(int(maxiter), 2**62)  # a bound no solve reaches, within int64
 
 
 def _column_norms(B: np.ndarray) -> np.ndarray:
@@ -505,7 +524,7 @@ def _asymmetry(A: Any) -> float:
     if _gpu.is_device_array(A):
         return _gpu.asymmetry(A)
     if sp.issparse(A):
-        S = sp.csr_array(A, dtype=np.float64)
+        S = sp.csr_array(A, dtype=np.float64, copy=True)  # its norms sort S in place
         num, den = spla.norm(S - S.T), spla.norm(S)
     elif isinstance(A, np.ndarray):
         a = np.asarray(A, dtype=np.float64)
@@ -584,7 +603,9 @@ def solve_cg(
         Symmetric positive definite.  CuPy input solves on the GPU (see :func:`cg`).
     b : ndarray, shape (n,) or (n, s)
         One right-hand side, or s of them solved together (batched CG: every column runs
-        its own recurrence, as a separate solve would, and they share each product with A).
+        its own recurrence, as a separate solve would up to rounding (the block product
+        may round differently from the one-vector one), and they share each product with
+        A).
     x0 : ndarray shaped like b, "Mb" or None
     rtol, atol : float
         Column j stops when ``||r_j|| < max(rtol ||b_j||, atol)``.
@@ -594,7 +615,8 @@ def solve_cg(
         ``rankwise.precond`` objects run natively; matrices are multiplied natively;
         LinearOperators and callables are called from the native loop (with the GIL).
     callback : callable, optional
-        ``callback(xk)`` after each iteration (xk has b's shape).
+        ``callback(xk)`` after each iteration: xk of shape (n,) for one right-hand side
+        (also for b of shape (n, 1), as SciPy), (n, s) for a block.
     deflation : ndarray, shape (n, d), optional
         A subspace W to deflate (deflated CG of Saad, Yeung, Erhel & Guyomarc'h 2000):
         W^T A W is factored once, x0 is corrected so that W^T r0 = 0, and each
@@ -626,12 +648,26 @@ def solve_cg(
 
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, deflation)
     else:
-        res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M, deflation), callback)
+        res = _empty_system(A, b) or _run(
+            _prepare(A, b, x0, rtol, atol, maxiter, M, deflation), callback
+        )
     _warn_if_not_symmetric(A, res)
     b_shape = np.shape(b)
     if len(b_shape) == 2 and b_shape[1] == 1:
         res = _replace_x(res, res.x.reshape(-1, 1))
     return res
+
+
+def _empty_system(A: Any, b: Any) -> CGResult | None:
+    """The solution of a 0 x 0 system (empty, converged, as SciPy's cg returns it), or
+    None when A is not empty."""
+    if tuple(getattr(A, "shape", np.shape(A))) != (0, 0):
+        return None
+    b = _check_rhs(b, (0, 0))
+    s = 1 if b.ndim == 1 else b.shape[1]
+    x = np.zeros((0,) if s == 1 else (0, s), _work_dtype(getattr(A, "dtype", None), b.dtype))
+    history = np.zeros(1) if b.ndim == 1 else np.zeros((1, s))
+    return CGResult(x, True, "converged", 0, history, np.zeros(s, int), ("converged",) * s, 0)
 
 
 def _replace_x(res: CGResult, x: np.ndarray) -> CGResult:
@@ -666,7 +702,8 @@ def cg(
     callable ``M`` is called from the native loop (the slower Python path).  A CSR matrix
     whose entries lie on a few diagonals (a stencil on a structured grid) and that fits in
     the cache is multiplied from a diagonal-storage copy made at the start, which rounds as
-    the CSR product does (the same iterates) and takes about a third less time per
+    the CSR product does (the same iterates for one right-hand side; a block's may differ
+    in rounding) and takes about a third less time per
     iteration; a dense A equal to its transpose, from its upper triangle (half the bytes
     an iteration streams).
 
@@ -699,7 +736,9 @@ def cg(
     x : ndarray
         The solution (float32 for float32 A and b).
     info : int
-        0: converged; > 0: not converged after ``info = maxiter`` iterations.
+        0: converged; > 0: not converged after ``info = maxiter`` iterations (as SciPy: also
+        when the tolerance was met by the last allowed iteration, whose residual SciPy does
+        not test; :func:`solve_cg` reports that solve as converged).
 
     Warns
     -----
@@ -740,17 +779,27 @@ def cg(
     True
     """
     if _is_complex(A) or _is_complex(b) or _is_complex(M):
+        if isinstance(M, str):
+            raise TypeError(
+                f"M={M!r} is a rankwise preconditioner for real systems; complex ones go to "
+                "scipy.sparse.linalg.cg: pass M as a matrix or LinearOperator"
+            )
         return spla.cg(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback)
     if _gpu.is_device_array(A) or _gpu.is_device_array(b):
         from ._cg_gpu import solve_cg_gpu
 
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, None)
     else:
-        res = _run(_prepare(A, b, x0, rtol, atol, maxiter, M), callback)
+        res = _empty_system(A, b) or _run(_prepare(A, b, x0, rtol, atol, maxiter, M), callback)
     _warn_if_not_symmetric(A, res)
     if res.info < 0:
         raise CGBreakdownError(
             f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",
             res,
         )
+    limit = 10 * np.shape(b)[0] if maxiter is None else int(maxiter)
+    if res.info == 0 and limit > 0 and int(res.column_iterations.max(initial=0)) == limit:
+        # SciPy tests the residual at the top of an iteration only: a solve that met the
+        # tolerance in its last allowed iteration reports info = maxiter there
+        return res.x, limit
     return res.x, res.info

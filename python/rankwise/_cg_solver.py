@@ -16,9 +16,11 @@ What it keeps across ``solve(b)`` calls, and why:
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,6 +50,20 @@ __all__ = ["CGSolver"]
 _OMEGA_GRID = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9)
 _DEGREE_GRID = (1, 2, 3, 4, 6, 8, 12, 16)
 _NAMED = ("jacobi", "ssor", "ic0", "chebyshev")
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _one_at_a_time(method: _Method) -> _Method:
+    """A method that changes the solver's state (W, the bandit, the preconditioner cache),
+    run under the solver's lock: threads sharing one solver take turns."""
+
+    @functools.wraps(method)
+    def locked(self: CGSolver, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
 
 
 class CGSolver:
@@ -82,7 +98,7 @@ class CGSolver:
     recycle : int, default 0
         r, the number of deflation vectors kept between solves (0: none).
     harvest : int, optional
-        Search directions recorded per solve for the update of W (default max(2 r, 8)).
+        Search directions recorded per solve for the update of W (default max(4 r, 16)).
     grid : sequence, optional
         The values a learned parameter is chosen from.
     random_state : int or Generator, default 0
@@ -101,8 +117,9 @@ class CGSolver:
     solves : int
         Completed calls of ``solve``.
     harvests : int
-        Solves after which W was refreshed (while iteration counts fall, or when they rise
-        by more than 10% above the best since the last refresh).
+        Solves after which W was refreshed (while iteration counts fall, while they are not
+        5% below those of the last solve without W, or when they rise by more than 10% above
+        the best since the last refresh).
     recycling_resets : int
         Solves whose deflated iteration broke down or did not converge (rounding, e.g.
         float32 with an ill-conditioned A) and were redone without W, which was then
@@ -119,6 +136,9 @@ class CGSolver:
     it saves 40% of the iterations but not time (bench/RESULTS.md, "Sequences of
     systems").  In float32 with an ill-conditioned A the deflated iteration can stagnate;
     such a solve is redone without W (``recycling_resets``).
+
+    One solver may be shared by threads: its solves and updates take turns (each changes
+    the recycled subspace and the bandit's state).
 
     The bandit for a learned parameter is 1/2-Tsallis-INF (rankwise/_bandit.py): its
     expected total cost exceeds that of the best fixed grid value by O(sqrt(K T)) for T
@@ -159,6 +179,7 @@ class CGSolver:
         grid: Sequence[Any] | None = None,
         random_state: Any = 0,
     ) -> None:
+        self._lock = threading.Lock()
         self._set_matrix(A, first=True)
         n = self._n
         if isinstance(M, str):
@@ -198,6 +219,8 @@ class CGSolver:
         if grid is not None and self._learned is None:
             raise ValueError("grid is only used with omega='learn' or degree='learn'")
         if self._learned is not None:
+            if grid is not None and len(tuple(grid)) == 0:
+                raise ValueError("grid must not be empty")
             values = tuple(grid) if grid is not None else None
             if self._learned == "omega":
                 values = values or _OMEGA_GRID
@@ -209,8 +232,6 @@ class CGSolver:
                 for d in values:
                     if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0:
                         raise ValueError(f"grid: degrees must be integers >= 0; got {d!r}")
-            if len(values) < 1:
-                raise ValueError("grid must not be empty")
             self._bandit: TsallisInf | None = TsallisInf(values, random_state)
         else:
             self._bandit = None
@@ -225,7 +246,7 @@ class CGSolver:
             raise ValueError(f"recycle must satisfy 0 <= recycle < n = {n}; got {recycle}")
         self._r = int(recycle)
         if harvest is None:
-            harvest = max(2 * self._r, 8) if self._r else 0
+            harvest = max(4 * self._r, 16) if self._r else 0
         if isinstance(harvest, bool) or not isinstance(harvest, numbers.Integral) or harvest < 0:
             raise ValueError(f"harvest must be a non-negative integer; got {harvest!r}")
         if self._r and harvest < 1:
@@ -246,6 +267,7 @@ class CGSolver:
         self.harvests = 0
         self._prev_its: int | None = None  # iterations of the last solve (for _worth_harvesting)
         self._best_its: int | None = None  # the fewest since W was last refreshed
+        self._plain_its: int | None = None  # iterations of the last solve without W
         self.solves = 0
         self.parameter: Any = None
 
@@ -281,6 +303,7 @@ class CGSolver:
             if M.dtype != self._dtype:
                 raise ValueError(f"M was built for {M.dtype}; the solver works in {self._dtype}")
 
+    @_one_at_a_time
     def update(self, A: Any, *, M: Any = None) -> None:
         """Switch to a new matrix of the same shape (e.g. the next time step).
 
@@ -394,6 +417,7 @@ class CGSolver:
         return M
 
     # --- solving -----------------------------------------------------------------------
+    @_one_at_a_time
     def solve(self, b: Any, x0: Any = None) -> CGResult:
         """Solve A x = b with what was kept; learn from the solve for the next one.
 
@@ -456,13 +480,20 @@ class CGSolver:
 
     def _worth_harvesting(self, its: int) -> bool:
         """Refresh W while it keeps paying: when there is none, while the iteration counts
-        still fall (by more than 5% from the previous solve), or when they rose by more than
-        10% above the best since W was last refreshed (A drifted away from W).  A harvest
-        costs about ``harvest`` applications of M, comparable to a solve once W is good."""
+        still fall (by more than 5% from the previous solve), while they are not 5% below
+        the last count without W (Ritz vectors from the first few directions of one solve
+        can be poor approximations of the smallest eigenvectors, and deflating those cost
+        iterations: 93 -> 103-105 on a 30 x 30 Laplacian with r = 4 from 8 directions;
+        refreshing W from span(W, P) improves them), or when they rose by more than 10%
+        above the best since W was last refreshed (A drifted away from W).  A harvest costs
+        about ``harvest`` applications of M, comparable to a solve once W is good."""
         prev, best = self._prev_its, self._best_its
         self._prev_its = its
         self._best_its = its if best is None else min(best, its)
-        if self._W is None or prev is None or its < 0.95 * prev or its > 1.1 * best:
+        if self._W is None:
+            self._plain_its = its
+        paying = self._plain_its is None or its < 0.95 * self._plain_its
+        if self._W is None or prev is None or its < 0.95 * prev or its > 1.1 * best or not paying:
             self._best_its = its
             return True
         return False

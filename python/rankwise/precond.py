@@ -236,7 +236,9 @@ def ic0(A: Any, shift: float = 1e-3) -> Preconditioner:
     L has the sparsity of the lower triangle of A.  For M-matrices (e.g. Poisson) IC(0)
     always exists; for other SPD matrices a pivot can turn non-positive, and then the
     factorization is redone for A + s diag(A) with s = ``shift``, 2 ``shift``, 4 ``shift``, ...
-    until it succeeds (Manteuffel 1980); ``M.info["shift"]`` is the s used (0 if none was
+    until it succeeds (Manteuffel 1980; the steps grow faster where ``shift`` is far below
+    the s from which A + s diag(A) is diagonally dominant, and IC(0) exists, so that at most
+    about 40 factorizations are tried); ``M.info["shift"]`` is the s used (0 if none was
     needed).  Factorization and each application (two triangular solves) are sequential.
 
     Parameters

@@ -157,7 +157,8 @@ def test_a_space_wider_than_the_matrix_gives_the_exact_factors() -> None:
         ({"n_passes": 5, "block_size": 4}, "fewer than k = 10 columns"),
         ({"n_passes": 3, "method": "subspace"}, "for method='block_krylov'"),
         ({"block_size": 8, "method": "subspace"}, "for method='block_krylov'"),
-        ({"n_passes": 4, "tol": 0.1}, "not for tol"),
+        ({"n_passes": 4, "tol": 0.1, "method": "subspace"}, "not for tol"),
+        ({"tol": 0.1}, "method='block_krylov' is for fixed-rank mode"),
     ],
 )
 def test_bad_pass_and_block_options_are_refused(kwargs, message) -> None:

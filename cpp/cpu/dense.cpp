@@ -240,8 +240,19 @@ void CpuBackend::column_norms(ConstMatView<T> X, double* out) const {
     cpu::parallel_for(X.cols, cpu::worth_parallel(X.rows * X.cols), [&](index_t j) {
         const T* x = X.col(j);
         // Scaled accumulation, so that 1e-300 and 1e300 entries neither vanish nor overflow.
+        // A NaN entry makes the norm NaN (std::max would pass over it: an all-NaN column
+        // read as norm 0, e.g. a perfect fit in estimate_error).
         double scale = 0;
-        for (index_t i = 0; i < X.rows; ++i) scale = std::max(scale, std::abs(double(x[i])));
+        bool nan = false;
+        for (index_t i = 0; i < X.rows; ++i) {
+            const double a = std::abs(double(x[i]));
+            nan = nan || std::isnan(a);
+            scale = std::max(scale, a);
+        }
+        if (nan || std::isinf(scale)) {
+            out[j] = nan ? std::numeric_limits<double>::quiet_NaN() : scale;
+            return;
+        }
         double sum = 0;
         if (scale > 0) {
             for (index_t i = 0; i < X.rows; ++i) {

@@ -16,7 +16,7 @@ from . import _core, _gpu
 from ._dispatch import require_cpu_input
 from ._random import philox_key
 from ._svd import checked_core
-from ._validate import as_matrix
+from ._validate import as_matrix_of
 
 _SCIPY_SOLVERS = ("arpack", "lobpcg", "propack")
 _SOLVERS = ("rankwise", *_SCIPY_SOLVERS)
@@ -267,7 +267,7 @@ def svds(
         A = np.asarray(A)
     transposed = len(A.shape) == 2 and A.shape[0] < A.shape[1]
     A_work = A.T if transposed else A
-    mat = as_matrix(A_work)  # work on the tall side, as SciPy does
+    mat = as_matrix_of(A, transposed)  # work on the tall side, as SciPy does
     k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
     start = None
     if v0 is not None:
@@ -276,6 +276,8 @@ def svds(
             raise ValueError("`v0` must be of floating or complex floating data type.")
         if start.shape != (mat.min_dim,):
             raise ValueError(f"`v0` must have shape {(mat.min_dim,)}.")
+        if not np.isfinite(start).all():
+            raise ValueError("`v0` contains NaN or Inf.")
         start = start.real.astype(mat.dtype)
         # As in SciPy, v0 takes precedence over rng: the rest of the starting block is
         # seeded from v0 itself, so the same v0 gives the same result whatever rng is.

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from . import _core, _dask, _gpu
 from ._random import RandomStateLike, philox_key
 from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, checked_core, flip_signs
-from ._validate import as_matrix, check_choice, check_int, check_n_iter
+from ._validate import as_matrix_of, check_choice, check_int, check_n_iter
 
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
 _RANDOM_STATE_SEEDS = 2**32  # the seeds numpy.random.RandomState takes
@@ -68,8 +68,9 @@ def randomized_svd(
     products multithreaded, float32 kept as float32).  The Gaussian test matrix is
     scikit-learn's for the same ``random_state`` (an int, a ``RandomState``, or None for
     NumPy's global state, drawn by NumPy as scikit-learn draws it), so the results equal
-    scikit-learn's up to rounding; a ``Generator`` (which scikit-learn does not take) and
-    CuPy or dask input use rankwise's own Philox sketch.
+    scikit-learn's up to rounding (with ``flip_sign=False``, up to the sign of each pair of
+    singular vectors, which neither fixes then); a ``Generator`` (which scikit-learn does
+    not take) and CuPy or dask input use rankwise's own Philox sketch.
 
     Parameters
     ----------
@@ -164,7 +165,7 @@ def randomized_svd(
     if transpose == "auto":
         transpose = len(M.shape) == 2 and M.shape[0] < M.shape[1]
     M_work = M.T if transpose else M
-    mat = as_matrix(M_work, "M")
+    mat = as_matrix_of(M, transpose, "M")
 
     if q is None:
         q = auto_power_iterations(n_components, mat.min_dim)

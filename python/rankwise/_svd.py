@@ -171,8 +171,10 @@ def svd(
         ``||A - U diag(s) Vt||_F <= tol ||A||_F``, up to ``max_rank``.  The error indicator is
         exact but suffers cancellation, so tolerances below about ``3 sqrt(eps)`` of the
         dtype (5e-8 in float64, 1e-3 in float32) cannot be certified: the search then stops
-        there.  Needs ``||A||_F``, so it is not available for LinearOperator
-        input.  If ``tol`` is not reached, an :class:`AccuracyWarning` is issued.
+        there, with an :class:`AccuracyWarning` unless the rank reached ``min(m, n)`` (an
+        exact factorization).  Needs ``||A||_F``, so it is not available for
+        LinearOperator input.  If ``tol`` is not reached, an :class:`AccuracyWarning` is
+        issued.
     max_rank : int, optional
         Upper bound on the rank in fixed-precision mode (default ``min(m, n)``).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
@@ -213,6 +215,7 @@ def svd(
     >>> len(s)
     20
     """
+    _check_mode(tol, method, max_rank)
     if _dask.is_dask_array(A):
         _no_krylov_shape(n_passes, block_size, "dask arrays")
         return _svd_dask(A, k, oversample, n_iter, method, tol, random_state)
@@ -305,6 +308,17 @@ def _fixed_rank_args(
         # (found by fuzzing).
         return k, min_dim, 0, 2
     return k, b, (passes - 2) // 2, passes
+
+
+def _check_mode(tol: Any, method: Any, max_rank: Any) -> None:
+    """Options that belong to the other mode are refused rather than ignored."""
+    if tol is None and max_rank is not None:
+        raise ValueError("max_rank is for fixed-precision mode (tol=...); k is the rank here")
+    if tol is not None and method != "subspace":
+        raise ValueError(
+            f"method={method!r} is for fixed-rank mode; tol= finds the rank by randQB_EI "
+            "(power iterations per block: n_iter)"
+        )
 
 
 def _no_krylov_shape(n_passes: Any, block_size: Any, mode: str) -> None:
@@ -460,13 +474,17 @@ def _fixed_precision_args(
 
 
 def _warn_unless_converged(info: dict[str, Any], tol: float, max_rank: int, dtype: Any) -> None:
-    if not info["converged"]:
-        warnings.warn(
-            f"tol={tol} not reached (max_rank={max_rank}, or tol below the attainable "
-            f"~sqrt(eps) of {dtype}): relative error {info['relative_error']:.3g}",
-            AccuracyWarning,
-            stacklevel=4,
+    if info["converged"]:
+        return
+    resolution = math.sqrt(10 * np.finfo(dtype).eps)  # randqb_ei.hpp's floor2
+    if tol < resolution:
+        why = (
+            f"tol is below what the error indicator resolves in {np.dtype(dtype)}, about "
+            f"{resolution:.2g}: relative error up to about {info['relative_error']:.3g}"
         )
+    else:
+        why = f"max_rank={max_rank}: relative error {info['relative_error']:.3g}"
+    warnings.warn(f"tol={tol} not reached ({why})", AccuracyWarning, stacklevel=4)
 
 
 def estimate_error(
@@ -511,6 +529,11 @@ def estimate_error(
     m, n = mat.shape
     if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:
         raise ValueError("U, s and Vt must be 2-D, 1-D and 2-D arrays")
+    for name, factor in (("U", U), ("s", s), ("Vt", Vt)):
+        if factor.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real array; got dtype {factor.dtype}")
+        if not np.isfinite(factor).all():  # a failed factorization is not a perfect fit
+            raise ValueError(f"{name} contains NaN or Inf")
     r = s.shape[0]
     if U.shape != (m, r) or Vt.shape != (r, n):
         raise ValueError(

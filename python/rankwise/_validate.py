@@ -146,6 +146,15 @@ def _has_adjoint(lo: Any) -> bool:
     return any(getattr(lo, attr, True) is not None for attr in impls)
 
 
+def _lacks_product(lo: Any, what: str) -> bool:
+    """Whether lo's `what` ("matmat" or "rmatmat") fails for want of the adjoint of a
+    matvec-only operator: its own rmatmat, or the matmat of its transpose (A.T, which
+    randomized_svd and svds take of a wide A)."""
+    if type(lo).__name__ in ("_TransposedLinearOperator", "_AdjointLinearOperator"):
+        return what == "matmat" and not _has_adjoint(lo.A)
+    return what == "rmatmat" and not _has_adjoint(lo)
+
+
 def _linear_operator(A: Any, name: str) -> Matrix:
     lo = aslinearoperator(A)
     shape = _check_shape(lo.shape, name)
@@ -156,10 +165,11 @@ def _linear_operator(A: Any, name: str) -> Matrix:
             try:
                 y = np.asarray(product(x))
             except (NotImplementedError, TypeError) as exc:
-                if what == "rmatmat" and not _has_adjoint(lo):
+                if _lacks_product(lo, what):
                     raise TypeError(
                         f"{name} is a LinearOperator without rmatvec or rmatmat, and this "
-                        f"function needs products with {name}^T: define rmatvec (or rmatmat)"
+                        "function needs products with its transpose: define rmatvec (or "
+                        "rmatmat)"
                     ) from exc
                 raise
             if y.dtype.kind == "c":
@@ -173,6 +183,18 @@ def _linear_operator(A: Any, name: str) -> Matrix:
     matmat, rmatmat = checked(lo.matmat, "matmat"), checked(lo.rmatmat, "rmatmat")
     op = _core.Operator.callback(shape[0], shape[1], dtype.name, matmat, rmatmat)
     return Matrix(op, shape, dtype, "operator")
+
+
+def as_matrix_of(A: Any, transpose: bool, name: str = "A") -> Matrix:
+    """as_matrix of A.T (no copy) where `transpose`, else of A; a bad A's error describes A
+    as the caller passed it (not its transpose's shape, or a CSR as a "csc" matrix)."""
+    if not transpose:
+        return as_matrix(A, name)
+    try:
+        return as_matrix(A.T, name)
+    except (ValueError, TypeError):
+        as_matrix(A, name)  # raises the same complaint about A itself
+        raise
 
 
 def as_matrix(A: Any, name: str = "A", *, check_finite: bool = True) -> Matrix:
@@ -207,9 +229,13 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
 
 
 def check_n_iter(n_iter: Any, name: str = "n_iter") -> int | None:
-    """None for "auto", else a non-negative int."""
+    """None for "auto", else a non-negative int (below 2^30: the core counts passes in C ints)."""
     if isinstance(n_iter, str) and n_iter == "auto":
         return None
-    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 0:
-        raise ValueError(f"{name} must be 'auto' or a non-negative integer; got {n_iter!r}")
+    if (
+        isinstance(n_iter, bool)
+        or not isinstance(n_iter, numbers.Integral)
+        or not 0 <= n_iter < 2**30
+    ):
+        raise ValueError(f"{name} must be 'auto' or an integer in [0, 2**30); got {n_iter!r}")
     return int(n_iter)

@@ -90,7 +90,12 @@ SvdFactors<Backend, T> rsvd_fixed_precision(const Backend& be, const LinearOp<T>
         K += b;
         if (residual2 <= std::max(threshold, floor2)) break;
     }
-    residual2 = std::max(residual2, 0.0);
+    // The indicator resolves nothing below floor2: a basis spanning all of A's range
+    // (K = min(m, n)) leaves only rounding, and a stop at the floor, where tol asked for
+    // less, certifies nothing (its error is somewhere below the floor).
+    const bool exact = K == std::min(m, n);
+    const bool certifiable = exact || threshold >= floor2;
+    residual2 = exact ? 0.0 : std::max(residual2, 0.0);
 
     // SVD of B (K x n) through W = B^T, then the smallest rank whose truncation still fits:
     // ||A - U_r S_r V_r^T||_F^2 = residual2 + sum_{j >= r} s_j^2.
@@ -113,8 +118,9 @@ SvdFactors<Backend, T> rsvd_fixed_precision(const Backend& be, const LinearOp<T>
     out.s = std::move(s);
     out.passes = passes;
     const double err2 = residual2 + tail[r];
-    out.relative_error = fro2 > 0 ? std::sqrt(err2 / fro2) : 0.0;
-    out.converged = err2 <= threshold;
+    const double reported2 = certifiable ? err2 : std::max(err2, floor2);
+    out.relative_error = fro2 > 0 ? std::sqrt(reported2 / fro2) : 0.0;
+    out.converged = certifiable && err2 <= threshold;
     out.iterations = (K + o.block - 1) / o.block;
     return out;
 }

@@ -16,6 +16,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _dask, _dask_gpu, _gpu, _scale, _selection
 from ._core import serial_blas
 from ._cur_core import CoreProduct, cross_core, pinv_core
+from ._dispatch import check_compressed
 from ._random import RandomStateLike, philox_key
 from ._svd import estimate_error, svd
 from ._validate import Matrix, as_matrix, check_choice, check_int
@@ -87,16 +88,17 @@ class CURDecomposition:
         return self.product.left, self.product.middle, self.product.right
 
     def __matmul__(self, x: Any) -> np.ndarray:
-        """``(C U R) @ x`` for a vector or matrix x, without forming C U R."""
-        x = np.asarray(x)
+        """``(C U R) @ x`` for a vector or matrix x (a scipy.sparse x is densified: the
+        product is dense), without forming C U R."""
+        x = _dense_operand(x)
         if x.ndim not in (1, 2) or x.shape[0] != self.shape[1]:
             raise ValueError(f"x must have {self.shape[1]} rows; got shape {x.shape}")
         left, middle, right = self._factors()
         return np.asarray(left @ (middle @ (right @ x)))
 
     def __rmatmul__(self, x: Any) -> np.ndarray:
-        """``x @ (C U R)`` for a vector or matrix x."""
-        x = np.asarray(x)
+        """``x @ (C U R)`` for a vector or matrix x (densified as in ``@``)."""
+        x = _dense_operand(x)
         if x.ndim not in (1, 2) or x.shape[-1] != self.shape[0]:
             raise ValueError(f"x must have {self.shape[0]} columns; got shape {x.shape}")
         left, middle, right = self._factors()
@@ -128,6 +130,15 @@ class CURDecomposition:
         return estimate_error(
             A, left, ones, right, norm=norm, n_probes=n_probes, random_state=random_state
         )
+
+
+def _dense_operand(x: Any) -> np.ndarray:
+    """x of ``d @ x`` or ``x @ d`` as a dense array: a scipy.sparse x (whose np.asarray is a
+    0-d object array) densified, its structure checked first (:func:`check_compressed`)."""
+    if sp.issparse(x):
+        check_compressed(x, "x")
+        return x.toarray()
+    return np.asarray(x)
 
 
 def _generator(random_state: RandomStateLike) -> np.random.Generator:

@@ -63,13 +63,12 @@ def thin_qr(M: Any, *, truncate: bool = False) -> tuple[Any, np.ndarray]:
     """``M = Q T`` with orthonormal columns Q and T upper triangular (or trapezoidal).
 
     ``truncate``: Q has as many columns as M's numerical rank (:func:`_rank_revealing_qr`)
-    and spans M's range only, T has full row rank.  The cross cores need it: for a
+    and spans M's range only, T has full row rank.  The cores need it: for a
     rank-deficient C the plain QR gives Q a column outside the range of C, and
     ``Q (Q[I, :])^+ R`` is then not ``C U R`` (found by fuzzing: A with one nonzero row,
-    k = 2, Q-DEIM, core="stabilized": relative error 0.36 instead of rounding).  The pinv
-    core's projection ``Qc Qc^T A Qr Qr^T`` keeps every column: a larger subspace only
-    brings it closer to A, and where C is singular to working precision (fast spectral
-    decay) its weak directions are what keeps the error near the attainable one.
+    k = 2, Q-DEIM, core="stabilized": relative error 0.36 instead of rounding); nor is the
+    pinv core's projection ``Qc Qc^T A Qr Qr^T`` (a zero column of C, picked by a sampling
+    method on a sparse A: ``d @ x`` 10-28% away from ``C @ (U @ (R @ x))``).
 
     A sparse M gives a sparse Q that is nonzero on M's nonzero rows only (the range of M lies
     in the span of those coordinates), so the QR is of the small dense block of those rows.
@@ -103,18 +102,27 @@ def _apply(A: Any, mat: Matrix, X: np.ndarray) -> np.ndarray:
 def pinv_core(A: Any, mat: Matrix, C: Any, R: Any) -> tuple[np.ndarray, CoreProduct]:
     """U = C^+ A R^+, the core that minimizes ||A - C U R||_F for the given C and R.
 
-    With thin QRs C = Qc Tc and R^T = Qr Tr: U = Tc^+ (Qc^T A Qr) Tr^{+T}, and C U R is the
-    projection Qc (Qc^T A Qr) Qr^T.  One product of A with |rows| vectors.  For sparse A the Q
+    With thin QRs C = Qc Tc and R^T = Qr Tr truncated at the numerical ranks of C and R
+    (:func:`thin_qr`), Tc and Tr have full row rank: U = Tc^+ (Qc^T A Qr) Tr^{+T}, and
+    C U R = Qc Tc Tc^+ (Qc^T A Qr) (Tr Tr^+)^T Qr^T is the projection Qc (Qc^T A Qr) Qr^T.
+    A column of C (row of R) dependent on the others to working precision counts as
+    dependent in both.  One product of A with |rows| vectors.  For sparse A the Q
     factors are nonzero only on the nonzero rows S of C and columns T of R, so the product is
     with the submatrix A[S, T], never with A itself (200000 x 30000 with 2M nonzeros, k = 50:
     |S| ~ 3300 and |T| ~ 550 instead of 200000 and 30000).
     """
-    Qc, Tc = thin_qr(C)
-    Qr, Tr = thin_qr(R.T)
+    Qc, Tc = thin_qr(C, truncate=True)
+    Qr, Tr = thin_qr(R.T, truncate=True)
     product = _sparse_middle(A, mat, Qc, Qr) if mat.kind == "sparse" else Qc.T @ _apply(A, mat, Qr)
     middle = product.astype(mat.dtype, copy=False)
-    U = dtype_pinv(Tc) @ middle @ dtype_pinv(Tr).T
+    U = _row_rank_pinv(Tc) @ middle @ _row_rank_pinv(Tr).T
     return U, CoreProduct(Qc, middle, Qr.T)
+
+
+def _row_rank_pinv(T: np.ndarray) -> np.ndarray:
+    """T^+ of a T with full row rank (r x n, r <= n), every singular value kept, so that
+    T T^+ = I: a cutoff here would drop directions the truncated Q keeps."""
+    return np.linalg.pinv(T, rcond=0.0).astype(T.dtype, copy=False)
 
 
 def dtype_pinv(T: np.ndarray) -> np.ndarray:

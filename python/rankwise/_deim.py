@@ -41,6 +41,10 @@ def as_basis(U: Any, name: str = "U") -> np.ndarray:
 def _validated_basis(U: Any, name: str = "U") -> tuple[np.ndarray, float]:
     """:func:`as_basis` and the largest magnitude of its entries (from the same pass)."""
     require_cpu_input(U, name)
+    if sp.issparse(U):
+        raise TypeError(
+            f"{name} is a scipy.sparse matrix; the basis must be dense: pass {name}.toarray()"
+        )
     u = np.asarray(U)
     if u.ndim != 2:
         raise ValueError(
@@ -280,6 +284,11 @@ class PointInterpolant:
                 f"values must have shape ({self.n_points},) or ({self.n_points}, k) (one "
                 f"value per point); got {v.shape}"
             )
+        if v.dtype.kind == "c":
+            raise TypeError(
+                f"values must be real; got dtype {v.dtype} (the interpolant is linear: "
+                "interpolate the real and imaginary parts separately)"
+            )
         if not np.isfinite(v).all():
             raise ValueError("values contains NaN or Inf")
         return v.astype(self.dtype, copy=False) if cast else v
@@ -460,9 +469,15 @@ class PointInterpolant:
         return float(np.sqrt(max(lam[-1], 0.0)))
 
     def _with_points(self, points: np.ndarray) -> PointInterpolant:
-        """A PointInterpolant on the same basis with other points, same stabilization."""
-        result = PointInterpolant(self.basis, points)
-        result.noise, result._prior = self.noise, self._prior
+        """A copy (same class and attributes, same basis and stabilization) with other
+        points: what depends on the points (U[points], its factorization and the cached
+        properties computed from it) is recomputed."""
+        result = copy.copy(self)
+        for name in list(result.__dict__):
+            if isinstance(getattr(type(result), name, None), functools.cached_property):
+                del result.__dict__[name]
+        result.points = np.asarray(points, dtype=np.int64)
+        result.interpolation_matrix = np.ascontiguousarray(self.basis[result.points, :])
         return result
 
     def oversample(self, n_points: int) -> PointInterpolant:
@@ -474,6 +489,11 @@ class PointInterpolant:
         the reconstruction less sensitive to noise in the values and allow points to be
         dropped later (:meth:`remove_points`) without rebuilding the basis (the rectangular
         EIM of Casenave, Ern & Lelievre 2016, Section 4).
+
+        The result is of the same class as this interpolant, with its other attributes
+        (the ``method`` of a :class:`PointSelection`, which names the rule of the first
+        points; the snapshots, error history and ``snapshot_coefficients`` of an
+        :class:`EmpiricalInterpolant`) and its stabilization.
         """
         n = self.basis.shape[0]
         k = check_int(n_points, "n_points", low=self.n_points)
@@ -486,8 +506,12 @@ class PointInterpolant:
         """The interpolant without the given points (e.g. broken sensors): same basis,
         least-squares coefficients on the remaining points; nothing is recomputed but the
         small factorization of the remaining rows.  Needs at least as many remaining
-        points as basis vectors, and those rows of full rank."""
+        points as basis vectors, and those rows of full rank.  The result is of the same
+        class, with the same attributes, as :meth:`oversample`'s; no points (``[]``) give
+        a copy."""
         drop = np.atleast_1d(np.asarray(points))
+        if drop.size == 0:  # numpy reads [] as float64
+            drop = drop.astype(np.int64)
         if drop.dtype.kind not in "iu":
             raise TypeError(f"points must be integers; got dtype {drop.dtype}")
         unknown = np.setdiff1d(drop, self.points)
@@ -553,6 +577,12 @@ def _prior_factor(U: np.ndarray, snapshots: Any) -> np.ndarray:
         raise ValueError("snapshots contains NaN or Inf")
     Q, R = scipy.linalg.qr(U, mode="economic", check_finite=False)
     B = scipy.linalg.solve_triangular(R, Q.T @ S.astype(U.dtype, copy=False))
+    if not np.isfinite(B).all():
+        raise ValueError(
+            "the snapshots' coefficients in the basis overflow (a basis of entries near the "
+            "subnormal range against snapshots of ordinary size): scale U by a power of two "
+            "first"
+        )
     Rb = scipy.linalg.qr(B.T.astype(np.float64), mode="r", check_finite=False)[0][:m]
     s = np.linalg.svd(Rb, compute_uv=False) if Rb.shape[0] == m else np.zeros(1)
     if s[0] == 0.0 or s[-1] <= max(n, m) * np.finfo(U.dtype).eps * s[0]:
@@ -706,15 +736,13 @@ def odeim_extend(U: np.ndarray, points: np.ndarray, n_points: int) -> np.ndarray
     while len(p) < n_points:
         _, s, Wt = np.linalg.svd(U[p].astype(np.float64), full_matrices=False)
         proj2 = (U @ Wt[-1].astype(U.dtype)).astype(np.float64) ** 2
-        if m == 1:
+        g = s[-2] ** 2 - s[-1] ** 2 if m > 1 else 0.0
+        if g == 0.0:  # m = 1, or a repeated smallest singular value (the bound degenerates)
             score = proj2
         else:
-            g = s[-2] ** 2 - s[-1] ** 2
             a = g + row_norm2
             # the bound written without cancellation: 2 g b / (a + sqrt(a^2 - 4 g b))
             score = 2.0 * g * proj2 / (a + np.sqrt(np.maximum(a * a - 4.0 * g * proj2, 0.0)))
-            if g == 0.0:  # repeated smallest singular value: the bound degenerates
-                score = proj2
         score[taken] = -1.0
         i = int(np.argmax(score))
         p.append(i)

@@ -47,7 +47,9 @@ class EmpiricalInterpolant(PointInterpolant):
         The EIM basis Q, normalized so that ``Q[points[l], k]`` is 1 for ``l == k`` and 0
         for ``l < k`` (the interpolation matrix is unit lower triangular).
     points : ndarray of int64, shape (M,)
-        The magic points, in greedy order.
+        The magic points, in greedy order (``n_points`` of them after
+        :meth:`~PointInterpolant.oversample` or :meth:`~PointInterpolant.remove_points`,
+        which keep the other attributes: they describe the greedy).
     snapshot_indices : ndarray of int64, shape (M,)
         The snapshots (columns, or entries of the training set) the greedy selected.
     parameters : list or None
@@ -59,7 +61,7 @@ class EmpiricalInterpolant(PointInterpolant):
         ``S[:, snapshot_indices]``: the snapshots the greedy selected (for a callable,
         evaluated once more after the greedy: M calls).
     cross_matrix : ndarray, shape (M, M)
-        ``S[points][:, snapshot_indices]``: the snapshots selected, at the points.
+        ``S[points][:, snapshot_indices]``: the snapshots selected, at the greedy's points.
     norm : str
         ``"linf"``, ``"l2"``, ``"weighted"`` or ``"matrix"``.
     """
@@ -75,6 +77,7 @@ class EmpiricalInterpolant(PointInterpolant):
         parameters: list[Any] | None,
     ) -> None:
         super().__init__(basis, points)
+        self._greedy_points = self.points  # (points may change: oversample, remove_points)
         self.snapshot_indices = snapshot_indices
         self.errors = errors
         self.selected_snapshots = selected_snapshots
@@ -98,12 +101,14 @@ class EmpiricalInterpolant(PointInterpolant):
         ``f(x, mu) ~ sum_m beta_m(mu) f(x, mu_m)``, a cross approximation
         ``S ~ S[:, J] S[I, J]^{-1} S[I, :]`` of the snapshot matrix.  Same span and same
         interpolant as ``coefficients`` (in the basis of the selected snapshots instead
-        of Q).  After :meth:`stabilize`, the stabilized coefficients in that basis.
+        of Q).  After :meth:`stabilize`, the stabilized coefficients in that basis; after
+        :meth:`oversample` or :meth:`remove_points`, the least-squares ones.
         """
         v = self._check_values(values)
-        if self._prior is not None:
-            # S[:, J] = Q T with T = P^{-1} S[I, J]: beta = T^{-1} c = S[I, J]^{-1} P c
-            v = self.interpolation_matrix @ self.coefficients(v)
+        if self._prior is not None or not np.array_equal(self.points, self._greedy_points):
+            # S[:, J] = Q T with T = Q[I]^{-1} S[I, J] (I the greedy's points): beta =
+            # T^{-1} c = S[I, J]^{-1} Q[I] c for the coefficients c in Q
+            v = self.basis[self._greedy_points] @ self.coefficients(v)
         return scipy.linalg.lu_solve(self._cross_factor, v, check_finite=False).astype(
             self.dtype, copy=False
         )
@@ -111,13 +116,14 @@ class EmpiricalInterpolant(PointInterpolant):
     def truncate(self, n_terms: int) -> EmpiricalInterpolant:
         """The interpolant of the first ``n_terms`` terms: the greedy is nested, so this is
         what ``eim`` with ``max_terms=n_terms`` returns (same points, basis, snapshots and
-        error history), without running it again.  A stabilization is not kept."""
+        error history), without running it again.  A stabilization, and the points of
+        :meth:`oversample` or :meth:`remove_points`, are not kept."""
         k = check_int(n_terms, "n_terms", low=1)
         if k > self.n_terms:
             raise ValueError(f"n_terms ({k}) exceeds the number of terms ({self.n_terms})")
         return EmpiricalInterpolant(
             self.basis[:, :k],
-            self.points[:k],
+            self._greedy_points[:k],
             self.snapshot_indices[:k],
             self.errors[: k + 1],
             self.selected_snapshots[:, :k],
@@ -129,8 +135,9 @@ class EmpiricalInterpolant(PointInterpolant):
         return self.selected_snapshots
 
     def __repr__(self) -> str:
+        points = "" if self.n_points == self.n_terms else f", n_points={self.n_points}"
         return (
-            f"EmpiricalInterpolant(n={self.basis.shape[0]}, n_terms={self.n_terms}, "
+            f"EmpiricalInterpolant(n={self.basis.shape[0]}, n_terms={self.n_terms}{points}, "
             f"norm={self.norm!r}, error={self.errors[-1]:.3g}, dtype={self.dtype}"
             + ("" if self.noise is None else f", noise={_noise_text(self.noise)}")
             + ")"
@@ -248,9 +255,11 @@ def eim(
     training_parameters : sequence, optional
         The training set, when ``snapshots`` is a callable.
     tol : float, optional
-        Stop when the largest error is <= ``tol`` times the largest snapshot norm.
+        Stop when the largest error is <= ``tol`` times the largest snapshot norm;
+        ``tol < 1`` (at least one term).
     atol : float, optional
-        Stop when the largest error is <= ``atol``.
+        Stop when the largest error is <= ``atol``; below the largest snapshot norm (at
+        least one term), else a ValueError.
     max_terms : int, optional
         At most this many terms (default: min(n, N)).  The greedy also stops when the
         residual reaches rounding level (16 eps of the largest snapshot norm).
@@ -270,7 +279,8 @@ def eim(
     ------
     ValueError
         Bad shapes, NaN/Inf, all-zero snapshots, a callable returning a wrong shape, a bad
-        norm (non-positive weights, a non-square matrix).
+        norm (non-positive weights, a non-square matrix), ``tol >= 1`` or ``atol`` at least
+        the largest snapshot norm.
 
     Examples
     --------
@@ -295,6 +305,11 @@ def eim(
     limit = min(n, N)
     terms = limit if max_terms is None else check_int(max_terms, "max_terms", low=1)
     rtol = 0.0 if tol is None else _check_tol(tol, "tol")
+    if rtol >= 1:
+        raise ValueError(
+            f"tol must be < 1; got {rtol} (the interpolant with no terms already has an "
+            "error of 1 times the largest snapshot norm)"
+        )
     abs_tol = 0.0 if atol is None else _check_tol(atol, "atol")
     G = weights = M = None
     if isinstance(norm, str):
@@ -303,6 +318,8 @@ def eim(
         kind = norm
     elif sp.issparse(norm) or np.ndim(norm) == 2:
         kind = "matrix"
+        if not hasattr(norm, "shape"):  # a nested sequence
+            norm = np.asarray(norm)
         if norm.shape != (n, n):
             raise ValueError(f"norm matrix must be {n} x {n}; got shape {norm.shape}")
         check_compressed(norm, "norm")
@@ -332,6 +349,11 @@ def eim(
     )
     if errors[0] == 0.0:
         raise ValueError("snapshots are all zero: there is nothing to interpolate")
+    if points.size == 0:
+        raise ValueError(
+            f"atol ({abs_tol}) is at least the largest snapshot norm ({errors[0]:.6g}): the "
+            "interpolant with no terms meets it; give a smaller atol"
+        )
     return EmpiricalInterpolant(
         Q,
         points,

@@ -11,21 +11,25 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._dispatch import refuse_device_or_dask
+from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._eim import EmpiricalInterpolant, eim
 
 
 class _Pattern:
     """The fixed structure of A(mu): shape, and for sparse matrices the canonical CSR
-    index arrays; turns an assembled matrix into its vector of values and back."""
+    index arrays and whether A(mu) is a sparse array (``csr_array``) or matrix
+    (``csr_matrix``, whose ``*`` is the matrix product); turns an assembled matrix into its
+    vector of values and back.  A CSR/CSC matrix from raw arrays is checked for a broken
+    structure (:func:`check_compressed`) before SciPy reads its indices."""
 
     def __init__(self, A: Any) -> None:
-        refuse_device_or_dask(A, "assemble(mu)")
+        require_cpu_input(A, "assemble(mu)")
         if sp.issparse(A):
             C = sp.csr_matrix(A, copy=True)
             C.sum_duplicates()
             C.sort_indices()
             self.sparse = True
+            self.array = isinstance(A, sp.sparray)
             self.shape = C.shape
             self.indptr, self.indices = C.indptr.copy(), C.indices.copy()
             rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
@@ -35,12 +39,13 @@ class _Pattern:
             if a.ndim != 2:
                 raise ValueError(f"assemble(mu) must return a 2-D matrix; got shape {a.shape}")
             self.sparse = False
+            self.array = False
             self.shape = a.shape
             r, c = np.divmod(np.arange(a.size, dtype=np.int64), a.shape[1])
             self.rows, self.cols = r, c
 
     def values(self, A: Any, mu: Any) -> np.ndarray:
-        refuse_device_or_dask(A, f"assemble({mu!r})")
+        require_cpu_input(A, f"assemble({mu!r})")
         if sp.issparse(A) != self.sparse or A.shape != self.shape:
             raise ValueError(
                 f"assemble({mu!r}) returned a {'sparse' if sp.issparse(A) else 'dense'} "
@@ -61,7 +66,8 @@ class _Pattern:
 
     def matrix(self, values: np.ndarray) -> Any:
         if self.sparse:
-            return sp.csr_matrix((values, self.indices, self.indptr), shape=self.shape)
+            csr = sp.csr_array if self.array else sp.csr_matrix
+            return csr((values, self.indices, self.indptr), shape=self.shape)
         return values.reshape(self.shape)
 
 
@@ -73,7 +79,8 @@ class MatrixEIM:
     parameters : list
         The selected training parameters mu_m.
     matrices : list
-        ``A(mu_m)``, as ``assemble`` returned them (canonical CSR for sparse input).
+        ``A(mu_m)``, as ``assemble`` returned them (canonical CSR for sparse input: a
+        ``csr_array`` for sparse arrays, a ``csr_matrix`` for sparse matrices).
     entries : tuple of two int64 arrays
         (rows, cols) of the M entries of A(mu) that determine ``beta(mu)``.
     interpolant : EmpiricalInterpolant
@@ -196,7 +203,7 @@ def matrix_eim(
         The training set; each entry is passed to ``assemble`` as it is.
     tol : float, optional
         Relative tolerance of the greedy: max entrywise error over the training set <=
-        ``tol`` times the largest entry.
+        ``tol`` times the largest entry; ``tol < 1`` (at least one term).
     max_terms : int, optional
         At most this many terms.
     entry_function : callable, optional
@@ -212,7 +219,8 @@ def matrix_eim(
     Raises
     ------
     ValueError
-        The pattern or shape of A(mu) changes with mu, NaN/Inf values, empty training set.
+        The pattern or shape of A(mu) changes with mu, NaN/Inf values, empty training set,
+        a sparse A(mu) with a broken structure (indices out of range), ``tol >= 1``.
 
     Examples
     --------

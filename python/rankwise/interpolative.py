@@ -29,7 +29,7 @@ import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core, _gpu
-from ._dispatch import require_cpu_input
+from ._dispatch import check_compressed, require_cpu_input
 from ._validate import as_matrix
 
 __all__ = [
@@ -237,11 +237,11 @@ def _next_rows(d: np.ndarray, l: int, k: int, eps: float) -> int:
     steps.  The new rows are appended to the sketch, so no product with A is repeated.
     """
     lo, hi = l // 4, min(l, d.size) - _OVERSAMPLE  # d.size = min(l, n)
-    predicted = math.inf
-    if hi - lo >= 4 and d[0] > 0 and (d[lo:hi] > 0).all():
+    predicted = math.inf  # also for eps = 0 (the full rank): no crossing to predict
+    if hi - lo >= 4 and eps > 0 and d[0] > 0 and (d[lo:hi] > 0).all():
         slope, intercept = np.polyfit(np.arange(lo, hi), np.log(d[lo:hi]), 1)
-        if slope < 0:
-            predicted = (math.log(eps * d[0]) - intercept) / slope
+        if slope < 0:  # log(eps) + log(d_0): eps d_0 itself may underflow to 0
+            predicted = (math.log(eps) + math.log(d[0]) - intercept) / slope
     target = max(predicted, k) + _OVERSAMPLE + _MARGIN
     return int(min(max(target, 1.25 * l), 4 * l))
 
@@ -478,6 +478,7 @@ def estimate_spectral_norm(A: Any, its: int = 20, rng: Any = None) -> float:
     >>> round(sli.estimate_spectral_norm(np.diag([3.0, 1.0, 0.5]), rng=0), 8)
     3.0
     """
+    check_compressed(A, "A")
     op = aslinearoperator(A)
     return _power_norm(op, its, np.random.default_rng(rng), _dtype_of(op))
 
@@ -495,6 +496,8 @@ def estimate_spectral_norm_diff(A: Any, B: Any, its: int = 20, rng: Any = None) 
     >>> round(sli.estimate_spectral_norm_diff(A, 0.25 * A, rng=0), 8)
     0.75
     """
+    check_compressed(A, "A")
+    check_compressed(B, "B")
     a, b = aslinearoperator(A), aslinearoperator(B)
     dtype = _dtype_of(a)
     diff = LinearOperator(

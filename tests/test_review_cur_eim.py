@@ -91,6 +91,23 @@ def test_pinv_core_with_a_zero_column(sparse: bool) -> None:
     assert np.linalg.matrix_rank(np.hstack([A[:, [0]], d.to_dense()])) == 1
 
 
+def test_pinv_core_of_a_dask_array_with_a_zero_column() -> None:
+    """The dask path's Qc (CholeskyQR3, TSQR where C is singular) kept a column outside C's
+    range as the in-memory plain QR did; it is cut to C's rank the same way."""
+    da = pytest.importorskip("dask.array")
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 5))
+    A[:, 4] = 0.0
+    d = rankwise.cur(da.from_array(A, chunks=(20, 5)), 2, cols=[0, 4], rows=[0, 1, 2], core="pinv")
+    C, R = A[:, d.cols], A[d.rows]
+    reference = C @ np.linalg.pinv(C) @ A @ np.linalg.pinv(R) @ R
+    tol = 1e3 * eps(np.float64) * np.linalg.norm(A)
+    np.testing.assert_allclose(C @ d.U @ R, reference, atol=tol)
+    np.testing.assert_allclose(np.asarray(d.to_dense()), reference, atol=tol)
+    x = rng.standard_normal(5)
+    np.testing.assert_allclose(np.asarray(d @ x), reference @ x, atol=tol * np.linalg.norm(x))
+
+
 def test_pinv_core_with_duplicated_rows_and_columns() -> None:
     rng = np.random.default_rng(1)
     A = rng.standard_normal((30, 20))

@@ -143,13 +143,13 @@ class Handle {
 
     py::tuple drift(const OperatorHandle& A) const {
         const auto& op = op_of<T>(A);
-        std::pair<double, double> out;
+        DriftSquares out;
         {
             const NativeCall native;
             const cpu::SerialBlas blas_on_our_threads;
             out = st_->drift(op);
         }
-        return py::make_tuple(out.first, out.second);
+        return py::make_tuple(out.err2, out.best2, out.fro2);
     }
 
     py::dict stats() const { return update_stats_dict(st_->stats()); }

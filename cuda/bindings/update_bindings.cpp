@@ -184,11 +184,11 @@ class DeviceHandle {
 
     py::tuple drift(const DeviceOperand& A, std::uintptr_t stream) const {
         require_dtype<T>(A, "A");
-        std::pair<double, double> out;
+        DriftSquares out;
         run(stream, [&] {
             out = A.visit<T>(be_, [&](const LinearOp<T>& op) { return st_->drift(op); });
         });
-        return py::make_tuple(out.first, out.second);
+        return py::make_tuple(out.err2, out.best2, out.fro2);
     }
 
     py::dict stats() const { return bindings::update_stats_dict(st_->stats()); }

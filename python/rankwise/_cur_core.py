@@ -46,13 +46,29 @@ def _rank_revealing_qr(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (``eps max(m, n)``) dropped weak but genuine directions of C: the stabilized core of
     float32 matrices whose singular values fall below eps within the rank lost 10x
     (tests/test_cur_stability.py)."""
+    return _pivoted_cut(M, max(M.shape))
+
+
+def _pivoted_cut(M: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """_rank_revealing_qr's factors of M, with the cut of a matrix whose larger dimension is
+    ``size``."""
     Q, T, perm = scipy.linalg.qr(M, mode="economic", pivoting=True, check_finite=False)
     d = np.abs(np.diag(T))
     eps = float(np.finfo(M.dtype).eps)
-    r = int(np.count_nonzero(d > eps * math.sqrt(max(M.shape)) * d[0])) if d.size else 0
+    r = int(np.count_nonzero(d > eps * math.sqrt(size) * d[0])) if d.size else 0
     T_unpivoted = np.empty((r, M.shape[1]), dtype=T.dtype)
     T_unpivoted[:, perm] = T[:r]
     return Q[:, :r], T_unpivoted
+
+
+def rank_cut(T: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """For the T of a plain thin QR ``M = Q T`` of an M with ``rows`` rows (on any device, or
+    a dask array): ``T = Qt T'`` with Qt (k x r) orthonormal and T' (r x n) of full row rank
+    r, M's numerical rank by :func:`_rank_revealing_qr`'s rule, so that ``M = (Q Qt) T'``
+    and ``Q Qt`` spans M's range only (Q Qt is the caller's product, where Q lives).  Q
+    being orthonormal, the pivoted QR of T is that of M."""
+    T = np.asarray(T)
+    return _pivoted_cut(T, max(rows, T.shape[1]))
 
 
 def _plain_qr(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,22 +131,14 @@ def pinv_core(A: Any, mat: Matrix, C: Any, R: Any) -> tuple[np.ndarray, CoreProd
     Qr, Tr = thin_qr(R.T, truncate=True)
     product = _sparse_middle(A, mat, Qc, Qr) if mat.kind == "sparse" else Qc.T @ _apply(A, mat, Qr)
     middle = product.astype(mat.dtype, copy=False)
-    U = _row_rank_pinv(Tc) @ middle @ _row_rank_pinv(Tr).T
+    U = row_rank_pinv(Tc) @ middle @ row_rank_pinv(Tr).T
     return U, CoreProduct(Qc, middle, Qr.T)
 
 
-def _row_rank_pinv(T: np.ndarray) -> np.ndarray:
+def row_rank_pinv(T: np.ndarray) -> np.ndarray:
     """T^+ of a T with full row rank (r x n, r <= n), every singular value kept, so that
     T T^+ = I: a cutoff here would drop directions the truncated Q keeps."""
     return np.linalg.pinv(T, rcond=0.0).astype(T.dtype, copy=False)
-
-
-def dtype_pinv(T: np.ndarray) -> np.ndarray:
-    """T^+ with the cutoff of T's own precision, ``eps max(T.shape) sigma_1``: NumPy's
-    default is float64's 1e-15 whatever the dtype, which in float32 kept rounding noise of
-    a rank-deficient C as singular values and gave a U with C U R wrong by O(||A||)."""
-    eps = float(np.finfo(T.dtype).eps)
-    return np.linalg.pinv(T, rcond=eps * max(T.shape, default=1))
 
 
 def _sparse_middle(A: Any, mat: Matrix, Qc: Any, Qr: Any) -> np.ndarray:

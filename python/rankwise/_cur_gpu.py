@@ -29,7 +29,7 @@ from ._cur import (
     _generator,
     _select,
 )
-from ._cur_core import CoreProduct, _check_cross, _truncated_pinv
+from ._cur_core import CoreProduct, _check_cross, _truncated_pinv, rank_cut, row_rank_pinv
 from ._deim_gpu import device_rows
 from ._validate import check_choice, check_int
 
@@ -182,8 +182,13 @@ def on_device(d: Any) -> DeviceCURDecomposition:
     )
 
 
-def _thin_qr(M: Any) -> tuple[Any, Any]:
-    return _gpu._cupy().linalg.qr(M, mode="reduced")
+def _thin_qr(M: Any) -> tuple[Any, np.ndarray]:
+    """``M = Q T`` with Q on the device spanning M's range only and T (on the host) of full
+    row rank: _cur_core.thin_qr(M, truncate=True), from CuPy's QR cut by rank_cut."""
+    cp = _gpu._cupy()
+    Q, T = cp.linalg.qr(M, mode="reduced")
+    Qt, T = rank_cut(T.get(), int(M.shape[0]))
+    return Q @ cp.asarray(Qt, dtype=Q.dtype), T
 
 
 def _device_core(
@@ -197,7 +202,7 @@ def _device_core(
         Qc, Tc = _thin_qr(_dense(C))
         Qr, Tr = _thin_qr(_dense(R).T)
         middle = Qc.T @ (A @ Qr)
-        U = np.linalg.pinv(Tc.get()) @ middle.get() @ np.linalg.pinv(Tr.get()).T
+        U = row_rank_pinv(Tc) @ middle.get() @ row_rank_pinv(Tr).T
         return U, CoreProduct(Qc, middle, Qr.T)
     truncate = core == "stabilized"
     W = _dense(_columns(R, cols)).get()
@@ -211,10 +216,10 @@ def _device_core(
     if side == "C":  # C = Q T: C U R = Q (Q[I, :])^+ R
         Q, T = _thin_qr(_dense(C))
         X = invert(Q[cp.asarray(rows)].get())
-        return np.linalg.pinv(T.get()) @ X, CoreProduct(Q, cp.asarray(X), R)
+        return np.linalg.pinv(T) @ X, CoreProduct(Q, cp.asarray(X), R)
     Q, T = _thin_qr(_dense(R).T)  # R^T = Q T: C U R = C (Q[J, :]^T)^+ Q^T
     X = invert(Q[cp.asarray(cols)].get().T)
-    return X @ np.linalg.pinv(T.get()).T, CoreProduct(C, cp.asarray(X), Q.T)
+    return X @ np.linalg.pinv(T).T, CoreProduct(C, cp.asarray(X), Q.T)
 
 
 def cur_gpu(

@@ -42,7 +42,7 @@ import numpy as np
 import scipy.linalg
 
 from . import _core, _dask_gpu
-from ._cur_core import dtype_pinv
+from ._cur_core import rank_cut, row_rank_pinv, thin_qr
 from ._gpu import is_device_array
 from ._validate import as_matrix
 
@@ -1022,25 +1022,31 @@ def cur_pinv_core(
 
     Qc from shifted CholeskyQR3 over the blocks (Gram reductions only); where C is
     numerically rank deficient (its Cholesky fails: singular values of A below working
-    precision within the rank) from dask's Householder TSQR instead."""
+    precision within the rank) from dask's Householder TSQR instead; either cut to C's
+    numerical rank (:func:`rank_cut`: one small product per block), as in memory."""
     import dask
     import dask.array as da
     from dask import delayed
 
     B = A.rechunk({1: -1}) if len(A.chunks[1]) > 1 else A  # tall: row blocks
     C = B[:, cols]
-    Qr, Tr = scipy.linalg.qr(R.T, mode="economic")
+    Qr, Tr = thin_qr(R.T, truncate=True)
     try:
         Qc, Tc = _cholesky_qr_blocks(C)
     except np.linalg.LinAlgError:
         Qc, Tc = dask.persist(*da.linalg.tsqr(C))
+        Tc = _dask_gpu.to_host(Tc.compute())  # (CuPy where dask's TSQR ran on CuPy chunks)
+    # C = (Qc Qt) Tc' with Tc' of full row rank: Qc spans C's range only, so that C U R
+    # equals the product Qc middle Qr^T (thin_qr(truncate=True) in memory)
+    Qt, Tc = rank_cut(np.asarray(Tc), int(C.shape[0]))
+    Qc = Qc.map_blocks(_times_small, Qt, chunks=(Qc.chunks[0], (Qt.shape[1],)), dtype=Qc.dtype)
+    Qc = dask.persist(Qc)[0]
     q_blocks, a_blocks = Qc.to_delayed().ravel(), B.to_delayed().ravel()
     middle = _tree(
         [delayed(_qt_a_qr)(q, a, Qr) for q, a in zip(q_blocks, a_blocks, strict=True)], _add
     )
-    Tc, middle = dask.compute(Tc, middle)
-    Tc = _dask_gpu.to_host(Tc)  # (CuPy where dask's TSQR ran on CuPy chunks)
-    U = dtype_pinv(Tc) @ middle @ dtype_pinv(Tr).T  # the cutoff of the dtype (_cur_core)
+    middle = dask.compute(middle)[0]
+    U = row_rank_pinv(Tc) @ middle @ row_rank_pinv(Tr).T  # Tc Tc^+ = I: U fits the product
     return U, Qc, middle, Qr
 
 

@@ -35,15 +35,13 @@ matrices (float32 and float64, dense and CSR, 20 x 20 to 20000 x 300): errors up
 
 
 def drift_from_squares(
-    err2: float, best2: float, s: np.ndarray, shape: tuple[int, int], dtype: np.dtype
+    squares: tuple[float, float, float], shape: tuple[int, int], dtype: np.dtype
 ) -> float:
-    """:meth:`SVDUpdater.estimate_drift` from the native core's ``(err2, best2)`` and the
-    tracked singular values s: ``((err2 - delta) / (best2 + delta))^(1/2) - 1``, at least 0,
-    with ``delta`` the bound :data:`DRIFT_ROUNDING` on their rounding errors."""
-    s = np.asarray(s, dtype=np.float64)
-    # ||A||_F <= ||U S Vt||_F + ||A - U S Vt||_F = ||s|| + sqrt(err2)
-    scale2 = (math.sqrt(float(s @ s)) + math.sqrt(max(err2, 0.0))) ** 2
-    delta = DRIFT_ROUNDING * math.sqrt(sum(shape)) * float(np.finfo(dtype).eps) * scale2
+    """:meth:`SVDUpdater.estimate_drift` from the native core's ``(err2, best2, ||A||_F^2)``
+    (either backend): ``((err2 - delta) / (best2 + delta))^(1/2) - 1``, at least 0, with
+    ``delta`` the bound :data:`DRIFT_ROUNDING` on their rounding errors."""
+    err2, best2, fro2 = squares
+    delta = DRIFT_ROUNDING * math.sqrt(sum(shape)) * float(np.finfo(dtype).eps) * fro2
     ratio2 = max(err2 - delta, 0.0) / max(best2 + delta, np.finfo(np.float64).tiny)
     return max(math.sqrt(ratio2) - 1.0, 0.0)
 
@@ -663,9 +661,8 @@ class SVDUpdater:
         _check_dtype(A, "A", self.dtype)
         op = as_matrix(A, "A").op
         with self._lock:
-            err2, best2 = self._handle.drift(op)
-            s = self._handle.factors()[1]
-        return drift_from_squares(err2, best2, s, self.shape, self.dtype)
+            squares = self._handle.drift(op)
+        return drift_from_squares(squares, self.shape, self.dtype)
 
     def refresh(self, A: Any = None) -> SVDUpdater:
         """Recompute the factors from the current matrix ``A`` (argument, or ``current()``)

@@ -15,7 +15,6 @@ calls must come with the same CUDA device current.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from ._update import (
     _check_factors,
     _check_orthonormal,
     _check_values,
+    drift_from_squares,
 )
 
 
@@ -81,7 +81,7 @@ class _Handle:
     def orthogonality(self, left: bool) -> float:
         return float(self._native.orthogonality(left, _gpu.current_stream()))
 
-    def drift(self, op: Any) -> tuple[float, float]:
+    def drift(self, op: Any) -> tuple[float, float, float]:
         return tuple(self._native.drift(op, _gpu.current_stream()))
 
     @property
@@ -250,9 +250,8 @@ class DeviceSVDUpdater(SVDUpdater):
         _check_dtype(A, "A", self.dtype)
         mat = _gpu.as_device_matrix(A, "A")
         with self._lock:
-            err2, best2 = self._handle.drift(mat.operand)
-        best2 = max(best2, np.finfo(np.float64).tiny)
-        return max(math.sqrt(err2 / best2) - 1.0, 0.0)
+            squares = self._handle.drift(mat.operand)
+        return drift_from_squares(squares, self.shape, self.dtype)
 
     def refresh(self, A: Any = None) -> SVDUpdater:
         self._require_started()

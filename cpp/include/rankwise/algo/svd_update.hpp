@@ -78,6 +78,14 @@ struct UpdateStats {
     double dropped = 0;            // residual energy outside [W Q] (rank-l bases, rounding)
 };
 
+// What the drift monitor measures (SvdUpdateState::drift): two differences of squares and
+// ||A||_F^2, the size of the terms they cancel.
+struct DriftSquares {
+    double err2 = 0;   // ||A - U S V^T||_F^2
+    double best2 = 0;  // an upper bound on ||A - A_k||_F^2
+    double fro2 = 0;   // ||A||_F^2
+};
+
 // A factor (rows x cols) as the caller holds it: column-major (M is the factor), or
 // row-major (transposed: M is its transpose, cols x rows column-major), so that numpy's
 // C-ordered factors are read in place.
@@ -196,13 +204,13 @@ class SvdUpdate {
     }
 
     // Drift monitor (SVDUpdater.estimate_drift) for the current matrix A (m x n, ||A||_F
-    // known).  Returns (err2, best2):
+    // known).  Returns err2, best2 and ||A||_F^2 (the scale of their rounding errors):
     //   err2 = ||A - U S V^T||_F^2 = ||A||_F^2 - 2 sum_i s_i u_i^T A v_i + ||s||^2, exact,
     //          from W = A^T U;
     //   best2 = ||A||_F^2 - ||A P||_F^2 >= ||A - A_k||_F^2, P an orthonormal basis of W (one
     //          subspace-iteration step from the tracked left subspace).
     // Two products with A and O((m + n) k^2) more; A is only read.
-    std::pair<double, double> drift(const LinearOp<T>& A) const {
+    DriftSquares drift(const LinearOp<T>& A) const {
         be_.check_interrupt();
         require(A.rows() == rows() && A.cols() == cols())
             << "A has shape (" << A.rows() << ", " << A.cols() << "); the updater tracks ("
@@ -227,7 +235,7 @@ class SvdUpdate {
         auto AP = be_.template matrix<T>(rows(), k);
         A.apply(Trans::No, ConstMatView<T>(W.view()), AP.view());
         const double best2 = fro2 - be_.sum_squares(ConstMatView<T>(AP.view()));
-        return {err2, best2};
+        return {err2, best2, fro2};
     }
 
     // A <- [A; E]: E^T restricted to its nonzero columns J of A is the V-side block.

@@ -41,7 +41,7 @@ NystromApprox<Backend, T> nystrom_approx(const Backend& be, const LinearOp<T>& A
         << "nystrom: need 1 <= rank <= sketch <= n, got " << rank << ", " << sketch << ", " << n;
     auto omega = be.template matrix<T>(n, sketch);
     be.fill_normal(omega.view(), key, 0);
-    be.orthonormalize(omega.view(), Ortho::Householder);
+    be.orthonormalize(omega.view(), Ortho::CholQR2);  // a Gaussian block: cond ~ 2-3
     auto Y = be.template matrix<T>(n, sketch);
     const ConstMatView<T> Om(omega.view());
     A.apply(Trans::No, Om, Y.view());

@@ -356,8 +356,12 @@ def test_gpu_svd_of_entries_near_the_float_limits(dtype: Any, where: str, kind: 
     # the reference: the values of the matrix rankwise sees (subnormals as stored), exactly
     exact = np.ldexp(np.linalg.svd(np.ldexp(big.astype(np.float64), -e), compute_uv=False), e)
     tol = 100 * _tol(dtype)
+    # the CPU's float32 values are 1e-6 from exact here; zeroing the 1.3% subnormal entries
+    # (CuPy's kernels flush float32 subnormals: its ldexp did so in the scaling) moved them
+    # by 7.7e-5
+    value_tol = 1e-5 if dtype == np.float32 else tol
     U, s, _ = rankwise.svd(device, 8, random_state=0)
-    np.testing.assert_allclose(cp.asnumpy(s), exact[:8], rtol=tol)
+    np.testing.assert_allclose(cp.asnumpy(s), exact[:8], rtol=value_tol)
     assert cp.asnumpy(s).dtype == dtype
     np.testing.assert_allclose(cp.asnumpy(U.T @ U), np.eye(8), atol=tol)
     _, s_tol, _ = rankwise.svd(device, tol=1e-2, random_state=0)
@@ -365,7 +369,8 @@ def test_gpu_svd_of_entries_near_the_float_limits(dtype: Any, where: str, kind: 
     s_svds = rankwise.svds(device, k=4, rng=0, return_singular_vectors=False)
     np.testing.assert_allclose(np.sort(cp.asnumpy(s_svds))[::-1], exact[:4], rtol=tol)
     # the CPU's result on the same data, for the same seed
-    np.testing.assert_allclose(cp.asnumpy(s), rankwise.svd(big, 8, random_state=0)[1], rtol=tol)
+    cpu = rankwise.svd(big, 8, random_state=0)[1]
+    np.testing.assert_allclose(cp.asnumpy(s), cpu, rtol=value_tol)
 
 
 @needs_gpu

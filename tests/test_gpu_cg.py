@@ -164,10 +164,20 @@ def test_gpu_cg_with_operators_and_preconditioners() -> None:
     preconditioners = [
         cp.diag(d_inv),
         csp.diags(d_inv).tocsr(),
-        cspla.LinearOperator((n, n), matvec=lambda x: d_inv * x.ravel(), dtype=np.float64),
+        # a matvec written for 1-D vectors, as SciPy's and cupyx's cg call it (an (n, 1)
+        # block broadcast to n x n here)
+        cspla.LinearOperator((n, n), matvec=lambda x: d_inv * x, dtype=np.float64),
         lambda x: d_inv * x,
     ]
-    for A_ in (A_gpu, cspla.aslinearoperator(A_gpu)):
+
+    class Tridiagonal(cspla.LinearOperator):  # a user's subclass: still matrix-free on the GPU
+        def __init__(self) -> None:
+            super().__init__(np.float64, (n, n))
+
+        def _matvec(self, x: Any) -> Any:
+            return A_gpu @ x
+
+    for A_ in (A_gpu, cspla.aslinearoperator(A_gpu), Tridiagonal()):
         for M in preconditioners:
             res = rankwise.solve_cg(A_, b_gpu, rtol=1e-10, M=M)
             assert res.converged

@@ -405,6 +405,30 @@ PYBIND11_MODULE(_cuda, m) {
         "Inf: the finiteness check and the maximum in one read.");
 
     m.def(
+        "scale_by_power_of_two",
+        [](const std::string& dtype, std::uintptr_t data, index_t n, int e,
+           std::uintptr_t stream) {
+            on_basis(dtype, data, n, 1, std::max<index_t>(n, 1), stream,
+                     [&](const auto& be, auto v) {
+                         using T = std::remove_cv_t<std::remove_pointer_t<decltype(v.data)>>;
+                         const MatView<T> x{const_cast<T*>(v.data), v.rows, 1, v.ld};
+                         // In steps of at most 2^100, each exact and representable in
+                         // float32 (2^e itself may not be: e = -133 near the subnormals).
+                         // Our kernels keep subnormals, where CuPy's ldexp flushes float32
+                         // ones to zero (its kernels are built with -ftz=true).
+                         for (int left = e; left != 0;) {
+                             const int step = std::clamp(left, -100, 100);
+                             const T factor = static_cast<T>(std::ldexp(1.0, step));
+                             be.scale_columns(ConstMatView<T>(x), &factor, x);
+                             left -= step;
+                         }
+                     });
+        },
+        py::arg("dtype"), py::arg("data"), py::arg("n"), py::arg("e"), py::arg("stream"),
+        "x_i <- x_i 2^e for the n contiguous device values (float32/64), in place, exactly "
+        "(subnormal float32 inputs kept).");
+
+    m.def(
         "flip_signs",
         [](const std::string& dtype, std::uintptr_t u, index_t m, std::uintptr_t v, index_t n,
            index_t k, std::uintptr_t stream) {

@@ -553,19 +553,25 @@ void CudaBackend::column_norms(ConstMatView<T> X, double* out) const {
         return;
     }
     // Scaled by the largest magnitude, so that 1e-300 and 1e300 entries neither vanish
-    // nor overflow (as on the CPU).
+    // nor overflow; as on the CPU, NaN where an entry is NaN, else Inf where one is Inf.
+    // Divided by the scale (its inverse overflows below 2^-1024).
     std::vector<double> scale(static_cast<std::size_t>(X.cols));
     column_abs_max(X, scale.data());
-    std::vector<double> inv(scale.size());
-    for (std::size_t j = 0; j < scale.size(); ++j) inv[j] = scale[j] > 0 ? 1.0 / scale[j] : 0.0;
-    const cuda::DeviceCopy<double> d(inv.data(), X.cols, stream_);
+    const cuda::DeviceCopy<double> d(scale.data(), X.cols, stream_);
     const double* w = d.get();
     const auto sums = cuda::reduce_columns<cuda::SumOp>(
         stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
-            const double v = double(X(i, j)) * w[j];
+            const double x = X(i, j), s = w[j];
+            // a finite positive scale divides; otherwise only a NaN entry counts (its NaN)
+            const double v = (s > 0 && isfinite(s)) ? x / s : (isnan(x) ? x : 0.0);
             return v * v;
         });
-    for (index_t j = 0; j < X.cols; ++j) out[j] = scale[j] * std::sqrt(sums[j]);
+    for (index_t j = 0; j < X.cols; ++j) {
+        if (std::isinf(scale[j]))
+            out[j] = std::isnan(sums[j]) ? std::numeric_limits<double>::quiet_NaN() : scale[j];
+        else
+            out[j] = scale[j] * std::sqrt(sums[j]);
+    }
 }
 
 template <class T>

@@ -66,6 +66,20 @@ _M_KINDS = (
 )
 
 
+def _products(op: Any) -> Callable[[Any], Any]:
+    """A cupyx LinearOperator's products as SciPy's and cupyx's cg make them: ``matvec`` of
+    a 1-D vector for one right-hand side (a matvec written for 1-D input, such as
+    ``d * x``, broadcast an (n, 1) block to n x n), ``matmat`` for a block (as the CPU's
+    _cg._UserOperator)."""
+
+    def products(X: Any) -> Any:
+        if X.shape[1] == 1:
+            return op.matvec(X[:, 0]).reshape(-1, 1)
+        return op.matmat(X)
+
+    return products
+
+
 def _preconditioner(M: Any, n: int, dtype: np.dtype) -> tuple[Any, Callable[[Any], Any]]:
     """M (other than None and 'jacobi') as (a DeviceMatrix the native loop applies by
     products, M applied to a CuPy block): a CuPy or cupyx sparse matrix is multiplied on the
@@ -77,8 +91,8 @@ def _preconditioner(M: Any, n: int, dtype: np.dtype) -> tuple[Any, Callable[[Any
     if isinstance(M, str):
         raise TypeError(f"M={M!r}: on the GPU, M may be {_M_KINDS}")
     if _gpu.is_device_operator(M):
-        mat = _gpu.callback_operand(M.matmat, None, M.shape, dtype, "M")
-        apply: Callable[[Any], Any] = M.matmat
+        apply: Callable[[Any], Any] = _products(M)
+        mat = _gpu.callback_operand(apply, None, M.shape, dtype, "M")
     elif isinstance(M, cp.ndarray) or csp.issparse(M):
         mat = _gpu.as_device_matrix(
             M if M.dtype == dtype else M.astype(dtype), "M", both_ways=False
@@ -130,8 +144,8 @@ def solve_cg_gpu(
         raise ValueError(f"shapes of A {A.shape} and b {b.shape} are incompatible")
     a_single = np.dtype(A.dtype if A.dtype is not None else np.float64).char == "f"
     dtype = np.dtype(np.float32 if a_single and b.dtype.char == "f" else np.float64)
-    if _gpu.is_device_operator(A):  # matrix-free: A.matmat on the caller's stream at every product
-        mat = _gpu.callback_operand(A.matmat, None, (n, n), dtype, "A")
+    if _gpu.is_device_operator(A):  # matrix-free: A's products on the caller's stream
+        mat = _gpu.callback_operand(_products(A), None, (n, n), dtype, "A")
     else:
         mat = _gpu.as_device_matrix(
             A if A.dtype == dtype else A.astype(dtype), "A", both_ways=False

@@ -20,8 +20,10 @@ _ROOTS = ("cupy", "cupyx")
 
 
 def is_device_array(obj: Any) -> bool:
-    """True for CuPy arrays and cupyx.scipy.sparse matrices."""
-    return type(obj).__module__.split(".", 1)[0] in _ROOTS
+    """True for CuPy arrays and cupyx.scipy.sparse matrices and LinearOperators, also for
+    instances of a user's subclass of one (a cupyx LinearOperator defined by its _matmat,
+    the usual matrix-free pattern, is a class of the user's module)."""
+    return any(cls.__module__.split(".", 1)[0] in _ROOTS for cls in type(obj).__mro__)
 
 
 def cuda_module() -> Any:
@@ -90,6 +92,8 @@ def _check_finite(values: Any, name: str) -> float:
         top = cuda_module().finite_abs_max(
             values.dtype.name, int(values.data.ptr), int(values.size), current_stream()
         )
+    elif values.dtype.name in ("float32", "float64"):  # a strided view: a contiguous copy
+        return _check_finite(values.copy(), name)
     else:
         cp = _cupy()
         top = float(cp.abs(values).max()) if bool(cp.isfinite(values).all()) else math.inf
@@ -276,13 +280,13 @@ def within_range(mat: DeviceMatrix) -> tuple[DeviceMatrix, int]:
     e = _scale.exponent_for(mat.amax, mat.dtype)
     if e == 0:
         return mat, 0
-    cp = _cupy()
     A = mat.keepalive[0]  # the work-dtype array or CSR/CSC matrix the operand points into
-    if mat.kind == "dense":
-        scaled = cp.ldexp(A, -e).astype(mat.dtype, copy=False)
-    else:
-        scaled = A.copy()
-        scaled.data = cp.ldexp(scaled.data, -e).astype(mat.dtype, copy=False)
+    scaled = A.copy()  # dense: contiguous; sparse: its own contiguous .data
+    values = scaled if mat.kind == "dense" else scaled.data
+    # natively: CuPy's ldexp flushes float32 subnormals to zero, the very entries scaled here
+    cuda_module().scale_by_power_of_two(
+        values.dtype.name, int(values.data.ptr), int(values.size), -e, current_stream()
+    )
     return as_device_matrix(scaled), e
 
 

@@ -6,6 +6,7 @@ the low ones), each checked against a numpy or SciPy reference."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -402,3 +403,22 @@ def test_matrix_eim_keeps_the_sparse_type(kind: Any) -> None:
     assembled = approx.assemble(0.37)
     assert type(assembled) is kind
     np.testing.assert_allclose(assembled.toarray(), A(0.37).toarray(), atol=1e-12)
+
+
+def test_updater_refresh_check_that_cannot_run_warns_after_applying_the_update() -> None:
+    """current() still returning the matrix before the update raised out of add_rows with the
+    rows already added: a caller retrying the call would have added them twice."""
+    A0 = np.random.default_rng(0).standard_normal((40, 30))
+    state = {"A": A0}
+    up = rankwise.SVDUpdater(5, refresh_threshold=0.05, current=lambda: state["A"]).fit(A0)
+    E = np.random.default_rng(1).standard_normal((3, 30))
+    with pytest.warns(RuntimeWarning, match="the update was applied"):
+        up.add_rows(E)
+    assert up.shape == (43, 30)
+    assert up.n_updates == 1
+    # current() giving the updated matrix (set before the call): the check runs silently
+    state["A"] = np.vstack([A0, E, np.zeros((1, 30))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        up.add_rows(np.zeros((1, 30)))
+    assert up.last_drift is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -314,7 +315,11 @@ class SVDUpdater:
     current : callable, optional
         ``current()`` returns the current matrix (array, sparse matrix or
         LinearOperator); used by :meth:`refresh` and :meth:`estimate_drift` when they are
-        called without a matrix, and by the automatic refresh.
+        called without a matrix, and by the automatic refresh.  With
+        ``refresh_threshold``, it is called at the end of each update call and must then
+        return the matrix as updated by that call, dense or sparse (the drift estimate
+        needs ``||A||_F``); where it cannot, the update stays applied and a RuntimeWarning
+        says that the check was skipped.
     check_every : int, default 1
         Automatic refresh: estimate the drift after every ``check_every`` updates.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
@@ -520,7 +525,19 @@ class SVDUpdater:
     def _after_update(self) -> SVDUpdater:
         self.n_updates += 1
         if self.refresh_threshold is not None and self.n_updates % self.check_every == 0:
-            self.last_drift = self.estimate_drift()
+            try:
+                self.last_drift = self.estimate_drift()
+            except (ValueError, TypeError) as exc:
+                # The update is applied: raising here would read as "not applied", and a
+                # caller retrying it would apply it twice.
+                warnings.warn(
+                    f"the update was applied, but the automatic drift check could not run: "
+                    f"{exc} (current() must return the matrix as updated by this call, dense "
+                    "or sparse)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                return self
             if self.last_drift > self.refresh_threshold:
                 self.refresh()
         return self

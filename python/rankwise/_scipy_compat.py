@@ -21,7 +21,12 @@ from ._validate import as_matrix_of
 _SCIPY_SOLVERS = ("arpack", "lobpcg", "propack")
 _SOLVERS = ("rankwise", *_SCIPY_SOLVERS)
 _DEFAULT_MAXITER = 1000
-_KRYLOV_DEPTH = 4  # blocks per restart cycle of the rankwise solver
+# The rankwise solver's search space: up to _KRYLOV_DEPTH blocks of l vectors, about half
+# of them kept at each restart (subspace_iteration.hpp).  Blocks of 8 converge faster per
+# product than wide ones; the default space holds max(96, 4k) vectors (8 blocks of
+# ceil(k / 3) past k = 24).  _svds_gpu.py takes the same depth.
+_KRYLOV_DEPTH = 12
+_DEFAULT_SPACE = 96
 _DENSE_COMPLEX_MAX = 200  # complex input up to this min(A.shape) is solved by dense LAPACK
 
 
@@ -117,18 +122,38 @@ def svds_result(
     return _returned(U[:, ::-1], s[::-1], Vt[::-1], return_singular_vectors)
 
 
+def _block_size(k: int, space: int, min_dim: int) -> int | None:
+    """The largest block l <= ceil(space / _KRYLOV_DEPTH) whose space, l * depth with
+    depth = min(_KRYLOV_DEPTH, min_dim // l) as the callers take it, holds k kept vectors
+    and a block more (the thick restart's need), also where the solver takes a block off
+    to leave room for the next one beside the space (a square A); None where none does."""
+    for l in range(max(1, -(-space // _KRYLOV_DEPTH)), 0, -1):
+        depth = min(_KRYLOV_DEPTH, min_dim // l)
+        if l * (depth + 1) > min_dim:
+            depth -= 1
+        if l * (depth - 1) >= k:
+            return l
+    return None
+
+
 def check_svds_options(
     k: Any, ncv: Any, tol: Any, maxiter: Any, return_singular_vectors: Any, min_dim: int
 ) -> tuple[int, int, int]:
-    """SciPy's checks of svds' scalar options, with its messages: (k, ncv or its default,
-    maxiter or its default).  Shared by the CPU and GPU (_svds_gpu.py) entry points."""
+    """SciPy's checks of svds' scalar options, with its messages: (k, the solver's block
+    size l, maxiter or its default); the search space is l * min(_KRYLOV_DEPTH,
+    min_dim // l) vectors.  Shared by the CPU and GPU (_svds_gpu.py) entry points."""
     k = _check_k(k, min_dim)
     if ncv is None:
-        l = min(min_dim, max(2 * k, k + 16))
+        space = max(_DEFAULT_SPACE, 4 * k)
     else:
-        l = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
-        if not k <= l <= min_dim:
+        space = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+        if not k <= space <= min_dim:
             raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+    l = _block_size(k, space, min_dim)
+    if l is None:
+        # No room for a thick restart (k near min(A.shape), or ncv = k): blocks of at least
+        # k vectors, restarted from the leading block alone.
+        l = min(min_dim, max(2 * k, k + 16)) if ncv is None else space
     # SciPy's test: comparing a list or a string with 0 raises TypeError, as there.
     if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
         raise ValueError("`tol` must be a non-negative floating point value.")
@@ -159,15 +184,28 @@ def svds(
 ) -> Any:
     """Partial SVD with SciPy's ``svds`` signature and return convention.
 
-    The default ``solver="rankwise"`` is a restarted block Krylov method in the native core:
-    each cycle builds a Krylov space of 4 blocks of ``ncv`` vectors (fewer where A is
-    small), takes the Rayleigh-Ritz approximation and restarts from its leading vectors
-    (products with A and A^T on blocks, multithreaded for sparse A), until every wanted
-    triplet has a residual
-    ``||A v_i - s_i u_i|| <= tol * s_1`` (``tol=0``: working precision, so singular values are
-    accurate to about machine epsilon and vectors to epsilon over the relative gap).  The
-    other solvers, and ``which="SM"`` (smallest singular values, which subspace iteration
-    cannot target) and complex input, are SciPy's own ``svds`` (arpack by default).
+    The default ``solver="rankwise"`` is a thick-restarted block Krylov (block Lanczos
+    bidiagonalization) method in the native core: a search space of up to 12 blocks of
+    ``max(8, ceil(k / 3))`` vectors (``max(96, 4k)`` in all, fewer where A is small), the
+    Rayleigh-Ritz approximation on it, and a restart that keeps about half of it (the
+    leading Ritz vectors and the next Krylov block; products with A and A^T on blocks,
+    multithreaded for sparse A), until every wanted triplet has a residual
+    ``||A v_i - s_i u_i|| <= tol * s_1``.  The triplets returned are then those of
+    ``A V_k`` (as SciPy's svds ends), so ``||A v_i - s_i u_i||`` is at rounding level and
+    ``||A^T u_i - s_i v_i||`` is at most about the residual reached.
+
+    ``tol=0`` means working precision: rounding alone makes the residual of a product with
+    A about ``eps * ||A||_F`` (``eps`` of A's dtype), so the iteration stops once the
+    residual is within 4 times ``eps * (1 + ||A||_F / s_1)`` (``||A||_F`` of arrays and sparse
+    matrices; for a LinearOperator estimated from the Ritz values), or no longer improves:
+    a cycle that does not halve it within 32 times that level, or 3 cycles without a 25%
+    gain below ``sqrt(eps)``.  It ends, measured, at 1-10 times that level on random
+    Gaussian, random sparse and decaying spectra (SciPy's arpack: 1-10 as well).  A
+    ``tol`` below that level is the same as ``tol=0``: it cannot be reached, the result
+    is reported as converged at working precision.  Singular values are then accurate to
+    about eps s_1 and vectors to that over the relative gap.  The other solvers, and
+    ``which="SM"`` (smallest singular values, which this iteration cannot target) and
+    complex input, are SciPy's own ``svds`` (arpack by default).
 
     Parameters
     ----------
@@ -178,17 +216,21 @@ def svds(
         Number of singular triplets, ``0 < k < min(M, N)`` (SciPy's rule; its PROPACK
         solver also accepts ``k = min(M, N)``).
     ncv : int, optional
-        Block size of the rankwise solver, ``k <= ncv <= min(M, N)``; default
-        ``min(min(M, N), max(2k, k + 16))``.  More vectors converge faster per iteration.
+        Size of the rankwise solver's search space, ``k <= ncv <= min(M, N)``: 12 blocks of
+        ``ceil(ncv / 12)`` vectors (fewer where A is small); default ``max(96, 4k)``.  A
+        larger space converges in fewer products; ``ncv`` near ``k`` leaves no room for a
+        thick restart and converges slowly.
     tol : float, default 0
-        Relative residual tolerance (0: working precision).
+        Relative residual tolerance, ``max_i ||A v_i - s_i u_i|| <= tol * s_1`` (0, or a
+        tol below ``eps * (1 + ||A||_F / s_1)``: working precision, see above).
     which : {"LM", "SM"}, default "LM"
         Largest or smallest singular values ("SM" uses SciPy's arpack).
     v0 : ndarray, shape (min(M, N),), optional
         Starting vector (the first column of the starting block).  As in SciPy it takes
         precedence over ``rng``: the rest of the block is seeded from ``v0``.
     maxiter : int, optional
-        Maximum restart cycles (each is 8 block passes over A); default 1000.
+        Maximum restart cycles (each adds about half the search space: 2 products with A
+        or A^T per block added); default 1000.
     return_singular_vectors : {True, False, "u", "vh"}, default True
         As SciPy: False returns only ``s``; "u" returns ``(u, s, None)``; "vh"
         ``(None, s, vh)``.

@@ -326,14 +326,16 @@ def cur(
         modified.  Where max |a_ij| is near the float maximum or the subnormal range, the
         selection and the core are computed on A scaled by a power of two (U is scaled
         back); U ~ 1 / |A| of entries near the subnormal range is not representable, which
-        is a ValueError.  A dask array gives the same rows and columns as in memory for
-        the same seed, with every option (``weights``: the weighted matrix is a lazy dask
-        expression; every method and ``refine``: the rows are chosen by kernels that work
-        over the row blocks of U and never gather it); a tall one (m >= n) gives C as a
-        dask array, a wide one (chunked along its columns) is worked on through A.T and
-        gives R as a dask array: the in-memory ``cur`` of A.T with rows and columns (and
-        the pairs ``oversample`` and ``weights``) swapped; with CuPy chunks the dask factor
-        is CuPy-backed and the small ones CuPy arrays.  A CuPy array or
+        is a ValueError.  A tall dask array (m >= n) gives the same rows and columns as
+        the in-memory ``cur`` of A for the same seed, with every option (``weights``: the
+        weighted matrix is a lazy dask expression; every method and ``refine``: the rows
+        are chosen by kernels that work over the row blocks of U and never gather it), and
+        C as a dask array; a wide one (chunked along its columns) is worked on through A.T
+        and gives R as a dask array and the result of the in-memory ``cur`` of A.T (not of
+        A: the randomized methods draw for A.T) with rows and columns (and the pairs
+        ``oversample`` and ``weights``) swapped; with CuPy chunks the dask factor is
+        CuPy-backed and the small ones CuPy arrays; scipy.sparse chunks are refused (a
+        TypeError: pass one scipy.sparse matrix, or dense chunks).  A CuPy array or
         cupyx.scipy.sparse matrix runs on the GPU with every option and gives the same
         rows and columns for the same seed, C, U, R on the device (a
         ``DeviceCURDecomposition``).
@@ -516,6 +518,7 @@ def _cur_dask(
     A = _dask.without_empty_chunks(A)
     if np.dtype(A.dtype).kind not in "biuf":
         raise TypeError(f"A must be a real numeric dask array; got dtype {A.dtype}")
+    _dask.check_dense_chunks(A)  # (also where rows and cols are given: no selection runs)
     wide = m < n
     if wide and A.numblocks[0] > 1 and A.numblocks[1] == 1:
         raise ValueError(

@@ -6,7 +6,9 @@ A sum the blocks' products over j for every row block i, products with A^T over 
 column block j, so A is never rechunked or moved; the tall factors live in row blocks.
 The algorithm is the in-memory one (Halko, Martinsson & Tropp 2011, Algorithm 4.4 + 5.1;
 ``rankwise.svd(method="subspace")``) with the same Philox sketch, so that the same seed
-gives the same factors up to rounding:
+gives the same factors up to rounding as the in-memory call on the matrix the graph works
+on: A itself when it is tall, A^T when it is wide (the sketch is then drawn for A^T, and the
+result is the in-memory one of A^T, transposed back, not that of A):
 
 * ``Y = A Omega``: one task per block, ``Y_i = sum_j A_ij Omega_j`` (a tree over j when A
   has several column blocks);
@@ -14,7 +16,11 @@ gives the same factors up to rounding:
   l x l Gram matrices ``Y_i^T Y_i`` are summed FAN_IN at a time, the Cholesky factor R is a
   task and ``Y_i R^-1`` is again one task per block; no tall block is ever gathered on one
   worker (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020).  Between power
-  iterations the shifted step alone (a well-conditioned basis is enough there);
+  iterations the shifted step alone (a well-conditioned basis is enough there).  Where Y
+  is numerically rank deficient (a plain step's Cholesky fails: A of rank below l, or a
+  fast-decaying spectrum with few power iterations), dask's Householder TSQR of Y instead,
+  as the in-memory method falls back to Householder QR; the single-pass method persists its
+  sketches from its one read of A for that, the power method makes Y again;
 * ``Z = A^T Y``: ``Z_j = sum_i A_ij^T Y_i``, partial products summed over a tree;
 * the final Rayleigh-Ritz step: ``W = A^T Q`` (n x l) has the SVD ``Uw S Vw^T``, then
   ``U = Q Vw`` (one task per block) and ``V = Uw``.  The third CholeskyQR step's R^-1 is
@@ -22,7 +28,8 @@ gives the same factors up to rounding:
   power step's ``Y_i R^-1`` is made by the task that multiplies it by ``A_i^T``: one task
   per block and pass, no pass over a tall block on its own.
 
-Passes over A: 2q + 2 for q power iterations (each reads every block once).  The whole
+Passes over A: 2q + 2 for q power iterations (each reads every block once; 2q + 1 more
+where the TSQR fallback makes Y again, none more for the single-pass method).  The whole
 computation is one graph, persisted once: small steps (Cholesky factors, the QR of the
 n x l block Z, the final SVD) are tasks, so nothing comes back to the client in between.
 Communication per pass: each block sends one n x l partial sum (or three l x l Gram
@@ -35,11 +42,13 @@ recomputed from the graph.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 
 from . import _core, _dask_gpu
 from ._cur_core import rank_cut, row_rank_pinv, thin_qr
@@ -276,12 +285,28 @@ def _combine_then_finish(combine: Any, finish: Any, args: tuple, *parts: Any) ->
     return finish(combine(*parts), *args)
 
 
+class SketchRankDeficient(np.linalg.LinAlgError):
+    """A plain CholeskyQR step failed: the tall block is numerically rank deficient
+    (cond > ~u^-1/2 after the shifted step; a low-rank A or a fast-decaying spectrum sketched
+    without enough power iterations).  The graphs here then orthonormalize it by Householder
+    TSQR instead (:func:`_tsqr`, as the in-memory method falls back to Householder QR)."""
+
+
+class SketchUnderflow(np.linalg.LinAlgError):
+    """The shifted CholeskyQR step failed, which its shift rules out for any Y whose squares
+    stay in the float range (Fukaya et al. 2020, section 3): the sketch is zero or its Gram
+    matrix underflows, the case that :func:`rankwise._scale.run_dask_scaled` retries on
+    A 2^-e."""
+
+
 def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
     """R^-1 for the upper R with R^T R = G + shift I.  The shift of shifted CholeskyQR3
     (Fukaya, Kannan, Nakatsukasa, Yamamoto, Yanagisawa, SISC 2020, eq. 3.4), s = 11 (m l +
     l (l + 1)) u
     ||Y||_F^2 with ||Y||_F^2 = trace(G), makes the first step succeed for any Y with
-    cond(Y) < u^-1; the two plain steps after it restore orthogonality to O(u)."""
+    cond(Y) < u^-1; the two plain steps after it restore orthogonality to O(u).
+    :class:`SketchUnderflow` where the shifted step fails, :class:`SketchRankDeficient`
+    where a plain one does."""
     l = G.shape[0]
     eps = float(np.finfo(G.dtype).eps)
     shift = 11.0 * (rows * l + l * (l + 1)) * (eps / 2) * float(np.trace(G)) if shifted else 0.0
@@ -289,9 +314,15 @@ def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
         R = scipy.linalg.cholesky(G + shift * np.eye(l, dtype=G.dtype), lower=False)
         return scipy.linalg.solve_triangular(R, np.eye(l, dtype=G.dtype))  # R^-1
     except np.linalg.LinAlgError:
-        raise np.linalg.LinAlgError(
+        if shifted:
+            raise SketchUnderflow(
+                "the shifted Cholesky factorization of the sketch's Gram matrix failed: the "
+                "sketch of A is zero or its squares underflow (entries of A near the "
+                f"{G.dtype.name} subnormal range)"
+            ) from None
+        raise SketchRankDeficient(
             "the sketch of A is numerically rank deficient (Cholesky of its Gram matrix "
-            "failed); use a smaller k"
+            "failed after the shifted step)"
         ) from None
 
 
@@ -500,15 +531,25 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
 
     The whole computation is one graph (the small steps - Cholesky factors, the QR of Z, the
     final SVD - are tasks too), persisted once: the client waits for one round trip, not one
-    per step.
+    per step.  Where the final sketch is numerically rank deficient (A of rank below l, or a
+    fast-decaying spectrum with few power iterations: a plain CholeskyQR step fails), it is
+    made again (2q + 1 more passes over A) and orthonormalized by Householder TSQR, as the
+    in-memory method falls back to Householder QR.
     """
-
     grid = _Grid(A)
-    m, n = grid.shape
-    dtype = grid.dtype
+    try:
+        return _svd_cholesky_qr(grid, _power_sketch(grid, l, n_iter, key), k, l)
+    except SketchRankDeficient:
+        Q = _tsqr(_power_sketch(grid, l, n_iter, key), grid, l)
+        s, Vw, V = grid.rtimes(Q, None, _rayleigh_ritz, k, columns=l, nout=3)
+        return _finish(Q, s, Vw, V, grid, k)
 
-    # The in-memory algorithm's sketch: Omega (n x l) from the key, stream 0.
-    Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name))
+
+def _power_sketch(grid: _Grid, l: int, n_iter: int, key: tuple[int, int]) -> list[Any]:
+    """The blocks of Y = (B B^T)^q B Omega as delayed (Y_i, Y_i^T Y_i) pairs (_split), with
+    the in-memory algorithm's sketch Omega (n x l) from the key, stream 0."""
+    m, n = grid.shape
+    Omega = np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, grid.dtype.name))
     Y = grid.times_gram(Omega, first=True)
     for _ in range(n_iter):
         # Between power iterations the basis only has to be well conditioned, not
@@ -518,6 +559,15 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
         R_inv = _inverse_cholesky_factor(Y, m, shifted=True)
         Z = grid.rtimes([y for y, _ in Y], R_inv, _orthonormal_columns, columns=l)
         Y = grid.times_gram(Z, first=False)
+    return Y
+
+
+def _svd_cholesky_qr(grid: _Grid, Y: list[Any], k: int, l: int) -> tuple[Any, Any, Any]:
+    """The Rayleigh-Ritz step of :func:`svd` on the sketch Y (delayed pairs), its basis by
+    shifted CholeskyQR3; SketchRankDeficient where Y is numerically rank deficient."""
+    from dask import delayed
+
+    m, n = grid.shape
     if len(grid.col_slices) > 1:
         Y, R_inv = _orthonormalize_to_last_factor(Y, m)  # Q = Q2 R3^-1, Q2 the blocks of Y
         # B^T Q = (B^T Q2) R3^-1, and its SVD, by the root task of the tree
@@ -528,8 +578,6 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
     # One column block (tall and skinny): the same arithmetic, with the second CholeskyQR
     # step made by the tasks of the product B^T Q2, which saves a round of messages (with
     # the one-level trees of _fan_in: 0.336 -> 0.309 s on the quick benchmark)
-    from dask import delayed
-
     Y = _cholesky_qr_steps(Y, m, (True,))
     R_inv = _inverse_cholesky_factor(Y, m, False)
     parts = [
@@ -548,6 +596,24 @@ def svd(A: Any, k: int, l: int, n_iter: int, key: tuple[int, int]) -> tuple[Any,
     return _finish([p[1] for p in parts], s, Vw, V, grid, k)
 
 
+def _tsqr(Y: list[Any], grid: _Grid, l: int) -> list[Any]:
+    """The blocks of Q from dask's Householder TSQR of the tall matrix stacked from the
+    (Y_i, Y_i^T Y_i) pairs of Y (Benson, Gleich & Demmel 2013): orthonormal to working
+    precision, and its l columns span range(Y) to rounding, whatever Y's rank (the trailing
+    columns of a rank-deficient Y are directions of its rounding errors, as with the in-memory
+    Householder QR).  TSQR itself reads no block of A, only the blocks of Y."""
+    import dask.array as da
+
+    meta = _meta(grid)
+    tall = da.concatenate(
+        [
+            da.from_delayed(y[0], shape=(rows, l), dtype=grid.dtype, meta=meta)
+            for (y, _), rows in zip(Y, grid.rows, strict=True)
+        ]
+    )
+    return list(da.linalg.tsqr(tall)[0].to_delayed().ravel())
+
+
 def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
     """Rank-k SVD of the dask array A from ONE read of every block (for data that can be
     read only once): the range sketch Y = A Omega (n x l) and the co-range sketch
@@ -555,27 +621,45 @@ def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, 
     A ~ Q X with Q = orth(Y) and X = (Psi Q)^+ W (Tropp, Yurtsever, Udell & Cevher, SIAM J.
     Matrix Anal. Appl. 2017, Algorithm 7 with the truncation of section 6), and the SVD of
     the small X.  Less accurate than ``svd`` with power iterations, which reads A 2q + 2
-    times; Psi depends on the row chunking (each block has its own stream)."""
+    times; Psi depends on the row chunking (each block has its own stream).
+
+    Y (m x l) and W are persisted from that read before Q is formed: Q by shifted
+    CholeskyQR3, or where Y is numerically rank deficient (A of rank below l, or a
+    fast-decaying spectrum: a plain CholeskyQR step fails) by Householder TSQR of the same
+    blocks, without reading A again."""
+    import dask
     from dask import delayed
 
     grid = _Grid(A)
     m, n = grid.shape
-    dtype = grid.dtype
     l2 = min(2 * l + 1, m)
-    Omega = grid.split(np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, dtype.name)))
+    Omega = grid.split(np.asarray(_core.standard_normal(n, l, key[0], key[1], 0, grid.dtype.name)))
     # one task per block: (A_ij Omega_j, (Psi_i A_ij)^T)
     one_pass = delayed(_one_pass_block, nout=2)
     parts = [
         [one_pass(a, x, key, i, l2) for a, x in zip(row, Omega, strict=True)]
         for i, row in enumerate(grid.blocks)
     ]
-    Y = [_split(_tree([y for y, _ in row], _add, _with_gram)) for row in parts]
+    pairs = [_tree([y for y, _ in row], _add, _with_gram) for row in parts]
     # (Psi A)^T, n x l2
     fan_in = grid.fan_in(l2)
     Wt = _stacked(
         [_tree([row[j][1] for row in parts], _add, fan_in=fan_in) for j in range(len(Omega))]
     )
-    Q = _orthonormalize(Y, m)
+    *pairs, Wt = dask.persist(*pairs, Wt)
+    Y = [_split(pair) for pair in pairs]
+    try:
+        return _one_pass_finish(_orthonormalize(Y, m), Wt, grid, k, l, l2, key)
+    except SketchRankDeficient:
+        return _one_pass_finish(_tsqr(Y, grid, l), Wt, grid, k, l, l2, key)
+
+
+def _one_pass_finish(
+    Q: list[Any], Wt: Any, grid: _Grid, k: int, l: int, l2: int, key: tuple[int, int]
+) -> tuple[Any, Any, Any]:
+    """The single-pass factors from the blocks of Q = orth(Y) (m x l) and (Psi A)^T."""
+    from dask import delayed
+
     psi_q = [delayed(_psi_times)(q, key, i, l2) for i, q in enumerate(Q)]
     s, Ux, V = _tree(psi_q, _add, _one_pass_core, Wt, k, fan_in=_fan_in(l2 * l * 8), nout=3)
     return _finish(Q, s, Ux, V, grid, k)
@@ -591,12 +675,18 @@ def _signed_blocks(Q: list[Any], Vw: Any, signs: Any, grid: _Grid, k: int) -> An
     name = "rankwise-u-" + tokenize(*(q.key for q in Q), Vw.key, signs.key)
     layer = {(name, i, 0): (_signed_product, q.key, Vw.key, signs.key) for i, q in enumerate(Q)}
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[*Q, Vw, signs])
-    meta = None
+    return da.Array(
+        graph, name, chunks=(tuple(grid.rows), (k,)), dtype=grid.dtype, meta=_meta(grid)
+    )
+
+
+def _meta(grid: _Grid) -> Any:
+    """An empty array of the type of the tall factors' blocks (CuPy for CuPy chunks)."""
     if grid.on_device:
         import cupy
 
-        meta = cupy.empty((0, 0), dtype=grid.dtype)
-    return da.Array(graph, name, chunks=(tuple(grid.rows), (k,)), dtype=grid.dtype, meta=meta)
+        return cupy.empty((0, 0), dtype=grid.dtype)
+    return np.empty((0, 0), dtype=grid.dtype)
 
 
 def _finish(Q: list[Any], s: Any, Vw: Any, V: Any, grid: _Grid, k: int) -> tuple[Any, Any, Any]:
@@ -878,10 +968,11 @@ def _swap_block(
     )
 
 
-def _merge_swaps(*parts: Any) -> Any:
+def _merge_swaps(keep: int, *parts: Any) -> Any:
     """The best swap (smallest delta, then position, then row: swap_refine's order) and the
-    ``keep`` best candidates (smallest delta, then row) of several blocks."""
-    keep = max(p[2].size for p in parts)
+    ``keep`` best candidates (smallest delta, then row) of several blocks.  ``keep`` is the
+    shortlist's size, given: a block sends at most its free rows, fewer than the shortlist
+    where row chunks are small."""
     deltas = np.concatenate([p[2] for p in parts])
     rows = np.concatenate([p[3] for p in parts])
     top = np.lexsort((rows, deltas))[:keep]
@@ -900,9 +991,10 @@ def swap_refine_rows(
 ) -> np.ndarray:
     """:func:`rankwise._selection.swap_refine` of the rows ``start`` of the tall dask array
     U (m x r): the same exchanges in the same order (up to
-    rounding of near-equal gains), with U never in one place.  One graph per full search
-    (its reduction tree brings ``4 len(start)`` candidates and the best swap to the
-    client), one gather of the selected and shortlisted rows after it."""
+    rounding of near-equal gains), with U never in one place, for any row chunks.  One graph
+    per full search (its reduction tree brings the ``shortlist`` best candidates, 4
+    len(start) by default, and the best swap to the client), one gather of the selected and
+    shortlisted rows after it."""
     import dask
     from dask import delayed
 
@@ -926,6 +1018,7 @@ def swap_refine_rows(
     def rows_of(idx: np.ndarray) -> np.ndarray:
         return np.require(U[idx].compute(), requirements=["C", "A"])
 
+    merge = functools.partial(_merge_swaps, shortlist)
     rows = np.array(start, dtype=np.int64)
     swaps = 0
     while swaps < max_swaps:
@@ -934,7 +1027,7 @@ def swap_refine_rows(
             delayed(_swap_block)(b, VJ, s_list, off, rows, shortlist)
             for b, off in zip(blocks, offsets, strict=True)
         ]
-        ok, (delta, position, incoming), _, short, f = dask.compute(_tree(parts, _merge_swaps))[0]
+        ok, (delta, position, incoming), _, short, f = dask.compute(_tree(parts, merge))[0]
         if not ok or not delta < -(rtol * f + floor_abs):
             break
         rows[position] = incoming
@@ -976,11 +1069,27 @@ def row_leverage(U: Any) -> np.ndarray:
     return np.asarray(U.map_blocks(leverage_from_basis, drop_axis=1, dtype=np.float64).compute())
 
 
+def check_dense_chunks(A: Any) -> None:
+    """TypeError where the dask array A has scipy.sparse chunks, which the dask path of
+    rankwise.cur does not take (its rows R, C's blocks and the cores are dense or CuPy
+    arrays; rankwise.svd and randomized_svd do take such chunks)."""
+    if scipy.sparse.issparse(A._meta):
+        raise TypeError(
+            "rankwise.cur does not take dask arrays with scipy.sparse chunks; pass the matrix "
+            "as one scipy.sparse matrix (A.compute(), which gives sparse C and R) or with "
+            "dense chunks (A.map_blocks(lambda b: b.toarray()))"
+        )
+
+
 def scaled_rows_columns(A: Any, row_scale: Any, col_scale: Any) -> Any:
-    """diag(row_scale) A diag(col_scale) (either None: ones) as a lazy dask expression, each
-    block multiplied by its own slices of the two vectors; in the order and dtype of the
-    in-memory ``A * r[:, None] * c[None, :]``, so the entries are the same to the bit."""
+    """diag(row_scale) A diag(col_scale) (either None: ones), the matrix rankwise.cur selects
+    from, as a lazy dask expression, each block multiplied by its own slices of the two
+    vectors; in the order and dtype of the in-memory ``A * r[:, None] * c[None, :]``, so the
+    entries are the same to the bit.  TypeError for scipy.sparse chunks
+    (:func:`check_dense_chunks`)."""
     import dask.array as da
+
+    check_dense_chunks(A)
 
     def like_a(w: np.ndarray, chunks: tuple) -> Any:  # on the device for CuPy chunks
         if is_device_array(A._meta):

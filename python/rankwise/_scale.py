@@ -124,13 +124,19 @@ def run_dask_scaled(run: Any, A: Any) -> tuple[Any, int]:
     """(run(A), 0), or where run fails on A with entries near the float maximum or the
     subnormal range (the CholeskyQR Gram matrices of the dask path overflow from
     max |a_ij| ~ 1e154 on, "array must not contain infs or NaNs", and underflow below
-    ~1e-154, "numerically rank deficient"), (run(A 2^-e), e) after one more pass over A
-    for its maximum.  A failure on data within range is raised as it was."""
+    ~1e-154, rankwise._dask.SketchUnderflow), (run(A 2^-e), e) after one more pass over A
+    for its maximum.  A failure on data within range is raised as it was; so is, without
+    that pass, a LinAlgError other than an underflow (a rank-deficient factor, which
+    scaling does not change)."""
+    from ._dask import SketchUnderflow
+
     try:
         return run(A), 0
     except (ValueError, ArithmeticError, RuntimeWarning) as failure:
-        # ValueError: LinAlgError and SciPy's check_finite; the others where numpy's
-        # overflow warnings are errors (np.seterr, or a warnings filter)
+        # ValueError: SciPy's check_finite (and SketchUnderflow, a LinAlgError); the others
+        # where numpy's overflow warnings are errors (np.seterr, or a warnings filter)
+        if isinstance(failure, np.linalg.LinAlgError) and not isinstance(failure, SketchUnderflow):
+            raise
         try:
             e = dask_exponent(A)
         except Exception:  # the maximum cannot be taken (scipy.sparse chunks): the

@@ -367,7 +367,7 @@ def test_updater_takes_numpy_scalars(value: Any) -> None:
     assert up.max_cond == 1e4
     up = rankwise.SVDUpdater(3, refresh_threshold=value * 1e-5, current=lambda: None)
     assert up.refresh_threshold == pytest.approx(0.1)
-    for bad in (np.bool_(True), np.float64(np.nan), np.float32(0.5)):
+    for bad in (np.bool_(True), np.float64(np.nan), np.float32(0.5), np.inf):
         with pytest.raises(ValueError, match="max_cond"):
             rankwise.SVDUpdater(3, max_cond=bad)
 

@@ -366,8 +366,10 @@ class SVDUpdater:
         self.basis = check_choice(basis, "basis", _BASES)
         if self.basis != "rpi" and self.method == "zha-simon":
             raise ValueError("basis is not a parameter of method='zha-simon' (it is exact)")
-        if max_cond is not None and not (_is_real(max_cond) and max_cond > 1):
-            raise ValueError(f"max_cond must be a number > 1; got {max_cond!r}")
+        if max_cond is not None and not (
+            _is_real(max_cond) and max_cond > 1 and math.isfinite(max_cond)
+        ):  # (an infinite bound never re-orthonormalizes: the factor loses rank)
+            raise ValueError(f"max_cond must be a finite number > 1; got {max_cond!r}")
         self.max_cond = None if max_cond is None else float(max_cond)
         if refresh_threshold is not None:
             if not (_is_real(refresh_threshold) and refresh_threshold > 0):

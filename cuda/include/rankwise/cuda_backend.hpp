@@ -19,6 +19,7 @@
 #include <cusolverDn.h>
 #include <cusparse.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -71,15 +72,20 @@ std::size_t reserved_bytes();
 // returned (factors owned by CuPy arrays; freed with them, and given back when the next call
 // ends), and CuPy's and the user's allocations can have the rest.  The call's stream is
 // synchronized first: memory whose stream-ordered free has not yet been seen to complete
-// cannot be released.
+// cannot be released.  Only the last scope to end releases: a call nested in another (the
+// NaN scan of a user operator's product, made from the native loop of svd or cg through a
+// Python callback) must not hand the outer call's freed memory to the driver at every
+// product, nor must one of several concurrent calls.
+inline std::atomic<int> active_call_scopes{0};
+
 class CallMemoryScope {
    public:
-    explicit CallMemoryScope(cudaStream_t stream) : stream_(stream) {}
+    explicit CallMemoryScope(cudaStream_t stream) : stream_(stream) { ++active_call_scopes; }
     CallMemoryScope(const CallMemoryScope&) = delete;
     CallMemoryScope& operator=(const CallMemoryScope&) = delete;
     ~CallMemoryScope() {
         if (cudaStreamSynchronize(stream_) != cudaSuccess) cudaGetLastError();
-        release_cached_memory();
+        if (--active_call_scopes == 0) release_cached_memory();
     }
 
    private:

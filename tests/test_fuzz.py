@@ -498,8 +498,9 @@ def test_cg(system: tuple[Any, Any, bool], rtol: float) -> None:
     assert_unchanged(A, before_A)
     assert_unchanged(b, before_b)
     n = A.shape[0]
-    # (n = 0: the empty solution, as SciPy returns it)
-    well_posed = n == b.shape[0] and bool(np.all(np.isfinite(b))) and rtol >= 0
+    # (n = 0: the empty solution, as SciPy returns it; b of shape (n, 0) is refused)
+    well_posed = n == b.shape[0] and (b.ndim == 1 or b.shape[1] > 0)
+    well_posed = well_posed and bool(np.all(np.isfinite(b))) and rtol >= 0
     if err is not None:
         assert not (spd and well_posed and rtol > 0), f"valid system refused: {err!r}"
         return

@@ -422,3 +422,14 @@ def test_updater_refresh_check_that_cannot_run_warns_after_applying_the_update()
         warnings.simplefilter("error", RuntimeWarning)
         up.add_rows(np.zeros((1, 30)))
     assert up.last_drift is not None
+
+
+def test_updater_fit_and_interp_decomp_refuse_dask_arrays_clearly() -> None:
+    """SVDUpdater.fit computed the dask SVD and then failed in the binding with pybind11's
+    signature dump; interp_decomp said "invalid input type" without naming dask."""
+    da = pytest.importorskip("dask.array")
+    D = da.from_array(np.random.default_rng(0).standard_normal((60, 20)), chunks=(20, 20))
+    with pytest.raises(TypeError, match="dask array"):
+        rankwise.SVDUpdater(3).fit(D)
+    with pytest.raises(TypeError, match="dask array"):
+        rli.interp_decomp(D, 3)

@@ -361,7 +361,8 @@ def _svd_gpu(
         k, l, q, passes = _fixed_rank_args(
             k, oversample, q, method, n_passes, block_size, mat.min_dim
         )
-        # "lu" as on the CPU; the CUDA backend normalizes power steps by CholeskyQR2.
+        # "lu" as on the CPU; the CUDA backend normalizes power steps by one Cholesky QR step
+        # (CholeskyQR2 where that step finds the block ill-conditioned: cuda/src/dense.cu).
         power_ortho = "lu" if method == "subspace" else "cholqr2"
         out = cuda.rsvd(mat.operand, k, l, q, method, power_ortho, *key, stream, passes)
     else:

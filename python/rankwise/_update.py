@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _core, _gpu
-from ._dispatch import require_cpu_input
+from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._interrupt import run_interruptibly
 from ._random import RandomStateLike, philox_key
 from ._svd import svd
@@ -402,6 +402,7 @@ class SVDUpdater:
         """Start from the rank-``k`` SVD of ``A`` computed by :func:`rankwise.svd`."""
         if _gpu.is_device_array(A):  # factors and updates on the GPU (_update_gpu.py)
             return _on_device(self).fit(A)
+        refuse_device_or_dask(A, "A")  # (svd would take a dask array; its factors are dask)
         if hasattr(A, "shape") and len(A.shape) == 2 and self.k > min(A.shape):
             raise ValueError(f"k = {self.k} exceeds min(m, n) = {min(A.shape)} of A")
         U, s, Vt = svd(A, self.k, random_state=self._seed(0))

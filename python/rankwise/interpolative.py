@@ -28,8 +28,8 @@ import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
-from . import _core, _gpu
-from ._dispatch import check_compressed, require_cpu_input
+from . import _core
+from ._dispatch import check_compressed, refuse_device_or_dask
 from ._validate import as_matrix
 
 __all__ = [
@@ -71,8 +71,7 @@ def _dtype_of(A: Any) -> np.dtype:
 def _as_input(A: Any) -> tuple[Any, np.dtype, bool]:
     """(A, dtype, is_operator); never copied or modified.  NaN/Inf are detected on what the
     algorithm reads: the sketch (see :func:`_sketch`) or A itself (:func:`_checked`)."""
-    if _gpu.is_device_array(A):  # CuPy: the clear error (not on the GPU yet)
-        require_cpu_input(A)
+    refuse_device_or_dask(A)  # CuPy and dask: the clear error (neither is taken here yet)
     dtype = _dtype_of(A)
     if isinstance(A, np.ndarray):
         if A.ndim != 2:

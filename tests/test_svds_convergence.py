@@ -126,3 +126,33 @@ def test_deterministic_for_a_seed() -> None:
     second = rankwise.svds(A, 8, rng=7)
     for x, y in zip(first, second, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_repeated_singular_values_of_small_matrices(seed: int) -> None:
+    """A review found blocks of one or two vectors on small matrices missing a repeated
+    value (diag(1, 1, 0.5, 0.25), k = 2: 1 and 0.5, reported converged) and a 15 x 15
+    diagonal with a fourfold top value never converging; a space covering the short side is
+    now one block, exact in one cycle."""
+    rng = np.random.default_rng(seed)
+    cases = [
+        (np.diag([1.0, 1.0, 0.5, 0.25]), 2),
+        (np.kron(np.eye(3), np.diag([2.0, 1.0])), 3),
+        (np.diag(np.concatenate([np.ones(4), rng.uniform(0, 0.9, 11)])), 5),
+        (np.diag(np.concatenate([np.ones(3), rng.uniform(0, 0.9, 6)]))[:, :8], 4),
+    ]
+    for A, k in cases:
+        s = rankwise.svds(A, k=k, rng=seed, return_singular_vectors=False)
+        exact = np.linalg.svd(A, compute_uv=False)[:k]
+        np.testing.assert_allclose(np.sort(s)[::-1], exact, atol=1e-13)
+
+
+def test_flat_spectrum_of_a_small_square_matrix_at_half_its_rank() -> None:
+    """100 x 100 with a flat spectrum, k = 50: tol = 0 stopped at a residual of 1.4e-8."""
+    rng = np.random.default_rng(3)
+    Q1 = np.linalg.qr(rng.standard_normal((100, 100)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((100, 100)))[0]
+    A = (Q1 * np.linspace(1.0, 0.5, 100)) @ Q2.T
+    u, s, vh = rankwise.svds(A, k=50, rng=0)
+    assert np.abs(A.T @ u - vh.T * s).max() < 1e-13
+    np.testing.assert_allclose(np.sort(s)[::-1], np.linspace(1.0, 0.5, 100)[:50], atol=1e-13)

@@ -122,26 +122,26 @@ def svds_result(
     return _returned(U[:, ::-1], s[::-1], Vt[::-1], return_singular_vectors)
 
 
-def _block_size(k: int, space: int, min_dim: int) -> int | None:
-    """The largest block l <= ceil(space / _KRYLOV_DEPTH) whose space, l * depth with
-    depth = min(_KRYLOV_DEPTH, min_dim // l) as the callers take it, holds k kept vectors
-    and a block more (the thick restart's need), also where the solver takes a block off
-    to leave room for the next one beside the space (a square A); None where none does."""
+def _search_space(k: int, space: int, min_dim: int) -> tuple[int, int] | None:
+    """(l, depth) of a thick-restarted space: the largest block l <= ceil(space /
+    _KRYLOV_DEPTH) whose space, ``l * depth`` with depth = min(_KRYLOV_DEPTH, min_dim // l),
+    holds k kept vectors and a block more (the thick restart's need), also where the solver
+    takes a block off to leave room for the next one beside the space (a square A); None
+    where none does."""
     for l in range(max(1, -(-space // _KRYLOV_DEPTH)), 0, -1):
         depth = min(_KRYLOV_DEPTH, min_dim // l)
-        if l * (depth + 1) > min_dim:
-            depth -= 1
-        if l * (depth - 1) >= k:
-            return l
+        fit = depth - 1 if l * (depth + 1) > min_dim else depth
+        if l * (fit - 1) >= k:
+            return l, depth
     return None
 
 
 def check_svds_options(
     k: Any, ncv: Any, tol: Any, maxiter: Any, return_singular_vectors: Any, min_dim: int
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, int]:
     """SciPy's checks of svds' scalar options, with its messages: (k, the solver's block
-    size l, maxiter or its default); the search space is l * min(_KRYLOV_DEPTH,
-    min_dim // l) vectors.  Shared by the CPU and GPU (_svds_gpu.py) entry points."""
+    size l, its depth (blocks in the search space), maxiter or its default).  Shared by the
+    CPU and GPU (_svds_gpu.py) entry points."""
     k = _check_k(k, min_dim)
     if ncv is None:
         space = max(_DEFAULT_SPACE, 4 * k)
@@ -149,11 +149,19 @@ def check_svds_options(
         space = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
         if not k <= space <= min_dim:
             raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
-    l = _block_size(k, space, min_dim)
-    if l is None:
+    if space >= min_dim:
+        # One block spanning the short side: exact in one cycle.  Small blocks there missed
+        # repeated singular values: a block Krylov space holds at most l vectors of an
+        # invariant subspace (diag(1, 1, 0.5, 0.25), k = 2, blocks of 1: 1 and 0.5, reported
+        # converged), and a 15 x 15 diagonal with a fourfold top value did not converge.
+        l, depth = min_dim, 1
+    elif (shape := _search_space(k, space, min_dim)) is not None:
+        l, depth = shape
+    else:
         # No room for a thick restart (k near min(A.shape), or ncv = k): blocks of at least
         # k vectors, restarted from the leading block alone.
         l = min(min_dim, max(2 * k, k + 16)) if ncv is None else space
+        depth = max(1, min(_KRYLOV_DEPTH, min_dim // l))
     # SciPy's test: comparing a list or a string with 0 raises TypeError, as there.
     if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
         raise ValueError("`tol` must be a non-negative floating point value.")
@@ -164,7 +172,7 @@ def check_svds_options(
         raise ValueError("`maxiter` must be a positive integer.")
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
-    return k, l, maxiter
+    return k, l, depth, maxiter
 
 
 def svds(
@@ -310,7 +318,9 @@ def svds(
     transposed = len(A.shape) == 2 and A.shape[0] < A.shape[1]
     A_work = A.T if transposed else A
     mat = as_matrix_of(A, transposed)  # work on the tall side, as SciPy does
-    k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
+    k, l, depth, maxiter = check_svds_options(
+        k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim
+    )
     start = None
     if v0 is not None:
         start = np.atleast_1d(np.asarray(v0))
@@ -325,7 +335,6 @@ def svds(
         # seeded from v0 itself, so the same v0 gives the same result whatever rng is.
         key = philox_key(_seed_from(start), "v0")
 
-    depth = max(1, min(_KRYLOV_DEPTH, mat.min_dim // l))
     U, s, Vt, info = checked_core(
         _core.subspace_iteration, A_work, mat, k, l, depth, float(tol), maxiter, start, *key
     )

@@ -13,7 +13,6 @@ import numpy as np
 from . import _gpu, _scale
 from ._random import philox_key
 from ._scipy_compat import (
-    _KRYLOV_DEPTH,
     _SOLVERS,
     _rng_to_random_state,
     _seed_from,
@@ -65,7 +64,9 @@ def svds_gpu(
     transposed = A.shape[0] < A.shape[1]
     mat = _gpu.as_device_operator(A.T if transposed else A)  # the tall side, as on the CPU
     mat, e = _gpu.within_range(mat)  # as checked_core on the CPU
-    k, l, maxiter = check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim)
+    k, l, depth, maxiter = check_svds_options(
+        k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim
+    )
     start = None
     if v0 is not None:
         v = v0.get() if _gpu.is_device_array(v0) else np.asarray(v0)
@@ -79,7 +80,6 @@ def svds_gpu(
             raise ValueError("v0 contains NaN or Inf")
         key = philox_key(_seed_from(v), "v0")  # as on the CPU: v0 seeds the rest of the block
         start = cp.asarray(v)
-    depth = max(1, min(_KRYLOV_DEPTH, mat.min_dim // l))
     out = cuda.subspace_iteration(
         mat.operand,
         k,

@@ -648,7 +648,7 @@ def solve_cg(
 
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, deflation)
     else:
-        res = _empty_system(A, b) or _run(
+        res = _empty_system(A, b, rtol, atol, maxiter) or _run(
             _prepare(A, b, x0, rtol, atol, maxiter, M, deflation), callback
         )
     _warn_if_not_symmetric(A, res)
@@ -658,13 +658,14 @@ def solve_cg(
     return res
 
 
-def _empty_system(A: Any, b: Any) -> CGResult | None:
-    """The solution of a 0 x 0 system (empty, converged, as SciPy's cg returns it), or
-    None when A is not empty."""
+def _empty_system(A: Any, b: Any, rtol: Any, atol: Any, maxiter: Any) -> CGResult | None:
+    """The solution of a 0 x 0 system (empty, converged, as SciPy's cg returns it; the
+    arguments checked as for any other), or None when A is not empty."""
     if tuple(getattr(A, "shape", np.shape(A))) != (0, 0):
         return None
     b = _check_rhs(b, (0, 0))
     s = 1 if b.ndim == 1 else b.shape[1]
+    _stopping_rule(np.zeros(s), rtol, atol, maxiter, 0)
     x = np.zeros((0,) if s == 1 else (0, s), _work_dtype(getattr(A, "dtype", None), b.dtype))
     history = np.zeros(1) if b.ndim == 1 else np.zeros((1, s))
     return CGResult(x, True, "converged", 0, history, np.zeros(s, int), ("converged",) * s, 0)
@@ -790,7 +791,9 @@ def cg(
 
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, None)
     else:
-        res = _empty_system(A, b) or _run(_prepare(A, b, x0, rtol, atol, maxiter, M), callback)
+        res = _empty_system(A, b, rtol, atol, maxiter) or _run(
+            _prepare(A, b, x0, rtol, atol, maxiter, M), callback
+        )
     _warn_if_not_symmetric(A, res)
     if res.info < 0:
         raise CGBreakdownError(

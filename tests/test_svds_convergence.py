@@ -156,3 +156,25 @@ def test_flat_spectrum_of_a_small_square_matrix_at_half_its_rank() -> None:
     u, s, vh = rankwise.svds(A, k=50, rng=0)
     assert np.abs(A.T @ u - vh.T * s).max() < 1e-13
     np.testing.assert_allclose(np.sort(s)[::-1], np.linspace(1.0, 0.5, 100)[:50], atol=1e-13)
+
+
+def test_a_tol_above_the_rounding_level_is_met_or_refused() -> None:
+    """Tightly clustered float32 spectrum (top values within 1e-3 of each other): convergence
+    stagnated at 7.6e-5 and svds reported tol = 1e-5, above the rounding level, as met; a
+    tol it cannot reach now raises ArpackNoConvergence, and tol = 0 means working precision."""
+    import scipy.sparse.linalg as spla
+
+    rng = np.random.default_rng(0)
+    Q1 = np.linalg.qr(rng.standard_normal((220, 200)))[0]
+    Q2 = np.linalg.qr(rng.standard_normal((200, 200)))[0]
+    A = ((Q1 * (1 - 1e-3 * np.arange(200) / 200)) @ Q2.T).astype(np.float32)
+    A64 = A.astype(np.float64)
+    for tol in (1e-5, 3e-5):
+        try:
+            u, s, vh = rankwise.svds(A, k=5, rng=0, tol=tol)
+        except spla.ArpackNoConvergence:
+            continue
+        right = np.linalg.norm(A64 @ vh.T.astype(np.float64) - u * s, axis=0).max()
+        left = np.linalg.norm(A64.T @ u.astype(np.float64) - vh.T * s, axis=0).max()
+        assert max(right, left) <= 2 * tol * float(s.max())
+    rankwise.svds(A, k=5, rng=0)  # tol = 0: working precision, reported converged

@@ -159,18 +159,20 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         // longer improves.  Near the rounding level (within kNearFloor of it) that is a
         // cycle that does not halve it (a converging cycle gains 10x or more there); above
         // it, 3 cycles without a 25% gain (below sqrt(eps) only: slow convergence is not
-        // stagnation).
+        // stagnation).  Converged then means working precision, which is what a tol below
+        // the rounding level asks for; a tol above it that stagnation keeps out of reach is
+        // not met, and said so (svds raises ArpackNoConvergence with the partial results).
         if (o.tol < kNearFloor * rounding && !history.empty()) {
             const double best = *std::min_element(history.begin(), history.end());
             if (worst <= kNearFloor * rounding && worst > 0.5 * best) {
-                converged = true;
+                converged = o.tol < rounding;
                 break;
             }
             if (worst <= std::sqrt(eps) && history.size() >= 3) {
                 const double before = *std::min_element(history.begin(), history.end() - 2);
                 const double recent = std::min({worst, history.end()[-1], history.end()[-2]});
                 if (recent > 0.75 * before) {
-                    converged = true;
+                    converged = o.tol < rounding;
                     break;
                 }
             }

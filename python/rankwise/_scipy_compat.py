@@ -211,8 +211,9 @@ def svds(
     Gaussian, random sparse and decaying spectra (SciPy's arpack: 1-10 as well).  A
     ``tol`` below that level is the same as ``tol=0``: it cannot be reached, the result
     is reported as converged at working precision; a ``tol`` above it that the iteration
-    stops short of (stagnating on a tightly clustered spectrum) raises ArpackNoConvergence.  Singular values are then accurate to
-    about eps s_1 and vectors to that over the relative gap.  The other solvers, and
+    stops short of (stagnating on a tightly clustered spectrum) raises ArpackNoConvergence.
+    Singular values are then accurate to about eps s_1 and vectors to that over the
+    relative gap.  The other solvers, and
     ``which="SM"`` (smallest singular values, which this iteration cannot target) and
     complex input, are SciPy's own ``svds`` (arpack by default).
 

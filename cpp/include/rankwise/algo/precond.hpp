@@ -141,10 +141,12 @@ class Ic0Precond final : public Preconditioner<T> {
         : be_(be), a_(A), l_(be.template matrix<T>(2 * A.indptr[A.rows] + A.rows, 1)) {
         require(A.rows == A.cols) << "ic0: A must be square";
         const std::vector<T> d = positive_diagonal(A, "ic0");
-        const double enough = dominance_shift(A, d);
-        const double growth = std::max(2.0, std::pow(enough / first_shift, 1.0 / 40));
-        double shift = 0.0;
+        double shift = 0.0, enough = 0.0, growth = 2.0;
         for (int attempt = 0; !be.ic0_factor(A, shift, l_.data()); ++attempt) {
+            if (attempt == 0) {  // only where a shift is needed: one more pass over A
+                enough = dominance_shift(A, d);
+                growth = std::max(2.0, std::pow(enough / first_shift, 1.0 / 40));
+            }
             require(shift < enough) << "ic0: no diagonal shift up to " << shift
                                     << " gives a positive factorization, though A + s diag(A) "
                                        "is diagonally dominant from s = "

@@ -1085,11 +1085,9 @@ def scaled_rows_columns(A: Any, row_scale: Any, col_scale: Any) -> Any:
     """diag(row_scale) A diag(col_scale) (either None: ones), the matrix rankwise.cur selects
     from, as a lazy dask expression, each block multiplied by its own slices of the two
     vectors; in the order and dtype of the in-memory ``A * r[:, None] * c[None, :]``, so the
-    entries are the same to the bit.  TypeError for scipy.sparse chunks
-    (:func:`check_dense_chunks`)."""
+    entries are the same to the bit (dense or CuPy chunks: rankwise.cur refuses scipy.sparse
+    ones first, :func:`check_dense_chunks`)."""
     import dask.array as da
-
-    check_dense_chunks(A)
 
     def like_a(w: np.ndarray, chunks: tuple) -> Any:  # on the device for CuPy chunks
         if is_device_array(A._meta):

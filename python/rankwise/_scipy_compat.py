@@ -24,7 +24,7 @@ _DEFAULT_MAXITER = 1000
 # The rankwise solver's search space: up to _KRYLOV_DEPTH blocks of l vectors, about half
 # of them kept at each restart (subspace_iteration.hpp).  Blocks of 8 converge faster per
 # product than wide ones; the default space holds max(96, 4k) vectors (8 blocks of
-# ceil(k / 3) past k = 24).  _svds_gpu.py takes the same depth.
+# ceil(k / 3) past k = 24).  check_svds_options gives both backends l and the depth.
 _KRYLOV_DEPTH = 12
 _DEFAULT_SPACE = 96
 _DENSE_COMPLEX_MAX = 200  # complex input up to this min(A.shape) is solved by dense LAPACK
@@ -68,6 +68,22 @@ def _check_k(k: Any, min_dim: int) -> int:
     if not 0 < k_int < min_dim:
         raise ValueError(message)
     return k_int
+
+
+def start_vector(v0: np.ndarray, n: int, dtype: np.dtype) -> tuple[np.ndarray, tuple[int, int]]:
+    """v0 (on the host) checked as SciPy checks it, as a real vector of the work dtype, and
+    the Philox key of the rest of the starting block: as in SciPy, v0 takes precedence over
+    rng, so the block is seeded from v0 itself and the same v0 gives the same result
+    whatever rng is.  Shared by the CPU and GPU (_svds_gpu.py) entry points."""
+    v = np.atleast_1d(v0)
+    if v.dtype.kind not in "fc":
+        raise ValueError("`v0` must be of floating or complex floating data type.")
+    if v.shape != (n,):
+        raise ValueError(f"`v0` must have shape {(n,)}.")
+    v = v.real.astype(dtype)
+    if not np.isfinite(v).all():
+        raise ValueError("`v0` contains NaN or Inf.")
+    return v, philox_key(_seed_from(v), "v0")
 
 
 def _seed_from(v0: np.ndarray) -> int:
@@ -325,17 +341,7 @@ def svds(
     )
     start = None
     if v0 is not None:
-        start = np.atleast_1d(np.asarray(v0))
-        if start.dtype.kind not in "fc":
-            raise ValueError("`v0` must be of floating or complex floating data type.")
-        if start.shape != (mat.min_dim,):
-            raise ValueError(f"`v0` must have shape {(mat.min_dim,)}.")
-        if not np.isfinite(start).all():
-            raise ValueError("`v0` contains NaN or Inf.")
-        start = start.real.astype(mat.dtype)
-        # As in SciPy, v0 takes precedence over rng: the rest of the starting block is
-        # seeded from v0 itself, so the same v0 gives the same result whatever rng is.
-        key = philox_key(_seed_from(start), "v0")
+        start, key = start_vector(np.asarray(v0), mat.min_dim, mat.dtype)
 
     U, s, Vt, info = checked_core(
         _core.subspace_iteration, A_work, mat, k, l, depth, float(tol), maxiter, start, *key

@@ -15,8 +15,8 @@ from ._random import philox_key
 from ._scipy_compat import (
     _SOLVERS,
     _rng_to_random_state,
-    _seed_from,
     check_svds_options,
+    start_vector,
     svds_result,
 )
 
@@ -70,15 +70,7 @@ def svds_gpu(
     start = None
     if v0 is not None:
         v = v0.get() if _gpu.is_device_array(v0) else np.asarray(v0)
-        v = np.atleast_1d(v)
-        if v.dtype.kind not in "fc":
-            raise ValueError("`v0` must be of floating or complex floating data type.")
-        if v.shape != (mat.min_dim,):
-            raise ValueError(f"`v0` must have shape {(mat.min_dim,)}.")
-        v = v.real.astype(mat.dtype)
-        if not np.isfinite(v).all():
-            raise ValueError("v0 contains NaN or Inf")
-        key = philox_key(_seed_from(v), "v0")  # as on the CPU: v0 seeds the rest of the block
+        v, key = start_vector(v, mat.min_dim, mat.dtype)  # as on the CPU
         start = cp.asarray(v)
     out = cuda.subspace_iteration(
         mat.operand,

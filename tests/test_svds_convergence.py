@@ -178,3 +178,41 @@ def test_a_tol_above_the_rounding_level_is_met_or_refused() -> None:
         left = np.linalg.norm(A64.T @ u.astype(np.float64) - vh.T * s, axis=0).max()
         assert max(right, left) <= 2 * tol * float(s.max())
     rankwise.svds(A, k=5, rng=0)  # tol = 0: working precision, reported converged
+
+
+def _low_rank_sparse(m: int, n: int, rank: int, seed: int) -> sp.csr_matrix:
+    """A sparse matrix of rank `rank`: `rank` random sparse rows, each repeated with a random
+    weight across the m rows (every row a multiple of one of them)."""
+    rng = np.random.default_rng(seed)
+    basis = sp.random(rank, n, density=0.05, random_state=seed, format="csr")
+    mix = sp.csr_matrix((rng.standard_normal(m), (np.arange(m), rng.integers(0, rank, m))))
+    return (mix @ basis).tocsr()
+
+
+LOW_RANK = {
+    "rank5-dense-tall": lambda dt: _gaussian(500, 5, dt, 6) @ _gaussian(5, 300, dt, 7),
+    "rank5-dense-wide": lambda dt: _gaussian(300, 5, dt, 8) @ _gaussian(5, 500, dt, 9),
+    "rank7-sparse-tall": lambda dt: _low_rank_sparse(4000, 900, 7, 10).astype(dt),
+    "exp-decay-dense": lambda dt: (
+        (np.linalg.qr(_gaussian(900, 120, np.float64, 11))[0] * np.exp(-np.arange(120) / 3))
+        @ np.linalg.qr(_gaussian(400, 120, np.float64, 12))[0].T
+    ).astype(dt),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(LOW_RANK))
+def test_low_numerical_rank_exhausts_the_krylov_space(case: str, dtype: type) -> None:
+    """Rank (or numerical rank) below the search space: the block Lanczos recurrence that
+    keeps the long side orthogonal breaks down once the space spans A's range (the blocks'
+    new parts are rounding errors); without the switch to full orthogonalization there, the
+    iteration never converged (residual 28 s_1 after 1000 cycles in the prototype)."""
+    A = LOW_RANK[case](dtype)
+    k = 10
+    u, s, vh = rankwise.svds(A, k, tol=0, rng=0)
+    assert _residual(A, u, s, vh) <= BOUND * _rounding(A, float(s.max()))
+    s_ref = np.linalg.svd(A.toarray() if sp.issparse(A) else A, compute_uv=False)[:k]
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(s[::-1], s_ref, rtol=0, atol=64 * eps * s_ref[0])
+    np.testing.assert_allclose(u.T.astype(np.float64) @ u, np.eye(k), atol=64 * eps)
+    np.testing.assert_allclose(vh.astype(np.float64) @ vh.T, np.eye(k), atol=64 * eps)

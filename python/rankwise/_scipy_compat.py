@@ -24,8 +24,14 @@ _DEFAULT_MAXITER = 1000
 # The rankwise solver's search space: up to _KRYLOV_DEPTH blocks of l vectors, about half
 # of them kept at each restart (subspace_iteration.hpp).  Blocks of 8 converge faster per
 # product than wide ones; the default space holds max(96, 4k) vectors (8 blocks of
-# ceil(k / 3) past k = 24).  check_svds_options gives both backends l and the depth.
+# ceil(k / 3) past k = 24).  A sparse matrix's products cost about the same per column
+# whatever the block (its vectors, not its few entries, are most of the memory traffic), so
+# there the blocks are narrower, ceil(space / 32) (3 up to k = 24) in up to 32 blocks: 40-50% fewer
+# products and time (bench/RESULTS.md, session 30); a dense block product reads A once for
+# all its columns, and blocks of 3-4 cost it 1.2-2x.  check_svds_options gives both
+# backends l and the depth.
 _KRYLOV_DEPTH = 12
+_SPARSE_KRYLOV_DEPTH = 32
 _DEFAULT_SPACE = 96
 _DENSE_COMPLEX_MAX = 200  # complex input up to this min(A.shape) is solved by dense LAPACK
 
@@ -138,14 +144,13 @@ def svds_result(
     return _returned(U[:, ::-1], s[::-1], Vt[::-1], return_singular_vectors)
 
 
-def _search_space(k: int, space: int, min_dim: int) -> tuple[int, int] | None:
+def _search_space(k: int, space: int, min_dim: int, max_depth: int) -> tuple[int, int] | None:
     """(l, depth) of a thick-restarted space: the largest block l <= ceil(space /
-    _KRYLOV_DEPTH) whose space, ``l * depth`` with depth = min(_KRYLOV_DEPTH, min_dim // l),
-    holds k kept vectors and a block more (the thick restart's need), also where the solver
-    takes a block off to leave room for the next one beside the space (a square A); None
-    where none does."""
-    for l in range(max(1, -(-space // _KRYLOV_DEPTH)), 0, -1):
-        depth = min(_KRYLOV_DEPTH, min_dim // l)
+    max_depth) whose space, ``l * depth`` with depth = min(max_depth, min_dim // l), holds
+    k kept vectors and a block more (the thick restart's need), also where the solver takes
+    a block off to leave room for the next one beside the space; None where none does."""
+    for l in range(max(1, -(-space // max_depth)), 0, -1):
+        depth = min(max_depth, min_dim // l)
         fit = depth - 1 if l * (depth + 1) > min_dim else depth
         if l * (fit - 1) >= k:
             return l, depth
@@ -153,11 +158,18 @@ def _search_space(k: int, space: int, min_dim: int) -> tuple[int, int] | None:
 
 
 def check_svds_options(
-    k: Any, ncv: Any, tol: Any, maxiter: Any, return_singular_vectors: Any, min_dim: int
+    k: Any,
+    ncv: Any,
+    tol: Any,
+    maxiter: Any,
+    return_singular_vectors: Any,
+    min_dim: int,
+    sparse: bool = False,
 ) -> tuple[int, int, int, int]:
     """SciPy's checks of svds' scalar options, with its messages: (k, the solver's block
     size l, its depth (blocks in the search space), maxiter or its default).  Shared by the
-    CPU and GPU (_svds_gpu.py) entry points."""
+    CPU and GPU (_svds_gpu.py) entry points; `sparse`: the narrower blocks of a sparse
+    matrix (measured on the CPU)."""
     k = _check_k(k, min_dim)
     if ncv is None:
         space = max(_DEFAULT_SPACE, 4 * k)
@@ -171,7 +183,11 @@ def check_svds_options(
         # invariant subspace (diag(1, 1, 0.5, 0.25), k = 2, blocks of 1: 1 and 0.5, reported
         # converged), and a 15 x 15 diagonal with a fourfold top value did not converge.
         l, depth = min_dim, 1
-    elif (shape := _search_space(k, space, min_dim)) is not None:
+    elif (
+        shape := _search_space(
+            k, space, min_dim, _SPARSE_KRYLOV_DEPTH if sparse else _KRYLOV_DEPTH
+        )
+    ) is not None:
         l, depth = shape
     else:
         # No room for a thick restart (k near min(A.shape), or ncv = k): blocks of at least
@@ -337,7 +353,7 @@ def svds(
     A_work = A.T if transposed else A
     mat = as_matrix_of(A, transposed)  # work on the tall side, as SciPy does
     k, l, depth, maxiter = check_svds_options(
-        k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim
+        k, ncv, tol, maxiter, return_singular_vectors, mat.min_dim, mat.kind == "sparse"
     )
     start = None
     if v0 is not None:

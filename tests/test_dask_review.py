@@ -222,3 +222,30 @@ def test_a_wide_array_gives_the_in_memory_result_of_its_transpose() -> None:
     np.testing.assert_array_equal(d.rows, t.cols)
     np.testing.assert_array_equal(d.cols, t.rows)
     assert not np.array_equal(d.rows, rankwise.cur(W, 8, method="leverage", random_state=3).rows)
+
+
+@pytest.mark.parametrize("method", ["subspace", "single_pass"])
+@pytest.mark.parametrize(
+    ("shape", "chunks"), [((400, 60), (100, 60)), ((60, 400), (60, 100)), ((90, 90), (30, 45))]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_an_all_zero_array_gives_the_in_memory_zero_svd(method, shape, chunks, dtype) -> None:
+    """The sketch of a zero A is zero, which CholeskyQR cannot orthonormalize: svd raised
+    SketchUnderflow (the magnitude retry found nothing to scale), where the in-memory
+    methods return s = 0 and orthonormal factors."""
+    A = da.zeros(shape, chunks=chunks, dtype=dtype)
+    u, s, vt = rankwise.svd(A, 5, method=method, random_state=0)
+    u_mem, s_mem, vt_mem = rankwise.svd(np.zeros(shape, dtype=dtype), 5, random_state=0)
+    u, vt = np.asarray(u), np.asarray(vt)
+    assert (u.dtype, s.dtype, vt.dtype) == (u_mem.dtype, s_mem.dtype, vt_mem.dtype)
+    np.testing.assert_array_equal(s, s_mem)
+    np.testing.assert_allclose(u.T @ u, np.eye(5), atol=0)
+    np.testing.assert_allclose(vt @ vt.T, np.eye(5), atol=0)
+
+
+def test_a_sketch_that_underflows_is_still_rescaled() -> None:
+    """The zero test looks at A, not at the sketch: a nonzero A whose sketch underflows
+    goes on to the magnitude retry."""
+    A = da.from_array(np.full((400, 60), 1e-300), chunks=(100, 60))
+    _, s, _ = rankwise.svd(A, 3, random_state=0)
+    np.testing.assert_allclose(s[0], 1e-300 * np.sqrt(400 * 60), rtol=1e-12)

@@ -614,6 +614,27 @@ def _tsqr(Y: list[Any], grid: _Grid, l: int) -> list[Any]:
     return list(da.linalg.tsqr(tall)[0].to_delayed().ravel())
 
 
+def zero_svd(A: Any, k: int, dtype: np.dtype) -> tuple[Any, Any, Any]:
+    """The rank-k SVD of an all-zero A as the in-memory methods give it: s = 0, U and V the
+    first k columns of the identity; the large factor (U for a tall A, Vt for a wide one) a
+    dask array chunked like A, the other a numpy array, as :func:`svd` returns them.  (The
+    sketch of a zero A is zero, which CholeskyQR cannot orthonormalize.)"""
+    import dask.array as da
+
+    m, n = (int(d) for d in A.shape)
+    s = np.zeros(k, dtype=dtype)
+    wide = n > m  # as _Grid decides
+    chunks = A.chunks[1] if wide else A.chunks[0]
+    large = da.eye(max(m, n), chunks=max(chunks), M=k, dtype=dtype).rechunk((chunks, (k,)))
+    if is_device_array(A._meta):  # CuPy chunks in, CuPy chunks out
+        import cupy
+
+        large = large.map_blocks(cupy.asarray, dtype=dtype)
+    if wide:
+        return np.eye(m, k, dtype=dtype), s, large.T
+    return large, s, np.eye(k, n, dtype=dtype)
+
+
 def svd_single_pass(A: Any, k: int, l: int, key: tuple[int, int]) -> tuple[Any, Any, Any]:
     """Rank-k SVD of the dask array A from ONE read of every block (for data that can be
     read only once): the range sketch Y = A Omega (n x l) and the co-range sketch

@@ -13,7 +13,7 @@ import numpy as np
 from . import _core, _dask, _gpu, _scale
 from ._errors import AccuracyWarning
 from ._random import RandomStateLike, philox_key
-from ._validate import as_matrix, check_choice, check_int, check_n_iter
+from ._validate import as_matrix, check_choice, check_int, check_n_iter, work_dtype
 
 _METHODS = ("subspace", "block_krylov")
 _DEFAULT_BLOCK = 32  # rank growth per step in fixed-precision mode
@@ -424,7 +424,12 @@ def _svd_dask(
         def run(B: Any) -> tuple[Any, np.ndarray, Any]:
             return _dask.svd(B, k, l, q, key)
 
-    (U, s, Vt), e = _scale.run_dask_scaled(run, A)
+    try:
+        (U, s, Vt), e = _scale.run_dask_scaled(run, A)
+    except _dask.SketchUnderflow:
+        if bool((A != 0).any().compute()):  # a sketch that underflows, not a zero A
+            raise
+        (U, s, Vt), e = _dask.zero_svd(A, k, work_dtype(A.dtype, "A")), 0
     s = _scale.unscale_values(s, e)
     if _gpu.is_device_array(A._meta):  # CuPy chunks: the small factors as CuPy arrays too
         import cupy

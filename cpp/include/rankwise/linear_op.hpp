@@ -46,22 +46,4 @@ class LinearOp {
     }
 };
 
-// A^T as an operator (a view: the caller keeps A alive): the algorithms that want the short
-// side of A as their rows run on it.
-template <class T>
-class TransposedOp final : public LinearOp<T> {
-   public:
-    explicit TransposedOp(const LinearOp<T>& a) : a_(a) {}
-    index_t rows() const override { return a_.cols(); }
-    index_t cols() const override { return a_.rows(); }
-    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
-        a_.apply(t == Trans::No ? Trans::Yes : Trans::No, X, Y);
-    }
-    double entries() const override { return a_.entries(); }
-    double fro_norm2() const override { return a_.fro_norm2(); }
-
-   private:
-    const LinearOp<T>& a_;
-};
-
 }  // namespace rankwise

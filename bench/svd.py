@@ -10,8 +10,9 @@ oversampling p and power iterations q (so the same 2q+2 passes over A):
 - scikit-learn ``randomized_svd`` (its default LU-normalized iterations);
 - ``fbpca.pca(raw=True)``, which draws its test matrix in float64, so it
   upcasts float32 input;
-- SciPy ``svds`` with ARPACK and PROPACK: iterative Lanczos solvers at their
-  default tolerance, so not equal-pass; they show what a SciPy user gets;
+- ``rankwise.svds`` (its SciPy drop-in: thick-restarted block Lanczos bidiagonalization)
+  and SciPy ``svds`` with ARPACK and PROPACK: iterative Lanczos solvers at their default
+  tolerance (working precision), so not equal-pass; they show what a SciPy user gets;
 - ``dask.array.linalg.svd_compressed`` in this process (threaded scheduler),
   with ``iterator="QR"``: its default "power" iterator does not normalize
   between iterations and at q = 7 loses all accuracy on these spectra.
@@ -117,6 +118,10 @@ def _fbpca(fbpca: ModuleType, a: Matrix, k: int) -> Call:
     return call
 
 
+def _rankwise_svds(rw: ModuleType, a: Matrix, k: int) -> Call:
+    return lambda: rw.svds(a, k, rng=SEED)
+
+
 def _arpack(linalg: ModuleType, a: Matrix, k: int) -> Call:
     return lambda: linalg.svds(a, k, solver="arpack", rng=SEED)
 
@@ -163,6 +168,7 @@ PEERS = (
     ),
     Peer(SKLEARN, "sklearn.utils.extmath", "randomized_svd", _sklearn),
     Peer("fbpca.pca", "fbpca", "pca", _fbpca),
+    Peer("rankwise.svds", "rankwise", "svds", _rankwise_svds, "iterative, default tol"),
     Peer("svds arpack", "scipy.sparse.linalg", "svds", _arpack, "iterative, default tol"),
     Peer("svds propack", "scipy.sparse.linalg", "svds", _propack, "iterative, default tol"),
     Peer("dask svd_compressed", "dask.array", "from_array", _dask, "iterator=QR, threads"),

@@ -25,13 +25,19 @@ _DEFAULT_MAXITER = 1000
 # of them kept at each restart (subspace_iteration.hpp).  Blocks of 8 converge faster per
 # product than wide ones; the default space holds max(96, 4k) vectors (8 blocks of
 # ceil(k / 3) past k = 24).  A sparse matrix's products cost about the same per column
-# whatever the block (its vectors, not its few entries, are most of the memory traffic), so
-# there the blocks are narrower, ceil(space / 32) (3 up to k = 24) in up to 32 blocks: 40-50% fewer
-# products and time (bench/RESULTS.md, session 30); a dense block product reads A once for
-# all its columns, and blocks of 3-4 cost it 1.2-2x.  check_svds_options gives both
-# backends l and the depth.
+# whatever the block (its vectors, not its few entries, are most of the memory traffic),
+# and its time goes to orthonormalizing the blocks against the space (O(m L^2) a cycle):
+# there the space is max(96, 2.5 k) in up to 24 blocks (4 vectors up to k = 38, 6 at
+# k = 50): 40-55% fewer products and 1.4-2.1x less time than the dense shape on random
+# sparse matrices (bench/RESULTS.md, session 30).  Not narrower: a block Krylov space holds
+# only l vectors of an exactly repeated singular value with a small gap below it (a
+# diagonal with a value repeated 6-8 times, k = 10: blocks of 2 returned the next value
+# instead in 8 of 10 seeds, blocks of 4 never), and blocks of 2 would have saved 1.5x more.
+# A dense block product reads A once for all its columns; narrow blocks cost it 1.2-2x.
+# Where max(96, 4k) covers the short side, both get the one exact block.
+# check_svds_options gives both backends l and the depth.
 _KRYLOV_DEPTH = 12
-_SPARSE_KRYLOV_DEPTH = 32
+_SPARSE_KRYLOV_DEPTH = 24
 _DEFAULT_SPACE = 96
 _DENSE_COMPLEX_MAX = 200  # complex input up to this min(A.shape) is solved by dense LAPACK
 
@@ -185,8 +191,10 @@ def check_svds_options(
         l, depth = min_dim, 1
     elif (
         shape := _search_space(
-            k, space, min_dim, _SPARSE_KRYLOV_DEPTH if sparse else _KRYLOV_DEPTH
+            k, max(_DEFAULT_SPACE, math.ceil(2.5 * k)), min_dim, _SPARSE_KRYLOV_DEPTH
         )
+        if sparse and ncv is None
+        else _search_space(k, space, min_dim, _KRYLOV_DEPTH)
     ) is not None:
         l, depth = shape
     else:

@@ -34,7 +34,6 @@
 #include <vector>
 
 #include "rankwise/algo/factors.hpp"
-#include "rankwise/algo/thread_tuner.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/philox.hpp"
 
@@ -101,10 +100,6 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
     double worst = std::numeric_limits<double>::infinity();
     index_t p = 0;  // kept Ritz vectors at the front of K and W
     index_t it = 0;
-    // Each block is a dozen short parallel steps: on cores that other processes share, one
-    // thread can be many times faster (thread_tuner.hpp; measured 12x on the README's
-    // sparse example with one other busy process on the 2-core machine).
-    ThreadTuner<Backend> tuner(be);
     while (it < o.max_iter) {
         ++it;
         be.check_interrupt();
@@ -123,7 +118,6 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
             orthonormalize_against(be, ConstMatView<T>(K.view().cols_range(0, c + l)), next,
                                    Ortho::CholQR2);
             passes += 1;
-            tuner.step();
         }
         // Rayleigh-Ritz: the SVD of Q W^T (W destroyed), the leading `keep` triplets.
         out = svd_of_product(be, ConstMatView<T>(K.view()), W.view(), keep, SvdDriver::Gesdd);

@@ -28,11 +28,12 @@ _DEFAULT_MAXITER = 1000
 # whatever the block (its vectors, not its few entries, are most of the memory traffic),
 # and its time goes to orthonormalizing the blocks against the space (O(m L^2) a cycle):
 # there the space is max(96, 2.5 k) in up to 24 blocks (4 vectors up to k = 38, 6 at
-# k = 50): 40-55% fewer products and 1.4-2.1x less time than the dense shape on random
-# sparse matrices (bench/RESULTS.md, session 30).  Not narrower: a block Krylov space holds
-# only l vectors of an exactly repeated singular value with a small gap below it (a
-# diagonal with a value repeated 6-8 times, k = 10: blocks of 2 returned the next value
-# instead in 8 of 10 seeds, blocks of 4 never), and blocks of 2 would have saved 1.5x more.
+# k = 50): 40-55% fewer products and 1.3-1.7x less time than the dense shape on random
+# sparse matrices (bench/RESULTS.md, session 30).  Not narrower, though blocks of 2 were up
+# to 1.5x faster still: a block Krylov space holds only l vectors of an exactly repeated
+# singular value with a small gap below it, more only as rounding seeds them (a diagonal
+# with a value repeated 8 times, k = 10: blocks of 2 in a space of 64 returned 4-6 copies,
+# blocks of 4 all 8).
 # A dense block product reads A once for all its columns; narrow blocks cost it 1.2-2x.
 # Where max(96, 4k) covers the short side, both get the one exact block.
 # check_svds_options gives both backends l and the depth.

@@ -103,7 +103,7 @@ def _no_scaling_pass(monkeypatch) -> None:
     def refused(A):
         raise AssertionError("the scaling pass over A ran")
 
-    monkeypatch.setattr(_scale, "dask_exponent", refused)
+    monkeypatch.setattr(_scale, "dask_max_abs", refused)
 
 
 def test_single_pass_fallback_reads_every_block_once(monkeypatch) -> None:
@@ -149,7 +149,7 @@ def test_rank_deficiency_does_not_trigger_the_scaling_pass(monkeypatch) -> None:
     from rankwise import _dask, _scale
 
     D = da.from_array(np.ones((40, 30)), chunks=(10, 30))
-    passes = _count_calls(monkeypatch, _scale, "dask_exponent")
+    passes = _count_calls(monkeypatch, _scale, "dask_max_abs")
 
     def rank_deficient(B):
         raise np.linalg.LinAlgError("maxvol: U[start, :] is singular")

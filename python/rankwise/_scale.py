@@ -107,27 +107,23 @@ def unscale_values(s: Any, e: int, what: str = "the singular values of A") -> An
     return out
 
 
-def dask_exponent(A: Any) -> int:
-    """:func:`scale_exponent` of a dask array, from one more pass over it (a dask graph is
-    only scanned while the algorithm runs, so this is for a retry after a failure)."""
+def dask_max_abs(A: Any) -> float:
+    """max |a_ij| of a dask array, from one more pass over it (a dask graph is only scanned
+    while the algorithm runs, so this is for a retry after a failure)."""
     import dask.array as da
 
-    amax = float(da.abs(A).max().compute())
-    if not (amax > 0 and math.isfinite(amax)):
-        return 0
-    dtype = np.dtype(A.dtype) if np.dtype(A.dtype) in (np.float32, np.float64) else np.float64
-    low, high = _bounds(np.dtype(dtype))
-    return 0 if low <= amax <= high else math.frexp(amax)[1]
+    return float(da.abs(A).max().compute())
 
 
-def run_dask_scaled(run: Any, A: Any) -> tuple[Any, int]:
+def run_dask_scaled(run: Any, A: Any, zero: Any = None) -> tuple[Any, int]:
     """(run(A), 0), or where run fails on A with entries near the float maximum or the
     subnormal range (the CholeskyQR Gram matrices of the dask path overflow from
     max |a_ij| ~ 1e154 on, "array must not contain infs or NaNs", and underflow below
     ~1e-154, rankwise._dask.SketchUnderflow), (run(A 2^-e), e) after one more pass over A
-    for its maximum.  A failure on data within range is raised as it was; so is, without
-    that pass, a LinAlgError other than an underflow (a rank-deficient factor, which
-    scaling does not change)."""
+    for its maximum; where that maximum is 0 and `zero` is given, (zero(), 0): the result
+    for an all-zero A, whose sketches are zero.  A failure on data within range is raised
+    as it was; so is, without that pass, a LinAlgError other than an underflow (a
+    rank-deficient factor, which scaling does not change)."""
     from ._dask import SketchUnderflow
 
     try:
@@ -138,9 +134,13 @@ def run_dask_scaled(run: Any, A: Any) -> tuple[Any, int]:
         if isinstance(failure, np.linalg.LinAlgError) and not isinstance(failure, SketchUnderflow):
             raise
         try:
-            e = dask_exponent(A)
+            amax = dask_max_abs(A)
         except Exception:  # the maximum cannot be taken (scipy.sparse chunks): the
             raise failure from None  # first error is the one that explains
+        if amax == 0 and zero is not None:
+            return zero(), 0
+        dtype = A.dtype if np.dtype(A.dtype) in (np.float32, np.float64) else np.float64
+        e = exponent_for(amax, dtype)  # 0 for a zero A, or an infinite or NaN maximum
         if e == 0:
             raise
     import dask.array as da

@@ -424,12 +424,9 @@ def _svd_dask(
         def run(B: Any) -> tuple[Any, np.ndarray, Any]:
             return _dask.svd(B, k, l, q, key)
 
-    try:
-        (U, s, Vt), e = _scale.run_dask_scaled(run, A)
-    except _dask.SketchUnderflow:
-        if bool((A != 0).any().compute()):  # a sketch that underflows, not a zero A
-            raise
-        (U, s, Vt), e = _dask.zero_svd(A, k, work_dtype(A.dtype, "A")), 0
+    (U, s, Vt), e = _scale.run_dask_scaled(
+        run, A, zero=lambda: _dask.zero_svd(A, k, work_dtype(A.dtype, "A"))
+    )
     s = _scale.unscale_values(s, e)
     if _gpu.is_device_array(A._meta):  # CuPy chunks: the small factors as CuPy arrays too
         import cupy

@@ -184,19 +184,16 @@ def check_svds_options(
         space = _scipy_int(ncv, "`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
         if not k <= space <= min_dim:
             raise ValueError("`ncv` must be an integer satisfying `k <= ncv <= min(A.shape)`.")
+    search, max_depth = space, _KRYLOV_DEPTH
+    if sparse and ncv is None:
+        search, max_depth = max(_DEFAULT_SPACE, math.ceil(2.5 * k)), _SPARSE_KRYLOV_DEPTH
     if space >= min_dim:
         # One block spanning the short side: exact in one cycle.  Small blocks there missed
         # repeated singular values: a block Krylov space holds at most l vectors of an
         # invariant subspace (diag(1, 1, 0.5, 0.25), k = 2, blocks of 1: 1 and 0.5, reported
         # converged), and a 15 x 15 diagonal with a fourfold top value did not converge.
         l, depth = min_dim, 1
-    elif (
-        shape := _search_space(
-            k, max(_DEFAULT_SPACE, math.ceil(2.5 * k)), min_dim, _SPARSE_KRYLOV_DEPTH
-        )
-        if sparse and ncv is None
-        else _search_space(k, space, min_dim, _KRYLOV_DEPTH)
-    ) is not None:
+    elif (shape := _search_space(k, search, min_dim, max_depth)) is not None:
         l, depth = shape
     else:
         # No room for a thick restart (k near min(A.shape), or ncv = k): blocks of at least
@@ -235,7 +232,8 @@ def svds(
 
     The default ``solver="rankwise"`` is a thick-restarted block Krylov (block Lanczos
     bidiagonalization) method in the native core: a search space of up to 12 blocks of
-    ``max(8, ceil(k / 3))`` vectors (``max(96, 4k)`` in all, fewer where A is small), the
+    ``max(8, ceil(k / 3))`` vectors (``max(96, 4k)`` in all, fewer where A is small; for
+    scipy.sparse input up to 24 blocks of ``max(4, ceil(2.5 k / 24))``), the
     Rayleigh-Ritz approximation on it, and a restart that keeps about half of it (the
     leading Ritz vectors and the next Krylov block; products with A and A^T on blocks,
     multithreaded for sparse A), until every wanted triplet has a residual

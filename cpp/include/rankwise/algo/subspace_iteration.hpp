@@ -24,8 +24,9 @@
 // the floor of the residual, estimated as eps ||A||_F / s_1 (the rounding error of a product
 // A v is about eps ||A||_F; ||A||_F from LinearOp::fro_norm2(), or for operators that do
 // not know it from the Ritz values, the rest of the spectrum taken as flat at the smallest
-// one kept), or once it no longer improves (below sqrt(eps), no 25% improvement in 3
-// cycles): rounding, not the iteration, then sets the residual.
+// one kept), or once it no longer improves (below sqrt(eps): no 25% improvement in 3
+// cycles, and less than a quarter of the gain of the cycles before; see stagnates()):
+// rounding, not the iteration, then sets the residual.
 #pragma once
 
 #include <algorithm>
@@ -54,6 +55,27 @@ inline constexpr double kNearFloor = 32;
 // ... and is accepted at once within this factor (a cycle more gains at most this much; a
 // decaying spectrum is often there after its first cycle).
 inline constexpr double kAtFloor = 4;
+
+// Whether the worst residual per cycle (`history`, then this cycle's `worst`) has stopped
+// improving: the last 3 cycles gained less than 25% on the best before them, and less than
+// a quarter of the gain per cycle of the (up to) 6 cycles before those.  The second test
+// keeps a slow but steady convergence going (a space of k + 2 vectors, blocks of one, on a
+// flat spectrum: 3% a cycle for hundreds of cycles, where the first test alone stopped at
+// 1e-8 and called it working precision); at a floor the gain falls off and both hold.
+inline bool stagnates(const std::vector<double>& history, double worst) {
+    const auto n = static_cast<std::ptrdiff_t>(history.size());  // >= 3
+    const auto best_of_first = [&](std::ptrdiff_t count) {
+        return *std::min_element(history.begin(), history.begin() + count);
+    };
+    const double before = best_of_first(n - 2);
+    const double recent = std::min({worst, history[n - 1], history[n - 2]});
+    if (recent <= 0.75 * before) return false;
+    const std::ptrdiff_t window = std::min<std::ptrdiff_t>(6, n - 3);
+    const double gain_recent = std::log(before / recent) / 3;
+    const double gain_earlier =
+        window > 0 ? std::log(best_of_first(n - 2 - window) / before) / double(window) : 0;
+    return gain_recent <= 0.25 * gain_earlier;
+}
 
 template <class Backend, class T>
 SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& A,
@@ -158,23 +180,20 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         // A tol below what rounding lets the residual reach (0 included): stop once it no
         // longer improves.  Near the rounding level (within kNearFloor of it) that is a
         // cycle that does not halve it (a converging cycle gains 10x or more there); above
-        // it, 3 cycles without a 25% gain (below sqrt(eps) only: slow convergence is not
-        // stagnation).  Converged then means working precision, which is what a tol below
-        // the rounding level asks for; a tol above it that stagnation keeps out of reach is
-        // not met, and said so (svds raises ArpackNoConvergence with the partial results).
+        // it, stagnates() (below sqrt(eps) only; slow convergence is not stagnation).
+        // Converged then means working precision, which is what a tol below the rounding
+        // level asks for; a tol above it that stagnation keeps out of reach is not met, and
+        // said so (svds raises ArpackNoConvergence with the partial results).
         if (o.tol < kNearFloor * rounding && !history.empty()) {
             const double best = *std::min_element(history.begin(), history.end());
             if (worst <= kNearFloor * rounding && worst > 0.5 * best) {
                 converged = o.tol < rounding;
                 break;
             }
-            if (worst <= std::sqrt(eps) && history.size() >= 3) {
-                const double before = *std::min_element(history.begin(), history.end() - 2);
-                const double recent = std::min({worst, history.end()[-1], history.end()[-2]});
-                if (recent > 0.75 * before) {
-                    converged = o.tol < rounding;
-                    break;
-                }
+            if (worst <= std::sqrt(eps) && history.size() >= 3 &&
+                stagnates(history, worst)) {
+                converged = o.tol < rounding;
+                break;
             }
         }
         history.push_back(worst);

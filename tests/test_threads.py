@@ -4,6 +4,7 @@ family), and OpenMP limits are honoured."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -224,3 +225,57 @@ def test_calls_from_a_thread_pool_share_the_openmp_threads() -> None:
     assert all(before == after == threads for before, after in settings)
     expected = sorted(max(1, threads // k) for k in range(1, n_calls + 1))
     assert sorted(inside.values()) == expected
+
+
+_WATCH_THE_CORE_LOAD = """
+import os, sys
+seen = []
+def watch(event, args):
+    if event == "import" and args[0] == "rankwise._core":
+        seen.append(os.environ.get("GOMP_SPINCOUNT"))
+sys.addaudithook(watch)
+import rankwise
+print(seen, os.environ.get("GOMP_SPINCOUNT"), os.environ.get("OMP_WAIT_POLICY"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("user_env", "expected"),
+    [
+        ({}, "['1000'] None None"),
+        ({"OMP_WAIT_POLICY": "active"}, "[None] None active"),
+        ({"GOMP_SPINCOUNT": "50000"}, "['50000'] 50000 None"),
+    ],
+)
+def test_the_core_loads_with_a_short_openmp_spin_wait(
+    user_env: dict[str, str], expected: str
+) -> None:
+    """libgomp reads GOMP_SPINCOUNT when the core loads it: rankwise sets a short count for
+    that moment (a long spin stalls its short parallel steps where other processes share the
+    cores) and removes it again; a user's own OpenMP wait setting is left to decide."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run(
+        [sys.executable, "-c", _WATCH_THE_CORE_LOAD],
+        env={**env, **user_env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == expected
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libgomp.so.1: Linux")
+def test_show_config_says_where_libgomp_was_loaded_first() -> None:
+    """A libgomp loaded before rankwise keeps the settings it read then; config says so."""
+    import subprocess
+
+    code = "import rankwise; print(rankwise.config()['openmp_wait'])"
+    preload = "import ctypes; ctypes.CDLL('libgomp.so.1'); " + code
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", preload], capture_output=True, text=True)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert "before rankwise" not in first.stdout
+    assert "before rankwise" in second.stdout

@@ -31,7 +31,8 @@ Empirical interpolation (hyper-reduction, sensor placement)
     matrix_eim      A(mu) ~ sum_m beta_m(mu) A(mu_m) from the assembly routine only
 """
 
-from . import interpolative, precond
+# _openmp first: it loads the native core, and with it OpenMP's spin-wait setting.
+from . import _openmp, interpolative, precond  # noqa: F401
 from ._cg import CGBreakdownError, CGResult, cg, solve_cg
 from ._cg_solver import CGSolver
 from ._config import config, show_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _core
+from . import _core, _openmp
 
 
 def _cuda_backend() -> list[str]:
@@ -32,6 +32,8 @@ def config() -> dict[str, Any]:
         "backends": ["cpu", *_cuda_backend()],
         "blas": "resolved from scipy.linalg.cython_blas / cython_lapack",
         "openmp_max_threads": _core.openmp_max_threads(),
+        # How long a waiting OpenMP thread spins before it sleeps (rankwise/_openmp.py).
+        "openmp_wait": _openmp.WAIT_SETTING,
         # Products split into chunks on the core's OpenMP threads, each a single-threaded BLAS
         # call, the BLAS kept on one thread during an SVD call; needs the BLAS's thread-count
         # setter (rankwise/blas_threads.hpp).
@@ -75,6 +77,7 @@ def show_config() -> None:
     print(f"  backends: {', '.join(info['backends'])}")
     print(f"  BLAS/LAPACK: {info['blas']}")
     print(f"  OpenMP threads (core loops): {info['openmp_max_threads']}")
+    print(f"  OpenMP spin-wait: {info['openmp_wait']}")
     chunked = "yes" if info["blas_chunked_tall_skinny"] else "no (the BLAS has no thread setter)"
     print(f"  products in chunks on the core's threads, BLAS on one thread: {chunked}")
     pools = info["threadpools"]

@@ -245,12 +245,15 @@ def svds(
     A about ``eps * ||A||_F`` (``eps`` of A's dtype), so the iteration stops once the
     residual is within 4 times ``eps * (1 + ||A||_F / s_1)`` (``||A||_F`` of arrays and sparse
     matrices; for a LinearOperator estimated from the Ritz values), or no longer improves:
-    a cycle that does not halve it within 32 times that level, or 3 cycles without a 25%
-    gain below ``sqrt(eps)``.  It ends, measured, at 1-10 times that level on random
-    Gaussian, random sparse and decaying spectra (SciPy's arpack: 1-10 as well).  A
-    ``tol`` below that level is the same as ``tol=0``: it cannot be reached, the result
-    is reported as converged at working precision; a ``tol`` above it that the iteration
-    stops short of (stagnating on a tightly clustered spectrum) raises ArpackNoConvergence.
+    a cycle that does not halve it within 32 times that level, or, below ``sqrt(eps)``,
+    3 cycles without a 25% gain that also gain less than a quarter of what the cycles
+    before them gained (slow but steady convergence goes on).  It ends, measured, at 1-10
+    times that level on random Gaussian, random sparse and decaying spectra (SciPy's
+    arpack: 1-10 as well).  A ``tol`` below that level is the same as ``tol=0``: it cannot
+    be reached, the result is reported as converged at working precision; a ``tol`` above
+    it that the iteration stops short of (stagnating on a tightly clustered spectrum)
+    raises ArpackNoConvergence, and so does ``tol=0`` where ``maxiter`` cycles end before
+    working precision (an ``ncv`` close to ``k`` on a flat spectrum can need thousands).
     Singular values are then accurate to about eps s_1 and vectors to that over the
     relative gap.  The other solvers, and
     ``which="SM"`` (smallest singular values, which this iteration cannot target) and

@@ -124,14 +124,6 @@ HostMatrix<T> small_random(index_t rows, index_t cols, std::uint64_t seed, doubl
     return X;
 }
 
-// An n x k block with orthonormal columns.
-template <class T>
-HostMatrix<T> orthonormal(index_t n, index_t k, std::uint64_t seed) {
-    auto Q = random_matrix<T>(n, k, seed);
-    cpu_up.orthonormalize(Q.view(), Ortho::Householder);
-    return Q;
-}
-
 // The same sequence of updates (rows dense, columns sparse touching some rows, a low-rank
 // correction) on both backends from the same factors and key: the same singular values and
 // subspaces up to rounding, for every method.  The updates are small next to s_k (norms about
@@ -140,7 +132,8 @@ HostMatrix<T> orthonormal(index_t n, index_t k, std::uint64_t seed) {
 TYPED_TEST(CudaUpdateTest, UpdateTemplateMatchesTheCpuForEveryMethod) {
     using T = TypeParam;
     const index_t m = 120, n = 80, k = 6, r = 4;
-    const auto U0 = orthonormal<T>(m, k, 10), V0 = orthonormal<T>(n, k, 11);
+    const auto U0 = random_orthonormal<T>(cpu_up, m, k, 10),
+               V0 = random_orthonormal<T>(cpu_up, n, k, 11);
     const std::vector<T> s0{T(20), T(14), T(9), T(6), T(4.5), T(3)};
     const auto E = small_random<T>(r, n, 12, 0.1);  // new rows: Dt = E (r x n)
     // new columns F (m + r x 3) with nonzero rows J only: Dt = F(J, :)^T as a 3 x |J| CSR

@@ -34,13 +34,6 @@ double largest_overlap(ConstMatView<T> Q, ConstMatView<T> Y) {
     return worst;
 }
 
-template <class T>
-HostMatrix<T> orthonormal(index_t rows, index_t cols, std::uint64_t seed) {
-    auto Q = random_matrix<T>(rows, cols, seed);
-    be.orthonormalize(Q.view(), Ortho::Householder);
-    return Q;
-}
-
 // Y ends orthonormal and orthogonal to Q, within the function's own target (4 eps sqrt(m)).
 template <class T>
 void expect_orthonormal_against(ConstMatView<T> Q, MatView<T> Y, Ortho how, const char* what) {
@@ -55,7 +48,7 @@ TYPED_TEST(OrthonormalizeAgainst, EveryKindOfBlockEndsOrthonormalAndOrthogonalTo
     for (bool chunked : {false, true}) {
         const BlasPath path(chunked);
         for (index_t m : {300, 4000}) {  // below and above the rows where the check can go
-            const auto Q = orthonormal<T>(m, 40, 1);
+            const auto Q = random_orthonormal<T>(be, m, 40, 1);
             const ConstMatView<T> Qv(Q.view());
             for (index_t l : {1, 4, 16, 24}) {
                 for (Ortho how : {Ortho::CholQR2, Ortho::Householder}) {

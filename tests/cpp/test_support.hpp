@@ -37,6 +37,15 @@ HostMatrix<T> random_matrix(index_t rows, index_t cols, std::uint64_t seed) {
     return A;
 }
 
+// A rows x cols block with orthonormal columns (Householder QR of a Gaussian one).
+template <class T>
+HostMatrix<T> random_orthonormal(const CpuBackend& be, index_t rows, index_t cols,
+                                 std::uint64_t seed) {
+    auto Q = random_matrix<T>(rows, cols, seed);
+    be.orthonormalize(Q.view(), Ortho::Householder);
+    return Q;
+}
+
 // A = U diag(sigma) V^T with random orthonormal U, V (via the backend's Householder QR)
 template <class T>
 HostMatrix<T> matrix_with_spectrum(const CpuBackend& be, index_t m, index_t n,

@@ -72,9 +72,9 @@ def _problems() -> dict[str, tuple[str, Callable[[], Any], Callable[[], Any]]]:
 
 
 def _worker(contender: str) -> None:
-    """Times every case for one contender; prints {case: ms} as JSON."""
+    """Times every case for one contender; prints {case: [peer's name, ms]} as JSON."""
     out = {}
-    for case, (_, ours, peer) in _problems().items():
+    for case, (peer_name, ours, peer) in _problems().items():
         call = peer if contender == "peer" else ours
         call()
         times = []
@@ -82,11 +82,11 @@ def _worker(contender: str) -> None:
             start = time.perf_counter()
             call()
             times.append(time.perf_counter() - start)
-        out[case] = 1000 * min(times)
+        out[case] = [peer_name, 1000 * min(times)]
     print(json.dumps(out))
 
 
-def _run(contender: str) -> dict[str, float]:
+def _run(contender: str) -> dict[str, list[Any]]:
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     if contender == "rankwise, long spin":
         env["GOMP_SPINCOUNT"] = LIBGOMP_DEFAULT_SPIN
@@ -109,7 +109,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         _worker(args.worker)
         return
-    peers = {case: item[0] for case, item in _problems().items()}
     print(f"{os.cpu_count()} cores; {args.rounds} rounds; best of 3 calls per run, ms\n")
     print(
         "| case | busy processes | rankwise | rankwise, long spin | peer | long / short "
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
         try:
             time.sleep(0.5)
-            runs: dict[str, list[dict[str, float]]] = {c: [] for c in CONTENDERS}
+            runs: dict[str, list[dict[str, list[Any]]]] = {c: [] for c in CONTENDERS}
             for _ in range(args.rounds):
                 for contender in CONTENDERS:
                     runs[contender].append(_run(contender))
@@ -128,8 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             for loop in loops:
                 loop.kill()
                 loop.wait()
-        for case, peer in peers.items():
-            ms = {c: statistics.median(r[case] for r in runs[c]) for c in CONTENDERS}
+        for case, (peer, _) in runs["peer"][0].items():
+            ms = {c: statistics.median(r[case][1] for r in runs[c]) for c in CONTENDERS}
             ours, long_spin, theirs = (ms[c] for c in CONTENDERS)
             print(
                 f"| {case} | {busy} | {ours:.0f} | {long_spin:.0f} | {theirs:.0f} ({peer}) | "

@@ -148,6 +148,16 @@ inline constexpr double kCheckFreeMagnification = 4;
 inline constexpr index_t kCheckFreeMaxCols = 16;
 inline constexpr index_t kCheckFreeMinRows = 1024;
 
+// orthonormalizing_magnifies_at_most(Y^T Y, ..., kCheckFreeMagnification), the Gram matrix
+// formed by the backend and read on the host.
+template <class Backend, class T>
+bool well_conditioned_for_orthonormalizing(const Backend& be, ConstMatView<T> Y) {
+    auto G = be.template matrix<T>(Y.cols, Y.cols);
+    be.gemm(Trans::Yes, Trans::No, T(1), Y, Y, T(0), G.view());
+    return orthonormalizing_magnifies_at_most(be.to_host(G.data(), Y.cols * Y.cols), Y.cols,
+                                              kCheckFreeMagnification);
+}
+
 // Y <- Y - Q (Q^T Y) twice, then orthonormalize, again until Q^T Y is at rounding level
 // (block classical Gram-Schmidt with reorthogonalization, "twice is enough" in the usual case:
 // Giraud, Langou & Rozloznik 2005; checked by a third product unless the block is well
@@ -216,17 +226,11 @@ void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
             }
         }
         be.gemm(q_n, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
-        if (pass == 1 && Y.cols <= kCheckFreeMaxCols && q_rows >= kCheckFreeMinRows) {
-            auto G = be.template matrix<T>(Y.cols, Y.cols);
-            be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Y), ConstMatView<T>(Y), T(0),
-                    G.view());
-            if (orthonormalizing_magnifies_at_most(be.to_host(G.data(), Y.cols * Y.cols),
-                                                   Y.cols, kCheckFreeMagnification)) {
-                be.orthonormalize(Y, how);
-                return;
-            }
-        }
+        const bool check_free = pass == 1 && Y.cols <= kCheckFreeMaxCols &&
+                                q_rows >= kCheckFreeMinRows &&
+                                well_conditioned_for_orthonormalizing(be, ConstMatView<T>(Y));
         be.orthonormalize(Y, how);
+        if (check_free) return;
     }
 }
 

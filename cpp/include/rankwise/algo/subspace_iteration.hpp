@@ -77,6 +77,78 @@ inline bool stagnates(const std::vector<double>& history, double worst) {
     return gain_recent <= 0.25 * gain_earlier;
 }
 
+// The search space of a thick restart: `L` vectors in blocks of l (at most `depth` blocks),
+// `keep` Ritz vectors kept at a restart (about half the space, whole blocks after them), the
+// block after the space fitting beside it among the `space_rows` (one block fewer where
+// not).  Not `thick` where the space has no room for k Ritz vectors and a block (k near
+// min(m, n)): the restart is then the plain one, from the l leading Ritz vectors (k <= l).
+struct RestartShape {
+    bool thick;
+    index_t L;
+    index_t keep;
+};
+
+inline RestartShape restart_shape(index_t k, index_t l, index_t depth, index_t space_rows) {
+    const index_t fits = l * (depth + 1) <= space_rows ? depth : depth - 1;
+    const bool thick = fits >= 1 && k + l <= l * fits;
+    const index_t L = l * (thick ? fits : depth);
+    const index_t keep =
+        thick ? L - l * std::max<index_t>(1, std::min<index_t>(fits / 2, (L - k) / l)) : l;
+    return {thick, L, keep};
+}
+
+// The rounding level of a relative residual, eps (1 + ||A||_F / s_1) (`scale` = s_1): the
+// computed products' errors are about eps ||A||_F, the vectors' own rounding eps s_1.
+// ||A||_F^2 is `fro2` where the operator knows it, else (NaN) estimated from the Ritz values
+// `s`, the rest of the spectrum (up to min(m, n)) taken as large as the smallest one kept.
+template <class T>
+double rounding_level(double fro2, const std::vector<T>& s, index_t kept, double min_dim,
+                      double scale) {
+    if (!(fro2 >= 0) || !std::isfinite(fro2)) {
+        fro2 = 0;
+        for (const T v : s) fro2 += double(v) * double(v);
+        const double last = double(s.back());
+        fro2 += std::max(0.0, min_dim - double(kept)) * last * last;
+    }
+    return double(std::numeric_limits<T>::epsilon()) * (1 + std::sqrt(fro2) / scale);
+}
+
+// After a cycle that did not meet tol: whether the worst relative residual (`worst`, after
+// the cycles' `history`) has stopped improving where tol asks for more than rounding lets
+// it reach (tol below kNearFloor times the rounding level `rounding`, 0 included).  Near
+// the rounding level (within kNearFloor of it) that is a cycle that does not halve it (a
+// converging cycle gains 10x or more there); above it, stagnates() (below sqrt(eps) only;
+// slow convergence is not stagnation).
+template <class T>
+bool stopped_improving(const std::vector<double>& history, double worst, double rounding,
+                       double tol) {
+    if (!(tol < kNearFloor * rounding) || history.empty()) return false;
+    const double best = *std::min_element(history.begin(), history.end());
+    if (worst <= kNearFloor * rounding && worst > 0.5 * best) return true;
+    return worst <= std::sqrt(double(std::numeric_limits<T>::epsilon())) &&
+           history.size() >= 3 && stagnates(history, worst);
+}
+
+// The triplets from the SVD of AV = A V_k, V_k = f.V (n x k, orthonormal), into f (SciPy's
+// svds ends the same way): Rayleigh-Ritz on range(V_k), with u = A v / s, so A v - s u is
+// at rounding level and the residual left is A^T u - s v, at most about ||A^T r|| / s <=
+// r s_(L+1) / s for a right residual r reached by a Krylov iteration (r lies outside the
+// leading left singular space).  AV is destroyed.
+template <class Backend, class T>
+void triplets_of_range(const Backend& be, MatView<T> AV, SvdFactors<Backend, T>& f) {
+    const index_t k = AV.cols;
+    auto Vt = be.template matrix<T>(k, k);
+    auto U = be.template matrix<T>(AV.rows, k);
+    std::vector<T> s(static_cast<std::size_t>(k));
+    be.svd(AV, U.view(), s.data(), Vt.view(), SvdDriver::Gesdd);
+    auto V = be.template matrix<T>(f.V.rows(), k);
+    be.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(f.V.view()), ConstMatView<T>(Vt.view()),
+            T(0), V.view());
+    f.U = std::move(U);
+    f.V = std::move(V);
+    f.s = std::move(s);
+}
+
 template <class Backend, class T>
 SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& A,
                                           const SubspaceIterationOptions& o,
@@ -87,16 +159,7 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         << "need k >= 1, k + l <= l * depth or k <= l, and l * depth <= min(m, n); got k = "
         << k << ", l = " << l << ", depth = " << o.depth;
     require(o.max_iter >= 1) << "max_iter must be >= 1";
-    constexpr double eps = std::numeric_limits<T>::epsilon();
-    // Ritz vectors kept at a restart: about half the space, whole blocks after them.  Where
-    // the space has no room for k of them and a block (k near min(m, n)), the restart is
-    // the plain one: from orth(A V_l), the l leading right Ritz vectors (k <= l).
-    // The block after the space must fit beside it in R^m: one block fewer where not.
-    const index_t depth = l * (o.depth + 1) <= m ? o.depth : o.depth - 1;
-    const bool thick = depth >= 1 && k + l <= l * depth;
-    const index_t L = l * (thick ? depth : o.depth);
-    const index_t keep =
-        thick ? L - l * std::max<index_t>(1, std::min<index_t>(depth / 2, (L - k) / l)) : l;
+    const auto [thick, L, keep] = restart_shape(k, l, o.depth, m);
     require(thick || k <= l) << "k = " << k << " needs blocks of at least k vectors here (l = "
                              << l << ", depth = " << o.depth << ", " << m << " rows)";
     const double fro2 = A.fro_norm2();
@@ -161,40 +224,19 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         const double scale = std::max(s1, std::numeric_limits<double>::min());
         worst = *std::max_element(res.begin(), res.end()) / scale;
         if (!std::isfinite(worst)) break;
-        // The rounding level of the residual, eps (1 + ||A||_F / s_1): ||A||_F where the
-        // operator knows it, else from the Ritz values with the rest of the spectrum as
-        // large as the smallest one kept (the computed products' errors are about
-        // eps ||A||_F, the vectors' own rounding eps s_1).
-        double fro_est2 = fro2;
-        if (!(fro_est2 >= 0) || !std::isfinite(fro_est2)) {
-            fro_est2 = 0;
-            for (const T s : out.s) fro_est2 += double(s) * double(s);
-            const double last = double(out.s.back());
-            fro_est2 += std::max(0.0, min_dim - double(keep)) * last * last;
-        }
-        const double rounding = eps * (1 + std::sqrt(fro_est2) / scale);
+        const double rounding = rounding_level<T>(fro2, out.s, keep, min_dim, scale);
         if (worst <= std::max(o.tol, kAtFloor * rounding)) {
             converged = true;
             break;
         }
         // A tol below what rounding lets the residual reach (0 included): stop once it no
-        // longer improves.  Near the rounding level (within kNearFloor of it) that is a
-        // cycle that does not halve it (a converging cycle gains 10x or more there); above
-        // it, stagnates() (below sqrt(eps) only; slow convergence is not stagnation).
-        // Converged then means working precision, which is what a tol below the rounding
-        // level asks for; a tol above it that stagnation keeps out of reach is not met, and
-        // said so (svds raises ArpackNoConvergence with the partial results).
-        if (o.tol < kNearFloor * rounding && !history.empty()) {
-            const double best = *std::min_element(history.begin(), history.end());
-            if (worst <= kNearFloor * rounding && worst > 0.5 * best) {
-                converged = o.tol < rounding;
-                break;
-            }
-            if (worst <= std::sqrt(eps) && history.size() >= 3 &&
-                stagnates(history, worst)) {
-                converged = o.tol < rounding;
-                break;
-            }
+        // longer improves.  Converged then means working precision, which is what a tol
+        // below the rounding level asks for; a tol above it that stagnation keeps out of
+        // reach is not met, and said so (svds raises ArpackNoConvergence with the partial
+        // results).
+        if (stopped_improving<T>(history, worst, rounding, o.tol)) {
+            converged = o.tol < rounding;
+            break;
         }
         history.push_back(worst);
         if (it == o.max_iter) break;
@@ -210,20 +252,7 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
     }
     out.V.truncate_cols(k);
     if (std::isfinite(worst)) {
-        // The triplets from the SVD of A V_k (SciPy's svds ends the same way): Rayleigh-Ritz
-        // on range(V_k), with u = A v / s, so A v - s u is at rounding level and the residual
-        // left is A^T u - s v, at most about ||A^T r|| / s <= r s_(L+1) / s for the residual
-        // r reached above (r lies outside the leading left singular space).
-        auto Vt = be.template matrix<T>(k, k);
-        auto U = be.template matrix<T>(m, k);
-        std::vector<T> s(static_cast<std::size_t>(k));
-        be.svd(AV.view(), U.view(), s.data(), Vt.view(), SvdDriver::Gesdd);
-        auto V = be.template matrix<T>(n, k);
-        be.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(out.V.view()),
-                ConstMatView<T>(Vt.view()), T(0), V.view());
-        out.U = std::move(U);
-        out.V = std::move(V);
-        out.s = std::move(s);
+        triplets_of_range(be, AV.view(), out);
     } else {
         out.U.truncate_cols(k);
         out.s.resize(static_cast<std::size_t>(k));

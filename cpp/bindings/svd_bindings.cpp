@@ -17,6 +17,7 @@
 #include "rankwise/algo/error_estimate.hpp"
 #include "rankwise/algo/randqb_ei.hpp"
 #include "rankwise/algo/rsvd.hpp"
+#include "rankwise/algo/normal_lanczos.hpp"
 #include "rankwise/algo/subspace_iteration.hpp"
 #include "rankwise/blas_threads.hpp"
 #include "rankwise/error.hpp"
@@ -55,7 +56,7 @@ py::tuple with_operator(const OperatorHandle& op, Fn&& fn) {
 
 template <class T>
 py::tuple run_subspace_iteration(const LinearOp<T>& A, const SubspaceIterationOptions& o,
-                                 const std::optional<py::array>& v0) {
+                                 const std::optional<py::array>& v0, bool short_side) {
     py::array_t<T, py::array::c_style | py::array::forcecast> start;
     if (v0) {
         start = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(*v0);
@@ -66,7 +67,8 @@ py::tuple run_subspace_iteration(const LinearOp<T>& A, const SubspaceIterationOp
     {
         const NativeCall native;
         const cpu::SerialBlas blas_on_our_threads;  // rankwise/blas_threads.hpp
-        f = subspace_iteration(cpu(), A, o, p);
+        f = short_side ? leading_triplets_short_side(cpu(), A, o, p)
+                       : subspace_iteration(cpu(), A, o, p);
     }
     return factors_to_python(std::move(f));
 }
@@ -151,7 +153,8 @@ void register_svd(py::module_& m) {
     m.def(
         "subspace_iteration",
         [](const OperatorHandle& op, index_t k, index_t l, index_t depth, double tol,
-           index_t max_iter, std::optional<py::array> v0, std::uint64_t key0, std::uint64_t key1) {
+           index_t max_iter, std::optional<py::array> v0, std::uint64_t key0, std::uint64_t key1,
+           bool short_side) {
             SubspaceIterationOptions o;
             o.k = k;
             o.l = l;
@@ -159,12 +162,14 @@ void register_svd(py::module_& m) {
             o.tol = tol;
             o.max_iter = max_iter;
             o.key = make_key(key0, key1);
-            return op.is_single() ? run_subspace_iteration(op.f32(), o, v0)
-                                  : run_subspace_iteration(op.f64(), o, v0);
+            return op.is_single() ? run_subspace_iteration(op.f32(), o, v0, short_side)
+                                  : run_subspace_iteration(op.f64(), o, v0, short_side);
         },
         py::arg("op"), py::arg("k"), py::arg("l"), py::arg("depth"), py::arg("tol"),
         py::arg("max_iter"), py::arg("v0"), py::arg("key0"), py::arg("key1"),
-        "Restarted block Krylov iteration to a residual tolerance; returns (U, s, Vt, info).");
+        py::arg("short_side") = false,
+        "Restarted block Krylov iteration to a residual tolerance; returns (U, s, Vt, info). "
+        "short_side: the Lanczos iteration on A^T A first (algo/normal_lanczos.hpp).");
 
     m.def(
         "probe_residual_norms",

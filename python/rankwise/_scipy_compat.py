@@ -370,6 +370,17 @@ def svds(
         start, key = start_vector(np.asarray(v0), mat.min_dim, mat.dtype)
 
     U, s, Vt, info = checked_core(
-        _core.subspace_iteration, A_work, mat, k, l, depth, float(tol), maxiter, start, *key
+        _core.subspace_iteration,
+        A_work,
+        mat,
+        k,
+        l,
+        depth,
+        float(tol),
+        maxiter,
+        start,
+        *key,
+        # the Lanczos iteration on A^T A first, in the default space (normal_lanczos.hpp)
+        mat.kind == "sparse" and ncv is None,
     )
     return svds_result(U, s, Vt, info, tol, transposed, return_singular_vectors)

@@ -1,0 +1,226 @@
+// Leading singular triplets of a tall A (m >= n) from a thick-restarted block Lanczos
+// iteration on A^T A, whose basis lives on the short side (R^n), then a check of the true
+// residuals that hands over to the bidiagonalization (subspace_iteration.hpp) where they
+// fall short.
+//
+// The Krylov space K(A^T A, V_0) is the right space of the block Lanczos bidiagonalization
+// from the same block, so both converge alike per product; but the bidiagonalization also
+// keeps and orthonormalizes the left basis (m x L), and for a sparse A that, not the
+// products, is most of its time (bench/RESULTS.md, session 31: 0.74 s of 1.13 s).  Here only
+// V = [V_p, G_0, G_1, ...] (n x L, orthonormal) and W = A^T A V are kept; the Rayleigh-Ritz
+// approximation is the eigendecomposition of H = V^T W (L x L), the thick restart keeps the
+// `keep` leading Ritz vectors V C and their products W C, with the next block G, which holds
+// every Ritz residual W C - V C Theta (Wu & Simon's thick-restart Lanczos, 2000; SciPy's
+// svds with ARPACK works on A^T A as well).
+//
+// Squaring costs accuracy where s_i << s_1: theta = s^2 carries errors of about eps s_1^2,
+// and a residual delta_i = ||A^T A v_i - theta_i v_i|| is a residual delta_i / s_i of the
+// triplet (u = A v / s_i).  The iteration stops once max_i delta_i / (s_1 s_i) is within tol
+// or at the rounding level (subspace_iteration's rules), or hands over at once where s_k is
+// below 64 sqrt(eps) s_1 (a rank below k: measured 30-300 rounding units where the
+// bidiagonalization reaches 2-4); the triplets come from the SVD of A V_k as in
+// subspace_iteration, and their residual max_i ||A^T u_i - s_i v_i|| (one product) is
+// checked against what the bidiagonalization would stop at.  Where it is larger (measured
+// on low-rank float32 matrices and small spaces, ncv near k), the bidiagonalization runs
+// from the start.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "rankwise/algo/factors.hpp"
+#include "rankwise/algo/subspace_iteration.hpp"
+#include "rankwise/error.hpp"
+
+namespace rankwise {
+
+// The triplets are accepted within this factor of eps (1 + ||A||_F / s_1); the
+// bidiagonalization itself ends at 1-10 times it (subspace_iteration.hpp).
+inline constexpr double kNormalAccept = 8;
+// s_k below this factor of sqrt(eps) s_1 is left to the bidiagonalization.
+inline constexpr double kUnresolvable = 64;
+
+// Whether the Lanczos iteration on A^T A can run with these options: a thick restart on
+// the short side (n) of the tall A.
+inline bool normal_lanczos_fits(index_t k, index_t l, index_t depth, index_t n) {
+    return restart_shape(k, l, depth, n).thick;
+}
+
+// The iteration alone (see above): f.V holds the Ritz vectors V_k, f.s the Ritz values
+// sqrt(theta), f.relative_error the worst delta_i / (s_1 s_i) (infinite where s_k is out of
+// reach), f.converged whether that met its test.
+template <class Backend, class T>
+SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>& A,
+                                           const SubspaceIterationOptions& o,
+                                           const T* start_vector) {
+    const index_t m = A.rows(), n = A.cols(), k = o.k, l = o.l;
+    const auto [thick, L, keep] = restart_shape(k, l, o.depth, n);
+    require(thick && m >= n && o.max_iter >= 1)
+        << "the Lanczos iteration on A^T A needs a tall A and room for a thick restart; got k = "
+        << k << ", l = " << l << ", depth = " << o.depth;
+    const double fro2 = A.fro_norm2();
+    constexpr double eps = std::numeric_limits<T>::epsilon();
+
+    auto V = be.template matrix<T>(n, L);  // [V_p, G_0, G_1, ...]
+    auto W = be.template matrix<T>(n, L);  // A^T A V
+    auto G = be.template matrix<T>(n, l);  // the block after the space: the restart's G_0
+    auto AVc = be.template matrix<T>(m, l);
+    auto H = be.template matrix<T>(L, L);
+    auto X = be.template matrix<T>(L, L);   // eigenvectors of H
+    auto Xt = be.template matrix<T>(L, L);  // (the SVD's right factor, unused)
+    auto Vr = be.template matrix<T>(n, keep);
+    auto Wr = be.template matrix<T>(n, keep);
+    std::vector<T> theta(static_cast<std::size_t>(L));
+    std::vector<T> sym(static_cast<std::size_t>(L * L));
+    auto R = be.template matrix<T>(n, k);  // the Ritz residuals
+    std::vector<double> delta(static_cast<std::size_t>(k));
+    be.fill_normal(V.view().cols_range(0, l), o.key, 0);
+    if (start_vector != nullptr) {
+        be.copy(ConstMatView<T>{start_vector, n, 1, n}, V.view().cols_range(0, 1));
+    }
+    be.orthonormalize(V.view().cols_range(0, l), Ortho::CholQR2);
+
+    SvdFactors<Backend, T> out;
+    out.converged = false;
+    std::vector<double> history;  // worst delta_i / (s_1 s_i) per cycle
+    double worst = std::numeric_limits<double>::infinity();
+    index_t p = 0;  // kept Ritz vectors at the front of V and W
+    index_t it = 0;
+    while (it < o.max_iter) {
+        ++it;
+        be.check_interrupt();
+        for (index_t c = p; c < L; c += l) {
+            auto Vc = ConstMatView<T>(V.view().cols_range(c, l));
+            auto Wc = W.view().cols_range(c, l);
+            A.apply(Trans::No, Vc, AVc.view());
+            A.apply(Trans::Yes, ConstMatView<T>(AVc.view()), Wc);
+            out.passes += 2;
+            auto next = c + l < L ? V.view().cols_range(c + l, l) : G.view();
+            be.copy(ConstMatView<T>(Wc), next);
+            orthonormalize_against(be, ConstMatView<T>(V.view().cols_range(0, c + l)), next,
+                                   Ortho::CholQR2);
+        }
+        // Rayleigh-Ritz: H = V^T W, symmetrized; for a symmetric positive semidefinite H its
+        // SVD is its eigendecomposition (a rounding-level negative eigenvalue comes back as
+        // its magnitude, with the same eigenvector in X).
+        be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(V.view()),
+                ConstMatView<T>(W.view()), T(0), H.view());
+        const auto h = be.to_host(H.data(), L * L);
+        const auto at = [L](index_t i, index_t j) { return std::size_t(i + j * L); };
+        for (index_t j = 0; j < L; ++j) {
+            for (index_t i = 0; i < L; ++i) sym[at(i, j)] = (h[at(i, j)] + h[at(j, i)]) / 2;
+        }
+        be.from_host(sym.data(), H.view());
+        be.svd(H.view(), X.view(), theta.data(), Xt.view(), SvdDriver::Gesdd);
+        auto C = ConstMatView<T>(X.view().cols_range(0, keep));
+        be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()), C, T(0), Vr.view());
+        be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(W.view()), C, T(0), Wr.view());
+        // delta_i = ||A^T A v_i - theta_i v_i||
+        be.scale_columns(ConstMatView<T>(Vr.view().cols_range(0, k)), theta.data(), R.view());
+        be.add_scaled(ConstMatView<T>(Wr.view().cols_range(0, k)), T(-1), R.view());
+        be.column_norms(ConstMatView<T>(R.view()), delta.data());
+
+        const double s1 = std::sqrt(std::max(double(theta[0]), 0.0));
+        const double scale = std::max(s1, std::numeric_limits<double>::min());
+        out.s.resize(static_cast<std::size_t>(keep));
+        for (index_t i = 0; i < keep; ++i) {
+            out.s[std::size_t(i)] = T(std::sqrt(std::max(double(theta[std::size_t(i)]), 0.0)));
+        }
+        // theta carries errors of about eps s_1^2: s_k much below sqrt(eps) s_1 (a rank
+        // below k, a fast decay in float32) is out of the squared problem's reach
+        if (!(double(out.s[std::size_t(k - 1)]) > kUnresolvable * std::sqrt(eps) * scale)) {
+            worst = std::numeric_limits<double>::infinity();
+            break;
+        }
+        // The triplets' residuals to come, ||A^T u_i - s_i v_i|| = delta_i / s_i, over s_1
+        worst = 0;
+        for (std::size_t i = 0; i < std::size_t(k); ++i) {
+            worst = std::max(worst, delta[i] / (scale * double(out.s[i])));
+        }
+        if (!std::isfinite(worst)) break;
+        const double rounding = rounding_level<T>(fro2, out.s, keep, double(n), scale);
+        if (worst <= std::max(o.tol, kAtFloor * rounding)) {
+            out.converged = true;
+            break;
+        }
+        // No longer improving, whatever tol asks (the squared problem's floor can lie above
+        // tol: tail singular values near rounding level); the check of the triplets decides.
+        if (stopped_improving<T>(history, worst, rounding, 0.0)) break;
+        history.push_back(worst);
+        if (it == o.max_iter) break;
+        // Restart: V = [V C, G], W = [W C]
+        p = keep;
+        be.copy(ConstMatView<T>(Vr.view()), V.view().cols_range(0, p));
+        be.copy(ConstMatView<T>(Wr.view()), W.view().cols_range(0, p));
+        be.copy(ConstMatView<T>(G.view()), V.view().cols_range(p, l));
+    }
+    out.V = be.template matrix<T>(n, k);
+    be.copy(ConstMatView<T>(Vr.view().cols_range(0, k)), out.V.view());
+    out.iterations = it;
+    out.relative_error = worst;
+    return out;
+}
+
+// The worst left residual max_i ||A^T u_i - s_i v_i|| / s_1 of triplets whose right
+// residuals A v_i - s_i u_i are at rounding level by construction (one product).
+template <class Backend, class T>
+double worst_left_residual(const Backend& be, const LinearOp<T>& A, SvdFactors<Backend, T>& f) {
+    const index_t n = A.cols(), k = f.U.cols();
+    auto R = be.template matrix<T>(n, k);
+    A.apply(Trans::Yes, ConstMatView<T>(f.U.view()), R.view());
+    f.passes += 1;
+    std::vector<T> minus_s(f.s.size());
+    std::transform(f.s.begin(), f.s.end(), minus_s.begin(), [](T v) { return -v; });
+    auto SV = be.template matrix<T>(n, k);
+    be.scale_columns(ConstMatView<T>(f.V.view()), minus_s.data(), SV.view());
+    be.add_scaled(ConstMatView<T>(SV.view()), T(1), R.view());
+    std::vector<double> res(static_cast<std::size_t>(k));
+    be.column_norms(ConstMatView<T>(R.view()), res.data());
+    const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
+    return *std::max_element(res.begin(), res.end()) / scale;
+}
+
+// Leading triplets of a tall A (m >= n): the Lanczos iteration on A^T A where it fits and
+// its triplets' residuals pass, else the bidiagonalization from the start (see above).
+template <class Backend, class T>
+SvdFactors<Backend, T> leading_triplets_short_side(const Backend& be, const LinearOp<T>& A,
+                                                   const SubspaceIterationOptions& o,
+                                                   const T* start_vector = nullptr) {
+    const index_t m = A.rows(), n = A.cols(), k = o.k;
+    if (m < n || !normal_lanczos_fits(k, o.l, o.depth, n)) {
+        return subspace_iteration(be, A, o, start_vector);
+    }
+    auto f = normal_lanczos_ritz(be, A, o, start_vector);
+    const auto bidiagonalization = [&] {
+        auto g = subspace_iteration(be, A, o, start_vector);
+        g.passes += f.passes;
+        g.iterations += f.iterations;
+        return g;
+    };
+    if (!std::isfinite(f.relative_error)) return bidiagonalization();
+    const bool ran_out = !f.converged && f.iterations == o.max_iter;
+    const double fro2 = A.fro_norm2();
+    const auto accepted = [&](double worst) {
+        const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
+        const double rounding = rounding_level<T>(fro2, f.s, k, double(n), scale);
+        return std::isfinite(worst) && worst <= std::max(o.tol, kNormalAccept * rounding);
+    };
+    auto AV = be.template matrix<T>(m, k);
+    A.apply(Trans::No, ConstMatView<T>(f.V.view()), AV.view());
+    f.passes += 1;
+    triplets_of_range(be, AV.view(), f);
+    const double worst = worst_left_residual(be, A, f);
+    f.relative_error = worst;
+    if (accepted(worst)) {
+        f.converged = true;
+        return f;
+    }
+    // maxiter cycles ended first: the bidiagonalization would need as many; the partial
+    // results, not converged (svds raises ArpackNoConvergence with them)
+    if (ran_out) return f;
+    return bidiagonalization();
+}
+
+}  // namespace rankwise

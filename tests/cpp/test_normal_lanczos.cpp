@@ -1,0 +1,141 @@
+// The Lanczos iteration on A^T A (algo/normal_lanczos.hpp) and its hand-over to the
+// bidiagonalization: converged triplets at the rounding level, the hand-over where s_k is out
+// of the squared problem's reach, and the shapes it leaves to the bidiagonalization.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "rankwise/algo/normal_lanczos.hpp"
+#include "rankwise/algo/subspace_iteration.hpp"
+#include "rankwise/operators.hpp"
+#include "test_support.hpp"
+
+namespace rankwise::test {
+namespace {
+
+template <class T>
+class NormalLanczos : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(NormalLanczos, Precisions);
+
+const CpuBackend be;
+
+std::vector<double> spectrum(index_t r, double first, double ratio) {
+    std::vector<double> s(static_cast<std::size_t>(r));
+    for (index_t i = 0; i < r; ++i) s[std::size_t(i)] = first * std::pow(ratio, double(i));
+    return s;
+}
+
+// max_i max(||A v_i - s_i u_i||, ||A^T u_i - s_i v_i||) / s_1, in double
+template <class T>
+double worst_residual(ConstMatView<T> A, const SvdFactors<CpuBackend, T>& f) {
+    const auto U = f.U.view(), V = f.V.view();
+    double worst = 0;
+    for (std::size_t p = 0; p < f.s.size(); ++p) {
+        double right = 0, left = 0;
+        for (index_t i = 0; i < A.rows; ++i) {
+            double r = -double(f.s[p]) * U(i, index_t(p));
+            for (index_t j = 0; j < A.cols; ++j) r += double(A(i, j)) * V(j, index_t(p));
+            right += r * r;
+        }
+        for (index_t j = 0; j < A.cols; ++j) {
+            double r = -double(f.s[p]) * V(j, index_t(p));
+            for (index_t i = 0; i < A.rows; ++i) r += double(A(i, j)) * U(i, index_t(p));
+            left += r * r;
+        }
+        worst = std::max({worst, std::sqrt(right), std::sqrt(left)});
+    }
+    return worst / double(f.s[0]);
+}
+
+SubspaceIterationOptions options(index_t k, index_t l, index_t depth) {
+    SubspaceIterationOptions o;
+    o.k = k;
+    o.l = l;
+    o.depth = depth;
+    o.key = {3, 4};
+    return o;
+}
+
+TYPED_TEST(NormalLanczos, ConvergesToTheLeadingTripletsAtTheRoundingLevel) {
+    using T = TypeParam;
+    // a slow decay with a flat tail: several restarts
+    auto sigma = spectrum(60, 1.0, 0.97);
+    sigma.resize(120, 0.1);
+    const auto A = matrix_with_spectrum<T>(be, 400, 120, sigma, 41);
+    const DenseOp<CpuBackend, T> op(be, A.view(), false);
+    const auto o = options(8, 4, 8);
+    const auto ritz = normal_lanczos_ritz(be, op, o, static_cast<const T*>(nullptr));
+    EXPECT_TRUE(ritz.converged);
+    EXPECT_GT(ritz.iterations, 1);
+    EXPECT_LE(orthonormality_error<T>(ritz.V.view()), 50 * eps<T>());
+
+    const auto f = leading_triplets_short_side(be, op, o);
+    EXPECT_TRUE(f.converged);
+    // the Lanczos cycles, A V_k and the check's product: no hand-over
+    EXPECT_EQ(f.passes, ritz.passes + 2);
+    double fro = 0;
+    for (double s : sigma) fro += s * s;
+    const double rounding = eps<T>() * (1 + std::sqrt(fro));
+    EXPECT_LE(worst_residual<T>(A.view(), f), kNormalAccept * 1.5 * rounding);
+    EXPECT_LE(f.relative_error, kNormalAccept * rounding);
+    for (index_t i = 0; i < 8; ++i) EXPECT_NEAR(f.s[i], sigma[i], 20 * eps<T>());
+    EXPECT_LE(orthonormality_error<T>(f.U.view()), 50 * eps<T>());
+    EXPECT_LE(orthonormality_error<T>(f.V.view()), 50 * eps<T>());
+}
+
+TYPED_TEST(NormalLanczos, ARankBelowKIsHandedToTheBidiagonalization) {
+    using T = TypeParam;
+    // rank 5, k = 8: s_6.. are zero, far below sqrt(eps) s_1
+    const auto sigma = spectrum(5, 2.0, 0.8);
+    const auto A = matrix_with_spectrum<T>(be, 300, 100, sigma, 42);
+    const DenseOp<CpuBackend, T> op(be, A.view(), false);
+    const auto o = options(8, 4, 8);
+    const auto ritz = normal_lanczos_ritz(be, op, o, static_cast<const T*>(nullptr));
+    EXPECT_FALSE(std::isfinite(ritz.relative_error));
+    EXPECT_EQ(ritz.iterations, 1);
+
+    const auto f = leading_triplets_short_side(be, op, o);
+    const auto g = subspace_iteration(be, op, o);
+    EXPECT_TRUE(f.converged);
+    EXPECT_EQ(f.passes, ritz.passes + g.passes);  // the bidiagonalization from the start
+    for (std::size_t i = 0; i < f.s.size(); ++i) EXPECT_EQ(f.s[i], g.s[i]);
+    for (index_t i = 0; i < 5; ++i) EXPECT_NEAR(f.s[i], sigma[i], 20 * eps<T>());
+}
+
+TYPED_TEST(NormalLanczos, WideMatricesAndSpacesWithoutRoomAreTheBidiagonalizations) {
+    using T = TypeParam;
+    const auto sigma = spectrum(40, 1.0, 0.9);
+    for (auto [m, n, k, l, depth] : std::vector<std::array<index_t, 5>>{
+             {100, 300, 6, 4, 6},   // wide: the short side is the rows
+             {300, 40, 36, 36, 1},  // k near n: no thick restart on the short side
+         }) {
+        const auto A = matrix_with_spectrum<T>(be, m, n, sigma, 43);
+        const DenseOp<CpuBackend, T> op(be, A.view(), false);
+        const auto o = options(k, l, depth);
+        const auto f = leading_triplets_short_side(be, op, o);
+        const auto g = subspace_iteration(be, op, o);
+        EXPECT_EQ(f.passes, g.passes) << m << " x " << n;
+        for (std::size_t i = 0; i < f.s.size(); ++i) EXPECT_EQ(f.s[i], g.s[i]);
+    }
+}
+
+TYPED_TEST(NormalLanczos, MaxIterEndsWithThePartialResultsNotConverged) {
+    using T = TypeParam;
+    // a flat top (values 1 .. 0.99) converges slowly: one cycle is not enough
+    std::vector<double> sigma(80);
+    for (index_t i = 0; i < 80; ++i) sigma[std::size_t(i)] = 1 - 0.01 * double(i) / 80;
+    const auto A = matrix_with_spectrum<T>(be, 300, 80, sigma, 44);
+    const DenseOp<CpuBackend, T> op(be, A.view(), false);
+    auto o = options(6, 2, 6);
+    o.max_iter = 1;
+    const auto f = leading_triplets_short_side(be, op, o);
+    EXPECT_FALSE(f.converged);
+    EXPECT_EQ(f.iterations, 1);  // not handed over: the bidiagonalization would need as many
+    EXPECT_EQ(f.s.size(), 6u);
+    EXPECT_GT(f.relative_error, kNormalAccept * eps<T>() * (1 + std::sqrt(80.0)));
+}
+
+}  // namespace
+}  // namespace rankwise::test

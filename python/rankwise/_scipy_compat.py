@@ -241,6 +241,16 @@ def svds(
     ``A V_k`` (as SciPy's svds ends), so ``||A v_i - s_i u_i||`` is at rounding level and
     ``||A^T u_i - s_i v_i||`` is at most about the residual reached.
 
+    For scipy.sparse input with the default ``ncv``, the same thick-restarted block Lanczos
+    iteration runs on ``A^T A`` (``A A^T`` for a wide A) first: its basis lives on the short
+    side, as ARPACK's does, where the bidiagonalization's time goes to orthonormalizing
+    long-side vectors (1.3-3.5x less time on sparse matrices, bench/RESULTS.md session 32).
+    Squaring resolves singular values only down to about ``sqrt(eps) s_1``, so its triplets
+    (from the SVD of ``A V_k``) are checked, ``max_i ||A^T u_i - s_i v_i||`` within ``tol *
+    s_1`` or 8 times the rounding level below; where they fall short (a rank below ``k``,
+    ``s_k`` below ``64 sqrt(eps) s_1``, a stall above that level, seen on low-rank float32
+    matrices) the bidiagonalization runs from the start.
+
     ``tol=0`` means working precision: rounding alone makes the residual of a product with
     A about ``eps * ||A||_F`` (``eps`` of A's dtype), so the iteration stops once the
     residual is within 4 times ``eps * (1 + ||A||_F / s_1)`` (``||A||_F`` of arrays and sparse

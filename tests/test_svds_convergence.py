@@ -11,10 +11,13 @@ fired on slow convergence) at up to 87, and 10-60 on most flat float32 cases.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import rankwise
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 
 def _residual(A: object, u: np.ndarray, s: np.ndarray, vh: np.ndarray) -> float:
@@ -285,3 +288,82 @@ def test_a_repeated_value_of_a_sparse_matrix_is_found_in_full(seed: int) -> None
     A = sp.diags(np.r_[np.full(8, 5.0), np.arange(499.0, 0, -1) / 100]).tocsr()
     s = rankwise.svds(A, 10, rng=seed, return_singular_vectors=False)
     np.testing.assert_allclose(np.sort(s)[::-1], [5.0] * 8 + [4.99, 4.98], rtol=1e-12)
+
+
+# Sparse input runs the Lanczos iteration on A^T A first (normal_lanczos.hpp); a review's
+# cases (session 32), each of which failed on its first version.
+
+
+def _sparse_rotation(n: int, rng: np.random.Generator) -> sp.csr_matrix:
+    """A sparse orthogonal matrix: two layers of permuted 4 x 4 block rotations."""
+    Q = sp.identity(n, format="csr")
+    for _ in range(2):
+        blocks = [np.linalg.qr(rng.standard_normal((4, 4)))[0] for _ in range(n // 4)]
+        Q = (sp.block_diag(blocks, format="csr")[rng.permutation(n)] @ Q).tocsr()
+    return Q
+
+
+def _sparse_with_spectrum(s: np.ndarray, seed: int) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    n = len(s)
+    return (_sparse_rotation(n, rng) @ sp.diags(s) @ _sparse_rotation(n, rng).T).tocsr()
+
+
+def _creeping(dtype: type, tail: float) -> tuple[np.ndarray, sp.csr_matrix]:
+    """A permuted diagonal: 12 values 1, 0.24 .. 0.2, then a tail at `tail`."""
+    n = 1000
+    rng = np.random.default_rng(0)
+    s = np.r_[1.0, np.linspace(0.24, 0.2, 11), tail * np.linspace(1, 0.5, n - 12)]
+    return s, sp.diags(s).tocsr()[rng.permutation(n)][:, rng.permutation(n)].astype(dtype)
+
+
+def _plateau(dtype: type) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Rotated: 15 values 1 .. 0.86, then a tail from 1e-5 to 1e-6."""
+    i = np.arange(1000)
+    s = np.where(i < 15, 1.0 - 0.01 * i, 1e-5 * np.linspace(1, 0.1, 1000))
+    return s, _sparse_with_spectrum(s, 3).astype(dtype)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _creeping(np.float64, 1e-8),
+        lambda: _plateau(np.float32),
+    ],
+    ids=["creep-float64", "plateau-float32"],
+)
+def test_numerically_low_rank_normal_matrix_converges_in_few_cycles(make: Any) -> None:
+    """A^T A of numerically low rank (a tail below sqrt(eps) s_1): Krylov blocks fall into the
+    space and random columns take their place, which broke the thick restart's hold on the
+    residuals; the Lanczos iteration crept for hundreds of cycles (float64) or never
+    converged (float32) where the bidiagonalization needs 1-2."""
+    s, A = make()
+    u, sv, vh = rankwise.svds(A, 10, rng=0, maxiter=10)
+    assert _residual(A, u, sv, vh) <= BOUND * _rounding(A, float(sv.max()))
+    np.testing.assert_allclose(sv[::-1], s[:10], rtol=0, atol=64 * np.finfo(A.dtype).eps)
+
+
+def test_right_vectors_stay_orthonormal_over_many_restarts() -> None:
+    """The kept Ritz vectors V C drift from orthonormality at each restart (30-120 eps after
+    8-26 cycles, the singular values 18-62 eps off with them) unless V_k is orthonormalized
+    before the triplets are formed."""
+    n = 1500
+    s = np.r_[1 - 1e-5 * np.arange(300), 0.5 * np.linspace(1, 0.01, n - 300)]
+    rng = np.random.default_rng(0)
+    D = sp.vstack([sp.diags(s), sp.csr_matrix((1500, n))]).tocsr()
+    A = D[rng.permutation(3000)][:, rng.permutation(n)]
+    u, sv, vh = rankwise.svds(A, 10, rng=0)
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(vh @ vh.T, np.eye(10), rtol=0, atol=16 * eps)
+    np.testing.assert_allclose(u.T @ u, np.eye(10), rtol=0, atol=16 * eps)
+    np.testing.assert_allclose(sv[::-1], s[:10], rtol=0, atol=16 * eps)
+
+
+def test_maxiter_bounds_the_cycles_reported_after_a_hand_over() -> None:
+    """A hand-over to the bidiagonalization counts its cycles alone (it runs within maxiter);
+    the message counted the Lanczos cycles as well, 2 iterations for maxiter = 1."""
+    n = 1000
+    s = np.r_[1.0, 0.02 * (1 - 1e-3 * np.arange(n - 1))]  # s_k < 64 sqrt(eps) s_1: handed over
+    A = sp.diags(s).tocsr()[np.random.default_rng(0).permutation(n)].astype(np.float32)
+    with pytest.raises(spla.ArpackNoConvergence, match="did not converge in 1 iterations"):
+        rankwise.svds(A, 10, rng=0, maxiter=1)

@@ -171,15 +171,16 @@ bool well_conditioned_for_orthonormalizing(const Backend& be, ConstMatView<T> Y)
 // block Krylov 10% faster, svds 5%); a block still not orthogonal to Q after the second (an
 // ill-conditioned one, whose orthonormalization amplified what the projections left) goes
 // round again.  Y ends orthonormal and orthogonal to Q.  With `q_layout` Trans::Yes the view
-// holds Q^T (a row-major Q, as the SVD updater keeps its factors).
+// holds Q^T (a row-major Q, as the SVD updater keeps its factors).  Returns whether random
+// directions took the place of any of Y's.
 template <class Backend, class T>
-void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how,
+bool orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how,
                             Trans q_layout = Trans::No) {
     const bool qt = q_layout == Trans::Yes;
     const index_t q_rows = qt ? Q.cols : Q.rows, q_cols = qt ? Q.rows : Q.cols;
     if (q_cols == 0) {
         be.orthonormalize(Y, how);
-        return;
+        return false;
     }
     // C = Q^T Y and Y -= Q C, whichever layout holds Q
     const Trans q_t = qt ? Trans::No : Trans::Yes, q_n = qt ? Trans::Yes : Trans::No;
@@ -216,13 +217,14 @@ void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
             const auto c = be.to_host(C.data(), q_cols * Y.cols);
             double worst = 0;
             for (const T v : c) worst = std::max(worst, std::abs(double(v)));
-            if (worst <= tiny) return;
+            if (worst <= tiny) return replaced;
             if (pass == 4) {
                 // Still not orthogonal: the projected block is rank deficient (its columns
                 // dependent among themselves, e.g. a Krylov block of a rank-deficient A),
                 // and the directions its orthonormalization adds fall back along Q each
                 // time.  A random block in their place.
                 be.fill_normal(Y, philox::Key{0x6f7274686f676f6eULL, 1}, first);
+                replaced = true;
             }
         }
         be.gemm(q_n, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
@@ -230,8 +232,9 @@ void orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
                                 q_rows >= kCheckFreeMinRows &&
                                 well_conditioned_for_orthonormalizing(be, ConstMatView<T>(Y));
         be.orthonormalize(Y, how);
-        if (check_free) return;
+        if (check_free) return replaced;
     }
+    return replaced;
 }
 
 }  // namespace rankwise

@@ -16,18 +16,21 @@
 // Squaring costs accuracy where s_i << s_1: theta = s^2 carries errors of about eps s_1^2,
 // and a residual delta_i = ||A^T A v_i - theta_i v_i|| is a residual delta_i / s_i of the
 // triplet (u = A v / s_i).  The iteration stops once max_i delta_i / (s_1 s_i) is within tol
-// or at the rounding level (subspace_iteration's rules), or hands over at once where s_k is
-// below 64 sqrt(eps) s_1 (a rank below k: measured 30-300 rounding units where the
-// bidiagonalization reaches 2-4); the triplets come from the SVD of A V_k as in
-// subspace_iteration, and their residual max_i ||A^T u_i - s_i v_i|| (one product) is
-// checked against what the bidiagonalization would stop at.  Where it is larger (measured
-// on low-rank float32 matrices and small spaces, ncv near k), the bidiagonalization runs
-// from the start.
+// or at the rounding level (subspace_iteration's rules), once every delta_i is at the
+// rounding level of A^T A itself (the squared problem's floor), after 6 cycles without gain
+// above sqrt(eps), or at once where s_k is below 64 sqrt(eps) s_1 (a rank below k: measured
+// 30-300 rounding units where the bidiagonalization reaches 2-4).  The triplets come from the
+// SVD of A V_k as in subspace_iteration, and their residual max_i ||A^T u_i - s_i v_i|| (one
+// product) is checked against what the bidiagonalization would stop at (8 rounding units,
+// or tol); where it is larger (fast decays, low-rank float32 matrices, small spaces), the
+// bidiagonalization runs from the start, within maxiter cycles of its own.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 #include "rankwise/algo/factors.hpp"
@@ -41,6 +44,8 @@ namespace rankwise {
 inline constexpr double kNormalAccept = 8;
 // s_k below this factor of sqrt(eps) s_1 is left to the bidiagonalization.
 inline constexpr double kUnresolvable = 64;
+// Cycles without gain above sqrt(eps) that end the iteration (see the loop).
+inline constexpr std::ptrdiff_t kLongStall = 6;
 
 // Whether the Lanczos iteration on A^T A can run with these options: a thick restart on
 // the short side (n) of the tall A.
@@ -91,6 +96,7 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
     while (it < o.max_iter) {
         ++it;
         be.check_interrupt();
+        bool replaced = false;  // a block fell into the space: random columns took its place
         for (index_t c = p; c < L; c += l) {
             auto Vc = ConstMatView<T>(V.view().cols_range(c, l));
             auto Wc = W.view().cols_range(c, l);
@@ -99,8 +105,8 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             out.passes += 2;
             auto next = c + l < L ? V.view().cols_range(c + l, l) : G.view();
             be.copy(ConstMatView<T>(Wc), next);
-            orthonormalize_against(be, ConstMatView<T>(V.view().cols_range(0, c + l)), next,
-                                   Ortho::CholQR2);
+            replaced |= orthonormalize_against(
+                be, ConstMatView<T>(V.view().cols_range(0, c + l)), next, Ortho::CholQR2);
         }
         // Rayleigh-Ritz: H = V^T W, symmetrized; for a symmetric positive semidefinite H its
         // SVD is its eigendecomposition (a rounding-level negative eigenvalue comes back as
@@ -129,8 +135,11 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             out.s[std::size_t(i)] = T(std::sqrt(std::max(double(theta[std::size_t(i)]), 0.0)));
         }
         // theta carries errors of about eps s_1^2: s_k much below sqrt(eps) s_1 (a rank
-        // below k, a fast decay in float32) is out of the squared problem's reach
-        if (!(double(out.s[std::size_t(k - 1)]) > kUnresolvable * std::sqrt(eps) * scale)) {
+        // below k, a fast decay in float32) is out of the squared problem's reach, unless tol
+        // asks for no more than that (a residual of about eps s_1 / s_k)
+        const double sk = double(out.s[std::size_t(k - 1)]);
+        if (!(sk > kUnresolvable * std::sqrt(eps) * scale) &&
+            !(o.tol * sk >= kUnresolvable * eps * scale)) {
             worst = std::numeric_limits<double>::infinity();
             break;
         }
@@ -145,19 +154,53 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             out.converged = true;
             break;
         }
+        // Every delta_i at the rounding level of A^T A itself, about eps s_1 (s_1 + ||A||_F):
+        // the squared problem's floor, which no cycle lowers (a polynomial decay, k = 20-40:
+        // 10 more cycles before the stall tests below ended them); the check decides.
+        if (*std::max_element(delta.begin(), delta.end()) <= kAtFloor * rounding * scale * scale) {
+            break;
+        }
         // No longer improving, whatever tol asks (the squared problem's floor can lie above
-        // tol: tail singular values near rounding level); the check of the triplets decides.
-        if (stopped_improving<T>(history, worst, rounding, 0.0)) break;
+        // tol); the check of the triplets decides.  Above sqrt(eps), where the rules let slow
+        // convergence run, a longer stall as well: the squared problem's floor can lie there
+        // (float32, a numerically low-rank A^T A: 1000 cycles at 4e-4 where the
+        // bidiagonalization converged in 2); the window is 6 cycles, as an 8-fold value in
+        // blocks of 4 paused 4 cycles on its way down.
+        if (stopped_improving<T>(history, worst, rounding, 0.0) ||
+            (worst > std::sqrt(eps) && std::ptrdiff_t(history.size()) >= 2 * kLongStall &&
+             stagnates(history, worst, kLongStall))) {
+            break;
+        }
         history.push_back(worst);
         if (it == o.max_iter) break;
         // Restart: V = [V C, G], W = [W C]
         p = keep;
         be.copy(ConstMatView<T>(Vr.view()), V.view().cols_range(0, p));
         be.copy(ConstMatView<T>(Wr.view()), W.view().cols_range(0, p));
+        if (replaced) {
+            // The random columns broke the Krylov relation that puts every Ritz residual in
+            // G (A^T A of numerically low rank: the residuals left the space, and the
+            // iteration crept at 0.1-1% a cycle or never converged, where the
+            // bidiagonalization needed 1-2 cycles): the largest residuals themselves go into
+            // the next block, G's first columns where there are fewer than l.
+            std::vector<index_t> order(static_cast<std::size_t>(k));
+            std::iota(order.begin(), order.end(), index_t(0));
+            std::sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+                return delta[std::size_t(a)] > delta[std::size_t(b)];
+            });
+            for (index_t j = 0; j < std::min(k, l); ++j) {
+                be.copy(ConstMatView<T>(R.view().cols_range(order[std::size_t(j)], 1)),
+                        G.view().cols_range(j, 1));
+            }
+            orthonormalize_against(be, ConstMatView<T>(Vr.view()), G.view(), Ortho::CholQR2);
+        }
         be.copy(ConstMatView<T>(G.view()), V.view().cols_range(p, l));
     }
+    // V_k drifts from orthonormality by rounding at each restart (V C, never orthonormalized
+    // again: 30-120 eps after 8-26 cycles, and the singular values from A V_k with it)
     out.V = be.template matrix<T>(n, k);
     be.copy(ConstMatView<T>(Vr.view().cols_range(0, k)), out.V.view());
+    be.orthonormalize(out.V.view(), Ortho::CholQR2);
     out.iterations = it;
     out.relative_error = worst;
     return out;
@@ -193,34 +236,26 @@ SvdFactors<Backend, T> leading_triplets_short_side(const Backend& be, const Line
         return subspace_iteration(be, A, o, start_vector);
     }
     auto f = normal_lanczos_ritz(be, A, o, start_vector);
+    // iterations: those of the solver whose triplets are returned, within maxiter
     const auto bidiagonalization = [&] {
         auto g = subspace_iteration(be, A, o, start_vector);
         g.passes += f.passes;
-        g.iterations += f.iterations;
         return g;
     };
     if (!std::isfinite(f.relative_error)) return bidiagonalization();
-    const bool ran_out = !f.converged && f.iterations == o.max_iter;
-    const double fro2 = A.fro_norm2();
-    const auto accepted = [&](double worst) {
-        const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
-        const double rounding = rounding_level<T>(fro2, f.s, k, double(n), scale);
-        return std::isfinite(worst) && worst <= std::max(o.tol, kNormalAccept * rounding);
-    };
     auto AV = be.template matrix<T>(m, k);
     A.apply(Trans::No, ConstMatView<T>(f.V.view()), AV.view());
     f.passes += 1;
     triplets_of_range(be, AV.view(), f);
     const double worst = worst_left_residual(be, A, f);
-    f.relative_error = worst;
-    if (accepted(worst)) {
-        f.converged = true;
-        return f;
+    const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
+    const double rounding = rounding_level<T>(A.fro_norm2(), f.s, k, double(n), scale);
+    if (!(std::isfinite(worst) && worst <= std::max(o.tol, kNormalAccept * rounding))) {
+        return bidiagonalization();
     }
-    // maxiter cycles ended first: the bidiagonalization would need as many; the partial
-    // results, not converged (svds raises ArpackNoConvergence with them)
-    if (ran_out) return f;
-    return bidiagonalization();
+    f.relative_error = worst;
+    f.converged = true;
+    return f;
 }
 
 }  // namespace rankwise

@@ -57,23 +57,25 @@ inline constexpr double kNearFloor = 32;
 inline constexpr double kAtFloor = 4;
 
 // Whether the worst residual per cycle (`history`, then this cycle's `worst`) has stopped
-// improving: the last 3 cycles gained less than 25% on the best before them, and less than
-// a quarter of the gain per cycle of the (up to) 6 cycles before those.  The second test
+// improving: the last w cycles gained less than 25% on the best before them, and less than
+// a quarter of the gain per cycle of the (up to) 2w cycles before those.  The second test
 // keeps a slow but steady convergence going (a space of k + 2 vectors, blocks of one, on a
 // flat spectrum: 3% a cycle for hundreds of cycles, where the first test alone stopped at
 // 1e-8 and called it working precision); at a floor the gain falls off and both hold.
-inline bool stagnates(const std::vector<double>& history, double worst) {
-    const auto n = static_cast<std::ptrdiff_t>(history.size());  // >= 3
+inline bool stagnates(const std::vector<double>& history, double worst,
+                      std::ptrdiff_t w = 3) {
+    const auto n = static_cast<std::ptrdiff_t>(history.size());  // >= w
     const auto best_of_first = [&](std::ptrdiff_t count) {
         return *std::min_element(history.begin(), history.begin() + count);
     };
-    const double before = best_of_first(n - 2);
-    const double recent = std::min({worst, history[n - 1], history[n - 2]});
+    const double before = best_of_first(n + 1 - w);
+    const double recent =
+        std::min(worst, *std::min_element(history.end() - (w - 1), history.end()));
     if (recent <= 0.75 * before) return false;
-    const std::ptrdiff_t window = std::min<std::ptrdiff_t>(6, n - 3);
-    const double gain_recent = std::log(before / recent) / 3;
+    const std::ptrdiff_t window = std::min<std::ptrdiff_t>(2 * w, n - w);
+    const double gain_recent = std::log(before / recent) / double(w);
     const double gain_earlier =
-        window > 0 ? std::log(best_of_first(n - 2 - window) / before) / double(window) : 0;
+        window > 0 ? std::log(best_of_first(n + 1 - w - window) / before) / double(window) : 0;
     return gain_recent <= 0.25 * gain_earlier;
 }
 

@@ -154,10 +154,13 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             out.converged = true;
             break;
         }
-        // Every delta_i at the rounding level of A^T A itself, about eps s_1 (s_1 + ||A||_F):
-        // the squared problem's floor, which no cycle lowers (a polynomial decay, k = 20-40:
-        // 10 more cycles before the stall tests below ended them); the check decides.
-        if (*std::max_element(delta.begin(), delta.end()) <= kAtFloor * rounding * scale * scale) {
+        // Every delta_i at the rounding level of A^T A itself, about eps s_1 (s_1 + ||A||_F),
+        // with triplet residuals above what the check accepts: the squared problem's floor,
+        // which no cycle lowers (a polynomial decay, k = 20-40: 10 more cycles before the
+        // stall tests below ended them); the check decides.  (Below it, on flat spectra,
+        // the cycles go on to the rounding level.)
+        if (*std::max_element(delta.begin(), delta.end()) <= kAtFloor * rounding * scale * scale &&
+            worst > kNormalAccept * rounding) {
             break;
         }
         // No longer improving, whatever tol asks (the squared problem's floor can lie above

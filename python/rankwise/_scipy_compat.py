@@ -244,12 +244,13 @@ def svds(
     For scipy.sparse input with the default ``ncv``, the same thick-restarted block Lanczos
     iteration runs on ``A^T A`` (``A A^T`` for a wide A) first: its basis lives on the short
     side, as ARPACK's does, where the bidiagonalization's time goes to orthonormalizing
-    long-side vectors (1.3-3.5x less time on sparse matrices, bench/RESULTS.md session 32).
-    Squaring resolves singular values only down to about ``sqrt(eps) s_1``, so its triplets
-    (from the SVD of ``A V_k``) are checked, ``max_i ||A^T u_i - s_i v_i||`` within ``tol *
-    s_1`` or 8 times the rounding level below; where they fall short (a rank below ``k``,
-    ``s_k`` below ``64 sqrt(eps) s_1``, a stall above that level, seen on low-rank float32
-    matrices) the bidiagonalization runs from the start.
+    long-side vectors (1.4-3.7x less time on random and power-law sparse matrices,
+    bench/RESULTS.md session 32).  Squaring resolves singular values only down to about
+    ``sqrt(eps) s_1``, so its triplets (from the SVD of ``A V_k``) are checked,
+    ``max_i ||A^T u_i - s_i v_i||`` within ``tol * s_1`` or 8 times the rounding level
+    below; where they fall short (a rank below ``k``, ``s_k`` below ``64 sqrt(eps) s_1``,
+    fast decays, low-rank float32 matrices) the bidiagonalization runs from the start
+    (within ``maxiter`` cycles of its own; up to 3x the time it alone takes).
 
     ``tol=0`` means working precision: rounding alone makes the residual of a product with
     A about ``eps * ||A||_F`` (``eps`` of A's dtype), so the iteration stops once the

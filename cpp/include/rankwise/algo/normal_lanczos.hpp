@@ -16,14 +16,14 @@
 // Squaring costs accuracy where s_i << s_1: theta = s^2 carries errors of about eps s_1^2,
 // and a residual delta_i = ||A^T A v_i - theta_i v_i|| is a residual delta_i / s_i of the
 // triplet (u = A v / s_i).  The iteration stops once max_i delta_i / (s_1 s_i) is within tol
-// or at the rounding level (subspace_iteration's rules), once every delta_i is at the
-// rounding level of A^T A itself (the squared problem's floor), after 6 cycles without gain
-// above sqrt(eps), or at once where s_k is below 64 sqrt(eps) s_1 (a rank below k: measured
-// 30-300 rounding units where the bidiagonalization reaches 2-4).  The triplets come from the
-// SVD of A V_k as in subspace_iteration, and their residual max_i ||A^T u_i - s_i v_i|| (one
-// product) is checked against what the bidiagonalization would stop at (8 rounding units,
-// or tol); where it is larger (fast decays, low-rank float32 matrices, small spaces), the
-// bidiagonalization runs from the start, within maxiter cycles of its own.
+// or at the rounding level (subspace_iteration's rules), once the delta_i reach the rounding
+// level of A^T A itself or stall there (the squared problem's floor), after 6 cycles without
+// gain above sqrt(eps), or at once where s_k is below 64 sqrt(eps) s_1 (a rank below k:
+// measured 30-300 rounding units where the bidiagonalization reaches 2-4).  The triplets come
+// from the SVD of A V_k as in subspace_iteration, and their residual max_i ||A^T u_i - s_i
+// v_i|| (one product) is checked against what the bidiagonalization would stop at (8
+// rounding units, or tol); where it is larger (fast decays, low-rank float32 matrices, small
+// spaces), the bidiagonalization runs from the start, within maxiter cycles of its own.
 #pragma once
 
 #include <algorithm>
@@ -89,7 +89,8 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
 
     SvdFactors<Backend, T> out;
     out.converged = false;
-    std::vector<double> history;  // worst delta_i / (s_1 s_i) per cycle
+    std::vector<double> history;          // worst delta_i / (s_1 s_i) per cycle
+    std::vector<double> largest_history;  // max_i delta_i per cycle
     double worst = std::numeric_limits<double>::infinity();
     index_t p = 0;  // kept Ritz vectors at the front of V and W
     index_t it = 0;
@@ -154,15 +155,20 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             out.converged = true;
             break;
         }
-        // Every delta_i at the rounding level of A^T A itself, about eps s_1 (s_1 + ||A||_F),
-        // with triplet residuals above what the check accepts: the squared problem's floor,
-        // which no cycle lowers (a polynomial decay, k = 20-40: 10 more cycles before the
-        // stall tests below ended them); the check decides.  (Below it, on flat spectra,
-        // the cycles go on to the rounding level.)
-        if (*std::max_element(delta.begin(), delta.end()) <= kAtFloor * rounding * scale * scale &&
-            worst > kNormalAccept * rounding) {
+        // Triplet residuals above what the check accepts, with every delta_i at the rounding
+        // level of A^T A itself, about eps s_1 (s_1 + ||A||_F), or the largest no longer
+        // falling (stagnates(): it sat at 48 times that level from the first cycle on, 1/i^3,
+        // k = 20): the squared problem's floor, which no cycle lowers (polynomial decays,
+        // k = 20-40: up to 10 more cycles before the stall tests below ended them); the check
+        // decides.  (Below the acceptance, on flat spectra, the cycles go on to the rounding
+        // level.)
+        const double largest = *std::max_element(delta.begin(), delta.end());
+        if (worst > kNormalAccept * rounding &&
+            (largest <= kAtFloor * rounding * scale * scale ||
+             (largest_history.size() >= 3 && stagnates(largest_history, largest)))) {
             break;
         }
+        largest_history.push_back(largest);
         // No longer improving, whatever tol asks (the squared problem's floor can lie above
         // tol); the check of the triplets decides.  Above sqrt(eps), where the rules let slow
         // convergence run, a longer stall as well: the squared problem's floor can lie there

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "rankwise/algo/normal_lanczos.hpp"
@@ -140,6 +141,34 @@ TYPED_TEST(NormalLanczos, MaxIterBoundsTheCyclesOfTheSolverReturned) {
     EXPECT_EQ(f.passes, ritz.passes + 2 + g.passes);
     EXPECT_EQ(f.iterations, 1);
     for (std::size_t i = 0; i < f.s.size(); ++i) EXPECT_EQ(f.s[i], g.s[i]);
+}
+
+// A wide CSR matrix given transposed (svds' tall side) multiplies A^T A X in one call, with
+// the two products' arithmetic (csr_normal_mm): the same bits; a tall one declines.
+TYPED_TEST(NormalLanczos, SparseGramProductEqualsTheTwoProducts) {
+    using T = TypeParam;
+    const index_t rows = 60, cols = 700, l = 4;
+    std::vector<T> data;
+    std::vector<std::int32_t> indices, indptr{0};
+    for (index_t i = 0; i < rows; ++i) {
+        for (index_t e = 0; e < 1 + i % 7; ++e) {
+            indices.push_back(std::int32_t((i * 37 + e * 101) % cols));
+            data.push_back(T(std::sin(double(i + 3 * e))));
+        }
+        indptr.push_back(std::int32_t(indices.size()));
+    }
+    const CsrView<T, std::int32_t> csr{data.data(), indices.data(), indptr.data(), rows, cols};
+    const SparseOp<CpuBackend, T, std::int32_t> tall(be, csr, true);  // A^T: cols x rows
+    const auto X = random_matrix<T>(rows, l, 45);
+    HostMatrix<T> AX(cols, l), two(rows, l), fused(rows, l);
+    tall.apply(Trans::No, ConstMatView<T>(X.view()), AX.view());
+    tall.apply(Trans::Yes, ConstMatView<T>(AX.view()), two.view());
+    ASSERT_TRUE(tall.apply_gram(ConstMatView<T>(X.view()), fused.view()));
+    for (index_t i = 0; i < rows * l; ++i) ASSERT_EQ(fused.data()[i], two.data()[i]) << i;
+    const SparseOp<CpuBackend, T, std::int32_t> wide(be, csr, false);
+    HostMatrix<T> Y(cols, l);
+    const auto Z = random_matrix<T>(cols, l, 46);
+    EXPECT_FALSE(wide.apply_gram(ConstMatView<T>(Z.view()), Y.view()));
 }
 
 }  // namespace

@@ -37,6 +37,10 @@ class LinearOp {
     // layout in between (the SVD update's residual products, update_projection.hpp).
     // Returns false, having done nothing, where it cannot; the caller then applies twice.
     virtual bool apply_normal(ConstMatView<T> /*X*/, MatView<T> /*Y*/) const { return false; }
+    // Y = A^T A X (X, Y: cols x l) in one call, the same where the operator can keep A X in
+    // its own layout in between (the Lanczos iteration on A^T A, normal_lanczos.hpp).
+    // Returns false, having done nothing, where it cannot; the caller then applies twice.
+    virtual bool apply_gram(ConstMatView<T> /*X*/, MatView<T> /*Y*/) const { return false; }
     // Y = op(A) X with X and Y row-major, given as the column-major views of their
     // transposes (Xt: l x in, Yt: l x out, contiguous), where the operator works in that
     // layout anyway (the SVD update keeps its factors' rows contiguous).  Returns false,

@@ -48,6 +48,11 @@ class SparseOp final : public LinearOp<T> {
         be_.csr_normal_mm(a_, X, Y);
         return true;
     }
+    bool apply_gram(ConstMatView<T> X, MatView<T> Y) const override {
+        if (!transposed_) return false;
+        be_.csr_normal_mm(a_, X, Y);  // (a^T)^T a^T X
+        return true;
+    }
     bool apply_rows(Trans t, ConstMatView<T> Xt, MatView<T> Yt) const override {
         if constexpr (Backend::kSparseRowMajor) {
             be_.csr_mm_rows(a_, transposed_ ? flip(t) : t, Xt, Yt);

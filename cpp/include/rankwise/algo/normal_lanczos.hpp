@@ -101,8 +101,10 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         for (index_t c = p; c < L; c += l) {
             auto Vc = ConstMatView<T>(V.view().cols_range(c, l));
             auto Wc = W.view().cols_range(c, l);
-            A.apply(Trans::No, Vc, AVc.view());
-            A.apply(Trans::Yes, ConstMatView<T>(AVc.view()), Wc);
+            if (!A.apply_gram(Vc, Wc)) {
+                A.apply(Trans::No, Vc, AVc.view());
+                A.apply(Trans::Yes, ConstMatView<T>(AVc.view()), Wc);
+            }
             out.passes += 2;
             auto next = c + l < L ? V.view().cols_range(c + l, l) : G.view();
             be.copy(ConstMatView<T>(Wc), next);

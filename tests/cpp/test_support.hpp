@@ -51,10 +51,8 @@ template <class T>
 HostMatrix<T> matrix_with_spectrum(const CpuBackend& be, index_t m, index_t n,
                                    const std::vector<double>& sigma, std::uint64_t seed) {
     const auto r = static_cast<index_t>(sigma.size());
-    auto U = random_matrix<T>(m, r, seed);
-    auto V = random_matrix<T>(n, r, seed + 1);
-    be.orthonormalize(U.view(), Ortho::Householder);
-    be.orthonormalize(V.view(), Ortho::Householder);
+    auto U = random_orthonormal<T>(be, m, r, seed);
+    const auto V = random_orthonormal<T>(be, n, r, seed + 1);
     for (index_t j = 0; j < r; ++j)
         for (index_t i = 0; i < m; ++i) U.view()(i, j) *= static_cast<T>(sigma[j]);
     HostMatrix<T> A(m, n);

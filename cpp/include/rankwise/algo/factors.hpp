@@ -103,6 +103,24 @@ void flip_signs(const Backend& be, MatView<T> U, MatView<T> V) {
     be.scale_columns(ConstMatView<T>(V), signs.data(), V);
 }
 
+// The eigendecomposition of the Rayleigh quotient X^T H X of a symmetric positive
+// semidefinite H, given X (t x l, orthonormal columns) and HX = H X: the product, symmetrized
+// (rounding leaves it slightly unsymmetric), is decomposed by its SVD, which for a
+// semidefinite matrix is its eigendecomposition (a rounding-level negative eigenvalue comes
+// back as its magnitude, with its eigenvector in P).  P (l x l): eigenvectors; lambda (l
+// values, descending).
+template <class Backend, class T>
+void rayleigh_quotient_eig(const Backend& be, ConstMatView<T> X, ConstMatView<T> HX,
+                           MatView<T> P, T* lambda) {
+    const index_t l = X.cols;
+    auto G = be.template matrix<T>(l, l), Gt = be.template matrix<T>(l, l);
+    be.gemm(Trans::Yes, Trans::No, T(1), X, HX, T(0), G.view());
+    be.transpose(ConstMatView<T>(G.view()), Gt.view());
+    be.axpby(T(0.5), ConstMatView<T>(Gt.view()), T(0.5), G.view());
+    auto Pt = be.template matrix<T>(l, l);  // (the SVD's right factor: P again)
+    be.svd(G.view(), P, lambda, Pt.view(), SvdDriver::Gesdd);
+}
+
 // Whether Y, with G = Y^T Y (l x l, column-major, on the host), is well enough conditioned
 // that orthonormalizing it (Y R^{-1}, G = R^T R) magnifies what it still holds of another
 // space at most `bound` times: the Cholesky factor exists and ||R^{-1}||_F <= bound (an upper

@@ -72,13 +72,10 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
     auto W = be.template matrix<T>(n, L);  // A^T A V
     auto G = be.template matrix<T>(n, l);  // the block after the space: the restart's G_0
     auto AVc = be.template matrix<T>(m, l);
-    auto H = be.template matrix<T>(L, L);
-    auto X = be.template matrix<T>(L, L);   // eigenvectors of H
-    auto Xt = be.template matrix<T>(L, L);  // (the SVD's right factor, unused)
+    auto X = be.template matrix<T>(L, L);  // eigenvectors of V^T W
     auto Vr = be.template matrix<T>(n, keep);
     auto Wr = be.template matrix<T>(n, keep);
     std::vector<T> theta(static_cast<std::size_t>(L));
-    std::vector<T> sym(static_cast<std::size_t>(L * L));
     auto R = be.template matrix<T>(n, k);  // the Ritz residuals
     std::vector<double> delta(static_cast<std::size_t>(k));
     be.fill_normal(V.view().cols_range(0, l), o.key, 0);
@@ -111,18 +108,9 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             replaced |= orthonormalize_against(
                 be, ConstMatView<T>(V.view().cols_range(0, c + l)), next, Ortho::CholQR2);
         }
-        // Rayleigh-Ritz: H = V^T W, symmetrized; for a symmetric positive semidefinite H its
-        // SVD is its eigendecomposition (a rounding-level negative eigenvalue comes back as
-        // its magnitude, with the same eigenvector in X).
-        be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(V.view()),
-                ConstMatView<T>(W.view()), T(0), H.view());
-        const auto h = be.to_host(H.data(), L * L);
-        const auto at = [L](index_t i, index_t j) { return std::size_t(i + j * L); };
-        for (index_t j = 0; j < L; ++j) {
-            for (index_t i = 0; i < L; ++i) sym[at(i, j)] = (h[at(i, j)] + h[at(j, i)]) / 2;
-        }
-        be.from_host(sym.data(), H.view());
-        be.svd(H.view(), X.view(), theta.data(), Xt.view(), SvdDriver::Gesdd);
+        // Rayleigh-Ritz: the eigendecomposition of V^T A^T A V = V^T W
+        rayleigh_quotient_eig(be, ConstMatView<T>(V.view()), ConstMatView<T>(W.view()), X.view(),
+                              theta.data());
         auto C = ConstMatView<T>(X.view().cols_range(0, keep));
         be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()), C, T(0), Vr.view());
         be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(W.view()), C, T(0), Wr.view());
@@ -225,11 +213,9 @@ double worst_left_residual(const Backend& be, const LinearOp<T>& A, SvdFactors<B
     auto R = be.template matrix<T>(n, k);
     A.apply(Trans::Yes, ConstMatView<T>(f.U.view()), R.view());
     f.passes += 1;
-    std::vector<T> minus_s(f.s.size());
-    std::transform(f.s.begin(), f.s.end(), minus_s.begin(), [](T v) { return -v; });
     auto SV = be.template matrix<T>(n, k);
-    be.scale_columns(ConstMatView<T>(f.V.view()), minus_s.data(), SV.view());
-    be.add_scaled(ConstMatView<T>(SV.view()), T(1), R.view());
+    be.scale_columns(ConstMatView<T>(f.V.view()), f.s.data(), SV.view());
+    be.add_scaled(ConstMatView<T>(SV.view()), T(-1), R.view());
     std::vector<double> res(static_cast<std::size_t>(k));
     be.column_norms(ConstMatView<T>(R.view()), res.data());
     const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());

@@ -260,17 +260,11 @@ Projection<Backend, T> project_implicit(const Backend& be, ConstMatView<T> WeT, 
     }
     auto HX = be.template matrix<T>(r, l);
     apply_h(X.view(), HX.view());
-    // X^T H X = P diag(lambda) P^T (symmetrized; its SVD is its eigendecomposition)
-    auto G = be.template matrix<T>(l, l);
-    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(X.view()), ConstMatView<T>(HX.view()),
-            T(0), G.view());
-    auto Gt = be.template matrix<T>(l, l);  // (HX)^T X = G^T
-    be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(HX.view()), ConstMatView<T>(X.view()),
-            T(0), Gt.view());
-    be.axpby(T(0.5), ConstMatView<T>(Gt.view()), T(0.5), G.view());
-    auto P = be.template matrix<T>(l, l), Pt = be.template matrix<T>(l, l);
+    // X^T H X = P diag(lambda) P^T
+    auto P = be.template matrix<T>(l, l);
     std::vector<T> lam(static_cast<std::size_t>(l));
-    be.svd(G.view(), P.view(), lam.data(), Pt.view(), SvdDriver::Gesdd);
+    rayleigh_quotient_eig(be, ConstMatView<T>(X.view()), ConstMatView<T>(HX.view()), P.view(),
+                          lam.data());
     // H is formed with cancellation: entries are exact to about eps ||D||_F^2.
     const double d2 = Dt.fro_norm2();
     const double c2 = be.sum_squares(CdT);

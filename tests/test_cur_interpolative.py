@@ -109,6 +109,26 @@ def test_fixed_precision_rank_near_n(eps: float) -> None:
     assert id_error(A, k, idx, proj) <= 100 * np.sqrt(n) * eps * s[0]
 
 
+@pytest.mark.parametrize(("m", "n", "rank"), [(20000, 5, 4), (20000, 30, 25)])
+def test_fixed_precision_sketch_stops_growing_past_n(m: int, n: int, rank: int) -> None:
+    # a rank within _OVERSAMPLE of n never left _OVERSAMPLE of min(l, n) pivots spare: the
+    # sketch grew to about m rows (an m x m Gaussian matrix: 983 MB at m = 20000, n = 5);
+    # n + _OVERSAMPLE rows see all of A's row space
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((m, rank)) @ rng.standard_normal((rank, n))
+    tracemalloc.start()
+    try:
+        k, idx, proj = rli.interp_decomp(A, 1e-10, rng=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert k == rank
+    assert id_error(A, k, idx, proj) <= 1e-12 * np.linalg.norm(A)
+    assert peak <= 20 * A.nbytes
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fixed_precision_algebraic_decay(dtype: type) -> None:
     # sigma_j = (1 + j)^-3: the extrapolation from the first steps underestimates the rank,

@@ -261,10 +261,13 @@ def _fixed_precision(
             have = l
             R, perm = _qrcp(rows[0] if len(rows) == 1 else np.vstack(rows))
             k = _rank_from_r(R, eps)
-            if k + _OVERSAMPLE <= min(l, n) or k == n:
+            # l >= k + _OVERSAMPLE rows have seen every direction of A above eps, also where
+            # l > n (a rank just below n: the sketch stops growing at n + _OVERSAMPLE rows,
+            # where it grew to about m, an m x m Gaussian matrix, before)
+            if k + _OVERSAMPLE <= l or k == n:
                 idx, proj = _id_from_r(R, perm, k)
                 return k, idx, proj
-            l = _next_rows(np.abs(np.diagonal(R)), l, k, eps)
+            l = min(_next_rows(np.abs(np.diagonal(R)), l, k, eps), n + _OVERSAMPLE)
     R, perm = _qrcp(_dense_of(A, is_op, dtype))
     k = _rank_from_r(R, eps)
     idx, proj = _id_from_r(R, perm, k)

@@ -417,11 +417,22 @@ def test_jacobi_rejects_nonpositive_diagonal() -> None:
         rankwise.precond.jacobi(spla.aslinearoperator(np.eye(3)))
 
 
-def test_jacobi_dtype_mismatch() -> None:
-    A = poisson2d(4)
-    M = rankwise.precond.jacobi(A.astype(np.float32))
-    with pytest.raises(ValueError, match="float32"):
-        rankwise.cg(A, np.ones(16), M=M)
+@pytest.mark.parametrize("factory", ["jacobi", "ic0"])
+def test_preconditioner_of_the_other_precision_applies_as_in_scipy(factory: str) -> None:
+    # M built from a float32 A, a float64 b: the solve is float64 (SciPy's coercion) and M is
+    # applied in its own precision, as SciPy's cg applies it (this raised before)
+    A32 = poisson2d(20).astype(np.float32)
+    b = np.random.default_rng(0).standard_normal(400)
+    M = getattr(rankwise.precond, factory)(A32)
+    counts = {}
+    for name, solve in (("rankwise", rankwise.cg), ("scipy", spla.cg)):
+        calls = []
+        x, info = solve(A32, b, M=M, rtol=1e-8, callback=calls.append)
+        assert info == 0
+        assert x.dtype == np.float64
+        assert np.linalg.norm(b - A32.astype(np.float64) @ x) <= 1.01e-8 * np.linalg.norm(b)
+        counts[name] = len(calls)
+    assert abs(counts["rankwise"] - counts["scipy"]) <= 1
 
 
 # --------------------------------------------------------------------------- #

@@ -41,7 +41,8 @@ _BREAKDOWN_TEXT = {
 class CGBreakdownError(np.linalg.LinAlgError):
     """CG cannot continue: A or M is not SPD, or the iteration produced NaN/Inf.
 
-    Raised by :func:`rankwise.cg` (SciPy's ``cg`` would go on with NaNs or a wrong answer);
+    Raised by :func:`rankwise.cg` (SciPy's ``cg`` goes on: with NaNs, a wrong answer, or on
+    a symmetric indefinite A sometimes to a solution, which CG does not guarantee there);
     :func:`rankwise.solve_cg` reports the same in ``result.reason`` instead.  The attribute
     ``result`` holds the :class:`CGResult` with the last finite iterate.
     """
@@ -177,7 +178,9 @@ def _as_work(
         A = np.asarray(A)
         if A.dtype != dtype:
             A = A.astype(dtype)
-    mat = as_matrix(A, name)
+    # NaN or Inf from a user's operator mid-solve: CG's own "nonfinite" stop (solve_cg's
+    # reason, cg's CGBreakdownError with the last finite iterate), not a ValueError
+    mat = as_matrix(A, name, finite_products=False)
     if mat.shape[0] != mat.shape[1]:
         raise ValueError(f"{name} must be square; got shape {mat.shape}")
     if system_matrix and (iterations is None or iterations >= DIA_MIN_ITERATIONS):
@@ -249,12 +252,11 @@ def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
     if isinstance(M, Preconditioner):
         if M.shape != (n, n):
             raise ValueError("matrix and preconditioner have different shapes")
-        if M.dtype != dtype:
-            raise ValueError(
-                f"M was built for {M.dtype} but the system is solved in {dtype}; "
-                "build it from A in the same dtype"
-            )
-        return M.handle
+        if M.dtype == dtype:
+            return M.handle
+        # built for the other precision (ic0(A32) with a float64 b, which makes the solve
+        # float64 as in SciPy): applied in its own dtype as a LinearOperator, as SciPy's cg
+        # would apply it
     require_cpu_input(M, "M")
     if callable(M) and not isinstance(M, LinearOperator) and not hasattr(M, "shape"):
         M = LinearOperator((n, n), matvec=M, dtype=dtype)
@@ -283,7 +285,13 @@ def _apply_M(M: Any, B: np.ndarray) -> np.ndarray:
     return _core.precond_apply(M, B)
 
 
+def _scalar(value: Any) -> Any:
+    """A 0-d array as its Python scalar (SciPy takes np.array(1e-5) for rtol as well)."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def _check_atol(atol: Any) -> float:
+    atol = _scalar(atol)
     if isinstance(atol, str) or atol is None or not isinstance(atol, numbers.Real) or atol < 0:
         raise ValueError(
             f"'rankwise.cg' called with invalid `atol`={atol!r}; if set, `atol` must be a "
@@ -298,6 +306,7 @@ def _stopping_rule(
     """SciPy's rule, checked: column j stops when ||r_j|| < max(atol, rtol ||b_j||);
     maxiter defaults to 10 n.  Returns (per-column tolerances, maxiter)."""
     atol_f = _check_atol(atol)
+    rtol, maxiter = _scalar(rtol), _scalar(maxiter)
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
         raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
     tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
@@ -501,6 +510,8 @@ def _deflation_factors(
 
 
 def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResult:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable; got {type(callback).__name__}")
     X = sys_.X
     x_out = X[:, 0] if sys_.vector else X
     callback = _scaled_callback(sys_, callback)
@@ -750,8 +761,10 @@ def cg(
     Raises
     ------
     CGBreakdownError
-        If A or M is found not to be positive definite, or NaN/Inf appear mid-iteration
-        (SciPy's cg would return NaNs or a wrong answer).  ``exc.result`` has the details.
+        If A or M is found not to be positive definite (a direction p with p^T A p <= 0),
+        or NaN/Inf appear mid-iteration (SciPy's cg goes on: NaNs, a wrong answer, or on a
+        symmetric indefinite A sometimes a solution, which CG does not guarantee there;
+        MINRES is the method for those).  ``exc.result`` has the details.
     ValueError
         On shape mismatches, NaN/Inf in A, b or x0, or an invalid ``atol``.
     KeyboardInterrupt

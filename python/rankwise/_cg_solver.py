@@ -54,6 +54,22 @@ _NAMED = ("jacobi", "ssor", "ic0", "chebyshev")
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
+def _stalled(res: CGResult) -> bool:
+    """Whether a solve that reached maxiter stagnated: its residual (of some column) did not
+    halve over the second half of the iterations.  One cut short while converging (a
+    ``maxiter`` budget: 40 iterations, 2e-5 -> 4.5e-7 deflated) did not."""
+    if res.reason != "maxiter":
+        return False
+    h = np.asarray(res.residual_norms, dtype=np.float64)
+    h = h.reshape(h.shape[0], -1)
+    half = h.shape[0] // 2
+    if half == 0:
+        return True
+    first = np.fmin.reduce(h[: half + 1], axis=0)  # NaN after a column stopped: ignored
+    last = np.fmin.reduce(h[half:], axis=0)
+    return bool(np.any(last > 0.5 * first))
+
+
 def _one_at_a_time(method: _Method) -> _Method:
     """A method that changes the solver's state (W, the bandit, the preconditioner cache),
     run under the solver's lock: threads sharing one solver take turns."""
@@ -86,7 +102,8 @@ class CGSolver:
         values): do not change it in place between solves (call ``update``).
     M : None, "jacobi", "ssor", "ic0", "chebyshev" or Preconditioner
         A name is built from A (again after ``update``); a :class:`rankwise.precond.
-        Preconditioner` is kept as given (``update(A, M=...)`` replaces it).
+        Preconditioner` is kept as given (``update(A, M=...)`` replaces it).  For a
+        LinearOperator A: "chebyshev", or "jacobi" where it has a ``diagonal()`` method.
     omega : float or "learn", default 1.0
         SSOR relaxation parameter (``M="ssor"``); "learn": chosen per solve from ``grid``
         (default 1.0, 1.1, ..., 1.9) by 1/2-Tsallis-INF on the iteration counts.
@@ -121,10 +138,12 @@ class CGSolver:
         5% below those of the last solve without W, or when they rise by more than 10% above
         the best since the last refresh).
     recycling_resets : int
-        Solves whose deflated iteration broke down or did not converge (rounding, e.g.
-        float32 with an ill-conditioned A) and were redone without W, which was then
-        dropped (and harvested again from the next solves; after the second reset,
-        recycling is switched off for good: ``recycle`` becomes 0).
+        Solves whose deflated iteration broke down or stagnated (rounding, e.g. float32 with
+        an ill-conditioned A: ``maxiter`` reached without halving the residual over the
+        second half of the iterations; a solve cut short by ``maxiter`` while converging
+        returns its deflated iterate) and were redone without W, which was then dropped
+        (and harvested again from the next solves; after the second reset, recycling is
+        switched off for good: ``recycle`` becomes 0).
 
     Notes
     -----
@@ -185,7 +204,9 @@ class CGSolver:
         if isinstance(M, str):
             if M not in _NAMED:
                 raise ValueError(f"M must be one of {list(_NAMED)}, a Preconditioner or None")
-            if self._mat.kind == "operator" and M != "chebyshev":
+            if self._mat.kind == "operator" and not (
+                M == "chebyshev" or (M == "jacobi" and hasattr(A, "diagonal"))
+            ):
                 raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
         elif M is not None and not isinstance(M, Preconditioner):
             raise TypeError(
@@ -338,9 +359,10 @@ class CGSolver:
                 raise TypeError("M must be a rankwise.precond.Preconditioner")
             if isinstance(self._M, str):
                 raise ValueError(f"M={self._M!r} is rebuilt from A; do not pass M to update")
+        if M is not None:
+            self._check_given_M(M)  # before anything changes: a bad M leaves the solver as it was
         self._set_matrix(A, first=False)
         if M is not None:
-            self._check_given_M(M)
             self._M = M
         self._cache.clear()
         self._bounds = None
@@ -450,7 +472,8 @@ class CGSolver:
         M = self._precond(value)
         res, recorded, P, Q = self._run(B, vector, x0, M)
         spent = res.iterations
-        if not res.converged and res.reason != "A_not_spd" and self._W is not None:
+        broke_down = res.info < 0 and res.reason != "A_not_spd"
+        if (broke_down or _stalled(res)) and self._W is not None:
             # Deflation broke down or stagnated (in low precision P^T M P can lose
             # definiteness once the residual is nearly in range(A W)): drop W and solve
             # again without it, so that recycling never costs a solution.

@@ -155,7 +155,7 @@ def _lacks_product(lo: Any, what: str) -> bool:
     return what == "rmatmat" and not _has_adjoint(lo)
 
 
-def _linear_operator(A: Any, name: str) -> Matrix:
+def _linear_operator(A: Any, name: str, finite_products: bool = True) -> Matrix:
     lo = aslinearoperator(A)
     shape = _check_shape(lo.shape, name)
     dtype = work_dtype(lo.dtype if lo.dtype is not None else np.float64, name)
@@ -174,7 +174,7 @@ def _linear_operator(A: Any, name: str) -> Matrix:
                 raise
             if y.dtype.kind == "c":
                 raise TypeError(f"{name}.{what} returned complex values")
-            if not np.isfinite(y).all():
+            if finite_products and not np.isfinite(y).all():
                 raise ValueError(f"{name}.{what} returned NaN or Inf")
             return y
 
@@ -197,18 +197,22 @@ def as_matrix_of(A: Any, transpose: bool, name: str = "A") -> Matrix:
         raise
 
 
-def as_matrix(A: Any, name: str = "A", *, check_finite: bool = True) -> Matrix:
+def as_matrix(
+    A: Any, name: str = "A", *, check_finite: bool = True, finite_products: bool = True
+) -> Matrix:
     """Validate `A` (dense array, scipy.sparse matrix/array, or LinearOperator).
     ``check_finite=False`` skips the O(size) NaN/Inf scan, for data already scanned (a dask
-    block read again in a later pass)."""
+    block read again in a later pass).  ``finite_products=False`` lets a LinearOperator's
+    products through with NaN or Inf in them (else a ValueError), for an algorithm that
+    reports them itself (CG's "nonfinite" stop)."""
     require_cpu_input(A, name)
     if sp.issparse(A):
         return _sparse(A, name, check_finite)
     if isinstance(A, LinearOperator):
-        return _linear_operator(A, name)
+        return _linear_operator(A, name, finite_products)
     if isinstance(A, np.ndarray) or not (hasattr(A, "shape") and hasattr(A, "matvec")):
         return _dense(A, name, check_finite)
-    return _linear_operator(A, name)
+    return _linear_operator(A, name, finite_products)
 
 
 def check_int(value: Any, name: str, *, low: int, high: int | None = None) -> int:

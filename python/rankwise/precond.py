@@ -82,6 +82,8 @@ class Preconditioner(LinearOperator):
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
         out_dtype = np.result_type(X.dtype, self.dtype)
+        if X.dtype.kind == "c":  # M is real: M (Re X) + i M (Im X), as SciPy's solvers need
+            return self._matmat(X.real) + 1j * self._matmat(X.imag).astype(out_dtype)
         Z = _core.precond_apply(self._handle, np.asfortranarray(X, dtype=self.dtype))
         return Z.astype(out_dtype, copy=False)
 

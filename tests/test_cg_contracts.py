@@ -1,0 +1,144 @@
+"""CG's contracts at its edges, each a finding of a review (session 33) that failed before:
+NaN from a user's operator mid-solve, complex vectors through a rankwise Preconditioner,
+SciPy's scalar forms of the options, CGSolver's maxiter budget with recycling, its update
+with a bad M, Jacobi for a LinearOperator with a diagonal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rankwise
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+def poisson(m: int) -> sp.csr_array:
+    T = sp.diags_array([-np.ones(m - 1), 2 * np.ones(m), -np.ones(m - 1)], offsets=[-1, 0, 1])
+    return sp.csr_array(sp.kronsum(T, T, format="csr"))
+
+
+def overflowing_after(calls: int, product: Any) -> Any:
+    """A product that returns Inf from its (calls + 1)-th call on."""
+    count = [0]
+
+    def apply(v: np.ndarray) -> np.ndarray:
+        count[0] += 1
+        y = product(v)
+        return y * np.inf if count[0] > calls else y
+
+    return apply
+
+
+@pytest.mark.parametrize("where", ["M", "A"])
+def test_nonfinite_products_of_a_user_operator_are_cg_breakdowns(where: str) -> None:
+    # a ValueError from the product wrapper used to pre-empt CG's own "nonfinite" stop
+    A = poisson(12)
+    n = A.shape[0]
+    b = np.ones(n)
+    if where == "M":
+        kwargs = {"A": A, "M": overflowing_after(3, lambda r: 0.25 * r)}
+    else:
+        kwargs = {
+            "A": spla.LinearOperator((n, n), overflowing_after(3, A.__matmul__), dtype=float)
+        }
+    with np.errstate(invalid="ignore", over="ignore"):
+        res = rankwise.solve_cg(kwargs["A"], b, M=kwargs.get("M"))
+        assert res.reason == "nonfinite"
+        assert res.info < 0
+        assert np.isfinite(res.x).all()
+        if where == "M":
+            kwargs["M"] = overflowing_after(3, lambda r: 0.25 * r)
+        else:
+            kwargs["A"] = spla.LinearOperator(
+                (n, n), overflowing_after(3, A.__matmul__), dtype=float
+            )
+        with pytest.raises(rankwise.CGBreakdownError) as err:
+            rankwise.cg(kwargs["A"], b, M=kwargs.get("M"))
+    assert err.value.result.reason == "nonfinite"
+
+
+def test_preconditioner_applies_to_complex_vectors() -> None:
+    # the real M applied to the real and imaginary parts (the imaginary part was dropped:
+    # a complex solve with M ran to maxiter at relative residual 7)
+    A = poisson(12)
+    n = A.shape[0]
+    M = rankwise.precond.jacobi(A)
+    v = np.random.default_rng(0).standard_normal(n) + 1j * np.random.default_rng(
+        1
+    ).standard_normal(n)
+    np.testing.assert_allclose(M @ v, v / A.diagonal(), rtol=1e-15)
+    b = (1 + 2j) * np.ones(n)
+    x, info = rankwise.cg(A.astype(complex), b, M=M, rtol=1e-10)
+    assert info == 0
+    assert np.linalg.norm(b - A @ x) <= 1.01e-10 * np.linalg.norm(b)
+
+
+def test_scalar_options_as_zero_dimensional_arrays() -> None:
+    # SciPy takes them (float() / range()); they were refused
+    A = poisson(8)
+    b = np.ones(A.shape[0])
+    x_ref, info_ref = spla.cg(A, b, rtol=1e-3, atol=1e-12, maxiter=5)
+    x, info = rankwise.cg(A, b, rtol=np.array(1e-3), atol=np.array(1e-12), maxiter=np.array(5))
+    assert info == info_ref == 5
+    np.testing.assert_allclose(x, x_ref, rtol=1e-12)
+
+
+def test_callback_that_is_not_callable() -> None:
+    with pytest.raises(TypeError, match="callback must be callable"):
+        rankwise.cg(poisson(4), np.ones(16), callback=1)
+
+
+def test_solver_within_a_maxiter_budget_keeps_its_deflated_iterate() -> None:
+    # a deflated solve cut short by maxiter while converging was redone without W, the
+    # (50-100x) better deflated iterate discarded, and recycling switched off after two
+    A = poisson(60)
+    n = A.shape[0]
+    rng = np.random.default_rng(0)
+    solver = rankwise.CGSolver(A, M="ic0", rtol=1e-14, recycle=8, maxiter=40)
+    residuals = []
+    for _ in range(4):
+        b = rng.standard_normal(n)
+        res = solver.solve(b)
+        assert res.reason == "maxiter"
+        residuals.append(np.linalg.norm(b - A @ res.x) / np.linalg.norm(b))
+    assert solver.recycling_resets == 0
+    assert solver.recycle == 8
+    plain = rankwise.solve_cg(A, b, M="ic0", rtol=1e-14, maxiter=40)
+    assert residuals[-1] <= 0.1 * np.linalg.norm(b - A @ plain.x) / np.linalg.norm(b)
+
+
+def test_solver_update_with_a_bad_preconditioner_changes_nothing() -> None:
+    A = poisson(10)
+    n = A.shape[0]
+    solver = rankwise.CGSolver(A, M=rankwise.precond.jacobi(A), rtol=1e-10)
+    b = np.ones(n)
+    before = solver.solve(b).x
+    with pytest.raises(ValueError, match="float32"):
+        solver.update(2 * A, M=rankwise.precond.jacobi(A.astype(np.float32)))
+    np.testing.assert_array_equal(solver.solve(b).x, before)  # still A, not 2 A
+
+
+def test_solver_jacobi_for_an_operator_with_a_diagonal() -> None:
+    # solve_cg and cg took M="jacobi" here; CGSolver refused it
+    A = poisson(10)
+    n = A.shape[0]
+
+    class Op(spla.LinearOperator):
+        def __init__(self) -> None:
+            super().__init__(np.float64, (n, n))
+
+        def _matvec(self, v: np.ndarray) -> np.ndarray:
+            return A @ v
+
+        def diagonal(self) -> np.ndarray:
+            return A.diagonal()
+
+    b = np.ones(n)
+    res = rankwise.CGSolver(Op(), M="jacobi", rtol=1e-10).solve(b)
+    ref = rankwise.solve_cg(A, b, M="jacobi", rtol=1e-10)
+    assert res.converged
+    assert abs(res.iterations - ref.iterations) <= 1
+    with pytest.raises(TypeError, match="LinearOperator"):
+        rankwise.CGSolver(Op(), M="ssor")

@@ -171,5 +171,55 @@ TYPED_TEST(NormalLanczos, SparseGramProductEqualsTheTwoProducts) {
     EXPECT_FALSE(wide.apply_gram(ConstMatView<T>(Z.view()), Y.view()));
 }
 
+// max |V^T Y| over the entries, in double
+template <class T>
+double largest_projection(ConstMatView<T> V, ConstMatView<T> Y) {
+    double worst = 0;
+    for (index_t a = 0; a < V.cols; ++a) {
+        for (index_t b = 0; b < Y.cols; ++b) {
+            double d = 0;
+            for (index_t i = 0; i < V.rows; ++i) d += double(V(i, a)) * double(Y(i, b));
+            worst = std::max(worst, std::abs(d));
+        }
+    }
+    return worst;
+}
+
+// A Krylov block with components along its own block and the one before (the Lanczos
+// recurrence), a new direction 10 times smaller and rounding-level ones along older blocks
+// takes the single projection onto the basis: orthonormal and orthogonal to it at the
+// rounding level.  One with large components
+// along an older block fails the one-projection test and takes orthonormalize_against from
+// the block given: the same bits.
+TYPED_TEST(NormalLanczos, KrylovBlockOrthonormalizedWithOneProjectionWhereItSuffices) {
+    using T = TypeParam;
+    const index_t n = 1500, l = 4, c = 12;  // blocks 0..3 in V, Y the product of block 3
+    const auto V = random_orthonormal<T>(be, n, c + l + l, 47);
+    const auto basis = ConstMatView<T>(V.view().cols_range(0, c + l));
+    const auto fresh = ConstMatView<T>(V.view().cols_range(c + l, l));  // orthogonal to it
+    const auto coefficients = random_matrix<T>(2 * l, l, 48);
+    HostMatrix<T> local(n, l), nonlocal(n, l), Y(n, l), ref(n, l);
+    be.gemm(Trans::No, Trans::No, T(1), basis.cols_range(c - l, 2 * l),
+            ConstMatView<T>(coefficients.view()), T(0), local.view());
+    be.add_scaled(fresh, T(0.1), local.view());
+    // what rounding leaves along the older blocks, 1e3 eps of the new direction
+    be.add_scaled(basis.cols_range(0, l), T(100 * eps<T>()), local.view());
+    be.copy(ConstMatView<T>(local.view()), Y.view());
+    EXPECT_FALSE(orthonormalize_lanczos_block(be, basis, c, l, 0, ConstMatView<T>(local.view()),
+                                              Y.view()));
+    EXPECT_LE(orthonormality_error<T>(Y.view()), 20 * eps<T>());
+    EXPECT_LE(largest_projection<T>(basis, ConstMatView<T>(Y.view())), 20 * eps<T>());
+
+    be.gemm(Trans::No, Trans::No, T(1), basis.cols_range(0, 2 * l),
+            ConstMatView<T>(coefficients.view()), T(0), nonlocal.view());
+    be.add_scaled(fresh, T(0.1), nonlocal.view());
+    be.copy(ConstMatView<T>(nonlocal.view()), Y.view());
+    be.copy(ConstMatView<T>(nonlocal.view()), ref.view());
+    orthonormalize_lanczos_block(be, basis, c, l, 0, ConstMatView<T>(nonlocal.view()), Y.view());
+    orthonormalize_against(be, basis, ref.view(), Ortho::CholQR2);
+    for (index_t i = 0; i < n * l; ++i) ASSERT_EQ(Y.data()[i], ref.data()[i]) << i;
+    EXPECT_LE(largest_projection<T>(basis, ConstMatView<T>(Y.view())), 20 * eps<T>());
+}
+
 }  // namespace
 }  // namespace rankwise::test

@@ -135,14 +135,26 @@ def _returned(u: Any, s: Any, vh: Any, return_singular_vectors: Any) -> Any:
 
 
 def svds_result(
-    U: Any, s: Any, Vt: Any, info: dict, tol: float, transposed: bool, return_singular_vectors: Any
+    U: Any,
+    s: Any,
+    Vt: Any,
+    info: dict,
+    tol: float,
+    maxiter: int,
+    transposed: bool,
+    return_singular_vectors: Any,
 ) -> Any:
     """The block Krylov solver's factors (descending, of the tall side) as SciPy's svds
     returns them (ascending, of A), or its ArpackNoConvergence; CPU and GPU (_svds_gpu.py)."""
     if not info["converged"]:
+        how = (
+            f"did not converge in {info['iterations']} iterations"
+            if info["iterations"] >= maxiter
+            else f"stopped improving after {info['iterations']} iterations, short of tol or "
+            "working precision (singular values clustered closer than it can separate?)"
+        )
         raise spla.ArpackNoConvergence(
-            f"rankwise svds did not converge in {info['iterations']} iterations "
-            f"(relative residual {info['relative_error']:.3g}, tol {tol})",
+            f"rankwise svds {how} (relative residual {info['relative_error']:.3g}, tol {tol})",
             s[::-1],
             Vt[::-1].T,
         )
@@ -256,9 +268,13 @@ def svds(
     A about ``eps * ||A||_F`` (``eps`` of A's dtype), so the iteration stops once the
     residual is within 4 times ``eps * (1 + ||A||_F / s_1)`` (``||A||_F`` of arrays and sparse
     matrices; for a LinearOperator estimated from the Ritz values), or no longer improves:
-    a cycle that does not halve it within 32 times that level, or, below ``sqrt(eps)``,
-    3 cycles without a 25% gain that also gain less than a quarter of what the cycles
-    before them gained (slow but steady convergence goes on).  It ends, measured, at 1-10
+    a cycle that does not halve it within 32 times that level, or, below ``sqrt(eps)`` and
+    1024 times that level, 3 cycles without a 25% gain that also gain less than a quarter
+    of what the cycles before them gained (slow but steady convergence goes on; so does a
+    stall higher than that, as on a value repeated more often than the block holds, which
+    then converges, or on singular values clustered within about 1e-10 of each other,
+    which the iteration cannot separate: there it runs to ``maxiter`` and raises, as
+    SciPy's arpack does).  It ends, measured, at 1-10
     times that level on random Gaussian, random sparse and decaying spectra (SciPy's
     arpack: 1-10 as well).  A ``tol`` below that level is the same as ``tol=0``: it cannot
     be reached, the result is reported as converged at working precision; a ``tol`` above
@@ -394,4 +410,4 @@ def svds(
         # the Lanczos iteration on A^T A first, in the default space (normal_lanczos.hpp)
         mat.kind == "sparse" and ncv is None,
     )
-    return svds_result(U, s, Vt, info, tol, transposed, return_singular_vectors)
+    return svds_result(U, s, Vt, info, tol, maxiter, transposed, return_singular_vectors)

@@ -87,4 +87,4 @@ def svds_gpu(
     U = _gpu.wrap(U_buf, u_shape, mat.dtype, "F")
     Vt = _gpu.wrap(V_buf, vt_shape, mat.dtype, "C")
     s = cp.asarray(_scale.unscale_values(s, e))
-    return svds_result(U, s, Vt, info, tol, transposed, return_singular_vectors)
+    return svds_result(U, s, Vt, info, tol, maxiter, transposed, return_singular_vectors)

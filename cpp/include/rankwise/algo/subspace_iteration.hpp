@@ -55,6 +55,14 @@ inline constexpr double kNearFloor = 32;
 // ... and is accepted at once within this factor (a cycle more gains at most this much; a
 // decaying spectrum is often there after its first cycle).
 inline constexpr double kAtFloor = 4;
+// A stall further above the rounding level than this factor is not taken for the floor:
+// the iteration goes on (a value repeated more often than the block size, with a 0.2% gap
+// below it, paused at 1e3-1e5 times the level and then converged to it in 9-10 cycles;
+// singular values clustered within 1e-10, whose Ritz vectors mix the cluster, stalled at
+// 1e5-1e6 times it and now run to maxiter, as SciPy's arpack does, and raise).  Stalls below
+// it (float32 flat tails at about 250, explicit ncv near k at 20-170) are the rounding floor
+// of the iteration.
+inline constexpr double kStallAccept = 1024;
 
 // Whether the worst residual per cycle (`history`, then this cycle's `worst`) has stopped
 // improving: the last w cycles gained less than 25% on the best before them, and less than
@@ -119,16 +127,16 @@ double rounding_level(double fro2, const std::vector<T>& s, index_t kept, double
 // the cycles' `history`) has stopped improving where tol asks for more than rounding lets
 // it reach (tol below kNearFloor times the rounding level `rounding`, 0 included).  Near
 // the rounding level (within kNearFloor of it) that is a cycle that does not halve it (a
-// converging cycle gains 10x or more there); above it, stagnates() (below sqrt(eps) only;
-// slow convergence is not stagnation).
+// converging cycle gains 10x or more there); above it, stagnates() (below sqrt(eps) and
+// `ceiling` times the rounding level only; slow convergence is not stagnation).
 template <class T>
 bool stopped_improving(const std::vector<double>& history, double worst, double rounding,
-                       double tol) {
+                       double tol, double ceiling = kStallAccept) {
     if (!(tol < kNearFloor * rounding) || history.empty()) return false;
     const double best = *std::min_element(history.begin(), history.end());
     if (worst <= kNearFloor * rounding && worst > 0.5 * best) return true;
     return worst <= std::sqrt(double(std::numeric_limits<T>::epsilon())) &&
-           history.size() >= 3 && stagnates(history, worst);
+           worst <= ceiling * rounding && history.size() >= 3 && stagnates(history, worst);
 }
 
 // The triplets from the SVD of AV = A V_k, V_k = f.V (n x k, orthonormal), into f (SciPy's
@@ -233,9 +241,9 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         }
         // A tol below what rounding lets the residual reach (0 included): stop once it no
         // longer improves.  Converged then means working precision, which is what a tol
-        // below the rounding level asks for; a tol above it that stagnation keeps out of
-        // reach is not met, and said so (svds raises ArpackNoConvergence with the partial
-        // results).
+        // below the rounding level asks for, where the stall is within kStallAccept of it;
+        // a tol above it that stagnation keeps out of reach is not met, and said so (svds
+        // raises ArpackNoConvergence with the partial results).
         if (stopped_improving<T>(history, worst, rounding, o.tol)) {
             converged = o.tol < rounding;
             break;

@@ -306,6 +306,30 @@ def test_noncanonical_csr_not_canonicalised_in_place() -> None:
     np.testing.assert_allclose(s, np.linalg.svd(dense, compute_uv=False)[:2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_cancelling_duplicates_count_as_their_sum(fmt) -> None:
+    """+1e8 and -1e8 stored at one position: ||A||_F from the stored values was 1e8, so
+    svds' rounding level was 1e7 times too loose and it stopped at 3e-10 (a review, session
+    33); a canonical copy is multiplied and measured now, the caller's matrix untouched."""
+    M = sp.random_array((400, 150), density=0.05, rng=2, format="csr")
+    M.sort_indices()
+    a = M.indptr[1]
+    data = np.r_[M.data[:a], 1e8, -1e8, M.data[a:]]
+    indices = np.r_[M.indices[:a], 0, 0, M.indices[a:]]
+    indptr = M.indptr + np.r_[0, np.full(M.shape[0], 2)]
+    S = sp.csr_array((data, indices, indptr), shape=M.shape)
+    S = S if fmt == "csr" else sp.csr_array(S.T).T  # CSC with the same duplicates
+    assert not S.has_canonical_format
+    stored = S.data.copy()
+    dense = S.toarray()
+    u, s, vh = rankwise.svds(S, k=5, rng=0)
+    assert_array_equal(S.data, stored)
+    s_ref = np.linalg.svd(dense, compute_uv=False)[:5][::-1]
+    np.testing.assert_allclose(s, s_ref, rtol=0, atol=1e-14 * s_ref[-1])
+    left = np.linalg.norm(dense.T @ u - vh.T * s, axis=0).max() / s.max()
+    assert left <= 64 * np.finfo(float).eps * (1 + np.linalg.norm(dense) / s.max())
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
 def test_read_only_dense(layout, method) -> None:

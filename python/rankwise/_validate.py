@@ -120,6 +120,12 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     dtype = work_dtype(A.dtype, name)
     if A.format not in ("csr", "csc"):
         A = A.tocsr()
+    if not A.has_canonical_format:
+        # Products sum duplicate entries, but ||A||_F and max |a_ij| from the stored values
+        # do not (+1e8 and -1e8 at one position made svds' rounding level 1e7 times too
+        # loose): a canonical copy, duplicates summed, indices sorted.
+        A = A.copy()
+        A.sum_duplicates()
     data = A.data if A.data.dtype == dtype else A.data.astype(dtype)
     amax = math.nan
     if check_finite:

@@ -123,9 +123,18 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     if not A.has_canonical_format:
         # Products sum duplicate entries, but ||A||_F and max |a_ij| from the stored values
         # do not (+1e8 and -1e8 at one position made svds' rounding level 1e7 times too
-        # loose): a canonical copy, duplicates summed, indices sorted.
+        # loose): a canonical copy, duplicates summed, indices sorted (NaN or Inf stored
+        # named as such first).
+        if check_finite and A.data.size:
+            _finite_max(A.data, name)
         A = A.copy()
-        A.sum_duplicates()
+        with np.errstate(over="ignore"):
+            A.sum_duplicates()
+        if not np.isfinite(A.data).all():
+            raise ValueError(
+                f"{name} has duplicate entries whose sum exceeds the {A.dtype.name} maximum: "
+                "the matrix they define is not representable"
+            )
     data = A.data if A.data.dtype == dtype else A.data.astype(dtype)
     amax = math.nan
     if check_finite:

@@ -238,6 +238,10 @@ def test_bad_input() -> None:
         rli.interp_decomp([[1.0, 2.0]], 1)
     with pytest.raises(ValueError, match="non-negative"):
         rli.interp_decomp(A, -1.0)
+    with pytest.raises(ValueError, match="its"):
+        rli.estimate_spectral_norm(A, its=-3)
+    with pytest.raises(TypeError, match="its"):
+        rli.estimate_spectral_norm_diff(A, A, its=2.5)
 
 
 def test_zero_matrix_has_rank_zero() -> None:

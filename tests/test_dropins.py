@@ -252,6 +252,7 @@ def test_rsvd_core_checks_a_given_sketch() -> None:
         {"n_oversamples": -1},
         {"n_iter": -1},
         {"random_state": "abc"},
+        {"flip_sign": "no"},
     ],
     ids=lambda d: next(iter(d)),
 )

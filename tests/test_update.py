@@ -365,6 +365,15 @@ def test_bad_updates_leave_state_unchanged(method):
         assert same(before, snapshot(up)), msg
 
 
+def test_update_svd_errors_name_the_argument_given():
+    rng = np.random.default_rng(13)
+    U, s, Vt = rankwise.svd(rng.standard_normal((30, 20)), 5, random_state=0)
+    with pytest.raises(ValueError, match="rows must have n = 20 columns"):
+        rankwise.update_svd(U, s, Vt, rows=np.ones((2, 21)))
+    with pytest.raises(TypeError, match="cols has dtype float32"):
+        rankwise.update_svd(U, s, Vt, cols=np.ones((30, 2), np.float32))
+
+
 def test_bad_construction():
     rng = np.random.default_rng(12)
     A = rng.standard_normal((20, 10))

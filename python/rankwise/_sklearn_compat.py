@@ -137,6 +137,8 @@ def randomized_svd(
     driver = check_choice(svd_lapack_driver, "svd_lapack_driver", ("gesdd", "gesvd"))
     if transpose != "auto" and not isinstance(transpose, bool | np.bool_):
         raise ValueError(f"transpose must be True, False or 'auto'; got {transpose!r}")
+    if not isinstance(flip_sign, bool | np.bool_):  # "no" would flip (scikit-learn refuses it)
+        raise ValueError(f"flip_sign must be True or False; got {flip_sign!r}")
     if _dask.is_dask_array(M):
         # rankwise.svd's dask graph (python/rankwise/_dask.py): the same sketch and passes;
         # CholeskyQR between passes, the orientation chosen by shape, signs always flipped.

@@ -571,7 +571,7 @@ class SVDUpdater:
         else:
             run_interruptibly(fn, *args, lock=self._lock)
 
-    def add_rows(self, E: Any) -> SVDUpdater:
+    def add_rows(self, E: Any, *, _name: str = "E") -> SVDUpdater:
         """``A <- [A; E]`` for ``E`` of shape (r, n): dense array or scipy.sparse matrix of
         the factors' dtype.  Returns self."""
         self._require_started()
@@ -579,13 +579,13 @@ class SVDUpdater:
 
         def check(shape: tuple) -> None:
             if shape[1] != n:
-                raise ValueError(f"E must have n = {n} columns; got shape {shape}")
+                raise ValueError(f"{_name} must have n = {n} columns; got shape {shape}")
 
-        E = self._checked(E, "E", check)
+        E = self._checked(E, _name, check)
         self._prepare(E)
-        return self._native_update("add_rows", [_Block(E, False, "E", n)], append=True)
+        return self._native_update("add_rows", [_Block(E, False, _name, n)], append=True)
 
-    def add_columns(self, E: Any) -> SVDUpdater:
+    def add_columns(self, E: Any, *, _name: str = "E") -> SVDUpdater:
         """``A <- [A, E]`` for ``E`` of shape (m, r) (CSC is the natural sparse format).
         Returns self."""
         self._require_started()
@@ -593,11 +593,11 @@ class SVDUpdater:
 
         def check(shape: tuple) -> None:
             if shape[0] != m:
-                raise ValueError(f"E must have m = {m} rows; got shape {shape}")
+                raise ValueError(f"{_name} must have m = {m} rows; got shape {shape}")
 
-        E = self._checked(E, "E", check)
+        E = self._checked(E, _name, check)
         self._prepare(E)
-        return self._native_update("add_columns", [_Block(E, True, "E", m)], append=True)
+        return self._native_update("add_columns", [_Block(E, True, _name, m)], append=True)
 
     def update(self, B: Any, C: Any) -> SVDUpdater:
         """``A <- A + B @ C.T`` for ``B`` (m, r) and ``C`` (n, r): a low-rank correction,
@@ -739,9 +739,9 @@ def update_svd(
         raise ValueError("B and C must be given together")
     up = SVDUpdater(r, method=method, random_state=random_state).from_factors(U, s, Vt)
     if rows is not None:
-        up.add_rows(rows)
+        up.add_rows(rows, _name="rows")
     if cols is not None:
-        up.add_columns(cols)
+        up.add_columns(cols, _name="cols")
     if B is not None:
         up.update(B, C)
     U2, s2, Vt2 = up.svd()

@@ -30,7 +30,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core
 from ._dispatch import check_compressed, refuse_device_or_dask
-from ._validate import as_matrix
+from ._validate import as_matrix, check_int
 
 __all__ = [
     "estimate_rank",
@@ -451,7 +451,9 @@ def svd(
 
 
 def _power_norm(op: LinearOperator, its: int, rng: np.random.Generator, dtype: np.dtype) -> float:
-    """sqrt of the Rayleigh quotient of A^H A after ``its`` power steps from a random start."""
+    """sqrt of the Rayleigh quotient of A^H A after ``its`` power steps from a random start
+    (``its = 0``: ||A x|| for the random unit x itself)."""
+    its = check_int(its, "its", low=0)
     x = _gaussian(rng, (op.shape[1], 1), dtype)[:, 0]
     x /= np.linalg.norm(x)
     estimate = 0.0

@@ -282,7 +282,12 @@ def svds(
     raises ArpackNoConvergence, and so does ``tol=0`` where ``maxiter`` cycles end before
     working precision (an ``ncv`` close to ``k`` on a flat spectrum can need thousands).
     Singular values are then accurate to about eps s_1 and vectors to that over the
-    relative gap.  The other solvers, and
+    relative gap.  A block Krylov space holds only as many copies of an exactly repeated
+    singular value as its block has vectors (8 or more for dense input, 4 for sparse), more
+    only as rounding seeds them: a value repeated more often can come back with fewer
+    copies, each a true triplet, the next values in place of the rest (a 32-fold value,
+    k = 30: 30 copies dense, 16 sparse; SciPy's arpack, blocks of one: 11).  The other
+    solvers, and
     ``which="SM"`` (smallest singular values, which this iteration cannot target) and
     complex input, are SciPy's own ``svds`` (arpack by default).
 

@@ -142,3 +142,19 @@ def test_solver_jacobi_for_an_operator_with_a_diagonal() -> None:
     assert abs(res.iterations - ref.iterations) <= 1
     with pytest.raises(TypeError, match="LinearOperator"):
         rankwise.CGSolver(Op(), M="ssor")
+
+
+def test_block_right_hand_side_calls_a_vector_matvec_with_vectors() -> None:
+    # SciPy's default matmat hands matvec (n, 1) columns; a matvec written for SciPy's cg
+    # (1-D vectors) failed on a block b
+    A = poisson(10)
+    n = A.shape[0]
+
+    def matvec(v: np.ndarray) -> np.ndarray:
+        assert v.ndim == 1
+        return A @ v
+
+    B = np.random.default_rng(0).standard_normal((n, 3))
+    res = rankwise.solve_cg(spla.LinearOperator((n, n), matvec=matvec, dtype=float), B, rtol=1e-10)
+    assert res.converged
+    np.testing.assert_allclose(res.x, rankwise.solve_cg(A, B, rtol=1e-10).x, rtol=1e-8, atol=1e-12)

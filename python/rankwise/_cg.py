@@ -118,6 +118,15 @@ def _work_dtype(a_dtype: Any, b_dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32 if both_single else np.float64)
 
 
+def _has_own_matmat(op: LinearOperator) -> bool:
+    """Whether op multiplies a block itself (a matmat given, or _matmat overridden) rather
+    than by LinearOperator's default, its matvec on each column."""
+    impl = getattr(op, "_CustomLinearOperator__matmat_impl", False)
+    if impl is not False:  # aslinearoperator / LinearOperator(matvec=..., matmat=...)
+        return impl is not None
+    return type(op)._matmat is not LinearOperator._matmat
+
+
 class _UserOperator(LinearOperator):
     """A user's LinearOperator in the work dtype (its products are cast by the core), called
     with 1-D vectors for one right-hand side, as SciPy's cg calls it."""
@@ -130,8 +139,12 @@ class _UserOperator(LinearOperator):
         return self._op.matvec(x)
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
-        if X.shape[1] == 1:
-            return np.asarray(self._op.matvec(X[:, 0])).reshape(-1, 1)
+        if X.shape[1] == 1 or not _has_own_matmat(self._op):
+            # SciPy's default matmat would call matvec with (n, 1) columns, which a matvec
+            # written for SciPy's cg (1-D vectors only) may not take
+            return np.column_stack(
+                [np.asarray(self._op.matvec(X[:, j])).reshape(-1) for j in range(X.shape[1])]
+            )
         return self._op.matmat(X)
 
     def _rmatvec(self, x: np.ndarray) -> np.ndarray:

@@ -212,8 +212,9 @@ def check_svds_options(
         # k vectors, restarted from the leading block alone.
         l = min(min_dim, max(2 * k, k + 16)) if ncv is None else space
         depth = max(1, min(_KRYLOV_DEPTH, min_dim // l))
-    # SciPy's test: comparing a list or a string with 0 raises TypeError, as there.
-    if isinstance(tol, bool) or tol < 0 or not np.isfinite(tol):
+    # SciPy's test: comparing a list or a string with 0 raises TypeError, as there (and a
+    # bool is 0 or 1, as there).
+    if tol < 0 or not np.isfinite(tol):
         raise ValueError("`tol` must be a non-negative floating point value.")
     if maxiter is None:
         maxiter = _DEFAULT_MAXITER

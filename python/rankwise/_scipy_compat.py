@@ -270,8 +270,9 @@ def svds(
     residual is within 4 times ``eps * (1 + ||A||_F / s_1)`` (``||A||_F`` of arrays and sparse
     matrices; for a LinearOperator estimated from the Ritz values), or no longer improves:
     a cycle that does not halve it within 32 times that level, or, below ``sqrt(eps)`` and
-    1024 times that level, 3 cycles without a 25% gain that also gain less than a quarter
-    of what the cycles before them gained (slow but steady convergence goes on; so does a
+    1024 times that level and after 6 cycles, 3 cycles without a 25% gain that also gain
+    less than a quarter of what the cycles before them gained (slow but steady convergence
+    goes on; so does a
     stall higher than that, as on a value repeated more often than the block holds, which
     then converges, or on singular values clustered within about 1e-10 of each other,
     which the iteration cannot separate: there it runs to ``maxiter`` and raises, as

@@ -330,6 +330,25 @@ def test_cancelling_duplicates_count_as_their_sum(fmt) -> None:
     assert left <= 64 * np.finfo(float).eps * (1 + np.linalg.norm(dense) / s.max())
 
 
+def test_integer_duplicates_are_summed_in_floating_point() -> None:
+    """int8 100 + 100 stored at one position is 200 (SciPy's products upcast first); the
+    canonical copy summed it in int8 (56) on its first version (a review, session 33)."""
+    S = sp.csr_array(
+        (
+            np.array([100, 100, 1, 1], dtype=np.int8),
+            np.array([0, 0, 1, 2]),
+            np.array([0, 2, 3, 4]),
+        ),
+        shape=(3, 3),
+    )
+    stored = S.data.copy()
+    assert rankwise.svds(S, k=1, rng=0, return_singular_vectors=False)[0] == pytest.approx(
+        200, rel=1e-14
+    )
+    assert rankwise.svd(S, 1, random_state=0)[1][0] == pytest.approx(200, rel=1e-14)
+    assert_array_equal(S.data, stored)
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
 def test_read_only_dense(layout, method) -> None:

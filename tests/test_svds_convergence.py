@@ -324,6 +324,27 @@ def test_singular_values_clustered_closer_than_it_separates_are_not_reported_con
         rankwise.svds(A, k=6, rng=0, maxiter=40)
 
 
+def test_an_implicitly_centred_operator_stalls_at_its_own_floor_and_converges() -> None:
+    """Centring inside the products (scikit-learn's PCA on sparse data does so) leaves them
+    with the rounding of the uncentred data, far above what the Ritz values suggest: a
+    stall more than 1024 estimated units up is that operator's floor, not a cluster (the
+    first version of that ceiling ran such operators to maxiter; a review, session 33)."""
+    rng = np.random.default_rng(0)
+    X = 3000 + rng.standard_normal((2000, 400)) * np.logspace(0, -2, 400)
+    mu = X.mean(0)
+    op = spla.LinearOperator(
+        X.shape,
+        dtype=np.float64,
+        matvec=lambda v: X @ v - mu @ v,
+        rmatvec=lambda u: X.T @ u - mu * u.sum(),
+        matmat=lambda V: X @ V - np.outer(np.ones(len(X)), mu @ V),
+        rmatmat=lambda U: X.T @ U - np.outer(mu, U.sum(0)),
+    )
+    _u, s, _vh = rankwise.svds(op, k=5, rng=1, maxiter=60)
+    s_ref = np.linalg.svd(X - mu, compute_uv=False)[:5]
+    np.testing.assert_allclose(s[::-1], s_ref, rtol=0, atol=1e-12 * s_ref[0])
+
+
 # Sparse input runs the Lanczos iteration on A^T A first (normal_lanczos.hpp); a review's
 # cases (session 32), each of which failed on its first version.
 

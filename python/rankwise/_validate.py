@@ -127,7 +127,7 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
         # named as such first).
         if check_finite and A.data.size:
             _finite_max(A.data, name)
-        A = A.copy()
+        A = A.astype(dtype)  # a copy, summed in the work dtype (int8 100 + 100 wrapped to 56)
         with np.errstate(over="ignore"):
             A.sum_duplicates()
         if not np.isfinite(A.data).all():

@@ -61,7 +61,9 @@ inline constexpr double kAtFloor = 4;
 // singular values clustered within 1e-10, whose Ritz vectors mix the cluster, stalled at
 // 1e5-1e6 times it and now run to maxiter, as SciPy's arpack does, and raise).  Stalls below
 // it (float32 flat tails at about 250, explicit ncv near k at 20-170) are the rounding floor
-// of the iteration.
+// of the iteration.  Only where ||A||_F is known (arrays and sparse matrices): a
+// LinearOperator's level is an estimate, and its products may be less accurate than a
+// matrix's.
 inline constexpr double kStallAccept = 1024;
 
 // Whether the worst residual per cycle (`history`, then this cycle's `worst`) has stopped
@@ -177,6 +179,11 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
                              << l << ", depth = " << o.depth << ", " << m << " rows)";
     const double fro2 = A.fro_norm2();
     const double min_dim = double(std::min(m, n));
+    // An operator that does not know ||A||_F has its rounding level estimated from the Ritz
+    // values, and its products may carry more error than a matrix's (an implicitly centred
+    // one: its floor lay above kStallAccept): any stall there is its floor, as before.
+    const double stall_ceiling =
+        fro2 >= 0 ? kStallAccept : std::numeric_limits<double>::infinity();
 
     auto K = be.template matrix<T>(m, L);  // Q = [U_p, F_0, F_1, ...]
     auto W = be.template matrix<T>(n, L);  // A^T Q
@@ -247,7 +254,7 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         // below the rounding level asks for, where the stall is within kStallAccept of it;
         // a tol above it that stagnation keeps out of reach is not met, and said so (svds
         // raises ArpackNoConvergence with the partial results).
-        if (stopped_improving<T>(history, worst, rounding, o.tol)) {
+        if (stopped_improving<T>(history, worst, rounding, o.tol, stall_ceiling)) {
             converged = o.tol < rounding;
             break;
         }

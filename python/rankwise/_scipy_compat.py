@@ -272,11 +272,12 @@ def svds(
     a cycle that does not halve it within 32 times that level, or, below ``sqrt(eps)`` and
     1024 times that level and after 6 cycles, 3 cycles without a 25% gain that also gain
     less than a quarter of what the cycles before them gained (slow but steady convergence
-    goes on; so does a
-    stall higher than that, as on a value repeated more often than the block holds, which
-    then converges, or on singular values clustered within about 1e-10 of each other,
-    which the iteration cannot separate: there it runs to ``maxiter`` and raises, as
-    SciPy's arpack does).  It ends, measured, at 1-10
+    goes on; so does, for arrays and sparse matrices, a stall higher than that, as on a
+    value repeated more often than the block holds, which then converges, or on singular
+    values clustered within about 1e-10 of each other, which the iteration cannot
+    separate: there it runs to ``maxiter`` and raises, as SciPy's arpack does; a
+    LinearOperator's level is an estimate and its stalls are taken as its floor).  It
+    ends, measured, at 1-10
     times that level on random Gaussian, random sparse and decaying spectra (SciPy's
     arpack: 1-10 as well).  A ``tol`` below that level is the same as ``tol=0``: it cannot
     be reached, the result is reported as converged at working precision; a ``tol`` above

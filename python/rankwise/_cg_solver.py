@@ -70,6 +70,14 @@ def _stalled(res: CGResult) -> bool:
     return bool(np.any(last > 0.5 * first))
 
 
+def _relative_residual(res: CGResult, B: np.ndarray) -> float:
+    """The worst column's last (recursive) residual norm over its ||b||."""
+    last = np.asarray(res.residual_norms, dtype=np.float64)
+    last = last.reshape(last.shape[0], -1)[-1]
+    bnorm = np.linalg.norm(np.asarray(B, dtype=np.float64).reshape(B.shape[0], -1), axis=0)
+    return float(np.max(last / np.where(bnorm > 0, bnorm, 1.0)))
+
+
 def _one_at_a_time(method: _Method) -> _Method:
     """A method that changes the solver's state (W, the bandit, the preconditioner cache),
     run under the solver's lock: threads sharing one solver take turns."""
@@ -140,10 +148,10 @@ class CGSolver:
     recycling_resets : int
         Solves whose deflated iteration broke down or stagnated (rounding, e.g. float32 with
         an ill-conditioned A: ``maxiter`` reached without halving the residual over the
-        second half of the iterations; a solve cut short by ``maxiter`` while converging
-        returns its deflated iterate) and were redone without W, which was then dropped
-        (and harvested again from the next solves; after the second reset, recycling is
-        switched off for good: ``recycle`` becomes 0).
+        second half of the iterations) and were redone without W, or that ``maxiter`` cut
+        short while converging, less far than the last solve without W got (their deflated
+        iterate is returned); W was then dropped (and harvested again from the next solves;
+        after the second reset, recycling is switched off for good: ``recycle`` becomes 0).
 
     Notes
     -----
@@ -289,6 +297,8 @@ class CGSolver:
         self._prev_its: int | None = None  # iterations of the last solve (for _worth_harvesting)
         self._best_its: int | None = None  # the fewest since W was last refreshed
         self._plain_its: int | None = None  # iterations of the last solve without W
+        # relative residual of the last solve without W that maxiter cut short
+        self._plain_reached: float | None = None
         self.solves = 0
         self.parameter: Any = None
 
@@ -483,6 +493,19 @@ class CGSolver:
                 self._r = 0  # it keeps failing on this sequence: stop recycling
             res, recorded, P, Q = self._run(B, vector, x0, M)
             spent += res.iterations
+        elif res.reason == "maxiter":
+            reached = _relative_residual(res, B)
+            if self._W is None:
+                self._plain_reached = reached
+            elif self._plain_reached is not None and reached > self._plain_reached:
+                # Within a maxiter budget the deflated solve got less far than the last solve
+                # without W (a W harvested from cut-short solves can slow CG down: 1.9x the
+                # residual on a shifted 1-D Laplacian): its iterate is returned, W dropped.
+                self._reset_recycling()
+                self.recycling_resets += 1
+                if self.recycling_resets >= 2:
+                    self._r = 0
+                recorded = 0  # the next W comes from solves without this one
         if len(b_shape) == 2 and b_shape[1] == 1:
             res = _replace_x(res, res.x.reshape(-1, 1))
         if self._bandit is not None:

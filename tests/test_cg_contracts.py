@@ -155,9 +155,16 @@ def test_block_right_hand_side_calls_a_vector_matvec_with_vectors() -> None:
         return A @ v
 
     B = np.random.default_rng(0).standard_normal((n, 3))
-    res = rankwise.solve_cg(spla.LinearOperator((n, n), matvec=matvec, dtype=float), B, rtol=1e-10)
+    op = spla.LinearOperator((n, n), matvec=matvec, dtype=float)
+    res = rankwise.solve_cg(op, B, rtol=1e-10)
     assert res.converged
     np.testing.assert_allclose(res.x, rankwise.solve_cg(A, B, rtol=1e-10).x, rtol=1e-8, atol=1e-12)
+    # and inside SciPy's compositions of operators
+    shifted = 2.0 * op + spla.aslinearoperator(sp.identity(n))
+    res = rankwise.solve_cg(shifted, B, rtol=1e-10)
+    assert res.converged
+    ref = rankwise.solve_cg(2.0 * A + sp.identity(n), B, rtol=1e-10).x
+    np.testing.assert_allclose(res.x, ref, rtol=1e-8, atol=1e-12)
 
 
 def test_solver_drops_a_subspace_that_costs_accuracy_within_a_maxiter_budget() -> None:

@@ -124,6 +124,11 @@ def _has_own_matmat(op: LinearOperator) -> bool:
     impl = getattr(op, "_CustomLinearOperator__matmat_impl", False)
     if impl is not False:  # aslinearoperator / LinearOperator(matvec=..., matmat=...)
         return impl is not None
+    args = getattr(op, "args", None)
+    if type(op).__module__.startswith("scipy.sparse.linalg") and isinstance(args, tuple):
+        # SciPy's sums, products, scalings and powers of operators pass a block on to their
+        # operands' matmat
+        return all(_has_own_matmat(a) for a in args if isinstance(a, LinearOperator))
     return type(op)._matmat is not LinearOperator._matmat
 
 

@@ -487,10 +487,7 @@ class CGSolver:
             # Deflation broke down or stagnated (in low precision P^T M P can lose
             # definiteness once the residual is nearly in range(A W)): drop W and solve
             # again without it, so that recycling never costs a solution.
-            self._reset_recycling()
-            self.recycling_resets += 1
-            if self.recycling_resets >= 2:
-                self._r = 0  # it keeps failing on this sequence: stop recycling
+            self._drop_recycling()
             res, recorded, P, Q = self._run(B, vector, x0, M)
             spent += res.iterations
         elif res.reason == "maxiter":
@@ -501,10 +498,7 @@ class CGSolver:
                 # Within a maxiter budget the deflated solve got less far than the last solve
                 # without W (a W harvested from cut-short solves can slow CG down: 1.9x the
                 # residual on a shifted 1-D Laplacian): its iterate is returned, W dropped.
-                self._reset_recycling()
-                self.recycling_resets += 1
-                if self.recycling_resets >= 2:
-                    self._r = 0
+                self._drop_recycling()
                 recorded = 0  # the next W comes from solves without this one
         if len(b_shape) == 2 and b_shape[1] == 1:
             res = _replace_x(res, res.x.reshape(-1, 1))
@@ -575,10 +569,14 @@ class CGSolver:
         res = _result(_unscale(sys_, out), x_out, vector, sys_.maxiter)
         return res, int(out["recorded"]), P, Q
 
-    def _reset_recycling(self) -> None:
+    def _drop_recycling(self) -> None:
+        """W cost a solve: drop it, counted (recycling_resets); the second time for good."""
         self._prev_its = self._best_its = None
         self._W = self._AW = self._ritz = self._MAW = None
         self._deflated = self._G = self._F = None
+        self.recycling_resets += 1
+        if self.recycling_resets >= 2:
+            self._r = 0  # it keeps failing on this sequence: stop recycling
 
     def _harvest(self, P: np.ndarray, Q: np.ndarray, M: Preconditioner | None) -> None:
         """New W: Rayleigh-Ritz for the r smallest eigenpairs of M A on span(W, P).

@@ -97,6 +97,9 @@ def test_bad_input() -> None:
         rankwise.matrix_eim(affine, [])
     with pytest.raises(ValueError, match="NaN"):
         rankwise.matrix_eim(lambda mu: np.full((2, 2), np.nan), [0, 1])
+    # named as the user's function, not eim's snapshots (a review, session 33)
+    with pytest.raises(TypeError, match=r"assemble\(0\) returned a complex matrix"):
+        rankwise.matrix_eim(lambda mu: LAPLACE * (1 + 1j * mu), [0, 1])
 
 
 def test_truncate_equals_a_shorter_greedy() -> None:

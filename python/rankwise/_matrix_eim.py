@@ -46,6 +46,11 @@ class _Pattern:
 
     def values(self, A: Any, mu: Any) -> np.ndarray:
         require_cpu_input(A, f"assemble({mu!r})")
+        if np.iscomplexobj(A):  # named here: eim's own message would name its snapshots
+            raise TypeError(
+                f"assemble({mu!r}) returned a complex matrix ({A.dtype}); matrix_eim takes "
+                "real matrices"
+            )
         if sp.issparse(A) != self.sparse or A.shape != self.shape:
             raise ValueError(
                 f"assemble({mu!r}) returned a {'sparse' if sp.issparse(A) else 'dense'} "

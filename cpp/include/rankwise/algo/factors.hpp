@@ -156,6 +156,14 @@ bool orthonormalizing_magnifies_at_most(const std::vector<T>& G, index_t l, doub
     return true;
 }
 
+// Orthogonality to Q within this level of a column's norm is rounding (q_rows: Q's rows);
+// a column that a projection onto Q leaves below kInsideSpan times it lay inside range(Q).
+template <class T>
+double orthogonality_level(index_t q_rows) {
+    return 4 * double(std::numeric_limits<T>::epsilon()) * std::sqrt(double(q_rows));
+}
+inline constexpr double kInsideSpan = 64;
+
 // The check below costs a read of Q; it is skipped where the block that the second projection
 // leaves is well conditioned (orthonormalizing it magnifies its rounding-level components
 // along Q at most kCheckFreeMagnification times: far below `tiny` on the rows below) and
@@ -202,8 +210,7 @@ bool orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
     }
     // C = Q^T Y and Y -= Q C, whichever layout holds Q
     const Trans q_t = qt ? Trans::No : Trans::Yes, q_n = qt ? Trans::Yes : Trans::No;
-    const double eps = std::numeric_limits<T>::epsilon();
-    const double tiny = 4 * eps * std::sqrt(double(q_rows));
+    const double tiny = orthogonality_level<T>(q_rows);
     auto C = be.template matrix<T>(q_cols, Y.cols);
     std::vector<double> before(static_cast<std::size_t>(Y.cols)), after(before.size());
     be.column_norms(ConstMatView<T>(Y), before.data());
@@ -216,7 +223,8 @@ bool orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
     std::vector<T> inverse(static_cast<std::size_t>(Y.cols));
     bool replaced = false;
     for (index_t j = 0; j < Y.cols; ++j) {
-        if (!(after[j] > 64 * tiny * before[j])) {  // also a zero column: nothing to keep
+        // (also a zero column: nothing to keep)
+        if (!(after[j] > kInsideSpan * tiny * before[j])) {
             be.fill_normal(Y.cols_range(j, 1), philox::Key{0x6f7274686f676f6eULL, 0},
                            first + static_cast<std::uint64_t>(j));
             replaced = true;

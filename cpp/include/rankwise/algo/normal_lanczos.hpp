@@ -84,9 +84,8 @@ bool orthonormalize_lanczos_block(const Backend& be, ConstMatView<T> V, index_t 
     project_out(V);
     be.column_norms(ConstMatView<T>(Y), after.data());
     // a column left at the rounding level of the product it came from lay inside the basis:
-    // orthonormalize_against's test (64 times its `tiny`), which puts a random direction in
-    // its place
-    const double noise = 256 * std::numeric_limits<T>::epsilon() * std::sqrt(double(n));
+    // orthonormalize_against's test, which puts a random direction in its place
+    const double noise = kInsideSpan * orthogonality_level<T>(n);
     std::vector<T> inverse(before.size());
     bool enough = true;
     for (std::size_t j = 0; j < before.size(); ++j) {
@@ -220,11 +219,11 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         largest_history.push_back(largest);
         // No longer improving, whatever tol asks (the squared problem's floor can lie above
         // tol), at any height (a stall here ends in the check of the triplets, which hands
-        // over where it falls short, not in a result); the check decides.  Above sqrt(eps), where the rules let slow
-        // convergence run, a longer stall as well: the squared problem's floor can lie there
-        // (float32, a numerically low-rank A^T A: 1000 cycles at 4e-4 where the
-        // bidiagonalization converged in 2); the window is 6 cycles, as an 8-fold value in
-        // blocks of 4 paused 4 cycles on its way down.
+        // over where it falls short, not in a result); the check decides.  Above sqrt(eps),
+        // where the rules let slow convergence run, a longer stall as well: the squared
+        // problem's floor can lie there (float32, a numerically low-rank A^T A: 1000 cycles
+        // at 4e-4 where the bidiagonalization converged in 2); the window is 6 cycles, as an
+        // 8-fold value in blocks of 4 paused 4 cycles on its way down.
         if (stopped_improving<T>(history, worst, rounding, 0.0,
                                  std::numeric_limits<double>::infinity()) ||
             (worst > std::sqrt(eps) && std::ptrdiff_t(history.size()) >= 2 * kLongStall &&

@@ -136,7 +136,7 @@ double rounding_level(double fro2, const std::vector<T>& s, index_t kept, double
 // stopped after 5 cycles at 126 rounding units, now after 13 at 73; SciPy's arpack: 1).
 template <class T>
 bool stopped_improving(const std::vector<double>& history, double worst, double rounding,
-                       double tol, double ceiling = kStallAccept) {
+                       double tol, double ceiling) {
     if (!(tol < kNearFloor * rounding) || history.empty()) return false;
     const double best = *std::min_element(history.begin(), history.end());
     if (worst <= kNearFloor * rounding && worst > 0.5 * best) return true;

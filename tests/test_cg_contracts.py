@@ -5,6 +5,7 @@ with a bad M, Jacobi for a LinearOperator with a diagonal."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -187,3 +188,48 @@ def test_solver_drops_a_subspace_that_costs_accuracy_within_a_maxiter_budget() -
     assert recycling.recycle == 0
     for x, x_ref in zip(got[-3:], ref[-3:], strict=True):  # plain CG again, at its cost
         np.testing.assert_allclose(x, x_ref, rtol=1e-12, atol=1e-12)
+
+
+# -- session 34's review (pyamg and SciPy usage patterns) ------------------------------------
+
+
+def test_a_nan_atol_is_refused_as_a_nan_rtol_is() -> None:
+    A, b = poisson(8), np.ones(64)
+    for bad in ({"atol": float("nan")}, {"rtol": float("nan")}):
+        with pytest.raises(ValueError, match="tol"):
+            rankwise.cg(A, b, **bad)
+
+
+def test_an_object_array_b_of_numbers_is_cast_as_scipy_casts_it() -> None:
+    A = np.array([[4.0, 1.0], [1.0, 3.0]])
+    b = np.array([1.0, 2.0], dtype=object)
+    x, info = rankwise.cg(A, b)
+    x_ref, info_ref = spla.cg(A, b)
+    np.testing.assert_allclose(x, x_ref, rtol=1e-5)
+    assert info == info_ref == 0
+    np.testing.assert_allclose(x, np.linalg.solve(A, b.astype(float)), rtol=1e-10)
+    with pytest.raises(TypeError, match="b must be a real numeric array"):
+        rankwise.cg(A, np.array(["a", "b"], dtype=object))
+
+
+@pytest.mark.parametrize("triangle", [sp.tril, sp.triu])
+def test_ssor_of_one_stored_triangle_warns(triangle: Any) -> None:
+    # M built from a non-symmetric matrix is not symmetric: CG then ran to maxiter (2000
+    # iterations against 23) without a word
+    A = poisson(12)
+    with pytest.warns(RuntimeWarning, match="ssor: A is not symmetric"):
+        rankwise.precond.ssor(triangle(A, format="csr"))
+
+
+def test_ic0_reads_the_lower_triangle_and_warns_where_the_upper_differs() -> None:
+    A, b = poisson(12), np.ones(144)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = rankwise.precond.ic0(A)
+        lower = rankwise.precond.ic0(sp.tril(A, format="csr"))  # MATLAB ichol's convention
+        rankwise.precond.ssor(A)
+    assert (
+        rankwise.solve_cg(A, b, M=full).iterations == rankwise.solve_cg(A, b, M=lower).iterations
+    )
+    with pytest.warns(RuntimeWarning, match="ic0: A is not symmetric"):
+        rankwise.precond.ic0(sp.triu(A, format="csr"))

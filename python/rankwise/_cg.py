@@ -310,7 +310,7 @@ def _scalar(value: Any) -> Any:
 
 def _check_atol(atol: Any) -> float:
     atol = _scalar(atol)
-    if isinstance(atol, str) or atol is None or not isinstance(atol, numbers.Real) or atol < 0:
+    if not isinstance(atol, numbers.Real) or not atol >= 0:  # NaN fails too
         raise ValueError(
             f"'rankwise.cg' called with invalid `atol`={atol!r}; if set, `atol` must be a "
             "real, non-negative number."
@@ -384,6 +384,11 @@ def _check_rhs(b: Any, shape: tuple[int, ...]) -> np.ndarray:
     """b as a real float array of shape (n,) or (n, s) (NaN/Inf checked in _rhs_block)."""
     n = int(shape[0])
     b = np.asanyarray(b)
+    if b.dtype.kind == "O":  # boxed numbers (a mixed DataFrame's values): SciPy casts them
+        try:
+            b = b.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError("b must be a real numeric array; got dtype object") from None
     if b.dtype.kind not in "biuf":
         raise TypeError(f"b must be a real numeric array; got dtype {b.dtype}")
     if b.ndim not in (1, 2) or b.shape[0] != n or (b.ndim == 2 and b.shape[1] < 1):

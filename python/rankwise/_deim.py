@@ -38,8 +38,8 @@ def as_basis(U: Any, name: str = "U") -> np.ndarray:
     return _validated_basis(U, name)[0]
 
 
-def _validated_basis(U: Any, name: str = "U") -> tuple[np.ndarray, float]:
-    """:func:`as_basis` and the largest magnitude of its entries (from the same pass)."""
+def _validated_basis(U: Any, name: str = "U") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`as_basis` and the largest magnitude in each column (from the same pass)."""
     require_cpu_input(U, name)
     if sp.issparse(U):
         raise TypeError(
@@ -61,15 +61,15 @@ def _validated_basis(U: Any, name: str = "U") -> tuple[np.ndarray, float]:
     return u, _check_finite(u, name)
 
 
-def _check_finite(u: np.ndarray, name: str) -> float:
-    """NaN/Inf check by blocks of rows (no n x m temporary); returns max |u|."""
+def _check_finite(u: np.ndarray, name: str) -> np.ndarray:
+    """NaN/Inf check by blocks of rows (no n x m temporary); returns max |u[:, j]| (float64)."""
     rows = max(1, (1 << 20) // max(u.shape[1], 1))
-    big = 0.0
+    big = np.zeros(u.shape[1])
     for i in range(0, u.shape[0], rows):
-        top = float(np.abs(u[i : i + rows]).max())  # NaN or Inf if there is one
-        if not np.isfinite(top):
+        top = np.abs(u[i : i + rows]).max(axis=0)  # NaN or Inf if there is one
+        if not np.isfinite(top).all():
             raise ValueError(f"{name} contains NaN or Inf")
-        big = max(big, top)
+        np.maximum(big, top, out=big)
     return big
 
 
@@ -100,8 +100,13 @@ def scaled(a: np.ndarray, exponent: int) -> np.ndarray:
 
 
 def _check_selection_rank(Up: np.ndarray, name: str) -> None:
-    """U[p] must be numerically nonsingular (full column rank), else U is rank-deficient."""
-    s = np.linalg.svd(Up.astype(np.float64), compute_uv=False)
+    """U[p] must be numerically nonsingular (full column rank), else U is rank-deficient.
+    Judged with its columns scaled to unit norm: the interpolant U U[p]^+ does not depend on
+    the basis vectors' scales, nor does the accuracy of the solve with U[p] (LU with partial
+    pivoting, Householder QR), so orthogonal columns of scales 1 and 1e-18 are no rank loss."""
+    a = Up.astype(np.float64)
+    norms = np.linalg.norm(a, axis=0)
+    s = np.linalg.svd(a / np.where(norms > 0, norms, 1.0), compute_uv=False)
     tol = max(Up.shape) * np.finfo(Up.dtype).eps * (s[0] if s.size else 0.0)
     if s.size == 0 or s[0] == 0.0 or s[-1] <= tol:
         raise ValueError(
@@ -604,11 +609,24 @@ class PointSelection(PointInterpolant):
         self.method = method
 
 
-def _selection_basis(U: Any) -> tuple[np.ndarray, np.ndarray]:
+# Column scales further apart than this factor are equalized for DEIM (_selection_basis).
+_COLUMN_SPREAD = 2.0**10
+
+
+def _selection_basis(U: Any, per_column: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The validated basis u and the one the points are selected on: u, or a copy scaled by
     one power of two when its entries are extreme (subnormal, or near the float maximum:
-    :func:`power_of_two_exponent`); the points are those of u in exact arithmetic."""
-    u, big = _validated_basis(U)
+    :func:`power_of_two_exponent`); the points are those of u in exact arithmetic.
+    `per_column` (DEIM, whose points, LU's row pivots, do not depend on the columns' scales):
+    each column scaled by its own power of two to a largest magnitude in [0.5, 1) where the
+    columns' largest magnitudes lie more than _COLUMN_SPREAD apart, so that the core's
+    singularity tests (pivots against the largest) compare columns of one scale."""
+    u, column_max = _validated_basis(U)
+    big = float(column_max.max())
+    nonzero = column_max[column_max > 0]
+    if per_column and nonzero.size and big > _COLUMN_SPREAD * float(nonzero.min()):
+        exponents = -np.frexp(np.where(column_max > 0, column_max, 1.0))[1]
+        return u, np.ldexp(u, exponents.astype(np.int32)).astype(u.dtype, copy=False)
     return u, scaled(u, power_of_two_exponent(big, u.dtype))
 
 
@@ -673,9 +691,17 @@ def deim(U: Any) -> PointSelection:
 
         return select_on_device(U, "deim")  # type: ignore[return-value]
     with _core.serial_blas():  # (see _finish)
-        u, w = _selection_basis(U)
+        u, w = _selection_basis(U, per_column=True)
         if w.flags.f_contiguous or w.flags.c_contiguous:  # read in place, either order
-            points = np.asarray(_core.deim_blocked(w, list(DEIM_BLOCKS)))
+            try:
+                points = np.asarray(_core.deim_blocked(w, list(DEIM_BLOCKS)))
+            except _core.CoreError as exc:  # the solve between blocks: as _finish words it
+                if "singular" not in str(exc):
+                    raise
+                raise ValueError(
+                    f"U is numerically rank-deficient: {exc}; remove dependent basis vectors "
+                    "(e.g. with an SVD)"
+                ) from None
         else:  # a strided view: LU with partial pivoting of a column-major copy
             points = _selection.deim(w)
         return _finish(u, points, "deim", w)

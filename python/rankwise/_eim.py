@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from . import _core
-from ._deim import PointInterpolant, _noise_text
+from ._deim import PointInterpolant, _noise_text, power_of_two_exponent
 from ._dispatch import check_compressed, refuse_device_or_dask, require_cpu_input
 from ._validate import as_matrix, check_int, work_dtype
 
@@ -166,12 +167,13 @@ def _snapshot_matrix(
                     f"snapshots({mu!r}) returned shape {v.shape}; expected {expected} like "
                     "the first parameter's"
                 )
+            dtype = work_dtype(v.dtype, "snapshots")
             if R is None:
                 if v.shape[0] == 0:
                     raise ValueError("snapshots(mu) returned an empty array")
-                R = np.empty(
-                    (v.shape[0], len(params)), dtype=work_dtype(v.dtype, "snapshots"), order="F"
-                )
+                R = np.empty((v.shape[0], len(params)), dtype=dtype, order="F")
+            elif np.result_type(R.dtype, dtype) != R.dtype:  # float32 first, float64 later
+                R = R.astype(np.result_type(R.dtype, dtype), order="F")
             if not np.isfinite(v).all():
                 raise ValueError(f"snapshots({mu!r}) contains NaN or Inf")
             R[:, j] = v
@@ -301,6 +303,12 @@ def eim(
     deim, qdeim, odeim, matrix_eim, PointInterpolant.stabilize
     """
     R, pick, params = _snapshot_matrix(snapshots, training_parameters)
+    # R is our copy: entries so small or large that their squares (the l2 norms) or the
+    # inverse of a pivot leave the range are scaled by a power of two, exactly, in place;
+    # points and basis do not change, errors and atol scale with it
+    exponent = power_of_two_exponent(max(float(R.max()), -float(R.min())), R.dtype)
+    if exponent:
+        np.ldexp(R, np.int32(exponent), out=R)
     n, N = R.shape
     limit = min(n, N)
     terms = limit if max_terms is None else check_int(max_terms, "max_terms", low=1)
@@ -324,11 +332,16 @@ def eim(
             raise ValueError(f"norm matrix must be {n} x {n}; got shape {norm.shape}")
         check_compressed(norm, "norm")
         Mv = norm.astype(R.dtype) if norm.dtype != R.dtype else norm
+        _check_symmetric(Mv)
         M = as_matrix(Mv, "norm").op
         G = np.asarray(Mv @ R, dtype=R.dtype)
         G = np.ascontiguousarray(G) if R.flags.c_contiguous else np.asfortranarray(G)
         if (np.einsum("ij,ij->j", R, G) < 0).any():
             raise ValueError("norm matrix is not positive definite: s^T M s < 0 for a snapshot s")
+    elif norm is None or np.ndim(norm) != 1:
+        raise TypeError(
+            f"norm must be 'linf', 'l2', a 1-D array of weights or a 2-D SPD matrix; got {norm!r}"
+        )
     else:
         kind = "weighted"
         weights = np.ascontiguousarray(norm, dtype=R.dtype)
@@ -343,10 +356,11 @@ def eim(
         M,
         kind,
         min(terms, limit),
-        abs_tol,
+        float(np.ldexp(abs_tol, exponent)),
         rtol,
         {"linf": EIM_BLOCK, "l2": EIM_BLOCK_L2, "weighted": EIM_BLOCK_L2}.get(kind, 1),
     )
+    errors = np.ldexp(errors, -exponent)
     if errors[0] == 0.0:
         raise ValueError("snapshots are all zero: there is nothing to interpolate")
     if points.size == 0:
@@ -363,6 +377,20 @@ def eim(
         kind,
         None if params is None else [params[int(c)] for c in cols],
     )
+
+
+def _check_symmetric(M: Any) -> None:
+    """The norm matrix must be symmetric to sqrt(eps) of its norm (the greedy's updates of
+    the norms take q^T M r for r^T M q)."""
+    if sp.issparse(M):
+        num, den = spla.norm(M - M.T), spla.norm(M)
+    else:
+        a = np.asarray(M)
+        num, den = np.linalg.norm(a - a.T), np.linalg.norm(a)
+    if num > np.sqrt(np.finfo(M.dtype).eps) * den:
+        raise ValueError(
+            f"norm matrix must be symmetric (SPD); ||M - M^T||_F / ||M||_F = {num / den:.2g}"
+        )
 
 
 def _check_tol(value: Any, name: str) -> float:

@@ -58,16 +58,26 @@ class _Pattern:
                 f"{'sparse' if self.sparse else 'dense'} matrix of shape {self.shape}"
             )
         if not self.sparse:
-            return np.asarray(A).ravel()
-        C = sp.csr_matrix(A, copy=True)
-        C.sum_duplicates()
-        C.sort_indices()
-        if not (np.array_equal(C.indptr, self.indptr) and np.array_equal(C.indices, self.indices)):
-            raise ValueError(
-                f"assemble({mu!r}) returned a matrix whose sparsity pattern differs from the "
-                "first parameter's; matrix_eim needs a fixed pattern (store explicit zeros)"
+            v = np.asarray(A).ravel()
+        else:
+            C = sp.csr_matrix(A, copy=True)
+            C.sum_duplicates()
+            C.sort_indices()
+            same = np.array_equal(C.indptr, self.indptr) and np.array_equal(
+                C.indices, self.indices
             )
-        return C.data
+            if not same:
+                raise ValueError(
+                    f"assemble({mu!r}) returned a matrix whose sparsity pattern differs from the "
+                    "first parameter's; matrix_eim needs a fixed pattern (store explicit zeros)"
+                )
+            v = C.data
+        # named here: eim's own messages would name its snapshots
+        if v.size == 0:
+            raise ValueError(f"assemble({mu!r}) returned a matrix with no entries")
+        if v.dtype.kind in "fc" and not np.isfinite(v).all():
+            raise ValueError(f"assemble({mu!r}) returned a matrix containing NaN or Inf")
+        return v
 
     def matrix(self, values: np.ndarray) -> Any:
         if self.sparse:
@@ -249,6 +259,14 @@ def matrix_eim(
     def values(mu: Any) -> np.ndarray:
         return pattern.values(assemble(mu), mu)
 
-    interp = eim(values, params, tol=tol, max_terms=max_terms)
+    try:
+        interp = eim(values, params, tol=tol, max_terms=max_terms)
+    except ValueError as exc:
+        if str(exc).startswith("snapshots are all zero"):
+            raise ValueError(
+                "assemble(mu) returned the zero matrix for every training parameter: there is "
+                "nothing to interpolate"
+            ) from None
+        raise
     selected = interp.selected_snapshots  # the A(mu_m), assembled once more (M calls)
     return MatrixEIM(pattern, interp, selected, assemble, entry_function)

@@ -27,10 +27,12 @@ least squares): A + mu I whose spectrum decays fast (4x at n = 4000).
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from scipy.sparse.linalg import LinearOperator
 
 from . import _core
@@ -195,6 +197,21 @@ def _canonical_csr(A: Any, name: str = "A") -> sp.csr_array:
     return C
 
 
+def _warn_if_not_symmetric(C: sp.csr_array, name: str, reads: str) -> None:
+    """A warning where the canonical CSR ``C`` is not symmetric to sqrt(eps) of its norm
+    (an SPD preconditioner from a non-symmetric matrix: CG then stalls with no message;
+    ``reads``: which part of A the factory uses)."""
+    den = spla.norm(C)
+    asym = spla.norm(C - C.T) / den if den > 0 else 0.0
+    if asym > np.sqrt(np.finfo(C.dtype).eps):
+        warnings.warn(
+            f"{name}: A is not symmetric (||A - A^T||_F / ||A||_F = {asym:.2g}); {reads}, and "
+            "CG needs a symmetric positive definite A and M",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def ssor(A: Any, omega: float = 1.0) -> Preconditioner:
     """Symmetric SOR preconditioner, M^-1 = w(2-w) (D + wU)^-1 D (D + wL)^-1 for A = L + D + U.
 
@@ -205,7 +222,8 @@ def ssor(A: Any, omega: float = 1.0) -> Preconditioner:
     Parameters
     ----------
     A : ndarray or sparse matrix, shape (n, n)
-        SPD with a positive diagonal; converted once to CSR with sorted indices.
+        SPD with a positive diagonal; converted once to CSR with sorted indices.  Both
+        triangles are read: a non-symmetric A (one stored triangle) gets a ``RuntimeWarning``.
     omega : float, default 1.0
         Relaxation parameter, 0 < omega < 2.
 
@@ -228,6 +246,7 @@ def ssor(A: Any, omega: float = 1.0) -> Preconditioner:
     if isinstance(omega, bool) or not isinstance(omega, numbers.Real) or not 0 < omega < 2:
         raise ValueError(f"omega must be a real number in (0, 2); got {omega!r}")
     C = _canonical_csr(A)
+    _warn_if_not_symmetric(C, "ssor", "M is built from both triangles and is not symmetric")
     h = _core.precond_ssor(C.data, C.indices, C.indptr, C.shape[0], float(omega))
     return Preconditioner(h, "ssor", C.shape[0], C.dtype)
 
@@ -235,7 +254,9 @@ def ssor(A: Any, omega: float = 1.0) -> Preconditioner:
 def ic0(A: Any, shift: float = 1e-3) -> Preconditioner:
     """Zero-fill incomplete Cholesky preconditioner, M^-1 = (L L^T)^-1 ~ A^-1.
 
-    L has the sparsity of the lower triangle of A.  For M-matrices (e.g. Poisson) IC(0)
+    L has the sparsity of the lower triangle of A, and only that triangle is read: A may be
+    given as its lower triangle (as to MATLAB's ``ichol``); a non-symmetric A with entries above
+    the diagonal gets a ``RuntimeWarning``.  For M-matrices (e.g. Poisson) IC(0)
     always exists; for other SPD matrices a pivot can turn non-positive, and then the
     factorization is redone for A + s diag(A) with s = ``shift``, 2 ``shift``, 4 ``shift``, ...
     until it succeeds (Manteuffel 1980; the steps grow faster where ``shift`` is far below
@@ -271,6 +292,8 @@ def ic0(A: Any, shift: float = 1e-3) -> Preconditioner:
     if isinstance(shift, bool) or not isinstance(shift, numbers.Real) or not shift > 0:
         raise ValueError(f"shift must be a positive real number; got {shift!r}")
     C = _canonical_csr(A)
+    if sp.triu(C, 1).nnz:  # the lower triangle alone (MATLAB's ichol convention) is fine
+        _warn_if_not_symmetric(C, "ic0", "L is built from its lower triangle alone")
     h = _core.precond_ic0(C.data, C.indices, C.indptr, C.shape[0], float(shift))
     return Preconditioner(h, "ic0", C.shape[0], C.dtype)
 

@@ -541,3 +541,27 @@ def test_svds_complex_zero_matrix(shape) -> None:
     assert_array_equal(s, 0)
     assert_allclose(np.abs(u.conj().T @ u), np.eye(1), atol=1e-14)
     assert_allclose(np.abs(vh @ vh.conj().T), np.eye(1), atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"n_components": 5.0},
+        {"n_components": 0},
+        {"n_oversamples": -1},
+        {"n_iter": -2},
+        {"power_iteration_normalizer": "qr"},
+        {"transpose": "yes"},
+    ],
+)
+def test_randomized_svd_bad_options_are_value_and_type_errors_as_in_sklearn(bad: dict) -> None:
+    # scikit-learn raises InvalidParameterError (both): `except ValueError:` written for it
+    # missed rankwise's TypeError for a float n_components
+    from sklearn.utils.extmath import randomized_svd as sk_randomized_svd
+
+    X = np.random.default_rng(0).standard_normal((30, 20))
+    options = {"n_components": 5, **bad}
+    for fn in (rankwise.randomized_svd, sk_randomized_svd):
+        with pytest.raises(ValueError, match=r"\w") as caught:
+            fn(X, random_state=0, **options)
+        assert isinstance(caught.value, TypeError)

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _core, _dask, _gpu
+from ._errors import InvalidParameterError
 from ._random import RandomStateLike, philox_key
 from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, checked_core, flip_signs
 from ._validate import as_matrix_of, check_choice, check_int, check_n_iter
@@ -126,19 +127,22 @@ def randomized_svd(
             sp.SparseEfficiencyWarning,
             stacklevel=2,
         )
-    n_components = check_int(n_components, "n_components", low=1)
-    n_oversamples = check_int(n_oversamples, "n_oversamples", low=0)
-    q = check_n_iter(n_iter)
-    if power_iteration_normalizer not in _NORMALIZERS:
-        raise ValueError(
-            "power_iteration_normalizer must be one of "
-            f"{tuple(_NORMALIZERS)}; got {power_iteration_normalizer!r}"
-        )
-    driver = check_choice(svd_lapack_driver, "svd_lapack_driver", ("gesdd", "gesvd"))
-    if transpose != "auto" and not isinstance(transpose, bool | np.bool_):
-        raise ValueError(f"transpose must be True, False or 'auto'; got {transpose!r}")
-    if not isinstance(flip_sign, bool | np.bool_):  # "no" would flip (scikit-learn refuses it)
-        raise ValueError(f"flip_sign must be True or False; got {flip_sign!r}")
+    try:  # scikit-learn's class for these: both a ValueError and a TypeError
+        n_components = check_int(n_components, "n_components", low=1)
+        n_oversamples = check_int(n_oversamples, "n_oversamples", low=0)
+        q = check_n_iter(n_iter)
+        if power_iteration_normalizer not in _NORMALIZERS:
+            raise ValueError(
+                "power_iteration_normalizer must be one of "
+                f"{tuple(_NORMALIZERS)}; got {power_iteration_normalizer!r}"
+            )
+        driver = check_choice(svd_lapack_driver, "svd_lapack_driver", ("gesdd", "gesvd"))
+        if transpose != "auto" and not isinstance(transpose, bool | np.bool_):
+            raise ValueError(f"transpose must be True, False or 'auto'; got {transpose!r}")
+        if not isinstance(flip_sign, bool | np.bool_):  # "no" would flip (sklearn refuses it)
+            raise ValueError(f"flip_sign must be True or False; got {flip_sign!r}")
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(str(exc)) from None
     if _dask.is_dask_array(M):
         # rankwise.svd's dask graph (python/rankwise/_dask.py): the same sketch and passes;
         # CholeskyQR between passes, the orientation chosen by shape, signs always flipped.

@@ -148,7 +148,12 @@ def svd(
         for data that can be read only once): every block of A is read once, for a range
         sketch ``A Omega`` and a co-range sketch ``Psi A`` (``2l + 1`` rows) together, and
         ``A ~ Q (Psi Q)^+ Psi A`` (Tropp, Yurtsever, Udell & Cevher 2017); less accurate
-        than power iterations, which read A ``2q + 2`` times.
+        than power iterations, which read A ``2q + 2`` times.  Its singular values are
+        those of that approximation: where the spectrum beyond the sketch holds much of
+        A's energy (slow decay), the tail's share, amplified by ``(Psi Q)^+``, adds to them,
+        and they can exceed A's (make_low_rank_matrix(600, 200, effective_rank=15), k = 10:
+        ``s[0]`` 2.0-2.6 where ``||A||_2`` = 1; with ``oversample=90``, 1.1): use it where
+        the spectrum decays fast, or with a larger ``oversample``.
     n_passes : int, optional
         ``method="block_krylov"`` only, instead of ``n_iter``: passes over A, ``P >= 2``.
         Even ``P`` is ``n_iter = P / 2 - 1``.  Odd ``P`` ends with a product with A: the

@@ -94,3 +94,16 @@ def test_eim_works_in_the_widest_dtype_its_callable_returns() -> None:
 def test_matrix_eim_names_assemble_not_snapshots(assemble: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         rankwise.matrix_eim(assemble, [1.0, 2.0])
+
+
+def test_eim_leaves_a_sparse_norm_matrix_with_duplicates_as_given() -> None:
+    # the symmetry check's norms summed the caller's duplicate entries in place
+    n = 20
+    M = sp.csr_matrix((np.ones(2 * n), np.repeat(np.arange(n), 2), np.arange(0, 2 * n + 1, 2)))
+    before = (M.data.copy(), M.indices.copy(), M.indptr.copy())
+    S = np.random.default_rng(0).standard_normal((n, 6))
+    ref = rankwise.eim(S, norm=2 * sp.eye(n, format="csr"))
+    got = rankwise.eim(S, norm=M)
+    for was, now in zip(before, (M.data, M.indices, M.indptr), strict=True):
+        np.testing.assert_array_equal(now, was)
+    np.testing.assert_array_equal(got.points, ref.points)

@@ -19,7 +19,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core, _gpu
 from ._dispatch import refuse_device_or_dask, require_cpu_input
-from ._validate import Matrix, as_matrix
+from ._validate import Matrix, as_matrix, asymmetry
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
 __all__ = ["CGBreakdownError", "CGResult", "cg", "solve_cg"]
@@ -555,17 +555,7 @@ def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResul
 def _asymmetry(A: Any) -> float:
     """||A - A^T||_F / ||A||_F of a dense or sparse square A, NumPy / SciPy or CuPy (0 for
     an operator, whose symmetry would cost products to probe)."""
-    if _gpu.is_device_array(A):
-        return _gpu.asymmetry(A)
-    if sp.issparse(A):
-        S = sp.csr_array(A, dtype=np.float64, copy=True)  # its norms sort S in place
-        num, den = spla.norm(S - S.T), spla.norm(S)
-    elif isinstance(A, np.ndarray):
-        a = np.asarray(A, dtype=np.float64)
-        num, den = np.linalg.norm(a - a.T), np.linalg.norm(a)
-    else:
-        return 0.0
-    return float(num / den) if den > 0 else 0.0
+    return _gpu.asymmetry(A) if _gpu.is_device_array(A) else asymmetry(A)
 
 
 def _warn_if_not_symmetric(A: Any, res: CGResult) -> None:

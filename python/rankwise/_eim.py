@@ -12,12 +12,11 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from . import _core
 from ._deim import PointInterpolant, _noise_text, power_of_two_exponent
 from ._dispatch import check_compressed, refuse_device_or_dask, require_cpu_input
-from ._validate import as_matrix, check_int, work_dtype
+from ._validate import as_matrix, asymmetry, check_int, work_dtype
 
 _NORMS = ("linf", "l2")
 
@@ -382,14 +381,10 @@ def eim(
 def _check_symmetric(M: Any) -> None:
     """The norm matrix must be symmetric to sqrt(eps) of its norm (the greedy's updates of
     the norms take q^T M r for r^T M q)."""
-    if sp.issparse(M):
-        num, den = spla.norm(M - M.T), spla.norm(M)
-    else:
-        a = np.asarray(M)
-        num, den = np.linalg.norm(a - a.T), np.linalg.norm(a)
-    if num > np.sqrt(np.finfo(M.dtype).eps) * den:
+    asym = asymmetry(M)
+    if asym > np.sqrt(np.finfo(M.dtype).eps):
         raise ValueError(
-            f"norm matrix must be symmetric (SPD); ||M - M^T||_F / ||M||_F = {num / den:.2g}"
+            f"norm matrix must be symmetric (SPD); ||M - M^T||_F / ||M||_F = {asym:.2g}"
         )
 
 

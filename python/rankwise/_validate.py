@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core
@@ -228,6 +229,21 @@ def as_matrix(
     if isinstance(A, np.ndarray) or not (hasattr(A, "shape") and hasattr(A, "matvec")):
         return _dense(A, name, check_finite)
     return _linear_operator(A, name, finite_products)
+
+
+def asymmetry(A: Any) -> float:
+    """||A - A^T||_F / ||A||_F of a dense or sparse square A in memory (0 for anything else,
+    an operator, whose symmetry would cost products to probe).  Sparse A is measured on a
+    float64 copy: SciPy's norms sum duplicates in place, and A is the caller's."""
+    if sp.issparse(A):
+        S = sp.csr_array(A, dtype=np.float64, copy=True)
+        num, den = spla.norm(S - S.T), spla.norm(S)
+    elif isinstance(A, np.ndarray):
+        a = np.asarray(A, dtype=np.float64)
+        num, den = np.linalg.norm(a - a.T), np.linalg.norm(a)
+    else:
+        return 0.0
+    return float(num / den) if den > 0 else 0.0
 
 
 def check_int(value: Any, name: str, *, low: int, high: int | None = None) -> int:

@@ -32,13 +32,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 from scipy.sparse.linalg import LinearOperator
 
 from . import _core
 from ._dispatch import require_cpu_input
 from ._random import philox_key
-from ._validate import as_matrix, check_int, work_dtype
+from ._validate import as_matrix, asymmetry, check_int, work_dtype
 
 __all__ = [
     "Preconditioner",
@@ -201,8 +200,7 @@ def _warn_if_not_symmetric(C: sp.csr_array, name: str, reads: str) -> None:
     """A warning where the canonical CSR ``C`` is not symmetric to sqrt(eps) of its norm
     (an SPD preconditioner from a non-symmetric matrix: CG then stalls with no message;
     ``reads``: which part of A the factory uses)."""
-    den = spla.norm(C)
-    asym = spla.norm(C - C.T) / den if den > 0 else 0.0
+    asym = asymmetry(C)
     if asym > np.sqrt(np.finfo(C.dtype).eps):
         warnings.warn(
             f"{name}: A is not symmetric (||A - A^T||_F / ||A||_F = {asym:.2g}); {reads}, and "

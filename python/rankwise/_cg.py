@@ -9,7 +9,7 @@ import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import scipy.linalg as sla
@@ -611,7 +611,7 @@ def solve_cg(
     *,
     rtol: float = 1e-5,
     atol: float = 0.0,
-    maxiter: int | None = None,
+    maxiter: SupportsIndex | None = None,
     M: Any = None,
     callback: Callable[[np.ndarray], Any] | None = None,
     deflation: Any = None,
@@ -632,7 +632,8 @@ def solve_cg(
         A).
     x0 : ndarray shaped like b, "Mb" or None
     rtol, atol : float
-        Column j stops when ``||r_j|| < max(rtol ||b_j||, atol)``.
+        Column j stops when ``||r_j|| < max(rtol ||b_j||, atol)``, or when its residual is
+        exactly 0 (converged; with ``rtol = atol = 0`` the only way to converge).
     maxiter : int, optional
         Default 10 n.
     M : Preconditioner, "jacobi", ndarray, sparse matrix, LinearOperator or callable
@@ -715,7 +716,7 @@ def cg(
     *,
     rtol: float = 1e-5,
     atol: float = 0.0,
-    maxiter: int | None = None,
+    maxiter: SupportsIndex | None = None,
     M: Any = None,
     callback: Callable[[np.ndarray], Any] | None = None,
 ) -> tuple[np.ndarray, int]:
@@ -747,7 +748,8 @@ def cg(
         Starting guess (not modified); "Mb" starts from ``M @ b``; None from 0.
     rtol, atol : float
         Stop when ``norm(b - A @ x) < max(rtol * norm(b), atol)`` (the recursively updated
-        residual, as SciPy).
+        residual, as SciPy), or when that residual is exactly 0 (converged, ``info = 0``;
+        with ``rtol = atol = 0`` the only way to converge, where SciPy runs to maxiter).
     maxiter : int, optional
         Maximum iterations, default ``10 * n``.
     M : Preconditioner, "jacobi", ndarray, sparse matrix, LinearOperator or callable

@@ -20,7 +20,7 @@ import functools
 import numbers
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, SupportsIndex, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -113,17 +113,18 @@ class CGSolver:
         Preconditioner` is kept as given (``update(A, M=...)`` replaces it).  For a
         LinearOperator A: "chebyshev", or "jacobi" where it has a ``diagonal()`` method.
     omega : float or "learn", default 1.0
-        SSOR relaxation parameter (``M="ssor"``); "learn": chosen per solve from ``grid``
+        SSOR relaxation parameter (``M="ssor"`` only); "learn": chosen per solve from ``grid``
         (default 1.0, 1.1, ..., 1.9) by 1/2-Tsallis-INF on the iteration counts.
     degree : int or "learn", default 4
-        Chebyshev degree (``M="chebyshev"``); "learn": chosen from ``grid`` (default
+        Chebyshev degree (``M="chebyshev"`` only); "learn": chosen from ``grid`` (default
         1, 2, 3, 4, 6, 8, 12, 16) on the products with A, iterations x (degree + 1).
     rtol, atol, maxiter :
         As :func:`rankwise.solve_cg`, for every solve.
     recycle : int, default 0
         r, the number of deflation vectors kept between solves (0: none).
     harvest : int, optional
-        Search directions recorded per solve for the update of W (default max(4 r, 16)).
+        Search directions recorded per solve for the update of W (default max(4 r, 16));
+        only with ``recycle > 0``.
     grid : sequence, optional
         The values a learned parameter is chosen from.
     random_state : int or Generator, default 0
@@ -197,12 +198,12 @@ class CGSolver:
         *,
         M: Any = None,
         omega: float | str = 1.0,
-        degree: int | str = 4,
+        degree: SupportsIndex | str = 4,
         rtol: float = 1e-5,
         atol: float = 0.0,
-        maxiter: int | None = None,
-        recycle: int = 0,
-        harvest: int | None = None,
+        maxiter: SupportsIndex | None = None,
+        recycle: SupportsIndex = 0,
+        harvest: SupportsIndex | None = None,
         grid: Sequence[Any] | None = None,
         random_state: Any = 0,
     ) -> None:
@@ -247,6 +248,18 @@ class CGSolver:
         self._omega, self._degree = omega, degree
         if grid is not None and self._learned is None:
             raise ValueError("grid is only used with omega='learn' or degree='learn'")
+        # options that M would not read are refused, not passed over
+        if omega != 1.0 and M != "ssor":
+            raise ValueError(f"omega is only used with M='ssor'; got M={M!r}")
+        if degree != 4 and M != "chebyshev":
+            raise ValueError(f"degree is only used with M='chebyshev'; got M={M!r}")
+        if isinstance(random_state, bool) or not (
+            isinstance(random_state, np.random.Generator)
+            or (isinstance(random_state, numbers.Integral) and random_state >= 0)
+        ):
+            raise ValueError(
+                f"random_state must be a non-negative int or a Generator; got {random_state!r}"
+            )
         if self._learned is not None:
             if grid is not None and len(tuple(grid)) == 0:
                 raise ValueError("grid must not be empty")
@@ -274,6 +287,8 @@ class CGSolver:
         if not 0 <= recycle < n:
             raise ValueError(f"recycle must satisfy 0 <= recycle < n = {n}; got {recycle}")
         self._r = int(recycle)
+        if harvest is not None and not self._r:
+            raise ValueError("harvest is only used with recycle > 0")
         if harvest is None:
             harvest = max(4 * self._r, 16) if self._r else 0
         if isinstance(harvest, bool) or not isinstance(harvest, numbers.Integral) or harvest < 0:

@@ -7,7 +7,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, SupportsIndex
 
 import numpy as np
 import scipy.sparse as sp
@@ -120,7 +120,7 @@ class CURDecomposition:
         A: Any,
         *,
         norm: Literal["fro", "2"] = "fro",
-        n_probes: int = 10,
+        n_probes: SupportsIndex = 10,
         random_state: RandomStateLike = None,
     ) -> float:
         """Estimate ``||A - C U R||`` from one product of A with ``n_probes`` Gaussian
@@ -304,13 +304,13 @@ def _unscaled_core(
 
 def cur(
     A: Any,
-    k: int,
+    k: SupportsIndex,
     *,
     rows: Any = None,
     cols: Any = None,
     method: Method = "deim",
     core: Core = "stabilized",
-    oversample: int | tuple[int, int] = 0,
+    oversample: SupportsIndex | tuple[SupportsIndex, SupportsIndex] = 0,
     weights: tuple[Any, Any] | None = None,
     refine: bool = False,
     random_state: RandomStateLike = None,
@@ -321,7 +321,8 @@ def cur(
     ----------
     A : ndarray, scipy.sparse matrix or array, or LinearOperator, shape (m, n)
         Real matrix (float32 and float64 are kept; integers and bools become float64).
-        Sparse A gives sparse C and R (of A's type) and is never densified; a LinearOperator
+        Sparse A gives sparse C and R (A's CSR or CSC format, other formats CSC C and CSR R;
+        a sparse array stays an array, a matrix a matrix) and is never densified; a LinearOperator
         gives C and R from ``matmat`` / ``rmatmat`` with columns of the identity.  A is never
         modified.  Where max |a_ij| is near the float maximum or the subnormal range, the
         selection and the core are computed on A scaled by a power of two (U is scaled
@@ -797,7 +798,7 @@ def _scores(
 
 def leverage_scores(
     A: Any,
-    k: int,
+    k: SupportsIndex,
     *,
     method: Literal["exact", "sketch"] = "exact",
     random_state: RandomStateLike = None,

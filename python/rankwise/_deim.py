@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import numbers
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import scipy.linalg
@@ -485,7 +485,7 @@ class PointInterpolant:
         result.interpolation_matrix = np.ascontiguousarray(self.basis[result.points, :])
         return result
 
-    def oversample(self, n_points: int) -> PointInterpolant:
+    def oversample(self, n_points: SupportsIndex) -> PointInterpolant:
         """The rectangular extension: the same basis with ``n_points`` points (the current
         ones first) and least-squares coefficients.
 
@@ -776,7 +776,7 @@ def odeim_extend(U: np.ndarray, points: np.ndarray, n_points: int) -> np.ndarray
     return np.asarray(p, dtype=np.int64)
 
 
-def odeim(U: Any, n_points: int) -> PointSelection:
+def odeim(U: Any, n_points: SupportsIndex) -> PointSelection:
     """Oversampled DEIM (gappy POD) points: ``n_points >= m`` rows of U for a least-squares
     reconstruction (Peherstorfer, Drmac & Gugercin 2020, Algorithm 3).
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import scipy.linalg
@@ -113,7 +113,7 @@ class EmpiricalInterpolant(PointInterpolant):
             self.dtype, copy=False
         )
 
-    def truncate(self, n_terms: int) -> EmpiricalInterpolant:
+    def truncate(self, n_terms: SupportsIndex) -> EmpiricalInterpolant:
         """The interpolant of the first ``n_terms`` terms: the greedy is nested, so this is
         what ``eim`` with ``max_terms=n_terms`` returns (same points, basis, snapshots and
         error history), without running it again.  A stabilization, and the points of
@@ -231,7 +231,7 @@ def eim(
     *,
     tol: float | None = None,
     atol: float | None = None,
-    max_terms: int | None = None,
+    max_terms: SupportsIndex | None = None,
     norm: Any = "linf",
 ) -> EmpiricalInterpolant:
     """Greedy empirical interpolation (Barrault, Maday, Nguyen & Patera 2004) of snapshots.

@@ -6,7 +6,7 @@ Lelievre, "A nonintrusive reduced basis method applied to aeroacoustic simulatio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import scipy.sparse as sp
@@ -171,7 +171,7 @@ class MatrixEIM:
             raise ValueError(f"W must have {self.shape[0]} rows; got shape {W.shape}")
         return np.stack([W.T @ np.asarray(A @ V) for A in self.matrices])
 
-    def truncate(self, n_terms: int) -> MatrixEIM:
+    def truncate(self, n_terms: SupportsIndex) -> MatrixEIM:
         """The expansion of the first ``n_terms`` terms (what ``matrix_eim`` with
         ``max_terms=n_terms`` returns, the greedy being nested), without assembling
         anything: e.g. to trade accuracy for online time."""
@@ -196,7 +196,7 @@ def matrix_eim(
     training_parameters: Sequence[Any],
     *,
     tol: float | None = None,
-    max_terms: int | None = None,
+    max_terms: SupportsIndex | None = None,
     entry_function: Callable[[Any, np.ndarray, np.ndarray], Any] | None = None,
 ) -> MatrixEIM:
     """Separated representation ``A(mu) ~ sum_m beta_m(mu) A(mu_m)`` of a parametrized

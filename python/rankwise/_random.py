@@ -4,6 +4,7 @@ words (the exception: ``randomized_svd`` draws scikit-learn's test matrix where 
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -19,21 +20,31 @@ def philox_key(random_state: RandomStateLike, name: str = "random_state") -> tup
     the same key); a ``Generator`` or ``RandomState`` is advanced by two draws, as when
     scikit-learn passes one to a random function.
     """
+    check_random_state(random_state, name)
     if random_state is None:
         words = np.random.SeedSequence().generate_state(2, np.uint64)
-    elif isinstance(random_state, bool):
-        raise ValueError(f"{name} must be None, an int, a Generator or a RandomState; got a bool")
     elif isinstance(random_state, numbers.Integral):
-        if random_state < 0:
-            raise ValueError(f"{name} must be a non-negative integer seed; got {random_state}")
         words = np.random.SeedSequence(int(random_state)).generate_state(2, np.uint64)
     elif isinstance(random_state, np.random.Generator):
         words = random_state.integers(0, _UINT64_MAX, size=2, dtype=np.uint64, endpoint=True)
-    elif isinstance(random_state, np.random.RandomState):
-        words = random_state.randint(0, _UINT64_MAX, size=2, dtype=np.uint64)
     else:
+        words = random_state.randint(0, _UINT64_MAX, size=2, dtype=np.uint64)
+    return int(words[0]), int(words[1])
+
+
+def check_random_state(random_state: Any, name: str = "random_state") -> None:
+    """What :func:`philox_key` takes, checked without drawing: None, a non-negative int (not
+    a bool), a ``Generator`` or a ``RandomState``; ValueError otherwise."""
+    if random_state is None or isinstance(
+        random_state, np.random.Generator | np.random.RandomState
+    ):
+        return
+    if isinstance(random_state, bool | np.bool_):
+        raise ValueError(f"{name} must be None, an int, a Generator or a RandomState; got a bool")
+    if not isinstance(random_state, numbers.Integral):
         raise ValueError(
             f"{name} must be None, an int, a numpy.random.Generator or a "
             f"numpy.random.RandomState; got {random_state!r}"
         )
-    return int(words[0]), int(words[1])
+    if random_state < 0:
+        raise ValueError(f"{name} must be a non-negative integer seed; got {random_state}")

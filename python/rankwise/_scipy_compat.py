@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex
 
 import numpy as np
 import scipy.linalg
@@ -49,8 +49,9 @@ def _rng_to_random_state(rng: Any) -> Any:
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return int(rng)
-    raise ValueError(
-        f"'{rng}' is neither a NumPy Generator nor an integer seed to instantiate one."
+    # (SciPy hands rng to numpy.random.default_rng first, which raises TypeError)
+    raise TypeError(
+        f"rng: '{rng}' is neither a NumPy Generator nor an integer seed to instantiate one."
     )
 
 
@@ -228,12 +229,12 @@ def check_svds_options(
 
 def svds(
     A: Any,
-    k: int = 6,
-    ncv: int | None = None,
+    k: SupportsIndex = 6,
+    ncv: SupportsIndex | None = None,
     tol: float = 0,
     which: Literal["LM", "SM"] = "LM",
     v0: Any = None,
-    maxiter: int | None = None,
+    maxiter: SupportsIndex | None = None,
     return_singular_vectors: bool | Literal["u", "vh"] = True,
     solver: Literal["rankwise", "arpack", "lobpcg", "propack"] = "rankwise",
     rng: Any = None,
@@ -324,6 +325,8 @@ def svds(
     solver : {"rankwise", "arpack", "lobpcg", "propack"}, default "rankwise"
     rng : None, int, numpy.random.Generator or RandomState
         Seed of the starting block.
+    random_state : same as rng, keyword only
+        SciPy's older name for ``rng``; give one of them (both: TypeError, as in SciPy).
     options : dict, optional
         Passed to SciPy's solvers; the rankwise solver takes none.
 
@@ -356,6 +359,11 @@ def svds(
     >>> bool(np.allclose(s, s_ref, rtol=1e-10))
     True
     """
+    if rng is not None and random_state is not None:
+        raise TypeError(
+            "svds() got multiple values for argument now known as `rng`. Specify one of "
+            "`rng` or `random_state`."
+        )
     if _gpu.is_device_array(A):  # CuPy: on the GPU (python/rankwise/_svds_gpu.py)
         from ._svds_gpu import svds_gpu
 
@@ -370,8 +378,14 @@ def svds(
     if solver_name in _SCIPY_SOLVERS or which_name == "SM" or complex_input:
         extra = {"random_state": random_state} if random_state is not None else {"rng": rng}
         if solver_name == "rankwise" and complex_input and which_name in ("LM", "SM"):
-            k_checked = _check_k(k, min(A.shape))
-            if min(A.shape) <= _DENSE_COMPLEX_MAX or k_checked >= min(A.shape) - 1:
+            min_dim = min(A.shape)
+            k_checked = _check_k(k, min_dim)
+            if min_dim <= _DENSE_COMPLEX_MAX or k_checked >= min_dim - 1:
+                # checked as for the iterative solvers, though LAPACK needs none of them
+                check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, min_dim)
+                if v0 is not None:
+                    start_vector(np.asarray(v0), min_dim, np.dtype(np.float64))
+                _rng_to_random_state(random_state if rng is None else rng)
                 return _dense_svds(A, k_checked, which_name, return_singular_vectors)
         return spla.svds(
             A,

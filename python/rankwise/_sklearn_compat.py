@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex
 
 import numpy as np
 import scipy.sparse as sp
 
 from . import _core, _dask, _gpu
 from ._errors import InvalidParameterError
-from ._random import RandomStateLike, philox_key
+from ._random import RandomStateLike, check_random_state, philox_key
 from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, checked_core, flip_signs
 from ._validate import as_matrix_of, check_choice, check_int, check_n_iter
 
@@ -48,12 +48,34 @@ def _sklearn_sketch(
     return np.asfortranarray(omega, dtype=dtype)
 
 
+def _warn_unused_on_graph_or_device(
+    normalizer: Any, transpose: Any, flip_sign: Any, driver: Any
+) -> None:
+    """Dask and CuPy input run rankwise.svd (CholeskyQR between passes, the orientation
+    chosen by shape, signs flipped, its own small SVD): options asking for something else
+    are named in a warning rather than passed over in silence."""
+    given = {
+        "power_iteration_normalizer": normalizer != "auto",
+        "transpose": transpose != "auto",
+        "flip_sign": not flip_sign,
+        "svd_lapack_driver": driver != "gesdd",
+    }
+    unused = [name for name, set_ in given.items() if set_]
+    if unused:
+        warnings.warn(
+            f"{', '.join(unused)} do not apply to dask or CuPy input (CholeskyQR between "
+            "passes, the orientation chosen by shape, signs flipped); ignored",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def randomized_svd(
     M: Any,
-    n_components: int,
+    n_components: SupportsIndex,
     *,
-    n_oversamples: int = 10,
-    n_iter: int | Literal["auto"] = "auto",
+    n_oversamples: SupportsIndex = 10,
+    n_iter: SupportsIndex | Literal["auto"] = "auto",
     power_iteration_normalizer: Literal["auto", "QR", "LU", "none"] = "auto",
     transpose: bool | Literal["auto"] = "auto",
     flip_sign: bool = True,
@@ -77,8 +99,11 @@ def randomized_svd(
     ----------
     M : {ndarray, sparse matrix, LinearOperator, dask array} of shape (n_samples, n_features)
         Matrix to decompose.  A dask array runs as a dask graph (see :func:`svd`); its large
-        factor comes back as a dask array, and ``flip_sign``, ``transpose`` and
-        ``power_iteration_normalizer`` do not apply (signs are always flipped).
+        factor comes back as a dask array.  A CuPy array runs on its GPU and gives CuPy
+        arrays.  For both, ``power_iteration_normalizer``, ``transpose``, ``flip_sign`` and
+        ``svd_lapack_driver`` do not apply (CholeskyQR between passes, the orientation
+        chosen by shape, signs always flipped): a value other than the default is ignored
+        with a UserWarning.
     n_components : int
         Number of singular values and vectors to extract.
     n_oversamples : int, default 10
@@ -93,8 +118,9 @@ def randomized_svd(
     flip_sign : bool, default True
         Make the largest-magnitude entry of each column of ``u`` positive.
     random_state : None, int, Generator or RandomState
-        Seed of the sketch: None, an int below 2**32 or a RandomState give scikit-learn's
-        draws; a Generator or a larger int seeds rankwise's generator.
+        Seed of the sketch: None, an int below 2**32 (a bool, as in scikit-learn, is 0 or 1)
+        or a RandomState give scikit-learn's draws; a Generator or a larger int seeds
+        rankwise's generator.
     svd_lapack_driver : {"gesdd", "gesvd"}, default "gesdd"
         LAPACK driver for the small SVD.
 
@@ -141,8 +167,15 @@ def randomized_svd(
             raise ValueError(f"transpose must be True, False or 'auto'; got {transpose!r}")
         if not isinstance(flip_sign, bool | np.bool_):  # "no" would flip (sklearn refuses it)
             raise ValueError(f"flip_sign must be True or False; got {flip_sign!r}")
+        if isinstance(random_state, bool | np.bool_):  # an int to scikit-learn: seed 0 or 1
+            random_state = int(random_state)
+        check_random_state(random_state)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(str(exc)) from None
+    if _dask.is_dask_array(M) or _gpu.is_device_array(M):
+        _warn_unused_on_graph_or_device(
+            power_iteration_normalizer, transpose, flip_sign, svd_lapack_driver
+        )
     if _dask.is_dask_array(M):
         # rankwise.svd's dask graph (python/rankwise/_dask.py): the same sketch and passes;
         # CholeskyQR between passes, the orientation chosen by shape, signs always flipped.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex
 
 import numpy as np
 
@@ -84,15 +84,15 @@ def _flip_signs_natively(U: Any, Vt: Any) -> bool:
 
 def svd(
     A: Any,
-    k: int | None = None,
+    k: SupportsIndex | None = None,
     *,
-    oversample: int = 10,
-    n_iter: int | Literal["auto"] = "auto",
+    oversample: SupportsIndex = 10,
+    n_iter: SupportsIndex | Literal["auto"] = "auto",
     method: Literal["subspace", "block_krylov", "single_pass"] = "subspace",
-    n_passes: int | None = None,
-    block_size: int | None = None,
+    n_passes: SupportsIndex | None = None,
+    block_size: SupportsIndex | None = None,
     tol: float | None = None,
-    max_rank: int | None = None,
+    max_rank: SupportsIndex | None = None,
     random_state: RandomStateLike = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Randomized truncated SVD: ``A ~ U @ diag(s) @ Vt`` of rank ``k`` or to tolerance ``tol``.
@@ -127,7 +127,7 @@ def svd(
         for "block_krylov" 3 if ``k < 0.1 min(m, n)``, else 2 (its Krylov space holds
         subspace iteration's, so it needs about half the passes).
         With ``tol``: power iterations per block ("auto": 1).
-    method : {"subspace", "block_krylov"}, default "subspace"
+    method : {"subspace", "block_krylov", "single_pass"}, default "subspace"
         "subspace": randomized subspace iteration (Halko, Martinsson & Tropp 2011).  Between
         passes the block is renormalized by an LU factorization with partial pivoting (its
         P L factor spans the same space and is well conditioned, |L_ij| <= 1; as in fbpca
@@ -502,7 +502,7 @@ def estimate_error(
     Vt: Any,
     *,
     norm: Literal["fro", "2"] = "fro",
-    n_probes: int = 10,
+    n_probes: SupportsIndex = 10,
     random_state: RandomStateLike = None,
 ) -> float:
     """Estimate ``||A - U @ diag(s) @ Vt||`` from one pass over A with Gaussian probes.
@@ -516,6 +516,24 @@ def estimate_error(
 
     Costs one product of A with ``n_probes`` vectors; works for dense, sparse and
     LinearOperator A, so it checks a factorization without forming it.
+
+    Parameters
+    ----------
+    A : array_like, sparse matrix or LinearOperator, shape (m, n)
+        The matrix the factors approximate (real).  Not modified.
+    U, s, Vt : array_like, shapes (m, r), (r,), (r, n)
+        The factors, as :func:`svd` returns them (real, finite).
+    norm : {"fro", "2"}, default "fro"
+        Which norm of the error to estimate (see above).
+    n_probes : int, default 10
+        Number of Gaussian probe vectors.
+    random_state : None, int, Generator or RandomState
+        Seed of the probes.
+
+    Returns
+    -------
+    float
+        The estimate.
 
     Examples
     --------

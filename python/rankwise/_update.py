@@ -9,7 +9,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, SupportsIndex
 
 import numpy as np
 import scipy.sparse as sp
@@ -343,16 +343,16 @@ class SVDUpdater:
 
     def __init__(
         self,
-        k: int,
+        k: SupportsIndex,
         *,
         method: Method = "auto",
-        rank: int | None = None,
-        n_iter: int = 2,
+        rank: SupportsIndex | None = None,
+        n_iter: SupportsIndex = 2,
         basis: Literal["rpi", "gkl"] = "rpi",
         max_cond: float | None = None,
         refresh_threshold: float | None = None,
         current: Callable[[], Any] | None = None,
-        check_every: int = 1,
+        check_every: SupportsIndex = 1,
         random_state: RandomStateLike = None,
     ) -> None:
         self.k = check_int(k, "k", low=1)
@@ -571,9 +571,13 @@ class SVDUpdater:
         else:
             run_interruptibly(fn, *args, lock=self._lock)
 
-    def add_rows(self, E: Any, *, _name: str = "E") -> SVDUpdater:
+    def add_rows(self, E: Any) -> SVDUpdater:
         """``A <- [A; E]`` for ``E`` of shape (r, n): dense array or scipy.sparse matrix of
         the factors' dtype.  Returns self."""
+        return self._add_rows(E, "E")
+
+    def _add_rows(self, E: Any, _name: str) -> SVDUpdater:
+        """add_rows, its errors naming E as the caller's argument `_name`."""
         self._require_started()
         n = self.shape[1]
 
@@ -585,9 +589,13 @@ class SVDUpdater:
         self._prepare(E)
         return self._native_update("add_rows", [_Block(E, False, _name, n)], append=True)
 
-    def add_columns(self, E: Any, *, _name: str = "E") -> SVDUpdater:
+    def add_columns(self, E: Any) -> SVDUpdater:
         """``A <- [A, E]`` for ``E`` of shape (m, r) (CSC is the natural sparse format).
         Returns self."""
+        return self._add_columns(E, "E")
+
+    def _add_columns(self, E: Any, _name: str) -> SVDUpdater:
+        """add_columns, its errors naming E as the caller's argument `_name`."""
         self._require_started()
         m = self.shape[0]
 
@@ -706,7 +714,7 @@ def update_svd(
     cols: Any = None,
     B: Any = None,
     C: Any = None,
-    k: int | None = None,
+    k: SupportsIndex | None = None,
     method: Method = "auto",
     random_state: RandomStateLike = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -714,8 +722,27 @@ def update_svd(
 
     Applies, in this order, whichever are given: new rows ``rows`` (r x n), new columns
     ``cols`` (m x r), and a low-rank correction ``A + B @ C.T``.  ``k`` (default
-    ``len(s)``, at most ``len(s)``) is the rank returned.  See :class:`SVDUpdater` for the
-    methods.  The inputs are not modified.
+    ``len(s)``, at most ``len(s)``) is the rank returned.  The inputs are not modified.
+
+    Parameters
+    ----------
+    U, s, Vt : arrays, shapes (m, k0), (k0,), (k0, n)
+        The factors to update (float32 or float64; ``rows``, ``cols``, ``B`` and ``C``
+        must have the same dtype: TypeError otherwise, nothing is cast silently).
+    rows : array or scipy.sparse matrix (r, n), optional
+    cols : array or scipy.sparse matrix (m, r), optional
+    B, C : arrays (m, r) and (n, r), optional
+        Given together: the correction ``A + B @ C.T``.
+    k : int, optional
+        The rank returned (default ``len(s)``).
+    method : str, default "auto"
+        As :class:`SVDUpdater`'s ``method``.
+    random_state : None, int, Generator or RandomState
+        Seed of the randomized methods' sketches (as :class:`SVDUpdater`).
+
+    Returns
+    -------
+    U, s, Vt : ndarrays, shapes (m', k), (k,), (k, n')
 
     Examples
     --------
@@ -739,9 +766,9 @@ def update_svd(
         raise ValueError("B and C must be given together")
     up = SVDUpdater(r, method=method, random_state=random_state).from_factors(U, s, Vt)
     if rows is not None:
-        up.add_rows(rows, _name="rows")
+        up._add_rows(rows, "rows")
     if cols is not None:
-        up.add_columns(cols, _name="cols")
+        up._add_columns(cols, "cols")
     if B is not None:
         up.update(B, C)
     U2, s2, Vt2 = up.svd()

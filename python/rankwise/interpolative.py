@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import scipy.linalg
@@ -385,7 +385,7 @@ def reconstruct_interp_matrix(idx: Any, proj: Any) -> np.ndarray:
     return p
 
 
-def reconstruct_skel_matrix(A: Any, k: int, idx: Any) -> np.ndarray:
+def reconstruct_skel_matrix(A: Any, k: SupportsIndex, idx: Any) -> np.ndarray:
     """The skeleton ``A[:, idx[:k]]``.
 
     Drop-in for :func:`scipy.linalg.interpolative.reconstruct_skel_matrix`.
@@ -481,7 +481,7 @@ def _power_norm(op: LinearOperator, its: int, rng: np.random.Generator, dtype: n
     return float(np.linalg.norm(op.matvec(x)))
 
 
-def estimate_spectral_norm(A: Any, its: int = 20, rng: Any = None) -> float:
+def estimate_spectral_norm(A: Any, its: SupportsIndex = 20, rng: Any = None) -> float:
     """Estimate ``||A||_2`` by ``its`` steps of the power method on ``A^H A``.
 
     Drop-in for :func:`scipy.linalg.interpolative.estimate_spectral_norm`.
@@ -498,7 +498,7 @@ def estimate_spectral_norm(A: Any, its: int = 20, rng: Any = None) -> float:
     return _power_norm(op, its, np.random.default_rng(rng), _dtype_of(op))
 
 
-def estimate_spectral_norm_diff(A: Any, B: Any, its: int = 20, rng: Any = None) -> float:
+def estimate_spectral_norm_diff(A: Any, B: Any, its: SupportsIndex = 20, rng: Any = None) -> float:
     """Estimate ``||A - B||_2`` by the power method, through products with A and B only.
 
     Drop-in for :func:`scipy.linalg.interpolative.estimate_spectral_norm_diff`.

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import scipy.sparse as sp
@@ -308,7 +308,7 @@ def _block_diagonal_part(a: np.ndarray, bs: int) -> sp.csr_array:
     return sp.csr_array((a[rows, cols], (rows, cols)), shape=a.shape)
 
 
-def block_jacobi(A: Any, block_size: int) -> Preconditioner:
+def block_jacobi(A: Any, block_size: SupportsIndex) -> Preconditioner:
     """Block Jacobi preconditioner: the inverse of the block diagonal of A.
 
     The unknowns are grouped into consecutive blocks of ``block_size`` (the last may be
@@ -366,10 +366,10 @@ def block_jacobi(A: Any, block_size: int) -> Preconditioner:
 
 def chebyshev(
     A: Any,
-    degree: int = 4,
+    degree: SupportsIndex = 4,
     *,
     bounds: tuple[float, float] | None = None,
-    lanczos_steps: int = 20,
+    lanczos_steps: SupportsIndex = 20,
     random_state: Any = 0,
 ) -> Preconditioner:
     """Chebyshev polynomial preconditioner M = p(A), p ~ 1/x on the spectrum of A.
@@ -428,10 +428,10 @@ def chebyshev(
 
 def nystrom(
     A: Any,
-    rank: int,
+    rank: SupportsIndex,
     *,
     mu: float = 0.0,
-    oversample: int = 0,
+    oversample: SupportsIndex = 0,
     random_state: Any = None,
 ) -> Preconditioner:
     """Randomized Nystrom preconditioner for A + mu I (Frangella, Tropp & Udell, 2023).

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "rankwise/error.hpp"
 #include "rankwise/linear_op.hpp"
 #include "rankwise/philox.hpp"
 #include "rankwise/types.hpp"
@@ -103,22 +104,31 @@ void flip_signs(const Backend& be, MatView<T> U, MatView<T> V) {
     be.scale_columns(ConstMatView<T>(V), signs.data(), V);
 }
 
-// The eigendecomposition of the Rayleigh quotient X^T H X of a symmetric positive
-// semidefinite H, given X (t x l, orthonormal columns) and HX = H X: the product, symmetrized
-// (rounding leaves it slightly unsymmetric), is decomposed by its SVD, which for a
+// The eigendecomposition of G (l x l), a symmetric positive semidefinite matrix up to
+// rounding: G is symmetrized (destroyed) and decomposed by its SVD, which for a
 // semidefinite matrix is its eigendecomposition (a rounding-level negative eigenvalue comes
 // back as its magnitude, with its eigenvector in P).  P (l x l): eigenvectors; lambda (l
 // values, descending).
 template <class Backend, class T>
+void semidefinite_eig(const Backend& be, MatView<T> G, MatView<T> P, T* lambda) {
+    const index_t l = G.rows;
+    auto Gt = be.template matrix<T>(l, l);
+    be.transpose(ConstMatView<T>(G), Gt.view());
+    be.axpby(T(0.5), ConstMatView<T>(Gt.view()), T(0.5), G);
+    auto Pt = be.template matrix<T>(l, l);  // (the SVD's right factor: P again)
+    be.svd(G, P, lambda, Pt.view(), SvdDriver::Gesdd);
+}
+
+// The eigendecomposition of the Rayleigh quotient X^T H X of a symmetric positive
+// semidefinite H, given X (t x l, orthonormal columns) and HX = H X (semidefinite_eig of
+// X^T HX, which rounding leaves slightly unsymmetric).
+template <class Backend, class T>
 void rayleigh_quotient_eig(const Backend& be, ConstMatView<T> X, ConstMatView<T> HX,
                            MatView<T> P, T* lambda) {
     const index_t l = X.cols;
-    auto G = be.template matrix<T>(l, l), Gt = be.template matrix<T>(l, l);
+    auto G = be.template matrix<T>(l, l);
     be.gemm(Trans::Yes, Trans::No, T(1), X, HX, T(0), G.view());
-    be.transpose(ConstMatView<T>(G.view()), Gt.view());
-    be.axpby(T(0.5), ConstMatView<T>(Gt.view()), T(0.5), G.view());
-    auto Pt = be.template matrix<T>(l, l);  // (the SVD's right factor: P again)
-    be.svd(G.view(), P, lambda, Pt.view(), SvdDriver::Gesdd);
+    semidefinite_eig(be, G.view(), P, lambda);
 }
 
 // Whether Y, with G = Y^T Y (l x l, column-major, on the host), is well enough conditioned
@@ -197,17 +207,21 @@ bool well_conditioned_for_orthonormalizing(const Backend& be, ConstMatView<T> Y)
 // block Krylov 10% faster, svds 5%); a block still not orthogonal to Q after the second (an
 // ill-conditioned one, whose orthonormalization amplified what the projections left) goes
 // round again.  Y ends orthonormal and orthogonal to Q.  With `q_layout` Trans::Yes the view
-// holds Q^T (a row-major Q, as the SVD updater keeps its factors).  Returns whether random
+// holds Q^T (a row-major Q, as the SVD updater keeps its factors).  Where `projection` is
+// given (Q's columns x Y's), it receives Q^T Y of the Y passed in.  Returns whether random
 // directions took the place of any of Y's.
 template <class Backend, class T>
 bool orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, Ortho how,
-                            Trans q_layout = Trans::No) {
+                            Trans q_layout = Trans::No, MatView<T> projection = {}) {
     const bool qt = q_layout == Trans::Yes;
     const index_t q_rows = qt ? Q.cols : Q.rows, q_cols = qt ? Q.rows : Q.cols;
     if (q_cols == 0) {
         be.orthonormalize(Y, how);
         return false;
     }
+    require(projection.data == nullptr ||
+            (projection.rows == q_cols && projection.cols == Y.cols))
+        << "orthonormalize_against: the projection's shape differs from Q^T Y's";
     // C = Q^T Y and Y -= Q C, whichever layout holds Q
     const Trans q_t = qt ? Trans::No : Trans::Yes, q_n = qt ? Trans::Yes : Trans::No;
     const double tiny = orthogonality_level<T>(q_rows);
@@ -215,6 +229,7 @@ bool orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
     std::vector<double> before(static_cast<std::size_t>(Y.cols)), after(before.size());
     be.column_norms(ConstMatView<T>(Y), before.data());
     be.gemm(q_t, Trans::No, T(1), Q, ConstMatView<T>(Y), T(0), C.view());
+    if (projection.data != nullptr) be.copy(ConstMatView<T>(C.view()), projection);
     be.gemm(q_n, Trans::No, T(-1), Q, ConstMatView<T>(C.view()), T(1), Y);
     be.column_norms(ConstMatView<T>(Y), after.data());
     // The stream depends on Q's width too: a later call (the next Krylov block) must not

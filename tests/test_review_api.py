@@ -76,8 +76,8 @@ def test_randomized_svd_takes_a_bool_random_state_as_scikit_learn() -> None:
     # scikit-learn's check_random_state takes True as the seed 1
     A = np.random.default_rng(2).standard_normal((60, 30))
     for flag in (True, False):
-        U, s, Vt = rankwise.randomized_svd(A, 4, random_state=flag)
-        U1, s1, Vt1 = rankwise.randomized_svd(A, 4, random_state=int(flag))
+        U, s, _Vt = rankwise.randomized_svd(A, 4, random_state=flag)
+        U1, s1, _Vt1 = rankwise.randomized_svd(A, 4, random_state=int(flag))
         np.testing.assert_array_equal(s, s1)
         np.testing.assert_array_equal(U, U1)
 

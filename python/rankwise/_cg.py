@@ -19,7 +19,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core, _gpu
 from ._dispatch import refuse_device_or_dask, require_cpu_input
-from ._validate import Matrix, as_matrix, asymmetry
+from ._validate import Matrix, as_matrix, asymmetry, with_values_as
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
 __all__ = ["CGBreakdownError", "CGResult", "cg", "solve_cg"]
@@ -189,7 +189,7 @@ def _as_work(
         )
     if sp.issparse(A):
         if A.dtype != dtype:
-            A = A.astype(dtype)
+            A = with_values_as(A, dtype)
     elif isinstance(A, LinearOperator):
         A = _UserOperator(A, dtype)
     else:
@@ -737,7 +737,11 @@ def cg(
     ----------
     A : ndarray, sparse matrix, or LinearOperator, shape (n, n)
         Symmetric positive definite.  float32 A and b compute in float32, anything else
-        real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.  CuPy A and
+        real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.  Canonical
+        CSR/CSC is read in place (only its values are converted where the dtype changes);
+        other formats (COO, ...) and CSR/CSC with unsorted or duplicate indices are
+        multiplied through one canonical CSR copy (SciPy's cg multiplies them as given).
+        CuPy A and
         b (dense, ``cupyx.scipy.sparse`` CSR/CSC, or a cupyx LinearOperator, matrix-free)
         solve on the GPU, with ``M`` None, "jacobi", a CuPy or cupyx sparse matrix, a cupyx
         LinearOperator or a function of a CuPy vector, and x comes back as a CuPy array.

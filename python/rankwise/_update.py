@@ -771,5 +771,8 @@ def update_svd(
         up._add_columns(cols, "cols")
     if B is not None:
         up.update(B, C)
-    U2, s2, Vt2 = up.svd()
+    U2, s2, Vt2 = up.svd()  # new arrays, owned here
+    del up  # the handle's state, before any copy
+    if k == r:
+        return U2, s2, Vt2
     return U2[:, :k].copy(), s2[:k].copy(), Vt2[:k].copy()

@@ -68,3 +68,16 @@ def test_cg_float32_system_with_float64_rhs_solves_as_scipy() -> None:
     assert x.dtype == x_ref.dtype == np.float64
     np.testing.assert_allclose(x, x_ref, rtol=1e-8, atol=1e-10)
     assert A.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_qdeim_reads_a_row_major_basis_through_its_transpose(dtype: type) -> None:
+    # A C-ordered U was copied to column-major and then transposed (two copies of U); its
+    # transpose is the column-major U^T the pivoted QR needs: the same points from one copy
+    U = np.linalg.qr(np.random.default_rng(3).standard_normal((3000, 25)))[0].astype(dtype)
+    C, F = np.ascontiguousarray(U), np.asfortranarray(U)
+    before = C.copy()
+    np.testing.assert_array_equal(rankwise.qdeim(C).points, rankwise.qdeim(F).points)
+    np.testing.assert_array_equal(C, before)
+    with pytest.raises(ValueError, match=r"rank-deficient|singular"):
+        rankwise.qdeim(np.ascontiguousarray(np.repeat(U[:, :1], 3, axis=1)))

@@ -59,6 +59,13 @@ void register_cur(py::module_& m) {
     m.def(
         "qdeim_select",
         [](const py::array& V) {
+            // a row-major V: its transpose is column-major as it lies (no copy to read)
+            const int layout = V.flags() & (py::array::c_style | py::array::f_style);
+            if (V.ndim() == 2 && layout == py::array::c_style) {
+                const py::array Vt = V.attr("T");
+                return to_indices(
+                    with_basis(Vt, [](auto vt) { return qdeim_select_transposed(cpu(), vt); }));
+            }
             return to_indices(with_basis(V, [](auto v) { return qdeim_select(cpu(), v); }));
         },
         py::arg("V"), "Q-DEIM row indices of V (Drmac & Gugercin 2016): pivoted QR of V^T.");

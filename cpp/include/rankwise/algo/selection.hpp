@@ -60,6 +60,18 @@ std::vector<index_t> qdeim_select(const Backend& be, ConstMatView<T> V) {
     return order;
 }
 
+// The same from V^T (k x n) as given (a row-major V seen column-major): one copy, which the
+// pivoted QR overwrites, where V itself would be copied to column-major and then transposed.
+template <class Backend, class T>
+std::vector<index_t> qdeim_select_transposed(const Backend& be, ConstMatView<T> Vt) {
+    detail::require_tall(Vt.cols, Vt.rows, "Q-DEIM");
+    auto W = be.template matrix<T>(Vt.rows, Vt.cols);
+    be.copy(Vt, W.view());
+    auto order = be.qr_column_pivots(W.view());
+    order.resize(static_cast<std::size_t>(Vt.rows));
+    return order;
+}
+
 struct MaxvolResult {
     std::vector<index_t> rows;  // k distinct rows
     index_t swaps = 0;          // row exchanges made

@@ -64,7 +64,7 @@ void register_cur(py::module_& m) {
             if (V.ndim() == 2 && layout == py::array::c_style) {
                 const py::array Vt = V.attr("T");
                 return to_indices(
-                    with_basis(Vt, [](auto vt) { return qdeim_select_transposed(cpu(), vt); }));
+                    with_basis(Vt, [](auto vt) { return qdeim_select(cpu(), vt, true); }));
             }
             return to_indices(with_basis(V, [](auto v) { return qdeim_select(cpu(), v); }));
         },

@@ -49,26 +49,22 @@ std::vector<index_t> deim_select(const Backend& be, ConstMatView<T> V) {
     return perm;
 }
 
-// Q-DEIM indices of V (n x k): the first k column pivots of the pivoted QR of V^T.
+// Q-DEIM indices of V (n x k): the first k column pivots of the pivoted QR of V^T.  With
+// `transposed`, the view holds V^T (k x n) itself (a row-major V seen column-major): it is
+// copied once for the QR to overwrite, where V would be copied to column-major and then
+// transposed.
 template <class Backend, class T>
-std::vector<index_t> qdeim_select(const Backend& be, ConstMatView<T> V) {
-    detail::require_tall(V.rows, V.cols, "Q-DEIM");
-    auto Vt = be.template matrix<T>(V.cols, V.rows);
-    be.transpose(V, Vt.view());
+std::vector<index_t> qdeim_select(const Backend& be, ConstMatView<T> V, bool transposed = false) {
+    const index_t n = transposed ? V.cols : V.rows, k = transposed ? V.rows : V.cols;
+    detail::require_tall(n, k, "Q-DEIM");
+    auto Vt = be.template matrix<T>(k, n);
+    if (transposed) {
+        be.copy(V, Vt.view());
+    } else {
+        be.transpose(V, Vt.view());
+    }
     auto order = be.qr_column_pivots(Vt.view());
-    order.resize(static_cast<std::size_t>(V.cols));
-    return order;
-}
-
-// The same from V^T (k x n) as given (a row-major V seen column-major): one copy, which the
-// pivoted QR overwrites, where V itself would be copied to column-major and then transposed.
-template <class Backend, class T>
-std::vector<index_t> qdeim_select_transposed(const Backend& be, ConstMatView<T> Vt) {
-    detail::require_tall(Vt.cols, Vt.rows, "Q-DEIM");
-    auto W = be.template matrix<T>(Vt.rows, Vt.cols);
-    be.copy(Vt, W.view());
-    auto order = be.qr_column_pivots(W.view());
-    order.resize(static_cast<std::size_t>(Vt.rows));
+    order.resize(static_cast<std::size_t>(k));
     return order;
 }
 

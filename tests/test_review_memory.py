@@ -5,6 +5,7 @@ dtype."""
 from __future__ import annotations
 
 import tracemalloc
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,3 +82,45 @@ def test_qdeim_reads_a_row_major_basis_through_its_transpose(dtype: type) -> Non
     np.testing.assert_array_equal(C, before)
     with pytest.raises(ValueError, match=r"rank-deficient|singular"):
         rankwise.qdeim(np.ascontiguousarray(np.repeat(U[:, :1], 3, axis=1)))
+
+
+class _RecordingOperator(spla.LinearOperator):
+    """A sparse matrix as a LinearOperator that remembers what rmatmat was given and what
+    matmat returned last."""
+
+    def __init__(self, A: Any) -> None:
+        super().__init__(A.dtype, A.shape)
+        self.A = A
+        self.last_product: np.ndarray | None = None
+        self.adjoint_of_last_product = 0
+        self.adjoint_calls = 0
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matmat(x.reshape(-1, 1)).ravel()
+
+    def _rmatvec(self, y: np.ndarray) -> np.ndarray:
+        return self._rmatmat(y.reshape(-1, 1)).ravel()
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        self.last_product = np.asarray(self.A @ X)
+        return self.last_product
+
+    def _rmatmat(self, Y: np.ndarray) -> np.ndarray:
+        self.adjoint_calls += 1
+        if self.last_product is not None and np.array_equal(Y, self.last_product):
+            self.adjoint_of_last_product += 1
+        return np.asarray(self.A.T @ Y)
+
+
+def test_svds_of_an_operator_iterates_on_the_short_side() -> None:
+    # A LinearOperator ran the bidiagonalization, whose basis lives on the long side (m x L:
+    # 1151 MB against arpack's 350 and 272 for the same matrix as CSR, 500000 x 100000); it
+    # takes the Lanczos iteration on A^T A as sparse input does: A^T (A V) block by block
+    A = sp.csr_array(sp.random(6000, 800, density=0.01, format="csr", rng=4))
+    op = _RecordingOperator(A)
+    u, s, vt = rankwise.svds(op, k=5, rng=0)
+    assert op.adjoint_of_last_product >= 0.8 * op.adjoint_calls
+    s_ref = np.linalg.svd(A.toarray(), compute_uv=False)[:5][::-1]
+    np.testing.assert_allclose(s, s_ref, rtol=1e-12)
+    assert np.linalg.norm(A @ vt.T - u * s) <= 1e-12 * s[-1]
+    assert np.linalg.norm(A.T @ u - vt.T * s) <= 1e-12 * s[-1]

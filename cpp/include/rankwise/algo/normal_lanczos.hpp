@@ -126,16 +126,22 @@ void apply_normal(const LinearOp<T>& A, ConstMatView<T> X, MatView<T> AX, MatVie
 }
 
 // The true residuals R = A^T A V_k - V_k diag(theta) of Ritz pairs (V_k: n x k) and their
-// norms (delta), from two more products; A V_k is left in AV (m x k).
+// norms (delta), from products on blocks as wide as AV (m x l scratch: no m x k array beside
+// the iteration's).  Returns the passes over A.
 template <class Backend, class T>
-void ritz_residuals(const Backend& be, const LinearOp<T>& A, ConstMatView<T> Vk,
-                    const T* theta, MatView<T> AV, MatView<T> R, std::vector<double>& delta) {
-    A.apply(Trans::No, Vk, AV);
-    A.apply(Trans::Yes, ConstMatView<T>(AV), R);
+index_t ritz_residuals(const Backend& be, const LinearOp<T>& A, ConstMatView<T> Vk,
+                       const T* theta, MatView<T> AV, MatView<T> R, std::vector<double>& delta) {
+    index_t passes = 0;
+    for (index_t j = 0; j < Vk.cols; j += AV.cols) {
+        const index_t w = std::min(AV.cols, Vk.cols - j);
+        apply_normal(A, Vk.cols_range(j, w), AV.cols_range(0, w), R.cols_range(j, w));
+        passes += 2;
+    }
     auto VT = be.template matrix<T>(Vk.rows, Vk.cols);
     be.scale_columns(Vk, theta, VT.view());
     be.add_scaled(ConstMatView<T>(VT.view()), T(-1), R);
     be.column_norms(ConstMatView<T>(R), delta.data());
+    return passes;
 }
 
 // The min(k, l) largest residuals (R: n x k, their norms delta) into the first columns of
@@ -156,8 +162,7 @@ void largest_residuals_into(const Backend& be, ConstMatView<T> R,
 
 // The iteration alone (see above): f.V holds the Ritz vectors V_k (orthonormalized), f.s the
 // Ritz values sqrt(theta), f.relative_error the worst delta_i / (s_1 s_i) (infinite where s_k
-// is out of reach), f.converged whether that met its test, f.U the products A V_k where the
-// last cycle measured them (else it is empty).
+// is out of reach), f.converged whether that met its test.
 template <class Backend, class T>
 SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>& A,
                                            const SubspaceIterationOptions& o,
@@ -188,7 +193,6 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
     auto Vr = be.template matrix<T>(n, keep);
     auto HX = be.template matrix<T>(L, keep);
     auto Vk = be.template matrix<T>(n, k);  // the Ritz vectors, orthonormalized
-    auto AVk = be.template matrix<T>(m, k);
     auto R = be.template matrix<T>(n, k);  // their true residuals
     std::vector<T> theta(static_cast<std::size_t>(L));
     std::vector<double> delta(static_cast<std::size_t>(k));
@@ -248,10 +252,9 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         // convergence that the true residuals did not confirm (below).
         const auto true_residuals = [&] {
             ritz_vectors(keep);
-            ritz_residuals(be, A, ConstMatView<T>(Vr.view().cols_range(0, k)), theta.data(),
-                           AVk.view(), R.view(), delta);
+            out.passes += ritz_residuals(be, A, ConstMatView<T>(Vr.view().cols_range(0, k)),
+                                         theta.data(), AVc.view(), R.view(), delta);
             largest_residuals_into(be, ConstMatView<T>(R.view()), delta, G.view());
-            out.passes += 2;
         };
         const bool ritz_ready = replaced || exact_residuals;
         bool residuals_in_G = ritz_ready;
@@ -323,21 +326,18 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             // true residuals do not (a 4-fold repeated spectrum, k = 40: the floor test
             // fired on the estimates, the check failed and the bidiagonalization ran from
             // the start, 1.9x the products): whatever ends the iteration is decided on the
-            // true residuals of the orthonormalized Ritz vectors, whose products A V_k, kept,
-            // give the triplets (leading_triplets_short_side), and they are measured every
-            // cycle from then on.
+            // true residuals of the orthonormalized Ritz vectors (those returned), and they
+            // are measured every cycle from then on.
             be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()),
                     ConstMatView<T>(X.view().cols_range(0, k)), T(0), Vk.view());
             be.orthonormalize(Vk.view(), Ortho::CholQR2);
-            ritz_residuals(be, A, ConstMatView<T>(Vk.view()), theta.data(), AVk.view(),
-                           R.view(), delta);
-            out.passes += 2;
+            out.passes += ritz_residuals(be, A, ConstMatView<T>(Vk.view()), theta.data(),
+                                         AVc.view(), R.view(), delta);
             worst = worst_triplet();
             largest = *std::max_element(delta.begin(), delta.end());
             next = decide(largest);
             if (next != Next::Go) {
                 out.V = std::move(Vk);
-                out.U = std::move(AVk);
             } else {
                 exact_residuals = true;
                 largest_residuals_into(be, ConstMatView<T>(R.view()), delta, G.view());
@@ -365,7 +365,7 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
     }
     // V_k drifts from orthonormality by rounding at each restart (V X, never orthonormalized
     // again: 30-120 eps after 8-26 cycles, and the singular values from A V_k with it)
-    if (out.U.cols() != k) {  // (not measured above)
+    if (out.V.cols() != k) {  // (not taken above)
         out.V = be.template matrix<T>(n, k);
         be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()),
                 ConstMatView<T>(X.view().cols_range(0, k)), T(0), out.V.view());
@@ -411,12 +411,9 @@ SvdFactors<Backend, T> leading_triplets_short_side(const Backend& be, const Line
         return g;
     };
     if (!std::isfinite(f.relative_error)) return bidiagonalization();
-    auto AV = std::move(f.U);  // A V_k where the iteration measured its true residuals
-    if (AV.cols() != k) {
-        AV = be.template matrix<T>(m, k);
-        A.apply(Trans::No, ConstMatView<T>(f.V.view()), AV.view());
-        f.passes += 1;
-    }
+    auto AV = be.template matrix<T>(m, k);
+    A.apply(Trans::No, ConstMatView<T>(f.V.view()), AV.view());
+    f.passes += 1;
     triplets_of_range(be, AV.view(), f);
     const double worst = worst_left_residual(be, A, f);
     const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());

@@ -131,6 +131,7 @@ def test_cgsolver_takes_the_options_where_they_apply() -> None:
         {"M": "chebyshev", "degree": 8},
         {"recycle": 2, "harvest": 5},
         {"random_state": np.random.default_rng(0)},
+        {"random_state": None},
     ):
         res = rankwise.CGSolver(A, rtol=1e-10, **options).solve(b)
         assert res.converged

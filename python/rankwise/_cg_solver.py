@@ -127,7 +127,7 @@ class CGSolver:
         only with ``recycle > 0``.
     grid : sequence, optional
         The values a learned parameter is chosen from.
-    random_state : int or Generator, default 0
+    random_state : None, int or Generator, default 0
         Seed of the bandit's draws (the same seed and systems give the same choices).
 
     Attributes
@@ -254,11 +254,13 @@ class CGSolver:
         if degree != 4 and M != "chebyshev":
             raise ValueError(f"degree is only used with M='chebyshev'; got M={M!r}")
         if isinstance(random_state, bool) or not (
-            isinstance(random_state, np.random.Generator)
+            random_state is None  # (fresh entropy, as numpy.random.default_rng takes it)
+            or isinstance(random_state, np.random.Generator)
             or (isinstance(random_state, numbers.Integral) and random_state >= 0)
         ):
             raise ValueError(
-                f"random_state must be a non-negative int or a Generator; got {random_state!r}"
+                "random_state must be None, a non-negative int or a Generator; "
+                f"got {random_state!r}"
             )
         if self._learned is not None:
             if grid is not None and len(tuple(grid)) == 0:

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <limits>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "rankwise/algo/factors.hpp"
@@ -202,6 +203,15 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
     }
     be.orthonormalize(V.view().cols_range(0, l), Ortho::CholQR2);
 
+    // V_k = V X[:, 0:k], orthonormalized: it drifts from orthonormality by rounding at each
+    // restart (V X, never orthonormalized again: 30-120 eps after 8-26 cycles, and the
+    // singular values from A V_k with it)
+    const auto orthonormal_ritz_vectors = [&] {
+        be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()),
+                ConstMatView<T>(X.view().cols_range(0, k)), T(0), Vk.view());
+        be.orthonormalize(Vk.view(), Ortho::CholQR2);
+    };
+
     SvdFactors<Backend, T> out;
     out.converged = false;
     std::vector<double> history;          // worst delta_i / (s_1 s_i) per cycle
@@ -238,10 +248,9 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
                 ConstMatView<T>(X.view().rows_range(L - l, l).cols_range(0, k)), T(0),
                 Bx.view());
         be.column_norms(ConstMatView<T>(Bx.view()), delta.data());
-        const auto ritz_vectors = [&](index_t count) {
+        const auto kept_ritz_vectors = [&] {  // V X[:, 0:keep] into Vr
             be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()),
-                    ConstMatView<T>(X.view().cols_range(0, count)), T(0),
-                    Vr.view().cols_range(0, count));
+                    ConstMatView<T>(X.view().cols_range(0, keep)), T(0), Vr.view());
         };
         // The true residuals instead, from 2 more products, which also start the next
         // block (its first min(k, l) columns): where random columns broke the Lanczos
@@ -251,7 +260,7 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         // bidiagonalization needed 1-2 cycles), and after the estimates once claimed a
         // convergence that the true residuals did not confirm (below).
         const auto true_residuals = [&] {
-            ritz_vectors(keep);
+            kept_ritz_vectors();
             out.passes += ritz_residuals(be, A, ConstMatView<T>(Vr.view().cols_range(0, k)),
                                          theta.data(), AVc.view(), R.view(), delta);
             largest_residuals_into(be, ConstMatView<T>(R.view()), delta, G.view());
@@ -328,9 +337,7 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             // the start, 1.9x the products): whatever ends the iteration is decided on the
             // true residuals of the orthonormalized Ritz vectors (those returned), and they
             // are measured every cycle from then on.
-            be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()),
-                    ConstMatView<T>(X.view().cols_range(0, k)), T(0), Vk.view());
-            be.orthonormalize(Vk.view(), Ortho::CholQR2);
+            orthonormal_ritz_vectors();
             out.passes += ritz_residuals(be, A, ConstMatView<T>(Vk.view()), theta.data(),
                                          AVc.view(), R.view(), delta);
             worst = worst_triplet();
@@ -351,7 +358,7 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         if (it == o.max_iter) break;
         // Restart: V = [V X_keep, G], H[0:p, 0:p] = X_keep^T H X_keep (theta, but for
         // rounding)
-        if (!ritz_ready) ritz_vectors(keep);
+        if (!ritz_ready) kept_ritz_vectors();
         auto Xk = ConstMatView<T>(X.view().cols_range(0, keep));
         be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(H.view()), Xk, T(0), HX.view());
         be.gemm(Trans::Yes, Trans::No, T(1), Xk, ConstMatView<T>(HX.view()), T(0),
@@ -363,13 +370,9 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         }
         be.copy(ConstMatView<T>(G.view()), V.view().cols_range(p, l));
     }
-    // V_k drifts from orthonormality by rounding at each restart (V X, never orthonormalized
-    // again: 30-120 eps after 8-26 cycles, and the singular values from A V_k with it)
     if (out.V.cols() != k) {  // (not taken above)
-        out.V = be.template matrix<T>(n, k);
-        be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(V.view()),
-                ConstMatView<T>(X.view().cols_range(0, k)), T(0), out.V.view());
-        be.orthonormalize(out.V.view(), Ortho::CholQR2);
+        orthonormal_ritz_vectors();
+        out.V = std::move(Vk);
     }
     out.iterations = it;
     out.relative_error = worst;

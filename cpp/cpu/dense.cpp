@@ -182,15 +182,15 @@ void CpuBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver 
     // R = Ur diag(s) Vt by LAPACK on the small n x n matrix, U = Q Ur.  The O(m n^2) work
     // then runs at GEMM speed on all threads, where LAPACK's bidiagonalization of the tall W
     // would run on one (the BLAS is single-threaded inside an SVD call).  R = Q^T W is
-    // formed from a copy of W, so it is exact for the Q that was computed, even when
-    // CholeskyQR fell back to Householder QR.  Backward stable: |s_i - sigma_i| = O(eps ||W||).
+    // formed from a copy of W (kept in U, which is written last), so it is exact for the Q
+    // that was computed, even when CholeskyQR fell back to Householder QR.  Backward stable:
+    // |s_i - sigma_i| = O(eps ||W||).
     if (driver == SvdDriver::Gesdd && m >= 4 * n &&
         cpu::plan_block(W.rows, W.cols) == cpu::Plan::Rows) {
-        HostMatrix<T> W0(W.rows, W.cols);
-        copy(ConstMatView<T>(W), W0.view());
+        copy(ConstMatView<T>(W), U);
         orthonormalize(W, Ortho::CholQR2);  // W <- Q
         HostMatrix<T> R(W.cols, W.cols), Ur(W.cols, W.cols);
-        gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(W0.view()), T(0),
+        gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(U), T(0),
              R.view());
         svd(R.view(), Ur.view(), s, Vt, driver);
         gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(Ur.view()), T(0),

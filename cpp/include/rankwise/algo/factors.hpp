@@ -69,13 +69,14 @@ SvdFactors<Backend, T> svd_of_product_in(const Backend& be, ConstMatView<T> Q,
 }
 
 // Rayleigh-Ritz on the left subspace: Q Q^T A = Q W^T with W = A^T Q, one pass (Halko,
-// Martinsson, Tropp 2011, Algorithm 5.1).  Q is m x L with L <= n; the leading r triplets.
+// Martinsson, Tropp 2011, Algorithm 5.1).  Q is m x L with L <= n; W (n x L) is storage for
+// A^T Q, destroyed; the leading r triplets.
 template <class Backend, class T>
 SvdFactors<Backend, T> svd_from_range(const Backend& be, const LinearOp<T>& A,
-                                      ConstMatView<T> Q, index_t r, SvdDriver driver) {
-    auto W = be.template matrix<T>(A.cols(), Q.cols);
-    A.apply(Trans::Yes, Q, W.view());  // one pass: W = A^T Q
-    auto out = svd_of_product(be, Q, W.view(), r, driver);
+                                      ConstMatView<T> Q, MatView<T> W, index_t r,
+                                      SvdDriver driver) {
+    A.apply(Trans::Yes, Q, W);  // one pass: W = A^T Q
+    auto out = svd_of_product(be, Q, W, r, driver);
     out.passes = 1;
     return out;
 }

@@ -41,7 +41,7 @@ inline void check_rsvd_options(const RsvdOptions& o, index_t m, index_t n) {
 }
 
 // 2q + 2 passes over A: Y = A Omega, then q times (Z = A^T Y, Y = A Z), then B = Q^T A.
-// Memory: (m + n) l for the blocks, plus (n + l) l in the final step.
+// Memory: (m + n) l for the blocks, plus (n + l) l in the final step (the factor V).
 // `omega`: the n x l Gaussian test matrix in host memory (column-major), where the caller
 // draws it (rankwise.randomized_svd draws scikit-learn's); nullptr: drawn from o.key.
 template <class Backend, class T>
@@ -66,7 +66,8 @@ SvdFactors<Backend, T> rsvd_subspace(const Backend& be, const LinearOp<T>& A,
     }
     be.check_interrupt();
     be.orthonormalize(Y.view(), o.final_ortho);  // Q
-    auto out = svd_from_range(be, A, ConstMatView<T>(Y.view()), o.k, o.driver);
+    // the last pass, A^T Q, written over Z (n x l, no longer needed)
+    auto out = svd_from_range(be, A, ConstMatView<T>(Y.view()), Z.view(), o.k, o.driver);
     out.passes += 1 + 2 * o.n_iter;
     return out;
 }

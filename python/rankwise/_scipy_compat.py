@@ -260,7 +260,9 @@ def svds(
     first: its basis lives on the short side, as ARPACK's does, where the
     bidiagonalization's time and memory go to long-side vectors (1.4-3.7x less time on
     random and power-law sparse matrices, bench/RESULTS.md session 32; operators of sparse
-    matrices 2.5x less time and 4-5x less memory, session 35).  Squaring resolves singular
+    matrices 2.5x less time and 4-5x less memory, session 35).  A wide CSR or tall CSC is
+    copied to the other format as :func:`rankwise.svd` says (1.2-2.4x less time, session
+    36).  Squaring resolves singular
     values only down to about ``sqrt(eps) s_1``, so its triplets (from the SVD of
     ``A V_k``) are checked,
     ``max_i ||A^T u_i - s_i v_i||`` within ``tol * s_1`` or 8 times the rounding level

@@ -166,8 +166,8 @@ index_t scatter_parts(index_t nnz, index_t n, index_t l) {
 // others into per-thread scratch, and after each round the round's accumulators are added
 // to `out` in part order (dynamic blocks of entries: every entry's sum has that order).
 // `spare`, where not null, is n l values that the caller overwrites afterwards (the output
-// block): thread 1 (or a team of one) accumulates there, one n x l scratch array less (on a wide 2e5 x 1e6
-// CSR with l = 30, svd's peak fell by 240 MB).
+// block): thread 1 (or a team of one) accumulates there, one n x l scratch array less (on a
+// wide 2e5 x 1e6 CSR with l = 30: 240 MB).
 template <class T, class I>
 void transpose_times_row_major(const CsrView<T, I>& A, Strided<const T> X, index_t l, T* out,
                                T* spare = nullptr) {

@@ -128,8 +128,8 @@ def with_values_as(A: Any, dtype: np.dtype) -> Any:
 # A CSR whose columns outnumber its rows this many times (or a CSC whose rows outnumber its
 # columns) is re-stored the other way round before its products: see _short_side_indexed.
 _RESTORE_ASPECT = 4
-# ... where the copy takes at most this many long-side values per row (or column): as much
-# memory as a block of that many vectors on the long side.
+# ... where the copy (values and indices) takes at most the memory of this many vectors of
+# the long side.
 _RESTORE_MAX_VALUES = 32
 
 

@@ -177,3 +177,61 @@ def test_sparse_svd_holds_two_long_blocks_at_its_peak(
     )
     peak_mib = float(out.stdout.split()[-1])
     assert peak_mib < (1.5 + int(threads)) * long_block_mib, (peak_mib, long_block_mib)
+
+
+def _shuffled_rows(A: sp.csr_array, seed: int) -> sp.csr_array:
+    """A with the entries of each row stored in a random order (unsorted, no duplicates)."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    order = np.argsort(rows + rng.random(A.nnz))
+    return sp.csr_array((A.data[order], A.indices[order], A.indptr), shape=A.shape)
+
+
+def test_cg_reads_an_unsorted_csr_without_a_canonical_copy() -> None:
+    # Unsorted indices alone made a canonical copy of values and indices (313 MB against
+    # SciPy's 76 in the memory review); only duplicates need one
+    n = 50_000
+    B = sp.random(n, n, density=4 / n, format="csr", rng=2)
+    A = sp.csr_array(B + B.T + sp.diags_array(np.full(n, 16.0)))
+    U = _shuffled_rows(A, seed=3)
+    assert not U.has_canonical_format
+    b = np.ones(n)
+    tracemalloc.start()
+    try:
+        x, info = rankwise.cg(U, b, rtol=1e-12)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info == 0
+    assert peak < 0.25 * (U.data.nbytes + U.indices.nbytes), peak
+    assert np.linalg.norm(A @ x - b) <= 1e-11 * np.linalg.norm(b)
+    np.testing.assert_allclose(x, spla.cg(A, b, rtol=1e-12)[0], rtol=1e-9)
+    # with a duplicate (an entry split in two), the canonical copy sums it as before
+    D = sp.csr_array(
+        (
+            np.concatenate([[0.0], U.data]),  # row 0's first index once more, with 0
+            np.concatenate([U.indices[:1], U.indices]),
+            np.concatenate([[0], U.indptr[1:] + 1]),
+        ),
+        shape=U.shape,
+    )
+    np.testing.assert_allclose(rankwise.cg(D, b, rtol=1e-12)[0], x, rtol=1e-9)
+
+
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_duplicate_scan_of_a_csr_structure(index: type) -> None:
+    from rankwise import _core
+
+    def dups(indptr: list[int], indices: list[int], minor: int) -> bool:
+        return bool(
+            _core.csr_has_duplicates(
+                np.array(indptr, dtype=index), np.array(indices, dtype=index), minor
+            )
+        )
+
+    assert not dups([0, 2, 4], [1, 0, 0, 1], 2)  # the same index in two rows
+    assert dups([0, 3, 3], [1, 0, 1], 2)  # twice in one row, apart
+    assert dups([0, 0, 2], [1, 1], 2)  # after an empty row
+    assert not dups([0, 0, 0], [], 3)
+    with pytest.raises(ValueError, match="sound CSR"):
+        dups([0, 1], [5], 2)

@@ -161,6 +161,11 @@ PYBIND11_MODULE(_core, m) {
         "0 when the CSR structure is sound; 1 indptr not starting at 0 or decreasing, 2 "
         "indptr[-1] beyond the stored entries, 3 an index outside [0, minor).");
 
+    m.def("csr_has_duplicates", &bindings::csr_has_duplicates, py::arg("indptr"),
+          py::arg("indices"), py::arg("minor"),
+          "Whether a row of the CSR structure (sound, as csr_structure_problem checks) holds an "
+          "index twice.");
+
     m.def("blas_chunked_tall_skinny", &cpu::serial_blas_available,
           "Whether tall-skinny products run as single-threaded BLAS calls on the core's threads.");
 

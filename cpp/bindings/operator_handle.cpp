@@ -38,6 +38,23 @@ CsrProblem csr_problem(const py::array& indptr, const py::array& indices, index_
                                  nnz_stored);
 }
 
+bool csr_has_duplicates(const py::array& indptr, const py::array& indices, index_t minor) {
+    require(csr_problem(indptr, indices, minor, static_cast<index_t>(indices.size())) ==
+            CsrProblem::None)
+        << "csr_has_duplicates: not a sound CSR structure";
+    const index_t major = static_cast<index_t>(indptr.size()) - 1;
+    const bool narrow = py::array_t<std::int32_t>::check_(indptr);
+    const void* ip = indptr.data();
+    const void* ix = indices.data();
+    py::gil_scoped_release release;
+    if (narrow) {
+        return rankwise::csr_has_duplicates(static_cast<const std::int32_t*>(ip), major,
+                                            static_cast<const std::int32_t*>(ix), minor);
+    }
+    return rankwise::csr_has_duplicates(static_cast<const std::int64_t*>(ip), major,
+                                        static_cast<const std::int64_t*>(ix), minor);
+}
+
 namespace {
 
 // Column-major view of A (transposed = false) or of A^T (transposed = true), no copy.

@@ -23,6 +23,8 @@ const CpuBackend& cpu();
 // entries) and indices of one dtype, int32 or int64, contiguous.
 CsrProblem csr_problem(const py::array& indptr, const py::array& indices, index_t minor,
                        index_t nnz_stored);
+// rankwise::csr_has_duplicates of the same arrays, a sound structure.
+bool csr_has_duplicates(const py::array& indptr, const py::array& indices, index_t minor);
 
 class OperatorHandle {
    public:

@@ -1,5 +1,7 @@
 #include "rankwise/csr_structure.hpp"
 
+#include <vector>
+
 #include "isa.hpp"
 
 namespace rankwise {
@@ -27,7 +29,30 @@ CsrProblem problem_of(const I* indptr, index_t major, const I* indices, index_t 
     return lo < 0 || hi >= minor ? CsrProblem::Index : CsrProblem::None;
 }
 
+template <class I>
+bool has_duplicates(const I* indptr, index_t major, const I* indices, index_t minor) {
+    std::vector<index_t> last_row(static_cast<std::size_t>(minor), -1);
+    for (index_t i = 0; i < major; ++i) {
+        for (index_t p = indptr[i]; p < static_cast<index_t>(indptr[i + 1]); ++p) {
+            index_t& seen = last_row[static_cast<std::size_t>(indices[p])];
+            if (seen == i) return true;
+            seen = i;
+        }
+    }
+    return false;
+}
+
 }  // namespace
+
+bool csr_has_duplicates(const std::int32_t* indptr, index_t major, const std::int32_t* indices,
+                        index_t minor) {
+    return has_duplicates(indptr, major, indices, minor);
+}
+
+bool csr_has_duplicates(const std::int64_t* indptr, index_t major, const std::int64_t* indices,
+                        index_t minor) {
+    return has_duplicates(indptr, major, indices, minor);
+}
 
 RANKWISE_ISA_CLONES CsrProblem csr_problem(const std::int32_t* indptr, index_t major,
                                            const std::int32_t* indices, index_t minor,

@@ -737,10 +737,11 @@ def cg(
     ----------
     A : ndarray, sparse matrix, or LinearOperator, shape (n, n)
         Symmetric positive definite.  float32 A and b compute in float32, anything else
-        real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.  Canonical
-        CSR/CSC is read in place (only its values are converted where the dtype changes);
-        other formats (COO, ...) and CSR/CSC with unsorted or duplicate indices are
-        multiplied through one canonical CSR copy (SciPy's cg multiplies them as given).
+        real in float64; complex input is passed to ``scipy.sparse.linalg.cg``.  CSR/CSC
+        without duplicate indices, sorted or not, is read in place (only its values are
+        converted where the dtype changes); other formats (COO, ...) and CSR/CSC with
+        duplicate indices are multiplied through one canonical CSR copy (SciPy's cg
+        multiplies them as given).
         CuPy A and
         b (dense, ``cupyx.scipy.sparse`` CSR/CSC, or a cupyx LinearOperator, matrix-free)
         solve on the GPU, with ``M`` None, "jacobi", a CuPy or cupyx sparse matrix, a cupyx

@@ -157,16 +157,34 @@ def _short_side_indexed(A: Any, dtype: np.dtype) -> Any:
     return A.tocsc() if A.format == "csr" else A.tocsr()
 
 
+def _has_duplicates(A: Any) -> bool:
+    """Whether the CSR or CSC A (not canonical) stores an entry twice; True where its index
+    arrays are not ones the native scan reads (the caller then makes a canonical copy)."""
+    indptr, indices = A.indptr, A.indices
+    readable = (
+        indptr.dtype == indices.dtype
+        and indptr.dtype in (np.int32, np.int64)
+        and indptr.flags.c_contiguous
+        and indices.flags.c_contiguous
+        and indices.size == A.nnz
+    )
+    if not readable:
+        return True
+    minor = A.shape[1] if A.format == "csr" else A.shape[0]
+    return bool(_core.csr_has_duplicates(indptr, indices, minor))
+
+
 def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     shape = _check_shape(A.shape, name)
     dtype = work_dtype(A.dtype, name)
     if A.format not in ("csr", "csc"):
         A = A.tocsr()
-    if not A.has_canonical_format:
+    if not A.has_canonical_format and _has_duplicates(A):
         # Products sum duplicate entries, but ||A||_F and max |a_ij| from the stored values
         # do not (+1e8 and -1e8 at one position made svds' rounding level 1e7 times too
         # loose): a canonical copy, duplicates summed, indices sorted (NaN or Inf stored
-        # named as such first).
+        # named as such first).  Unsorted indices alone need no copy: the products take the
+        # entries of a row in any order (SciPy's own products do, in the order stored).
         if check_finite and A.data.size:
             _finite_max(A.data, name)
         A = A.astype(dtype)  # a copy, summed in the work dtype (int8 100 + 100 wrapped to 56)

@@ -22,4 +22,12 @@ CsrProblem csr_problem(const std::int32_t* indptr, index_t major, const std::int
 CsrProblem csr_problem(const std::int64_t* indptr, index_t major, const std::int64_t* indices,
                        index_t minor, index_t nnz_stored);
 
+// Whether a row (of a sound structure) holds one index twice: the only thing, besides
+// order, that keeps scipy's has_canonical_format false.  One pass over the indices with a
+// stamp per index of the minor side (O(minor) memory).
+bool csr_has_duplicates(const std::int32_t* indptr, index_t major, const std::int32_t* indices,
+                        index_t minor);
+bool csr_has_duplicates(const std::int64_t* indptr, index_t major, const std::int64_t* indices,
+                        index_t minor);
+
 }  // namespace rankwise

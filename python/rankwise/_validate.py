@@ -159,18 +159,20 @@ def _short_side_indexed(A: Any, dtype: np.dtype) -> Any:
 
 def _has_duplicates(A: Any) -> bool:
     """Whether the CSR or CSC A (not canonical) stores an entry twice; True where its index
-    arrays are not ones the native scan reads (the caller then makes a canonical copy)."""
+    arrays are not ones the native scan reads, or where the scan's stamps (8 bytes per
+    column of a CSR) would take more memory than the canonical copy the caller then makes."""
     indptr, indices = A.indptr, A.indices
+    minor = A.shape[1] if A.format == "csr" else A.shape[0]
     readable = (
         indptr.dtype == indices.dtype
         and indptr.dtype in (np.int32, np.int64)
         and indptr.flags.c_contiguous
         and indices.flags.c_contiguous
         and indices.size == A.nnz
+        and 8 * minor <= A.nnz * (A.data.itemsize + indices.itemsize)
     )
     if not readable:
         return True
-    minor = A.shape[1] if A.format == "csr" else A.shape[0]
     return bool(_core.csr_has_duplicates(indptr, indices, minor))
 
 

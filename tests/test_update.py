@@ -651,3 +651,21 @@ def test_column_and_correction_blocks_in_any_sparse_format(fmt):
         results.append(up.svd())
     for got, want in zip(results[0], results[1], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["zha-simon", "vecharynski-saad", "sparse"])
+@pytest.mark.parametrize("size", [1e-310, 1e-200])
+def test_rows_of_subnormal_size_update_the_factors(method: str, size: float) -> None:
+    # (found by fuzzing) the new row's residual direction had a Gram matrix that underflowed
+    # to zero: NaN factors for k = 1, "SVD did not converge" for k = 2
+    rng = np.random.default_rng(11)
+    A = rng.standard_normal((3, 3))
+    E = size * np.array([[-0.65, -1.74, 0.83]])
+    sigma = np.linalg.svd(A, compute_uv=False)
+    for k in (1, 2):
+        up = rankwise.SVDUpdater(k, method=method, random_state=0).fit(A)
+        up.add_rows(E)
+        U, s, Vt = up.svd()
+        np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-12)
+        np.testing.assert_allclose(Vt @ Vt.T, np.eye(k), atol=1e-12)
+        np.testing.assert_allclose(s, sigma[:k], rtol=1e-12)

@@ -139,6 +139,30 @@ typename Backend::template Matrix<T> krylov_basis(const Backend& be, ApplyH&& ap
     return X;
 }
 
+// Columns of Q whose largest magnitude lies outside [sqrt(min), sqrt(max)] of T (their Gram
+// matrix would underflow to zero or overflow: a batch of rows near 1e-310, found by fuzzing,
+// gave NaN factors) times the power of two that brings it near 1 (at most 2^+-1000 at a
+// time).  Exact, and the span is the same: Q is orthonormalized next and R formed from D.
+template <class Backend, class T>
+void scale_columns_into_range(const Backend& be, MatView<T> Q) {
+    const auto c = static_cast<std::size_t>(Q.cols);
+    std::vector<index_t> rows(c);
+    std::vector<T> top(c), scale(c, T(1));
+    be.column_argmax_abs(ConstMatView<T>(Q), rows.data(), top.data());
+    const T lo = std::sqrt(std::numeric_limits<T>::min());
+    const T hi = std::sqrt(std::numeric_limits<T>::max());
+    bool any = false;
+    for (std::size_t j = 0; j < c; ++j) {
+        const T a = std::abs(top[j]);
+        if (!std::isfinite(a) || a == T(0) || (a >= lo && a <= hi)) continue;
+        int e = 0;
+        std::frexp(a, &e);  // a = f 2^e, f in [0.5, 1)
+        scale[j] = std::ldexp(T(1), std::clamp(-e, -1000, 1000));
+        any = true;
+    }
+    if (any) be.scale_columns(ConstMatView<T>(Q), scale.data(), Q);
+}
+
 // Explicit methods: W = We (N x k, orthonormal), given as Wt = W^T (k x N: the updater keeps
 // its factors row-major).  rank = 0: exact (Zha-Simon).
 template <class Backend, class T>
@@ -193,7 +217,10 @@ Projection<Backend, T> project_explicit(const Backend& be, ConstMatView<T> Wt, S
                     ConstMatView<T>(Om.view()), T(0), pr.Q.view());  // Y = Z (Z^T Y)
         }
     }
-    if (pr.p > 0) orthonormalize_against(be, Wt, pr.Q.view(), Ortho::CholQR2, Trans::Yes);
+    if (pr.p > 0) {
+        scale_columns_into_range(be, pr.Q.view());
+        orthonormalize_against(be, Wt, pr.Q.view(), Ortho::CholQR2, Trans::Yes);
+    }
     pr.RT = be.template matrix<T>(r, pr.p);
     be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(D.view()), ConstMatView<T>(pr.Q.view()),
             T(0), pr.RT.view());

@@ -84,17 +84,22 @@ def check_compressed(A: Any, name: str = "A") -> None:
         )
 
 
-def _structure_problem(indptr: np.ndarray, indices: np.ndarray, minor: int, stored: int) -> int:
-    """_core.csr_structure_problem's code (0 sound, 1 indptr, 2 overrun, 3 index): one
-    vectorized native pass where the index arrays allow it, else numpy's."""
-    native = (
+def native_index_arrays(indptr: np.ndarray, indices: np.ndarray) -> bool:
+    """Whether the core's CSR scans (csr_structure_problem, csr_has_duplicates) read these
+    index arrays as they are: 1-D, contiguous, one dtype, int32 or int64."""
+    return (
         indices.ndim == 1
         and indptr.dtype == indices.dtype
         and indptr.dtype in (np.int32, np.int64)
         and indptr.flags.c_contiguous
         and indices.flags.c_contiguous
     )
-    if native:
+
+
+def _structure_problem(indptr: np.ndarray, indices: np.ndarray, minor: int, stored: int) -> int:
+    """_core.csr_structure_problem's code (0 sound, 1 indptr, 2 overrun, 3 index): one
+    vectorized native pass where the index arrays allow it, else numpy's."""
+    if native_index_arrays(indptr, indices):
         return int(_core.csr_structure_problem(indptr, indices, minor, stored))
     if indptr[0] != 0 or (indptr[1:] < indptr[:-1]).any():
         return 1

@@ -14,7 +14,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core
-from ._dispatch import require_cpu_input
+from ._dispatch import native_index_arrays, require_cpu_input
 
 _FINITE_CHECK_BLOCK = 1 << 17  # entries per step of the NaN/Inf + max scan: its min and max
 # reductions read a block twice, the second time from cache (1 MB of float64; 4000 x 2000:
@@ -164,10 +164,7 @@ def _has_duplicates(A: Any) -> bool:
     indptr, indices = A.indptr, A.indices
     minor = A.shape[1] if A.format == "csr" else A.shape[0]
     readable = (
-        indptr.dtype == indices.dtype
-        and indptr.dtype in (np.int32, np.int64)
-        and indptr.flags.c_contiguous
-        and indices.flags.c_contiguous
+        native_index_arrays(indptr, indices)
         and indices.size == A.nnz
         and 8 * minor <= A.nnz * (A.data.itemsize + indices.itemsize)
     )

@@ -456,12 +456,8 @@ def _fixed_precision(
         raise ValueError(f"tol must be a number in (0, 1); got {tol!r}")
     if mat.kind == "operator":
         raise ValueError(_OPERATOR_TOL)
-    if mat.kind == "sparse" and A.format in ("csr", "csc", "coo") and not A.has_canonical_format:
-        # ||A||_F from the stored values is only right once duplicates are summed: do that
-        # on a copy (A itself is never modified).
-        A = A.tocsr(copy=True)
-        A.sum_duplicates()
-        mat = as_matrix(A)
+    # (||A||_F is taken from mat's stored values: as_matrix summed any duplicates of a
+    # sparse A in a copy of its own)
     block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)
     # ||A||_F^2 (summed in float64) overflows from max |a_ij| ~ 1e154 on: checked_core
     # scales A by a power of two there, and the relative error is the same.

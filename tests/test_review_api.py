@@ -7,6 +7,7 @@ signatures."""
 from __future__ import annotations
 
 import inspect
+import typing
 import warnings
 from typing import Any
 
@@ -150,3 +151,35 @@ def test_update_methods_have_no_private_keyword_and_name_the_callers_argument() 
     up = rankwise.SVDUpdater(5).from_factors(U[:, :5], s[:5], Vt[:5])
     with pytest.raises(ValueError, match="E must have n = 20 columns"):
         up.add_rows(np.ones((2, 19)))
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        rankwise.svd,
+        rankwise.randomized_svd,
+        rankwise.cur,
+        rankwise.cg,
+        rankwise.update_svd,
+        rankwise.deim,
+        rankwise.qdeim,
+        rankwise.odeim,
+    ],
+)
+def test_return_types_are_numpy_only_for_host_input(function: Any) -> None:
+    """CuPy and dask input give CuPy / dask results: the annotations say NumPy only where the
+    argument is a host array, and otherwise Any (typing.overload).  Each overload takes the
+    implementation's parameters, in order, with the same kinds."""
+    overloads = typing.get_overloads(function)
+    assert len(overloads) == 2
+    implementation = inspect.signature(function)
+    host, other = (inspect.signature(f) for f in overloads)
+    for signature in (host, other):
+        assert [(p.name, p.kind) for p in signature.parameters.values()] == [
+            (p.name, p.kind) for p in implementation.parameters.values()
+        ]
+    first = next(iter(implementation.parameters))
+    assert host.parameters[first].annotation in ("HostMatrix", "np.ndarray")
+    assert other.parameters[first].annotation == "Any"
+    assert "Any" not in host.return_annotation
+    assert other.return_annotation == implementation.return_annotation

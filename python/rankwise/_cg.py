@@ -9,7 +9,7 @@ import numbers
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, SupportsIndex
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 import scipy.linalg as sla
@@ -19,6 +19,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core, _gpu
 from ._dispatch import refuse_device_or_dask, require_cpu_input
+from ._typing import HostMatrix
 from ._validate import Matrix, as_matrix, asymmetry, with_values_as
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
@@ -709,6 +710,34 @@ def _replace_x(res: CGResult, x: np.ndarray) -> CGResult:
     )
 
 
+@overload
+def cg(
+    A: HostMatrix,
+    b: Any,
+    x0: Any = ...,
+    *,
+    rtol: float = ...,
+    atol: float = ...,
+    maxiter: SupportsIndex | None = ...,
+    M: Any = ...,
+    callback: Callable[[np.ndarray], Any] | None = ...,
+) -> tuple[np.ndarray, int]: ...
+
+
+@overload
+def cg(
+    A: Any,
+    b: Any,
+    x0: Any = ...,
+    *,
+    rtol: float = ...,
+    atol: float = ...,
+    maxiter: SupportsIndex | None = ...,
+    M: Any = ...,
+    callback: Callable[[np.ndarray], Any] | None = ...,
+) -> tuple[Any, int]: ...
+
+
 def cg(
     A: Any,
     b: Any,
@@ -719,7 +748,7 @@ def cg(
     maxiter: SupportsIndex | None = None,
     M: Any = None,
     callback: Callable[[np.ndarray], Any] | None = None,
-) -> tuple[np.ndarray, int]:
+) -> tuple[Any, int]:
     """Solve ``A x = b`` by conjugate gradient, with SciPy's ``cg`` signature and returns.
 
     The iteration is SciPy's, step for step (same iterates and counts up to rounding), run

@@ -7,7 +7,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, SupportsIndex
+from typing import Any, ClassVar, Literal, SupportsIndex, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +19,7 @@ from ._cur_core import CoreProduct, cross_core, pinv_core
 from ._dispatch import check_compressed
 from ._random import RandomStateLike, philox_key
 from ._svd import estimate_error, svd
+from ._typing import HostMatrix
 from ._validate import Matrix, as_matrix, check_choice, check_int
 
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
@@ -302,6 +303,38 @@ def _unscaled_core(
     return U, product
 
 
+@overload
+def cur(
+    A: HostMatrix,
+    k: SupportsIndex,
+    *,
+    rows: Any = ...,
+    cols: Any = ...,
+    method: Method = ...,
+    core: Core = ...,
+    oversample: SupportsIndex | tuple[SupportsIndex, SupportsIndex] = ...,
+    weights: tuple[Any, Any] | None = ...,
+    refine: bool = ...,
+    random_state: RandomStateLike = ...,
+) -> CURDecomposition: ...
+
+
+@overload
+def cur(
+    A: Any,
+    k: SupportsIndex,
+    *,
+    rows: Any = ...,
+    cols: Any = ...,
+    method: Method = ...,
+    core: Core = ...,
+    oversample: SupportsIndex | tuple[SupportsIndex, SupportsIndex] = ...,
+    weights: tuple[Any, Any] | None = ...,
+    refine: bool = ...,
+    random_state: RandomStateLike = ...,
+) -> Any: ...
+
+
 def cur(
     A: Any,
     k: SupportsIndex,
@@ -314,7 +347,7 @@ def cur(
     weights: tuple[Any, Any] | None = None,
     refine: bool = False,
     random_state: RandomStateLike = None,
-) -> CURDecomposition:
+) -> Any:
     """CUR decomposition ``A ~ C @ U @ R`` with ``C = A[:, cols]`` and ``R = A[rows, :]``.
 
     Parameters

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import numbers
-from typing import Any, SupportsIndex
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 import scipy.linalg
@@ -640,7 +640,15 @@ def _finish(U: np.ndarray, points: np.ndarray, method: str, work: np.ndarray) ->
     return result
 
 
-def deim(U: Any) -> PointSelection:
+@overload
+def deim(U: np.ndarray) -> PointSelection: ...
+
+
+@overload
+def deim(U: Any) -> Any: ...
+
+
+def deim(U: Any) -> Any:
     """Discrete empirical interpolation points of the basis U (Chaturantabut & Sorensen 2010).
 
     The greedy rule: point j is where the interpolation residual of basis vector j on the
@@ -707,7 +715,15 @@ def deim(U: Any) -> PointSelection:
         return _finish(u, points, "deim", w)
 
 
-def qdeim(U: Any) -> PointSelection:
+@overload
+def qdeim(U: np.ndarray) -> PointSelection: ...
+
+
+@overload
+def qdeim(U: Any) -> Any: ...
+
+
+def qdeim(U: Any) -> Any:
     """Q-DEIM points of the basis U (Drmac & Gugercin 2016): the first m column pivots of
     the QR factorization with column pivoting of ``U.T``.
 
@@ -776,7 +792,15 @@ def odeim_extend(U: np.ndarray, points: np.ndarray, n_points: int) -> np.ndarray
     return np.asarray(p, dtype=np.int64)
 
 
-def odeim(U: Any, n_points: SupportsIndex) -> PointSelection:
+@overload
+def odeim(U: np.ndarray, n_points: SupportsIndex) -> PointSelection: ...
+
+
+@overload
+def odeim(U: Any, n_points: SupportsIndex) -> Any: ...
+
+
+def odeim(U: Any, n_points: SupportsIndex) -> Any:
     """Oversampled DEIM (gappy POD) points: ``n_points >= m`` rows of U for a least-squares
     reconstruction (Peherstorfer, Drmac & Gugercin 2020, Algorithm 3).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Literal, SupportsIndex
+from typing import Any, Literal, SupportsIndex, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +13,7 @@ from . import _core, _dask, _gpu
 from ._errors import InvalidParameterError
 from ._random import RandomStateLike, check_random_state, philox_key
 from ._svd import _svd_dask, _svd_gpu, auto_power_iterations, checked_core, flip_signs
+from ._typing import HostMatrix
 from ._validate import as_matrix_of, check_choice, check_int, check_n_iter
 
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
@@ -70,6 +71,36 @@ def _warn_unused_on_graph_or_device(
         )
 
 
+@overload
+def randomized_svd(
+    M: HostMatrix,
+    n_components: SupportsIndex,
+    *,
+    n_oversamples: SupportsIndex = ...,
+    n_iter: SupportsIndex | Literal["auto"] = ...,
+    power_iteration_normalizer: Literal["auto", "QR", "LU", "none"] = ...,
+    transpose: bool | Literal["auto"] = ...,
+    flip_sign: bool = ...,
+    random_state: RandomStateLike = ...,
+    svd_lapack_driver: Literal["gesdd", "gesvd"] = ...,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@overload
+def randomized_svd(
+    M: Any,
+    n_components: SupportsIndex,
+    *,
+    n_oversamples: SupportsIndex = ...,
+    n_iter: SupportsIndex | Literal["auto"] = ...,
+    power_iteration_normalizer: Literal["auto", "QR", "LU", "none"] = ...,
+    transpose: bool | Literal["auto"] = ...,
+    flip_sign: bool = ...,
+    random_state: RandomStateLike = ...,
+    svd_lapack_driver: Literal["gesdd", "gesvd"] = ...,
+) -> tuple[Any, Any, Any]: ...
+
+
 def randomized_svd(
     M: Any,
     n_components: SupportsIndex,
@@ -81,7 +112,7 @@ def randomized_svd(
     flip_sign: bool = True,
     random_state: RandomStateLike = None,
     svd_lapack_driver: Literal["gesdd", "gesvd"] = "gesdd",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Any, Any, Any]:
     """Randomized truncated SVD with scikit-learn's signature, defaults and conventions.
 
     A drop-in for ``sklearn.utils.extmath.randomized_svd`` (Halko, Martinsson & Tropp 2011,

@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any, Literal, SupportsIndex
+from typing import Any, Literal, SupportsIndex, overload
 
 import numpy as np
 
 from . import _core, _dask, _gpu, _scale
 from ._errors import AccuracyWarning
 from ._random import RandomStateLike, philox_key
+from ._typing import HostMatrix
 from ._validate import as_matrix, check_choice, check_int, check_n_iter, work_dtype
 
 _METHODS = ("subspace", "block_krylov")
@@ -82,6 +83,38 @@ def _flip_signs_natively(U: Any, Vt: Any) -> bool:
     return native
 
 
+@overload
+def svd(
+    A: HostMatrix,
+    k: SupportsIndex | None = ...,
+    *,
+    oversample: SupportsIndex = ...,
+    n_iter: SupportsIndex | Literal["auto"] = ...,
+    method: Literal["subspace", "block_krylov", "single_pass"] = ...,
+    n_passes: SupportsIndex | None = ...,
+    block_size: SupportsIndex | None = ...,
+    tol: float | None = ...,
+    max_rank: SupportsIndex | None = ...,
+    random_state: RandomStateLike = ...,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@overload
+def svd(
+    A: Any,
+    k: SupportsIndex | None = ...,
+    *,
+    oversample: SupportsIndex = ...,
+    n_iter: SupportsIndex | Literal["auto"] = ...,
+    method: Literal["subspace", "block_krylov", "single_pass"] = ...,
+    n_passes: SupportsIndex | None = ...,
+    block_size: SupportsIndex | None = ...,
+    tol: float | None = ...,
+    max_rank: SupportsIndex | None = ...,
+    random_state: RandomStateLike = ...,
+) -> tuple[Any, Any, Any]: ...
+
+
 def svd(
     A: Any,
     k: SupportsIndex | None = None,
@@ -94,7 +127,7 @@ def svd(
     tol: float | None = None,
     max_rank: SupportsIndex | None = None,
     random_state: RandomStateLike = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Any, Any, Any]:
     """Randomized truncated SVD: ``A ~ U @ diag(s) @ Vt`` of rank ``k`` or to tolerance ``tol``.
 
     Parameters

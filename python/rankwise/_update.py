@@ -9,7 +9,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, SupportsIndex
+from typing import Any, Literal, SupportsIndex, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,6 +19,7 @@ from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._interrupt import run_interruptibly
 from ._random import RandomStateLike, philox_key
 from ._svd import svd
+from ._typing import HostMatrix
 from ._validate import as_matrix, check_choice, check_int
 
 _METHODS = ("auto", "zha-simon", "vecharynski-saad", "sparse")
@@ -705,6 +706,38 @@ class SVDUpdater:
         return self._start(U, s, Vt)
 
 
+@overload
+def update_svd(
+    U: HostMatrix,
+    s: Any,
+    Vt: Any,
+    *,
+    rows: Any = ...,
+    cols: Any = ...,
+    B: Any = ...,
+    C: Any = ...,
+    k: SupportsIndex | None = ...,
+    method: Method = ...,
+    random_state: RandomStateLike = ...,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+@overload
+def update_svd(
+    U: Any,
+    s: Any,
+    Vt: Any,
+    *,
+    rows: Any = ...,
+    cols: Any = ...,
+    B: Any = ...,
+    C: Any = ...,
+    k: SupportsIndex | None = ...,
+    method: Method = ...,
+    random_state: RandomStateLike = ...,
+) -> tuple[Any, Any, Any]: ...
+
+
 def update_svd(
     U: Any,
     s: Any,
@@ -717,7 +750,7 @@ def update_svd(
     k: SupportsIndex | None = None,
     method: Method = "auto",
     random_state: RandomStateLike = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Any, Any, Any]:
     """One-off update of a truncated SVD ``A ~ U @ diag(s) @ Vt``.
 
     Applies, in this order, whichever are given: new rows ``rows`` (r x n), new columns

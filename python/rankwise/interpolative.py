@@ -88,6 +88,42 @@ def _checked(X: np.ndarray) -> np.ndarray:
     return X
 
 
+class _SketchOverflow(Exception):
+    """A product of a finite array A with a random block (at unit 1) overflowed."""
+
+
+def _checked_sketch(X: np.ndarray, A: Any, is_op: bool, unit: float) -> np.ndarray:
+    """X (a product of A with a random block scaled by ``unit``), checked for NaN/Inf:
+    _SketchOverflow where A is a finite array and the unit 1, so that the caller can form
+    its sketches again at a smaller unit (:func:`_sketch_unit`)."""
+    if unit == 1.0 and not is_op and not np.isfinite(X).all() and np.isfinite(A).all():
+        raise _SketchOverflow
+    return _checked(X)
+
+
+def _sketch_unit(A: np.ndarray) -> float:
+    """The power of two that brings max |a_ij| to at most 2^963: sums of up to 2^50 products
+    with Gaussian entries (below 2^6) then stay below the float maximum.  The sketches'
+    uses (pivoted QR's choices, R11^-1 R12, rank tests on ratios of R's diagonal or of
+    singular values) do not change with a global scale, and the scaling, by at most 2^-61,
+    is exact but for entries already 2^-1000 below the largest."""
+    parts = (A.real, A.imag) if A.dtype.kind == "c" else (A,)
+    big = max(float(np.abs(part).max(initial=0.0)) for part in parts)
+    return math.ldexp(1.0, min(0, 963 - math.frexp(big)[1]))
+
+
+def _on_overflow_rescaled(run: Any, A: Any, is_op: bool, rng: np.random.Generator) -> Any:
+    """run(unit) with unit 1; where its sketches overflowed, again from the same random state
+    with A's :func:`_sketch_unit` (entries near the float maximum: the Gaussian sums of a
+    sketch of 12 x 12 entries of 2.5e307 overflowed, and a valid A was refused)."""
+    state = rng.bit_generator.state
+    try:
+        return run(1.0)
+    except _SketchOverflow:
+        rng.bit_generator.state = state
+        return run(_sketch_unit(A))
+
+
 def _mode(eps_or_k: Any, min_dim: int) -> tuple[float | None, int | None]:
     """(eps, None) for a precision, (None, k) for a rank."""
     if isinstance(eps_or_k, bool) or not isinstance(eps_or_k, numbers.Real):
@@ -115,29 +151,34 @@ def _native_product(A: np.ndarray, X: np.ndarray, transpose: bool) -> np.ndarray
     return np.asarray(_core.apply(op, np.asfortranarray(X), transpose))
 
 
-def _sketch(A: Any, is_op: bool, l: int, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
-    """Y = Omega @ A (l x n) with a Gaussian Omega, checked for NaN/Inf.
+def _sketch(
+    A: Any, is_op: bool, l: int, rng: np.random.Generator, dtype: np.dtype, unit: float
+) -> np.ndarray:
+    """Y = (unit Omega) @ A (l x n) with a Gaussian Omega, checked for NaN/Inf.
 
     A complex C-ordered array is sketched with a real Omega: viewed as the real m x 2n
     array of its (re, im) pairs, one real GEMM gives Omega @ A at half the flops of a
     complex one.  A LinearOperator is sketched as (A^H Omega^H)^H through rmatmat."""
     m = A.shape[0]
+    real_view = not is_op and dtype == np.complex128 and A.flags.c_contiguous
+    omega = rng.standard_normal((l, m)) if real_view else _gaussian(rng, (l, m), dtype)
+    omega *= unit
     if is_op:
-        omega = _gaussian(rng, (l, m), dtype)
         Y = np.asarray(A.rmatmat(omega.conj().T)).conj().T
-    elif dtype == np.complex128 and A.flags.c_contiguous:
-        Y = (rng.standard_normal((l, m)) @ A.view(np.float64)).view(np.complex128)
+    elif real_view:
+        Y = (omega @ A.view(np.float64)).view(np.complex128)
     elif dtype == np.complex128:
-        Y = _gaussian(rng, (l, m), dtype) @ A
+        Y = omega @ A
     else:  # Omega A = (A^T Omega^T)^T
-        Y = _native_product(A, _gaussian(rng, (l, m), dtype).T, True).T
-    return _checked(Y)
+        Y = _native_product(A, omega.T, True).T
+    return _checked_sketch(Y, A, is_op, unit)
 
 
 def _range_sketch(
-    A: Any, is_op: bool, l: int, rng: np.random.Generator, dtype: np.dtype
+    A: Any, is_op: bool, l: int, rng: np.random.Generator, dtype: np.dtype, unit: float
 ) -> np.ndarray:
-    """Y = Q^H A (l x n) with Q an orthonormal basis of A Omega (Gaussian Omega, n x l).
+    """Y = (unit Q)^H A (l x n) with Q an orthonormal basis of A Omega (Gaussian Omega,
+    n x l).
 
     Column-pivoted QR is invariant under orthogonal transformations from the left, so on
     Y it picks the columns it would pick on the rank-l approximation Q Q^H A, and on A itself
@@ -147,15 +188,19 @@ def _range_sketch(
     optimal rank-k error for Omega A, 2.47x for Q^H A, the same as pivoted QR on A itself;
     1500 x 1500, sigma_j = 1/j, k = 80: 1.96x, 1.55x and 1.41x) for one more product."""
     omega = _gaussian(rng, (A.shape[1], l), dtype)
+    omega *= unit
     native = not is_op and dtype == np.float64
     if is_op:
         Z = np.asarray(A.matmat(omega))
     else:
         Z = _native_product(A, omega, False) if native else A @ omega
-    Q = scipy.linalg.qr(_checked(Z), mode="economic", check_finite=False)[0]
+    Q = scipy.linalg.qr(_checked_sketch(Z, A, is_op, unit), mode="economic", check_finite=False)[0]
+    Q *= unit
     if is_op:
-        return _checked(np.asarray(A.rmatmat(Q)).conj().T)
-    return _checked(_native_product(A, Q, True).T if native else Q.conj().T @ A)
+        Y = np.asarray(A.rmatmat(Q)).conj().T
+    else:
+        Y = _native_product(A, Q, True).T if native else Q.conj().T @ A
+    return _checked_sketch(Y, A, is_op, unit)
 
 
 def _dense_of(A: Any, is_op: bool, dtype: np.dtype) -> np.ndarray:
@@ -167,17 +212,22 @@ def _dense_of(A: Any, is_op: bool, dtype: np.dtype) -> np.ndarray:
 def _qrcp(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(R, perm) of the column-pivoted QR of Y (a copy; Y is not modified).
 
-    R is that of Y scaled by a power of two when max |y_ij| is beyond 2^(+-400): LAPACK's
-    column norms overflow for entries near the float maximum (dgeqp3 then loops forever
-    after "DLASCL parameter 4 had an illegal value"; found by fuzzing) and lose digits in
-    the subnormal range.  Every use of R (the rank from |R_kk| / |R_00|, R11^-1 R12) is
-    invariant under that scaling."""
+    R is that of :func:`_moderate` Y: LAPACK's column norms overflow for entries near the
+    float maximum (dgeqp3 then loops forever after "DLASCL parameter 4 had an illegal
+    value"; found by fuzzing) and lose digits in the subnormal range.  Every use of R (the
+    rank from |R_kk| / |R_00|, R11^-1 R12) is invariant under that scaling."""
+    R, perm = scipy.linalg.qr(_moderate(Y), mode="r", pivoting=True, check_finite=False)
+    return R, perm
+
+
+def _moderate(Y: np.ndarray) -> np.ndarray:
+    """Y, or a copy scaled by a power of two to max |y_ij| in [0.5, 1) where that is beyond
+    2^(+-400): column norms and singular values of Y then neither overflow nor underflow."""
     big = float(np.abs(Y).max(initial=0.0))
     if big > 0 and not 2.0**-400 < big < 2.0**400:
         e = math.frexp(big)[1]  # in two factors: 2^-e alone overflows for subnormal big
         Y = Y * math.ldexp(1.0, -(e // 2)) * math.ldexp(1.0, e // 2 - e)
-    R, perm = scipy.linalg.qr(Y, mode="r", pivoting=True, check_finite=False)
-    return R, perm
+    return Y
 
 
 def _rank_from_r(R: np.ndarray, eps: float, sketch_rows: int | None = None) -> int:
@@ -227,7 +277,9 @@ def _fixed_rank(
     m = A.shape[0]
     l = k + max(_OVERSAMPLE, k)
     if (rand or is_op) and l < m:
-        Y = _range_sketch(A, is_op, l, rng, dtype)
+        Y = _on_overflow_rescaled(
+            lambda unit: _range_sketch(A, is_op, l, rng, dtype, unit), A, is_op, rng
+        )
     else:
         Y = _dense_of(A, is_op, dtype)
     R, perm = _qrcp(Y)
@@ -256,29 +308,42 @@ def _next_rows(d: np.ndarray, l: int, k: int, eps: float) -> int:
     return int(min(max(target, 1.25 * l), 4 * l))
 
 
+def _grown_sketch_id(
+    A: Any, is_op: bool, dtype: np.dtype, eps: float, rng: np.random.Generator, unit: float
+) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """The fixed-precision ID from a sketch grown until the rank leaves _OVERSAMPLE rows
+    spare; None where the sketch would be as large as A."""
+    m, n = A.shape
+    l = _FIRST_BLOCK
+    rows: list[np.ndarray] = []
+    have = 0
+    while l + _OVERSAMPLE < m:
+        rows.append(_sketch(A, is_op, l - have, rng, dtype, unit))
+        have = l
+        R, perm = _qrcp(rows[0] if len(rows) == 1 else np.vstack(rows))
+        k = _rank_from_r(R, eps, l)
+        # l >= k + _OVERSAMPLE rows have seen every direction of A above eps, also where
+        # l > n (a rank just below n: the sketch stops growing at n + _OVERSAMPLE rows,
+        # where it grew to about m, an m x m Gaussian matrix, before)
+        if k + _OVERSAMPLE <= l or k == n:
+            idx, proj = _id_from_r(R, perm, k)
+            return k, idx, proj
+        l = min(_next_rows(np.abs(np.diagonal(R)), l, k, eps), n + _OVERSAMPLE)
+    return None
+
+
 def _fixed_precision(
     A: Any, is_op: bool, dtype: np.dtype, eps: float, rand: bool, rng: np.random.Generator
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """Sketches of l = 32 rows, then more rows appended (:func:`_next_rows`) until the rank
     found leaves _OVERSAMPLE rows spare (then the sketch has seen every direction above
     eps), else A itself."""
-    m, n = A.shape
     if rand or is_op:
-        l = _FIRST_BLOCK
-        rows: list[np.ndarray] = []
-        have = 0
-        while l + _OVERSAMPLE < m:
-            rows.append(_sketch(A, is_op, l - have, rng, dtype))
-            have = l
-            R, perm = _qrcp(rows[0] if len(rows) == 1 else np.vstack(rows))
-            k = _rank_from_r(R, eps, l)
-            # l >= k + _OVERSAMPLE rows have seen every direction of A above eps, also where
-            # l > n (a rank just below n: the sketch stops growing at n + _OVERSAMPLE rows,
-            # where it grew to about m, an m x m Gaussian matrix, before)
-            if k + _OVERSAMPLE <= l or k == n:
-                idx, proj = _id_from_r(R, perm, k)
-                return k, idx, proj
-            l = min(_next_rows(np.abs(np.diagonal(R)), l, k, eps), n + _OVERSAMPLE)
+        found = _on_overflow_rescaled(
+            lambda unit: _grown_sketch_id(A, is_op, dtype, eps, rng, unit), A, is_op, rng
+        )
+        if found is not None:
+            return found
     R, perm = _qrcp(_dense_of(A, is_op, dtype))
     k = _rank_from_r(R, eps)
     idx, proj = _id_from_r(R, perm, k)
@@ -524,6 +589,26 @@ def estimate_spectral_norm_diff(A: Any, B: Any, its: SupportsIndex = 20, rng: An
     return _power_norm(diff, its, np.random.default_rng(rng), dtype)
 
 
+def _sketched_rank(
+    A: Any, is_op: bool, dtype: np.dtype, eps: float, rng: np.random.Generator, unit: float
+) -> int | None:
+    """estimate_rank's count on a sketch of 32, 64, ... rows; None where the sketch would be
+    as large as A."""
+    l = _FIRST_BLOCK
+    rows: list[np.ndarray] = []
+    have = 0
+    while l + _OVERSAMPLE < min(A.shape):
+        rows.append(_sketch(A, is_op, l - have, rng, dtype, unit))  # appended: no product repeated
+        have = l
+        Y = rows[0] if len(rows) == 1 else np.vstack(rows)
+        s = scipy.linalg.svdvals(_moderate(Y), check_finite=False)  # only ratios are used
+        r = int(np.count_nonzero(s > 0.25 * eps * s[0])) if s[0] > 0 else 0
+        if r + _OVERSAMPLE <= l:
+            return r
+        l *= 2
+    return None
+
+
 def estimate_rank(A: Any, eps: float, rng: Any = None) -> int:
     """Numerical rank of A at relative precision eps: the number of singular values above
     ``eps ||A||_2``, from a sketch ``Omega @ A`` of 32 rows, grown to 64, 128, ... rows by
@@ -541,19 +626,11 @@ def estimate_rank(A: Any, eps: float, rng: Any = None) -> int:
     2
     """
     A, dtype, is_op = _as_input(A)
-    m, n = A.shape
     rng = np.random.default_rng(rng)
-    l = _FIRST_BLOCK
-    rows: list[np.ndarray] = []
-    have = 0
-    while l + _OVERSAMPLE < min(m, n):
-        rows.append(_sketch(A, is_op, l - have, rng, dtype))  # appended: no product repeated
-        have = l
-        Y = rows[0] if len(rows) == 1 else np.vstack(rows)
-        s = scipy.linalg.svdvals(Y, check_finite=False)
-        r = int(np.count_nonzero(s > 0.25 * eps * s[0])) if s[0] > 0 else 0
-        if r + _OVERSAMPLE <= l:
-            return r
-        l *= 2
-    s = scipy.linalg.svdvals(_dense_of(A, is_op, dtype), check_finite=False)
+    found = _on_overflow_rescaled(
+        lambda unit: _sketched_rank(A, is_op, dtype, eps, rng, unit), A, is_op, rng
+    )
+    if found is not None:
+        return found
+    s = scipy.linalg.svdvals(_moderate(_dense_of(A, is_op, dtype)), check_finite=False)
     return int(np.count_nonzero(s > eps * s[0])) if s[0] > 0 else 0

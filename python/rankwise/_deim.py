@@ -300,14 +300,14 @@ class PointInterpolant:
 
     def __call__(self, values: Any) -> np.ndarray:
         """The reconstructed field(s) ``U @ coefficients(values)``, shape (n,) or (n, k)."""
-        e = self._exponent
-        if self._prior is not None or e == 0:
+        if self._prior is not None:
             return self.basis @ self.coefficients(values)
-        # extreme entries: U c = 2^-t (2^e U) c_s, products formed on normal numbers and
-        # rounded once into the range of the result
+        # U c = 2^-t (2^e U) c_s: with extreme entries of the basis (e) or of the values (t),
+        # the products are formed on normal numbers and rounded once into the range of the
+        # result (values near the float maximum: U @ c overflowed in its partial sums)
         c, t = self._scaled_solve(self._check_values(values, cast=False))
         with np.errstate(over="ignore", under="ignore"):
-            return scaled(scaled(self.basis, e) @ c, -t)
+            return scaled(scaled(self.basis, self._exponent) @ c, -t)
 
     @functools.cached_property
     def lebesgue_constant(self) -> float:

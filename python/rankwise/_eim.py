@@ -359,7 +359,10 @@ def eim(
         rtol,
         {"linf": EIM_BLOCK, "l2": EIM_BLOCK_L2, "weighted": EIM_BLOCK_L2}.get(kind, 1),
     )
-    errors = np.ldexp(errors, -exponent)
+    # an error beyond the float range is inf (snapshots near the float maximum: residuals
+    # reach up to twice their entries), without a RuntimeWarning
+    with np.errstate(over="ignore"):
+        errors = np.ldexp(errors, -exponent)
     if errors[0] == 0.0:
         raise ValueError("snapshots are all zero: there is nothing to interpolate")
     if points.size == 0:

@@ -3,6 +3,7 @@ atheris) found: one test per finding, on the smallest input that showed it."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -584,3 +585,65 @@ def test_krylov_blocks_inside_the_previous_ones(case: str, k: int, l: int, q: in
     np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-14)
     exact = np.linalg.svd(A, compute_uv=False)[:k]
     np.testing.assert_allclose(s, exact, rtol=1e-12, atol=1e-14 * scale)
+
+
+def _near_the_float_maximum() -> np.ndarray:
+    """12 x 12, entries up to 2.6e307: a Gaussian sketch's sums of 12 products overflow."""
+    rng = np.random.default_rng(8)
+    return rng.uniform(-1.0, 1.0, (12, 12)) * 2.6e307
+
+
+@pytest.mark.parametrize("eps_or_k", [1, 3, 0.5])
+@pytest.mark.parametrize("complex_input", [False, True])
+def test_interp_decomp_of_entries_near_the_float_maximum(eps_or_k: float, complex_input: bool):
+    """interp_decomp(rand=True) refused such an A with "A contains NaN or Inf (or its sketch
+    overflows)"; the sketches are now formed at a power-of-two unit, and the ID is that of
+    the same A scaled down (rand=False, on A itself, agrees)."""
+    from rankwise import interpolative as rli
+
+    A = _near_the_float_maximum()
+    if complex_input:
+        A = A + 1j * A[::-1]
+    before = A.copy()
+    result = rli.interp_decomp(A, eps_or_k, rand=True, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(A, before)
+    k, idx, proj = result if len(result) == 3 else (int(eps_or_k), *result)
+    scaled_A = A * 2.0**-1000
+    r = rli.interp_decomp(scaled_A, eps_or_k, rand=True, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(idx, r[-2])
+    np.testing.assert_allclose(proj, r[-1], rtol=1e-12, atol=1e-12)
+    s = np.linalg.svd(scaled_A, compute_uv=False)
+    approx = rli.reconstruct_matrix_from_id(scaled_A[:, idx[:k]], idx, proj)
+    assert np.linalg.norm(approx - scaled_A, 2) <= 3 * np.sqrt(1 + k * (12 - k)) * s[k]
+
+
+def test_estimate_rank_of_a_matrix_whose_norm_exceeds_the_float_maximum() -> None:
+    """Entries of 1e306 in 3000 rows: the sketch is finite, its singular values are not;
+    estimate_rank counted 0 (inf > 0.25 eps inf is false)."""
+    from rankwise import interpolative as rli
+
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((3000, 40)) @ rng.standard_normal((40, 60))
+    for scale in (1.0, 1e306, 1e-306):
+        assert rli.estimate_rank(A * scale, 1e-8, rng=0) == 40
+
+
+def test_eim_interpolant_of_values_near_the_float_maximum() -> None:
+    """The interpolant's U @ c overflowed in its sums (NaN and -inf at the points) for
+    snapshots near 1.8e308; the values are now scaled by a power of two around the solve and
+    the product, and the errors beyond the float range are inf without a warning."""
+    S = np.array(
+        [
+            [1.7976931348623157e308, -1.7976570985571580e308],
+            [0.0, -1.2337109749055109e308],
+            [-1.2337109749055109e308, -1.7344370707072011e308],
+            [5.6398215995680488e307, -1.2337109749055109e308],
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ei = rankwise.eim(S, max_terms=3, norm="linf")
+        recon = ei(S[ei.points, :])
+    np.testing.assert_allclose(recon[ei.points], S[ei.points], rtol=1e-15)
+    assert np.isinf(ei.errors[1])  # the true residual, -2.97e308, is beyond the range
+    np.testing.assert_allclose(recon * 0.25, ei.basis @ ei.coefficients(S[ei.points] * 0.25))

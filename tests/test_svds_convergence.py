@@ -422,3 +422,25 @@ def test_maxiter_bounds_the_cycles_reported_after_a_hand_over() -> None:
     A = sp.diags(s).tocsr()[np.random.default_rng(0).permutation(n)].astype(np.float32)
     with pytest.raises(spla.ArpackNoConvergence, match="did not converge in 1 iterations"):
         rankwise.svds(A, 10, rng=0, maxiter=1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_tol_the_rounding_floor_keeps_out_of_reach_is_working_precision(seed: int) -> None:
+    """340 x 413 Gaussian, k = 1: the iteration stops at its floor, 3-5 rounding units; a tol
+    of 2-4 units raised ArpackNoConvergence on 3 of these seeds while tol = 0 converged.  A
+    tol below 32 units is now working precision where the floor keeps it out of reach."""
+    A = np.random.default_rng(seed).standard_normal((340, 413))
+    level = float(np.finfo(np.float64).eps) * (1 + np.linalg.norm(A) / np.linalg.norm(A, 2))
+    for units in (2, 4):
+        u, s, vh = rankwise.svds(A, k=1, tol=units * level, rng=0)
+        assert _residual(A, u, s, vh) <= 32 * level
+
+
+@pytest.mark.parametrize("flag", [np.False_, 0, False])
+def test_any_false_return_singular_vectors_returns_the_values_alone(flag: Any) -> None:
+    """SciPy tests ``not return_singular_vectors``: np.False_ and 0 returned (u, s, vh)."""
+    A = np.random.default_rng(0).standard_normal((50, 30))
+    s = rankwise.svds(A, k=3, return_singular_vectors=flag, rng=0)
+    assert isinstance(s, np.ndarray)
+    assert s.shape == (3,)
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[2::-1], rtol=1e-12)

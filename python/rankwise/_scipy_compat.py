@@ -125,8 +125,9 @@ def _dense_svds(A: Any, k: int, which: str, return_singular_vectors: Any) -> Any
 
 
 def _returned(u: Any, s: Any, vh: Any, return_singular_vectors: Any) -> Any:
-    """What SciPy's svds returns for ``return_singular_vectors``."""
-    if return_singular_vectors is False:
+    """What SciPy's svds returns for ``return_singular_vectors`` (any false value, such as
+    0 or np.False_, as False: SciPy tests ``not return_singular_vectors``)."""
+    if not return_singular_vectors:
         return s
     if return_singular_vectors == "u":
         return u, s, None
@@ -286,10 +287,13 @@ def svds(
     ends, measured, at 1-10
     times that level on random Gaussian, random sparse and decaying spectra (SciPy's
     arpack: 1-10 as well).  A ``tol`` below that level is the same as ``tol=0``: it cannot
-    be reached, the result is reported as converged at working precision; a ``tol`` above
-    it that the iteration stops short of (stagnating on a tightly clustered spectrum)
-    raises ArpackNoConvergence, and so does ``tol=0`` where ``maxiter`` cycles end before
-    working precision (an ``ncv`` close to ``k`` on a flat spectrum can need thousands).
+    be reached, the result is reported as converged at working precision; so is a ``tol``
+    below 32 times that level where the iteration stops at its floor above it (the
+    residual is then that floor, above ``tol``); a ``tol`` that the iteration stops short
+    of higher up (stagnating on a tightly clustered spectrum) raises ArpackNoConvergence,
+    and so does ``tol=0`` where ``maxiter`` cycles end before working precision (an ``ncv``
+    close to ``k`` on a flat spectrum can need thousands).  Before it raises, the triplets
+    it would return are judged by their own residual (one product more).
     Singular values are then accurate to about eps s_1 and vectors to that over the
     relative gap.  A block Krylov space holds only as many copies of an exactly repeated
     singular value as its block has vectors (8 or more for dense input, 4 for sparse), more

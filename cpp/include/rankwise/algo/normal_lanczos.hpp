@@ -379,23 +379,6 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
     return out;
 }
 
-// The worst left residual max_i ||A^T u_i - s_i v_i|| / s_1 of triplets whose right
-// residuals A v_i - s_i u_i are at rounding level by construction (one product).
-template <class Backend, class T>
-double worst_left_residual(const Backend& be, const LinearOp<T>& A, SvdFactors<Backend, T>& f) {
-    const index_t n = A.cols(), k = f.U.cols();
-    auto R = be.template matrix<T>(n, k);
-    A.apply(Trans::Yes, ConstMatView<T>(f.U.view()), R.view());
-    f.passes += 1;
-    auto SV = be.template matrix<T>(n, k);
-    be.scale_columns(ConstMatView<T>(f.V.view()), f.s.data(), SV.view());
-    be.add_scaled(ConstMatView<T>(SV.view()), T(-1), R.view());
-    std::vector<double> res(static_cast<std::size_t>(k));
-    be.column_norms(ConstMatView<T>(R.view()), res.data());
-    const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
-    return *std::max_element(res.begin(), res.end()) / scale;
-}
-
 // Leading triplets of a tall A (m >= n): the Lanczos iteration on A^T A where it fits and
 // its triplets' residuals pass, else the bidiagonalization from the start (see above).
 template <class Backend, class T>

@@ -669,3 +669,31 @@ def test_rows_of_subnormal_size_update_the_factors(method: str, size: float) -> 
         np.testing.assert_allclose(U.T @ U, np.eye(k), atol=1e-12)
         np.testing.assert_allclose(Vt @ Vt.T, np.eye(k), atol=1e-12)
         np.testing.assert_allclose(s, sigma[:k], rtol=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["lil", "dok", "dia", "bsr", "coo"])
+def test_sparse_batches_of_every_format(fmt: str) -> None:
+    """LIL and DOK batches raised TypeError / AttributeError (their values were read as
+    ``x.data``), and a DIA batch with NaN in the padding outside the matrix was refused as
+    non-finite; every format is now taken as CSR."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 40))
+    E = np.zeros((3, 40))
+    E[0, 3], E[1, 7], E[2, 0] = 1.0, 2.0, -1.5
+    batch = sp.csr_array(E).asformat(fmt)
+    if fmt == "dia":
+        batch = sp.dia_array((batch.data.copy(), batch.offsets), shape=E.shape)
+        rows = np.arange(batch.data.shape[1])[None, :] - batch.offsets[:, None]
+        batch.data[(rows < 0) | (rows >= E.shape[0])] = np.nan  # padding: outside the matrix
+        assert np.isnan(batch.data).any()
+        np.testing.assert_array_equal(batch.toarray(), E)
+    reference = np.linalg.svd(np.vstack([A, E]), compute_uv=False)[:3]
+    up = rankwise.SVDUpdater(3, random_state=0).fit(A)
+    up.add_rows(batch)
+    np.testing.assert_allclose(up.s, reference, rtol=1e-12)
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    _, s2, _ = rankwise.update_svd(U[:, :3], s[:3], Vt[:3], rows=batch)
+    np.testing.assert_allclose(s2, reference, rtol=1e-12)
+    up = rankwise.SVDUpdater(3, random_state=0).fit(A.T)
+    up.add_columns(batch.T if fmt != "dok" else sp.dok_array(E.T))
+    np.testing.assert_allclose(up.s, reference, rtol=1e-12)

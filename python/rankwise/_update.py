@@ -134,6 +134,10 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple]
     require_cpu_input(x, name)
     if not sp.issparse(x):
         x = np.asarray(x)
+    elif x.format not in ("csr", "csc"):
+        # other formats as CSR: LIL and DOK have no value array to check, DIA's holds
+        # padding outside the matrix, and the update reads CSR's arrays anyway
+        x = x.tocsr()
     _check_block_shape(x, name, dtype, shape_check)
     _check_values(x.data if sp.issparse(x) else x, name, dtype)
     return x

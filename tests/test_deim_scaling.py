@@ -102,3 +102,21 @@ def test_rank_deficient_extreme_basis_still_refused() -> None:
     for method in ("deim", "qdeim", "odeim"):
         with pytest.raises(ValueError, match="rank-deficient"):
             call(method, A)
+
+
+@pytest.mark.parametrize("method", ["deim", "qdeim"])
+def test_columns_of_very_different_scales_are_no_rank_loss(method: str) -> None:
+    """Orthonormal columns scaled by 1 ... 1e-200 (found by review): the rank check's column
+    norms underflowed to 0 for the 1e-160 and 1e-200 columns, and qdeim / odeim refused the
+    basis as rank-deficient; the points are Q-DEIM's (LAPACK's pivoted QR of U^T) and
+    interpolate well (U[p] with the scales taken out is far from singular)."""
+    import scipy.linalg
+
+    Q = random_orthonormal(np.random.default_rng(0), 50, 6)
+    U = Q * np.logspace(0, -200, 6)
+    points = getattr(rankwise, method)(U).points
+    expected = scipy.linalg.qr(U.T, pivoting=True)[2][:6]
+    if method == "qdeim":
+        np.testing.assert_array_equal(np.sort(points), np.sort(expected))
+    assert np.linalg.svd(Q[points], compute_uv=False)[-1] > 1e-3
+    assert rankwise.odeim(U, 8).points.size == 8

@@ -105,6 +105,10 @@ def _check_selection_rank(Up: np.ndarray, name: str) -> None:
     the basis vectors' scales, nor does the accuracy of the solve with U[p] (LU with partial
     pivoting, Householder QR), so orthogonal columns of scales 1 and 1e-18 are no rank loss."""
     a = Up.astype(np.float64)
+    # each column by its largest entry first: the sums of squares of a column of 1e-200
+    # entries underflowed to a norm of 0, and the column was left unscaled
+    big = np.abs(a).max(axis=0, initial=0.0)
+    a = a / np.where(big > 0, big, 1.0)
     norms = np.linalg.norm(a, axis=0)
     s = np.linalg.svd(a / np.where(norms > 0, norms, 1.0), compute_uv=False)
     tol = max(Up.shape) * np.finfo(Up.dtype).eps * (s[0] if s.size else 0.0)

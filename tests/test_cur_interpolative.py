@@ -267,3 +267,26 @@ def test_zero_matrix_has_rank_zero() -> None:
     assert k == 0
     assert proj.shape == (0, 4)
     assert rli.estimate_rank(np.zeros((5, 4)), 1e-6) == 0
+
+
+def test_interp_decomp_at_tolerances_near_rounding_is_as_accurate_as_scipy() -> None:
+    """sigma_j = exp(-j/5), 300 x 200 (found by review): coefficients from a least-squares
+    solve (taken wherever a pivot was below k eps |R_00|) gave 2.7e-14 at eps = 1e-14 and
+    7.5e-15 at k = 190, where SciPy's triangular solve on the same pivots gives 6.5e-15 and
+    4.1e-16."""
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((300, 200)))[0]
+    V = np.linalg.qr(rng.standard_normal((200, 200)))[0]
+    A = (U * np.exp(-np.arange(200) / 5)) @ V.T
+
+    def error(idx: np.ndarray, proj: np.ndarray, k: int) -> float:
+        B = rli.reconstruct_matrix_from_id(A[:, idx[:k]], idx, proj)
+        return float(np.linalg.norm(A - B, 2) / np.linalg.norm(A, 2))
+
+    for eps in (1e-14, 3e-15):
+        k, idx, proj = rli.interp_decomp(A, eps, rand=False)
+        k_ref, idx_ref, proj_ref = sli.interp_decomp(A, eps, rand=False)
+        assert k == k_ref
+        assert error(idx, proj, k) <= 1.5 * error(idx_ref, proj_ref, k_ref) + 1e-16
+    idx, proj = rli.interp_decomp(A, 190, rand=False)
+    assert error(idx, proj, 190) <= 1.5 * error(*sli.interp_decomp(A, 190, rand=False), 190)

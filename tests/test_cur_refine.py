@@ -199,12 +199,25 @@ def test_swap_cap_and_degenerate_start() -> None:
     J, swaps = _selection.swap_refine(V, s, J0, max_swaps=2)
     assert swaps <= 2
     assert (J != J0).sum() <= 2
-    # columns of B that are linearly dependent (B[:, J] rank deficient): returned as given
+    # columns of B that are linearly dependent (B[:, J] rank deficient): the dependent one is
+    # replaced first (within max_swaps), the objective lowered
     Vd = V.copy()
     Vd[1] = 2 * Vd[0]
-    J, swaps = _selection.swap_refine(Vd, s, J0)
+    J, swaps = _selection.swap_refine(Vd, s, J0, max_swaps=0)
     np.testing.assert_array_equal(J, J0)
     assert swaps == 0
+    J, swaps = _selection.swap_refine(Vd, s, J0, max_swaps=1)
+    assert swaps == 1
+    assert (J != J0).sum() == 1
+    assert np.linalg.matrix_rank(Vd[J]) == 5
+    J, swaps = _selection.swap_refine(Vd, s, J0)
+    assert np.linalg.matrix_rank(Vd[J]) == 5
+    B = (Vd * s).T
+
+    def error(J: np.ndarray) -> float:
+        return float(np.linalg.norm(B - B[:, J] @ np.linalg.pinv(B[:, J]) @ B))
+
+    assert error(J) < error(J0)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -331,3 +344,22 @@ def test_dask_refines_as_in_memory() -> None:
     ref = rankwise.cur(A, 5, refine=True, random_state=1)
     np.testing.assert_array_equal(res.rows, ref.rows)
     np.testing.assert_array_equal(res.cols, ref.cols)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_refine_replaces_the_empty_columns_a_sample_hit(seed: int) -> None:
+    """100 x 80 with 12 nonzero columns (found by review): uniform sampling picked 0-2 of
+    them and refine=True left the rest in place (a rank-deficient start was returned as
+    it was), at 8x the optimal error; the dependent picks are now replaced first."""
+    rng = np.random.default_rng(0)
+    A = np.zeros((100, 80))
+    nonzero = rng.choice(80, 12, replace=False)
+    A[:, nonzero] = rng.standard_normal((100, 12)) * np.logspace(0, -2, 12)
+    k = 5
+    sv = np.linalg.svd(A, compute_uv=False)
+    optimal = float(np.sqrt(np.sum(sv[k:] ** 2)))
+    plain = rankwise.cur(A, k, method="uniform", core="pinv", random_state=seed)
+    d = rankwise.cur(A, k, method="uniform", core="pinv", refine=True, random_state=seed)
+    assert np.isin(d.cols, nonzero).all()
+    assert np.linalg.norm(A - d.to_dense()) <= 2 * optimal
+    assert np.linalg.norm(A - d.to_dense()) < np.linalg.norm(A - plain.to_dense())

@@ -440,7 +440,10 @@ def cur(
         k = 50: Q-DEIM 2.26x, refined 1.55x).  Cost: that SVD (a sketch twice as wide,
         6 passes over A instead of 16: about 0.7x the rank-k one) plus O(k^2 (m + n))
         flops per full candidate search on the surrogate only (A is not touched).
-        Starts from any method's indices.
+        Starts from any method's indices; where they are dependent on the surrogate
+        (samples that hit empty columns, or k above A's rank), the dependent ones are first
+        replaced, one at a time, by the row or column that lowers that error most (for
+        in-memory A; a dask array's refinement starts from them as they are).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Seed of the SVD sketch and of the sampling methods.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 
 from . import _core
 
@@ -287,19 +288,75 @@ def swap_refine(
     Cost: O(r k n) per full search, O(r k shortlist) per step, on the r x n surrogate
     only (A is not touched).
 
+    The exchanges need ``B[:, start]`` of full column rank: a start without it (uniform
+    samples that hit empty columns) first has its dependent entries replaced by
+    :func:`_independent_start`, each replacement counted as an exchange (within
+    ``max_swaps``).  Where B itself has rank below ``len(start)`` that cannot be had, and
+    the start, so completed, is returned without exchanges.
+
     Returns ``(rows, swaps)``: the refined rows (the positions of ``start`` that were not
-    exchanged keep their place) and the number of exchanges made.  A start with
-    ``B[:, start]`` numerically rank deficient is returned as it is.
+    exchanged keep their place) and the number of exchanges made.
     """
     V = np.asarray(V)
     k = len(start)
+    cap = 2 * k if max_swaps is None else max_swaps
+    start, replaced = _independent_start(V * np.asarray(s, dtype=V.dtype), np.asarray(start), cap)
     rtol = max(SWAP_RTOL, 100 * float(np.finfo(V.dtype).eps))
     rows, swaps, _ = _core.swap_refine(
         V,
         np.asarray(s, dtype=np.float64).tolist(),
-        np.asarray(start, dtype=np.int64).tolist(),
+        start.astype(np.int64).tolist(),
         4 * k if shortlist is None else shortlist,
-        2 * k if max_swaps is None else max_swaps,
+        cap - replaced,
         rtol,
     )
-    return np.asarray(rows), int(swaps)
+    return np.asarray(rows), int(swaps) + replaced
+
+
+def _independent_start(Bt: np.ndarray, start: np.ndarray, limit: int) -> tuple[np.ndarray, int]:
+    """(start, replaced): the rows ``start`` of Bt (n x r, B^T) with the numerically
+    dependent ones (after a pivoted QR of ``Bt[start]^T``, its pivots below r eps times the
+    norm of Bt's largest row) replaced, in their positions, one at a time, by the row that lowers
+    ``||B - B_J B_J^+ B||_F^2`` most: with E^T = Bt - Bt Q Q^T (Q an orthonormal basis of
+    the kept rows), adding row i removes ``e_i^T E^T E e_i / ||e_i||^2`` (e_i = E^T's row
+    i), the gain formula of swap_refine without the removal.  Stops, keeping the rest of
+    ``start``, after ``limit`` replacements or where no row has a residual above rounding
+    (B of rank below len(start)).  A start that is not a valid selection (indices out of
+    range or repeated, more than r) is returned as it is, for the core to refuse."""
+    eps = float(np.finfo(Bt.dtype).eps)
+    n, r = Bt.shape
+    valid = start.ndim == 1 and 0 < len(start) <= r and len(np.unique(start)) == len(start)
+    if not (valid and start.min() >= 0 and start.max() < n):
+        return start, 0
+    Bt64 = Bt.astype(np.float64)
+    # rounding level: of B's largest column (not the start's: rows of rounding noise, as
+    # a randomized SVD gives A's empty columns, would pass for independent among themselves)
+    floor = r * eps * float(np.sqrt(np.einsum("ij,ij->i", Bt64, Bt64).max(initial=0.0)))
+    R, perm = scipy.linalg.qr(Bt64[start].T, mode="r", pivoting=True)
+    d = np.abs(np.diagonal(R))
+    if d[-1] > floor:
+        return start, 0
+    keep = list(perm[: int(np.count_nonzero(d > floor))])
+    rows = start.copy()
+    Q = np.linalg.qr(Bt64[rows[keep]].T)[0] if len(keep) else np.zeros((r, 0))
+    replaced = 0
+    for position in sorted(set(range(len(rows))) - {int(p) for p in keep}):
+        if replaced == limit or Q.shape[1] >= r:
+            break
+        Et = Bt64 - (Bt64 @ Q) @ Q.T
+        norms2 = np.einsum("ij,ij->i", Et, Et)
+        live = norms2 > floor**2
+        live[rows] = False  # no row twice
+        if not live.any():
+            break
+        gains = np.zeros(len(Et))
+        M = Et.T @ Et
+        gains[live] = np.einsum("ij,jk,ik->i", Et[live], M, Et[live]) / norms2[live]
+        best = int(np.argmax(gains))
+        rows[position] = best
+        keep = [*keep, position]
+        q = Et[best] / np.sqrt(norms2[best])
+        Q = np.column_stack([Q, q - Q @ (Q.T @ q)])
+        Q[:, -1] /= np.linalg.norm(Q[:, -1])
+        replaced += 1
+    return rows, replaced

@@ -3,6 +3,8 @@ least as good (up to a small factor), bad input rejected as SciPy rejects it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -290,3 +292,25 @@ def test_interp_decomp_at_tolerances_near_rounding_is_as_accurate_as_scipy() -> 
         assert error(idx, proj, k) <= 1.5 * error(idx_ref, proj_ref, k_ref) + 1e-16
     idx, proj = rli.interp_decomp(A, 190, rand=False)
     assert error(idx, proj, 190) <= 1.5 * error(*sli.interp_decomp(A, 190, rand=False), 190)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda op: rli.interp_decomp(op, 3, rng=0),
+        lambda op: rli.interp_decomp(op, 1e-6, rng=0),
+        lambda op: rli.svd(op, 3, rng=0),
+        lambda op: rli.estimate_spectral_norm(op, rng=0),
+    ],
+)
+def test_an_operator_without_adjoint_is_named_as_such(call: Any) -> None:
+    """A LinearOperator from a matvec alone: SciPy's exception type, NotImplementedError,
+    with a message naming the missing rmatvec (the calls raised TypeError: 'NoneType'
+    object is not callable)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((80, 5)) @ rng.standard_normal((5, 60))
+    op = LinearOperator(A.shape, matvec=lambda x: A @ x, dtype=np.float64)
+    with pytest.raises(NotImplementedError, match="without rmatvec or rmatmat"):
+        call(op)

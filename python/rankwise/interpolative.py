@@ -30,7 +30,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core
 from ._dispatch import check_compressed, refuse_device_or_dask
-from ._validate import as_matrix, check_int
+from ._validate import _has_adjoint, as_matrix, check_int
 
 __all__ = [
     "estimate_rank",
@@ -80,6 +80,18 @@ def _as_input(A: Any) -> tuple[Any, np.dtype, bool]:
     if isinstance(A, LinearOperator):
         return A, dtype, True
     raise TypeError("invalid input type (must be array or LinearOperator)")
+
+
+def _adjoint_product(op: LinearOperator, X: np.ndarray) -> np.ndarray:
+    """op^H X (X 2-D, or 1-D), with a clear error for an operator built from a matvec alone
+    (NotImplementedError, SciPy's type for it, where the call itself raised "'NoneType'
+    object is not callable")."""
+    if not _has_adjoint(op):
+        raise NotImplementedError(
+            "A is a LinearOperator without rmatvec or rmatmat, and this function needs "
+            "products with its adjoint: define rmatvec (or rmatmat)"
+        )
+    return np.asarray(op.rmatmat(X) if X.ndim == 2 else op.rmatvec(X))
 
 
 def _checked(X: np.ndarray) -> np.ndarray:
@@ -164,7 +176,7 @@ def _sketch(
     omega = rng.standard_normal((l, m)) if real_view else _gaussian(rng, (l, m), dtype)
     omega *= unit
     if is_op:
-        Y = np.asarray(A.rmatmat(omega.conj().T)).conj().T
+        Y = _adjoint_product(A, omega.conj().T).conj().T
     elif real_view:
         Y = (omega @ A.view(np.float64)).view(np.complex128)
     elif dtype == np.complex128:
@@ -197,7 +209,7 @@ def _range_sketch(
     Q = scipy.linalg.qr(_checked_sketch(Z, A, is_op, unit), mode="economic", check_finite=False)[0]
     Q *= unit
     if is_op:
-        Y = np.asarray(A.rmatmat(Q)).conj().T
+        Y = _adjoint_product(A, Q).conj().T
     else:
         Y = _native_product(A, Q, True).T if native else Q.conj().T @ A
     return _checked_sketch(Y, A, is_op, unit)
@@ -543,7 +555,7 @@ def _power_norm(op: LinearOperator, its: int, rng: np.random.Generator, dtype: n
         estimate = float(np.linalg.norm(y))
         if estimate == 0:
             return 0.0
-        z = op.rmatvec(y)
+        z = _adjoint_product(op, y)
         nz = np.linalg.norm(z)
         if nz == 0:
             return estimate

@@ -233,3 +233,36 @@ def test_ic0_reads_the_lower_triangle_and_warns_where_the_upper_differs() -> Non
     )
     with pytest.warns(RuntimeWarning, match="ic0: A is not symmetric"):
         rankwise.precond.ic0(sp.triu(A, format="csr"))
+
+
+def test_zero_tolerances_end_at_the_underflow_of_the_residual() -> None:
+    """rtol = atol = 0 on a 2 x 2 SPD matrix (found by review): once ||r|| ~ 1e-160, p.Ap
+    underflowed to 0 and CG raised "A is not positive definite"; a residual whose square
+    underflows is now as converged as an exactly zero one."""
+    A = np.array([[2.0, 0.5], [0.5, 1.5]])
+    b = np.array([1.27231174703939, -0.025300329264120056])
+    for B in (b, np.column_stack([b, b[::-1]])):
+        result = rankwise.solve_cg(A, B, rtol=0.0, atol=0.0, maxiter=60)
+        assert result.converged
+        np.testing.assert_allclose(A @ result.x, B, rtol=1e-14, atol=1e-15)
+    x, info = rankwise.cg(A, b, rtol=0.0, atol=0.0, maxiter=60)
+    assert info == 0
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e160])
+def test_a_right_hand_side_of_extreme_size_with_an_ordinary_start(scale: float) -> None:
+    """b ~ 1e-160 with x0 ~ 1 (found by review): the power-of-two scaling chosen from b alone
+    also divided x0, r.r overflowed and CG reported a NaN/Inf breakdown; the scaling now
+    follows r0 = b - A x0."""
+    n = 50
+    A = (sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)) + sp.eye(n)).tocsr()
+    rng = np.random.default_rng(0)
+    b = scale * rng.standard_normal(n)
+    x0 = rng.standard_normal(n)
+    atol = 1e-8 * max(1.0, scale)
+    x, info = rankwise.cg(A, b, x0=x0, atol=atol, rtol=0)
+    assert info == 0
+    assert np.linalg.norm(b - A @ x) < atol
+    result = rankwise.CGSolver(A, atol=atol, rtol=0).solve(b, x0=x0)
+    assert result.converged

@@ -443,6 +443,13 @@ def _start(
         raise ValueError("x0 contains NaN or Inf")
     X[:, bnorm == 0] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
     scale = _rhs_scale(B)
+    if scale is not None and X.any():
+        # the recurrence works at the size of r0 = b - A x0, which a given x0 sets: b of
+        # 1e-160 with x0 ~ 1 was scaled up with x0, and r.r overflowed (a breakdown)
+        with np.errstate(over="ignore", invalid="ignore"):
+            R0 = B - np.asarray(_core.apply(mat.op, X, False))
+        if np.isfinite(R0).all():
+            scale = _rhs_scale(R0)
     if scale is not None:  # solve A (X / c) = B / c column by column (in float64: exact)
         B = np.asfortranarray(B.astype(np.float64) / scale, dtype=dtype)
         X = np.asfortranarray(X.astype(np.float64) / scale, dtype=dtype)
@@ -634,7 +641,8 @@ def solve_cg(
     x0 : ndarray shaped like b, "Mb" or None
     rtol, atol : float
         Column j stops when ``||r_j|| < max(rtol ||b_j||, atol)``, or when its residual is
-        exactly 0 (converged; with ``rtol = atol = 0`` the only way to converge).
+        exactly 0 or so small that ``r.r`` underflows (below about 1.5e-154 in float64;
+        converged; with ``rtol = atol = 0`` the only way to converge).
     maxiter : int, optional
         Default 10 n.
     M : Preconditioner, "jacobi", ndarray, sparse matrix, LinearOperator or callable
@@ -782,8 +790,10 @@ def cg(
         Starting guess (not modified); "Mb" starts from ``M @ b``; None from 0.
     rtol, atol : float
         Stop when ``norm(b - A @ x) < max(rtol * norm(b), atol)`` (the recursively updated
-        residual, as SciPy), or when that residual is exactly 0 (converged, ``info = 0``;
-        with ``rtol = atol = 0`` the only way to converge, where SciPy runs to maxiter).
+        residual, as SciPy), or when that residual is exactly 0 or so small that its
+        squared norm underflows (below about 1.5e-154 in float64, 1e-38 in float32;
+        converged, ``info = 0``; with ``rtol = atol = 0`` the only way to converge, where
+        SciPy runs to maxiter).
     maxiter : int, optional
         Maximum iterations, default ``10 * n``.
     M : Preconditioner, "jacobi", ndarray, sparse matrix, LinearOperator or callable

@@ -131,6 +131,16 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
         active[j] = 0;
         res.stop[j] = why;
     };
+    // ||r||^2 below the smallest normal number (of T's squares where T is float): r.Mr or
+    // p.Ap exactly 0 there is underflow, not an operator that is not positive definite
+    // (rtol = atol = 0 on a 2 x 2 SPD matrix: p.Ap underflowed at ||r|| ~ 1e-160 and CG
+    // said "A is not positive definite"); the residual is then as small as it can be.
+    const double underflow = std::max(double(std::numeric_limits<double>::min()),
+                                      double(std::numeric_limits<T>::min()) *
+                                          double(std::numeric_limits<T>::min()));
+    auto zero_by_underflow = [&](index_t j, double dot) {
+        return dot == 0 && rr[j] < underflow;
+    };
     // The convergence test at the top of an iteration; returns the number still running.
     auto check = [&]() {
         index_t running = 0;
@@ -179,6 +189,8 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
             if (!active[j]) continue;
             if (!std::isfinite(rz[j])) {
                 stop(j, CgStop::NonFinite);
+            } else if (zero_by_underflow(j, rz[j])) {
+                stop(j, CgStop::Converged);
             } else if (rz[j] <= 0.0) {
                 stop(j, CgStop::NotSpdM);  // r != 0 here, so M is not positive definite
             }
@@ -219,6 +231,8 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
             if (!active[j]) continue;
             if (!std::isfinite(pq[j])) {
                 stop(j, CgStop::NonFinite);
+            } else if (zero_by_underflow(j, pq[j])) {
+                stop(j, CgStop::Converged);
             } else if (pq[j] <= 0.0) {
                 stop(j, CgStop::NotSpdA);
             } else {

@@ -266,3 +266,16 @@ def test_a_right_hand_side_of_extreme_size_with_an_ordinary_start(scale: float) 
     assert np.linalg.norm(b - A @ x) < atol
     result = rankwise.CGSolver(A, atol=atol, rtol=0).solve(b, x0=x0)
     assert result.converged
+
+
+@pytest.mark.parametrize("role", ["A", "M"])
+def test_an_operator_returning_strings_is_named(role: str) -> None:
+    """A LinearOperator whose product is not numeric (found by review): pybind11's "Internal
+    error: error_already_set called while Python error indicator not set" (the array
+    conversion had cleared its own error); now a TypeError naming the product."""
+    n = 10
+    A = sp.eye(n, format="csr") * 2.0
+    bad = spla.LinearOperator((n, n), matvec=lambda v: np.array(["x"] * n), dtype=float)
+    kwargs = {"A": bad} if role == "A" else {"A": A, "M": bad}
+    with pytest.raises(TypeError, match="matmat returned a value of type ndarray"):
+        rankwise.cg(kwargs.pop("A"), np.ones(n), **kwargs)

@@ -122,7 +122,14 @@ class CallbackOp final : public LinearOp<T> {
             std::memcpy(x.mutable_data(0, j), X.col(j), sizeof(T) * X.rows);
         py::object r = (t == Trans::No ? matmat_ : rmatmat_)(x);
         auto y = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(r);
-        if (!y) throw py::error_already_set();
+        if (!y) {  // ensure() cleared the conversion's error: an error_already_set was empty
+            std::string what = py::str(r.get_type().attr("__name__"));
+            if (py::hasattr(r, "dtype"))
+                what += " (dtype " + std::string(py::str(r.attr("dtype"))) + ")";
+            throw py::type_error(std::string(t == Trans::No ? "matmat" : "rmatmat") +
+                                 " returned a value of type " + what +
+                                 ", not an array of real numbers");
+        }
         require(y.ndim() == 2 && y.shape(0) == Y.rows && y.shape(1) == Y.cols)
             << (t == Trans::No ? "matmat" : "rmatmat") << " returned an array of the wrong shape"
             << " (expected " << Y.rows << " x " << Y.cols << ")";

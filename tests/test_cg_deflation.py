@@ -4,6 +4,8 @@ the smallest eigenvalues, and rejects bad subspaces."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import rankwise
@@ -74,3 +76,42 @@ def test_deflation_bad_input_and_untouched() -> None:
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         rankwise.solve_cg(A, b, deflation=bad)
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        lambda E: E[:, [0, 199]],
+        lambda E: np.c_[1e4 * E[:, 0], 1e-3 * E[:, 199]],
+        lambda E: 1e-200 * E[:, :1],
+        lambda E: 1e200 * E[:, :1],
+    ],
+)
+def test_the_deflation_space_counts_not_its_columns_scales(columns: Any) -> None:
+    """Orthonormal eigenvectors [e_0, e_199] of diag(1e-14, logspace(-2, 0)) were refused
+    as "not positive definite" (the rank test read the pivots of the unscaled W^T A W),
+    the same span rescaled accepted, and columns of 1e+-200 over/underflowed W^T A W
+    (found by review); every basis of the span now gives the same deflated solve."""
+    n = 200
+    A = sp.diags(np.r_[1e-14, np.logspace(-2, 0, n - 1)]).tocsr()
+    b = np.ones(n)
+    result = rankwise.solve_cg(A, b, rtol=1e-8, deflation=columns(np.eye(n)))
+    assert result.converged
+    assert np.linalg.norm(b - A @ result.x) <= 1e-8 * np.linalg.norm(b)
+    with pytest.raises(ValueError, match="full column rank"):
+        rankwise.solve_cg(A, b, deflation=np.c_[np.eye(n)[:, 0], 2 * np.eye(n)[:, 0]])
+
+
+def test_a_solver_whose_matrix_became_indefinite_says_so() -> None:
+    """CGSolver(recycle=4) after update(-A) (found by review): its own deflation space
+    failed the rank test and the user got a ValueError about W; now CGBreakdownError, as
+    without recycling."""
+    n = 50
+    A = (sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)) + 0.01 * sp.eye(n)).tocsr()
+    rng = np.random.default_rng(0)
+    solver = rankwise.CGSolver(A, rtol=1e-8, recycle=4)
+    for _ in range(3):
+        solver.solve(rng.standard_normal(n))
+    solver.update((-A).tocsr())
+    with pytest.raises(rankwise.CGBreakdownError, match="not positive definite"):
+        solver.solve(rng.standard_normal(n))

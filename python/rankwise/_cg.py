@@ -520,12 +520,29 @@ def _product(X: np.ndarray, Y: np.ndarray, transpose: bool = False) -> np.ndarra
 def _deflation_factors(
     W: np.ndarray, AW: np.ndarray, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray]:
-    """G = W C^-1, F = A W C^-1 with C^T C = W^T A W (Cholesky), or ValueError."""
+    """G = W C^-1, F = A W C^-1 with C^T C = W^T A W (Cholesky), or ValueError.
+
+    Only span(W) matters to the deflated method, so W's columns are scaled first: by a
+    power of two to a largest entry near 1 (W^T A W of columns of 1e+-200 overflowed or
+    underflowed), then by their A-norms, so that the rank test sees a Gram matrix with a
+    unit diagonal (its pivots depended on the columns' lengths: [e_0, e_199] of
+    diag(1e-14, ...) was refused, the same span rescaled accepted)."""
+    with np.errstate(divide="ignore"):
+        big = np.abs(W).max(axis=0)
+        power = np.ldexp(1.0, -np.frexp(np.where(big > 0, big, 1.0))[1]).astype(dtype)
+    W, AW = W * power, AW * power
     E = _product(W, AW, True).astype(np.float64)
-    try:
-        L = np.linalg.cholesky((E + E.T) / 2)  # E = L L^T, C = L^T
-    except np.linalg.LinAlgError:
+    diagonal = np.diag(E).copy()
+    if not (diagonal > 0).all():
         L = None
+    else:
+        unit = 1 / np.sqrt(diagonal)
+        W, AW = W * unit.astype(dtype), AW * unit.astype(dtype)
+        E = E * unit[:, None] * unit[None, :]
+        try:
+            L = np.linalg.cholesky((E + E.T) / 2)  # E = L L^T, C = L^T
+        except np.linalg.LinAlgError:
+            L = None
     d = np.diag(L) if L is not None else np.zeros(1)
     # An exactly dependent W leaves a last pivot of rounding size, about sqrt(c eps) d_max
     # with c a small constant (1.2e-8 to 1.6e-8 in float64 for two equal columns, depending

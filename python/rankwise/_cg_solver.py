@@ -566,10 +566,16 @@ class CGSolver:
             self._dtype,
         )  # fmt: skip
         X, B = sys_.X, sys_.B  # (B / c, X / c where the right-hand side needed scaling)
+        if self._W is not None and self._G is None:
+            try:
+                self._G, self._F = _deflation_factors(self._W, self._AW, self._dtype)
+            except ValueError:
+                # W^T A W of the kept W is not positive definite for this A (an update made
+                # A indefinite): solve without W, which says so as CGBreakdownError, where
+                # the user saw a ValueError about a W of the solver's own
+                self._drop_recycling()
         if self._W is not None:
             if self._deflated is None or self._deflated[0] is not M:
-                if self._G is None:
-                    self._G, self._F = _deflation_factors(self._W, self._AW, self._dtype)
                 self._deflated = (M, _core.precond_deflated(handle, self._G, self._F))
             R0 = B - np.asarray(_core.apply(self._mat.op, X, False)) if sys_.x0_nonzero else B
             # W^T r0 = 0 (Saad et al. 2000, eq. 2.4)

@@ -304,3 +304,37 @@ def test_shared_preconditioner_in_concurrent_solves() -> None:
             )
         for s, p in zip(serial, parallel, strict=True):
             np.testing.assert_array_equal(s, p)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_spectrum_estimates_of_matrices_of_extreme_size(scale: float) -> None:
+    """A = 1e160 (tridiag(-1, 2, -1) + 0.1 I) (found by review): Lanczos' squared norms
+    overflowed ("A produced NaN or Inf"), then the Sturm sequence's squared betas (a
+    negative lmin, "not positive definite"), and the Nystrom sketch's squared norm; the
+    norms are now scaled, the tridiagonal matrix too.  Plain CG converged all along."""
+    n = 200
+    A = (sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(n, n)) + 0.1 * sp.eye(n)).tocsr()
+    A = A * scale
+    b = np.ones(n) * scale
+    for M in (
+        rankwise.precond.chebyshev(A),
+        "chebyshev",
+        rankwise.precond.nystrom(A, 10, mu=1e-3 * scale, random_state=0),
+    ):
+        result = rankwise.solve_cg(A, b, rtol=1e-8, M=M)
+        assert result.converged
+        assert np.linalg.norm((b - A @ result.x) / scale) <= 1e-7 * np.linalg.norm(b / scale)
+    bounds = rankwise.precond.chebyshev(A).info
+    eig = np.linalg.eigvalsh(A.toarray() / scale) * scale
+    assert bounds["lmin"] > 0
+    assert bounds["lmax"] >= eig[-1] * (1 - 1e-6)
+
+
+def test_nystrom_of_the_zero_matrix_is_the_identity_preconditioner() -> None:
+    """nystrom(0, rank, mu) (found by review): the stabilizing shift of a zero sketch was
+    subnormal and the Cholesky factorization failed ("not positive semidefinite")."""
+    n = 400
+    M = rankwise.precond.nystrom(np.zeros((n, n)), 5, mu=1.0, random_state=0)
+    np.testing.assert_array_equal(M.info["eigenvalues"], 0.0)
+    b = np.random.default_rng(0).standard_normal(n)
+    np.testing.assert_allclose(M @ b, b, rtol=1e-12)

@@ -29,6 +29,18 @@ struct NystromApprox {
     double shift = 0;                        // nu
 };
 
+// ||Y||_F from its scaled column norms: the sum of squares of entries of 1e160 overflowed.
+template <class Backend, class T>
+double frobenius_norm(const Backend& be, ConstMatView<T> Y) {
+    std::vector<double> norms(static_cast<std::size_t>(Y.cols));
+    be.column_norms(Y, norms.data());
+    double big = 0, sum = 0;
+    for (const double c : norms) big = std::max(big, c);
+    if (!(big > 0) || !std::isfinite(big)) return big;
+    for (const double c : norms) sum += (c / big) * (c / big);
+    return big * std::sqrt(sum);
+}
+
 // Rank-`rank` approximation from a sketch of `sketch` >= rank columns (Philox stream 0 of
 // `key`), truncated to the leading `rank` eigenpairs.  Throws Error if A is found not to be
 // positive semidefinite (the Cholesky factorization fails) or A Omega is not finite.
@@ -45,8 +57,14 @@ NystromApprox<Backend, T> nystrom_approx(const Backend& be, const LinearOp<T>& A
     auto Y = be.template matrix<T>(n, sketch);
     const ConstMatView<T> Om(omega.view());
     A.apply(Trans::No, Om, Y.view());
-    const double norm = std::sqrt(be.sum_squares(ConstMatView<T>(Y.view())));
+    const double norm = frobenius_norm(be, ConstMatView<T>(Y.view()));
     require(std::isfinite(norm)) << "nystrom: A @ X returned NaN or Inf";
+    if (norm == 0) {  // A = 0: so is its approximation (the shift nu would be subnormal)
+        NystromApprox<Backend, T> zero{be.template matrix<T>(n, rank), {}, 0.0};
+        be.copy(Om.cols_range(0, rank), zero.U.view());
+        zero.lam.assign(static_cast<std::size_t>(rank), 0.0);
+        return zero;
+    }
     const T tn = static_cast<T>(norm);
     const double eps =
         static_cast<double>(std::nextafter(tn, std::numeric_limits<T>::infinity()) - tn);

@@ -70,10 +70,10 @@ SpectrumBounds lanczos_bounds(const Backend& be, const LinearOp<T>& A, int steps
     auto v = be.template matrix<T>(n, 1), v_prev = be.template matrix<T>(n, 1),
          w = be.template matrix<T>(n, 1);
     be.fill_normal(v.view(), key, 0);
-    auto norm = [&](ConstMatView<T> x) {
-        double sq = 0;
-        be.column_dots(x, x, &sq);
-        return std::sqrt(sq);
+    auto norm = [&](ConstMatView<T> x) {  // scaled: ||A v|| of 1e160 squared overflowed
+        double out = 0;
+        be.column_norms(x, &out);
+        return out;
     };
     be.axpby(static_cast<T>(1 / norm(ConstMatView<T>(v.view()))), ConstMatView<T>(v.view()),
              T(0), v.view());
@@ -100,10 +100,19 @@ SpectrumBounds lanczos_bounds(const Backend& be, const LinearOp<T>& A, int steps
         be.axpby(static_cast<T>(1 / b), ConstMatView<T>(w.view()), T(0), v.view());
     }
     beta.resize(alpha.size() - 1);
+    // The tridiagonal matrix scaled by a power of two to entries below 1: the Sturm
+    // sequence squares the betas (1e160 overflowed: lmin came out -3e159 for an SPD A)
+    double big = 0;
+    for (const double x : alpha) big = std::max(big, std::abs(x));
+    for (const double x : beta) big = std::max(big, std::abs(x));
+    const int exponent = big > 0 ? std::ilogb(big) + 1 : 0;
+    for (double& x : alpha) x = std::ldexp(x, -exponent);
+    for (double& x : beta) x = std::ldexp(x, -exponent);
     SpectrumBounds out;
     out.steps = static_cast<int>(alpha.size());
-    out.lmin = detail::tridiagonal_eigenvalue(alpha, beta, 0);
-    out.lmax = detail::tridiagonal_eigenvalue(alpha, beta, out.steps - 1) * (1 + margin);
+    out.lmin = std::ldexp(detail::tridiagonal_eigenvalue(alpha, beta, 0), exponent);
+    out.lmax = std::ldexp(detail::tridiagonal_eigenvalue(alpha, beta, out.steps - 1), exponent) *
+               (1 + margin);
     return out;
 }
 

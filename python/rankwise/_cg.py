@@ -45,7 +45,9 @@ class CGBreakdownError(np.linalg.LinAlgError):
     Raised by :func:`rankwise.cg` (SciPy's ``cg`` goes on: with NaNs, a wrong answer, or on
     a symmetric indefinite A sometimes to a solution, which CG does not guarantee there);
     :func:`rankwise.solve_cg` reports the same in ``result.reason`` instead.  The attribute
-    ``result`` holds the :class:`CGResult` with the last finite iterate.
+    ``result`` holds the :class:`CGResult` with the last finite iterate, scaled back to
+    A's units (Inf where that is beyond the float range: A ~ 1e-200 with b ~ 1e200 has a
+    solution of ~1e400, which the iteration reached on b scaled by a power of two).
     """
 
     def __init__(self, message: str, result: CGResult) -> None:

@@ -249,3 +249,22 @@ def test_a_sketch_that_underflows_is_still_rescaled() -> None:
     A = da.from_array(np.full((400, 60), 1e-300), chunks=(100, 60))
     _, s, _ = rankwise.svd(A, 3, random_state=0)
     np.testing.assert_allclose(s[0], 1e-300 * np.sqrt(400 * 60), rtol=1e-12)
+
+
+def test_entries_near_the_float_maximum_give_no_warning_from_the_first_try() -> None:
+    """Entries of 1e300 (found by review): the result was right, after a retry on A scaled
+    by a power of two, but the failed first try's overflows reached the user as
+    "invalid value encountered in add / multiply" (the same matrix in memory: none)."""
+    import warnings
+
+    G = np.random.default_rng(0).standard_normal((500, 60))
+    X = da.from_array(G * 2.0**997, chunks=(100, 60))  # ~1e300
+    unit = da.from_array(G, chunks=(100, 60))
+    # recorded, not raised: run_dask_scaled retries on a raised RuntimeWarning too
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for f in (rankwise.svd, rankwise.randomized_svd):
+            _, s, _ = f(X, 5, random_state=0)
+            _, expected, _ = f(unit, 5, random_state=0)
+            np.testing.assert_allclose(s, expected * 2.0**997, rtol=1e-12)
+    assert [str(w.message) for w in seen] == []

@@ -188,8 +188,12 @@ def _times_small(Y: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 def _add(*parts: np.ndarray) -> np.ndarray:
     total = parts[0].copy()
-    for p in parts[1:]:
-        total += p
+    # (in the task's thread) an overflow of a Gram matrix of entries near the float maximum
+    # is left to the Cholesky factorization's finiteness check, which run_dask_scaled
+    # retries on A scaled by a power of two: no RuntimeWarning from the failed first try
+    with np.errstate(over="ignore", invalid="ignore"):
+        for p in parts[1:]:
+            total += p
     return total
 
 
@@ -309,9 +313,12 @@ def _cholesky_factor(G: np.ndarray, rows: int, shifted: bool) -> np.ndarray:
     where a plain one does."""
     l = G.shape[0]
     eps = float(np.finfo(G.dtype).eps)
-    shift = 11.0 * (rows * l + l * (l + 1)) * (eps / 2) * float(np.trace(G)) if shifted else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):  # an Inf G: as in _add
+        trace = float(np.trace(G))
+        shift = 11.0 * (rows * l + l * (l + 1)) * (eps / 2) * trace if shifted else 0.0
+        shifted_G = G + shift * np.eye(l, dtype=G.dtype)
     try:
-        R = scipy.linalg.cholesky(G + shift * np.eye(l, dtype=G.dtype), lower=False)
+        R = scipy.linalg.cholesky(shifted_G, lower=False)
         return scipy.linalg.solve_triangular(R, np.eye(l, dtype=G.dtype))  # R^-1
     except np.linalg.LinAlgError:
         if shifted:

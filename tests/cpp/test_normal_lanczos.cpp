@@ -86,10 +86,39 @@ TYPED_TEST(NormalLanczos, ConvergesToTheLeadingTripletsAtTheRoundingLevel) {
     EXPECT_LE(orthonormality_error<T>(f.V.view()), 50 * eps<T>());
 }
 
-TYPED_TEST(NormalLanczos, ARankBelowKIsHandedToTheBidiagonalization) {
+TYPED_TEST(NormalLanczos, ARankBelowKStaysWithTheLanczosIteration) {
     using T = TypeParam;
-    // rank 5, k = 8: s_6.. are zero, far below sqrt(eps) s_1
+    // rank 5, k = 8: s_6.. are zero, far below sqrt(eps) s_1, and their Ritz vectors null
+    // vectors of A: the iteration converges on the first five, the triplets' check passes,
+    // and no bidiagonalization runs
     const auto sigma = spectrum(5, 2.0, 0.8);
+    const auto A = matrix_with_spectrum<T>(be, 300, 100, sigma, 42);
+    const DenseOp<CpuBackend, T> op(be, A.view(), false);
+    const auto o = options(8, 4, 8);
+    const auto ritz = normal_lanczos_ritz(be, op, o, static_cast<const T*>(nullptr));
+    EXPECT_TRUE(std::isfinite(ritz.relative_error));
+
+    const auto f = leading_triplets_short_side(be, op, o);
+    const auto g = subspace_iteration(be, op, o);
+    EXPECT_TRUE(f.converged);
+    EXPECT_LT(f.passes, ritz.passes + g.passes);
+    double fro = 0;
+    for (double s : sigma) fro += s * s;
+    const double rounding = eps<T>() * (1 + std::sqrt(fro) / sigma[0]);
+    EXPECT_LE(worst_residual<T>(A.view(), f), kNormalAccept * 1.5 * rounding);
+    for (index_t i = 0; i < 5; ++i) EXPECT_NEAR(f.s[i], sigma[i], 20 * eps<T>());
+    for (index_t i = 5; i < 8; ++i) EXPECT_LE(f.s[i], 20 * eps<T>());
+    EXPECT_LE(orthonormality_error<T>(f.U.view()), 50 * eps<T>());
+    EXPECT_LE(orthonormality_error<T>(f.V.view()), 50 * eps<T>());
+}
+
+TYPED_TEST(NormalLanczos, SmallValuesOutOfReachAreHandedToTheBidiagonalization) {
+    using T = TypeParam;
+    // s_6.. nonzero but below 64 sqrt(eps) s_1: their Ritz vectors are no null vectors, the
+    // squared problem cannot resolve them, and the bidiagonalization runs from the start
+    auto sigma = spectrum(5, 2.0, 0.8);
+    const double tail = sizeof(T) == 4 ? 1e-4 : 1e-10;
+    for (double s : {4 * tail, 2 * tail, tail}) sigma.push_back(s);
     const auto A = matrix_with_spectrum<T>(be, 300, 100, sigma, 42);
     const DenseOp<CpuBackend, T> op(be, A.view(), false);
     const auto o = options(8, 4, 8);

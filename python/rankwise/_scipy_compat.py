@@ -267,10 +267,12 @@ def svds(
     values only down to about ``sqrt(eps) s_1``, so its triplets (from the SVD of
     ``A V_k``) are checked,
     ``max_i ||A^T u_i - s_i v_i||`` within ``tol * s_1`` or 8 times the rounding level
-    below; where they fall short (a rank below ``k``, ``s_k`` below ``64 sqrt(eps) s_1``,
-    fast decays, low-rank float32 matrices, an operator whose products carry noise above
+    below; where they fall short (``s_k`` below ``64 sqrt(eps) s_1`` but not zero, fast
+    decays, low-rank float32 matrices, an operator whose products carry noise above
     rounding) the bidiagonalization runs from the start (within ``maxiter`` cycles of its
-    own; up to 2.2x the time it alone takes, measured).
+    own; up to 2.2x the time it alone takes, measured).  A rank below ``k`` stays with the
+    iteration where the vectors of the zero values are null vectors of A (one product to
+    check): rank 4 of 400000 x 2000, k = 6, 0.1 s instead of 2.1 s (session 37).
 
     ``tol=0`` means working precision: rounding alone makes the residual of a product with
     A about ``eps * ||A||_F`` (``eps`` of A's dtype), so the iteration stops once the

@@ -18,8 +18,9 @@
 // triplet (u = A v / s_i).  The iteration stops once max_i delta_i / (s_1 s_i) is within tol
 // or at the rounding level (subspace_iteration's rules), once the delta_i reach the rounding
 // level of A^T A itself or stall there (the squared problem's floor), after 6 cycles without
-// gain above sqrt(eps), or at once where s_k is below 64 sqrt(eps) s_1 (a rank below k:
-// measured 30-300 rounding units where the bidiagonalization reaches 2-4).  The triplets come
+// gain above sqrt(eps), or at once where s_k is below 64 sqrt(eps) s_1 (measured 30-300
+// rounding units where the bidiagonalization reaches 2-4) unless the Ritz vectors of those
+// values are null vectors of A (a rank below k: exact triplets).  The triplets come
 // from the SVD of A V_k as in subspace_iteration, and their residual max_i ||A^T u_i - s_i
 // v_i|| (one product) is checked against what the bidiagonalization would stop at (8
 // rounding units, or tol); where it is larger (fast decays, low-rank float32 matrices, small

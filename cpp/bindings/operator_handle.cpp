@@ -123,7 +123,7 @@ class CallbackOp final : public LinearOp<T> {
         py::object r = (t == Trans::No ? matmat_ : rmatmat_)(x);
         auto y = py::array_t<T, py::array::f_style | py::array::forcecast>::ensure(r);
         if (!y) {  // ensure() cleared the conversion's error: an error_already_set was empty
-            std::string what = py::str(r.get_type().attr("__name__"));
+            std::string what = py::str(py::type::handle_of(r).attr("__name__"));
             if (py::hasattr(r, "dtype"))
                 what += " (dtype " + std::string(py::str(r.attr("dtype"))) + ")";
             throw py::type_error(std::string(t == Trans::No ? "matmat" : "rmatmat") +

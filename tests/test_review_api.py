@@ -183,3 +183,18 @@ def test_return_types_are_numpy_only_for_host_input(function: Any) -> None:
     assert other.parameters[first].annotation == "Any"
     assert "Any" not in host.return_annotation
     assert other.return_annotation == implementation.return_annotation
+
+
+def test_randomized_svd_takes_an_object_array_of_numbers_as_scikit_learn() -> None:
+    """An object array of floats (pandas' .values of a mixed frame; found by review):
+    scikit-learn converts it to float64, the drop-in raised TypeError; non-numbers are a
+    ValueError, as in scikit-learn.  rankwise.svd keeps refusing object dtype."""
+    from sklearn.utils.extmath import randomized_svd as sk_randomized_svd
+
+    M = np.random.default_rng(0).standard_normal((30, 20))
+    s = rankwise.randomized_svd(M.astype(object), 3, random_state=0)[1]
+    assert s.dtype == np.float64
+    np.testing.assert_array_equal(s, rankwise.randomized_svd(M, 3, random_state=0)[1])
+    np.testing.assert_allclose(s, sk_randomized_svd(M.astype(object), 3, random_state=0)[1])
+    with pytest.raises(ValueError, match="not real numbers"):
+        rankwise.randomized_svd(np.array([["a", "b"], ["c", "d"]], dtype=object), 1)

@@ -129,7 +129,8 @@ def randomized_svd(
     Parameters
     ----------
     M : {ndarray, sparse matrix, LinearOperator, dask array} of shape (n_samples, n_features)
-        Matrix to decompose.  A dask array runs as a dask graph (see :func:`svd`); its large
+        Matrix to decompose (an object array of numbers is taken as float64, as
+        scikit-learn does).  A dask array runs as a dask graph (see :func:`svd`); its large
         factor comes back as a dask array.  A CuPy array runs on its GPU and gives CuPy
         arrays.  For both, ``power_iteration_normalizer``, ``transpose``, ``flip_sign`` and
         ``svd_lapack_driver`` do not apply (CholeskyQR between passes, the orientation
@@ -232,6 +233,15 @@ def randomized_svd(
         )
     if not (sp.issparse(M) or hasattr(M, "T")):
         M = np.asarray(M)
+    if isinstance(M, np.ndarray) and M.dtype == object:
+        # scikit-learn's check_array takes an object array of numbers (pandas' .values of a
+        # mixed frame) as float64; every other rankwise entry point refuses object dtype
+        try:
+            M = M.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"M has dtype object with entries that are not real numbers: {exc}"
+            ) from None
     if transpose == "auto":
         transpose = len(M.shape) == 2 and M.shape[0] < M.shape[1]
     M_work = M.T if transpose else M

@@ -529,12 +529,11 @@ def _deflation_factors(
     underflowed), then by their A-norms, so that the rank test sees a Gram matrix with a
     unit diagonal (its pivots depended on the columns' lengths: [e_0, e_199] of
     diag(1e-14, ...) was refused, the same span rescaled accepted)."""
-    with np.errstate(divide="ignore"):
-        big = np.abs(W).max(axis=0)
-        power = np.ldexp(1.0, -np.frexp(np.where(big > 0, big, 1.0))[1]).astype(dtype)
+    big = np.abs(W).max(axis=0)
+    power = np.ldexp(1.0, -np.frexp(np.where(big > 0, big, 1.0))[1]).astype(dtype)
     W, AW = W * power, AW * power
     E = _product(W, AW, True).astype(np.float64)
-    diagonal = np.diag(E).copy()
+    diagonal = np.diag(E)
     if not (diagonal > 0).all():
         L = None
     else:

@@ -19,7 +19,6 @@ from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._interrupt import run_interruptibly
 from ._random import RandomStateLike, philox_key
 from ._svd import svd
-from ._typing import HostMatrix
 from ._validate import as_matrix, check_choice, check_int
 
 _METHODS = ("auto", "zha-simon", "vecharynski-saad", "sparse")
@@ -712,7 +711,7 @@ class SVDUpdater:
 
 @overload
 def update_svd(
-    U: HostMatrix,
+    U: np.ndarray,
     s: Any,
     Vt: Any,
     *,

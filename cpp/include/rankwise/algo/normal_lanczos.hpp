@@ -233,7 +233,7 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
     double worst = std::numeric_limits<double>::infinity();
     index_t p = 0;  // kept Ritz vectors at the front of V, H[0:p, 0:p] their Rayleigh quotient
     bool exact_residuals = false;  // every cycle measures the true residuals
-    bool null_vectors_checked = false;  // the values out of reach belong to null vectors
+    bool out_of_reach_are_null = false;  // found once: their Ritz vectors are null vectors
     index_t it = 0;
     while (it < o.max_iter) {
         ++it;
@@ -303,17 +303,17 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             return si > kUnresolvable * std::sqrt(eps) * scale ||
                    o.tol * si >= kUnresolvable * eps * scale;
         };
+        const double rounding = rounding_level<T>(fro2, out.s, keep, double(n), scale);
         index_t scored = 0;  // the leading values within reach
         while (scored < k && reachable(double(out.s[std::size_t(scored)]))) ++scored;
-        if (scored < k && !null_vectors_checked) {
-            const double level = rounding_level<T>(fro2, out.s, keep, double(n), scale);
-            null_vectors_checked = scored > 0 &&
-                                   largest_image(be, A, ConstMatView<T>(V.view()),
-                                                 ConstMatView<T>(X.view().cols_range(
-                                                     scored, k - scored))) <=
-                                       kNormalAccept * level * scale;
+        if (scored < k && !out_of_reach_are_null) {
+            out_of_reach_are_null = scored > 0 &&
+                                    largest_image(be, A, ConstMatView<T>(V.view()),
+                                                  ConstMatView<T>(X.view().cols_range(
+                                                      scored, k - scored))) <=
+                                        kNormalAccept * rounding * scale;
             out.passes += 1;
-            if (!null_vectors_checked) {
+            if (!out_of_reach_are_null) {
                 worst = std::numeric_limits<double>::infinity();
                 break;
             }
@@ -328,7 +328,6 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         };
         worst = worst_triplet();
         if (!std::isfinite(worst)) break;
-        const double rounding = rounding_level<T>(fro2, out.s, keep, double(n), scale);
         const double wanted = std::max(o.tol, kAtFloor * rounding);
         enum class Next { Go, Converged, Stop };
         const auto decide = [&](double largest) {

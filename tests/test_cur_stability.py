@@ -107,3 +107,24 @@ def test_core_that_would_overflow_is_refused(core: str) -> None:
     assert relative_to_attainable(A, s, k, d.to_dense() * 1e300) < 20
     with pytest.raises(ValueError, match="core matrix U overflows"):
         rankwise.cur(A * 1e-310, k, core=core, random_state=0)
+
+
+@pytest.mark.parametrize("core", ["cross", "stabilized"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_products_of_entries_near_the_float_maximum_stay_finite(core: str, sparse: bool) -> None:
+    # C U R of a rank-4 A with entries up to 1.26e308 is representable, but the product of
+    # C with a core of size ~2 overflowed in its partial sums (to_dense and @ gave Inf, and
+    # estimate_error raised "U contains NaN or Inf" about a U the user never passed)
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((30, 4)) @ rng.standard_normal((4, 20))
+    A *= 1.26e308 / np.abs(A).max()
+    d = rankwise.cur(sp.csr_matrix(A) if sparse else A, 4, core=core, random_state=0)
+    x = 1e-3 * rng.standard_normal((20, 2))
+    y = 1e-3 * rng.standard_normal((2, 30))
+    with np.errstate(all="raise"):
+        dense = d.to_dense()
+        assert np.abs(dense - A).max() < 1e-13 * 1.26e308
+        assert np.abs(d @ x - A @ x).max() < 1e-13 * np.abs(A @ x).max()
+        assert np.abs(y @ d - y @ A).max() < 1e-13 * np.abs(y @ A).max()
+        error = d.estimate_error(A, random_state=0)
+    assert error < 1e-13 * 1.26e308

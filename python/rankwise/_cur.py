@@ -7,6 +7,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar, Literal, SupportsIndex, overload
 
 import numpy as np
@@ -88,33 +89,48 @@ class CURDecomposition:
             return self.C, self.U, self.R
         return self.product.left, self.product.middle, self.product.right
 
+    @cached_property
+    def _scaled_factors(self) -> tuple[Any, np.ndarray, Any, int]:
+        """(left, middle, right, e): the factors of ``C U R`` each scaled by a power of two
+        into [0.5, 1) where its entries lie outside the range of _scale.exponent_for, and
+        ``C U R = left @ middle @ right * 2^e``.  The product of factors with entries near
+        the float maximum overflows in its partial sums although C U R, like A, is
+        representable (C of 1.26e308 times a core of 1.7 gave Inf); otherwise e = 0 and the
+        factors are the stored ones."""
+        factors = self._factors()
+        exponents = [_factor_exponent(f) for f in factors]
+        left, middle, right = (
+            _ldexp_factor(f, -e) for f, e in zip(factors, exponents, strict=True)
+        )
+        return left, middle, right, sum(exponents)
+
     def __matmul__(self, x: Any) -> np.ndarray:
         """``(C U R) @ x`` for a vector or matrix x (a scipy.sparse x is densified: the
         product is dense), without forming C U R."""
         x = _dense_operand(x)
         if x.ndim not in (1, 2) or x.shape[0] != self.shape[1]:
             raise ValueError(f"x must have {self.shape[1]} rows; got shape {x.shape}")
-        left, middle, right = self._factors()
-        return np.asarray(left @ (middle @ (right @ x)))
+        left, middle, right, e = self._scaled_factors
+        return _ldexp_result(left @ (middle @ (right @ x)), e)
 
     def __rmatmul__(self, x: Any) -> np.ndarray:
         """``x @ (C U R)`` for a vector or matrix x (densified as in ``@``)."""
         x = _dense_operand(x)
         if x.ndim not in (1, 2) or x.shape[-1] != self.shape[0]:
             raise ValueError(f"x must have {self.shape[0]} columns; got shape {x.shape}")
-        left, middle, right = self._factors()
-        return np.asarray(((x @ left) @ middle) @ right)
+        left, middle, right, e = self._scaled_factors
+        return _ldexp_result(((x @ left) @ middle) @ right, e)
 
-    def _outer_factors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(left @ middle, right) as dense arrays."""
-        left, middle, right = self._factors()
+    def _outer_factors(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(left @ middle, right, e) as dense arrays, ``C U R = left @ middle @ right 2^e``."""
+        left, middle, right, e = self._scaled_factors
         right = right.toarray() if sp.issparse(right) else np.asarray(right)
-        return np.asarray(left @ middle), right
+        return np.asarray(left @ middle), right, e
 
     def to_dense(self) -> np.ndarray:
         """The m x n matrix ``C U R`` as a dense array."""
-        left, right = self._outer_factors()
-        return left @ right
+        left, right, e = self._outer_factors()
+        return _ldexp_result(left @ right, e)
 
     def estimate_error(
         self,
@@ -126,11 +142,54 @@ class CURDecomposition:
     ) -> float:
         """Estimate ``||A - C U R||`` from one product of A with ``n_probes`` Gaussian
         vectors (see :func:`rankwise.estimate_error` for the two norms)."""
-        left, right = self._outer_factors()
-        ones = np.ones(left.shape[1], dtype=left.dtype)
+        left, right, e = self._outer_factors()
+        # C U R = left diag(2^e) right, with the part of 2^e that is not representable as a
+        # float moved into left (whose entries are below 1 in size: they stay finite)
+        info = np.finfo(left.dtype)
+        e_s = min(max(e, int(info.minexp)), int(info.maxexp) - 1)
+        scale = np.full(left.shape[1], math.ldexp(1.0, e_s), dtype=left.dtype)
         return estimate_error(
-            A, left, ones, right, norm=norm, n_probes=n_probes, random_state=random_state
+            A,
+            _ldexp_result(left, e - e_s),
+            scale,
+            right,
+            norm=norm,
+            n_probes=n_probes,
+            random_state=random_state,
         )
+
+
+def _factor_exponent(X: Any) -> int:
+    """:func:`rankwise._scale.exponent_for` of a dense or scipy.sparse factor's largest
+    entry; 0 for other factors (a dask factor's maximum would cost a pass over it)."""
+    if sp.issparse(X):
+        data = X.data
+    elif isinstance(X, np.ndarray):
+        data = X
+    else:
+        return 0
+    if data.size == 0:
+        return 0
+    amax = max(abs(float(data.max())), abs(float(data.min())))
+    return _scale.exponent_for(amax, data.dtype)
+
+
+def _ldexp_factor(X: Any, e: int) -> Any:
+    """``X 2^e`` as a new dense array or scipy.sparse matrix; X itself for e = 0."""
+    if e == 0:
+        return X
+    if sp.issparse(X):
+        out = X.copy()
+        out.data = np.ldexp(out.data, e)
+        return out
+    return np.ldexp(X, e)
+
+
+def _ldexp_result(y: Any, e: int) -> np.ndarray:
+    """``y 2^e`` as an ndarray (Inf, with numpy's overflow warning, where it exceeds the
+    float range)."""
+    y = np.asarray(y)
+    return y if e == 0 else np.ldexp(y, e)
 
 
 def _dense_operand(x: Any) -> np.ndarray:
@@ -442,8 +501,7 @@ def cur(
         flops per full candidate search on the surrogate only (A is not touched).
         Starts from any method's indices; where they are dependent on the surrogate
         (samples that hit empty columns, or k above A's rank), the dependent ones are first
-        replaced, one at a time, by the row or column that lowers that error most (for
-        in-memory A; a dask array's refinement starts from them as they are).
+        replaced, one at a time, by the row or column that lowers that error most.
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
         Seed of the SVD sketch and of the sampling methods.
 

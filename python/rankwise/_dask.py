@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -985,6 +986,8 @@ def _swap_block(
         return True, (np.inf, 0, -1), np.empty(0), np.empty(0, dtype=np.int64), 0.0
     stacked = np.vstack([VJ, np.asarray(V)[free]]).astype(VJ.dtype, copy=False)
     ok, position, candidate, delta, per, f = _core.swap_candidates(stacked, s, VJ.shape[0])
+    if not ok:  # the selected rows are dependent (B of rank below k): no exchange
+        return False, (np.inf, 0, -1), np.empty(0), np.empty(0, dtype=np.int64), 0.0
     cand_rows = rows[free]
     top = np.lexsort((cand_rows, per))[:keep]
     return (
@@ -1026,7 +1029,7 @@ def swap_refine_rows(
     import dask
     from dask import delayed
 
-    from ._selection import SWAP_RTOL, swap_refine
+    from ._selection import SWAP_RTOL, independent_start, swap_refine
 
     m, r = (int(d) for d in U.shape)
     k = len(start)
@@ -1047,8 +1050,10 @@ def swap_refine_rows(
         return np.require(U[idx].compute(), requirements=["C", "A"])
 
     merge = functools.partial(_merge_swaps, shortlist)
-    rows = np.array(start, dtype=np.int64)
-    swaps = 0
+    # a start with dependent rows (uniform samples of empty rows) has them replaced first,
+    # as in memory: the exchanges need U[start] diag(s) of full rank
+    source = _ScaledRows(blocks, offsets, rows_of, s, (m, r))
+    rows, swaps = independent_start(source, np.array(start, dtype=np.int64), max_swaps, dtype)
     while swaps < max_swaps:
         VJ = rows_of(rows)
         parts = [
@@ -1078,6 +1083,80 @@ def swap_refine_rows(
             rows[position] = cand[candidate]
             swaps += 1
     return rows
+
+
+class _ScaledRows:
+    """The rows of ``Bt = U diag(s)`` (U tall, in persisted row blocks) as
+    rankwise._selection.independent_start reads them (its RowSource): each whole-matrix
+    quantity is one graph over the blocks, reduced on the client (r numbers per block)."""
+
+    def __init__(
+        self,
+        blocks: list[Any],
+        offsets: list[int],
+        rows_of: Callable[[np.ndarray], np.ndarray],
+        s: np.ndarray,
+        shape: tuple[int, int],
+    ) -> None:
+        self.blocks, self.offsets, self.rows_of = blocks, offsets, rows_of
+        self.s = np.asarray(s, dtype=np.float64)
+        self.shape = shape
+
+    def _each_block(self, task: Callable[..., Any], *args: Any) -> list[Any]:
+        import dask
+        from dask import delayed
+
+        parts = [
+            delayed(task)(b, self.s, off, *args)
+            for b, off in zip(self.blocks, self.offsets, strict=True)
+        ]
+        return list(dask.compute(*parts))
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        return self.rows_of(np.asarray(idx)).astype(np.float64) * self.s
+
+    def max_row_norm(self) -> float:
+        return max(self._each_block(_block_max_row_norm), default=0.0)
+
+    def gram(self) -> np.ndarray:
+        return sum(self._each_block(_block_gram), np.zeros((self.shape[1],) * 2))
+
+    def best_row(self, P: np.ndarray, M: np.ndarray, floor: float, chosen: np.ndarray) -> int:
+        # the largest gain, the first row among equal ones (np.argmax's choice in memory)
+        gain, row = max(
+            self._each_block(_block_best_row, P, M, floor, chosen), key=lambda c: (c[0], -c[1])
+        )
+        return row if gain > 0 else -1
+
+
+def _block_max_row_norm(V: np.ndarray, s: np.ndarray, offset: int) -> float:
+    B = np.asarray(V, dtype=np.float64) * s
+    return float(np.sqrt(np.einsum("ij,ij->i", B, B).max(initial=0.0)))
+
+
+def _block_gram(V: np.ndarray, s: np.ndarray, offset: int) -> np.ndarray:
+    B = np.asarray(V, dtype=np.float64) * s
+    return B.T @ B
+
+
+def _block_best_row(
+    V: np.ndarray,
+    s: np.ndarray,
+    offset: int,
+    P: np.ndarray,
+    M: np.ndarray,
+    floor: float,
+    chosen: np.ndarray,
+) -> tuple[float, int]:
+    from ._selection import exchange_gains
+
+    gains = exchange_gains((np.asarray(V, dtype=np.float64) * s) @ P, M, floor)
+    local = chosen[(chosen >= offset) & (chosen < offset + len(gains))] - offset
+    gains[local] = 0.0
+    if gains.size == 0:
+        return 0.0, -1
+    i = int(np.argmax(gains))
+    return float(gains[i]), offset + i
 
 
 def host_blocks(U: Any) -> Any:

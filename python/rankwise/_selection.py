@@ -7,7 +7,7 @@ returns distinct row indices (int64).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.linalg
@@ -313,50 +313,110 @@ def swap_refine(
     return np.asarray(rows), int(swaps) + replaced
 
 
+class RowSource(Protocol):
+    """The rows of ``Bt = V diag(s)`` (n x r, float64) as :func:`independent_start` reads
+    them: held in memory (:class:`InMemoryRows`) or in a dask array's row blocks
+    (python/rankwise/_dask.py)."""
+
+    shape: tuple[int, int]
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """``Bt[idx]``."""
+        ...
+
+    def max_row_norm(self) -> float:
+        """The norm of Bt's largest row."""
+        ...
+
+    def gram(self) -> np.ndarray:
+        """``Bt^T Bt`` (r x r)."""
+        ...
+
+    def best_row(self, P: np.ndarray, M: np.ndarray, floor: float, chosen: np.ndarray) -> int:
+        """The row i outside ``chosen`` with ``||P b_i|| > floor`` (b_i = Bt's row i) of
+        largest gain ``b_i^T P M P b_i / ||P b_i||^2``; -1 where there is none."""
+        ...
+
+
+class InMemoryRows:
+    """:class:`RowSource` of an ndarray Bt."""
+
+    def __init__(self, Bt: np.ndarray) -> None:
+        self.Bt = Bt.astype(np.float64)
+        self.shape = self.Bt.shape
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        return self.Bt[idx]
+
+    def max_row_norm(self) -> float:
+        return float(np.sqrt(np.einsum("ij,ij->i", self.Bt, self.Bt).max(initial=0.0)))
+
+    def gram(self) -> np.ndarray:
+        return self.Bt.T @ self.Bt
+
+    def best_row(self, P: np.ndarray, M: np.ndarray, floor: float, chosen: np.ndarray) -> int:
+        gains = exchange_gains(self.Bt @ P, M, floor)
+        gains[chosen] = 0.0  # no row twice
+        best = int(np.argmax(gains))
+        return best if gains[best] > 0 else -1
+
+
+def exchange_gains(E: np.ndarray, M: np.ndarray, floor: float) -> np.ndarray:
+    """``e_i^T M e_i / ||e_i||^2`` for the rows e_i of E with ``||e_i|| > floor``, 0 for
+    the others."""
+    norms2 = np.einsum("ij,ij->i", E, E)
+    live = norms2 > floor**2
+    gains = np.zeros(len(E))
+    gains[live] = np.einsum("ij,jk,ik->i", E[live], M, E[live]) / norms2[live]
+    return gains
+
+
 def _independent_start(Bt: np.ndarray, start: np.ndarray, limit: int) -> tuple[np.ndarray, int]:
-    """(start, replaced): the rows ``start`` of Bt (n x r, B^T) with the numerically
-    dependent ones (after a pivoted QR of ``Bt[start]^T``, its pivots below r eps times the
-    norm of Bt's largest row) replaced, in their positions, one at a time, by the row that lowers
-    ``||B - B_J B_J^+ B||_F^2`` most: with E^T = Bt - Bt Q Q^T (Q an orthonormal basis of
-    the kept rows), adding row i removes ``e_i^T E^T E e_i / ||e_i||^2`` (e_i = E^T's row
-    i), the gain formula of swap_refine without the removal.  Stops, keeping the rest of
-    ``start``, after ``limit`` replacements or where no row has a residual above rounding
-    (B of rank below len(start)).  A start that is not a valid selection (indices out of
-    range or repeated, more than r) is returned as it is, for the core to refuse."""
-    eps = float(np.finfo(Bt.dtype).eps)
-    n, r = Bt.shape
+    """:func:`independent_start` of an ndarray Bt."""
+    return independent_start(InMemoryRows(Bt), start, limit, Bt.dtype)
+
+
+def independent_start(
+    source: RowSource, start: np.ndarray, limit: int, dtype: Any
+) -> tuple[np.ndarray, int]:
+    """(start, replaced): the rows ``start`` of Bt (n x r, B^T; in ``dtype``) with the
+    numerically dependent ones (after a pivoted QR of ``Bt[start]^T``, its pivots below r eps
+    times the norm of Bt's largest row) replaced, in their positions, one at a time, by the
+    row that lowers ``||B - B_J B_J^+ B||_F^2`` most: with ``E^T = Bt P`` (P the projector
+    onto the complement of the kept rows' span), adding row i removes
+    ``e_i^T E^T E e_i / ||e_i||^2`` (e_i = E^T's row i; ``E^T E = P Bt^T Bt P``), the gain
+    formula of swap_refine without the removal.  Stops, keeping the rest of ``start``, after
+    ``limit`` replacements or where no row has a residual above rounding (B of rank below
+    len(start)).  A start that is not a valid selection (indices out of range or repeated,
+    more than r) is returned as it is, for the core to refuse."""
+    eps = float(np.finfo(dtype).eps)
+    n, r = source.shape
     valid = start.ndim == 1 and 0 < len(start) <= r and len(np.unique(start)) == len(start)
     if not (valid and start.min() >= 0 and start.max() < n):
         return start, 0
-    Bt64 = Bt.astype(np.float64)
+    R, perm = scipy.linalg.qr(source.rows(start).T, mode="r", pivoting=True)
+    d = np.abs(np.diagonal(R))
     # rounding level: of B's largest column (not the start's: rows of rounding noise, as
     # a randomized SVD gives A's empty columns, would pass for independent among themselves)
-    floor = r * eps * float(np.sqrt(np.einsum("ij,ij->i", Bt64, Bt64).max(initial=0.0)))
-    R, perm = scipy.linalg.qr(Bt64[start].T, mode="r", pivoting=True)
-    d = np.abs(np.diagonal(R))
+    floor = r * eps * source.max_row_norm()
     if d[-1] > floor:
         return start, 0
     keep = list(perm[: int(np.count_nonzero(d > floor))])
     rows = start.copy()
-    Q = np.linalg.qr(Bt64[rows[keep]].T)[0] if len(keep) else np.zeros((r, 0))
+    Q = np.linalg.qr(source.rows(rows[keep]).T)[0] if len(keep) else np.zeros((r, 0))
+    G = source.gram()
     replaced = 0
     for position in sorted(set(range(len(rows))) - {int(p) for p in keep}):
         if replaced == limit or Q.shape[1] >= r:
             break
-        Et = Bt64 - (Bt64 @ Q) @ Q.T
-        norms2 = np.einsum("ij,ij->i", Et, Et)
-        live = norms2 > floor**2
-        live[rows] = False  # no row twice
-        if not live.any():
+        P = np.eye(r) - Q @ Q.T
+        best = source.best_row(P, P @ G @ P, floor, rows)
+        if best < 0:
             break
-        gains = np.zeros(len(Et))
-        M = Et.T @ Et
-        gains[live] = np.einsum("ij,jk,ik->i", Et[live], M, Et[live]) / norms2[live]
-        best = int(np.argmax(gains))
         rows[position] = best
         keep = [*keep, position]
-        q = Et[best] / np.sqrt(norms2[best])
-        Q = np.column_stack([Q, q - Q @ (Q.T @ q)])
-        Q[:, -1] /= np.linalg.norm(Q[:, -1])
+        q = P @ source.rows(np.array([best]))[0]
+        q = q - Q @ (Q.T @ q)
+        Q = np.column_stack([Q, q / np.linalg.norm(q)])
         replaced += 1
     return rows, replaced

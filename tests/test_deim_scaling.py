@@ -120,3 +120,16 @@ def test_columns_of_very_different_scales_are_no_rank_loss(method: str) -> None:
         np.testing.assert_array_equal(np.sort(points), np.sort(expected))
     assert np.linalg.svd(Q[points], compute_uv=False)[-1] > 1e-3
     assert rankwise.odeim(U, 8).points.size == 8
+
+
+@pytest.mark.parametrize("tiny", [1e-200, 1e-300])
+def test_odeim_points_of_a_tiny_column_as_of_a_small_one(tiny: float) -> None:
+    """An orthonormal basis with its last column scaled by 1e-200 (found by review): the
+    bound's squares (w_m^T u)^2 underflowed to 0 on every row, and the points odeim added
+    were the first free rows, 0, 1, 2, ...; the scores are now taken relative to sigma_m,
+    and the points are those of the column scaled by 1e-100 (where nothing underflows)."""
+    Q = random_orthonormal(np.random.default_rng(0), 200, 4)
+    points = rankwise.odeim(Q * np.array([1, 1, 1, tiny]), 10).points
+    reference = rankwise.odeim(Q * np.array([1, 1, 1, 1e-100]), 10).points
+    np.testing.assert_array_equal(points, reference)
+    assert not np.isin(np.arange(6), points).all()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import numbers
 from typing import Any, SupportsIndex, overload
 
@@ -778,22 +779,32 @@ def odeim_extend(U: np.ndarray, points: np.ndarray, n_points: int) -> np.ndarray
     taken = np.zeros(U.shape[0], dtype=bool)
     taken[p] = True
     row_norm2 = np.einsum("ij,ij->i", U, U, dtype=np.float64)
-    m = U.shape[1]
     while len(p) < n_points:
         _, s, Wt = np.linalg.svd(U[p].astype(np.float64), full_matrices=False)
-        proj2 = (U @ Wt[-1].astype(U.dtype)).astype(np.float64) ** 2
-        g = s[-2] ** 2 - s[-1] ** 2 if m > 1 else 0.0
-        if g == 0.0:  # m = 1, or a repeated smallest singular value (the bound degenerates)
-            score = proj2
-        else:
-            a = g + row_norm2
-            # the bound written without cancellation: 2 g b / (a + sqrt(a^2 - 4 g b))
-            score = 2.0 * g * proj2 / (a + np.sqrt(np.maximum(a * a - 4.0 * g * proj2, 0.0)))
+        proj = (U @ Wt[-1].astype(U.dtype)).astype(np.float64)
+        score = odeim_scores(proj, row_norm2, s, np)
         score[taken] = -1.0
         i = int(np.argmax(score))
         p.append(i)
         taken[i] = True
     return np.asarray(p, dtype=np.int64)
+
+
+def odeim_scores(proj: Any, row_norm2: Any, s: np.ndarray, xp: Any) -> Any:
+    """:func:`odeim_extend`'s bound for every row u, from ``proj = U w_m`` and the rows'
+    squared norms (float64, numpy or CuPy arrays: module ``xp``) and the singular values s
+    of U[p], divided by ``2^(2e)`` with ``2^e ~ sigma_m`` (the same order of the rows): for a
+    basis with a column of ~1e-200, ``(w_m^T u)^2`` underflowed to 0 on every row and the
+    points added were the first free rows, 0, 1, 2, ..."""
+    e = min(math.frexp(float(s[-1]))[1], 511) if s[-1] > 0 else 0
+    b = xp.ldexp(proj, -e) ** 2  # (w_m^T u)^2 2^-2e
+    g = float(s[-2] ** 2 - s[-1] ** 2) if len(s) > 1 else 0.0
+    if g == 0.0:  # m = 1, or a repeated smallest singular value (the bound degenerates)
+        return b
+    a = g + row_norm2
+    four_g_b = 4.0 * g * math.ldexp(1.0, 2 * e) * b  # 4 g (w_m^T u)^2, 0 where it underflows
+    # the bound written without cancellation: 2 g b / (a + sqrt(a^2 - 4 g b))
+    return 2.0 * g * b / (a + xp.sqrt(xp.maximum(a * a - four_g_b, 0.0)))
 
 
 @overload

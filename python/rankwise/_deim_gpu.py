@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _gpu, _selection
-from ._deim import _check_selection_rank
+from ._deim import _check_selection_rank, odeim_scores
 from ._validate import check_int
 
 
@@ -164,18 +164,11 @@ def _odeim_extend(U: Any, points: np.ndarray, n_points: int) -> np.ndarray:
     taken[cp.asarray(p)] = True
     U64 = U.astype(cp.float64, copy=False)
     row_norm2 = cp.einsum("ij,ij->i", U64, U64)
-    m = U.shape[1]
     while len(p) < n_points:
         Up = U[cp.asarray(p)].get().astype(np.float64)
         _, s, Wt = np.linalg.svd(Up, full_matrices=False)
-        proj2 = (U @ cp.asarray(Wt[-1].astype(U.dtype))).astype(cp.float64) ** 2
-        g = float(s[-2] ** 2 - s[-1] ** 2) if m > 1 else 0.0
-        if m == 1 or g == 0.0:  # m = 1: the increase is u^2; g = 0: the bound degenerates
-            score = proj2
-        else:
-            a = g + row_norm2
-            # the bound written without cancellation: 2 g b / (a + sqrt(a^2 - 4 g b))
-            score = 2.0 * g * proj2 / (a + cp.sqrt(cp.maximum(a * a - 4.0 * g * proj2, 0.0)))
+        proj = (U @ cp.asarray(Wt[-1].astype(U.dtype))).astype(cp.float64)
+        score = odeim_scores(proj, row_norm2, s, cp)
         score[taken] = -1.0
         i = int(cp.argmax(score))
         p.append(i)

@@ -125,3 +125,33 @@ def test_truncate_equals_a_shorter_greedy() -> None:
         full.truncate(6)
     with pytest.raises(ValueError, match="n_terms"):
         full.interpolant.truncate(0)
+
+
+def test_results_own_their_index_arrays() -> None:
+    """Every assembled matrix shared the object's CSR index arrays (found by review): one
+    in-place call on a result, eliminate_zeros on its explicit zeros, changed every later
+    assemble, matrices and project silently (with entry_function) or made assemble blame
+    the user's routine for a changed pattern."""
+
+    def with_zeros(mu: np.ndarray) -> sp.csr_matrix:
+        A = affine(mu)
+        A.data[::7] *= mu[1] != 0.0  # explicit zeros at mu[1] = 0, kept in the pattern
+        return A
+
+    def entries(mu: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.asarray(with_zeros(mu)[rows, cols]).ravel()
+
+    for entry_function in (None, entries):
+        approx = rankwise.matrix_eim(with_zeros, TRAIN, entry_function=entry_function)
+        mu = np.array([0.7, 0.3])
+        expected = approx.assemble(mu).toarray()
+        matrices = [M.toarray() for M in approx.matrices]
+        V = np.linalg.qr(np.random.default_rng(0).standard_normal((N, 4)))[0]
+        reduced = approx.project(V)
+        user = approx.assemble(np.array([0.5, 0.0]))
+        user.eliminate_zeros()
+        user.indices[:] = 0  # anything the user does to their own matrix
+        np.testing.assert_array_equal(approx.assemble(mu).toarray(), expected)
+        for M, before in zip(approx.matrices, matrices, strict=True):
+            np.testing.assert_array_equal(M.toarray(), before)
+        np.testing.assert_array_equal(approx.project(V), reduced)

@@ -80,9 +80,11 @@ class _Pattern:
         return v
 
     def matrix(self, values: np.ndarray) -> Any:
+        """The matrix with these values, owning its index arrays: a user's in-place call on
+        one (eliminate_zeros) changed the pattern of every later result (found by review)."""
         if self.sparse:
             csr = sp.csr_array if self.array else sp.csr_matrix
-            return csr((values, self.indices, self.indptr), shape=self.shape)
+            return csr((values, self.indices.copy(), self.indptr.copy()), shape=self.shape)
         return values.reshape(self.shape)
 
 

@@ -29,10 +29,18 @@ _DIRECT_FLOPS = 3e7
 
 
 DRIFT_ROUNDING = 2.0
-"""``delta / (sqrt(m + n) eps ||A||_F^2)``: the bound that :meth:`SVDUpdater.estimate_drift`
-puts on the rounding errors of its two differences of squares.  Measured on exactly rank-k
-matrices (float32 and float64, dense and CSR, 20 x 20 to 20000 x 300): errors up to
-9 eps ||A||_F^2, where sqrt(m + n) is 6 to 142, so delta is 2x to 30x the largest error."""
+"""``delta / (max(sqrt(m + n), DRIFT_MIN_SQRT) eps ||A||_F^2)``: the bound that
+:meth:`SVDUpdater.estimate_drift` puts on the rounding errors of its two differences of
+squares.  Measured on exactly rank-k matrices (float32 and float64, dense and CSR, 20 x 20
+to 20000 x 300): errors up to 9 eps ||A||_F^2, where sqrt(m + n) is 6 to 142, so delta is
+2x to 30x the largest error."""
+
+DRIFT_MIN_SQRT = 8.0
+"""The floor of sqrt(m + n) in :data:`DRIFT_ROUNDING`'s bound: matrices of a few rows and
+columns, after several updates, have errors of 10-11 eps ||A||_F^2 too (2 x 4 and 4 x 3,
+rank 2, five corrections: drift 0.11-0.13 reported for factors exact to 1.7e-15, found by
+review), above ``2 sqrt(m + n) eps``; 16 eps ||A||_F^2 hides only relative errors below
+``4 sqrt(eps)``, far below any drift worth a refresh."""
 
 
 def drift_from_squares(
@@ -42,7 +50,8 @@ def drift_from_squares(
     (either backend): ``((err2 - delta) / (best2 + delta))^(1/2) - 1``, at least 0, with
     ``delta`` the bound :data:`DRIFT_ROUNDING` on their rounding errors."""
     err2, best2, fro2 = squares
-    delta = DRIFT_ROUNDING * math.sqrt(sum(shape)) * float(np.finfo(dtype).eps) * fro2
+    size = max(math.sqrt(sum(shape)), DRIFT_MIN_SQRT)
+    delta = DRIFT_ROUNDING * size * float(np.finfo(dtype).eps) * fro2
     ratio2 = max(err2 - delta, 0.0) / max(best2 + delta, np.finfo(np.float64).tiny)
     return max(math.sqrt(ratio2) - 1.0, 0.0)
 
@@ -534,7 +543,7 @@ class SVDUpdater:
         if self.refresh_threshold is not None and self.n_updates % self.check_every == 0:
             try:
                 self.last_drift = self.estimate_drift()
-            except (ValueError, TypeError) as exc:
+            except Exception as exc:  # also what the user's current() raises
                 # The update is applied: raising here would read as "not applied", and a
                 # caller retrying it would apply it twice.
                 warnings.warn(
@@ -661,6 +670,8 @@ class SVDUpdater:
             if self.current is None:
                 raise ValueError("pass the current matrix A (or give the updater current=)")
             A = self.current()
+        if not (sp.issparse(A) or hasattr(A, "shape")):  # array_like, as fit takes it
+            A = np.asarray(A)
         if tuple(A.shape) != self.shape:
             raise ValueError(f"A has shape {tuple(A.shape)}; the updater tracks {self.shape}")
         return A

@@ -319,3 +319,37 @@ def test_bad_input() -> None:
     assert exc.value.result.reason == "A_not_spd"
     assert broken.deflation_space is None
     assert broken.solves == 0
+
+
+def test_a_rejected_call_leaves_the_learning_as_it_was() -> None:
+    """A solve refused for its x0 drew from the bandit first (found by review): every
+    later omega differed from the run without that call."""
+    A = poisson(20)
+    rng = np.random.default_rng(0)
+    rhs = [rng.standard_normal(A.shape[0]) for _ in range(8)]
+    runs = []
+    for bad_call in (False, True):
+        solver = rankwise.CGSolver(A, M="ssor", omega="learn", random_state=0)
+        used = []
+        for i, b in enumerate(rhs):
+            if bad_call and i == 3:
+                for x0 in (np.zeros(A.shape[0] + 1), np.full(A.shape[0], np.nan), "M"):
+                    with pytest.raises(ValueError, match="x0"):
+                        solver.solve(b, x0=x0)
+            solver.solve(b)
+            used.append(solver.parameter)
+        runs.append((used, solver.solves, solver.preconditioner_builds))
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("M", [None, "jacobi", "ic0"])
+def test_deflation_space_is_orthonormal_as_documented(M: str | None) -> None:
+    A = poisson(20)
+    solver = rankwise.CGSolver(A, M=M, recycle=4)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        solver.solve(rng.standard_normal(A.shape[0]))
+    W = solver.deflation_space
+    assert W is not None
+    gram = {None: W.T @ W, "jacobi": W.T @ (A.diagonal()[:, None] * W), "ic0": W.T @ (A @ W)}
+    np.testing.assert_allclose(gram[M], np.eye(W.shape[1]), atol=1e-10)

@@ -412,6 +412,27 @@ def _rhs_block(b: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, bool]:
     return B, vector
 
 
+def checked_start(
+    x0: Any, shape: tuple[int, int], s: int, dtype: np.dtype
+) -> np.ndarray | str | None:
+    """x0 for A of ``shape`` and s right-hand sides: None, "Mb", or a new (n, s) array in
+    Fortran order; ValueError for anything else, a wrong shape, NaN or Inf."""
+    if x0 is None:
+        return None
+    if isinstance(x0, str):
+        if x0 != "Mb":
+            raise ValueError(f"x0 must be an array, None or 'Mb'; got {x0!r}")
+        return x0
+    n = shape[0]
+    x = np.array(x0, dtype=dtype)
+    if x.size != n * s or x.shape[0] != n or x.ndim > 2:
+        raise ValueError(f"shapes of A {shape} and x0 {x.shape} are incompatible")
+    X = np.array(x.reshape(n, s), dtype=dtype, order="F")
+    if not np.isfinite(X).all():
+        raise ValueError("x0 contains NaN or Inf")
+    return X
+
+
 def _start(
     mat: Matrix,
     handle: Any,
@@ -430,19 +451,15 @@ def _start(
     bnorm = _column_norms(B)
     tol, maxiter = _stopping_rule(bnorm, rtol, atol, maxiter, n)
 
-    if x0 is None:
+    x = checked_start(x0, shape, s, dtype)
+    if x is None:
         X = np.zeros((n, s), dtype=dtype, order="F")
-    elif isinstance(x0, str):
-        if x0 != "Mb":
-            raise ValueError(f"x0 must be an array, None or 'Mb'; got {x0!r}")
+    elif isinstance(x, str):
         X = np.asfortranarray(_apply_M(handle, B))
+        if not np.isfinite(X).all():
+            raise ValueError("x0 contains NaN or Inf")
     else:
-        x = np.array(x0, dtype=dtype)
-        if x.size != n * s or x.shape[0] != n or x.ndim > 2:
-            raise ValueError(f"shapes of A {shape} and x0 {x.shape} are incompatible")
-        X = np.array(x.reshape(n, s), dtype=dtype, order="F")
-    if not np.isfinite(X).all():
-        raise ValueError("x0 contains NaN or Inf")
+        X = x
     X[:, bnorm == 0] = 0  # as SciPy: b = 0 has the solution 0, whatever x0 is
     scale = _rhs_scale(B)
     if scale is not None and X.any():

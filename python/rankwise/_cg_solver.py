@@ -41,6 +41,7 @@ from ._cg import (
     _rhs_block,
     _start,
     _unscale,
+    checked_start,
 )
 from ._dispatch import require_cpu_input
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
@@ -133,7 +134,9 @@ class CGSolver:
     Attributes
     ----------
     deflation_space : ndarray (n, r) or None
-        The recycled subspace W (a copy; A-orthonormal after a harvest).
+        The recycled subspace W (a copy).  After a harvest its columns are orthonormal
+        in the inner product of the Ritz problem: ``W^T W = I`` without a preconditioner,
+        ``W^T diag(A) W = I`` with Jacobi, ``W^T A W = I`` with the others.
     ritz_values : ndarray or None
         Ritz values of M A for the columns of W (its r smallest estimated eigenvalues).
     parameter : float, int or None
@@ -491,6 +494,8 @@ class CGSolver:
         """
         b_shape = np.shape(b)
         B, vector = _rhs_block(_check_rhs(b, (self._n, self._n)), self._dtype)
+        # x0 checked before the bandit draws: a rejected call leaves the learning as it was
+        checked_start(x0, (self._n, self._n), B.shape[1], self._dtype)
         value = None
         arm = -1
         if self._bandit is not None:

@@ -383,7 +383,9 @@ def chebyshev(
     Parameters
     ----------
     A : ndarray, sparse matrix or LinearOperator, shape (n, n)
-        SPD.
+        SPD.  Not copied: each application multiplies by A itself, so A must not be
+        changed while the preconditioner is in use (build a new one for a changed A; the
+        spectrum bounds are A's at construction).
     degree : int, default 4
         Products with A per application (0: a scaled identity).
     bounds : (lmin, lmax), optional

@@ -353,3 +353,18 @@ def test_deflation_space_is_orthonormal_as_documented(M: str | None) -> None:
     assert W is not None
     gram = {None: W.T @ W, "jacobi": W.T @ (A.diagonal()[:, None] * W), "ic0": W.T @ (A @ W)}
     np.testing.assert_allclose(gram[M], np.eye(W.shape[1]), atol=1e-10)
+
+
+def test_pickling_and_copying_are_refused_with_a_clear_error() -> None:
+    """(pickle raised "cannot pickle '_thread.lock' object" and "cannot pickle
+    'rankwise._core.Preconditioner' object")"""
+    import copy
+    import pickle
+
+    A = poisson(10)
+    solver = rankwise.CGSolver(A, M="ic0")
+    solver.solve(np.ones(A.shape[0]))
+    for obj, name in ((solver, "CGSolver"), (rankwise.precond.ic0(A), "ic0 preconditioner")):
+        for action in (pickle.dumps, copy.deepcopy, copy.copy):
+            with pytest.raises(TypeError, match=f"{name} cannot be pickled or copied"):
+                action(obj)

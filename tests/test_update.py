@@ -742,3 +742,45 @@ def test_drift_of_array_likes_and_failing_current():
         mon.add_rows(E)
     assert mon.shape == (32, 20)
     assert mon.n_updates == 1
+
+
+@pytest.mark.parametrize("method", ["zha-simon", "vecharynski-saad", "sparse"])
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "copy"])
+def test_pickled_and_copied_updaters_continue_as_the_original(method, how):
+    """SVDUpdater could not be pickled or deep-copied, and copy.copy shared the native
+    state (updating the copy changed the original's shape; found by review).  A copy now
+    has state of its own and continues with the same random streams."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 8)) @ rng.standard_normal((8, 40))
+    up = rankwise.SVDUpdater(6, method=method, rank=4 if method != "zha-simon" else None,
+                             random_state=3).fit(A)  # fmt: skip
+    up.add_rows(rng.standard_normal((5, 40)))
+    twin = {
+        "pickle": lambda u: pickle.loads(pickle.dumps(u)),
+        "deepcopy": copy.deepcopy,
+        "copy": copy.copy,
+    }[how](up)
+    assert twin.stats == up.stats
+    E = sp.random(4, 40, density=0.3, random_state=1, format="csr")
+    B, C = rng.standard_normal((65, 2)), rng.standard_normal((40, 2))
+    for u in (twin, up):
+        u.add_rows(E).update(np.vstack([B, np.zeros((4, 2))]), C)
+    assert twin.shape == up.shape == (69, 40)
+    U1, s1, Vt1 = up.svd()
+    U2, s2, Vt2 = twin.svd()
+    np.testing.assert_allclose(s2, s1, rtol=1e-12)
+    np.testing.assert_allclose((U2 * s2) @ Vt2, (U1 * s1) @ Vt1, atol=1e-10 * s1[0])
+    assert twin.n_updates == up.n_updates == 3
+
+
+def test_unstarted_updater_pickles():
+    import pickle
+
+    up = pickle.loads(pickle.dumps(rankwise.SVDUpdater(3, random_state=0)))
+    with pytest.raises(RuntimeError, match="fit"):
+        up.svd()
+    A = np.random.default_rng(0).standard_normal((20, 10))
+    np.testing.assert_allclose(up.fit(A).svd()[1], np.linalg.svd(A)[1][:3])

@@ -153,6 +153,10 @@ class Handle {
     }
 
     py::dict stats() const { return update_stats_dict(st_->stats()); }
+    void restore_stats(index_t updates, index_t materializations, double discarded,
+                       double dropped) {
+        st_->restore_stats(UpdateStats{updates, materializations, discarded, dropped});
+    }
     py::tuple shape() const { return py::make_tuple(st_->rows(), st_->cols()); }
 
    private:
@@ -222,6 +226,8 @@ void register_handle(py::module_& m, const char* name) {
         .def("gram_deviation", &Handle<T>::gram_deviation)
         .def("orthogonality", &Handle<T>::orthogonality, py::arg("left"))
         .def("drift", &Handle<T>::drift, py::arg("A"))
+        .def("restore_stats", &Handle<T>::restore_stats, py::arg("updates"),
+             py::arg("materializations"), py::arg("discarded"), py::arg("dropped"))
         .def_property_readonly("stats", &Handle<T>::stats)
         .def_property_readonly("shape", &Handle<T>::shape);
 }

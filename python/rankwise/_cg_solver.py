@@ -470,6 +470,13 @@ class CGSolver:
 
     # --- solving -----------------------------------------------------------------------
     @_one_at_a_time
+    def __reduce__(self) -> Any:
+        # (pickle and copy; without this, "cannot pickle '_thread.lock' object")
+        raise TypeError(
+            "a CGSolver cannot be pickled or copied: it holds native preconditioners and "
+            "deflation factors; build a new CGSolver from A where it is needed"
+        )
+
     def solve(self, b: Any, x0: Any = None) -> CGResult:
         """Solve A x = b with what was kept; learn from the solve for the next one.
 

@@ -410,6 +410,29 @@ class SVDUpdater:
         self.n_refreshes = 0
         self.last_drift: float | None = None
 
+    # -- pickling and copies ------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """The settings, counters and current factors; :meth:`__setstate__` builds the
+        native state from them (so copy.copy, pickle and copy.deepcopy give an updater of
+        its own, which continues with the same random streams)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_handle", "_lock")}
+        if self._handle is not None:
+            with self._lock:
+                state["_factors"] = self._handle.factors()
+                state["_native_stats"] = dict(self._handle.stats)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        factors = state.pop("_factors", None)
+        native_stats = state.pop("_native_stats", None)
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._handle = None
+        if factors is not None:
+            self._start(*factors)
+            self._handle.restore_stats(**native_stats)
+
     # -- starting points -------------------------------------------------------------
     def fit(self, A: Any) -> SVDUpdater:
         """Start from the rank-``k`` SVD of ``A`` computed by :func:`rankwise.svd`."""

@@ -99,6 +99,13 @@ class Preconditioner(LinearOperator):
         n = self.shape[0]
         return f"<rankwise.precond.Preconditioner {self.kind} {n}x{n} {self.dtype}>"
 
+    def __reduce__(self) -> Any:
+        # (pickle and copy.deepcopy; as SciPy's SuperLU, the factorization is not saved)
+        raise TypeError(
+            f"a rankwise {self.kind} preconditioner cannot be pickled or copied: it holds a "
+            "native factorization; build it again from A where it is needed"
+        )
+
 
 def _diagonal_of(A: Any) -> np.ndarray:
     require_cpu_input(A, "A")

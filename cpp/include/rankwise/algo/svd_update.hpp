@@ -122,6 +122,9 @@ class SvdUpdate {
     index_t cols() const { return v_.N; }
     index_t rank() const { return static_cast<index_t>(s_.size()); }
     const UpdateStats& stats() const { return stats_; }
+    // Resume the counters of a saved state (Python's pickling): the random streams of the
+    // next updates follow from stats_.updates.
+    void restore_stats(const UpdateStats& s) { stats_ = s; }
 
     // The current truncated SVD: U (m x k) and V (n x k) with orthonormal columns, s
     // (descending, host memory), with the signs of rankwise.svd (the largest-magnitude

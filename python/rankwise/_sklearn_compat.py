@@ -160,6 +160,13 @@ def randomized_svd(
     singular vectors, which neither fixes then); a ``Generator`` (which scikit-learn does
     not take) and CuPy or dask input use rankwise's own Philox sketch.
 
+    Where ``n_components + n_oversamples`` exceeds ``min(M.shape)`` (a dense or sparse M in
+    memory), scikit-learn's basis spans ``min(M.shape)`` directions or more and its result
+    is the exact SVD up to the rounding its power iterations leave; rankwise then computes
+    the thin SVD of M by LAPACK directly (a sparse M is densified: ``m n`` numbers, no more
+    than scikit-learn's basis of ``k + p`` long vectors), and advances the ``RandomState``
+    by the draws scikit-learn makes.
+
     Parameters
     ----------
     M : {ndarray, sparse matrix, LinearOperator, dask array} of shape (n_samples, n_features)

@@ -331,9 +331,13 @@ def test_randomized_svd_dropin(case: Case, k: Any) -> None:
     before = snapshot(case.A)
     out, err = call(rankwise.randomized_svd, case.A, k, random_state=0)
     assert_unchanged(case.A, before)
-    if isinstance(case.A, np.ndarray) and case.A.dtype == object:
-        # scikit-learn (and the drop-in) take an object array of numbers as float64
-        A64 = np.asarray(case.A, dtype=np.float64)
+    dtype = getattr(case.A, "dtype", None)
+    long_float = dtype is not None and dtype.kind == "f" and dtype.itemsize > 8
+    if isinstance(case.A, np.ndarray) and (dtype == object or long_float):
+        # scikit-learn (and the drop-in) take an object array of numbers and long doubles
+        # as float64
+        with np.errstate(over="ignore"):
+            A64 = np.asarray(case.A, dtype=np.float64)
         case = Case(case.A, A64, bool(np.all(np.isfinite(A64))), np.dtype(np.float64))
     # scikit-learn's convention: n_components above min(m, n) gives min(m, n) components
     if case.valid and valid_rank(k, 2**63 - 1) and min(case.shape) > 0:

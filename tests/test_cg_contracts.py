@@ -279,3 +279,36 @@ def test_an_operator_returning_strings_is_named(role: str) -> None:
     kwargs = {"A": bad} if role == "A" else {"A": A, "M": bad}
     with pytest.raises(TypeError, match="matmat returned a value of type ndarray"):
         rankwise.cg(kwargs.pop("A"), np.ones(n), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ("A", {"maxiter": 5.0}),
+        ("A", {"maxiter": "5"}),
+        ("A", {"M": "foo"}),
+        (None, {}),
+        ("abc", {}),
+    ],
+)
+def test_errors_scipy_raises_as_type_errors_are_type_errors_too(args: Any, kwargs: dict) -> None:
+    """SciPy's cg raises TypeError for these (found by review: rankwise raised ValueError,
+    which ``except TypeError:`` written for SciPy missed); rankwise's is both."""
+    A = np.diag(np.arange(1.0, 11.0))
+    b = np.ones(10)
+    A_arg = A if args == "A" else args
+    for fn in (spla.cg, rankwise.cg):
+        with pytest.raises(TypeError, match=r"\w"):
+            fn(A_arg, b, **kwargs)
+    with pytest.raises(ValueError, match=r"\w"):
+        rankwise.cg(A_arg, b, **kwargs)
+
+
+def test_complex_right_hand_side_as_a_list_goes_to_scipy() -> None:
+    """(found by review: TypeError "b must be a real numeric array"; SciPy solves it)"""
+    A = np.diag(np.arange(1.0, 11.0))
+    b = list(np.ones(10) + 1j)
+    x, info = rankwise.cg(A, b)
+    x_ref, info_ref = spla.cg(A, b)
+    assert info == info_ref == 0
+    np.testing.assert_allclose(x, x_ref)

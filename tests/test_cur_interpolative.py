@@ -314,3 +314,58 @@ def test_an_operator_without_adjoint_is_named_as_such(call: Any) -> None:
     op = LinearOperator(A.shape, matvec=lambda x: A @ x, dtype=np.float64)
     with pytest.raises(NotImplementedError, match="without rmatvec or rmatmat"):
         call(op)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_np_matrix_input(dtype: Any) -> None:
+    """np.matrix (csr_matrix(A).todense() gives one) raised TypeError in the scaling code
+    (found by review); SciPy takes it."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((40, 6)), rng.standard_normal((6, 30))
+    if dtype == np.complex128:
+        X = X + 1j * rng.standard_normal((40, 6))
+    A = X @ Y
+    M = np.asmatrix(A)
+    for rand in (False, True):
+        k, idx, proj = rli.interp_decomp(M, 1e-10, rand=rand)
+        assert k == 6
+        B = A[:, idx[:k]]
+        assert np.linalg.norm(rli.reconstruct_matrix_from_id(B, idx, proj) - A) < 1e-8
+    S = rli.svd(M, 6)[1]
+    np.testing.assert_allclose(S, np.linalg.svd(A, compute_uv=False)[:6], rtol=1e-10)
+    assert rli.estimate_rank(M, 1e-10) == 6
+
+
+def test_an_operator_of_one_dimensional_vectors() -> None:
+    """A LinearOperator whose matvec / rmatvec take 1-D vectors only (np.convolve):
+    SciPy calls them one vector at a time; rankwise handed them (n, 1) columns through
+    LinearOperator's default matmat and failed (found by review)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal(5)
+    n = 60
+    op = LinearOperator(
+        (n + 4, n),
+        matvec=lambda x: np.convolve(x, kernel),
+        rmatvec=lambda y: np.correlate(y, kernel, mode="valid"),
+        dtype=np.float64,
+    )
+    A = np.column_stack([np.convolve(e, kernel) for e in np.eye(n)])
+    k, idx, proj = rli.interp_decomp(op, 1e-10, rng=0)
+    assert np.linalg.norm(rli.reconstruct_matrix_from_id(A[:, idx[:k]], idx, proj) - A) < 1e-8
+    idx, proj = rli.interp_decomp(op, 10, rng=0)
+    assert idx.shape == (n,)
+    S = rli.svd(op, 1e-12, rng=0)[1]
+    np.testing.assert_allclose(S, np.linalg.svd(A, compute_uv=False), rtol=1e-8)
+    assert rli.estimate_rank(op, 1e-10, rng=0) == n
+
+
+@pytest.mark.parametrize("eps_or_k", [np.array(1e-8), np.array(5), True, np.float64(1e-8)])
+def test_eps_or_k_as_scipy_takes_it(eps_or_k: Any) -> None:
+    """0-d arrays and bools (found by review: TypeError)."""
+    A = np.random.default_rng(0).standard_normal((30, 20))
+    got = rli.interp_decomp(A, eps_or_k, rand=False)
+    expected = sli.interp_decomp(A, eps_or_k, rand=False)
+    assert len(got) == len(expected)

@@ -631,3 +631,31 @@ def test_randomized_svd_data_like_sklearn():
                 assert isinstance(caught.value, TypeError)
     got = rankwise.randomized_svd(A, True, n_iter=False, random_state=0)[1]
     np.testing.assert_allclose(got, sk_randomized_svd(A, True, n_iter=False, random_state=0)[1])
+
+
+@pytest.mark.parametrize(
+    "rng",
+    [np.random.PCG64(0), np.random.SeedSequence(0), np.random.Philox(0), True],
+    ids=["PCG64", "SeedSequence", "Philox", "True"],
+)
+def test_svds_rng_takes_what_default_rng_takes(rng) -> None:
+    """SciPy hands rng to numpy.random.default_rng; rankwise refused these (found by
+    review)."""
+    A = np.random.default_rng(0).standard_normal((60, 40))
+    s = rankwise.svds(A, k=3, rng=rng, return_singular_vectors=False)
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[2::-1], rtol=1e-10)
+
+
+def test_svds_errors_of_scipy_classes() -> None:
+    """A bad legacy random_state is a ValueError, a matvec-only operator a
+    NotImplementedError, a long double array a ValueError, as SciPy's (found by review:
+    TypeError each)."""
+    A = np.random.default_rng(0).standard_normal((50, 30))
+    with pytest.raises(ValueError, match="neither a NumPy Generator"):
+        rankwise.svds(A, k=3, random_state=1.5)
+    matvec_only = sla.LinearOperator(A.shape, matvec=lambda x: A @ x, dtype=float)
+    for fn in (sla.svds, rankwise.svds):
+        with pytest.raises(NotImplementedError, match="rmatvec"):
+            fn(matvec_only, k=3, rng=0)
+        with pytest.raises(ValueError, match=r"\w"):
+            fn(A.astype(np.longdouble), k=3, rng=0)

@@ -333,7 +333,7 @@ def test_randomized_svd_dropin(case: Case, k: Any) -> None:
     assert_unchanged(case.A, before)
     dtype = getattr(case.A, "dtype", None)
     long_float = dtype is not None and dtype.kind == "f" and dtype.itemsize > 8
-    if isinstance(case.A, np.ndarray) and (dtype == object or long_float):
+    if isinstance(case.A, np.ndarray) and (dtype == np.dtype(object) or long_float):
         # scikit-learn (and the drop-in) take an object array of numbers and long doubles
         # as float64
         with np.errstate(over="ignore"):

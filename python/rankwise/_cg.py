@@ -19,8 +19,9 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core, _gpu
 from ._dispatch import refuse_device_or_dask, require_cpu_input
+from ._errors import InvalidParameterError
 from ._typing import HostMatrix
-from ._validate import Matrix, as_matrix, asymmetry, with_values_as
+from ._validate import Matrix, _has_own_matmat, as_matrix, asymmetry, with_values_as
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
 __all__ = ["CGBreakdownError", "CGResult", "cg", "solve_cg"]
@@ -111,6 +112,8 @@ def _dtype_char(dtype: Any) -> str:
 
 def _is_complex(obj: Any) -> bool:
     dt = getattr(obj, "dtype", None)
+    if dt is None and isinstance(obj, list | tuple):  # a right-hand side as a list
+        return bool(np.iscomplexobj(obj))
     return dt is not None and np.dtype(dt).kind == "c"
 
 
@@ -119,20 +122,6 @@ def _work_dtype(a_dtype: Any, b_dtype: np.dtype) -> np.dtype:
     a = _dtype_char(a_dtype)
     both_single = a == "f" and b_dtype.char == "f"
     return np.dtype(np.float32 if both_single else np.float64)
-
-
-def _has_own_matmat(op: LinearOperator) -> bool:
-    """Whether op multiplies a block itself (a matmat given, or _matmat overridden) rather
-    than by LinearOperator's default, its matvec on each column."""
-    impl = getattr(op, "_CustomLinearOperator__matmat_impl", False)
-    if impl is not False:  # aslinearoperator / LinearOperator(matvec=..., matmat=...)
-        return impl is not None
-    args = getattr(op, "args", None)
-    if type(op).__module__.startswith("scipy.sparse.linalg") and isinstance(args, tuple):
-        # SciPy's sums, products, scalings and powers of operators pass a block on to their
-        # operands' matmat
-        return all(_has_own_matmat(a) for a in args if isinstance(a, LinearOperator))
-    return type(op)._matmat is not LinearOperator._matmat
 
 
 class _UserOperator(LinearOperator):
@@ -264,7 +253,9 @@ def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
     if isinstance(M, str):
         factory = _PRECONDITIONERS.get(M)
         if factory is None:
-            raise ValueError(f"M must be one of {sorted(_PRECONDITIONERS)} as a string; got {M!r}")
+            raise InvalidParameterError(  # (SciPy: TypeError, "type not understood")
+                f"M must be one of {sorted(_PRECONDITIONERS)} as a string; got {M!r}"
+            )
         if A.kind == "operator" and M != "chebyshev" and not hasattr(A_in, "diagonal"):
             raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
         M = factory(A_in)
@@ -333,7 +324,10 @@ def _stopping_rule(
     tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
     if maxiter is None:
         maxiter = 10 * n
-    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral):
+        # (SciPy: TypeError, "'float' object cannot be interpreted as an integer")
+        raise InvalidParameterError(f"maxiter must be a non-negative integer; got {maxiter!r}")
+    if maxiter < 0:
         raise ValueError(f"maxiter must be a non-negative integer; got {maxiter!r}")
     return tol, min(int(maxiter), 2**62)  # a bound no solve reaches, within int64
 
@@ -371,6 +365,11 @@ def _prepare(
     A_in = A
     if not (sp.issparse(A) or isinstance(A, LinearOperator | np.ndarray)):
         A = aslinearoperator(A) if hasattr(A, "matvec") else np.asarray(A)
+    if isinstance(A, np.ndarray) and A.dtype.kind not in "biufc":
+        # None, a string, objects (SciPy: TypeError, "type not understood")
+        raise InvalidParameterError(
+            f"A must be a matrix, sparse matrix or LinearOperator of numbers; got {A_in!r:.60}"
+        )
     shape = A.shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"expected square matrix, but got shape={(shape,)}")
@@ -860,7 +859,11 @@ def cg(
         symmetric indefinite A sometimes a solution, which CG does not guarantee there;
         MINRES is the method for those).  ``exc.result`` has the details.
     ValueError
-        On shape mismatches, NaN/Inf in A, b or x0, or an invalid ``atol``.
+        On shape mismatches, NaN/Inf in A, b or x0, an invalid ``atol``, and a negative
+        ``rtol`` or ``maxiter`` (SciPy runs those to no purpose: to maxiter without a
+        test that can pass, or not at all).  Where SciPy raises TypeError (A not a matrix,
+        an unknown M string, a non-integer maxiter) the error is both a ValueError and a
+        TypeError.
     KeyboardInterrupt
         Ctrl-C is honoured during long solves.
 

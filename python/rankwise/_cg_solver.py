@@ -468,8 +468,6 @@ class CGSolver:
         self._cache[key] = M
         return M
 
-    # --- solving -----------------------------------------------------------------------
-    @_one_at_a_time
     def __reduce__(self) -> Any:
         # (pickle and copy; without this, "cannot pickle '_thread.lock' object")
         raise TypeError(
@@ -477,6 +475,8 @@ class CGSolver:
             "deflation factors; build a new CGSolver from A where it is needed"
         )
 
+    # --- solving -----------------------------------------------------------------------
+    @_one_at_a_time
     def solve(self, b: Any, x0: Any = None) -> CGResult:
         """Solve A x = b with what was kept; learn from the solve for the next one.
 

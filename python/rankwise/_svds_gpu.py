@@ -59,8 +59,9 @@ def svds_gpu(
     if len(A.shape) != 2 or 0 in A.shape:
         raise ValueError("`A` must not be empty.")
     if random_state is not None:
-        rng = random_state
-    key = philox_key(_rng_to_random_state(rng), "rng")
+        key = philox_key(_rng_to_random_state(random_state, legacy=True), "random_state")
+    else:
+        key = philox_key(_rng_to_random_state(rng), "rng")
     transposed = A.shape[0] < A.shape[1]
     mat = _gpu.as_device_operator(A.T if transposed else A)  # the tall side, as on the CPU
     mat, e = _gpu.within_range(mat)  # as checked_core on the CPU

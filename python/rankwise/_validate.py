@@ -15,6 +15,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core
 from ._dispatch import native_index_arrays, require_cpu_input
+from ._errors import InvalidParameterError, MissingAdjointError
 
 _FINITE_CHECK_BLOCK = 1 << 17  # entries per step of the NaN/Inf + max scan: its min and max
 # reductions read a block twice, the second time from cache (1 MB of float64; 4000 x 2000:
@@ -51,8 +52,8 @@ def work_dtype(dtype: np.dtype, name: str) -> np.dtype:
             f"{name} is complex ({dtype}); this rankwise function supports real float32 "
             "and float64 input only"
         )
-    if dtype.kind == "f":
-        raise TypeError(f"{name} has dtype {dtype}; convert it to float32 or float64")
+    if dtype.kind == "f":  # long double (SciPy's svds: ValueError; rankwise said TypeError)
+        raise InvalidParameterError(f"{name} has dtype {dtype}; convert it to float32 or float64")
     raise TypeError(f"{name} must have a numeric dtype; got {dtype}")
 
 
@@ -212,6 +213,31 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     return Matrix(op, shape, dtype, "sparse", amax)
 
 
+def _has_own_matmat(op: LinearOperator) -> bool:
+    """Whether op multiplies a block itself (a matmat given, or _matmat overridden) rather
+    than by LinearOperator's default, its matvec on each column."""
+    impl = getattr(op, "_CustomLinearOperator__matmat_impl", False)
+    if impl is not False:  # aslinearoperator / LinearOperator(matvec=..., matmat=...)
+        return impl is not None
+    args = getattr(op, "args", None)
+    if type(op).__module__.startswith("scipy.sparse.linalg") and isinstance(args, tuple):
+        # SciPy's sums, products, scalings and powers of operators pass a block on to their
+        # operands' matmat
+        return all(_has_own_matmat(a) for a in args if isinstance(a, LinearOperator))
+    return type(op)._matmat is not LinearOperator._matmat
+
+
+def _has_own_rmatmat(op: LinearOperator) -> bool:
+    """:func:`_has_own_matmat` for the adjoint's block product."""
+    impl = getattr(op, "_CustomLinearOperator__rmatmat_impl", False)
+    if impl is not False:
+        return impl is not None
+    args = getattr(op, "args", None)
+    if type(op).__module__.startswith("scipy.sparse.linalg") and isinstance(args, tuple):
+        return all(_has_own_rmatmat(a) for a in args if isinstance(a, LinearOperator))
+    return type(op)._rmatmat is not LinearOperator._rmatmat
+
+
 def _has_adjoint(lo: Any) -> bool:
     """False for a LinearOperator built from a matvec alone (SciPy's _CustomLinearOperator
     keeps None for the missing products and fails with "'NoneType' object is not callable")."""
@@ -241,7 +267,7 @@ def _linear_operator(A: Any, name: str, finite_products: bool = True) -> Matrix:
                 y = np.asarray(product(x))
             except (NotImplementedError, TypeError) as exc:
                 if _lacks_product(lo, what):
-                    raise TypeError(
+                    raise MissingAdjointError(
                         f"{name} is a LinearOperator without rmatvec or rmatmat, and this "
                         "function needs products with its transpose: define rmatvec (or "
                         "rmatmat)"

@@ -30,7 +30,8 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 
 from . import _core
 from ._dispatch import check_compressed, refuse_device_or_dask
-from ._validate import _has_adjoint, as_matrix, check_int
+from ._errors import MissingAdjointError
+from ._validate import _has_adjoint, _has_own_matmat, _has_own_rmatmat, as_matrix, check_int
 
 __all__ = [
     "estimate_rank",
@@ -76,21 +77,62 @@ def _as_input(A: Any) -> tuple[Any, np.dtype, bool]:
     if isinstance(A, np.ndarray):
         if A.ndim != 2:
             raise ValueError(f"A must be 2-D; got shape {A.shape}")
-        return A, dtype, False
+        # (np.matrix: its reductions keep two dimensions, which the scaling code does not
+        # expect; found by review)
+        return np.asarray(A), dtype, False
     if isinstance(A, LinearOperator):
-        return A, dtype, True
+        return _VectorwiseOperator(A), dtype, True
     raise TypeError("invalid input type (must be array or LinearOperator)")
 
 
-def _adjoint_product(op: LinearOperator, X: np.ndarray) -> np.ndarray:
-    """op^H X (X 2-D, or 1-D), with a clear error for an operator built from a matvec alone
-    (NotImplementedError, SciPy's type for it, where the call itself raised "'NoneType'
-    object is not callable")."""
+class _VectorwiseOperator(LinearOperator):
+    """A user's LinearOperator whose blocks are formed as SciPy's interpolative forms them:
+    by its own matmat / rmatmat where it has them, else one 1-D vector at a time (SciPy's
+    default matmat hands matvec (n, 1) columns, which a matvec written for 1-D vectors,
+    np.convolve say, does not take; found by review)."""
+
+    def __init__(self, op: LinearOperator) -> None:
+        super().__init__(dtype=op.dtype, shape=op.shape)
+        self.op = op
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.op.matvec(x))
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        _require_adjoint(self.op)
+        return np.asarray(self.op.rmatvec(x))
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        if _has_own_matmat(self.op):
+            return np.asarray(self.op.matmat(X))
+        return _columnwise(self.op.matvec, X)
+
+    def _rmatmat(self, X: np.ndarray) -> np.ndarray:
+        _require_adjoint(self.op)
+        if _has_own_rmatmat(self.op):
+            return np.asarray(self.op.rmatmat(X))
+        return _columnwise(self.op.rmatvec, X)
+
+
+def _columnwise(product: Any, X: np.ndarray) -> np.ndarray:
+    columns = [np.asarray(product(X[:, j])).reshape(-1) for j in range(X.shape[1])]
+    return np.column_stack(columns) if columns else np.asarray(product(X))
+
+
+def _require_adjoint(op: LinearOperator) -> None:
+    """A clear error for an operator built from a matvec alone (MissingAdjointError, a
+    NotImplementedError as SciPy's, where the call itself raised "'NoneType' object is not
+    callable")."""
     if not _has_adjoint(op):
-        raise NotImplementedError(
+        raise MissingAdjointError(
             "A is a LinearOperator without rmatvec or rmatmat, and this function needs "
             "products with its adjoint: define rmatvec (or rmatmat)"
         )
+
+
+def _adjoint_product(op: LinearOperator, X: np.ndarray) -> np.ndarray:
+    """op^H X (X 2-D, or 1-D)."""
+    _require_adjoint(op.op if isinstance(op, _VectorwiseOperator) else op)
     return np.asarray(op.rmatmat(X) if X.ndim == 2 else op.rmatvec(X))
 
 
@@ -137,8 +179,13 @@ def _on_overflow_rescaled(run: Any, A: Any, is_op: bool, rng: np.random.Generato
 
 
 def _mode(eps_or_k: Any, min_dim: int) -> tuple[float | None, int | None]:
-    """(eps, None) for a precision, (None, k) for a rank."""
-    if isinstance(eps_or_k, bool) or not isinstance(eps_or_k, numbers.Real):
+    """(eps, None) for a precision, (None, k) for a rank.  A 0-d array is its number and a
+    bool an int, as SciPy takes them."""
+    if isinstance(eps_or_k, np.ndarray) and eps_or_k.ndim == 0:
+        eps_or_k = eps_or_k.item()
+    if isinstance(eps_or_k, bool | np.bool_):
+        eps_or_k = int(eps_or_k)
+    if not isinstance(eps_or_k, numbers.Real):
         raise TypeError(f"eps_or_k must be a number; got {eps_or_k!r}")
     if not math.isfinite(eps_or_k) or eps_or_k < 0:
         raise ValueError(f"eps_or_k must be a non-negative finite number; got {eps_or_k!r}")

@@ -79,7 +79,16 @@ def _exact_thin_svd(
     with k + p >= the long side it is the whole space and its SVD is exact; here always)."""
     X = M_work.toarray() if sp.issparse(M_work) else np.asarray(M_work)
     X = np.asarray(X, dtype=mat.dtype)
-    U, s, Vt = scipy.linalg.svd(X, full_matrices=False, lapack_driver=driver, check_finite=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        U, s, Vt = scipy.linalg.svd(
+            X, full_matrices=False, lapack_driver=driver, check_finite=False
+        )
+    if not (np.isfinite(s).all() and np.isfinite(U).all() and np.isfinite(Vt).all()):
+        # (LAPACK scales internally: NaN/Inf only where sigma_1 itself is beyond the range)
+        raise ValueError(
+            f"the singular values of M exceed the {mat.dtype.name} range: the result is not "
+            "representable; scale M down"
+        )
     return U[:, :k], s[:k], Vt[:k]
 
 

@@ -21,7 +21,7 @@ from . import _core, _gpu
 from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._errors import InvalidParameterError
 from ._typing import HostMatrix
-from ._validate import Matrix, _has_own_matmat, as_matrix, asymmetry, with_values_as
+from ._validate import Matrix, _has_own_block_product, as_matrix, asymmetry, with_values_as
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
 __all__ = ["CGBreakdownError", "CGResult", "cg", "solve_cg"]
@@ -136,7 +136,7 @@ class _UserOperator(LinearOperator):
         return self._op.matvec(x)
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
-        if X.shape[1] == 1 or not _has_own_matmat(self._op):
+        if X.shape[1] == 1 or not _has_own_block_product(self._op):
             # SciPy's default matmat would call matvec with (n, 1) columns, which a matvec
             # written for SciPy's cg (1-D vectors only) may not take
             return np.column_stack(

@@ -213,29 +213,21 @@ def _sparse(A: Any, name: str, check_finite: bool = True) -> Matrix:
     return Matrix(op, shape, dtype, "sparse", amax)
 
 
-def _has_own_matmat(op: LinearOperator) -> bool:
-    """Whether op multiplies a block itself (a matmat given, or _matmat overridden) rather
-    than by LinearOperator's default, its matvec on each column."""
-    impl = getattr(op, "_CustomLinearOperator__matmat_impl", False)
+def _has_own_block_product(op: LinearOperator, product: str = "matmat") -> bool:
+    """Whether op forms its `product` ("matmat" or "rmatmat") of a block itself (given, or
+    _matmat / _rmatmat overridden) rather than by LinearOperator's default, its matvec
+    (rmatvec) on each column."""
+    impl = getattr(op, f"_CustomLinearOperator__{product}_impl", False)
     if impl is not False:  # aslinearoperator / LinearOperator(matvec=..., matmat=...)
         return impl is not None
     args = getattr(op, "args", None)
     if type(op).__module__.startswith("scipy.sparse.linalg") and isinstance(args, tuple):
         # SciPy's sums, products, scalings and powers of operators pass a block on to their
-        # operands' matmat
-        return all(_has_own_matmat(a) for a in args if isinstance(a, LinearOperator))
-    return type(op)._matmat is not LinearOperator._matmat
-
-
-def _has_own_rmatmat(op: LinearOperator) -> bool:
-    """:func:`_has_own_matmat` for the adjoint's block product."""
-    impl = getattr(op, "_CustomLinearOperator__rmatmat_impl", False)
-    if impl is not False:
-        return impl is not None
-    args = getattr(op, "args", None)
-    if type(op).__module__.startswith("scipy.sparse.linalg") and isinstance(args, tuple):
-        return all(_has_own_rmatmat(a) for a in args if isinstance(a, LinearOperator))
-    return type(op)._rmatmat is not LinearOperator._rmatmat
+        # operands' products
+        return all(
+            _has_own_block_product(a, product) for a in args if isinstance(a, LinearOperator)
+        )
+    return getattr(type(op), f"_{product}") is not getattr(LinearOperator, f"_{product}")
 
 
 def _has_adjoint(lo: Any) -> bool:

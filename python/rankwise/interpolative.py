@@ -31,7 +31,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _core
 from ._dispatch import check_compressed, refuse_device_or_dask
 from ._errors import MissingAdjointError
-from ._validate import _has_adjoint, _has_own_matmat, _has_own_rmatmat, as_matrix, check_int
+from ._validate import _has_adjoint, _has_own_block_product, as_matrix, check_int
 
 __all__ = [
     "estimate_rank",
@@ -103,13 +103,13 @@ class _VectorwiseOperator(LinearOperator):
         return np.asarray(self.op.rmatvec(x))
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
-        if _has_own_matmat(self.op):
+        if _has_own_block_product(self.op):
             return np.asarray(self.op.matmat(X))
         return _columnwise(self.op.matvec, X)
 
     def _rmatmat(self, X: np.ndarray) -> np.ndarray:
         _require_adjoint(self.op)
-        if _has_own_rmatmat(self.op):
+        if _has_own_block_product(self.op, "rmatmat"):
             return np.asarray(self.op.rmatmat(X))
         return _columnwise(self.op.rmatvec, X)
 

@@ -784,3 +784,23 @@ def test_unstarted_updater_pickles():
         up.svd()
     A = np.random.default_rng(0).standard_normal((20, 10))
     np.testing.assert_allclose(up.fit(A).svd()[1], np.linalg.svd(A)[1][:3])
+
+
+def test_stats_count_the_whole_life_across_refreshes():
+    """stats["updates"] went back to 0 after a refresh, which rebuilds the native state,
+    while "refreshes" counted on (found by review); the native counters before a refresh
+    are kept too."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 30))
+    up = rankwise.SVDUpdater(4, method="sparse", rank=2, random_state=0).fit(A[:30])
+    up.add_rows(A[30:35]).add_rows(A[35:])
+    dropped = up.stats["dropped"]
+    assert dropped > 0
+    up.refresh(A)
+    stats = up.stats
+    assert stats["updates"] == up.n_updates == 2
+    assert stats["refreshes"] == 1
+    assert stats["dropped"] == dropped
+    up.add_rows(rng.standard_normal((2, 30)))
+    assert up.stats["updates"] == 3
+    assert up.stats["dropped"] >= dropped

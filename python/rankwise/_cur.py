@@ -428,7 +428,11 @@ def cur(
         A: the randomized methods draw for A.T) with rows and columns (and the pairs
         ``oversample`` and ``weights``) swapped; with CuPy chunks the dask factor is
         CuPy-backed and the small ones CuPy arrays; scipy.sparse chunks are refused (a
-        TypeError: pass one scipy.sparse matrix, or dense chunks).  A CuPy array or
+        TypeError: pass one scipy.sparse matrix, or dense chunks).  On a dask array the
+        "cross" and "stabilized" cores need at least as many columns as rows selected
+        (tall A; the reverse for wide A), so that the large factor is never
+        orthogonalized: oversample the rows there with core="pinv" (a ValueError says
+        so).  A CuPy array or
         cupyx.scipy.sparse matrix runs on the GPU with every option and gives the same
         rows and columns for the same seed, C, U, R on the device (a
         ``DeviceCURDecomposition``).
@@ -478,7 +482,7 @@ def cur(
           stabilized 4-17x the optimal error plus ``eps ||A||_F``, in float64 and
           float32, against 10^5-10^13 for ``C @ U @ R`` formed from the attributes);
           without oversampling up to ~100x there.  Recommended when A is expensive to
-          apply, with ``oversample=(p, 0)``.
+          apply, with ``oversample=(p, 0)`` (in memory; see above for dask arrays).
     oversample : int or (int, int), default 0
         Extra rows and columns beyond k (or ``(p_rows, p_cols)``).  Deterministic methods
         then select on ``k + p`` singular vectors; sampling methods draw ``k + p`` indices

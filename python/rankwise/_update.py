@@ -412,6 +412,7 @@ class SVDUpdater:
         self._resolved: str | None = None
         self.n_updates = 0
         self.n_refreshes = 0
+        self._before_refreshes: dict[str, float] = {}  # native counters of refreshed states
         self.last_drift: float | None = None
 
     # -- pickling and copies ------------------------------------------------------------
@@ -551,7 +552,10 @@ class SVDUpdater:
         ``dropped`` (residual energy left out of the rank-``l`` bases)."""
         out: dict[str, float] = {"updates": self.n_updates, "refreshes": self.n_refreshes}
         if self._resolved is not None:
-            out.update(self._handle.stats)
+            # the native counters restart with each refresh: those before are kept
+            native = self._handle.stats
+            for name in ("materializations", "discarded", "dropped"):
+                out[name] = native[name] + self._before_refreshes.get(name, 0)
         return out
 
     # -- updates -----------------------------------------------------------------------
@@ -743,6 +747,11 @@ class SVDUpdater:
         U, s, Vt = svd(A, self.k, random_state=self._seed(self.n_refreshes + 1))
         if U.dtype != dtype:
             raise TypeError(f"A has dtype {U.dtype}; the factors {dtype}")
+        if self._resolved is not None:
+            with self._lock:
+                native = self._handle.stats
+            for name in ("materializations", "discarded", "dropped"):
+                self._before_refreshes[name] = self._before_refreshes.get(name, 0) + native[name]
         self.n_refreshes += 1
         return self._start(U, s, Vt)
 

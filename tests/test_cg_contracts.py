@@ -312,3 +312,11 @@ def test_complex_right_hand_side_as_a_list_goes_to_scipy() -> None:
     x_ref, info_ref = spla.cg(A, b)
     assert info == info_ref == 0
     np.testing.assert_allclose(x, x_ref)
+
+
+def test_an_object_array_of_numbers_is_still_taken() -> None:
+    """(the check for non-matrices above must not refuse what rankwise.cg took before)"""
+    A = np.array([[2.0, 0], [0, 3.0]], dtype=object)
+    x, info = rankwise.cg(A, np.ones(2))
+    assert info == 0
+    np.testing.assert_allclose(x, [0.5, 1 / 3])

@@ -366,10 +366,16 @@ def _prepare(
     if not (sp.issparse(A) or isinstance(A, LinearOperator | np.ndarray)):
         A = aslinearoperator(A) if hasattr(A, "matvec") else np.asarray(A)
     if isinstance(A, np.ndarray) and A.dtype.kind not in "biufc":
-        # None, a string, objects (SciPy: TypeError, "type not understood")
-        raise InvalidParameterError(
-            f"A must be a matrix, sparse matrix or LinearOperator of numbers; got {A_in!r:.60}"
-        )
+        # None, a string, objects that are not numbers (SciPy: TypeError, "type not
+        # understood"); an object array of numbers is taken, as before
+        try:
+            A = A.astype(np.float64) if A.dtype.kind == "O" and A.ndim == 2 else None
+        except (TypeError, ValueError):
+            A = None
+        if A is None:
+            raise InvalidParameterError(
+                f"A must be a matrix, sparse matrix or LinearOperator of numbers; got {A_in!r:.60}"
+            )
     shape = A.shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"expected square matrix, but got shape={(shape,)}")

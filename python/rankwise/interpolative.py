@@ -81,7 +81,7 @@ def _as_input(A: Any) -> tuple[Any, np.dtype, bool]:
         # expect; found by review)
         return np.asarray(A), dtype, False
     if isinstance(A, LinearOperator):
-        return _VectorwiseOperator(A), dtype, True
+        return _VectorwiseOperator(A, dtype), dtype, True
     raise TypeError("invalid input type (must be array or LinearOperator)")
 
 
@@ -91,8 +91,8 @@ class _VectorwiseOperator(LinearOperator):
     default matmat hands matvec (n, 1) columns, which a matvec written for 1-D vectors,
     np.convolve say, does not take; found by review)."""
 
-    def __init__(self, op: LinearOperator) -> None:
-        super().__init__(dtype=op.dtype, shape=op.shape)
+    def __init__(self, op: LinearOperator, dtype: np.dtype) -> None:
+        super().__init__(dtype=dtype, shape=op.shape)  # (a dtype: no probing product)
         self.op = op
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ Both validate here and run the native batched PCG loop (cpp/include/rankwise/alg
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import warnings
 from collections.abc import Callable
@@ -21,7 +22,14 @@ from . import _core, _gpu
 from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._errors import InvalidParameterError
 from ._typing import HostMatrix
-from ._validate import Matrix, _has_own_block_product, as_matrix, asymmetry, with_values_as
+from ._validate import (
+    Matrix,
+    _has_own_block_product,
+    as_matrix,
+    asymmetry,
+    columnwise,
+    with_values_as,
+)
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
 
 __all__ = ["CGBreakdownError", "CGResult", "cg", "solve_cg"]
@@ -137,11 +145,7 @@ class _UserOperator(LinearOperator):
 
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         if X.shape[1] == 1 or not _has_own_block_product(self._op):
-            # SciPy's default matmat would call matvec with (n, 1) columns, which a matvec
-            # written for SciPy's cg (1-D vectors only) may not take
-            return np.column_stack(
-                [np.asarray(self._op.matvec(X[:, j])).reshape(-1) for j in range(X.shape[1])]
-            )
+            return columnwise(self._op.matvec, X, self.shape[0])
         return self._op.matmat(X)
 
     def _rmatvec(self, x: np.ndarray) -> np.ndarray:
@@ -366,16 +370,7 @@ def _prepare(
     if not (sp.issparse(A) or isinstance(A, LinearOperator | np.ndarray)):
         A = aslinearoperator(A) if hasattr(A, "matvec") else np.asarray(A)
     if isinstance(A, np.ndarray) and A.dtype.kind not in "biufc":
-        # None, a string, objects that are not numbers (SciPy: TypeError, "type not
-        # understood"); an object array of numbers is taken, as before
-        try:
-            A = A.astype(np.float64) if A.dtype.kind == "O" and A.ndim == 2 else None
-        except (TypeError, ValueError):
-            A = None
-        if A is None:
-            raise InvalidParameterError(
-                f"A must be a matrix, sparse matrix or LinearOperator of numbers; got {A_in!r:.60}"
-            )
+        A = _matrix_of_numbers(A, A_in)
     shape = A.shape
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"expected square matrix, but got shape={(shape,)}")
@@ -386,6 +381,18 @@ def _prepare(
     mat = _as_work(A, dtype, "A", system_matrix=True, iterations=iterations)
     handle = _preconditioner(M, A_in, mat, dtype)
     return _start(mat, handle, B, vector, x0, rtol, atol, maxiter, deflation, dtype)
+
+
+def _matrix_of_numbers(A: np.ndarray, A_in: Any) -> np.ndarray:
+    """A 2-D object array of numbers as float64 (rankwise.cg takes it; SciPy does not);
+    InvalidParameterError for None, a string or objects that are not numbers (SciPy:
+    TypeError, "type not understood")."""
+    if A.dtype.kind == "O" and A.ndim == 2:
+        with contextlib.suppress(TypeError, ValueError):
+            return A.astype(np.float64)
+    raise InvalidParameterError(
+        f"A must be a matrix, sparse matrix or LinearOperator of numbers; got {A_in!r:.60}"
+    )
 
 
 def _check_rhs(b: Any, shape: tuple[int, ...]) -> np.ndarray:

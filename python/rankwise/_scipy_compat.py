@@ -43,26 +43,29 @@ _DEFAULT_SPACE = 96
 _DENSE_COMPLEX_MAX = 200  # complex input up to this min(A.shape) is solved by dense LAPACK
 
 
-def _rng_to_random_state(rng: Any, legacy: bool = False) -> Any:
-    """SciPy's ``rng`` conventions: None, an int, a Generator or RandomState as they are;
-    anything else is handed to ``numpy.random.default_rng``, as SciPy does (a BitGenerator,
-    a SeedSequence, a bool).  ``legacy``: the value came as ``random_state``, which SciPy
-    checks with its check_random_state (None, int, Generator, RandomState; ValueError
+def _rng_to_random_state(rng: Any, random_state: Any = None) -> tuple[Any, str]:
+    """(the random state, the argument's name) of svds' ``rng`` or legacy ``random_state``
+    (at most one given).  ``rng`` follows SciPy's conventions: None, an int, a Generator or
+    RandomState as they are; anything else is handed to ``numpy.random.default_rng``, as
+    SciPy does (a BitGenerator, a SeedSequence, a bool).  ``random_state`` is checked as
+    SciPy's check_random_state checks it (None, int, Generator, RandomState; ValueError
     otherwise)."""
-    if rng is None or isinstance(rng, np.random.Generator | np.random.RandomState):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        return int(rng)
+    legacy = random_state is not None
+    value, name = (random_state, "random_state") if legacy else (rng, "rng")
+    if value is None or isinstance(value, np.random.Generator | np.random.RandomState):
+        return value, name
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value), name
     if legacy:
         raise ValueError(
-            f"'{rng}' is neither a NumPy Generator nor an integer seed to instantiate one."
+            f"'{value}' is neither a NumPy Generator nor an integer seed to instantiate one."
         )
     try:
-        return np.random.default_rng(rng)
+        return np.random.default_rng(value), name
     except (TypeError, ValueError):
         # (SciPy hands rng to numpy.random.default_rng, which raises TypeError)
         raise TypeError(
-            f"rng: '{rng}' is neither a NumPy Generator nor an integer seed to instantiate one."
+            f"rng: '{value}' is neither a NumPy Generator nor an integer seed to instantiate one."
         ) from None
 
 
@@ -407,7 +410,7 @@ def svds(
                 check_svds_options(k, ncv, tol, maxiter, return_singular_vectors, min_dim)
                 if v0 is not None:
                     start_vector(np.asarray(v0), min_dim, np.dtype(np.float64))
-                _rng_to_random_state(*((random_state, True) if rng is None else (rng, False)))
+                _rng_to_random_state(rng, random_state)
                 return _dense_svds(A, k_checked, which_name, return_singular_vectors)
         return spla.svds(
             A,
@@ -424,10 +427,7 @@ def svds(
         )
     if which_name != "LM":
         raise ValueError("`which` must be in {'LM', 'SM'}.")
-    if random_state is not None:
-        key = philox_key(_rng_to_random_state(random_state, legacy=True), "random_state")
-    else:
-        key = philox_key(_rng_to_random_state(rng), "rng")
+    key = philox_key(*_rng_to_random_state(rng, random_state))
 
     if not (sp.issparse(A) or hasattr(A, "T")):
         A = np.asarray(A)

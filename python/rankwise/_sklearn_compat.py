@@ -22,6 +22,16 @@ _RANDOM_STATE_SEEDS = 2**32  # the seeds numpy.random.RandomState takes
 _MAX_UNUSED_DRAWS = 1 << 22  # most draws made where k + p exceeds min(m, n)
 
 
+def _callers_random_state(random_state: RandomStateLike) -> np.random.RandomState | None:
+    """The RandomState that scikit-learn draws from and leaves advanced for the caller:
+    NumPy's global one for None, a given RandomState itself; None for anything else."""
+    if random_state is None:
+        return np.random.mtrand._rand
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    return None
+
+
 def _sklearn_sketch(
     random_state: RandomStateLike, n: int, n_random: int, l: int, dtype: np.dtype
 ) -> np.ndarray | None:
@@ -34,17 +44,15 @@ def _sklearn_sketch(
     sketch spans the whole range, so the factors do not depend on it)."""
     if n_random > l and n * n_random > _MAX_UNUSED_DRAWS:
         return None
-    if random_state is None:
-        state = np.random.mtrand._rand
-    elif isinstance(random_state, np.random.RandomState):
-        state = random_state
-    elif (
-        isinstance(random_state, numbers.Integral)
+    state = _callers_random_state(random_state)
+    if (
+        state is None
+        and isinstance(random_state, numbers.Integral)
         and not isinstance(random_state, bool)
         and 0 <= random_state < _RANDOM_STATE_SEEDS
     ):
         state = np.random.RandomState(int(random_state))
-    else:
+    if state is None:
         return None
     omega = state.normal(size=(n, n_random))[:, :l]
     return np.asfortranarray(omega, dtype=dtype)
@@ -60,11 +68,8 @@ def _advance_like_sklearn(random_state: RandomStateLike, n: int, n_random: int) 
     RandomState (or NumPy's global one, for None), in blocks of rows (the same stream):
     the exact path below needs no sketch, but code that draws from the same state after
     the call must see it where scikit-learn leaves it."""
-    if random_state is None:
-        state = np.random.mtrand._rand
-    elif isinstance(random_state, np.random.RandomState):
-        state = random_state
-    else:  # an int seeds a RandomState of scikit-learn's own; a Generator it refuses
+    state = _callers_random_state(random_state)
+    if state is None:  # an int seeds a RandomState of scikit-learn's own; a Generator it refuses
         return
     rows = max(1, _MAX_UNUSED_DRAWS // max(n_random, 1))
     for start in range(0, n, rows):

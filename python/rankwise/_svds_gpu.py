@@ -58,10 +58,7 @@ def svds_gpu(
         raise _not_yet("complex input")
     if len(A.shape) != 2 or 0 in A.shape:
         raise ValueError("`A` must not be empty.")
-    if random_state is not None:
-        key = philox_key(_rng_to_random_state(random_state, legacy=True), "random_state")
-    else:
-        key = philox_key(_rng_to_random_state(rng), "rng")
+    key = philox_key(*_rng_to_random_state(rng, random_state))
     transposed = A.shape[0] < A.shape[1]
     mat = _gpu.as_device_operator(A.T if transposed else A)  # the tall side, as on the CPU
     mat, e = _gpu.within_range(mat)  # as checked_core on the CPU

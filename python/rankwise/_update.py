@@ -43,6 +43,11 @@ review), above ``2 sqrt(m + n) eps``; 16 eps ||A||_F^2 hides only relative error
 ``4 sqrt(eps)``, far below any drift worth a refresh."""
 
 
+_NATIVE_COUNTERS = ("materializations", "discarded", "dropped")
+"""The native state's counters that SVDUpdater.stats sums over refreshes (each refresh
+starts a new native state)."""
+
+
 def drift_from_squares(
     squares: tuple[float, float, float], shape: tuple[int, int], dtype: np.dtype
 ) -> float:
@@ -554,7 +559,7 @@ class SVDUpdater:
         if self._resolved is not None:
             # the native counters restart with each refresh: those before are kept
             native = self._handle.stats
-            for name in ("materializations", "discarded", "dropped"):
+            for name in _NATIVE_COUNTERS:
                 out[name] = native[name] + self._before_refreshes.get(name, 0)
         return out
 
@@ -750,7 +755,7 @@ class SVDUpdater:
         if self._resolved is not None:
             with self._lock:
                 native = self._handle.stats
-            for name in ("materializations", "discarded", "dropped"):
+            for name in _NATIVE_COUNTERS:
                 self._before_refreshes[name] = self._before_refreshes.get(name, 0) + native[name]
         self.n_refreshes += 1
         return self._start(U, s, Vt)

@@ -230,6 +230,15 @@ def _has_own_block_product(op: LinearOperator, product: str = "matmat") -> bool:
     return getattr(type(op), f"_{product}") is not getattr(LinearOperator, f"_{product}")
 
 
+def columnwise(product: Any, X: np.ndarray, rows: int) -> np.ndarray:
+    """``product`` (a matvec or rmatvec) of each column of X, called with 1-D vectors as
+    SciPy's solvers call it (LinearOperator's default matmat hands it (n, 1) columns, which
+    a function written for 1-D vectors, np.convolve say, does not take); ``rows``: the
+    length of a product, for an X without columns."""
+    columns = [np.asarray(product(X[:, j])).reshape(-1) for j in range(X.shape[1])]
+    return np.column_stack(columns) if columns else np.empty((rows, 0), dtype=X.dtype)
+
+
 def _has_adjoint(lo: Any) -> bool:
     """False for a LinearOperator built from a matvec alone (SciPy's _CustomLinearOperator
     keeps None for the missing products and fails with "'NoneType' object is not callable")."""

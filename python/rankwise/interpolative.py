@@ -31,7 +31,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _core
 from ._dispatch import check_compressed, refuse_device_or_dask
 from ._errors import MissingAdjointError
-from ._validate import _has_adjoint, _has_own_block_product, as_matrix, check_int
+from ._validate import _has_adjoint, _has_own_block_product, as_matrix, check_int, columnwise
 
 __all__ = [
     "estimate_rank",
@@ -105,18 +105,13 @@ class _VectorwiseOperator(LinearOperator):
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         if _has_own_block_product(self.op):
             return np.asarray(self.op.matmat(X))
-        return _columnwise(self.op.matvec, X)
+        return columnwise(self.op.matvec, X, self.shape[0])
 
     def _rmatmat(self, X: np.ndarray) -> np.ndarray:
         _require_adjoint(self.op)
         if _has_own_block_product(self.op, "rmatmat"):
             return np.asarray(self.op.rmatmat(X))
-        return _columnwise(self.op.rmatvec, X)
-
-
-def _columnwise(product: Any, X: np.ndarray) -> np.ndarray:
-    columns = [np.asarray(product(X[:, j])).reshape(-1) for j in range(X.shape[1])]
-    return np.column_stack(columns) if columns else np.asarray(product(X))
+        return columnwise(self.op.rmatvec, X, self.shape[1])
 
 
 def _require_adjoint(op: LinearOperator) -> None:
@@ -131,8 +126,8 @@ def _require_adjoint(op: LinearOperator) -> None:
 
 
 def _adjoint_product(op: LinearOperator, X: np.ndarray) -> np.ndarray:
-    """op^H X (X 2-D, or 1-D)."""
-    _require_adjoint(op.op if isinstance(op, _VectorwiseOperator) else op)
+    """op^H X (X 2-D, or 1-D); a _VectorwiseOperator checks its operator itself."""
+    _require_adjoint(op)
     return np.asarray(op.rmatmat(X) if X.ndim == 2 else op.rmatvec(X))
 
 

@@ -191,6 +191,28 @@ def test_gpu_fit_drift_refresh_and_update_svd() -> None:
     _compare(out, ref, np.float64)
 
 
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "copy"])
+def test_gpu_updater_copies_continue_as_the_original(how: str) -> None:
+    """A GPU updater's copy has a device state of its own with the original's counters (the
+    device handle had no restore_stats, so every copy raised AttributeError)."""
+    import copy
+    import pickle
+
+    import cupy as cp
+
+    A = _matrix(200, 150, np.float64, 12)
+    up = rankwise.SVDUpdater(K, method="sparse", rank=4, random_state=2).fit(cp.asarray(A[:180]))
+    up.add_rows(cp.asarray(A[180:190]))
+    twin = {"pickle": lambda u: pickle.loads(pickle.dumps(u)), "deepcopy": copy.deepcopy,
+            "copy": copy.copy}[how](up)  # fmt: skip
+    assert twin.stats == up.stats
+    for u in (twin, up):
+        u.add_rows(cp.asarray(A[190:]))
+    assert twin.shape == up.shape == (200, 150)
+    assert twin.n_updates == up.n_updates == 2
+    _compare(twin.svd(), tuple(cp.asnumpy(x) for x in up.svd()), np.float64)
+
+
 def test_gpu_updates_on_another_stream() -> None:
     """Calls made under another current CuPy stream are ordered with it (no host wait)."""
     import cupy as cp

@@ -192,6 +192,10 @@ class DeviceHandle {
     }
 
     py::dict stats() const { return bindings::update_stats_dict(st_->stats()); }
+    void restore_stats(index_t updates, index_t materializations, double discarded,
+                       double dropped) {
+        st_->restore_stats(UpdateStats{updates, materializations, discarded, dropped});
+    }
     py::tuple shape() const { return py::make_tuple(st_->rows(), st_->cols()); }
 
    private:
@@ -244,6 +248,8 @@ void register_handle(py::module_& m, const char* name) {
              py::arg("stream"))
         .def("drift", &DeviceHandle<T>::drift, py::arg("A"), py::arg("stream"))
         .def_property_readonly("stats", &DeviceHandle<T>::stats)
+        .def("restore_stats", &DeviceHandle<T>::restore_stats, py::arg("updates"),
+             py::arg("materializations"), py::arg("discarded"), py::arg("dropped"))
         .def_property_readonly("shape", &DeviceHandle<T>::shape);
 }
 

@@ -88,6 +88,9 @@ class _Handle:
     def stats(self) -> dict[str, float]:
         return dict(self._native.stats)
 
+    def restore_stats(self, **stats: float) -> None:
+        self._native.restore_stats(**stats)
+
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self._native.shape)

@@ -69,6 +69,30 @@ def test_gpu_odeim_points_equal_the_cpu_points() -> None:
     assert sel.lebesgue_constant <= rankwise.qdeim(cp.asarray(U)).lebesgue_constant * (1 + 1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["deim", "qdeim", "odeim"])
+@pytest.mark.parametrize("scale", ["column", "tiny", "huge"])
+def test_gpu_points_of_scaled_bases_equal_the_cpu_points(
+    scale: str, method: str, dtype: Any
+) -> None:
+    """The CPU selects on a basis scaled by powers of two (DEIM: columns of scales far
+    apart; every method: extreme entries); the GPU selected on the basis as given, so a
+    column of 1e-18 was refused as rank-deficient or other points came out."""
+    import cupy as cp
+
+    U = _basis(400, 10, np.float64, 4)
+    tiny = 1e-9 if dtype == np.float32 else 1e-18
+    if scale == "column":
+        U[:, 5] *= tiny
+    else:
+        U *= {"tiny": 1e-30 if dtype == np.float32 else 1e-250, "huge": 1e30}[scale]
+    U = U.astype(dtype)
+    args = (20,) if method == "odeim" else ()
+    sel = getattr(rankwise, method)(cp.asarray(U), *args)
+    ref = getattr(rankwise, method)(U, *args)
+    np.testing.assert_array_equal(cp.asnumpy(sel.points), ref.points)
+
+
 def test_gpu_deim_on_a_tall_basis() -> None:
     """n = 300 000: the argmax and the pivoted QR run over many blocks of rows."""
     import cupy as cp

@@ -618,21 +618,34 @@ class PointSelection(PointInterpolant):
 _COLUMN_SPREAD = 2.0**10
 
 
-def _selection_basis(U: Any, per_column: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """The validated basis u and the one the points are selected on: u, or a copy scaled by
-    one power of two when its entries are extreme (subnormal, or near the float maximum:
-    :func:`power_of_two_exponent`); the points are those of u in exact arithmetic.
-    `per_column` (DEIM, whose points, LU's row pivots, do not depend on the columns' scales):
-    each column scaled by its own power of two to a largest magnitude in [0.5, 1) where the
-    columns' largest magnitudes lie more than _COLUMN_SPREAD apart, so that the core's
-    singularity tests (pivots against the largest) compare columns of one scale."""
-    u, column_max = _validated_basis(U)
+def selection_exponents(
+    column_max: np.ndarray, dtype: np.dtype, per_column: bool = False
+) -> np.ndarray | None:
+    """The powers of two (int32, one per column) that a basis with these largest column
+    magnitudes is scaled by before its points are selected, or None where it is selected on
+    as it is: one power for the whole basis when its entries are extreme (subnormal, or near
+    the float maximum: :func:`power_of_two_exponent`), so that the points are those of the
+    basis in exact arithmetic.  `per_column` (DEIM, whose points, LU's row pivots, do not
+    depend on the columns' scales): each column scaled by its own power of two to a largest
+    magnitude in [0.5, 1) where the columns' largest magnitudes lie more than _COLUMN_SPREAD
+    apart, so that the core's singularity tests (pivots against the largest) compare
+    columns of one scale.  Shared by the CPU and the CuPy selections."""
     big = float(column_max.max())
     nonzero = column_max[column_max > 0]
     if per_column and nonzero.size and big > _COLUMN_SPREAD * float(nonzero.min()):
-        exponents = -np.frexp(np.where(column_max > 0, column_max, 1.0))[1]
-        return u, np.ldexp(u, exponents.astype(np.int32)).astype(u.dtype, copy=False)
-    return u, scaled(u, power_of_two_exponent(big, u.dtype))
+        return (-np.frexp(np.where(column_max > 0, column_max, 1.0))[1]).astype(np.int32)
+    exponent = power_of_two_exponent(big, dtype)
+    return None if exponent == 0 else np.full(column_max.shape, exponent, dtype=np.int32)
+
+
+def _selection_basis(U: Any, per_column: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The validated basis u and the one the points are selected on (u, or u scaled by
+    :func:`selection_exponents`)."""
+    u, column_max = _validated_basis(U)
+    exponents = selection_exponents(column_max, u.dtype, per_column)
+    if exponents is None:
+        return u, u
+    return u, np.ldexp(u, exponents).astype(u.dtype, copy=False)
 
 
 def _finish(U: np.ndarray, points: np.ndarray, method: str, work: np.ndarray) -> PointSelection:

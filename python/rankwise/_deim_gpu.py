@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _gpu, _selection
-from ._deim import _check_selection_rank, odeim_scores
+from ._deim import _check_selection_rank, odeim_scores, selection_exponents
 from ._validate import check_int
 
 
@@ -40,6 +40,18 @@ def as_device_basis(U: Any, name: str = "U") -> Any:
     u = U.astype(dtype) if U.dtype != dtype else U
     _gpu._check_finite(u, name)
     return u
+
+
+def selection_basis(u: Any, per_column: bool = False) -> Any:
+    """The CuPy basis the points of u are selected on: u, or u scaled by powers of two as
+    on the CPU (rankwise._deim.selection_exponents: extreme entries, and for DEIM columns
+    of scales far apart; one read of u and m values to the host)."""
+    cp = _gpu._cupy()
+    column_max = cp.abs(u).max(axis=0).get().astype(np.float64)
+    exponents = selection_exponents(column_max, u.dtype, per_column)
+    if exponents is None:
+        return u
+    return cp.ldexp(u, cp.asarray(exponents)).astype(u.dtype, copy=False)
 
 
 def device_rows(u: Any, method: str) -> np.ndarray:
@@ -148,9 +160,11 @@ class DevicePointSelection:
         )
 
 
-def _finish(u: Any, points: np.ndarray, method: str) -> DevicePointSelection:
+def _finish(u: Any, points: np.ndarray, method: str, w: Any) -> DevicePointSelection:
+    """The result on u, its selection checked for rank on w (the basis selected on), as on
+    the CPU."""
     result = DevicePointSelection(u, points, method)
-    _check_selection_rank(result.interpolation_matrix.get(), "U")  # m x m, on the host
+    _check_selection_rank(w[_gpu._cupy().asarray(points)].get(), "U")  # on the host
     return result
 
 
@@ -180,12 +194,13 @@ def select_on_device(U: Any, method: str, n_points: Any = None) -> DevicePointSe
     """The body of rankwise.deim / qdeim / odeim for a CuPy basis U."""
     _gpu.cuda_module()  # a clear error first where the GPU cannot be used
     u = as_device_basis(U)
+    w = selection_basis(u, per_column=method == "deim")
     if method != "odeim":
-        return _finish(u, device_rows(u, method), method)
+        return _finish(u, device_rows(w, method), method, w)
     n, m = (int(d) for d in u.shape)
     k = check_int(n_points, "n_points", low=m)
     if k > n:
         raise ValueError(f"n_points ({k}) exceeds the number of rows of U ({n})")
-    start = device_rows(u, "qdeim")
-    _check_selection_rank(u[_gpu._cupy().asarray(start)].get(), "U")
-    return _finish(u, _odeim_extend(u, start, k), "odeim")
+    start = device_rows(w, "qdeim")
+    _check_selection_rank(w[_gpu._cupy().asarray(start)].get(), "U")
+    return _finish(u, _odeim_extend(w, start, k), "odeim", w)

@@ -203,14 +203,14 @@ def _check_values(values: Any, name: str, dtype: np.dtype, xp: Any = np) -> None
         )
 
 
-def _check_sparse_method_range(E: Any, dtype: np.dtype) -> None:
-    """ValueError where the sparse method's sums of squares of the new block would
-    overflow (||E|| beyond sqrt(float max) / 16: about 8e152 in float64, 1.2e18 in float32;
-    LAPACK then failed with "SVD did not converge"); the other methods take blocks up to
-    the float maximum / 16 (_check_values)."""
-    values = E.data if sp.issparse(E) else E
+def _check_sparse_method_range(values: Any, dtype: np.dtype, xp: Any = np) -> None:
+    """ValueError where the sparse method's sums of squares of the new block (its stored
+    values: the array, or a sparse matrix's data) would overflow (||E|| beyond sqrt(float
+    max) / 16: about 8e152 in float64, 1.2e18 in float32; LAPACK then failed with "SVD did
+    not converge"); the other methods take blocks up to the float maximum / 16
+    (_check_values).  ``xp``: the array module (cupy for the GPU updater)."""
     limit = math.sqrt(float(np.finfo(dtype).max)) / 16
-    if _norm_above(values, _max_abs(values), limit):
+    if _norm_above(values, _max_abs(values), limit, xp):
         raise ValueError(
             f"E is too large for the sparse method: its norm exceeds {limit:.3g} (the square "
             f"root of the {np.dtype(dtype).name} maximum / 16), where the method's sums of "
@@ -692,7 +692,8 @@ class SVDUpdater:
         """The handle's ``kind`` update with the blocks D^T: for rows, E; for columns, E^T;
         for A + B C^T, B^T and C^T."""
         if append and self._resolved == "sparse":
-            _check_sparse_method_range(blocks[0].source, self.dtype)
+            E = blocks[0].source
+            _check_sparse_method_range(E.data if sp.issparse(E) else E, self.dtype)
         args: list[Any] = []
         for block in blocks:
             args += _block(block)

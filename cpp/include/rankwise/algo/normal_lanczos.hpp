@@ -433,10 +433,13 @@ SvdFactors<Backend, T> leading_triplets_short_side(const Backend& be, const Line
     auto AV = be.template matrix<T>(m, k);
     A.apply(Trans::No, ConstMatView<T>(f.V.view()), AV.view());
     f.passes += 1;
-    triplets_of_range(be, AV.view(), f);
+    const auto level = [&] {
+        const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
+        return rounding_level<T>(A.fro_norm2(), f.s, k, double(n), scale);
+    };
+    triplets_of_range(be, AV.view(), f, asks_for_floor(o.tol, level()));
     const double worst = worst_left_residual(be, A, f);
-    const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
-    const double rounding = rounding_level<T>(A.fro_norm2(), f.s, k, double(n), scale);
+    const double rounding = level();
     if (!(std::isfinite(worst) && worst <= std::max(o.tol, kNormalAccept * rounding))) {
         return bidiagonalization();
     }

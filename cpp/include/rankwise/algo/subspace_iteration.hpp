@@ -26,7 +26,9 @@
 // not know it from the Ritz values, the rest of the spectrum taken as flat at the smallest
 // one kept), or once it no longer improves (below sqrt(eps): no 25% improvement in 3
 // cycles, and less than a quarter of the gain of the cycles before; see stagnates()):
-// rounding, not the iteration, then sets the residual.
+// rounding, not the iteration, then sets the residual.  There the Rayleigh-Ritz vectors are
+// refined by one one-sided Jacobi step each cycle (refined_ritz.hpp), without which the floor
+// is 3-6 times that level instead of 0.5-2 (SciPy's arpack: 0.2-0.4).
 #pragma once
 
 #include <algorithm>
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "rankwise/algo/factors.hpp"
+#include "rankwise/algo/refined_ritz.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/philox.hpp"
 
@@ -144,14 +147,29 @@ bool stopped_improving(const std::vector<double>& history, double worst, double 
            worst <= ceiling * rounding && history.size() >= 6 && stagnates(history, worst);
 }
 
+// Whether tol asks for the rounding floor: tol below kNearFloor times the rounding level
+// (0 included).  There the Rayleigh-Ritz SVDs are refined (refined_ritz.hpp).
+inline bool asks_for_floor(double tol, double rounding) { return tol < kNearFloor * rounding; }
+
 // The triplets from the SVD of AV = A V_k, V_k = f.V (n x k, orthonormal), into f (SciPy's
 // svds ends the same way): Rayleigh-Ritz on range(V_k), with u = A v / s, so A v - s u is
 // at rounding level and the residual left is A^T u - s v, at most about ||A^T r|| / s <=
 // r s_(L+1) / s for a right residual r reached by a Krylov iteration (r lies outside the
-// leading left singular space).  AV is destroyed.
+// leading left singular space).  `refine`: the SVD refined to its own scale, the SVD of
+// V_k AV^T by refined_ritz_triplets (with LAPACK's alone, its backward error, about 40 eps
+// s_1, is the residual: 3-4 rounding units on a 300 x 1200 Gaussian, k = 10).  AV is
+// destroyed.
 template <class Backend, class T>
-void triplets_of_range(const Backend& be, MatView<T> AV, SvdFactors<Backend, T>& f) {
+void triplets_of_range(const Backend& be, MatView<T> AV, SvdFactors<Backend, T>& f,
+                       bool refine) {
     const index_t k = AV.cols;
+    if (refine) {  // V_k AV^T = (V_k X) S U^T
+        auto g = refined_ritz_triplets(be, ConstMatView<T>(f.V.view()), ConstMatView<T>(AV), k);
+        f.U = std::move(g.V);
+        f.V = std::move(g.U);
+        f.s = std::move(g.s);
+        return;
+    }
     auto Vt = be.template matrix<T>(k, k);
     auto U = be.template matrix<T>(AV.rows, k);
     std::vector<T> s(static_cast<std::size_t>(k));
@@ -221,6 +239,9 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
     bool converged = false;
     double worst = std::numeric_limits<double>::infinity();
     double rounding = 0;  // the last cycle's rounding level
+    // ... before the first cycle, the largest it can be (||A||_F <= sqrt(min(m, n)) s_1)
+    const double largest_level =
+        double(std::numeric_limits<T>::epsilon()) * (1 + std::sqrt(min_dim));
     index_t p = 0;        // kept Ritz vectors at the front of K and W
     index_t it = 0;
     while (it < o.max_iter) {
@@ -242,8 +263,17 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
                                    Ortho::CholQR2);
             passes += 1;
         }
-        // Rayleigh-Ritz: the SVD of Q W^T (W destroyed), the leading `keep` triplets.
-        out = svd_of_product(be, ConstMatView<T>(K.view()), W.view(), keep, SvdDriver::Gesdd);
+        // Rayleigh-Ritz: the SVD of Q W^T, the leading `keep` triplets; refined to their own
+        // scale where tol asks for the rounding floor (refined_ritz.hpp: otherwise the
+        // thick restarts accumulate the SVD's backward error and hold the floor at 3-6
+        // rounding units), as they are (W destroyed) where tol is above it.
+        if (asks_for_floor(o.tol, rounding > 0 ? rounding : largest_level)) {
+            out = refined_ritz_triplets(be, ConstMatView<T>(K.view()), ConstMatView<T>(W.view()),
+                                        keep);
+        } else {
+            out = svd_of_product(be, ConstMatView<T>(K.view()), W.view(), keep,
+                                 SvdDriver::Gesdd);
+        }
         // AV = A V_k (plain restart: A V_l, which starts the next cycle, in K's first
         // block) and the residuals s_i u_i - A v_i in free space: K's first columns (thick:
         // K is refilled at the restart), or F (plain: no next block is kept; k <= l)
@@ -294,7 +324,7 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
     out.passes = passes;
     out.V.truncate_cols(k);
     if (std::isfinite(worst)) {
-        triplets_of_range(be, AV.view(), out);
+        triplets_of_range(be, AV.view(), out, asks_for_floor(o.tol, rounding));
         // Short of tol (a stall, or max_iter): the triplets returned, u = A v / s, are
         // judged by their own residual A^T u - s v before failure is reported; it can lie
         // below the cycle's, which measured the Ritz pair (340 x 413 Gaussian, k = 1:

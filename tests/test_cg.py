@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import _thread
-import threading
-import time
 import warnings
 from typing import Any
 
@@ -15,6 +12,7 @@ import rankwise
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from interrupt_support import interrupt_inside_core
 from rankwise import CGBreakdownError
 from scipy.sparse.linalg import LinearOperator
 
@@ -459,9 +457,10 @@ def test_not_spd_preconditioner() -> None:
         rankwise.cg(A, np.ones(36), M=-np.eye(36))
     res = rankwise.solve_cg(A, np.ones(36), M=sp.diags_array(np.r_[np.zeros(18), np.ones(18)]))
     # M singular with r in its null space at some step -> r.Mr = 0
-    assert res.reason in ("M_not_spd", "converged", "maxiter")
-    if res.reason == "converged":
-        assert true_rel_residual(A, res.x, np.ones(36)) <= 1.01e-5
+    assert res.reason == "M_not_spd"
+    assert res.info < 0
+    assert not res.converged
+    assert np.isfinite(res.x).all()
 
 
 def test_nonfinite_inputs() -> None:
@@ -488,8 +487,9 @@ def test_nonfinite_inputs() -> None:
 def test_overflow_is_reported() -> None:
     A = sp.diags_array(np.full(10, 1e300)).tocsr()
     res = rankwise.solve_cg(A, np.full(10, 1e300), rtol=1e-30)
-    assert res.reason in ("nonfinite", "converged")
-    assert np.isfinite(res.x).all()
+    # b is scaled by a power of two (_rhs_scale): r.r does not overflow, x = 1 exactly
+    assert res.reason == "converged"
+    np.testing.assert_allclose(res.x, 1.0, rtol=1e-14)
 
 
 @pytest.mark.parametrize(
@@ -536,16 +536,13 @@ def test_cupy_matrix_with_host_vector_refused() -> None:
 def test_ctrl_c_interrupts_long_solve() -> None:
     A = poisson2d(300)  # n = 90 000: about a millisecond per iteration
     b = np.ones(A.shape[0])
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    t0 = time.perf_counter()
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            # rtol = atol = 0: never converges; without Ctrl-C this takes minutes
-            rankwise.cg(A, b, rtol=0.0, atol=0.0, maxiter=1_000_000)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - t0 < 10.0
+    with interrupt_inside_core(0.3) as record, pytest.raises(KeyboardInterrupt):
+        # rtol = atol = 0: never converges; without Ctrl-C this runs all 20 000 iterations
+        rankwise.cg(A, b, rtol=0.0, atol=0.0, maxiter=20_000)
+    assert record.inside_core  # the native loop checks (every 0.1 s), not only its end
+    x, info = rankwise.cg(poisson2d(8), np.ones(64), rtol=1e-10)  # the module still works
+    assert info == 0
+    assert true_rel_residual(poisson2d(8), x, np.ones(64)) <= 1.01e-10
 
 
 def test_result_independent_of_thread_count() -> None:

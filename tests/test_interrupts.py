@@ -1,23 +1,15 @@
-"""Ctrl-C returns control within a second and leaves objects usable, also when the native
-call is inside one long LAPACK routine (rankwise/_interrupt.py): a Zha-Simon update whose
-core SVD takes seconds, and a CG solve."""
+"""Ctrl-C returns control before the native work ends and leaves objects usable, also when
+the native call is inside one long LAPACK routine (rankwise/_interrupt.py): a Zha-Simon
+update whose core SVD takes seconds, and the EIM greedy loop.  Nothing is timed: the tests
+check where the interrupt was handled (how soon is a matter for bench/)."""
 
 from __future__ import annotations
-
-import _thread
-import threading
-import time
 
 import numpy as np
 import pytest
 import rankwise
 import scipy.sparse as sp
-
-
-def _interrupt_after(seconds: float) -> threading.Timer:
-    timer = threading.Timer(seconds, _thread.interrupt_main)
-    timer.start()
-    return timer
+from interrupt_support import interrupt_inside_core
 
 
 def test_ctrl_c_during_a_long_update_returns_at_once_and_leaves_the_updater_unchanged() -> None:
@@ -26,14 +18,12 @@ def test_ctrl_c_during_a_long_update_returns_at_once_and_leaves_the_updater_unch
     E = sp.random_array((2500, 1500), density=0.01, rng=rng, format="csr")
     up = rankwise.SVDUpdater(32, method="zha-simon", random_state=0).fit(A)
     before = up.svd()
-    timer = _interrupt_after(0.2)
-    t0 = time.perf_counter()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            up.add_rows(E)  # the (k + 2500)^2 core SVD alone takes seconds
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - t0 < 1.0
+    with interrupt_inside_core(0.2) as record, pytest.raises(KeyboardInterrupt):
+        up.add_rows(E)  # the (k + 2500)^2 core SVD alone takes seconds
+    # handled by the main thread while the update ran in its worker thread (a call made in
+    # the main thread would get it only at its next check, after a LAPACK routine ends)
+    assert record.worker_running
+    assert not record.inside_core
     # Unchanged (the abandoned worker stops before committing) and usable again.
     for got, want in zip(up.svd(), before, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -44,16 +34,11 @@ def test_ctrl_c_during_a_long_update_returns_at_once_and_leaves_the_updater_unch
     np.testing.assert_allclose(up.s, fresh.s, rtol=1e-12)
 
 
-def test_ctrl_c_during_a_long_eim_greedy_returns_at_once() -> None:
+def test_ctrl_c_during_a_long_eim_greedy_stops_it_inside() -> None:
     rng = np.random.default_rng(1)
     S = rng.standard_normal((40_000, 300))  # every term streams the 96 MB residual
-    timer = _interrupt_after(0.3)
-    t0 = time.perf_counter()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            rankwise.eim(S, max_terms=300, tol=0.0)
-    finally:
-        timer.cancel()
-    assert time.perf_counter() - t0 < 1.3  # 0.3 s until Ctrl-C, then at most one term
+    with interrupt_inside_core(0.3) as record, pytest.raises(KeyboardInterrupt):
+        rankwise.eim(S, max_terms=300, tol=0.0)
+    assert record.inside_core  # the greedy loop checks between terms
     small = rankwise.eim(S[:2000, :50], max_terms=5)  # the module still works
     assert small.points.size == 5

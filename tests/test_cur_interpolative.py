@@ -50,7 +50,9 @@ def test_fixed_rank_accuracy_like_scipy(dtype: type, rand: bool, k: int) -> None
     # an ID is within a modest factor of sigma_{k+1} (Cheng et al. 2005: sqrt(1 + k(n - k))
     # for a strong RRQR; pivoted QR and sketches are as good in practice)
     assert ours <= np.sqrt(1 + k * (120 - k)) * sigma[k] * 10
-    assert ours <= 10 * theirs + 1e-13
+    # the same pivoted QR as SciPy's (on A, or on Q^H A of a 2k-column range sketch):
+    # measured ours / theirs = 1.000 over 5 matrices x 5 seeds
+    assert ours <= 1.1 * theirs + 1e-13
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -128,6 +128,7 @@ def test_fixed_precision_random_cases(m, n, dtype, seed, tol_exp) -> None:
     assert_svd_output(U, s, Vt, (m, n), r, dtype)
     err = np.linalg.norm(prob.A64 - (U.astype(np.float64) * s) @ Vt.astype(np.float64))
     assert err <= tol * tails[0], f"relative error {err / tails[0]:.3e} > tol {tol:g}"
+    assert r <= r_opt + 4, f"rank {r} far above the optimal {r_opt}"
 
 
 @settings(max_examples=200, deadline=None)

@@ -38,14 +38,29 @@ def _is_core_function(fn: Any) -> bool:
 
 
 @contextlib.contextmanager
-def interrupt_inside_core(after_seconds: float) -> Iterator[InterruptRecord]:
-    """Simulates Ctrl-C ``after_seconds`` into the block and records where it was handled;
-    the handler raises KeyboardInterrupt as Python's default one does."""
+def interrupt_inside_core(
+    after_seconds: float, from_first_core_call: bool = True
+) -> Iterator[InterruptRecord]:
+    """Simulates Ctrl-C ``after_seconds`` after the block's first rankwise._core call in
+    this thread began (not after the block began: the Python before it, validation for
+    instance, can take a loaded machine that long), or after the block began where
+    ``from_first_core_call`` is False (a call whose core runs in a worker thread), and
+    records where it was handled; the handler raises KeyboardInterrupt as Python's default
+    one does."""
     record = InterruptRecord()
+    timer = threading.Timer(after_seconds, _thread.interrupt_main)
+    started = [False]
+
+    def start_timer() -> None:
+        if not started[0]:
+            started[0] = True
+            timer.start()
 
     def profile(frame: FrameType, event: str, arg: Any) -> None:
         if event == "c_call" and _is_core_function(arg):
             record.depth += 1
+            if from_first_core_call:
+                start_timer()
         elif event in ("c_return", "c_exception") and _is_core_function(arg):
             record.depth -= 1
 
@@ -57,10 +72,10 @@ def interrupt_inside_core(after_seconds: float) -> Iterator[InterruptRecord]:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, handler)
-    timer = threading.Timer(after_seconds, _thread.interrupt_main)
     sys.setprofile(profile)
     try:
-        timer.start()
+        if not from_first_core_call:
+            start_timer()
         yield record
     finally:
         sys.setprofile(None)

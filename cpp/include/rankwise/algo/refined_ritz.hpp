@@ -16,10 +16,10 @@
 // of about eps s_i s_j, so one first-order Jacobi step,
 //     x_j += sum_{i != j} x_i (g_i^T g_j) / (s_j^2 - s_i^2)
 // (the eigenvector perturbation of a nearly diagonal symmetric matrix, Golub & Van Loan,
-// 4th ed., 8.1.2), leaves errors of that order.  No products with A: two n x L x L and two
-// n x L x r products beside the SVD (svds, dense 1000 x 1000, k = 50: 5 ms more per cycle
-// of 44; fewer cycles to the floor made the whole call as fast).  Used in float64 only
-// (kRitzRefinementPays).
+// 4th ed., 8.1.2), leaves errors of that order.  No products with A: beside the SVD, an
+// n x L x L product, two n x L x r ones, small ones and two n x L copies (svds, dense
+// 1000 x 1000, k = 50: 5 ms more per cycle of 44; fewer cycles to the floor made the whole
+// call as fast).  Used in float64 only (kRitzRefinementPays).
 #pragma once
 
 #include <algorithm>
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "rankwise/algo/factors.hpp"
+#include "rankwise/error.hpp"
 
 namespace rankwise {
 
@@ -48,37 +49,42 @@ inline constexpr double kRefinedRange = 1.0 / 16;
 // about the size of the SVD's errors it corrects, and the results were mixed (svds at tol =
 // 0, rounding units, median over 16 cases 1.18 -> 0.86, but a 0.97^j spectrum, k = 40:
 // 3.5 -> 7.8, and 200 values within 1e-3: 25-44 -> 27-51), where float64 gained everywhere
-// (median 3.7 -> 1.35, max 6.0 -> 2.3; geometric spectra 2.3-8.2 -> 1.0-2.1).
+// (median 3.7 -> 1.35, max 6.0 -> 2.3; geometric spectra 2.3-8.2 -> 1.0-2.6).
 template <class T>
 inline constexpr bool kRitzRefinementPays = std::numeric_limits<T>::digits > 24;
 
 // The first-order Jacobi coefficients Z (L x r, host, column-major): z_jj = 1, and for the
 // refined columns j < refined, z_ij = g_i^T g_j / (s_j^2 - s_i^2) where that is at most
 // kMaxRitzCorrection sqrt(eps).  `gram` holds the normalized g_i^T g_j (L x refined), `norm`
-// the ||g_i||.  In terms of t = s_i / s_j: z_ij = c_ij t / ((1 - t)(1 + t)).  Z is
-// antisymmetric among the refined columns, so X (E_r + Z) stays orthonormal to second
-// order; the returned columns that are not refined (i in [refined, r)) take no part (x_j
-// corrected along x_i without the converse would cost them orthogonality to first order).
-// The discarded columns (i >= r) are corrected along: that is the error the thick restart
-// would keep.
+// the ||g_i||.  In terms of t = s_i / s_j: z_ij = c_ij t / ((1 - t)(1 + t)).  Among the
+// refined columns Z is made exactly antisymmetric (z_ji = -z_ij from the mean of c_ij and
+// c_ji, one decision per pair), so X (E_r + Z) stays orthonormal to second order: the two
+// computed products differ by rounding, which over a close pair's gap was a first-order
+// loss (U^T U off by 1e-10 on five values 1e-7 apart).  The returned columns that are not
+// refined (i in [refined, r)) take no part, for the same reason.  The discarded columns
+// (i >= r) are corrected along: that is the error the thick restart would keep.
 template <class T>
 std::vector<T> jacobi_correction(const std::vector<T>& gram, const std::vector<double>& norm,
                                  index_t refined, index_t r) {
     const auto L = static_cast<index_t>(norm.size());
     const double largest =
         kMaxRitzCorrection * std::sqrt(double(std::numeric_limits<T>::epsilon()));
+    const auto at = [L](index_t i, index_t j) { return std::size_t(i + j * L); };
+    const auto coefficient = [&](double c, index_t i, index_t j) {  // 0 where not made
+        const double t = norm[std::size_t(i)] / norm[std::size_t(j)];
+        const double zij = c * t / ((1 - t) * (1 + t));
+        return std::isfinite(zij) && std::abs(zij) <= largest ? zij : 0.0;
+    };
     std::vector<T> z(static_cast<std::size_t>(L * r), T(0));
-    for (index_t j = 0; j < r; ++j) {
-        z[std::size_t(j + j * L)] = T(1);
-        if (j >= refined) continue;
-        for (index_t i = 0; i < L; ++i) {
-            const double t = norm[std::size_t(i)] / norm[std::size_t(j)];
-            const double zij = double(gram[std::size_t(i + j * L)]) * t / ((1 - t) * (1 + t));
-            const bool partner = i < refined || i >= r;
-            if (i != j && partner && std::isfinite(zij) && std::abs(zij) <= largest) {
-                z[std::size_t(i + j * L)] = T(zij);
-            }
+    for (index_t j = 0; j < r; ++j) z[at(j, j)] = T(1);
+    for (index_t j = 0; j < refined; ++j) {
+        for (index_t i = 0; i < j; ++i) {  // refined pairs, once each
+            const double c = (double(gram[at(i, j)]) + double(gram[at(j, i)])) / 2;
+            const double zij = coefficient(c, i, j);
+            z[at(i, j)] = T(zij);
+            z[at(j, i)] = T(-zij);
         }
+        for (index_t i = r; i < L; ++i) z[at(i, j)] = T(coefficient(double(gram[at(i, j)]), i, j));
     }
     return z;
 }
@@ -90,6 +96,9 @@ template <class Backend, class T>
 SvdFactors<Backend, T> refined_ritz_triplets(const Backend& be, ConstMatView<T> Q,
                                              ConstMatView<T> W, index_t r) {
     const index_t n = W.rows, L = W.cols;
+    require(0 < r && r <= L && L <= n && Q.cols == L)
+        << "refined_ritz_triplets: need 0 < r <= L <= n; got r = " << r << ", W " << n << " x "
+        << L << ", Q with " << Q.cols << " columns";
     auto G = be.template matrix<T>(n, L);
     auto Uw = be.template matrix<T>(n, L);
     auto Xt = be.template matrix<T>(L, L);
@@ -102,37 +111,43 @@ SvdFactors<Backend, T> refined_ritz_triplets(const Backend& be, ConstMatView<T> 
            sw[std::size_t(refined)] >= kRefinedRange * sw[0]) {
         ++refined;
     }
+    // G = W X and its columns' norms
     std::vector<double> norm(static_cast<std::size_t>(L));
-    std::vector<T> gram;
     if (refined > 0) {
-        // G = W X, its columns' norms, and the Gram matrix of the normalized columns (no
-        // overflow where W's entries are large), first `refined` columns
         be.gemm(Trans::No, Trans::Yes, T(1), W, ConstMatView<T>(Xt.view()), T(0), G.view());
         be.column_norms(ConstMatView<T>(G.view()), norm.data());
-        if (std::all_of(norm.begin(), norm.begin() + refined, [](double v) { return v > 0; })) {
-            std::vector<T> inverse(norm.size());
-            for (std::size_t j = 0; j < norm.size(); ++j) {
-                inverse[j] = norm[j] > 0 ? T(1 / norm[j]) : T(0);
-            }
-            auto Gn = be.template matrix<T>(n, L);
-            be.scale_columns(ConstMatView<T>(G.view()), inverse.data(), Gn.view());
-            auto C = be.template matrix<T>(L, refined);
-            be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Gn.view()),
-                    ConstMatView<T>(Gn.view().cols_range(0, refined)), T(0), C.view());
-            gram = be.to_host(C.data(), L * refined);
-        } else {
+        if (!std::all_of(norm.begin(), norm.begin() + refined, [](double v) { return v > 0; })) {
             refined = 0;  // W X lost a value the SVD found (rounding): keep the SVD's
         }
+    }
+    // the values not refined keep the SVD's vectors (Uw's storage is free after this)
+    auto Vr = be.template matrix<T>(n, r);
+    if (refined < r) {
+        be.copy(ConstMatView<T>(Uw.view().cols_range(refined, r - refined)),
+                Vr.view().cols_range(refined, r - refined));
+    }
+    // the Gram matrix of G's normalized columns (no overflow where W's entries are large),
+    // its first `refined` columns, with the normalized G in Uw's storage
+    std::vector<T> gram;
+    if (refined > 0) {
+        std::vector<T> inverse(norm.size());
+        for (std::size_t j = 0; j < norm.size(); ++j) {
+            inverse[j] = norm[j] > 0 ? T(1 / norm[j]) : T(0);
+        }
+        auto& Gn = Uw;
+        be.scale_columns(ConstMatView<T>(G.view()), inverse.data(), Gn.view());
+        auto C = be.template matrix<T>(L, refined);
+        be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Gn.view()),
+                ConstMatView<T>(Gn.view().cols_range(0, refined)), T(0), C.view());
+        gram = be.to_host(C.data(), L * refined);
     }
     const std::vector<T> z = jacobi_correction<T>(gram, norm, refined, r);
     auto Z = be.template matrix<T>(L, r);
     be.from_host(z.data(), Z.view());
-    // X_r = X (E_r + Z) and V_r = W X_r = G (E_r + Z), normalized: s = ||V_r|| / ||X_r||;
-    // the values not refined keep the SVD's vectors and values
+    // X_r = X (E_r + Z) and V_r = W X_r = G (E_r + Z), normalized: s = ||V_r|| / ||X_r||
     auto Xr = be.template matrix<T>(L, r);
     be.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Xt.view()), ConstMatView<T>(Z.view()),
             T(0), Xr.view());
-    auto Vr = be.template matrix<T>(n, r);
     std::vector<double> nx(static_cast<std::size_t>(r), 1.0), nv(nx.size(), 1.0);
     if (refined > 0) {
         be.gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(G.view()),
@@ -140,10 +155,6 @@ SvdFactors<Backend, T> refined_ritz_triplets(const Backend& be, ConstMatView<T> 
                 Vr.view().cols_range(0, refined));
         be.column_norms(ConstMatView<T>(Xr.view().cols_range(0, refined)), nx.data());
         be.column_norms(ConstMatView<T>(Vr.view().cols_range(0, refined)), nv.data());
-    }
-    if (refined < r) {
-        be.copy(ConstMatView<T>(Uw.view().cols_range(refined, r - refined)),
-                Vr.view().cols_range(refined, r - refined));
     }
     SvdFactors<Backend, T> out;
     out.s.assign(sw.begin(), sw.begin() + r);

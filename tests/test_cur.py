@@ -52,8 +52,9 @@ def test_exact_recovery_of_exact_rank(method: str, core: str, dtype: type) -> No
     assert d.U.dtype == dtype
     assert d.C.dtype == dtype
     err = np.linalg.norm(A - d.to_dense()) / np.linalg.norm(A)
-    # sigma_k / sigma_1 = 1e-2: the core amplifies rounding by at most cond(A[I, J])
-    assert err < 1e4 * eps(dtype)
+    # sigma_k / sigma_1 = 1e-2: the core amplifies rounding by at most cond(A[I, J]) (about
+    # 1e2; measured at most 19 eps over the methods and cores)
+    assert err < 1e3 * eps(dtype)
 
 
 @pytest.mark.parametrize("method", SAMPLED)

@@ -371,3 +371,13 @@ def test_eps_or_k_as_scipy_takes_it(eps_or_k: Any) -> None:
     got = rli.interp_decomp(A, eps_or_k, rand=False)
     expected = sli.interp_decomp(A, eps_or_k, rand=False)
     assert len(got) == len(expected)
+    k = got[0] if len(got) == 3 else int(eps_or_k)
+    assert k == (expected[0] if len(expected) == 3 else k)
+    # the same ID (the columns after the k skeleton ones come in another order)
+    (idx, proj), (sidx, sproj) = got[-2:], expected[-2:]
+    np.testing.assert_array_equal(np.sort(idx[:k]), np.sort(sidx[:k]))
+    np.testing.assert_allclose(
+        sli.reconstruct_matrix_from_id(A[:, idx[:k]], idx, proj),
+        sli.reconstruct_matrix_from_id(A[:, sidx[:k]], sidx, sproj),
+        atol=1e-12,
+    )

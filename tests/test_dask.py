@@ -43,7 +43,7 @@ def test_tall_matrix_matches_the_in_memory_result(client, dtype) -> None:
     assert isinstance(Vt, np.ndarray)
     assert U.dtype == s.dtype == Vt.dtype == dtype
     U0, s0, Vt0 = rankwise.svd(A, 8, n_iter=2, random_state=5)
-    tol = 1e-4 if dtype == np.float32 else 1e-10
+    tol = 1e-4 if dtype == np.float32 else 1e-12  # measured: 6e-6 / 1.3e-14
     np.testing.assert_allclose(s, s0, rtol=tol)
     np.testing.assert_allclose(U.compute(), U0, atol=tol)
     np.testing.assert_allclose(Vt, Vt0, atol=tol)

@@ -647,3 +647,32 @@ def test_eim_interpolant_of_values_near_the_float_maximum() -> None:
     np.testing.assert_allclose(recon[ei.points], S[ei.points], rtol=1e-15)
     assert np.isinf(ei.errors[1])  # the true residual, -2.97e308, is beyond the range
     np.testing.assert_allclose(recon * 0.25, ei.basis @ ei.coefficients(S[ei.points] * 0.25))
+
+
+@pytest.mark.parametrize("scales", [(1e300, 1, 1, 1e-300), (1e200, 1e-200, 1, 1)])
+def test_deim_interpolant_of_columns_scales_beyond_the_range_apart(scales: tuple) -> None:
+    """The points were right (selected on columns scaled each by its own power of two), but
+    the interpolant solved with U[points] scaled by one power of two, where the small
+    column underflowed: NaN for every value, silently (found by fuzzing: a column of 1e308
+    beside one of subnormals).  The solve now scales the columns as the selection does."""
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((50, 4)))[0]
+    sel = rankwise.deim(Q * np.array(scales))
+    f = Q @ np.array([1.0, 2, 3, 4])  # in span(U)
+    np.testing.assert_allclose(sel(f[sel.points]), f, atol=1e-14)
+    c = sel.coefficients(f[sel.points])
+    np.testing.assert_allclose(c * np.array(scales), [1, 2, 3, 4], rtol=1e-13)
+
+
+def test_deim_interpolant_of_a_huge_and_a_subnormal_column_is_finite() -> None:
+    """The fuzzer's basis (8 x 2): column 0 holds -1.76e308 and subnormals, column 1 only
+    subnormals; its interpolant returned NaN."""
+    tiny = float(np.finfo(np.float64).smallest_subnormal)
+    U = np.zeros((8, 2))
+    U[:3] = -tiny
+    U[0, 0] = -1.7553944728655906e308
+    sel = rankwise.deim(U)
+    f = U @ np.array([1.0, 2.0])
+    rec = sel(f[sel.points])
+    assert np.isfinite(rec).all()
+    assert np.abs(rec - f).max() <= 4 * tiny  # the subnormals' own spacing

@@ -93,6 +93,25 @@ def test_gpu_points_of_scaled_bases_equal_the_cpu_points(
     np.testing.assert_array_equal(cp.asnumpy(sel.points), ref.points)
 
 
+@pytest.mark.parametrize("scales", [(1e300, 1, 1, 1e-300), (1e200, 1e-200, 1, 1)])
+def test_gpu_deim_interpolant_of_columns_scales_beyond_the_range_apart(scales: tuple) -> None:
+    """As on the CPU (test_fuzz_findings): the solve scales U[points]'s columns each by its
+    own power of two; unscaled, the small column underflowed and the interpolant gave NaN."""
+    import cupy as cp
+
+    rng = np.random.default_rng(0)
+    Q = np.linalg.qr(rng.standard_normal((50, 4)))[0]
+    U = Q * np.array(scales)
+    sel = rankwise.deim(cp.asarray(U))
+    ref = rankwise.deim(U)
+    np.testing.assert_array_equal(cp.asnumpy(sel.points), ref.points)
+    f = Q @ np.array([1.0, 2, 3, 4])
+    values = cp.asarray(f[ref.points])
+    np.testing.assert_allclose(cp.asnumpy(sel(values)), f, atol=1e-14)
+    c = cp.asnumpy(sel.coefficients(values))
+    np.testing.assert_allclose(c * np.array(scales), [1, 2, 3, 4], rtol=1e-13)
+
+
 def test_gpu_deim_on_a_tall_basis() -> None:
     """n = 300 000: the argmax and the pivoted QR run over many blocks of rows."""
     import cupy as cp

@@ -100,6 +100,19 @@ def scaled(a: np.ndarray, exponent: int) -> np.ndarray:
     return a if exponent == 0 else np.ldexp(a, np.int32(exponent)).astype(a.dtype, copy=False)
 
 
+def _scaled_columns(a: np.ndarray, exponents: np.ndarray | None) -> np.ndarray:
+    """a with column j scaled by 2^exponents[j] (``a`` itself for None)."""
+    if exponents is None:
+        return a
+    return np.ldexp(a, exponents).astype(a.dtype, copy=False)
+
+
+def _scaled_rows(c: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """c (m or m x k) with row j scaled by 2^exponents[j]."""
+    e = exponents.astype(np.int32)
+    return np.ldexp(c, e if c.ndim == 1 else e[:, None]).astype(c.dtype, copy=False)
+
+
 def _check_selection_rank(Up: np.ndarray, name: str) -> None:
     """U[p] must be numerically nonsingular (full column rank), else U is rank-deficient.
     Judged with its columns scaled to unit norm: the interpolant U U[p]^+ does not depend on
@@ -166,8 +179,21 @@ class PointInterpolant:
         return _matrix_exponent(self.interpolation_matrix)
 
     @functools.cached_property
+    def _column_exponents(self) -> np.ndarray | None:
+        """The powers of two 2^d_j (one per basis vector) that the solves apply to the columns
+        of U[points], or None: :func:`_exponent` for all, or, where the columns' largest
+        entries lie more than _COLUMN_SPREAD apart, each column's own
+        (:func:`selection_exponents`), so that the factorization works on normal numbers of
+        one scale.  The coefficients are then c_j = 2^d_j c_s,j, and the interpolant, which
+        does not depend on the columns' scales, is unchanged (a basis with a column of
+        1e308 and one of subnormals gave NaN: U[points] was singular to rounding; found
+        by fuzzing)."""
+        column_max = np.abs(self.interpolation_matrix).max(axis=0).astype(np.float64)
+        return selection_exponents(column_max, self.dtype, per_column=True)
+
+    @functools.cached_property
     def _factor(self) -> Any:
-        P = scaled(self.interpolation_matrix, self._exponent)
+        P = _scaled_columns(self.interpolation_matrix, self._column_exponents)
         if P.shape[0] == P.shape[1]:
             return scipy.linalg.lu_factor(P, check_finite=False)
         return scipy.linalg.qr(P, mode="economic", check_finite=False)
@@ -195,14 +221,15 @@ class PointInterpolant:
 
     def _plain_coefficients(self, v: np.ndarray) -> np.ndarray:
         c, t = self._scaled_solve(v)
+        d = self._column_exponents
         with np.errstate(over="ignore", under="ignore"):  # c itself beyond the range
-            return scaled(c, self._exponent - t)
+            return scaled(c, -t) if d is None else _scaled_rows(c, d - t)
 
     def _scaled_solve(self, v: np.ndarray) -> tuple[np.ndarray, int]:
-        """(c_s, t) with c_s = (2^e P)^+ (2^t v): U[points] (self._factor) and the values
-        scaled by powers of two 2^e, 2^t when their entries are extreme, so that the solve
-        works on normal numbers; the coefficients are c = 2^(e - t) c_s (the scaling
-        itself exact)."""
+        """(c_s, t) with c_s = (P D)^+ (2^t v): U[points] (self._factor) with its columns
+        and the values scaled by powers of two (D = diag(2^d_j), _column_exponents; 2^t)
+        when their entries are extreme, so that the solve works on normal numbers; the
+        coefficients are c = 2^-t D c_s (the scaling itself exact)."""
         big = float(np.abs(v).max(initial=0.0)) if v.dtype.kind == "f" else 0.0
         t = power_of_two_exponent(big, self.dtype)  # of the work dtype, before the cast
         v = scaled(v, t).astype(self.dtype, copy=False)
@@ -307,12 +334,12 @@ class PointInterpolant:
         """The reconstructed field(s) ``U @ coefficients(values)``, shape (n,) or (n, k)."""
         if self._prior is not None:
             return self.basis @ self.coefficients(values)
-        # U c = 2^-t (2^e U) c_s: with extreme entries of the basis (e) or of the values (t),
+        # U c = 2^-t (U D) c_s: with extreme entries of the basis (D) or of the values (t),
         # the products are formed on normal numbers and rounded once into the range of the
         # result (values near the float maximum: U @ c overflowed in its partial sums)
         c, t = self._scaled_solve(self._check_values(values, cast=False))
         with np.errstate(over="ignore", under="ignore"):
-            return scaled(scaled(self.basis, self._exponent) @ c, -t)
+            return scaled(_scaled_columns(self.basis, self._column_exponents) @ c, -t)
 
     @functools.cached_property
     def lebesgue_constant(self) -> float:

@@ -125,22 +125,46 @@ class DevicePointSelection:
             raise ValueError("values contains NaN or Inf")
         return v.astype(self.dtype, copy=False)
 
-    def coefficients(self, values: Any) -> Any:
-        """Coefficients ``c`` (CuPy, shape (m,) or (m, k)) of ``f ~ U @ c`` from
-        ``values = f[points]``: the solution of ``U[points] c = values`` (least squares
-        with more points than basis vectors)."""
+    @functools.cached_property
+    def _column_exponents(self) -> Any:
+        """As the CPU's PointInterpolant: powers of two for the columns of U[points] (a
+        CuPy int32 vector), or None, so that the solve works on normal numbers of one
+        scale (columns of 1e200 and 1e-200 gave NaN)."""
+        cp = _gpu._cupy()
+        column_max = cp.abs(self.interpolation_matrix).max(axis=0).get().astype(np.float64)
+        d = selection_exponents(column_max, self.dtype, per_column=True)
+        return None if d is None else cp.asarray(d)
+
+    def _scaled_coefficients(self, values: Any) -> Any:
+        """c_s = (U[points] D)^+ values, D = diag(2^d_j) (_column_exponents): c = D c_s."""
         cp = _gpu._cupy()
         v = self._check_values(values)
+        d = self._column_exponents
         P = self.interpolation_matrix
+        if d is not None:
+            P = cp.ldexp(P, d).astype(self.dtype, copy=False)
         if self.n_points == self.n_basis:
             c = cp.linalg.solve(P, v)
         else:
             c = cp.linalg.lstsq(P, v, rcond=None)[0]
         return c.astype(self.dtype, copy=False)
 
+    def coefficients(self, values: Any) -> Any:
+        """Coefficients ``c`` (CuPy, shape (m,) or (m, k)) of ``f ~ U @ c`` from
+        ``values = f[points]``: the solution of ``U[points] c = values`` (least squares
+        with more points than basis vectors)."""
+        c = self._scaled_coefficients(values)
+        d = self._column_exponents
+        if d is None:
+            return c
+        return _gpu._cupy().ldexp(c, d if c.ndim == 1 else d[:, None]).astype(self.dtype)
+
     def __call__(self, values: Any) -> Any:
         """The reconstructed field(s) ``U @ coefficients(values)``, shape (n,) or (n, k)."""
-        return self.basis @ self.coefficients(values)
+        c = self._scaled_coefficients(values)
+        d = self._column_exponents
+        U = self.basis if d is None else _gpu._cupy().ldexp(self.basis, d).astype(self.dtype)
+        return U @ c  # (U D) c_s: no product of a huge and a tiny scale
 
     @functools.cached_property
     def lebesgue_constant(self) -> float:

@@ -110,6 +110,7 @@ def test_gpu_deim_interpolant_of_columns_scales_beyond_the_range_apart(scales: t
     np.testing.assert_allclose(cp.asnumpy(sel(values)), f, atol=1e-14)
     c = cp.asnumpy(sel.coefficients(values))
     np.testing.assert_allclose(c * np.array(scales), [1, 2, 3, 4], rtol=1e-13)
+    assert sel.lebesgue_constant == pytest.approx(rankwise.deim(Q).lebesgue_constant, rel=1e-12)
 
 
 def test_gpu_deim_on_a_tall_basis() -> None:

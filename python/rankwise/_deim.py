@@ -352,9 +352,12 @@ class PointInterpolant:
         (Peherstorfer, Drmac & Gugercin 2020, Lemma 3.1).  Computed on first use from the
         Gram matrix of U (one pass over U).
         """
-        # U M = (2^e U) pinv(2^e U[points]): no under/overflow in G
-        U = scaled(self.basis.astype(np.float64, copy=False), self._exponent)
-        M = np.linalg.pinv(scaled(self.interpolation_matrix.astype(np.float64), self._exponent))
+        # U M = (U D) pinv(U[points] D), D = diag(2^d_j) (_column_exponents): no under/
+        # overflow in G, and no column of U[points] small enough for pinv to cut (a column
+        # scaled by 1e-18 gave 3.436 for 3.485)
+        d = self._column_exponents
+        U = _scaled_columns(self.basis.astype(np.float64, copy=False), d)
+        M = np.linalg.pinv(_scaled_columns(self.interpolation_matrix.astype(np.float64), d))
         G = U.T @ U
         # ||U M||_2^2 = lambda_max(M^T G M)
         lam = np.linalg.eigvalsh(M.T @ G @ M)
@@ -365,8 +368,10 @@ class PointInterpolant:
         """``max_i sum_k |(U U[points]^+)_{ik}|``: the Lebesgue constant in the max norm, as
         in the EIM literature (Maday, Nguyen, Patera & Pau 2009): ``||f - I f||_inf <= (1 +
         lebesgue_constant_inf) * min_c ||f - U c||_inf``.  One pass over U."""
-        e = self._exponent
-        L = scaled(self.basis, e) @ np.linalg.pinv(scaled(self.interpolation_matrix, e))
+        d = self._column_exponents
+        L = _scaled_columns(self.basis, d) @ np.linalg.pinv(
+            _scaled_columns(self.interpolation_matrix, d)
+        )
         return float(np.abs(L).sum(axis=1).max())
 
     def stabilize(self, noise: float | str, snapshots: Any = None) -> PointInterpolant:

@@ -171,9 +171,14 @@ class DevicePointSelection:
         """``||U U[points]^+||_2`` (as :attr:`rankwise.PointInterpolant.lebesgue_constant`):
         the Gram matrix of U on the device (one pass), the rest on the host (m x m)."""
         cp = _gpu._cupy()
+        d = self._column_exponents  # (U D) pinv(U[points] D): as on the CPU
         U = self.basis.astype(cp.float64, copy=False)
+        P = self.interpolation_matrix.get().astype(np.float64)
+        if d is not None:
+            U = cp.ldexp(U, d)
+            P = np.ldexp(P, d.get())
         G = (U.T @ U).get()
-        M = np.linalg.pinv(self.interpolation_matrix.get().astype(np.float64))
+        M = np.linalg.pinv(P)
         lam = np.linalg.eigvalsh(M.T @ G @ M)
         return float(np.sqrt(max(lam[-1], 0.0)))
 

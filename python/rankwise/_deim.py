@@ -107,10 +107,15 @@ def _scaled_columns(a: np.ndarray, exponents: np.ndarray | None) -> np.ndarray:
     return np.ldexp(a, exponents).astype(a.dtype, copy=False)
 
 
-def _scaled_rows(c: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """c (m or m x k) with row j scaled by 2^exponents[j]."""
-    e = exponents.astype(np.int32)
-    return np.ldexp(c, e if c.ndim == 1 else e[:, None]).astype(c.dtype, copy=False)
+def _field_exponents(v: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """:func:`power_of_two_exponent` (of ``dtype``) of each field's largest magnitude: int32,
+    one per column of a 2-D ``v``, 0-d for a 1-D one (0 for non-float values)."""
+    if v.dtype.kind != "f" or not v.size:
+        return np.zeros(v.shape[1:], dtype=np.int32)
+    big = np.abs(v).max(axis=0).astype(np.float64)
+    return np.array(
+        [power_of_two_exponent(float(b), dtype) for b in big.ravel()], dtype=np.int32
+    ).reshape(big.shape)
 
 
 def _check_selection_rank(Up: np.ndarray, name: str) -> None:
@@ -222,17 +227,19 @@ class PointInterpolant:
     def _plain_coefficients(self, v: np.ndarray) -> np.ndarray:
         c, t = self._scaled_solve(v)
         d = self._column_exponents
+        e = -t if d is None else (d - t if c.ndim == 1 else d[:, None] - t[None, :])
         with np.errstate(over="ignore", under="ignore"):  # c itself beyond the range
-            return scaled(c, -t) if d is None else _scaled_rows(c, d - t)
+            return np.ldexp(c, e).astype(c.dtype, copy=False)
 
-    def _scaled_solve(self, v: np.ndarray) -> tuple[np.ndarray, int]:
-        """(c_s, t) with c_s = (P D)^+ (2^t v): U[points] (self._factor) with its columns
-        and the values scaled by powers of two (D = diag(2^d_j), _column_exponents; 2^t)
-        when their entries are extreme, so that the solve works on normal numbers; the
-        coefficients are c = 2^-t D c_s (the scaling itself exact)."""
-        big = float(np.abs(v).max(initial=0.0)) if v.dtype.kind == "f" else 0.0
-        t = power_of_two_exponent(big, self.dtype)  # of the work dtype, before the cast
-        v = scaled(v, t).astype(self.dtype, copy=False)
+    def _scaled_solve(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(c_s, t) with c_s = (P D)^+ (v 2^t): U[points] (self._factor) with its columns
+        and the values, each field (column of v) on its own, scaled by powers of two (D =
+        diag(2^d_j), _column_exponents; t, int32, one per field, 0-d for one field) when
+        their entries are extreme, so that the solve works on normal numbers; the
+        coefficients are c = D c_s 2^-t (the scaling itself exact).  One power for all the
+        fields zeroed a field of 1e-150 beside one of 1e200 (found by review)."""
+        t = _field_exponents(v, self.dtype)  # of the work dtype, before the cast
+        v = (np.ldexp(v, t) if t.any() else v).astype(self.dtype, copy=False)
         if self.n_points == self.n_basis:
             c = scipy.linalg.lu_solve(self._factor, v, check_finite=False)
         else:
@@ -272,9 +279,12 @@ class PointInterpolant:
                 f"an interpolation is zero); this interpolant has {self.n_points} points for "
                 f"{self.n_basis} basis vectors: use oversample first"
             )
-        r = v - self.interpolation_matrix @ self._plain_coefficients(v)
+        r = (v - self.interpolation_matrix @ self._plain_coefficients(v)).astype(np.float64)
         cols = 1 if v.ndim == 1 else v.shape[1]
-        return float(np.sqrt(np.sum(r.astype(np.float64) ** 2) / (dof * cols)))
+        # squared after a division by 2^e ~ max |r| (residuals beyond 1e+-154 gave inf / 0)
+        big = float(np.abs(r).max(initial=0.0))
+        e = int(np.frexp(big)[1]) if big > 0 else 0
+        return float(np.ldexp(np.sqrt(np.sum(np.ldexp(r, -e) ** 2) / (dof * cols)), e))
 
     def _ml_noise(self, v: np.ndarray) -> float:
         """Maximum marginal likelihood (empirical Bayes) noise level under the prior of
@@ -289,7 +299,12 @@ class PointInterpolant:
         import scipy.optimize
 
         _, s, Wt = self._whitened_svd
-        V = v.reshape(v.shape[0], -1).astype(np.float64)
+        # on s and the values divided by 2^e ~ s_1 (the likelihood is scale-equivariant:
+        # sigma scales with them), so that the squares neither under- nor overflow
+        # (values and prior of 1e-160 / 1e160 gave sigma = 0; found by review)
+        e = int(np.frexp(s[0])[1]) if s[0] > 0 else 0
+        s = np.ldexp(s, -e)
+        V = np.ldexp(v.reshape(v.shape[0], -1).astype(np.float64), -e)
         B = Wt @ V
         cols = V.shape[1]
         b2 = np.sum(B * B, axis=1)
@@ -311,7 +326,7 @@ class PointInterpolant:
             return 0.0  # no evidence of noise: the plain coefficients
         hi = grid[min(i + 1, grid.size - 1)]
         t = scipy.optimize.minimize_scalar(nll, bounds=(grid[i - 1], hi), method="bounded").x
-        return float(np.exp(t / 2))
+        return float(np.ldexp(np.exp(t / 2), e))
 
     def _check_values(self, values: Any, cast: bool = True) -> np.ndarray:
         refuse_device_or_dask(values, "values")
@@ -339,7 +354,8 @@ class PointInterpolant:
         # result (values near the float maximum: U @ c overflowed in its partial sums)
         c, t = self._scaled_solve(self._check_values(values, cast=False))
         with np.errstate(over="ignore", under="ignore"):
-            return scaled(_scaled_columns(self.basis, self._column_exponents) @ c, -t)
+            Y = _scaled_columns(self.basis, self._column_exponents) @ c
+            return np.ldexp(Y, -t).astype(Y.dtype, copy=False) if t.any() else Y
 
     @functools.cached_property
     def lebesgue_constant(self) -> float:
@@ -488,7 +504,8 @@ class PointInterpolant:
         """K (m x n_points) with c = K values: L Z diag(s / (s^2 + sigma^2)) W^T, in the
         work dtype."""
         LZ, s, Wt = self._whitened_svd
-        return ((LZ * (s / (s * s + sigma * sigma))) @ Wt).astype(self.dtype)
+        h = np.hypot(s, sigma)  # s / h^2 with no square to under- or overflow
+        return ((LZ * ((s / h) / h)) @ Wt).astype(self.dtype)
 
     @functools.cached_property
     def _stabilized_operator(self) -> np.ndarray:
@@ -505,8 +522,13 @@ class PointInterpolant:
         ``lebesgue_constant``, valid for every estimate, is returned."""
         if self._prior is None or isinstance(self.noise, str):
             return self.lebesgue_constant
+        # U K = (U D)(D^-1 K), D = diag(2^d_j) (_column_exponents): no square of a
+        # 1e-300 or 1e300 basis in the Gram matrix
+        d = self._column_exponents
         K = self._stabilized_operator.astype(np.float64)
-        U = self.basis.astype(np.float64, copy=False)
+        U = _scaled_columns(self.basis.astype(np.float64, copy=False), d)
+        if d is not None:
+            K = np.ldexp(K, -d[:, None])
         lam = np.linalg.eigvalsh(K.T @ (U.T @ U) @ K)
         return float(np.sqrt(max(lam[-1], 0.0)))
 
@@ -626,7 +648,11 @@ def _prior_factor(U: np.ndarray, snapshots: Any) -> np.ndarray:
             "first"
         )
     Rb = scipy.linalg.qr(B.T.astype(np.float64), mode="r", check_finite=False)[0][:m]
-    s = np.linalg.svd(Rb, compute_uv=False) if Rb.shape[0] == m else np.zeros(1)
+    # the rank judged with Rb's columns (one per basis vector) scaled by their largest
+    # entries: a basis vector's scale scales its coefficients, not the span (Q diag(1,
+    # 1e-3, 1e3, 1, 1) in float32 was refused; found by review)
+    top = np.abs(Rb).max(axis=0) if Rb.shape[0] == m else np.zeros(m)
+    s = np.linalg.svd(Rb / top, compute_uv=False) if np.all(top > 0) else np.zeros(1)
     if s[0] == 0.0 or s[-1] <= max(n, m) * np.finfo(U.dtype).eps * s[0]:
         raise ValueError(
             f"the snapshots' coefficients in the basis do not span its {m} directions "

@@ -6,8 +6,10 @@ pivoting, Q-DEIM = pivots of QR with column pivoting of U^T, both in the native 
 module adds the oversampling rule of ODEIM and the interpolation operator itself.
 
 Bases (and values) of extreme magnitude, subnormal or near the float maximum, are worked on
-scaled by one power of two (exact; the points and the interpolant U U[points]^+ do not
-depend on a global scale): see :func:`power_of_two_exponent`.
+scaled by powers of two (exact; the points and the interpolant U U[points]^+ do not depend
+on a global scale): see :func:`power_of_two_exponent`.  DEIM's selection and the
+interpolant's solves scale each basis vector by its own power where their scales lie far
+apart (:func:`selection_exponents`), and the solves each field of the values by its own.
 """
 
 from __future__ import annotations
@@ -89,17 +91,6 @@ def power_of_two_exponent(big: float, dtype: np.dtype) -> int:
     return 0 if -limit <= exponent <= limit else -exponent
 
 
-def _matrix_exponent(a: np.ndarray) -> int:
-    """:func:`power_of_two_exponent` for the entries of a (small) array."""
-    return power_of_two_exponent(float(np.abs(a).max(initial=0.0)), a.dtype)
-
-
-def scaled(a: np.ndarray, exponent: int) -> np.ndarray:
-    """``2^exponent a`` in a's dtype (np.ldexp: exact unless the result leaves the range;
-    ``a`` itself for exponent 0)."""
-    return a if exponent == 0 else np.ldexp(a, np.int32(exponent)).astype(a.dtype, copy=False)
-
-
 def _scaled_columns(a: np.ndarray, exponents: np.ndarray | None) -> np.ndarray:
     """a with column j scaled by 2^exponents[j] (``a`` itself for None)."""
     if exponents is None:
@@ -178,15 +169,10 @@ class PointInterpolant:
         return self.basis.dtype
 
     @functools.cached_property
-    def _exponent(self) -> int:
-        """The power of two 2^e that the small factorizations apply to U[points] (e = 0
-        unless its entries are extreme; :func:`power_of_two_exponent`)."""
-        return _matrix_exponent(self.interpolation_matrix)
-
-    @functools.cached_property
     def _column_exponents(self) -> np.ndarray | None:
         """The powers of two 2^d_j (one per basis vector) that the solves apply to the columns
-        of U[points], or None: :func:`_exponent` for all, or, where the columns' largest
+        of U[points], or None: one power for all where its entries are extreme
+        (:func:`power_of_two_exponent`), or, where the columns' largest
         entries lie more than _COLUMN_SPREAD apart, each column's own
         (:func:`selection_exponents`), so that the factorization works on normal numbers of
         one scale.  The coefficients are then c_j = 2^d_j c_s,j, and the interpolant, which
@@ -563,7 +549,8 @@ class PointInterpolant:
         k = check_int(n_points, "n_points", low=self.n_points)
         if k > n:
             raise ValueError(f"n_points ({k}) exceeds the number of rows of the basis ({n})")
-        Qb = np.linalg.qr(scaled(self.basis, self._exponent))[0]
+        # (U D: its Q is U's, up to signs, with no column pushed out of the range)
+        Qb = np.linalg.qr(_scaled_columns(self.basis, self._column_exponents))[0]
         return self._with_points(odeim_extend(Qb, self.points, k))
 
     def remove_points(self, points: Any) -> PointInterpolant:

@@ -109,18 +109,48 @@ def _field_exponents(v: np.ndarray, dtype: np.dtype) -> np.ndarray:
     ).reshape(big.shape)
 
 
-def _check_selection_rank(Up: np.ndarray, name: str) -> None:
-    """U[p] must be numerically nonsingular (full column rank), else U is rank-deficient.
-    Judged with its columns scaled to unit norm: the interpolant U U[p]^+ does not depend on
-    the basis vectors' scales, nor does the accuracy of the solve with U[p] (LU with partial
-    pivoting, Householder QR), so orthogonal columns of scales 1 and 1e-18 are no rank loss."""
-    a = Up.astype(np.float64)
+def _solve_exponents(M: np.ndarray) -> np.ndarray | None:
+    """The powers of two for the columns of the small matrix M (U[points], or EIM's cross
+    matrix) that a solve with it applies first (:func:`selection_exponents`, per column), so
+    that its factorization works on normal numbers of one scale; None: none needed."""
+    column_max = np.abs(M).max(axis=0).astype(np.float64)
+    return selection_exponents(column_max, M.dtype, per_column=True)
+
+
+def _scaled_fields(v: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(v 2^t in ``dtype``, t): each field (column) of the values scaled by its own power of
+    two where its entries are extreme (:func:`_field_exponents`, of the work dtype, before
+    the cast)."""
+    t = _field_exponents(v, dtype)
+    return (np.ldexp(v, t) if t.any() else v).astype(dtype, copy=False), t
+
+
+def _unscaled_solution(c: np.ndarray, d: np.ndarray | None, t: np.ndarray) -> np.ndarray:
+    """D c 2^-t, D = diag(2^d_j): the solution of M x = v from c solving (M D) c = v 2^t
+    (the scaling exact; results beyond the range over- or underflow silently)."""
+    e = -t if d is None else (d - t if c.ndim == 1 else d[:, None] - t[None, :])
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(c, e).astype(c.dtype, copy=False)
+
+
+def _equilibrated_singular_values(a: np.ndarray) -> np.ndarray:
+    """The singular values of a (float64) with its columns scaled to unit norm (a zero
+    column stays zero): a rank test that does not depend on the columns' scales."""
+    a = a.astype(np.float64)
     # each column by its largest entry first: the sums of squares of a column of 1e-200
     # entries underflowed to a norm of 0, and the column was left unscaled
     big = np.abs(a).max(axis=0, initial=0.0)
     a = a / np.where(big > 0, big, 1.0)
     norms = np.linalg.norm(a, axis=0)
-    s = np.linalg.svd(a / np.where(norms > 0, norms, 1.0), compute_uv=False)
+    return np.linalg.svd(a / np.where(norms > 0, norms, 1.0), compute_uv=False)
+
+
+def _check_selection_rank(Up: np.ndarray, name: str) -> None:
+    """U[p] must be numerically nonsingular (full column rank), else U is rank-deficient.
+    Judged with its columns scaled to unit norm: the interpolant U U[p]^+ does not depend on
+    the basis vectors' scales, nor does the accuracy of the solve with U[p] (LU with partial
+    pivoting, Householder QR), so orthogonal columns of scales 1 and 1e-18 are no rank loss."""
+    s = _equilibrated_singular_values(Up)
     tol = max(Up.shape) * np.finfo(Up.dtype).eps * (s[0] if s.size else 0.0)
     if s.size == 0 or s[0] == 0.0 or s[-1] <= tol:
         raise ValueError(
@@ -179,8 +209,7 @@ class PointInterpolant:
         does not depend on the columns' scales, is unchanged (a basis with a column of
         1e308 and one of subnormals gave NaN: U[points] was singular to rounding; found
         by fuzzing)."""
-        column_max = np.abs(self.interpolation_matrix).max(axis=0).astype(np.float64)
-        return selection_exponents(column_max, self.dtype, per_column=True)
+        return _solve_exponents(self.interpolation_matrix)
 
     @functools.cached_property
     def _factor(self) -> Any:
@@ -212,10 +241,7 @@ class PointInterpolant:
 
     def _plain_coefficients(self, v: np.ndarray) -> np.ndarray:
         c, t = self._scaled_solve(v)
-        d = self._column_exponents
-        e = -t if d is None else (d - t if c.ndim == 1 else d[:, None] - t[None, :])
-        with np.errstate(over="ignore", under="ignore"):  # c itself beyond the range
-            return np.ldexp(c, e).astype(c.dtype, copy=False)
+        return _unscaled_solution(c, self._column_exponents, t)
 
     def _scaled_solve(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(c_s, t) with c_s = (P D)^+ (v 2^t): U[points] (self._factor) with its columns
@@ -224,8 +250,7 @@ class PointInterpolant:
         their entries are extreme, so that the solve works on normal numbers; the
         coefficients are c = D c_s 2^-t (the scaling itself exact).  One power for all the
         fields zeroed a field of 1e-150 beside one of 1e200 (found by review)."""
-        t = _field_exponents(v, self.dtype)  # of the work dtype, before the cast
-        v = (np.ldexp(v, t) if t.any() else v).astype(self.dtype, copy=False)
+        v, t = _scaled_fields(v, self.dtype)
         if self.n_points == self.n_basis:
             c = scipy.linalg.lu_solve(self._factor, v, check_finite=False)
         else:
@@ -635,11 +660,10 @@ def _prior_factor(U: np.ndarray, snapshots: Any) -> np.ndarray:
             "first"
         )
     Rb = scipy.linalg.qr(B.T.astype(np.float64), mode="r", check_finite=False)[0][:m]
-    # the rank judged with Rb's columns (one per basis vector) scaled by their largest
-    # entries: a basis vector's scale scales its coefficients, not the span (Q diag(1,
-    # 1e-3, 1e3, 1, 1) in float32 was refused; found by review)
-    top = np.abs(Rb).max(axis=0) if Rb.shape[0] == m else np.zeros(m)
-    s = np.linalg.svd(Rb / top, compute_uv=False) if np.all(top > 0) else np.zeros(1)
+    # the rank judged with Rb's columns (one per basis vector) equilibrated: a basis
+    # vector's scale scales its coefficients, not the span (Q diag(1, 1e-3, 1e3, 1, 1) in
+    # float32 was refused; found by review)
+    s = _equilibrated_singular_values(Rb) if Rb.shape[0] == m else np.zeros(1)
     if s[0] == 0.0 or s[-1] <= max(n, m) * np.finfo(U.dtype).eps * s[0]:
         raise ValueError(
             f"the snapshots' coefficients in the basis do not span its {m} directions "

@@ -42,16 +42,23 @@ def as_device_basis(U: Any, name: str = "U") -> Any:
     return u
 
 
+def _device_exponents(a: Any, per_column: bool) -> Any:
+    """rankwise._deim.selection_exponents of the CuPy matrix a, as a CuPy int32 vector, or
+    None (one read of a and its column maxima to the host)."""
+    cp = _gpu._cupy()
+    column_max = cp.abs(a).max(axis=0).get().astype(np.float64)
+    exponents = selection_exponents(column_max, np.dtype(a.dtype), per_column)
+    return None if exponents is None else cp.asarray(exponents)
+
+
 def selection_basis(u: Any, per_column: bool = False) -> Any:
     """The CuPy basis the points of u are selected on: u, or u scaled by powers of two as
     on the CPU (rankwise._deim.selection_exponents: extreme entries, and for DEIM columns
-    of scales far apart; one read of u and m values to the host)."""
-    cp = _gpu._cupy()
-    column_max = cp.abs(u).max(axis=0).get().astype(np.float64)
-    exponents = selection_exponents(column_max, u.dtype, per_column)
+    of scales far apart)."""
+    exponents = _device_exponents(u, per_column)
     if exponents is None:
         return u
-    return cp.ldexp(u, cp.asarray(exponents)).astype(u.dtype, copy=False)
+    return _gpu._cupy().ldexp(u, exponents).astype(u.dtype, copy=False)
 
 
 def device_rows(u: Any, method: str) -> np.ndarray:
@@ -130,10 +137,7 @@ class DevicePointSelection:
         """As the CPU's PointInterpolant: powers of two for the columns of U[points] (a
         CuPy int32 vector), or None, so that the solve works on normal numbers of one
         scale (columns of 1e200 and 1e-200 gave NaN)."""
-        cp = _gpu._cupy()
-        column_max = cp.abs(self.interpolation_matrix).max(axis=0).get().astype(np.float64)
-        d = selection_exponents(column_max, self.dtype, per_column=True)
-        return None if d is None else cp.asarray(d)
+        return _device_exponents(self.interpolation_matrix, per_column=True)
 
     def _scaled_coefficients(self, values: Any) -> Any:
         """c_s = (U[points] D)^+ values, D = diag(2^d_j) (_column_exponents): c = D c_s."""

@@ -16,11 +16,12 @@ import scipy.sparse as sp
 from . import _core
 from ._deim import (
     PointInterpolant,
-    _field_exponents,
     _noise_text,
     _scaled_columns,
+    _scaled_fields,
+    _solve_exponents,
+    _unscaled_solution,
     power_of_two_exponent,
-    selection_exponents,
 )
 from ._dispatch import check_compressed, refuse_device_or_dask, require_cpu_input
 from ._validate import as_matrix, asymmetry, check_int, work_dtype
@@ -102,8 +103,7 @@ class EmpiricalInterpolant(PointInterpolant):
         U[points]: _deim.selection_exponents), so that its LU works on normal numbers:
         snapshots of 1e-305 put the later pivots, about 1e-10 of the first, into the
         subnormals, and beta was off by up to 13 (found by review)."""
-        column_max = np.abs(self.cross_matrix).max(axis=0).astype(np.float64)
-        return selection_exponents(column_max, self.dtype, per_column=True)
+        return _solve_exponents(self.cross_matrix)
 
     @functools.cached_property
     def _cross_factor(self) -> Any:
@@ -126,14 +126,10 @@ class EmpiricalInterpolant(PointInterpolant):
             # S[:, J] = Q T with T = Q[I]^{-1} S[I, J] (I the greedy's points): beta =
             # T^{-1} c = S[I, J]^{-1} Q[I] c for the coefficients c in Q
             v = self.basis[self._greedy_points] @ self.coefficients(v)
-        # beta = D (C D)^-1 (v 2^t) 2^-t, each field scaled on its own (_field_exponents)
-        t = _field_exponents(v, self.dtype)
-        v = (np.ldexp(v, t) if t.any() else v).astype(self.dtype, copy=False)
+        # beta = D (C D)^-1 (v 2^t) 2^-t, each field scaled on its own
+        v, t = _scaled_fields(v, self.dtype)
         b = scipy.linalg.lu_solve(self._cross_factor, v, check_finite=False)
-        d = self._cross_exponents
-        e = -t if d is None else (d - t if b.ndim == 1 else d[:, None] - t[None, :])
-        with np.errstate(over="ignore", under="ignore"):  # beta itself beyond the range
-            return np.ldexp(b, e).astype(self.dtype, copy=False)
+        return _unscaled_solution(b.astype(self.dtype, copy=False), self._cross_exponents, t)
 
     def truncate(self, n_terms: SupportsIndex) -> EmpiricalInterpolant:
         """The interpolant of the first ``n_terms`` terms: the greedy is nested, so this is

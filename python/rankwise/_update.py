@@ -688,12 +688,17 @@ class SVDUpdater:
     def _is_sparse(x: Any) -> bool:
         return sp.issparse(x)
 
+    def _check_sparse_method_block(self, blocks: list[_Block], append: bool, xp: Any = np) -> None:
+        """The sparse method's range check of an appended block (_check_sparse_method_range;
+        ``xp``: the array module, cupy for the GPU updater)."""
+        if append and self._resolved == "sparse":
+            E = blocks[0].source
+            _check_sparse_method_range(E.data if self._is_sparse(E) else E, self.dtype, xp)
+
     def _native_update(self, kind: str, blocks: list[_Block], append: bool) -> SVDUpdater:
         """The handle's ``kind`` update with the blocks D^T: for rows, E; for columns, E^T;
         for A + B C^T, B^T and C^T."""
-        if append and self._resolved == "sparse":
-            E = blocks[0].source
-            _check_sparse_method_range(E.data if sp.issparse(E) else E, self.dtype)
+        self._check_sparse_method_block(blocks, append)
         args: list[Any] = []
         for block in blocks:
             args += _block(block)

@@ -28,7 +28,6 @@ from ._update import (
     _check_dtype,
     _check_factors,
     _check_orthonormal,
-    _check_sparse_method_range,
     _check_values,
     drift_from_squares,
 )
@@ -238,10 +237,7 @@ class DeviceSVDUpdater(SVDUpdater):
         return bool(_csp().issparse(x))
 
     def _native_update(self, kind: str, blocks: list[_Block], append: bool) -> SVDUpdater:
-        if append and self._resolved == "sparse":  # as on the CPU
-            E = blocks[0].source
-            values = E.data if self._is_sparse(E) else E
-            _check_sparse_method_range(values, self.dtype, _gpu._cupy())
+        self._check_sparse_method_block(blocks, append, _gpu._cupy())  # as on the CPU
         args: list[Any] = []
         for block in blocks:
             mat, J = _block(block.Dt, block.name)

@@ -42,7 +42,7 @@ def test_banded_csr_is_multiplied_in_dia_form(dtype: Any) -> None:
         assert cg_product_storage(A.astype(dtype), dtype) == "dia"
 
 
-def test_other_matrices_keep_theircg_product_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_other_matrices_keep_their_product_storage(monkeypatch: pytest.MonkeyPatch) -> None:
     A = poisson2d(30)
     assert cg_product_storage(A.tocsc()) == "csc"
     assert cg_product_storage(A, iterations=5) == "csr"  # too few products to repay the copy
@@ -148,3 +148,74 @@ def test_blocks_deflation_and_solver_sequences_with_dia(monkeypatch: pytest.Monk
 def test_as_matrix_outside_cg_keeps_csr() -> None:
     """The DIA copy is CG's choice only: other functions read the CSR arrays in place."""
     assert as_matrix(poisson2d(10)).op.storage == "csr"
+
+
+def _dense_from_dia(offsets: list[int], values: np.ndarray) -> np.ndarray:
+    """The matrix that DIA values (values[d, i] = A[i, i + offsets[d]]) describe; fails when
+    a position outside the matrix holds anything but zero."""
+    n = values.shape[1]
+    dense = np.zeros((n, n), dtype=values.dtype)
+    for d, off in enumerate(offsets):
+        rows = np.arange(n)
+        inside = (rows + off >= 0) & (rows + off < n)
+        assert not values[d, ~inside].any(), f"diagonal {off} holds values outside the matrix"
+        dense[rows[inside], rows[inside] + off] = values[d, inside]
+    return dense
+
+
+def _nonsymmetric_banded(n: int, offsets: list[int], seed: int) -> sp.csr_matrix:
+    """Entries on `offsets`, about a fifth of them missing (fill), rows 3 and n - 2 empty."""
+    rng = np.random.default_rng(seed)
+    A = sp.diags([rng.standard_normal(n - abs(k)) for k in offsets], offsets, shape=(n, n))
+    A = sp.lil_matrix(A)
+    A[3, :] = 0
+    A[n - 2, :] = 0
+    keep = sp.random(n, n, density=0.8, random_state=rng, format="csr")
+    keep.data[:] = 1
+    return sp.csr_matrix(A.multiply(keep + sp.diags(np.ones(n))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_gpu_dia_conversion_reproduces_the_matrix(dtype: Any, index_dtype: Any) -> None:
+    """The GPU's conversion (python/rankwise/_dia_gpu.py, written over the array module) run
+    with NumPy: every stored entry in place, zeros elsewhere, the offsets those with entries."""
+    from rankwise._dia_gpu import dia_from_csr
+
+    cases = [
+        poisson2d(12),
+        rotated_diffusion(9),
+        _tridiag(1, 0.0, 3.0, 0.0),
+        _nonsymmetric_banded(50, [-49, -6, -1, 0, 3, 49], 2),
+    ]
+    for A in cases:
+        A = sp.csr_matrix(A, dtype=dtype)
+        A.indices, A.indptr = A.indices.astype(index_dtype), A.indptr.astype(index_dtype)
+        n = A.shape[0]
+        expected = sorted(set((A.tocoo().col - A.tocoo().row).tolist()))
+        dia = dia_from_csr(np, A.data, A.indices, A.indptr, n, max_fill=10.0)
+        assert dia is not None
+        offsets, values = dia
+        assert offsets == expected
+        assert values.dtype == dtype
+        assert values.shape == (len(offsets), n)
+        np.testing.assert_array_equal(_dense_from_dia(offsets, values), A.toarray())
+
+
+def test_gpu_dia_conversion_refuses_what_the_cpu_refuses() -> None:
+    """More diagonals than allowed, more fill than allowed (DIA_MAX_FILL, counted as the CPU
+    counts it: diagonals x n positions), a random sparse matrix, nothing stored."""
+    from rankwise._dia_gpu import dia_from_csr
+
+    def convert(A: sp.csr_matrix, **limits: Any) -> Any:
+        return dia_from_csr(np, A.data, A.indices, A.indptr, A.shape[0], **limits)
+
+    T = _tridiag(900, -1.0, 2.5, -1.0)
+    assert convert(T) is not None
+    assert convert(T, max_diagonals=2) is None
+    corners = sp.csr_matrix(T + sp.diags([0.5, 0.5], [-899, 899], shape=T.shape))
+    assert convert(corners) is None  # 5 x 900 positions for 2700 entries
+    assert convert(corners, max_fill=2.0) is not None
+    rng = np.random.default_rng(0)
+    assert convert(sp.random(300, 300, density=0.02, random_state=rng, format="csr")) is None
+    assert convert(sp.csr_matrix((30, 30))) is None

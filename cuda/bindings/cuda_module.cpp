@@ -264,7 +264,31 @@ PYBIND11_MODULE(_cuda, m) {
             py::arg("rows"), py::arg("cols"), py::arg("nnz"), py::arg("index_bytes"),
             py::arg("transposed"), py::arg("t_data") = 0, py::arg("t_indices") = 0,
             py::arg("t_indptr") = 0,
-            "CSR (of A, or of A^T if transposed) with, optionally, the CSR of the other one.");
+            "CSR (of A, or of A^T if transposed) with, optionally, the CSR of the other one.")
+        .def_static(
+            "dia",
+            [](const std::string& dtype, std::uintptr_t values, index_t n,
+               const std::vector<index_t>& offsets) {
+                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
+                require(n >= 0 && static_cast<index_t>(offsets.size()) <= kDiaMaxDiagonals)
+                    << "a DIA operand has n >= 0 and at most " << kDiaMaxDiagonals
+                    << " diagonals; got n = " << n << ", " << offsets.size() << " diagonals";
+                for (std::size_t d = 0; d < offsets.size(); ++d)
+                    require(offsets[d] > -n && offsets[d] < n &&
+                            (d == 0 || offsets[d - 1] < offsets[d]))
+                        << "DIA offsets must be ascending and within (-n, n)";
+                DeviceOperand o;
+                o.kind = "dia";
+                o.dtype = dtype;
+                o.data = values;
+                o.rows = n;
+                o.cols = n;
+                o.offsets = offsets;
+                return o;
+            },
+            py::arg("dtype"), py::arg("values"), py::arg("n"), py::arg("offsets"),
+            "A square n x n matrix in DIA storage: entry (i, i + offsets[d]) at values[d * n + "
+            "i] (device address; offsets ascending, at most 32).");
 
     m.def(
         "rsvd",

@@ -4,9 +4,11 @@
 
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/error.hpp"
@@ -59,6 +61,34 @@ class CsrPairOp final : public LinearOp<T> {
     CsrView<T, I> a_, at_;
 };
 
+// A square matrix in DIA storage on the device (CG's form of a CSR matrix on a few
+// diagonals, python/rankwise/_dia_gpu.py): its product with one or more vectors fuses the
+// dots CG needs (apply_dot).
+template <class T>
+class DiaDeviceOp final : public LinearOp<T> {
+   public:
+    DiaDeviceOp(const CudaBackend& be, const DiaView<T>& a) : be_(be), a_(a) {}
+    index_t rows() const override { return a_.n; }
+    index_t cols() const override { return a_.n; }
+    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
+        be_.dia_mm(a_, t, X, Y);
+    }
+    double entries() const override { return double(a_.n) * double(a_.diagonals); }
+    // (the fill positions hold zeros)
+    double fro_norm2() const override {
+        const index_t size = a_.n * a_.diagonals;
+        return be_.sum_squares(ConstMatView<T>{a_.values, size, 1, size > 0 ? size : 1});
+    }
+    bool apply_dot(ConstMatView<T> X, MatView<T> Y, double* dots) const override {
+        be_.dia_mm_dot(a_, X, Y, dots);
+        return true;
+    }
+
+   private:
+    const CudaBackend& be_;
+    DiaView<T> a_;
+};
+
 // A user's operator on the device (a cupyx LinearOperator or a function of CuPy arrays):
 // every product calls `apply(transpose, x, x_rows, x_cols, x_ld, y, y_rows, y_ld)` with the
 // device addresses of the column-major blocks X and Y, and _gpu.py's `apply` views them as
@@ -85,9 +115,10 @@ class DeviceCallbackOp final : public LinearOp<T> {
 
 // One matrix on the device, as _gpu.py describes it: dense (column-major storage of A, or of
 // A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix), optionally with the CSR
-// of the other one (then every product is non-transposed); or a user's operator ("callback").
+// of the other one (then every product is non-transposed); a square matrix in DIA storage
+// (values at `data`, n = rows); or a user's operator ("callback").
 struct DeviceOperand {
-    std::string kind;   // "dense", "csr" or "callback"
+    std::string kind;   // "dense", "csr", "dia" or "callback"
     std::string dtype;  // "float32" or "float64"
     std::uintptr_t data = 0;
     index_t rows = 0, cols = 0;  // of the stored matrix
@@ -97,6 +128,7 @@ struct DeviceOperand {
     index_t nnz = 0;
     int index_bytes = 4;
     std::uintptr_t t_data = 0, t_indices = 0, t_indptr = 0;  // CSR of the other one, or 0
+    std::vector<index_t> offsets;  // dia: the diagonals, ascending
     pybind11::object apply;  // callback: see DeviceCallbackOp
 
     template <class T, class I>
@@ -120,6 +152,16 @@ struct DeviceOperand {
         return fn(static_cast<const LinearOp<T>&>(op));
     }
 
+    template <class T>
+    DiaView<T> dia() const {
+        DiaView<T> v;
+        v.values = reinterpret_cast<const T*>(data);
+        v.n = rows;
+        v.diagonals = static_cast<int>(offsets.size());
+        std::copy(offsets.begin(), offsets.end(), v.offsets);
+        return v;
+    }
+
     bool is_single() const { return dtype == "float32"; }
 
     // Calls fn(const LinearOp<T>&) with the operator built over `be`.
@@ -132,6 +174,10 @@ struct DeviceOperand {
         }
         if (kind == "callback") {
             const DeviceCallbackOp<T> op(rows, cols, apply);
+            return fn(static_cast<const LinearOp<T>&>(op));
+        }
+        if (kind == "dia") {
+            const DiaDeviceOp<T> op(be, dia<T>());
             return fn(static_cast<const LinearOp<T>&>(op));
         }
         require(kind == "csr") << "unknown device operand kind '" << kind << "'";

@@ -69,6 +69,20 @@ void CudaBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatV
     });
 }
 
+namespace {
+
+// x_ij += alpha p_ij, r_ij -= alpha q_ij; the new r_ij
+template <class T>
+__device__ double update_xr_entry(T alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
+                                  MatView<T> R, index_t i, index_t j) {
+    X(i, j) += alpha * P(i, j);
+    const T r = R(i, j) - alpha * Q(i, j);
+    R(i, j) = r;
+    return double(r);
+}
+
+}  // namespace
+
 template <class T>
 void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
                                MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
@@ -81,27 +95,30 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
     const cuda::DeviceCopy<std::uint8_t> on(active, s, stream_);
     const T* al = a.get();
     const std::uint8_t* act = on.get();
-    // One pass updates x and r and reduces ||r||^2; with a diagonal M, a second reduction
-    // over the fresh r gives r.(d .* r) (two reads of r instead of a second kernel per sum).
-    const auto rr_sums = cuda::reduce_columns<cuda::SumOp>(
+    // One pass updates x and r and reduces ||r||^2, and with a diagonal M also the next
+    // rho = r.(d .* r) (the CPU's order of operations, r r d)
+    if (d == nullptr) {
+        const auto rr_sums = cuda::reduce_columns<cuda::SumOp>(
+            stream_, n, s, [=] __device__(index_t i, index_t j) {
+                if (!act[j]) return 0.0;
+                const double r = update_xr_entry(al[j], P, Q, X, R, i, j);
+                return r * r;
+            });
+        for (index_t j = 0; j < s; ++j)
+            if (active[j]) rr[j] = rr_sums[j];
+        return;
+    }
+    const auto sums = cuda::reduce_columns<cuda::PairSumOp>(
         stream_, n, s, [=] __device__(index_t i, index_t j) {
-            if (!act[j]) return 0.0;
-            X(i, j) += al[j] * P(i, j);
-            const T r = R(i, j) - al[j] * Q(i, j);
-            R(i, j) = r;
-            return double(r) * double(r);
+            if (!act[j]) return cuda::SumPair{0.0, 0.0};
+            const double r = update_xr_entry(al[j], P, Q, X, R, i, j);
+            return cuda::SumPair{r * r, r * r * double(d[i])};
         });
-    for (index_t j = 0; j < s; ++j)
-        if (active[j]) rr[j] = rr_sums[j];
-    if (d == nullptr) return;
-    const auto rz_sums = cuda::reduce_columns<cuda::SumOp>(
-        stream_, n, s, [=] __device__(index_t i, index_t j) {
-            if (!act[j]) return 0.0;
-            const double r = R(i, j);
-            return r * r * double(d[i]);  // the CPU's order of operations
-        });
-    for (index_t j = 0; j < s; ++j)
-        if (active[j]) rz[j] = rz_sums[j];
+    for (index_t j = 0; j < s; ++j) {
+        if (!active[j]) continue;
+        rr[j] = sums[j].first;
+        rz[j] = sums[j].second;
+    }
 }
 
 #define RANKWISE_INSTANTIATE_CG(T)                                                             \

@@ -45,22 +45,40 @@ void for_each_entry(cudaStream_t stream, index_t rows, index_t cols, F f) {
     check(cudaGetLastError(), "kernel launch");
 }
 
+// The reductions of reduce_columns: the value type, its identity, and how two combine.
 struct SumOp {
-    static constexpr double identity = 0.0;
-    __device__ static double combine(double a, double b) { return a + b; }
-    static double combine_host(double a, double b) { return a + b; }
+    using Value = double;
+    __host__ __device__ static constexpr double identity() { return 0.0; }
+    __host__ __device__ static double combine(double a, double b) { return a + b; }
 };
 
 struct MaxOp {
-    static constexpr double identity = 0.0;  // used for magnitudes only
-    __device__ static double combine(double a, double b) { return a > b ? a : b; }
-    static double combine_host(double a, double b) { return a > b ? a : b; }
+    using Value = double;
+    __host__ __device__ static constexpr double identity() { return 0.0; }  // magnitudes only
+    __host__ __device__ static double combine(double a, double b) { return a > b ? a : b; }
 };
 
 struct MinOp {
-    static constexpr double identity = std::numeric_limits<double>::infinity();
-    __device__ static double combine(double a, double b) { return a < b ? a : b; }
-    static double combine_host(double a, double b) { return a < b ? a : b; }
+    using Value = double;
+    __host__ __device__ static constexpr double identity() {
+        return std::numeric_limits<double>::infinity();
+    }
+    __host__ __device__ static double combine(double a, double b) { return a < b ? a : b; }
+};
+
+// Two sums from one pass (CG's ||r||^2 and r.(d .* r) from the x/r update); an aggregate, so
+// that the reduction can keep it in shared memory.
+struct SumPair {
+    double first;
+    double second;
+};
+
+struct PairSumOp {
+    using Value = SumPair;
+    __host__ __device__ static constexpr SumPair identity() { return SumPair{0.0, 0.0}; }
+    __host__ __device__ static SumPair combine(SumPair a, SumPair b) {
+        return SumPair{a.first + b.first, a.second + b.second};
+    }
 };
 
 // Row blocks per column of a reduction: enough blocks to fill the GPU on one tall column
@@ -77,20 +95,21 @@ inline index_t reduction_row_blocks(index_t rows) {
 // inside the block, so the value does not depend on timing.
 template <class Op, class F>
 __global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F f,
-                                       double* partial) {
-    __shared__ double acc[kThreads];
+                                       typename Op::Value* partial) {
+    using V = typename Op::Value;
+    __shared__ V acc[kThreads];
     const index_t per_block = (rows + nb - 1) / nb;
     const index_t b = blockIdx.x;
     const index_t begin = b * per_block;
     const index_t end = begin + per_block < rows ? begin + per_block : rows;
     for (index_t j = blockIdx.y; j < cols; j += gridDim.y) {
-        double v = Op::identity;
+        V v = Op::identity();
         // four independent terms per step, so that four loads are in flight per thread
         const index_t stride = blockDim.x;
         index_t i = begin + threadIdx.x;
         for (; i + 3 * stride < end; i += 4 * stride) {
-            const double a = f(i, j), b = f(i + stride, j);
-            const double c = f(i + 2 * stride, j), d = f(i + 3 * stride, j);
+            const V a = f(i, j), b = f(i + stride, j);
+            const V c = f(i + 2 * stride, j), d = f(i + 3 * stride, j);
             v = Op::combine(v, Op::combine(Op::combine(a, b), Op::combine(c, d)));
         }
         for (; i < end; i += stride) v = Op::combine(v, f(i, j));
@@ -109,27 +128,29 @@ __global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F
 // out[j] = Op over i of f(i, j), for j < cols: partials on the device, the last step on the
 // host in block order (the caller needs the values on the host anyway).  Synchronizes.
 template <class Op, class F>
-std::vector<double> reduce_columns(cudaStream_t stream, index_t rows, index_t cols, F f) {
-    std::vector<double> out(static_cast<std::size_t>(cols), Op::identity);
+std::vector<typename Op::Value> reduce_columns(cudaStream_t stream, index_t rows, index_t cols,
+                                               F f) {
+    using V = typename Op::Value;
+    std::vector<V> out(static_cast<std::size_t>(cols), Op::identity());
     if (rows == 0 || cols == 0) return out;
     const index_t nb = reduction_row_blocks(rows);
-    void* raw = allocate(sizeof(double) * static_cast<std::size_t>(nb * cols), stream,
-                         "reduction partials");
-    double* partial = static_cast<double*>(raw);
+    void* raw =
+        allocate(sizeof(V) * static_cast<std::size_t>(nb * cols), stream, "reduction partials");
+    V* partial = static_cast<V*>(raw);
     const dim3 grid(static_cast<unsigned>(nb),
                     static_cast<unsigned>(std::min<index_t>(cols, kMaxGridY)));
     column_partials_kernel<Op><<<grid, kThreads, 0, stream>>>(rows, cols, nb, f, partial);
     cudaError_t status = cudaGetLastError();
-    std::vector<double> host(static_cast<std::size_t>(nb * cols));
+    std::vector<V> host(static_cast<std::size_t>(nb * cols));
     if (status == cudaSuccess)
-        status = cudaMemcpyAsync(host.data(), partial, sizeof(double) * host.size(),
+        status = cudaMemcpyAsync(host.data(), partial, sizeof(V) * host.size(),
                                  cudaMemcpyDeviceToHost, stream);
     free_async(raw, stream);
     check(status, "column reduction");
     check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     for (index_t j = 0; j < cols; ++j) {
-        double v = Op::identity;
-        for (index_t b = 0; b < nb; ++b) v = Op::combine_host(v, host[b + j * nb]);
+        V v = Op::identity();
+        for (index_t b = 0; b < nb; ++b) v = Op::combine(v, host[b + j * nb]);
         out[j] = v;
     }
     return out;

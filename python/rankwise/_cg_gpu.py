@@ -2,7 +2,8 @@
 (cpp/include/rankwise/algo/cg.hpp) on the CUDA backend, with the same stopping rule, result
 and breakdown reporting as on the CPU (python/rankwise/_cg.py).  A and M may be CuPy or
 cupyx sparse matrices or cupyx LinearOperators (matrix-free: called back on the caller's
-stream), M also "jacobi" or a function of a CuPy vector."""
+stream), M also "jacobi" or a function of a CuPy vector.  A sparse A on a few diagonals is
+multiplied in DIA storage (python/rankwise/_dia_gpu.py), as the CPU's CG does."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from . import _gpu
-from ._cg import CGResult, _result, _rhs_scale, _stopping_rule
+from ._cg import DIA_MIN_ITERATIONS, CGResult, _result, _rhs_scale, _stopping_rule
 from ._cg import _column_norms as _host_column_norms
+from ._dia_gpu import with_dia_product
 
 # The right-hand-side scaling of columns of extreme magnitude (_cg._rhs_scale) runs on the
 # host: CuPy compiles its kernels with -ftz=true, so its float32 arithmetic and conversions
@@ -198,6 +200,8 @@ def solve_cg_gpu(
     x_out = X[:, 0] if vector else X
 
     each_iteration = None if callback is None else _iteration_callback(callback, x_out, scale)
+    if maxiter >= DIA_MIN_ITERATIONS:  # as on the CPU: fewer do not repay the conversion
+        mat = with_dia_product(mat)
     out = cuda.cg(
         mat.operand,
         0 if diag is None else int(diag.data.ptr),

@@ -13,6 +13,7 @@
 #include "rankwise/algo/cg.hpp"
 #include "rankwise/algo/rsvd.hpp"
 #include "rankwise/cuda_backend.hpp"
+#include "rankwise/dia.hpp"
 #include "rankwise/operators.hpp"
 #include "cuda_test_support.hpp"
 #include "test_support.hpp"
@@ -335,6 +336,72 @@ TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
         if (!active[j]) continue;
         EXPECT_NEAR(rr_g[j], rr_c[j], 1e-4 * rr_c[j]);
         EXPECT_NEAR(rz_g[j], rz_c[j], 1e-4 * rz_c[j]);
+    }
+    // without a diagonal M: ||r||^2 alone, rz left as it was
+    rz_g[0] = -7;
+    cpu_be.cg_update_xr(alpha, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
+                        R.view(), static_cast<const T*>(nullptr), active, rr_c, rz_c);
+    this->gpu.cg_update_xr(alpha, ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
+                           dX.view(), dR.view(), static_cast<const T*>(nullptr), active, rr_g,
+                           rz_g);
+    EXPECT_LE(max_rel_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
+    EXPECT_NEAR(rr_g[0], rr_c[0], 1e-4 * rr_c[0]);
+    EXPECT_NEAR(rr_g[2], rr_c[2], 1e-4 * rr_c[2]);
+    EXPECT_EQ(rz_g[0], -7);
+}
+
+// DIA products (cuda/src/dia.cu) against the CPU backend's on the same DIA matrix, in both
+// orientations, with the fused dots, on diagonals reaching the corners and a missing entry.
+TYPED_TEST(CudaBackendTest, DiaProductsMatchTheCpu) {
+    using T = TypeParam;
+    const index_t n = 5000, l = 3;
+    const std::vector<index_t> offsets = {-(n - 1), -70, -1, 0, 1, 3, n - 1};
+    std::vector<T> values;
+    std::vector<std::int32_t> indices, indptr{0};
+    const auto entries = random_matrix<T>(n, static_cast<index_t>(offsets.size()), 81);
+    for (index_t i = 0; i < n; ++i) {
+        for (std::size_t d = 0; d < offsets.size(); ++d) {
+            const index_t j = i + offsets[d];
+            if (j < 0 || j >= n || (i == 7 && offsets[d] == 3)) continue;
+            values.push_back(entries.view()(i, static_cast<index_t>(d)));
+            indices.push_back(static_cast<std::int32_t>(j));
+        }
+        indptr.push_back(static_cast<std::int32_t>(values.size()));
+    }
+    const CsrView<T, std::int32_t> csr{values.data(), indices.data(), indptr.data(), n, n};
+    const auto dia = dia_from_csr(csr, kDiaMaxDiagonals, 10.0);
+    ASSERT_TRUE(dia.has_value());
+    const auto d = static_cast<index_t>(dia->offsets.size());
+    HostMatrix<T> stored(n * d, 1);
+    std::copy(dia->values.get(), dia->values.get() + n * d, stored.data());
+    const auto dStored = this->upload(stored);
+    DiaView<T> view;
+    view.values = dStored.data();
+    view.n = n;
+    view.diagonals = static_cast<int>(d);
+    std::copy(dia->offsets.begin(), dia->offsets.end(), view.offsets);
+
+    const auto X = random_matrix<T>(n, l, 82);
+    const auto dX = this->upload(X);
+    HostMatrix<T> Y(n, l);
+    auto dY = this->gpu.template matrix<T>(n, l);
+    for (const Trans t : {Trans::No, Trans::Yes}) {
+        cpu::dia_mm(*dia, t, ConstMatView<T>(X.view()), Y.view());
+        this->gpu.dia_mm(view, t, ConstMatView<T>(dX.view()), dY.view());
+        EXPECT_LE(max_rel_diff<T>(this->download(dY.view()).view(), Y.view()), 10 * this->tol());
+    }
+    double dots[l] = {0, 0, 0};
+    this->gpu.fill(dY.view(), T(0));
+    this->gpu.dia_mm_dot(view, ConstMatView<T>(dX.view()), dY.view(), dots);
+    cpu::dia_mm(*dia, Trans::No, ConstMatView<T>(X.view()), Y.view());
+    EXPECT_LE(max_rel_diff<T>(this->download(dY.view()).view(), Y.view()), 10 * this->tol());
+    for (index_t j = 0; j < l; ++j) {
+        double ref = 0, scale = 0;
+        for (index_t i = 0; i < n; ++i) {
+            ref += double(X.view()(i, j)) * double(Y.view()(i, j));
+            scale += std::abs(double(X.view()(i, j)) * double(Y.view()(i, j)));
+        }
+        EXPECT_NEAR(dots[j], ref, 10 * this->tol() * scale) << j;
     }
 }
 

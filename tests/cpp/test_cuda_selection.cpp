@@ -104,7 +104,9 @@ TYPED_TEST(CudaSelectionTest, ColumnArgmaxAbsEqualsTheCpus) {
     cpu_sel.column_argmax_abs(ConstMatView<T>(X.view()), ref_rows, ref);
     for (int j = 0; j < 6; ++j) {
         EXPECT_EQ(got_rows[j], ref_rows[j]) << j;
-        if (j < 5) EXPECT_EQ(got[j], ref[j]) << j;
+        if (j < 5) {
+            EXPECT_EQ(got[j], ref[j]) << j;
+        }
     }
     EXPECT_EQ(got_rows[1], 123);
     EXPECT_EQ(got[1], T(50));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rankwise/dia.hpp"
+#include "rankwise/dia_view.hpp"
 #include "test_support.hpp"
 
 namespace rankwise::test {
@@ -94,6 +95,40 @@ TYPED_TEST(Dia, ProductsInBothOrientationsMatchTheDenseMatrix) {
     double squares = 0;
     for (const double v : A.dense) squares += v * v;
     EXPECT_NEAR(cpu::dia_sum_squares(*dia), squares, 1e-5 * squares);
+}
+
+// The CUDA backend's DIA products evaluate dia_product_entry per entry (cuda/src/dia.cu); here
+// on the host, against the dense matrix, in both orientations, on diagonals that reach the
+// matrix's corners and on a 1 x 1 matrix.
+TYPED_TEST(Dia, DeviceViewEntriesMatchTheDenseMatrix) {
+    using T = TypeParam;
+    for (const index_t n : {1, 9, 130}) {
+        const std::vector<index_t> offsets =
+            n == 1 ? std::vector<index_t>{0} : std::vector<index_t>{-(n - 1), -3, 0, 2, n - 1};
+        const BandedCsr<T> A(n, offsets, 21 + n);
+        const auto dia = dia_from_csr(A.view(), kDiaMaxDiagonals, 100.0);
+        ASSERT_TRUE(dia.has_value());
+        DiaView<T> view;
+        view.values = dia->values.get();
+        view.n = n;
+        view.diagonals = static_cast<int>(dia->offsets.size());
+        std::copy(dia->offsets.begin(), dia->offsets.end(), view.offsets);
+        const auto x = random_matrix<T>(n, 1, 31);
+        const double tol = 20 * double(std::numeric_limits<T>::epsilon());
+        for (const Trans t : {Trans::No, Trans::Yes}) {
+            for (index_t i = 0; i < n; ++i) {
+                double ref = 0, scale = 0;
+                for (index_t p = 0; p < n; ++p) {
+                    const double a = t == Trans::No ? A.dense[i + p * n] : A.dense[p + i * n];
+                    ref += a * double(x.data()[p]);
+                    scale += std::abs(a * double(x.data()[p]));
+                }
+                EXPECT_NEAR(double(dia_product_entry(view, t, x.data(), i)), ref,
+                            tol * (scale + 1e-30))
+                    << "n = " << n << ", i = " << i;
+            }
+        }
+    }
 }
 
 TYPED_TEST(Dia, MatricesThatDoNotSuitStayCsr) {

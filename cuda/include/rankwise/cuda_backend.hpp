@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "rankwise/dia_view.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/philox.hpp"
 #include "rankwise/types.hpp"
@@ -228,6 +229,12 @@ class CudaBackend {
     // y = A x and *dot = x . y (the CPU backend's fused CG step; here the two in sequence)
     template <class T, class I>
     void csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* dot) const;
+    // Y = op(A) X for a square A in DIA storage on the device (cuda/src/dia.cu)
+    template <class T>
+    void dia_mm(const DiaView<T>& A, Trans t, ConstMatView<T> X, MatView<T> Y) const;
+    // Y = A X and dots[j] = X[:, j] . Y[:, j] in one pass (CG's q = A p with p.q)
+    template <class T>
+    void dia_mm_dot(const DiaView<T>& A, ConstMatView<T> X, MatView<T> Y, double* dots) const;
 
     // --- selection primitives (algo/selection.hpp: DEIM, Q-DEIM, maxvol; cuda/src/selection.cu)
     // cusolverDnXgetrf (64-bit API); contract as on the CPU (pivots to the host).

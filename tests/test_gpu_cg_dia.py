@@ -1,0 +1,82 @@
+"""GPU CG on CSR matrices on a few diagonals, which it multiplies in DIA storage
+(python/rankwise/_dia_gpu.py, cuda/src/dia.cu): the form is taken where it should be, and
+the solves equal the CPU's and the GPU's own CSR solves.  Skipped without a GPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import rankwise
+import scipy.sparse as sp
+from gpu_support import needs_gpu
+from test_cg_dia import poisson2d, rotated_diffusion
+
+pytestmark = needs_gpu
+
+
+def _device_csr(A: sp.csr_matrix) -> Any:
+    import cupyx.scipy.sparse as csp
+
+    return csp.csr_matrix(A)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_stencils_are_multiplied_in_dia_form(dtype: Any) -> None:
+    from rankwise import _gpu
+    from rankwise._dia_gpu import with_dia_product
+
+    for A, diagonals in ((poisson2d(30), 5), (rotated_diffusion(20), 9)):
+        mat = with_dia_product(_gpu.as_device_matrix(_device_csr(A.astype(dtype)), "A"))
+        (values,) = mat.keepalive
+        assert values.shape == (diagonals, A.shape[0])
+        assert values.dtype == dtype
+    rng = np.random.default_rng(0)
+    R = sp.random(900, 900, density=0.01, random_state=rng, format="csr")
+    mat = with_dia_product(_gpu.as_device_matrix(_device_csr(R + R.T), "A"))
+    assert mat.keepalive[0].format == "csr"  # many diagonals: CSR kept
+
+
+@pytest.mark.parametrize("M", [None, "jacobi"])
+@pytest.mark.parametrize("columns", [1, 3])
+def test_gpu_cg_in_dia_form_equals_the_cpu(M: Any, columns: int) -> None:
+    """float64: the CPU's iteration counts (to one) and solutions (to 1e-9 relative)."""
+    import cupy as cp
+
+    rng = np.random.default_rng(columns)
+    for A in (poisson2d(40), rotated_diffusion(30)):
+        b = rng.standard_normal((A.shape[0], columns))
+        ref = rankwise.solve_cg(A, b, rtol=1e-10, M=M)
+        res = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=1e-10, M=M)
+        assert np.all(res.converged)
+        assert np.max(np.abs(np.asarray(res.iterations) - np.asarray(ref.iterations))) <= 1
+        x = cp.asnumpy(res.x)
+        assert np.linalg.norm(x - ref.x) <= 1e-9 * np.linalg.norm(ref.x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_cg_in_dia_form_equals_its_csr_solve(
+    dtype: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same solve with the DIA product and with cuSPARSE's (the DIA form turned off):
+    both converge with residuals at the tolerance, in about the same iterations, and in
+    float64 to the same solution up to rounding (the two sum each row in other orders)."""
+    import cupy as cp
+    from rankwise import _cg_gpu
+
+    A = rotated_diffusion(40).astype(dtype)
+    b = np.random.default_rng(5).standard_normal(A.shape[0]).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    dia = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
+    monkeypatch.setattr(_cg_gpu, "with_dia_product", lambda mat: mat)
+    csr = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
+    assert dia.converged
+    assert csr.converged
+    assert abs(dia.iterations - csr.iterations) <= (1 if dtype == np.float64 else 3)
+    x_dia, x_csr = cp.asnumpy(dia.x).astype(np.float64), cp.asnumpy(csr.x).astype(np.float64)
+    A64, b64 = A.astype(np.float64), b.astype(np.float64)
+    for x in (x_dia, x_csr):
+        assert np.linalg.norm(b64 - A64 @ x) <= 2 * rtol * np.linalg.norm(b64)
+    if dtype == np.float64:
+        assert np.linalg.norm(x_dia - x_csr) <= 1e-8 * np.linalg.norm(x_csr)

@@ -305,7 +305,7 @@ def svds(
     restarts).  It ends, measured on arrays and sparse matrices, at 0.2-2.4 times that
     level in float64 (median 1.35) and 0.1-2.1 in float32 (median 1.2) on random Gaussian,
     random sparse, decaying and clustered spectra (SciPy's arpack: 0.1-1.7, median 0.5 /
-    0.43); on a float32 spectrum of 200 values within 1e-3 at 25-45 times it (arpack:
+    0.43); on a float32 spectrum of 200 values within 1e-3 at 0.5-3.7 times it (arpack:
     0.3-0.5).  A ``tol`` below that level is
     the same as ``tol=0``: it cannot be reached, the result is reported as converged at
     working precision; so is a ``tol`` below 32 times that level where the iteration

@@ -167,13 +167,22 @@ bool orthonormalizing_magnifies_at_most(const std::vector<T>& G, index_t l, doub
     return true;
 }
 
-// Orthogonality to Q within this level of a column's norm is rounding (q_rows: Q's rows);
-// a column that a projection onto Q leaves below kInsideSpan times it lay inside range(Q).
+// Orthogonality to Q within this level of a column's norm is rounding (q_rows: Q's rows).
 template <class T>
 double orthogonality_level(index_t q_rows) {
     return 4 * double(std::numeric_limits<T>::epsilon()) * std::sqrt(double(q_rows));
 }
-inline constexpr double kInsideSpan = 64;
+// A column that one projection onto Q leaves below this fraction of its norm lay inside
+// range(Q): the projection of such a column leaves 2-4 eps of it, whatever the rows
+// (float32, Q of 96 columns on 300 to 1e5 rows, measured 2026-11-28), so 32 eps leaves a
+// margin of 8 or more.  The level was 64 orthogonality_level (256 eps sqrt(rows)): 4.5e-4
+// in float32 on 220 rows, 0.008 on 1e6, where genuine directions lie (the Krylov blocks of
+// a near-isometry add 3e-4 of their norm: svds on 200 singular values within 1e-3 stalled
+// at 25-45 rounding units on 220 rows and 130-140 on 3000, now 1-3).
+template <class T>
+double inside_span_level() {
+    return 32 * double(std::numeric_limits<T>::epsilon());
+}
 
 // The check below costs a read of Q; it is skipped where the block that the second projection
 // leaves is well conditioned (orthonormalizing it magnifies its rounding-level components
@@ -225,7 +234,7 @@ bool orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
         << "orthonormalize_against: the projection's shape differs from Q^T Y's";
     // C = Q^T Y and Y -= Q C, whichever layout holds Q
     const Trans q_t = qt ? Trans::No : Trans::Yes, q_n = qt ? Trans::Yes : Trans::No;
-    const double tiny = orthogonality_level<T>(q_rows);
+    const double tiny = orthogonality_level<T>(q_rows), inside = inside_span_level<T>();
     auto C = be.template matrix<T>(q_cols, Y.cols);
     std::vector<double> before(static_cast<std::size_t>(Y.cols)), after(before.size());
     be.column_norms(ConstMatView<T>(Y), before.data());
@@ -240,7 +249,7 @@ bool orthonormalize_against(const Backend& be, ConstMatView<T> Q, MatView<T> Y, 
     bool replaced = false;
     for (index_t j = 0; j < Y.cols; ++j) {
         // (also a zero column: nothing to keep)
-        if (!(after[j] > kInsideSpan * tiny * before[j])) {
+        if (!(after[j] > inside * before[j])) {
             be.fill_normal(Y.cols_range(j, 1), philox::Key{0x6f7274686f676f6eULL, 0},
                            first + static_cast<std::uint64_t>(j));
             replaced = true;

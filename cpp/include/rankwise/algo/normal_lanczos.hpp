@@ -90,7 +90,7 @@ bool orthonormalize_lanczos_block(const Backend& be, ConstMatView<T> V, index_t 
     be.column_norms(ConstMatView<T>(Y), after.data());
     // a column left at the rounding level of the product it came from lay inside the basis:
     // orthonormalize_against's test, which puts a random direction in its place
-    const double noise = kInsideSpan * orthogonality_level<T>(n);
+    const double noise = inside_span_level<T>();
     std::vector<T> inverse(before.size());
     bool enough = true;
     for (std::size_t j = 0; j < before.size(); ++j) {

@@ -38,7 +38,9 @@ namespace rankwise {
 // orthogonality) would exceed 1e-4 eps, and the pair is closer than the correction resolves
 // (a cluster, kept or discarded together).  Measured on float32 with 200 values within 1e-3
 // (k = 5; the SVD's own vectors: 26-44 rounding units): 27-51 with this factor, 58-69 with
-// 0.125, and 63 with 1e-3 / sqrt(eps) on 12 values within 1e-3 (own vectors: 1.8).
+// 0.125, and 63 with 1e-3 / sqrt(eps) on 12 values within 1e-3 (own vectors: 1.8).  (These
+// float32 figures predate session 40, which found that those 26-44 units came from
+// orthonormalize_against discarding Krylov directions: 1-3 units since, unrefined.)
 inline constexpr double kMaxRitzCorrection = 0.01;
 // Only the Ritz vectors of values above this fraction of the largest are refined: v = W x /
 // s carries W's rounding divided by s, which below it costs v its orthogonality to the

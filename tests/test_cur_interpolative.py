@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rankwise
 import scipy.linalg
 import scipy.linalg.interpolative as sli
 from conftest import random_orthonormal
@@ -381,3 +382,26 @@ def test_eps_or_k_as_scipy_takes_it(eps_or_k: Any) -> None:
         sli.reconstruct_matrix_from_id(A[:, sidx[:k]], sidx, sproj),
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"method": "uniform", "core": "cross"},
+        {"method": "uniform", "core": "pinv"},
+        {"method": "deim", "core": "stabilized"},
+        {"rows": np.arange(5), "cols": np.arange(5), "core": "cross"},
+        {"rows": np.arange(5), "cols": np.arange(5), "core": "pinv"},
+    ],
+)
+def test_cur_of_an_operator_without_adjoint_says_so(options: dict) -> None:
+    """rankwise.cur reads A's rows through A^T: an operator from a matvec (and matmat) alone
+    gets the MissingAdjointError naming rmatvec on every path (uniform sampling and given
+    rows raised TypeError: 'NoneType' object is not callable)."""
+    from rankwise._errors import MissingAdjointError
+    from scipy.sparse.linalg import LinearOperator
+
+    A = np.random.default_rng(0).standard_normal((50, 40))
+    op = LinearOperator(A.shape, matvec=lambda x: A @ x, matmat=lambda X: A @ X, dtype=float)
+    with pytest.raises(MissingAdjointError, match="define rmatvec"):
+        rankwise.cur(op, 5, random_state=0, **options)

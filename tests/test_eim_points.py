@@ -213,3 +213,35 @@ def test_blocked_deim_refuses_bad_blocks() -> None:
         _core.deim_blocked(U, [4, 0])
     with pytest.raises(ValueError, match="block"):
         _core.deim_blocked(U, [])
+
+
+def test_point_interpolant_built_from_given_points() -> None:
+    """rankwise.PointInterpolant(basis, points) from a user's points: exact on span(U) and
+    the deim result's operator at deim's points; points that cannot interpolate (repeated,
+    too few, outside the rows, not integers) and points at which the basis is rank-deficient
+    are refused by name (they gave NaN, or a wrong field with a finite Lebesgue constant)."""
+    rng = np.random.default_rng(22)
+    Q = np.linalg.qr(rng.standard_normal((80, 6)))[0]
+    f = Q @ rng.standard_normal(6)
+    sel = rankwise.deim(Q)
+    interp = rankwise.PointInterpolant(Q, sel.points.tolist())
+    np.testing.assert_allclose(interp(f[sel.points]), f, atol=1e-13)
+    assert interp.lebesgue_constant == pytest.approx(sel.lebesgue_constant, rel=1e-12)
+    wide = rankwise.PointInterpolant(Q, np.arange(0, 80, 8))  # oversampled: least squares
+    np.testing.assert_allclose(wide(f[wide.points]), f, atol=1e-13)
+    for points, error, match in [
+        ([0, 0, 2, 3, 4, 5], ValueError, "distinct"),
+        ([0, 1, 2], ValueError, "at least as many points"),
+        ([0, 1, 2, 3, 4, 500], ValueError, r"\[0, 80\)"),
+        ([-1, 1, 2, 3, 4, 5], ValueError, r"\[0, 80\)"),
+        ([0.0, 1, 2, 3, 4, 5], TypeError, "integers"),
+        ([[0, 1, 2, 3, 4, 5]], ValueError, "1-D"),
+    ]:
+        with pytest.raises(error, match=match):
+            rankwise.PointInterpolant(Q, points)
+    U = Q.copy()
+    U[:6, 5] = 0.0  # the last basis vector vanishes at rows 0-5
+    with pytest.raises(ValueError, match="rank-deficient"):
+        rankwise.PointInterpolant(U, np.arange(6))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        rankwise.PointInterpolant(np.full((10, 2), np.nan), [0, 1])

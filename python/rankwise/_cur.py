@@ -21,7 +21,7 @@ from ._dispatch import check_compressed
 from ._random import RandomStateLike, philox_key
 from ._svd import estimate_error, svd
 from ._typing import HostMatrix
-from ._validate import Matrix, as_matrix, check_choice, check_int
+from ._validate import Matrix, as_matrix, check_choice, check_int, checked_product
 
 _METHODS = ("deim", "qdeim", "rrqr", "maxvol", "leverage", "pivotal", "uniform")
 _CORES = ("pinv", "cross", "stabilized")
@@ -295,7 +295,7 @@ def _columns(A: Any, mat: Matrix, cols: np.ndarray) -> Any:
         return C.astype(mat.dtype, copy=False)
     E = np.zeros((mat.shape[1], cols.size), dtype=mat.dtype)
     E[cols, np.arange(cols.size)] = 1
-    return np.asarray(aslinearoperator(A).matmat(E), dtype=mat.dtype)
+    return np.asarray(checked_product(aslinearoperator(A), "matmat", "A")(E), dtype=mat.dtype)
 
 
 def _rows(A: Any, mat: Matrix, rows: np.ndarray) -> Any:
@@ -307,7 +307,8 @@ def _rows(A: Any, mat: Matrix, rows: np.ndarray) -> Any:
         return R.astype(mat.dtype, copy=False)
     E = np.zeros((mat.shape[0], rows.size), dtype=mat.dtype)
     E[rows, np.arange(rows.size)] = 1
-    return np.ascontiguousarray(np.asarray(aslinearoperator(A).rmatmat(E), dtype=mat.dtype).T)
+    R = checked_product(aslinearoperator(A), "rmatmat", "A")(E)
+    return np.ascontiguousarray(np.asarray(R, dtype=mat.dtype).T)
 
 
 def _core(

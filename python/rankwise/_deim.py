@@ -160,6 +160,27 @@ def _check_selection_rank(Up: np.ndarray, name: str) -> None:
         )
 
 
+def _checked_points(points: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Interpolation points for a basis of this shape: a 1-D array of at least m distinct
+    integers in [0, n) (int64)."""
+    n, m = shape
+    p = np.asarray(points)
+    if p.ndim != 1:
+        raise ValueError(f"points must be a 1-D array of row indices; got shape {p.shape}")
+    if p.dtype.kind not in "iu":
+        raise TypeError(f"points must be integers; got dtype {p.dtype}")
+    if p.size < m:
+        raise ValueError(
+            f"{p.size} point(s) for {m} basis vectors: interpolation needs at least as many "
+            "points as basis vectors"
+        )
+    if p.min() < 0 or p.max() >= n:
+        raise ValueError(f"points must lie in [0, {n}) (the basis has {n} rows)")
+    if np.unique(p).size != p.size:
+        raise ValueError("points must be distinct")
+    return p.astype(np.int64)
+
+
 class PointInterpolant:
     """Interpolation at points: ``f ~ U @ coefficients(f[points])``.
 
@@ -179,7 +200,19 @@ class PointInterpolant:
         ``U[points, :]``.
     """
 
-    def __init__(self, basis: np.ndarray, points: np.ndarray) -> None:
+    def __init__(self, basis: Any, points: Any) -> None:
+        """The interpolant on ``basis`` (n x m, dense, finite) at ``points``: at least m
+        distinct row indices in ``[0, n)``, at which the basis has full column rank
+        (ValueError / TypeError naming what is wrong otherwise).  The selection functions
+        (:func:`deim`, :func:`eim`, ...) build their results from points they have
+        checked."""
+        u = as_basis(basis, "basis")
+        p = _checked_points(points, u.shape)
+        self._set(u, p)
+        _check_selection_rank(self.interpolation_matrix, "the basis at the points")
+
+    def _set(self, basis: np.ndarray, points: np.ndarray) -> None:
+        """The attributes, for points already checked (the selection functions' results)."""
         self.basis = basis
         self.points = np.asarray(points, dtype=np.int64)
         self.interpolation_matrix = np.ascontiguousarray(basis[self.points, :])
@@ -679,7 +712,7 @@ class PointSelection(PointInterpolant):
     the selection rule."""
 
     def __init__(self, basis: np.ndarray, points: np.ndarray, method: str) -> None:
-        super().__init__(basis, points)
+        self._set(basis, points)
         self.method = method
 
 

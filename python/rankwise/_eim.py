@@ -84,7 +84,7 @@ class EmpiricalInterpolant(PointInterpolant):
         norm: str,
         parameters: list[Any] | None,
     ) -> None:
-        super().__init__(basis, points)
+        self._set(basis, points)
         self._greedy_points = self.points  # (points may change: oversample, remove_points)
         self.snapshot_indices = snapshot_indices
         self.errors = errors

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,32 +258,39 @@ def _lacks_product(lo: Any, what: str) -> bool:
     return what == "rmatmat" and not _has_adjoint(lo)
 
 
+def checked_product(
+    lo: LinearOperator, what: str, name: str, finite_products: bool = True
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The operator's ``what`` ("matmat" or "rmatmat") as a function whose result is checked:
+    MissingAdjointError where the operator has no transpose products, TypeError for complex
+    values, ValueError for NaN or Inf (where ``finite_products``), each naming ``name``."""
+    product = getattr(lo, what)
+
+    def call(x: np.ndarray) -> np.ndarray:
+        try:
+            y = np.asarray(product(x))
+        except (NotImplementedError, TypeError) as exc:
+            if _lacks_product(lo, what):
+                raise MissingAdjointError(
+                    f"{name} is a LinearOperator without rmatvec or rmatmat, and this "
+                    "function needs products with its transpose: define rmatvec (or rmatmat)"
+                ) from exc
+            raise
+        if y.dtype.kind == "c":
+            raise TypeError(f"{name}.{what} returned complex values")
+        if finite_products and not np.isfinite(y).all():
+            raise ValueError(f"{name}.{what} returned NaN or Inf")
+        return y
+
+    return call
+
+
 def _linear_operator(A: Any, name: str, finite_products: bool = True) -> Matrix:
     lo = aslinearoperator(A)
     shape = _check_shape(lo.shape, name)
     dtype = work_dtype(lo.dtype if lo.dtype is not None else np.float64, name)
-
-    def checked(product: Any, what: str) -> Any:
-        def call(x: np.ndarray) -> np.ndarray:
-            try:
-                y = np.asarray(product(x))
-            except (NotImplementedError, TypeError) as exc:
-                if _lacks_product(lo, what):
-                    raise MissingAdjointError(
-                        f"{name} is a LinearOperator without rmatvec or rmatmat, and this "
-                        "function needs products with its transpose: define rmatvec (or "
-                        "rmatmat)"
-                    ) from exc
-                raise
-            if y.dtype.kind == "c":
-                raise TypeError(f"{name}.{what} returned complex values")
-            if finite_products and not np.isfinite(y).all():
-                raise ValueError(f"{name}.{what} returned NaN or Inf")
-            return y
-
-        return call
-
-    matmat, rmatmat = checked(lo.matmat, "matmat"), checked(lo.rmatmat, "rmatmat")
+    matmat = checked_product(lo, "matmat", name, finite_products)
+    rmatmat = checked_product(lo, "rmatmat", name, finite_products)
     op = _core.Operator.callback(shape[0], shape[1], dtype.name, matmat, rmatmat)
     return Matrix(op, shape, dtype, "operator")
 

@@ -141,17 +141,18 @@ class Handle {
         return st_->orthogonality(left);
     }
 
-    py::tuple drift(const OperatorHandle& A) const {
+    py::tuple drift(const OperatorHandle& A, double s_scale) const {
         const auto& op = op_of<T>(A);
         DriftSquares out;
         {
             const NativeCall native;
             const cpu::SerialBlas blas_on_our_threads;
-            out = st_->drift(op);
+            out = st_->drift(op, s_scale);
         }
         return py::make_tuple(out.err2, out.best2, out.fro2);
     }
 
+    double largest_value() const { return st_->largest_value(); }
     py::dict stats() const { return update_stats_dict(st_->stats()); }
     void restore_stats(index_t updates, index_t materializations, double discarded,
                        double dropped) {
@@ -225,9 +226,10 @@ void register_handle(py::module_& m, const char* name) {
         .def("set_method", &Handle<T>::set_method, py::arg("method"), py::arg("rank"))
         .def("gram_deviation", &Handle<T>::gram_deviation)
         .def("orthogonality", &Handle<T>::orthogonality, py::arg("left"))
-        .def("drift", &Handle<T>::drift, py::arg("A"))
+        .def("drift", &Handle<T>::drift, py::arg("A"), py::arg("s_scale") = 1.0)
         .def("restore_stats", &Handle<T>::restore_stats, py::arg("updates"),
              py::arg("materializations"), py::arg("discarded"), py::arg("dropped"))
+        .def_property_readonly("largest_value", &Handle<T>::largest_value)
         .def_property_readonly("stats", &Handle<T>::stats)
         .def_property_readonly("shape", &Handle<T>::shape);
 }

@@ -182,15 +182,17 @@ class DeviceHandle {
         return out;
     }
 
-    py::tuple drift(const DeviceOperand& A, std::uintptr_t stream) const {
+    py::tuple drift(const DeviceOperand& A, std::uintptr_t stream, double s_scale) const {
         require_dtype<T>(A, "A");
         DriftSquares out;
         run(stream, [&] {
-            out = A.visit<T>(be_, [&](const LinearOp<T>& op) { return st_->drift(op); });
+            out = A.visit<T>(be_,
+                             [&](const LinearOp<T>& op) { return st_->drift(op, s_scale); });
         });
         return py::make_tuple(out.err2, out.best2, out.fro2);
     }
 
+    double largest_value() const { return st_->largest_value(); }
     py::dict stats() const { return bindings::update_stats_dict(st_->stats()); }
     void restore_stats(index_t updates, index_t materializations, double discarded,
                        double dropped) {
@@ -246,7 +248,9 @@ void register_handle(py::module_& m, const char* name) {
         .def("gram_deviation", &DeviceHandle<T>::gram_deviation, py::arg("stream"))
         .def("orthogonality", &DeviceHandle<T>::orthogonality, py::arg("left"),
              py::arg("stream"))
-        .def("drift", &DeviceHandle<T>::drift, py::arg("A"), py::arg("stream"))
+        .def("drift", &DeviceHandle<T>::drift, py::arg("A"), py::arg("stream"),
+             py::arg("s_scale") = 1.0)
+        .def_property_readonly("largest_value", &DeviceHandle<T>::largest_value)
         .def_property_readonly("stats", &DeviceHandle<T>::stats)
         .def("restore_stats", &DeviceHandle<T>::restore_stats, py::arg("updates"),
              py::arg("materializations"), py::arg("discarded"), py::arg("dropped"))

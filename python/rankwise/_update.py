@@ -3,11 +3,12 @@ columns and low-rank corrections arrive, without the matrix itself."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, SupportsIndex, overload
 
@@ -64,6 +65,29 @@ def drift_from_squares(
 def _is_real(x: Any) -> bool:
     """A real number (Python's or NumPy's, ``numbers.Real``), not a bool."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool | np.bool_)
+
+
+# Matrices whose largest entry lies outside [2^-400, 2^400] are scaled by a power of two
+# for the drift estimate, whose squares (||A||_F^2 and the like, in double) would leave the
+# double range (an estimate of 0 at 1e-160, a refusal at 1e160).
+_DRIFT_SCALE_EXPONENT = 400
+
+
+def drift_operand(A: Any, is_sparse: bool, xp: Any = np) -> tuple[Any, float]:
+    """(A 2^-e, 2^-e) for the drift estimate: A itself and 1 where its largest entry lies
+    within 2^(+-_DRIFT_SCALE_EXPONENT) (no copy), else a scaled copy with e the exponent of
+    that entry.  Dense or sparse arrays of the module xp (cupy for the GPU updater)."""
+    values = A.data if is_sparse else A
+    big = _max_abs(values) if hasattr(values, "size") else 0.0
+    if not (0.0 < big < math.inf) or abs(math.frexp(big)[1]) <= _DRIFT_SCALE_EXPONENT:
+        return A, 1.0
+    e = math.frexp(big)[1]
+    if is_sparse:
+        scaled = A.copy()
+        scaled.data = xp.ldexp(scaled.data, -e).astype(A.dtype, copy=False)
+    else:
+        scaled = xp.ldexp(A, -e).astype(A.dtype, copy=False)
+    return scaled, math.ldexp(1.0, -e)
 
 
 def _check_dtype(x: Any, name: str, dtype: np.dtype) -> None:
@@ -137,6 +161,15 @@ def _on_device(up: SVDUpdater) -> SVDUpdater:
     return on_device(up)
 
 
+def _native_order(x: Any) -> Any:
+    """x in native byte order: a byte-swapped array ('>f8' read from a file on a
+    little-endian machine) or sparse matrix is copied, as rankwise.svd and fit read one."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or np.dtype(dtype).isnative:
+        return x
+    return x.astype(np.dtype(dtype).newbyteorder("="))
+
+
 def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple], None]) -> Any:
     if _gpu.is_device_array(x):
         raise TypeError(
@@ -147,7 +180,8 @@ def _as_update(x: Any, name: str, dtype: np.dtype, shape_check: Callable[[tuple]
     require_cpu_input(x, name)
     if not sp.issparse(x):
         x = np.asarray(x)
-    elif x.format not in ("csr", "csc"):
+    x = _native_order(x)
+    if sp.issparse(x) and x.format not in ("csr", "csc"):
         # other formats as CSR: LIL and DOK have no value array to check, DIA's holds
         # padding outside the matrix, and the update reads CSR's arrays anyway
         x = x.tocsr()
@@ -203,18 +237,40 @@ def _check_values(values: Any, name: str, dtype: np.dtype, xp: Any = np) -> None
         )
 
 
-def _check_sparse_method_range(values: Any, dtype: np.dtype, xp: Any = np) -> None:
-    """ValueError where the sparse method's sums of squares of the new block (its stored
-    values: the array, or a sparse matrix's data) would overflow (||E|| beyond sqrt(float
-    max) / 16: about 8e152 in float64, 1.2e18 in float32; LAPACK then failed with "SVD did
-    not converge"); the other methods take blocks up to the float maximum / 16
-    (_check_values).  ``xp``: the array module (cupy for the GPU updater)."""
-    limit = math.sqrt(float(np.finfo(dtype).max)) / 16
-    if _norm_above(values, _max_abs(values), limit, xp):
+def _check_sparse_method_range(
+    values: Any, dtype: np.dtype, xp: Any = np, name: str = "E", largest: float = 0.0
+) -> None:
+    """ValueError where the sparse method's sums of squares of the block ``name`` (its
+    stored values: the array, or a sparse matrix's data) would overflow (a norm beyond
+    sqrt(float max) / 16: about 8e152 in float64, 1.2e18 in float32; LAPACK then failed with
+    "SVD did not converge") or underflow while they matter (a norm below sqrt(smallest
+    normal / eps), about 1e-146 in float64 and 3e-16 in float32, and above eps times the
+    ``largest`` singular value: its residual directions were then dropped without a word,
+    the singular values off by 3e-2 at 1e-170; a block below eps s_1 changes the factors
+    by less than their rounding, and is taken); the other methods take blocks of any
+    magnitude up to the float maximum / 16 (_check_values).  ``xp``: the array module (cupy
+    for the GPU updater)."""
+    info = np.finfo(dtype)
+    big = _max_abs(values)
+    limit = math.sqrt(float(info.max)) / 16
+    if _norm_above(values, big, limit, xp):
         raise ValueError(
-            f"E is too large for the sparse method: its norm exceeds {limit:.3g} (the square "
-            f"root of the {np.dtype(dtype).name} maximum / 16), where the method's sums of "
-            "squares overflow; scale the data, or use method='zha-simon'"
+            f"{name} is too large for the sparse method: its norm exceeds {limit:.3g} (the "
+            f"square root of the {np.dtype(dtype).name} maximum / 16), where the method's "
+            "sums of squares overflow; scale the data, or use method='zha-simon'"
+        )
+    low = math.sqrt(float(info.tiny) / float(info.eps))
+    negligible = float(info.eps) * largest
+    if (
+        big > 0.0
+        and not _norm_above(values, big, low, xp)
+        and _norm_above(values, big, negligible, xp)
+    ):
+        raise ValueError(
+            f"{name} is too small for the sparse method: its norm is below {low:.3g} (the "
+            f"square root of the smallest normal {np.dtype(dtype).name} over its eps), where "
+            "the method's sums of squares underflow; scale the data, or use "
+            "method='zha-simon'"
         )
 
 
@@ -459,7 +515,7 @@ class SVDUpdater:
         columns / rows, ``s`` (k,) non-negative.  They are copied, never modified."""
         if any(_gpu.is_device_array(x) for x in (U, s, Vt)):  # on the GPU (_update_gpu.py)
             return _on_device(self).from_factors(U, s, Vt)
-        U, s, Vt = (np.asarray(x) for x in (U, s, Vt))
+        U, s, Vt = (_native_order(np.asarray(x)) for x in (U, s, Vt))
         _check_factors(U, s, Vt, self.k, finite=False)  # U, Vt: by _start's Gram check
         order = np.argsort(-s, kind="stable")
         if (order != np.arange(self.k)).any():
@@ -564,15 +620,25 @@ class SVDUpdater:
         return out
 
     # -- updates -----------------------------------------------------------------------
-    def _prepare(self, first: Any) -> None:
+    @contextlib.contextmanager
+    def _resolving(self, first: Any) -> Iterator[None]:
+        """The update's method fixed by the first update ("auto": by its block's type),
+        undone where that update is refused or fails, so that the updater is as before."""
         self._require_started()
-        if self._resolved is None:
+        fresh = self._resolved is None
+        if fresh:
             method = self.method
             if method == "auto":
                 method = "sparse" if self._is_sparse(first) else "zha-simon"
             with self._lock:
                 self._handle.set_method(method, self._rank_of(method))
             self._resolved = method
+        try:
+            yield
+        except BaseException:
+            if fresh:  # the next update sets the handle's method again
+                self._resolved = None
+            raise
 
     def _after_update(self) -> SVDUpdater:
         self.n_updates += 1
@@ -635,8 +701,8 @@ class SVDUpdater:
                 raise ValueError(f"{_name} must have n = {n} columns; got shape {shape}")
 
         E = self._checked(E, _name, check)
-        self._prepare(E)
-        return self._native_update("add_rows", [_Block(E, False, _name, n)], append=True)
+        with self._resolving(E):
+            return self._native_update("add_rows", [_Block(E, False, _name, n)], append=True)
 
     def add_columns(self, E: Any) -> SVDUpdater:
         """``A <- [A, E]`` for ``E`` of shape (m, r) (CSC is the natural sparse format).
@@ -653,8 +719,8 @@ class SVDUpdater:
                 raise ValueError(f"{_name} must have m = {m} rows; got shape {shape}")
 
         E = self._checked(E, _name, check)
-        self._prepare(E)
-        return self._native_update("add_columns", [_Block(E, True, _name, m)], append=True)
+        with self._resolving(E):
+            return self._native_update("add_columns", [_Block(E, True, _name, m)], append=True)
 
     def update(self, B: Any, C: Any) -> SVDUpdater:
         """``A <- A + B @ C.T`` for ``B`` (m, r) and ``C`` (n, r): a low-rank correction,
@@ -674,9 +740,9 @@ class SVDUpdater:
                 raise ValueError(f"C must have shape ({n}, {B.shape[1]}); got {shape}")
 
         C = self._checked(C, "C", check_c)
-        self._prepare(B if self._is_sparse(B) else C)
         blocks = [_Block(B, True, "B", m), _Block(C, True, "C", n)]
-        return self._native_update("update", blocks, append=False)
+        with self._resolving(B if self._is_sparse(B) else C):
+            return self._native_update("update", blocks, append=False)
 
     # The three steps of an update that depend on where the factors live (the GPU subclass
     # in _update_gpu.py overrides them): validating a block, telling a sparse one, and
@@ -688,17 +754,21 @@ class SVDUpdater:
     def _is_sparse(x: Any) -> bool:
         return sp.issparse(x)
 
-    def _check_sparse_method_block(self, blocks: list[_Block], append: bool, xp: Any = np) -> None:
-        """The sparse method's range check of an appended block (_check_sparse_method_range;
-        ``xp``: the array module, cupy for the GPU updater)."""
-        if append and self._resolved == "sparse":
-            E = blocks[0].source
-            _check_sparse_method_range(E.data if self._is_sparse(E) else E, self.dtype, xp)
+    def _check_sparse_method_block(self, blocks: list[_Block], xp: Any = np) -> None:
+        """The sparse method's range check of the update's blocks (E, or B and C:
+        _check_sparse_method_range; ``xp``: the array module, cupy for the GPU updater)."""
+        if self._resolved == "sparse":
+            with self._lock:
+                largest = self._handle.largest_value
+            for block in blocks:
+                D = block.source
+                values = D.data if self._is_sparse(D) else D
+                _check_sparse_method_range(values, self.dtype, xp, block.name, largest)
 
     def _native_update(self, kind: str, blocks: list[_Block], append: bool) -> SVDUpdater:
         """The handle's ``kind`` update with the blocks D^T: for rows, E; for columns, E^T;
         for A + B C^T, B^T and C^T."""
-        self._check_sparse_method_block(blocks, append)
+        self._check_sparse_method_block(blocks)
         args: list[Any] = []
         for block in blocks:
             args += _block(block)
@@ -743,10 +813,19 @@ class SVDUpdater:
         A = self._matrix(A)
         if not hasattr(A, "dtype"):
             A = np.asarray(A)
+        A = _native_order(A)
+        if sp.issparse(A) and A.format not in ("csr", "csc"):
+            A = A.tocsr()  # (as as_matrix reads it)
         _check_dtype(A, "A", self.dtype)
-        op = as_matrix(A, "A").op
+        op = as_matrix(A, "A").op  # validated (NaN/Inf) before it is scaled
+        if isinstance(A, np.ndarray) or sp.issparse(A):
+            scaled, s_scale = drift_operand(A, sp.issparse(A))
+            if s_scale != 1.0:
+                op = as_matrix(scaled, "A").op
+        else:
+            s_scale = 1.0
         with self._lock:
-            squares = self._handle.drift(op)
+            squares = self._handle.drift(op, s_scale)
         return drift_from_squares(squares, self.shape, self.dtype)
 
     def refresh(self, A: Any = None) -> SVDUpdater:

@@ -30,6 +30,7 @@ from ._update import (
     _check_orthonormal,
     _check_values,
     drift_from_squares,
+    drift_operand,
 )
 
 
@@ -81,8 +82,12 @@ class _Handle:
     def orthogonality(self, left: bool) -> float:
         return float(self._native.orthogonality(left, _gpu.current_stream()))
 
-    def drift(self, op: Any) -> tuple[float, float, float]:
-        return tuple(self._native.drift(op, _gpu.current_stream()))
+    def drift(self, op: Any, s_scale: float = 1.0) -> tuple[float, float, float]:
+        return tuple(self._native.drift(op, _gpu.current_stream(), s_scale))
+
+    @property
+    def largest_value(self) -> float:
+        return float(self._native.largest_value)
 
     @property
     def stats(self) -> dict[str, float]:
@@ -237,7 +242,7 @@ class DeviceSVDUpdater(SVDUpdater):
         return bool(_csp().issparse(x))
 
     def _native_update(self, kind: str, blocks: list[_Block], append: bool) -> SVDUpdater:
-        self._check_sparse_method_block(blocks, append, _gpu._cupy())  # as on the CPU
+        self._check_sparse_method_block(blocks, _gpu._cupy())  # as on the CPU
         args: list[Any] = []
         for block in blocks:
             mat, J = _block(block.Dt, block.name)
@@ -252,9 +257,12 @@ class DeviceSVDUpdater(SVDUpdater):
         A = self._matrix(A)
         _refuse_host(A, "A")
         _check_dtype(A, "A", self.dtype)
-        mat = _gpu.as_device_matrix(A, "A")
+        mat = _gpu.as_device_matrix(A, "A")  # validated (NaN/Inf) before it is scaled
+        scaled, s_scale = drift_operand(A, self._is_sparse(A), _gpu._cupy())
+        if s_scale != 1.0:
+            mat = _gpu.as_device_matrix(scaled, "A")
         with self._lock:
-            squares = self._handle.drift(mat.operand)
+            squares = self._handle.drift(mat.operand, s_scale)
         return drift_from_squares(squares, self.shape, self.dtype)
 
     def refresh(self, A: Any = None) -> SVDUpdater:

@@ -121,6 +121,8 @@ class SvdUpdate {
     index_t rows() const { return u_.N; }
     index_t cols() const { return v_.N; }
     index_t rank() const { return static_cast<index_t>(s_.size()); }
+    // s_1, without forming the factors (the values are kept in host memory, descending)
+    double largest_value() const { return s_.empty() ? 0.0 : double(s_.front()); }
     const UpdateStats& stats() const { return stats_; }
     // Resume the counters of a saved state (Python's pickling): the random streams of the
     // next updates follow from stats_.updates.
@@ -212,8 +214,10 @@ class SvdUpdate {
     //          from W = A^T U;
     //   best2 = ||A||_F^2 - ||A P||_F^2 >= ||A - A_k||_F^2, P an orthonormal basis of W (one
     //          subspace-iteration step from the tracked left subspace).
-    // Two products with A and O((m + n) k^2) more; A is only read.
-    DriftSquares drift(const LinearOp<T>& A) const {
+    // Two products with A and O((m + n) k^2) more; A is only read.  `s_scale`: A is the
+    // current matrix times this power of two (the caller's scaling of a matrix whose
+    // squares would leave the double range), and the singular values are scaled with it.
+    DriftSquares drift(const LinearOp<T>& A, double s_scale = 1) const {
         be_.check_interrupt();
         require(A.rows() == rows() && A.cols() == cols())
             << "A has shape (" << A.rows() << ", " << A.cols() << "); the updater tracks ("
@@ -229,8 +233,9 @@ class SvdUpdate {
         be_.column_dots(ConstMatView<T>(W.view()), ConstMatView<T>(f.V.view()), dots.data());
         double cross = 0, s2 = 0;
         for (index_t i = 0; i < k; ++i) {
-            cross += double(f.s[i]) * dots[i];
-            s2 += double(f.s[i]) * double(f.s[i]);
+            const double si = double(f.s[i]) * s_scale;
+            cross += si * dots[i];
+            s2 += si * si;
         }
         const double err2 = std::max(fro2 - 2.0 * cross + s2, 0.0);
         be_.check_interrupt();

@@ -341,7 +341,8 @@ def _column_norms(B: np.ndarray) -> np.ndarray:
     B64 = B.astype(np.float64, copy=False)
     scale = np.abs(B64).max(axis=0, initial=0.0)
     safe = np.where(scale > 0, scale, 1.0)
-    return scale * np.linalg.norm(B64 / safe, axis=0)
+    with np.errstate(over="ignore"):  # Inf where the norm exceeds the range (scaled_tolerances)
+        return scale * np.linalg.norm(B64 / safe, axis=0)
 
 
 def _rhs_scale(B: np.ndarray) -> np.ndarray | None:
@@ -484,23 +485,41 @@ def _start(
     if scale is not None:  # solve A (X / c) = B / c column by column (in float64: exact)
         B = np.asfortranarray(B.astype(np.float64) / scale, dtype=dtype)
         X = np.asfortranarray(X.astype(np.float64) / scale, dtype=dtype)
-        tol = [t / c for t, c in zip(tol, scale, strict=True)]
+        tol = scaled_tolerances(_column_norms(B), scale, rtol, atol)
     if deflation is not None:
         handle, X = _deflate(mat, handle, B, X, deflation, dtype)
     return _System(mat, handle, B, X, tol, maxiter, bool(X.any()), vector, scale)
 
 
+def scaled_tolerances(
+    scaled_norms: np.ndarray, scale: np.ndarray, rtol: Any, atol: Any
+) -> list[float]:
+    """The stopping rule's max(atol, rtol ||b_j||) of the system scaled by c_j, from the
+    norms of the scaled columns b_j / c_j: ||b_j|| itself can overflow (entries of
+    1.5e308: its tolerance was Inf, and CG reported x = 0 converged at once)."""
+    atol_f = _check_atol(atol)
+    rtol_f = float(_scalar(rtol))
+    return [max(atol_f / c, rtol_f * bn) for bn, c in zip(scaled_norms, scale, strict=True)]
+
+
+def nonfinite_columns(out: dict[str, Any], finite: np.ndarray) -> dict[str, Any]:
+    """``out`` with the columns whose iterate is not finite (``finite``: per column) stopped
+    as "nonfinite": a solution beyond the float range (A ~ 1e-300 with b ~ 1e10, or A ~
+    1e-300 with b ~ 1e300 once unscaled) is reported, not returned as Inf with info = 0."""
+    if finite.all():
+        return out
+    stops = ["nonfinite" if not f else r for r, f in zip(out["stop"], finite, strict=True)]
+    return dict(out, stop=stops)
+
+
 def _unscale(sys_: _System, out: dict[str, Any]) -> dict[str, Any]:
-    """Undo _rhs_scale on the iterates (in place: x_out is a view of X) and the history."""
+    """Undo _rhs_scale on the iterates (in place: x_out is a view of X) and the history;
+    columns whose iterate is not finite are reported (nonfinite_columns)."""
     if sys_.scale is not None:
         with np.errstate(over="ignore"):
             sys_.X[...] = sys_.X.astype(np.float64) * sys_.scale
-        out = dict(out, history=np.asarray(out["history"]) * sys_.scale)
-        # A solution beyond the float range (A ~ 1e-300, b ~ 1e300) is reported, not
-        # returned as Inf
-        overflow = ~np.isfinite(sys_.X).all(axis=0)
-        out["stop"] = ["nonfinite" if o else r for r, o in zip(out["stop"], overflow, strict=True)]
-    return out
+            out = dict(out, history=np.asarray(out["history"]) * sys_.scale)
+    return nonfinite_columns(out, np.isfinite(sys_.X).all(axis=0))
 
 
 def _scaled_callback(

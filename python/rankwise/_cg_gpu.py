@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from . import _gpu
-from ._cg import DIA_MIN_ITERATIONS, CGResult, _result, _rhs_scale, _stopping_rule
+from ._cg import (
+    DIA_MIN_ITERATIONS,
+    CGResult,
+    _result,
+    _rhs_scale,
+    _stopping_rule,
+    nonfinite_columns,
+    scaled_tolerances,
+)
 from ._cg import _column_norms as _host_column_norms
 from ._dia_gpu import with_dia_product
 
@@ -165,7 +173,9 @@ def solve_cg_gpu(
         bnorm = _host_column_norms(B_host)
     tol, maxiter = _stopping_rule(bnorm, rtol, atol, maxiter, n)
     if scale is not None:
-        tol = [t / float(cj) for t, cj in zip(tol, scale, strict=True)]
+        tol = scaled_tolerances(
+            _host_column_norms(_over(B_host, scale, B.dtype)), scale, rtol, atol
+        )
 
     diag, M_mat, apply_M = None, None, None
     if isinstance(M, str) and M == "jacobi":
@@ -218,6 +228,8 @@ def solve_cg_gpu(
     )
     if scale is not None:
         out = _unscale(out, X, scale)
+    else:
+        out = nonfinite_columns(out, cp.isfinite(X).all(axis=0).get())
     return _result(out, x_out, vector, maxiter)
 
 
@@ -242,7 +254,6 @@ def _unscale(out: dict[str, Any], X: Any, scale: np.ndarray) -> dict[str, Any]:
 
     X_host = _times(X.get(), scale, X.dtype)
     X[...] = cp.asarray(X_host)
-    out = dict(out, history=np.asarray(out["history"]) * scale)
-    overflow = ~np.isfinite(X_host).all(axis=0)
-    out["stop"] = ["nonfinite" if o else r for r, o in zip(out["stop"], overflow, strict=True)]
-    return out
+    with np.errstate(over="ignore"):  # (a residual norm beyond the range: Inf in the history)
+        out = dict(out, history=np.asarray(out["history"]) * scale)
+    return nonfinite_columns(out, np.isfinite(X_host).all(axis=0))

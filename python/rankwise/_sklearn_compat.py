@@ -20,6 +20,10 @@ from ._validate import as_matrix_of, check_choice, check_int, check_n_iter
 _NORMALIZERS = {"auto": None, "QR": "householder", "LU": "lu", "none": "none"}
 _RANDOM_STATE_SEEDS = 2**32  # the seeds numpy.random.RandomState takes
 _MAX_UNUSED_DRAWS = 1 << 22  # most draws made where k + p exceeds min(m, n)
+# Most draws made to leave the caller's RandomState where scikit-learn leaves it (about 2 s;
+# scikit-learn allocates its n x (k + p) test matrix, 1 GiB at this count): beyond, the
+# state is not advanced (n_components = 5e7 on a 30 x 20 matrix took 22 s, and 2^31 hung).
+_MAX_ADVANCE_DRAWS = 1 << 27
 
 
 def _callers_random_state(random_state: RandomStateLike) -> np.random.RandomState | None:
@@ -65,15 +69,18 @@ def _long_float(dtype: np.dtype) -> bool:
 
 def _advance_like_sklearn(random_state: RandomStateLike, n: int, n_random: int) -> None:
     """Draw and discard the ``n x n_random`` normals scikit-learn draws from the caller's
-    RandomState (or NumPy's global one, for None), in blocks of rows (the same stream):
-    the exact path below needs no sketch, but code that draws from the same state after
-    the call must see it where scikit-learn leaves it."""
+    RandomState (or NumPy's global one, for None), in blocks (the same stream): the exact
+    path below needs no sketch, but code that draws from the same state after the call must
+    see it where scikit-learn leaves it.  Not where they number more than
+    _MAX_ADVANCE_DRAWS (an n_components far beyond min(m, n))."""
     state = _callers_random_state(random_state)
     if state is None:  # an int seeds a RandomState of scikit-learn's own; a Generator it refuses
         return
-    rows = max(1, _MAX_UNUSED_DRAWS // max(n_random, 1))
-    for start in range(0, n, rows):
-        state.normal(size=(min(rows, n - start), n_random))
+    total = n * n_random
+    if total > _MAX_ADVANCE_DRAWS:
+        return
+    for start in range(0, total, _MAX_UNUSED_DRAWS):
+        state.normal(size=min(_MAX_UNUSED_DRAWS, total - start))
 
 
 def _exact_thin_svd(

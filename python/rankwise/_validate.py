@@ -327,17 +327,27 @@ def as_matrix(
 
 def asymmetry(A: Any) -> float:
     """||A - A^T||_F / ||A||_F of a dense or sparse square A in memory (0 for anything else,
-    an operator, whose symmetry would cost products to probe).  Sparse A is measured on a
-    float64 copy: SciPy's norms sum duplicates in place, and A is the caller's."""
+    an operator, whose symmetry would cost products to probe).  Measured on a float64 copy
+    scaled by a power of two to a largest entry near 1, so that the squares neither overflow
+    nor underflow (A * 1e200 read as symmetric, with NumPy's overflow warnings; A * 1e-200
+    as zero).  SciPy's norms sum duplicates in place, and A is the caller's."""
     if sp.issparse(A):
         S = sp.csr_array(A, dtype=np.float64, copy=True)
+        S.data = np.ldexp(S.data, -_largest_exponent(S.data))
         num, den = spla.norm(S - S.T), spla.norm(S)
     elif isinstance(A, np.ndarray):
         a = np.asarray(A, dtype=np.float64)
+        a = np.ldexp(a, -_largest_exponent(a))
         num, den = np.linalg.norm(a - a.T), np.linalg.norm(a)
     else:
         return 0.0
     return float(num / den) if den > 0 else 0.0
+
+
+def _largest_exponent(values: np.ndarray) -> int:
+    """The binary exponent of max |value| (0 for none, zeros, NaN or Inf)."""
+    big = float(np.abs(values).max(initial=0.0)) if values.size else 0.0
+    return math.frexp(big)[1] if 0.0 < big < math.inf else 0
 
 
 def check_int(value: Any, name: str, *, low: int, high: int | None = None) -> int:

@@ -227,6 +227,9 @@ def test_error_estimate() -> None:
     truth = np.linalg.norm(prob.A64 - d.to_dense())
     est = d.estimate_error(prob.A, n_probes=40, random_state=1)
     assert 0.5 < est / truth < 2
+    # a matrix of another shape is named as such (the message spoke of U, s and Vt)
+    with pytest.raises(ValueError, match=r"shape of the decomposition, \(200, 150\)"):
+        d.estimate_error(prob.A[:-1])
 
 
 def test_same_seed_same_result() -> None:

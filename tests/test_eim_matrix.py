@@ -33,6 +33,9 @@ def test_affine_matrix_reproduced_exactly_with_three_terms() -> None:
         assert abs(got - exact).max() <= 1e-12 * abs(exact).max()
         x = rng.standard_normal(N)
         np.testing.assert_allclose(approx.matvec(mu, x), exact @ x, atol=1e-12)
+    # a vector of another length is named (numpy's matmul message was all there was)
+    with pytest.raises(ValueError, match=rf"x must have shape \({N},\)"):
+        approx.matvec(mu, np.ones(N + 1))
     # the expansion in the selected matrices
     mu = np.array([0.7, 0.3])
     beta = approx.beta(mu)

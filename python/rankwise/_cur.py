@@ -142,6 +142,9 @@ class CURDecomposition:
     ) -> float:
         """Estimate ``||A - C U R||`` from one product of A with ``n_probes`` Gaussian
         vectors (see :func:`rankwise.estimate_error` for the two norms)."""
+        shape, given = (self.C.shape[0], self.R.shape[1]), tuple(np.shape(A))
+        if given != shape:
+            raise ValueError(f"A must have the shape of the decomposition, {shape}; got {given}")
         left, right, e = self._outer_factors()
         # C U R = left diag(2^e) right, with the part of 2^e that is not representable as a
         # float moved into left (whose entries are below 1 in size: they stay finite)

@@ -156,9 +156,15 @@ class MatrixEIM:
         return self._pattern.matrix(self._values @ self.beta(mu))
 
     def matvec(self, mu: Any, x: Any) -> np.ndarray:
-        """``A(mu) @ x`` through the expansion."""
+        """``A(mu) @ x`` through the expansion (x of shape (n,) or (n, k))."""
         refuse_device_or_dask(x, "x")
-        return np.asarray(self.assemble(mu) @ np.asarray(x))
+        x = np.asarray(x)
+        if x.ndim not in (1, 2) or x.shape[0] != self.shape[1]:
+            raise ValueError(
+                f"x must have shape ({self.shape[1]},) or ({self.shape[1]}, k) for A(mu) of "
+                f"shape {self.shape}; got {x.shape}"
+            )
+        return np.asarray(self.assemble(mu) @ x)
 
     def project(self, V: Any, W: Any = None) -> np.ndarray:
         """The reduced matrices ``W^T A(mu_m) V`` (W = V by default), shape (M, k, r);

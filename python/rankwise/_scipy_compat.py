@@ -299,13 +299,14 @@ def svds(
     value repeated more often than the block holds, which then converges, or on singular
     values clustered within about 1e-10 of each other, which the iteration cannot
     separate: there it runs to ``maxiter`` and raises, as SciPy's arpack does; a
-    LinearOperator's level is an estimate and its stalls are taken as its floor).  There
-    the Rayleigh-Ritz vectors are refined by one one-sided Jacobi step each cycle (without
-    it, LAPACK's backward error in the small SVD accumulates over the restarts).  It ends,
-    measured on arrays and sparse matrices, at 0.2-2.4 times that level in float64 (median
-    1.35) and 0.1-2.0 in float32 (median 0.95) on random Gaussian, random sparse,
-    decaying, clustered and flat spectra (SciPy's arpack: 0.1-1.7, median 0.5 / 0.43).
-    A ``tol`` below that level is
+    LinearOperator's level is an estimate and its stalls are taken as its floor).  There,
+    in float64, the Rayleigh-Ritz vectors are refined by one one-sided Jacobi step each
+    cycle (without it, LAPACK's backward error in the small SVD accumulates over the
+    restarts).  It ends, measured on arrays and sparse matrices, at 0.2-2.4 times that
+    level in float64 (median 1.35) and 0.1-2.1 in float32 (median 1.2) on random Gaussian,
+    random sparse, decaying and clustered spectra (SciPy's arpack: 0.1-1.7, median 0.5 /
+    0.43); on a float32 spectrum of 200 values within 1e-3 at 0.5-3.7 times it (arpack:
+    0.3-0.5).  A ``tol`` below that level is
     the same as ``tol=0``: it cannot be reached, the result is reported as converged at
     working precision; so is a ``tol`` below 32 times that level where the iteration
     stops at its floor above it (the residual is then that floor, above ``tol``); a ``tol``

@@ -437,7 +437,7 @@ SvdFactors<Backend, T> leading_triplets_short_side(const Backend& be, const Line
         const double scale = std::max(double(f.s[0]), std::numeric_limits<double>::min());
         return rounding_level<T>(A.fro_norm2(), f.s, k, double(n), scale);
     };
-    triplets_of_range(be, AV.view(), f, refines_ritz(o.tol, level()));
+    triplets_of_range(be, AV.view(), f, refines_ritz<T>(o.tol, level()));
     const double worst = worst_left_residual(be, A, f);
     const double rounding = level();
     if (!(std::isfinite(worst) && worst <= std::max(o.tol, kNormalAccept * rounding))) {

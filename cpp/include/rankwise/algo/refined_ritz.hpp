@@ -19,10 +19,7 @@
 // 4th ed., 8.1.2), leaves errors of that order.  No products with A: beside the SVD, an
 // n x L x L product, two n x L x r ones, small ones and two n x L copies (svds, dense
 // 1000 x 1000, k = 50: 5 ms more per cycle of 44; fewer cycles to the floor made the whole
-// call as fast).  svds at tol = 0, rounding units, 16 cases and 4 more: float64 median 3.7
-// -> 1.35, max 6.0 -> 2.3 (geometric spectra 2.3-8.2 -> 1.0-2.6); float32 median 1.32 ->
-// 0.95, max 2.1 -> 2.0, with the same products (session 40; in session 39 float32 seemed
-// not to gain, on results that orthonormalize_against's inside-span level then spoiled).
+// call as fast).  Used in float64 only (kRitzRefinementPays).
 #pragma once
 
 #include <algorithm>
@@ -49,6 +46,14 @@ inline constexpr double kMaxRitzCorrection = 0.01;
 // s carries W's rounding divided by s, which below it costs v its orthogonality to the
 // others (a rank-5 matrix, k = 10: 0.66 off in V^T V); the rest keep the SVD's vectors.
 inline constexpr double kRefinedRange = 1.0 / 16;
+
+// Whether the refinement pays in precision T: in float32 the Gram matrix's own rounding is
+// about the size of the SVD's errors it corrects, and the results were mixed (svds at tol =
+// 0, rounding units, median over 16 cases 1.18 -> 0.86, but a 0.97^j spectrum, k = 40:
+// 3.5 -> 7.8, and 200 values within 1e-3: 25-44 -> 27-51), where float64 gained everywhere
+// (median 3.7 -> 1.35, max 6.0 -> 2.3; geometric spectra 2.3-8.2 -> 1.0-2.6).
+template <class T>
+inline constexpr bool kRitzRefinementPays = std::numeric_limits<T>::digits > 24;
 
 // The first-order Jacobi coefficients Z (L x r, host, column-major): z_jj = 1, and for the
 // refined columns j < refined, z_ij = g_i^T g_j / (s_j^2 - s_i^2) where that is at most

@@ -27,8 +27,8 @@
 // one kept), or once it no longer improves (below sqrt(eps): no 25% improvement in 3
 // cycles, and less than a quarter of the gain of the cycles before; see stagnates()):
 // rounding, not the iteration, then sets the residual.  There the Rayleigh-Ritz vectors are
-// refined by one one-sided Jacobi step each cycle (refined_ritz.hpp), without which the
-// floor in float64 is 3-6 times that level instead of 0.2-2.4 (SciPy's arpack: 0.2-1.7).
+// refined by one one-sided Jacobi step each cycle in float64 (refined_ritz.hpp), without
+// which the floor is 3-6 times that level instead of 0.2-2.4 (SciPy's arpack: 0.2-1.7).
 #pragma once
 
 #include <algorithm>
@@ -148,8 +148,12 @@ bool stopped_improving(const std::vector<double>& history, double worst, double 
 }
 
 // Whether the Rayleigh-Ritz SVDs are refined (refined_ritz.hpp): where tol asks for the
-// rounding floor (tol below kNearFloor times the rounding level, 0 included).
-inline bool refines_ritz(double tol, double rounding) { return tol < kNearFloor * rounding; }
+// rounding floor (tol below kNearFloor times the rounding level, 0 included), in a precision
+// where that pays.
+template <class T>
+bool refines_ritz(double tol, double rounding) {
+    return kRitzRefinementPays<T> && tol < kNearFloor * rounding;
+}
 
 // The triplets from the SVD of AV = A V_k, V_k = f.V (n x k, orthonormal), into f (SciPy's
 // svds ends the same way): Rayleigh-Ritz on range(V_k), with u = A v / s, so A v - s u is
@@ -267,7 +271,7 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         // scale where tol asks for the rounding floor (refined_ritz.hpp: otherwise the
         // thick restarts accumulate the SVD's backward error and hold the floor at 3-6
         // rounding units), as they are (W destroyed) where tol is above it.
-        if (refines_ritz(o.tol, rounding > 0 ? rounding : largest_level)) {
+        if (refines_ritz<T>(o.tol, rounding > 0 ? rounding : largest_level)) {
             out = refined_ritz_triplets(be, ConstMatView<T>(K.view()), ConstMatView<T>(W.view()),
                                         keep);
         } else {
@@ -324,7 +328,7 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
     out.passes = passes;
     out.V.truncate_cols(k);
     if (std::isfinite(worst)) {
-        triplets_of_range(be, AV.view(), out, refines_ritz(o.tol, rounding));
+        triplets_of_range(be, AV.view(), out, refines_ritz<T>(o.tol, rounding));
         // Short of tol (a stall, or max_iter): the triplets returned, u = A v / s, are
         // judged by their own residual A^T u - s v before failure is reported; it can lie
         // below the cycle's, which measured the Ritz pair (340 x 413 Gaussian, k = 1:

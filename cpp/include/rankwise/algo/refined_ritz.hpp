@@ -47,11 +47,12 @@ inline constexpr double kMaxRitzCorrection = 0.01;
 // others (a rank-5 matrix, k = 10: 0.66 off in V^T V); the rest keep the SVD's vectors.
 inline constexpr double kRefinedRange = 1.0 / 16;
 
-// Whether the refinement pays in precision T: in float32 the Gram matrix's own rounding is
-// about the size of the SVD's errors it corrects, and the results were mixed (svds at tol =
-// 0, rounding units, median over 16 cases 1.18 -> 0.86, but a 0.97^j spectrum, k = 40:
-// 3.5 -> 7.8, and 200 values within 1e-3: 25-44 -> 27-51), where float64 gained everywhere
-// (median 3.7 -> 1.35, max 6.0 -> 2.3; geometric spectra 2.3-8.2 -> 1.0-2.6).
+// Whether the refinement pays in precision T.  float64 gained everywhere (svds at tol = 0,
+// rounding units, 16 cases: median 3.7 -> 1.35, max 6.0 -> 2.3; geometric spectra 2.3-8.2
+// -> 1.0-2.6).  float32, measured in session 40 on those cases and 4 more (flat and
+// geometric spectra), once orthonormalize_against no longer discarded Krylov directions
+// there: median 1.32 -> 0.95, max 2.1 -> 2.0, for 5-9% more time on dense calls (340 x 413
+// to 2000 x 1000): not made (session 39's mixed float32 figures came from that defect).
 template <class T>
 inline constexpr bool kRitzRefinementPays = std::numeric_limits<T>::digits > 24;
 

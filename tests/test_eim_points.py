@@ -232,6 +232,7 @@ def test_point_interpolant_built_from_given_points() -> None:
     for points, error, match in [
         ([0, 0, 2, 3, 4, 5], ValueError, "distinct"),
         ([0, 1, 2], ValueError, "at least as many points"),
+        ([], ValueError, "0 point"),
         ([0, 1, 2, 3, 4, 500], ValueError, r"\[0, 80\)"),
         ([-1, 1, 2, 3, 4, 5], ValueError, r"\[0, 80\)"),
         ([0.0, 1, 2, 3, 4, 5], TypeError, "integers"),

@@ -18,7 +18,7 @@ def _factors(seed: int, m: int = 12, n: int = 9, k: int = 4) -> tuple[np.ndarray
     return U[:, :k], s[:k], Vt[:k], rng.standard_normal((3, n))
 
 
-@pytest.mark.parametrize("scale", [1e-140, 1e-170, 1e-300])
+@pytest.mark.parametrize("scale", [1e-140, 1e-152, 1e-170, 1e-300])
 def test_sparse_method_refuses_blocks_whose_squares_underflow(scale: float) -> None:
     """The sparse method forms E^T E - Cd^T Cd: at 1e-170 those squares underflowed and the
     residual directions were dropped without a word (singular values 3e-2 off).  Blocks
@@ -30,7 +30,7 @@ def test_sparse_method_refuses_blocks_whose_squares_underflow(scale: float) -> N
     exact.add_rows(E * scale)
     np.testing.assert_allclose(exact.s / scale, ref, rtol=1e-12)
     up = rankwise.SVDUpdater(4, method="sparse").from_factors(U, s * scale, Vt)
-    if scale > 1e-146:
+    if scale > 2.4e-153:
         up.add_rows(sp.csr_matrix(E * scale))
         np.testing.assert_allclose(up.s / scale, ref, rtol=1e-12)
         return
@@ -111,3 +111,26 @@ def test_byte_swapped_input_is_read_as_its_values(dtype: Any) -> None:
     rows = np.ones((1, 23), dtype=dtype)
     _, s2, _ = rankwise.update_svd(U.astype(dtype), s, Vt.astype(dtype), rows=rows)
     assert s2.dtype == native
+
+
+def test_an_interruption_after_the_first_update_applied_keeps_its_method() -> None:
+    """Ctrl-C in the automatic drift check that follows the first update (the update itself
+    applied): the method it fixed stays, and the next updates run (the method was reset
+    while the native state had counted the update, and every later update was refused)."""
+    rng = np.random.default_rng(0)
+    A, E = rng.standard_normal((30, 20)), rng.standard_normal((2, 20))
+    calls = {"n": 0}
+
+    def current() -> np.ndarray:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        return np.vstack([A, E])
+
+    up = rankwise.SVDUpdater(4, random_state=0, refresh_threshold=0.5, current=current).fit(A)
+    with pytest.raises(KeyboardInterrupt):
+        up.add_rows(E)
+    assert up.resolved_method == "zha-simon"
+    up.refresh_threshold = None  # (current() knows the first update only)
+    up.add_rows(rng.standard_normal((1, 20)))
+    assert up.shape == (33, 20)

@@ -167,13 +167,13 @@ def _checked_points(points: Any, shape: tuple[int, int]) -> np.ndarray:
     p = np.asarray(points)
     if p.ndim != 1:
         raise ValueError(f"points must be a 1-D array of row indices; got shape {p.shape}")
-    if p.dtype.kind not in "iu":
-        raise TypeError(f"points must be integers; got dtype {p.dtype}")
-    if p.size < m:
+    if p.size < m:  # (first: NumPy reads [] as float64)
         raise ValueError(
             f"{p.size} point(s) for {m} basis vectors: interpolation needs at least as many "
             "points as basis vectors"
         )
+    if p.dtype.kind not in "iu":
+        raise TypeError(f"points must be integers; got dtype {p.dtype}")
     if p.min() < 0 or p.max() >= n:
         raise ValueError(f"points must lie in [0, {n}) (the basis has {n} rows)")
     if np.unique(p).size != p.size:

@@ -4,7 +4,9 @@ backend multiplies with unit-stride reads and no index loads (cuda/src/dia.cu), 
 dot p.Ap that CG needs.  A CSR product loads a value, an index and a gathered x per stored
 entry (cuSPARSE's SpMV on the 2-D Poisson matrix of 1e7 unknowns: 0.50 ms, 1.5 TB/s
 effective on an H100, issue 8).  The CPU backend's conversion is native (rankwise/dia.hpp,
-python/rankwise/_cg.py _banded) and takes the same limits.
+python/rankwise/_cg.py _banded) and takes the same limits on diagonals, fill and iterations
+(DIA_MAX_DIAGONALS, DIA_MAX_FILL, DIA_MIN_ITERATIONS), not the CPU's cache-sized
+DIA_MAX_BYTES: the GPU's products are bound by memory bandwidth at any size.
 
 The conversion is written over the array module (``xp``: CuPy on the GPU), so that the CPU's
 tests run it with NumPy."""

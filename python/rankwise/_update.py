@@ -243,13 +243,13 @@ def _check_sparse_method_range(
     """ValueError where the sparse method's sums of squares of the block ``name`` (its
     stored values: the array, or a sparse matrix's data) would overflow (a norm beyond
     sqrt(float max) / 16: about 8e152 in float64, 1.2e18 in float32; LAPACK then failed with
-    "SVD did not converge") or underflow while they matter (a norm below sqrt(smallest
-    normal / eps), about 1e-146 in float64 and 3e-16 in float32, and above eps times the
+    "SVD did not converge") or underflow while they matter (a norm below 16 sqrt(smallest
+    normal), about 2.4e-153 in float64 and 1.7e-18 in float32, and above eps times the
     ``largest`` singular value: its residual directions were then dropped without a word,
-    the singular values off by 3e-2 at 1e-170; a block below eps s_1 changes the factors
-    by less than their rounding, and is taken); the other methods take blocks of any
-    magnitude up to the float maximum / 16 (_check_values).  ``xp``: the array module (cupy
-    for the GPU updater)."""
+    the singular values off by 6e-14 at 1e-156 and 3e-2 at 1e-170, where down to 1e-154
+    they were exact; a block below eps s_1 changes the factors by less than their rounding,
+    and is taken); the other methods take blocks of any magnitude up to the float maximum /
+    16 (_check_values).  ``xp``: the array module (cupy for the GPU updater)."""
     info = np.finfo(dtype)
     big = _max_abs(values)
     limit = math.sqrt(float(info.max)) / 16
@@ -259,7 +259,7 @@ def _check_sparse_method_range(
             f"square root of the {np.dtype(dtype).name} maximum / 16), where the method's "
             "sums of squares overflow; scale the data, or use method='zha-simon'"
         )
-    low = math.sqrt(float(info.tiny) / float(info.eps))
+    low = 16 * math.sqrt(float(info.tiny))
     negligible = float(info.eps) * largest
     if (
         big > 0.0
@@ -267,8 +267,8 @@ def _check_sparse_method_range(
         and _norm_above(values, big, negligible, xp)
     ):
         raise ValueError(
-            f"{name} is too small for the sparse method: its norm is below {low:.3g} (the "
-            f"square root of the smallest normal {np.dtype(dtype).name} over its eps), where "
+            f"{name} is too small for the sparse method: its norm is below {low:.3g} (16 "
+            f"times the square root of the smallest normal {np.dtype(dtype).name}), where "
             "the method's sums of squares underflow; scale the data, or use "
             "method='zha-simon'"
         )
@@ -636,7 +636,9 @@ class SVDUpdater:
         try:
             yield
         except BaseException:
-            if fresh:  # the next update sets the handle's method again
+            # (the next update sets the handle's method again; not once an update was
+            # applied, e.g. where the automatic drift check after it failed)
+            if fresh and self._handle.stats["updates"] == 0:
                 self._resolved = None
             raise
 

@@ -171,6 +171,19 @@ void def_per_column(py::module_& m, const char* name, const char* doc, Reduce re
         py::arg("stream"), doc);
 }
 
+// A DeviceOperand of `kind` with the fields every kind has; the dtype checked.
+DeviceOperand operand_of(const char* kind, const std::string& dtype, std::uintptr_t data,
+                         index_t rows, index_t cols) {
+    require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
+    DeviceOperand o;
+    o.kind = kind;
+    o.dtype = dtype;
+    o.data = data;
+    o.rows = rows;
+    o.cols = cols;
+    return o;
+}
+
 // Ctrl-C in the main thread raises KeyboardInterrupt out of the native loop.
 void check_signals() {
     const py::gil_scoped_acquire gil;
@@ -204,15 +217,9 @@ PYBIND11_MODULE(_cuda, m) {
             "dense",
             [](const std::string& dtype, std::uintptr_t data, index_t rows, index_t cols,
                index_t ld, bool transposed) {
-                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
                 require(rows >= 0 && cols >= 0 && ld >= std::max<index_t>(rows, 1))
                     << "invalid dense operand " << rows << " x " << cols << ", ld " << ld;
-                DeviceOperand o;
-                o.kind = "dense";
-                o.dtype = dtype;
-                o.data = data;
-                o.rows = rows;
-                o.cols = cols;
+                DeviceOperand o = operand_of("dense", dtype, data, rows, cols);
                 o.ld = ld;
                 o.transposed = transposed;
                 return o;
@@ -222,13 +229,8 @@ PYBIND11_MODULE(_cuda, m) {
         .def_static(
             "callback",
             [](const std::string& dtype, index_t rows, index_t cols, py::object apply) {
-                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
                 require(rows >= 0 && cols >= 0) << "invalid callback operand";
-                DeviceOperand o;
-                o.kind = "callback";
-                o.dtype = dtype;
-                o.rows = rows;
-                o.cols = cols;
+                DeviceOperand o = operand_of("callback", dtype, 0, rows, cols);
                 o.apply = std::move(apply);
                 return o;
             },
@@ -241,17 +243,11 @@ PYBIND11_MODULE(_cuda, m) {
                std::uintptr_t indptr, index_t rows, index_t cols, index_t nnz, int index_bytes,
                bool transposed, std::uintptr_t t_data, std::uintptr_t t_indices,
                std::uintptr_t t_indptr) {
-                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
                 require(index_bytes == 4 || index_bytes == 8) << "indices must be int32 or int64";
                 require(rows >= 0 && cols >= 0 && nnz >= 0) << "invalid CSR operand";
-                DeviceOperand o;
-                o.kind = "csr";
-                o.dtype = dtype;
-                o.data = data;
+                DeviceOperand o = operand_of("csr", dtype, data, rows, cols);
                 o.indices = indices;
                 o.indptr = indptr;
-                o.rows = rows;
-                o.cols = cols;
                 o.nnz = nnz;
                 o.index_bytes = index_bytes;
                 o.transposed = transposed;
@@ -269,7 +265,6 @@ PYBIND11_MODULE(_cuda, m) {
             "dia",
             [](const std::string& dtype, std::uintptr_t values, index_t n,
                const std::vector<index_t>& offsets) {
-                require(dtype == "float32" || dtype == "float64") << "dtype must be float32/64";
                 require(n >= 0 && static_cast<index_t>(offsets.size()) <= kDiaMaxDiagonals)
                     << "a DIA operand has n >= 0 and at most " << kDiaMaxDiagonals
                     << " diagonals; got n = " << n << ", " << offsets.size() << " diagonals";
@@ -277,12 +272,7 @@ PYBIND11_MODULE(_cuda, m) {
                     require(offsets[d] > -n && offsets[d] < n &&
                             (d == 0 || offsets[d - 1] < offsets[d]))
                         << "DIA offsets must be ascending and within (-n, n)";
-                DeviceOperand o;
-                o.kind = "dia";
-                o.dtype = dtype;
-                o.data = values;
-                o.rows = n;
-                o.cols = n;
+                DeviceOperand o = operand_of("dia", dtype, values, n, n);
                 o.offsets = offsets;
                 return o;
             },

@@ -91,6 +91,14 @@ def _one_at_a_time(method: _Method) -> _Method:
     return locked  # type: ignore[return-value]
 
 
+# Deflated solves in a row that took at least the iterations of the last solve without W
+# before W is dropped (a recycling_reset): the Ritz vectors refreshed from span(W, P) can stay
+# poor (2-D Poisson 150^2, no preconditioner, r = 4: 490-506 iterations against 450 without
+# W, solve after solve), where on smaller grids they pay after two or three solves (40^2:
+# 133, 128, then 111-116 against 125).
+_MAX_UNPAID_SOLVES = 3
+
+
 class CGSolver:
     """Preconditioned CG for a sequence of SPD systems, keeping what can be kept.
 
@@ -154,8 +162,10 @@ class CGSolver:
         an ill-conditioned A: ``maxiter`` reached without halving the residual over the
         second half of the iterations) and were redone without W, or that ``maxiter`` cut
         short while converging, less far than the last solve without W got (their deflated
-        iterate is returned); W was then dropped (and harvested again from the next solves;
-        after the second reset, recycling is switched off for good: ``recycle`` becomes 0).
+        iterate is returned), or the third deflated solve in a row that took at least the
+        iterations of the last solve without W; W was then dropped (and harvested again from
+        the next solves; after the second reset, recycling is switched off for good:
+        ``recycle`` becomes 0).
 
     Notes
     -----
@@ -317,6 +327,7 @@ class CGSolver:
         self._prev_its: int | None = None  # iterations of the last solve (for _worth_harvesting)
         self._best_its: int | None = None  # the fewest since W was last refreshed
         self._plain_its: int | None = None  # iterations of the last solve without W
+        self._unpaid = 0  # deflated solves in a row that took as many iterations or more
         # relative residual of the last solve without W that maxiter cut short
         self._plain_reached: float | None = None
         self.solves = 0
@@ -557,6 +568,13 @@ class CGSolver:
         above the best since W was last refreshed (A drifted away from W).  A harvest costs
         about ``harvest`` applications of M, comparable to a solve once W is good."""
         prev, best = self._prev_its, self._best_its
+        if self._W is not None and self._plain_its is not None and its >= self._plain_its:
+            self._unpaid += 1
+            if self._unpaid >= _MAX_UNPAID_SOLVES:
+                self._drop_recycling()
+                return False
+        else:
+            self._unpaid = 0
         self._prev_its = its
         self._best_its = its if best is None else min(best, its)
         if self._W is None:
@@ -607,6 +625,7 @@ class CGSolver:
     def _drop_recycling(self) -> None:
         """W cost a solve: drop it, counted (recycling_resets); the second time for good."""
         self._prev_its = self._best_its = None
+        self._unpaid = 0
         self._W = self._AW = self._ritz = self._MAW = None
         self._deflated = self._G = self._F = None
         self.recycling_resets += 1

@@ -552,13 +552,13 @@ class CGSolver:
                 f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",
                 res,
             )
-        if recorded > 0 and self._worth_harvesting(res.iterations):
+        if recorded > 0 and self._worth_harvesting(res.iterations, res.reason == "converged"):
             self._harvest(P[:, :recorded], Q[:, :recorded], M)
             self.harvests += 1
         self.solves += 1
         return res
 
-    def _worth_harvesting(self, its: int) -> bool:
+    def _worth_harvesting(self, its: int, converged: bool) -> bool:
         """Refresh W while it keeps paying: when there is none, while the iteration counts
         still fall (by more than 5% from the previous solve), while they are not 5% below
         the last count without W (Ritz vectors from the first few directions of one solve
@@ -566,9 +566,14 @@ class CGSolver:
         iterations: 93 -> 103-105 on a 30 x 30 Laplacian with r = 4 from 8 directions;
         refreshing W from span(W, P) improves them), or when they rose by more than 10%
         above the best since W was last refreshed (A drifted away from W).  A harvest costs
-        about ``harvest`` applications of M, comparable to a solve once W is good."""
+        about ``harvest`` applications of M, comparable to a solve once W is good.  After
+        _MAX_UNPAID_SOLVES converged deflated solves in a row that took at least the last
+        count without W, W is dropped instead (a recycling reset)."""
         prev, best = self._prev_its, self._best_its
-        if self._W is not None and self._plain_its is not None and its >= self._plain_its:
+        # (a solve that maxiter cut short says nothing by its count: the residual it reached
+        # is judged in solve)
+        unpaid = converged and self._plain_its is not None and its >= self._plain_its
+        if self._W is not None and unpaid:
             self._unpaid += 1
             if self._unpaid >= _MAX_UNPAID_SOLVES:
                 self._drop_recycling()

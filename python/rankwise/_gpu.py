@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import _scale
+from ._validate import largest_exponent
 
 _ROOTS = ("cupy", "cupyx")
 
@@ -194,21 +195,15 @@ def asymmetry(A: Any) -> float:
     cp = _cupy()
     if csp.issparse(A):
         S = A.tocsr().astype(cp.float64)  # (a copy: astype copies)
-        S.data = cp.ldexp(S.data, -_largest_exponent(S.data))  # as _validate.asymmetry
+        S.data = cp.ldexp(S.data, -largest_exponent(S.data))  # as _validate.asymmetry
         num, den = float(cspla.norm(S - S.T)), float(cspla.norm(S))
     elif isinstance(A, cp.ndarray):
         a = A.astype(cp.float64)
-        a = cp.ldexp(a, -_largest_exponent(a))
+        a = cp.ldexp(a, -largest_exponent(a))
         num, den = float(cp.linalg.norm(a - a.T)), float(cp.linalg.norm(a))
     else:
         return 0.0
     return num / den if den > 0 else 0.0
-
-
-def _largest_exponent(values: Any) -> int:
-    """The binary exponent of max |value| of a CuPy array (0 for none, zeros, NaN or Inf)."""
-    big = float(_cupy().abs(values).max()) if values.size else 0.0
-    return math.frexp(big)[1] if 0.0 < big < math.inf else 0
 
 
 def _device_view(ptr: int, rows: int, cols: int, ld: int, dtype: np.dtype) -> Any:

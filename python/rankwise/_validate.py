@@ -333,20 +333,21 @@ def asymmetry(A: Any) -> float:
     as zero).  SciPy's norms sum duplicates in place, and A is the caller's."""
     if sp.issparse(A):
         S = sp.csr_array(A, dtype=np.float64, copy=True)
-        S.data = np.ldexp(S.data, -_largest_exponent(S.data))
+        S.data = np.ldexp(S.data, -largest_exponent(S.data))
         num, den = spla.norm(S - S.T), spla.norm(S)
     elif isinstance(A, np.ndarray):
         a = np.asarray(A, dtype=np.float64)
-        a = np.ldexp(a, -_largest_exponent(a))
+        a = np.ldexp(a, -largest_exponent(a))
         num, den = np.linalg.norm(a - a.T), np.linalg.norm(a)
     else:
         return 0.0
     return float(num / den) if den > 0 else 0.0
 
 
-def _largest_exponent(values: np.ndarray) -> int:
-    """The binary exponent of max |value| (0 for none, zeros, NaN or Inf)."""
-    big = float(np.abs(values).max(initial=0.0)) if values.size else 0.0
+def largest_exponent(values: Any) -> int:
+    """The binary exponent of max |value| of a NumPy or CuPy array (0 for none, zeros, NaN
+    or Inf)."""
+    big = float(abs(values).max()) if values.size else 0.0
     return math.frexp(big)[1] if 0.0 < big < math.inf else 0
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, SupportsIndex, overload
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core, _gpu
+from . import _core, _gpu, _scale
 from ._dispatch import refuse_device_or_dask, require_cpu_input
 from ._interrupt import run_interruptibly
 from ._random import RandomStateLike, philox_key
@@ -65,29 +65,6 @@ def drift_from_squares(
 def _is_real(x: Any) -> bool:
     """A real number (Python's or NumPy's, ``numbers.Real``), not a bool."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool | np.bool_)
-
-
-# Matrices whose largest entry lies outside [2^-400, 2^400] are scaled by a power of two
-# for the drift estimate, whose squares (||A||_F^2 and the like, in double) would leave the
-# double range (an estimate of 0 at 1e-160, a refusal at 1e160).
-_DRIFT_SCALE_EXPONENT = 400
-
-
-def drift_operand(A: Any, is_sparse: bool, xp: Any = np) -> tuple[Any, float]:
-    """(A 2^-e, 2^-e) for the drift estimate: A itself and 1 where its largest entry lies
-    within 2^(+-_DRIFT_SCALE_EXPONENT) (no copy), else a scaled copy with e the exponent of
-    that entry.  Dense or sparse arrays of the module xp (cupy for the GPU updater)."""
-    values = A.data if is_sparse else A
-    big = _max_abs(values) if hasattr(values, "size") else 0.0
-    if not (0.0 < big < math.inf) or abs(math.frexp(big)[1]) <= _DRIFT_SCALE_EXPONENT:
-        return A, 1.0
-    e = math.frexp(big)[1]
-    if is_sparse:
-        scaled = A.copy()
-        scaled.data = xp.ldexp(scaled.data, -e).astype(A.dtype, copy=False)
-    else:
-        scaled = xp.ldexp(A, -e).astype(A.dtype, copy=False)
-    return scaled, math.ldexp(1.0, -e)
 
 
 def _check_dtype(x: Any, name: str, dtype: np.dtype) -> None:
@@ -816,18 +793,14 @@ class SVDUpdater:
         if not hasattr(A, "dtype"):
             A = np.asarray(A)
         A = _native_order(A)
-        if sp.issparse(A) and A.format not in ("csr", "csc"):
-            A = A.tocsr()  # (as as_matrix reads it)
         _check_dtype(A, "A", self.dtype)
-        op = as_matrix(A, "A").op  # validated (NaN/Inf) before it is scaled
-        if isinstance(A, np.ndarray) or sp.issparse(A):
-            scaled, s_scale = drift_operand(A, sp.issparse(A))
-            if s_scale != 1.0:
-                op = as_matrix(scaled, "A").op
-        else:
-            s_scale = 1.0
+        # A 2^-e where its entries are extreme (_scale), and s with it: the squares the
+        # estimate is made of left the double range (0 at 1e-160, a refusal at 1e160)
+        mat = as_matrix(A, "A")
+        e = _scale.scale_exponent(mat)
+        _, mat = _scale.scaled(A, mat, e)
         with self._lock:
-            squares = self._handle.drift(op, s_scale)
+            squares = self._handle.drift(mat.op, math.ldexp(1.0, -e))
         return drift_from_squares(squares, self.shape, self.dtype)
 
     def refresh(self, A: Any = None) -> SVDUpdater:

@@ -15,6 +15,7 @@ calls must come with the same CUDA device current.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,6 @@ from ._update import (
     _check_orthonormal,
     _check_values,
     drift_from_squares,
-    drift_operand,
 )
 
 
@@ -257,12 +257,9 @@ class DeviceSVDUpdater(SVDUpdater):
         A = self._matrix(A)
         _refuse_host(A, "A")
         _check_dtype(A, "A", self.dtype)
-        mat = _gpu.as_device_matrix(A, "A")  # validated (NaN/Inf) before it is scaled
-        scaled, s_scale = drift_operand(A, self._is_sparse(A), _gpu._cupy())
-        if s_scale != 1.0:
-            mat = _gpu.as_device_matrix(scaled, "A")
+        mat, e = _gpu.within_range(_gpu.as_device_matrix(A, "A"))  # as on the CPU
         with self._lock:
-            squares = self._handle.drift(mat.operand, s_scale)
+            squares = self._handle.drift(mat.operand, math.ldexp(1.0, -e))
         return drift_from_squares(squares, self.shape, self.dtype)
 
     def refresh(self, A: Any = None) -> SVDUpdater:

@@ -171,11 +171,10 @@ def solve_cg_gpu(
     else:
         B_host = B.get()
         bnorm = _host_column_norms(B_host)
+        B_scaled = _over(B_host, scale, dtype)  # B / c, solved for (below)
     tol, maxiter = _stopping_rule(bnorm, rtol, atol, maxiter, n)
     if scale is not None:
-        tol = scaled_tolerances(
-            _host_column_norms(_over(B_host, scale, B.dtype)), scale, rtol, atol
-        )
+        tol = scaled_tolerances(_host_column_norms(B_scaled), scale, rtol, atol)
 
     diag, M_mat, apply_M = None, None, None
     if isinstance(M, str) and M == "jacobi":
@@ -205,7 +204,7 @@ def solve_cg_gpu(
     if zero_columns.size:  # as SciPy: b = 0 has the solution 0, whatever x0 is
         X[:, zero_columns] = 0
     if scale is not None:  # solve A (X / c) = B / c column by column, scaled on the host
-        B = cp.asarray(_over(B_host, scale, dtype), order="F")
+        B = cp.asarray(B_scaled, order="F")
         X = cp.asarray(_over(X.get(), scale, dtype), order="F")
     x_out = X[:, 0] if vector else X
 

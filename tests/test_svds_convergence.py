@@ -435,7 +435,9 @@ def _sparse_rotation(n: int, rng: np.random.Generator) -> sp.csr_matrix:
     Q = sp.identity(n, format="csr")
     for _ in range(2):
         blocks = [np.linalg.qr(rng.standard_normal((4, 4)))[0] for _ in range(n // 4)]
-        Q = (sp.block_diag(blocks, format="csr")[rng.permutation(n)] @ Q).tocsr()
+        Q = (
+            sp.block_diag([sp.coo_matrix(b) for b in blocks], format="csr")[rng.permutation(n)] @ Q
+        ).tocsr()
     return Q
 
 
@@ -491,7 +493,9 @@ def test_right_vectors_stay_orthonormal_over_many_restarts() -> None:
     u, sv, vh = rankwise.svds(A, 10, rng=0)
     eps = np.finfo(np.float64).eps
     np.testing.assert_allclose(vh @ vh.T, np.eye(10), rtol=0, atol=16 * eps)
-    np.testing.assert_allclose(u.T @ u, np.eye(10), rtol=0, atol=16 * eps)
+    # U = A V S^-1 carries the rounding of products over 1500 terms: 38 eps with OpenBLAS's
+    # SkylakeX kernels (about sqrt(n) eps)
+    np.testing.assert_allclose(u.T @ u, np.eye(10), rtol=0, atol=64 * eps)
     np.testing.assert_allclose(sv[::-1], s[:10], rtol=0, atol=16 * eps)
 
 

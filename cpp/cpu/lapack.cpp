@@ -79,7 +79,7 @@ constexpr char prefix() {
 
 template <class F, class T>
 F* lookup(Routine r) {
-    void* fn = table()[(sizeof(T) == 4 ? 0 : kRoutines) + r];
+    void* fn = table()[(sizeof(T) == 4 ? 0 : int(kRoutines)) + r];
     if (fn == nullptr) {
         throw Error("BLAS/LAPACK routine " + std::string(1, prefix<T>()) + kBase[r] +
                     " was not registered");

@@ -85,6 +85,18 @@ def test_gpu_cg_solution_beyond_the_float_range_is_reported() -> None:
     np.testing.assert_allclose(cp.asnumpy(res.x[:, 1]), 1 / np.diag(A), rtol=1e-8)
 
 
+def test_gpu_cg_unscaled_solution_beyond_the_float_range_is_reported() -> None:
+    """b of ordinary size (no scaling) and x = A^-1 b beyond the range: the check of the
+    iterate (one native reduction per column since 2026-11-28, CuPy's isfinite before)."""
+    import cupy as cp
+
+    A = cp.asarray(np.diag([1e-300, 1e-300, 1.0]))
+    b = np.array([1e10, 1.0, 1.0])
+    res = rankwise.solve_cg(A, cp.asarray(np.c_[b, [0.0, 0.0, 1.0]]), rtol=1e-8)
+    assert res.column_reasons == ("nonfinite", "converged")
+    np.testing.assert_allclose(cp.asnumpy(res.x[:, 1]), [0.0, 0.0, 1.0], atol=1e-12)
+
+
 def test_gpu_cg_ordinary_right_hand_side_is_not_scaled() -> None:
     """|b| ~ 1: no scaling, so the GPU iteration is the CPU's (same counts)."""
     import cupy as cp

@@ -469,7 +469,8 @@ PYBIND11_MODULE(_cuda, m) {
 
     def_per_column(m, "column_abs_max",
                    "max |x_ij| of each column of the device matrix X (n x k, Fortran order), "
-                   "in float64, subnormal float32 entries included.",
+                   "in float64, subnormal float32 entries included; +Inf for a column holding NaN "
+                   "or Inf.",
                    [](const auto& be, auto v, double* out) { be.column_abs_max(v, out); });
     def_per_column(m, "column_norms",
                    "2-norms of the columns of the device matrix X (n x k, Fortran order), in "

@@ -1,6 +1,6 @@
 // CUDA backend, CG primitives (algo/cg.hpp): fused vector updates and column reductions.
-// Per-column scalars arrive in host memory (the contract of the CPU backend) and are copied
-// to the device with each call; the reductions come back to the host.
+// Per-column scalars arrive in host memory (the contract of the CPU backend) and travel with
+// each launch (cuda::ColumnArgument); the reductions come back to the host.
 #include "kernels.cuh"
 #include "rankwise/cuda_backend.hpp"
 
@@ -58,10 +58,10 @@ template <class T>
 void CudaBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
                               const std::uint8_t* active) const {
     require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
-    const cuda::DeviceCopy<T> b(beta, P.cols, stream_);
-    const cuda::DeviceCopy<std::uint8_t> on(active, P.cols, stream_);
-    const T* bd = b.get();
-    const std::uint8_t* act = on.get();
+    const cuda::ColumnArgument<T> b(beta, P.cols, stream_);
+    const cuda::ColumnArgument<std::uint8_t> on(active, P.cols, stream_);
+    const auto bd = b.get();
+    const auto act = on.get();
     cuda::for_each_entry(stream_, P.rows, P.cols, [=] __device__(index_t i, index_t j) {
         if (!act[j]) return;
         const T z = d != nullptr ? d[i] * Z(i, j) : Z(i, j);
@@ -91,10 +91,10 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
     require(P.rows == n && Q.rows == n && X.rows == n && P.cols == s && Q.cols == s &&
             X.cols == s)
         << "cg_update_xr: shapes differ";
-    const cuda::DeviceCopy<T> a(alpha, s, stream_);
-    const cuda::DeviceCopy<std::uint8_t> on(active, s, stream_);
-    const T* al = a.get();
-    const std::uint8_t* act = on.get();
+    const cuda::ColumnArgument<T> a(alpha, s, stream_);
+    const cuda::ColumnArgument<std::uint8_t> on(active, s, stream_);
+    const auto al = a.get();
+    const auto act = on.get();
     // One pass updates x and r and reduces ||r||^2, and with a diagonal M also the next
     // rho = r.(d .* r) (the CPU's order of operations, r r d)
     if (d == nullptr) {

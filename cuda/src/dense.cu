@@ -586,7 +586,10 @@ template <class T>
 void CudaBackend::column_abs_max(ConstMatView<T> X, double* out) const {
     const auto m = cuda::reduce_columns<cuda::MaxOp>(
         stream_, X.rows, X.cols,
-        [=] __device__(index_t i, index_t j) { return fabs(double(X(i, j))); });
+        [=] __device__(index_t i, index_t j) {
+            const double v = X(i, j);  // NaN compares false in MaxOp: mapped to +Inf first
+            return isnan(v) ? CUDART_INF : fabs(v);
+        });
     for (index_t j = 0; j < X.cols; ++j) out[j] = m[j];
 }
 

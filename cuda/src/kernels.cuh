@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -91,28 +92,31 @@ inline index_t reduction_row_blocks(index_t rows) {
     return std::clamp<index_t>((rows + per_block - 1) / per_block, 1, 4096);
 }
 
-// partial[b + j * nb] = Op over rows of row block b of column j of f(i, j); a fixed tree
-// inside the block, so the value does not depend on timing.
+// partial[b + j * nb] = Op over the rows b * blockDim + t + k * nb * blockDim (t < blockDim,
+// k >= 0) of column j of f(i, j); a fixed tree inside the block, so the value does not
+// depend on timing.  The rows are taken grid-stride, as for_each_entry takes them: all
+// blocks sweep memory together.  With a contiguous range of rows per block (the first
+// version) the 1000-odd resident blocks each streamed their own range of every vector, and
+// CG's fused reductions moved 2.6 TB/s on an H200 where for_each_entry's update of p moved
+// 4.4 (ncu, 2026-11-28: dia_mm_dot and cg_update_xr 0.213 ms each for 560 MB, cg_update_p
+// 0.073 ms for 320 MB, 1e7 rows).
 template <class Op, class F>
 __global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F f,
                                        typename Op::Value* partial) {
     using V = typename Op::Value;
     __shared__ V acc[kThreads];
-    const index_t per_block = (rows + nb - 1) / nb;
     const index_t b = blockIdx.x;
-    const index_t begin = b * per_block;
-    const index_t end = begin + per_block < rows ? begin + per_block : rows;
+    const index_t stride = nb * index_t(blockDim.x);
     for (index_t j = blockIdx.y; j < cols; j += gridDim.y) {
         V v = Op::identity();
         // four independent terms per step, so that four loads are in flight per thread
-        const index_t stride = blockDim.x;
-        index_t i = begin + threadIdx.x;
-        for (; i + 3 * stride < end; i += 4 * stride) {
-            const V a = f(i, j), b = f(i + stride, j);
-            const V c = f(i + 2 * stride, j), d = f(i + 3 * stride, j);
-            v = Op::combine(v, Op::combine(Op::combine(a, b), Op::combine(c, d)));
+        index_t i = b * index_t(blockDim.x) + threadIdx.x;
+        for (; i + 3 * stride < rows; i += 4 * stride) {
+            const V a = f(i, j), c = f(i + stride, j);
+            const V d = f(i + 2 * stride, j), e = f(i + 3 * stride, j);
+            v = Op::combine(v, Op::combine(Op::combine(a, c), Op::combine(d, e)));
         }
-        for (; i < end; i += stride) v = Op::combine(v, f(i, j));
+        for (; i < rows; i += stride) v = Op::combine(v, f(i, j));
         acc[threadIdx.x] = v;
         __syncthreads();
         for (int width = kThreads / 2; width > 0; width /= 2) {
@@ -125,8 +129,29 @@ __global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F
     }
 }
 
-// out[j] = Op over i of f(i, j), for j < cols: partials on the device, the last step on the
-// host in block order (the caller needs the values on the host anyway).  Synchronizes.
+// out[j] = Op over b < nb of partial[b + j * nb], one block per column, in a fixed order.
+template <class Op>
+__global__ void combine_partials_kernel(index_t nb, const typename Op::Value* partial,
+                                        typename Op::Value* out) {
+    using V = typename Op::Value;
+    __shared__ V acc[kThreads];
+    const index_t j = blockIdx.x;
+    V v = Op::identity();
+    for (index_t b = threadIdx.x; b < nb; b += blockDim.x)
+        v = Op::combine(v, partial[b + j * nb]);
+    acc[threadIdx.x] = v;
+    __syncthreads();
+    for (int width = kThreads / 2; width > 0; width /= 2) {
+        if (int(threadIdx.x) < width)
+            acc[threadIdx.x] = Op::combine(acc[threadIdx.x], acc[threadIdx.x + width]);
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) out[j] = acc[0];
+}
+
+// out[j] = Op over i of f(i, j), for j < cols: partials and their combination on the device,
+// so that one value per column comes to the host (the 4096 partials of a column took a 32-64
+// KiB copy and a host loop at each of CG's two syncs per iteration).  Synchronizes.
 template <class Op, class F>
 std::vector<typename Op::Value> reduce_columns(cudaStream_t stream, index_t rows, index_t cols,
                                                F f) {
@@ -134,25 +159,25 @@ std::vector<typename Op::Value> reduce_columns(cudaStream_t stream, index_t rows
     std::vector<V> out(static_cast<std::size_t>(cols), Op::identity());
     if (rows == 0 || cols == 0) return out;
     const index_t nb = reduction_row_blocks(rows);
-    void* raw =
-        allocate(sizeof(V) * static_cast<std::size_t>(nb * cols), stream, "reduction partials");
+    void* raw = allocate(sizeof(V) * static_cast<std::size_t>((nb + 1) * cols), stream,
+                         "reduction partials");
     V* partial = static_cast<V*>(raw);
+    V* combined = partial + nb * cols;
     const dim3 grid(static_cast<unsigned>(nb),
                     static_cast<unsigned>(std::min<index_t>(cols, kMaxGridY)));
     column_partials_kernel<Op><<<grid, kThreads, 0, stream>>>(rows, cols, nb, f, partial);
     cudaError_t status = cudaGetLastError();
-    std::vector<V> host(static_cast<std::size_t>(nb * cols));
+    if (status == cudaSuccess) {
+        combine_partials_kernel<Op>
+            <<<static_cast<unsigned>(cols), kThreads, 0, stream>>>(nb, partial, combined);
+        status = cudaGetLastError();
+    }
     if (status == cudaSuccess)
-        status = cudaMemcpyAsync(host.data(), partial, sizeof(V) * host.size(),
+        status = cudaMemcpyAsync(out.data(), combined, sizeof(V) * out.size(),
                                  cudaMemcpyDeviceToHost, stream);
     free_async(raw, stream);
     check(status, "column reduction");
     check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-    for (index_t j = 0; j < cols; ++j) {
-        V v = Op::identity();
-        for (index_t b = 0; b < nb; ++b) v = Op::combine(v, host[b + j * nb]);
-        out[j] = v;
-    }
     return out;
 }
 
@@ -249,6 +274,40 @@ class DeviceCopy {
    private:
     T* p_ = nullptr;
     cudaStream_t stream_;
+};
+
+// Per-column scalars as a kernel reads them: up to kInline of them inside the kernel's
+// parameters, more from device memory.
+template <class T>
+struct ColumnScalars {
+    static constexpr index_t kInline = 16;
+    T inline_values[kInline];
+    const T* device = nullptr;
+    __device__ T operator[](index_t j) const {
+        return device != nullptr ? device[j] : inline_values[j];
+    }
+};
+
+// The host side of ColumnScalars: for a few columns (CG's usual case, one) the values travel
+// with the launch, so that a call makes no allocation and no host-to-device copy (CG makes
+// two such calls per iteration, each right after the host sync of a reduction, with the
+// GPU idle until the kernel is queued); beyond kInline columns, a DeviceCopy.
+template <class T>
+class ColumnArgument {
+   public:
+    ColumnArgument(const T* values, index_t n, cudaStream_t stream) {
+        if (n <= ColumnScalars<T>::kInline) {
+            std::copy(values, values + n, view_.inline_values);
+        } else {
+            copy_.emplace(values, n, stream);
+            view_.device = copy_->get();
+        }
+    }
+    ColumnScalars<T> get() const { return view_; }
+
+   private:
+    ColumnScalars<T> view_{};
+    std::optional<DeviceCopy<T>> copy_;
 };
 
 }  // namespace rankwise::cuda

@@ -265,6 +265,9 @@ TYPED_TEST(CudaBackendTest, FiniteChecksMaximaAndTheJacobiDiagonal) {
     auto dNaN = this->upload(X);
     EXPECT_EQ(this->gpu.finite_abs_max(ConstMatView<T>(dNaN.view())),
               std::numeric_limits<double>::infinity());
+    this->gpu.column_abs_max(ConstMatView<T>(dNaN.view()), maxima);  // per column as well
+    EXPECT_EQ(maxima[0], std::numeric_limits<double>::infinity());
+    EXPECT_EQ(maxima[1], 7.0);
 
     std::vector<T> d(n);
     for (index_t i = 0; i < n; ++i) d[i] = T(1 + i % 10);

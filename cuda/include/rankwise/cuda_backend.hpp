@@ -173,7 +173,8 @@ class CudaBackend {
     // Whether no entry of X is NaN or Inf (one multi-block reduction, no bool temporary)
     template <class T>
     bool all_finite(ConstMatView<T> X) const;
-    // max |x_ij| of each column, in double (float32 subnormals kept: no flush to zero here)
+    // max |x_ij| of each column, in double (float32 subnormals kept: no flush to zero here);
+    // +Inf for a column holding NaN or Inf
     template <class T>
     void column_abs_max(ConstMatView<T> X, double* out) const;
     // max |x_ij| over X, in double, or +Inf where an entry is NaN or Inf: the finiteness

@@ -156,6 +156,44 @@ def test_gpu_cg_non_convergence_on_a_non_symmetric_matrix_names_the_cause() -> N
     assert info == 2
 
 
+def test_gpu_asymmetry_of_sparse_matrices_equals_the_cpus() -> None:
+    """_gpu.asymmetry, with the pattern-equal shortcut (no sparse subtraction) and without
+    it: the CPU's ||A - A^T||_F / ||A||_F on patterns symmetric or not, explicit zeros,
+    duplicates and entries near the float maximum."""
+    import cupyx.scipy.sparse as csp
+    import scipy.sparse as sp
+    from rankwise import _gpu
+    from rankwise._validate import asymmetry
+
+    rng = np.random.default_rng(11)
+    n = 50
+    sym = sp.random(n, n, density=0.1, random_state=1, format="csr")
+    sym = (sym + sym.T).tocsr()
+    values_off = sym.copy()
+    values_off.data = values_off.data * (1 + 1e-3 * rng.standard_normal(values_off.nnz))
+    pattern_off = sym + sp.csr_matrix(([2.0], ([3], [40])), shape=(n, n))
+    coo = sym.tocoo()  # an explicit zero at (5, 45): another pattern, no asymmetry
+    zero = sp.csr_matrix(
+        (np.r_[coo.data, 0.0], (np.r_[coo.row, 5], np.r_[coo.col, 45])), shape=(n, n)
+    )
+    assert zero.nnz == sym.nnz + 1
+    dup = sp.csr_matrix(
+        (
+            np.r_[sym.data, 1.0, -1.0],
+            np.r_[sym.indices, 7, 7],
+            np.r_[sym.indptr[:-1], sym.nnz + 2],
+        ),
+        shape=(n, n),
+    )
+    cases = [sym, values_off, pattern_off, zero, dup, values_off * 1e300, values_off * 1e-300]
+    for A in cases:
+        got = _gpu.asymmetry(csp.csr_matrix(A))
+        expected = asymmetry(sp.csr_matrix(A))
+        assert got == pytest.approx(expected, rel=1e-10, abs=1e-15)
+    assert _gpu.asymmetry(csp.csr_matrix(sym)) == 0.0
+    assert _gpu.asymmetry(csp.csr_matrix(zero)) == 0.0
+
+
 def test_gpu_cg_with_operators_and_preconditioners() -> None:
     """A as a cupyx LinearOperator (matrix-free) and M as a CuPy matrix, a cupyx sparse
     matrix, a cupyx LinearOperator or a function of a vector: the CPU's solution with the

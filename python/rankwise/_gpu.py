@@ -195,8 +195,18 @@ def asymmetry(A: Any) -> float:
     cp = _cupy()
     if csp.issparse(A):
         S = A.tocsr().astype(cp.float64)  # (a copy: astype copies)
+        S.sum_duplicates()
         S.data = cp.ldexp(S.data, -largest_exponent(S.data))  # as _validate.asymmetry
-        num, den = float(cspla.norm(S - S.T)), float(cspla.norm(S))
+        T = S.T.tocsr()
+        T.sum_duplicates()
+        den = float(cp.linalg.norm(S.data))
+        if cp.array_equal(S.indptr, T.indptr) and cp.array_equal(S.indices, T.indices):
+            # the same pattern (both canonical): entry k of T.data is S_ji where S.data[k]
+            # is S_ij, so no sparse subtraction (cuSPARSE's csrgeam: 10 of the 13 ms this
+            # check took on a 2-D Poisson matrix of 1e7 unknowns, H200)
+            num = float(cp.linalg.norm(S.data - T.data))
+        else:
+            num = float(cspla.norm(S - T))
     elif isinstance(A, cp.ndarray):
         a = A.astype(cp.float64)
         a = cp.ldexp(a, -largest_exponent(a))

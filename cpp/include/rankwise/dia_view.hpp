@@ -22,16 +22,6 @@ struct DiaView {
     index_t offsets[kDiaMaxDiagonals] = {};  // ascending
 };
 
-// Device code unrolls the loops over the diagonals to kDiaMaxDiagonals predicated steps:
-// every offset is then read at a constant index (a loop to A.diagonals indexed the view's
-// offsets dynamically, which keeps a kernel parameter array in local memory) and the loads
-// of the diagonals are independent.
-#if defined(__CUDA_ARCH__)
-#define RANKWISE_DIA_UNROLL _Pragma("unroll")
-#else
-#define RANKWISE_DIA_UNROLL
-#endif
-
 // (A x)_i (Trans::No) or (A^T x)_i (Trans::Yes): the stored entries of row (column) i times
 // x, added in ascending column (row) order, as a CSR row loop adds them.  constexpr, so that
 // CUDA kernels can call it (nvcc --expt-relaxed-constexpr, as MatView's accessors).
@@ -39,23 +29,19 @@ template <class T>
 constexpr T dia_product_entry(const DiaView<T>& A, Trans t, const T* x, index_t i) {
     T sum = T(0);
     if (t == Trans::No) {  // entry (i, i + off) of diagonal d
-        RANKWISE_DIA_UNROLL
-        for (int d = 0; d < kDiaMaxDiagonals; ++d) {
+        for (int d = 0; d < A.diagonals; ++d) {
             const index_t j = i + A.offsets[d];
-            if (d < A.diagonals && j >= 0 && j < A.n) sum += A.values[d * A.n + i] * x[j];
+            if (j >= 0 && j < A.n) sum += A.values[d * A.n + i] * x[j];
         }
         return sum;
     }
     // (A^T x)_i gathers entry (i - off, i), stored at values[d * n + i - off]; ascending
     // rows are descending offsets
-    RANKWISE_DIA_UNROLL
-    for (int d = kDiaMaxDiagonals - 1; d >= 0; --d) {
+    for (int d = A.diagonals - 1; d >= 0; --d) {
         const index_t r = i - A.offsets[d];
-        if (d < A.diagonals && r >= 0 && r < A.n) sum += A.values[d * A.n + r] * x[r];
+        if (r >= 0 && r < A.n) sum += A.values[d * A.n + r] * x[r];
     }
     return sum;
 }
-
-#undef RANKWISE_DIA_UNROLL
 
 }  // namespace rankwise

@@ -92,14 +92,26 @@ inline index_t reduction_row_blocks(index_t rows) {
     return std::clamp<index_t>((rows + per_block - 1) / per_block, 1, 4096);
 }
 
+// Op over the values v of a block's kThreads threads, by a fixed tree in the shared scratch
+// acc (so the value does not depend on timing); every thread gets it.
+template <class Op>
+__device__ typename Op::Value block_combine(typename Op::Value v, typename Op::Value* acc) {
+    acc[threadIdx.x] = v;
+    __syncthreads();
+    for (int width = kThreads / 2; width > 0; width /= 2) {
+        if (int(threadIdx.x) < width)
+            acc[threadIdx.x] = Op::combine(acc[threadIdx.x], acc[threadIdx.x + width]);
+        __syncthreads();
+    }
+    return acc[0];
+}
+
 // partial[b + j * nb] = Op over the rows b * blockDim + t + k * nb * blockDim (t < blockDim,
-// k >= 0) of column j of f(i, j); a fixed tree inside the block, so the value does not
-// depend on timing.  The rows are taken grid-stride, as for_each_entry takes them: all
-// blocks sweep memory together.  With a contiguous range of rows per block (the first
-// version) the 1000-odd resident blocks each streamed their own range of every vector, and
-// CG's fused reductions moved 2.6 TB/s on an H200 where for_each_entry's update of p moved
-// 4.4 (ncu, 2026-11-28: dia_mm_dot and cg_update_xr 0.213 ms each for 560 MB, cg_update_p
-// 0.073 ms for 320 MB, 1e7 rows).
+// k >= 0) of column j of f(i, j).  The rows are taken grid-stride, as for_each_entry takes
+// them: all blocks sweep memory together.  With a contiguous range of rows per block (the
+// first version) the 1000-odd resident blocks each streamed their own range of every vector:
+// CG's x/r update took 0.213 ms for 560 MB on 1e7 rows of an H200, 0.167 ms grid-stride
+// (ncu, 2026-11-28; for_each_entry's update of p moves 4.3 TB/s).
 template <class Op, class F>
 __global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F f,
                                        typename Op::Value* partial) {
@@ -117,15 +129,9 @@ __global__ void column_partials_kernel(index_t rows, index_t cols, index_t nb, F
             v = Op::combine(v, Op::combine(Op::combine(a, c), Op::combine(d, e)));
         }
         for (; i < rows; i += stride) v = Op::combine(v, f(i, j));
-        acc[threadIdx.x] = v;
-        __syncthreads();
-        for (int width = kThreads / 2; width > 0; width /= 2) {
-            if (int(threadIdx.x) < width)
-                acc[threadIdx.x] = Op::combine(acc[threadIdx.x], acc[threadIdx.x + width]);
-            __syncthreads();
-        }
-        if (threadIdx.x == 0) partial[b + j * nb] = acc[0];
-        __syncthreads();
+        const V total = block_combine<Op>(v, acc);
+        if (threadIdx.x == 0) partial[b + j * nb] = total;
+        __syncthreads();  // (acc is written again for the next column)
     }
 }
 
@@ -139,14 +145,8 @@ __global__ void combine_partials_kernel(index_t nb, const typename Op::Value* pa
     V v = Op::identity();
     for (index_t b = threadIdx.x; b < nb; b += blockDim.x)
         v = Op::combine(v, partial[b + j * nb]);
-    acc[threadIdx.x] = v;
-    __syncthreads();
-    for (int width = kThreads / 2; width > 0; width /= 2) {
-        if (int(threadIdx.x) < width)
-            acc[threadIdx.x] = Op::combine(acc[threadIdx.x], acc[threadIdx.x + width]);
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) out[j] = acc[0];
+    const V total = block_combine<Op>(v, acc);
+    if (threadIdx.x == 0) out[j] = total;
 }
 
 // out[j] = Op over i of f(i, j), for j < cols: partials and their combination on the device,

@@ -683,3 +683,24 @@ def test_deim_interpolant_of_a_huge_and_a_subnormal_column_is_finite() -> None:
     rec = sel(f[sel.points])
     assert np.isfinite(rec).all()
     assert np.abs(rec - f).max() <= 4 * tiny  # the subnormals' own spacing
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_eim_reproduces_snapshots_at_the_float_maximum(order: str) -> None:
+    """atheris (seed 4001): snapshots whose entries are the float maximum; the interpolant's
+    unscaling of the reconstruction rounded one entry at a point one ulp above it, to Inf.
+    Such an overflow by rounding alone now saturates; a field truly beyond the range stays
+    Inf."""
+    top = float(np.finfo(np.float64).max)
+    S = np.array([[-1.6642705975084485e308, top], [top, top], [top, top]], order=order)
+    out = rankwise.eim(S, max_terms=5, norm="linf")
+    p = np.asarray(out.points)
+    rec = out(S[p, :])
+    assert np.isfinite(rec).all()
+    np.testing.assert_allclose(rec[p], S[p, :], rtol=1e-15, atol=0)
+    # a field truly beyond the range (2 x the maximum in row 2): Inf, not the maximum
+    sel = rankwise.deim(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    assert sel.points.tolist() == [0, 1]
+    f = sel(np.array([top, top]))
+    assert f[:2].tolist() == [top, top]
+    assert f[2] == np.inf

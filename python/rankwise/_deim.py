@@ -125,6 +125,23 @@ def _scaled_fields(v: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarr
     return (np.ldexp(v, t) if t.any() else v).astype(dtype, copy=False), t
 
 
+def _saturated(Z: np.ndarray, Y: np.ndarray, t: np.ndarray, terms: int) -> np.ndarray:
+    """Z = Y 2^-t (each field unscaled by its own power of two, rounded into the dtype), with
+    the entries that overflowed by rounding alone at the float maximum instead of Inf: those
+    whose scaled value lies within 4 terms eps of max 2^t, the rounding of a sum of ``terms``
+    products.  A field whose value at a point is the float maximum is reproduced there to
+    that accuracy, and it rounded up to Inf (found by atheris: a snapshot matrix with
+    entries of 1.8e308).  Farther beyond the range, Inf stays."""
+    over = np.isinf(Z) & np.isfinite(Y)
+    if not over.any():
+        return Z
+    info = np.finfo(Z.dtype)
+    limit = np.ldexp(float(info.max), t.astype(np.int64)) * (1 + 4 * terms * float(info.eps))
+    rounding_only = over & (np.abs(Y) <= limit)
+    Z[rounding_only] = np.copysign(info.max, Y[rounding_only])
+    return Z
+
+
 def _unscaled_solution(c: np.ndarray, d: np.ndarray | None, t: np.ndarray) -> np.ndarray:
     """D c 2^-t, D = diag(2^d_j): the solution of M x = v from c solving (M D) c = v 2^t
     (the scaling exact; results beyond the range over- or underflow silently)."""
@@ -399,7 +416,9 @@ class PointInterpolant:
         c, t = self._scaled_solve(self._check_values(values, cast=False))
         with np.errstate(over="ignore", under="ignore"):
             Y = _scaled_columns(self.basis, self._column_exponents) @ c
-            return np.ldexp(Y, -t).astype(Y.dtype, copy=False) if t.any() else Y
+            if not t.any():
+                return Y
+            return _saturated(np.ldexp(Y, -t).astype(Y.dtype, copy=False), Y, t, c.shape[0])
 
     @functools.cached_property
     def lebesgue_constant(self) -> float:

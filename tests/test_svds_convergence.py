@@ -378,16 +378,23 @@ def _with_spectrum(m: int, s: np.ndarray, seed: int) -> np.ndarray:
     return (U * s) @ V.T
 
 
-@pytest.mark.parametrize(("mult", "k"), [(12, 20), (16, 6), (8, 3)])
+@pytest.mark.parametrize(
+    ("mult", "k", "seed"),
+    [(12, 20, 12), (16, 6, 16), (8, 3, 8), (16, 6, 21), (16, 6, 22), (32, 6, 17), (32, 6, 19)],
+)
 @pytest.mark.parametrize("fmt", ["dense", "csr"])
 def test_a_value_repeated_more_often_than_the_block_converges_to_working_precision(
-    mult: int, k: int, fmt: str
+    mult: int, k: int, seed: int, fmt: str
 ) -> None:
     """The iteration pauses on such a value (the block holds only some of its copies) at
     1e3-1e6 rounding units, and the stall rule took that for the floor and reported it
-    converged (a review's sweep, session 33); stalls that high now go on, and converge."""
+    converged (a review's sweep, session 33); stalls that high now go on, and converge.
+    Later another copy enters the space and the residual jumps 1e3-1e10-fold from a few
+    units, then falls 100x per cycle; the stall tests measured those cycles against the best
+    before the jump and stopped at 14-270 units (session 41, seeds 21-22 and 32 copies; the
+    H200 machine's NumPy 2.5 drew such a matrix for seed 16): a jump now restarts them."""
     sigma = np.r_[np.ones(mult), np.linspace(0.99, 0.01, 400 - mult)]
-    A = _with_spectrum(600, sigma, mult)
+    A = _with_spectrum(600, sigma, seed)
     M = A if fmt == "dense" else sp.csr_array(A)
     u, s, vh = rankwise.svds(M, k=k, rng=0)
     assert _residual(A, u, s, vh) <= 2 * BOUND * _rounding(A, float(s.max()))

@@ -386,8 +386,8 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
         }
         if (next == Next::Converged) out.converged = true;
         if (next != Next::Go) break;
+        if (record_cycle(history, worst)) largest_history.clear();
         largest_history.push_back(largest);
-        history.push_back(worst);
         if (it == o.max_iter) break;
         // Restart: V = [V X_keep, G], H[0:p, 0:p] = X_keep^T H X_keep (theta, but for
         // rounding)

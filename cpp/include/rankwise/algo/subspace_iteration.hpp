@@ -69,6 +69,25 @@ inline constexpr double kAtFloor = 4;
 // matrix's.
 inline constexpr double kStallAccept = 1024;
 
+// A worst residual more than this factor above the best of the cycles before it starts a
+// new descent, not a fluctuation at a floor (those measured 4-63x, an implicitly centred
+// operator's the largest): a value repeated more often than the block holds takes in
+// another copy, whose Ritz vector mixes with the converged ones, and the residual jumps
+// 1e3-1e10-fold (16-fold value, k = 6: 4.4 -> 8e6 rounding units, then 2688, 18.9, 1.3).
+inline constexpr double kNewDescent = 1024;
+
+// Appends a cycle's worst residual to the history the stall tests read (stagnates(),
+// stopped_improving()); a new descent (above) starts it afresh, as measured against the
+// best before the jump its first cycles, still gaining 100x each, looked like a stall at
+// 14-450 rounding units and were reported converged there.  Returns whether it did.
+inline bool record_cycle(std::vector<double>& history, double worst) {
+    const bool fresh = !history.empty() &&
+                       worst > kNewDescent * *std::min_element(history.begin(), history.end());
+    if (fresh) history.clear();
+    history.push_back(worst);
+    return fresh;
+}
+
 // Whether the worst residual per cycle (`history`, then this cycle's `worst`) has stopped
 // improving: the last w cycles gained less than 25% on the best before them, and less than
 // a quarter of the gain per cycle of the (up to) 2w cycles before those.  The second test
@@ -313,7 +332,7 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
             converged = o.tol < rounding || worst <= kNearFloor * rounding;
             break;
         }
-        history.push_back(worst);
+        record_cycle(history, worst);
         if (it == o.max_iter) break;
         if (!thick) {  // plain restart: K_0 = orth(A V_l)
             be.orthonormalize(K.view().cols_range(0, l), Ortho::CholQR2);

@@ -122,15 +122,32 @@ def _gemm_probe(A: Any, l: int) -> Callable[[], float]:
     return probe
 
 
+COPY_PROBE_MIN = 1 << 26
+"""Fewest float64 of the copy probe (512 MiB).  The CG case probed with its 1e7-vector (80
+MB, 0.04 ms a copy), timed by the wall clock with a synchronization, and read 2.65-2.86 TB/s
+on the H200 where the sparse case's 2^26 read 3.9 and CG's own update of p moved 4.3
+(ncu, session 41): its floor, and its "90% of the floor", were too low."""
+
+
 def _copy_probe(n: int) -> Callable[[], float]:
-    """Device-to-device copy bandwidth (bytes/s, read + write) on n float64."""
+    """Device-to-device copy bandwidth (bytes/s, read + write) on max(n, COPY_PROBE_MIN)
+    float64: five copies between CUDA events, after one untimed."""
     import cupy as cp
 
-    x = cp.ones(n)
+    size = max(n, COPY_PROBE_MIN)
+    x = cp.ones(size)
     y = cp.empty_like(x)
 
     def probe() -> float:
-        return 2.0 * 8 * n / _median_seconds(lambda: cp.copyto(y, x), 5)
+        cp.copyto(y, x)
+        start, end = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        for _ in range(5):
+            cp.copyto(y, x)
+        end.record()
+        end.synchronize()
+        seconds = cp.cuda.get_elapsed_time(start, end) / 1e3 / 5
+        return 2.0 * 8 * size / seconds
 
     return probe
 
@@ -326,7 +343,7 @@ class SparseSvd:
             )
         except ImportError:
             skipped.append(Skip("torch.svd_lowrank", "torch not installed"))
-        copy = _copy_probe(1 << 26)
+        copy = _copy_probe(COPY_PROBE_MIN)
         passes = 2 * Q + 2
         csr_bytes = A.nnz * 8 + (self.m + 1) * 4
         block_bytes = (self.m + self.n) * l * 4

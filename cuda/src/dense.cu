@@ -595,11 +595,9 @@ void CudaBackend::column_abs_max(ConstMatView<T> X, double* out) const {
 
 template <class T>
 double CudaBackend::finite_abs_max(ConstMatView<T> X) const {
-    const auto m = cuda::reduce_columns<cuda::MaxOp>(
-        stream_, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
-            const double v = X(i, j);  // NaN compares false in MaxOp: mapped to +Inf first
-            return isfinite(v) ? fabs(v) : CUDART_INF;
-        });
+    // the largest of the columns' maxima, which are +Inf where NaN or Inf is
+    std::vector<double> m(static_cast<std::size_t>(X.cols));
+    column_abs_max(X, m.data());
     double top = 0;
     for (const double v : m) top = std::max(top, v);
     return top;

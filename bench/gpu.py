@@ -375,6 +375,7 @@ class PoissonCg:
         import cupy as cp
         import cupyx.scipy.sparse.linalg as csla
         import rankwise
+        from rankwise import _dia_gpu
         from rankwise._dia_gpu import dia_from_csr
 
         A = _poisson2d_gpu(self.side)
@@ -400,21 +401,33 @@ class PoissonCg:
         def peer() -> Any:
             return csla.cg(A, b, maxiter=CG_ITERS, M=M, **{rtol_name: 1e-30})[0]
 
+        def plain_dia() -> Any:  # the DIA storage of a value per position (no value codes)
+            codes = _dia_gpu.DIA_MAX_CODES
+            _dia_gpu.DIA_MAX_CODES = 0
+            try:
+                return ours()
+            finally:
+                _dia_gpu.DIA_MAX_CODES = codes
+
         def assess(x: object) -> Assessment:
             r = b - A @ cp.asarray(x)
             return Assessment({"rel_res": float(cp.linalg.norm(r) / cp.linalg.norm(b))})
 
         copy = _copy_probe(n)
         # Per iteration: the matrix once in its cheaper storage, CSR (values 8, indices 4,
-        # row pointers 4 bytes) or DIA (8 bytes per position of its diagonals, which
-        # rankwise multiplies on the GPU: python/rankwise/_dia_gpu.py), and, with Jacobi
+        # row pointers 4 bytes) or DIA as rankwise multiplies it on the GPU (a byte per
+        # position of its diagonals, coded: python/rankwise/_dia_gpu.py), and, with Jacobi
         # fused, 13 n-vectors of float64 (algo/cg.hpp's count).
         dia = dia_from_csr(cp, A.data, A.indices, A.indptr, n)
         csr_bytes = A.nnz * 12 + (n + 1) * 4
-        matrix_bytes = csr_bytes if dia is None else min(csr_bytes, len(dia[0]) * n * 8)
+        matrix_bytes = csr_bytes if dia is None else min(csr_bytes, dia.nbytes)
         per_iter = matrix_bytes + 13 * n * 8
         return Workload(
-            contenders=[Contender(CG_BASELINE, _timed(ours)), Contender("cupyx cg", _timed(peer))],
+            contenders=[
+                Contender(CG_BASELINE, _timed(ours)),
+                Contender("cupyx cg", _timed(peer)),
+                Contender("rankwise.cg plain DIA (cuda)", _timed(plain_dia)),
+            ],
             skipped=[],
             assess=assess,
             work=CG_ITERS * per_iter,

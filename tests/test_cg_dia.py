@@ -175,11 +175,22 @@ def _nonsymmetric_banded(n: int, offsets: list[int], seed: int) -> sp.csr_matrix
     return sp.csr_matrix(A.multiply(keep + sp.diags(np.ones(n))))
 
 
+def _distinct_values(A: sp.csr_matrix) -> int:
+    """How many distinct values (by their bits) A's DIA form holds, the fill's 0 counted."""
+    bits = A.data.view(np.int32 if A.dtype == np.float32 else np.int64)
+    return int(np.unique(np.concatenate([bits, [0]])).size)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-def test_gpu_dia_conversion_reproduces_the_matrix(dtype: Any, index_dtype: Any) -> None:
+@pytest.mark.parametrize("max_codes", [0, 256])
+def test_gpu_dia_conversion_reproduces_the_matrix(
+    dtype: Any, index_dtype: Any, max_codes: int
+) -> None:
     """The GPU's conversion (python/rankwise/_dia_gpu.py, written over the array module) run
-    with NumPy: every stored entry in place, zeros elsewhere, the offsets those with entries."""
+    with NumPy: every stored entry in place, zeros (+0.0) elsewhere, the offsets those with
+    entries; coded (a byte per position) exactly where the matrix has at most max_codes
+    values, and decoded to the same bits."""
     from rankwise._dia_gpu import dia_from_csr
 
     cases = [
@@ -187,19 +198,76 @@ def test_gpu_dia_conversion_reproduces_the_matrix(dtype: Any, index_dtype: Any) 
         rotated_diffusion(9),
         _tridiag(1, 0.0, 3.0, 0.0),
         _nonsymmetric_banded(50, [-49, -6, -1, 0, 3, 49], 2),
+        _nonsymmetric_banded(300, [-1, 0, 1], 3),  # about 800 distinct values
     ]
     for A in cases:
         A = sp.csr_matrix(A, dtype=dtype)
         A.indices, A.indptr = A.indices.astype(index_dtype), A.indptr.astype(index_dtype)
         n = A.shape[0]
         expected = sorted(set((A.tocoo().col - A.tocoo().row).tolist()))
-        dia = dia_from_csr(np, A.data, A.indices, A.indptr, n, max_fill=10.0)
+        dia = dia_from_csr(np, A.data, A.indices, A.indptr, n, max_fill=10.0, max_codes=max_codes)
         assert dia is not None
-        offsets, values = dia
-        assert offsets == expected
+        assert dia.offsets == expected
+        coded = _distinct_values(A) <= max_codes
+        assert (dia.values is None) == coded
+        values = dia.dense_values()
+        if coded:
+            assert dia.codes.dtype == np.uint8
+            assert dia.codes.shape == (len(expected), n)
+            assert dia.nbytes == dia.codes.nbytes + dia.table.nbytes
         assert values.dtype == dtype
-        assert values.shape == (len(offsets), n)
-        np.testing.assert_array_equal(_dense_from_dia(offsets, values), A.toarray())
+        assert values.shape == (len(expected), n)
+        np.testing.assert_array_equal(_dense_from_dia(dia.offsets, values), A.toarray())
+        bits = values.view(np.int32 if dtype == np.float32 else np.int64)
+        dense_bits = np.zeros_like(bits)  # the stored entries' bits at their positions
+        coo = A.tocoo()
+        d = np.searchsorted(expected, coo.col - coo.row)
+        dense_bits[d, coo.row] = coo.data.view(bits.dtype)
+        np.testing.assert_array_equal(bits, dense_bits)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_value_codes_reproduce_the_bits(dtype: Any) -> None:
+    """value_codes (the coded DIA storage's table): table[codes] equals the data bit for bit
+    (-0.0 apart from 0.0, NaN and Inf kept, 0.0 always in the table); at most max_codes
+    values, counting 0.0; values the first sample misses (a few entries far from the
+    sampled ones) found by the second pass; too many missed values, or too many values, give
+    None."""
+    from rankwise._dia_gpu import value_codes
+
+    int_type = np.int32 if dtype == np.float32 else np.int64
+    rng = np.random.default_rng(7)
+    stencil = np.tile(np.array([-1.0, -1.0, 4.0, -1.0, -1.0], dtype=dtype), 40000)
+    specials = np.array([-0.0, np.nan, np.inf, -np.inf, 1e-45, 5e-324], dtype=dtype)
+    cases = {
+        "stencil": stencil,
+        "specials": np.concatenate([stencil[:100], specials]),
+        "rare": stencil.copy(),
+    }
+    rare = rng.choice(stencil.size, 50, replace=False)
+    cases["rare"][rare] = np.arange(3, 53, dtype=dtype)
+    for name, data in cases.items():
+        out = value_codes(np, data)
+        assert out is not None, name
+        table, codes = out
+        assert codes.dtype == np.uint8
+        assert table.dtype == dtype
+        np.testing.assert_array_equal(table[codes].view(int_type), data.view(int_type))
+        assert 0 in table.view(int_type)
+        assert table.size == np.unique(np.concatenate([data.view(int_type), [0]])).size
+
+    values = np.arange(1, 256, dtype=dtype)  # with 0.0, 256 values: the most a byte codes
+    assert value_codes(np, np.repeat(values, 3)) is not None
+    assert value_codes(np, np.arange(1, 257, dtype=dtype)) is None
+    assert value_codes(np, np.repeat(values, 3), max_codes=255) is None
+    assert value_codes(np, np.repeat(values, 3), max_codes=0) is None
+    assert value_codes(np, rng.standard_normal(100000).astype(dtype)) is None
+    # the sample sees -1 and 4 only; a quarter of the entries take 200 other values
+    many = np.tile(np.array([-1.0, 4.0], dtype=dtype), 50000)
+    many[rng.choice(many.size, many.size // 4, replace=False)] = rng.integers(5, 205, 25000)
+    many[: 2 * 4096] = -1.0
+    many[:: max(1, many.size // 4096)] = 4.0
+    assert value_codes(np, many) is None
 
 
 def test_gpu_dia_conversion_refuses_what_the_cpu_refuses() -> None:

@@ -24,18 +24,52 @@ def _device_csr(A: sp.csr_matrix) -> Any:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gpu_stencils_are_multiplied_in_dia_form(dtype: Any) -> None:
+    """Stencils with constant coefficients in coded DIA storage (a byte per position), one
+    with a value per entry in plain storage; a random sparse matrix stays CSR."""
     from rankwise import _gpu
     from rankwise._dia_gpu import with_dia_product
 
-    for A, diagonals in ((poisson2d(30), 5), (rotated_diffusion(20), 9)):
+    rng = np.random.default_rng(1)
+    varying = poisson2d(30)
+    varying.data = varying.data * rng.uniform(1, 2, varying.nnz)
+    for A, diagonals, coded in (
+        (poisson2d(30), 5, True),
+        (rotated_diffusion(20), 9, True),
+        (varying, 5, False),
+    ):
         mat = with_dia_product(_gpu.as_device_matrix(_device_csr(A.astype(dtype)), "A"))
-        (values,) = mat.keepalive
+        (dia,) = mat.keepalive
+        assert (dia.values is None) == coded
+        values = dia.dense_values()
         assert values.shape == (diagonals, A.shape[0])
         assert values.dtype == dtype
     rng = np.random.default_rng(0)
     R = sp.random(900, 900, density=0.01, random_state=rng, format="csr")
     mat = with_dia_product(_gpu.as_device_matrix(_device_csr(R + R.T), "A"))
     assert mat.keepalive[0].format == "csr"  # many diagonals: CSR kept
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("columns", [1, 2])
+def test_gpu_cg_in_coded_dia_form_equals_the_plain_one(
+    dtype: Any, columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coded DIA storage holds the same bits as the plain one, so the products sum the
+    same numbers in the same order: the solves are equal to the bit, residual histories
+    included."""
+    import cupy as cp
+    from rankwise import _dia_gpu
+
+    A = rotated_diffusion(30).astype(dtype)
+    b = np.random.default_rng(6).standard_normal((A.shape[0], columns)).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    coded = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
+    monkeypatch.setattr(_dia_gpu, "DIA_MAX_CODES", 0)
+    plain = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
+    assert coded.converged
+    np.testing.assert_array_equal(coded.column_iterations, plain.column_iterations)
+    np.testing.assert_array_equal(coded.residual_norms, plain.residual_norms)
+    np.testing.assert_array_equal(cp.asnumpy(coded.x), cp.asnumpy(plain.x))
 
 
 @pytest.mark.parametrize("M", [None, "jacobi"])

@@ -264,7 +264,8 @@ PYBIND11_MODULE(_cuda, m) {
         .def_static(
             "dia",
             [](const std::string& dtype, std::uintptr_t values, index_t n,
-               const std::vector<index_t>& offsets) {
+               const std::vector<index_t>& offsets, std::uintptr_t codes, std::uintptr_t table,
+               index_t table_size) {
                 require(n >= 0 && static_cast<index_t>(offsets.size()) <= kDiaMaxDiagonals)
                     << "a DIA operand has n >= 0 and at most " << kDiaMaxDiagonals
                     << " diagonals; got n = " << n << ", " << offsets.size() << " diagonals";
@@ -272,13 +273,24 @@ PYBIND11_MODULE(_cuda, m) {
                     require(offsets[d] > -n && offsets[d] < n &&
                             (d == 0 || offsets[d - 1] < offsets[d]))
                         << "DIA offsets must be ascending and within (-n, n)";
+                require((values != 0) != (codes != 0))
+                    << "a DIA operand has either values or codes";
+                require(codes == 0 || (table != 0 && table_size >= 1 &&
+                                       table_size <= kDiaMaxCodes))
+                    << "coded DIA storage needs a table of 1 to " << kDiaMaxCodes
+                    << " values; got " << table_size;
                 DeviceOperand o = operand_of("dia", dtype, values, n, n);
                 o.offsets = offsets;
+                o.codes = codes;
+                o.table = table;
                 return o;
             },
             py::arg("dtype"), py::arg("values"), py::arg("n"), py::arg("offsets"),
-            "A square n x n matrix in DIA storage: entry (i, i + offsets[d]) at values[d * n + "
-            "i] (device address; offsets ascending, at most 32).");
+            py::arg("codes") = 0, py::arg("table") = 0, py::arg("table_size") = 0,
+            "A square n x n matrix in DIA storage (rankwise/dia_view.hpp): entry (i, i + "
+            "offsets[d]) at values[d * n + i], or (values = 0) at table[codes[d * n + i]], "
+            "codes uint8 and table_size <= 256 values (device addresses; offsets ascending, "
+            "at most 32).");
 
     m.def(
         "rsvd",

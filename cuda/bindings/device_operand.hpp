@@ -74,11 +74,7 @@ class DiaDeviceOp final : public LinearOp<T> {
         be_.dia_mm(a_, t, X, Y);
     }
     double entries() const override { return double(a_.n) * double(a_.diagonals); }
-    // (the fill positions hold zeros)
-    double fro_norm2() const override {
-        const index_t size = a_.n * a_.diagonals;
-        return be_.sum_squares(ConstMatView<T>{a_.values, size, 1, size > 0 ? size : 1});
-    }
+    double fro_norm2() const override { return be_.dia_sum_squares(a_); }
     bool apply_dot(ConstMatView<T> X, MatView<T> Y, double* dots) const override {
         be_.dia_mm_dot(a_, X, Y, dots);
         return true;
@@ -116,7 +112,8 @@ class DeviceCallbackOp final : public LinearOp<T> {
 // One matrix on the device, as _gpu.py describes it: dense (column-major storage of A, or of
 // A^T when `transposed`) or CSR (of A, or of A^T for a CSC matrix), optionally with the CSR
 // of the other one (then every product is non-transposed); a square matrix in DIA storage
-// (values at `data`, n = rows); or a user's operator ("callback").
+// (values at `data`, or coded: `codes` and `table`; n = rows); or a user's operator
+// ("callback").
 struct DeviceOperand {
     std::string kind;   // "dense", "csr", "dia" or "callback"
     std::string dtype;  // "float32" or "float64"
@@ -129,6 +126,7 @@ struct DeviceOperand {
     int index_bytes = 4;
     std::uintptr_t t_data = 0, t_indices = 0, t_indptr = 0;  // CSR of the other one, or 0
     std::vector<index_t> offsets;  // dia: the diagonals, ascending
+    std::uintptr_t codes = 0, table = 0;  // dia, coded: DiaView's (then data = 0)
     pybind11::object apply;  // callback: see DeviceCallbackOp
 
     template <class T, class I>
@@ -156,6 +154,8 @@ struct DeviceOperand {
     DiaView<T> dia() const {
         DiaView<T> v;
         v.values = reinterpret_cast<const T*>(data);
+        v.codes = reinterpret_cast<const std::uint8_t*>(codes);
+        v.table = reinterpret_cast<const T*>(table);
         v.n = rows;
         v.diagonals = static_cast<int>(offsets.size());
         std::copy(offsets.begin(), offsets.end(), v.offsets);

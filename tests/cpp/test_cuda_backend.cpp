@@ -15,6 +15,7 @@
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/dia.hpp"
 #include "rankwise/operators.hpp"
+#include "dia_codes.hpp"
 #include "cuda_test_support.hpp"
 #include "test_support.hpp"
 
@@ -354,7 +355,9 @@ TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
 }
 
 // DIA products (cuda/src/dia.cu) against the CPU backend's on the same DIA matrix, in both
-// orientations, with the fused dots, on diagonals reaching the corners and a missing entry.
+// orientations, with the fused dots, on diagonals reaching the corners and a missing entry;
+// the matrix's values are multiples of 1/8 in (-2, 2), so that it also has a coded form
+// (rankwise/dia_view.hpp), whose products equal the plain ones to the bit.
 TYPED_TEST(CudaBackendTest, DiaProductsMatchTheCpu) {
     using T = TypeParam;
     const index_t n = 5000, l = 3;
@@ -366,7 +369,8 @@ TYPED_TEST(CudaBackendTest, DiaProductsMatchTheCpu) {
         for (std::size_t d = 0; d < offsets.size(); ++d) {
             const index_t j = i + offsets[d];
             if (j < 0 || j >= n || (i == 7 && offsets[d] == 3)) continue;
-            values.push_back(entries.view()(i, static_cast<index_t>(d)));
+            const T v = entries.view()(i, static_cast<index_t>(d));
+            values.push_back(std::fmod(std::round(T(8) * v), T(16)) / T(8));
             indices.push_back(static_cast<std::int32_t>(j));
         }
         indptr.push_back(static_cast<std::int32_t>(values.size()));
@@ -406,6 +410,35 @@ TYPED_TEST(CudaBackendTest, DiaProductsMatchTheCpu) {
         }
         EXPECT_NEAR(dots[j], ref, 10 * this->tol() * scale) << j;
     }
+
+    EXPECT_NEAR(this->gpu.dia_sum_squares(view), cpu::dia_sum_squares(*dia),
+                1e-12 * cpu::dia_sum_squares(*dia));
+
+    const auto coded = code_values(dia->values.get(), n * d);
+    ASSERT_FALSE(coded.table.empty());
+    auto dCodes = this->gpu.template matrix<std::uint8_t>(n * d, 1);
+    auto dTable = this->gpu.template matrix<T>(static_cast<index_t>(coded.table.size()), 1);
+    this->gpu.from_host(coded.codes.data(), dCodes.view());
+    this->gpu.from_host(coded.table.data(), dTable.view());
+    DiaView<T> coded_view = view;
+    coded_view.values = nullptr;
+    coded_view.codes = dCodes.data();
+    coded_view.table = dTable.data();
+    auto dZ = this->gpu.template matrix<T>(n, l);
+    for (const Trans t : {Trans::No, Trans::Yes}) {
+        this->gpu.dia_mm(view, t, ConstMatView<T>(dX.view()), dY.view());
+        this->gpu.dia_mm(coded_view, t, ConstMatView<T>(dX.view()), dZ.view());
+        EXPECT_EQ(max_rel_diff<T>(this->download(dZ.view()).view(),
+                                  this->download(dY.view()).view()),
+                  0.0);
+    }
+    double coded_dots[l] = {0, 0, 0};
+    this->gpu.dia_mm_dot(view, ConstMatView<T>(dX.view()), dY.view(), dots);
+    this->gpu.dia_mm_dot(coded_view, ConstMatView<T>(dX.view()), dZ.view(), coded_dots);
+    EXPECT_EQ(max_rel_diff<T>(this->download(dZ.view()).view(), this->download(dY.view()).view()),
+              0.0);
+    for (index_t j = 0; j < l; ++j) EXPECT_EQ(coded_dots[j], dots[j]) << j;
+    EXPECT_EQ(this->gpu.dia_sum_squares(coded_view), this->gpu.dia_sum_squares(view));
 }
 
 TYPED_TEST(CudaBackendTest, RandomizedSvdTemplateMatchesTheCpu) {

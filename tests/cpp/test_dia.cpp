@@ -3,12 +3,15 @@
 // kernel's (what keeps CG's iterates unchanged).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
 
 #include "rankwise/dia.hpp"
 #include "rankwise/dia_view.hpp"
+#include "dia_codes.hpp"
 #include "test_support.hpp"
 
 namespace rankwise::test {
@@ -99,33 +102,57 @@ TYPED_TEST(Dia, ProductsInBothOrientationsMatchTheDenseMatrix) {
 
 // The CUDA backend's DIA products evaluate dia_product_entry per entry (cuda/src/dia.cu); here
 // on the host, against the dense matrix, in both orientations, on diagonals that reach the
-// matrix's corners and on a 1 x 1 matrix.
+// matrix's corners and on a 1 x 1 matrix; in coded storage (values few enough: a copy of
+// the matrix with its values rounded to 1/8 in [-2, 2)) the same sums to the bit as plain.
 TYPED_TEST(Dia, DeviceViewEntriesMatchTheDenseMatrix) {
     using T = TypeParam;
     for (const index_t n : {1, 9, 130}) {
         const std::vector<index_t> offsets =
             n == 1 ? std::vector<index_t>{0} : std::vector<index_t>{-(n - 1), -3, 0, 2, n - 1};
-        const BandedCsr<T> A(n, offsets, 21 + n);
-        const auto dia = dia_from_csr(A.view(), kDiaMaxDiagonals, 100.0);
-        ASSERT_TRUE(dia.has_value());
-        DiaView<T> view;
-        view.values = dia->values.get();
-        view.n = n;
-        view.diagonals = static_cast<int>(dia->offsets.size());
-        std::copy(dia->offsets.begin(), dia->offsets.end(), view.offsets);
-        const auto x = random_matrix<T>(n, 1, 31);
-        const double tol = 20 * double(std::numeric_limits<T>::epsilon());
-        for (const Trans t : {Trans::No, Trans::Yes}) {
-            for (index_t i = 0; i < n; ++i) {
-                double ref = 0, scale = 0;
-                for (index_t p = 0; p < n; ++p) {
-                    const double a = t == Trans::No ? A.dense[i + p * n] : A.dense[p + i * n];
-                    ref += a * double(x.data()[p]);
-                    scale += std::abs(a * double(x.data()[p]));
+        BandedCsr<T> A(n, offsets, 21 + n);
+        for (const bool few_values : {false, true}) {
+            if (few_values) {
+                for (auto& v : A.data) v = std::fmod(std::round(T(8) * v), T(16)) / T(8);
+                std::fill(A.dense.begin(), A.dense.end(), 0.0);
+                for (index_t i = 0; i < n; ++i)
+                    for (auto p = A.indptr[i]; p < A.indptr[i + 1]; ++p)
+                        A.dense[i + A.indices[p] * n] = A.data[p];
+            }
+            const auto dia = dia_from_csr(A.view(), kDiaMaxDiagonals, 100.0);
+            ASSERT_TRUE(dia.has_value());
+            DiaView<T> view;
+            view.values = dia->values.get();
+            view.n = n;
+            view.diagonals = static_cast<int>(dia->offsets.size());
+            std::copy(dia->offsets.begin(), dia->offsets.end(), view.offsets);
+            const index_t size = n * view.diagonals;
+            const auto coded = code_values(dia->values.get(), size);
+            ASSERT_EQ(coded.table.empty(), !few_values && size > kDiaMaxCodes);
+            DiaView<T> coded_view = view;
+            coded_view.values = nullptr;
+            coded_view.codes = coded.codes.data();
+            coded_view.table = coded.table.data();
+            ASSERT_TRUE(coded_view.coded());
+
+            const auto x = random_matrix<T>(n, 1, 31);
+            const double tol = 20 * double(std::numeric_limits<T>::epsilon());
+            for (const Trans t : {Trans::No, Trans::Yes}) {
+                for (index_t i = 0; i < n; ++i) {
+                    double ref = 0, scale = 0;
+                    for (index_t p = 0; p < n; ++p) {
+                        const double a =
+                            t == Trans::No ? A.dense[i + p * n] : A.dense[p + i * n];
+                        ref += a * double(x.data()[p]);
+                        scale += std::abs(a * double(x.data()[p]));
+                    }
+                    const T plain = dia_product_entry<false>(view, t, x.data(), i);
+                    EXPECT_NEAR(double(plain), ref, tol * (scale + 1e-30))
+                        << "n = " << n << ", i = " << i;
+                    if (!coded.table.empty()) {
+                        EXPECT_EQ(dia_product_entry<true>(coded_view, t, x.data(), i), plain)
+                            << "n = " << n << ", i = " << i;
+                    }
                 }
-                EXPECT_NEAR(double(dia_product_entry(view, t, x.data(), i)), ref,
-                            tol * (scale + 1e-30))
-                    << "n = " << n << ", i = " << i;
             }
         }
     }

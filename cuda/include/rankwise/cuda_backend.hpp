@@ -236,6 +236,9 @@ class CudaBackend {
     // Y = A X and dots[j] = X[:, j] . Y[:, j] in one pass (CG's q = A p with p.q)
     template <class T>
     void dia_mm_dot(const DiaView<T>& A, ConstMatView<T> X, MatView<T> Y, double* dots) const;
+    // sum of the squared entries (the fill's zeros included)
+    template <class T>
+    double dia_sum_squares(const DiaView<T>& A) const;
 
     // --- selection primitives (algo/selection.hpp: DEIM, Q-DEIM, maxvol; cuda/src/selection.cu)
     // cusolverDnXgetrf (64-bit API); contract as on the CPU (pivots to the host).

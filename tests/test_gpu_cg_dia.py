@@ -54,17 +54,18 @@ def test_gpu_stencils_are_multiplied_in_dia_form(dtype: Any) -> None:
 def test_gpu_cg_in_coded_dia_form_equals_the_plain_one(
     dtype: Any, columns: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The coded DIA storage holds the same bits as the plain one, so the products sum the
-    same numbers in the same order: the solves are equal to the bit, residual histories
-    included."""
+    """The coded DIA storage and Jacobi diagonal hold the same bits as the plain ones, so
+    the products and updates sum the same numbers in the same order: the solves are equal
+    to the bit, residual histories included."""
     import cupy as cp
-    from rankwise import _dia_gpu
+    from rankwise import _cg_gpu, _dia_gpu
 
     A = rotated_diffusion(30).astype(dtype)
     b = np.random.default_rng(6).standard_normal((A.shape[0], columns)).astype(dtype)
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     coded = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
     monkeypatch.setattr(_dia_gpu, "DIA_MAX_CODES", 0)
+    monkeypatch.setattr(_cg_gpu, "DIA_MAX_CODES", 0)
     plain = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
     assert coded.converged
     np.testing.assert_array_equal(coded.column_iterations, plain.column_iterations)
@@ -114,3 +115,35 @@ def test_gpu_cg_in_dia_form_equals_its_csr_solve(
         assert np.linalg.norm(b64 - A64 @ x) <= 2 * rtol * np.linalg.norm(b64)
     if dtype == np.float64:
         assert np.linalg.norm(x_dia - x_csr) <= 1e-8 * np.linalg.norm(x_csr)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gpu_jacobi_on_a_coded_diagonal_equals_the_plain_one(
+    dtype: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSR matrix off a few diagonals (CSR products) whose diagonal takes three values: the
+    Jacobi diagonal coded by value gives the plain one's solve to the bit; a zero on it is
+    refused by name either way."""
+    import cupy as cp
+    from rankwise import _cg_gpu
+
+    rng = np.random.default_rng(8)
+    n = 600
+    R = sp.random(n, n, density=0.02, random_state=rng, format="csr")
+    A = (R @ R.T + sp.diags(np.resize([30.0, 40.0, 50.0], n))).tocsr().astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    coded = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
+    monkeypatch.setattr(_cg_gpu, "DIA_MAX_CODES", 0)
+    plain = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")
+    assert coded.converged
+    assert coded.iterations == plain.iterations
+    np.testing.assert_array_equal(coded.residual_norms, plain.residual_norms)
+    np.testing.assert_array_equal(cp.asnumpy(coded.x), cp.asnumpy(plain.x))
+    monkeypatch.undo()
+    Z = A.tolil()
+    Z[17, 17] = 0
+    for codes in (256, 0):
+        monkeypatch.setattr(_cg_gpu, "DIA_MAX_CODES", codes)
+        with pytest.raises(ValueError, match=r"A\[17, 17\] = 0"):
+            rankwise.solve_cg(_device_csr(sp.csr_matrix(Z)), cp.asarray(b), M="jacobi")

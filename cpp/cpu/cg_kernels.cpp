@@ -102,9 +102,11 @@ void CpuBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const {
 }
 
 template <class T>
-void CpuBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
-                             const std::uint8_t* active) const {
+void CpuBackend::cg_update_p(const T* beta, DiagonalView<T> diagonal, ConstMatView<T> Z,
+                             MatView<T> P, const std::uint8_t* active) const {
     require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
+    require(!diagonal.coded()) << "cg_update_p: a coded diagonal is the CUDA backend's";
+    const T* d = diagonal.values;
     for_chunks(P.rows, P.rows * P.cols, [&](index_t i0, index_t i1, index_t) {
         for (index_t j = 0; j < P.cols; ++j) {
             if (!active[j]) continue;
@@ -124,11 +126,13 @@ void CpuBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatVi
 
 template <class T>
 void CpuBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q,
-                              MatView<T> X, MatView<T> R, const T* d,
+                              MatView<T> X, MatView<T> R, DiagonalView<T> diagonal,
                               const std::uint8_t* active, double* rr, double* rz) const {
     require(P.rows == X.rows && Q.rows == X.rows && R.rows == X.rows && P.cols == X.cols &&
             Q.cols == X.cols && R.cols == X.cols)
         << "cg_update_xr: shapes differ";
+    require(!diagonal.coded()) << "cg_update_xr: a coded diagonal is the CUDA backend's";
+    const T* d = diagonal.values;
     const index_t s = X.cols;
     std::vector<double> part_rr = chunk_parts(s), part_rz = chunk_parts(s);
     for_chunks(X.rows, X.rows * s, [&](index_t i0, index_t i1, index_t c) {
@@ -234,10 +238,10 @@ void CpuBackend::csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* do
     template void CpuBackend::axpby<T>(T, ConstMatView<T>, T, MatView<T>) const;              \
     template void CpuBackend::column_dots<T>(ConstMatView<T>, ConstMatView<T>, double*) const; \
     template void CpuBackend::scale_rows<T>(const T*, ConstMatView<T>, MatView<T>) const;     \
-    template void CpuBackend::cg_update_p<T>(const T*, const T*, ConstMatView<T>, MatView<T>, \
-                                             const std::uint8_t*) const;                      \
+    template void CpuBackend::cg_update_p<T>(const T*, DiagonalView<T>, ConstMatView<T>,      \
+                                             MatView<T>, const std::uint8_t*) const;          \
     template void CpuBackend::cg_update_xr<T>(const T*, ConstMatView<T>, ConstMatView<T>,     \
-                                              MatView<T>, MatView<T>, const T*,               \
+                                              MatView<T>, MatView<T>, DiagonalView<T>,        \
                                               const std::uint8_t*, double*, double*) const;   \
     template void CpuBackend::csr_mv<T, std::int32_t>(const CsrView<T, std::int32_t>&,        \
                                                       const T*, T*) const;                    \

@@ -61,42 +61,68 @@ py::tuple svd_call(const DeviceOperand& A, std::uintptr_t stream, Fn&& fn) {
     return factors_to_python(std::move(f));
 }
 
+// diag(A) on the device as _cg_gpu.py hands it over: n values, or coded (a byte per row
+// indexing a table of its distinct values, rankwise/diagonal_view.hpp); none: all 0.
+struct DeviceDiagonal {
+    std::uintptr_t values = 0, codes = 0, table = 0;
+    index_t table_size = 0;
+
+    bool given() const { return values != 0 || codes != 0; }
+    template <class T>
+    DiagonalView<T> view() const {
+        return {reinterpret_cast<const T*>(values),
+                reinterpret_cast<const std::uint8_t*>(codes), reinterpret_cast<const T*>(table)};
+    }
+};
+
 // M = diag(A)^-1 from a diagonal in device memory (algo/precond.hpp's JacobiPrecond takes a
-// host one): inverted and checked on the device, so no n-vector crosses the bus.
+// host one): inverted and checked on the device, so no n-vector crosses the bus; a coded
+// diagonal by its table, keeping its codes (the caller keeps them alive).
 template <class T>
 class DeviceJacobi final : public Preconditioner<T> {
    public:
-    DeviceJacobi(const CudaBackend& be, const T* diag, index_t n)
-        : be_(be), inv_(be.matrix<T>(n, 1)) {
-        be.invert_positive_diagonal(diag, inv_.view());
+    DeviceJacobi(const CudaBackend& be, const DeviceDiagonal& diag, index_t n)
+        : be_(be), n_(n), codes_(diag.view<T>().codes) {
+        const DiagonalView<T> d = diag.view<T>();
+        require((d.values != nullptr) != d.coded() &&
+                (!d.coded() || (d.table != nullptr && diag.table_size >= 1 &&
+                                diag.table_size <= kDiaMaxCodes)))
+            << "cg: the Jacobi diagonal has either values or codes with a table of 1 to "
+            << kDiaMaxCodes << " values";
+        inv_ = be.matrix<T>(d.coded() ? diag.table_size : n, 1);
+        be.invert_positive_diagonal(d, n, inv_.view());
     }
-    index_t size() const override { return inv_.rows(); }
+    index_t size() const override { return n_; }
     void apply(ConstMatView<T> R, MatView<T> Z) const override {
-        be_.scale_rows(inv_.data(), R, Z);
+        be_.scale_rows(diagonal(), R, Z);
     }
-    const T* diagonal() const override { return inv_.data(); }
+    DiagonalView<T> diagonal() const override {
+        if (codes_ == nullptr) return {inv_.data()};
+        return {nullptr, codes_, inv_.data()};
+    }
 
    private:
     const CudaBackend& be_;
-    DeviceMatrix<T> inv_;
+    index_t n_;
+    const std::uint8_t* codes_;
+    DeviceMatrix<T> inv_;  // 1 / d, or 1 / d's table
 };
 
-// jacobi_diag: the device address of diag(A) (n values of T), or 0; M_op: a preconditioner
-// given as an operator (M applied by products: a device matrix or a user's operator), or
-// null; at most one of the two.
+// jacobi: diag(A) on the device, or none; M_op: a preconditioner given as an operator (M
+// applied by products: a device matrix or a user's operator), or null; at most one of the
+// two.
 template <class T>
-py::dict run_cg(const DeviceOperand& A, std::uintptr_t jacobi_diag, const DeviceOperand* M_op,
+py::dict run_cg(const DeviceOperand& A, const DeviceDiagonal& jacobi, const DeviceOperand* M_op,
                 std::uintptr_t b, std::uintptr_t x, index_t n, index_t s,
                 const std::vector<double>& atol, index_t maxiter, bool x0_nonzero,
                 const std::optional<py::function>& callback, std::uintptr_t stream) {
-    require(jacobi_diag == 0 || M_op == nullptr) << "cg: two preconditioners given";
+    require(!jacobi.given() || M_op == nullptr) << "cg: two preconditioners given";
     require(M_op == nullptr || (M_op->rows == n && M_op->cols == n && M_op->dtype == A.dtype))
         << "cg: the preconditioner must be n x n in A's dtype";
     const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
     const CudaBackend be(as_stream(stream));
     std::unique_ptr<DeviceJacobi<T>> M;
-    if (jacobi_diag != 0)
-        M = std::make_unique<DeviceJacobi<T>>(be, reinterpret_cast<const T*>(jacobi_diag), n);
+    if (jacobi.given()) M = std::make_unique<DeviceJacobi<T>>(be, jacobi, n);
     const ConstMatView<T> B{reinterpret_cast<const T*>(b), n, s, n > 0 ? n : 1};
     const MatView<T> X{reinterpret_cast<T*>(x), n, s, n > 0 ? n : 1};
     CgOptions o;
@@ -406,19 +432,26 @@ PYBIND11_MODULE(_cuda, m) {
         [](const DeviceOperand& A, std::uintptr_t jacobi_diag, const DeviceOperand* M,
            std::uintptr_t b, std::uintptr_t x, index_t n, index_t s,
            const std::vector<double>& atol, index_t maxiter, bool x0_nonzero,
-           const std::optional<py::function>& callback, std::uintptr_t stream) {
+           const std::optional<py::function>& callback, std::uintptr_t stream,
+           std::uintptr_t jacobi_codes, std::uintptr_t jacobi_table, index_t jacobi_table_size) {
+            const DeviceDiagonal jacobi{jacobi_diag, jacobi_codes, jacobi_table,
+                                        jacobi_table_size};
             if (A.is_single())
-                return run_cg<float>(A, jacobi_diag, M, b, x, n, s, atol, maxiter, x0_nonzero,
+                return run_cg<float>(A, jacobi, M, b, x, n, s, atol, maxiter, x0_nonzero,
                                      callback, stream);
-            return run_cg<double>(A, jacobi_diag, M, b, x, n, s, atol, maxiter, x0_nonzero,
-                                  callback, stream);
+            return run_cg<double>(A, jacobi, M, b, x, n, s, atol, maxiter, x0_nonzero, callback,
+                                  stream);
         },
         py::arg("A"), py::arg("jacobi_diag"), py::arg("M").none(true), py::arg("b"),
         py::arg("x"), py::arg("n"), py::arg("s"), py::arg("atol"), py::arg("maxiter"),
         py::arg("x0_nonzero"), py::arg("callback"), py::arg("stream"),
+        py::arg("jacobi_codes") = 0, py::arg("jacobi_table") = 0,
+        py::arg("jacobi_table_size") = 0,
         "Batched PCG on the device; X (n x s, Fortran order) holds x0 and the solution; "
-        "jacobi_diag: the device address of diag(A) (n values of A's dtype) or 0; M: the "
-        "preconditioner as a DeviceOperand (applied by products) or None.");
+        "jacobi_diag: the device address of diag(A) (n values of A's dtype) or 0, or (0 and) "
+        "diag(A) coded: jacobi_codes (n uint8) indexing jacobi_table (jacobi_table_size "
+        "values <= 256); M: the preconditioner as a DeviceOperand (applied by products) or "
+        "None.");
 
     m.def(
         "finite_abs_max",

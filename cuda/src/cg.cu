@@ -28,48 +28,41 @@ void CudaBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out)
     for (index_t j = 0; j < X.cols; ++j) out[j] = dots[j];
 }
 
-template <class T>
-void CudaBackend::scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const {
-    require(X.rows == Y.rows && X.cols == Y.cols) << "scale_rows: shapes differ";
-    cuda::for_each_entry(stream_, X.rows, X.cols,
-                         [=] __device__(index_t i, index_t j) { Y(i, j) = d[i] * X(i, j); });
-}
+namespace {
 
-template <class T>
-void CudaBackend::invert_positive_diagonal(const T* d, MatView<T> inv) const {
-    const index_t n = inv.rows;
-    // One pass writes 1 / d_i and finds the first bad entry: the largest n - i over them
-    // (0 where every entry is good).
-    const auto worst = cuda::reduce_columns<cuda::MaxOp>(
-        stream_, n, 1, [=] __device__(index_t i, index_t) {
-            const T v = d[i];
-            inv(i, 0) = T(1) / v;
-            return v > T(0) && isfinite(v) ? 0.0 : double(n - i);
-        });
-    if (n == 0 || worst[0] < 1) return;
-    const index_t i = n - static_cast<index_t>(worst[0]);
-    const T v = to_host(d + i, 1)[0];
-    require(false) << "A has diagonal entry A[" << i << ", " << i << "] = " << v
-                   << "; a symmetric positive definite matrix has a positive, finite diagonal, "
-                      "so the Jacobi preconditioner is undefined";  // as rankwise.precond.jacobi
-}
-
-template <class T>
-void CudaBackend::cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
-                              const std::uint8_t* active) const {
-    require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
-    const cuda::ColumnArgument<T> b(beta, P.cols, stream_);
-    const cuda::ColumnArgument<std::uint8_t> on(active, P.cols, stream_);
-    const auto bd = b.get();
-    const auto act = on.get();
-    cuda::for_each_entry(stream_, P.rows, P.cols, [=] __device__(index_t i, index_t j) {
-        if (!act[j]) return;
-        const T z = d != nullptr ? d[i] * Z(i, j) : Z(i, j);
-        P(i, j) = z + bd[j] * P(i, j);
+// The diagonal's kernels are compiled once per storage (Coded == d.coded()), so that their
+// loops do not branch on it; with_diagonal(d, f) calls f(std::bool_constant<d.coded()>).
+// (Named kernels: nvcc takes no extended lambda inside a lambda.)
+template <bool Coded, class T>
+void scale(cudaStream_t stream, DiagonalView<T> d, ConstMatView<T> X, MatView<T> Y) {
+    cuda::for_each_entry(stream, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
+        Y(i, j) = d.template at<Coded>(i) * X(i, j);
     });
 }
 
-namespace {
+// The largest n - i over the entries d_i that are not positive and finite (0 if none);
+// plain d: inv_i = 1 / d_i on the way.
+template <bool Coded, class T>
+double first_bad_entry(cudaStream_t stream, DiagonalView<T> d, index_t n, T* inv) {
+    return cuda::reduce_columns<cuda::MaxOp>(stream, n, 1, [=] __device__(index_t i, index_t) {
+        const T v = d.template at<Coded>(i);
+        T* const out = inv;  // (captured outside the if constexpr, as nvcc requires)
+        if constexpr (!Coded) out[i] = T(1) / v;
+        return v > T(0) && isfinite(v) ? 0.0 : double(n - i);
+    })[0];
+}
+
+template <bool Coded, class T>
+void update_p(cudaStream_t stream, cuda::ColumnScalars<T> beta,
+              cuda::ColumnScalars<std::uint8_t> active, DiagonalView<T> d, ConstMatView<T> Z,
+              MatView<T> P) {
+    const bool diagonal = !d.empty();
+    cuda::for_each_entry(stream, P.rows, P.cols, [=] __device__(index_t i, index_t j) {
+        if (!active[j]) return;
+        const T z = diagonal ? d.template at<Coded>(i) * Z(i, j) : Z(i, j);
+        P(i, j) = z + beta[j] * P(i, j);
+    });
+}
 
 // x_ij += alpha p_ij, r_ij -= alpha q_ij; the new r_ij
 template <class T>
@@ -81,12 +74,74 @@ __device__ double update_xr_entry(T alpha, ConstMatView<T> P, ConstMatView<T> Q,
     return double(r);
 }
 
+// ||r||^2 and r.(d .* r) of each column from the pass that updates x and r (the CPU's order
+// of operations, r r d)
+template <bool Coded, class T>
+std::vector<cuda::SumPair> update_xr_preconditioned(
+    cudaStream_t stream, cuda::ColumnScalars<T> alpha, cuda::ColumnScalars<std::uint8_t> active,
+    ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X, MatView<T> R, DiagonalView<T> d) {
+    return cuda::reduce_columns<cuda::PairSumOp>(
+        stream, R.rows, R.cols, [=] __device__(index_t i, index_t j) {
+            if (!active[j]) return cuda::SumPair{0.0, 0.0};
+            const double r = update_xr_entry(alpha[j], P, Q, X, R, i, j);
+            return cuda::SumPair{r * r, r * r * double(d.template at<Coded>(i))};
+        });
+}
+
 }  // namespace
 
 template <class T>
+void CudaBackend::scale_rows(DiagonalView<T> d, ConstMatView<T> X, MatView<T> Y) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "scale_rows: shapes differ";
+    if (d.coded()) {
+        scale<true>(stream_, d, X, Y);
+    } else {
+        scale<false>(stream_, d, X, Y);
+    }
+}
+
+template <class T>
+void CudaBackend::invert_positive_diagonal(DiagonalView<T> d, index_t n, MatView<T> inv) const {
+    // One pass over the n entries finds the first bad one: the largest n - i over them (0
+    // where every entry is good).  A plain d is inverted in the same pass (inv: n entries);
+    // a coded one by its table (inv: the table's size; its fill value 0 gives Inf, unused).
+    double worst = 0;
+    if (d.coded()) {
+        worst = first_bad_entry<true>(stream_, d, n, inv.data);
+        const T* table = d.table;
+        cuda::for_each_entry(stream_, inv.rows, 1, [=] __device__(index_t c, index_t) {
+            inv(c, 0) = T(1) / table[c];
+        });
+    } else {
+        require(inv.rows == n) << "invert_positive_diagonal: inv must have n entries";
+        worst = first_bad_entry<false>(stream_, d, n, inv.data);
+    }
+    if (n == 0 || worst < 1) return;
+    const index_t i = n - static_cast<index_t>(worst);
+    const T v = d.coded() ? to_host(d.table + to_host(d.codes + i, 1)[0], 1)[0]
+                          : to_host(d.values + i, 1)[0];
+    require(false) << "A has diagonal entry A[" << i << ", " << i << "] = " << v
+                   << "; a symmetric positive definite matrix has a positive, finite diagonal, "
+                      "so the Jacobi preconditioner is undefined";  // as rankwise.precond.jacobi
+}
+
+template <class T>
+void CudaBackend::cg_update_p(const T* beta, DiagonalView<T> d, ConstMatView<T> Z, MatView<T> P,
+                              const std::uint8_t* active) const {
+    require(Z.rows == P.rows && Z.cols == P.cols) << "cg_update_p: shapes differ";
+    const cuda::ColumnArgument<T> b(beta, P.cols, stream_);
+    const cuda::ColumnArgument<std::uint8_t> on(active, P.cols, stream_);
+    if (d.coded()) {
+        update_p<true>(stream_, b.get(), on.get(), d, Z, P);
+    } else {
+        update_p<false>(stream_, b.get(), on.get(), d, Z, P);
+    }
+}
+
+template <class T>
 void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
-                               MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
-                               double* rz) const {
+                               MatView<T> R, DiagonalView<T> d, const std::uint8_t* active,
+                               double* rr, double* rz) const {
     const index_t n = R.rows, s = R.cols;
     require(P.rows == n && Q.rows == n && X.rows == n && P.cols == s && Q.cols == s &&
             X.cols == s)
@@ -96,8 +151,8 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
     const auto al = a.get();
     const auto act = on.get();
     // One pass updates x and r and reduces ||r||^2, and with a diagonal M also the next
-    // rho = r.(d .* r) (the CPU's order of operations, r r d)
-    if (d == nullptr) {
+    // rho = r.(d .* r)
+    if (d.empty()) {
         const auto rr_sums = cuda::reduce_columns<cuda::SumOp>(
             stream_, n, s, [=] __device__(index_t i, index_t j) {
                 if (!act[j]) return 0.0;
@@ -108,12 +163,8 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
             if (active[j]) rr[j] = rr_sums[j];
         return;
     }
-    const auto sums = cuda::reduce_columns<cuda::PairSumOp>(
-        stream_, n, s, [=] __device__(index_t i, index_t j) {
-            if (!act[j]) return cuda::SumPair{0.0, 0.0};
-            const double r = update_xr_entry(al[j], P, Q, X, R, i, j);
-            return cuda::SumPair{r * r, r * r * double(d[i])};
-        });
+    const auto sums = d.coded() ? update_xr_preconditioned<true>(stream_, al, act, P, Q, X, R, d)
+                                : update_xr_preconditioned<false>(stream_, al, act, P, Q, X, R, d);
     for (index_t j = 0; j < s; ++j) {
         if (!active[j]) continue;
         rr[j] = sums[j].first;
@@ -124,12 +175,14 @@ void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T
 #define RANKWISE_INSTANTIATE_CG(T)                                                             \
     template void CudaBackend::axpby<T>(T, ConstMatView<T>, T, MatView<T>) const;              \
     template void CudaBackend::column_dots<T>(ConstMatView<T>, ConstMatView<T>, double*) const; \
-    template void CudaBackend::scale_rows<T>(const T*, ConstMatView<T>, MatView<T>) const;     \
-    template void CudaBackend::invert_positive_diagonal<T>(const T*, MatView<T>) const;        \
-    template void CudaBackend::cg_update_p<T>(const T*, const T*, ConstMatView<T>, MatView<T>, \
-                                              const std::uint8_t*) const;                      \
+    template void CudaBackend::scale_rows<T>(DiagonalView<T>, ConstMatView<T>, MatView<T>)     \
+        const;                                                                                 \
+    template void CudaBackend::invert_positive_diagonal<T>(DiagonalView<T>, index_t,           \
+                                                           MatView<T>) const;                  \
+    template void CudaBackend::cg_update_p<T>(const T*, DiagonalView<T>, ConstMatView<T>,      \
+                                              MatView<T>, const std::uint8_t*) const;          \
     template void CudaBackend::cg_update_xr<T>(const T*, ConstMatView<T>, ConstMatView<T>,     \
-                                               MatView<T>, MatView<T>, const T*,               \
+                                               MatView<T>, MatView<T>, DiagonalView<T>,        \
                                                const std::uint8_t*, double*, double*) const;
 
 RANKWISE_INSTANTIATE_CG(float)

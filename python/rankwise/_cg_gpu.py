@@ -23,7 +23,7 @@ from ._cg import (
     scaled_tolerances,
 )
 from ._cg import _column_norms as _host_column_norms
-from ._dia_gpu import with_dia_product
+from ._dia_gpu import DIA_MAX_CODES, value_codes, with_dia_product
 
 # The right-hand-side scaling of columns of extreme magnitude (_cg._rhs_scale) runs on the
 # host: CuPy compiles its kernels with -ftz=true, so its float32 arithmetic and conversions
@@ -69,6 +69,28 @@ def _jacobi_diagonal(A: Any, dtype: np.dtype) -> Any:
 
     d = A.diagonal() if not isinstance(A, cp.ndarray) else cp.diagonal(A)
     return cp.ascontiguousarray(d, dtype=dtype)
+
+
+def _jacobi_arguments(diag: Any | None) -> tuple[dict[str, int], tuple[Any, ...]]:
+    """cuda.cg's Jacobi arguments for diag(A) (None: no Jacobi), and the arrays they point
+    into: the diagonal coded by value (rankwise/diagonal_view.hpp) where it has at most
+    DIA_MAX_CODES distinct values (a stencil with constant coefficients has one), so that
+    CG's two vector updates read a byte per row of it instead of a value."""
+    if diag is None:
+        return {"jacobi_diag": 0}, ()
+    import cupy as cp
+
+    coded = value_codes(cp, diag, DIA_MAX_CODES)
+    if coded is None:
+        return {"jacobi_diag": int(diag.data.ptr)}, (diag,)
+    table, codes = coded
+    arguments = {
+        "jacobi_diag": 0,
+        "jacobi_codes": int(codes.data.ptr),
+        "jacobi_table": int(table.data.ptr),
+        "jacobi_table_size": int(table.size),
+    }
+    return arguments, (table, codes)
 
 
 _M_KINDS = (
@@ -212,19 +234,20 @@ def solve_cg_gpu(
     each_iteration = None if callback is None else _iteration_callback(callback, x_out, scale)
     if maxiter >= DIA_MIN_ITERATIONS:  # as on the CPU: fewer do not repay the conversion
         mat = with_dia_product(mat)
+    jacobi, _jacobi_arrays = _jacobi_arguments(diag)  # (alive until cuda.cg returns)
     out = cuda.cg(
         mat.operand,
-        0 if diag is None else int(diag.data.ptr),
-        None if M_mat is None else M_mat.operand,
-        int(B.data.ptr),
-        int(X.data.ptr),
-        n,
-        s,
-        tol,
-        maxiter,
-        x0 is not None and bool(X.any()),
-        each_iteration,
-        _gpu.current_stream(),
+        M=None if M_mat is None else M_mat.operand,
+        b=int(B.data.ptr),
+        x=int(X.data.ptr),
+        n=n,
+        s=s,
+        atol=tol,
+        maxiter=maxiter,
+        x0_nonzero=x0 is not None and bool(X.any()),
+        callback=each_iteration,
+        stream=_gpu.current_stream(),
+        **jacobi,
     )
     if scale is not None:
         out = _unscale(out, X, scale)

@@ -270,22 +270,45 @@ TYPED_TEST(CudaBackendTest, FiniteChecksMaximaAndTheJacobiDiagonal) {
     EXPECT_EQ(maxima[0], std::numeric_limits<double>::infinity());
     EXPECT_EQ(maxima[1], 7.0);
 
-    std::vector<T> d(n);
+    // the Jacobi diagonal, plain and coded (d_i takes 10 values: codes index a table of them)
+    std::vector<T> d(n), table(12);
+    std::vector<std::uint8_t> codes(n);
     for (index_t i = 0; i < n; ++i) d[i] = T(1 + i % 10);
+    for (index_t c = 0; c < 10; ++c) table[c] = T(1 + c);
+    table[10] = T(0);
+    table[11] = -T(1);
+    for (index_t i = 0; i < n; ++i) codes[i] = static_cast<std::uint8_t>(i % 10);
     auto dd = this->gpu.template matrix<T>(n, 1), inv = this->gpu.template matrix<T>(n, 1);
+    auto dCodes = this->gpu.template matrix<std::uint8_t>(n, 1);
+    auto dTable = this->gpu.template matrix<T>(12, 1), invTable = this->gpu.template matrix<T>(12, 1);
     this->gpu.from_host(d.data(), dd.view());
-    this->gpu.invert_positive_diagonal(dd.data(), inv.view());
+    this->gpu.from_host(codes.data(), dCodes.view());
+    this->gpu.from_host(table.data(), dTable.view());
+    const DiagonalView<T> plain{dd.data()}, coded{nullptr, dCodes.data(), dTable.data()};
+    this->gpu.invert_positive_diagonal(plain, n, inv.view());
     const auto got = this->gpu.to_host(inv.data(), n);
     for (index_t i = 0; i < n; i += 997) EXPECT_EQ(got[i], T(1) / d[i]);
+    this->gpu.invert_positive_diagonal(coded, n, invTable.view());
+    const auto got_table = this->gpu.to_host(invTable.data(), 10);
+    for (index_t c = 0; c < 10; ++c) EXPECT_EQ(got_table[c], T(1) / table[c]);
     d[40000] = T(0);
     d[50000] = -T(1);
+    codes[40000] = 10;
+    codes[50000] = 11;
     this->gpu.from_host(d.data(), dd.view());
-    try {
-        this->gpu.invert_positive_diagonal(dd.data(), inv.view());
-        ADD_FAILURE() << "a zero diagonal entry was accepted";
-    } catch (const std::exception& e) {
-        EXPECT_NE(std::string(e.what()).find("A[40000, 40000] = 0"), std::string::npos)
-            << e.what();
+    this->gpu.from_host(codes.data(), dCodes.view());
+    for (const bool is_coded : {false, true}) {
+        try {
+            if (is_coded) {
+                this->gpu.invert_positive_diagonal(coded, n, invTable.view());
+            } else {
+                this->gpu.invert_positive_diagonal(plain, n, inv.view());
+            }
+            ADD_FAILURE() << "a zero diagonal entry was accepted";
+        } catch (const std::exception& e) {
+            EXPECT_NE(std::string(e.what()).find("A[40000, 40000] = 0"), std::string::npos)
+                << e.what();
+        }
     }
 }
 
@@ -320,20 +343,23 @@ TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
     auto Z = random_matrix<T>(n, s, 41), P = random_matrix<T>(n, s, 42);
     auto Q = random_matrix<T>(n, s, 43), X = random_matrix<T>(n, s, 44);
     auto R = random_matrix<T>(n, s, 45), D = random_matrix<T>(n, 1, 46);
-    for (index_t i = 0; i < n; ++i) D.data()[i] = std::abs(D.data()[i]) + T(0.5);
+    for (index_t i = 0; i < n; ++i) D.data()[i] = T(0.5) + T(i % 7) / T(4);  // 7 values
     auto dZ = this->upload(Z), dP = this->upload(P), dQ = this->upload(Q), dX = this->upload(X),
          dR = this->upload(R), dD = this->upload(D);
     const T beta[3] = {T(0.5), T(2), T(-1)}, alpha[3] = {T(0.25), T(-0.5), T(1)};
     const std::uint8_t active[3] = {1, 0, 1};
-    cpu_be.cg_update_p(beta, D.data(), ConstMatView<T>(Z.view()), P.view(), active);
-    this->gpu.cg_update_p(beta, dD.data(), ConstMatView<T>(dZ.view()), dP.view(), active);
+    auto cP = this->upload(P), cX = this->upload(X), cR = this->upload(R);  // for coded D
+    cpu_be.cg_update_p(beta, DiagonalView<T>{D.data()}, ConstMatView<T>(Z.view()), P.view(),
+                       active);
+    this->gpu.cg_update_p(beta, DiagonalView<T>{dD.data()}, ConstMatView<T>(dZ.view()),
+                          dP.view(), active);
     EXPECT_LE(max_rel_diff<T>(this->download(dP.view()).view(), P.view()), 10 * this->tol());
     double rr_c[3] = {-1, -1, -1}, rz_c[3] = {-1, -1, -1}, rr_g[3] = {-1, -1, -1},
            rz_g[3] = {-1, -1, -1};
     cpu_be.cg_update_xr(alpha, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
-                        R.view(), D.data(), active, rr_c, rz_c);
+                        R.view(), DiagonalView<T>{D.data()}, active, rr_c, rz_c);
     this->gpu.cg_update_xr(alpha, ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
-                           dX.view(), dR.view(), dD.data(), active, rr_g, rz_g);
+                           dX.view(), dR.view(), DiagonalView<T>{dD.data()}, active, rr_g, rz_g);
     EXPECT_LE(max_rel_diff<T>(this->download(dX.view()).view(), X.view()), 10 * this->tol());
     EXPECT_LE(max_rel_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
     for (int j = 0; j < 3; ++j) {
@@ -341,13 +367,43 @@ TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
         EXPECT_NEAR(rr_g[j], rr_c[j], 1e-4 * rr_c[j]);
         EXPECT_NEAR(rz_g[j], rz_c[j], 1e-4 * rz_c[j]);
     }
+
+    // the same updates with D coded (rankwise/diagonal_view.hpp): equal to the bit, as are
+    // the rows scaled by it
+    const auto coded = code_values(D.data(), n);
+    ASSERT_FALSE(coded.table.empty());
+    auto dCodes = this->gpu.template matrix<std::uint8_t>(n, 1);
+    auto dTable = this->gpu.template matrix<T>(static_cast<index_t>(coded.table.size()), 1);
+    this->gpu.from_host(coded.codes.data(), dCodes.view());
+    this->gpu.from_host(coded.table.data(), dTable.view());
+    const DiagonalView<T> coded_d{nullptr, dCodes.data(), dTable.data()};
+    this->gpu.cg_update_p(beta, coded_d, ConstMatView<T>(dZ.view()), cP.view(), active);
+    EXPECT_EQ(max_rel_diff<T>(this->download(cP.view()).view(), this->download(dP.view()).view()),
+              0.0);
+    double rr_coded[3] = {-1, -1, -1}, rz_coded[3] = {-1, -1, -1};
+    this->gpu.cg_update_xr(alpha, ConstMatView<T>(cP.view()), ConstMatView<T>(dQ.view()),
+                           cX.view(), cR.view(), coded_d, active, rr_coded, rz_coded);
+    EXPECT_EQ(max_rel_diff<T>(this->download(cX.view()).view(), this->download(dX.view()).view()),
+              0.0);
+    EXPECT_EQ(max_rel_diff<T>(this->download(cR.view()).view(), this->download(dR.view()).view()),
+              0.0);
+    for (int j = 0; j < 3; ++j) {
+        EXPECT_EQ(rr_coded[j], rr_g[j]) << j;
+        EXPECT_EQ(rz_coded[j], rz_g[j]) << j;
+    }
+    auto scaled = this->gpu.template matrix<T>(n, s), coded_scaled = this->gpu.template matrix<T>(n, s);
+    this->gpu.scale_rows(DiagonalView<T>{dD.data()}, ConstMatView<T>(dZ.view()), scaled.view());
+    this->gpu.scale_rows(coded_d, ConstMatView<T>(dZ.view()), coded_scaled.view());
+    EXPECT_EQ(max_rel_diff<T>(this->download(coded_scaled.view()).view(),
+                              this->download(scaled.view()).view()),
+              0.0);
+
     // without a diagonal M: ||r||^2 alone, rz left as it was
     rz_g[0] = -7;
     cpu_be.cg_update_xr(alpha, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
-                        R.view(), static_cast<const T*>(nullptr), active, rr_c, rz_c);
+                        R.view(), DiagonalView<T>{}, active, rr_c, rz_c);
     this->gpu.cg_update_xr(alpha, ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
-                           dX.view(), dR.view(), static_cast<const T*>(nullptr), active, rr_g,
-                           rz_g);
+                           dX.view(), dR.view(), DiagonalView<T>{}, active, rr_g, rz_g);
     EXPECT_LE(max_rel_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
     EXPECT_NEAR(rr_g[0], rr_c[0], 1e-4 * rr_c[0]);
     EXPECT_NEAR(rr_g[2], rr_c[2], 1e-4 * rr_c[2]);

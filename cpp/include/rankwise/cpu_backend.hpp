@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "rankwise/diagonal_view.hpp"
 #include "rankwise/philox.hpp"
 #include "rankwise/types.hpp"
 
@@ -171,15 +172,16 @@ class CpuBackend {
     void scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const;
 
     // For active columns: P[:, j] = z + beta[j] P[:, j], z = d .* Z[:, j] (d given) or Z[:, j]
+    // (d plain: a coded one is the CUDA backend's)
     template <class T>
-    void cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
+    void cg_update_p(const T* beta, DiagonalView<T> d, ConstMatView<T> Z, MatView<T> P,
                      const std::uint8_t* active) const;
 
     // For active columns: X[:, j] += alpha[j] P[:, j], R[:, j] -= alpha[j] Q[:, j],
     // rr[j] = ||R[:, j]||^2 and, if d is given, rz[j] = R[:, j] . (d .* R[:, j]) (in double)
     template <class T>
     void cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
-                      MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
+                      MatView<T> R, DiagonalView<T> d, const std::uint8_t* active, double* rr,
                       double* rz) const;
 
     // y = A x for one vector (csr_mm's one-column case), rows split statically

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "rankwise/dia_view.hpp"
+#include "rankwise/diagonal_view.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/philox.hpp"
 #include "rankwise/types.hpp"
@@ -210,20 +211,23 @@ class CudaBackend {
     void axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const;
     template <class T>
     void column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;
-    // d in device memory (the preconditioner's diagonal lives on the device)
+    // Y[i, j] = d_i X[i, j], d in device memory (the preconditioner's diagonal lives on the
+    // device), plain or coded
     template <class T>
-    void scale_rows(const T* d, ConstMatView<T> X, MatView<T> Y) const;
-    // inv = 1 / d for the device vector d (inv.rows entries); throws InvalidArgument naming
-    // the first entry that is not positive and finite (the point-Jacobi preconditioner of an
-    // SPD matrix, built without a host copy).
+    void scale_rows(DiagonalView<T> d, ConstMatView<T> X, MatView<T> Y) const;
+    // The inverse of the n x n diagonal matrix diag(d) given on the device: plain d, inv = 1 /
+    // d (n entries); coded d, inv = 1 / d.table (inv.rows entries: the inverse's table, for
+    // the codes of d).  Throws InvalidArgument naming the first entry of d that is not
+    // positive and finite (the point-Jacobi preconditioner of an SPD matrix, built without a
+    // host copy).
     template <class T>
-    void invert_positive_diagonal(const T* d, MatView<T> inv) const;
+    void invert_positive_diagonal(DiagonalView<T> d, index_t n, MatView<T> inv) const;
     template <class T>
-    void cg_update_p(const T* beta, const T* d, ConstMatView<T> Z, MatView<T> P,
+    void cg_update_p(const T* beta, DiagonalView<T> d, ConstMatView<T> Z, MatView<T> P,
                      const std::uint8_t* active) const;
     template <class T>
     void cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
-                      MatView<T> R, const T* d, const std::uint8_t* active, double* rr,
+                      MatView<T> R, DiagonalView<T> d, const std::uint8_t* active, double* rr,
                       double* rz) const;
     template <class T, class I>
     void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;

@@ -100,13 +100,14 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
         << "cg: the record views must both be n x m";
 
     // Fused path: M absent (z = r) or diagonal (z = d .* r), no Z is stored after the start.
-    const T* d = M != nullptr ? M->diagonal() : nullptr;
-    const bool fused = M == nullptr || d != nullptr;
+    const DiagonalView<T> d = M != nullptr ? M->diagonal() : DiagonalView<T>{};
+    const bool fused = M == nullptr || !d.empty();
+    const bool unpreconditioned = M == nullptr;
 
     auto R = be.template matrix<T>(n, s);
     auto P = be.template matrix<T>(n, s);
     auto Q = be.template matrix<T>(n, s);
-    auto Z = be.template matrix<T>(fused && d == nullptr ? 0 : n, fused && d == nullptr ? 0 : s);
+    auto Z = be.template matrix<T>(unpreconditioned ? 0 : n, unpreconditioned ? 0 : s);
 
     // r = b - A x0, or r = b when x0 = 0 (as SciPy: no product then)
     if (o.x0_nonzero) {
@@ -178,8 +179,8 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
             M->apply(ConstMatView<T>(R.view()), Z.view());
             be.column_dots(ConstMatView<T>(R.view()), ConstMatView<T>(Z.view()), rz.data());
         } else if (k == 0) {
-            if (d != nullptr) {
-                be.scale_rows(d, ConstMatView<T>(R.view()), Z.view());
+            if (!unpreconditioned) {  // z = d .* r, by M itself
+                M->apply(ConstMatView<T>(R.view()), Z.view());
                 be.column_dots(ConstMatView<T>(R.view()), ConstMatView<T>(Z.view()), rz.data());
             } else {
                 rz = rr;
@@ -200,7 +201,7 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
         // p = z (first iteration), else p = z + beta p with beta = rho / rho_prev
         if (k == 0) {
             be.axpby(T(1),
-                     fused && d == nullptr ? ConstMatView<T>(R.view()) : ConstMatView<T>(Z.view()),
+                     unpreconditioned ? ConstMatView<T>(R.view()) : ConstMatView<T>(Z.view()),
                      T(0), P.view());
         } else {
             for (index_t j = 0; j < s; ++j)
@@ -208,8 +209,8 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
             if (fused) {
                 be.cg_update_p(beta.data(), d, ConstMatView<T>(R.view()), P.view(), active.data());
             } else {
-                be.cg_update_p(beta.data(), static_cast<const T*>(nullptr),
-                               ConstMatView<T>(Z.view()), P.view(), active.data());
+                be.cg_update_p(beta.data(), DiagonalView<T>{}, ConstMatView<T>(Z.view()), P.view(),
+                               active.data());
             }
         }
 
@@ -245,7 +246,7 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
         // x += alpha p, r -= alpha q; ||r||^2 and (fused) the next rho = r.(M r)
         be.cg_update_xr(alpha.data(), ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X,
                         R.view(), d, active.data(), rr.data(), rz.data());
-        if (fused && d == nullptr) rz = rr;
+        if (unpreconditioned) rz = rr;
         ++res.steps;
         for (index_t j = 0; j < s; ++j) res.iterations[j] += active[j];
         if (callback) callback(res.steps);

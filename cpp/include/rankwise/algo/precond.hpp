@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "rankwise/diagonal_view.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/linear_op.hpp"
 
@@ -25,8 +26,8 @@ class Preconditioner {
     virtual index_t size() const = 0;
     // Z = M R (R and Z: size() x s)
     virtual void apply(ConstMatView<T> R, MatView<T> Z) const = 0;
-    // d with M = diag(d), when M is diagonal (host memory on the CPU backend); else nullptr.
-    virtual const T* diagonal() const { return nullptr; }
+    // d with M = diag(d), when M is diagonal (in the backend's memory); else empty.
+    virtual DiagonalView<T> diagonal() const { return {}; }
 };
 
 // M = diag(A)^-1 (point Jacobi); d is checked to be positive and finite, as it must be for
@@ -52,7 +53,7 @@ class JacobiPrecond final : public Preconditioner<T> {
     void apply(ConstMatView<T> R, MatView<T> Z) const override {
         be_.scale_rows(inv_.view().data, R, Z);
     }
-    const T* diagonal() const override { return inv_.view().data; }
+    DiagonalView<T> diagonal() const override { return {inv_.view().data}; }
 
    private:
     const Backend& be_;

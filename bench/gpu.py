@@ -375,7 +375,7 @@ class PoissonCg:
         import cupy as cp
         import cupyx.scipy.sparse.linalg as csla
         import rankwise
-        from rankwise import _dia_gpu
+        from rankwise import _cg_gpu, _dia_gpu
         from rankwise._dia_gpu import dia_from_csr
 
         A = _poisson2d_gpu(self.side)
@@ -401,13 +401,13 @@ class PoissonCg:
         def peer() -> Any:
             return csla.cg(A, b, maxiter=CG_ITERS, M=M, **{rtol_name: 1e-30})[0]
 
-        def plain_dia() -> Any:  # the DIA storage of a value per position (no value codes)
+        def plain() -> Any:  # DIA storage and Jacobi diagonal of a value per row (no codes)
             codes = _dia_gpu.DIA_MAX_CODES
-            _dia_gpu.DIA_MAX_CODES = 0
+            _dia_gpu.DIA_MAX_CODES = _cg_gpu.DIA_MAX_CODES = 0
             try:
                 return ours()
             finally:
-                _dia_gpu.DIA_MAX_CODES = codes
+                _dia_gpu.DIA_MAX_CODES = _cg_gpu.DIA_MAX_CODES = codes
 
         def assess(x: object) -> Assessment:
             r = b - A @ cp.asarray(x)
@@ -417,21 +417,23 @@ class PoissonCg:
         # Per iteration: the matrix once in its cheaper storage, CSR (values 8, indices 4,
         # row pointers 4 bytes) or DIA as rankwise multiplies it on the GPU (a byte per
         # position of its diagonals, coded: python/rankwise/_dia_gpu.py), and, with Jacobi
-        # fused, 13 n-vectors of float64 (algo/cg.hpp's count).
+        # fused, 13 n-vectors (algo/cg.hpp's count): 11 of float64 and the Jacobi diagonal
+        # twice, a byte per row where it is coded (rankwise/diagonal_view.hpp).
         dia = dia_from_csr(cp, A.data, A.indices, A.indptr, n)
         csr_bytes = A.nnz * 12 + (n + 1) * 4
         matrix_bytes = csr_bytes if dia is None else min(csr_bytes, dia.nbytes)
-        per_iter = matrix_bytes + 13 * n * 8
+        diagonal_bytes = 1 if _dia_gpu.value_codes(cp, d) is not None else 8
+        per_iter = matrix_bytes + 11 * n * 8 + 2 * n * diagonal_bytes
         return Workload(
             contenders=[
                 Contender(CG_BASELINE, _timed(ours)),
                 Contender("cupyx cg", _timed(peer)),
-                Contender("rankwise.cg plain DIA (cuda)", _timed(plain_dia)),
+                Contender("rankwise.cg uncoded (cuda)", _timed(plain)),
             ],
             skipped=[],
             assess=assess,
             work=CG_ITERS * per_iter,
-            work_text=f"{CG_ITERS} iterations x (matrix + 13 vectors) bytes",
+            work_text=f"{CG_ITERS} iterations x (matrix + 11 vectors + diagonal twice) bytes",
             rate=copy(),
             probe=copy,
             block_bytes=n * 8,

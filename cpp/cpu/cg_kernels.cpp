@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -125,19 +126,28 @@ void CpuBackend::cg_update_p(const T* beta, DiagonalView<T> diagonal, ConstMatVi
 }
 
 template <class T>
-void CpuBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q,
-                              MatView<T> X, MatView<T> R, DiagonalView<T> diagonal,
-                              const std::uint8_t* active, double* rr, double* rz) const {
+void CpuBackend::cg_update_xr(const double* rho, const double* pq, ConstMatView<T> P,
+                              ConstMatView<T> Q, MatView<T> X, MatView<T> R,
+                              DiagonalView<T> diagonal, const std::uint8_t* active,
+                              double* pq_host, double* rr, double* rz) const {
     require(P.rows == X.rows && Q.rows == X.rows && R.rows == X.rows && P.cols == X.cols &&
             Q.cols == X.cols && R.cols == X.cols)
         << "cg_update_xr: shapes differ";
     require(!diagonal.coded()) << "cg_update_xr: a coded diagonal is the CUDA backend's";
     const T* d = diagonal.values;
     const index_t s = X.cols;
+    // the columns that step, and their step lengths
+    std::vector<std::uint8_t> steps(static_cast<std::size_t>(s));
+    std::vector<T> alpha(static_cast<std::size_t>(s), T(0));
+    for (index_t j = 0; j < s; ++j) {
+        pq_host[j] = pq[j];
+        steps[j] = active[j] && pq[j] > 0 && std::isfinite(pq[j]);
+        if (steps[j]) alpha[j] = static_cast<T>(rho[j] / pq[j]);
+    }
     std::vector<double> part_rr = chunk_parts(s), part_rz = chunk_parts(s);
     for_chunks(X.rows, X.rows * s, [&](index_t i0, index_t i1, index_t c) {
         for (index_t j = 0; j < s; ++j) {
-            if (!active[j]) continue;
+            if (!steps[j]) continue;
             const T a = alpha[j];
             const T* p = P.col(j);
             const T* q = Q.col(j);
@@ -171,7 +181,7 @@ void CpuBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T>
     sum_parts(part_rr, s, sum_rr.data());
     sum_parts(part_rz, s, sum_rz.data());
     for (index_t j = 0; j < s; ++j) {
-        if (!active[j]) continue;
+        if (!steps[j]) continue;
         rr[j] = sum_rr[j];
         if (d != nullptr) rz[j] = sum_rz[j];
     }
@@ -240,9 +250,10 @@ void CpuBackend::csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* do
     template void CpuBackend::scale_rows<T>(const T*, ConstMatView<T>, MatView<T>) const;     \
     template void CpuBackend::cg_update_p<T>(const T*, DiagonalView<T>, ConstMatView<T>,      \
                                              MatView<T>, const std::uint8_t*) const;          \
-    template void CpuBackend::cg_update_xr<T>(const T*, ConstMatView<T>, ConstMatView<T>,     \
-                                              MatView<T>, MatView<T>, DiagonalView<T>,        \
-                                              const std::uint8_t*, double*, double*) const;   \
+    template void CpuBackend::cg_update_xr<T>(const double*, const double*, ConstMatView<T>,  \
+                                              ConstMatView<T>, MatView<T>, MatView<T>,        \
+                                              DiagonalView<T>, const std::uint8_t*, double*,  \
+                                              double*, double*) const;                        \
     template void CpuBackend::csr_mv<T, std::int32_t>(const CsrView<T, std::int32_t>&,        \
                                                       const T*, T*) const;                    \
     template void CpuBackend::csr_mv<T, std::int64_t>(const CsrView<T, std::int64_t>&,        \

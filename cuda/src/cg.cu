@@ -1,6 +1,10 @@
 // CUDA backend, CG primitives (algo/cg.hpp): fused vector updates and column reductions.
 // Per-column scalars arrive in host memory (the contract of the CPU backend) and travel with
-// each launch (cuda::ColumnArgument); the reductions come back to the host.
+// each launch (cuda::ColumnArgument); the step along p reads p.q where the product left it,
+// on the device, and brings it back with the residual sums: one sync per iteration.
+#include <cmath>
+#include <vector>
+
 #include "kernels.cuh"
 #include "rankwise/cuda_backend.hpp"
 
@@ -28,11 +32,19 @@ void CudaBackend::column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out)
     for (index_t j = 0; j < X.cols; ++j) out[j] = dots[j];
 }
 
+template <class T>
+void CudaBackend::column_dots_stored(ConstMatView<T> X, ConstMatView<T> Y, double* out) const {
+    require(X.rows == Y.rows && X.cols == Y.cols) << "column_dots_stored: shapes differ";
+    cuda::reduce_columns_to<cuda::SumOp>(
+        stream_, X.rows, X.cols,
+        [=] __device__(index_t i, index_t j) { return double(X(i, j)) * double(Y(i, j)); },
+        out);
+}
+
 namespace {
 
 // The diagonal's kernels are compiled once per storage (Coded == d.coded()), so that their
-// loops do not branch on it; with_diagonal(d, f) calls f(std::bool_constant<d.coded()>).
-// (Named kernels: nvcc takes no extended lambda inside a lambda.)
+// loops do not branch on it.
 template <bool Coded, class T>
 void scale(cudaStream_t stream, DiagonalView<T> d, ConstMatView<T> X, MatView<T> Y) {
     cuda::for_each_entry(stream, X.rows, X.cols, [=] __device__(index_t i, index_t j) {
@@ -74,18 +86,35 @@ __device__ double update_xr_entry(T alpha, ConstMatView<T> P, ConstMatView<T> Q,
     return double(r);
 }
 
-// ||r||^2 and r.(d .* r) of each column from the pass that updates x and r (the CPU's order
-// of operations, r r d)
+// The columns that step along p (active, p.q positive and finite: steps[j] = 1) and their
+// step lengths alpha_j = T(rho_j / pq_j), on the device, where p.q is
+template <class T>
+void step_lengths(cudaStream_t stream, cuda::ColumnScalars<double> rho,
+                  cuda::ColumnScalars<std::uint8_t> active, const double* pq, index_t s, T* alpha,
+                  std::uint8_t* steps) {
+    cuda::for_each_entry(stream, s, 1, [=] __device__(index_t j, index_t) {
+        const double p = pq[j];
+        const bool go = active[j] && p > 0 && isfinite(p);
+        steps[j] = go;
+        alpha[j] = go ? T(rho[j] / p) : T(0);
+    });
+}
+
+// ||r||^2 of each column (first) and r.(d .* r) (second) from the pass that steps x and r
+// (the CPU's order of operations, r r d); an empty d leaves second 0
 template <bool Coded, class T>
-std::vector<cuda::SumPair> update_xr_preconditioned(
-    cudaStream_t stream, cuda::ColumnScalars<T> alpha, cuda::ColumnScalars<std::uint8_t> active,
-    ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X, MatView<T> R, DiagonalView<T> d) {
-    return cuda::reduce_columns<cuda::PairSumOp>(
-        stream, R.rows, R.cols, [=] __device__(index_t i, index_t j) {
-            if (!active[j]) return cuda::SumPair{0.0, 0.0};
+void step_xr(cudaStream_t stream, const T* alpha, const std::uint8_t* steps, ConstMatView<T> P,
+             ConstMatView<T> Q, MatView<T> X, MatView<T> R, DiagonalView<T> d,
+             cuda::SumPair* sums) {
+    const bool diagonal = !d.empty();
+    cuda::reduce_columns_to<cuda::PairSumOp>(
+        stream, R.rows, R.cols,
+        [=] __device__(index_t i, index_t j) {
+            if (!steps[j]) return cuda::SumPair{0.0, 0.0};
             const double r = update_xr_entry(alpha[j], P, Q, X, R, i, j);
-            return cuda::SumPair{r * r, r * r * double(d.template at<Coded>(i))};
-        });
+            return cuda::SumPair{r * r, diagonal ? r * r * double(d.template at<Coded>(i)) : 0.0};
+        },
+        sums);
 }
 
 }  // namespace
@@ -139,51 +168,58 @@ void CudaBackend::cg_update_p(const T* beta, DiagonalView<T> d, ConstMatView<T> 
 }
 
 template <class T>
-void CudaBackend::cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
-                               MatView<T> R, DiagonalView<T> d, const std::uint8_t* active,
-                               double* rr, double* rz) const {
+void CudaBackend::cg_update_xr(const double* rho, const double* pq, ConstMatView<T> P,
+                               ConstMatView<T> Q, MatView<T> X, MatView<T> R, DiagonalView<T> d,
+                               const std::uint8_t* active, double* pq_host, double* rr,
+                               double* rz) const {
     const index_t n = R.rows, s = R.cols;
     require(P.rows == n && Q.rows == n && X.rows == n && P.cols == s && Q.cols == s &&
             X.cols == s)
         << "cg_update_xr: shapes differ";
-    const cuda::ColumnArgument<T> a(alpha, s, stream_);
-    const cuda::ColumnArgument<std::uint8_t> on(active, s, stream_);
-    const auto al = a.get();
-    const auto act = on.get();
-    // One pass updates x and r and reduces ||r||^2, and with a diagonal M also the next
-    // rho = r.(d .* r)
-    if (d.empty()) {
-        const auto rr_sums = cuda::reduce_columns<cuda::SumOp>(
-            stream_, n, s, [=] __device__(index_t i, index_t j) {
-                if (!act[j]) return 0.0;
-                const double r = update_xr_entry(al[j], P, Q, X, R, i, j);
-                return r * r;
-            });
-        for (index_t j = 0; j < s; ++j)
-            if (active[j]) rr[j] = rr_sums[j];
-        return;
+    if (s == 0) return;
+    const cuda::ColumnArgument<double> rho_arg(rho, s, stream_);
+    const cuda::ColumnArgument<std::uint8_t> active_arg(active, s, stream_);
+    auto alpha = matrix<T>(s, 1);
+    auto steps = matrix<std::uint8_t>(s, 1);
+    auto sums = matrix<double>(2 * s, 1);  // s SumPairs
+    step_lengths(stream_, rho_arg.get(), active_arg.get(), pq, s, alpha.data(), steps.data());
+    auto* pairs = reinterpret_cast<cuda::SumPair*>(sums.data());
+    // one pass steps x and r and reduces ||r||^2, and with a diagonal M the next rho
+    if (d.coded()) {
+        step_xr<true>(stream_, alpha.data(), steps.data(), P, Q, X, R, d, pairs);
+    } else {
+        step_xr<false>(stream_, alpha.data(), steps.data(), P, Q, X, R, d, pairs);
     }
-    const auto sums = d.coded() ? update_xr_preconditioned<true>(stream_, al, act, P, Q, X, R, d)
-                                : update_xr_preconditioned<false>(stream_, al, act, P, Q, X, R, d);
+    std::vector<cuda::SumPair> host(static_cast<std::size_t>(s));
+    cuda::check(cudaMemcpyAsync(pq_host, pq, sizeof(double) * static_cast<std::size_t>(s),
+                                cudaMemcpyDeviceToHost, stream_),
+                "cudaMemcpyAsync (p.q to the host)");
+    cuda::check(cudaMemcpyAsync(host.data(), pairs, sizeof(cuda::SumPair) * host.size(),
+                                cudaMemcpyDeviceToHost, stream_),
+                "cudaMemcpyAsync (residual sums to the host)");
+    synchronize();
     for (index_t j = 0; j < s; ++j) {
-        if (!active[j]) continue;
-        rr[j] = sums[j].first;
-        rz[j] = sums[j].second;
+        if (!(active[j] && pq_host[j] > 0 && std::isfinite(pq_host[j]))) continue;  // as steps
+        rr[j] = host[j].first;
+        if (!d.empty()) rz[j] = host[j].second;
     }
 }
 
 #define RANKWISE_INSTANTIATE_CG(T)                                                             \
     template void CudaBackend::axpby<T>(T, ConstMatView<T>, T, MatView<T>) const;              \
     template void CudaBackend::column_dots<T>(ConstMatView<T>, ConstMatView<T>, double*) const; \
+    template void CudaBackend::column_dots_stored<T>(ConstMatView<T>, ConstMatView<T>, double*) \
+        const;                                                                                 \
     template void CudaBackend::scale_rows<T>(DiagonalView<T>, ConstMatView<T>, MatView<T>)     \
         const;                                                                                 \
     template void CudaBackend::invert_positive_diagonal<T>(DiagonalView<T>, index_t,           \
                                                            MatView<T>) const;                  \
     template void CudaBackend::cg_update_p<T>(const T*, DiagonalView<T>, ConstMatView<T>,      \
                                               MatView<T>, const std::uint8_t*) const;          \
-    template void CudaBackend::cg_update_xr<T>(const T*, ConstMatView<T>, ConstMatView<T>,     \
-                                               MatView<T>, MatView<T>, DiagonalView<T>,        \
-                                               const std::uint8_t*, double*, double*) const;
+    template void CudaBackend::cg_update_xr<T>(const double*, const double*, ConstMatView<T>,  \
+                                               ConstMatView<T>, MatView<T>, MatView<T>,        \
+                                               DiagonalView<T>, const std::uint8_t*, double*,  \
+                                               double*, double*) const;
 
 RANKWISE_INSTANTIATE_CG(float)
 RANKWISE_INSTANTIATE_CG(double)

@@ -24,14 +24,16 @@ void product(cudaStream_t stream, const DiaView<T>& A, Trans t, ConstMatView<T> 
 }
 
 template <bool Coded, class T>
-std::vector<double> product_dots(cudaStream_t stream, const DiaView<T>& A, ConstMatView<T> X,
-                                 MatView<T> Y) {
-    return cuda::reduce_columns<cuda::SumOp>(
-        stream, A.n, X.cols, [=] __device__(index_t i, index_t j) {
+void product_dots(cudaStream_t stream, const DiaView<T>& A, ConstMatView<T> X, MatView<T> Y,
+                  double* dots) {
+    cuda::reduce_columns_to<cuda::SumOp>(
+        stream, A.n, X.cols,
+        [=] __device__(index_t i, index_t j) {
             const T y = dia_product_entry<Coded>(A, Trans::No, X.col(j), i);
             Y(i, j) = y;
             return double(X(i, j)) * double(y);
-        });
+        },
+        dots);
 }
 
 template <bool Coded, class T>
@@ -61,9 +63,11 @@ void CudaBackend::dia_mm_dot(const DiaView<T>& A, ConstMatView<T> X, MatView<T> 
                              double* dots) const {
     require(X.rows == A.n && Y.rows == A.n && X.cols == Y.cols) << "dia_mm_dot: shapes differ";
     require(X.data != Y.data || A.n == 0) << "dia_mm_dot: X and Y must not overlap";
-    const auto sums = A.coded() ? product_dots<true>(stream_, A, X, Y)
-                                : product_dots<false>(stream_, A, X, Y);
-    for (index_t j = 0; j < X.cols; ++j) dots[j] = sums[j];
+    if (A.coded()) {
+        product_dots<true>(stream_, A, X, Y, dots);
+    } else {
+        product_dots<false>(stream_, A, X, Y, dots);
+    }
 }
 
 template <class T>

@@ -149,33 +149,50 @@ __global__ void combine_partials_kernel(index_t nb, const typename Op::Value* pa
     if (threadIdx.x == 0) out[j] = total;
 }
 
-// out[j] = Op over i of f(i, j), for j < cols: partials and their combination on the device,
-// so that one value per column comes to the host (the 4096 partials of a column took a 32-64
-// KiB copy and a host loop at each of CG's two syncs per iteration).  Synchronizes.
+// out[j] = Op over i of f(i, j), for j < cols, into `out` in device memory: partials and
+// their combination on the device, queued on the stream (no sync).
 template <class Op, class F>
-std::vector<typename Op::Value> reduce_columns(cudaStream_t stream, index_t rows, index_t cols,
-                                               F f) {
+void reduce_columns_to(cudaStream_t stream, index_t rows, index_t cols, F f,
+                       typename Op::Value* out) {
     using V = typename Op::Value;
-    std::vector<V> out(static_cast<std::size_t>(cols), Op::identity());
-    if (rows == 0 || cols == 0) return out;
+    if (cols == 0) return;
     const index_t nb = reduction_row_blocks(rows);
-    void* raw = allocate(sizeof(V) * static_cast<std::size_t>((nb + 1) * cols), stream,
-                         "reduction partials");
-    V* partial = static_cast<V*>(raw);
-    V* combined = partial + nb * cols;
+    V* partial = static_cast<V*>(
+        allocate(sizeof(V) * static_cast<std::size_t>(nb * cols), stream, "reduction partials"));
     const dim3 grid(static_cast<unsigned>(nb),
                     static_cast<unsigned>(std::min<index_t>(cols, kMaxGridY)));
     column_partials_kernel<Op><<<grid, kThreads, 0, stream>>>(rows, cols, nb, f, partial);
     cudaError_t status = cudaGetLastError();
     if (status == cudaSuccess) {
         combine_partials_kernel<Op>
-            <<<static_cast<unsigned>(cols), kThreads, 0, stream>>>(nb, partial, combined);
+            <<<static_cast<unsigned>(cols), kThreads, 0, stream>>>(nb, partial, out);
         status = cudaGetLastError();
     }
-    if (status == cudaSuccess)
+    free_async(partial, stream);
+    check(status, "column reduction");
+}
+
+// out[j] = Op over i of f(i, j), for j < cols, to the host: one value per column comes back
+// (the 4096 partials of a column took a 32-64 KiB copy and a host loop at each of CG's syncs
+// per iteration).  Synchronizes.
+template <class Op, class F>
+std::vector<typename Op::Value> reduce_columns(cudaStream_t stream, index_t rows, index_t cols,
+                                               F f) {
+    using V = typename Op::Value;
+    std::vector<V> out(static_cast<std::size_t>(cols), Op::identity());
+    if (rows == 0 || cols == 0) return out;
+    V* combined =
+        static_cast<V*>(allocate(sizeof(V) * out.size(), stream, "reduction results"));
+    cudaError_t status = cudaSuccess;
+    try {
+        reduce_columns_to<Op>(stream, rows, cols, f, combined);
         status = cudaMemcpyAsync(out.data(), combined, sizeof(V) * out.size(),
                                  cudaMemcpyDeviceToHost, stream);
-    free_async(raw, stream);
+    } catch (...) {
+        free_async(combined, stream);
+        throw;
+    }
+    free_async(combined, stream);
     check(status, "column reduction");
     check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     return out;

@@ -178,8 +178,8 @@ template <class T, class I>
 void CudaBackend::csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* dot) const {
     require(A.rows == A.cols) << "csr_mv_dot: A must be square";
     csr_mv(A, x, y);
-    column_dots(ConstMatView<T>{x, A.rows, 1, A.rows > 0 ? A.rows : 1},
-                ConstMatView<T>{y, A.rows, 1, A.rows > 0 ? A.rows : 1}, dot);
+    column_dots_stored(ConstMatView<T>{x, A.rows, 1, A.rows > 0 ? A.rows : 1},
+                       ConstMatView<T>{y, A.rows, 1, A.rows > 0 ? A.rows : 1}, dot);
 }
 
 template <class T, class I>

@@ -337,33 +337,55 @@ TYPED_TEST(CudaBackendTest, SvdOfEqualAndZeroSingularValues) {
     }
 }
 
+// CG's p update and step along p against the CPU backend's; the step reads p.q on the
+// device and moves only the active columns whose p.q is positive and finite (column 3: p.q <
+// 0, left as it was, as is inactive column 1); with the diagonal coded the same to the bit.
 TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
     using T = TypeParam;
-    const index_t n = 3000, s = 3;
+    const index_t n = 3000, s = 4;
     auto Z = random_matrix<T>(n, s, 41), P = random_matrix<T>(n, s, 42);
     auto Q = random_matrix<T>(n, s, 43), X = random_matrix<T>(n, s, 44);
     auto R = random_matrix<T>(n, s, 45), D = random_matrix<T>(n, 1, 46);
     for (index_t i = 0; i < n; ++i) D.data()[i] = T(0.5) + T(i % 7) / T(4);  // 7 values
     auto dZ = this->upload(Z), dP = this->upload(P), dQ = this->upload(Q), dX = this->upload(X),
          dR = this->upload(R), dD = this->upload(D);
-    const T beta[3] = {T(0.5), T(2), T(-1)}, alpha[3] = {T(0.25), T(-0.5), T(1)};
-    const std::uint8_t active[3] = {1, 0, 1};
     auto cP = this->upload(P), cX = this->upload(X), cR = this->upload(R);  // for coded D
+    const auto X0 = this->download(dX.view()), R0 = this->download(dR.view());
+    const T beta[s] = {T(0.5), T(2), T(-1), T(0.25)};
+    const double rho[s] = {0.25, 1, 3, 1}, pq[s] = {1, 2, 3, -1};
+    const std::uint8_t active[s] = {1, 0, 1, 1};
+    auto dPq = this->gpu.template matrix<double>(s, 1);
+    this->gpu.from_host(pq, dPq.view());
     cpu_be.cg_update_p(beta, DiagonalView<T>{D.data()}, ConstMatView<T>(Z.view()), P.view(),
                        active);
     this->gpu.cg_update_p(beta, DiagonalView<T>{dD.data()}, ConstMatView<T>(dZ.view()),
                           dP.view(), active);
     EXPECT_LE(max_rel_diff<T>(this->download(dP.view()).view(), P.view()), 10 * this->tol());
-    double rr_c[3] = {-1, -1, -1}, rz_c[3] = {-1, -1, -1}, rr_g[3] = {-1, -1, -1},
-           rz_g[3] = {-1, -1, -1};
-    cpu_be.cg_update_xr(alpha, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
-                        R.view(), DiagonalView<T>{D.data()}, active, rr_c, rz_c);
-    this->gpu.cg_update_xr(alpha, ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
-                           dX.view(), dR.view(), DiagonalView<T>{dD.data()}, active, rr_g, rz_g);
+    double rr_c[s] = {-1, -1, -1, -1}, rz_c[s] = {-1, -1, -1, -1};
+    double rr_g[s] = {-1, -1, -1, -1}, rz_g[s] = {-1, -1, -1, -1};
+    double pq_c[s] = {}, pq_g[s] = {};
+    cpu_be.cg_update_xr(rho, pq, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
+                        R.view(), DiagonalView<T>{D.data()}, active, pq_c, rr_c, rz_c);
+    this->gpu.cg_update_xr(rho, dPq.data(), ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
+                           dX.view(), dR.view(), DiagonalView<T>{dD.data()}, active, pq_g, rr_g,
+                           rz_g);
     EXPECT_LE(max_rel_diff<T>(this->download(dX.view()).view(), X.view()), 10 * this->tol());
     EXPECT_LE(max_rel_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
-    for (int j = 0; j < 3; ++j) {
-        if (!active[j]) continue;
+    const auto X1 = this->download(dX.view()), R1 = this->download(dR.view());
+    for (index_t i = 0; i < n; ++i) {
+        for (const index_t j : {1, 3}) {  // not stepped
+            ASSERT_EQ(X1.view()(i, j), X0.view()(i, j));
+            ASSERT_EQ(R1.view()(i, j), R0.view()(i, j));
+        }
+    }
+    for (index_t j = 0; j < s; ++j) {
+        EXPECT_EQ(pq_g[j], pq[j]);
+        EXPECT_EQ(pq_c[j], pq[j]);
+        if (j == 1 || j == 3) {
+            EXPECT_EQ(rr_g[j], -1);
+            EXPECT_EQ(rz_g[j], -1);
+            continue;
+        }
         EXPECT_NEAR(rr_g[j], rr_c[j], 1e-4 * rr_c[j]);
         EXPECT_NEAR(rz_g[j], rz_c[j], 1e-4 * rz_c[j]);
     }
@@ -380,14 +402,14 @@ TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
     this->gpu.cg_update_p(beta, coded_d, ConstMatView<T>(dZ.view()), cP.view(), active);
     EXPECT_EQ(max_rel_diff<T>(this->download(cP.view()).view(), this->download(dP.view()).view()),
               0.0);
-    double rr_coded[3] = {-1, -1, -1}, rz_coded[3] = {-1, -1, -1};
-    this->gpu.cg_update_xr(alpha, ConstMatView<T>(cP.view()), ConstMatView<T>(dQ.view()),
-                           cX.view(), cR.view(), coded_d, active, rr_coded, rz_coded);
+    double rr_coded[s] = {-1, -1, -1, -1}, rz_coded[s] = {-1, -1, -1, -1}, pq_coded[s] = {};
+    this->gpu.cg_update_xr(rho, dPq.data(), ConstMatView<T>(cP.view()), ConstMatView<T>(dQ.view()),
+                           cX.view(), cR.view(), coded_d, active, pq_coded, rr_coded, rz_coded);
     EXPECT_EQ(max_rel_diff<T>(this->download(cX.view()).view(), this->download(dX.view()).view()),
               0.0);
     EXPECT_EQ(max_rel_diff<T>(this->download(cR.view()).view(), this->download(dR.view()).view()),
               0.0);
-    for (int j = 0; j < 3; ++j) {
+    for (index_t j = 0; j < s; ++j) {
         EXPECT_EQ(rr_coded[j], rr_g[j]) << j;
         EXPECT_EQ(rz_coded[j], rz_g[j]) << j;
     }
@@ -400,10 +422,10 @@ TYPED_TEST(CudaBackendTest, CgVectorUpdatesMatchTheCpu) {
 
     // without a diagonal M: ||r||^2 alone, rz left as it was
     rz_g[0] = -7;
-    cpu_be.cg_update_xr(alpha, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
-                        R.view(), DiagonalView<T>{}, active, rr_c, rz_c);
-    this->gpu.cg_update_xr(alpha, ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
-                           dX.view(), dR.view(), DiagonalView<T>{}, active, rr_g, rz_g);
+    cpu_be.cg_update_xr(rho, pq, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X.view(),
+                        R.view(), DiagonalView<T>{}, active, pq_c, rr_c, rz_c);
+    this->gpu.cg_update_xr(rho, dPq.data(), ConstMatView<T>(dP.view()), ConstMatView<T>(dQ.view()),
+                           dX.view(), dR.view(), DiagonalView<T>{}, active, pq_g, rr_g, rz_g);
     EXPECT_LE(max_rel_diff<T>(this->download(dR.view()).view(), R.view()), 10 * this->tol());
     EXPECT_NEAR(rr_g[0], rr_c[0], 1e-4 * rr_c[0]);
     EXPECT_NEAR(rr_g[2], rr_c[2], 1e-4 * rr_c[2]);
@@ -453,9 +475,10 @@ TYPED_TEST(CudaBackendTest, DiaProductsMatchTheCpu) {
         this->gpu.dia_mm(view, t, ConstMatView<T>(dX.view()), dY.view());
         EXPECT_LE(max_rel_diff<T>(this->download(dY.view()).view(), Y.view()), 10 * this->tol());
     }
-    double dots[l] = {0, 0, 0};
+    auto dDots = this->gpu.template matrix<double>(l, 1);  // (on the device)
     this->gpu.fill(dY.view(), T(0));
-    this->gpu.dia_mm_dot(view, ConstMatView<T>(dX.view()), dY.view(), dots);
+    this->gpu.dia_mm_dot(view, ConstMatView<T>(dX.view()), dY.view(), dDots.data());
+    const auto dots = this->gpu.to_host(dDots.data(), l);
     cpu::dia_mm(*dia, Trans::No, ConstMatView<T>(X.view()), Y.view());
     EXPECT_LE(max_rel_diff<T>(this->download(dY.view()).view(), Y.view()), 10 * this->tol());
     for (index_t j = 0; j < l; ++j) {
@@ -488,9 +511,10 @@ TYPED_TEST(CudaBackendTest, DiaProductsMatchTheCpu) {
                                   this->download(dY.view()).view()),
                   0.0);
     }
-    double coded_dots[l] = {0, 0, 0};
-    this->gpu.dia_mm_dot(view, ConstMatView<T>(dX.view()), dY.view(), dots);
-    this->gpu.dia_mm_dot(coded_view, ConstMatView<T>(dX.view()), dZ.view(), coded_dots);
+    auto dCodedDots = this->gpu.template matrix<double>(l, 1);
+    this->gpu.dia_mm_dot(view, ConstMatView<T>(dX.view()), dY.view(), dDots.data());
+    this->gpu.dia_mm_dot(coded_view, ConstMatView<T>(dX.view()), dZ.view(), dCodedDots.data());
+    const auto coded_dots = this->gpu.to_host(dCodedDots.data(), l);
     EXPECT_EQ(max_rel_diff<T>(this->download(dZ.view()).view(), this->download(dY.view()).view()),
               0.0);
     for (index_t j = 0; j < l; ++j) EXPECT_EQ(coded_dots[j], dots[j]) << j;

@@ -166,6 +166,11 @@ class CpuBackend {
     // out[j] = X[:, j] . Y[:, j], accumulated in double
     template <class T>
     void column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;
+    // the same with out in the backend's memory (the CUDA backend's stays on the device)
+    template <class T>
+    void column_dots_stored(ConstMatView<T> X, ConstMatView<T> Y, double* out) const {
+        column_dots(X, Y, out);
+    }
 
     // Y[i, j] = d[i] X[i, j]
     template <class T>
@@ -177,12 +182,17 @@ class CpuBackend {
     void cg_update_p(const T* beta, DiagonalView<T> d, ConstMatView<T> Z, MatView<T> P,
                      const std::uint8_t* active) const;
 
-    // For active columns: X[:, j] += alpha[j] P[:, j], R[:, j] -= alpha[j] Q[:, j],
-    // rr[j] = ||R[:, j]||^2 and, if d is given, rz[j] = R[:, j] . (d .* R[:, j]) (in double)
+    // CG's step along P (algo/cg.hpp): pq holds the columns' p.q in the backend's memory
+    // (here the host's, as everything), rho their r.z on the host.  For the active columns
+    // whose p.q is positive and finite: alpha = T(rho[j] / pq[j]), X[:, j] += alpha P[:, j],
+    // R[:, j] -= alpha Q[:, j], rr[j] = ||R[:, j]||^2 and, if d is given, rz[j] =
+    // R[:, j] . (d .* R[:, j]) (in double); the other columns are left as they are.
+    // pq_host[j] = pq[j] for every column (the CUDA backend brings them back with rr and rz
+    // in one sync).
     template <class T>
-    void cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
-                      MatView<T> R, DiagonalView<T> d, const std::uint8_t* active, double* rr,
-                      double* rz) const;
+    void cg_update_xr(const double* rho, const double* pq, ConstMatView<T> P, ConstMatView<T> Q,
+                      MatView<T> X, MatView<T> R, DiagonalView<T> d, const std::uint8_t* active,
+                      double* pq_host, double* rr, double* rz) const;
 
     // y = A x for one vector (csr_mm's one-column case), rows split statically
     template <class T, class I>

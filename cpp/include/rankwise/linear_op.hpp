@@ -28,8 +28,10 @@ class LinearOp {
     virtual double fro_norm2() const { return std::numeric_limits<double>::quiet_NaN(); }
 
     // Y = A X and dots[j] = X[:, j] . Y[:, j] (accumulated in double) in one pass, where the
-    // operator can fuse the two (CG's q = A p and p.q: p and q are not read again).  Returns
-    // false, having done nothing, where it cannot; the caller then applies and reduces.
+    // operator can fuse the two (CG's q = A p and p.q: p and q are not read again).  dots is
+    // in the backend's memory (the CUDA backend's operators leave it on the device, queued,
+    // without a sync).  Returns false, having done nothing, where it cannot; the caller then
+    // applies and reduces.
     virtual bool apply_dot(ConstMatView<T> /*X*/, MatView<T> /*Y*/, double* /*dots*/) const {
         return false;
     }

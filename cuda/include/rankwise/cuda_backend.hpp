@@ -211,6 +211,9 @@ class CudaBackend {
     void axpby(T alpha, ConstMatView<T> X, T beta, MatView<T> Y) const;
     template <class T>
     void column_dots(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;
+    // the same into out in device memory, queued (no sync)
+    template <class T>
+    void column_dots_stored(ConstMatView<T> X, ConstMatView<T> Y, double* out) const;
     // Y[i, j] = d_i X[i, j], d in device memory (the preconditioner's diagonal lives on the
     // device), plain or coded
     template <class T>
@@ -225,19 +228,23 @@ class CudaBackend {
     template <class T>
     void cg_update_p(const T* beta, DiagonalView<T> d, ConstMatView<T> Z, MatView<T> P,
                      const std::uint8_t* active) const;
+    // CG's step along P, as CpuBackend::cg_update_xr: pq (p.q per column) in device memory,
+    // rho on the host; one sync brings back pq_host, rr and rz.
     template <class T>
-    void cg_update_xr(const T* alpha, ConstMatView<T> P, ConstMatView<T> Q, MatView<T> X,
-                      MatView<T> R, DiagonalView<T> d, const std::uint8_t* active, double* rr,
-                      double* rz) const;
+    void cg_update_xr(const double* rho, const double* pq, ConstMatView<T> P, ConstMatView<T> Q,
+                      MatView<T> X, MatView<T> R, DiagonalView<T> d, const std::uint8_t* active,
+                      double* pq_host, double* rr, double* rz) const;
     template <class T, class I>
     void csr_mv(const CsrView<T, I>& A, const T* x, T* y) const;
-    // y = A x and *dot = x . y (the CPU backend's fused CG step; here the two in sequence)
+    // y = A x and *dot = x . y (the CPU backend's fused CG step; here the two in sequence),
+    // dot in device memory, queued
     template <class T, class I>
     void csr_mv_dot(const CsrView<T, I>& A, const T* x, T* y, double* dot) const;
     // Y = op(A) X for a square A in DIA storage on the device (cuda/src/dia.cu)
     template <class T>
     void dia_mm(const DiaView<T>& A, Trans t, ConstMatView<T> X, MatView<T> Y) const;
-    // Y = A X and dots[j] = X[:, j] . Y[:, j] in one pass (CG's q = A p with p.q)
+    // Y = A X and dots[j] = X[:, j] . Y[:, j] in one pass (CG's q = A p with p.q), dots in
+    // device memory, queued
     template <class T>
     void dia_mm_dot(const DiaView<T>& A, ConstMatView<T> X, MatView<T> Y, double* dots) const;
     // sum of the squared entries (the fill's zeros included)

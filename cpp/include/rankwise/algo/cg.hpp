@@ -119,8 +119,11 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
     }
 
     const std::size_t ss = static_cast<std::size_t>(s);
-    std::vector<double> rr(ss), rz(ss), pq(ss), rho_prev(ss, 1.0);
-    std::vector<T> alpha(ss), beta(ss);
+    std::vector<double> rr(ss), rz(ss), pq(ss), rho_prev(ss, 1.0), rr_next(ss), rz_next(ss);
+    std::vector<T> beta(ss);
+    // p.q per column where the backend keeps it (the device on the GPU): the step along p
+    // reads it there, so that an iteration has one sync, after that step
+    auto pq_stored = be.template matrix<double>(s, 1);
     std::vector<std::uint8_t> active(ss, 1);
     CgResult res;
     res.iterations.assign(ss, 0);
@@ -214,11 +217,20 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
             }
         }
 
-        // q = A p, alpha = rho / p.q (one pass where the operator fuses the two)
-        if (!A.apply_dot(ConstMatView<T>(P.view()), Q.view(), pq.data())) {
+        // q = A p and p.q (one pass where the operator fuses the two)
+        double* const pq_b = pq_stored.view().data;
+        if (!A.apply_dot(ConstMatView<T>(P.view()), Q.view(), pq_b)) {
             A.apply(Trans::No, ConstMatView<T>(P.view()), Q.view());
-            be.column_dots(ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), pq.data());
+            be.column_dots_stored(ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), pq_b);
         }
+        // alpha = rho / p.q, x += alpha p, r -= alpha q; ||r||^2 and (fused) the next
+        // rho = r.(M r).  The backend steps the columns whose p.q is positive and finite
+        // (those that pass the checks below) and brings p.q back with the sums.
+        rr_next = rr;
+        rz_next = rz;
+        be.cg_update_xr(rz.data(), pq_b, ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()),
+                        X, R.view(), d, active.data(), pq.data(), rr_next.data(),
+                        rz_next.data());
         if (active[0] && res.recorded < record.P.cols && std::isfinite(pq[0]) && pq[0] > 0) {
             // keep p_k, q_k of column 0 (two n-vector copies, the first m iterations only)
             be.copy(ConstMatView<T>(P.view().cols_range(0, 1)),
@@ -228,7 +240,6 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
             ++res.recorded;
         }
         for (index_t j = 0; j < s; ++j) {
-            alpha[j] = T(0);
             if (!active[j]) continue;
             if (!std::isfinite(pq[j])) {
                 stop(j, CgStop::NonFinite);
@@ -236,17 +247,14 @@ CgResult cg_solve(const Backend& be, const LinearOp<T>& A, const Preconditioner<
                 stop(j, CgStop::Converged);
             } else if (pq[j] <= 0.0) {
                 stop(j, CgStop::NotSpdA);
-            } else {
-                alpha[j] = static_cast<T>(rz[j] / pq[j]);
+            } else {  // stepped
                 rho_prev[j] = rz[j];
+                rr[j] = rr_next[j];
+                rz[j] = unpreconditioned ? rr_next[j] : rz_next[j];
             }
         }
         if (!any_active(active)) return res;
 
-        // x += alpha p, r -= alpha q; ||r||^2 and (fused) the next rho = r.(M r)
-        be.cg_update_xr(alpha.data(), ConstMatView<T>(P.view()), ConstMatView<T>(Q.view()), X,
-                        R.view(), d, active.data(), rr.data(), rz.data());
-        if (unpreconditioned) rz = rr;
         ++res.steps;
         for (index_t j = 0; j < s; ++j) res.iterations[j] += active[j];
         if (callback) callback(res.steps);

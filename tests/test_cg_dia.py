@@ -226,6 +226,52 @@ def test_gpu_dia_conversion_reproduces_the_matrix(
         np.testing.assert_array_equal(bits, dense_bits)
 
 
+def _assert_dia_holds(offsets: list[int], values: np.ndarray, A: sp.csr_matrix) -> None:
+    """The DIA values hold A's entries at their positions and zeros elsewhere (sparse)."""
+    n = A.shape[0]
+    rows = np.arange(n)
+    B = sp.lil_matrix(A.shape, dtype=A.dtype)
+    for d, off in enumerate(offsets):
+        inside = (rows + off >= 0) & (rows + off < n)
+        assert not values[d, ~inside].any()
+        B[rows[inside], rows[inside] + off] = values[d, inside]
+    assert (sp.csr_matrix(B) != A).nnz == 0
+
+
+def test_gpu_dia_conversion_completes_a_table_the_sample_missed() -> None:
+    """Values the sampled table misses (three entries of a 2-D Poisson matrix, off the
+    sampled positions): the coded fill counts them missed, the table is completed and the
+    fill runs once more; a matrix with too many values goes plain."""
+    from rankwise._dia_gpu import _ArrayKernels, dia_from_csr
+
+    class Counting(_ArrayKernels):
+        fills = 0
+
+        def fill(self, *args: Any) -> int:
+            Counting.fills += 1
+            return super().fill(*args)
+
+    A = poisson2d(100)
+    bits = A.data.view(np.int64)
+    step = A.nnz // 4096
+    rare = [p for p in range(5000, A.nnz, 7919) if p % step][:3]
+    A.data[rare] = [7.0, 8.0, 9.0]
+    dia = dia_from_csr(np, A.data, A.indices, A.indptr, A.shape[0], kernels=Counting(np))
+    assert dia is not None
+    assert dia.values is None
+    assert Counting.fills == 2
+    assert {7.0, 8.0, 9.0} <= set(dia.table.tolist())
+    _assert_dia_holds(dia.offsets, dia.dense_values(), A)
+
+    Counting.fills = 0
+    A.data[::3] = np.arange(bits[::3].size)  # a sixth of the values distinct: too many missed
+    dia = dia_from_csr(np, A.data, A.indices, A.indptr, A.shape[0], kernels=Counting(np))
+    assert dia is not None
+    assert dia.codes is None
+    assert Counting.fills == 1
+    _assert_dia_holds(dia.offsets, dia.dense_values(), A)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_value_codes_reproduce_the_bits(dtype: Any) -> None:
     """value_codes (the coded DIA storage's table): table[codes] equals the data bit for bit

@@ -147,3 +147,41 @@ def test_gpu_jacobi_on_a_coded_diagonal_equals_the_plain_one(
         monkeypatch.setattr(_cg_gpu, "DIA_MAX_CODES", codes)
         with pytest.raises(ValueError, match=r"A\[17, 17\] = 0"):
             rankwise.solve_cg(_device_csr(sp.csr_matrix(Z)), cp.asarray(b), M="jacobi")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_gpu_native_dia_conversion_equals_the_array_one(dtype: Any, index_dtype: Any) -> None:
+    """The CUDA module's conversion (cuda/src/dia_convert.cu) gives the NumPy conversion's
+    form bit for bit: offsets, storage (plain or coded), table and codes; stencils, a
+    matrix whose rare values the sample misses, one with a value per entry."""
+    import cupy as cp
+    from rankwise._dia_gpu import _CudaKernels, dia_from_csr
+
+    rng = np.random.default_rng(9)
+    rare = poisson2d(100)
+    rare.data[[5001, 12921, 20841]] = [7.0, 8.0, 9.0]
+    varying = poisson2d(30)
+    varying.data = varying.data * rng.uniform(1, 2, varying.nnz)
+    for A in (poisson2d(30), rotated_diffusion(20), rare, varying):
+        A = sp.csr_matrix(A, dtype=dtype)
+        A.indices, A.indptr = A.indices.astype(index_dtype), A.indptr.astype(index_dtype)
+        host = dia_from_csr(np, A.data, A.indices, A.indptr, A.shape[0])
+        device = dia_from_csr(
+            cp,
+            cp.asarray(A.data),
+            cp.asarray(A.indices),
+            cp.asarray(A.indptr),
+            A.shape[0],
+            kernels=_CudaKernels(),
+        )
+        assert host is not None
+        assert device is not None
+        assert device.offsets == host.offsets
+        assert (device.values is None) == (host.values is None)
+        for name in ("values", "codes", "table"):
+            ours, reference = getattr(device, name), getattr(host, name)
+            if reference is not None:
+                np.testing.assert_array_equal(
+                    cp.asnumpy(ours).view(np.uint8), reference.view(np.uint8)
+                )

@@ -464,6 +464,63 @@ PYBIND11_MODULE(_cuda, m) {
         "Inf: the finiteness check and the maximum in one read.");
 
     m.def(
+        "dia_mark_offsets",
+        [](std::uintptr_t indices, std::uintptr_t indptr, int index_bytes, index_t n,
+           std::uintptr_t present, std::uintptr_t stream) {
+            require(index_bytes == 4 || index_bytes == 8) << "index_bytes must be 4 or 8";
+            const CudaBackend be(as_stream(stream));
+            auto* out = reinterpret_cast<std::uint8_t*>(present);
+            if (index_bytes == 4) {
+                be.dia_mark_offsets(reinterpret_cast<const std::int32_t*>(indices),
+                                    reinterpret_cast<const std::int32_t*>(indptr), n, out);
+            } else {
+                be.dia_mark_offsets(reinterpret_cast<const std::int64_t*>(indices),
+                                    reinterpret_cast<const std::int64_t*>(indptr), n, out);
+            }
+        },
+        py::arg("indices"), py::arg("indptr"), py::arg("index_bytes"), py::arg("n"),
+        py::arg("present"), py::arg("stream"),
+        "present[j - i + n - 1] = 1 for every stored entry (i, j) of the n x n CSR matrix "
+        "(device addresses; present: 2n - 1 bytes, zeroed by the caller).");
+
+    m.def(
+        "dia_fill",
+        [](int value_bytes, std::uintptr_t data, std::uintptr_t indices, std::uintptr_t indptr,
+           int index_bytes, index_t n, const std::vector<index_t>& offsets,
+           std::uintptr_t values, std::uintptr_t codes, std::uintptr_t table, int table_size,
+           std::uintptr_t stream) {
+            require((value_bytes == 4 || value_bytes == 8) &&
+                    (index_bytes == 4 || index_bytes == 8))
+                << "value_bytes and index_bytes must be 4 or 8";
+            require(codes == 0 || (table != 0 && table_size >= 1 && table_size <= kDiaMaxCodes))
+                << "coded DIA storage needs a table of 1 to " << kDiaMaxCodes << " values";
+            const CudaBackend be(as_stream(stream));
+            const auto fill = [&](auto bits_type, auto index_type) {
+                using B = decltype(bits_type);
+                using I = decltype(index_type);
+                return be.dia_fill(reinterpret_cast<const I*>(indices),
+                                   reinterpret_cast<const I*>(indptr),
+                                   reinterpret_cast<const B*>(data), n, offsets,
+                                   reinterpret_cast<B*>(values),
+                                   reinterpret_cast<std::uint8_t*>(codes),
+                                   reinterpret_cast<const B*>(table), table_size);
+            };
+            if (value_bytes == 4)
+                return index_bytes == 4 ? fill(std::int32_t{}, std::int32_t{})
+                                        : fill(std::int32_t{}, std::int64_t{});
+            return index_bytes == 4 ? fill(std::int64_t{}, std::int32_t{})
+                                    : fill(std::int64_t{}, std::int64_t{});
+        },
+        py::arg("value_bytes"), py::arg("data"), py::arg("indices"), py::arg("indptr"),
+        py::arg("index_bytes"), py::arg("n"), py::arg("offsets"), py::arg("values"),
+        py::arg("codes"), py::arg("table"), py::arg("table_size"), py::arg("stream"),
+        "Every entry of the n x n canonical CSR matrix (values as their bits, value_bytes "
+        "wide) at its position on the DIA diagonals `offsets`: into values (plain), or into "
+        "codes (uint8), the entry's position in the ascending table of bit patterns (values "
+        "= 0). Returns how many entries could not be stored (off the diagonals, or not in "
+        "the table). Device addresses; the outputs are initialized by the caller.");
+
+    m.def(
         "scale_by_power_of_two",
         [](const std::string& dtype, std::uintptr_t data, index_t n, int e,
            std::uintptr_t stream) {

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "rankwise/dia.hpp"
+#include "rankwise/dia_fill.hpp"
 #include "rankwise/dia_view.hpp"
 #include "dia_codes.hpp"
 #include "test_support.hpp"
@@ -47,6 +50,13 @@ struct BandedCsr {
     }
     CsrView<T, std::int32_t> view() const {
         return {data.data(), indices.data(), indptr.data(), n, n};
+    }
+    // stored entries on diagonal `off`
+    index_t nnz_on(index_t off) const {
+        index_t count = 0;
+        for (index_t i = 0; i < n; ++i)
+            for (auto p = indptr[i]; p < indptr[i + 1]; ++p) count += indices[p] - i == off;
+        return count;
     }
 };
 
@@ -156,6 +166,63 @@ TYPED_TEST(Dia, DeviceViewEntriesMatchTheDenseMatrix) {
             }
         }
     }
+}
+
+// The GPU's conversion, a thread per row (dia_fill.hpp, cuda/src/dia_convert.cu), run here
+// row by row: the bits of the CPU's DIA values, plain or coded by a table of the distinct
+// bit patterns; an entry off the given diagonals or a value missing from the table is
+// counted as missed, and nothing else is.
+TYPED_TEST(Dia, RowFillGivesTheCpusStorage) {
+    using T = TypeParam;
+    using B = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+    const index_t n = 200;
+    BandedCsr<T> A(n, {-20, -1, 0, 1, 20}, 5);
+    for (auto& v : A.data) v = std::fmod(std::round(T(8) * v), T(16)) / T(8);  // few values
+    const auto dia = dia_from_csr(A.view(), kDiaMaxDiagonals, 10.0);
+    ASSERT_TRUE(dia.has_value());
+    const index_t size = n * static_cast<index_t>(dia->offsets.size());
+    std::vector<B> expected(static_cast<std::size_t>(size));
+    std::memcpy(expected.data(), dia->values.get(), sizeof(T) * expected.size());
+    std::vector<B> bits(A.data.size());
+    std::memcpy(bits.data(), A.data.data(), sizeof(T) * bits.size());
+    std::vector<B> table(expected);  // the distinct bit patterns, ascending
+    std::sort(table.begin(), table.end());
+    table.erase(std::unique(table.begin(), table.end()), table.end());
+    ASSERT_LE(table.size(), std::size_t(kDiaMaxCodes));
+
+    const auto fill_all = [&](const DiaFillTarget<B>& to) {
+        index_t missed = 0;
+        for (index_t i = 0; i < n; ++i)
+            missed += dia_fill_row(to, i, A.indptr[i], A.indptr[i + 1], A.indices.data(),
+                                   bits.data());
+        return missed;
+    };
+    const int count = static_cast<int>(dia->offsets.size());
+    std::vector<B> values(static_cast<std::size_t>(size), 0);
+    EXPECT_EQ(fill_all({dia->offsets.data(), count, n, values.data()}), 0);
+    EXPECT_EQ(values, expected);
+
+    const int zero_code = dia_code_of(table.data(), static_cast<int>(table.size()), B(0));
+    ASSERT_GE(zero_code, 0);
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(size),
+                                    static_cast<std::uint8_t>(zero_code));
+    const DiaFillTarget<B> coded{dia->offsets.data(), count,        n, nullptr,
+                                 codes.data(),        table.data(), static_cast<int>(table.size())};
+    EXPECT_EQ(fill_all(coded), 0);
+    for (index_t k = 0; k < size; ++k) ASSERT_EQ(table[codes[k]], expected[k]) << k;
+
+    // the last diagonal left out: its entries are missed; a value left out of the table too
+    const index_t last = A.nnz_on(dia->offsets.back());
+    EXPECT_EQ(fill_all({dia->offsets.data(), count - 1, n, values.data()}), last);
+    const B dropped = bits[0];
+    const index_t uses = std::count(bits.begin(), bits.end(), dropped);
+    std::vector<B> short_table;
+    for (const B b : table)
+        if (b != dropped) short_table.push_back(b);
+    const DiaFillTarget<B> short_coded{dia->offsets.data(), count, n, nullptr, codes.data(),
+                                       short_table.data(), static_cast<int>(short_table.size())};
+    EXPECT_EQ(fill_all(short_coded), uses);
+    EXPECT_EQ(dia_code_of(short_table.data(), static_cast<int>(short_table.size()), dropped), -1);
 }
 
 TYPED_TEST(Dia, MatricesThatDoNotSuitStayCsr) {

@@ -10,11 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define RANKWISE_HD __host__ __device__
-#else
-#define RANKWISE_HD
-#endif
+#include "rankwise/host_device.hpp"
 
 namespace rankwise::philox {
 

@@ -250,6 +250,19 @@ class CudaBackend {
     // sum of the squared entries (the fill's zeros included)
     template <class T>
     double dia_sum_squares(const DiaView<T>& A) const;
+    // The DIA form of an n x n canonical CSR matrix on the device (cuda/src/dia_convert.cu):
+    // present[j - i + n - 1] = 1 for every stored entry (i, j) (present: 2n - 1 bytes,
+    // zeroed by the caller) ...
+    template <class I>
+    void dia_mark_offsets(const I* indices, const I* indptr, index_t n,
+                          std::uint8_t* present) const;
+    // ... and every entry, its value as bits (B: int32 / int64), at its position on the
+    // diagonals `offsets` (dia_fill.hpp: plain into values, or coded into codes by table);
+    // returns how many could not be stored (synchronizes).
+    template <class B, class I>
+    index_t dia_fill(const I* indices, const I* indptr, const B* bits, index_t n,
+                     const std::vector<index_t>& offsets, B* values, std::uint8_t* codes,
+                     const B* table, int table_size) const;
 
     // --- selection primitives (algo/selection.hpp: DEIM, Q-DEIM, maxvol; cuda/src/selection.cu)
     // cusolverDnXgetrf (64-bit API); contract as on the CPU (pivots to the host).

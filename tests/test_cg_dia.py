@@ -61,7 +61,12 @@ def test_other_matrices_keep_their_product_storage(monkeypatch: pytest.MonkeyPat
     assert cg_product_storage(T) == "dia"
     assert cg_product_storage(corners) == "csr"  # 5 diagonals for 3 entries per row: too much fill
     monkeypatch.setattr(_cg, "DIA_MAX_BYTES", 1000)
-    assert cg_product_storage(A) == "csr"  # beyond the cache-sized limit
+    varying = A.copy()
+    varying.data = varying.data * np.random.default_rng(2).uniform(1, 2, A.nnz)
+    assert cg_product_storage(varying) == "csr"  # beyond the cache-sized limit
+    assert cg_product_storage(A) == "dia"  # two values: coded, at any size
+    monkeypatch.setattr(_cg, "DIA_MAX_CODES", 1)
+    assert cg_product_storage(A) == "csr"
     assert (
         cg_product_storage(A.toarray()) == "symmetric"
     )  # dense: the triangle product (test_cg_symmetric)
@@ -69,8 +74,10 @@ def test_other_matrices_keep_their_product_storage(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("transpose", [False, True])
-def test_dia_products_match_the_dense_matrix(dtype: Any, transpose: bool) -> None:
-    """Nonsymmetric, with empty rows and an entry on the last diagonal only (n - 1)."""
+@pytest.mark.parametrize("max_codes", [0, 256])
+def test_dia_products_match_the_dense_matrix(dtype: Any, transpose: bool, max_codes: int) -> None:
+    """Nonsymmetric, with empty rows and an entry on the last diagonal only (n - 1); plain,
+    and coded (its 180 values, a byte per position)."""
     rng = np.random.default_rng(1)
     n = 40
     offsets = [-7, -1, 0, 2, 5]
@@ -80,7 +87,8 @@ def test_dia_products_match_the_dense_matrix(dtype: Any, transpose: bool) -> Non
     A[0, n - 1] = 2.5
     A = sp.csr_matrix(A).astype(dtype)
     A.sort_indices()
-    op = _core.Operator.dia(A.data, A.indices, A.indptr, n, 32, 10.0)
+    plain_bytes = np.inf if max_codes == 0 else 0.0  # coded: never plain
+    op = _core.Operator.dia(A.data, A.indices, A.indptr, n, 32, 10.0, max_codes, plain_bytes)
     assert op is not None
     assert op.storage == "dia"
     X = np.asfortranarray(rng.standard_normal((n, 3)).astype(dtype))
@@ -97,7 +105,7 @@ def test_dia_conversion_refuses_a_broken_structure() -> None:
     indices = A.indices.copy()
     indices[3] = 99
     with pytest.raises(ValueError, match="column index out of range"):
-        _core.Operator.dia(A.data, indices, A.indptr, 25, 32, 1.5)
+        _core.Operator.dia(A.data, indices, A.indptr, 25, 32, 1.5, 256, 0.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -121,7 +121,8 @@ PYBIND11_MODULE(_core, m) {
                     py::arg("indptr"), py::arg("rows"), py::arg("cols"), py::arg("transposed"))
         .def_static("symmetric_dense", &OperatorHandle::symmetric_dense, py::arg("a"))
         .def_static("dia", &OperatorHandle::dia, py::arg("data"), py::arg("indices"),
-                    py::arg("indptr"), py::arg("n"), py::arg("max_diagonals"), py::arg("max_fill"))
+                    py::arg("indptr"), py::arg("n"), py::arg("max_diagonals"), py::arg("max_fill"),
+                    py::arg("max_codes"), py::arg("max_plain_bytes"))
         .def_static("callback", &OperatorHandle::callback, py::arg("rows"), py::arg("cols"),
                     py::arg("dtype"), py::arg("matmat"), py::arg("rmatmat"))
         .def_property_readonly(

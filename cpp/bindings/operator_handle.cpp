@@ -164,7 +164,7 @@ namespace {
 template <class T, class I>
 std::shared_ptr<LinearOp<T>> dia_op(const py::array& data, const py::array& indices,
                                     const py::array& indptr, index_t n, index_t max_diagonals,
-                                    double max_fill) {
+                                    double max_fill, DiaStorage storage) {
     const I* ip = static_cast<const I*>(indptr.data());
     const I* ix = static_cast<const I*>(indices.data());
     check_csr_structure(ip, ix, n, n, std::min<index_t>(data.size(), indices.size()));
@@ -172,7 +172,7 @@ std::shared_ptr<LinearOp<T>> dia_op(const py::array& data, const py::array& indi
     std::optional<DiaMatrix<T>> a;
     {
         const py::gil_scoped_release release;
-        a = dia_from_csr(v, max_diagonals, max_fill);
+        a = dia_from_csr(v, max_diagonals, max_fill, storage);
     }
     if (!a) return nullptr;
     return std::make_shared<DiaOp<T>>(std::move(*a));
@@ -182,7 +182,8 @@ std::shared_ptr<LinearOp<T>> dia_op(const py::array& data, const py::array& indi
 
 std::optional<OperatorHandle> OperatorHandle::dia(py::array data, py::array indices,
                                                   py::array indptr, index_t n,
-                                                  index_t max_diagonals, double max_fill) {
+                                                  index_t max_diagonals, double max_fill,
+                                                  int max_codes, double max_plain_bytes) {
     require(n >= 0) << "negative size";
     require(data.ndim() == 1 && indices.ndim() == 1 && indptr.ndim() == 1 &&
             (data.flags() & indices.flags() & indptr.flags() & py::array::c_style) != 0)
@@ -192,18 +193,19 @@ std::optional<OperatorHandle> OperatorHandle::dia(py::array data, py::array indi
     require(indices.dtype().is(indptr.dtype())) << "indices and indptr must share a dtype";
     const bool i32 = is_dtype<std::int32_t>(indptr);
     require(i32 || is_dtype<std::int64_t>(indptr)) << "sparse index arrays must be int32 or int64";
+    const DiaStorage storage{max_codes, max_plain_bytes};
     OperatorHandle h;
     if (is_dtype<float>(data)) {
         h.f32_ = i32 ? dia_op<float, std::int32_t>(data, indices, indptr, n, max_diagonals,
-                                                   max_fill)
+                                                   max_fill, storage)
                      : dia_op<float, std::int64_t>(data, indices, indptr, n, max_diagonals,
-                                                   max_fill);
+                                                   max_fill, storage);
         if (!h.f32_) return std::nullopt;
     } else if (is_dtype<double>(data)) {
         h.f64_ = i32 ? dia_op<double, std::int32_t>(data, indices, indptr, n, max_diagonals,
-                                                    max_fill)
+                                                    max_fill, storage)
                      : dia_op<double, std::int64_t>(data, indices, indptr, n, max_diagonals,
-                                                    max_fill);
+                                                    max_fill, storage);
         if (!h.f64_) return std::nullopt;
     } else {
         throw Error("sparse operator needs float32 or float64 data");

@@ -37,9 +37,12 @@ class OperatorHandle {
                                  index_t rows, index_t cols, bool transposed);
     // The DIA form (rankwise/dia.hpp) of the n x n CSR matrix (data, indices, indptr) when
     // its entries lie on at most max_diagonals diagonals holding at most max_fill * nnz
-    // positions and its rows are canonical; None otherwise.  A copy: the arrays may change.
+    // positions, its rows are canonical, and its values have at most max_codes distinct
+    // ones (coded storage) or take at most max_plain_bytes in plain storage; None
+    // otherwise.  A copy: the arrays may change.
     static std::optional<OperatorHandle> dia(py::array data, py::array indices, py::array indptr,
-                                             index_t n, index_t max_diagonals, double max_fill);
+                                             index_t n, index_t max_diagonals, double max_fill,
+                                             int max_codes, double max_plain_bytes);
     // The dense square float32/float64 array a (unit stride along one axis) as a symmetric
     // operator whose products read its upper triangle (rankwise/symmetric.hpp) when a
     // equals its transpose exactly; None otherwise.  A view: a is kept alive.

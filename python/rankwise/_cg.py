@@ -157,8 +157,11 @@ DIA_MAX_DIAGONALS = 32
 DIA_MAX_FILL = 1.5
 """... that hold at most this many positions per stored entry ..."""
 DIA_MAX_BYTES = 1 << 25
-"""... and whose values take at most this many bytes (32 MiB, counting the fill allowed)
-is multiplied in DIA form in CG (_banded)."""
+"""... and whose values take at most this many bytes (32 MiB), or beyond that ..."""
+DIA_MAX_CODES = 256
+"""... have at most this many distinct values counting the fill's 0 (then stored coded, a
+byte per position indexing a table of them), is multiplied in DIA form in CG (_banded).
+The GPU codes every matrix that allows it (python/rankwise/_dia_gpu.py)."""
 DIA_MIN_ITERATIONS = 20
 """Fewer iterations than this do not repay the conversion (about 6 products) or, for a
 dense A, the symmetry check (one product)."""
@@ -222,15 +225,17 @@ def _banded(A: Any, mat: Matrix) -> Matrix:
     with unit stride, which makes a Jacobi-PCG iteration about a third faster while the
     matrix sits in the cache (5-point Laplacian, one core: 33 against 51 us at n = 1e4,
     360 against 557 us at 1e5; two cores, 100 iterations at n = 1e6 in float32: 0.35
-    against 0.64 s), while at n = 1e6 in float64 (60 MB of values) it gained nothing
-    measurable (0.75 against 0.73 s) for its copy: hence DIA_MAX_BYTES.  The iterates do not
-    change for one right-hand side: the DIA product rounds as the CSR one does (dia.hpp);
-    for a block, the CSR block product sums in another order and the two may differ in
-    rounding.  A CSR matrix that is not
+    against 0.64 s).  Out of the cache plain DIA reads about what CSR reads (n = 1e6 in
+    float64, 60 MB of values: 0.75 against 0.73 s), hence DIA_MAX_BYTES; beyond it a matrix
+    with at most DIA_MAX_CODES distinct values (constant coefficients) is stored coded, a
+    byte per position (rankwise/dia.hpp), whose stretches of one value multiply as scaled
+    copies of x (two cores, 100 Jacobi-PCG iterations on the 5-point Laplacian in float64:
+    0.44-0.46 against 0.54-0.60 s with CSR at n = 1e6, 2.0-2.5 against 2.9 s at 4e6).  In
+    the cache plain storage stays: its products are the faster.  The iterates do not change for one right-hand side:
+    the DIA product rounds as the CSR one does (dia.hpp); for a block, the CSR block product
+    sums in another order and the two may differ in rounding.  A CSR matrix that is not
     in canonical form (sorted, no duplicates), or with more diagonals or fill, keeps CSR."""
     if not (sp.issparse(A) and A.format == "csr" and mat.kind == "sparse"):
-        return mat
-    if A.nnz * A.dtype.itemsize * DIA_MAX_FILL > DIA_MAX_BYTES:
         return mat
     indptr, indices = A.indptr, A.indices
     if indptr.dtype != indices.dtype or indptr.dtype not in (np.int32, np.int64):
@@ -242,6 +247,8 @@ def _banded(A: Any, mat: Matrix) -> Matrix:
         mat.shape[0],
         DIA_MAX_DIAGONALS,
         DIA_MAX_FILL,
+        DIA_MAX_CODES,
+        DIA_MAX_BYTES,
     )
     return mat if op is None else replace(mat, op=op)
 

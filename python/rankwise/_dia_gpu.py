@@ -9,7 +9,7 @@ python/rankwise/_cg.py _banded) and takes the same limits on diagonals, fill and
 DIA_MAX_BYTES: the GPU's products are bound by memory bandwidth at any size.
 
 A matrix with at most DIA_MAX_CODES distinct values (a stencil with constant coefficients)
-is stored coded: a byte per position indexing a table of its values (rankwise/dia_view.hpp).
+is stored coded, as on the CPU: a byte per position indexing a table of its values (rankwise/dia_view.hpp).
 The DIA product of the 5-point Laplacian then reads 5 bytes of matrix per row instead of 40
 (float64), beside the 16 of x and y.
 
@@ -22,10 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import _gpu
-from ._cg import DIA_MAX_DIAGONALS, DIA_MAX_FILL
-
-DIA_MAX_CODES = 256
-"""At most this many distinct values (with the fill's 0) are stored coded, a byte each."""
+from ._cg import DIA_MAX_CODES, DIA_MAX_DIAGONALS, DIA_MAX_FILL
 
 _VALUE_SAMPLE = 4096
 """Entries of the matrix (a contiguous run, and as many spread over it) whose values make

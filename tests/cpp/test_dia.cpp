@@ -81,6 +81,59 @@ TYPED_TEST(Dia, ProductAndDotEqualTheCsrKernelsToTheBit) {
     }
 }
 
+// Coded storage (DiaStorage: beyond max_plain_bytes, max_codes values): a matrix with few
+// values (multiples of 1/8 in (-2, 2), a -0.0 among them) is stored a byte per position, and
+// its products, fused dot and sum of squares equal the plain storage's to the bit, in both
+// orientations; one with a value per entry is stored plain within max_plain_bytes and not
+// at all beyond.
+TYPED_TEST(Dia, CodedStorageGivesThePlainResultsToTheBit) {
+    using T = TypeParam;
+    const index_t l = 2;
+    for (const index_t n : {1, 7, 300, 5000}) {
+        BandedCsr<T> A(n, {-70, -1, 0, 1, 3, 70}, 17 + n);
+        for (auto& v : A.data) v = std::fmod(std::round(T(8) * v), T(16)) / T(8);
+        A.data[0] = -T(0);
+        const auto plain = dia_from_csr(A.view(), 32, 10.0);
+        const auto coded = dia_from_csr(A.view(), 32, 10.0, DiaStorage{256, 0.0});
+        ASSERT_TRUE(plain.has_value() && coded.has_value());
+        ASSERT_FALSE(plain->coded());
+        ASSERT_TRUE(coded->coded());
+        EXPECT_LE(coded->table.size(), std::size_t(34));
+        EXPECT_EQ(coded->offsets, plain->offsets);
+        const index_t size = n * static_cast<index_t>(plain->offsets.size());
+        for (index_t k = 0; k < size; ++k) {
+            const T a = coded->table[coded->codes[k]], b = plain->values[k];
+            ASSERT_EQ(std::memcmp(&a, &b, sizeof(T)), 0) << "n = " << n << ", k = " << k;
+        }
+        const auto x = random_matrix<T>(n, l, 6);
+        HostMatrix<T> Yp(n, l), Yc(n, l);
+        for (const Trans t : {Trans::No, Trans::Yes}) {
+            cpu::dia_mm(*plain, t, ConstMatView<T>(x.view()), Yp.view());
+            cpu::dia_mm(*coded, t, ConstMatView<T>(x.view()), Yc.view());
+            for (index_t k = 0; k < n * l; ++k) ASSERT_EQ(Yc.data()[k], Yp.data()[k]) << n;
+        }
+        double dot_p = 0, dot_c = 0;
+        cpu::dia_mv_dot(*plain, x.data(), Yp.data(), &dot_p);
+        cpu::dia_mv_dot(*coded, x.data(), Yc.data(), &dot_c);
+        EXPECT_EQ(dot_c, dot_p) << n;
+        for (index_t i = 0; i < n; ++i) ASSERT_EQ(Yc.data()[i], Yp.data()[i]) << n;
+        EXPECT_EQ(cpu::dia_sum_squares(*coded), cpu::dia_sum_squares(*plain)) << n;
+    }
+    const BandedCsr<T> many(3000, {-1, 0, 1}, 4);  // about 8000 distinct values
+    const double plain_bytes = 3.0 * 3000 * sizeof(T);
+    const auto kept = dia_from_csr(many.view(), 32, 10.0, DiaStorage{256, plain_bytes});
+    ASSERT_TRUE(kept.has_value());
+    EXPECT_FALSE(kept->coded());
+    EXPECT_FALSE(dia_from_csr(many.view(), 32, 10.0, DiaStorage{256, plain_bytes - 1}));
+    EXPECT_FALSE(dia_from_csr(many.view(), 32, 10.0, DiaStorage{0, plain_bytes - 1}));
+    const BandedCsr<T> few(3000, {-1, 0, 1}, 4);  // the same, in plain storage below the limit
+    auto rounded = few;
+    for (auto& v : rounded.data) v = std::round(v);
+    const auto small = dia_from_csr(rounded.view(), 32, 10.0, DiaStorage{256, plain_bytes});
+    ASSERT_TRUE(small.has_value());
+    EXPECT_FALSE(small->coded());
+}
+
 TYPED_TEST(Dia, ProductsInBothOrientationsMatchTheDenseMatrix) {
     using T = TypeParam;
     const index_t n = 257, l = 3;

@@ -231,10 +231,11 @@ def _banded(A: Any, mat: Matrix) -> Matrix:
     byte per position (rankwise/dia.hpp), whose stretches of one value multiply as scaled
     copies of x (two cores, 100 Jacobi-PCG iterations on the 5-point Laplacian in float64:
     0.44-0.46 against 0.54-0.60 s with CSR at n = 1e6, 2.0-2.5 against 2.9 s at 4e6).  In
-    the cache plain storage stays: its products are the faster.  The iterates do not change for one right-hand side:
-    the DIA product rounds as the CSR one does (dia.hpp); for a block, the CSR block product
-    sums in another order and the two may differ in rounding.  A CSR matrix that is not
-    in canonical form (sorted, no duplicates), or with more diagonals or fill, keeps CSR."""
+    the cache plain storage stays: its products are the faster.  The iterates do not change
+    for one right-hand side: the DIA product rounds as the CSR one does (dia.hpp); for a
+    block, the CSR block product sums in another order and the two may differ in rounding.
+    A CSR matrix that is not in canonical form (sorted, no duplicates), or with more
+    diagonals or fill, keeps CSR."""
     if not (sp.issparse(A) and A.format == "csr" and mat.kind == "sparse"):
         return mat
     indptr, indices = A.indptr, A.indices

@@ -9,9 +9,10 @@ python/rankwise/_cg.py _banded) and takes the same limits on diagonals, fill and
 DIA_MAX_BYTES: the GPU's products are bound by memory bandwidth at any size.
 
 A matrix with at most DIA_MAX_CODES distinct values (a stencil with constant coefficients)
-is stored coded, as on the CPU: a byte per position indexing a table of its values (rankwise/dia_view.hpp).
-The DIA product of the 5-point Laplacian then reads 5 bytes of matrix per row instead of 40
-(float64), beside the 16 of x and y.
+is stored coded: a byte per position indexing a table of its values (rankwise/dia_view.hpp;
+the CPU codes only matrices beyond its cache-sized limit).  The DIA product of the 5-point
+Laplacian then reads 5 bytes of matrix per row instead of 40 (float64), beside the 16 of x
+and y.
 
 The conversion is written over the array module (``xp``: CuPy on the GPU), so that the CPU's
 tests run it with NumPy."""

@@ -111,13 +111,20 @@ def test_dia_conversion_refuses_a_broken_structure() -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("M", [None, "jacobi", "ssor"])
 @pytest.mark.parametrize("make", [poisson2d, rotated_diffusion], ids=["5-point", "9-point"])
+@pytest.mark.parametrize("coded", [False, True], ids=["plain", "coded"])
 def test_cg_iterates_are_those_of_the_csr_product(
-    make: Any, M: str | None, dtype: Any, monkeypatch: pytest.MonkeyPatch
+    make: Any, M: str | None, dtype: Any, coded: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Plain DIA storage (in the cache) and coded (beyond DIA_MAX_BYTES, here 0): the
+    iterates of the CSR product, to the bit."""
     A = make(40).astype(dtype)
     b = np.random.default_rng(2).standard_normal(A.shape[0]).astype(dtype)
+    if coded:
+        monkeypatch.setattr(_cg, "DIA_MAX_BYTES", 0)
     assert cg_product_storage(A, dtype) == "dia"
     with_dia = rankwise.solve_cg(A, b, rtol=1e-6, M=M)
+    monkeypatch.setattr(_cg, "DIA_MAX_CODES", 0)
+    assert cg_product_storage(A, dtype) == ("csr" if coded else "dia")
     monkeypatch.setattr(_cg, "DIA_MAX_DIAGONALS", 0)
     assert cg_product_storage(A, dtype) == "csr"
     with_csr = rankwise.solve_cg(A, b, rtol=1e-6, M=M)

@@ -174,6 +174,7 @@ bool fill_rows_coded(const CsrView<T, I>& A, const std::vector<index_t>& offsets
             if (recent.code[slot] < 0 || recent.bits[slot] != b) {
                 recent.bits[slot] = b;
                 recent.code[slot] = find_code(table, b);
+                if (recent.code[slot] < 0) return false;  // (the values changed meanwhile)
             }
             codes[d++ * n + i] = static_cast<std::uint8_t>(recent.code[slot]);
         }

@@ -2,6 +2,7 @@
 // Per-column scalars arrive in host memory (the contract of the CPU backend) and travel with
 // each launch (cuda::ColumnArgument); the step along p reads p.q where the product left it,
 // on the device, and brings it back with the residual sums: one sync per iteration.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -87,16 +88,18 @@ __device__ double update_xr_entry(T alpha, ConstMatView<T> P, ConstMatView<T> Q,
 }
 
 // The columns that step along p (active, p.q positive and finite: steps[j] = 1) and their
-// step lengths alpha_j = T(rho_j / pq_j), on the device, where p.q is
+// step lengths alpha_j = T(rho_j / pq_j), on the device, where p.q is; p.q copied to
+// pq_copy, beside the sums that go to the host with it.
 template <class T>
 void step_lengths(cudaStream_t stream, cuda::ColumnScalars<double> rho,
                   cuda::ColumnScalars<std::uint8_t> active, const double* pq, index_t s, T* alpha,
-                  std::uint8_t* steps) {
+                  std::uint8_t* steps, double* pq_copy) {
     cuda::for_each_entry(stream, s, 1, [=] __device__(index_t j, index_t) {
         const double p = pq[j];
         const bool go = active[j] && p > 0 && isfinite(p);
         steps[j] = go;
         alpha[j] = go ? T(rho[j] / p) : T(0);
+        pq_copy[j] = p;
     });
 }
 
@@ -181,27 +184,28 @@ void CudaBackend::cg_update_xr(const double* rho, const double* pq, ConstMatView
     const cuda::ColumnArgument<std::uint8_t> active_arg(active, s, stream_);
     auto alpha = matrix<T>(s, 1);
     auto steps = matrix<std::uint8_t>(s, 1);
-    auto sums = matrix<double>(2 * s, 1);  // s SumPairs
-    step_lengths(stream_, rho_arg.get(), active_arg.get(), pq, s, alpha.data(), steps.data());
-    auto* pairs = reinterpret_cast<cuda::SumPair*>(sums.data());
+    // what comes back, in one copy: s SumPairs (||r||^2, r.Mr), then p.q
+    auto results = matrix<double>(3 * s, 1);
+    auto* pairs = reinterpret_cast<cuda::SumPair*>(results.data());
+    double* pq_copy = results.data() + 2 * s;
+    step_lengths(stream_, rho_arg.get(), active_arg.get(), pq, s, alpha.data(), steps.data(),
+                 pq_copy);
     // one pass steps x and r and reduces ||r||^2, and with a diagonal M the next rho
     if (d.coded()) {
         step_xr<true>(stream_, alpha.data(), steps.data(), P, Q, X, R, d, pairs);
     } else {
         step_xr<false>(stream_, alpha.data(), steps.data(), P, Q, X, R, d, pairs);
     }
-    std::vector<cuda::SumPair> host(static_cast<std::size_t>(s));
-    cuda::check(cudaMemcpyAsync(pq_host, pq, sizeof(double) * static_cast<std::size_t>(s),
+    std::vector<double> host(static_cast<std::size_t>(3 * s));
+    cuda::check(cudaMemcpyAsync(host.data(), results.data(), sizeof(double) * host.size(),
                                 cudaMemcpyDeviceToHost, stream_),
-                "cudaMemcpyAsync (p.q to the host)");
-    cuda::check(cudaMemcpyAsync(host.data(), pairs, sizeof(cuda::SumPair) * host.size(),
-                                cudaMemcpyDeviceToHost, stream_),
-                "cudaMemcpyAsync (residual sums to the host)");
+                "cudaMemcpyAsync (CG's step results to the host)");
     synchronize();
+    std::copy(host.begin() + 2 * s, host.end(), pq_host);
     for (index_t j = 0; j < s; ++j) {
         if (!(active[j] && pq_host[j] > 0 && std::isfinite(pq_host[j]))) continue;  // as steps
-        rr[j] = host[j].first;
-        if (!d.empty()) rz[j] = host[j].second;
+        rr[j] = host[2 * j];
+        if (!d.empty()) rz[j] = host[2 * j + 1];
     }
 }
 

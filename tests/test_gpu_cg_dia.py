@@ -130,7 +130,10 @@ def test_gpu_jacobi_on_a_coded_diagonal_equals_the_plain_one(
     rng = np.random.default_rng(8)
     n = 600
     R = sp.random(n, n, density=0.02, random_state=rng, format="csr")
-    A = (R @ R.T + sp.diags(np.resize([30.0, 40.0, 50.0], n))).tocsr().astype(dtype)
+    A = (R @ R.T).tolil()
+    A.setdiag(np.resize([30.0, 40.0, 50.0], n))  # three values on the diagonal: coded
+    A = A.tocsr().astype(dtype)
+    assert _cg_gpu.value_codes(np, A.diagonal(), 256) is not None
     b = rng.standard_normal(n).astype(dtype)
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     coded = rankwise.solve_cg(_device_csr(A), cp.asarray(b), rtol=rtol, M="jacobi")

@@ -468,6 +468,7 @@ PYBIND11_MODULE(_cuda, m) {
         [](std::uintptr_t indices, std::uintptr_t indptr, int index_bytes, index_t n,
            std::uintptr_t present, std::uintptr_t stream) {
             require(index_bytes == 4 || index_bytes == 8) << "index_bytes must be 4 or 8";
+            const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
             const CudaBackend be(as_stream(stream));
             auto* out = reinterpret_cast<std::uint8_t*>(present);
             if (index_bytes == 4) {
@@ -494,6 +495,7 @@ PYBIND11_MODULE(_cuda, m) {
                 << "value_bytes and index_bytes must be 4 or 8";
             require(codes == 0 || (table != 0 && table_size >= 1 && table_size <= kDiaMaxCodes))
                 << "coded DIA storage needs a table of 1 to " << kDiaMaxCodes << " values";
+            const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
             const CudaBackend be(as_stream(stream));
             const auto fill = [&](auto bits_type, auto index_type) {
                 using B = decltype(bits_type);

@@ -283,7 +283,7 @@ def with_dia_product(mat: _gpu.DeviceMatrix) -> _gpu.DeviceMatrix:
             max_codes=DIA_MAX_CODES,
             kernels=_CudaKernels(),
         )
-    except cp.cuda.memory.OutOfMemoryError:
+    except (cp.cuda.memory.OutOfMemoryError, MemoryError):  # (CuPy's pool, or rankwise's)
         return mat
     if dia is None:
         return mat

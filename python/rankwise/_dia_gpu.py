@@ -72,12 +72,18 @@ def _sampled_table(xp: Any, bits: Any, max_codes: int) -> Any | None:
     return table if int(table.size) <= max_codes else None
 
 
+def _table_codes(xp: Any, table: Any, bits: Any) -> tuple[Any, Any]:
+    """(codes, found): the position of each pattern of ``bits`` in the ascending ``table``
+    (the last position where it is absent) and whether it is there."""
+    codes = xp.minimum(xp.searchsorted(table, bits), table.size - 1)
+    return codes, table[codes] == bits
+
+
 def _completed_table(xp: Any, bits: Any, table: Any, max_codes: int) -> Any | None:
     """``table`` with the patterns of ``bits`` it misses; None where they are more than an
     eighth of all entries (the matrix is taken to have too many values: a variable-coefficient
     stencil) or the table would exceed ``max_codes``."""
-    codes = xp.minimum(xp.searchsorted(table, bits), table.size - 1)
-    missed = bits[table[codes] != bits]
+    missed = bits[~_table_codes(xp, table, bits)[1]]
     if int(missed.size) > bits.size // 8:
         return None
     table = xp.unique(xp.concatenate([table, missed]))
@@ -98,12 +104,12 @@ def value_codes(xp: Any, data: Any, max_codes: int = DIA_MAX_CODES) -> tuple[Any
     table = _sampled_table(xp, bits, max_codes)
     if table is None:
         return None
-    codes = xp.searchsorted(table, bits)
-    if not bool((table[xp.minimum(codes, table.size - 1)] == bits).all()):
+    codes, found = _table_codes(xp, table, bits)
+    if not bool(found.all()):
         table = _completed_table(xp, bits, table, max_codes)
         if table is None:
             return None
-        codes = xp.searchsorted(table, bits)
+        codes = _table_codes(xp, table, bits)[0]  # (all found now)
     return table.view(data.dtype), codes.astype(xp.uint8)
 
 
@@ -152,8 +158,8 @@ class _ArrayKernels:
         if codes is None:
             values[d[placed], rows[placed]] = bits[placed]
         else:
-            code = xp.minimum(xp.searchsorted(table, bits), table.size - 1)
-            placed &= table[code] == bits
+            code, found = _table_codes(xp, table, bits)
+            placed &= found
             codes[d[placed], rows[placed]] = code[placed].astype(xp.uint8)
         return int(placed.size - xp.count_nonzero(placed))
 

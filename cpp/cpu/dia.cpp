@@ -57,24 +57,38 @@ bool collect_offsets(const CsrView<T, I>& A, index_t r0, index_t r1, index_t max
     return true;
 }
 
-// Rows [r0, r1) of A written to the diagonals `offsets` of `values` (n rows each), fill
-// positions zeroed on the way; false, leaving the rest unwritten, at the first entry off
-// those diagonals or out of canonical order.
-template <class T, class I>
-bool fill_rows(const CsrView<T, I>& A, const std::vector<index_t>& offsets, T* values,
-               index_t r0, index_t r1) {
+// Rows [r0, r1) of A written to the diagonals `offsets` of `out` (n rows each): entry p, the
+// k-th of its row, as value_of(p, k, v) sets v, fill positions as `fill`; false, leaving the
+// rest unwritten, at the first entry off those diagonals or out of canonical order, or one
+// that value_of refuses (returns false for).
+template <class V, class T, class I, class ValueOf>
+bool write_rows(const CsrView<T, I>& A, const std::vector<index_t>& offsets, V* out, V fill,
+                index_t r0, index_t r1, ValueOf value_of) {
     const index_t n = A.rows, nd = static_cast<index_t>(offsets.size());
     for (index_t i = r0; i < r1; ++i) {
         index_t d = 0;
-        for (index_t p = A.indptr[i]; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
+        const index_t begin = A.indptr[i];
+        for (index_t p = begin; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
             const index_t off = static_cast<index_t>(A.indices[p]) - i;
-            while (d < nd && offsets[d] < off) values[d++ * n + i] = T(0);
+            while (d < nd && offsets[d] < off) out[d++ * n + i] = fill;
             if (d == nd || offsets[d] != off) return false;  // off the diagonals, or repeated
-            values[d++ * n + i] = A.data[p];
+            V v;
+            if (!value_of(p, p - begin, v)) return false;
+            out[d++ * n + i] = v;
         }
-        while (d < nd) values[d++ * n + i] = T(0);
+        while (d < nd) out[d++ * n + i] = fill;
     }
     return true;
+}
+
+// Plain storage: the values themselves, 0 at the fill positions.
+template <class T, class I>
+bool fill_rows(const CsrView<T, I>& A, const std::vector<index_t>& offsets, T* values,
+               index_t r0, index_t r1) {
+    return write_rows(A, offsets, values, T(0), r0, r1, [&](index_t p, index_t, T& v) {
+        v = A.data[p];
+        return true;
+    });
 }
 
 // The bits of a float32 / float64 value: coded storage tells values apart by them (-0.0 is
@@ -153,34 +167,25 @@ std::optional<std::vector<Bits<T>>> value_table(const CsrView<T, I>& A, std::siz
     return table;
 }
 
-// fill_rows for coded storage: the code of each entry's value in `table` (which holds them
-// all) at its position, the code of 0.0 at the fill positions.
+// Coded storage: the code of each entry's value in `table` (which holds them all), the code
+// of 0.0 at the fill positions.
 template <class T, class I>
 bool fill_rows_coded(const CsrView<T, I>& A, const std::vector<index_t>& offsets,
                      const std::vector<Bits<T>>& table, std::uint8_t* codes, index_t r0,
                      index_t r1) {
-    const index_t n = A.rows, nd = static_cast<index_t>(offsets.size());
     const auto zero = static_cast<std::uint8_t>(find_code(table, Bits<T>(0)));
     RecentCodes<Bits<T>> recent;
-    for (index_t i = r0; i < r1; ++i) {
-        index_t d = 0;
-        const index_t begin = A.indptr[i];
-        for (index_t p = begin; p < static_cast<index_t>(A.indptr[i + 1]); ++p) {
-            const index_t off = static_cast<index_t>(A.indices[p]) - i;
-            while (d < nd && offsets[d] < off) codes[d++ * n + i] = zero;
-            if (d == nd || offsets[d] != off) return false;  // off the diagonals, or repeated
-            const auto b = bits_of(A.data[p]);
-            const index_t slot = (p - begin) % RecentCodes<Bits<T>>::kSlots;
-            if (recent.code[slot] < 0 || recent.bits[slot] != b) {
-                recent.bits[slot] = b;
-                recent.code[slot] = find_code(table, b);
-                if (recent.code[slot] < 0) return false;  // (the values changed meanwhile)
-            }
-            codes[d++ * n + i] = static_cast<std::uint8_t>(recent.code[slot]);
-        }
-        while (d < nd) codes[d++ * n + i] = zero;
-    }
-    return true;
+    return write_rows(A, offsets, codes, zero, r0, r1,
+                      [&](index_t p, index_t k, std::uint8_t& code) {
+                          const auto b = bits_of(A.data[p]);
+                          const index_t slot = k % RecentCodes<Bits<T>>::kSlots;
+                          if (recent.code[slot] < 0 || recent.bits[slot] != b) {
+                              recent.bits[slot] = b;
+                              recent.code[slot] = find_code(table, b);
+                          }
+                          code = static_cast<std::uint8_t>(recent.code[slot]);
+                          return recent.code[slot] >= 0;  // (else the values changed meanwhile)
+                      });
 }
 
 // Rows below which the conversion stays on one thread (about 1 ms of work; a parallel

@@ -75,39 +75,6 @@ struct DeviceDiagonal {
     }
 };
 
-// M = diag(A)^-1 from a diagonal in device memory (algo/precond.hpp's JacobiPrecond takes a
-// host one): inverted and checked on the device, so no n-vector crosses the bus; a coded
-// diagonal by its table, keeping its codes (the caller keeps them alive).
-template <class T>
-class DeviceJacobi final : public Preconditioner<T> {
-   public:
-    DeviceJacobi(const CudaBackend& be, const DeviceDiagonal& diag, index_t n)
-        : be_(be), n_(n), codes_(diag.view<T>().codes) {
-        const DiagonalView<T> d = diag.view<T>();
-        require((d.values != nullptr) != d.coded() &&
-                (!d.coded() || (d.table != nullptr && diag.table_size >= 1 &&
-                                diag.table_size <= kDiaMaxCodes)))
-            << "cg: the Jacobi diagonal has either values or codes with a table of 1 to "
-            << kDiaMaxCodes << " values";
-        inv_ = be.matrix<T>(d.coded() ? diag.table_size : n, 1);
-        be.invert_positive_diagonal(d, n, inv_.view());
-    }
-    index_t size() const override { return n_; }
-    void apply(ConstMatView<T> R, MatView<T> Z) const override {
-        be_.scale_rows(diagonal(), R, Z);
-    }
-    DiagonalView<T> diagonal() const override {
-        if (codes_ == nullptr) return {inv_.data()};
-        return {nullptr, codes_, inv_.data()};
-    }
-
-   private:
-    const CudaBackend& be_;
-    index_t n_;
-    const std::uint8_t* codes_;
-    DeviceMatrix<T> inv_;  // 1 / d, or 1 / d's table
-};
-
 // jacobi: diag(A) on the device, or none; M_op: a preconditioner given as an operator (M
 // applied by products: a device matrix or a user's operator), or null; at most one of the
 // two.
@@ -122,7 +89,8 @@ py::dict run_cg(const DeviceOperand& A, const DeviceDiagonal& jacobi, const Devi
     const cuda::CallMemoryScope memory(as_stream(stream));  // first: ends after the rest
     const CudaBackend be(as_stream(stream));
     std::unique_ptr<DeviceJacobi<T>> M;
-    if (jacobi.given()) M = std::make_unique<DeviceJacobi<T>>(be, jacobi, n);
+    if (jacobi.given())
+        M = std::make_unique<DeviceJacobi<T>>(be, jacobi.view<T>(), jacobi.table_size, n);
     const ConstMatView<T> B{reinterpret_cast<const T*>(b), n, s, n > 0 ? n : 1};
     const MatView<T> X{reinterpret_cast<T*>(x), n, s, n > 0 ? n : 1};
     CgOptions o;
@@ -309,6 +277,7 @@ PYBIND11_MODULE(_cuda, m) {
                 o.offsets = offsets;
                 o.codes = codes;
                 o.table = table;
+                o.table_size = codes != 0 ? table_size : 0;
                 return o;
             },
             py::arg("dtype"), py::arg("values"), py::arg("n"), py::arg("offsets"),

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rankwise/cuda_backend.hpp"
+#include "rankwise/cuda_dia.hpp"
 #include "rankwise/error.hpp"
 #include "rankwise/linear_op.hpp"
 #include "rankwise/operators.hpp"
@@ -61,30 +62,6 @@ class CsrPairOp final : public LinearOp<T> {
     CsrView<T, I> a_, at_;
 };
 
-// A square matrix in DIA storage on the device (CG's form of a CSR matrix on a few
-// diagonals, python/rankwise/_dia_gpu.py): its product with one or more vectors fuses the
-// dots CG needs (apply_dot).
-template <class T>
-class DiaDeviceOp final : public LinearOp<T> {
-   public:
-    DiaDeviceOp(const CudaBackend& be, const DiaView<T>& a) : be_(be), a_(a) {}
-    index_t rows() const override { return a_.n; }
-    index_t cols() const override { return a_.n; }
-    void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {
-        be_.dia_mm(a_, t, X, Y);
-    }
-    double entries() const override { return double(a_.n) * double(a_.diagonals); }
-    double fro_norm2() const override { return be_.dia_sum_squares(a_); }
-    bool apply_dot(ConstMatView<T> X, MatView<T> Y, double* dots) const override {
-        be_.dia_mm_dot(a_, X, Y, dots);
-        return true;
-    }
-
-   private:
-    const CudaBackend& be_;
-    DiaView<T> a_;
-};
-
 // A user's operator on the device (a cupyx LinearOperator or a function of CuPy arrays):
 // every product calls `apply(transpose, x, x_rows, x_cols, x_ld, y, y_rows, y_ld)` with the
 // device addresses of the column-major blocks X and Y, and _gpu.py's `apply` views them as
@@ -127,6 +104,7 @@ struct DeviceOperand {
     std::uintptr_t t_data = 0, t_indices = 0, t_indptr = 0;  // CSR of the other one, or 0
     std::vector<index_t> offsets;  // dia: the diagonals, ascending
     std::uintptr_t codes = 0, table = 0;  // dia, coded: DiaView's (then data = 0)
+    index_t table_size = 0;               // dia, coded: the values at `table`
     pybind11::object apply;  // callback: see DeviceCallbackOp
 
     template <class T, class I>
@@ -177,7 +155,7 @@ struct DeviceOperand {
             return fn(static_cast<const LinearOp<T>&>(op));
         }
         if (kind == "dia") {
-            const DiaDeviceOp<T> op(be, dia<T>());
+            const DiaDeviceOp<T> op(be, dia<T>(), table_size);
             return fn(static_cast<const LinearOp<T>&>(op));
         }
         require(kind == "csr") << "unknown device operand kind '" << kind << "'";

@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "rankwise/algo/cg.hpp"
+#include "rankwise/algo/precond.hpp"
 #include "rankwise/algo/rsvd.hpp"
 #include "rankwise/cuda_backend.hpp"
+#include "rankwise/cuda_dia.hpp"
 #include "rankwise/dia.hpp"
 #include "rankwise/operators.hpp"
 #include "dia_codes.hpp"
@@ -584,6 +586,87 @@ TYPED_TEST(CudaBackendTest, CgTemplateTakesTheCpuIterationCount) {
     EXPECT_EQ(gr.recorded, m);
     EXPECT_LE(max_rel_diff<T>(this->download(dP.view()).view(), P.view()), 1e3 * this->tol());
     EXPECT_LE(max_rel_diff<T>(this->download(dQ.view()).view(), Q.view()), 1e3 * this->tol());
+}
+
+// CG as _cg_gpu.py runs it on a stencil: the product in coded DIA storage (DiaDeviceOp) and
+// the Jacobi preconditioner from a coded diagonal (DeviceJacobi), against the CPU's CG on
+// the CSR matrix with its Jacobi preconditioner.  Then tables that hold fewer values than
+// the codes name: the padded copy gives NaN, which the Jacobi check and CG report, where
+// the entries past the table (here: valid memory, the rest of the full table) would have
+// been used silently.
+TYPED_TEST(CudaBackendTest, CgThroughCodedDiaWithCodedJacobiTakesTheCpuIterates) {
+    using T = TypeParam;
+    const index_t g = 40, n = g * g;
+    // the 5-point Laplacian plus 0, 1 or 2 on the diagonal (i % 3): three diagonal values
+    std::vector<T> values;
+    std::vector<std::int32_t> indices, indptr{0};
+    std::vector<T> diagonal(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < n; ++i) {
+        const index_t r = i / g, c = i % g;
+        const auto put = [&](index_t j, T v) {
+            values.push_back(v);
+            indices.push_back(static_cast<std::int32_t>(j));
+        };
+        if (r > 0) put(i - g, T(-1));
+        if (c > 0) put(i - 1, T(-1));
+        diagonal[static_cast<std::size_t>(i)] = T(4 + i % 3);
+        put(i, diagonal[static_cast<std::size_t>(i)]);
+        if (c < g - 1) put(i + 1, T(-1));
+        if (r < g - 1) put(i + g, T(-1));
+        indptr.push_back(static_cast<std::int32_t>(values.size()));
+    }
+    const CsrView<T, std::int32_t> csr{values.data(), indices.data(), indptr.data(), n, n};
+    const auto dia = dia_from_csr(csr, kDiaMaxDiagonals, 10.0);
+    ASSERT_TRUE(dia.has_value());
+    const auto d = static_cast<index_t>(dia->offsets.size());
+    const auto coded = code_values(dia->values.get(), n * d);
+    const auto coded_diagonal = code_values(diagonal.data(), n);
+    ASSERT_EQ(coded_diagonal.table.size(), 3u);
+    const auto upload_codes = [&](const CodedValues<T>& c) {
+        auto codes = this->gpu.template matrix<std::uint8_t>(static_cast<index_t>(c.codes.size()), 1);
+        auto table = this->gpu.template matrix<T>(static_cast<index_t>(c.table.size()), 1);
+        this->gpu.from_host(c.codes.data(), codes.view());
+        this->gpu.from_host(c.table.data(), table.view());
+        return std::make_pair(std::move(codes), std::move(table));
+    };
+    const auto [dCodes, dTable] = upload_codes(coded);
+    const auto [dDiagCodes, dDiagTable] = upload_codes(coded_diagonal);
+    DiaView<T> view;
+    view.codes = dCodes.data();
+    view.table = dTable.data();
+    view.n = n;
+    view.diagonals = static_cast<int>(d);
+    std::copy(dia->offsets.begin(), dia->offsets.end(), view.offsets);
+    const DiagonalView<T> coded_d{nullptr, dDiagCodes.data(), dDiagTable.data()};
+    const auto table_size = static_cast<index_t>(coded.table.size());
+
+    const auto B = random_matrix<T>(n, 2, 91);
+    const auto dB = this->upload(B);
+    HostMatrix<T> X(n, 2);
+    auto dX = this->gpu.template matrix<T>(n, 2);
+    CgOptions o;
+    o.maxiter = 500;
+    o.atol = {std::is_same_v<T, float> ? 1e-3 : 1e-9, std::is_same_v<T, float> ? 1e-3 : 1e-9};
+    const SparseOp<CpuBackend, T, std::int32_t> cpu_op(cpu_be, csr, false);
+    const JacobiPrecond<CpuBackend, T> cpu_m(cpu_be, diagonal.data(), n);
+    const auto c = cg_solve<CpuBackend, T>(cpu_be, cpu_op, &cpu_m, B.view(), X.view(), o);
+    const DiaDeviceOp<T> gpu_op(this->gpu, view, table_size);
+    const DeviceJacobi<T> gpu_m(this->gpu, coded_d, 3, n);
+    const auto r = cg_solve<CudaBackend, T>(this->gpu, gpu_op, &gpu_m,
+                                            ConstMatView<T>(dB.view()), dX.view(), o);
+    for (int j = 0; j < 2; ++j) {
+        EXPECT_EQ(c.stop[j], CgStop::Converged);
+        EXPECT_EQ(r.stop[j], CgStop::Converged);
+        EXPECT_LE(std::abs(r.iterations[j] - c.iterations[j]), 1);
+    }
+    EXPECT_LE(max_rel_diff<T>(this->download(dX.view()).view(), X.view()), 1e3 * this->tol());
+
+    // Short tables: the largest code of each now lies past its table.
+    EXPECT_THROW(DeviceJacobi<T>(this->gpu, coded_d, 2, n), Error);
+    const DiaDeviceOp<T> short_op(this->gpu, view, table_size - 1);
+    const auto s = cg_solve<CudaBackend, T>(this->gpu, short_op, &gpu_m,
+                                            ConstMatView<T>(dB.view()), dX.view(), o);
+    for (int j = 0; j < 2; ++j) EXPECT_NE(s.stop[j], CgStop::Converged) << j;
 }
 
 }  // namespace

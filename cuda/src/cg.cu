@@ -136,7 +136,7 @@ template <class T>
 void CudaBackend::invert_positive_diagonal(DiagonalView<T> d, index_t n, MatView<T> inv) const {
     // One pass over the n entries finds the first bad one: the largest n - i over them (0
     // where every entry is good).  A plain d is inverted in the same pass (inv: n entries);
-    // a coded one by its table (inv: the table's size; its fill value 0 gives Inf, unused).
+    // a coded one by its table (inv: an entry per table entry; cuda_dia.hpp pads the table).
     double worst = 0;
     if (d.coded()) {
         worst = first_bad_entry<true>(stream_, d, n, inv.data);

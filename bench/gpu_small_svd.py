@@ -18,7 +18,8 @@ when formed in float64, not as a float64 one).  The matrices have the singular v
 sketched 1/j spectrum (1/j, j = 1..l, with random singular vectors), as the R of the
 benchmark's dense cases, and, for gesvdp, a rank-deficient one (the last 10 values 0),
 where it perturbs the matrix: its h_err_sigma is printed with the error of the singular
-values against LAPACK's.
+values against LAPACK's.  Last, whole rankwise.svd calls on the dense cases with each of
+the backend's ways (rankwise._cuda.set_small_svd), against torch.svd_lowrank.
 """
 
 from __future__ import annotations
@@ -195,6 +196,45 @@ def _candidates(R: np.ndarray) -> None:
             print(f"{name:8} {l:4d}  gesvdp on {label} failed: {type(exc).__name__}: {exc}"[:100])
 
 
+def _time_ways(A: Any, k: int) -> None:
+    """rankwise.svd(A, k, n_iter=2) with each of the backend's ways to the small SVD
+    (rankwise._cuda.set_small_svd) and torch.svd_lowrank, alternately: median of 5 rounds."""
+    import rankwise
+    import rankwise._cuda as cuda
+    import torch
+
+    dtype = np.dtype(A.dtype).name
+    At = torch.as_tensor(A, device="cuda")
+    ways = ("auto", "host", "jacobi", "polar") + (("gram",) if dtype == "float32" else ())
+    calls: dict[str, Callable[[], Any]] = {
+        way: (lambda w=way: (cuda.set_small_svd(w), rankwise.svd(A, k, n_iter=2))) for way in ways
+    }
+    calls["torch.svd_lowrank"] = lambda: (
+        torch.svd_lowrank(At, q=k + 10, niter=2),
+        torch.cuda.synchronize(),
+    )
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    try:
+        for _ in range(REPEATS // 3):
+            for name, fn in calls.items():
+                times[name].append(_median_seconds(fn, 1))
+    finally:
+        cuda.set_small_svd("auto")
+    for name, t in times.items():
+        print(f"{dtype:8} {k:4d}  {name:28} {1e3 * float(np.median(t)):9.3f}", flush=True)
+
+
+def _whole_calls() -> None:
+    """The dense cases (the issue's 32768 x 16384, k = 64 and 256, q = 2) by each way."""
+    from bench.gpu import decaying_dense
+
+    print(f"{'dtype':8} {'k':>4}  {'rankwise.svd, small SVD by':28} {'median ms':>9}")
+    for dtype in ("float32", "float64"):
+        A = decaying_dense(32768, 16384, dtype)
+        for k in (64, 256):
+            _time_ways(A, k)
+
+
 def main() -> None:
     import cupy as cp
     import torch
@@ -216,6 +256,7 @@ def main() -> None:
                     ms = f"failed: {type(exc).__name__}: {exc}"[:60]
                 print(f"{np.dtype(dtype).name:8} {l:4d}  {name:28} {ms}", flush=True)
             _candidates(R)
+    _whole_calls()
 
 
 if __name__ == "__main__":

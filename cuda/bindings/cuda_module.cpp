@@ -199,6 +199,30 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("reserved_bytes", &cuda::reserved_bytes,
           "Bytes of device memory that rankwise's pool of the current device holds (its "
           "live allocations, such as factors returned as CuPy arrays, and what it keeps).");
+    m.def(
+        "set_small_svd",
+        [](const std::string& way) {
+            static const std::vector<std::pair<std::string, cuda::SmallSvd>> ways = {
+                {"auto", cuda::SmallSvd::Auto},     {"host", cuda::SmallSvd::Host},
+                {"jacobi", cuda::SmallSvd::Jacobi}, {"polar", cuda::SmallSvd::Polar},
+                {"gram", cuda::SmallSvd::Gram}};
+            std::string previous;
+            for (const auto& [name, w] : ways)
+                if (w == cuda::small_svd_way()) previous = name;
+            for (const auto& [name, w] : ways) {
+                if (name == way) {
+                    cuda::set_small_svd(w);
+                    return previous;
+                }
+            }
+            require(false) << "set_small_svd: unknown way '" << way
+                           << "' (auto, host, jacobi, polar or gram)";
+            return previous;
+        },
+        py::arg("way"),
+        "How the SVDs take the SVD of their small l x l factor on the device, process-wide "
+        "(rankwise/cuda_backend.hpp, SmallSvd): 'auto' (the default), 'host', 'jacobi', "
+        "'polar' or 'gram'; returns the previous way.  For the benchmarks and tests.");
     m.def("device_count", &cuda::device_count,
           "Number of CUDA devices visible to this process (0 without a driver or a GPU).");
 

@@ -11,12 +11,14 @@
 #include <math_constants.h>
 
 #include "kernels.cuh"
+#include "small_svd.cuh"
 #include "rankwise/cuda_backend.hpp"
 #include "rankwise/lapack.hpp"
 
 namespace rankwise {
 
 using cuda::check;
+using cuda::read_info;
 using cuda::solver_int;
 
 namespace {
@@ -103,65 +105,6 @@ cusolverStatus_t orgqr(cusolverDnHandle_t h, int m, int n, double* A, int lda, c
                        double* w, int lw, int* info) {
     return cusolverDnDorgqr(h, m, n, n, A, lda, tau, w, lw, info);
 }
-cusolverStatus_t gesvd_size(cusolverDnHandle_t h, int m, int n, float*, int* lwork) {
-    return cusolverDnSgesvd_bufferSize(h, m, n, lwork);
-}
-cusolverStatus_t gesvd_size(cusolverDnHandle_t h, int m, int n, double*, int* lwork) {
-    return cusolverDnDgesvd_bufferSize(h, m, n, lwork);
-}
-cusolverStatus_t gesvd(cusolverDnHandle_t h, int m, int n, float* A, int lda, float* s, float* U,
-                       int ldu, float* Vt, int ldvt, float* w, int lw, int* info) {
-    return cusolverDnSgesvd(h, 'S', 'S', m, n, A, lda, s, U, ldu, Vt, ldvt, w, lw, nullptr, info);
-}
-cusolverStatus_t gesvd(cusolverDnHandle_t h, int m, int n, double* A, int lda, double* s,
-                       double* U, int ldu, double* Vt, int ldvt, double* w, int lw, int* info) {
-    return cusolverDnDgesvd(h, 'S', 'S', m, n, A, lda, s, U, ldu, Vt, ldvt, w, lw, nullptr, info);
-}
-
-cusolverStatus_t gesvdj_size(cusolverDnHandle_t h, int n, const float* A, const float* S,
-                             const float* U, const float* V, int* lwork, gesvdjInfo_t p) {
-    return cusolverDnSgesvdj_bufferSize(h, CUSOLVER_EIG_MODE_VECTOR, 0, n, n, A, n, S, U, n, V,
-                                        n, lwork, p);
-}
-cusolverStatus_t gesvdj_size(cusolverDnHandle_t h, int n, const double* A, const double* S,
-                             const double* U, const double* V, int* lwork, gesvdjInfo_t p) {
-    return cusolverDnDgesvdj_bufferSize(h, CUSOLVER_EIG_MODE_VECTOR, 0, n, n, A, n, S, U, n, V,
-                                        n, lwork, p);
-}
-cusolverStatus_t gesvdj(cusolverDnHandle_t h, int n, float* A, float* S, float* U, float* V,
-                        float* w, int lw, int* info, gesvdjInfo_t p) {
-    return cusolverDnSgesvdj(h, CUSOLVER_EIG_MODE_VECTOR, 0, n, n, A, n, S, U, n, V, n, w, lw,
-                             info, p);
-}
-cusolverStatus_t gesvdj(cusolverDnHandle_t h, int n, double* A, double* S, double* U, double* V,
-                        double* w, int lw, int* info, gesvdjInfo_t p) {
-    return cusolverDnDgesvdj(h, CUSOLVER_EIG_MODE_VECTOR, 0, n, n, A, n, S, U, n, V, n, w, lw,
-                             info, p);
-}
-
-// gesvdj's parameter object (its defaults: tolerance at machine precision, 100 sweeps),
-// destroyed at scope end; p stays null where it cannot be created.
-struct JacobiParams {
-    gesvdjInfo_t p = nullptr;
-    JacobiParams() {
-        if (cusolverDnCreateGesvdjInfo(&p) != CUSOLVER_STATUS_SUCCESS) p = nullptr;
-    }
-    ~JacobiParams() {
-        if (p != nullptr) cusolverDnDestroyGesvdjInfo(p);
-    }
-    JacobiParams(const JacobiParams&) = delete;
-    JacobiParams& operator=(const JacobiParams&) = delete;
-};
-
-// cuSOLVER's devInfo, read back on the host (synchronizes).
-int read_info(const DeviceMatrix<int>& info, cudaStream_t stream) {
-    int value = 0;
-    check(cudaMemcpyAsync(&value, info.data(), sizeof(int), cudaMemcpyDeviceToHost, stream),
-          "cudaMemcpyAsync (devInfo)");
-    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-    return value;
-}
-
 template <class T>
 void householder_qr(const CudaBackend& be, MatView<T> Y) {
     const int m = solver_int(Y.rows, "rows"), l = solver_int(Y.cols, "columns");
@@ -365,87 +308,6 @@ void CudaBackend::orthonormalize(MatView<T> Y, Ortho how) const {
     }
 }
 
-namespace {
-
-// ||X^T X - I||_F^2 for the n x n X (one GEMM; G is scratch).
-template <class T>
-double orthogonality2(const CudaBackend& be, ConstMatView<T> X, MatView<T> G) {
-    be.gemm(Trans::Yes, Trans::No, T(1), X, X, T(0), G);
-    const index_t ld = G.ld;
-    T* g = G.data;
-    cuda::for_each_entry(be.stream(), G.rows, 1,
-                         [=] __device__(index_t i, index_t) { g[i + i * ld] -= T(1); });
-    return be.sum_squares(ConstMatView<T>(G));
-}
-
-// R = Ur diag(s) Vt (R: n x n, Ur with leading dimension n) by cuSOLVER's Jacobi SVD on a
-// copy of R.  cuSOLVER's gesvd runs its bidiagonal QR loop as hundreds of tiny kernels with
-// host round trips: 7.3 ms for n = 74 and 25 ms for n = 266 in float32 on an H200, where
-// gesvdj took 2.2 and 12 ms (through torch; bench/gpu_small_svd.py, 2026-11-26).  The
-// result is checked before it is used - singular values finite, non-negative and
-// descending, ||R V - Ur diag(s)||_F and ||Ur^T Ur - I||_F, ||V^T V - I||_F within
-// 100 n eps - and false (nothing usable) where gesvdj fails or the check does: the caller
-// then runs gesvd.
-template <class T>
-bool jacobi_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::vector<T>& s,
-                MatView<T> Vt) {
-    const index_t n = R.cols;
-    const int ni = solver_int(n, "columns");
-    const auto& lib = cuda::libraries(be.stream());
-    const JacobiParams params;
-    if (params.p == nullptr || Ur.ld != n) return false;
-    auto A = be.matrix<T>(n, n), V = be.matrix<T>(n, n), sd = be.matrix<T>(n, 1);
-    be.copy(R, A.view());
-    int lw = 0;
-    if (gesvdj_size(lib.solver, ni, A.data(), sd.data(), Ur.data, V.data(), &lw, params.p) !=
-        CUSOLVER_STATUS_SUCCESS)
-        return false;
-    auto work = be.matrix<T>(std::max(lw, 1), 1);
-    auto info = be.matrix<int>(1, 1);
-    if (gesvdj(lib.solver, ni, A.data(), sd.data(), Ur.data, V.data(), work.data(), lw,
-               info.data(), params.p) != CUSOLVER_STATUS_SUCCESS ||
-        read_info(info, be.stream()) != 0)
-        return false;
-    s = be.to_host(sd.data(), n);
-    for (index_t i = 0; i < n; ++i)
-        if (!(std::isfinite(s[i]) && s[i] >= T(0) && (i == 0 || s[i] <= s[i - 1]))) return false;
-    const double tol = 100.0 * double(n) * std::numeric_limits<T>::epsilon();
-    auto RV = be.matrix<T>(n, n), US = be.matrix<T>(n, n);
-    be.gemm(Trans::No, Trans::No, T(1), R, ConstMatView<T>(V.view()), T(0), RV.view());
-    be.scale_columns(ConstMatView<T>(Ur), s.data(), US.view());
-    be.add_scaled(ConstMatView<T>(US.view()), T(-1), RV.view());
-    const double residual2 = be.sum_squares(ConstMatView<T>(RV.view()));
-    if (!(residual2 <= tol * tol * be.sum_squares(R))) return false;
-    if (!(orthogonality2(be, ConstMatView<T>(Ur), RV.view()) <= tol * tol)) return false;
-    if (!(orthogonality2(be, ConstMatView<T>(V.view()), RV.view()) <= tol * tol)) return false;
-    be.transpose(ConstMatView<T>(V.view()), Vt);
-    return true;
-}
-
-// Largest R whose SVD runs on the host (float32; float64 always does).  Median ms on an H200
-// with its 16-core Xeon (bench/gpu_small_svd.py, 2026-11-27), l = 74 / 266: LAPACK gesdd
-// with both copies 0.95 / 14.4 (float32) and 1.33 / 13.4 (float64); cuSOLVER gesvdj
-// 1.95 / 11.8 and 3.26 / 20.5; gesvd 5.3 / 19.7 and 6.9 / 21.6.
-constexpr index_t kHostSvdMaxColsFloat = 128;
-
-// R = Ur diag(s) Vt (R: a contiguous n x n device matrix, Ur with leading dimension n) by
-// LAPACK's gesdd (gesvd where it does not converge) on a host copy; the factors are copied
-// back.
-template <class T>
-void host_svd(const CudaBackend& be, const DeviceMatrix<T>& R, MatView<T> Ur,
-              std::vector<T>& s, MatView<T> Vt) {
-    const index_t n = R.cols();
-    const int ni = solver_int(n, "columns");
-    std::vector<T> a = be.to_host(R.data(), n * n);
-    std::vector<T> u(static_cast<std::size_t>(n * n)), vt(u.size());
-    s.assign(static_cast<std::size_t>(n), T(0));
-    lapack::thin_svd<T>(ni, ni, a.data(), ni, s.data(), u.data(), ni, vt.data(), ni, true);
-    be.from_host(u.data(), Ur);
-    be.from_host(vt.data(), Vt);
-}
-
-}  // namespace
-
 template <class T>
 void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver) const {
     require(W.rows >= W.cols && U.rows == W.rows && U.cols == W.cols && Vt.rows == W.cols &&
@@ -453,8 +315,13 @@ void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver
         << "svd: shapes do not match a thin SVD of a tall matrix";
     const index_t n = W.cols;
     if (n == 0) return;
+    if constexpr (std::is_same_v<T, float>) {
+        if (cuda::small_svd_way() == cuda::SmallSvd::Gram &&
+            cuda::gram_svd(*this, ConstMatView<T>(W), U, s, Vt))
+            return;
+    }
     // W = Q R with R = Q^T W0 formed from a copy, so it is exact for the Q computed even
-    // where CholeskyQR fell back to Householder; then the n x n SVD on the device.
+    // where CholeskyQR fell back to Householder; then the n x n SVD (small_svd.cu).
     auto W0 = matrix<T>(W.rows, n);
     copy(ConstMatView<T>(W), W0.view());
     orthonormalize(W, Ortho::CholQR2);
@@ -462,25 +329,7 @@ void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver
     gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(W0.view()), T(0),
          R.view());
     std::vector<T> sv;
-    if (std::is_same_v<T, double> || n <= kHostSvdMaxColsFloat) {
-        host_svd(*this, R, Ur.view(), sv, Vt);
-    } else if (!jacobi_svd(*this, ConstMatView<T>(R.view()), Ur.view(), sv, Vt)) {
-        const int ni = solver_int(n, "columns"), ldvt = solver_int(Vt.ld, "rows of Vt");
-        const auto& lib = cuda::libraries(stream_);
-        int lw = 0;
-        check(gesvd_size(lib.solver, ni, ni, R.data(), &lw), "gesvd_bufferSize");
-        auto work = matrix<T>(std::max(lw, 1), 1);
-        auto sd = matrix<T>(n, 1);
-        auto info = matrix<int>(1, 1);
-        check(gesvd(lib.solver, ni, ni, R.data(), ni, sd.data(), Ur.data(), ni, Vt.data, ldvt,
-                    work.data(), lw, info.data()),
-              "gesvd");
-        const int status = read_info(info, stream_);
-        if (status != 0)
-            throw LapackError("SVD did not converge on the device (gesvd info = " +
-                              std::to_string(status) + ")");
-        sv = to_host(sd.data(), n);
-    }
+    cuda::small_svd(*this, R, Ur.view(), sv, Vt);
     std::copy(sv.begin(), sv.end(), s);
     gemm(Trans::No, Trans::No, T(1), ConstMatView<T>(W), ConstMatView<T>(Ur.view()), T(0), U);
 }

@@ -1,12 +1,13 @@
 // Helpers shared by the CUDA backend's sources: an element-wise map over a column-major view,
 // column reductions in double with a fixed summation order, argmax, small host-array
-// copies, and the int-size check of cuSOLVER's dense routines.
+// copies, the int-size check of cuSOLVER's dense routines and the read-back of their info.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,33 @@ inline int solver_int(index_t v, const char* what) {
         << "the CUDA backend factorizes blocks of at most 2^31 - 1 " << what << "; got " << v;
     return static_cast<int>(v);
 }
+
+// cuSOLVER's devInfo, read back on the host (synchronizes).
+inline int read_info(const DeviceMatrix<int>& info, cudaStream_t stream) {
+    int value = 0;
+    check(cudaMemcpyAsync(&value, info.data(), sizeof(int), cudaMemcpyDeviceToHost, stream),
+          "cudaMemcpyAsync (devInfo)");
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    return value;
+}
+
+template <class T>
+constexpr cudaDataType data_type() {
+    return std::is_same<T, float>::value ? CUDA_R_32F : CUDA_R_64F;
+}
+
+// cuSOLVER's options object of the 64-bit API (default algorithms), destroyed at scope end.
+class SolverParams {
+   public:
+    SolverParams() { check(cusolverDnCreateParams(&p_), "cusolverDnCreateParams"); }
+    ~SolverParams() { cusolverDnDestroyParams(p_); }
+    SolverParams(const SolverParams&) = delete;
+    SolverParams& operator=(const SolverParams&) = delete;
+    cusolverDnParams_t get() const { return p_; }
+
+   private:
+    cusolverDnParams_t p_ = nullptr;
+};
 
 constexpr int kThreads = 256;
 constexpr index_t kMaxGridY = 65535;

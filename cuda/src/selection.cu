@@ -19,26 +19,10 @@
 namespace rankwise {
 
 using cuda::check;
+using cuda::data_type;
+using cuda::SolverParams;
 
 namespace {
-
-template <class T>
-constexpr cudaDataType data_type() {
-    return std::is_same<T, float>::value ? CUDA_R_32F : CUDA_R_64F;
-}
-
-// cuSOLVER's options object of the 64-bit API (default algorithms), destroyed at scope end.
-class SolverParams {
-   public:
-    SolverParams() { check(cusolverDnCreateParams(&p_), "cusolverDnCreateParams"); }
-    ~SolverParams() { cusolverDnDestroyParams(p_); }
-    SolverParams(const SolverParams&) = delete;
-    SolverParams& operator=(const SolverParams&) = delete;
-    cusolverDnParams_t get() const { return p_; }
-
-   private:
-    cusolverDnParams_t p_ = nullptr;
-};
 
 // A = P L U in place (cusolverDnXgetrf, m x n, any m and n), pivots (1-based, LAPACK's
 // sequential row swaps) into the device array ipiv (min(m, n) entries).  Returns getrf's

@@ -94,6 +94,17 @@ class CallMemoryScope {
     cudaStream_t stream_;
 };
 
+// How CudaBackend::svd takes the SVD of its small l x l factor (cuda/src/small_svd.cu says
+// what each costs): Auto, LAPACK's gesdd on the host for float64 and for float32 up to 128
+// columns, cuSOLVER's Jacobi SVD (gesvdj) beyond; Host, gesdd always; Jacobi, gesvdj always;
+// Polar, cuSOLVER's polar-decomposition SVD (gesvdp); Gram, for float32, the
+// eigendecomposition of W^T W in float64 in place of the l x l SVD (float64: Auto).  Every
+// way falls back to Auto's where it fails or its result does not pass its check.  Process
+// wide; the benchmarks compare the ways, the default is Auto.
+enum class SmallSvd { Auto, Host, Jacobi, Polar, Gram };
+void set_small_svd(SmallSvd way);
+SmallSvd small_svd_way();
+
 // Installed by the bindings: throws if the user pressed Ctrl-C.
 void set_interrupt_checker(void (*checker)());
 
@@ -154,9 +165,9 @@ class CudaBackend {
     // getrf does not.
     template <class T>
     void orthonormalize(MatView<T> Y, Ortho how) const;
-    // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (LAPACK's gesdd on a host copy for float64
-    // and for float32 up to 128 columns; otherwise cuSOLVER's gesvdj, checked, and gesvd
-    // where it fails), U = Q Ur.
+    // W = Q R (CholeskyQR2), R = Ur diag(s) Vt (the way cuda::small_svd_way() says: by
+    // default LAPACK's gesdd on a host copy for float64 and for float32 up to 128 columns,
+    // otherwise cuSOLVER's gesvdj, checked, and gesvd where it fails), U = Q Ur.
     template <class T>
     void svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver driver) const;
     template <class T>

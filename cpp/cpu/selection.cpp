@@ -153,7 +153,7 @@ void CpuBackend::solve(MatView<T> A, MatView<T> B, const char* what) const {
 template <class T>
 SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMatView<T> sEt,
                                  ConstMatView<T> At, ConstMatView<T> Pt, const T* w,
-                                 const T* gain, double* best_per_cand) const {
+                                 const T* gain, double noise2, double* best_per_cand) const {
     const index_t L = Bc.rows, r = Bc.cols, k = At.cols;
     require(Et.rows == L && sEt.rows == L && At.rows == L && Pt.rows == L && Et.cols == r &&
             sEt.cols == r && Pt.cols == k)
@@ -170,7 +170,7 @@ SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMa
             si += double(sEt(i, t)) * e;
             nb += b * b;
         }
-        const bool in_span = d <= span_tol * nb;
+        const bool in_span = d <= std::max(span_tol * nb, noise2);
         if (in_span) d = si = 0;
         double bv = std::numeric_limits<double>::infinity();
         index_t bj = 0;
@@ -178,7 +178,8 @@ SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMa
             const double a = double(At(i, j)) / double(w[j]);
             const double p = in_span ? 0.0 : double(Pt(i, j)) / double(w[j]);
             const double g = gain[j], den = d + a * a;
-            const double removed = den > den_tol * nb ? (si + 2 * a * p + a * a * g) / den : 0.0;
+            const double removed =
+                den > std::max(den_tol * nb, noise2) ? (si + 2 * a * p + a * a * g) / den : 0.0;
             const double delta = g - removed;
             if (delta < bv) {
                 bv = delta;
@@ -211,8 +212,8 @@ SwapBest CpuBackend::swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMa
     template void CpuBackend::solve<T>(MatView<T>, MatView<T>, const char*) const;             \
     template SwapBest CpuBackend::swap_search<T>(ConstMatView<T>, ConstMatView<T>,              \
                                                  ConstMatView<T>, ConstMatView<T>,              \
-                                                 ConstMatView<T>, const T*, const T*, double*) \
-        const;
+                                                 ConstMatView<T>, const T*, const T*, double, \
+                                                 double*) const;
 
 RANKWISE_INSTANTIATE_SELECTION(float)
 RANKWISE_INSTANTIATE_SELECTION(double)

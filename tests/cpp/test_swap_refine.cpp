@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -183,6 +184,36 @@ TYPED_TEST(SwapRefine, RefusesBadArguments) {
     EXPECT_THROW(swap_refine(be, v, s, {0, 1, 2, 3, 4}, 4, 5, 0.0), Error);      // k > r
     EXPECT_THROW(swap_refine(be, v, decaying_values<T>(3), {1}, 4, 5, 0.0), Error);  // |s| != r
     EXPECT_THROW(swap_refine(be, v, s, {1}, 0, 5, 0.0), Error);                  // shortlist
+}
+
+// A basis whose rows of A's empty rows are rounding noise (as a sketch leaves them: about
+// eps ||A||): such a row adds a direction of noise to the span, and its gain, a ratio of
+// two noise terms, can look like the best swap (a dask CUR swapped one in for a real row,
+// leaving the selection rank deficient).  No noise row is ever swapped in, and the refined
+// selection is that of the basis with those rows exactly zero.
+TYPED_TEST(SwapRefine, NeverSwapsInARowOfRoundingNoise) {
+    using T = TypeParam;
+    const index_t n = 200, r = 8, k = 4;
+    const std::vector<index_t> real{7, 19, 40, 41, 88, 120, 151, 190, 199, 3, 64, 100};
+    auto M = random_matrix<T>(n, r, 77);
+    const auto noise = random_matrix<T>(n, r, 78);
+    for (index_t i = 0; i < n; ++i) {
+        if (std::find(real.begin(), real.end(), i) != real.end()) continue;
+        for (index_t t = 0; t < r; ++t)
+            M.view()(i, t) = T(8) * std::numeric_limits<T>::epsilon() * noise.view()(i, t);
+    }
+    be.orthonormalize(M.view(), Ortho::Householder);
+    const auto s = decaying_values<T>(r);
+    for (std::uint64_t seed = 0; seed < 20; ++seed) {
+        // a start of k distinct real rows, then the refinement
+        std::vector<index_t> start(real.begin(), real.end());
+        std::shuffle(start.begin(), start.end(), std::mt19937_64(seed));
+        start.resize(static_cast<std::size_t>(k));
+        const auto out = swap_refine(be, ConstMatView<T>(M.view()), s, start, 8, 20, 0.0);
+        for (const index_t i : out.rows)
+            EXPECT_TRUE(std::find(real.begin(), real.end(), i) != real.end())
+                << "seed " << seed << ": noise row " << i << " swapped in";
+    }
 }
 
 // swap_candidates (the distributed refinement's per-block search): the search of

@@ -393,17 +393,20 @@ class CpuBackend {
 
     // Gains of all single exchanges: for candidates i < L (rows of Bc, Et, sEt: L x r, and
     // of At, Pt: L x k) and selected positions j < k, with d_i = ||Et_i||^2,
-    // s_i = sEt_i . Et_i and nb_i = ||Bc_i||^2 (in double): if d_i <= (r eps)^2 nb_i, the
-    // candidate is taken to lie in the selected span (d_i = s_i = 0 and p = 0); a =
-    // At(i, j) / w[j], p = Pt(i, j) / w[j], den = d_i + a^2, delta(j, i) = gain[j] -
-    // (s_i + 2 a p + a^2 gain[j]) / den if den > r eps nb_i, else gain[j].
+    // s_i = sEt_i . Et_i and nb_i = ||Bc_i||^2 (in double): if d_i <= max((r eps)^2 nb_i,
+    // noise2), the candidate is taken to lie in the selected span (d_i = s_i = 0 and p = 0);
+    // a = At(i, j) / w[j], p = Pt(i, j) / w[j], den = d_i + a^2, delta(j, i) = gain[j] -
+    // (s_i + 2 a p + a^2 gain[j]) / den if den > max(r eps nb_i, noise2), else gain[j].
+    // noise2: the squared norm below which what a candidate adds to the span is rounding
+    // noise of B as a whole (a row of an empty row of A, which a sketch leaves at eps ||A||,
+    // adds a direction of noise whose gain, a ratio of two noise terms, can look large).
     // best_per_cand[i] = min_j delta(j, i) (host, L entries); returns the smallest delta
     // (ties: smallest j, then smallest i; independent of the thread count).  w, gain:
     // host, k entries.
     template <class T>
     SwapBest swap_search(ConstMatView<T> Bc, ConstMatView<T> Et, ConstMatView<T> sEt,
                          ConstMatView<T> At, ConstMatView<T> Pt, const T* w, const T* gain,
-                         double* best_per_cand) const;
+                         double noise2, double* best_per_cand) const;
 };
 
 // Installed by the bindings: a function that throws if the user pressed Ctrl-C.

@@ -96,6 +96,10 @@ bool best_swap(const Backend& be, ConstMatView<T> Bt, const std::vector<T>& s2,
         for (index_t j = 0; j < k; ++j) kept += double(Qh[t + j * r]) * Qh[t + j * r] * s2[t];
     }
     f = total - kept;
+    // What a candidate adds to the span below r eps ||B||_F is rounding noise: the rows of
+    // A's empty rows in a sketched basis are about eps ||A|| (a dask CUR swapped such a row
+    // in for a real one, its noise direction's gain a ratio of two noise terms)
+    const double noise2 = (double(r) * eps) * (double(r) * eps) * total;
     // candidates in blocks of at most swap_block rows (the workspace stays
     // O(swap_block r) however tall B is): Bc = Bt[cand, :] (l x r), G = Bc Q,
     // Et = Bc - G Q^T, At = Bc W^T, sEt = Et diag(s^2), Pt = sEt W^T
@@ -125,7 +129,7 @@ bool best_swap(const Backend& be, ConstMatView<T> Bt, const std::vector<T>& s2,
                 T(0), pt);
         const SwapBest b = be.swap_search(ConstMatView<T>(bc), ConstMatView<T>(et),
                                           ConstMatView<T>(set), ConstMatView<T>(g),
-                                          ConstMatView<T>(pt), w.data(), gain.data(),
+                                          ConstMatView<T>(pt), w.data(), gain.data(), noise2,
                                           best_per_cand.data() + c0);
         // ties as within a block: smallest position, then the earlier candidate
         if (b.delta < best.delta || (b.delta == best.delta && b.position < best.position))

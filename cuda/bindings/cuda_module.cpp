@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "device_operand.hpp"
+#include "range_checked_op.hpp"
 #include "results.hpp"  // cpp/bindings: option names and result dicts shared with _core
 #include "rankwise/algo/cg.hpp"
 #include "rankwise/algo/precond.hpp"
@@ -195,6 +196,7 @@ PYBIND11_MODULE(_cuda, m) {
     // translator of its base Error would catch it as a ValueError).
     py::register_local_exception<Error>(m, "CoreError", PyExc_ValueError);
     py::register_local_exception<cuda::DeviceError>(m, "DeviceError", PyExc_RuntimeError);
+    py::register_local_exception<OutOfRange>(m, "OutOfRange", PyExc_ArithmeticError);
 
     m.def("reserved_bytes", &cuda::reserved_bytes,
           "Bytes of device memory that rankwise's pool of the current device holds (its "
@@ -315,7 +317,7 @@ PYBIND11_MODULE(_cuda, m) {
         "rsvd",
         [](const DeviceOperand& A, index_t k, index_t l, int n_iter, const std::string& method,
            const std::string& power_ortho, std::uint64_t key0, std::uint64_t key1,
-           std::uintptr_t stream, int passes) {
+           std::uintptr_t stream, int passes, double range_low, double range_high) {
             RsvdOptions o;
             o.k = k;
             o.l = l;
@@ -327,15 +329,27 @@ PYBIND11_MODULE(_cuda, m) {
             require(method == "subspace" || method == "block_krylov")
                 << "unknown method '" << method << "'";
             const bool krylov = method == "block_krylov";
+            const bool deferred = range_high > 0;
+            require(!deferred || A.kind == "dense")
+                << "rsvd: the range check of the first product is for dense operands";
             return svd_call(A, stream, [&](const CudaBackend& be, const auto& op) {
-                return krylov ? rsvd_block_krylov(be, op, o) : rsvd_subspace(be, op, o);
+                using T = typename std::decay_t<decltype(op)>::value_type;
+                const auto run = [&](const LinearOp<T>& a) {
+                    return krylov ? rsvd_block_krylov(be, a, o) : rsvd_subspace(be, a, o);
+                };
+                if (!deferred) return run(op);
+                const RangeCheckedOp<T> checked(be, op, A.dense<T>(), range_low, range_high);
+                return run(checked);
             });
         },
         py::arg("A"), py::arg("k"), py::arg("l"), py::arg("n_iter"), py::arg("method"),
         py::arg("power_ortho"), py::arg("key0"), py::arg("key1"), py::arg("stream"),
-        py::arg("passes") = 0,
+        py::arg("passes") = 0, py::arg("range_low") = 0.0, py::arg("range_high") = 0.0,
         "Fixed-rank randomized SVD; returns (U, s, V, info, shapes) with U and V DeviceBuffers.  "
-        "passes: block Krylov's passes over A (0: 2 n_iter + 2), l its block size.");
+        "passes: block Krylov's passes over A (0: 2 n_iter + 2), l its block size.  "
+        "range_high > 0 (a dense A that was not scanned): A's NaN/Inf and range check judged "
+        "from the first product (range_checked_op.hpp), OutOfRange where A's largest entry "
+        "is not finite or outside [range_low, range_high].");
 
     m.def(
         "rsvd_fixed_precision",

@@ -128,6 +128,12 @@ struct DeviceOperand {
         return fn(static_cast<const LinearOp<T>&>(op));
     }
 
+    // dense: the stored matrix (A, or A^T when transposed)
+    template <class T>
+    ConstMatView<T> dense() const {
+        return {reinterpret_cast<const T*>(data), rows, cols, ld};
+    }
+
     template <class T>
     DiaView<T> dia() const {
         DiaView<T> v;
@@ -146,8 +152,7 @@ struct DeviceOperand {
     template <class T, class Fn>
     auto visit(const CudaBackend& be, Fn&& fn) const {
         if (kind == "dense") {
-            const ConstMatView<T> a{reinterpret_cast<const T*>(data), rows, cols, ld};
-            const DenseOp<CudaBackend, T> op(be, a, transposed);
+            const DenseOp<CudaBackend, T> op(be, dense<T>(), transposed);
             return fn(static_cast<const LinearOp<T>&>(op));
         }
         if (kind == "callback") {

@@ -103,14 +103,14 @@ def _check_finite(values: Any, name: str) -> float:
     return float(top)
 
 
-def _dense(A: Any, name: str) -> DeviceMatrix:
+def _dense(A: Any, name: str, scan: bool = True) -> DeviceMatrix:
     cp = _cupy()
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D; got {A.ndim} dimensions")
     dtype = _work_dtype(A.dtype, name)
     if A.dtype != dtype:
         A = A.astype(dtype)
-    amax = _check_finite(A, name)
+    amax = _check_finite(A, name) if scan else math.nan
     m, n = (int(d) for d in A.shape)
     item = A.itemsize
     s0, s1 = A.strides
@@ -170,16 +170,20 @@ def _sparse(A: Any, name: str, both_ways: bool) -> DeviceMatrix:
     return DeviceMatrix(op, (m, n), dtype, "sparse", (A, other), amax)
 
 
-def as_device_matrix(A: Any, name: str = "A", *, both_ways: bool = True) -> DeviceMatrix:
+def as_device_matrix(
+    A: Any, name: str = "A", *, both_ways: bool = True, scan: bool = True
+) -> DeviceMatrix:
     """A CuPy ndarray or cupyx.scipy.sparse matrix as a DeviceMatrix (float32 stays float32,
     other real types compute in float64; NaN/Inf refused; A is never modified).  A sparse
-    matrix is kept as CSR, with (``both_ways``, for products with A^T too) its transpose."""
+    matrix is kept as CSR, with (``both_ways``, for products with A^T too) its transpose.
+    ``scan=False`` leaves a dense A unscanned (amax NaN): for a caller whose native call
+    judges A from its first product (rankwise._cuda.rsvd's range_high)."""
     import cupyx.scipy.sparse as csp
 
     if csp.issparse(A):
         return _sparse(A, name, both_ways)
     if isinstance(A, _cupy().ndarray):
-        return _dense(A, name)
+        return _dense(A, name, scan)
     raise TypeError(
         f"{name}: this rankwise function takes CuPy ndarrays and cupyx.scipy.sparse matrices "
         f"on the GPU; got {type(A).__module__}.{type(A).__name__}"

@@ -27,7 +27,8 @@ from ._validate import Matrix, as_matrix
 _MARGIN = 2.0**20  # below sqrt(max): Gram matrices of sketches of A stay finite
 
 
-def _bounds(dtype: np.dtype) -> tuple[float, float]:
+def bounds(dtype: np.dtype) -> tuple[float, float]:
+    """The range of max |a_ij| that the algorithms take as it is, in ``dtype``."""
     info = np.finfo(dtype)
     return math.sqrt(float(info.tiny)) * _MARGIN, math.sqrt(float(info.max)) / _MARGIN
 
@@ -44,7 +45,7 @@ def exponent_for(amax: float, dtype: Any) -> int:
     in ``dtype`` (also for the GPU's matrices, rankwise._gpu.DeviceMatrix)."""
     if not amax > 0:  # NaN (not known) or a zero matrix
         return 0
-    low, high = _bounds(np.dtype(dtype))
+    low, high = bounds(np.dtype(dtype))
     if low <= amax <= high:
         return 0
     return math.frexp(amax)[1]

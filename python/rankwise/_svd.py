@@ -370,6 +370,18 @@ def _no_krylov_shape(n_passes: Any, block_size: Any, mode: str) -> None:
         )
 
 
+def _rsvd_judged_by_first_product(cuda: Any, mat: Any, args: tuple[Any, ...]) -> Any:
+    """rankwise._cuda.rsvd of the unscanned dense ``mat``, judged from its first product
+    (cuda/bindings/range_checked_op.hpp); None where A's entries are not finite or not in
+    the range taken as it is, or where the singular values are not finite."""
+    low, high = _scale.bounds(mat.dtype)
+    try:
+        out = cuda.rsvd(mat.operand, *args, range_low=low, range_high=high)
+    except cuda.OutOfRange:
+        return None
+    return out if np.isfinite(out[1]).all() else None
+
+
 def _svd_gpu(
     A: Any,
     k: Any,
@@ -388,7 +400,11 @@ def _svd_gpu(
     cuda = _gpu.cuda_module()
     import cupy
 
-    mat = _gpu.as_device_operator(A)
+    # A dense A at a fixed rank is judged from its first product instead of scanned first
+    # (cuda/bindings/range_checked_op.hpp: one read of A less); OutOfRange, or a result that
+    # is not finite, sends it through the scan and scaling below.
+    deferred = tol is None and isinstance(A, cupy.ndarray)
+    mat = _gpu.as_device_matrix(A, scan=False) if deferred else _gpu.as_device_operator(A)
     if 0 in mat.shape:
         raise ValueError(f"A must not be empty; got shape {mat.shape}")
     mat, e = _gpu.within_range(mat)  # as checked_core on the CPU
@@ -405,7 +421,12 @@ def _svd_gpu(
         # "lu" as on the CPU; the CUDA backend normalizes power steps by one Cholesky QR step
         # (CholeskyQR2 where that step finds the block ill-conditioned: cuda/src/dense.cu).
         power_ortho = "lu" if method == "subspace" else "cholqr2"
-        out = cuda.rsvd(mat.operand, k, l, q, method, power_ortho, *key, stream, passes)
+        args = (k, l, q, method, power_ortho, *key, stream, passes)
+        out = _rsvd_judged_by_first_product(cuda, mat, args) if deferred else None
+        if out is None:
+            if deferred:  # scanned now: NaN/Inf refused, extreme entries scaled
+                mat, e = _gpu.within_range(_gpu.as_device_matrix(A))
+            out = cuda.rsvd(mat.operand, *args)
     else:
         _no_krylov_shape(n_passes, block_size, "tol")
         if mat.kind == "operator":

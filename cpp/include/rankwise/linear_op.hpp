@@ -13,6 +13,7 @@ namespace rankwise {
 template <class T>
 class LinearOp {
    public:
+    using value_type = T;
     virtual ~LinearOp() = default;
     virtual index_t rows() const = 0;
     virtual index_t cols() const = 0;

@@ -62,14 +62,20 @@ def _ways(Rc: Any, Rt: Any) -> dict[str, Callable[[], Any]]:
 
 
 def _cusolver() -> Any:
+    """The first cuSOLVER that loads and creates a handle (CUDA 13's, then 12's: CuPy may
+    have loaded either)."""
     import ctypes
 
     for name in ("libcusolver.so.12", "libcusolver.so.11", "libcusolver.so"):
         try:
-            return ctypes.CDLL(name)
+            lib = ctypes.CDLL(name)
         except OSError:
             continue
-    raise OSError("libcusolver not found")
+        handle = ctypes.c_void_p()
+        if lib.cusolverDnCreate(ctypes.byref(handle)) == 0:
+            lib.cusolverDnDestroy(handle)
+            return lib
+    raise OSError("no libcusolver that creates a handle")
 
 
 class _Gesvdp:

@@ -41,14 +41,26 @@ def _tol(dtype: Any) -> float:
     return 1e-4 if np.dtype(dtype) == np.float32 else 1e-10
 
 
+def _expected_way(way: str, dtype: Any, l: int) -> str:
+    """The way that takes an l x l factor of a well-conditioned spectrum."""
+    if way == "gram" and dtype == np.float32:
+        return "gram"
+    if way in ("host", "jacobi", "polar"):
+        return way
+    return "host" if dtype == np.float64 or l <= 128 else "jacobi"
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [10, 150])  # l = 20 and 160: host and (float32) gesvdj in auto
 def test_each_way_matches_the_cpu_backend(small_svd_way: str, dtype: Any, k: int) -> None:
     import cupy as cp
+    import rankwise._cuda as cuda
 
     sigma = 1.0 / np.arange(1, 401)
     A = _with_spectrum(600, 400, sigma, dtype, 11)
     U, s, Vt = rankwise.svd(cp.asarray(A), k, n_iter=2, random_state=3)
+    # the way itself ran, not its fallback (the factor's condition: about 23 and 185)
+    assert cuda.last_small_svd() == _expected_way(small_svd_way, dtype, k + 10)
     Uc, sc, Vtc = rankwise.svd(A, k, n_iter=2, random_state=3)
     U, s, Vt = cp.asnumpy(U), cp.asnumpy(s), cp.asnumpy(Vt)
     tol = _tol(dtype)
@@ -70,10 +82,12 @@ def test_each_way_keeps_equal_and_zero_singular_values(small_svd_way: str, dtype
     """Values equal in groups of ten and exact zeros (rank 20, k = 25): the Gram way declines
     (the factor is singular), gesvdp perturbs and its check decides, the rest as in auto."""
     import cupy as cp
+    import rankwise._cuda as cuda
 
     sigma = np.r_[np.full(10, 3.0), np.full(10, 1.0), np.zeros(10)]
     A = _with_spectrum(500, 300, sigma, dtype, 8)
     U, s, Vt = rankwise.svd(cp.asarray(A), 25, oversample=5, n_iter=2, random_state=0)
+    assert cuda.last_small_svd() != "gram"  # the factor is singular: declined
     U, s, Vt = cp.asnumpy(U), cp.asnumpy(s), cp.asnumpy(Vt)
     tol = 10 * _tol(dtype)
     np.testing.assert_allclose(s[:20], sigma[:20], rtol=tol)

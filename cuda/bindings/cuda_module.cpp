@@ -225,6 +225,10 @@ PYBIND11_MODULE(_cuda, m) {
         "How the SVDs take the SVD of their small l x l factor on the device, process-wide "
         "(rankwise/cuda_backend.hpp, SmallSvd): 'auto' (the default), 'host', 'jacobi', "
         "'polar' or 'gram'; returns the previous way.  For the benchmarks and tests.");
+    m.def(
+        "last_small_svd", [] { return std::string(cuda::last_small_svd()); },
+        "Which way took the process's last small SVD on the device: 'host', 'jacobi', "
+        "'gesvd', 'polar' or 'gram' ('' before the first).  For the tests.");
     m.def("device_count", &cuda::device_count,
           "Number of CUDA devices visible to this process (0 without a driver or a GPU).");
 

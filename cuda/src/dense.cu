@@ -317,8 +317,10 @@ void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver
     if (n == 0) return;
     if constexpr (std::is_same_v<T, float>) {
         if (cuda::small_svd_way() == cuda::SmallSvd::Gram &&
-            cuda::gram_svd(*this, ConstMatView<T>(W), U, s, Vt))
+            cuda::gram_svd(*this, ConstMatView<T>(W), U, s, Vt)) {
+            cuda::record_small_svd("gram");
             return;
+        }
     }
     // W = Q R with R = Q^T W0 formed from a copy, so it is exact for the Q computed even
     // where CholeskyQR fell back to Householder; then the n x n SVD (small_svd.cu).

@@ -251,11 +251,14 @@ bool symmetric_eig(const CudaBackend& be, MatView<double> G, double* lambda) {
 constexpr double kGramMaxCond = 1e3;
 
 std::atomic<SmallSvd> small_svd_setting{SmallSvd::Auto};
+std::atomic<const char*> last_way{""};  // string literals only
 
 }  // namespace
 
 void set_small_svd(SmallSvd way) { small_svd_setting = way; }
 SmallSvd small_svd_way() { return small_svd_setting.load(); }
+const char* last_small_svd() { return last_way.load(); }
+void record_small_svd(const char* way) { last_way = way; }
 
 template <class T>
 void small_svd(const CudaBackend& be, DeviceMatrix<T>& R, MatView<T> Ur, std::vector<T>& s,
@@ -263,14 +266,21 @@ void small_svd(const CudaBackend& be, DeviceMatrix<T>& R, MatView<T> Ur, std::ve
     const index_t n = R.cols();
     const SmallSvd way = small_svd_way();
     const ConstMatView<T> r(R.view());
-    if (way == SmallSvd::Polar && polar_svd(be, r, Ur, s, Vt)) return;
+    if (way == SmallSvd::Polar && polar_svd(be, r, Ur, s, Vt)) {
+        record_small_svd("polar");
+        return;
+    }
     const bool host = way == SmallSvd::Host ||
                       (way != SmallSvd::Jacobi &&
                        (std::is_same_v<T, double> || n <= kHostSvdMaxColsFloat));
     if (host) {
         host_svd(be, R, Ur, s, Vt);
-    } else if (!jacobi_svd(be, r, Ur, s, Vt)) {
+        record_small_svd("host");
+    } else if (jacobi_svd(be, r, Ur, s, Vt)) {
+        record_small_svd("jacobi");
+    } else {
         qr_svd(be, R, Ur, s, Vt);
+        record_small_svd("gesvd");
     }
 }
 

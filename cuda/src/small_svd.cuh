@@ -8,7 +8,8 @@
 namespace rankwise::cuda {
 
 // R = Ur diag(s) Vt for the contiguous n x n device matrix R (destroyed), Ur with leading
-// dimension n, s (host) descending: the way small_svd_way() says, falling back to Auto's.
+// dimension n, s (host) descending: the way small_svd_way() says (Polar falling back to
+// Auto's way, Jacobi to gesvd); record_small_svd says which ran.
 template <class T>
 void small_svd(const CudaBackend& be, DeviceMatrix<T>& R, MatView<T> Ur, std::vector<T>& s,
                MatView<T> Vt);

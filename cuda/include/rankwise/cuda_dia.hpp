@@ -44,6 +44,9 @@ class DiaDeviceOp final : public LinearOp<T> {
             a_.table = table_->data();
         }
     }
+    // a_.table points into table_: no copies (a copy would share or lose the table)
+    DiaDeviceOp(const DiaDeviceOp&) = delete;
+    DiaDeviceOp& operator=(const DiaDeviceOp&) = delete;
     index_t rows() const override { return a_.n; }
     index_t cols() const override { return a_.n; }
     void apply(Trans t, ConstMatView<T> X, MatView<T> Y) const override {

@@ -316,9 +316,11 @@ void CudaBackend::svd(MatView<T> W, MatView<T> U, T* s, MatView<T> Vt, SvdDriver
     const index_t n = W.cols;
     if (n == 0) return;
     if constexpr (std::is_same_v<T, float>) {
-        if (cuda::small_svd_way() == cuda::SmallSvd::Gram &&
-            cuda::gram_svd(*this, ConstMatView<T>(W), U, s, Vt)) {
-            cuda::record_small_svd("gram");
+        const cuda::SmallSvd way = cuda::small_svd_way();
+        const bool gram = way == cuda::SmallSvd::Gram || way == cuda::SmallSvd::GramHost;
+        if (gram && cuda::gram_svd(*this, ConstMatView<T>(W), U, s, Vt,
+                                   way == cuda::SmallSvd::GramHost)) {
+            cuda::record_small_svd(way == cuda::SmallSvd::Gram ? "gram" : "gram_host");
             return;
         }
     }

@@ -244,6 +244,27 @@ bool symmetric_eig(const CudaBackend& be, MatView<double> G, double* lambda) {
            read_info(info, be.stream()) == 0;
 }
 
+// The same on the host (LAPACK's dsyevd on a copy; X copied back into G): lambda (host)
+// ascending; false where syevd fails.
+bool host_symmetric_eig(const CudaBackend& be, MatView<double> G, std::vector<double>& lambda) {
+    const index_t n = G.cols;
+    const int ni = solver_int(n, "columns");
+    std::vector<double> g = be.to_host(G.data, n * n);  // (G contiguous: ld == n)
+    lambda.assign(static_cast<std::size_t>(n), 0.0);
+    double work_query = 0;
+    int iwork_query = 0;
+    lapack::syevd<double>('V', 'U', ni, g.data(), ni, lambda.data(), &work_query, -1,
+                          &iwork_query, -1);
+    std::vector<double> work(static_cast<std::size_t>(std::max(1.0, work_query)));
+    std::vector<int> iwork(static_cast<std::size_t>(std::max(1, iwork_query)));
+    if (lapack::syevd<double>('V', 'U', ni, g.data(), ni, lambda.data(), work.data(),
+                              static_cast<int>(work.size()), iwork.data(),
+                              static_cast<int>(iwork.size())) != 0)
+        return false;
+    be.from_host(g.data(), G);
+    return true;
+}
+
 // Largest s_1 / s_l that gram_svd takes.  Formed and decomposed in float64, W^T W gives the
 // singular values within about eps64 s_1^2 / s_j <= 2e-13 s_1 and W X diag(1/s)
 // orthonormal to about eps64 (s_1 / s_l)^2 = 2e-10: far inside float32's rounding
@@ -285,7 +306,7 @@ void small_svd(const CudaBackend& be, DeviceMatrix<T>& R, MatView<T> Ur, std::ve
 }
 
 bool gram_svd(const CudaBackend& be, ConstMatView<float> W, MatView<float> U, float* s,
-              MatView<float> Vt) {
+              MatView<float> Vt, bool eig_on_host) {
     const index_t rows = W.rows, l = W.cols;
     const cudaStream_t stream = be.stream();
     std::optional<DeviceMatrix<double>> Wd, WX;
@@ -299,10 +320,16 @@ bool gram_svd(const CudaBackend& be, ConstMatView<float> W, MatView<float> U, fl
     for_each_entry(stream, rows, l,
                    [=] __device__(index_t i, index_t j) { wd[i + j * rows] = double(W(i, j)); });
     const ConstMatView<double> w(Wd->view());
-    auto G = be.matrix<double>(l, l), lambda = be.matrix<double>(l, 1);
+    auto G = be.matrix<double>(l, l);
     be.gemm(Trans::Yes, Trans::No, 1.0, w, w, 0.0, G.view());
-    if (!symmetric_eig(be, G.view(), lambda.data())) return false;
-    const std::vector<double> ev = be.to_host(lambda.data(), l);  // ascending
+    std::vector<double> ev;  // ascending
+    if (eig_on_host) {
+        if (!host_symmetric_eig(be, G.view(), ev)) return false;
+    } else {
+        auto lambda = be.matrix<double>(l, 1);
+        if (!symmetric_eig(be, G.view(), lambda.data())) return false;
+        ev = be.to_host(lambda.data(), l);
+    }
     const double top = ev[static_cast<std::size_t>(l - 1)];
     if (!(std::isfinite(top) && top > 0 && ev[0] >= top / (kGramMaxCond * kGramMaxCond)))
         return false;

@@ -80,8 +80,9 @@ def test_each_way_matches_the_cpu_backend(small_svd_way: str, dtype: Any, k: int
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_each_way_keeps_equal_and_zero_singular_values(small_svd_way: str, dtype: Any) -> None:
-    """Values equal in groups of ten and exact zeros (rank 20, k = 25): the Gram way declines
-    (the factor is singular), gesvdp perturbs and its check decides, the rest as in auto."""
+    """The spectra hard for a small SVD: values equal in groups of ten and exact zeros (rank
+    20, k = 25).  The Gram ways decline (the factor is singular), gesvdp perturbs and its
+    check decides, Jacobi is checked and gesvd takes over where the check fails."""
     import cupy as cp
     import rankwise._cuda as cuda
 

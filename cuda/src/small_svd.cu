@@ -108,6 +108,18 @@ bool checked_svd(const CudaBackend& be, ConstMatView<T> R, ConstMatView<T> Ur,
     return orthogonality2(be, V, RV.view()) <= tol * tol;
 }
 
+// A device SVD of R (singular values sd, right vectors V; Ur written) as checked_svd judges
+// it: s (host) and Vt = V^T where it passes; false otherwise.
+template <class T>
+bool take_checked_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur,
+                      const DeviceMatrix<T>& sd, const DeviceMatrix<T>& V, std::vector<T>& s,
+                      MatView<T> Vt) {
+    s = be.to_host(sd.data(), R.cols);
+    if (!checked_svd(be, R, ConstMatView<T>(Ur), s, ConstMatView<T>(V.view()))) return false;
+    be.transpose(ConstMatView<T>(V.view()), Vt);
+    return true;
+}
+
 // R = Ur diag(s) Vt (R: n x n, Ur with leading dimension n) by cuSOLVER's Jacobi SVD on a
 // copy of R.  cuSOLVER's gesvd runs its bidiagonal QR loop as hundreds of tiny kernels with
 // host round trips: 7.3 ms for n = 74 and 25 ms for n = 266 in float32 on an H200, where
@@ -134,10 +146,7 @@ bool jacobi_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::ve
                info.data(), params.p) != CUSOLVER_STATUS_SUCCESS ||
         read_info(info, be.stream()) != 0)
         return false;
-    s = be.to_host(sd.data(), n);
-    if (!checked_svd(be, R, ConstMatView<T>(Ur), s, ConstMatView<T>(V.view()))) return false;
-    be.transpose(ConstMatView<T>(V.view()), Vt);
-    return true;
+    return take_checked_svd(be, R, Ur, sd, V, s, Vt);
 }
 
 // Largest R whose SVD runs on the host (float32; float64 always does).  Median ms on an H200
@@ -216,10 +225,7 @@ bool polar_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::vec
                           &perturbation) != CUSOLVER_STATUS_SUCCESS ||
         read_info(info, be.stream()) != 0)
         return false;
-    s = be.to_host(sd.data(), n);
-    if (!checked_svd(be, R, ConstMatView<T>(Ur), s, ConstMatView<T>(V.view()))) return false;
-    be.transpose(ConstMatView<T>(V.view()), Vt);
-    return true;
+    return take_checked_svd(be, R, Ur, sd, V, s, Vt);
 }
 
 // G = X diag(lambda) X^T for the symmetric n x n G (float64, upper triangle read): G is

@@ -212,8 +212,7 @@ def _time_ways(A: Any, k: int) -> None:
     dtype = np.dtype(A.dtype).name
     At = torch.as_tensor(A, device="cuda")
     ways = ("auto", "host", "jacobi", "polar")
-    if dtype == "float32":
-        ways += ("gram", "gram_host")
+    ways += ("gram", "gram_host") if dtype == "float32" else ("eig_jacobi", "eig_jacobi_host")
     calls: dict[str, Callable[[], Any]] = {
         way: (lambda w=way: (cuda.set_small_svd(w), rankwise.svd(A, k, n_iter=2))) for way in ways
     }

@@ -1,6 +1,7 @@
 """The ways the CUDA backend takes the SVD of its small l x l factor (rankwise._cuda's
 set_small_svd: host gesdd, cuSOLVER's Jacobi SVD, its polar-decomposition SVD, and for
-float32 the eigendecomposition of W^T W in float64, on the device or the host), each against
+float32 the eigendecomposition of W^T W in float64, on the device or the host, and for
+float64 gesvdj preconditioned by the eigenvectors of R^T R), each against
 the CPU backend and the exact singular values, on a spectrum each way takes (1/j: the
 condition of the sketched factor within the Gram ways' 1e3) and on one where the Gram ways
 must decline and the others must not lose the zeros (equal values in groups, exact zeros).
@@ -18,7 +19,7 @@ from gpu_support import needs_gpu
 
 pytestmark = needs_gpu
 
-WAYS = ("auto", "host", "jacobi", "polar", "gram", "gram_host")
+WAYS = ("auto", "host", "jacobi", "polar", "gram", "gram_host", "eig_jacobi", "eig_jacobi_host")
 
 
 @pytest.fixture(params=WAYS)
@@ -45,6 +46,8 @@ def _tol(dtype: Any) -> float:
 def _expected_way(way: str, dtype: Any, l: int) -> str:
     """The way that takes an l x l factor of a well-conditioned spectrum."""
     if way in ("gram", "gram_host") and dtype == np.float32:
+        return way
+    if way in ("eig_jacobi", "eig_jacobi_host") and dtype == np.float64:
         return way
     if way in ("host", "jacobi", "polar"):
         return way

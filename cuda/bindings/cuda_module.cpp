@@ -207,7 +207,9 @@ PYBIND11_MODULE(_cuda, m) {
             static const std::vector<std::pair<std::string, cuda::SmallSvd>> ways = {
                 {"auto", cuda::SmallSvd::Auto},     {"host", cuda::SmallSvd::Host},
                 {"jacobi", cuda::SmallSvd::Jacobi}, {"polar", cuda::SmallSvd::Polar},
-                {"gram", cuda::SmallSvd::Gram},     {"gram_host", cuda::SmallSvd::GramHost}};
+                {"gram", cuda::SmallSvd::Gram},     {"gram_host", cuda::SmallSvd::GramHost},
+                {"eig_jacobi", cuda::SmallSvd::EigJacobi},
+                {"eig_jacobi_host", cuda::SmallSvd::EigJacobiHost}};
             std::string previous;
             for (const auto& [name, w] : ways)
                 if (w == cuda::small_svd_way()) previous = name;
@@ -218,18 +220,20 @@ PYBIND11_MODULE(_cuda, m) {
                 }
             }
             require(false) << "set_small_svd: unknown way '" << way
-                           << "' (auto, host, jacobi, polar, gram or gram_host)";
+                           << "' (auto, host, jacobi, polar, gram, gram_host, eig_jacobi or "
+                              "eig_jacobi_host)";
             return previous;
         },
         py::arg("way"),
         "How the SVDs take the SVD of their small l x l factor on the device, process-wide "
         "(rankwise/cuda_backend.hpp, SmallSvd): 'auto' (the default), 'host', 'jacobi', "
-        "'polar', 'gram' or 'gram_host'; returns the previous way.  For the benchmarks and "
-        "tests.");
+        "'polar', 'gram', 'gram_host', 'eig_jacobi' or 'eig_jacobi_host'; returns the "
+        "previous way.  For the benchmarks and tests.");
     m.def(
         "last_small_svd", [] { return std::string(cuda::last_small_svd()); },
         "Which way took the process's last small SVD on the device: 'host', 'jacobi', "
-        "'gesvd', 'polar', 'gram' or 'gram_host' ('' before the first).  For the tests.");
+        "'gesvd', 'polar', 'gram', 'gram_host', 'eig_jacobi' or 'eig_jacobi_host' ('' before "
+        "the first).  For the tests.");
     m.def("device_count", &cuda::device_count,
           "Number of CUDA devices visible to this process (0 without a driver or a GPU).");
 

@@ -99,15 +99,17 @@ class CallMemoryScope {
 // columns, cuSOLVER's Jacobi SVD (gesvdj) beyond; Host, gesdd always; Jacobi, gesvdj always;
 // Polar, cuSOLVER's polar-decomposition SVD (gesvdp); Gram, for float32, the
 // eigendecomposition of W^T W in float64 in place of the l x l SVD (float64: Auto), by
-// cuSOLVER's syevd, GramHost the same by LAPACK's on the host.  Polar and the Gram ways fall
-// back to Auto's way where they fail or decline, Jacobi (as in Auto) to cuSOLVER's gesvd.
-// Process wide; the benchmarks compare the ways, the default is Auto.
-enum class SmallSvd { Auto, Host, Jacobi, Polar, Gram, GramHost };
+// cuSOLVER's syevd, GramHost the same by LAPACK's on the host; EigJacobi, for float64,
+// gesvdj on R X with X the eigenvectors of R^T R (syevd; EigJacobiHost: LAPACK's), where
+// it converges in a sweep or two (float32: Auto).  Polar, the Gram and the EigJacobi ways
+// fall back to Auto's way where they fail or decline, Jacobi (as in Auto) to cuSOLVER's
+// gesvd.  Process wide; the benchmarks compare the ways, the default is Auto.
+enum class SmallSvd { Auto, Host, Jacobi, Polar, Gram, GramHost, EigJacobi, EigJacobiHost };
 void set_small_svd(SmallSvd way);
 SmallSvd small_svd_way();
 // Which way took the last small SVD of the process: "host", "jacobi", "gesvd", "polar",
-// "gram" or "gram_host" ("" before the first); for the tests, which must tell a way from its
-// fallback.
+// "gram", "gram_host", "eig_jacobi" or "eig_jacobi_host" ("" before the first); for the
+// tests, which must tell a way from its fallback.
 const char* last_small_svd();
 void record_small_svd(const char* way);
 

@@ -204,7 +204,9 @@ def _candidates(R: np.ndarray) -> None:
 
 def _time_ways(A: Any, k: int) -> None:
     """rankwise.svd(A, k, n_iter=2) with each of the backend's ways to the small SVD
-    (rankwise._cuda.set_small_svd) and torch.svd_lowrank, alternately: median of 5 rounds."""
+    (rankwise._cuda.set_small_svd) and torch.svd_lowrank, alternately: median of 5 rounds.
+    At k = 64 also the "any method" contender of bench/gpu.py, block Krylov with 5 passes of
+    k columns (its small SVD is 192 x 192), by each way."""
     import rankwise
     import rankwise._cuda as cuda
     import torch
@@ -216,6 +218,12 @@ def _time_ways(A: Any, k: int) -> None:
     calls: dict[str, Callable[[], Any]] = {
         way: (lambda w=way: (cuda.set_small_svd(w), rankwise.svd(A, k, n_iter=2))) for way in ways
     }
+    if k == 64:
+        for way in ways:
+            calls[f"block_krylov 5 x k, {way}"] = lambda w=way: (
+                cuda.set_small_svd(w),
+                rankwise.svd(A, k, method="block_krylov", n_passes=5, block_size=k),
+            )
     calls["torch.svd_lowrank"] = lambda: (
         torch.svd_lowrank(At, q=k + 10, niter=2),
         torch.cuda.synchronize(),

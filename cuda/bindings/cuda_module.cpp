@@ -230,6 +230,10 @@ PYBIND11_MODULE(_cuda, m) {
         "'polar', 'gram', 'gram_host', 'eig_jacobi' or 'eig_jacobi_host'; returns the "
         "previous way.  For the benchmarks and tests.");
     m.def(
+        "last_range_check", [] { return std::string(last_range_check.load()); },
+        "How the process's last first-product check of rsvd ended (range_checked_op.hpp): "
+        "'product', 'scan', 'out of range', or '' before the first.  For the tests.");
+    m.def(
         "last_small_svd", [] { return std::string(cuda::last_small_svd()); },
         "Which way took the process's last small SVD on the device: 'host', 'jacobi', "
         "'gesvd', 'polar', 'gram', 'gram_host', 'eig_jacobi' or 'eig_jacobi_host' ('' before "

@@ -3,23 +3,29 @@
 // rankwise.svd scans A before it computes (NaN/Inf refused; entries near the float maximum or
 // the subnormals scaled by a power of two first, python/rankwise/_scale.py): one read of A,
 // 0.5 ms of a 21 ms randomized SVD of 32768 x 16384 float32 on an H200 and 1.05 of 17.2 ms in
-// float64 (bench/RESULTS.md, session 22).  The first product Y = A X (or A^T X) tells as much
-// where it is unremarkable: a NaN or Inf entry of A makes the entries of Y that it enters NaN
-// or Inf (a product with it is NaN or +-Inf, whatever the other factor, and so is any sum
-// with it), and the size of Y bounds A's largest entry a from both sides:
-// - below, always: |y_ij| <= a ||x_j||_1 <= a sqrt(n) ||x_j||_2 (n: X's rows), so
-//   max |y| >= low sqrt(n) max_j ||x_j||_2 gives a >= low;
-// - above, with probability 1 - (0.8 t)^l for a Gaussian X (the sketch; an orthonormalized
-//   one likewise): the row of Y through a is Gaussian with a standard deviation of at least
-//   a ||x_j||_2 / sqrt(n), so it exceeds t times that in one of the l columns, and
-//   max |y| <= high t min_j ||x_j||_2 / sqrt(n) gives a <= high, with t = 2^-30.
-// Where both hold, the computation goes on without the scan; otherwise A itself is scanned
-// here (what the scan before the call would have cost) and the computation goes on where its
-// entries are finite and in range, and stops with OutOfRange where they are not: the caller
-// then scans and scales as before, and starts again.
+// float64 (bench/RESULTS.md, session 22).  The first product Y = A X tells as much where it
+// is unremarkable (a its largest entry |a_pq|, n = X's rows, l = its columns):
+// - a NaN or Inf entry of A makes the entries of Y that it enters NaN or Inf (its product
+//   with any other factor is NaN or +-Inf, and so is any sum with it);
+// - below, always: |y_ij| <= a ||x_j||_1 <= a sqrt(n) ||x_j||_2, so max |y| >=
+//   low sqrt(n) max_j ||x_j||_2 gives a >= low;
+// - above, for the sketches of algo/rsvd.hpp (X Gaussian, or Gaussian orthonormalized): in
+//   row p, y_pj = A_p x_j with ||A_p|| >= a, and A_p x_j / ||A_p|| is Gaussian (or a
+//   coordinate of a random unit vector) of scale ||x_j|| / sqrt(n), below t times that with
+//   probability at most 0.8 t, and in all l columns with probability at most (0.8 t)^l
+//   (checked by Monte Carlo for both kinds of X, down to n = l + 1, session 43), so
+//   max |y| <= high t min_j ||x_j|| / sqrt(n) gives a <= high but for that chance.  t =
+//   min(0.5, 2^(-30 / l)) keeps it at 2^-30 or below: at l = 74, t = 0.5 and the chance is
+//   0.4^74 (with t = 2^-30 for every l, float32 entries above about 100 failed the bound).
+// Where both bounds hold, the computation goes on without the scan; otherwise A itself is
+// scanned here (what the scan before the call would have cost) and the computation goes on
+// where its entries are finite and in range, and stops with OutOfRange where they are not:
+// the caller then scans and scales as before, and starts again.  last_range_check says
+// which happened, for the tests.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -34,6 +40,10 @@ namespace rankwise::cuda_bindings {
 class OutOfRange : public Error {
     using Error::Error;
 };
+
+// How the last first-product check of the process ended: "product" (the bounds settled
+// it), "scan" (A scanned, in range), "out of range", or "" before the first.
+inline std::atomic<const char*> last_range_check{""};  // string literals only
 
 template <class T>
 class RangeCheckedOp final : public LinearOp<T> {
@@ -53,9 +63,6 @@ class RangeCheckedOp final : public LinearOp<T> {
     }
 
    private:
-    // 2^-30: the chance that every column of a Gaussian X stays below it, (0.8 t)^l
-    static constexpr double kTail = 1.0 / 1073741824.0;
-
     void check(ConstMatView<T> X, ConstMatView<T> Y) const {
         checked_ = true;
         if (X.cols == 0 || Y.rows == 0) return;
@@ -64,12 +71,20 @@ class RangeCheckedOp final : public LinearOp<T> {
         const double xmax = *std::max_element(norms.begin(), norms.end());
         const double xmin = *std::min_element(norms.begin(), norms.end());
         const double root_n = std::sqrt(double(X.rows));
+        // (0.8 t)^l <= 2^-30: the chance that the upper bound is wrong
+        const double t = std::min(0.5, std::exp2(-30.0 / double(X.cols)));
         const double ymax = be_.finite_abs_max(Y);  // +Inf where NaN or Inf
         if (std::isfinite(ymax) && ymax >= low_ * root_n * xmax &&
-            ymax <= high_ * kTail * xmin / root_n)
+            ymax <= high_ * t * xmin / root_n) {
+            last_range_check = "product";
             return;
+        }
         const double amax = scan();
-        if (std::isfinite(amax) && (amax == 0 || (amax >= low_ && amax <= high_))) return;
+        if (std::isfinite(amax) && (amax == 0 || (amax >= low_ && amax <= high_))) {
+            last_range_check = "scan";
+            return;
+        }
+        last_range_check = "out of range";
         throw OutOfRange("A's entries are not finite, or not in the range taken as it is");
     }
 

@@ -374,6 +374,8 @@ bool gram_svd(const CudaBackend& be, ConstMatView<float> W, MatView<float> U, fl
     const double top = ev[static_cast<std::size_t>(l - 1)];
     if (!(std::isfinite(top) && top > 0 && ev[0] >= top / (kGramMaxCond * kGramMaxCond)))
         return false;
+    if (!std::all_of(ev.begin(), ev.end(), [](double v) { return std::isfinite(v); }))
+        return false;
     // descending order: X's column j is G's column l - 1 - j, s_j = sqrt(lambda_{l-1-j})
     std::vector<double> inverse(static_cast<std::size_t>(l));
     for (index_t j = 0; j < l; ++j) {

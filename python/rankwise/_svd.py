@@ -377,7 +377,9 @@ def _rsvd_judged_by_first_product(cuda: Any, mat: Any, args: tuple[Any, ...]) ->
     low, high = _scale.bounds(mat.dtype)
     try:
         out = cuda.rsvd(mat.operand, *args, range_low=low, range_high=high)
-    except cuda.OutOfRange:
+    except (cuda.OutOfRange, cuda.CoreError):
+        # (CoreError: where the upper bound's 2^-30 chance came true, an unscaled A out of
+        # range can end in a LAPACK failure; a genuine error recurs on the scanned call)
         return None
     return out if np.isfinite(out[1]).all() else None
 
@@ -425,6 +427,7 @@ def _svd_gpu(
         out = _rsvd_judged_by_first_product(cuda, mat, args) if deferred else None
         if out is None:
             if deferred:  # scanned now: NaN/Inf refused, extreme entries scaled
+                del mat  # (its copy of a strided or converted A goes first)
                 mat, e = _gpu.within_range(_gpu.as_device_matrix(A))
             out = cuda.rsvd(mat.operand, *args)
     else:

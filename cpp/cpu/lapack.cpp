@@ -231,6 +231,17 @@ int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, 
     return info;
 }
 
+template <class T>
+int syevd_vectors(char uplo, int n, T* a, int lda, T* w) {
+    T work_query = 0;
+    int iwork_query = 0;
+    syevd<T>('V', uplo, n, a, lda, w, &work_query, -1, &iwork_query, -1);
+    std::vector<T> work(static_cast<std::size_t>(std::max(T(1), work_query)));
+    std::vector<int> iwork(static_cast<std::size_t>(std::max(1, iwork_query)));
+    return syevd<T>('V', uplo, n, a, lda, w, work.data(), static_cast<int>(work.size()),
+                    iwork.data(), static_cast<int>(iwork.size()));
+}
+
 #define RANKWISE_INSTANTIATE_LAPACK(T)                                                      \
     template void gemm<T>(char, char, int, int, int, T, const T*, int, const T*, int, T, T*, \
                           int);                                                             \
@@ -247,7 +258,8 @@ int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, 
     template int geqp3<T>(int, int, T*, int, int*, T*, T*, int);                            \
     template int gesv<T>(int, int, T*, int, int*, T*, int);                                  \
     template void gemv<T>(char, int, int, T, const T*, int, const T*, int, T, T*, int);      \
-    template int syevd<T>(char, char, int, T*, int, T*, T*, int, int*, int);
+    template int syevd<T>(char, char, int, T*, int, T*, T*, int, int*, int);                 \
+    template int syevd_vectors<T>(char, int, T*, int, T*);
 
 RANKWISE_INSTANTIATE_LAPACK(float)
 RANKWISE_INSTANTIATE_LAPACK(double)

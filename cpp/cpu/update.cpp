@@ -130,16 +130,7 @@ bool CpuBackend::top_svd_by_gram(ConstMatView<T> M, index_t k, MatView<T> U, T* 
     }
     std::vector<double> G(static_cast<std::size_t>(n * n)), w(static_cast<std::size_t>(n));
     lapack::syrk<double>('L', 'T', ni, mi, 1.0, md, ldm, 0.0, G.data(), ni);
-    double work_query = 0;
-    int iwork_query = 0;
-    lapack::syevd<double>('V', 'L', ni, G.data(), ni, w.data(), &work_query, -1, &iwork_query,
-                          -1);
-    std::vector<double> work(static_cast<std::size_t>(std::max(1.0, work_query)));
-    std::vector<int> iwork(static_cast<std::size_t>(std::max(1, iwork_query)));
-    if (lapack::syevd<double>('V', 'L', ni, G.data(), ni, w.data(), work.data(),
-                              static_cast<int>(work.size()), iwork.data(),
-                              static_cast<int>(iwork.size())) != 0)
-        return false;
+    if (lapack::syevd_vectors<double>('L', ni, G.data(), ni, w.data()) != 0) return false;
     const double top = w[static_cast<std::size_t>(n - 1)];
     const double kth = w[static_cast<std::size_t>(n - k)];  // ascending eigenvalues
     if (!(std::isfinite(top) && top > 0 && kth * max_ratio2 >= top)) return false;

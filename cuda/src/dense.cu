@@ -13,7 +13,6 @@
 #include "kernels.cuh"
 #include "small_svd.cuh"
 #include "rankwise/cuda_backend.hpp"
-#include "rankwise/lapack.hpp"
 
 namespace rankwise {
 

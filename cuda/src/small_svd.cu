@@ -75,7 +75,6 @@ struct JacobiParams {
     JacobiParams& operator=(const JacobiParams&) = delete;
 };
 
-
 // ||X^T X - I||_F^2 for the n x n X (one GEMM; G is scratch).
 template <class T>
 double orthogonality2(const CudaBackend& be, ConstMatView<T> X, MatView<T> G) {
@@ -228,46 +227,40 @@ bool polar_svd(const CudaBackend& be, ConstMatView<T> R, MatView<T> Ur, std::vec
     return take_checked_svd(be, R, Ur, sd, V, s, Vt);
 }
 
-// G = X diag(lambda) X^T for the symmetric n x n G (float64, upper triangle read): G is
-// overwritten by X, lambda (device, n values) ascending; false where syevd fails.
-bool symmetric_eig(const CudaBackend& be, MatView<double> G, double* lambda) {
+// G = X diag(lambda) X^T for the symmetric n x n G (float64, contiguous, upper triangle
+// read): G is overwritten by X, lambda (host, n values) ascending.  By cuSOLVER's syevd, or
+// with on_host by LAPACK's on a host copy (X copied back).  false where syevd fails.
+bool symmetric_eig(const CudaBackend& be, MatView<double> G, bool on_host,
+                   std::vector<double>& lambda) {
     const index_t n = G.cols;
+    if (on_host) {
+        std::vector<double> g = be.to_host(G.data, n * n);
+        lambda.assign(static_cast<std::size_t>(n), 0.0);
+        const int ni = solver_int(n, "columns");
+        if (lapack::syevd_vectors<double>('U', ni, g.data(), ni, lambda.data()) != 0)
+            return false;
+        be.from_host(g.data(), G);
+        return true;
+    }
     const auto& lib = cuda::libraries(be.stream());
     const SolverParams params;
+    auto values = be.matrix<double>(n, 1);
     std::size_t device_bytes = 0, host_bytes = 0;
     if (cusolverDnXsyevd_bufferSize(lib.solver, params.get(), CUSOLVER_EIG_MODE_VECTOR,
                                     CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, G.data, G.ld,
-                                    CUDA_R_64F, lambda, CUDA_R_64F, &device_bytes,
+                                    CUDA_R_64F, values.data(), CUDA_R_64F, &device_bytes,
                                     &host_bytes) != CUSOLVER_STATUS_SUCCESS)
         return false;
     auto work = be.matrix<char>(static_cast<index_t>(std::max<std::size_t>(device_bytes, 1)), 1);
     std::vector<char> host_work(std::max<std::size_t>(host_bytes, 1));
     auto info = be.matrix<int>(1, 1);
-    return cusolverDnXsyevd(lib.solver, params.get(), CUSOLVER_EIG_MODE_VECTOR,
-                            CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, G.data, G.ld, CUDA_R_64F,
-                            lambda, CUDA_R_64F, work.data(), device_bytes, host_work.data(),
-                            host_bytes, info.data()) == CUSOLVER_STATUS_SUCCESS &&
-           read_info(info, be.stream()) == 0;
-}
-
-// The same on the host (LAPACK's dsyevd on a copy; X copied back into G): lambda (host)
-// ascending; false where syevd fails.
-bool host_symmetric_eig(const CudaBackend& be, MatView<double> G, std::vector<double>& lambda) {
-    const index_t n = G.cols;
-    const int ni = solver_int(n, "columns");
-    std::vector<double> g = be.to_host(G.data, n * n);  // (G contiguous: ld == n)
-    lambda.assign(static_cast<std::size_t>(n), 0.0);
-    double work_query = 0;
-    int iwork_query = 0;
-    lapack::syevd<double>('V', 'U', ni, g.data(), ni, lambda.data(), &work_query, -1,
-                          &iwork_query, -1);
-    std::vector<double> work(static_cast<std::size_t>(std::max(1.0, work_query)));
-    std::vector<int> iwork(static_cast<std::size_t>(std::max(1, iwork_query)));
-    if (lapack::syevd<double>('V', 'U', ni, g.data(), ni, lambda.data(), work.data(),
-                              static_cast<int>(work.size()), iwork.data(),
-                              static_cast<int>(iwork.size())) != 0)
+    if (cusolverDnXsyevd(lib.solver, params.get(), CUSOLVER_EIG_MODE_VECTOR,
+                         CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, G.data, G.ld, CUDA_R_64F,
+                         values.data(), CUDA_R_64F, work.data(), device_bytes, host_work.data(),
+                         host_bytes, info.data()) != CUSOLVER_STATUS_SUCCESS ||
+        read_info(info, be.stream()) != 0)
         return false;
-    be.from_host(g.data(), G);
+    lambda = be.to_host(values.data(), n);
     return true;
 }
 
@@ -289,13 +282,8 @@ bool eig_jacobi_svd(const CudaBackend& be, ConstMatView<double> R, MatView<doubl
     const index_t n = R.cols;
     auto X = be.matrix<double>(n, n);  // R^T R, then its eigenvectors
     be.gemm(Trans::Yes, Trans::No, 1.0, R, R, 0.0, X.view());
-    if (eig_on_host) {
-        std::vector<double> lambda;
-        if (!host_symmetric_eig(be, X.view(), lambda)) return false;
-    } else {
-        auto lambda = be.matrix<double>(n, 1);
-        if (!symmetric_eig(be, X.view(), lambda.data())) return false;
-    }
+    std::vector<double> lambda;
+    if (!symmetric_eig(be, X.view(), eig_on_host, lambda)) return false;
     const ConstMatView<double> x(X.view());
     auto B = be.matrix<double>(n, n), VtB = be.matrix<double>(n, n);
     be.gemm(Trans::No, Trans::No, 1.0, R, x, 0.0, B.view());
@@ -364,18 +352,11 @@ bool gram_svd(const CudaBackend& be, ConstMatView<float> W, MatView<float> U, fl
     auto G = be.matrix<double>(l, l);
     be.gemm(Trans::Yes, Trans::No, 1.0, w, w, 0.0, G.view());
     std::vector<double> ev;  // ascending
-    if (eig_on_host) {
-        if (!host_symmetric_eig(be, G.view(), ev)) return false;
-    } else {
-        auto lambda = be.matrix<double>(l, 1);
-        if (!symmetric_eig(be, G.view(), lambda.data())) return false;
-        ev = be.to_host(lambda.data(), l);
-    }
+    if (!symmetric_eig(be, G.view(), eig_on_host, ev)) return false;
     const double top = ev[static_cast<std::size_t>(l - 1)];
-    if (!(std::isfinite(top) && top > 0 && ev[0] >= top / (kGramMaxCond * kGramMaxCond)))
-        return false;
-    if (!std::all_of(ev.begin(), ev.end(), [](double v) { return std::isfinite(v); }))
-        return false;
+    const bool finite =
+        std::all_of(ev.begin(), ev.end(), [](double v) { return std::isfinite(v); });
+    if (!(finite && top > 0 && ev[0] >= top / (kGramMaxCond * kGramMaxCond))) return false;
     // descending order: X's column j is G's column l - 1 - j, s_j = sqrt(lambda_{l-1-j})
     std::vector<double> inverse(static_cast<std::size_t>(l));
     for (index_t j = 0; j < l; ++j) {

@@ -70,5 +70,9 @@ void gemv(char trans, int m, int n, T alpha, const T* a, int lda, const T* x, in
 template <class T>
 int syevd(char jobz, char uplo, int n, T* a, int lda, T* w, T* work, int lwork, int* iwork,
           int liwork);
+// syevd with jobz = 'V' and its workspace queried and allocated here: a (n x n) is replaced
+// by the eigenvectors, w receives the eigenvalues (ascending); returns syevd's info.
+template <class T>
+int syevd_vectors(char uplo, int n, T* a, int lda, T* w);
 
 }  // namespace rankwise::lapack

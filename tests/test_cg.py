@@ -566,13 +566,20 @@ def test_non_convergence_on_a_non_symmetric_matrix_names_the_cause() -> None:
     S = F @ F.T + 1e-3 * np.eye(n)
     G = S + (F - F.T)  # p^T G p = p^T S p > 0: no breakdown, but no convergence either
     b = rng.standard_normal(n)
-    for A in (G, sp.csr_array(G)):
+    for A in (G, sp.csr_array(G), G.tolist()):  # (a nested list is a dense A to cg)
         with pytest.warns(RuntimeWarning, match="not symmetric"):
             _, info = rankwise.cg(A, b, maxiter=30)
         assert info == 30
         with pytest.warns(RuntimeWarning, match="not symmetric"):
             res = rankwise.solve_cg(A, b, maxiter=30)
         assert not res.converged
+    # a CGSolver says it once per matrix
+    solver = rankwise.CGSolver(G, maxiter=30)
+    with pytest.warns(RuntimeWarning, match="not symmetric"):
+        assert not solver.solve(b).converged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        solver.solve(b)
     S_rounded = S + 1e-15 * np.abs(S).max() * rng.standard_normal((n, n))
     for A in (S, sp.csr_array(S), S_rounded):
         with warnings.catch_warnings():

@@ -47,6 +47,11 @@ template <class T>
 MatView<T> column_major(const py::array& a, bool writable, const char* name) {
     require(a.ndim() == 2 && is_dtype<T>(a)) << name << " must be a 2-D array of the work dtype";
     const index_t item = sizeof(T), rows = a.shape(0), cols = a.shape(1);
+    // an empty block holds no entry, and NumPy gives it strides of either order (or 0)
+    if (rows == 0 || cols == 0) {
+        return MatView<T>{static_cast<T*>(const_cast<void*>(a.data())), rows, cols,
+                          std::max<index_t>(rows, 1)};
+    }
     const index_t ld = cols > 1 ? a.strides(1) / item : std::max<index_t>(rows, 1);
     require((rows <= 1 || a.strides(0) == item) && (cols <= 1 || a.strides(1) % item == 0) &&
             ld >= std::max<index_t>(rows, 1))

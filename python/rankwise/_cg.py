@@ -263,11 +263,7 @@ def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
             return None
         M = LinearOperator((n, n), matvec=psolve, dtype=dtype)  # SciPy's A.psolve convention
     if isinstance(M, str):
-        factory = _PRECONDITIONERS.get(M)
-        if factory is None:
-            raise InvalidParameterError(  # (SciPy: TypeError, "type not understood")
-                f"M must be one of {sorted(_PRECONDITIONERS)} as a string; got {M!r}"
-            )
+        factory = _named_preconditioner(M)
         if A.kind == "operator" and M != "chebyshev" and not hasattr(A_in, "diagonal"):
             raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
         M = factory(A_in)
@@ -290,6 +286,16 @@ def _preconditioner(M: Any, A_in: Any, A: Matrix, dtype: np.dtype) -> Any:
     if mat.shape != A.shape:
         raise ValueError("matrix and preconditioner have different shapes")
     return _core.precond_operator(mat.op)
+
+
+def _named_preconditioner(name: str) -> Callable[[Any], Preconditioner]:
+    """The rankwise.precond factory M names."""
+    factory = _PRECONDITIONERS.get(name)
+    if factory is None:
+        raise InvalidParameterError(  # (SciPy: TypeError, "type not understood")
+            f"M must be one of {sorted(_PRECONDITIONERS)} as a string; got {name!r}"
+        )
+    return factory
 
 
 def _in_dtype(A: Any, dtype: np.dtype) -> Any:
@@ -317,10 +323,7 @@ def _scalar(value: Any) -> Any:
 def _check_atol(atol: Any) -> float:
     atol = _scalar(atol)
     if not isinstance(atol, numbers.Real) or not atol >= 0:  # NaN fails too
-        raise ValueError(
-            f"'rankwise.cg' called with invalid `atol`={atol!r}; if set, `atol` must be a "
-            "real, non-negative number."
-        )
+        raise ValueError(f"atol must be a real, non-negative number; got {atol!r}")
     return float(atol)
 
 
@@ -635,12 +638,17 @@ def _run(sys_: _System, callback: Callable[[np.ndarray], Any] | None) -> CGResul
 
 
 def _asymmetry(A: Any) -> float:
-    """||A - A^T||_F / ||A||_F of a dense or sparse square A, NumPy / SciPy or CuPy (0 for
-    an operator, whose symmetry would cost products to probe)."""
-    return _gpu.asymmetry(A) if _gpu.is_device_array(A) else asymmetry(A)
+    """||A - A^T||_F / ||A||_F of a dense or sparse square A, NumPy / SciPy or CuPy, or
+    nested sequences as cg reads them (0 for an operator, whose symmetry would cost
+    products to probe)."""
+    if _gpu.is_device_array(A):
+        return _gpu.asymmetry(A)
+    if isinstance(A, list | tuple):
+        A = np.asarray(A)
+    return asymmetry(A)
 
 
-def _warn_if_not_symmetric(A: Any, res: CGResult) -> None:
+def warn_if_not_symmetric(A: Any, res: CGResult, stacklevel: int = 3) -> None:
     """After CG ran out of iterations: a warning naming the likely cause when A is
     explicitly non-symmetric (CG's short recurrences assume A = A^T; its recursive residual
     stays b - A x, so a reported convergence is still right)."""
@@ -653,7 +661,7 @@ def _warn_if_not_symmetric(A: Any, res: CGResult) -> None:
             f"(||A - A^T||_F / ||A||_F = {asym:.2g}): CG needs a symmetric positive definite "
             "A; for a non-symmetric one use e.g. scipy.sparse.linalg.gmres or bicgstab",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -756,17 +764,19 @@ def solve_cg(
 
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, deflation)
     else:
-        res = _empty_system(A, b, rtol, atol, maxiter) or _run(
+        res = _empty_system(A, b, x0, rtol, atol, maxiter, M) or _run(
             _prepare(A, b, x0, rtol, atol, maxiter, M, deflation), callback
         )
-    _warn_if_not_symmetric(A, res)
+    warn_if_not_symmetric(A, res)
     b_shape = np.shape(b)
     if len(b_shape) == 2 and b_shape[1] == 1:
         res = _replace_x(res, res.x.reshape(-1, 1))
     return res
 
 
-def _empty_system(A: Any, b: Any, rtol: Any, atol: Any, maxiter: Any) -> CGResult | None:
+def _empty_system(
+    A: Any, b: Any, x0: Any, rtol: Any, atol: Any, maxiter: Any, M: Any
+) -> CGResult | None:
     """The solution of a 0 x 0 system (empty, converged, as SciPy's cg returns it; the
     arguments checked as for any other), or None when A is not empty."""
     if tuple(getattr(A, "shape", np.shape(A))) != (0, 0):
@@ -774,7 +784,13 @@ def _empty_system(A: Any, b: Any, rtol: Any, atol: Any, maxiter: Any) -> CGResul
     b = _check_rhs(b, (0, 0))
     s = 1 if b.ndim == 1 else b.shape[1]
     _stopping_rule(np.zeros(s), rtol, atol, maxiter, 0)
-    x = np.zeros((0,) if s == 1 else (0, s), _work_dtype(getattr(A, "dtype", None), b.dtype))
+    dtype = _work_dtype(getattr(A, "dtype", None), b.dtype)
+    checked_start(x0, (0, 0), s, dtype)
+    if isinstance(M, str):
+        _named_preconditioner(M)
+    elif M is not None and tuple(getattr(M, "shape", (0, 0))) != (0, 0):
+        raise ValueError("matrix and preconditioner have different shapes")
+    x = np.zeros((0,) if s == 1 else (0, s), dtype)
     history = np.zeros(1) if b.ndim == 1 else np.zeros((1, s))
     return CGResult(x, True, "converged", 0, history, np.zeros(s, int), ("converged",) * s, 0)
 
@@ -941,10 +957,10 @@ def cg(
 
         res = solve_cg_gpu(A, b, x0, rtol, atol, maxiter, M, callback, None)
     else:
-        res = _empty_system(A, b, rtol, atol, maxiter) or _run(
+        res = _empty_system(A, b, x0, rtol, atol, maxiter, M) or _run(
             _prepare(A, b, x0, rtol, atol, maxiter, M), callback
         )
-    _warn_if_not_symmetric(A, res)
+    warn_if_not_symmetric(A, res)
     if res.info < 0:
         raise CGBreakdownError(
             f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",

@@ -42,6 +42,7 @@ from ._cg import (
     _start,
     _unscale,
     checked_start,
+    warn_if_not_symmetric,
 )
 from ._dispatch import require_cpu_input
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
@@ -221,21 +222,16 @@ class CGSolver:
         random_state: Any = 0,
     ) -> None:
         self._lock = threading.Lock()
-        self._set_matrix(A, first=True)
-        n = self._n
-        if isinstance(M, str):
-            if M not in _NAMED:
-                raise ValueError(f"M must be one of {list(_NAMED)}, a Preconditioner or None")
-            if self._mat.kind == "operator" and not (
-                M == "chebyshev" or (M == "jacobi" and hasattr(A, "diagonal"))
-            ):
-                raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
-        elif M is not None and not isinstance(M, Preconditioner):
+        if isinstance(M, str) and M not in _NAMED:
+            raise ValueError(f"M must be one of {list(_NAMED)}, a Preconditioner or None")
+        if not isinstance(M, str | Preconditioner | None):
             raise TypeError(
                 "M must be None, a name or a rankwise.precond.Preconditioner; "
                 "for other operators use rankwise.solve_cg"
             )
         self._M = M
+        self._set_matrix(A, first=True)
+        n = self._n
         self._check_given_M(M)
 
         self._learned: str | None = None
@@ -352,11 +348,19 @@ class CGSolver:
                 raise ValueError(f"A must keep its shape {(self._n, self._n)}; got {shape}")
             dtype = self._dtype
         mat = _as_work(A, dtype, "A", system_matrix=True)
+        M = self._M
+        if (
+            isinstance(M, str)
+            and mat.kind == "operator"
+            and not (M == "chebyshev" or (M == "jacobi" and hasattr(A, "diagonal")))
+        ):  # (before anything changes: update leaves the solver as it was)
+            raise TypeError(f"M={M!r} needs A as a matrix, not a LinearOperator")
         if (sp.issparse(A) and A.dtype != dtype) or (
             isinstance(A, np.ndarray) and A.dtype != dtype
         ):
             A = A.astype(dtype)
         self._A, self._mat, self._dtype, self._n = A, mat, dtype, int(shape[0])
+        self._symmetry_checked = False  # (warn_if_not_symmetric, once per matrix)
 
     def _check_given_M(self, M: Any) -> None:
         if isinstance(M, Preconditioner):
@@ -503,7 +507,9 @@ class CGSolver:
         -------
         CGResult
             As :func:`rankwise.solve_cg`; ``iterations`` does not count the start (with
-            ``recycle``, one product with A when x0 is given, none otherwise).
+            ``recycle``, one product with A when x0 is given, none otherwise).  The first
+            solve with a matrix that runs out of iterations also warns (RuntimeWarning)
+            when that matrix is explicitly non-symmetric, as :func:`rankwise.cg` does.
 
         Raises
         ------
@@ -547,6 +553,9 @@ class CGSolver:
             cost = spent * per_iteration if res.info >= 0 else np.inf
             self._bandit.observe(arm, float(cost))
             self.parameter = value
+        if res.info > 0 and not self._symmetry_checked:
+            self._symmetry_checked = True
+            warn_if_not_symmetric(self._A, res, stacklevel=4)
         if res.info < 0:
             raise CGBreakdownError(
                 f"CG broke down after {res.iterations} iterations: {_BREAKDOWN_TEXT[res.reason]}",

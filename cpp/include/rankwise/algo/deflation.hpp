@@ -41,7 +41,7 @@ class DeflatedPrecond final : public Preconditioner<T> {
     void apply(ConstMatView<T> R, MatView<T> Z) const override {
         std::lock_guard<std::mutex> guard(lock_);  // one workspace: concurrent solves queue
         const index_t s = R.cols;
-        if (w_.cols() != s) {
+        if (w_.rows() != g_.cols() || w_.cols() != s) {  // (a first block of no columns too)
             w_ = be_.template matrix<T>(g_.cols(), s);
             y_ = be_.template matrix<T>(g_.rows(), s);
         }

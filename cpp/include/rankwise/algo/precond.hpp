@@ -242,7 +242,7 @@ class ChebyshevPrecond final : public Preconditioner<T> {
     void apply(ConstMatView<T> R, MatView<T> Z) const override {
         std::lock_guard<std::mutex> guard(lock_);  // one workspace: concurrent solves queue
         const index_t n = R.rows, s = R.cols;
-        if (res_.cols() != s) {
+        if (res_.rows() != n || res_.cols() != s) {  // (a first block of no columns too)
             res_ = be_.template matrix<T>(n, s);
             dir_ = be_.template matrix<T>(n, s);
             ad_ = be_.template matrix<T>(n, s);
@@ -315,7 +315,7 @@ class NystromPrecond final : public Preconditioner<T> {
     void apply(ConstMatView<T> R, MatView<T> Z) const override {
         std::lock_guard<std::mutex> guard(lock_);  // one workspace: concurrent solves queue
         const index_t l = u_.cols(), s = R.cols;
-        if (w_.cols() != s) w_ = be_.template matrix<T>(l, s);
+        if (w_.rows() != l || w_.cols() != s) w_ = be_.template matrix<T>(l, s);
         const ConstMatView<T> U(u_.view());
         be_.gemm(Trans::Yes, Trans::No, T(1), U, R, T(0), w_.view());  // W = U^T R
         be_.scale_rows(c_.view().data, ConstMatView<T>(w_.view()), w_.view());

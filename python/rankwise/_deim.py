@@ -391,6 +391,8 @@ class PointInterpolant:
 
     def _check_values(self, values: Any, cast: bool = True) -> np.ndarray:
         refuse_device_or_dask(values, "values")
+        if sp.issparse(values):
+            raise TypeError("values must be a dense array; got a sparse matrix (use .toarray())")
         v = np.asarray(values)
         if v.ndim not in (1, 2) or v.shape[0] != self.n_points:
             raise ValueError(
@@ -402,6 +404,8 @@ class PointInterpolant:
                 f"values must be real; got dtype {v.dtype} (the interpolant is linear: "
                 "interpolate the real and imaginary parts separately)"
             )
+        if v.dtype.kind not in "biuf":
+            raise TypeError(f"values must be a real numeric array; got dtype {v.dtype}")
         if not np.isfinite(v).all():
             raise ValueError("values contains NaN or Inf")
         return v.astype(self.dtype, copy=False) if cast else v
@@ -638,6 +642,8 @@ class PointInterpolant:
         class, with the same attributes, as :meth:`oversample`'s; no points (``[]``) give
         a copy."""
         drop = np.atleast_1d(np.asarray(points))
+        if drop.ndim != 1:  # (as the constructor: not flattened)
+            raise ValueError(f"points must be a 1-D array of row indices; got shape {drop.shape}")
         if drop.size == 0:  # numpy reads [] as float64
             drop = drop.astype(np.int64)
         if drop.dtype.kind not in "iu":

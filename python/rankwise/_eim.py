@@ -345,6 +345,8 @@ def eim(
         kind = "matrix"
         if not hasattr(norm, "shape"):  # a nested sequence
             norm = np.asarray(norm)
+        if norm.dtype.kind not in "biuf":  # (nothing is cast to real in silence)
+            raise TypeError(f"norm matrix must be real; got dtype {norm.dtype}")
         if norm.shape != (n, n):
             raise ValueError(f"norm matrix must be {n} x {n}; got shape {norm.shape}")
         check_compressed(norm, "norm")
@@ -361,6 +363,8 @@ def eim(
         )
     else:
         kind = "weighted"
+        if np.asarray(norm).dtype.kind not in "biuf":
+            raise TypeError(f"norm weights must be real; got dtype {np.asarray(norm).dtype}")
         weights = np.ascontiguousarray(norm, dtype=R.dtype)
         if weights.shape != (n,):
             raise ValueError(f"norm weights must have shape ({n},); got {weights.shape}")

@@ -46,6 +46,8 @@ class _Pattern:
 
     def values(self, A: Any, mu: Any) -> np.ndarray:
         require_cpu_input(A, f"assemble({mu!r})")
+        if not sp.issparse(A):
+            A = np.asarray(A)  # (a nested sequence, as the first parameter's was read)
         if np.iscomplexobj(A):  # named here: eim's own message would name its snapshots
             raise TypeError(
                 f"assemble({mu!r}) returned a complex matrix ({A.dtype}); matrix_eim takes "
@@ -143,6 +145,14 @@ class MatrixEIM:
                 raise ValueError(
                     f"entry_function returned shape {v.shape}; expected ({rows.size},)"
                 )
+            # named here: the interpolant's own messages would name its values
+            if v.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"entry_function({mu!r}, ...) returned dtype {v.dtype}; matrix_eim takes "
+                    "real entries"
+                )
+            if not np.isfinite(v).all():
+                raise ValueError(f"entry_function({mu!r}, ...) returned NaN or Inf")
             return v
         return self._pattern.values(self._assemble(mu), mu)[self.interpolant.points]
 
@@ -158,6 +168,8 @@ class MatrixEIM:
     def matvec(self, mu: Any, x: Any) -> np.ndarray:
         """``A(mu) @ x`` through the expansion (x of shape (n,) or (n, k))."""
         refuse_device_or_dask(x, "x")
+        if sp.issparse(x):
+            raise TypeError("x must be a dense array; got a sparse matrix (use .toarray())")
         x = np.asarray(x)
         if x.ndim not in (1, 2) or x.shape[0] != self.shape[1]:
             raise ValueError(

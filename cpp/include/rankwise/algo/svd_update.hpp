@@ -29,6 +29,10 @@
 // diagonalizes it with the rest, and factors() diagonalizes it by a k x k SVD when the
 // factors are read.  This bounds ||U^T U - I|| by the rounding in gram, not by the number
 // of updates, at one small SVD per update instead of two.
+// The dense methods form both sides in full at each update, and their loss of orthogonality
+// grows by about eps per update (3e-4 after 3000 one-row float32 updates); every
+// kFormedReorthonormalizePeriod updates their sides are re-orthonormalized the same way,
+// with Gram matrices formed (O((m + n) k^2), a few percent of the period's work).
 //
 // Exception safety: an update computes the new state aside and commits it at the end, so a
 // rejected or interrupted update (Ctrl-C) leaves the state as it was.
@@ -61,6 +65,9 @@ inline constexpr double kSmallUpdateFlops = 3e7;
 // The sparse method's small SVDs go through M^T M where sigma_1^2 / sigma_k^2 of M is at
 // most this (SvdUpdate::small_svd).
 inline constexpr double kGramSvdMaxRatio2 = 1e4;
+
+// The dense methods re-orthonormalize their formed sides once in this many updates.
+inline constexpr index_t kFormedReorthonormalizePeriod = 32;
 
 struct UpdateOptions {
     UpdateMethod method = UpdateMethod::ZhaSimon;
@@ -661,12 +668,17 @@ class SvdUpdate {
         }
     }
 
-    // Re-orthonormalize (sparse method, O(k^3)), then commit both sides, s and the core.
+    // Re-orthonormalize (sparse method, O(k^3); dense methods once in a period), then
+    // commit both sides, s and the core.
     void finish(Pending nu, Pending nv, const std::vector<T>& sigma, double dropped) {
         const index_t k = rank();
         std::vector<T> s(sigma.begin(), sigma.begin() + k);
         std::optional<Matrix> core;
-        if (sparse()) core = reorthonormalize(nu, nv, s);
+        if (sparse()) {
+            core = reorthonormalize(nu, nv, s);
+        } else if ((stats_.updates + 1) % kFormedReorthonormalizePeriod == 0) {
+            core = reorthonormalize_formed(nu, nv, s);
+        }
         be_.check_interrupt();  // last point where the update may stop: nothing changed yet
         double discarded = 0;
         for (std::size_t i = static_cast<std::size_t>(k); i < sigma.size(); ++i)
@@ -684,19 +696,34 @@ class SvdUpdate {
     // W^T W = K^T gram K = R^T R (Cholesky; W^T W is I up to the loss of orthogonality, so
     // perfectly conditioned).  Returns (R, R^-1), with R = R^-T (W^T W).
     std::pair<Matrix, Matrix> gram_factor(const Pending& w, const Side& old) const {
-        const index_t k = rank();
         const ConstMatView<T> gram = w.gram.rows() > 0 ? ConstMatView<T>(w.gram.view())
                                                        : ConstMatView<T>(old.gram.view());
         auto G = congruence(ConstMatView<T>(w.K.view()), gram);
+        auto f = cholesky_factor(ConstMatView<T>(G.view()));
+        require(f.has_value()) << "the tracked factor lost rank; call refresh()";
+        return std::move(*f);
+    }
+
+    // (R, R^-1) with G = R^T R, or nothing where G is not numerically positive definite.
+    std::optional<std::pair<Matrix, Matrix>> cholesky_factor(ConstMatView<T> G) const {
+        const index_t k = rank();
         auto Gc = be_.template matrix<T>(k, k);
-        be_.copy(ConstMatView<T>(G.view()), Gc.view());
+        be_.copy(G, Gc.view());
         auto Rinv = identity<Backend, T>(be_, k);
-        require(be_.solve_right_cholesky(Gc.view(), Rinv.view()))
-            << "the tracked factor lost rank; call refresh()";
-        auto R = be_.template matrix<T>(k, k);
-        be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Rinv.view()),
-                 ConstMatView<T>(G.view()), T(0), R.view());
-        return {std::move(R), std::move(Rinv)};
+        if (!be_.solve_right_cholesky(Gc.view(), Rinv.view())) return std::nullopt;
+        auto R = be_.template matrix<T>(k, k);  // R = R^-T G
+        be_.gemm(Trans::Yes, Trans::No, T(1), ConstMatView<T>(Rinv.view()), G, T(0), R.view());
+        return std::make_pair(std::move(R), std::move(Rinv));
+    }
+
+    // The middle factor Ru diag(s) Rv^T of sides turned by Ru^-1 and Rv^-1.
+    Matrix turned_middle(ConstMatView<T> Ru, const std::vector<T>& s, ConstMatView<T> Rv) const {
+        const index_t k = rank();
+        auto RuS = be_.template matrix<T>(k, k), core = be_.template matrix<T>(k, k);
+        be_.scale_columns(Ru, s.data(), RuS.view());
+        be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(RuS.view()), Rv, T(0),
+                 core.view());
+        return core;
     }
 
     // K_u <- K_u Ru^-1, K_v <- K_v Rv^-1 (orthonormal sides); returns the middle factor
@@ -713,11 +740,30 @@ class SvdUpdate {
         };
         turn(nu.K, Ru_inv.view());
         turn(nv.K, Rv_inv.view());
-        auto RuS = be_.template matrix<T>(k, k), core = be_.template matrix<T>(k, k);
-        be_.scale_columns(ConstMatView<T>(Ru.view()), s.data(), RuS.view());
-        be_.gemm(Trans::No, Trans::Yes, T(1), ConstMatView<T>(RuS.view()),
-                 ConstMatView<T>(Rv.view()), T(0), core.view());
-        return core;
+        return turned_middle(Ru.view(), s, Rv.view());
+    }
+
+    // The dense methods' sides, formed in full (We = W, K = I): W <- W R^-1 with
+    // W^T W = R^T R; returns the middle factor Ru diag(s) Rv^T, or nothing (both sides left
+    // as they were) where a side's Gram matrix is not numerically positive definite.
+    std::optional<Matrix> reorthonormalize_formed(Pending& nu, Pending& nv,
+                                                  const std::vector<T>& s) const {
+        const index_t k = rank();
+        const auto factor = [&](const Pending& w) {
+            const auto G = gram_of_rows(ConstMatView<T>(w.WeT.view()));
+            return cholesky_factor(ConstMatView<T>(G.view()));
+        };
+        auto fu = factor(nu), fv = factor(nv);
+        if (!fu || !fv) return std::nullopt;
+        const auto turn = [&](Pending& w, ConstMatView<T> Rinv) {  // W^T <- R^-T W^T
+            auto out = be_.template matrix<T>(k, w.WeT.cols());
+            be_.gemm(Trans::Yes, Trans::No, T(1), Rinv, ConstMatView<T>(w.WeT.view()), T(0),
+                     out.view());
+            w.WeT = std::move(out);
+        };
+        turn(nu, fu->second.view());
+        turn(nv, fv->second.view());
+        return turned_middle(fu->first.view(), s, fv->first.view());
     }
 
     // The k x k middle factor of A ~ W_u core W_v^T (its transpose where as_transpose):

@@ -299,7 +299,9 @@ def svds(
     value repeated more often than the block holds, which then converges, or on singular
     values clustered within about 1e-10 of each other, which the iteration cannot
     separate: there it runs to ``maxiter`` and raises, as SciPy's arpack does; a
-    LinearOperator's level is an estimate and its stalls are taken as its floor; a cycle
+    LinearOperator's level is an estimate and its stalls are taken as its floor, above
+    ``sqrt(eps)`` too after 6 cycles without gain (products with noise: an inverse applied
+    by an iterative solver, float32 products declared float64); a cycle
     whose residual jumps more than 1024-fold above the best before it, as when another copy
     of a repeated value enters the space, starts these tests afresh).  There,
     in float64, the Rayleigh-Ritz vectors are refined by one one-sided Jacobi step each

@@ -46,8 +46,6 @@ namespace rankwise {
 inline constexpr double kNormalAccept = 8;
 // s_k below this factor of sqrt(eps) s_1 is left to the bidiagonalization.
 inline constexpr double kUnresolvable = 64;
-// Cycles without gain above sqrt(eps) that end the iteration (see the loop).
-inline constexpr std::ptrdiff_t kLongStall = 6;
 
 // A single projection onto the whole basis suffices once the local one has been taken out
 // where it leaves each column at least this fraction of its norm (Daniel, Gragg, Kaufman &
@@ -354,8 +352,7 @@ SvdFactors<Backend, T> normal_lanczos_ritz(const Backend& be, const LinearOp<T>&
             // on its way down.
             if (stopped_improving<T>(history, worst, rounding, 0.0,
                                      std::numeric_limits<double>::infinity()) ||
-                (worst > std::sqrt(eps) && std::ptrdiff_t(history.size()) >= 2 * kLongStall &&
-                 stagnates(history, worst, kLongStall))) {
+                stalls_long<T>(history, worst)) {
                 return Next::Stop;
             }
             return Next::Go;

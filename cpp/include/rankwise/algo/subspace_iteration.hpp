@@ -166,6 +166,20 @@ bool stopped_improving(const std::vector<double>& history, double worst, double 
            worst <= ceiling * rounding && history.size() >= 6 && stagnates(history, worst);
 }
 
+// Cycles without gain above sqrt(eps) that end an iteration (stalls_long).
+inline constexpr std::ptrdiff_t kLongStall = 6;
+
+// Above sqrt(eps), where stopped_improving lets slow convergence run: whether the worst
+// residual has stalled over kLongStall cycles (after 2 kLongStall), a floor set by the
+// products rather than by rounding (normal_lanczos.hpp: the squared problem's; an operator
+// whose products carry noise, subspace_iteration).
+template <class T>
+bool stalls_long(const std::vector<double>& history, double worst) {
+    return worst > std::sqrt(double(std::numeric_limits<T>::epsilon())) &&
+           std::ptrdiff_t(history.size()) >= 2 * kLongStall &&
+           stagnates(history, worst, kLongStall);
+}
+
 // Whether the Rayleigh-Ritz SVDs are refined (refined_ritz.hpp): where tol asks for the
 // rounding floor (tol below kNearFloor times the rounding level, 0 included), in a precision
 // where that pays.
@@ -328,7 +342,15 @@ SvdFactors<Backend, T> subspace_iteration(const Backend& be, const LinearOp<T>& 
         // where a tol of 2-4x raised while tol = 0 converged); a tol above the level that
         // stagnation higher up keeps out of reach is not met, and said so (svds raises
         // ArpackNoConvergence with the partial results).
-        if (stopped_improving<T>(history, worst, rounding, o.tol, stall_ceiling)) {
+        // An operator's products may carry noise far above rounding (an inverse applied by
+        // an iterative solver, float32 products declared float64: residuals stalled at
+        // 1e-7 to 3e-8 and the iteration ran its 1000 cycles): a long stall there is its
+        // floor too, as SciPy's arpack, whose Ritz estimates do not see the noise, stops.
+        const bool operator_floor = stall_ceiling == std::numeric_limits<double>::infinity() &&
+                                    o.tol < kNearFloor * rounding &&
+                                    stalls_long<T>(history, worst);
+        if (operator_floor ||
+            stopped_improving<T>(history, worst, rounding, o.tol, stall_ceiling)) {
             converged = o.tol < rounding || worst <= kNearFloor * rounding;
             break;
         }

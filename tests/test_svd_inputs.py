@@ -447,3 +447,54 @@ def test_operator_without_adjoint_gets_a_clear_error() -> None:
     op2 = LinearOperator((30, 20), matvec=lambda x: A @ x, rmatvec=bad_rmatvec, dtype=float)
     with pytest.raises(TypeError, match="user bug"):
         rankwise.svd(op2, 5)
+
+
+def test_the_transpose_of_an_operator_without_adjoint_gets_a_clear_error() -> None:
+    """svds and randomized_svd transpose a wide A; for A = B.T, B built from a matvec
+    alone, that is (B.T).T, whose missing product raised SciPy's raw "'NoneType' object
+    is not callable" (an acceptance review, session 44)."""
+    B = np.random.default_rng(0).standard_normal((30, 20))
+    wide = LinearOperator(B.shape, matvec=lambda x: B @ x, dtype=np.float64).T
+    for call in (
+        lambda: rankwise.svds(wide, 3),
+        lambda: rankwise.randomized_svd(wide, 3),
+        lambda: rankwise.svd(wide, 3),
+    ):
+        with pytest.raises(TypeError, match="without rmatvec or rmatmat"):
+            call()
+
+
+def test_an_operator_whose_products_are_sparse_matrices() -> None:
+    """A matmat returning a scipy.sparse matrix is taken as its array (it raised NumPy's
+    "ufunc 'isfinite' not supported")."""
+    A = np.random.default_rng(0).standard_normal((30, 20))
+    op = LinearOperator(
+        A.shape,
+        matvec=lambda x: A @ x,
+        rmatvec=lambda y: A.T @ y,
+        matmat=lambda X: sp.csr_matrix(A @ X),
+        rmatmat=lambda Y: sp.csr_matrix(A.T @ Y),
+        dtype=np.float64,
+    )
+    s_ref = np.linalg.svd(A, compute_uv=False)[:3]
+    np.testing.assert_allclose(np.sort(rankwise.svds(op, 3)[1])[::-1], s_ref, rtol=1e-12)
+    np.testing.assert_allclose(rankwise.svd(op, 3, n_iter=8, random_state=0)[1], s_ref,
+                               rtol=1e-3)  # fmt: skip
+
+
+def test_an_operator_beyond_the_iterations_range_is_named_not_blamed() -> None:
+    """At 1e-310 the iteration's own vectors became NaN, and the error said the operator
+    returned NaN or Inf, which it cannot from finite input."""
+    A = np.random.default_rng(0).standard_normal((30, 20)) * 1e-310
+    with pytest.raises(ValueError, match="vectors multiplied by A became NaN or Inf"):
+        rankwise.svds(aslinearoperator(A), 3)
+
+
+def test_huge_iteration_counts_are_taken_or_refused_by_name() -> None:
+    A = np.random.default_rng(0).standard_normal((30, 20))
+    s_ref = np.linalg.svd(A, compute_uv=False)[:3]
+    np.testing.assert_allclose(np.sort(rankwise.svds(A, 3, maxiter=2**63)[1])[::-1], s_ref,
+                               rtol=1e-12)  # fmt: skip
+    U, s, Vt = rankwise.svd(A, 3, random_state=0)
+    with pytest.raises(ValueError, match="n_probes"):
+        rankwise.estimate_error(A, U, s, Vt, n_probes=2**63)

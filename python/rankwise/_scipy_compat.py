@@ -237,6 +237,7 @@ def check_svds_options(
     maxiter = _scipy_int(maxiter, "`maxiter` must be a positive integer.")
     if maxiter <= 0:
         raise ValueError("`maxiter` must be a positive integer.")
+    maxiter = min(maxiter, 2**62)  # a bound no run reaches, within int64
     if return_singular_vectors not in (True, False, "u", "vh"):
         raise ValueError("`return_singular_vectors` must be in {True, False, 'vh', 'u'}.")
     return k, l, depth, maxiter

@@ -606,7 +606,7 @@ def estimate_error(
     """
     mat = as_matrix(A)
     check_choice(norm, "norm", ("fro", "2"))
-    n_probes = check_int(n_probes, "n_probes", low=1)
+    n_probes = check_int(n_probes, "n_probes", low=1, high=2**62)
     U, s, Vt = (np.asarray(x) for x in (U, s, Vt))
     m, n = mat.shape
     if U.ndim != 2 or s.ndim != 1 or Vt.ndim != 2:

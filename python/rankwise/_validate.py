@@ -252,9 +252,9 @@ def _has_adjoint(lo: Any) -> bool:
 def _lacks_product(lo: Any, what: str) -> bool:
     """Whether lo's `what` ("matmat" or "rmatmat") fails for want of the adjoint of a
     matvec-only operator: its own rmatmat, or the matmat of its transpose (A.T, which
-    randomized_svd and svds take of a wide A)."""
+    randomized_svd and svds take of a wide A; also of a transpose, (B.T).T)."""
     if type(lo).__name__ in ("_TransposedLinearOperator", "_AdjointLinearOperator"):
-        return what == "matmat" and not _has_adjoint(lo.A)
+        return _lacks_product(lo.A, "rmatmat" if what == "matmat" else "matmat")
     return what == "rmatmat" and not _has_adjoint(lo)
 
 
@@ -263,17 +263,27 @@ def checked_product(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """The operator's ``what`` ("matmat" or "rmatmat") as a function whose result is checked:
     MissingAdjointError where the operator has no transpose products, TypeError for complex
-    values, ValueError for NaN or Inf (where ``finite_products``), each naming ``name``."""
+    values, ValueError for NaN or Inf in what it is given or returns (where
+    ``finite_products``), each naming ``name``; a sparse result is taken as its array."""
     product = getattr(lo, what)
 
     def call(x: np.ndarray) -> np.ndarray:
+        if finite_products and not np.isfinite(x).all():
+            # (the iteration's own vectors: not the operator's fault)
+            raise ValueError(
+                f"the vectors multiplied by {name} became NaN or Inf: its products are "
+                "probably too close to the ends of the float range for the iteration "
+                f"(entries of {name} x below 1e-300 or above 1e150 in float64); scale {name}"
+            )
         try:
-            y = np.asarray(product(x))
+            y = product(x)
+            y = y.toarray() if sp.issparse(y) else np.asarray(y)
         except (NotImplementedError, TypeError) as exc:
             if _lacks_product(lo, what):
                 raise MissingAdjointError(
-                    f"{name} is a LinearOperator without rmatvec or rmatmat, and this "
-                    "function needs products with its transpose: define rmatvec (or rmatmat)"
+                    f"{name} is a LinearOperator without rmatvec or rmatmat (or the "
+                    "transpose of one without matvec), and this function needs products "
+                    "with both it and its transpose: define rmatvec (or rmatmat)"
                 ) from exc
             raise
         if y.dtype.kind == "c":

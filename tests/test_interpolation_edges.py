@@ -70,3 +70,21 @@ def test_remove_points_takes_a_1d_array_as_the_constructor() -> None:
     with pytest.raises(ValueError, match="1-D array"):
         over.remove_points([[over.points[0]]])
     assert over.remove_points(over.points[0]).n_points == 5  # a scalar is one point
+
+
+def test_points_cannot_be_changed_in_place_behind_the_cached_factorization() -> None:
+    """Editing sel.points in place left U[points] and its cached factorization stale, so
+    the interpolant silently mixed two selections; the arrays are read-only now (copies:
+    the caller's own points stay writeable)."""
+    U = np.linalg.qr(np.random.default_rng(1).standard_normal((30, 4)))[0]
+    mine = np.array([0, 5, 9, 17], dtype=np.int64)
+    for sel in (
+        rankwise.deim(U),
+        rankwise.deim(U).oversample(6),
+        rankwise.PointInterpolant(U, mine),
+    ):
+        with pytest.raises(ValueError, match="read-only"):
+            sel.points[0] = 1
+        with pytest.raises(ValueError, match="read-only"):
+            sel.interpolation_matrix[0, 0] = 1.0
+    mine[0] = 1

@@ -177,6 +177,13 @@ def _check_selection_rank(Up: np.ndarray, name: str) -> None:
         )
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` (the interpolant's own copy) marked read-only: an entry changed in place would
+    leave the factorizations cached from it stale."""
+    a.flags.writeable = False
+    return a
+
+
 def _checked_points(points: Any, shape: tuple[int, int]) -> np.ndarray:
     """Interpolation points for a basis of this shape: a 1-D array of at least m distinct
     integers in [0, n) (int64)."""
@@ -231,8 +238,8 @@ class PointInterpolant:
     def _set(self, basis: np.ndarray, points: np.ndarray) -> None:
         """The attributes, for points already checked (the selection functions' results)."""
         self.basis = basis
-        self.points = np.asarray(points, dtype=np.int64)
-        self.interpolation_matrix = np.ascontiguousarray(basis[self.points, :])
+        self.points = _read_only(np.array(points, dtype=np.int64))
+        self.interpolation_matrix = _read_only(np.ascontiguousarray(basis[self.points, :]))
         self.noise: float | str | None = None
         self._prior: np.ndarray | None = None  # L with E[c c^T] = L L^T (m x m), if stabilized
 
@@ -607,8 +614,10 @@ class PointInterpolant:
         for name in list(result.__dict__):
             if isinstance(getattr(type(result), name, None), functools.cached_property):
                 del result.__dict__[name]
-        result.points = np.asarray(points, dtype=np.int64)
-        result.interpolation_matrix = np.ascontiguousarray(self.basis[result.points, :])
+        result.points = _read_only(np.array(points, dtype=np.int64))
+        result.interpolation_matrix = _read_only(
+            np.ascontiguousarray(self.basis[result.points, :])
+        )
         return result
 
     def oversample(self, n_points: SupportsIndex) -> PointInterpolant:

@@ -325,7 +325,10 @@ def svds(
     singular value as its block has vectors (8 or more for dense input, 4 for sparse), more
     only as rounding seeds them: a value repeated more often can come back with fewer
     copies, each a true triplet, the next values in place of the rest (a 32-fold value,
-    k = 30: 30 copies dense, 16 sparse; SciPy's arpack, blocks of one: 11).  The other
+    k = 30: 30 copies of a dense diagonal matrix but 20 of a dense 400 x 400 one whose
+    singular vectors are random, 30 of it with ``ncv=96``, whose blocks are larger; 16
+    sparse; SciPy's arpack, blocks of one: 7-11).  Where values may repeat more often than
+    the block holds, a larger ``ncv`` finds more copies.  The other
     solvers, and
     ``which="SM"`` (smallest singular values, which this iteration cannot target) and
     complex input, are SciPy's own ``svds`` (arpack by default).

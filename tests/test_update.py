@@ -838,3 +838,13 @@ def test_dense_methods_stay_orthonormal_over_many_updates(method, dtype):
     best = np.sqrt(np.sum(np.linalg.svd(A, compute_uv=False)[k:] ** 2))
     err = np.linalg.norm(A - (U * s) @ Vt)
     assert err <= 1.001 * best  # (1.0003 here)
+
+
+def test_repr_says_what_the_updater_tracks():
+    up = rankwise.SVDUpdater(3)
+    assert repr(up) == "SVDUpdater(k=3, method='auto', not started)"
+    up.fit(np.random.default_rng(0).standard_normal((10, 8)).astype(np.float32))
+    up.add_rows(np.ones((1, 8), np.float32))
+    assert repr(up) == (
+        "SVDUpdater(k=3, method='zha-simon', shape=(11, 8), dtype=float32, n_updates=1)"
+    )

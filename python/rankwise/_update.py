@@ -539,6 +539,16 @@ class SVDUpdater:
             return int(self.random_state) + salt
         return self.random_state
 
+    def __repr__(self) -> str:
+        method = self._resolved or self.method
+        if self._handle is None:
+            return f"SVDUpdater(k={self.k}, method={method!r}, not started)"
+        m, n = self.shape
+        return (
+            f"SVDUpdater(k={self.k}, method={method!r}, shape=({m}, {n}), "
+            f"dtype={self._dtype}, n_updates={self.n_updates})"
+        )
+
     # -- state -------------------------------------------------------------------------
     def _require_started(self) -> None:
         if self._handle is None:

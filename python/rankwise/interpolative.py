@@ -176,8 +176,7 @@ def _on_overflow_rescaled(run: Any, A: Any, is_op: bool, rng: np.random.Generato
 def _mode(eps_or_k: Any, min_dim: int) -> tuple[float | None, int | None]:
     """(eps, None) for a precision, (None, k) for a rank.  A 0-d array is its number and a
     bool an int, as SciPy takes them."""
-    if isinstance(eps_or_k, np.ndarray) and eps_or_k.ndim == 0:
-        eps_or_k = eps_or_k.item()
+    eps_or_k = _number(eps_or_k)
     if isinstance(eps_or_k, bool | np.bool_):
         eps_or_k = int(eps_or_k)
     if not isinstance(eps_or_k, numbers.Real):
@@ -190,6 +189,11 @@ def _mode(eps_or_k: Any, min_dim: int) -> tuple[float | None, int | None]:
     if k > min_dim:
         raise ValueError(f"Approximation rank {k} exceeds min(A.shape) = {min_dim}")
     return None, k
+
+
+def _number(value: Any) -> Any:
+    """A 0-d array as its Python number (SciPy takes np.float64(1e-6) and np.array(1e-6))."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
 
 
 def _gaussian(rng: np.random.Generator, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
@@ -594,15 +598,25 @@ def _power_norm(op: LinearOperator, its: int, rng: np.random.Generator, dtype: n
     estimate = 0.0
     for _ in range(its):
         y = op.matvec(x)
-        estimate = float(np.linalg.norm(y))
+        estimate = _unsquared_norm(y)
         if estimate == 0:
             return 0.0
-        z = _adjoint_product(op, y)
-        nz = np.linalg.norm(z)
+        # A^H applied to the unit y: A^H A x itself overflowed for ||A|| ~ 1e160
+        z = _adjoint_product(op, y / estimate)
+        nz = _unsquared_norm(z)
         if nz == 0:
             return estimate
         x = z / nz
-    return float(np.linalg.norm(op.matvec(x)))
+    return _unsquared_norm(op.matvec(x))
+
+
+def _unsquared_norm(v: np.ndarray) -> float:
+    """||v||_2 computed on v / max |v_i|: its squares overflowed for entries of 1e160
+    (the power method returned 0.0 for ||A|| = 3e80) and underflowed below 1e-160."""
+    big = float(np.abs(v).max(initial=0.0))
+    if not 0 < big < math.inf:
+        return big
+    return big * float(np.linalg.norm(v / big))
 
 
 def estimate_spectral_norm(A: Any, its: SupportsIndex = 20, rng: Any = None) -> float:
@@ -685,6 +699,13 @@ def estimate_rank(A: Any, eps: float, rng: Any = None) -> int:
     2
     """
     A, dtype, is_op = _as_input(A)
+    if isinstance(eps, bool) or not isinstance(_number(eps), numbers.Real):
+        raise TypeError(f"eps must be a real number; got {eps!r}")
+    eps = float(_number(eps))
+    if not eps >= 0 or eps == math.inf:  # NaN fails too (it counted 0 values above it)
+        raise ValueError(f"eps must be a non-negative finite number; got {eps!r}")
+    if 0 in A.shape:
+        return 0  # (no singular values)
     rng = np.random.default_rng(rng)
     found = _on_overflow_rescaled(
         lambda unit: _sketched_rank(A, is_op, dtype, eps, rng, unit), A, is_op, rng

@@ -213,7 +213,7 @@ def test_fixed_precision_warns_when_tol_is_below_what_it_can_certify(
     """The error was 512x (float64) / 36x (float32) above tol without a warning: the
     indicator is rounding noise there, and was clamped at 0."""
     A = _matrix(*shape, decay ** np.arange(min(shape)), 0).astype(dtype)
-    with pytest.warns(AccuracyWarning, match="below what the error indicator resolves"):
+    with pytest.warns(AccuracyWarning, match="below what the error indicator certifies"):
         U, s, Vt = rankwise.svd(A, tol=tol, random_state=0)
     assert len(s) < min(shape)
     assert _relative_error(A, U, s, Vt) > tol  # the warning was due
@@ -276,3 +276,31 @@ def test_options_of_the_other_mode_are_refused() -> None:
         rankwise.svd(A, 3, max_rank=2)
     with pytest.raises(ValueError, match="is for fixed-rank mode"):
         rankwise.svd(A, tol=0.5, method="block_krylov")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "power", "tols"),
+    [(np.float64, 4, [8e-8, 1.2e-7, 1e-6]), (np.float32, 2, [2e-3, 1e-2])],
+)
+def test_fixed_precision_just_above_the_floor_meets_tol(
+    dtype: Any, power: int, tols: list[float]
+) -> None:
+    """The indicator ||A||^2 - sum ||B_i||^2 is known only to within a few eps ||A||^2, and
+    tolerances just above the floor were missed silently, at ranks below the optimum
+    (800 x 500, sigma_j = 1/j^4, tol = 8e-8: error 1.10 tol; float32, 1/j^2, 2e-3: 1.002;
+    an acceptance review, session 44).  A truncation is now certified with that to spare."""
+    A = _matrix(800, 500, 1.0 / np.arange(1, 501) ** power, 0).astype(dtype)
+    for tol in tols:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AccuracyWarning)
+            U, s, Vt = rankwise.svd(A, tol=tol, random_state=1)
+        assert _relative_error(A, U, s, Vt) <= tol
+
+
+def test_fixed_precision_options_of_the_other_mode_and_the_cause_named() -> None:
+    A = _matrix(300, 200, 0.8 ** np.arange(200), 2)
+    with pytest.raises(ValueError, match="oversample is for fixed-rank mode"):
+        rankwise.svd(A, tol=0.5, oversample=-5)
+    # a binding max_rank is the cause, also where tol is below the floor as well
+    with pytest.warns(AccuracyWarning, match="max_rank=5"):
+        rankwise.svd(A, tol=1e-12, max_rank=5, random_state=0)

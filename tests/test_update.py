@@ -848,3 +848,10 @@ def test_repr_says_what_the_updater_tracks():
     assert repr(up) == (
         "SVDUpdater(k=3, method='zha-simon', shape=(11, 8), dtype=float32, n_updates=1)"
     )
+
+
+def test_update_of_empty_factors_names_them():
+    """The message named k, which the caller had not given (acceptance review)."""
+    U, s, Vt = np.linalg.svd(np.random.default_rng(0).standard_normal((6, 4)), False)
+    with pytest.raises(ValueError, match="s is empty"):
+        rankwise.update_svd(U[:, :0], s[:0], Vt[:0], rows=np.ones((1, 4)))

@@ -209,13 +209,16 @@ def svd(
     tol : float, optional
         Fixed-precision mode, ``0 < tol < 1``: the rank ``r`` is found adaptively (randQB_EI,
         Yu, Gu & Li 2018) as the smallest for which
-        ``||A - U diag(s) Vt||_F <= tol ||A||_F``, up to ``max_rank``.  The error indicator is
-        exact but suffers cancellation, so tolerances below about ``3 sqrt(eps)`` of the
-        dtype (5e-8 in float64, 1e-3 in float32) cannot be certified: the search then stops
-        there, with an :class:`AccuracyWarning` unless the rank reached ``min(m, n)`` (an
-        exact factorization).  Needs ``||A||_F``, so it is not available for
-        LinearOperator input.  If ``tol`` is not reached, an :class:`AccuracyWarning` is
-        issued.
+        ``||A - U diag(s) Vt||_F <= tol ||A||_F``, up to ``max_rank``, among the truncations
+        of the randomized basis (above the best rank for tol on slowly decaying spectra; a
+        larger ``n_iter`` brings it closer).  The error indicator is exact but suffers
+        cancellation, so it is trusted only with ``10 eps ||A||_F^2`` to spare, and
+        tolerances below about ``4.5 sqrt(eps)`` of the dtype (6.7e-8 in float64, 1.5e-3 in
+        float32) cannot be certified: the search then stops at what it resolves, with an
+        :class:`AccuracyWarning` unless the rank reached ``min(m, n)`` (an exact
+        factorization).  ``oversample`` is for fixed-rank mode and refused here.  Needs
+        ``||A||_F``, so it is not available for LinearOperator input.  If ``tol`` is not
+        reached, an :class:`AccuracyWarning` is issued.
     max_rank : int, optional
         Upper bound on the rank in fixed-precision mode (default ``min(m, n)``).
     random_state : None, int, numpy.random.Generator or numpy.random.RandomState
@@ -256,7 +259,7 @@ def svd(
     >>> len(s)
     20
     """
-    _check_mode(tol, method, max_rank)
+    _check_mode(tol, method, max_rank, oversample)
     if _dask.is_dask_array(A):
         _no_krylov_shape(n_passes, block_size, "dask arrays")
         return _svd_dask(A, k, oversample, n_iter, method, tol, random_state)
@@ -351,8 +354,14 @@ def _fixed_rank_args(
     return k, b, (passes - 2) // 2, passes
 
 
-def _check_mode(tol: Any, method: Any, max_rank: Any) -> None:
+def _check_mode(tol: Any, method: Any, max_rank: Any, oversample: Any) -> None:
     """Options that belong to the other mode are refused rather than ignored."""
+    if tol is not None and not (isinstance(oversample, numbers.Integral) and oversample == 10):
+        raise ValueError(
+            f"oversample is for fixed-rank mode; tol= grows the basis in blocks of k "
+            f"(default {_DEFAULT_BLOCK}) until the error indicator meets tol; got "
+            f"oversample={oversample!r}"
+        )
     if tol is None and max_rank is not None:
         raise ValueError("max_rank is for fixed-precision mode (tol=...); k is the rank here")
     if tol is not None and method != "subspace":
@@ -436,7 +445,7 @@ def _svd_gpu(
             raise ValueError(_OPERATOR_TOL)
         block, max_rank, q = _fixed_precision_args(mat, k, tol, max_rank, q)
         out = cuda.rsvd_fixed_precision(mat.operand, float(tol), block, max_rank, q, *key, stream)
-        _warn_unless_converged(out[3], tol, max_rank, mat.dtype)
+        _warn_unless_converged(out[3], tol, max_rank, len(out[1]), mat.dtype)
     U_buf, s, V_buf, _, (u_shape, vt_shape) = out
     U = _gpu.wrap(U_buf, u_shape, mat.dtype, "F")
     Vt = _gpu.wrap(V_buf, vt_shape, mat.dtype, "C")
@@ -521,7 +530,7 @@ def _fixed_precision(
     U, s, Vt, info = checked_core(
         _core.rsvd_fixed_precision, A, mat, float(tol), block, max_rank, q, *key
     )
-    _warn_unless_converged(info, tol, max_rank, mat.dtype)
+    _warn_unless_converged(info, tol, max_rank, len(s), mat.dtype)
     return U, s, Vt
 
 
@@ -537,17 +546,19 @@ def _fixed_precision_args(
     return min(block, max_rank), max_rank, 1 if q is None else q
 
 
-def _warn_unless_converged(info: dict[str, Any], tol: float, max_rank: int, dtype: Any) -> None:
+def _warn_unless_converged(
+    info: dict[str, Any], tol: float, max_rank: int, rank: int, dtype: Any
+) -> None:
     if info["converged"]:
         return
-    resolution = math.sqrt(10 * np.finfo(dtype).eps)  # randqb_ei.hpp's floor2
-    if tol < resolution:
+    resolution = math.sqrt(20 * np.finfo(dtype).eps)  # randqb_ei.hpp's floor2 + spare
+    if rank < max_rank and tol < resolution:
         why = (
-            f"tol is below what the error indicator resolves in {np.dtype(dtype)}, about "
+            f"tol is below what the error indicator certifies in {np.dtype(dtype)}, about "
             f"{resolution:.2g}: relative error up to about {info['relative_error']:.3g}"
         )
     else:
-        why = f"max_rank={max_rank}: relative error {info['relative_error']:.3g}"
+        why = f"max_rank={max_rank}: relative error up to {info['relative_error']:.3g}"
     warnings.warn(f"tol={tol} not reached ({why})", AccuracyWarning, stacklevel=4)
 
 

@@ -920,6 +920,8 @@ def update_svd(
     if s_arr.ndim != 1:
         raise ValueError("s must be 1-D")
     r = s_arr.shape[0]
+    if r == 0:
+        raise ValueError("s is empty: the factors to update must have rank >= 1")
     k = r if k is None else check_int(k, "k", low=1, high=r)
     if rows is None and cols is None and B is None and C is None:
         raise ValueError("give rows=, cols= or B= and C=")

@@ -336,6 +336,15 @@ def test_leverage_scores(method: str) -> None:
     assert np.abs(c - exact_c).max() < tol
 
 
+def test_leverage_scores_of_float32_full_column_rank_stay_within_one() -> None:
+    """Every column score of a rank-8 matrix at k = 8 is 1; float32 factors gave up to
+    1 + 9e-7 (acceptance review); the scores are probabilities to callers."""
+    A = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    _, cols = rankwise.leverage_scores(A, 8, random_state=0)
+    assert cols.max() <= 1.0
+    np.testing.assert_allclose(cols, 1.0, rtol=1e-5)
+
+
 def test_leverage_scores_bad_input() -> None:
     with pytest.raises(ValueError, match="method"):
         rankwise.leverage_scores(np.eye(4), 2, method="approx")

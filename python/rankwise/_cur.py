@@ -947,4 +947,7 @@ def leverage_scores(
     mat = as_matrix(A)
     k = check_int(k, "k", low=1, high=mat.min_dim)
     method = check_choice(method, "method", _SCORE_METHODS)
-    return _scores(A, k, method, _generator(random_state))
+    rows, cols = _scores(A, k, method, _generator(random_state))
+    # squared norms of rows of orthonormal columns: at most 1 but for rounding (1 + 9e-7
+    # from float32 factors), clipped so that callers may take them as probabilities
+    return np.minimum(rows, 1.0), np.minimum(cols, 1.0)

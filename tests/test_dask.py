@@ -526,3 +526,33 @@ def test_a_reduction_that_every_block_reads_is_one_graph_layer() -> None:
     )
     assert len(delayed(np.sum)(biggest).__dask_graph__().layers) == 3  # (and the getitem)
     np.testing.assert_array_equal(double.compute(), np.full(3, 198.0))
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-300])
+def test_scipy_sparse_chunks_of_any_magnitude(scale: float) -> None:
+    """Dask arrays of scipy.sparse chunks near the ends of the float range raised SciPy's
+    "array must not contain infs or NaNs" or SketchUnderflow, and an all-zero one too,
+    where dense chunks and in-memory input work (their maximum could not be taken;
+    acceptance review, session 44).  Same factors as at scale 1, scaled."""
+    import dask.array as da
+
+    S = scipy.sparse.random(300, 40, density=0.2, format="csr", random_state=0)
+
+    def chunked(M: object) -> object:
+        return da.from_array(M, chunks=(100, 40), asarray=False)
+
+    _, s1, _ = rankwise.svd(chunked(S), 5, random_state=0)
+    _, s, _ = rankwise.svd(chunked(S * scale), 5, random_state=0)
+    np.testing.assert_allclose(s / scale, s1, rtol=1e-12)
+    _, s0, _ = rankwise.svd(chunked(scipy.sparse.csr_matrix((300, 40))), 3, random_state=0)
+    np.testing.assert_array_equal(s0, 0.0)
+
+
+def test_randomized_svd_of_unknown_chunk_sizes_says_so() -> None:
+    """It raised Python's "cannot convert float NaN to integer" (acceptance review)."""
+    import dask.array as da
+
+    A = np.random.default_rng(0).standard_normal((60, 8))
+    Ad = da.from_array(A, chunks=(20, 8))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        rankwise.randomized_svd(Ad[Ad[:, 0] > 0], 3)

@@ -21,6 +21,7 @@ import math
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._validate import Matrix, as_matrix
 
@@ -111,9 +112,27 @@ def unscale_values(s: Any, e: int, what: str = "the singular values of A") -> An
 def dask_max_abs(A: Any) -> float:
     """max |a_ij| of a dask array, from one more pass over it (a dask graph is only scanned
     while the algorithm runs, so this is for a retry after a failure)."""
-    import dask.array as da
+    import dask
+    from dask import delayed
 
-    return float(da.abs(A).max().compute())
+    maxima = [delayed(_block_max_abs)(b) for b in A.to_delayed().ravel()]
+    return float(np.max(dask.compute(*maxima), initial=0.0))  # (NaN wins, in any order)
+
+
+def _block_max_abs(block: Any) -> float:
+    """max |a_ij| of a dense or scipy.sparse chunk (0 for an empty one; NaN where it has)."""
+    if 0 in block.shape:
+        return 0.0
+    return float(abs(block).max())
+
+
+def _ldexp_block(block: Any, e: int) -> Any:
+    """A chunk times 2^e, dense or scipy.sparse (a new one)."""
+    if sp.issparse(block):
+        out = block.copy()
+        out.data = np.ldexp(out.data, e)
+        return out
+    return np.ldexp(block, e)
 
 
 def run_dask_scaled(run: Any, A: Any, zero: Any = None) -> tuple[Any, int]:
@@ -134,16 +153,11 @@ def run_dask_scaled(run: Any, A: Any, zero: Any = None) -> tuple[Any, int]:
         # where numpy's overflow warnings are errors (np.seterr, or a warnings filter)
         if isinstance(failure, np.linalg.LinAlgError) and not isinstance(failure, SketchUnderflow):
             raise
-        try:
-            amax = dask_max_abs(A)
-        except Exception:  # the maximum cannot be taken (scipy.sparse chunks): the
-            raise failure from None  # first error is the one that explains
+        amax = dask_max_abs(A)
         if amax == 0 and zero is not None:
             return zero(), 0
         dtype = A.dtype if np.dtype(A.dtype) in (np.float32, np.float64) else np.float64
         e = exponent_for(amax, dtype)  # 0 for a zero A, or an infinite or NaN maximum
         if e == 0:
             raise
-    import dask.array as da
-
-    return run(da.ldexp(A, -e)), e
+    return run(A.map_blocks(_ldexp_block, -e, dtype=A.dtype, meta=A._meta)), e

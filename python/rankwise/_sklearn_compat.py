@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any, Literal, SupportsIndex, overload
@@ -278,6 +279,8 @@ def randomized_svd(
     if _dask.is_dask_array(M):
         # rankwise.svd's dask graph (python/rankwise/_dask.py): the same sketch and passes;
         # CholeskyQR between passes, the orientation chosen by shape, signs always flipped.
+        if any(math.isnan(d) for d in M.shape):
+            raise ValueError("M has unknown chunk sizes; call M.compute_chunk_sizes() first")
         dims = [int(d) for d in M.shape]
         k = min(n_components, *dims) if len(dims) == 2 else n_components
         return _svd_dask(M, k, n_oversamples, n_iter, "subspace", None, random_state)

@@ -92,3 +92,30 @@ def test_a_bad_atol_is_named_without_naming_another_function() -> None:
         with pytest.raises(ValueError, match="atol must be a real, non-negative number") as e:
             call()
         assert "rankwise.cg" not in str(e.value)
+
+
+def test_huge_integer_options_are_refused_by_name() -> None:
+    """pybind11's raw 'incompatible function arguments' (with the matrix printed) came
+    back for values beyond a C int (acceptance review, session 44)."""
+    A = _poisson(4)
+    for call, name in [
+        (lambda: rankwise.precond.chebyshev(A, 2**31), "degree"),
+        (lambda: rankwise.precond.chebyshev(A, 3, lanczos_steps=2**40), "lanczos_steps"),
+        (lambda: rankwise.CGSolver(A, M="chebyshev", degree=2**40), "degree"),
+        (lambda: rankwise.CGSolver(A, M="chebyshev", degree="learn", grid=[2**31]), "degrees"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            call()
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">f4", np.float16])
+@pytest.mark.parametrize("name", ["ssor", "ic0"])
+def test_triangular_preconditioners_take_any_real_dense_dtype(dtype: object, name: str) -> None:
+    """SciPy's sparse arrays take neither byte-swapped nor float16 data, and ssor / ic0
+    of such a dense A raised SciPy's message, where jacobi and cg itself work."""
+    A = _poisson(4).toarray()
+    M = getattr(rankwise.precond, name)(A.astype(dtype))
+    ref = getattr(rankwise.precond, name)(A.astype(np.float32 if dtype == ">f4" else np.float64))
+    assert M.dtype == ref.dtype
+    x = np.random.default_rng(0).standard_normal(A.shape[0])
+    np.testing.assert_allclose(M @ x, ref @ x, rtol=1e-3 if dtype == np.float16 else 1e-6)

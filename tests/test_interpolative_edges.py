@@ -35,3 +35,9 @@ def test_estimate_rank_checks_eps() -> None:
     with pytest.raises(TypeError, match="eps must be a real number"):
         ri.estimate_rank(np.eye(5), "a")  # type: ignore[arg-type]
     assert ri.estimate_rank(np.diag([1.0, 1e-3, 1e-12]), np.array(1e-9), rng=0) == 2
+
+
+def test_power_steps_beyond_a_c_int_are_refused() -> None:
+    """its = 2**31 ran for ever (SciPy raises OverflowError)."""
+    with pytest.raises(ValueError, match="its"):
+        ri.estimate_spectral_norm(np.eye(3), its=2**31)

@@ -855,3 +855,11 @@ def test_update_of_empty_factors_names_them():
     U, s, Vt = np.linalg.svd(np.random.default_rng(0).standard_normal((6, 4)), False)
     with pytest.raises(ValueError, match="s is empty"):
         rankwise.update_svd(U[:, :0], s[:0], Vt[:0], rows=np.ones((1, 4)))
+
+
+def test_huge_rank_and_n_iter_are_refused_by_name():
+    """Beyond the core's integers they gave pybind11's raw constructor error at fit()."""
+    with pytest.raises(ValueError, match="n_iter"):
+        rankwise.SVDUpdater(5, method="vecharynski-saad", n_iter=2**31)
+    with pytest.raises(ValueError, match="rank"):
+        rankwise.SVDUpdater(5, method="vecharynski-saad", rank=2**63)

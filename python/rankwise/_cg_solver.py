@@ -251,9 +251,11 @@ class CGSolver:
         ):
             raise ValueError(f"omega must be a real number in (0, 2) or 'learn'; got {omega!r}")
         if not isinstance(degree, str) and (
-            isinstance(degree, bool) or not isinstance(degree, numbers.Integral) or degree < 0
+            isinstance(degree, bool)
+            or not isinstance(degree, numbers.Integral)
+            or not 0 <= degree < 2**31
         ):
-            raise ValueError(f"degree must be a non-negative integer or 'learn'; got {degree!r}")
+            raise ValueError(f"degree must be an integer in [0, 2**31) or 'learn'; got {degree!r}")
         self._omega, self._degree = omega, degree
         if grid is not None and self._learned is None:
             raise ValueError("grid is only used with omega='learn' or degree='learn'")
@@ -283,8 +285,14 @@ class CGSolver:
             else:
                 values = values or _DEGREE_GRID
                 for d in values:
-                    if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 0:
-                        raise ValueError(f"grid: degrees must be integers >= 0; got {d!r}")
+                    if (
+                        isinstance(d, bool)
+                        or not isinstance(d, numbers.Integral)
+                        or not 0 <= d < 2**31
+                    ):
+                        raise ValueError(
+                            f"grid: degrees must be integers in [0, 2**31); got {d!r}"
+                        )
             self._bandit: TsallisInf | None = TsallisInf(values, random_state)
         else:
             self._bandit = None

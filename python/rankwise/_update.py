@@ -418,9 +418,9 @@ class SVDUpdater:
         if rank is not None:
             if self.method == "zha-simon":
                 raise ValueError("rank is not a parameter of method='zha-simon' (it is exact)")
-            rank = check_int(rank, "rank", low=1)
+            rank = check_int(rank, "rank", low=1, high=2**62)
         self.rank = rank
-        self.n_iter = check_int(n_iter, "n_iter", low=0)
+        self.n_iter = check_int(n_iter, "n_iter", low=0, high=2**30)  # (a C int in the core)
         self.basis = check_choice(basis, "basis", _BASES)
         if self.basis != "rpi" and self.method == "zha-simon":
             raise ValueError("basis is not a parameter of method='zha-simon' (it is exact)")

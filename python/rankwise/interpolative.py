@@ -592,7 +592,7 @@ def svd(
 def _power_norm(op: LinearOperator, its: int, rng: np.random.Generator, dtype: np.dtype) -> float:
     """sqrt of the Rayleigh quotient of A^H A after ``its`` power steps from a random start
     (``its = 0``: ||A x|| for the random unit x itself)."""
-    its = check_int(its, "its", low=0)
+    its = check_int(its, "its", low=0, high=2**31 - 1)  # (SciPy: OverflowError beyond)
     x = _gaussian(rng, (op.shape[1], 1), dtype)[:, 0]
     x /= np.linalg.norm(x)
     estimate = 0.0

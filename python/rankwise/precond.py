@@ -184,7 +184,8 @@ def _canonical_csr(A: Any, name: str = "A") -> sp.csr_array:
         a = np.asarray(A)
         if a.ndim != 2:
             raise ValueError(f"{name} must be 2-D; got shape {a.shape}")
-        A = sp.csr_array(a)
+        # the work dtype first: SciPy's sparse arrays take neither float16 nor byte-swapped
+        A = sp.csr_array(a.astype(work_dtype(a.dtype, name), copy=False))
     if A.shape[0] != A.shape[1]:
         raise ValueError(f"{name} must be square; got shape {A.shape}")
     dtype = work_dtype(A.dtype, name)
@@ -417,11 +418,20 @@ def chebyshev(
     >>> rankwise.solve_cg(A, b, M=M).iterations < rankwise.solve_cg(A, b).iterations / 4
     True
     """
-    if isinstance(degree, bool) or not isinstance(degree, numbers.Integral) or degree < 0:
-        raise ValueError(f"degree must be a non-negative integer; got {degree!r}")
+    # (below 2^31: the core counts them in C ints)
+    if (
+        isinstance(degree, bool)
+        or not isinstance(degree, numbers.Integral)
+        or not 0 <= degree < 2**31
+    ):
+        raise ValueError(f"degree must be an integer in [0, 2**31); got {degree!r}")
     steps = lanczos_steps
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"lanczos_steps must be a positive integer; got {steps!r}")
+    if (
+        isinstance(steps, bool)
+        or not isinstance(steps, numbers.Integral)
+        or not 1 <= steps < 2**31
+    ):
+        raise ValueError(f"lanczos_steps must be an integer in [1, 2**31); got {steps!r}")
     lmin = lmax = None
     if bounds is not None:
         lmin, lmax = (float(v) for v in bounds)

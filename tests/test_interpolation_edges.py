@@ -88,3 +88,23 @@ def test_points_cannot_be_changed_in_place_behind_the_cached_factorization() -> 
         with pytest.raises(ValueError, match="read-only"):
             sel.interpolation_matrix[0, 0] = 1.0
     mine[0] = 1
+
+
+def test_an_eim_basis_is_read_only_as_its_points() -> None:
+    """EIM's basis and cross matrix are its own; edited in place, the interpolant's cached
+    factors went stale (the points were made read-only before; acceptance review)."""
+    interp = rankwise.eim(_snapshots())
+    for name in ("basis", "cross_matrix", "points"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(interp, name)[0] = 1.0
+    assert interp.truncate(2).n_terms == 2
+
+
+def test_a_0d_integer_array_is_taken_for_an_integer() -> None:
+    """np.array(5) has __index__ and scikit-learn takes it for n_components; svds and cg
+    took it, svd, cur and the others refused it."""
+    A = _snapshots()
+    assert rankwise.svd(A, np.array(5), random_state=0)[1].shape == (5,)
+    assert rankwise.randomized_svd(A, np.array(4), random_state=0)[1].shape == (4,)
+    assert rankwise.cur(A, np.array(3), random_state=0).rows.shape == (3,)
+    assert rankwise.eim(A, max_terms=np.array(3)).n_terms == 3

@@ -17,6 +17,7 @@ from . import _core
 from ._deim import (
     PointInterpolant,
     _noise_text,
+    _read_only,
     _scaled_columns,
     _scaled_fields,
     _solve_exponents,
@@ -89,7 +90,7 @@ class EmpiricalInterpolant(PointInterpolant):
         self.snapshot_indices = snapshot_indices
         self.errors = errors
         self.selected_snapshots = selected_snapshots
-        self.cross_matrix = np.ascontiguousarray(selected_snapshots[self.points])
+        self.cross_matrix = _read_only(np.ascontiguousarray(selected_snapshots[self.points]))
         self.norm = norm
         self.parameters = parameters
 
@@ -393,7 +394,7 @@ def eim(
             "interpolant with no terms meets it; give a smaller atol"
         )
     return EmpiricalInterpolant(
-        Q,
+        _read_only(Q),  # (its own: a change in place would leave the cached factors stale)
         points,
         cols,
         errors,

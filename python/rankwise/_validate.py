@@ -362,7 +362,10 @@ def largest_exponent(values: Any) -> int:
 
 
 def check_int(value: Any, name: str, *, low: int, high: int | None = None) -> int:
-    """An integer in [low, high] (high inclusive), or TypeError / ValueError naming it."""
+    """An integer in [low, high] (high inclusive), or TypeError / ValueError naming it; a
+    0-d integer array is its number (it has __index__, and scikit-learn takes it)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r}")
     v = int(value)

@@ -28,6 +28,7 @@ from ._validate import (
     as_matrix,
     asymmetry,
     columnwise,
+    scalar_of,
     with_values_as,
 )
 from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
@@ -315,13 +316,8 @@ def _apply_M(M: Any, B: np.ndarray) -> np.ndarray:
     return _core.precond_apply(M, B)
 
 
-def _scalar(value: Any) -> Any:
-    """A 0-d array as its Python scalar (SciPy takes np.array(1e-5) for rtol as well)."""
-    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
-
-
 def _check_atol(atol: Any) -> float:
-    atol = _scalar(atol)
+    atol = scalar_of(atol)
     if not isinstance(atol, numbers.Real) or not atol >= 0:  # NaN fails too
         raise ValueError(f"atol must be a real, non-negative number; got {atol!r}")
     return float(atol)
@@ -333,7 +329,7 @@ def _stopping_rule(
     """SciPy's rule, checked: column j stops when ||r_j|| < max(atol, rtol ||b_j||);
     maxiter defaults to 10 n.  Returns (per-column tolerances, maxiter)."""
     atol_f = _check_atol(atol)
-    rtol, maxiter = _scalar(rtol), _scalar(maxiter)
+    rtol, maxiter = scalar_of(rtol), scalar_of(maxiter)
     if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not rtol >= 0:
         raise ValueError(f"rtol must be a real, non-negative number; got {rtol!r}")
     tol = [max(atol_f, float(rtol) * float(bn)) for bn in bnorm]
@@ -509,7 +505,7 @@ def scaled_tolerances(
     norms of the scaled columns b_j / c_j: ||b_j|| itself can overflow (entries of
     1.5e308: its tolerance was Inf, and CG reported x = 0 converged at once)."""
     atol_f = _check_atol(atol)
-    rtol_f = float(_scalar(rtol))
+    rtol_f = float(scalar_of(rtol))
     return [max(atol_f / c, rtol_f * bn) for bn, c in zip(scaled_norms, scale, strict=True)]
 
 

@@ -45,7 +45,7 @@ from ._cg import (
     warn_if_not_symmetric,
 )
 from ._dispatch import require_cpu_input
-from .precond import Preconditioner, chebyshev, ic0, jacobi, ssor
+from .precond import Preconditioner, chebyshev, ic0, is_c_int, jacobi, ssor
 
 __all__ = ["CGSolver"]
 
@@ -250,11 +250,7 @@ class CGSolver:
             isinstance(omega, bool) or not isinstance(omega, numbers.Real) or not 0 < omega < 2
         ):
             raise ValueError(f"omega must be a real number in (0, 2) or 'learn'; got {omega!r}")
-        if not isinstance(degree, str) and (
-            isinstance(degree, bool)
-            or not isinstance(degree, numbers.Integral)
-            or not 0 <= degree < 2**31
-        ):
+        if not isinstance(degree, str) and not is_c_int(degree, 0):
             raise ValueError(f"degree must be an integer in [0, 2**31) or 'learn'; got {degree!r}")
         self._omega, self._degree = omega, degree
         if grid is not None and self._learned is None:
@@ -285,11 +281,7 @@ class CGSolver:
             else:
                 values = values or _DEGREE_GRID
                 for d in values:
-                    if (
-                        isinstance(d, bool)
-                        or not isinstance(d, numbers.Integral)
-                        or not 0 <= d < 2**31
-                    ):
+                    if not is_c_int(d, 0):
                         raise ValueError(
                             f"grid: degrees must be integers in [0, 2**31); got {d!r}"
                         )

@@ -364,9 +364,10 @@ def eim(
         )
     else:
         kind = "weighted"
-        if np.asarray(norm).dtype.kind not in "biuf":
-            raise TypeError(f"norm weights must be real; got dtype {np.asarray(norm).dtype}")
-        weights = np.ascontiguousarray(norm, dtype=R.dtype)
+        given = np.asarray(norm)
+        if given.dtype.kind not in "biuf":
+            raise TypeError(f"norm weights must be real; got dtype {given.dtype}")
+        weights = np.ascontiguousarray(given, dtype=R.dtype)
         if weights.shape != (n,):
             raise ValueError(f"norm weights must have shape ({n},); got {weights.shape}")
         if not np.isfinite(weights).all() or (weights <= 0).any():

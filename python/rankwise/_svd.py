@@ -18,6 +18,7 @@ from ._validate import as_matrix, check_choice, check_int, check_n_iter, work_dt
 
 _METHODS = ("subspace", "block_krylov")
 _DEFAULT_BLOCK = 32  # rank growth per step in fixed-precision mode
+_DEFAULT_OVERSAMPLE = 10  # fixed-rank mode's default; refused as anything else with tol
 
 
 def auto_power_iterations(k: int, min_dim: int) -> int:
@@ -119,7 +120,7 @@ def svd(
     A: Any,
     k: SupportsIndex | None = None,
     *,
-    oversample: SupportsIndex = 10,
+    oversample: SupportsIndex = _DEFAULT_OVERSAMPLE,
     n_iter: SupportsIndex | Literal["auto"] = "auto",
     method: Literal["subspace", "block_krylov", "single_pass"] = "subspace",
     n_passes: SupportsIndex | None = None,
@@ -356,7 +357,9 @@ def _fixed_rank_args(
 
 def _check_mode(tol: Any, method: Any, max_rank: Any, oversample: Any) -> None:
     """Options that belong to the other mode are refused rather than ignored."""
-    if tol is not None and not (isinstance(oversample, numbers.Integral) and oversample == 10):
+    if tol is not None and not (
+        isinstance(oversample, numbers.Integral) and oversample == _DEFAULT_OVERSAMPLE
+    ):
         raise ValueError(
             f"oversample is for fixed-rank mode; tol= grows the basis in blocks of k "
             f"(default {_DEFAULT_BLOCK}) until the error indicator meets tol; got "

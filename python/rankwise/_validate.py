@@ -361,11 +361,17 @@ def largest_exponent(values: Any) -> int:
     return math.frexp(big)[1] if 0.0 < big < math.inf else 0
 
 
+def scalar_of(value: Any) -> Any:
+    """A 0-d array as its Python scalar, anything else as it is (SciPy takes np.array(1e-5)
+    for rtol, np.array(1e-6) for eps, and scikit-learn np.array(5) for n_components)."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def check_int(value: Any, name: str, *, low: int, high: int | None = None) -> int:
     """An integer in [low, high] (high inclusive), or TypeError / ValueError naming it; a
     0-d integer array is its number (it has __index__, and scikit-learn takes it)."""
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
-        value = value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
+        value = scalar_of(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r}")
     v = int(value)

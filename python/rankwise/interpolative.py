@@ -31,7 +31,14 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from . import _core
 from ._dispatch import check_compressed, refuse_device_or_dask
 from ._errors import MissingAdjointError
-from ._validate import _has_adjoint, _has_own_block_product, as_matrix, check_int, columnwise
+from ._validate import (
+    _has_adjoint,
+    _has_own_block_product,
+    as_matrix,
+    check_int,
+    columnwise,
+    scalar_of,
+)
 
 __all__ = [
     "estimate_rank",
@@ -176,7 +183,7 @@ def _on_overflow_rescaled(run: Any, A: Any, is_op: bool, rng: np.random.Generato
 def _mode(eps_or_k: Any, min_dim: int) -> tuple[float | None, int | None]:
     """(eps, None) for a precision, (None, k) for a rank.  A 0-d array is its number and a
     bool an int, as SciPy takes them."""
-    eps_or_k = _number(eps_or_k)
+    eps_or_k = scalar_of(eps_or_k)
     if isinstance(eps_or_k, bool | np.bool_):
         eps_or_k = int(eps_or_k)
     if not isinstance(eps_or_k, numbers.Real):
@@ -189,11 +196,6 @@ def _mode(eps_or_k: Any, min_dim: int) -> tuple[float | None, int | None]:
     if k > min_dim:
         raise ValueError(f"Approximation rank {k} exceeds min(A.shape) = {min_dim}")
     return None, k
-
-
-def _number(value: Any) -> Any:
-    """A 0-d array as its Python number (SciPy takes np.float64(1e-6) and np.array(1e-6))."""
-    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
 
 
 def _gaussian(rng: np.random.Generator, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
@@ -699,9 +701,10 @@ def estimate_rank(A: Any, eps: float, rng: Any = None) -> int:
     2
     """
     A, dtype, is_op = _as_input(A)
-    if isinstance(eps, bool) or not isinstance(_number(eps), numbers.Real):
+    number = scalar_of(eps)
+    if isinstance(eps, bool) or not isinstance(number, numbers.Real):
         raise TypeError(f"eps must be a real number; got {eps!r}")
-    eps = float(_number(eps))
+    eps = float(number)
     if not eps >= 0 or eps == math.inf:  # NaN fails too (it counted 0 values above it)
         raise ValueError(f"eps must be a non-negative finite number; got {eps!r}")
     if 0 in A.shape:

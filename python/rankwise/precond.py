@@ -372,6 +372,16 @@ def block_jacobi(A: Any, block_size: SupportsIndex) -> Preconditioner:
     return Preconditioner(h, "block_jacobi", n, C.dtype)
 
 
+def is_c_int(value: Any, low: int) -> bool:
+    """Whether ``value`` is an integer (not a bool) in [low, 2**31): the core counts
+    Chebyshev degrees and Lanczos steps in C ints."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Integral)
+        and low <= value < 2**31
+    )
+
+
 def chebyshev(
     A: Any,
     degree: SupportsIndex = 4,
@@ -418,19 +428,10 @@ def chebyshev(
     >>> rankwise.solve_cg(A, b, M=M).iterations < rankwise.solve_cg(A, b).iterations / 4
     True
     """
-    # (below 2^31: the core counts them in C ints)
-    if (
-        isinstance(degree, bool)
-        or not isinstance(degree, numbers.Integral)
-        or not 0 <= degree < 2**31
-    ):
+    if not is_c_int(degree, 0):
         raise ValueError(f"degree must be an integer in [0, 2**31); got {degree!r}")
     steps = lanczos_steps
-    if (
-        isinstance(steps, bool)
-        or not isinstance(steps, numbers.Integral)
-        or not 1 <= steps < 2**31
-    ):
+    if not is_c_int(steps, 1):
         raise ValueError(f"lanczos_steps must be an integer in [1, 2**31); got {steps!r}")
     lmin = lmax = None
     if bounds is not None:
